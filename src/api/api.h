@@ -1,0 +1,88 @@
+/* api.h: what a REST resource handler sees (a parsed request) and fills in
+ * (a status and a JSON body), and the helpers every handler shares: JSON
+ * field checks and the one table mapping model errors to status codes. */
+#pragma once
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct {
+    const char *method;
+    const char *path;       /* raw path, still percent-encoded */
+    char *const *params;    /* decoded {…} path captures */
+    int n_params;
+    GHashTable *query;      /* decoded name → value */
+    json_t *body;           /* a JSON object, or NULL when the request had no body */
+    const char *principal;  /* who is asking ("token", a user name) */
+    const char *cookie;     /* the Cookie header, for /logout */
+    bool secure;            /* served over TLS */
+} VsApiRequest;
+
+typedef struct {
+    int status;
+    json_t *body;        /* owned; NULL answers with no body */
+    char *location;      /* owned; Location header */
+    char *set_cookie;    /* owned; Set-Cookie header */
+} VsApiResponse;
+
+typedef void (*VsApiHandler)(const VsApiRequest *req, VsApiResponse *resp);
+
+typedef enum { VS_FIELD_STRING, VS_FIELD_INT, VS_FIELD_BOOL } VsFieldType;
+typedef struct {
+    const char *name;
+    VsFieldType type;
+    bool required;
+} VsField;
+
+/* Answers STATUS with {"code", "reason"}. */
+void vs_api_error(VsApiResponse *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Answers with the status that ERROR's code maps to and its message. */
+void vs_api_gerror(VsApiResponse *resp, const GError *error);
+/* Answers STATUS with BODY (stolen). */
+void vs_api_json(VsApiResponse *resp, int status, json_t *body);
+/* Answers 202 with the task ID and Location: /tasks/<id>. */
+/* Answers 202 with the task and Location: /tasks/<id>. */
+void vs_api_task_accepted(VsApiResponse *resp, const char *task_id);
+
+/* Checks the body against FIELDS: unknown fields, wrong types and missing
+ * required fields answer 400 and return false. A NULL body passes when no
+ * field is required. */
+bool vs_api_check_body(const VsApiRequest *req, VsApiResponse *resp, const VsField *fields,
+                       size_t n_fields);
+/* A validated name; on failure answers 400 naming WHAT and returns false. */
+bool vs_api_check_name(VsApiResponse *resp, const char *what, const char *name);
+/* A query flag such as ?children=true: true for "true"/"1"/"yes", false when
+ * absent or "false"/"0"/"no"; anything else answers 400 and sets *ok false. */
+bool vs_api_query_flag(const VsApiRequest *req, VsApiResponse *resp, const char *name, bool *ok);
+/* Rejects query parameters other than those in ALLOWED (NULL-terminated). */
+bool vs_api_check_query(const VsApiRequest *req, VsApiResponse *resp, const char *const *allowed);
+/* "/vms/<encoded vm>" or "/vms/<vm>/snapshots/<snap>" with percent-encoding. */
+char *vs_api_vm_uri(const char *vm);
+char *vs_api_snapshot_uri(const char *vm, const char *snap);
+
+/* The resource handlers. */
+void vs_api_tasks_list(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_task_get(const VsApiRequest *req, VsApiResponse *resp);
+
+void vs_api_vms_list(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vms_create(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_get(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_update(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_delete(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_start(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_poweroff(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_shutdown(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_suspend(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_resume(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_vm_clone(const VsApiRequest *req, VsApiResponse *resp);
+
+void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_snapshots_create(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_snapshot_get(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_snapshot_update(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_snapshot_delete(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_snapshot_revert(const VsApiRequest *req, VsApiResponse *resp);
+
+void vs_api_login(const VsApiRequest *req, VsApiResponse *resp);
+void vs_api_logout(const VsApiRequest *req, VsApiResponse *resp);

@@ -1,0 +1,37 @@
+/* login.c: POST /login (PAM user → session cookie) and POST /logout. */
+#include "api.h"
+
+#include "../http/auth.h"
+
+#include <string.h>
+
+void vs_api_login(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const VsField fields[] = {{"username", VS_FIELD_STRING, true},
+                                     {"password", VS_FIELD_STRING, true}};
+    if (!vs_api_check_query(req, resp, NULL) ||
+        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)))
+        return;
+    const char *user = json_string_value(json_object_get(req->body, "username"));
+    const char *password = json_string_value(json_object_get(req->body, "password"));
+    if (!*user || strlen(user) > 256 || strlen(password) > 1024) {
+        vs_api_error(resp, 400, "field 'username' must be 1 to 256 bytes and 'password' at most 1024");
+        return;
+    }
+    g_autofree char *id = vs_auth_login(user, password);
+    if (!id) {
+        vs_api_error(resp, 401, "invalid user name or password");
+        return;
+    }
+    resp->set_cookie = vs_auth_cookie_header(id, req->secure);
+    vs_api_json(resp, 200, json_pack("{s:s}", "username", user));
+}
+
+void vs_api_logout(const VsApiRequest *req, VsApiResponse *resp)
+{
+    if (!vs_api_check_query(req, resp, NULL) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    vs_auth_logout(req->cookie);
+    resp->set_cookie = vs_auth_cookie_header("", req->secure);
+    vs_api_json(resp, 204, NULL);
+}

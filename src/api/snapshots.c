@@ -1,0 +1,152 @@
+/* snapshots.c: the /vms/<vm>/snapshots resource: list (roots, children of a
+ * parent, all), create as a task, look up, rename and describe, delete
+ * (alone or with its subtree) and revert. Calls src/model/snapshot.c. */
+#include "api.h"
+
+#include "../model/snapshot.h"
+#include "../model/tasks.h"
+#include "json.h"
+
+#include <string.h>
+
+json_t *vs_json_snapshot(const VsSnapshot *s)
+{
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:b, s:i}", "name", s->name, "state",
+                     s->state, "created", (json_int_t)s->created, "parent", s->parent,
+                     "description", s->description, "memory", s->memory, "current", s->current,
+                     "children", s->children);
+}
+
+static const char *string_field(const VsApiRequest *req, const char *name)
+{
+    json_t *value = req->body ? json_object_get(req->body, name) : NULL;
+    return value ? json_string_value(value) : NULL;
+}
+
+#define VS_DESCRIPTION_MAX 4096
+
+static bool check_description(VsApiResponse *resp, const char *description)
+{
+    if (!description)
+        return true;
+    if (strlen(description) > VS_DESCRIPTION_MAX) {
+        vs_api_error(resp, 400, "field 'description' must be at most %d bytes", VS_DESCRIPTION_MAX);
+        return false;
+    }
+    for (const char *p = description; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+            vs_api_error(resp, 400, "field 'description' must not contain control characters");
+            return false;
+        }
+    }
+    return true;
+}
+
+void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const char *const query[] = {"parent", "all", NULL};
+    bool ok = true;
+    if (!vs_api_check_query(req, resp, query) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    bool all = vs_api_query_flag(req, resp, "all", &ok);
+    const char *parent = g_hash_table_lookup(req->query, "parent");
+    if (!ok || (parent && !vs_api_check_name(resp, "parent snapshot", parent)))
+        return;
+    if (all && parent) {
+        vs_api_error(resp, 400, "use either 'parent' or 'all', not both");
+        return;
+    }
+    VsSnapList kind = all ? VS_SNAP_ALL : parent ? VS_SNAP_CHILDREN : VS_SNAP_ROOTS;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) snaps = vs_snapshot_list(req->params[0], kind, parent, &error);
+    if (!snaps) {
+        vs_api_gerror(resp, error);
+        return;
+    }
+    json_t *list = json_array();
+    for (guint i = 0; i < snaps->len; i++)
+        json_array_append_new(list, vs_json_snapshot(g_ptr_array_index(snaps, i)));
+    vs_api_json(resp, 200, list);
+}
+
+void vs_api_snapshots_create(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
+                                     {"description", VS_FIELD_STRING, false}};
+    const char *name = string_field(req, "name");
+    const char *description = string_field(req, "description");
+    if (!vs_api_check_query(req, resp, NULL) ||
+        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
+        (name && !vs_api_check_name(resp, "snapshot", name)) ||
+        !check_description(resp, description))
+        return;
+    g_autoptr(GError) error = NULL;
+    VsSnapshotJob *job = vs_snapshot_prepare(req->params[0], name, description, &error);
+    if (!job) {
+        vs_api_gerror(resp, error);
+        return;
+    }
+    g_autofree char *target = vs_api_snapshot_uri(vs_snapshot_job_vm(job), vs_snapshot_job_name(job));
+    g_autofree char *id = vs_task_start(target, vs_snapshot_job_run, job, vs_snapshot_job_free);
+    vs_api_task_accepted(resp, id);
+}
+
+static void answer_snapshot(VsApiResponse *resp, VsSnapshot *snap, GError *error)
+{
+    if (snap)
+        vs_api_json(resp, 200, vs_json_snapshot(snap));
+    else
+        vs_api_gerror(resp, error);
+}
+
+void vs_api_snapshot_get(const VsApiRequest *req, VsApiResponse *resp)
+{
+    if (!vs_api_check_query(req, resp, NULL) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsSnapshot) snap = vs_snapshot_get(req->params[0], req->params[1], &error);
+    answer_snapshot(resp, snap, error);
+}
+
+void vs_api_snapshot_update(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
+                                     {"description", VS_FIELD_STRING, false}};
+    const char *name = string_field(req, "name");
+    const char *description = string_field(req, "description");
+    if (!vs_api_check_query(req, resp, NULL) ||
+        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
+        (name && !vs_api_check_name(resp, "snapshot", name)) ||
+        !check_description(resp, description))
+        return;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsSnapshot) snap =
+        vs_snapshot_update(req->params[0], req->params[1], name, description, &error);
+    answer_snapshot(resp, snap, error);
+}
+
+void vs_api_snapshot_delete(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const char *const query[] = {"children", NULL};
+    bool ok = true;
+    if (!vs_api_check_query(req, resp, query) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    bool children = vs_api_query_flag(req, resp, "children", &ok);
+    if (!ok)
+        return;
+    g_autoptr(GError) error = NULL;
+    if (vs_snapshot_delete(req->params[0], req->params[1], children, &error))
+        vs_api_json(resp, 204, NULL);
+    else
+        vs_api_gerror(resp, error);
+}
+
+void vs_api_snapshot_revert(const VsApiRequest *req, VsApiResponse *resp)
+{
+    if (!vs_api_check_query(req, resp, NULL) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsSnapshot) snap = vs_snapshot_revert(req->params[0], req->params[1], &error);
+    answer_snapshot(resp, snap, error);
+}

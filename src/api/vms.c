@@ -1,0 +1,190 @@
+/* vms.c: the /vms resource: list, create, inspect, update (memory, cpus,
+ * rename), delete, power actions and clone. Parses and validates requests,
+ * calls src/model/vm.c and clone.c, and formats VM objects. */
+#include "api.h"
+
+#include "../model/clone.h"
+#include "../model/tasks.h"
+#include "../model/vm.h"
+#include "json.h"
+
+json_t *vs_json_vm(const VsVm *vm)
+{
+    json_t *disks = json_array();
+    for (guint i = 0; vm->disks && i < vm->disks->len; i++) {
+        const VsDisk *d = g_ptr_array_index(vm->disks, i);
+        json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:I}", "target", d->target,
+                                               "path", d->path ? d->path : "", "format",
+                                               d->format, "size", (json_int_t)d->size));
+    }
+    json_t *obj = json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:o, s:s, s:i}", "name", vm->name,
+                            "uuid", vm->uuid, "state", vm->state, "persistent", vm->persistent,
+                            "memory", (json_int_t)vm->memory_mib, "cpus", (int)vm->cpus, "disks",
+                            disks, "current-snapshot", vm->current_snapshot, "snapshots",
+                            vm->snapshots);
+    if (vm->serial_log)
+        json_object_set_new(obj, "serial_log", json_string(vm->serial_log));
+    return obj;
+}
+
+void vs_api_vms_list(const VsApiRequest *req, VsApiResponse *resp)
+{
+    if (!vs_api_check_query(req, resp, NULL) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) vms = vs_vm_list(&error);
+    if (!vms) {
+        vs_api_gerror(resp, error);
+        return;
+    }
+    json_t *list = json_array();
+    for (guint i = 0; i < vms->len; i++)
+        json_array_append_new(list, vs_json_vm(g_ptr_array_index(vms, i)));
+    vs_api_json(resp, 200, list);
+}
+
+/* A positive integer field, or 0 when absent; false (400 sent) when <= 0. */
+static bool positive_field(const VsApiRequest *req, VsApiResponse *resp, const char *name,
+                           guint64 max, guint64 *out)
+{
+    json_t *value = req->body ? json_object_get(req->body, name) : NULL;
+    *out = 0;
+    if (!value)
+        return true;
+    json_int_t n = json_integer_value(value);
+    if (n <= 0 || (guint64)n > max) {
+        vs_api_error(resp, 400, "field '%s' must be between 1 and %" G_GUINT64_FORMAT, name, max);
+        return false;
+    }
+    *out = (guint64)n;
+    return true;
+}
+
+static const char *string_field(const VsApiRequest *req, const char *name)
+{
+    json_t *value = req->body ? json_object_get(req->body, name) : NULL;
+    return value ? json_string_value(value) : NULL;
+}
+
+static void answer_vm(VsApiResponse *resp, int status, VsVm *vm, GError *error)
+{
+    if (vm)
+        vs_api_json(resp, status, vs_json_vm(vm));
+    else
+        vs_api_gerror(resp, error);
+}
+
+void vs_api_vms_create(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const VsField fields[] = {{"name", VS_FIELD_STRING, true},
+                                     {"memory", VS_FIELD_INT, false},
+                                     {"cpus", VS_FIELD_INT, false},
+                                     {"disk", VS_FIELD_INT, false},
+                                     {"image", VS_FIELD_STRING, false}};
+    guint64 memory, cpus, disk;
+    if (!vs_api_check_query(req, resp, NULL) ||
+        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
+        !vs_api_check_name(resp, "VM", string_field(req, "name")) ||
+        !positive_field(req, resp, "memory", VS_VM_MAX_MEMORY_MIB, &memory) ||
+        !positive_field(req, resp, "cpus", VS_VM_MAX_CPUS, &cpus) ||
+        !positive_field(req, resp, "disk", VS_VM_MAX_DISK_GIB, &disk))
+        return;
+    VsVmSpec spec = {.name = string_field(req, "name"),
+                     .memory_mib = memory,
+                     .cpus = (guint)cpus,
+                     .disk_gib = disk,
+                     .image = string_field(req, "image")};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsVm) vm = vs_vm_create(&spec, &error);
+    if (vm)
+        resp->location = vs_api_vm_uri(vm->name);
+    answer_vm(resp, 201, vm, error);
+}
+
+void vs_api_vm_get(const VsApiRequest *req, VsApiResponse *resp)
+{
+    if (!vs_api_check_query(req, resp, NULL) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsVm) vm = vs_vm_get(req->params[0], &error);
+    answer_vm(resp, 200, vm, error);
+}
+
+void vs_api_vm_update(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
+                                     {"memory", VS_FIELD_INT, false},
+                                     {"cpus", VS_FIELD_INT, false}};
+    guint64 memory, cpus;
+    const char *name = string_field(req, "name");
+    if (!vs_api_check_query(req, resp, NULL) ||
+        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
+        (name && !vs_api_check_name(resp, "VM", name)) ||
+        !positive_field(req, resp, "memory", VS_VM_MAX_MEMORY_MIB, &memory) ||
+        !positive_field(req, resp, "cpus", VS_VM_MAX_CPUS, &cpus))
+        return;
+    if (memory && memory < VS_VM_MIN_MEMORY_MIB) {
+        vs_api_error(resp, 400, "field 'memory' must be at least %d MiB", VS_VM_MIN_MEMORY_MIB);
+        return;
+    }
+    VsVmChange change = {.name = name, .memory_mib = memory, .cpus = (guint)cpus};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsVm) vm = vs_vm_update(req->params[0], &change, &error);
+    answer_vm(resp, 200, vm, error);
+}
+
+void vs_api_vm_delete(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const char *const query[] = {"disks", NULL};
+    if (!vs_api_check_query(req, resp, query) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    const char *disks = g_hash_table_lookup(req->query, "disks");
+    if (disks && g_strcmp0(disks, "keep") != 0 && g_strcmp0(disks, "delete") != 0) {
+        vs_api_error(resp, 400, "query parameter 'disks' must be 'keep' or 'delete'");
+        return;
+    }
+    g_autoptr(GError) error = NULL;
+    if (vs_vm_delete(req->params[0], g_strcmp0(disks, "keep") == 0, &error))
+        vs_api_json(resp, 204, NULL);
+    else
+        vs_api_gerror(resp, error);
+}
+
+static void act(const VsApiRequest *req, VsApiResponse *resp, VsVmAction action)
+{
+    static const char *const query[] = {"discard_snapshots", NULL};
+    bool ok = true;
+    if (!vs_api_check_query(req, resp, query) || !vs_api_check_body(req, resp, NULL, 0))
+        return;
+    bool discard = vs_api_query_flag(req, resp, "discard_snapshots", &ok);
+    if (!ok)
+        return;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsVm) vm = vs_vm_act(req->params[0], action, discard, &error);
+    answer_vm(resp, 200, vm, error);
+}
+
+void vs_api_vm_start(const VsApiRequest *req, VsApiResponse *resp) { act(req, resp, VS_VM_START); }
+void vs_api_vm_poweroff(const VsApiRequest *req, VsApiResponse *resp) { act(req, resp, VS_VM_POWEROFF); }
+void vs_api_vm_shutdown(const VsApiRequest *req, VsApiResponse *resp) { act(req, resp, VS_VM_SHUTDOWN); }
+void vs_api_vm_suspend(const VsApiRequest *req, VsApiResponse *resp) { act(req, resp, VS_VM_SUSPEND); }
+void vs_api_vm_resume(const VsApiRequest *req, VsApiResponse *resp) { act(req, resp, VS_VM_RESUME); }
+
+void vs_api_vm_clone(const VsApiRequest *req, VsApiResponse *resp)
+{
+    static const VsField fields[] = {{"name", VS_FIELD_STRING, false}};
+    const char *name = string_field(req, "name");
+    if (!vs_api_check_query(req, resp, NULL) ||
+        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
+        (name && !vs_api_check_name(resp, "VM", name)))
+        return;
+    g_autoptr(GError) error = NULL;
+    VsCloneJob *job = vs_clone_prepare(req->params[0], name, &error);
+    if (!job) {
+        vs_api_gerror(resp, error);
+        return;
+    }
+    g_autofree char *target = vs_api_vm_uri(vs_clone_job_name(job));
+    g_autofree char *id = vs_task_start(target, vs_clone_job_run, job, vs_clone_job_free);
+    vs_api_task_accepted(resp, id);
+}

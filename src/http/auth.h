@@ -1,0 +1,40 @@
+/* auth.h: who is asking. A request proves itself with the API token
+ * (Authorization: Bearer), a system account (HTTP Basic, checked by PAM), or
+ * the session cookie that POST /login sets. Login failures are slowed down. */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+
+#define VS_SESSION_COOKIE "virtsnap_session"
+
+typedef enum { VS_AUTH_NONE, VS_AUTH_TOKEN, VS_AUTH_BASIC, VS_AUTH_SESSION } VsAuthKind;
+
+typedef struct {
+    const char *token;       /* the API token */
+    const char *pam_service; /* "virtsnap" */
+    gint64 session_ttl;      /* seconds of idleness before a session expires */
+} VsAuthConfig;
+
+void vs_auth_init(const VsAuthConfig *config);
+
+/* The principal ("token" or a user name) that the headers prove, or NULL.
+ * KIND tells which proof was used. */
+char *vs_auth_check(const char *authorization, const char *cookie, VsAuthKind *kind);
+
+/* Checks USER/PASSWORD with PAM (slowed after failures); on success a new
+ * session id (newly allocated), else NULL. */
+char *vs_auth_login(const char *user, const char *password);
+void vs_auth_logout(const char *cookie);
+/* The Set-Cookie value for session ID (an empty ID clears the cookie). */
+char *vs_auth_cookie_header(const char *id, bool secure);
+
+/* Parsing helpers (exposed for tests). */
+bool vs_auth_parse_basic(const char *header, char **user, char **password);
+char *vs_auth_parse_bearer(const char *header);
+char *vs_auth_cookie_value(const char *cookie_header, const char *name);
+bool vs_auth_equal(const char *a, const char *b); /* constant time in the length of B */
+/* The delay before answering a login attempt after FAILURES recent failures. */
+guint vs_auth_delay_ms(guint failures);
+
+/* PAM (pam.c). */
+bool vs_pam_authenticate(const char *service, const char *user, const char *password);

@@ -1,0 +1,34 @@
+/* pam.c: checks a user name and password against PAM. */
+#include "auth.h"
+
+#include <security/pam_appl.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int answer(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+    const char *password = data;
+    struct pam_response *replies = calloc((size_t)n, sizeof *replies);
+    if (!replies)
+        return PAM_BUF_ERR;
+    for (int i = 0; i < n; i++) {
+        if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF || msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
+            replies[i].resp = strdup(password);
+    }
+    *resp = replies;
+    return PAM_SUCCESS;
+}
+
+bool vs_pam_authenticate(const char *service, const char *user, const char *password)
+{
+    struct pam_conv conv = {answer, (void *)password};
+    pam_handle_t *pamh = NULL;
+    int rc = pam_start(service, user, &conv, &pamh);
+    if (rc == PAM_SUCCESS)
+        rc = pam_authenticate(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    if (rc == PAM_SUCCESS)
+        rc = pam_acct_mgmt(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    if (pamh)
+        pam_end(pamh, rc);
+    return rc == PAM_SUCCESS;
+}

@@ -1,0 +1,444 @@
+/* server.c: libmicrohttpd glue. Collects a request (headers, query, body up
+ * to a limit), serves static files, routes, authenticates, decodes the JSON
+ * body, calls the resource handler and writes the response with the
+ * security headers and an access-log line.
+ *
+ * Threading: one thread per connection. A revert or snapshot can hold a
+ * libvirt call for seconds; with a thread per connection that stalls only
+ * the request that asked for it, while every other client keeps being
+ * served. Work on one VM is ordered by that VM's lock in the model. */
+#include "server.h"
+
+#include "../api/api.h"
+#include "../util/error.h"
+#include "../util/log.h"
+#include "../util/names.h"
+#include "auth.h"
+#include "router.h"
+#include "routes.h"
+#include "static.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct VsServer {
+    struct MHD_Daemon *mhd;
+    VsServerConfig config;
+    char *web_dir;
+    char *url;
+    char *tls_cert_pem, *tls_key_pem;
+    struct sockaddr_storage addr;
+};
+
+typedef struct {
+    GString *body;
+    bool too_large;
+    gint64 started;
+} RequestState;
+
+static const char *const security_headers[][2] = {
+    {"X-Content-Type-Options", "nosniff"},
+    {"X-Frame-Options", "DENY"},
+    {"Content-Security-Policy",
+     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
+    {"Referrer-Policy", "no-referrer"},
+    {"Cache-Control", "no-store"},
+};
+
+static enum MHD_Result send_bytes(struct MHD_Connection *conn, int status, const void *data,
+                                  size_t len, const char *content_type, const VsApiResponse *api,
+                                  const char *allow, bool challenge)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (size_t i = 0; i < G_N_ELEMENTS(security_headers); i++)
+        MHD_add_response_header(resp, security_headers[i][0], security_headers[i][1]);
+    if (api && api->location)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, api->location);
+    if (api && api->set_cookie)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, api->set_cookie);
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (challenge) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"virtsnap\"");
+        const char *xrw = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Requested-With");
+        if (!xrw) /* the web UI asks not to trigger the browser's password dialog */
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                    "Basic realm=\"virtsnap\", charset=\"UTF-8\"");
+    }
+    enum MHD_Result rc = MHD_queue_response(conn, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* Sends an API response (JSON or empty). */
+static enum MHD_Result send_api(struct MHD_Connection *conn, VsApiResponse *api,
+                                const char *allow, bool challenge)
+{
+    g_autofree char *text = api->body ? json_dumps(api->body, JSON_COMPACT) : NULL;
+    return send_bytes(conn, api->status, text ? text : "", text ? strlen(text) : 0,
+                      text ? "application/json" : NULL, api, allow, challenge);
+}
+
+typedef struct {
+    GHashTable *query;
+    char *bad;
+} QueryParse;
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    QueryParse *qp = cls;
+    char *k = vs_percent_decode(key, -1, true);
+    char *v = value ? vs_percent_decode(value, -1, true) : g_strdup("");
+    if (!k || !v || !g_utf8_validate(k, -1, NULL) || !g_utf8_validate(v, -1, NULL)) {
+        if (!qp->bad)
+            qp->bad = g_strdup(key);
+        g_free(k);
+        g_free(v);
+        return MHD_YES;
+    }
+    if (g_hash_table_contains(qp->query, k)) {
+        if (!qp->bad)
+            qp->bad = g_strdup(k);
+        g_free(k);
+        g_free(v);
+        return MHD_YES;
+    }
+    g_hash_table_insert(qp->query, k, v);
+    return MHD_YES;
+}
+
+static bool content_type_is_json(const char *type)
+{
+    if (!type)
+        return false;
+    size_t n = strlen("application/json");
+    return g_ascii_strncasecmp(type, "application/json", n) == 0 &&
+           (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+}
+
+/* A state-changing request authenticated by cookie must come from our own
+ * pages: its Origin, when sent, must match the Host it was sent to. */
+static bool same_origin(struct MHD_Connection *conn, bool tls)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!origin)
+        return true;
+    if (!host)
+        return false;
+    g_autofree char *expected = g_strdup_printf("%s://%s", tls ? "https" : "http", host);
+    return strcmp(origin, expected) == 0;
+}
+
+/* Parses the body into *BODY; false with an error answer in API. */
+static bool parse_body(struct MHD_Connection *conn, RequestState *st, VsApiResponse *api,
+                       json_t **body)
+{
+    *body = NULL;
+    if (st->too_large) {
+        vs_api_error(api, 413, "the request body is larger than the limit");
+        return false;
+    }
+    if (st->body->len == 0)
+        return true;
+    const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!content_type_is_json(type)) {
+        vs_api_error(api, 415, "the request body must be JSON sent as Content-Type: application/json");
+        return false;
+    }
+    json_error_t err;
+    *body = json_loadb(st->body->str, st->body->len, JSON_REJECT_DUPLICATES, &err);
+    if (!*body) {
+        vs_api_error(api, 400, "malformed JSON body: %s (line %d, column %d)", err.text, err.line,
+                     err.column);
+        return false;
+    }
+    if (!json_is_object(*body)) {
+        vs_api_error(api, 400, "the JSON body must be an object");
+        json_decref(*body);
+        *body = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Path parameters that are names must be valid names. */
+static bool check_params(const VsRouteMatch *match, VsApiResponse *api)
+{
+    const char *pattern = match->route->pattern;
+    int idx = 0;
+    for (const char *p = strchr(pattern, '{'); p && idx < match->n_params; p = strchr(p + 1, '{'), idx++) {
+        const char *what = g_str_has_prefix(p, "{vm}") ? "VM" : g_str_has_prefix(p, "{snap}") ? "snapshot" : NULL;
+        if (what && !vs_api_check_name(api, what, match->params[idx]))
+            return false;
+    }
+    return true;
+}
+
+static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, const char *method,
+                                const char *url, RequestState *st, int *status_out)
+{
+    VsApiResponse api = {0};
+    enum MHD_Result rc;
+    bool is_static = false;
+    const char *content_type = NULL;
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    g_autoptr(GBytes) file = get ? vs_static_lookup(srv->web_dir, url, &content_type, &is_static) : NULL;
+    if (file) {
+        *status_out = 200;
+        gsize len = 0;
+        const void *data = g_bytes_get_data(file, &len);
+        return send_bytes(conn, 200, data ? data : "", len, content_type, NULL, NULL, false);
+    }
+    if (is_static) {
+        vs_api_error(&api, 404, "no such file: %s", url);
+        *status_out = 404;
+        rc = send_api(conn, &api, NULL, false);
+        json_decref(api.body);
+        return rc;
+    }
+    size_t n_routes;
+    const VsRoute *routes = vs_api_routes(&n_routes);
+    VsRouteMatch match;
+    vs_route_match(routes, n_routes, method, url, &match);
+    g_autoptr(GHashTable) query = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    QueryParse qp = {query, NULL};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &qp);
+    g_autofree char *principal = NULL;
+    VsAuthKind kind = VS_AUTH_NONE;
+    const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+    bool challenge = false;
+    json_t *body = NULL;
+    bool tls = srv->config.tls_cert != NULL;
+
+    if (match.status == VS_ROUTE_NOT_FOUND)
+        vs_api_error(&api, 404, "no such resource: %s", url);
+    else if (match.status == VS_ROUTE_BAD_PATH)
+        vs_api_error(&api, 400, "the path has a malformed percent-escape");
+    else if (match.status == VS_ROUTE_BAD_METHOD)
+        vs_api_error(&api, 405, "method %s is not allowed here; use %s", method, match.allow);
+    else {
+        bool open_route = match.route->handler == (void *)vs_api_login;
+        if (!open_route) {
+            const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                            MHD_HTTP_HEADER_AUTHORIZATION);
+            principal = vs_auth_check(authz, cookie, &kind);
+        }
+        if (!open_route && !principal) {
+            vs_api_error(&api, 401, "authentication required: send the API token as "
+                                    "'Authorization: Bearer <token>', log in, or use HTTP Basic");
+            challenge = true;
+        } else if (kind == VS_AUTH_SESSION && !get && !same_origin(conn, tls)) {
+            vs_api_error(&api, 403, "cross-site request refused: Origin does not match");
+        } else if (qp.bad) {
+            vs_api_error(&api, 400, "query parameter '%s' is malformed or repeated", qp.bad);
+        } else if (check_params(&match, &api) && parse_body(conn, st, &api, &body)) {
+            VsApiRequest req = {.method = method,
+                                .path = url,
+                                .params = match.params,
+                                .n_params = match.n_params,
+                                .query = query,
+                                .body = body,
+                                .principal = principal,
+                                .cookie = cookie,
+                                .secure = tls};
+            ((VsApiHandler)match.route->handler)(&req, &api);
+            if (!api.status)
+                vs_api_error(&api, 500, "internal error: the handler gave no answer");
+        }
+    }
+    *status_out = api.status;
+    rc = send_api(conn, &api, match.status == VS_ROUTE_BAD_METHOD ? match.allow : NULL, challenge);
+    g_free(qp.bad);
+    json_decref(body);
+    json_decref(api.body);
+    g_free(api.location);
+    g_free(api.set_cookie);
+    vs_route_match_clear(&match);
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    VsServer *srv = cls;
+    RequestState *st = *con_cls;
+    if (!st) {
+        st = g_new0(RequestState, 1);
+        st->body = g_string_new(NULL);
+        st->started = g_get_monotonic_time();
+        const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (len && g_ascii_strtoull(len, NULL, 10) > srv->config.max_body)
+            st->too_large = true;
+        *con_cls = st;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!st->too_large && st->body->len + *upload_size > srv->config.max_body)
+            st->too_large = true;
+        if (!st->too_large)
+            g_string_append_len(st->body, upload_data, (gssize)*upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    int status = 0;
+    enum MHD_Result rc = dispatch(srv, conn, method, url, st, &status);
+    vs_info("%s %s %d %.1fms", method, url, status,
+            (double)(g_get_monotonic_time() - st->started) / 1000.0);
+    return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)conn;
+    (void)code;
+    RequestState *st = *con_cls;
+    if (st) {
+        g_string_free(st->body, TRUE);
+        g_free(st);
+        *con_cls = NULL;
+    }
+}
+
+/* Leaves paths as sent: the router decodes each segment itself, so that
+ * "%2F" stays inside a name. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(s);
+}
+
+bool vs_listen_parse(const char *listen, char **host, guint16 *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen)
+        return false;
+    g_autofree char *h = g_strndup(listen, (gsize)(colon - listen));
+    if (h[0] == '[') {
+        size_t n = strlen(h);
+        if (n < 3 || h[n - 1] != ']')
+            return false;
+        char *inner = g_strndup(h + 1, n - 2);
+        g_free(h);
+        h = inner;
+    }
+    char *end = NULL;
+    guint64 p = g_ascii_strtoull(colon + 1, &end, 10);
+    if (!*(colon + 1) || *end || p > 65535)
+        return false;
+    *host = g_steal_pointer(&h);
+    *port = (guint16)p;
+    return true;
+}
+
+bool vs_listen_is_loopback(const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6);
+    return false;
+}
+
+static bool resolve_listen(VsServer *srv, char **host_out, guint16 *port, GError **error)
+{
+    g_autofree char *host = NULL;
+    if (!vs_listen_parse(srv->config.listen, &host, port)) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "cannot parse listen address '%s' (want ADDR:PORT)",
+                    srv->config.listen);
+        return false;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    g_autofree char *service = g_strdup_printf("%u", *port);
+    if (getaddrinfo(strcmp(host, "localhost") ? host : "127.0.0.1", service, &hints, &res) != 0 || !res) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "cannot resolve listen address '%s'", host);
+        return false;
+    }
+    memcpy(&srv->addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    *host_out = g_steal_pointer(&host);
+    return true;
+}
+
+VsServer *vs_server_start(const VsServerConfig *config, GError **error)
+{
+    g_autofree VsServer *srv = g_new0(VsServer, 1);
+    srv->config = *config;
+    g_autofree char *host = NULL;
+    guint16 port = 0;
+    if (!resolve_listen(srv, &host, &port, error))
+        return NULL;
+    bool tls = config->tls_cert && config->tls_key;
+    if (!tls && !vs_listen_is_loopback(host)) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                    "refusing to serve plain HTTP on non-loopback address %s: give --tls-cert and --tls-key",
+                    host);
+        return NULL;
+    }
+    if (tls && (!g_file_get_contents(config->tls_cert, &srv->tls_cert_pem, NULL, error) ||
+                !g_file_get_contents(config->tls_key, &srv->tls_key_pem, NULL, error)))
+        return NULL;
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_ERROR_LOG;
+    if (srv->addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    srv->web_dir = g_strdup(config->web_dir);
+    srv->config.web_dir = srv->web_dir;
+    srv->mhd = MHD_start_daemon(
+        flags, port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &srv->addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
+        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)256,
+        tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, srv->tls_key_pem,
+        MHD_OPTION_HTTPS_MEM_CERT, srv->tls_cert_pem, MHD_OPTION_END);
+    if (!srv->mhd) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot listen on %s (address in use?)",
+                    config->listen);
+        g_free(srv->tls_cert_pem);
+        g_free(srv->tls_key_pem);
+        g_free(srv->web_dir);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    guint16 bound = info ? info->port : port;
+    bool v6 = strchr(host, ':') != NULL;
+    srv->url = g_strdup_printf("%s://%s%s%s:%u", tls ? "https" : "http", v6 ? "[" : "", host,
+                               v6 ? "]" : "", bound);
+    return g_steal_pointer(&srv);
+}
+
+const char *vs_server_url(const VsServer *srv) { return srv->url; }
+
+void vs_server_stop(VsServer *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->mhd);
+    g_free(srv->url);
+    g_free(srv->web_dir);
+    g_free(srv->tls_cert_pem);
+    g_free(srv->tls_key_pem);
+    g_free(srv);
+}

@@ -1,0 +1,25 @@
+/* server.h: the HTTP server (libmicrohttpd, a thread per connection, so a
+ * slow libvirt call holds up only its own request). */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct {
+    const char *listen;   /* "ADDR:PORT" or "[V6]:PORT" */
+    const char *tls_cert; /* PEM file, or NULL for plain HTTP (loopback only) */
+    const char *tls_key;
+    const char *web_dir;  /* static files of the web UI */
+    size_t max_body;      /* bytes; larger bodies get 413 */
+} VsServerConfig;
+
+typedef struct VsServer VsServer;
+
+VsServer *vs_server_start(const VsServerConfig *config, GError **error);
+/* The URL clients use, e.g. "http://127.0.0.1:8001". */
+const char *vs_server_url(const VsServer *server);
+void vs_server_stop(VsServer *server);
+
+/* True for 127.0.0.0/8, ::1 and "localhost". */
+bool vs_listen_is_loopback(const char *host);
+/* Splits "host:port" / "[v6]:port"; false on nonsense. */
+bool vs_listen_parse(const char *listen, char **host, guint16 *port);

@@ -1,0 +1,205 @@
+/* main.c: virtsnapd's entry point: command line and config file, the state
+ * directory and API token, then the hypervisor connection, the task
+ * workers and the HTTP server until SIGTERM or SIGINT. */
+#include "http/auth.h"
+#include "http/server.h"
+#include "model/hv.h"
+#include "model/snapnames.h"
+#include "model/tasks.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/random.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <libxml/parser.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef VS_VERSION
+#define VS_VERSION "0.0.0"
+#endif
+#ifndef VS_WEB_DIR
+#define VS_WEB_DIR "/usr/share/virtsnap/web"
+#endif
+
+#define TASK_KEEP_SECONDS 3600
+
+typedef struct {
+    char *listen, *connect, *state_dir, *tls_cert, *tls_key, *config, *web_dir, *pam_service,
+        *log_level;
+    gint64 session_ttl;
+    gint64 max_body;
+    gboolean version;
+} Options;
+
+static char *default_state_dir(void)
+{
+    if (geteuid() == 0)
+        return g_strdup("/var/lib/virtsnap");
+    return g_build_filename(g_get_user_state_dir(), "virtsnap", NULL);
+}
+
+/* Fills options the command line left unset from the [virtsnapd] group of
+ * the key file. */
+static bool load_config(Options *o, GError **error)
+{
+    if (!o->config)
+        return true;
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    if (!g_key_file_load_from_file(kf, o->config, G_KEY_FILE_NONE, error))
+        return false;
+    struct { const char *key; char **slot; } strings[] = {
+        {"listen", &o->listen},       {"connect", &o->connect},   {"state_dir", &o->state_dir},
+        {"tls_cert", &o->tls_cert},   {"tls_key", &o->tls_key},   {"web_dir", &o->web_dir},
+        {"pam_service", &o->pam_service}, {"log_level", &o->log_level},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
+        if (!*strings[i].slot)
+            *strings[i].slot = g_key_file_get_string(kf, "virtsnapd", strings[i].key, NULL);
+    if (!o->session_ttl && g_key_file_has_key(kf, "virtsnapd", "session_ttl", NULL))
+        o->session_ttl = g_key_file_get_int64(kf, "virtsnapd", "session_ttl", NULL);
+    if (!o->max_body && g_key_file_has_key(kf, "virtsnapd", "max_body", NULL))
+        o->max_body = g_key_file_get_int64(kf, "virtsnapd", "max_body", NULL);
+    return true;
+}
+
+/* The API token in STATE/token (mode 0600), made at first start. */
+static char *load_or_make_token(const char *state_dir, GError **error)
+{
+    g_autofree char *path = g_build_filename(state_dir, "token", NULL);
+    char *text = NULL;
+    if (g_file_get_contents(path, &text, NULL, NULL)) {
+        g_strstrip(text);
+        if (strlen(text) >= 32)
+            return text;
+        g_free(text);
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "%s is too short to be a token; delete it", path);
+        return NULL;
+    }
+    g_autofree char *token = vs_random_hex(32); /* 256 bits */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    g_autofree char *line = g_strdup_printf("%s\n", token);
+    if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t)strlen(line) || fsync(fd) != 0) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot write %s: %s", path, g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    close(fd);
+    vs_info("wrote a new API token to %s", path);
+    return g_steal_pointer(&token);
+}
+
+static gboolean on_signal(gpointer loop)
+{
+    vs_info("stopping (running VMs keep running)");
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean expire_tasks(gpointer unused)
+{
+    (void)unused;
+    vs_tasks_expire(TASK_KEEP_SECONDS);
+    return G_SOURCE_CONTINUE;
+}
+
+static int run(Options *o)
+{
+    g_autoptr(GError) error = NULL;
+    if (!load_config(o, &error)) {
+        vs_error("cannot read config %s: %s", o->config, error->message);
+        return 2;
+    }
+    if (o->log_level && !strcmp(o->log_level, "debug"))
+        vs_log_set_level(VS_LOG_DEBUG);
+    else if (o->log_level && !strcmp(o->log_level, "warn"))
+        vs_log_set_level(VS_LOG_WARN);
+    if (!o->state_dir)
+        o->state_dir = default_state_dir();
+    if (!g_path_is_absolute(o->state_dir)) {
+        char *abs = g_canonicalize_filename(o->state_dir, NULL);
+        g_free(o->state_dir);
+        o->state_dir = abs;
+    }
+    if (g_mkdir_with_parents(o->state_dir, 0700) != 0 || chmod(o->state_dir, 0700) != 0) {
+        vs_error("cannot create state directory %s: %s", o->state_dir, g_strerror(errno));
+        return 1;
+    }
+    g_autofree char *token = load_or_make_token(o->state_dir, &error);
+    VsHvConfig hv = {.uri = o->connect, .state_dir = o->state_dir};
+    if (!token || !vs_snapnames_init(o->state_dir, &error) || !vs_hv_init(&hv, &error)) {
+        vs_error("%s", error->message);
+        return 1;
+    }
+    VsAuthConfig auth = {.token = token, .pam_service = o->pam_service, .session_ttl = o->session_ttl};
+    vs_auth_init(&auth);
+    vs_tasks_init();
+    VsServerConfig server_config = {
+        .listen = o->listen ? o->listen : "127.0.0.1:8001",
+        .tls_cert = o->tls_cert,
+        .tls_key = o->tls_key,
+        .web_dir = o->web_dir ? o->web_dir : VS_WEB_DIR,
+        .max_body = o->max_body > 0 ? (size_t)o->max_body : 1024 * 1024,
+    };
+    VsServer *server = vs_server_start(&server_config, &error);
+    if (!server) {
+        vs_error("%s", error->message);
+        vs_hv_shutdown();
+        return 1;
+    }
+    g_autofree char *token_path = g_build_filename(o->state_dir, "token", NULL);
+    vs_info("virtsnapd %s listening on %s (API token in %s)", VS_VERSION, vs_server_url(server),
+            token_path);
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGTERM, on_signal, loop);
+    g_unix_signal_add(SIGINT, on_signal, loop);
+    g_timeout_add_seconds(60, expire_tasks, NULL);
+    g_main_loop_run(loop);
+    vs_server_stop(server);
+    vs_tasks_shutdown();
+    vs_hv_shutdown();
+    vs_info("stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    Options o = {0};
+    GOptionEntry entries[] = {
+        {"listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Address to serve on (default 127.0.0.1:8001)", "ADDR:PORT"},
+        {"connect", 'c', 0, G_OPTION_ARG_STRING, &o.connect, "libvirt URI (default: embedded QEMU driver in STATE/libvirt)", "URI"},
+        {"state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/virtsnap as root)", "DIR"},
+        {"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_cert, "TLS certificate (PEM)", "FILE"},
+        {"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "TLS private key (PEM)", "FILE"},
+        {"config", 0, 0, G_OPTION_ARG_FILENAME, &o.config, "Key file with a [virtsnapd] group; flags override it", "FILE"},
+        {"web-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.web_dir, "Directory of the web UI files", "DIR"},
+        {"pam-service", 0, 0, G_OPTION_ARG_STRING, &o.pam_service, "PAM service for logins (default virtsnap)", "NAME"},
+        {"session-ttl", 0, 0, G_OPTION_ARG_INT64, &o.session_ttl, "Idle seconds before a login session expires (default 1800)", "SECONDS"},
+        {"log-level", 0, 0, G_OPTION_ARG_STRING, &o.log_level, "debug, info (default) or warn", "LEVEL"},
+        {"version", 'V', 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- manage VMs and their snapshots over REST");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        fprintf(stderr, "virtsnapd: %s (see --help)\n", error->message);
+        return 2;
+    }
+    if (o.version) {
+        printf("virtsnapd %s\n", VS_VERSION);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    xmlInitParser();
+    int rc = run(&o);
+    xmlCleanupParser();
+    return rc;
+}

@@ -1,0 +1,205 @@
+/* clone.c: VM clone with snapshots: copy each writable disk whole (internal
+ * snapshots live inside the qcow2 files), define the new domain, then
+ * redefine every snapshot with its domain copy pointing at the clone. On
+ * failure the half-made clone is removed. */
+#include "clone.h"
+
+#include "../util/error.h"
+#include "../util/log.h"
+#include "hv.h"
+#include "images.h"
+#include "snapnames.h"
+#include "snapshot.h"
+#include "vmlock.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct VsCloneJob {
+    char *vm, *uuid, *name;
+    VsVmLock *lock;
+    guint64 ticket;
+};
+
+static GMutex names_lock;
+static GHashTable *names_in_flight; /* VM names reserved by running clones */
+
+static bool reserve_name(virConnectPtr conn, const char *name)
+{
+    g_autoptr(virDomain) existing = virDomainLookupByName(conn, name);
+    if (existing)
+        return false;
+    g_mutex_lock(&names_lock);
+    if (!names_in_flight)
+        names_in_flight = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    bool ok = g_hash_table_add(names_in_flight, g_strdup(name));
+    g_mutex_unlock(&names_lock);
+    return ok;
+}
+
+VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return NULL;
+    g_autoptr(virDomain) dom = vs_hv_domain(conn, vm, error);
+    if (!dom)
+        return NULL;
+    if (virDomainIsActive(dom) == 1) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is running: shut it off before cloning it", vm);
+        return NULL;
+    }
+    g_autofree char *name = NULL;
+    if (new_name) {
+        name = g_strdup(new_name);
+        if (!reserve_name(conn, name)) {
+            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists", name);
+            return NULL;
+        }
+    } else {
+        for (int n = 1; !name; n++) {
+            g_autofree char *candidate = g_strdup_printf("%s-clone-%d", vm, n);
+            if (reserve_name(conn, candidate))
+                name = g_steal_pointer(&candidate);
+        }
+    }
+    VsCloneJob *job = g_new0(VsCloneJob, 1);
+    job->vm = g_strdup(vm);
+    job->uuid = vs_hv_uuid(dom);
+    job->name = g_steal_pointer(&name);
+    job->lock = vs_vmlock_for(job->uuid);
+    job->ticket = vs_vmlock_ticket(job->lock);
+    return job;
+}
+
+const char *vs_clone_job_name(const VsCloneJob *job) { return job->name; }
+
+void vs_clone_job_free(gpointer data)
+{
+    VsCloneJob *job = data;
+    g_mutex_lock(&names_lock);
+    g_hash_table_remove(names_in_flight, job->name);
+    g_mutex_unlock(&names_lock);
+    g_free(job->vm);
+    g_free(job->uuid);
+    g_free(job->name);
+    g_free(job);
+}
+
+typedef struct {
+    VsTask *task;
+    guint64 done, total, current_size;
+} CopyProgress;
+
+static void on_copy_progress(int percent, gpointer data)
+{
+    CopyProgress *p = data;
+    guint64 bytes = p->done + p->current_size * (guint64)percent / 100;
+    /* Copying is most of the work: 0..90 %, the definitions the rest. */
+    vs_task_set_progress(p->task, p->total ? (int)(bytes * 90 / p->total) : 90);
+}
+
+/* Copies the writable file disks of DOC's domain, filling TARGET → new path
+ * and the list of files made (for clean-up). */
+static bool copy_disks(VsTask *task, xmlDoc *doc, const char *new_uuid, GHashTable *paths,
+                       GPtrArray *made, GError **error)
+{
+    g_autoptr(GPtrArray) disks = vs_xml_nodes(
+        doc, NULL, "/domain/devices/disk[@device='disk' and @type='file' and not(readonly)]");
+    CopyProgress progress = {.task = task};
+    for (guint i = 0; i < disks->len; i++) {
+        g_autofree char *src = vs_xml_string(doc, g_ptr_array_index(disks, i), "string(source/@file)");
+        struct stat st;
+        if (src && stat(src, &st) == 0)
+            progress.total += (guint64)st.st_size;
+    }
+    for (guint i = 0; i < disks->len; i++) {
+        xmlNode *disk = g_ptr_array_index(disks, i);
+        g_autofree char *src = vs_xml_string(doc, disk, "string(source/@file)");
+        g_autofree char *target = vs_xml_string(doc, disk, "string(target/@dev)");
+        if (!src || !target)
+            continue;
+        g_autofree char *stem = g_strdup_printf("%s-%s", new_uuid, target);
+        char *dst = vs_image_new_path(stem);
+        g_ptr_array_add(made, dst);
+        struct stat st;
+        progress.current_size = stat(src, &st) == 0 ? (guint64)st.st_size : 0;
+        vs_task_set_message(task, "copying disks");
+        if (!vs_image_copy(src, dst, on_copy_progress, &progress, error))
+            return false;
+        progress.done += progress.current_size;
+        g_hash_table_insert(paths, g_steal_pointer(&target), g_strdup(dst));
+    }
+    return true;
+}
+
+static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return false;
+    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(conn, job->uuid);
+    if (!dom) {
+        g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' no longer exists", job->vm);
+        return false;
+    }
+    if (virDomainIsActive(dom) == 1) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' was started: cannot clone it", job->vm);
+        return false;
+    }
+    g_autoptr(xmlDoc) doc =
+        vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, error);
+    g_autoptr(VsSnapshotTree) tree = doc ? vs_snapshot_tree_save(dom, error) : NULL;
+    if (!tree)
+        return false;
+    g_autofree char *new_uuid = g_uuid_string_random();
+    g_autofree char *log_name = g_strdup_printf("%s.serial.log", new_uuid);
+    g_autofree char *log_path = g_build_filename(vs_hv_logs_dir(), log_name, NULL);
+    g_autoptr(GHashTable) paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
+    VsDomainRewrite rewrite = {
+        .name = job->name, .uuid = new_uuid, .disk_paths = paths, .serial_log = log_path};
+    g_autoptr(virDomain) clone = NULL;
+    bool ok = copy_disks(task, doc, new_uuid, paths, made, error);
+    if (ok) {
+        xmlNode *root = xmlDocGetRootElement(doc);
+        vs_domain_rewrite(root, &rewrite);
+        g_autoptr(GPtrArray) macs = vs_xml_nodes(doc, NULL, "/domain/devices/interface/mac");
+        for (guint i = 0; i < macs->len; i++) {
+            xmlNode *mac = g_ptr_array_index(macs, i);
+            xmlUnlinkNode(mac);
+            xmlFreeNode(mac);
+        }
+        g_autofree char *xml = vs_xml_to_string(doc);
+        clone = virDomainDefineXML(conn, xml);
+        if (!clone)
+            vs_hv_set_error(error, "cannot define the clone '%s'", job->name);
+        ok = clone != NULL;
+    }
+    vs_task_set_message(task, "copying the snapshot tree");
+    ok = ok && vs_snapshot_tree_define(clone, tree, &rewrite, error);
+    ok = ok && vs_snapnames_copy_vm(job->uuid, new_uuid, error);
+    if (!ok) {
+        if (clone)
+            virDomainUndefineFlags(clone, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
+        vs_snapnames_forget_vm(new_uuid);
+        for (guint i = 0; i < made->len; i++)
+            g_unlink(g_ptr_array_index(made, i));
+        return false;
+    }
+    vs_info("cloned VM '%s' as '%s' with %u snapshot(s)", job->vm, job->name, tree->xml->len);
+    return true;
+}
+
+gboolean vs_clone_job_run(VsTask *task, gpointer data, GError **error)
+{
+    VsCloneJob *job = data;
+    vs_task_set_progress(task, 0);
+    vs_task_set_message(task, "waiting for earlier operations on the VM");
+    vs_vmlock_wait(job->lock, job->ticket);
+    bool ok = clone_locked(task, job, error);
+    vs_vmlock_release(job->lock);
+    return ok;
+}

@@ -1,0 +1,45 @@
+/* hv.h: the hypervisor connection. Opens libvirt (by default the embedded
+ * QEMU driver rooted in the state directory), runs libvirt's event loop on
+ * its own thread, notices a lost connection and reconnects lazily, and turns
+ * libvirt errors into VS_ERROR codes. */
+#pragma once
+#include <glib.h>
+#include <libvirt/libvirt.h>
+#include <stdbool.h>
+
+#include "../util/xml.h"
+
+typedef struct {
+    const char *uri;       /* NULL: qemu:///embed?root=STATE/libvirt */
+    const char *state_dir; /* absolute */
+} VsHvConfig;
+
+bool vs_hv_init(const VsHvConfig *config, GError **error);
+void vs_hv_shutdown(void);
+
+/* A new reference to the live connection (release with virConnectClose), or
+ * NULL with VS_ERR_UNAVAILABLE while the hypervisor is away. */
+virConnectPtr vs_hv_connect(GError **error);
+
+const char *vs_hv_uri(void);
+const char *vs_hv_domain_type(void); /* "kvm", "qemu", "test", … */
+const char *vs_hv_state_dir(void);
+const char *vs_hv_images_dir(void);  /* STATE/images */
+const char *vs_hv_logs_dir(void);    /* STATE/logs */
+
+/* Looks up a domain by name: NULL with VS_ERR_NOT_FOUND naming it. */
+virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error);
+
+/* Sets ERROR from libvirt's last error: "<what>: <libvirt message>", with a
+ * code derived from the libvirt error (no such domain → NOT_FOUND, invalid
+ * operation → CONFLICT, dead connection → UNAVAILABLE, else FAILED). */
+void vs_hv_set_error(GError **error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomainSnapshot, virDomainSnapshotFree)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, virConnectClose)
+
+/* The domain's UUID as a string (newly allocated). */
+char *vs_hv_uuid(virDomainPtr dom);
+/* The domain's XML (virDomainGetXMLDesc FLAGS), parsed. */
+xmlDoc *vs_hv_domain_xml(virDomainPtr dom, unsigned int flags, GError **error);

@@ -1,0 +1,111 @@
+/* images.c: qcow2 image creation, whole-file copies, ownership. */
+#include "images.h"
+
+#include "../util/error.h"
+#include "hv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool run_qemu_img(const char *const *argv, GError **error)
+{
+    g_autofree char *err_text = NULL;
+    int status = 0;
+    g_autoptr(GError) spawn_error = NULL;
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      NULL, NULL, NULL, &err_text, &status, &spawn_error)) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot run qemu-img: %s",
+                    spawn_error->message);
+        return false;
+    }
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "qemu-img failed: %s",
+                    err_text ? g_strstrip(err_text) : "unknown error");
+        return false;
+    }
+    return true;
+}
+
+const char *vs_image_detect_format(const char *path)
+{
+    unsigned char magic[4] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, magic, sizeof magic);
+        close(fd);
+        if (n == 4 && memcmp(magic, "QFI\xfb", 4) == 0)
+            return "qcow2";
+    }
+    return "raw";
+}
+
+bool vs_image_create(const char *path, guint64 size_gib, const char *backing, GError **error)
+{
+    g_autofree char *size = size_gib ? g_strdup_printf("%" G_GUINT64_FORMAT "G", size_gib) : NULL;
+    if (backing) {
+        const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F",
+                              vs_image_detect_format(backing), path, size, NULL};
+        return run_qemu_img(argv, error);
+    }
+    const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", path, size, NULL};
+    return run_qemu_img(argv, error);
+}
+
+bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gpointer data,
+                   GError **error)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    bool ok = in >= 0 && out >= 0;
+    struct stat st;
+    ok = ok && fstat(in, &st) == 0;
+    const gsize chunk = 4 << 20;
+    g_autofree char *buf = g_malloc(chunk);
+    off_t done = 0;
+    int last_percent = -1;
+    while (ok && done < st.st_size) {
+        ssize_t n = read(in, buf, chunk);
+        ok = n > 0;
+        /* Keep holes: skip all-zero chunks by seeking. */
+        bool zero = ok && buf[0] == 0 && memcmp(buf, buf + 1, (size_t)n - 1) == 0;
+        if (ok && zero)
+            ok = lseek(out, n, SEEK_CUR) >= 0;
+        else if (ok)
+            ok = write(out, buf, (size_t)n) == n;
+        done += ok ? n : 0;
+        int percent = st.st_size ? (int)(done * 100 / st.st_size) : 100;
+        if (ok && progress && percent != last_percent)
+            progress(last_percent = percent, data);
+    }
+    ok = ok && ftruncate(out, st.st_size) == 0 && fsync(out) == 0;
+    int saved = errno;
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    if (!ok) {
+        if (out >= 0)
+            g_unlink(dst);
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot copy %s to %s: %s", src, dst,
+                    g_strerror(saved));
+    }
+    return ok;
+}
+
+bool vs_image_is_owned(const char *path)
+{
+    const char *dir = vs_hv_images_dir();
+    size_t len = strlen(dir);
+    return path && strncmp(path, dir, len) == 0 && path[len] == '/' && !strstr(path, "/../");
+}
+
+char *vs_image_new_path(const char *stem)
+{
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *file = g_strdup_printf("%s-%.8s.qcow2", stem, uuid);
+    return g_build_filename(vs_hv_images_dir(), file, NULL);
+}

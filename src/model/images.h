@@ -1,0 +1,25 @@
+/* images.h: disk image files: creating qcow2 images with qemu-img (libvirt
+ * has no API for files outside a storage pool), copying them whole (so their
+ * internal snapshots come along) and telling which ones virtsnap owns. */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+
+/* A new qcow2 image at PATH: blank of SIZE_GIB, or an overlay on BACKING
+ * (whose format is detected; SIZE_GIB 0 keeps the backing file's size). */
+bool vs_image_create(const char *path, guint64 size_gib, const char *backing, GError **error);
+
+/* Copies SRC to DST (which must not exist) byte for byte, calling PROGRESS
+ * with 0..100 now and then. On failure DST is removed. */
+typedef void (*VsCopyProgress)(int percent, gpointer data);
+bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gpointer data,
+                   GError **error);
+
+/* "qcow2" when the file starts with the qcow2 magic, else "raw". */
+const char *vs_image_detect_format(const char *path);
+
+/* True when PATH lies in the images directory that virtsnap manages. */
+bool vs_image_is_owned(const char *path);
+
+/* A fresh file name in the images directory: "<stem>-<random>.qcow2". */
+char *vs_image_new_path(const char *stem);

@@ -1,0 +1,183 @@
+/* snapnames.c: display names of renamed snapshots, one key file per VM. */
+#include "snapnames.h"
+
+#include "../util/error.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+typedef struct {
+    GHashTable *display_of;  /* internal → display, only where they differ */
+    GHashTable *internal_of; /* display → internal */
+} NameMap;
+
+static GMutex lock;
+static char *dir;
+static GHashTable *maps; /* uuid → NameMap* (loaded lazily) */
+
+static void map_free(NameMap *map)
+{
+    g_hash_table_unref(map->display_of);
+    g_hash_table_unref(map->internal_of);
+    g_free(map);
+}
+
+static NameMap *map_new(void)
+{
+    NameMap *map = g_new0(NameMap, 1);
+    map->display_of = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    map->internal_of = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return map;
+}
+
+static char *map_path(const char *uuid)
+{
+    g_autofree char *file = g_strdup_printf("%s.conf", uuid);
+    return g_build_filename(dir, file, NULL);
+}
+
+static void map_put(NameMap *map, const char *internal, const char *display)
+{
+    const char *old = g_hash_table_lookup(map->display_of, internal);
+    if (old)
+        g_hash_table_remove(map->internal_of, old);
+    if (strcmp(internal, display) == 0) {
+        g_hash_table_remove(map->display_of, internal);
+        return;
+    }
+    g_hash_table_insert(map->display_of, g_strdup(internal), g_strdup(display));
+    g_hash_table_insert(map->internal_of, g_strdup(display), g_strdup(internal));
+}
+
+/* Called with LOCK held. */
+static NameMap *map_for(const char *uuid)
+{
+    NameMap *map = g_hash_table_lookup(maps, uuid);
+    if (map)
+        return map;
+    map = map_new();
+    g_autofree char *path = map_path(uuid);
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    if (g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL)) {
+        g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+        for (char **g = groups; *g; g++) {
+            g_autofree char *internal = g_key_file_get_string(kf, *g, "internal", NULL);
+            g_autofree char *display = g_key_file_get_string(kf, *g, "display", NULL);
+            if (internal && display)
+                map_put(map, internal, display);
+        }
+    }
+    g_hash_table_insert(maps, g_strdup(uuid), map);
+    return map;
+}
+
+/* Called with LOCK held. */
+static bool map_save(const char *uuid, NameMap *map, GError **error)
+{
+    g_autofree char *path = map_path(uuid);
+    if (g_hash_table_size(map->display_of) == 0) {
+        g_unlink(path);
+        return true;
+    }
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    GHashTableIter iter;
+    gpointer internal, display;
+    int n = 0;
+    g_hash_table_iter_init(&iter, map->display_of);
+    while (g_hash_table_iter_next(&iter, &internal, &display)) {
+        g_autofree char *group = g_strdup_printf("snapshot %d", n++);
+        g_key_file_set_string(kf, group, "internal", internal);
+        g_key_file_set_string(kf, group, "display", display);
+    }
+    return g_key_file_save_to_file(kf, path, error);
+}
+
+bool vs_snapnames_init(const char *state_dir, GError **error)
+{
+    dir = g_build_filename(state_dir, "snapnames", NULL);
+    maps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)map_free);
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot create %s", dir);
+        return false;
+    }
+    return true;
+}
+
+char *vs_snapnames_display(const char *uuid, const char *internal)
+{
+    g_mutex_lock(&lock);
+    const char *display = g_hash_table_lookup(map_for(uuid)->display_of, internal);
+    char *copy = g_strdup(display ? display : internal);
+    g_mutex_unlock(&lock);
+    return copy;
+}
+
+char *vs_snapnames_internal(const char *uuid, const char *display)
+{
+    g_mutex_lock(&lock);
+    NameMap *map = map_for(uuid);
+    const char *internal = g_hash_table_lookup(map->internal_of, display);
+    char *copy = NULL;
+    if (internal)
+        copy = g_strdup(internal);
+    else if (!g_hash_table_contains(map->display_of, display))
+        copy = g_strdup(display);
+    g_mutex_unlock(&lock);
+    return copy;
+}
+
+bool vs_snapnames_set(const char *uuid, const char *internal, const char *display,
+                      GError **error)
+{
+    g_mutex_lock(&lock);
+    NameMap *map = map_for(uuid);
+    map_put(map, internal, display);
+    bool ok = map_save(uuid, map, error);
+    g_mutex_unlock(&lock);
+    return ok;
+}
+
+void vs_snapnames_forget(const char *uuid, const char *internal)
+{
+    g_mutex_lock(&lock);
+    NameMap *map = map_for(uuid);
+    if (g_hash_table_contains(map->display_of, internal)) {
+        map_put(map, internal, internal);
+        map_save(uuid, map, NULL);
+    }
+    g_mutex_unlock(&lock);
+}
+
+void vs_snapnames_forget_vm(const char *uuid)
+{
+    g_mutex_lock(&lock);
+    g_hash_table_remove(maps, uuid);
+    g_autofree char *path = map_path(uuid);
+    g_unlink(path);
+    g_mutex_unlock(&lock);
+}
+
+bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **error)
+{
+    g_mutex_lock(&lock);
+    NameMap *from = map_for(from_uuid);
+    NameMap *to = map_for(to_uuid);
+    GHashTableIter iter;
+    gpointer internal, display;
+    g_hash_table_iter_init(&iter, from->display_of);
+    while (g_hash_table_iter_next(&iter, &internal, &display))
+        map_put(to, internal, display);
+    bool ok = map_save(to_uuid, to, error);
+    g_mutex_unlock(&lock);
+    return ok;
+}
+
+bool vs_snapnames_safe_internal(const char *name)
+{
+    if (!name[0] || name[0] == '-' || strlen(name) > 64)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!g_ascii_isalnum(*p) && !strchr("-_.:+@", *p))
+            return false;
+    return true;
+}

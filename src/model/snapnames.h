@@ -1,0 +1,31 @@
+/* snapnames.h: the names users see for snapshots, when they differ from the
+ * names libvirt keeps.
+ *
+ * libvirt has no snapshot rename, and for internal qcow2 snapshots the
+ * libvirt name is also the tag inside the image that revert and delete use.
+ * So a snapshot keeps its libvirt ("internal") name forever and a rename only
+ * records a new display name here. Names that are awkward inside QEMU (quotes,
+ * non-ASCII, …) also get a generated internal name. The map is one key file
+ * per VM UUID under STATE/snapnames/, written atomically; a snapshot with no
+ * entry is shown under its libvirt name (snapshots made with virsh). */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+
+bool vs_snapnames_init(const char *state_dir, GError **error);
+
+/* The display name of internal snapshot INTERNAL of VM UUID (newly allocated). */
+char *vs_snapnames_display(const char *uuid, const char *internal);
+/* The internal name behind display name DISPLAY, or NULL when no snapshot is
+ * shown under that name (because it was renamed away). The caller still
+ * checks that libvirt has it. */
+char *vs_snapnames_internal(const char *uuid, const char *display);
+/* Shows INTERNAL under DISPLAY from now on (and persists it). */
+bool vs_snapnames_set(const char *uuid, const char *internal, const char *display,
+                      GError **error);
+void vs_snapnames_forget(const char *uuid, const char *internal);
+void vs_snapnames_forget_vm(const char *uuid);
+bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **error);
+
+/* A name libvirt and QEMU take safely as a snapshot name and qcow2 tag. */
+bool vs_snapnames_safe_internal(const char *name);

@@ -1,0 +1,616 @@
+/* snapshot.c: domain snapshots over libvirt. Snapshots are internal (qcow2):
+ * of a running VM they hold disks and memory, of a stopped VM the disks.
+ * libvirt names are kept for life; users' names live in snapnames. Every
+ * change to a VM's snapshots holds that VM's FIFO lock (vmlock). */
+#include "snapshot.h"
+
+#include "../util/error.h"
+#include "../util/log.h"
+#include "snapnames.h"
+#include "vmlock.h"
+
+#include <libvirt/virterror.h>
+#include <string.h>
+
+void vs_snapshot_free(VsSnapshot *snap)
+{
+    if (!snap)
+        return;
+    g_free(snap->name);
+    g_free(snap->state);
+    g_free(snap->parent);
+    g_free(snap->description);
+    g_free(snap);
+}
+
+/* The VM and its UUID, or NULL with NOT_FOUND / UNAVAILABLE. */
+static virDomainPtr open_vm(const char *vm, char **uuid, GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return NULL;
+    virDomainPtr dom = vs_hv_domain(conn, vm, error);
+    if (dom && uuid)
+        *uuid = vs_hv_uuid(dom);
+    return dom;
+}
+
+/* The libvirt snapshot shown to users as NAME, or NULL with NOT_FOUND. */
+static virDomainSnapshotPtr resolve(virDomainPtr dom, const char *uuid, const char *name,
+                                    GError **error)
+{
+    g_autofree char *internal = vs_snapnames_internal(uuid, name);
+    virDomainSnapshotPtr snap = internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    if (!snap)
+        g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "snapshot '%s' of VM '%s' does not exist",
+                    name, virDomainGetName(dom));
+    return snap;
+}
+
+static VsSnapshot *snapshot_info(const char *uuid, virDomainSnapshotPtr snap, GError **error)
+{
+    g_autofree char *text = virDomainSnapshotGetXMLDesc(snap, 0);
+    if (!text) {
+        vs_hv_set_error(error, "cannot read snapshot '%s'", virDomainSnapshotGetName(snap));
+        return NULL;
+    }
+    g_autoptr(xmlDoc) doc = vs_xml_parse(text, error);
+    if (!doc)
+        return NULL;
+    VsSnapshot *info = g_new0(VsSnapshot, 1);
+    info->name = vs_snapnames_display(uuid, virDomainSnapshotGetName(snap));
+    info->state = vs_xml_string(doc, NULL, "string(/domainsnapshot/state)");
+    if (!info->state)
+        info->state = g_strdup("nostate");
+    info->created = vs_xml_int(doc, NULL, "string(/domainsnapshot/creationTime)", 0);
+    g_autofree char *parent = vs_xml_string(doc, NULL, "string(/domainsnapshot/parent/name)");
+    info->parent = parent ? vs_snapnames_display(uuid, parent) : g_strdup("");
+    info->description = vs_xml_string(doc, NULL, "string(/domainsnapshot/description)");
+    if (!info->description)
+        info->description = g_strdup("");
+    g_autofree char *memory = vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@snapshot)");
+    bool was_active = !strcmp(info->state, "running") || !strcmp(info->state, "paused") ||
+                      !strcmp(info->state, "blocked");
+    info->memory = memory ? strcmp(memory, "no") != 0 : was_active;
+    info->current = virDomainSnapshotIsCurrent(snap, 0) == 1;
+    info->children = MAX(virDomainSnapshotNumChildren(snap, 0), 0);
+    return info;
+}
+
+static gint compare_snapshots(gconstpointer a, gconstpointer b, gpointer unused)
+{
+    (void)unused;
+    const VsSnapshot *x = a, *y = b;
+    if (x->created != y->created)
+        return x->created < y->created ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static gint compare_snapshot_ptrs(gconstpointer a, gconstpointer b)
+{
+    return compare_snapshots(*(VsSnapshot *const *)a, *(VsSnapshot *const *)b, NULL);
+}
+
+/* Orders SNAPS by creation time then name, but never a child before its
+ * parent (a child may share its parent's second). */
+static GPtrArray *order_parents_first(GPtrArray *snaps)
+{
+    GPtrArray *out = g_ptr_array_new_full(snaps->len, (GDestroyNotify)vs_snapshot_free);
+    g_autoptr(GHashTable) by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) children = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                                           (GDestroyNotify)g_ptr_array_unref);
+    for (guint i = 0; i < snaps->len; i++) {
+        VsSnapshot *s = g_ptr_array_index(snaps, i);
+        g_hash_table_insert(by_name, s->name, s);
+    }
+    GSequence *ready = g_sequence_new(NULL);
+    for (guint i = 0; i < snaps->len; i++) {
+        VsSnapshot *s = g_ptr_array_index(snaps, i);
+        if (!*s->parent || !g_hash_table_contains(by_name, s->parent)) {
+            g_sequence_insert_sorted(ready, s, compare_snapshots, NULL);
+            continue;
+        }
+        GPtrArray *list = g_hash_table_lookup(children, s->parent);
+        if (!list)
+            g_hash_table_insert(children, s->parent, list = g_ptr_array_new());
+        g_ptr_array_add(list, s);
+    }
+    while (g_sequence_get_length(ready) > 0) {
+        GSequenceIter *first = g_sequence_get_begin_iter(ready);
+        VsSnapshot *s = g_sequence_get(first);
+        g_sequence_remove(first);
+        g_ptr_array_add(out, s);
+        GPtrArray *list = g_hash_table_lookup(children, s->name);
+        for (guint i = 0; list && i < list->len; i++)
+            g_sequence_insert_sorted(ready, g_ptr_array_index(list, i), compare_snapshots, NULL);
+    }
+    g_sequence_free(ready);
+    g_ptr_array_set_free_func(snaps, NULL);
+    return out;
+}
+
+GPtrArray *vs_snapshot_list(const char *vm, VsSnapList kind, const char *parent, GError **error)
+{
+    g_autofree char *uuid = NULL;
+    g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
+    if (!dom)
+        return NULL;
+    virDomainSnapshotPtr *snaps = NULL;
+    int n;
+    if (kind == VS_SNAP_CHILDREN) {
+        g_autoptr(virDomainSnapshot) top = resolve(dom, uuid, parent, error);
+        if (!top)
+            return NULL;
+        n = virDomainSnapshotListAllChildren(top, &snaps, 0);
+    } else {
+        n = virDomainListAllSnapshots(dom, &snaps,
+                                      kind == VS_SNAP_ROOTS ? VIR_DOMAIN_SNAPSHOT_LIST_ROOTS : 0);
+    }
+    if (n < 0) {
+        vs_hv_set_error(error, "cannot list the snapshots of VM '%s'", vm);
+        return NULL;
+    }
+    g_autoptr(GPtrArray) list = g_ptr_array_new_full((guint)n, (GDestroyNotify)vs_snapshot_free);
+    for (int i = 0; i < n; i++) {
+        VsSnapshot *info = snapshot_info(uuid, snaps[i], NULL); /* gone meanwhile: skip */
+        if (info)
+            g_ptr_array_add(list, info);
+        virDomainSnapshotFree(snaps[i]);
+    }
+    free(snaps);
+    if (kind == VS_SNAP_ALL)
+        return order_parents_first(list);
+    g_ptr_array_sort(list, compare_snapshot_ptrs);
+    return g_steal_pointer(&list);
+}
+
+VsSnapshot *vs_snapshot_get(const char *vm, const char *name, GError **error)
+{
+    g_autofree char *uuid = NULL;
+    g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
+    if (!dom)
+        return NULL;
+    g_autoptr(virDomainSnapshot) snap = resolve(dom, uuid, name, error);
+    return snap ? snapshot_info(uuid, snap, error) : NULL;
+}
+
+/* ---- creation ---------------------------------------------------------- */
+
+static GMutex pending_lock;
+static GHashTable *pending; /* "uuid/name" of snapshots being made */
+
+static char *pending_key(const char *uuid, const char *name)
+{
+    return g_strdup_printf("%s/%s", uuid, name);
+}
+
+/* True when users already see a snapshot called NAME, or one is being made. */
+static bool name_taken(virDomainPtr dom, const char *uuid, const char *name)
+{
+    g_autofree char *key = pending_key(uuid, name);
+    g_mutex_lock(&pending_lock);
+    bool taken = pending && g_hash_table_contains(pending, key);
+    g_mutex_unlock(&pending_lock);
+    if (taken)
+        return true;
+    g_autofree char *internal = vs_snapnames_internal(uuid, name);
+    g_autoptr(virDomainSnapshot) snap =
+        internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    return snap != NULL;
+}
+
+static void pending_set(const char *uuid, const char *name, bool on)
+{
+    g_autofree char *key = pending_key(uuid, name);
+    g_mutex_lock(&pending_lock);
+    if (!pending)
+        pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (on)
+        g_hash_table_add(pending, g_steal_pointer(&key));
+    else
+        g_hash_table_remove(pending, key);
+    g_mutex_unlock(&pending_lock);
+}
+
+/* Every writable disk must be qcow2: libvirt 9.0 can revert only internal
+ * snapshots, and those live inside qcow2 images. */
+static bool disks_can_snapshot(virDomainPtr dom, GError **error)
+{
+    unsigned int flags = virDomainIsActive(dom) == 1 ? 0 : VIR_DOMAIN_XML_INACTIVE;
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
+    if (!doc)
+        return false;
+    g_autoptr(GPtrArray) disks =
+        vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk' and not(readonly)]");
+    for (guint i = 0; i < disks->len; i++) {
+        xmlNode *disk = g_ptr_array_index(disks, i);
+        g_autofree char *format = vs_xml_string(doc, disk, "string(driver/@type)");
+        g_autofree char *target = vs_xml_string(doc, disk, "string(target/@dev)");
+        if (!format || strcmp(format, "qcow2") != 0) {
+            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                        "disk '%s' of VM '%s' is %s: only qcow2 disks can hold a snapshot",
+                        target ? target : "?", virDomainGetName(dom), format ? format : "raw");
+            return false;
+        }
+    }
+    return true;
+}
+
+struct VsSnapshotJob {
+    char *vm, *uuid, *name, *description;
+    VsVmLock *lock;
+    guint64 ticket;
+};
+
+static char *default_name(virDomainPtr dom, const char *uuid)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_local();
+    g_autofree char *base = g_date_time_format(now, "snap-%Y%m%d-%H%M%S");
+    char *name = g_strdup(base);
+    for (int n = 2; name_taken(dom, uuid, name); n++) {
+        g_free(name);
+        name = g_strdup_printf("%s-%d", base, n);
+    }
+    return name;
+}
+
+VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char *description,
+                                   GError **error)
+{
+    g_autofree char *uuid = NULL;
+    g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
+    if (!dom || !disks_can_snapshot(dom, error))
+        return NULL;
+    g_autofree char *chosen = name ? g_strdup(name) : default_name(dom, uuid);
+    if (name_taken(dom, uuid, chosen)) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'",
+                    vm, chosen);
+        return NULL;
+    }
+    pending_set(uuid, chosen, true);
+    VsSnapshotJob *job = g_new0(VsSnapshotJob, 1);
+    job->vm = g_strdup(vm);
+    job->uuid = g_steal_pointer(&uuid);
+    job->name = g_steal_pointer(&chosen);
+    job->description = g_strdup(description ? description : "");
+    job->lock = vs_vmlock_for(job->uuid);
+    job->ticket = vs_vmlock_ticket(job->lock);
+    return job;
+}
+
+const char *vs_snapshot_job_vm(const VsSnapshotJob *job) { return job->vm; }
+const char *vs_snapshot_job_name(const VsSnapshotJob *job) { return job->name; }
+
+void vs_snapshot_job_free(gpointer data)
+{
+    VsSnapshotJob *job = data;
+    pending_set(job->uuid, job->name, false);
+    g_free(job->vm);
+    g_free(job->uuid);
+    g_free(job->name);
+    g_free(job->description);
+    g_free(job);
+}
+
+static char *snapshot_xml(const char *internal, const char *description)
+{
+    g_autoptr(xmlDoc) doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"domainsnapshot");
+    xmlDocSetRootElement(doc, root);
+    vs_xml_set_child_text(root, "name", internal);
+    if (description && *description)
+        vs_xml_set_child_text(root, "description", description);
+    return vs_xml_to_string(doc);
+}
+
+/* The libvirt name for a new snapshot shown as NAME: NAME itself when it is
+ * plain ASCII and free in libvirt, else a generated one. */
+static char *pick_internal_name(virDomainPtr dom, const char *name)
+{
+    if (vs_snapnames_safe_internal(name)) {
+        g_autoptr(virDomainSnapshot) clash = virDomainSnapshotLookupByName(dom, name, 0);
+        if (!clash)
+            return g_strdup(name);
+    }
+    g_autofree char *random = g_uuid_string_random();
+    return g_strdup_printf("vs-%.8s%.4s", random, random + 9);
+}
+
+static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return false;
+    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(conn, job->uuid);
+    if (!dom) {
+        g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' no longer exists", job->vm);
+        return false;
+    }
+    g_autofree char *internal = pick_internal_name(dom, job->name);
+    g_autofree char *xml = snapshot_xml(internal, job->description);
+    vs_task_set_message(task, virDomainIsActive(dom) == 1 ? "saving disks and memory"
+                                                          : "saving disks");
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotCreateXML(dom, xml, 0);
+    if (!snap) {
+        vs_hv_set_error(error, "cannot create snapshot '%s' of VM '%s'", job->name, job->vm);
+        /* libvirt cleans up after itself; make sure no metadata was left. */
+        g_autoptr(virDomainSnapshot) left = virDomainSnapshotLookupByName(dom, internal, 0);
+        if (left)
+            virDomainSnapshotDelete(left, 0);
+        return false;
+    }
+    if (!vs_snapnames_set(job->uuid, internal, job->name, error)) {
+        virDomainSnapshotDelete(snap, 0);
+        return false;
+    }
+    vs_info("VM '%s': created snapshot '%s' (libvirt name '%s')", job->vm, job->name, internal);
+    return true;
+}
+
+gboolean vs_snapshot_job_run(VsTask *task, gpointer data, GError **error)
+{
+    VsSnapshotJob *job = data;
+    vs_task_set_message(task, "waiting for earlier operations on the VM");
+    vs_vmlock_wait(job->lock, job->ticket);
+    bool ok = create_locked(task, job, error);
+    vs_vmlock_release(job->lock);
+    return ok;
+}
+
+/* ---- changes ----------------------------------------------------------- */
+
+/* Runs under the VM's lock with the domain and its UUID at hand. */
+typedef bool (*LockedOp)(virDomainPtr dom, const char *uuid, gpointer data, GError **error);
+
+static bool with_vm_locked(const char *vm, LockedOp op, gpointer data, GError **error)
+{
+    g_autofree char *uuid = NULL;
+    g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
+    if (!dom)
+        return false;
+    VsVmLock *lock = vs_vmlock_for(uuid);
+    vs_vmlock_acquire(lock);
+    bool ok = op(dom, uuid, data, error);
+    vs_vmlock_release(lock);
+    return ok;
+}
+
+typedef struct {
+    const char *name, *new_name, *description;
+    VsSnapshot *result;
+    bool with_children;
+} SnapOp;
+
+static bool set_description(virDomainSnapshotPtr snap, const char *description, GError **error)
+{
+    g_autofree char *text = virDomainSnapshotGetXMLDesc(snap, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
+    g_autoptr(xmlDoc) doc = text ? vs_xml_parse(text, error) : NULL;
+    if (!doc) {
+        if (!text)
+            vs_hv_set_error(error, "cannot read snapshot '%s'", virDomainSnapshotGetName(snap));
+        return false;
+    }
+    vs_xml_set_child_text(xmlDocGetRootElement(doc), "description", description);
+    g_autofree char *xml = vs_xml_to_string(doc);
+    unsigned int flags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE;
+    if (virDomainSnapshotIsCurrent(snap, 0) == 1)
+        flags |= VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT;
+    g_autoptr(virDomainSnapshot) redefined =
+        virDomainSnapshotCreateXML(virDomainSnapshotGetDomain(snap), xml, flags);
+    if (!redefined) {
+        vs_hv_set_error(error, "cannot change the description of snapshot");
+        return false;
+    }
+    return true;
+}
+
+static bool update_locked(virDomainPtr dom, const char *uuid, gpointer data, GError **error)
+{
+    SnapOp *op = data;
+    g_autoptr(virDomainSnapshot) snap = resolve(dom, uuid, op->name, error);
+    if (!snap)
+        return false;
+    const char *internal = virDomainSnapshotGetName(snap);
+    bool renaming = op->new_name && strcmp(op->new_name, op->name) != 0;
+    if (renaming && name_taken(dom, uuid, op->new_name)) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'",
+                    virDomainGetName(dom), op->new_name);
+        return false;
+    }
+    if (op->description && !set_description(snap, op->description, error))
+        return false;
+    if (renaming && !vs_snapnames_set(uuid, internal, op->new_name, error))
+        return false;
+    op->result = snapshot_info(uuid, snap, error);
+    return op->result != NULL;
+}
+
+VsSnapshot *vs_snapshot_update(const char *vm, const char *name, const char *new_name,
+                               const char *description, GError **error)
+{
+    SnapOp op = {.name = name, .new_name = new_name, .description = description};
+    with_vm_locked(vm, update_locked, &op, error);
+    return op.result;
+}
+
+static bool delete_locked(virDomainPtr dom, const char *uuid, gpointer data, GError **error)
+{
+    SnapOp *op = data;
+    g_autoptr(virDomainSnapshot) snap = resolve(dom, uuid, op->name, error);
+    if (!snap)
+        return false;
+    virDomainSnapshotPtr *gone = NULL;
+    int n_gone = op->with_children
+                     ? virDomainSnapshotListAllChildren(snap, &gone,
+                                                        VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS)
+                     : 0;
+    g_autofree char *internal = g_strdup(virDomainSnapshotGetName(snap));
+    bool ok = virDomainSnapshotDelete(snap, op->with_children ? VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN
+                                                              : 0) == 0;
+    if (!ok)
+        vs_hv_set_error(error, "cannot delete snapshot '%s'", op->name);
+    else
+        vs_snapnames_forget(uuid, internal);
+    for (int i = 0; i < n_gone; i++) {
+        if (ok)
+            vs_snapnames_forget(uuid, virDomainSnapshotGetName(gone[i]));
+        virDomainSnapshotFree(gone[i]);
+    }
+    free(gone);
+    return ok;
+}
+
+bool vs_snapshot_delete(const char *vm, const char *name, bool with_children, GError **error)
+{
+    SnapOp op = {.name = name, .with_children = with_children};
+    return with_vm_locked(vm, delete_locked, &op, error);
+}
+
+static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GError **error)
+{
+    SnapOp *op = data;
+    g_autoptr(virDomainSnapshot) snap = resolve(dom, uuid, op->name, error);
+    if (!snap)
+        return false;
+    int rc = virDomainRevertToSnapshot(snap, 0);
+    virErrorPtr err = rc < 0 ? virGetLastError() : NULL;
+    if (rc < 0 && err && err->code == VIR_ERR_SNAPSHOT_REVERT_RISKY)
+        rc = virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_FORCE);
+    if (rc < 0) {
+        vs_hv_set_error(error, "cannot revert VM '%s' to snapshot '%s'", virDomainGetName(dom),
+                        op->name);
+        return false;
+    }
+    vs_info("VM '%s': reverted to snapshot '%s'", virDomainGetName(dom), op->name);
+    op->result = snapshot_info(uuid, snap, error);
+    return op->result != NULL;
+}
+
+VsSnapshot *vs_snapshot_revert(const char *vm, const char *name, GError **error)
+{
+    SnapOp op = {.name = name};
+    with_vm_locked(vm, revert_locked, &op, error);
+    return op.result;
+}
+
+bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error)
+{
+    virDomainSnapshotPtr *roots = NULL;
+    int n = virDomainListAllSnapshots(dom, &roots, VIR_DOMAIN_SNAPSHOT_LIST_ROOTS);
+    bool ok = n >= 0;
+    if (!ok)
+        vs_hv_set_error(error, "cannot list the snapshots of VM '%s'", virDomainGetName(dom));
+    for (int i = 0; i < n; i++) {
+        if (ok && virDomainSnapshotDelete(roots[i], VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN |
+                                                        VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0) {
+            vs_hv_set_error(error, "cannot drop the snapshot metadata of VM '%s'",
+                            virDomainGetName(dom));
+            ok = false;
+        }
+        virDomainSnapshotFree(roots[i]);
+    }
+    free(roots);
+    return ok;
+}
+
+/* ---- moving a tree ----------------------------------------------------- */
+
+void vs_snapshot_tree_free(VsSnapshotTree *tree)
+{
+    if (!tree)
+        return;
+    g_ptr_array_unref(tree->xml);
+    g_free(tree->current);
+    g_free(tree);
+}
+
+VsSnapshotTree *vs_snapshot_tree_save(virDomainPtr dom, GError **error)
+{
+    virDomainSnapshotPtr *snaps = NULL;
+    int n = virDomainListAllSnapshots(dom, &snaps, VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL);
+    if (n < 0) {
+        vs_hv_set_error(error, "cannot list the snapshots of VM '%s'", virDomainGetName(dom));
+        return NULL;
+    }
+    g_autoptr(VsSnapshotTree) tree = g_new0(VsSnapshotTree, 1);
+    tree->xml = g_ptr_array_new_with_free_func(g_free);
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        char *xml = ok ? virDomainSnapshotGetXMLDesc(snaps[i], VIR_DOMAIN_SNAPSHOT_XML_SECURE)
+                       : NULL;
+        if (ok && !xml) {
+            vs_hv_set_error(error, "cannot read snapshot '%s'", virDomainSnapshotGetName(snaps[i]));
+            ok = false;
+        }
+        if (xml)
+            g_ptr_array_add(tree->xml, xml);
+        if (virDomainSnapshotIsCurrent(snaps[i], 0) == 1)
+            tree->current = g_strdup(virDomainSnapshotGetName(snaps[i]));
+        virDomainSnapshotFree(snaps[i]);
+    }
+    free(snaps);
+    return ok ? g_steal_pointer(&tree) : NULL;
+}
+
+void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite)
+{
+    if (rewrite->name)
+        vs_xml_set_child_text(domain, "name", rewrite->name);
+    if (rewrite->uuid)
+        vs_xml_set_child_text(domain, "uuid", rewrite->uuid);
+    xmlNode *devices = vs_xml_child(domain, "devices");
+    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->disk_paths;
+         dev = dev->next) {
+        if (dev->type != XML_ELEMENT_NODE || !xmlStrEqual(dev->name, (const xmlChar *)"disk"))
+            continue;
+        xmlChar *target = xmlGetProp(vs_xml_child(dev, "target"), (const xmlChar *)"dev");
+        const char *path = target ? g_hash_table_lookup(rewrite->disk_paths, target) : NULL;
+        xmlNode *source = vs_xml_child(dev, "source");
+        if (path && source)
+            xmlSetProp(source, (const xmlChar *)"file", (const xmlChar *)path);
+        xmlFree(target);
+    }
+    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->serial_log;
+         dev = dev->next) {
+        xmlChar *type = xmlGetProp(dev, (const xmlChar *)"type");
+        xmlNode *source = vs_xml_child(dev, "source");
+        if (xmlStrEqual(dev->name, (const xmlChar *)"serial") && source &&
+            xmlStrEqual(type, (const xmlChar *)"file"))
+            xmlSetProp(source, (const xmlChar *)"path", (const xmlChar *)rewrite->serial_log);
+        xmlFree(type);
+    }
+}
+
+static bool define_one(virDomainPtr dom, const char *text, const char *current,
+                       const VsDomainRewrite *rewrite, GError **error)
+{
+    g_autoptr(xmlDoc) doc = vs_xml_parse(text, error);
+    if (!doc)
+        return false;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *inner = vs_xml_child(root, "domain");
+    if (inner && rewrite)
+        vs_domain_rewrite(inner, rewrite);
+    g_autofree char *name = vs_xml_string(doc, NULL, "string(/domainsnapshot/name)");
+    g_autofree char *xml = vs_xml_to_string(doc);
+    unsigned int flags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE;
+    if (current && name && strcmp(current, name) == 0)
+        flags |= VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT;
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotCreateXML(dom, xml, flags);
+    if (!snap)
+        vs_hv_set_error(error, "cannot redefine snapshot '%s' on VM '%s'", name ? name : "?",
+                        virDomainGetName(dom));
+    return snap != NULL;
+}
+
+bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,
+                             const VsDomainRewrite *rewrite, GError **error)
+{
+    for (guint i = 0; i < tree->xml->len; i++) {
+        if (!define_one(dom, g_ptr_array_index(tree->xml, i), tree->current, rewrite, error)) {
+            vs_snapshot_discard_metadata(dom, NULL);
+            return false;
+        }
+    }
+    return true;
+}

@@ -1,0 +1,76 @@
+/* snapshot.h: domain snapshots over libvirt: list (roots, children, all),
+ * look up, create (as a task), rename and describe, delete (alone or with
+ * the subtree), revert; and moving a whole tree to a renamed or cloned VM.
+ * Names here are the ones users see (see snapnames.h). Knows nothing of HTTP. */
+#pragma once
+#include "hv.h"
+#include "tasks.h"
+
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct {
+    char *name;
+    char *state; /* the VM's state when it was taken */
+    gint64 created;
+    char *parent; /* "" for a root */
+    char *description;
+    bool memory;
+    bool current;
+    int children;
+} VsSnapshot;
+
+void vs_snapshot_free(VsSnapshot *snap);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsSnapshot, vs_snapshot_free)
+
+typedef enum { VS_SNAP_ROOTS, VS_SNAP_CHILDREN, VS_SNAP_ALL } VsSnapList;
+
+/* VsSnapshot*, sorted by creation time then name (ALL: parents first).
+ * PARENT names the parent for VS_SNAP_CHILDREN. */
+GPtrArray *vs_snapshot_list(const char *vm, VsSnapList kind, const char *parent, GError **error);
+VsSnapshot *vs_snapshot_get(const char *vm, const char *name, GError **error);
+
+/* Creation is split in two: prepare checks everything that can be checked
+ * up front (VM, name free, disks able to hold a snapshot), reserves the name
+ * and takes the VM's turn; run (a VsTaskFunc) does the work. */
+typedef struct VsSnapshotJob VsSnapshotJob;
+VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char *description,
+                                   GError **error);
+const char *vs_snapshot_job_vm(const VsSnapshotJob *job);
+const char *vs_snapshot_job_name(const VsSnapshotJob *job);
+gboolean vs_snapshot_job_run(VsTask *task, gpointer job, GError **error);
+void vs_snapshot_job_free(gpointer job);
+
+VsSnapshot *vs_snapshot_update(const char *vm, const char *name, const char *new_name,
+                               const char *description, GError **error);
+bool vs_snapshot_delete(const char *vm, const char *name, bool with_children, GError **error);
+VsSnapshot *vs_snapshot_revert(const char *vm, const char *name, GError **error);
+
+/* Drops every snapshot's metadata (the images keep their contents). The
+ * caller holds the VM's lock. */
+bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error);
+
+/* A VM's whole snapshot tree as libvirt XML, parents first, with the current
+ * snapshot's libvirt name; used to carry the tree across a VM rename (which
+ * libvirt refuses while snapshots exist) and into a clone. */
+typedef struct {
+    GPtrArray *xml; /* char* */
+    char *current;  /* libvirt name, or NULL */
+} VsSnapshotTree;
+void vs_snapshot_tree_free(VsSnapshotTree *tree);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsSnapshotTree, vs_snapshot_tree_free)
+VsSnapshotTree *vs_snapshot_tree_save(virDomainPtr dom, GError **error);
+
+/* What changes in each snapshot's copy of the domain definition. */
+typedef struct {
+    const char *name;       /* new domain name, or NULL */
+    const char *uuid;       /* new domain UUID, or NULL */
+    GHashTable *disk_paths; /* target → new source file, or NULL */
+    const char *serial_log; /* new file for the serial console, or NULL */
+} VsDomainRewrite;
+/* Redefines TREE's snapshots on DOM (which has none), parents first; on
+ * failure removes what it defined. */
+bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,
+                             const VsDomainRewrite *rewrite, GError **error);
+/* Applies REWRITE to a domain definition (the top <domain> element). */
+void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite);

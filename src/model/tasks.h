@@ -1,0 +1,39 @@
+/* tasks.h: the registry of long operations (snapshot create, clone). Each
+ * task runs on a worker thread; its record stays queryable for at least an
+ * hour after it ends. */
+#pragma once
+#include <glib.h>
+
+typedef struct VsTask VsTask;
+typedef enum { VS_TASK_RUNNING, VS_TASK_FINISHED, VS_TASK_FAILED } VsTaskStatus;
+
+/* The work: returns FALSE with ERROR set on failure. */
+typedef gboolean (*VsTaskFunc)(VsTask *task, gpointer data, GError **error);
+
+typedef struct {
+    char *id;
+    VsTaskStatus status;
+    char *message;
+    char *target_uri;
+    gint64 created;
+    int progress; /* 0..100, or -1 when unknown */
+} VsTaskInfo;
+
+void vs_tasks_init(void);
+void vs_tasks_shutdown(void); /* waits for running tasks */
+
+/* Starts FN(task, DATA) on a worker; DATA is freed with FREE_DATA after.
+ * Returns the new task's id. */
+char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
+                    GDestroyNotify free_data);
+
+void vs_task_set_progress(VsTask *task, int percent);
+void vs_task_set_message(VsTask *task, const char *message);
+
+VsTaskInfo *vs_task_get(const char *id); /* NULL if unknown */
+GPtrArray *vs_tasks_list(void);          /* of VsTaskInfo*, oldest first */
+void vs_task_info_free(VsTaskInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsTaskInfo, vs_task_info_free)
+
+/* Drops ended tasks older than KEEP_SECONDS (the daemon uses 3600+). */
+void vs_tasks_expire(gint64 keep_seconds);

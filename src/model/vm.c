@@ -1,0 +1,541 @@
+/* vm.c: VMs over libvirt: list, inspect, define (domain XML built with
+ * libxml2), update and rename (carrying the snapshot tree along), delete
+ * (never stranding snapshot metadata) and the power actions. */
+#include "vm.h"
+
+#include "../util/error.h"
+#include "../util/log.h"
+#include "../util/names.h"
+#include "hv.h"
+#include "images.h"
+#include "snapnames.h"
+#include "snapshot.h"
+#include "vmlock.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+void vs_vm_free(VsVm *vm)
+{
+    if (!vm)
+        return;
+    g_free(vm->name);
+    g_free(vm->uuid);
+    if (vm->disks)
+        g_ptr_array_unref(vm->disks);
+    g_free(vm->current_snapshot);
+    g_free(vm->serial_log);
+    g_free(vm);
+}
+
+static void disk_free(VsDisk *disk)
+{
+    g_free(disk->target);
+    g_free(disk->path);
+    g_free(disk->format);
+    g_free(disk);
+}
+
+static const char *state_name(int state)
+{
+    switch (state) {
+    case VIR_DOMAIN_RUNNING: return "running";
+    case VIR_DOMAIN_BLOCKED: return "blocked";
+    case VIR_DOMAIN_PAUSED: return "paused";
+    case VIR_DOMAIN_SHUTDOWN: return "shutdown";
+    case VIR_DOMAIN_SHUTOFF: return "shutoff";
+    case VIR_DOMAIN_CRASHED: return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
+    default: return "nostate";
+    }
+}
+
+static GPtrArray *read_disks(virDomainPtr dom, xmlDoc *doc)
+{
+    GPtrArray *disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_free);
+    g_autoptr(GPtrArray) nodes = vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']");
+    for (guint i = 0; i < nodes->len; i++) {
+        xmlNode *node = g_ptr_array_index(nodes, i);
+        VsDisk *disk = g_new0(VsDisk, 1);
+        disk->target = vs_xml_string(doc, node, "string(target/@dev)");
+        disk->path = vs_xml_string(doc, node, "string(source/@file|source/@dev|source/@name)");
+        disk->format = vs_xml_string(doc, node, "string(driver/@type)");
+        if (!disk->format)
+            disk->format = g_strdup("raw");
+        virDomainBlockInfo info;
+        if (disk->target && virDomainGetBlockInfo(dom, disk->target, &info, 0) == 0)
+            disk->size = info.capacity;
+        if (!disk->target)
+            disk->target = g_strdup("");
+        g_ptr_array_add(disks, disk);
+    }
+    return disks;
+}
+
+/* The VM as the API shows it. */
+static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
+{
+    virDomainInfo info;
+    if (virDomainGetInfo(dom, &info) < 0) {
+        vs_hv_set_error(error, "cannot read the state of VM '%s'", virDomainGetName(dom));
+        return NULL;
+    }
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
+    if (!doc)
+        return NULL;
+    g_autoptr(VsVm) vm = g_new0(VsVm, 1);
+    vm->name = g_strdup(virDomainGetName(dom));
+    vm->uuid = vs_hv_uuid(dom);
+    vm->state = state_name(info.state);
+    vm->persistent = virDomainIsPersistent(dom) == 1;
+    vm->memory_mib = info.maxMem / 1024;
+    vm->cpus = info.nrVirtCpu;
+    vm->disks = read_disks(dom, doc);
+    vm->serial_log = vs_xml_string(doc, NULL,
+                                   "string(/domain/devices/serial[@type='file']/source/@path)");
+    vm->snapshots = MAX(virDomainSnapshotNum(dom, 0), 0);
+    vm->current_snapshot = g_strdup("");
+    if (vm->snapshots > 0 && virDomainHasCurrentSnapshot(dom, 0) == 1) {
+        g_autoptr(virDomainSnapshot) cur = virDomainSnapshotCurrent(dom, 0);
+        if (cur) {
+            g_free(vm->current_snapshot);
+            vm->current_snapshot = vs_snapnames_display(vm->uuid, virDomainSnapshotGetName(cur));
+        }
+    }
+    return g_steal_pointer(&vm);
+}
+
+static gint compare_vm_names(gconstpointer a, gconstpointer b)
+{
+    const VsVm *x = *(VsVm *const *)a, *y = *(VsVm *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+GPtrArray *vs_vm_list(GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return NULL;
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+    if (n < 0) {
+        vs_hv_set_error(error, "cannot list VMs");
+        return NULL;
+    }
+    GPtrArray *vms = g_ptr_array_new_with_free_func((GDestroyNotify)vs_vm_free);
+    for (int i = 0; i < n; i++) {
+        /* A VM that vanishes while we look is simply not listed. */
+        VsVm *vm = vm_from_domain(doms[i], NULL);
+        if (vm)
+            g_ptr_array_add(vms, vm);
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    g_ptr_array_sort(vms, compare_vm_names);
+    return vms;
+}
+
+VsVm *vs_vm_get(const char *name, GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return NULL;
+    g_autoptr(virDomain) dom = vs_hv_domain(conn, name, error);
+    return dom ? vm_from_domain(dom, error) : NULL;
+}
+
+bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
+{
+    const char *why = NULL;
+    if (!vs_name_valid(spec->name, &why)) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "invalid VM name: it %s", why);
+        return false;
+    }
+    if (spec->memory_mib &&
+        (spec->memory_mib < VS_VM_MIN_MEMORY_MIB || spec->memory_mib > VS_VM_MAX_MEMORY_MIB)) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'memory' must be between %d and %d MiB",
+                    VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB);
+        return false;
+    }
+    if (spec->cpus > VS_VM_MAX_CPUS) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'cpus' must be between 1 and %d",
+                    VS_VM_MAX_CPUS);
+        return false;
+    }
+    if (spec->disk_gib > VS_VM_MAX_DISK_GIB) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'disk' must be between 1 and %d GiB",
+                    VS_VM_MAX_DISK_GIB);
+        return false;
+    }
+    if (spec->image) {
+        if (!g_path_is_absolute(spec->image) || strstr(spec->image, "/../") ||
+            g_str_has_suffix(spec->image, "/..") || strstr(spec->image, "/./")) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "field 'image' must be an absolute path without '.' or '..' parts");
+            return false;
+        }
+        if (!g_file_test(spec->image, G_FILE_TEST_IS_REGULAR)) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "field 'image': %s is not a regular file", spec->image);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The domain definition of a new VM, built with the tree API. */
+static char *build_domain_xml(const VsVmSpec *spec, const char *uuid, const char *disk_path,
+                              const char *log_path)
+{
+    g_autoptr(xmlDoc) doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *dom = xmlNewNode(NULL, (const xmlChar *)"domain");
+    xmlDocSetRootElement(doc, dom);
+    xmlNewProp(dom, (const xmlChar *)"type", (const xmlChar *)vs_hv_domain_type());
+    vs_xml_set_child_text(dom, "name", spec->name);
+    vs_xml_set_child_text(dom, "uuid", uuid);
+    g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, spec->memory_mib);
+    xmlNewProp(vs_xml_set_child_text(dom, "memory", mem), (const xmlChar *)"unit",
+               (const xmlChar *)"MiB");
+    xmlNewProp(vs_xml_set_child_text(dom, "currentMemory", mem), (const xmlChar *)"unit",
+               (const xmlChar *)"MiB");
+    g_autofree char *cpus = g_strdup_printf("%u", spec->cpus);
+    vs_xml_set_child_text(dom, "vcpu", cpus);
+
+    xmlNode *os = xmlNewChild(dom, NULL, (const xmlChar *)"os", NULL);
+    xmlNode *type = xmlNewTextChild(os, NULL, (const xmlChar *)"type", (const xmlChar *)"hvm");
+    xmlNewProp(type, (const xmlChar *)"arch", (const xmlChar *)"x86_64");
+    xmlNewProp(xmlNewChild(os, NULL, (const xmlChar *)"boot", NULL), (const xmlChar *)"dev",
+               (const xmlChar *)"hd");
+    xmlNode *features = xmlNewChild(dom, NULL, (const xmlChar *)"features", NULL);
+    xmlNewChild(features, NULL, (const xmlChar *)"acpi", NULL);
+    vs_xml_set_child_text(dom, "on_poweroff", "destroy");
+    vs_xml_set_child_text(dom, "on_reboot", "restart");
+    vs_xml_set_child_text(dom, "on_crash", "destroy");
+
+    xmlNode *devices = xmlNewChild(dom, NULL, (const xmlChar *)"devices", NULL);
+    xmlNode *disk = xmlNewChild(devices, NULL, (const xmlChar *)"disk", NULL);
+    xmlNewProp(disk, (const xmlChar *)"type", (const xmlChar *)"file");
+    xmlNewProp(disk, (const xmlChar *)"device", (const xmlChar *)"disk");
+    xmlNode *driver = xmlNewChild(disk, NULL, (const xmlChar *)"driver", NULL);
+    xmlNewProp(driver, (const xmlChar *)"name", (const xmlChar *)"qemu");
+    xmlNewProp(driver, (const xmlChar *)"type", (const xmlChar *)"qcow2");
+    xmlNewProp(xmlNewChild(disk, NULL, (const xmlChar *)"source", NULL), (const xmlChar *)"file",
+               (const xmlChar *)disk_path);
+    xmlNode *target = xmlNewChild(disk, NULL, (const xmlChar *)"target", NULL);
+    xmlNewProp(target, (const xmlChar *)"dev", (const xmlChar *)"vda");
+    xmlNewProp(target, (const xmlChar *)"bus", (const xmlChar *)"virtio");
+
+    xmlNode *serial = xmlNewChild(devices, NULL, (const xmlChar *)"serial", NULL);
+    xmlNewProp(serial, (const xmlChar *)"type", (const xmlChar *)"file");
+    xmlNode *source = xmlNewChild(serial, NULL, (const xmlChar *)"source", NULL);
+    xmlNewProp(source, (const xmlChar *)"path", (const xmlChar *)log_path);
+    xmlNewProp(source, (const xmlChar *)"append", (const xmlChar *)"on");
+    xmlNewProp(xmlNewChild(serial, NULL, (const xmlChar *)"target", NULL), (const xmlChar *)"port",
+               (const xmlChar *)"0");
+
+    xmlNode *vnc = xmlNewChild(devices, NULL, (const xmlChar *)"graphics", NULL);
+    xmlNewProp(vnc, (const xmlChar *)"type", (const xmlChar *)"vnc");
+    xmlNewProp(vnc, (const xmlChar *)"autoport", (const xmlChar *)"yes");
+    xmlNewProp(vnc, (const xmlChar *)"listen", (const xmlChar *)"127.0.0.1");
+    xmlNewProp(xmlNewChild(devices, NULL, (const xmlChar *)"memballoon", NULL),
+               (const xmlChar *)"model", (const xmlChar *)"none");
+    return vs_xml_to_string(doc);
+}
+
+VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
+{
+    VsVmSpec spec = *in;
+    spec.memory_mib = spec.memory_mib ? spec.memory_mib : VS_VM_DEFAULT_MEMORY_MIB;
+    spec.cpus = spec.cpus ? spec.cpus : VS_VM_DEFAULT_CPUS;
+    spec.disk_gib = spec.disk_gib || spec.image ? spec.disk_gib : VS_VM_DEFAULT_DISK_GIB;
+    if (!vs_vm_spec_check(&spec, error))
+        return NULL;
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return NULL;
+    g_autoptr(virDomain) existing = virDomainLookupByName(conn, spec.name);
+    if (existing) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists", spec.name);
+        return NULL;
+    }
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *stem = g_strdup_printf("%s-vda", uuid);
+    g_autofree char *disk_path = vs_image_new_path(stem);
+    g_autofree char *log_name = g_strdup_printf("%s.serial.log", uuid);
+    g_autofree char *log_path = g_build_filename(vs_hv_logs_dir(), log_name, NULL);
+    if (!vs_image_create(disk_path, spec.disk_gib, spec.image, error))
+        return NULL;
+    g_autofree char *xml = build_domain_xml(&spec, uuid, disk_path, log_path);
+    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+    if (!dom) {
+        g_autoptr(virDomain) raced = virDomainLookupByName(conn, spec.name);
+        if (raced)
+            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists",
+                        spec.name);
+        else
+            vs_hv_set_error(error, "cannot define VM '%s'", spec.name);
+        g_unlink(disk_path);
+        return NULL;
+    }
+    vs_info("defined VM '%s' (%s) with disk %s", spec.name, uuid, disk_path);
+    return vm_from_domain(dom, error);
+}
+
+/* Memory and CPUs: edit the persistent definition (applies at next start). */
+static bool change_resources(virConnectPtr conn, virDomainPtr dom, const VsVmChange *change,
+                             GError **error)
+{
+    if (virDomainIsPersistent(dom) != 1) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is transient: its memory and CPUs cannot be changed",
+                    virDomainGetName(dom));
+        return false;
+    }
+    g_autoptr(xmlDoc) doc =
+        vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, error);
+    if (!doc)
+        return false;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (change->memory_mib) {
+        g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, change->memory_mib);
+        xmlNode *nodes[] = {vs_xml_set_child_text(root, "memory", mem),
+                            vs_xml_set_child_text(root, "currentMemory", mem)};
+        for (size_t i = 0; i < G_N_ELEMENTS(nodes); i++)
+            xmlSetProp(nodes[i], (const xmlChar *)"unit", (const xmlChar *)"MiB");
+    }
+    if (change->cpus) {
+        g_autofree char *cpus = g_strdup_printf("%u", change->cpus);
+        xmlNode *vcpu = vs_xml_set_child_text(root, "vcpu", cpus);
+        xmlUnsetProp(vcpu, (const xmlChar *)"current");
+    }
+    g_autofree char *xml = vs_xml_to_string(doc);
+    g_autoptr(virDomain) redefined = virDomainDefineXML(conn, xml);
+    if (!redefined) {
+        vs_hv_set_error(error, "cannot change VM '%s'", virDomainGetName(dom));
+        return false;
+    }
+    return true;
+}
+
+/* libvirt refuses to rename a domain with snapshots: carry the tree over by
+ * saving it, dropping the metadata, renaming and redefining it. */
+static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_name,
+                          GError **error)
+{
+    g_autofree char *old_name = g_strdup(virDomainGetName(dom));
+    if (virDomainIsActive(dom) == 1) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is running: shut it off before renaming it", old_name);
+        return false;
+    }
+    g_autoptr(virDomain) taken = virDomainLookupByName(conn, new_name);
+    if (taken) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists", new_name);
+        return false;
+    }
+    g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
+    if (!tree || !vs_snapshot_discard_metadata(dom, error))
+        return false;
+    bool ok = virDomainRename(dom, new_name, 0) == 0;
+    if (!ok)
+        vs_hv_set_error(error, "cannot rename VM '%s'", old_name);
+    VsDomainRewrite rewrite = {.name = ok ? new_name : old_name};
+    g_autoptr(GError) restore_error = NULL;
+    if (!vs_snapshot_tree_define(dom, tree, &rewrite, &restore_error)) {
+        vs_error("VM '%s': cannot redefine its snapshots: %s", rewrite.name,
+                 restore_error->message);
+        if (ok && virDomainRename(dom, old_name, 0) == 0) {
+            rewrite.name = old_name;
+            vs_snapshot_tree_define(dom, tree, &rewrite, NULL);
+        }
+        if (ok)
+            g_propagate_error(error, g_steal_pointer(&restore_error));
+        ok = false;
+    }
+    return ok;
+}
+
+VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return NULL;
+    g_autoptr(virDomain) dom = vs_hv_domain(conn, name, error);
+    if (!dom)
+        return NULL;
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    VsVmLock *lock = vs_vmlock_for(uuid);
+    vs_vmlock_acquire(lock);
+    bool ok = true;
+    if (change->memory_mib || change->cpus)
+        ok = change_resources(conn, dom, change, error);
+    if (ok && change->name && strcmp(change->name, name) != 0)
+        ok = rename_domain(conn, dom, change->name, error);
+    vs_vmlock_release(lock);
+    if (!ok)
+        return NULL;
+    g_autoptr(virDomain) fresh = virDomainLookupByUUIDString(conn, uuid);
+    if (!fresh) {
+        vs_hv_set_error(error, "VM '%s' vanished", name);
+        return NULL;
+    }
+    return vm_from_domain(fresh, error);
+}
+
+/* The disk images virtsnap made for DOM (those under STATE/images). */
+static GPtrArray *owned_images(virDomainPtr dom)
+{
+    GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
+    unsigned int flags = virDomainIsPersistent(dom) == 1 ? VIR_DOMAIN_XML_INACTIVE : 0;
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, NULL);
+    if (!doc)
+        return paths;
+    g_autoptr(GPtrArray) nodes =
+        vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file");
+    for (guint i = 0; i < nodes->len; i++) {
+        xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, i));
+        if (vs_image_is_owned((const char *)path))
+            g_ptr_array_add(paths, g_strdup((const char *)path));
+        xmlFree(path);
+    }
+    g_autofree char *log = vs_xml_string(doc, NULL,
+                                         "string(/domain/devices/serial[@type='file']/source/@path)");
+    if (log && g_str_has_prefix(log, vs_hv_logs_dir()))
+        g_ptr_array_add(paths, g_steal_pointer(&log));
+    return paths;
+}
+
+bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return false;
+    g_autoptr(virDomain) dom = vs_hv_domain(conn, name, error);
+    if (!dom)
+        return false;
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    VsVmLock *lock = vs_vmlock_for(uuid);
+    vs_vmlock_acquire(lock);
+    g_autoptr(GPtrArray) files = owned_images(dom);
+    bool persistent = virDomainIsPersistent(dom) == 1;
+    /* Snapshot metadata goes first, so nothing is stranded whatever follows;
+     * the contents stay inside the images (deleted below unless kept). */
+    bool ok = vs_snapshot_discard_metadata(dom, error);
+    if (ok && virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
+        vs_hv_set_error(error, "cannot power off VM '%s'", name);
+        ok = false;
+    }
+    if (ok && persistent &&
+        virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                                        VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                        VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA |
+                                        VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
+        vs_hv_set_error(error, "cannot delete VM '%s'", name);
+        ok = false;
+    }
+    if (ok) {
+        vs_snapnames_forget_vm(uuid);
+        for (guint i = 0; i < files->len; i++) {
+            const char *path = g_ptr_array_index(files, i);
+            bool is_log = g_str_has_prefix(path, vs_hv_logs_dir());
+            if ((!keep_disks || is_log) && g_unlink(path) != 0 && g_file_test(path, G_FILE_TEST_EXISTS))
+                vs_warn("VM '%s' deleted but %s could not be removed", name, path);
+        }
+        vs_info("deleted VM '%s'%s", name, keep_disks ? " (disks kept)" : "");
+    }
+    vs_vmlock_release(lock);
+    return ok;
+}
+
+static bool action_allowed(VsVmAction action, int state, const char **need)
+{
+    bool active = state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_CRASHED &&
+                  state != VIR_DOMAIN_NOSTATE;
+    switch (action) {
+    case VS_VM_START: *need = "shut off"; return !active;
+    case VS_VM_POWEROFF: *need = "running or paused"; return active;
+    case VS_VM_SHUTDOWN: *need = "running"; return state == VIR_DOMAIN_RUNNING;
+    case VS_VM_SUSPEND: *need = "running"; return state == VIR_DOMAIN_RUNNING;
+    case VS_VM_RESUME: *need = "paused"; return state == VIR_DOMAIN_PAUSED;
+    }
+    return false;
+}
+
+static int run_action(virDomainPtr dom, VsVmAction action)
+{
+    switch (action) {
+    case VS_VM_START: return virDomainCreate(dom);
+    case VS_VM_POWEROFF: return virDomainDestroy(dom);
+    case VS_VM_SHUTDOWN: return virDomainShutdown(dom);
+    case VS_VM_SUSPEND: return virDomainSuspend(dom);
+    case VS_VM_RESUME: return virDomainResume(dom);
+    }
+    return -1;
+}
+
+static const char *action_name(VsVmAction action)
+{
+    static const char *names[] = {"start", "power off", "shut down", "suspend", "resume"};
+    return names[action];
+}
+
+/* Powering off or shutting down a transient VM ends it, and with it the
+ * snapshot metadata: refuse unless the caller agreed to discard them. */
+static bool transient_guard(virDomainPtr dom, VsVmAction action, bool discard, GError **error)
+{
+    if ((action != VS_VM_POWEROFF && action != VS_VM_SHUTDOWN) || virDomainIsPersistent(dom) == 1)
+        return true;
+    int count = virDomainSnapshotNum(dom, 0);
+    if (count <= 0)
+        return true;
+    if (!discard) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is transient and has %d snapshot(s) whose metadata would be lost; "
+                    "repeat with discard_snapshots=true to discard them",
+                    virDomainGetName(dom), count);
+        return false;
+    }
+    return vs_snapshot_discard_metadata(dom, error);
+}
+
+VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    if (!conn)
+        return NULL;
+    g_autoptr(virDomain) dom = vs_hv_domain(conn, name, error);
+    if (!dom)
+        return NULL;
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    VsVmLock *lock = vs_vmlock_for(uuid);
+    vs_vmlock_acquire(lock);
+    int state = VIR_DOMAIN_NOSTATE;
+    const char *need = NULL;
+    bool ok = virDomainGetState(dom, &state, NULL, 0) == 0;
+    if (!ok)
+        vs_hv_set_error(error, "cannot read the state of VM '%s'", name);
+    else if (!action_allowed(action, state, &need)) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "cannot %s VM '%s': it is %s, not %s",
+                    action_name(action), name, state_name(state), need);
+        ok = false;
+    }
+    ok = ok && transient_guard(dom, action, discard_snapshots, error);
+    if (ok && run_action(dom, action) < 0) {
+        vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);
+        ok = false;
+    }
+    vs_vmlock_release(lock);
+    if (!ok)
+        return NULL;
+    g_autoptr(virDomain) fresh = virDomainLookupByUUIDString(conn, uuid);
+    if (!fresh) { /* a transient VM that was powered off is gone: say so */
+        VsVm *gone = g_new0(VsVm, 1);
+        gone->name = g_strdup(name);
+        gone->uuid = g_steal_pointer(&uuid);
+        gone->state = "shutoff";
+        gone->disks = g_ptr_array_new();
+        gone->current_snapshot = g_strdup("");
+        return gone;
+    }
+    return vm_from_domain(fresh, error);
+}

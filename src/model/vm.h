@@ -1,0 +1,68 @@
+/* vm.h: virtual machines over libvirt: list, inspect, define, update,
+ * rename, delete, and the power actions. Knows nothing of HTTP. */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct {
+    char *target; /* "vda" */
+    char *path;
+    char *format; /* "qcow2", "raw", … */
+    guint64 size; /* virtual size in bytes, 0 when unknown */
+} VsDisk;
+
+typedef struct {
+    char *name;
+    char *uuid;
+    const char *state; /* "running", "shutoff", … (static) */
+    bool persistent;
+    guint64 memory_mib;
+    guint cpus;
+    GPtrArray *disks; /* VsDisk* */
+    char *current_snapshot; /* display name, "" for none */
+    int snapshots;
+    char *serial_log; /* file the serial console goes to, or NULL */
+} VsVm;
+
+void vs_vm_free(VsVm *vm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsVm, vs_vm_free)
+
+typedef struct {
+    const char *name;
+    guint64 memory_mib; /* 0: default */
+    guint cpus;         /* 0: default */
+    guint64 disk_gib;   /* 0: default (or the image's size) */
+    const char *image;  /* base image for an overlay, or NULL */
+} VsVmSpec;
+
+typedef struct {
+    const char *name;   /* NULL: keep */
+    guint64 memory_mib; /* 0: keep */
+    guint cpus;         /* 0: keep */
+} VsVmChange;
+
+typedef enum {
+    VS_VM_START,
+    VS_VM_POWEROFF,
+    VS_VM_SHUTDOWN,
+    VS_VM_SUSPEND,
+    VS_VM_RESUME,
+} VsVmAction;
+
+#define VS_VM_DEFAULT_MEMORY_MIB 512
+#define VS_VM_DEFAULT_CPUS 1
+#define VS_VM_DEFAULT_DISK_GIB 8
+#define VS_VM_MIN_MEMORY_MIB 16
+#define VS_VM_MAX_MEMORY_MIB (1024 * 1024)
+#define VS_VM_MAX_CPUS 256
+#define VS_VM_MAX_DISK_GIB (64 * 1024)
+
+GPtrArray *vs_vm_list(GError **error); /* VsVm*, sorted by name */
+VsVm *vs_vm_get(const char *name, GError **error);
+VsVm *vs_vm_create(const VsVmSpec *spec, GError **error);
+VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error);
+bool vs_vm_delete(const char *name, bool keep_disks, GError **error);
+VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GError **error);
+
+/* Checks a spec's numbers and image path; VS_ERR_INVALID naming the field. */
+bool vs_vm_spec_check(const VsVmSpec *spec, GError **error);

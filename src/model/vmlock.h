@@ -1,0 +1,15 @@
+/* vmlock.h: one FIFO lock per VM, keyed by UUID (a rename cannot split it).
+ * Operations on one VM run one after the other in the order they were
+ * accepted; operations on different VMs run in parallel. A task takes its
+ * ticket when it is accepted and waits for its turn on its worker thread. */
+#pragma once
+#include <glib.h>
+
+typedef struct VsVmLock VsVmLock;
+
+VsVmLock *vs_vmlock_for(const char *uuid); /* lives as long as the process */
+guint64 vs_vmlock_ticket(VsVmLock *lock);
+void vs_vmlock_wait(VsVmLock *lock, guint64 ticket);
+void vs_vmlock_release(VsVmLock *lock);
+/* ticket + wait */
+void vs_vmlock_acquire(VsVmLock *lock);

@@ -1,0 +1,12 @@
+/* log.h: leveled, timestamped logging to stderr, safe from any thread. */
+#pragma once
+
+typedef enum { VS_LOG_DEBUG, VS_LOG_INFO, VS_LOG_WARN, VS_LOG_ERROR } VsLogLevel;
+
+void vs_log_set_level(VsLogLevel level);
+void vs_log(VsLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define vs_debug(...) vs_log(VS_LOG_DEBUG, __VA_ARGS__)
+#define vs_info(...)  vs_log(VS_LOG_INFO, __VA_ARGS__)
+#define vs_warn(...)  vs_log(VS_LOG_WARN, __VA_ARGS__)
+#define vs_error(...) vs_log(VS_LOG_ERROR, __VA_ARGS__)

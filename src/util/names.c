@@ -1,0 +1,39 @@
+/* names.c: validates VM and snapshot names: 1 to 64 characters of UTF-8,
+ * no '/', no control characters, not starting with '.', not only white space. */
+#include "names.h"
+
+#include <glib.h>
+
+bool vs_name_valid(const char *name, const char **why)
+{
+    const char *reason = NULL;
+    if (name == NULL || *name == '\0')
+        reason = "must not be empty";
+    else if (!g_utf8_validate(name, -1, NULL))
+        reason = "must be valid UTF-8";
+    else if (g_utf8_strlen(name, -1) > VS_NAME_MAX_CHARS)
+        reason = "must be at most 64 characters";
+    else if (name[0] == '.')
+        reason = "must not start with '.'";
+    else {
+        bool only_space = true;
+        for (const char *p = name; *p; p = g_utf8_next_char(p)) {
+            gunichar c = g_utf8_get_char(p);
+            if (c == '/') {
+                reason = "must not contain '/'";
+                break;
+            }
+            if (g_unichar_iscntrl(c) || c == 0x2028 || c == 0x2029) {
+                reason = "must not contain control characters";
+                break;
+            }
+            if (!g_unichar_isspace(c))
+                only_space = false;
+        }
+        if (!reason && only_space)
+            reason = "must not be only white space";
+    }
+    if (why)
+        *why = reason;
+    return reason == NULL;
+}
