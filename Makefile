@@ -1,0 +1,50 @@
+# virtsnap: the two commands of the README, and a few more.
+#   make         build build/virtsnapd
+#   make run     install what is missing, build, run the daemon (embedded QEMU)
+#   make check   install what is missing, build, run every test suite
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/virtsnap,$(HOME)/.local/state/virtsnap)
+LISTEN     ?= 127.0.0.1:8001
+
+.PHONY: all deps test-deps run check check-unit check-api check-e2e check-ui check-asan ui-deps clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+deps:
+	@scripts/install-deps
+
+test-deps:
+	@scripts/install-deps --test
+
+ui-deps:
+	@cd web && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }
+
+run: deps all ui-deps
+	@echo "virtsnapd: state in $(STATE_DIR), API token in $(STATE_DIR)/token"
+	@echo "virtsnapd: open http://$(LISTEN)/ (first start probes QEMU for a few seconds)"
+	exec $(BUILD)/virtsnapd --listen $(LISTEN) --state-dir $(STATE_DIR)
+
+check: test-deps all ui-deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD) virtsnapd
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	$(MAKE) --no-print-directory check-asan
+
+# The API suite again, against the ASan + UBSan build of the daemon.
+check-asan:
+	VS_DAEMON=$(CURDIR)/$(ASAN_BUILD)/virtsnapd \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C $(BUILD) --suite api --print-errorlogs --num-processes 2
+
+check-unit check-api check-e2e check-ui: all
+	meson test -C $(BUILD) --suite $(subst check-,,$@) --print-errorlogs
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

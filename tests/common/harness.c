@@ -1,0 +1,292 @@
+/* harness.c: real-daemon test harness over libcurl. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "harness: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    abort();
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+        die("cannot find a free port: %s", strerror(errno));
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+static const char *daemon_binary(void)
+{
+    const char *env = g_getenv("VS_DAEMON");
+    return env ? env : VS_BUILD_DIR "/virtsnapd";
+}
+
+static void spawn(VsTestDaemon *d, const char *const *extra)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(argv, g_strdup(daemon_binary()));
+    g_ptr_array_add(argv, g_strdup_printf("--listen=127.0.0.1:%d", d->port));
+    g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s", d->state_dir));
+    g_ptr_array_add(argv, g_strdup_printf("--web-dir=%s", VS_SOURCE_DIR "/web"));
+    if (d->connect)
+        g_ptr_array_add(argv, g_strdup_printf("--connect=%s", d->connect));
+    for (const char *const *a = extra; a && *a; a++)
+        g_ptr_array_add(argv, g_strdup(*a));
+    g_ptr_array_add(argv, NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        FILE *log = fopen(d->log_path, "a");
+        if (log) {
+            dup2(fileno(log), STDERR_FILENO);
+            dup2(fileno(log), STDOUT_FILENO);
+        }
+        execv((char *)argv->pdata[0], (char **)argv->pdata);
+        _exit(127);
+    }
+    d->pid = pid;
+    /* Wait until it answers (the embedded driver probes QEMU at first start). */
+    for (int i = 0; i < 1200; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            d->pid = 0;
+            g_autofree char *log = NULL;
+            g_file_get_contents(d->log_path, &log, NULL, NULL);
+            die("virtsnapd exited at start:\n%s", log ? log : "");
+        }
+        g_autoptr(VsTestResponse) r = vs_http_raw(d, "GET", "/tasks", NULL, 0, NULL);
+        if (r->status > 0)
+            break;
+        g_usleep(100000);
+    }
+    g_autofree char *token_path = g_build_filename(d->state_dir, "token", NULL);
+    g_free(d->token);
+    d->token = NULL;
+    if (!g_file_get_contents(token_path, &d->token, NULL, NULL))
+        die("no token in %s", token_path);
+    g_strstrip(d->token);
+}
+
+VsTestDaemon *vs_test_daemon_start(const char *connect, const char *const *extra_args)
+{
+    static bool curl_ready;
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_ALL);
+        curl_ready = true;
+    }
+    VsTestDaemon *d = g_new0(VsTestDaemon, 1);
+    d->connect = g_strdup(connect);
+    d->state_dir = g_dir_make_tmp("virtsnap-test-XXXXXX", NULL);
+    if (!d->state_dir)
+        die("cannot make a temporary directory");
+    g_autofree char *log_name = g_strdup_printf("virtsnapd-%d.log", (int)getpid());
+    d->log_path = g_build_filename(g_get_tmp_dir(), log_name, NULL);
+    d->port = free_port();
+    d->url = g_strdup_printf("http://127.0.0.1:%d", d->port);
+    spawn(d, extra_args);
+    return d;
+}
+
+void vs_test_daemon_restart(VsTestDaemon *d)
+{
+    vs_test_daemon_term(d);
+    spawn(d, NULL);
+}
+
+int vs_test_daemon_term(VsTestDaemon *d)
+{
+    if (!d->pid)
+        return -1;
+    kill(d->pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            d->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        g_usleep(100000);
+    }
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &status, 0);
+    d->pid = 0;
+    return -1;
+}
+
+static void remove_tree(const char *path)
+{
+    GDir *dir = g_dir_open(path, 0, NULL);
+    if (dir) {
+        const char *name;
+        while ((name = g_dir_read_name(dir))) {
+            g_autofree char *child = g_build_filename(path, name, NULL);
+            if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+                remove_tree(child);
+            else
+                g_unlink(child);
+        }
+        g_dir_close(dir);
+    }
+    g_rmdir(path);
+}
+
+void vs_test_daemon_free(VsTestDaemon *d)
+{
+    if (!d)
+        return;
+    vs_test_daemon_term(d);
+    if (!g_getenv("VS_KEEP_STATE"))
+        remove_tree(d->state_dir);
+    g_free(d->url);
+    g_free(d->state_dir);
+    g_free(d->token);
+    g_free(d->log_path);
+    g_free(d->connect);
+    g_free(d);
+}
+
+static size_t collect(char *data, size_t size, size_t n, void *userdata)
+{
+    g_string_append_len(userdata, data, (gssize)(size * n));
+    return size * n;
+}
+
+VsTestResponse *vs_http_raw(VsTestDaemon *d, const char *method, const char *path,
+                            const char *body, size_t body_len, const char *const *headers)
+{
+    VsTestResponse *r = g_new0(VsTestResponse, 1);
+    CURL *curl = curl_easy_init();
+    g_autofree char *url = g_strdup_printf("%s%s", d->url, path);
+    GString *out = g_string_new(NULL), *hdrs = g_string_new(NULL);
+    struct curl_slist *list = NULL;
+    for (const char *const *h = headers; h && *h; h++)
+        list = curl_slist_append(list, *h);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    if (!strcmp(method, "HEAD"))
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, hdrs);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 300L);
+    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(curl);
+    r->body = g_string_free(out, FALSE);
+    r->headers = g_string_free(hdrs, FALSE);
+    r->json = *r->body ? json_loads(r->body, 0, NULL) : NULL;
+    return r;
+}
+
+VsTestResponse *vs_http(VsTestDaemon *d, const char *method, const char *path, const char *body)
+{
+    g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s", d->token);
+    const char *headers[] = {auth, body ? "Content-Type: application/json" : NULL, NULL};
+    return vs_http_raw(d, method, path, body, body ? strlen(body) : 0, headers);
+}
+
+void vs_response_free(VsTestResponse *r)
+{
+    if (!r)
+        return;
+    g_free(r->body);
+    g_free(r->headers);
+    if (r->json)
+        json_decref(r->json);
+    g_free(r);
+}
+
+char *vs_response_header(const VsTestResponse *r, const char *name)
+{
+    g_auto(GStrv) lines = g_strsplit(r->headers, "\r\n", -1);
+    size_t n = strlen(name);
+    for (char **l = lines; *l; l++)
+        if (g_ascii_strncasecmp(*l, name, n) == 0 && (*l)[n] == ':')
+            return g_strstrip(g_strdup(*l + n + 1));
+    return NULL;
+}
+
+char *vs_enc(const char *name)
+{
+    return g_uri_escape_string(name, NULL, FALSE);
+}
+
+json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s)
+{
+    g_autofree char *path = g_strdup_printf("/tasks/%s", id);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    for (;;) {
+        VsTestResponse *r = vs_http(d, "GET", path, NULL);
+        const char *status = r->json ? vs_json_str(r->json, "status") : NULL;
+        if (r->status != 200 || !status)
+            die("GET %s answered %ld: %s", path, r->status, r->body);
+        if (strcmp(status, "running") != 0 || g_get_monotonic_time() > deadline) {
+            json_t *task = json_incref(r->json);
+            vs_response_free(r);
+            return task;
+        }
+        vs_response_free(r);
+        g_usleep(50000);
+    }
+}
+
+char *vs_take_snapshot(VsTestDaemon *d, const char *vm, const char *name, const char *description)
+{
+    json_t *req = json_object();
+    if (name)
+        json_object_set_new(req, "name", json_string(name));
+    if (description)
+        json_object_set_new(req, "description", json_string(description));
+    g_autofree char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    g_autofree char *vm_enc = vs_enc(vm);
+    g_autofree char *path = g_strdup_printf("/vms/%s/snapshots", vm_enc);
+    g_autoptr(VsTestResponse) r = vs_http(d, "POST", path, body);
+    if (r->status != 202)
+        return g_strdup_printf("http-%ld", r->status);
+    json_t *task = vs_wait_task(d, vs_json_str(r->json, "id"), 300);
+    char *status = g_strdup(vs_json_str(task, "status"));
+    json_decref(task);
+    return status;
+}
+
+const char *vs_json_str(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+long long vs_json_int(json_t *obj, const char *key)
+{
+    return json_integer_value(json_object_get(obj, key));
+}

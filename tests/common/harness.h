@@ -1,0 +1,63 @@
+/* harness.h: what the API and end-to-end tests share: start a real
+ * virtsnapd on a free loopback port with its own state directory, talk to it
+ * over HTTP with libcurl, and wait for tasks. */
+#pragma once
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char *url;       /* "http://127.0.0.1:PORT" */
+    char *state_dir; /* a fresh temporary directory (removed by stop) */
+    char *token;
+    char *log_path;  /* the daemon's stderr */
+    char *connect;   /* libvirt URI, NULL for the embedded default */
+} VsTestDaemon;
+
+typedef struct {
+    long status;
+    char *body;
+    json_t *json;     /* parsed body, or NULL */
+    char *headers;    /* raw response headers */
+} VsTestResponse;
+
+/* Starts build/virtsnapd (or $VS_DAEMON) with --connect CONNECT (NULL: the
+ * embedded QEMU driver) and EXTRA_ARGS (NULL-terminated, may be NULL); waits
+ * until it answers. Aborts the test program when it cannot. */
+VsTestDaemon *vs_test_daemon_start(const char *connect, const char *const *extra_args);
+/* Restarts the daemon with the same state directory. */
+void vs_test_daemon_restart(VsTestDaemon *d);
+/* SIGTERM and wait: the exit status (or -1 on a signal/timeout). */
+int vs_test_daemon_term(VsTestDaemon *d);
+/* Stops it (if running) and removes its state directory. */
+void vs_test_daemon_free(VsTestDaemon *d);
+
+/* A request with the token. BODY is sent with Content-Type: application/json
+ * when not NULL. PATH may contain a query string. */
+VsTestResponse *vs_http(VsTestDaemon *d, const char *method, const char *path, const char *body);
+/* Full control: HEADERS is a NULL-terminated list of "Name: value" lines
+ * (no token added unless given there). */
+VsTestResponse *vs_http_raw(VsTestDaemon *d, const char *method, const char *path,
+                            const char *body, size_t body_len, const char *const *headers);
+void vs_response_free(VsTestResponse *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsTestResponse, vs_response_free)
+
+/* The value of header NAME in R (case-insensitive), newly allocated, or NULL. */
+char *vs_response_header(const VsTestResponse *r, const char *name);
+
+/* Percent-encodes NAME for a path segment. */
+char *vs_enc(const char *name);
+
+/* Polls /tasks/<id> until it is no longer running (TIMEOUT_S at most);
+ * returns the final task object (owned by caller). */
+json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s);
+/* POSTs a snapshot and waits for its task; returns the final status string
+ * ("finished"/"failed") newly allocated. NAME/DESCRIPTION may be NULL. */
+char *vs_take_snapshot(VsTestDaemon *d, const char *vm, const char *name, const char *description);
+
+/* Convenience accessors. */
+const char *vs_json_str(json_t *obj, const char *key);
+long long vs_json_int(json_t *obj, const char *key);
