@@ -3,6 +3,7 @@
  * workers and the HTTP server until SIGTERM or SIGINT. */
 #include "http/auth.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "model/hv.h"
 #include "model/snapnames.h"
 #include "model/tasks.h"
@@ -141,8 +142,25 @@ static int run(Options *o)
     VsAuthConfig auth = {.token = token, .pam_service = o->pam_service, .session_ttl = o->session_ttl};
     vs_auth_init(&auth);
     vs_tasks_init();
+    const char *listen = o->listen ? o->listen : "127.0.0.1:8001";
+    g_autofree char *host = NULL;
+    guint16 port = 0;
+    if (!o->tls_cert && vs_listen_parse(listen, &host, &port) && !vs_listen_is_loopback(host)) {
+        /* Never plain HTTP beyond loopback: make a certificate if none was given. */
+        g_autofree char *fingerprint = NULL;
+        if (!vs_tls_self_signed(o->state_dir, &o->tls_cert, &o->tls_key, &fingerprint, &error)) {
+            vs_error("%s", error->message);
+            return 1;
+        }
+        vs_info("serving TLS with the self-signed certificate %s (SHA-256 %s)", o->tls_cert,
+                fingerprint);
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        vs_error("--tls-cert and --tls-key go together");
+        return 2;
+    }
     VsServerConfig server_config = {
-        .listen = o->listen ? o->listen : "127.0.0.1:8001",
+        .listen = listen,
         .tls_cert = o->tls_cert,
         .tls_key = o->tls_key,
         .web_dir = o->web_dir ? o->web_dir : VS_WEB_DIR,
