@@ -25,7 +25,8 @@ test-deps:
 	@scripts/install-deps --test
 
 ui-deps:
-	@cd web && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }
+	@if [ -f web/package.json ]; then cd web && \
+	  { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }; fi
 
 run: deps all ui-deps
 	@echo "virtsnapd: state in $(STATE_DIR), API token in $(STATE_DIR)/token"
