@@ -142,6 +142,11 @@ static int run(Options *o)
     VsAuthConfig auth = {.token = token, .pam_service = o->pam_service, .session_ttl = o->session_ttl};
     vs_auth_init(&auth);
     vs_tasks_init();
+    g_autofree char *tasks_dir = g_build_filename(o->state_dir, "tasks", NULL);
+    if (!vs_tasks_persist(tasks_dir, &error)) {
+        vs_error("cannot keep task records in %s: %s", tasks_dir, error->message);
+        return 1;
+    }
     const char *listen = o->listen ? o->listen : "127.0.0.1:8001";
     g_autofree char *host = NULL;
     guint16 port = 0;

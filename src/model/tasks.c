@@ -3,9 +3,11 @@
 
 #include "../util/log.h"
 
+#include <glib/gstdio.h>
+
 struct VsTask {
     VsTaskInfo info;
-    gint64 ended; /* monotonic seconds, 0 while running */
+    gint64 ended; /* wall-clock seconds, 0 while running */
     VsTaskFunc fn;
     gpointer data;
     GDestroyNotify free_data;
@@ -16,6 +18,34 @@ static GHashTable *tasks;    /* id → VsTask* */
 static GQueue order;         /* VsTask*, oldest first */
 static GThreadPool *workers;
 static guint64 next_id;
+static char *store_dir;      /* where records are kept, or NULL */
+
+#define INTERRUPTED "interrupted: virtsnapd stopped while this task was running"
+
+static char *record_path(const char *id)
+{
+    g_autofree char *file = g_strdup_printf("%s.task", id);
+    return g_build_filename(store_dir, file, NULL);
+}
+
+/* Writes TASK's record (called with LOCK held). */
+static void save_record(const VsTask *task)
+{
+    if (!store_dir)
+        return;
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_key_file_set_string(kf, "task", "id", task->info.id);
+    g_key_file_set_integer(kf, "task", "status", task->info.status);
+    g_key_file_set_string(kf, "task", "message", task->info.message);
+    g_key_file_set_string(kf, "task", "target_uri", task->info.target_uri);
+    g_key_file_set_int64(kf, "task", "created", task->info.created);
+    g_key_file_set_int64(kf, "task", "ended", task->ended);
+    g_key_file_set_integer(kf, "task", "progress", task->info.progress);
+    g_autofree char *path = record_path(task->info.id);
+    g_autoptr(GError) error = NULL;
+    if (!g_key_file_save_to_file(kf, path, &error))
+        vs_warn("cannot save task %s: %s", task->info.id, error->message);
+}
 
 static void task_free(VsTask *task)
 {
@@ -39,7 +69,8 @@ static void run_task(gpointer item, gpointer unused)
     task->info.message = g_strdup(ok ? "OK" : error ? error->message : "failed");
     if (ok)
         task->info.progress = task->info.progress >= 0 ? 100 : -1;
-    task->ended = g_get_monotonic_time() / G_USEC_PER_SEC;
+    task->ended = g_get_real_time() / G_USEC_PER_SEC;
+    save_record(task);
     g_mutex_unlock(&lock);
     if (!ok)
         vs_warn("task %s failed: %s", task->info.id, task->info.message);
@@ -79,6 +110,7 @@ char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
     task->info.id = g_strdup_printf("%" G_GUINT64_FORMAT, ++next_id);
     g_hash_table_insert(tasks, task->info.id, task);
     g_queue_push_tail(&order, task);
+    save_record(task);
     char *id = g_strdup(task->info.id);
     g_mutex_unlock(&lock);
     g_thread_pool_push(workers, task, NULL);
@@ -141,12 +173,16 @@ void vs_task_info_free(VsTaskInfo *info)
 
 void vs_tasks_expire(gint64 keep_seconds)
 {
-    gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     g_mutex_lock(&lock);
     for (GList *l = order.head; l;) {
         GList *next = l->next;
         VsTask *task = l->data;
         if (task->ended && now - task->ended >= keep_seconds) {
+            if (store_dir) {
+                g_autofree char *path = record_path(task->info.id);
+                g_unlink(path);
+            }
             g_hash_table_remove(tasks, task->info.id);
             g_queue_delete_link(&order, l);
             task_free(task);
@@ -154,4 +190,78 @@ void vs_tasks_expire(gint64 keep_seconds)
         l = next;
     }
     g_mutex_unlock(&lock);
+}
+
+static gint compare_ids(gconstpointer a, gconstpointer b)
+{
+    const VsTask *x = a, *y = b;
+    guint64 i = g_ascii_strtoull(x->info.id, NULL, 10), j = g_ascii_strtoull(y->info.id, NULL, 10);
+    return i < j ? -1 : i > j;
+}
+
+/* Loads one record; a task that was running is now failed. */
+static VsTask *load_record(const char *path)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL))
+        return NULL;
+    g_autofree char *id = g_key_file_get_string(kf, "task", "id", NULL);
+    if (!id || !*id || g_ascii_strtoull(id, NULL, 10) == 0)
+        return NULL;
+    VsTask *task = g_new0(VsTask, 1);
+    task->info.id = g_steal_pointer(&id);
+    task->info.status = (VsTaskStatus)CLAMP(g_key_file_get_integer(kf, "task", "status", NULL), 0, 2);
+    task->info.message = g_key_file_get_string(kf, "task", "message", NULL);
+    task->info.target_uri = g_key_file_get_string(kf, "task", "target_uri", NULL);
+    task->info.created = g_key_file_get_int64(kf, "task", "created", NULL);
+    task->info.progress = g_key_file_get_integer(kf, "task", "progress", NULL);
+    task->ended = g_key_file_get_int64(kf, "task", "ended", NULL);
+    if (task->info.status == VS_TASK_RUNNING) {
+        task->info.status = VS_TASK_FAILED;
+        g_free(task->info.message);
+        task->info.message = g_strdup(INTERRUPTED);
+        task->ended = g_get_real_time() / G_USEC_PER_SEC;
+    }
+    return task;
+}
+
+bool vs_tasks_persist(const char *dir, GError **error)
+{
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot create %s", dir);
+        return false;
+    }
+    g_autoptr(GDir) listing = g_dir_open(dir, 0, error);
+    if (!listing)
+        return false;
+    g_mutex_lock(&lock);
+    store_dir = g_strdup(dir);
+    GList *loaded = NULL;
+    const char *name;
+    while ((name = g_dir_read_name(listing))) {
+        if (!g_str_has_suffix(name, ".task"))
+            continue;
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        VsTask *task = load_record(path);
+        if (!task) {
+            g_unlink(path);
+            continue;
+        }
+        if (g_strcmp0(task->info.message, INTERRUPTED) == 0) {
+            save_record(task);
+            vs_warn("task %s (%s) was interrupted by a stop of virtsnapd", task->info.id,
+                    task->info.target_uri);
+        }
+        next_id = MAX(next_id, g_ascii_strtoull(task->info.id, NULL, 10));
+        loaded = g_list_prepend(loaded, task);
+    }
+    loaded = g_list_sort(loaded, compare_ids);
+    for (GList *l = loaded; l; l = l->next) {
+        VsTask *task = l->data;
+        g_hash_table_insert(tasks, task->info.id, task);
+        g_queue_push_tail(&order, task);
+    }
+    g_list_free(loaded);
+    g_mutex_unlock(&lock);
+    return true;
 }

@@ -3,6 +3,7 @@
  * hour after it ends. */
 #pragma once
 #include <glib.h>
+#include <stdbool.h>
 
 typedef struct VsTask VsTask;
 typedef enum { VS_TASK_RUNNING, VS_TASK_FINISHED, VS_TASK_FAILED } VsTaskStatus;
@@ -20,6 +21,9 @@ typedef struct {
 } VsTaskInfo;
 
 void vs_tasks_init(void);
+/* Keeps task records in DIR too, so they outlive the process: records of
+ * tasks that were running when virtsnapd stopped are loaded as failed. */
+bool vs_tasks_persist(const char *dir, GError **error);
 void vs_tasks_shutdown(void); /* waits for running tasks */
 
 /* Starts FN(task, DATA) on a worker; DATA is freed with FREE_DATA after.
