@@ -33,7 +33,7 @@
 
 typedef struct {
     char *listen, *connect, *state_dir, *tls_cert, *tls_key, *config, *web_dir, *pam_service,
-        *log_level;
+        *log_level, *domain_type;
     gint64 session_ttl;
     gint64 max_body;
     gboolean version;
@@ -59,6 +59,7 @@ static bool load_config(Options *o, GError **error)
         {"listen", &o->listen},       {"connect", &o->connect},   {"state_dir", &o->state_dir},
         {"tls_cert", &o->tls_cert},   {"tls_key", &o->tls_key},   {"web_dir", &o->web_dir},
         {"pam_service", &o->pam_service}, {"log_level", &o->log_level},
+        {"domain_type", &o->domain_type},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         if (!*strings[i].slot)
@@ -134,7 +135,11 @@ static int run(Options *o)
         return 1;
     }
     g_autofree char *token = load_or_make_token(o->state_dir, &error);
-    VsHvConfig hv = {.uri = o->connect, .state_dir = o->state_dir};
+    if (o->domain_type && strcmp(o->domain_type, "kvm") && strcmp(o->domain_type, "qemu")) {
+        vs_error("--domain-type must be kvm or qemu");
+        return 2;
+    }
+    VsHvConfig hv = {.uri = o->connect, .state_dir = o->state_dir, .domain_type = o->domain_type};
     if (!token || !vs_snapnames_init(o->state_dir, &error) || !vs_hv_init(&hv, &error)) {
         vs_error("%s", error->message);
         return 1;
@@ -205,6 +210,7 @@ int main(int argc, char **argv)
         {"web-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.web_dir, "Directory of the web UI files", "DIR"},
         {"pam-service", 0, 0, G_OPTION_ARG_STRING, &o.pam_service, "PAM service for logins (default virtsnap)", "NAME"},
         {"session-ttl", 0, 0, G_OPTION_ARG_INT64, &o.session_ttl, "Idle seconds before a login session expires (default 1800)", "SECONDS"},
+        {"domain-type", 0, 0, G_OPTION_ARG_STRING, &o.domain_type, "Domain type of new VMs: kvm or qemu (TCG); default: kvm when available", "TYPE"},
         {"log-level", 0, 0, G_OPTION_ARG_STRING, &o.log_level, "debug, info (default) or warn", "LEVEL"},
         {"version", 'V', 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},

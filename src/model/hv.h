@@ -12,6 +12,7 @@
 typedef struct {
     const char *uri;       /* NULL: qemu:///embed?root=STATE/libvirt */
     const char *state_dir; /* absolute */
+    const char *domain_type; /* NULL: kvm when the host offers it, else qemu (TCG) */
 } VsHvConfig;
 
 bool vs_hv_init(const VsHvConfig *config, GError **error);
