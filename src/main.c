@@ -5,6 +5,7 @@
 #include "http/server.h"
 #include "http/tls.h"
 #include "model/hv.h"
+#include "model/journal.h"
 #include "model/snapnames.h"
 #include "model/tasks.h"
 #include "util/error.h"
@@ -140,10 +141,14 @@ static int run(Options *o)
         return 2;
     }
     VsHvConfig hv = {.uri = o->connect, .state_dir = o->state_dir, .domain_type = o->domain_type};
-    if (!token || !vs_snapnames_init(o->state_dir, &error) || !vs_hv_init(&hv, &error)) {
+    if (!token || !vs_snapnames_init(o->state_dir, &error) ||
+        !vs_journal_init(o->state_dir, &error) || !vs_hv_init(&hv, &error)) {
         vs_error("%s", error->message);
         return 1;
     }
+    int recovered = vs_journal_recover();
+    if (recovered)
+        vs_info("recovered %d operation(s) interrupted by the last stop", recovered);
     VsAuthConfig auth = {.token = token, .pam_service = o->pam_service, .session_ttl = o->session_ttl};
     vs_auth_init(&auth);
     vs_tasks_init();

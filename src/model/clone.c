@@ -5,9 +5,11 @@
 #include "clone.h"
 
 #include "../util/error.h"
+#include "../util/fault.h"
 #include "../util/log.h"
 #include "hv.h"
 #include "images.h"
+#include "journal.h"
 #include "snapnames.h"
 #include "snapshot.h"
 #include "vmlock.h"
@@ -103,8 +105,8 @@ static void on_copy_progress(int percent, gpointer data)
 
 /* Copies the writable file disks of DOC's domain, filling TARGET → new path
  * and the list of files made (for clean-up). */
-static bool copy_disks(VsTask *task, xmlDoc *doc, const char *new_uuid, GHashTable *paths,
-                       GPtrArray *made, GError **error)
+static bool copy_disks(VsTask *task, VsJournal *journal, xmlDoc *doc, const char *new_uuid,
+                       GHashTable *paths, GPtrArray *made, GError **error)
 {
     g_autoptr(GPtrArray) disks = vs_xml_nodes(
         doc, NULL, "/domain/devices/disk[@device='disk' and @type='file' and not(readonly)]");
@@ -124,6 +126,9 @@ static bool copy_disks(VsTask *task, xmlDoc *doc, const char *new_uuid, GHashTab
         g_autofree char *stem = g_strdup_printf("%s-%s", new_uuid, target);
         char *dst = vs_image_new_path(stem);
         g_ptr_array_add(made, dst);
+        vs_journal_set_list(journal, "files", (const char *const *)made->pdata, made->len);
+        if (!vs_journal_commit(journal, error))
+            return false;
         struct stat st;
         progress.current_size = stat(src, &st) == 0 ? (guint64)st.st_size : 0;
         vs_task_set_message(task, "copying disks");
@@ -162,7 +167,12 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     VsDomainRewrite rewrite = {
         .name = job->name, .uuid = new_uuid, .disk_paths = paths, .serial_log = log_path};
     g_autoptr(virDomain) clone = NULL;
-    bool ok = copy_disks(task, doc, new_uuid, paths, made, error);
+    VsJournal *journal = vs_journal_begin("clone", job->uuid, error);
+    if (!journal)
+        return false;
+    vs_journal_set(journal, "new_uuid", new_uuid);
+    bool ok = vs_journal_commit(journal, error) &&
+              copy_disks(task, journal, doc, new_uuid, paths, made, error);
     if (ok) {
         xmlNode *root = xmlDocGetRootElement(doc);
         vs_domain_rewrite(root, &rewrite);
@@ -173,11 +183,13 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
             xmlFreeNode(mac);
         }
         g_autofree char *xml = vs_xml_to_string(doc);
+        vs_fault_point("clone-after-copy");
         clone = virDomainDefineXML(conn, xml);
         if (!clone)
             vs_hv_set_error(error, "cannot define the clone '%s'", job->name);
         ok = clone != NULL;
     }
+    vs_fault_point("clone-after-define");
     vs_task_set_message(task, "copying the snapshot tree");
     ok = ok && vs_snapshot_tree_define(clone, tree, &rewrite, error);
     ok = ok && vs_snapnames_copy_vm(job->uuid, new_uuid, error);
@@ -187,8 +199,10 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         vs_snapnames_forget_vm(new_uuid);
         for (guint i = 0; i < made->len; i++)
             g_unlink(g_ptr_array_index(made, i));
+        vs_journal_end(journal);
         return false;
     }
+    vs_journal_end(journal);
     vs_info("cloned VM '%s' as '%s' with %u snapshot(s)", job->vm, job->name, tree->xml->len);
     return true;
 }

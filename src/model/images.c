@@ -109,3 +109,9 @@ char *vs_image_new_path(const char *stem)
     g_autofree char *file = g_strdup_printf("%s-%.8s.qcow2", stem, uuid);
     return g_build_filename(vs_hv_images_dir(), file, NULL);
 }
+
+bool vs_image_delete_snapshot(const char *path, const char *tag, GError **error)
+{
+    const char *argv[] = {"qemu-img", "snapshot", "-q", "-d", tag, path, NULL};
+    return run_qemu_img(argv, error);
+}

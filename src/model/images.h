@@ -23,3 +23,6 @@ bool vs_image_is_owned(const char *path);
 
 /* A fresh file name in the images directory: "<stem>-<random>.qcow2". */
 char *vs_image_new_path(const char *stem);
+
+/* Deletes internal snapshot TAG from the qcow2 image at PATH (not in use). */
+bool vs_image_delete_snapshot(const char *path, const char *tag, GError **error);

@@ -5,7 +5,9 @@
 #include "snapshot.h"
 
 #include "../util/error.h"
+#include "../util/fault.h"
 #include "../util/log.h"
+#include "journal.h"
 #include "snapnames.h"
 #include "vmlock.h"
 
@@ -328,9 +330,23 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     }
     g_autofree char *internal = pick_internal_name(dom, job->name);
     g_autofree char *xml = snapshot_xml(internal, job->description);
-    vs_task_set_message(task, virDomainIsActive(dom) == 1 ? "saving disks and memory"
-                                                          : "saving disks");
+    bool running = virDomainIsActive(dom) == 1;
+    vs_task_set_message(task, running ? "saving disks and memory" : "saving disks");
+    VsJournal *journal = vs_journal_begin("snapshot", job->uuid, error);
+    if (!journal)
+        return false;
+    vs_journal_set(journal, "internal", internal);
+    vs_journal_set(journal, "display", job->name);
+    vs_journal_set(journal, "was_running", running ? "true" : "false");
+    if (!vs_journal_commit(journal, error)) {
+        vs_journal_end(journal);
+        return false;
+    }
+    vs_fault_point("snapshot-before-create");
     g_autoptr(virDomainSnapshot) snap = virDomainSnapshotCreateXML(dom, xml, 0);
+    vs_fault_point("snapshot-after-create");
+    bool ok = snap && vs_snapnames_set(job->uuid, internal, job->name, error);
+    vs_journal_end(journal);
     if (!snap) {
         vs_hv_set_error(error, "cannot create snapshot '%s' of VM '%s'", job->name, job->vm);
         /* libvirt cleans up after itself; make sure no metadata was left. */
@@ -339,7 +355,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
             virDomainSnapshotDelete(left, 0);
         return false;
     }
-    if (!vs_snapnames_set(job->uuid, internal, job->name, error)) {
+    if (!ok) {
         virDomainSnapshotDelete(snap, 0);
         return false;
     }

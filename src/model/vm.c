@@ -4,10 +4,12 @@
 #include "vm.h"
 
 #include "../util/error.h"
+#include "../util/fault.h"
 #include "../util/log.h"
 #include "../util/names.h"
 #include "hv.h"
 #include "images.h"
+#include "journal.h"
 #include "snapnames.h"
 #include "snapshot.h"
 #include "vmlock.h"
@@ -334,9 +336,19 @@ static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_
         return false;
     }
     g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
-    if (!tree || !vs_snapshot_discard_metadata(dom, error))
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    VsJournal *journal = tree ? vs_journal_begin("rename", uuid, error) : NULL;
+    if (!journal)
         return false;
+    vs_journal_set_list(journal, "tree", (const char *const *)tree->xml->pdata, tree->xml->len);
+    vs_journal_set(journal, "current", tree->current);
+    if (!vs_journal_commit(journal, error) || !vs_snapshot_discard_metadata(dom, error)) {
+        vs_journal_end(journal);
+        return false;
+    }
+    vs_fault_point("rename-after-discard");
     bool ok = virDomainRename(dom, new_name, 0) == 0;
+    vs_fault_point("rename-after-rename");
     if (!ok)
         vs_hv_set_error(error, "cannot rename VM '%s'", old_name);
     VsDomainRewrite rewrite = {.name = ok ? new_name : old_name};
@@ -352,6 +364,7 @@ static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_
             g_propagate_error(error, g_steal_pointer(&restore_error));
         ok = false;
     }
+    vs_journal_end(journal);
     return ok;
 }
 
@@ -418,9 +431,17 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     vs_vmlock_acquire(lock);
     g_autoptr(GPtrArray) files = owned_images(dom);
     bool persistent = virDomainIsPersistent(dom) == 1;
+    VsJournal *journal = vs_journal_begin("delete", uuid, error);
+    bool ok = journal != NULL;
+    if (ok) {
+        vs_journal_set_list(journal, "files", (const char *const *)files->pdata, files->len);
+        vs_journal_set(journal, "keep_disks", keep_disks ? "true" : "false");
+        ok = vs_journal_commit(journal, error);
+    }
     /* Snapshot metadata goes first, so nothing is stranded whatever follows;
      * the contents stay inside the images (deleted below unless kept). */
-    bool ok = vs_snapshot_discard_metadata(dom, error);
+    ok = ok && vs_snapshot_discard_metadata(dom, error);
+    vs_fault_point("delete-after-discard");
     if (ok && virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
         vs_hv_set_error(error, "cannot power off VM '%s'", name);
         ok = false;
@@ -443,6 +464,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         }
         vs_info("deleted VM '%s'%s", name, keep_disks ? " (disks kept)" : "");
     }
+    vs_journal_end(journal);
     vs_vmlock_release(lock);
     return ok;
 }

@@ -1,0 +1,227 @@
+/* journal.c: intent records for multi-step operations and their recovery
+ * at start (see journal.h). One key file per operation, written atomically. */
+#include "journal.h"
+
+#include "../util/error.h"
+#include "../util/log.h"
+#include "hv.h"
+#include "images.h"
+#include "snapnames.h"
+#include "snapshot.h"
+
+#include <glib/gstdio.h>
+#include <libvirt/libvirt-qemu.h>
+#include <string.h>
+
+struct VsJournal {
+    char *path;
+    GKeyFile *kf;
+};
+
+static char *dir;
+
+bool vs_journal_init(const char *state_dir, GError **error)
+{
+    dir = g_build_filename(state_dir, "journal", NULL);
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot create %s", dir);
+        return false;
+    }
+    return true;
+}
+
+VsJournal *vs_journal_begin(const char *kind, const char *uuid, GError **error)
+{
+    if (!dir) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "the journal is not set up");
+        return NULL;
+    }
+    VsJournal *j = g_new0(VsJournal, 1);
+    g_autofree char *random = g_uuid_string_random();
+    g_autofree char *file = g_strdup_printf("%s-%s-%.8s.op", kind, uuid, random);
+    j->path = g_build_filename(dir, file, NULL);
+    j->kf = g_key_file_new();
+    g_key_file_set_string(j->kf, "op", "kind", kind);
+    g_key_file_set_string(j->kf, "op", "uuid", uuid);
+    return j;
+}
+
+void vs_journal_set(VsJournal *j, const char *key, const char *value)
+{
+    g_key_file_set_string(j->kf, "op", key, value ? value : "");
+}
+
+void vs_journal_set_list(VsJournal *j, const char *key, const char *const *values, gsize n)
+{
+    /* Base64, so XML with any character survives the key file. */
+    g_autoptr(GPtrArray) encoded = g_ptr_array_new_with_free_func(g_free);
+    for (gsize i = 0; i < n; i++)
+        g_ptr_array_add(encoded, g_base64_encode((const guchar *)values[i], strlen(values[i])));
+    g_key_file_set_string_list(j->kf, "op", key, (const char *const *)encoded->pdata, n);
+}
+
+bool vs_journal_commit(VsJournal *j, GError **error)
+{
+    return g_key_file_save_to_file(j->kf, j->path, error);
+}
+
+void vs_journal_end(VsJournal *j)
+{
+    if (!j)
+        return;
+    g_unlink(j->path);
+    g_free(j->path);
+    g_key_file_free(j->kf);
+    g_free(j);
+}
+
+static GPtrArray *get_list(GKeyFile *kf, const char *key)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    gsize n = 0;
+    g_auto(GStrv) items = g_key_file_get_string_list(kf, "op", key, &n, NULL);
+    for (gsize i = 0; i < n; i++) {
+        gsize len = 0;
+        guchar *raw = g_base64_decode(items[i], &len);
+        g_ptr_array_add(out, g_strndup((const char *)raw, len));
+        g_free(raw);
+    }
+    return out;
+}
+
+/* A snapshot create died: keep what libvirt has, else remove a qcow2 tag that
+ * QEMU or qemu-img wrote without libvirt's metadata. */
+static void recover_snapshot(virDomainPtr dom, const char *uuid, GKeyFile *kf)
+{
+    g_autofree char *internal = g_key_file_get_string(kf, "op", "internal", NULL);
+    g_autofree char *display = g_key_file_get_string(kf, "op", "display", NULL);
+    if (!internal || !display)
+        return;
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, internal, 0);
+    if (snap) {
+        vs_snapnames_set(uuid, internal, display, NULL);
+        vs_info("recovery: snapshot '%s' of VM '%s' was completed", display, virDomainGetName(dom));
+        return;
+    }
+    if (virDomainIsActive(dom) == 1) {
+        g_autofree char *cmd = g_strdup_printf("delvm %s", internal);
+        char *reply = NULL;
+        virDomainQemuMonitorCommand(dom, cmd, &reply, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP);
+        free(reply);
+        if (virDomainIsActive(dom) == 1) {
+            virDomainInfo info;
+            if (virDomainGetInfo(dom, &info) == 0 && info.state == VIR_DOMAIN_PAUSED &&
+                g_key_file_get_boolean(kf, "op", "was_running", NULL))
+                virDomainResume(dom);
+        }
+    } else {
+        g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
+        g_autoptr(GPtrArray) paths =
+            doc ? vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file")
+                : g_ptr_array_new();
+        for (guint i = 0; i < paths->len; i++) {
+            xmlChar *path = xmlNodeGetContent(g_ptr_array_index(paths, i));
+            vs_image_delete_snapshot((const char *)path, internal, NULL);
+            xmlFree(path);
+        }
+    }
+    vs_snapnames_forget(uuid, internal);
+    vs_info("recovery: removed the half-made snapshot '%s' of VM '%s'", display,
+            virDomainGetName(dom));
+}
+
+/* A VM rename died after dropping the snapshot metadata: redefine the tree. */
+static void recover_rename(virDomainPtr dom, GKeyFile *kf)
+{
+    g_autoptr(GPtrArray) xml = get_list(kf, "tree");
+    if (xml->len == 0 || virDomainSnapshotNum(dom, 0) > 0)
+        return;
+    g_autoptr(VsSnapshotTree) tree = g_new0(VsSnapshotTree, 1);
+    tree->xml = g_steal_pointer(&xml);
+    tree->current = g_key_file_get_string(kf, "op", "current", NULL);
+    if (tree->current && !*tree->current)
+        g_clear_pointer(&tree->current, g_free);
+    VsDomainRewrite rewrite = {.name = virDomainGetName(dom)};
+    g_autoptr(GError) error = NULL;
+    if (vs_snapshot_tree_define(dom, tree, &rewrite, &error))
+        vs_info("recovery: restored %u snapshot(s) of VM '%s' after an interrupted rename",
+                tree->xml->len, virDomainGetName(dom));
+    else
+        vs_error("recovery: cannot restore the snapshots of VM '%s': %s", virDomainGetName(dom),
+                 error->message);
+}
+
+static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
+{
+    g_autoptr(GPtrArray) files = get_list(kf, key);
+    for (guint i = 0; i < files->len; i++) {
+        const char *path = g_ptr_array_index(files, i);
+        if (!only_logs || g_str_has_prefix(path, vs_hv_logs_dir()))
+            g_unlink(path);
+    }
+}
+
+/* A clone died: remove the clone. */
+static void recover_clone(virConnectPtr conn, GKeyFile *kf)
+{
+    g_autofree char *new_uuid = g_key_file_get_string(kf, "op", "new_uuid", NULL);
+    if (!new_uuid)
+        return;
+    g_autoptr(virDomain) clone = virDomainLookupByUUIDString(conn, new_uuid);
+    if (clone) {
+        vs_snapshot_discard_metadata(clone, NULL);
+        virDomainUndefineFlags(clone, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
+    }
+    remove_files(kf, "files", false);
+    vs_snapnames_forget_vm(new_uuid);
+    vs_info("recovery: removed an interrupted clone (%s)", new_uuid);
+}
+
+/* A VM delete died: finish it. */
+static void recover_delete(virDomainPtr dom, const char *uuid, GKeyFile *kf)
+{
+    if (dom) {
+        vs_snapshot_discard_metadata(dom, NULL);
+        if (virDomainIsActive(dom) == 1)
+            virDomainDestroy(dom);
+        if (virDomainIsPersistent(dom) == 1)
+            virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                                            VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                            VIR_DOMAIN_UNDEFINE_NVRAM);
+    }
+    remove_files(kf, "files", g_key_file_get_boolean(kf, "op", "keep_disks", NULL));
+    vs_snapnames_forget_vm(uuid);
+    vs_info("recovery: finished an interrupted delete of VM %s", uuid);
+}
+
+int vs_journal_recover(void)
+{
+    g_autoptr(GDir) listing = dir ? g_dir_open(dir, 0, NULL) : NULL;
+    g_autoptr(virConnect) conn = listing ? vs_hv_connect(NULL) : NULL;
+    if (!conn)
+        return 0;
+    int handled = 0;
+    const char *name;
+    while ((name = g_dir_read_name(listing))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        if (!g_str_has_suffix(name, ".op") || !g_key_file_load_from_file(kf, path, 0, NULL)) {
+            g_unlink(path);
+            continue;
+        }
+        g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
+        g_autofree char *uuid = g_key_file_get_string(kf, "op", "uuid", NULL);
+        g_autoptr(virDomain) dom = uuid ? virDomainLookupByUUIDString(conn, uuid) : NULL;
+        if (g_strcmp0(kind, "snapshot") == 0 && dom)
+            recover_snapshot(dom, uuid, kf);
+        else if (g_strcmp0(kind, "rename") == 0 && dom)
+            recover_rename(dom, kf);
+        else if (g_strcmp0(kind, "clone") == 0)
+            recover_clone(conn, kf);
+        else if (g_strcmp0(kind, "delete") == 0 && uuid)
+            recover_delete(dom, uuid, kf);
+        g_unlink(path);
+        handled++;
+    }
+    return handled;
+}

@@ -1,0 +1,32 @@
+/* journal.h: crash safety for operations of several steps. Before such an
+ * operation virtsnapd writes an intent record to STATE/journal/; when it
+ * ends (either way) the record is removed. A record still there at the
+ * next start means virtsnapd died in the middle, and recovery finishes or
+ * undoes the operation so that no half-made snapshot, domain or image is
+ * left and nothing is lost:
+ *   snapshot  created in libvirt → keep it (and its display name);
+ *             not created → remove any qcow2 tag QEMU wrote without metadata
+ *   rename    a VM whose snapshot metadata was dropped → redefine the saved tree
+ *   clone     → remove the half-made clone (domain, metadata, copied files)
+ *   delete    → finish deleting (metadata, domain, images unless kept) */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct VsJournal VsJournal;
+
+/* Where records live; call once at start, before vs_journal_recover. */
+bool vs_journal_init(const char *state_dir, GError **error);
+
+/* Starts a record of KIND ("snapshot", "rename", "clone", "delete") for the
+ * VM with UUID; returns NULL only if it cannot be written (with ERROR). */
+VsJournal *vs_journal_begin(const char *kind, const char *uuid, GError **error);
+void vs_journal_set(VsJournal *j, const char *key, const char *value);
+void vs_journal_set_list(VsJournal *j, const char *key, const char *const *values, gsize n);
+/* Writes the record to disk (atomically); call after the set()s. */
+bool vs_journal_commit(VsJournal *j, GError **error);
+/* The operation ended (success or clean failure): drop the record. */
+void vs_journal_end(VsJournal *j);
+
+/* Repairs what interrupted operations left; returns how many it handled. */
+int vs_journal_recover(void);
