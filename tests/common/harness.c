@@ -153,11 +153,36 @@ static void remove_tree(const char *path)
     g_rmdir(path);
 }
 
+/* QEMU processes of the embedded driver outlive the daemon by design: kill
+ * those that belong to this test's state directory. */
+static void kill_leftover_qemu(const char *state_dir)
+{
+    GDir *proc = g_dir_open("/proc", 0, NULL);
+    const char *name;
+    while (proc && (name = g_dir_read_name(proc))) {
+        if (!g_ascii_isdigit(name[0]))
+            continue;
+        g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", name);
+        g_autofree char *cmdline = NULL;
+        gsize len = 0;
+        if (!g_file_get_contents(path, &cmdline, &len, NULL))
+            continue;
+        for (gsize i = 0; i + 1 < len; i++)
+            if (cmdline[i] == '\0')
+                cmdline[i] = ' ';
+        if (strstr(cmdline, "qemu-system") && strstr(cmdline, state_dir))
+            kill((pid_t)atoi(name), SIGKILL);
+    }
+    if (proc)
+        g_dir_close(proc);
+}
+
 void vs_test_daemon_free(VsTestDaemon *d)
 {
     if (!d)
         return;
     vs_test_daemon_term(d);
+    kill_leftover_qemu(d->state_dir);
     if (!g_getenv("VS_KEEP_STATE"))
         remove_tree(d->state_dir);
     g_free(d->url);
