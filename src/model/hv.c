@@ -208,9 +208,8 @@ virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error)
     return dom;
 }
 
-void vs_hv_set_error(GError **error, const char *fmt, ...)
+void vs_hv_set_error_from(virErrorPtr err, GError **error, const char *fmt, ...)
 {
-    virErrorPtr err = virGetLastError();
     VsErrorCode code = VS_ERR_FAILED;
     if (err) {
         switch (err->code) {
@@ -238,6 +237,8 @@ void vs_hv_set_error(GError **error, const char *fmt, ...)
     va_end(ap);
     g_set_error(error, VS_ERROR, code, "%s: %s", what,
                 err && err->message ? err->message : "unknown libvirt error");
+    if (err)
+        virFreeError(err);
 }
 
 char *vs_hv_uuid(virDomainPtr dom)
@@ -255,4 +256,16 @@ xmlDoc *vs_hv_domain_xml(virDomainPtr dom, unsigned int flags, GError **error)
         return NULL;
     }
     return vs_xml_parse(text, error);
+}
+
+int vs_hv_undefine(virDomainPtr dom)
+{
+    unsigned int basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
+    if (virDomainUndefineFlags(dom, basic | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA |
+                                        VIR_DOMAIN_UNDEFINE_NVRAM) == 0)
+        return 0;
+    virErrorPtr err = virGetLastError();
+    if (!err || (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT))
+        return -1;
+    return virDomainUndefineFlags(dom, basic);
 }

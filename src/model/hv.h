@@ -5,6 +5,7 @@
 #pragma once
 #include <glib.h>
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 #include <stdbool.h>
 
 #include "../util/xml.h"
@@ -34,7 +35,15 @@ virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error);
 /* Sets ERROR from libvirt's last error: "<what>: <libvirt message>", with a
  * code derived from the libvirt error (no such domain → NOT_FOUND, invalid
  * operation → CONFLICT, dead connection → UNAVAILABLE, else FAILED). */
-void vs_hv_set_error(GError **error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vs_hv_set_error_from(virErrorPtr saved, GError **error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The libvirt error is saved before the arguments are evaluated: any libvirt
+ * call among them (virDomainGetName…) would reset it. */
+#define vs_hv_set_error(error, ...)                                                        \
+    do {                                                                                   \
+        virErrorPtr vs_saved_error_ = virSaveLastError();                                  \
+        vs_hv_set_error_from(vs_saved_error_, error, __VA_ARGS__);                         \
+    } while (0)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomainSnapshot, virDomainSnapshotFree)
@@ -44,3 +53,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, virConnectClose)
 char *vs_hv_uuid(virDomainPtr dom);
 /* The domain's XML (virDomainGetXMLDesc FLAGS), parsed. */
 xmlDoc *vs_hv_domain_xml(virDomainPtr dom, unsigned int flags, GError **error);
+
+/* Undefines DOM with its managed save, snapshot and checkpoint metadata and
+ * NVRAM, falling back to fewer flags on drivers that lack some. -1 on error. */
+int vs_hv_undefine(virDomainPtr dom);

@@ -185,9 +185,7 @@ static void recover_delete(virDomainPtr dom, const char *uuid, GKeyFile *kf)
         if (virDomainIsActive(dom) == 1)
             virDomainDestroy(dom);
         if (virDomainIsPersistent(dom) == 1)
-            virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-                                            VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                                            VIR_DOMAIN_UNDEFINE_NVRAM);
+            vs_hv_undefine(dom);
     }
     remove_files(kf, "files", g_key_file_get_boolean(kf, "op", "keep_disks", NULL));
     vs_snapnames_forget_vm(uuid);

@@ -380,12 +380,12 @@ typedef bool (*LockedOp)(virDomainPtr dom, const char *uuid, gpointer data, GErr
 
 static bool with_vm_locked(const char *vm, LockedOp op, gpointer data, GError **error)
 {
-    g_autofree char *uuid = NULL;
-    g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    VsVmLock *lock = NULL;
+    g_autoptr(virDomain) dom = conn ? vs_vmlock_domain(conn, vm, &lock, error) : NULL;
     if (!dom)
         return false;
-    VsVmLock *lock = vs_vmlock_for(uuid);
-    vs_vmlock_acquire(lock);
+    g_autofree char *uuid = vs_hv_uuid(dom);
     bool ok = op(dom, uuid, data, error);
     vs_vmlock_release(lock);
     return ok;
@@ -509,6 +509,19 @@ VsSnapshot *vs_snapshot_revert(const char *vm, const char *name, GError **error)
     return op.result;
 }
 
+/* Drops SNAP's subtree from libvirt's metadata only. Drivers without
+ * METADATA_ONLY (test:///) keep no disk contents: plain delete there. */
+static int delete_metadata(virDomainSnapshotPtr snap)
+{
+    unsigned int flags = VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN;
+    if (virDomainSnapshotDelete(snap, flags | VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) == 0)
+        return 0;
+    virErrorPtr err = virGetLastError();
+    if (!err || (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT))
+        return -1;
+    return virDomainSnapshotDelete(snap, flags);
+}
+
 bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error)
 {
     virDomainSnapshotPtr *roots = NULL;
@@ -517,8 +530,7 @@ bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error)
     if (!ok)
         vs_hv_set_error(error, "cannot list the snapshots of VM '%s'", virDomainGetName(dom));
     for (int i = 0; i < n; i++) {
-        if (ok && virDomainSnapshotDelete(roots[i], VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN |
-                                                        VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0) {
+        if (ok && delete_metadata(roots[i]) < 0) {
             vs_hv_set_error(error, "cannot drop the snapshot metadata of VM '%s'",
                             virDomainGetName(dom));
             ok = false;

@@ -373,12 +373,11 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return NULL;
-    g_autoptr(virDomain) dom = vs_hv_domain(conn, name, error);
+    VsVmLock *lock = NULL;
+    g_autoptr(virDomain) dom = vs_vmlock_domain(conn, name, &lock, error);
     if (!dom)
         return NULL;
     g_autofree char *uuid = vs_hv_uuid(dom);
-    VsVmLock *lock = vs_vmlock_for(uuid);
-    vs_vmlock_acquire(lock);
     bool ok = true;
     if (change->memory_mib || change->cpus)
         ok = change_resources(conn, dom, change, error);
@@ -423,12 +422,11 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return false;
-    g_autoptr(virDomain) dom = vs_hv_domain(conn, name, error);
+    VsVmLock *lock = NULL;
+    g_autoptr(virDomain) dom = vs_vmlock_domain(conn, name, &lock, error);
     if (!dom)
         return false;
     g_autofree char *uuid = vs_hv_uuid(dom);
-    VsVmLock *lock = vs_vmlock_for(uuid);
-    vs_vmlock_acquire(lock);
     g_autoptr(GPtrArray) files = owned_images(dom);
     bool persistent = virDomainIsPersistent(dom) == 1;
     VsJournal *journal = vs_journal_begin("delete", uuid, error);
@@ -446,11 +444,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         vs_hv_set_error(error, "cannot power off VM '%s'", name);
         ok = false;
     }
-    if (ok && persistent &&
-        virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-                                        VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                                        VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA |
-                                        VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
+    if (ok && persistent && vs_hv_undefine(dom) < 0) {
         vs_hv_set_error(error, "cannot delete VM '%s'", name);
         ok = false;
     }
@@ -525,12 +519,11 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return NULL;
-    g_autoptr(virDomain) dom = vs_hv_domain(conn, name, error);
+    VsVmLock *lock = NULL;
+    g_autoptr(virDomain) dom = vs_vmlock_domain(conn, name, &lock, error);
     if (!dom)
         return NULL;
     g_autofree char *uuid = vs_hv_uuid(dom);
-    VsVmLock *lock = vs_vmlock_for(uuid);
-    vs_vmlock_acquire(lock);
     int state = VIR_DOMAIN_NOSTATE;
     const char *need = NULL;
     bool ok = virDomainGetState(dom, &state, NULL, 0) == 0;

@@ -1,6 +1,10 @@
 /* vmlock.c: per-VM ticket locks (first come, first served). */
 #include "vmlock.h"
 
+#include "../util/error.h"
+
+#include <string.h>
+
 struct VsVmLock {
     GMutex mutex;
     GCond turn;
@@ -54,4 +58,23 @@ void vs_vmlock_release(VsVmLock *lock)
 void vs_vmlock_acquire(VsVmLock *lock)
 {
     vs_vmlock_wait(lock, vs_vmlock_ticket(lock));
+}
+
+virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **lock,
+                              GError **error)
+{
+    g_autoptr(virDomain) dom = vs_hv_domain(conn, name, error);
+    if (!dom)
+        return NULL;
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    *lock = vs_vmlock_for(uuid);
+    vs_vmlock_acquire(*lock);
+    g_autoptr(virDomain) again = virDomainLookupByName(conn, name);
+    g_autofree char *again_uuid = again ? vs_hv_uuid(again) : NULL;
+    if (!again_uuid || strcmp(uuid, again_uuid) != 0) {
+        vs_vmlock_release(*lock);
+        g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' does not exist", name);
+        return NULL;
+    }
+    return g_steal_pointer(&again);
 }

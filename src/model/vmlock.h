@@ -13,3 +13,12 @@ void vs_vmlock_wait(VsVmLock *lock, guint64 ticket);
 void vs_vmlock_release(VsVmLock *lock);
 /* ticket + wait */
 void vs_vmlock_acquire(VsVmLock *lock);
+
+#include "hv.h"
+
+/* Looks VM NAME up, waits for its turn and checks it is still there under
+ * that name (a delete or rename may have gone first): the domain with its
+ * lock held, or NULL with NOT_FOUND (lock released). Release with
+ * vs_vmlock_release(*LOCK). */
+virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **lock,
+                              GError **error);

@@ -1,0 +1,320 @@
+/* test_hostile.c: hostile and malformed input against the real daemon on
+ * test:///default. Every case must get a clear 4xx (or a correct result),
+ * never a crash, a hang or a changed VM; docs/hostile-inputs.md lists them. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static VsTestDaemon *d;
+
+/* The VM every case must leave untouched. */
+#define VICTIM "victim"
+
+static char *victim_fingerprint(void)
+{
+    g_autoptr(VsTestResponse) vm = vs_http(d, "GET", "/vms/" VICTIM, NULL);
+    g_autoptr(VsTestResponse) snaps = vs_http(d, "GET", "/vms/" VICTIM "/snapshots?all=true", NULL);
+    assert_int_equal(vm->status, 200);
+    assert_int_equal(snaps->status, 200);
+    return g_strdup_printf("%s|%s", vm->body, snaps->body);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    d = vs_test_daemon_start("test:///default", NULL);
+    g_autoptr(VsTestResponse) r = vs_http(d, "POST", "/vms", "{\"name\":\"" VICTIM "\",\"memory\":64}");
+    assert_int_equal(r->status, 201);
+    g_autofree char *status = vs_take_snapshot(d, VICTIM, "base", "untouched");
+    assert_string_equal(status, "finished");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int rc = vs_test_daemon_term(d);
+    vs_test_daemon_free(d);
+    assert_int_equal(rc, 0); /* it survived everything and stopped cleanly */
+    return 0;
+}
+
+/* Sends METHOD PATH BODY with the token and CONTENT_TYPE, expects STATUS and
+ * a {"code","reason"} body, and checks the victim did not change. */
+static void expect(const char *method, const char *path, const char *body, size_t len,
+                   const char *content_type, long status)
+{
+    g_autofree char *before = victim_fingerprint();
+    g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s", d->token);
+    g_autofree char *type = content_type ? g_strdup_printf("Content-Type: %s", content_type) : NULL;
+    const char *headers[] = {auth, type, NULL};
+    g_autoptr(VsTestResponse) r = vs_http_raw(d, method, path, body, len, headers);
+    if (r->status != status)
+        fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status, r->status, r->body);
+    if (status >= 400) {
+        assert_non_null(r->json);
+        assert_int_equal(vs_json_int(r->json, "code"), status);
+        assert_non_null(vs_json_str(r->json, "reason"));
+    }
+    g_autofree char *after = victim_fingerprint();
+    assert_string_equal(before, after);
+}
+
+static void expect_json(const char *method, const char *path, const char *body, long status)
+{
+    expect(method, path, body, strlen(body), "application/json", status);
+}
+
+static void test_oversized_body(void **state)
+{
+    (void)state;
+    size_t len = 2 * 1024 * 1024;
+    g_autofree char *big = g_malloc(len + 1);
+    memset(big, ' ', len);
+    big[0] = '{';
+    big[len - 1] = '}';
+    big[len] = '\0';
+    expect("POST", "/vms/" VICTIM "/snapshots", big, len, "application/json", 413);
+}
+
+static void test_malformed_json(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "{", "{\"name\":}", "[]", "\"x\"", "{\"name\":\"a\",}", "nul",
+        "{\"name\":\"\xff\xfe\"}",                /* invalid UTF-8 */
+        "{\"name\":\"a\",\"name\":\"b\"}",        /* duplicate keys */
+        "{\"name\":\"x\",\"memory\":1e999}",      /* a number too large */
+        "{\"name\":\"x\",\"memory\":99999999999999999999999}",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        expect_json("POST", "/vms", bad[i], 400);
+}
+
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    GString *s = g_string_new("{\"name\":");
+    for (int i = 0; i < 100000; i++)
+        g_string_append_c(s, '[');
+    g_string_append_c(s, '}');
+    expect("POST", "/vms", s->str, s->len, "application/json", 400);
+    g_string_free(s, TRUE);
+}
+
+static void test_wrong_types_and_fields(void **state)
+{
+    (void)state;
+    expect_json("POST", "/vms", "{\"name\":5}", 400);
+    expect_json("POST", "/vms", "{\"name\":\"x\",\"memory\":\"64\"}", 400);
+    expect_json("POST", "/vms", "{\"name\":\"x\",\"memory\":-1}", 400);
+    expect_json("POST", "/vms", "{\"name\":\"x\",\"memory\":64.5}", 400);
+    expect_json("POST", "/vms", "{\"name\":\"x\",\"cpus\":1000000000}", 400);
+    expect_json("POST", "/vms", "{\"name\":\"x\",\"evil\":true}", 400);
+    expect_json("PUT", "/vms/" VICTIM "/snapshots/base", "{\"name\":null}", 400);
+    expect_json("PUT", "/vms/" VICTIM "/snapshots/base", "{\"description\":\"a\\u0000b\"}", 400);
+    expect("POST", "/vms", "{\"name\":\"x\"}", 12, "text/plain", 415);
+    expect("POST", "/vms", "{\"name\":\"x\"}", 12, NULL, 415);
+}
+
+static void test_names_at_limits(void **state)
+{
+    (void)state;
+    g_autoptr(GString) ok = g_string_new(NULL), over = g_string_new(NULL);
+    for (int i = 0; i < 64; i++)
+        g_string_append(ok, "ж"); /* 64 characters, 128 bytes */
+    g_string_append(over, ok->str);
+    g_string_append(over, "ж");
+    g_autofree char *body_over = g_strdup_printf("{\"name\":\"%s\"}", over->str);
+    expect_json("POST", "/vms/" VICTIM "/snapshots", body_over, 400);
+    const char *bad[] = {"", " ", ".hidden", "a/b", "tab\\there", "nl\\n"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *body = g_strdup_printf("{\"name\":\"%s\"}", bad[i]);
+        expect_json("POST", "/vms/" VICTIM "/snapshots", body, 400);
+    }
+    /* In the path: %00, a malformed escape, an encoded slash. */
+    expect("GET", "/vms/a%00b", NULL, 0, NULL, 400);
+    expect("GET", "/vms/a%zzb", NULL, 0, NULL, 400);
+    expect("GET", "/vms/" VICTIM "%2F..%2Fx", NULL, 0, NULL, 400);
+    expect("GET", "/vms/%2E%2E", NULL, 0, NULL, 400);
+    /* 64 characters is accepted (and then simply not found). */
+    g_autofree char *enc = vs_enc(ok->str);
+    g_autofree char *path = g_strdup_printf("/vms/%s", enc);
+    expect("GET", path, NULL, 0, NULL, 404);
+}
+
+static void test_xml_injection(void **state)
+{
+    (void)state;
+    const char *name = "<name>x<devices><disk type='block'>&amp;";
+    g_autofree char *body = g_strdup_printf("{\"name\":\"%s\",\"memory\":64}", name);
+    g_autoptr(VsTestResponse) r = vs_http(d, "POST", "/vms", body);
+    assert_int_equal(r->status, 201);
+    assert_string_equal(vs_json_str(r->json, "name"), name);
+    assert_int_equal(json_array_size(json_object_get(r->json, "disks")), 1);
+    g_autofree char *snap_status = vs_take_snapshot(d, name, "<x>&\"q\"", "</description><evil/>");
+    assert_string_equal(snap_status, "finished");
+    g_autofree char *vm_enc = vs_enc(name);
+    g_autofree char *snap_enc = vs_enc("<x>&\"q\"");
+    g_autofree char *path = g_strdup_printf("/vms/%s/snapshots/%s", vm_enc, snap_enc);
+    g_autoptr(VsTestResponse) s = vs_http(d, "GET", path, NULL);
+    assert_int_equal(s->status, 200);
+    assert_string_equal(vs_json_str(s->json, "description"), "</description><evil/>");
+    g_autofree char *vm_path = g_strdup_printf("/vms/%s", vm_enc);
+    g_autoptr(VsTestResponse) del = vs_http(d, "DELETE", vm_path, NULL);
+    assert_int_equal(del->status, 204);
+}
+
+static void test_path_traversal_in_image(void **state)
+{
+    (void)state;
+    expect_json("POST", "/vms", "{\"name\":\"t1\",\"image\":\"../etc/passwd\"}", 400);
+    expect_json("POST", "/vms", "{\"name\":\"t1\",\"image\":\"/tmp/../etc/passwd\"}", 400);
+    expect_json("POST", "/vms", "{\"name\":\"t1\",\"image\":\"/nonexistent/x.qcow2\"}", 400);
+    expect_json("POST", "/vms", "{\"name\":\"t1\",\"image\":\"/tmp\"}", 400);
+    expect("GET", "/static/../token", NULL, 0, NULL, 404);
+    expect("GET", "/static/%2e%2e/token", NULL, 0, NULL, 404);
+}
+
+static void test_wrong_methods(void **state)
+{
+    (void)state;
+    expect("PATCH", "/vms/" VICTIM, NULL, 0, NULL, 405);
+    expect("DELETE", "/vms", NULL, 0, NULL, 405);
+    expect("GET", "/vms/" VICTIM "/start", NULL, 0, NULL, 405);
+    expect("PUT", "/tasks", NULL, 0, NULL, 405);
+    expect("GET", "/nope", NULL, 0, NULL, 404);
+    expect("GET", "/vms/" VICTIM "/snapshots?bogus=1", NULL, 0, NULL, 400);
+    expect("GET", "/vms/" VICTIM "/snapshots?all=maybe", NULL, 0, NULL, 400);
+    expect("GET", "/vms/" VICTIM "/snapshots?all=true&all=false", NULL, 0, NULL, 400);
+}
+
+/* Raw socket helpers for header-level abuse. */
+static int connect_raw(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    return fd;
+}
+
+static void test_oversized_headers(void **state)
+{
+    (void)state;
+    int fd = connect_raw();
+    GString *req = g_string_new("GET /vms HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    for (int i = 0; i < 200000; i++)
+        g_string_append_c(req, 'a');
+    g_string_append(req, "\r\n\r\n");
+    (void)!write(fd, req->str, req->len);
+    char buf[256] = "";
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    g_string_free(req, TRUE);
+    /* Either a 4xx status line or the connection closed: never a 2xx. */
+    if (n > 0)
+        assert_true(g_str_has_prefix(buf, "HTTP/1.1 4"));
+    g_autofree char *fp = victim_fingerprint(); /* still answering */
+    assert_non_null(fp);
+}
+
+/* Slowloris: many connections that send headers a byte at a time must not
+ * stop others from being served promptly. */
+static void test_slowloris(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = connect_raw();
+        (void)!write(fds[i], "GET /vms HTTP/1.1\r\nX-", 21);
+    }
+    gint64 start = g_get_monotonic_time();
+    for (int i = 0; i < 20; i++) {
+        g_autoptr(VsTestResponse) r = vs_http(d, "GET", "/vms/" VICTIM, NULL);
+        assert_int_equal(r->status, 200);
+    }
+    gint64 elapsed_ms = (g_get_monotonic_time() - start) / 1000;
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    assert_true(elapsed_ms < 5000);
+}
+
+typedef struct {
+    const char *method, *path, *body;
+    long status;
+} Racer;
+
+static void *race(void *arg)
+{
+    Racer *r = arg;
+    g_autoptr(VsTestResponse) resp = vs_http(d, r->method, r->path, r->body);
+    r->status = resp->status;
+    return NULL;
+}
+
+static void run_race(Racer *racers, int n)
+{
+    pthread_t threads[8];
+    for (int i = 0; i < n; i++)
+        pthread_create(&threads[i], NULL, race, &racers[i]);
+    for (int i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+}
+
+static void test_concurrent_conflicts(void **state)
+{
+    (void)state;
+    /* Same name created twice at once: exactly one 201, the other 409. */
+    Racer creates[2] = {{"POST", "/vms", "{\"name\":\"twin\",\"memory\":64}", 0},
+                        {"POST", "/vms", "{\"name\":\"twin\",\"memory\":64}", 0}};
+    run_race(creates, 2);
+    assert_true((creates[0].status == 201) != (creates[1].status == 201));
+    assert_true(creates[0].status == 409 || creates[1].status == 409);
+    /* Same VM deleted twice at once: one 204, the other 404. */
+    Racer deletes[2] = {{"DELETE", "/vms/twin", NULL, 0}, {"DELETE", "/vms/twin", NULL, 0}};
+    run_race(deletes, 2);
+    assert_true((deletes[0].status == 204) != (deletes[1].status == 204));
+    assert_true(deletes[0].status == 404 || deletes[1].status == 404);
+    /* Same snapshot name twice at once: one task, one 409 (or a failed task). */
+    Racer snaps[2] = {{"POST", "/vms/" VICTIM "/snapshots", "{\"name\":\"dup\"}", 0},
+                      {"POST", "/vms/" VICTIM "/snapshots", "{\"name\":\"dup\"}", 0}};
+    run_race(snaps, 2);
+    assert_true((snaps[0].status == 202) != (snaps[1].status == 202));
+    g_usleep(300000);
+    g_autoptr(VsTestResponse) list = vs_http(d, "GET", "/vms/" VICTIM "/snapshots?parent=base", NULL);
+    assert_int_equal(json_array_size(list->json), 1);
+    g_autoptr(VsTestResponse) gone = vs_http(d, "DELETE", "/vms/" VICTIM "/snapshots/dup", NULL);
+    assert_int_equal(gone->status, 204);
+    g_autoptr(VsTestResponse) back = vs_http(d, "POST", "/vms/" VICTIM "/snapshots/base/revert", NULL);
+    assert_int_equal(back->status, 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oversized_body),
+        cmocka_unit_test(test_malformed_json),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_wrong_types_and_fields),
+        cmocka_unit_test(test_names_at_limits),
+        cmocka_unit_test(test_xml_injection),
+        cmocka_unit_test(test_path_traversal_in_image),
+        cmocka_unit_test(test_wrong_methods),
+        cmocka_unit_test(test_oversized_headers),
+        cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_concurrent_conflicts),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
