@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/virtsnap,$(HOME)/.local/state/virtsnap)
 LISTEN     ?= 127.0.0.1:8001
 
-.PHONY: all deps test-deps run check check-unit check-api check-e2e check-ui check-asan ui-deps clean
+.PHONY: all deps test-deps run check check-unit check-api check-e2e check-ui check-asan ui-deps stress clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -46,6 +46,10 @@ check-asan:
 
 check-unit check-api check-e2e check-ui: all
 	meson test -C $(BUILD) --suite $(subst check-,,$@) --print-errorlogs
+
+# The long load test of issue 6: 60 s, 64 connections, 3 running VMs.
+stress: test-deps all
+	$(BUILD)/tests/stress/stress 60 64 3
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -7,6 +7,7 @@
 #include "../util/error.h"
 #include "../util/fault.h"
 #include "../util/log.h"
+#include "../util/names.h"
 #include "hv.h"
 #include "images.h"
 #include "journal.h"
@@ -62,7 +63,11 @@ VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **erro
         }
     } else {
         for (int n = 1; !name; n++) {
-            g_autofree char *candidate = g_strdup_printf("%s-clone-%d", vm, n);
+            /* Shorten the VM's name so that the default stays a valid name. */
+            g_autofree char *suffix = g_strdup_printf("-clone-%d", n);
+            glong room = VS_NAME_MAX_CHARS - (glong)strlen(suffix);
+            g_autofree char *base = g_utf8_substring(vm, 0, MIN(g_utf8_strlen(vm, -1), room));
+            g_autofree char *candidate = g_strconcat(base, suffix, NULL);
             if (reserve_name(conn, candidate))
                 name = g_steal_pointer(&candidate);
         }
@@ -162,10 +167,13 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     g_autofree char *new_uuid = g_uuid_string_random();
     g_autofree char *log_name = g_strdup_printf("%s.serial.log", new_uuid);
     g_autofree char *log_path = g_build_filename(vs_hv_logs_dir(), log_name, NULL);
+    g_autofree char *vnc_name = g_strdup_printf("%s.vnc", new_uuid);
+    g_autofree char *vnc_path = g_build_filename(vs_hv_vnc_dir(), vnc_name, NULL);
     g_autoptr(GHashTable) paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
     VsDomainRewrite rewrite = {
-        .name = job->name, .uuid = new_uuid, .disk_paths = paths, .serial_log = log_path};
+        .name = job->name, .uuid = new_uuid, .disk_paths = paths, .serial_log = log_path,
+        .vnc_socket = vnc_path};
     g_autoptr(virDomain) clone = NULL;
     VsJournal *journal = vs_journal_begin("clone", job->uuid, error);
     if (!journal)

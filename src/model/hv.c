@@ -16,7 +16,7 @@
 
 static struct {
     char *uri;
-    char *state_dir, *images_dir, *logs_dir;
+    char *state_dir, *images_dir, *logs_dir, *vnc_dir;
     char *domain_type;
     GMutex lock;              /* guards conn and last_attempt */
     virConnectPtr conn;
@@ -119,11 +119,12 @@ bool vs_hv_init(const VsHvConfig *config, GError **error)
     hv.state_dir = g_strdup(config->state_dir);
     hv.images_dir = g_build_filename(hv.state_dir, "images", NULL);
     hv.logs_dir = g_build_filename(hv.state_dir, "logs", NULL);
+    hv.vnc_dir = g_build_filename(hv.state_dir, "vnc", NULL);
     bool embedded = config->uri == NULL;
     hv.uri = embedded ? g_strdup_printf("qemu:///embed?root=%s/libvirt", hv.state_dir)
                       : g_strdup(config->uri);
     if (g_mkdir_with_parents(hv.images_dir, 0700) != 0 ||
-        g_mkdir_with_parents(hv.logs_dir, 0700) != 0) {
+        g_mkdir_with_parents(hv.logs_dir, 0700) != 0 || g_mkdir_with_parents(hv.vnc_dir, 0700) != 0) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot create %s or %s", hv.images_dir,
                     hv.logs_dir);
         return false;
@@ -190,10 +191,18 @@ virConnectPtr vs_hv_connect(GError **error)
 }
 
 const char *vs_hv_uri(void) { return hv.uri; }
+
+bool vs_hv_is_local(void)
+{
+    g_autoptr(GUri) uri = g_uri_parse(hv.uri, G_URI_FLAGS_NON_DNS, NULL);
+    const char *host = uri ? g_uri_get_host(uri) : NULL;
+    return !host || !*host;
+}
 const char *vs_hv_domain_type(void) { return hv.domain_type; }
 const char *vs_hv_state_dir(void) { return hv.state_dir; }
 const char *vs_hv_images_dir(void) { return hv.images_dir; }
 const char *vs_hv_logs_dir(void) { return hv.logs_dir; }
+const char *vs_hv_vnc_dir(void) { return hv.vnc_dir; }
 
 virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error)
 {

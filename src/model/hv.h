@@ -24,10 +24,12 @@ void vs_hv_shutdown(void);
 virConnectPtr vs_hv_connect(GError **error);
 
 const char *vs_hv_uri(void);
+bool vs_hv_is_local(void); /* the hypervisor runs on this host (its files are ours to read) */
 const char *vs_hv_domain_type(void); /* "kvm", "qemu", "test", … */
 const char *vs_hv_state_dir(void);
 const char *vs_hv_images_dir(void);  /* STATE/images */
 const char *vs_hv_logs_dir(void);    /* STATE/logs */
+const char *vs_hv_vnc_dir(void);     /* STATE/vnc: VNC sockets of VMs */
 
 /* Looks up a domain by name: NULL with VS_ERR_NOT_FOUND naming it. */
 virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error);

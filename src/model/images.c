@@ -9,6 +9,9 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static bool run_qemu_img(const char *const *argv, GError **error)
@@ -114,4 +117,26 @@ bool vs_image_delete_snapshot(const char *path, const char *tag, GError **error)
 {
     const char *argv[] = {"qemu-img", "snapshot", "-q", "-d", tag, path, NULL};
     return run_qemu_img(argv, error);
+}
+
+bool vs_image_virtual_size(const char *path, guint64 *size)
+{
+    unsigned char header[32];
+    struct stat st;
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0;
+    if (ok && pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header &&
+        memcmp(header, "QFI\xfb", 4) == 0) {
+        guint64 be;
+        memcpy(&be, header + 24, sizeof be);
+        *size = GUINT64_FROM_BE(be);
+    } else if (ok && S_ISBLK(st.st_mode)) {
+        ok = ioctl(fd, BLKGETSIZE64, size) == 0;
+    } else if (ok) {
+        ok = S_ISREG(st.st_mode);
+        *size = (guint64)st.st_size;
+    }
+    if (fd >= 0)
+        close(fd);
+    return ok;
 }

@@ -26,3 +26,8 @@ char *vs_image_new_path(const char *stem);
 
 /* Deletes internal snapshot TAG from the qcow2 image at PATH (not in use). */
 bool vs_image_delete_snapshot(const char *path, const char *tag, GError **error);
+
+/* The virtual size of the image at PATH read from the file itself (qcow2
+ * header, raw file or block device size): no libvirt job, so it answers
+ * while a snapshot or revert holds the domain. False if unreadable. */
+bool vs_image_virtual_size(const char *path, guint64 *size);

@@ -488,10 +488,21 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     g_autoptr(virDomainSnapshot) snap = resolve(dom, uuid, op->name, error);
     if (!snap)
         return false;
+    /* libvirt reverts by stopping QEMU and starting it again from the
+     * snapshot: a crash in between would leave the VM shut off. */
+    VsJournal *journal = vs_journal_begin("revert", uuid, error);
+    if (!journal)
+        return false;
+    vs_journal_set(journal, "internal", virDomainSnapshotGetName(snap));
+    if (!vs_journal_commit(journal, error)) {
+        vs_journal_end(journal);
+        return false;
+    }
     int rc = virDomainRevertToSnapshot(snap, 0);
     virErrorPtr err = rc < 0 ? virGetLastError() : NULL;
     if (rc < 0 && err && err->code == VIR_ERR_SNAPSHOT_REVERT_RISKY)
         rc = virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_FORCE);
+    vs_journal_end(journal);
     if (rc < 0) {
         vs_hv_set_error(error, "cannot revert VM '%s' to snapshot '%s'", virDomainGetName(dom),
                         op->name);
@@ -607,6 +618,12 @@ void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite)
             xmlSetProp(source, (const xmlChar *)"path", (const xmlChar *)rewrite->serial_log);
         xmlFree(type);
     }
+    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->vnc_socket;
+         dev = dev->next) {
+        if (xmlStrEqual(dev->name, (const xmlChar *)"graphics") &&
+            xmlHasProp(dev, (const xmlChar *)"socket"))
+            xmlSetProp(dev, (const xmlChar *)"socket", (const xmlChar *)rewrite->vnc_socket);
+    }
 }
 
 static bool define_one(virDomainPtr dom, const char *text, const char *current,
@@ -619,6 +636,11 @@ static bool define_one(virDomainPtr dom, const char *text, const char *current,
     xmlNode *inner = vs_xml_child(root, "domain");
     if (inner && rewrite)
         vs_domain_rewrite(inner, rewrite);
+    /* A running snapshot also keeps the persistent definition, which a
+     * revert restores: it must name the new domain and its disks too. */
+    xmlNode *inactive = vs_xml_child(root, "inactiveDomain");
+    if (inactive && rewrite)
+        vs_domain_rewrite(inactive, rewrite);
     g_autofree char *name = vs_xml_string(doc, NULL, "string(/domainsnapshot/name)");
     g_autofree char *xml = vs_xml_to_string(doc);
     unsigned int flags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE;

@@ -67,6 +67,7 @@ typedef struct {
     const char *uuid;       /* new domain UUID, or NULL */
     GHashTable *disk_paths; /* target → new source file, or NULL */
     const char *serial_log; /* new file for the serial console, or NULL */
+    const char *vnc_socket; /* new VNC socket path, or NULL */
 } VsDomainRewrite;
 /* Redefines TREE's snapshots on DOM (which has none), parents first; on
  * failure removes what it defined. */

@@ -55,6 +55,7 @@ static const char *state_name(int state)
 static GPtrArray *read_disks(virDomainPtr dom, xmlDoc *doc)
 {
     GPtrArray *disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_free);
+    bool local = vs_hv_is_local();
     g_autoptr(GPtrArray) nodes = vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']");
     for (guint i = 0; i < nodes->len; i++) {
         xmlNode *node = g_ptr_array_index(nodes, i);
@@ -64,8 +65,11 @@ static GPtrArray *read_disks(virDomainPtr dom, xmlDoc *doc)
         disk->format = vs_xml_string(doc, node, "string(driver/@type)");
         if (!disk->format)
             disk->format = g_strdup("raw");
+        /* Read sizes from local files: virDomainGetBlockInfo waits for a
+         * running snapshot or revert to finish (it needs a libvirt job). */
         virDomainBlockInfo info;
-        if (disk->target && virDomainGetBlockInfo(dom, disk->target, &info, 0) == 0)
+        if (!(local && vs_image_virtual_size(disk->path, &disk->size)) && disk->target &&
+            virDomainGetBlockInfo(dom, disk->target, &info, 0) == 0)
             disk->size = info.capacity;
         if (!disk->target)
             disk->target = g_strdup("");
@@ -187,7 +191,7 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
 
 /* The domain definition of a new VM, built with the tree API. */
 static char *build_domain_xml(const VsVmSpec *spec, const char *uuid, const char *disk_path,
-                              const char *log_path)
+                              const char *log_path, const char *vnc_path)
 {
     g_autoptr(xmlDoc) doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNode *dom = xmlNewNode(NULL, (const xmlChar *)"domain");
@@ -236,9 +240,10 @@ static char *build_domain_xml(const VsVmSpec *spec, const char *uuid, const char
                (const xmlChar *)"0");
 
     xmlNode *vnc = xmlNewChild(devices, NULL, (const xmlChar *)"graphics", NULL);
+    /* VNC on a unix socket: local only, and no TCP port to collide with
+     * another libvirt instance's choice. */
     xmlNewProp(vnc, (const xmlChar *)"type", (const xmlChar *)"vnc");
-    xmlNewProp(vnc, (const xmlChar *)"autoport", (const xmlChar *)"yes");
-    xmlNewProp(vnc, (const xmlChar *)"listen", (const xmlChar *)"127.0.0.1");
+    xmlNewProp(vnc, (const xmlChar *)"socket", (const xmlChar *)vnc_path);
     xmlNewProp(xmlNewChild(devices, NULL, (const xmlChar *)"memballoon", NULL),
                (const xmlChar *)"model", (const xmlChar *)"none");
     return vs_xml_to_string(doc);
@@ -267,7 +272,9 @@ VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
     g_autofree char *log_path = g_build_filename(vs_hv_logs_dir(), log_name, NULL);
     if (!vs_image_create(disk_path, spec.disk_gib, spec.image, error))
         return NULL;
-    g_autofree char *xml = build_domain_xml(&spec, uuid, disk_path, log_path);
+    g_autofree char *vnc_name = g_strdup_printf("%s.vnc", uuid);
+    g_autofree char *vnc_path = g_build_filename(vs_hv_vnc_dir(), vnc_name, NULL);
+    g_autofree char *xml = build_domain_xml(&spec, uuid, disk_path, log_path, vnc_path);
     g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
     if (!dom) {
         g_autoptr(virDomain) raced = virDomainLookupByName(conn, spec.name);
@@ -321,13 +328,13 @@ static bool change_resources(virConnectPtr conn, virDomainPtr dom, const VsVmCha
 
 /* libvirt refuses to rename a domain with snapshots: carry the tree over by
  * saving it, dropping the metadata, renaming and redefining it. */
-static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_name,
-                          GError **error)
+/* Whether DOM may take NEW_NAME now (checked before any part of a change). */
+static bool rename_allowed(virConnectPtr conn, virDomainPtr dom, const char *new_name,
+                           GError **error)
 {
-    g_autofree char *old_name = g_strdup(virDomainGetName(dom));
     if (virDomainIsActive(dom) == 1) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
-                    "VM '%s' is running: shut it off before renaming it", old_name);
+                    "VM '%s' is running: shut it off before renaming it", virDomainGetName(dom));
         return false;
     }
     g_autoptr(virDomain) taken = virDomainLookupByName(conn, new_name);
@@ -335,6 +342,15 @@ static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists", new_name);
         return false;
     }
+    return true;
+}
+
+static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_name,
+                          GError **error)
+{
+    g_autofree char *old_name = g_strdup(virDomainGetName(dom));
+    if (!rename_allowed(conn, dom, new_name, error))
+        return false;
     g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
     g_autofree char *uuid = vs_hv_uuid(dom);
     VsJournal *journal = tree ? vs_journal_begin("rename", uuid, error) : NULL;
@@ -378,10 +394,12 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     if (!dom)
         return NULL;
     g_autofree char *uuid = vs_hv_uuid(dom);
-    bool ok = true;
-    if (change->memory_mib || change->cpus)
+    bool renaming = change->name && strcmp(change->name, name) != 0;
+    /* A rename that will be refused must not leave the other changes made. */
+    bool ok = !renaming || rename_allowed(conn, dom, change->name, error);
+    if (ok && (change->memory_mib || change->cpus))
         ok = change_resources(conn, dom, change, error);
-    if (ok && change->name && strcmp(change->name, name) != 0)
+    if (ok && renaming)
         ok = rename_domain(conn, dom, change->name, error);
     vs_vmlock_release(lock);
     if (!ok)
