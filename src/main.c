@@ -40,6 +40,15 @@ typedef struct {
     gboolean version;
 } Options;
 
+static void options_clear(Options *o)
+{
+    char **strings[] = {&o->listen,   &o->connect, &o->state_dir,   &o->tls_cert,
+                        &o->tls_key,  &o->config,  &o->web_dir,     &o->pam_service,
+                        &o->log_level, &o->domain_type};
+    for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
+        g_clear_pointer(strings[i], g_free);
+}
+
 static char *default_state_dir(void)
 {
     if (geteuid() == 0)
@@ -234,6 +243,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     xmlInitParser();
     int rc = run(&o);
+    options_clear(&o);
     xmlCleanupParser();
     return rc;
 }
