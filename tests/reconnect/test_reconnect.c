@@ -1,0 +1,101 @@
+/* test_reconnect.c: virtsnapd on qemu:///system (a private libvirtd that
+ * the test starts and stops) answers 503 with a reason while libvirtd is
+ * away and serves again once it is back, without being restarted. */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *dir;
+static pid_t libvirtd;
+
+static void start_libvirtd(void)
+{
+    g_autofree char *conf = g_build_filename(dir, "libvirtd.conf", NULL);
+    g_autofree char *pid = g_build_filename(dir, "libvirtd.pid", NULL);
+    g_autofree char *sock = g_build_filename(dir, "run", "libvirt-sock", NULL);
+    g_autofree char *log = g_build_filename(dir, "libvirtd.log", NULL);
+    g_unlink(sock);
+    libvirtd = fork();
+    if (libvirtd == 0) {
+        FILE *f = fopen(log, "a");
+        if (f) {
+            dup2(fileno(f), 1);
+            dup2(fileno(f), 2);
+        }
+        execl("/usr/sbin/libvirtd", "libvirtd", "-f", conf, "-p", pid, NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++)
+        g_usleep(50000);
+    assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
+}
+
+static void stop_libvirtd(void)
+{
+    kill(libvirtd, SIGTERM);
+    waitpid(libvirtd, NULL, 0);
+    libvirtd = 0;
+}
+
+static long get_vms(VsTestDaemon *d, char **reason)
+{
+    g_autoptr(VsTestResponse) r = vs_http(d, "GET", "/vms", NULL);
+    if (reason)
+        *reason = r->json && json_is_object(r->json) ? g_strdup(vs_json_str(r->json, "reason")) : NULL;
+    return r->status;
+}
+
+static void test_libvirtd_restart(void **state)
+{
+    (void)state;
+    dir = g_dir_make_tmp("virtsnap-libvirtd-XXXXXX", NULL);
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    g_mkdir_with_parents(run, 0700);
+    g_autofree char *conf_text = g_strdup_printf(
+        "unix_sock_dir = \"%s\"\nlisten_tls = 0\nlisten_tcp = 0\nauth_unix_rw = \"none\"\n"
+        "auth_unix_ro = \"none\"\n", run);
+    g_autofree char *conf = g_build_filename(dir, "libvirtd.conf", NULL);
+    assert_true(g_file_set_contents(conf, conf_text, -1, NULL));
+    start_libvirtd();
+    g_autofree char *uri = g_strdup_printf("qemu:///system?socket=%s/libvirt-sock", run);
+    VsTestDaemon *d = vs_test_daemon_start(uri, NULL);
+    assert_int_equal(get_vms(d, NULL), 200);
+
+    stop_libvirtd();
+    g_autofree char *reason = NULL;
+    assert_int_equal(get_vms(d, &reason), 503);
+    assert_non_null(strstr(reason, "unavailable"));
+    g_autoptr(VsTestResponse) tasks = vs_http(d, "GET", "/tasks", NULL);
+    assert_int_equal(tasks->status, 200); /* the daemon itself is fine */
+
+    start_libvirtd();
+    long status = 0;
+    for (int i = 0; i < 100 && status != 200; i++) {
+        status = get_vms(d, NULL);
+        if (status != 200)
+            g_usleep(200000);
+    }
+    assert_int_equal(status, 200);
+    assert_int_equal(vs_test_daemon_term(d), 0);
+    vs_test_daemon_free(d);
+    stop_libvirtd();
+}
+
+int main(void)
+{
+    if (geteuid() != 0 || !g_file_test("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE)) {
+        printf("reconnect test needs root and /usr/sbin/libvirtd: skipped\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_libvirtd_restart)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
