@@ -68,6 +68,11 @@ bool vs_auth_parse_basic(const char *header, char **user, char **password)
     if (!header || g_ascii_strncasecmp(header, "Basic ", 6) != 0)
         return false;
     g_autofree char *encoded = g_strstrip(g_strdup(header + 6));
+    /* g_base64_decode skips what is not base64: accept only clean base64 */
+    size_t n_b64 = strspn(encoded, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    size_t n_pad = strspn(encoded + n_b64, "=");
+    if (encoded[n_b64 + n_pad] != '\0' || n_pad > 2 || (n_b64 + n_pad) % 4 != 0)
+        return false;
     gsize len = 0;
     g_autofree guchar *raw = g_base64_decode(encoded, &len);
     if (!raw || len == 0 || memchr(raw, '\0', len))

@@ -54,6 +54,10 @@ static GPtrArray *split_path(const char *path)
     size_t total = strlen(path);
     if (total > 1 && path[total - 1] == '/')
         total--;
+    if (total > 1 && path[total - 1] == '/') { /* "…//": an empty last segment */
+        g_ptr_array_unref(segs);
+        return NULL;
+    }
     const char *end = path + total;
     while (p < end) {
         const char *slash = memchr(p, '/', (size_t)(end - p));
@@ -82,9 +86,12 @@ static VsRouteStatus match_pattern(const char *pattern, GPtrArray *segs, VsRoute
         const char *raw = g_ptr_array_index(segs, i);
         if (pat[i][0] == '{') {
             char *decoded = vs_percent_decode(raw, -1, false);
-            if (!decoded || n >= VS_ROUTE_MAX_PARAMS)
+            if (!decoded || n >= VS_ROUTE_MAX_PARAMS) {
                 status = VS_ROUTE_BAD_PATH;
-            params[n++] = decoded;
+                g_free(decoded); /* never past the end of PARAMS */
+            } else {
+                params[n++] = decoded;
+            }
         } else if (strcmp(pat[i], raw) != 0) {
             status = VS_ROUTE_NOT_FOUND;
         }

@@ -94,6 +94,8 @@ static bool map_save(const char *uuid, NameMap *map, GError **error)
 
 bool vs_snapnames_init(const char *state_dir, GError **error)
 {
+    g_free(dir); /* a second init reloads from disk */
+    g_clear_pointer(&maps, g_hash_table_unref);
     dir = g_build_filename(state_dir, "snapnames", NULL);
     maps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)map_free);
     if (g_mkdir_with_parents(dir, 0700) != 0) {

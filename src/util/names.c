@@ -27,6 +27,10 @@ bool vs_name_valid(const char *name, const char **why)
                 reason = "must not contain control characters";
                 break;
             }
+            if (c == 0xFFFE || c == 0xFFFF) { /* not allowed in XML: libvirt would refuse it */
+                reason = "must not contain the non-characters U+FFFE or U+FFFF";
+                break;
+            }
             if (!g_unichar_isspace(c))
                 only_space = false;
         }

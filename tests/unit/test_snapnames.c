@@ -1,0 +1,264 @@
+/* test_snapnames.c: unit tests of the snapshot display-name map
+ * (src/model/snapnames.h) in a temporary state directory: display/internal
+ * mapping, renames hiding the old name, forget, copy between VMs and
+ * persistence across a reload (vs_snapnames_init again on the same state
+ * directory, which is what a daemon restart does). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "model/snapnames.h"
+
+#define VM_A "aaaaaaaa-0000-4000-8000-000000000001"
+#define VM_B "bbbbbbbb-0000-4000-8000-000000000002"
+
+static char *state_dir;
+
+static int setup(void **state)
+{
+    (void)state;
+    state_dir = g_dir_make_tmp("vs-snapnames-XXXXXX", NULL);
+    assert_non_null(state_dir);
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_snapnames_init(state_dir, &error));
+    assert_null(error);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    g_autofree char *dir = g_build_filename(state_dir, "snapnames", NULL);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    for (const char *n; d && (n = g_dir_read_name(d));) {
+        g_autofree char *file = g_build_filename(dir, n, NULL);
+        g_unlink(file);
+    }
+    if (d)
+        g_dir_close(d);
+    g_rmdir(dir);
+    g_rmdir(state_dir);
+    g_clear_pointer(&state_dir, g_free);
+    return 0;
+}
+
+/* A daemon restart: the in-memory maps go, the files stay. */
+static void reload(void)
+{
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_snapnames_init(state_dir, &error));
+}
+
+static char *map_file(const char *uuid)
+{
+    g_autofree char *file = g_strdup_printf("%s.conf", uuid);
+    return g_build_filename(state_dir, "snapnames", file, NULL);
+}
+
+static void expect_display(const char *uuid, const char *internal, const char *display)
+{
+    g_autofree char *got = vs_snapnames_display(uuid, internal);
+    assert_non_null(got);
+    assert_string_equal(got, display);
+}
+
+static void expect_internal(const char *uuid, const char *display, const char *internal)
+{
+    g_autofree char *got = vs_snapnames_internal(uuid, display);
+    if (!internal) {
+        if (got)
+            fail_msg("'%s' should be hidden but maps to '%s'", display, got);
+        return;
+    }
+    assert_non_null(got);
+    assert_string_equal(got, internal);
+}
+
+static void set(const char *uuid, const char *internal, const char *display)
+{
+    g_autoptr(GError) error = NULL;
+    if (!vs_snapnames_set(uuid, internal, display, &error))
+        fail_msg("set %s → %s: %s", internal, display, error ? error->message : "?");
+}
+
+static void test_init_creates_dir(void **state)
+{
+    (void)state;
+    g_autofree char *dir = g_build_filename(state_dir, "snapnames", NULL);
+    assert_true(g_file_test(dir, G_FILE_TEST_IS_DIR));
+    GStatBuf st;
+    assert_int_equal(g_stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0077, 0); /* private to the daemon */
+}
+
+static void test_unmapped_names(void **state)
+{
+    (void)state;
+    /* snapshots made with virsh: shown under their libvirt name */
+    expect_display(VM_A, "from-virsh", "from-virsh");
+    expect_internal(VM_A, "from-virsh", "from-virsh");
+    expect_internal(VM_A, "anything", "anything"); /* the caller asks libvirt */
+    g_autofree char *file = map_file(VM_A);
+    assert_false(g_file_test(file, G_FILE_TEST_EXISTS)); /* reads write nothing */
+}
+
+static void test_mapping_and_rename(void **state)
+{
+    (void)state;
+    set(VM_A, "vs-1", "snap 1");
+    expect_display(VM_A, "vs-1", "snap 1");
+    expect_internal(VM_A, "snap 1", "vs-1");
+    /* the internal name is no longer a name users can reach */
+    expect_internal(VM_A, "vs-1", NULL);
+    g_autofree char *file = map_file(VM_A);
+    assert_true(g_file_test(file, G_FILE_TEST_IS_REGULAR));
+
+    /* rename again: the previous display name goes away */
+    set(VM_A, "vs-1", "final");
+    expect_display(VM_A, "vs-1", "final");
+    expect_internal(VM_A, "final", "vs-1");
+    g_autofree char *old = vs_snapnames_internal(VM_A, "snap 1");
+    assert_true(old == NULL || strcmp(old, "vs-1") != 0); /* never the renamed snapshot */
+    expect_internal(VM_A, "vs-1", NULL);
+
+    /* other VMs are not affected */
+    expect_display(VM_B, "vs-1", "vs-1");
+    expect_internal(VM_B, "final", "final");
+
+    /* renaming back to the internal name removes the entry (and the file) */
+    set(VM_A, "vs-1", "vs-1");
+    expect_display(VM_A, "vs-1", "vs-1");
+    expect_internal(VM_A, "vs-1", "vs-1");
+    g_autofree char *gone = vs_snapnames_internal(VM_A, "final");
+    assert_true(gone == NULL || strcmp(gone, "vs-1") != 0);
+    assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
+}
+
+/* Two snapshots swap their names through a free one, as the API would. */
+static void test_swap(void **state)
+{
+    (void)state;
+    set(VM_A, "x", "tmp");
+    set(VM_A, "y", "x");
+    set(VM_A, "x", "y");
+    expect_display(VM_A, "x", "y");
+    expect_display(VM_A, "y", "x");
+    expect_internal(VM_A, "x", "y");
+    expect_internal(VM_A, "y", "x");
+    expect_internal(VM_A, "tmp", "tmp"); /* free again: not the renamed snapshot */
+    reload();
+    expect_display(VM_A, "x", "y");
+    expect_display(VM_A, "y", "x");
+    expect_internal(VM_A, "x", "y");
+    expect_internal(VM_A, "y", "x");
+    vs_snapnames_forget_vm(VM_A);
+}
+
+static void test_forget(void **state)
+{
+    (void)state;
+    set(VM_A, "vs-1", "one");
+    set(VM_A, "vs-2", "two");
+    vs_snapnames_forget(VM_A, "vs-1");
+    expect_display(VM_A, "vs-1", "vs-1");
+    g_autofree char *one = vs_snapnames_internal(VM_A, "one");
+    assert_true(one == NULL || strcmp(one, "vs-1") != 0);
+    expect_display(VM_A, "vs-2", "two");
+    vs_snapnames_forget(VM_A, "never-mapped"); /* harmless */
+    expect_display(VM_A, "vs-2", "two");
+    reload();
+    expect_display(VM_A, "vs-1", "vs-1");
+    expect_display(VM_A, "vs-2", "two");
+
+    /* forgetting the whole VM drops its file too */
+    vs_snapnames_forget_vm(VM_A);
+    expect_display(VM_A, "vs-2", "vs-2");
+    g_autofree char *file = map_file(VM_A);
+    assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
+    reload();
+    expect_display(VM_A, "vs-2", "vs-2");
+}
+
+static void test_copy_vm(void **state)
+{
+    (void)state;
+    set(VM_A, "vs-1", "<x>");
+    set(VM_A, "vs-2", "пeω-∨м");
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_snapnames_copy_vm(VM_A, VM_B, &error));
+    expect_display(VM_B, "vs-1", "<x>");
+    expect_display(VM_B, "vs-2", "пeω-∨м");
+    expect_internal(VM_B, "пeω-∨м", "vs-2");
+    /* the copy is independent of its source */
+    set(VM_A, "vs-1", "changed");
+    vs_snapnames_forget(VM_A, "vs-2");
+    expect_display(VM_B, "vs-1", "<x>");
+    expect_display(VM_B, "vs-2", "пeω-∨м");
+    reload();
+    expect_display(VM_B, "vs-1", "<x>");
+    expect_display(VM_B, "vs-2", "пeω-∨м");
+    expect_display(VM_A, "vs-1", "changed");
+    expect_display(VM_A, "vs-2", "vs-2");
+    vs_snapnames_forget_vm(VM_A);
+    vs_snapnames_forget_vm(VM_B);
+}
+
+/* Every valid name, however awkward for a key file, survives a restart. */
+static void test_persistence(void **state)
+{
+    (void)state;
+    const char *names[] = {"a&b", "<x>", "\"q\"", "пeω-∨м", "snap 1", " leading", "trailing  ",
+                           "a=b", "[group]", "# not a comment", "; nor this", "back\\slash",
+                           "\\n", "x\\s", "tab\u00a0nbsp", "😀"};
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *internal = g_strdup_printf("vs-%zu", i);
+        set(VM_A, internal, names[i]);
+    }
+    reload();
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *internal = g_strdup_printf("vs-%zu", i);
+        expect_display(VM_A, internal, names[i]);
+        expect_internal(VM_A, names[i], internal);
+        expect_internal(VM_A, internal, NULL);
+    }
+    vs_snapnames_forget_vm(VM_A);
+}
+
+static void test_safe_internal(void **state)
+{
+    (void)state;
+    const char *safe[] = {"snap1", "vs-1700000000-1", "a.b_c:d+e@f", "X"};
+    for (size_t i = 0; i < G_N_ELEMENTS(safe); i++)
+        if (!vs_snapnames_safe_internal(safe[i]))
+            fail_msg("'%s' should be a safe internal name", safe[i]);
+    const char *unsafe[] = {"",       "-opt",   "a b",  "a/b",   "a\"b", "a'b",  "a,b",
+                            "пeω",    "a&b",    "<x>",  "a\\b",  "a;b",  "a\nb", "a=b"};
+    for (size_t i = 0; i < G_N_ELEMENTS(unsafe); i++)
+        if (vs_snapnames_safe_internal(unsafe[i]))
+            fail_msg("'%s' must not be used as an internal name", unsafe[i]);
+    g_autofree char *long65 = g_strnfill(65, 'a');
+    g_autofree char *long64 = g_strnfill(64, 'a');
+    assert_false(vs_snapnames_safe_internal(long65));
+    assert_true(vs_snapnames_safe_internal(long64));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_init_creates_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unmapped_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mapping_and_rename, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_vm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_safe_internal, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("snapnames", tests, NULL, NULL);
+}

@@ -1,0 +1,322 @@
+/* test_tasks.c: unit tests of the task registry (src/model/tasks.h): a task
+ * that succeeds, one that fails with its message, progress and messages
+ * while running, listing order, and expiry of ended tasks. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glib.h>
+#include <string.h>
+
+#include "model/tasks.h"
+#include "util/error.h"
+
+/* What a test task does, and a gate that holds it until the test opens it. */
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    bool started;   /* the task has set its progress/message and waits */
+    bool open;      /* the test lets it finish */
+    int progress;   /* set before waiting (-2: leave it alone) */
+    const char *message;
+    const char *fail_with; /* NULL: succeed */
+    bool fail_without_error;
+    int *freed;     /* counts free_data calls */
+} Job;
+
+static Job *job_new(int *freed)
+{
+    Job *job = g_new0(Job, 1);
+    g_mutex_init(&job->lock);
+    g_cond_init(&job->cond);
+    job->progress = -2;
+    job->open = true;
+    job->freed = freed;
+    return job;
+}
+
+static void job_free_data(gpointer data)
+{
+    Job *job = data;
+    (*job->freed)++;
+}
+
+static gboolean job_run(VsTask *task, gpointer data, GError **error)
+{
+    Job *job = data;
+    if (job->progress != -2)
+        vs_task_set_progress(task, job->progress);
+    if (job->message)
+        vs_task_set_message(task, job->message);
+    g_mutex_lock(&job->lock);
+    job->started = true;
+    g_cond_broadcast(&job->cond);
+    while (!job->open)
+        g_cond_wait(&job->cond, &job->lock);
+    g_mutex_unlock(&job->lock);
+    if (job->fail_without_error)
+        return FALSE;
+    if (job->fail_with) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "%s", job->fail_with);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void job_wait_started(Job *job)
+{
+    g_mutex_lock(&job->lock);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (!job->started)
+        if (!g_cond_wait_until(&job->cond, &job->lock, deadline))
+            fail_msg("the task did not start");
+    g_mutex_unlock(&job->lock);
+}
+
+static void job_open(Job *job)
+{
+    g_mutex_lock(&job->lock);
+    job->open = true;
+    g_cond_broadcast(&job->cond);
+    g_mutex_unlock(&job->lock);
+}
+
+/* Polls until task ID is no longer running; its final record. */
+static VsTaskInfo *wait_ended(const char *id)
+{
+    for (int i = 0; i < 1000; i++) {
+        VsTaskInfo *info = vs_task_get(id);
+        assert_non_null(info);
+        if (info->status != VS_TASK_RUNNING)
+            return info;
+        vs_task_info_free(info);
+        g_usleep(10 * 1000);
+    }
+    fail_msg("task %s did not end", id);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    vs_tasks_init();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vs_tasks_shutdown();
+    return 0;
+}
+
+static void test_success(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *job = job_new(&freed);
+    job->open = false;
+    job->progress = 40;
+    job->message = "copying disk vda";
+    gint64 before = g_get_real_time() / G_USEC_PER_SEC;
+    g_autofree char *id = vs_task_start("/vms/a%26b", job_run, job, job_free_data);
+    assert_non_null(id);
+    assert_true(*id);
+    job_wait_started(job);
+
+    g_autoptr(VsTaskInfo) running = vs_task_get(id);
+    assert_non_null(running);
+    assert_string_equal(running->id, id);
+    assert_int_equal(running->status, VS_TASK_RUNNING);
+    assert_int_equal(running->progress, 40);
+    assert_string_equal(running->message, "copying disk vda");
+    assert_string_equal(running->target_uri, "/vms/a%26b");
+    assert_true(running->created >= before && running->created <= before + 5);
+    assert_int_equal(freed, 0);
+
+    job_open(job);
+    g_autoptr(VsTaskInfo) done = wait_ended(id);
+    assert_int_equal(done->status, VS_TASK_FINISHED);
+    assert_int_equal(done->progress, 100);
+    assert_string_equal(done->message, "OK");
+    assert_string_equal(done->target_uri, "/vms/a%26b");
+    assert_int_equal(done->created, running->created);
+    assert_int_equal(freed, 1); /* the data was handed back exactly once */
+    g_free(job);
+}
+
+static void test_success_without_progress(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *job = job_new(&freed);
+    g_autofree char *id = vs_task_start("/vms/x", job_run, job, job_free_data);
+    g_autoptr(VsTaskInfo) done = wait_ended(id);
+    assert_int_equal(done->status, VS_TASK_FINISHED);
+    assert_int_equal(done->progress, -1); /* unknown stays unknown */
+    assert_int_equal(freed, 1);
+    g_free(job);
+}
+
+static void test_failure(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *job = job_new(&freed);
+    job->progress = 30;
+    job->fail_with = "disk 'vda' of VM 'x' is raw: only qcow2 disks can hold a snapshot";
+    g_autofree char *id = vs_task_start("/vms/x/snapshots/s1", job_run, job, job_free_data);
+    g_autoptr(VsTaskInfo) done = wait_ended(id);
+    assert_int_equal(done->status, VS_TASK_FAILED);
+    assert_string_equal(done->message, job->fail_with);
+    assert_int_equal(done->progress, 30); /* a failure does not claim 100 % */
+    assert_string_equal(done->target_uri, "/vms/x/snapshots/s1");
+    assert_int_equal(freed, 1);
+    g_free(job);
+
+    Job *silent = job_new(&freed);
+    silent->fail_without_error = true;
+    g_autofree char *id2 = vs_task_start("/vms/y", job_run, silent, NULL); /* no free_data */
+    g_autoptr(VsTaskInfo) done2 = wait_ended(id2);
+    assert_int_equal(done2->status, VS_TASK_FAILED);
+    assert_true(done2->message && *done2->message);
+    assert_string_not_equal(done2->message, "OK");
+    assert_int_equal(freed, 1);
+    g_free(silent);
+}
+
+static void test_progress_clamped(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *high = job_new(&freed);
+    high->open = false;
+    high->progress = 150;
+    g_autofree char *id = vs_task_start("/vms/x", job_run, high, NULL);
+    job_wait_started(high);
+    g_autoptr(VsTaskInfo) info = vs_task_get(id);
+    assert_int_equal(info->progress, 100);
+    job_open(high);
+    vs_task_info_free(wait_ended(id));
+
+    Job *low = job_new(&freed);
+    low->open = false;
+    low->progress = -7;
+    g_autofree char *id2 = vs_task_start("/vms/x", job_run, low, NULL);
+    job_wait_started(low);
+    g_autoptr(VsTaskInfo) info2 = vs_task_get(id2);
+    assert_int_equal(info2->progress, 0);
+    job_open(low);
+    vs_task_info_free(wait_ended(id2));
+    g_free(high);
+    g_free(low);
+}
+
+static void test_unknown(void **state)
+{
+    (void)state;
+    assert_null(vs_task_get("no-such-task"));
+    assert_null(vs_task_get(""));
+    assert_null(vs_task_get("999999"));
+}
+
+static void test_list_order(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *jobs[5];
+    char *ids[5];
+    g_autoptr(GPtrArray) before = vs_tasks_list();
+    for (int i = 0; i < 5; i++) {
+        jobs[i] = job_new(&freed);
+        jobs[i]->open = i % 2 == 0; /* some end at once, some keep running */
+        g_autofree char *uri = g_strdup_printf("/vms/vm%d", i);
+        ids[i] = vs_task_start(uri, job_run, jobs[i], job_free_data);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(ids[i], ids[j]);
+    }
+    g_autoptr(GPtrArray) list = vs_tasks_list();
+    assert_int_equal(list->len, before->len + 5);
+    for (int i = 0; i < 5; i++) {
+        const VsTaskInfo *info = g_ptr_array_index(list, before->len + (guint)i);
+        assert_string_equal(info->id, ids[i]); /* oldest first */
+        g_autofree char *uri = g_strdup_printf("/vms/vm%d", i);
+        assert_string_equal(info->target_uri, uri);
+    }
+    for (int i = 0; i < 5; i++) {
+        job_open(jobs[i]);
+        vs_task_info_free(wait_ended(ids[i]));
+    }
+    g_autoptr(GPtrArray) after = vs_tasks_list();
+    for (int i = 0; i < 5; i++) {
+        const VsTaskInfo *info = g_ptr_array_index(after, before->len + (guint)i);
+        assert_string_equal(info->id, ids[i]); /* ending does not reorder */
+        assert_int_equal(info->status, VS_TASK_FINISHED);
+        g_free(ids[i]);
+        g_free(jobs[i]);
+    }
+    assert_int_equal(freed, 5);
+}
+
+static void test_expire(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *ended = job_new(&freed);
+    Job *failed = job_new(&freed);
+    failed->fail_with = "no";
+    Job *running = job_new(&freed);
+    running->open = false;
+    g_autofree char *id_ended = vs_task_start("/vms/a", job_run, ended, NULL);
+    g_autofree char *id_failed = vs_task_start("/vms/b", job_run, failed, NULL);
+    g_autofree char *id_running = vs_task_start("/vms/c", job_run, running, NULL);
+    vs_task_info_free(wait_ended(id_ended));
+    vs_task_info_free(wait_ended(id_failed));
+    job_wait_started(running);
+
+    /* the daemon keeps ended tasks for an hour: nothing goes yet */
+    vs_tasks_expire(3600);
+    g_autoptr(VsTaskInfo) still = vs_task_get(id_ended);
+    assert_non_null(still);
+    g_autoptr(VsTaskInfo) still_failed = vs_task_get(id_failed);
+    assert_non_null(still_failed);
+
+    /* with no grace, ended and failed tasks go, running ones stay */
+    vs_tasks_expire(0);
+    assert_null(vs_task_get(id_ended));
+    assert_null(vs_task_get(id_failed));
+    g_autoptr(VsTaskInfo) alive = vs_task_get(id_running);
+    assert_non_null(alive);
+    assert_int_equal(alive->status, VS_TASK_RUNNING);
+    g_autoptr(GPtrArray) list = vs_tasks_list();
+    for (guint i = 0; i < list->len; i++) {
+        const VsTaskInfo *info = g_ptr_array_index(list, i);
+        assert_string_not_equal(info->id, id_ended);
+        assert_string_not_equal(info->id, id_failed);
+    }
+
+    /* once it ends, it can expire too */
+    job_open(running);
+    vs_task_info_free(wait_ended(id_running));
+    vs_tasks_expire(0);
+    assert_null(vs_task_get(id_running));
+    g_free(ended);
+    g_free(failed);
+    g_free(running);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_success_without_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_clamped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("tasks", tests, NULL, NULL);
+}

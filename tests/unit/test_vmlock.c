@@ -1,0 +1,153 @@
+/* test_vmlock.c: unit tests of the per-VM FIFO locks (src/model/vmlock.h):
+ * holders run one at a time and in ticket order, whatever order their
+ * threads start in; different VMs do not wait for each other. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glib.h>
+
+#include "model/vmlock.h"
+
+#define N_WORKERS 12
+
+typedef struct {
+    VsVmLock *lock;
+    GMutex mutex;
+    int order[N_WORKERS];
+    int n_done;
+    int inside;     /* holders at this moment */
+    int max_inside; /* most holders ever at once */
+} Shared;
+
+typedef struct {
+    Shared *shared;
+    int index;
+    guint64 ticket;
+} Worker;
+
+static gpointer worker_main(gpointer data)
+{
+    Worker *w = data;
+    Shared *s = w->shared;
+    vs_vmlock_wait(s->lock, w->ticket);
+    g_mutex_lock(&s->mutex);
+    s->inside++;
+    s->max_inside = MAX(s->max_inside, s->inside);
+    g_mutex_unlock(&s->mutex);
+    g_usleep(2000); /* hold the lock a little, so overlaps would show */
+    g_mutex_lock(&s->mutex);
+    s->order[s->n_done++] = w->index;
+    s->inside--;
+    g_mutex_unlock(&s->mutex);
+    vs_vmlock_release(s->lock);
+    return NULL;
+}
+
+static void test_same_lock_per_uuid(void **state)
+{
+    (void)state;
+    VsVmLock *a = vs_vmlock_for("11111111-1111-1111-1111-111111111111");
+    VsVmLock *a2 = vs_vmlock_for("11111111-1111-1111-1111-111111111111");
+    VsVmLock *b = vs_vmlock_for("22222222-2222-2222-2222-222222222222");
+    assert_non_null(a);
+    assert_ptr_equal(a, a2);
+    assert_ptr_not_equal(a, b);
+}
+
+/* Tickets are taken in order 0..N-1 (as the API accepts requests), but the
+ * threads start in reverse order and later tickets wait first: they must
+ * still run in ticket order, one at a time. */
+static void test_fifo_order(void **state)
+{
+    (void)state;
+    Shared s = {.lock = vs_vmlock_for("fifo-vm")};
+    g_mutex_init(&s.mutex);
+    Worker workers[N_WORKERS];
+    GThread *threads[N_WORKERS];
+    /* someone holds the lock while the tickets are handed out */
+    vs_vmlock_acquire(s.lock);
+    for (int i = 0; i < N_WORKERS; i++)
+        workers[i] = (Worker){.shared = &s, .index = i, .ticket = vs_vmlock_ticket(s.lock)};
+    for (int i = 1; i < N_WORKERS; i++)
+        assert_true(workers[i].ticket > workers[i - 1].ticket);
+    for (int i = N_WORKERS - 1; i >= 0; i--) {
+        threads[i] = g_thread_new("vmlock-worker", worker_main, &workers[i]);
+        g_usleep(1000); /* let it reach its wait */
+    }
+    g_usleep(20 * 1000);
+    g_mutex_lock(&s.mutex);
+    assert_int_equal(s.n_done, 0); /* nobody ran while the first holder holds it */
+    g_mutex_unlock(&s.mutex);
+    vs_vmlock_release(s.lock);
+    for (int i = 0; i < N_WORKERS; i++)
+        g_thread_join(threads[i]);
+    assert_int_equal(s.n_done, N_WORKERS);
+    for (int i = 0; i < N_WORKERS; i++)
+        assert_int_equal(s.order[i], i);
+    assert_int_equal(s.max_inside, 1);
+    /* the lock is free again */
+    vs_vmlock_acquire(s.lock);
+    vs_vmlock_release(s.lock);
+    g_mutex_clear(&s.mutex);
+}
+
+/* A later ticket whose holder arrives first still waits for the earlier one. */
+static void test_later_ticket_waits(void **state)
+{
+    (void)state;
+    Shared s = {.lock = vs_vmlock_for("late-vm")};
+    g_mutex_init(&s.mutex);
+    guint64 first = vs_vmlock_ticket(s.lock);
+    Worker second = {.shared = &s, .index = 1, .ticket = vs_vmlock_ticket(s.lock)};
+    GThread *t = g_thread_new("vmlock-second", worker_main, &second);
+    g_usleep(30 * 1000);
+    g_mutex_lock(&s.mutex);
+    assert_int_equal(s.n_done, 0);
+    g_mutex_unlock(&s.mutex);
+    vs_vmlock_wait(s.lock, first); /* returns at once: it is our turn */
+    g_mutex_lock(&s.mutex);
+    s.order[s.n_done++] = 0;
+    g_mutex_unlock(&s.mutex);
+    vs_vmlock_release(s.lock);
+    g_thread_join(t);
+    assert_int_equal(s.n_done, 2);
+    assert_int_equal(s.order[0], 0);
+    assert_int_equal(s.order[1], 1);
+    g_mutex_clear(&s.mutex);
+}
+
+static gpointer take_and_release(gpointer data)
+{
+    VsVmLock *lock = data;
+    vs_vmlock_acquire(lock);
+    vs_vmlock_release(lock);
+    return GINT_TO_POINTER(1);
+}
+
+/* Holding one VM's lock does not stop work on another VM. */
+static void test_vms_independent(void **state)
+{
+    (void)state;
+    VsVmLock *a = vs_vmlock_for("independent-a");
+    VsVmLock *b = vs_vmlock_for("independent-b");
+    vs_vmlock_acquire(a);
+    GThread *t = g_thread_new("vmlock-other", take_and_release, b);
+    gint64 start = g_get_monotonic_time();
+    assert_int_equal(GPOINTER_TO_INT(g_thread_join(t)), 1);
+    assert_true(g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC);
+    vs_vmlock_release(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_lock_per_uuid),
+        cmocka_unit_test(test_fifo_order),
+        cmocka_unit_test(test_later_ticket_waits),
+        cmocka_unit_test(test_vms_independent),
+    };
+    return cmocka_run_group_tests_name("vmlock", tests, NULL, NULL);
+}
