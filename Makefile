@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/virtsnap,$(HOME)/.local/state/virtsnap)
 LISTEN     ?= 127.0.0.1:8001
 
-.PHONY: all deps test-deps run check check-unit check-api check-e2e check-ui check-asan ui-deps stress clean
+.PHONY: all deps test-deps run check check-unit check-api check-e2e check-ui check-asan ui-deps stress fuzz clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -37,6 +37,7 @@ check: test-deps all ui-deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD) virtsnapd
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	$(MAKE) --no-print-directory check-asan
+	tests/fuzz/build-and-run.sh 5
 
 # The API suites again, against the ASan + UBSan build of the daemon, with
 # LeakSanitizer on: a leak makes the daemon exit non-zero at SIGTERM.
@@ -47,6 +48,11 @@ check-asan:
 
 check-unit check-api check-e2e check-ui: all
 	meson test -C $(BUILD) --suite $(subst check-,,$@) --print-errorlogs
+
+# Each libFuzzer harness for FUZZ_SECONDS (make check runs them 5 s each).
+FUZZ_SECONDS ?= 300
+fuzz: test-deps
+	tests/fuzz/build-and-run.sh $(FUZZ_SECONDS)
 
 # The long load test of issue 6: 60 s, 64 connections, 3 running VMs.
 stress: test-deps all

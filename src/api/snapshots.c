@@ -33,9 +33,10 @@ static bool check_description(VsApiResponse *resp, const char *description)
         vs_api_error(resp, 400, "field 'description' must be at most %d bytes", VS_DESCRIPTION_MAX);
         return false;
     }
-    for (const char *p = description; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+    for (const char *p = description; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        /* What XML 1.0 cannot carry (libvirt keeps descriptions in XML). */
+        if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0xFFFE || c == 0xFFFF) {
             vs_api_error(resp, 400, "field 'description' must not contain control characters");
             return false;
         }
