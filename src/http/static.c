@@ -18,10 +18,21 @@ static const char *type_of(const char *path)
     return "application/octet-stream";
 }
 
+/* Of the npm packages in web/node_modules only the browser builds the UI
+ * loads are served (not the test tools installed beside them). */
+static const char *const served_modules[] = {"node_modules/d3-hierarchy/dist/"};
+
 static bool safe_relative(const char *rel)
 {
     if (!*rel || rel[0] == '/')
         return false;
+    if (g_str_has_prefix(rel, "node_modules/")) {
+        bool allowed = false;
+        for (size_t i = 0; i < G_N_ELEMENTS(served_modules); i++)
+            allowed = allowed || g_str_has_prefix(rel, served_modules[i]);
+        if (!allowed)
+            return false;
+    }
     for (const char *p = rel; *p; p++)
         if (!g_ascii_isalnum(*p) && !strchr("._-/", *p))
             return false;

@@ -620,9 +620,15 @@ void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite)
     }
     for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->vnc_socket;
          dev = dev->next) {
-        if (xmlStrEqual(dev->name, (const xmlChar *)"graphics") &&
-            xmlHasProp(dev, (const xmlChar *)"socket"))
-            xmlSetProp(dev, (const xmlChar *)"socket", (const xmlChar *)rewrite->vnc_socket);
+        if (!xmlStrEqual(dev->name, (const xmlChar *)"graphics") ||
+            !xmlHasProp(dev, (const xmlChar *)"socket"))
+            continue;
+        xmlSetProp(dev, (const xmlChar *)"socket", (const xmlChar *)rewrite->vnc_socket);
+        /* libvirt repeats it in <listen type='socket'>, and both must match. */
+        for (xmlNode *l = dev->children; l; l = l->next)
+            if (xmlStrEqual(l->name, (const xmlChar *)"listen") &&
+                xmlHasProp(l, (const xmlChar *)"socket"))
+                xmlSetProp(l, (const xmlChar *)"socket", (const xmlChar *)rewrite->vnc_socket);
     }
 }
 

@@ -1,0 +1,595 @@
+// ui.test.mjs: browser tests of the web UI (issue 5). Starts its own virtsnapd on
+// test:///default, drives Debian's Chromium headless with playwright-core, and checks what
+// the page shows after every step: login, VMs, a branching snapshot tree, rename, revert,
+// subtree delete, VM actions, session end, logout, and a 200-snapshot tree.
+// Run: node --test tests/ui/ui.test.mjs   (VS_BUILD_DIR or VS_DAEMON pick the daemon)
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '../..');
+const WEB = path.join(REPO, 'web');
+const DAEMON = process.env.VS_DAEMON || path.join(process.env.VS_BUILD_DIR || path.join(REPO, 'build'), 'virtsnapd');
+const ARTIFACTS = path.join(HERE, 'artifacts');
+const CHROMIUM = process.env.VS_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const VM = 'web <x> & пeω 1'; // exercises percent-encoding and text-only rendering
+const B2 = 'snap <b> & ω'; // B after its rename
+const TIME_RE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
+
+let daemon;
+let daemonLog = '';
+let stateDir;
+let profileDir;
+let base;
+let token;
+let context;
+let page;
+const pageProblems = []; // JS errors and CSP violations seen by the page
+const requests = []; // URLs the page requested
+
+/* ---------- daemon and browser ---------- */
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function stopDaemon() {
+  if (daemon && daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
+}
+process.on('exit', stopDaemon); // even when a test or hook throws
+
+async function startDaemon() {
+  assert.ok(fs.existsSync(DAEMON), `daemon not built: ${DAEMON} (run ninja -C build)`);
+  stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtsnap-ui-state-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  daemon = spawn(DAEMON, ['--connect', 'test:///default', '--state-dir', stateDir,
+    '--listen', `127.0.0.1:${port}`, '--web-dir', WEB], { stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.stdout.on('data', (d) => { daemonLog += d; });
+  daemon.stderr.on('data', (d) => { daemonLog += d; });
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    if (daemon.exitCode !== null) throw new Error(`virtsnapd exited (${daemon.exitCode}):\n${daemonLog}`);
+    try {
+      token = fs.readFileSync(path.join(stateDir, 'token'), 'utf8').trim();
+      const r = await fetch(`${base}/vms`, { headers: { Authorization: `Bearer ${token}` } });
+      if (r.ok) return;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`virtsnapd did not come up:\n${daemonLog}`);
+    await sleep(50);
+  }
+}
+
+async function stopDaemonGently() {
+  if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null) return;
+  const exited = new Promise((r) => daemon.once('exit', r));
+  daemon.kill('SIGTERM');
+  const t = setTimeout(() => daemon.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
+}
+
+/** Direct API call from the test (setup of the big tree only). */
+async function apiCall(method, p, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function apiTask(p, body) {
+  let task = await apiCall('POST', p, body);
+  while (task.status === 'running') {
+    await sleep(5);
+    task = await apiCall('GET', `/tasks/${task.id}`);
+  }
+  assert.equal(task.status, 'finished', task.message);
+  return task;
+}
+
+/* ---------- page helpers ---------- */
+
+/** Polls FN (async, returns a value) until CHECK(value) is true; fails with the last value. */
+async function until(fn, check, what, timeout = 8000) {
+  const deadline = Date.now() + timeout;
+  let value;
+  for (;;) {
+    value = await fn();
+    if (check(value)) return value;
+    if (Date.now() > deadline) {
+      assert.fail(`timed out waiting for ${what}; last seen: ${JSON.stringify(value, null, 1)}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** What the tree shows: nodes (with their visible text), links, the summary and zoom. */
+function treeState() {
+  return page.evaluate(() => {
+    const nodes = [...document.querySelectorAll('#tree g.snap-node')].map((g) => {
+      const m = /translate\(([-\d.e]+),([-\d.e]+)\)/.exec(g.getAttribute('transform'));
+      const text = (cls) => { const t = g.querySelector(`text.${cls}`); return t ? t.textContent : null; };
+      return {
+        name: g.dataset.name,
+        parent: g.dataset.parent,
+        label: text('snap-name'),
+        time: text('snap-time'),
+        state: text('snap-state'),
+        desc: text('snap-desc'),
+        current: g.classList.contains('current'),
+        badge: g.querySelector('.here-badge') ? g.querySelector('.here-badge').textContent : null,
+        selected: g.classList.contains('selected'),
+        toggle: g.querySelector('.toggle text') ? g.querySelector('.toggle text').textContent : null,
+        x: m ? Number(m[1]) : null,
+        y: m ? Number(m[2]) : null,
+      };
+    });
+    const chains = [...document.querySelectorAll('#tree g.chain-node')].map((g) => ({
+      first: g.dataset.first, last: g.dataset.last, count: Number(g.dataset.count),
+      text: [...g.querySelectorAll('text')].map((t) => t.textContent),
+    }));
+    const links = [...document.querySelectorAll('#tree path.link')].map((p) => ({ from: p.dataset.from, to: p.dataset.to }));
+    return {
+      nodes,
+      chains,
+      links,
+      summary: document.getElementById('tree-summary').textContent,
+      zoom: document.getElementById('zoom-level').textContent,
+      details: document.getElementById('details-body').hidden ? null : {
+        name: document.getElementById('d-name').textContent,
+        here: !document.getElementById('d-here').hidden,
+        parent: document.getElementById('d-parent').textContent,
+        desc: document.getElementById('d-desc').textContent,
+      },
+    };
+  });
+}
+
+const byName = (state) => Object.fromEntries(state.nodes.map((n) => [n.name, n]));
+
+/** Asserts the tree shows exactly EXPECTED ({name: parent|''}) with CURRENT marked. */
+function assertTree(state, expected, current) {
+  const nodes = byName(state);
+  assert.deepEqual(Object.keys(nodes).sort(), Object.keys(expected).sort(), 'snapshots shown');
+  for (const [name, parent] of Object.entries(expected)) {
+    const n = nodes[name];
+    assert.equal(n.label, name, `label of ${name}`);
+    assert.equal(n.parent, parent, `parent of ${name}`);
+    assert.match(n.time, TIME_RE, `time of ${name}`);
+    assert.match(n.state, /shut off · disk only|running · with memory/, `state of ${name}`);
+    if (parent) {
+      assert.ok(state.links.some((l) => l.from === parent && l.to === name), `link ${parent} → ${name}`);
+      assert.ok(n.y > nodes[parent].y, `${name} is drawn below its parent ${parent}`);
+    } else {
+      assert.ok(state.links.some((l) => l.from === '' && l.to === name), `${name} hangs from the VM`);
+    }
+  }
+  assert.equal(state.links.length, Object.keys(expected).length, 'one link per snapshot');
+  const marked = state.nodes.filter((n) => n.current);
+  assert.deepEqual(marked.map((n) => n.name), [current], 'the one current snapshot');
+  assert.equal(marked[0].badge, 'YOU ARE HERE');
+  assert.equal(state.nodes.filter((n) => n.badge).length, 1, 'one "you are here" badge');
+  const count = Object.keys(expected).length;
+  assert.equal(state.summary, `${count} snapshot${count === 1 ? '' : 's'} · current: ${current}`);
+}
+
+const node = (name) => page.locator(`#tree g.snap-node[data-name=${JSON.stringify(name)}]`);
+const row = (name) => page.locator(`#vm-rows tr[data-vm=${JSON.stringify(name)}]`);
+
+async function dialogText() {
+  await page.locator('#dialog[open]').waitFor();
+  return page.locator('#dialog').innerText();
+}
+
+async function takeSnapshot(name, description) {
+  await page.fill('#snap-name', name);
+  await page.fill('#snap-desc', description);
+  await page.click('#snap-take');
+  // The task shows in the tray with its progress, then says "done".
+  const task = page.locator('#tasks .task', { hasText: `Taking snapshot “${name}” of “${VM}”` });
+  await task.waitFor();
+  await until(() => task.locator('.task-status').textContent(), (t) => t === 'done', `task of ${name} done`);
+  await until(treeState, (s) => s.nodes.some((n) => n.name === name && n.current), `${name} shown as current`);
+}
+
+async function revertTo(name, expectLost, expectAfter = /Afterwards the VM is shut off/) {
+  await node(name).click();
+  await until(treeState, (s) => s.details && s.details.name === name, `details of ${name}`);
+  await page.click('#d-revert');
+  const text = await dialogText();
+  assert.match(text, new RegExp(`Revert to snapshot “${escapeRe(name)}”\\?`));
+  assert.match(text, new RegExp(`since its current snapshot “${escapeRe(expectLost)}”`));
+  assert.match(text, /will be lost/);
+  assert.match(text, expectAfter);
+  await page.click('#dialog-ok');
+  await until(treeState, (s) => byName(s)[name] && byName(s)[name].current, `${name} current after revert`);
+}
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+async function rowCells(name) {
+  return row(name).evaluate((tr) => Object.fromEntries(
+    [...tr.children].map((c) => [c.dataset.label, c.textContent.trim()])));
+}
+
+async function loginWithToken(t) {
+  await page.fill('#login-token-input', t);
+  await page.click('#login-token button[type=submit]');
+}
+
+/** it() that adds what the page says (messages, dialog, login text) to a failure. */
+function step(title, fn) {
+  it(title, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      const seen = await page.evaluate(() => ['messages', 'dialog', 'login-message']
+        .map((id) => `${id}: ${document.getElementById(id).innerText.trim()}`).join(' | ')).catch(() => '?');
+      e.message += `\n  page shows: ${seen}\n  daemon log tail: ${daemonLog.slice(-800)}`;
+      throw e;
+    }
+  });
+}
+
+/* ---------- the tests ---------- */
+
+describe('virtsnap web UI', { timeout: 120000 }, () => {
+  before(async () => {
+    const pwPath = path.join(WEB, 'node_modules', 'playwright-core', 'index.mjs');
+    assert.ok(fs.existsSync(pwPath), 'playwright-core missing: run `npm ci` in web/ (make ui-deps)');
+    const { chromium } = await import(pathToFileURL(pwPath).href);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await startDaemon();
+    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtsnap-ui-profile-'));
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true,
+      viewport: { width: 1280, height: 800 }, timeout: 30000,
+    });
+    context.setDefaultTimeout(8000);
+    page = context.pages()[0] || await context.newPage();
+    page.on('pageerror', (e) => pageProblems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (/Content.Security.Policy|Refused to/i.test(m.text())) pageProblems.push(`CSP: ${m.text()}`);
+    });
+    page.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
+  });
+
+  after(async () => {
+    try {
+      if (context) await context.close();
+    } finally {
+      await stopDaemonGently();
+      for (const d of [stateDir, profileDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  step('refuses a wrong token and a wrong password, in plain words', async () => {
+    await page.goto(`${base}/`);
+    await page.locator('#login-view').waitFor();
+    await loginWithToken('not-the-token');
+    await until(() => page.locator('#login-message').textContent(), (t) => /not accepted/.test(t), 'token error');
+    assert.equal(await page.locator('#list-view').isHidden(), true);
+
+    await page.fill('#login-user', 'no-such-user-virtsnap');
+    await page.fill('#login-password', 'wrong-password-123');
+    await page.click('#login-pam button[type=submit]');
+    const msg = await until(() => page.locator('#login-message').textContent(),
+      (t) => /invalid user name or password/.test(t), 'PAM login error');
+    assert.match(msg, /^Sign-in failed/);
+    assert.equal(await page.inputValue('#login-password'), '', 'password field cleared');
+    const stored = await page.evaluate(() => JSON.stringify(sessionStorage) + JSON.stringify(localStorage));
+    assert.ok(!stored.includes('wrong-password-123'), 'the password is stored nowhere');
+  });
+
+  step('logs in with the API token and lists the VMs', async () => {
+    await loginWithToken(token);
+    await row('test').waitFor();
+    assert.equal(await page.locator('#login-view').isHidden(), true);
+    assert.equal(await page.locator('#whoami').textContent(), 'Signed in with the API token');
+    const cells = await rowCells('test');
+    assert.equal(cells.Name, 'test');
+    assert.equal(cells.State, 'running');
+    assert.equal(cells.Snapshots, '0');
+    assert.equal(cells['Current snapshot'], '—');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('virtsnap.token')), token);
+    assert.equal(await page.evaluate(() => localStorage.length), 0);
+  });
+
+  step('creates a VM with an awkward name, and shows a conflict in plain words', async () => {
+    await page.fill('#new-vm-name', VM);
+    await page.fill('#new-vm-memory', '64');
+    await page.fill('#new-vm-cpus', '2');
+    await page.fill('#new-vm-disk', '1');
+    await page.click('#create-vm button[type=submit]');
+    await row(VM).waitFor();
+    const cells = await rowCells(VM);
+    assert.deepEqual([cells.Name, cells.State, cells.Memory, cells.CPUs, cells.Snapshots, cells['Current snapshot']],
+      [VM, 'shut off', '64 MiB', '2', '0', '—']);
+    assert.equal(await page.locator('#vm-rows tr').count(), 2);
+
+    await page.fill('#new-vm-name', 'test');
+    await page.click('#create-vm button[type=submit]');
+    const err = page.locator('.message.error').last();
+    await err.waitFor();
+    assert.match(await err.textContent(), /Could not create VM “test”: A VM named 'test' already exists\./);
+    await err.getByRole('button', { name: /Dismiss/ }).click();
+    assert.equal(await page.locator('.message.error').count(), 0);
+  });
+
+  step('shows why a snapshot of a raw-disk VM is refused', async () => {
+    await page.click('#vm-rows a.vm-link >> text="test"');
+    await page.locator('#vm-view').waitFor();
+    assert.equal(await page.locator('#vm-title').textContent(), 'test');
+    await until(treeState, (s) => s.summary === 'No snapshots', 'empty tree');
+    await page.click('#snap-take');
+    const err = page.locator('.message.error').last();
+    await err.waitFor();
+    assert.match(await err.textContent(), /Could not take a snapshot of VM “test”: .*raw.*only qcow2 disks can hold a snapshot/);
+    await err.getByRole('button', { name: /Dismiss/ }).click();
+    await page.click('#vm-back');
+    await row(VM).waitFor();
+  });
+
+  step('opens the VM page with an empty tree', async () => {
+    await row(VM).locator('a.vm-link').click();
+    await page.locator('#vm-view').waitFor();
+    assert.equal(await page.locator('#vm-title').textContent(), VM);
+    assert.equal(decodeURIComponent(new URL(page.url()).hash), `#/vm/${VM}`);
+    const s = await until(treeState, (st) => st.summary === 'No snapshots', 'empty tree');
+    assert.equal(s.nodes.length, 0);
+    assert.equal(await page.locator('#tree-empty').isVisible(), true);
+    assert.equal(await page.locator('#vm-state').textContent(), 'shut off');
+  });
+
+  step('takes snapshot A: one node, marked "you are here"', async () => {
+    await takeSnapshot('A', 'first <i>snapshot</i>');
+    const s = await treeState();
+    assertTree(s, { A: '' }, 'A');
+    const a = byName(s).A;
+    assert.equal(a.desc, 'first <i>snapshot</i>', 'description shown as text, not HTML');
+    assert.equal(a.state, '○ shut off · disk only');
+    assert.equal(await page.locator('#tree i').count(), 0);
+    assert.deepEqual(s.details, { name: 'A', here: true, parent: '— (a root snapshot)', desc: 'first <i>snapshot</i>' });
+  });
+
+  step('takes snapshot B as a child of A', async () => {
+    await takeSnapshot('B', 'second');
+    assertTree(await treeState(), { A: '', B: 'A' }, 'B');
+  });
+
+  step('reverts to A after a confirmation that says what is lost', async () => {
+    await revertTo('A', 'B');
+    const s = await treeState();
+    assertTree(s, { A: '', B: 'A' }, 'A');
+    assert.equal(s.details.name, 'A');
+    assert.equal(s.details.here, true);
+  });
+
+  step('starts the VM and takes snapshot C: a branch beside B under A, with memory', async () => {
+    await page.click('#vm-actions button[data-action=start]');
+    await until(() => page.locator('#vm-state').textContent(), (t) => t === 'running', 'VM running');
+    await takeSnapshot('C', '');
+    const s = await treeState();
+    assert.equal(byName(s).C.state, '● running · with memory');
+    assertTree(s, { A: '', B: 'A', C: 'A' }, 'C');
+    const n = byName(s);
+    assert.equal(n.B.y, n.C.y, 'B and C are siblings on one row');
+    assert.ok(n.C.x > n.B.x, 'C (newer) is right of B');
+    assert.equal(n.C.desc, 'no description');
+    assert.equal(n.A.toggle, '−', 'A has a collapse toggle');
+  });
+
+  step('renames B in place and edits its description', async () => {
+    await node('B').click();
+    await page.click('#d-rename');
+    assert.equal(await page.inputValue('#d-rename-input'), 'B');
+    await page.fill('#d-rename-input', B2);
+    await page.press('#d-rename-input', 'Enter');
+    let s = await until(treeState, (st) => byName(st)[B2], 'renamed node');
+    assertTree(s, { A: '', [B2]: 'A', C: 'A' }, 'C');
+    assert.equal(s.details.name, B2);
+
+    await page.click('#d-edit-desc');
+    await page.fill('#d-desc-input', 'edited & <b>kept</b>');
+    await page.click('#d-desc-form button[type=submit]');
+    s = await until(treeState, (st) => byName(st)[B2].desc === 'edited & <b>kept</b>', 'new description');
+    assert.equal(s.details.desc, 'edited & <b>kept</b>');
+  });
+
+  step('reverts to the renamed snapshot and branches D from it', async () => {
+    await revertTo(B2, 'C', /Afterwards the VM is shut off/);
+    await until(() => page.locator('#vm-state').textContent(), (t) => t === 'shut off', 'VM shut off by the revert');
+    assertTree(await treeState(), { A: '', [B2]: 'A', C: 'A' }, B2);
+    await takeSnapshot('D', 'child of the renamed one');
+    const s = await treeState();
+    assertTree(s, { A: '', [B2]: 'A', C: 'A', D: B2 }, 'D');
+    await page.locator('#tree').screenshot({ path: path.join(ARTIFACTS, 'tree.png') });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'vm-page.png') });
+  });
+
+  step('deletes a subtree after listing exactly what goes', async () => {
+    await node(B2).click();
+    assert.equal(await page.locator('#d-delete-tree').textContent(), 'Delete with 1 descendant');
+    await page.click('#d-delete-tree');
+    const text = await dialogText();
+    const listed = await page.locator('#dialog .name-list li').allTextContents();
+    assert.deepEqual(listed, [B2, 'D']);
+    assert.match(text, /These 2 snapshots will be deleted/);
+    assert.match(text, /current snapshot is among them; “A” becomes the current snapshot/);
+    await page.click('#dialog-ok');
+    const s = await until(treeState, (st) => st.nodes.length === 2, 'two snapshots left');
+    assertTree(s, { A: '', C: 'A' }, 'A');
+  });
+
+  step('shows the new counts in the VM list and runs VM actions', async () => {
+    await page.click('#vm-back');
+    await row(VM).waitFor();
+    let cells = await until(() => rowCells(VM), (c) => c.Snapshots === '2', 'count 2');
+    assert.equal(cells['Current snapshot'], 'A');
+    const state = () => rowCells(VM).then((c) => c.State);
+    for (const [button, expected] of [['Start', 'running'], ['Suspend', 'paused'], ['Resume', 'running'], ['Power off', 'shut off']]) {
+      await row(VM).getByRole('button', { name: `${button} VM ${VM}` }).click();
+      await until(state, (st) => st === expected, `${button} → ${expected}`);
+    }
+    cells = await rowCells(VM);
+    assert.equal(cells.Snapshots, '2');
+  });
+
+  step('clones the VM with its tree and renames the clone', async () => {
+    await row(VM).getByRole('button', { name: `Clone VM ${VM}` }).click();
+    await dialogText();
+    await page.fill('#dialog-input', 'clone ω');
+    await page.click('#dialog-ok');
+    await page.locator('#tasks .task', { hasText: 'Cloning' }).waitFor();
+    await row('clone ω').waitFor();
+    let cells = await rowCells('clone ω');
+    assert.equal(cells.Snapshots, '2');
+    assert.equal(cells['Current snapshot'], 'A');
+
+    await row('clone ω').getByRole('button', { name: 'Rename VM clone ω' }).click();
+    await dialogText();
+    await page.fill('#dialog-input', 'clone <2>');
+    await page.click('#dialog-ok');
+    await row('clone <2>').waitFor();
+    assert.equal(await row('clone ω').count(), 0);
+    cells = await rowCells('clone <2>');
+    assert.equal(cells.Snapshots, '2');
+  });
+
+  step('deletes a VM after saying how many snapshots go, keeping disks', async () => {
+    await row(VM).getByRole('button', { name: `Delete VM ${VM}` }).click();
+    const text = await dialogText();
+    assert.match(text, new RegExp(`VM “${escapeRe(VM)}” and its 2 snapshots will be deleted`));
+    assert.deepEqual(await page.locator('#dialog .name-list li').allTextContents(), ['A', 'C']);
+    await page.check('#dialog-check');
+    assert.equal(await page.locator('#dialog-ok').textContent(), 'Delete VM and 2 snapshots');
+    await page.click('#dialog-ok');
+    await until(() => row(VM).count(), (n) => n === 0, 'VM row gone');
+    assert.ok(requests.includes(`DELETE ${base}/vms/${encodeURIComponent(VM)}?disks=keep`), 'DELETE with disks=keep');
+    assert.equal(await row('test').count(), 1, 'the other VMs stay');
+  });
+
+  step('sends the user back to the login page when the session ends', async () => {
+    await page.evaluate(() => sessionStorage.setItem('virtsnap.token', 'expired-token'));
+    await page.click('#list-refresh');
+    await page.locator('#login-view').waitFor();
+    assert.match(await page.locator('#login-message').textContent(), /session has ended/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.equal(await page.locator('#vm-rows tr').count(), 0, 'no VM data left on the page');
+  });
+
+  step('logs out', async () => {
+    await loginWithToken(token);
+    await row('test').waitFor();
+    await page.click('#logout');
+    await page.locator('#login-view').waitFor();
+    assert.equal(await page.locator('#login-message').textContent(), 'You are signed out.');
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.equal(await page.locator('#logout').isHidden(), true);
+  });
+
+  step('keeps a 200-snapshot tree readable: folded chains, collapse, zoom, keyboard', async () => {
+    // Built through the API: 200 snapshots, a new branch every 25 (reverting to an older one).
+    const big = 'big tree';
+    await apiCall('POST', '/vms', { name: big, memory: 64 });
+    const names = [];
+    for (let i = 0; i < 200; i++) {
+      if (i > 0 && i % 25 === 0) await apiCall('POST', `/vms/${encodeURIComponent(big)}/snapshots/${names[i - 13]}/revert`);
+      const name = `s${String(i).padStart(3, '0')}`;
+      await apiTask(`/vms/${encodeURIComponent(big)}/snapshots`, { name, description: `step ${i}` });
+      names.push(name);
+    }
+    await loginWithToken(token);
+    await row(big).waitFor();
+    assert.equal((await rowCells(big)).Snapshots, '200');
+    await row(big).locator('a.vm-link').click();
+    let s = await until(treeState, (st) => st.summary.startsWith('200 snapshots'), 'big tree drawn', 15000);
+
+    // Big trees start with runs of single-child snapshots folded into "⋯ N snapshots" nodes.
+    assert.equal(await page.getAttribute('#tree-compact', 'aria-pressed'), 'true');
+    assert.ok(s.chains.length > 0 && s.nodes.length < 60, `folded: ${s.nodes.length} cards, ${s.chains.length} chains`);
+    assert.equal(s.nodes.length + s.chains.reduce((a, c) => a + c.count, 0), 200, 'every snapshot is a card or in a chain');
+    for (const c of s.chains) assert.equal(c.text[0], `⋯ ${c.count} snapshots`);
+    assert.equal(s.summary, `200 snapshots (${200 - s.nodes.length} hidden) · current: s199`);
+    assert.equal(s.nodes.filter((n) => n.current).map((n) => n.name).join(), 's199');
+    assert.equal(s.details.name, 's199', 'the current snapshot is selected');
+    for (const n of s.nodes) assert.equal(n.label, n.name);
+    // The current snapshot is scrolled into view.
+    const cur = await node('s199').boundingBox();
+    const box = await page.locator('#tree-scroller').boundingBox();
+    assert.ok(cur && cur.y >= box.y && cur.y + cur.height <= box.y + box.height + 1, 'current snapshot visible');
+    await page.locator('#tree-scroller').screenshot({ path: path.join(ARTIFACTS, 'tree-200.png') });
+    await page.click('#zoom-fit');
+    await page.locator('#tree-scroller').screenshot({ path: path.join(ARTIFACTS, 'tree-200-fit.png') });
+    await page.click('#zoom-reset');
+
+    // Unfolding one chain shows its snapshots.
+    const chain = s.chains[0];
+    await page.locator(`#tree g.chain-node[data-first=${JSON.stringify(chain.first)}]`).click();
+    s = await until(treeState, (st) => byName(st)[chain.first] && byName(st)[chain.last], 'chain unfolded');
+    assert.equal(s.chains.length, (await treeState()).chains.length);
+
+    // Everything, unfolded: 200 cards; the keyboard walks the tree.
+    await page.click('#tree-compact');
+    s = await until(treeState, (st) => st.nodes.length === 200, '200 cards');
+    assert.equal(s.chains.length, 0);
+    assert.equal(s.summary, '200 snapshots · current: s199');
+    await node('s199').focus();
+    await page.keyboard.press('ArrowUp');
+    s = await until(treeState, (st) => st.details && st.details.name === 's198', 'parent selected by ArrowUp');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.name), 's198');
+    await page.keyboard.press('ArrowDown');
+    await until(treeState, (st) => st.details && st.details.name === 's199', 'child selected by ArrowDown');
+
+    await page.click('#tree-collapse');
+    s = await treeState();
+    assert.ok(s.nodes.length < 200, 'collapse all hides snapshots');
+    assert.match(s.summary, new RegExp(`^200 snapshots \\(${200 - s.nodes.length} hidden\\) · current: s199$`));
+    assert.ok(byName(s).s199.current, 'the current snapshot stays visible');
+    assert.ok(s.nodes.some((n) => n.toggle && /^\+\d+$/.test(n.toggle)), 'collapsed nodes say how many are hidden');
+    await page.click('#tree-expand');
+    assert.equal((await treeState()).nodes.length, 200);
+
+    await page.click('#zoom-fit');
+    s = await treeState();
+    assert.ok(parseInt(s.zoom, 10) < 100, `fit zooms out (${s.zoom})`);
+    await page.click('#zoom-reset');
+    assert.equal((await treeState()).zoom, '100%');
+  });
+
+  step('stays usable in a narrow window', async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    await page.waitForTimeout(100);
+    const scroller = await page.locator('#tree-scroller').boundingBox();
+    const details = await page.locator('#snap-details').boundingBox();
+    assert.ok(scroller.width <= 420, 'tree fits the width');
+    assert.ok(details.y >= scroller.y + scroller.height - 1, 'details go below the tree');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'narrow.png') });
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('had no script errors and no CSP violations', () => {
+    assert.deepEqual(pageProblems, []);
+  });
+});

@@ -1,0 +1,119 @@
+// api.js: the web UI's only door to virtsnapd's REST API: fetch with the right headers,
+// the API token (sessionStorage only), errors turned into plain words, 401 handling, task polling.
+
+const TOKEN_KEY = 'virtsnap.token';
+const USER_KEY = 'virtsnap.user';
+
+/** An API answer that is not 2xx; `reason` is the daemon's sentence, ready to show. */
+export class ApiError extends Error {
+  constructor(status, reason) {
+    super(reason);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+let unauthorizedHandler = () => {};
+
+/** Called with the ApiError whenever an authenticated request answers 401. */
+export function onUnauthorized(fn) {
+  unauthorizedHandler = fn;
+}
+
+export const session = {
+  token: () => sessionStorage.getItem(TOKEN_KEY),
+  user: () => sessionStorage.getItem(USER_KEY),
+  setToken(token) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    sessionStorage.removeItem(USER_KEY);
+  },
+  setUser(user) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.setItem(USER_KEY, user);
+  },
+  clear() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(USER_KEY);
+  },
+};
+
+/** Path helpers: every name is percent-encoded. */
+export const vmPath = (vm) => `/vms/${encodeURIComponent(vm)}`;
+export const snapsPath = (vm) => `${vmPath(vm)}/snapshots`;
+export const snapPath = (vm, snap) => `${snapsPath(vm)}/${encodeURIComponent(snap)}`;
+
+/**
+ * Sends one request. BODY (if not undefined) goes as JSON. Resolves to the parsed JSON
+ * (or null for an empty answer); rejects with ApiError. A 401 also calls the
+ * unauthorized handler unless OPTIONS.quiet401 is set (login probes).
+ */
+export async function request(method, path, body, options = {}) {
+  const headers = { 'X-Requested-With': 'XMLHttpRequest', Accept: 'application/json' };
+  const token = session.token();
+  if (token && !options.noToken) headers.Authorization = `Bearer ${token}`;
+  const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let resp;
+  try {
+    resp = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, `virtsnapd cannot be reached (${e.message}). Is it running?`);
+  }
+  const text = await resp.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!resp.ok) {
+    const reason = data && typeof data.reason === 'string' && data.reason
+      ? data.reason
+      : `virtsnapd answered ${resp.status} ${resp.statusText || ''}`.trim();
+    const err = new ApiError(resp.status, reason);
+    if (resp.status === 401 && !options.quiet401) unauthorizedHandler(err);
+    throw err;
+  }
+  return data;
+}
+
+export const api = {
+  get: (path, opts) => request('GET', path, undefined, opts),
+  post: (path, body, opts) => request('POST', path, body, opts),
+  put: (path, body, opts) => request('PUT', path, body, opts),
+  del: (path, opts) => request('DELETE', path, undefined, opts),
+};
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls a task until it is no longer running. ONUPDATE gets every state seen.
+ * Resolves to the final task (status "finished" or "failed").
+ */
+export async function waitForTask(task, onUpdate = () => {}) {
+  let current = task;
+  let delay = 150;
+  onUpdate(current);
+  while (current.status === 'running') {
+    await sleep(delay);
+    delay = Math.min(delay * 1.5, 1000);
+    current = await api.get(`/tasks/${encodeURIComponent(task.id)}`);
+    onUpdate(current);
+  }
+  return current;
+}
+
+/** The last path segment of a URI such as /vms/a%26b, decoded. */
+export function nameFromUri(uri) {
+  const last = String(uri || '').split('/').pop();
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
+}

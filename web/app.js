@@ -1,0 +1,171 @@
+// app.js: entry point of the web UI: login/logout, the hash router (#/ and #/vm/<name>),
+// and wiring of the VM list (vms.js) and the VM page with its snapshot tree (vmpage.js).
+
+import { api, onUnauthorized, session } from './api.js';
+import { $, clearMessages, showError } from './ui.js';
+import { initVmList, showVmList } from './vms.js';
+import { initVmPage, showVmPage } from './vmpage.js';
+
+const views = ['login-view', 'list-view', 'vm-view'];
+
+function showView(id) {
+  for (const v of views) $(v).hidden = v !== id;
+  const loggedIn = id !== 'login-view';
+  $('logout').hidden = !loggedIn;
+  $('whoami').hidden = !loggedIn;
+  if (!loggedIn) $('tasks').hidden = true;
+}
+
+/* ---------- login / logout ---------- */
+
+function showLogin(message) {
+  showView('login-view');
+  document.title = 'Sign in · virtsnap';
+  $('vm-rows').replaceChildren(); // nothing of the last session stays on the page
+  $('tree').replaceChildren();
+  const msg = $('login-message');
+  msg.textContent = message || '';
+  msg.hidden = !message;
+  $('login-password').value = '';
+  $('login-token-input').value = '';
+  $('login-user').focus();
+}
+
+function loginError(text) {
+  const msg = $('login-message');
+  msg.textContent = text;
+  msg.hidden = false;
+}
+
+function whoami() {
+  const user = session.user();
+  $('whoami').textContent = session.token() ? 'Signed in with the API token' : `Signed in as ${user || 'a system user'}`;
+}
+
+async function loginWithToken(e) {
+  e.preventDefault();
+  const input = $('login-token-input');
+  const token = input.value.trim();
+  input.value = '';
+  if (!token) return;
+  session.setToken(token);
+  try {
+    await api.get('/vms', { quiet401: true });
+  } catch (err) {
+    session.clear();
+    loginError(err.status === 401 ? 'That API token was not accepted. Copy it again from STATE/token.' : `Could not sign in: ${err.reason}`);
+    input.focus();
+    return;
+  }
+  enterApp();
+}
+
+async function loginWithPassword(e) {
+  e.preventDefault();
+  const user = $('login-user').value.trim();
+  const password = $('login-password').value;
+  $('login-password').value = ''; // the password is never kept anywhere
+  session.clear();
+  const button = e.submitter || $('login-pam').querySelector('button');
+  button.disabled = true;
+  try {
+    const answer = await api.post('/login', { username: user, password }, { quiet401: true, noToken: true });
+    session.setUser(answer && answer.username ? answer.username : user);
+  } catch (err) {
+    loginError(err.status === 401 ? `Sign-in failed: ${err.reason}.` : `Could not sign in: ${err.reason}`);
+    $('login-password').focus();
+    return;
+  } finally {
+    button.disabled = false;
+  }
+  enterApp();
+}
+
+async function logout() {
+  const hadCookie = !session.token();
+  session.clear();
+  clearMessages();
+  if (hadCookie) {
+    try {
+      await api.post('/logout', undefined, { quiet401: true, noToken: true });
+    } catch {
+      /* the session is gone either way */
+    }
+  }
+  history.replaceState(null, '', '#/');
+  showLogin('You are signed out.');
+}
+
+function enterApp() {
+  $('login-message').hidden = true;
+  whoami();
+  route();
+}
+
+/* ---------- router ---------- */
+
+function currentRoute() {
+  const hash = location.hash || '#/';
+  const m = /^#\/vm\/(.+)$/.exec(hash);
+  if (m) {
+    try {
+      return { view: 'vm', vm: decodeURIComponent(m[1]) };
+    } catch {
+      return { view: 'list' };
+    }
+  }
+  return { view: 'list' };
+}
+
+export function goToVm(name) {
+  location.hash = `#/vm/${encodeURIComponent(name)}`;
+}
+
+export function goToList() {
+  location.hash = '#/';
+}
+
+function route() {
+  const r = currentRoute();
+  if (r.view === 'vm') {
+    showView('vm-view');
+    document.title = `${r.vm} · virtsnap`;
+    showVmPage(r.vm);
+  } else {
+    showView('list-view');
+    document.title = 'VMs · virtsnap';
+    showVmList();
+  }
+}
+
+/* ---------- start ---------- */
+
+async function start() {
+  onUnauthorized(() => {
+    session.clear();
+    showLogin('Your session has ended or the token is no longer valid. Please sign in again.');
+  });
+  $('login-token').addEventListener('submit', loginWithToken);
+  $('login-pam').addEventListener('submit', loginWithPassword);
+  $('logout').addEventListener('click', logout);
+  window.addEventListener('hashchange', () => {
+    if (!$('login-view').hidden) return;
+    route();
+  });
+  initVmList({ goToVm });
+  initVmPage({ goToVm, goToList });
+
+  if (session.token() || session.user()) {
+    enterApp(); // a 401 on the first request brings the login page back
+    return;
+  }
+  // Maybe a session cookie is still valid (it is HttpOnly, so ask the server).
+  try {
+    await api.get('/vms', { quiet401: true });
+    enterApp();
+  } catch (err) {
+    showLogin(err.status === 401 ? '' : `virtsnapd could not be asked: ${err.reason}`);
+  }
+}
+
+start().catch((err) => showError('The page could not start', err));

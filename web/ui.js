@@ -1,0 +1,191 @@
+// ui.js: small DOM helpers shared by the views: element building (text only, never HTML),
+// messages, the modal dialog, the task tray with progress, and formatting of times and states.
+
+import { waitForTask } from './api.js';
+
+export const $ = (id) => document.getElementById(id);
+
+/** Builds an element; string children become text nodes (names are never parsed as HTML). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else if (key in node && typeof value !== 'string') node[key] = value;
+    else node.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/* ---------- formatting ---------- */
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** Seconds since the epoch → "2026-11-22 05:23:30" in local time. */
+export function formatTime(seconds) {
+  if (!Number.isFinite(seconds)) return '';
+  const d = new Date(seconds * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+const STATE_WORDS = {
+  running: 'running', paused: 'paused', shutoff: 'shut off', crashed: 'crashed',
+  pmsuspended: 'suspended (guest)', shutdown: 'shutting down', blocked: 'blocked',
+  nostate: 'no state',
+};
+
+export const stateWord = (state) => STATE_WORDS[state] || String(state || 'unknown');
+
+/** "running, with memory" / "shut off, disk only". */
+export const snapshotStateText = (snap) =>
+  `${stateWord(snap.state)}, ${snap.memory ? 'with memory' : 'disk only'}`;
+
+export const quote = (name) => `“${name}”`;
+
+/** Makes the daemon's reason read as a sentence. */
+export function sentence(text) {
+  const s = String(text || '').trim();
+  if (!s) return '';
+  return s[0].toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.');
+}
+
+/* ---------- messages ---------- */
+
+/** Shows an error until dismissed. CONTEXT says what was being done. */
+export function showError(context, err) {
+  const reason = err && err.reason !== undefined ? err.reason : (err && err.message) || String(err);
+  const box = el('div', { class: 'message error', role: 'alert' },
+    el('p', {}, el('strong', { text: context ? `${context}: ` : '' }), sentence(reason)));
+  box.append(el('button', {
+    type: 'button', class: 'secondary small', text: 'Dismiss',
+    'aria-label': 'Dismiss this message', onclick: () => box.remove(),
+  }));
+  $('messages').append(box);
+  return box;
+}
+
+/** Shows a short confirmation that goes away by itself. */
+export function showNotice(text) {
+  for (const old of $('messages').querySelectorAll('.message.notice')) old.remove(); // the latest only
+  const box = el('div', { class: 'message notice', role: 'status' }, el('p', { text }));
+  $('messages').append(box);
+  setTimeout(() => box.remove(), 5000);
+  return box;
+}
+
+export function clearMessages() {
+  $('messages').replaceChildren();
+}
+
+/* ---------- modal dialog ---------- */
+
+/**
+ * Opens the modal dialog. BODY is a list of nodes/strings. With INPUT ({label, value,
+ * multiline}) the result is the text typed (or null on cancel); with CHECKBOX ({label}) the
+ * result is {checked}; otherwise true/false. DANGER styles the confirm button.
+ */
+export function openDialog({ title, body = [], confirm = 'OK', danger = false, input = null, checkbox = null }) {
+  const dialog = $('dialog');
+  const form = $('dialog-form');
+  const ok = $('dialog-ok');
+  const cancel = $('dialog-cancel');
+  $('dialog-title').textContent = title;
+  const content = $('dialog-body');
+  content.replaceChildren(...body.map((b) => (b instanceof Node ? b : el('p', { text: b }))));
+  let field = null;
+  let box = null;
+  if (input) {
+    field = el(input.multiline ? 'textarea' : 'input', {
+      id: 'dialog-input', class: 'dialog-input', autocomplete: 'off',
+      maxlength: input.multiline ? undefined : '64', rows: input.multiline ? '3' : undefined,
+    });
+    field.value = input.value || '';
+    content.append(el('label', { for: 'dialog-input', text: input.label }), field);
+  }
+  if (checkbox) {
+    box = el('input', { type: 'checkbox', id: 'dialog-check' });
+    content.append(el('label', { class: 'check' }, box, ` ${checkbox.label}`));
+  }
+  ok.textContent = confirm;
+  ok.className = danger ? 'danger' : '';
+  return new Promise((resolve) => {
+    let result = input ? null : false;
+    const onSubmit = (e) => {
+      e.preventDefault();
+      if (input) result = field.value;
+      else if (checkbox) result = { checked: box.checked };
+      else result = true;
+      dialog.close();
+    };
+    const onCancel = () => dialog.close();
+    const onClose = () => {
+      form.removeEventListener('submit', onSubmit);
+      cancel.removeEventListener('click', onCancel);
+      dialog.removeEventListener('close', onClose);
+      resolve(result);
+    };
+    form.addEventListener('submit', onSubmit);
+    cancel.addEventListener('click', onCancel);
+    dialog.addEventListener('close', onClose);
+    dialog.showModal();
+    if (field) {
+      field.focus();
+      field.select();
+    } else if (danger) {
+      cancel.focus(); // destructive: Enter should not destroy by accident
+    } else {
+      ok.focus();
+    }
+  });
+}
+
+/** A bulleted list of names (for confirmations). */
+export function nameList(names, cls = 'name-list') {
+  return el('ul', { class: cls }, names.map((n) => el('li', { text: n })));
+}
+
+/* ---------- task tray ---------- */
+
+/**
+ * Shows TASK (as answered by a 202) in the tray with its progress and polls it until it
+ * ends. Resolves to the final task; a failed task also shows its message as an error.
+ */
+export async function trackTask(task, label) {
+  const tray = $('tasks');
+  const bar = el('progress', { max: '100', 'aria-label': `${label}: progress` });
+  const status = el('span', { class: 'task-status' });
+  const item = el('div', { class: 'task running', 'data-task': task.id },
+    el('span', { class: 'task-label', text: label }), bar, status);
+  tray.append(item);
+  tray.hidden = false;
+  const update = (t) => {
+    if (typeof t.progress === 'number') bar.value = t.progress;
+    else if (t.status !== 'running') bar.value = 100;
+    else bar.removeAttribute('value'); // indeterminate
+    status.textContent = t.status === 'running'
+      ? (typeof t.progress === 'number' ? `${Math.round(t.progress)}%` : 'working…')
+      : t.status === 'finished' ? 'done' : 'failed';
+  };
+  let final;
+  try {
+    final = await waitForTask(task, update);
+  } catch (e) {
+    final = { ...task, status: 'failed', message: e.reason || e.message };
+    update(final);
+  }
+  item.classList.remove('running');
+  item.classList.add(final.status);
+  if (final.status === 'failed') showError(`${label} failed`, { reason: final.message || 'the task failed' });
+  setTimeout(() => {
+    item.remove();
+    if (!tray.children.length) tray.hidden = true;
+  }, final.status === 'failed' ? 1500 : 2500);
+  return final;
+}

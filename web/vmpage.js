@@ -1,0 +1,358 @@
+// vmpage.js: the page of one VM: its state and actions, "Take a snapshot" with task
+// progress, the snapshot tree (tree.js) and the details panel of the selected snapshot
+// (revert, rename and edit description in place, delete one or a subtree).
+
+import { api, nameFromUri, snapPath, snapsPath, vmPath } from './api.js';
+import {
+  $, el, formatTime, nameList, openDialog, quote, showError, showNotice, snapshotStateText,
+  stateWord, trackTask,
+} from './ui.js';
+import { SnapshotTree } from './tree.js';
+import { vmActionButtons } from './vmactions.js';
+
+let nav = null;
+let tree = null;
+let vm = null; // the VM as last loaded
+let vmName = null; // the VM this page shows
+let loading = 0;
+let revealOnLoad = false; // scroll to the selected (current) snapshot after the first load
+
+export function initVmPage(navigation) {
+  nav = navigation;
+  tree = new SnapshotTree($('tree-scroller'), $('tree'), {
+    onSelect: showDetails,
+    onRename: (name) => {
+      tree.select(name);
+      startRename();
+    },
+    onDelete: (name) => deleteSnapshot(name, false),
+    onChange: updateToolbar,
+  });
+  $('vm-back').addEventListener('click', () => nav.goToList());
+  $('snap-form').addEventListener('submit', takeSnapshot);
+  $('tree-current').addEventListener('click', () => {
+    const cur = tree.current();
+    if (cur) tree.select(cur, true);
+  });
+  $('tree-collapse').addEventListener('click', () => tree.collapseAll());
+  $('tree-expand').addEventListener('click', () => tree.expandAll());
+  $('tree-compact').addEventListener('click', () => tree.setCompact(!tree.compact));
+  $('zoom-in').addEventListener('click', () => tree.zoomBy(1.25));
+  $('zoom-out').addEventListener('click', () => tree.zoomBy(0.8));
+  $('zoom-fit').addEventListener('click', () => tree.fit());
+  $('zoom-reset').addEventListener('click', () => tree.zoomTo(1));
+
+  $('d-rename').addEventListener('click', startRename);
+  $('d-rename-cancel').addEventListener('click', () => endEdit('rename'));
+  $('d-rename-form').addEventListener('submit', saveRename);
+  $('d-edit-desc').addEventListener('click', startDescEdit);
+  $('d-desc-cancel').addEventListener('click', () => endEdit('desc'));
+  $('d-desc-form').addEventListener('submit', saveDescription);
+  for (const id of ['d-rename-input', 'd-desc-input']) {
+    $(id).addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        endEdit(id === 'd-rename-input' ? 'rename' : 'desc');
+      }
+    });
+  }
+  $('d-revert').addEventListener('click', () => revert(tree.selected));
+  $('d-toggle').addEventListener('click', () => tree.toggle(tree.selected));
+  $('d-delete').addEventListener('click', () => deleteSnapshot(tree.selected, false));
+  $('d-delete-tree').addEventListener('click', () => deleteSnapshot(tree.selected, true));
+}
+
+/** Shows VM NAME (called by the router). */
+export async function showVmPage(name) {
+  if (name !== vmName) {
+    vmName = name;
+    vm = null;
+    $('vm-title').textContent = name;
+    $('vm-state').textContent = '';
+    $('vm-facts').textContent = '';
+    $('vm-actions').replaceChildren();
+    $('snap-name').value = '';
+    $('snap-desc').value = '';
+    tree.setData(name, []);
+    $('tree-summary').textContent = 'Loading…';
+    revealOnLoad = true;
+  }
+  await reload();
+}
+
+/** Reloads the VM and its snapshots and redraws everything. */
+async function reload() {
+  const ticket = ++loading;
+  const name = vmName;
+  let v;
+  let snaps;
+  try {
+    [v, snaps] = await Promise.all([api.get(vmPath(name)), api.get(`${snapsPath(name)}?all=true`)]);
+  } catch (err) {
+    if (err.status === 401) return;
+    if (ticket !== loading) return;
+    if (err.status === 404) {
+      showError(`VM ${quote(name)}`, err);
+      nav.goToList();
+      return;
+    }
+    showError(`Could not load VM ${quote(name)}`, err);
+    return;
+  }
+  if (ticket !== loading || name !== vmName || $('vm-view').hidden) return;
+  vm = v;
+  drawVm();
+  tree.setData(name, snaps);
+  $('tree-empty').hidden = snaps.length > 0;
+  showDetails(tree.selected);
+  if (revealOnLoad && tree.selected !== null) tree.reveal(tree.selected, false);
+  revealOnLoad = false;
+}
+
+function drawVm() {
+  $('vm-title').textContent = vm.name;
+  const badge = $('vm-state');
+  badge.textContent = stateWord(vm.state);
+  badge.className = `badge state-${vm.state}`;
+  const disk = vm.disks && vm.disks.length
+    ? vm.disks.map((d) => `${d.target} ${d.format}`).join(', ')
+    : 'no disk';
+  $('vm-facts').textContent = `${vm.memory} MiB · ${vm.cpus} CPU${vm.cpus === 1 ? '' : 's'} · ${disk}`;
+  $('vm-actions').replaceChildren(...vmActionButtons(vm, {
+    refresh: reload,
+    renamed: (newName) => {
+      vmName = newName; // keeps the tree's selection and collapse state
+      tree.vm = newName;
+      nav.goToVm(newName);
+    },
+    deleted: () => nav.goToList(),
+  }));
+}
+
+function updateToolbar() {
+  const n = tree.snaps.length;
+  const cur = tree.current();
+  const visible = tree.visibleCount();
+  let text = n === 0 ? 'No snapshots' : `${n} snapshot${n === 1 ? '' : 's'}`;
+  if (n && visible < n) text += ` (${n - visible} hidden)`;
+  if (n) text += cur ? ` · current: ${cur}` : ' · no current snapshot';
+  $('tree-summary').textContent = text;
+  $('zoom-level').textContent = `${Math.round(tree.scale * 100)}%`;
+  $('tree-current').disabled = !cur;
+  $('tree-compact').setAttribute('aria-pressed', tree.compact ? 'true' : 'false');
+  for (const id of ['tree-collapse', 'tree-expand', 'tree-compact', 'zoom-in', 'zoom-out', 'zoom-fit', 'zoom-reset']) {
+    $(id).disabled = n === 0;
+  }
+  $('tree-empty').hidden = n > 0;
+}
+
+/* ---------- details panel ---------- */
+
+function showDetails(name) {
+  const s = name === null ? null : tree.byName.get(name);
+  $('details-none').hidden = !!s;
+  $('details-body').hidden = !s;
+  endEdit('rename');
+  endEdit('desc');
+  if (!s) return;
+  $('d-name').textContent = s.name;
+  $('d-here').hidden = !s.current;
+  $('d-created').textContent = formatTime(s.created);
+  $('d-state').textContent = snapshotStateText(s);
+  $('d-parent').textContent = s.parent || '— (a root snapshot)';
+  const kids = tree.children(s.name);
+  const all = tree.descendants(s.name);
+  $('d-children').textContent = kids.length
+    ? `${kids.join(', ')}${all.length > kids.length ? ` (${all.length} descendants in all)` : ''}`
+    : 'none';
+  const desc = $('d-desc');
+  desc.textContent = s.description || 'No description.';
+  desc.classList.toggle('none', !s.description);
+  $('d-revert').textContent = s.current ? 'Revert to this snapshot again' : 'Revert to this snapshot';
+  $('d-toggle').hidden = kids.length === 0;
+  $('d-toggle').textContent = tree.isCollapsed(s.name) ? `Expand subtree (${all.length} hidden)` : 'Collapse subtree';
+  $('d-delete-tree').hidden = kids.length === 0;
+  $('d-delete-tree').textContent = `Delete with ${all.length} descendant${all.length === 1 ? '' : 's'}`;
+}
+
+function startRename() {
+  const s = tree.byName.get(tree.selected);
+  if (!s) return;
+  endEdit('desc');
+  $('d-rename-form').hidden = false;
+  $('d-rename').hidden = true;
+  $('d-name').hidden = true;
+  const input = $('d-rename-input');
+  input.value = s.name;
+  input.focus();
+  input.select();
+}
+
+function startDescEdit() {
+  const s = tree.byName.get(tree.selected);
+  if (!s) return;
+  endEdit('rename');
+  $('d-desc-form').hidden = false;
+  $('d-edit-desc').hidden = true;
+  $('d-desc').hidden = true;
+  const input = $('d-desc-input');
+  input.value = s.description || '';
+  input.focus();
+}
+
+function endEdit(which) {
+  if (which === 'rename') {
+    $('d-rename-form').hidden = true;
+    $('d-rename').hidden = false;
+    $('d-name').hidden = false;
+  } else {
+    $('d-desc-form').hidden = true;
+    $('d-edit-desc').hidden = false;
+    $('d-desc').hidden = false;
+  }
+}
+
+async function saveRename(e) {
+  e.preventDefault();
+  const old = tree.selected;
+  const name = $('d-rename-input').value;
+  if (name === old) {
+    endEdit('rename');
+    return;
+  }
+  try {
+    const updated = await api.put(snapPath(vmName, old), { name });
+    showNotice(`Snapshot ${quote(old)} renamed to ${quote(updated.name)}.`);
+    if (tree.collapsed.delete(old)) tree.collapsed.add(updated.name);
+    tree.selected = updated.name;
+    await reload();
+    tree.select(updated.name, true);
+  } catch (err) {
+    showError(`Could not rename snapshot ${quote(old)}`, err);
+    $('d-rename-input').focus();
+  }
+}
+
+async function saveDescription(e) {
+  e.preventDefault();
+  const name = tree.selected;
+  const description = $('d-desc-input').value;
+  try {
+    await api.put(snapPath(vmName, name), { description });
+    showNotice(`Description of snapshot ${quote(name)} saved.`);
+    await reload();
+    $('d-edit-desc').focus();
+  } catch (err) {
+    showError(`Could not save the description of snapshot ${quote(name)}`, err);
+  }
+}
+
+/* ---------- snapshot operations ---------- */
+
+async function takeSnapshot(e) {
+  e.preventDefault();
+  const name = $('snap-name').value.trim();
+  const description = $('snap-desc').value;
+  const body = {};
+  if (name) body.name = name;
+  if (description) body.description = description;
+  const button = $('snap-take');
+  const forVm = vmName;
+  button.disabled = true;
+  try {
+    let task;
+    try {
+      task = await api.post(snapsPath(forVm), body);
+    } catch (err) {
+      showError(`Could not take a snapshot of VM ${quote(forVm)}`, err);
+      return;
+    }
+    const snap = nameFromUri(task.target_uri);
+    $('snap-name').value = '';
+    $('snap-desc').value = '';
+    const final = await trackTask(task, `Taking snapshot ${quote(snap)} of ${quote(forVm)}`);
+    if (final.status === 'finished') showNotice(`Snapshot ${quote(snap)} taken; it is now the current snapshot.`);
+    if (forVm === vmName) {
+      if (final.status === 'finished') tree.selected = snap;
+      await reload();
+      if (final.status === 'finished' && tree.byName.has(snap)) tree.select(snap);
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function revert(name) {
+  const s = tree.byName.get(name);
+  if (!s) return;
+  const cur = tree.current();
+  const lost = cur
+    ? `Everything that changed in VM ${quote(vmName)} since its current snapshot ${quote(cur)}` +
+      ' (the disks, and the memory if it is running) and is not saved in a snapshot will be lost.'
+    : `Everything that changed in VM ${quote(vmName)} and is not saved in a snapshot will be lost.`;
+  const after = s.state === 'running' || s.state === 'paused'
+    ? `Afterwards the VM is ${stateWord(s.state)}${s.memory ? ', with the memory it had then' : ''}.`
+    : 'Afterwards the VM is shut off, with the disks as they were then.';
+  const ok = await openDialog({
+    title: `Revert to snapshot ${quote(name)}?`,
+    body: [
+      el('p', { class: 'dialog-lead' }, `VM ${quote(vmName)} goes back to snapshot ${quote(name)}, taken ${formatTime(s.created)}.`),
+      el('p', { class: 'warning' }, lost),
+      after,
+      `No snapshot is deleted; ${quote(name)} becomes the current snapshot and the next snapshot will be its child.`,
+    ],
+    confirm: 'Revert',
+    danger: true,
+  });
+  if (!ok) return;
+  try {
+    await api.post(`${snapPath(vmName, name)}/revert`);
+    showNotice(`VM ${quote(vmName)} reverted to snapshot ${quote(name)}.`);
+  } catch (err) {
+    showError(`Could not revert to snapshot ${quote(name)}`, err);
+  }
+  await reload();
+  tree.select(tree.byName.has(name) ? name : tree.current(), true);
+}
+
+async function deleteSnapshot(name, subtree) {
+  const s = tree.byName.get(name);
+  if (!s) return;
+  const kids = tree.children(name);
+  const going = subtree ? [name, ...tree.descendants(name)] : [name];
+  const cur = tree.current();
+  const body = [
+    el('p', { class: 'dialog-lead' }, going.length === 1
+      ? 'This snapshot will be deleted:'
+      : `These ${going.length} snapshots will be deleted:`),
+    nameList(going, 'name-list doomed'),
+  ];
+  if (!subtree && kids.length) {
+    body.push(`Its ${kids.length === 1 ? 'child' : `${kids.length} children`} (${kids.join(', ')}) ` +
+      `move${kids.length === 1 ? 's' : ''} up to ${s.parent ? quote(s.parent) : 'the top of the tree'}.`);
+  }
+  if (cur && going.includes(cur)) {
+    const heir = s.parent || '';
+    body.push(heir
+      ? `The current snapshot is among them; ${quote(heir)} becomes the current snapshot. The VM itself is not changed.`
+      : 'The current snapshot is among them; the VM will have no current snapshot. The VM itself is not changed.');
+  } else {
+    body.push('The VM itself is not changed.');
+  }
+  const ok = await openDialog({
+    title: going.length === 1 ? `Delete snapshot ${quote(name)}?` : `Delete ${going.length} snapshots?`,
+    body,
+    confirm: going.length === 1 ? 'Delete snapshot' : `Delete ${going.length} snapshots`,
+    danger: true,
+  });
+  if (!ok) return;
+  try {
+    await api.del(`${snapPath(vmName, name)}${subtree ? '?children=true' : ''}`);
+    showNotice(going.length === 1 ? `Snapshot ${quote(name)} deleted.` : `${going.length} snapshots deleted.`);
+    tree.selected = s.parent && tree.byName.has(s.parent) ? s.parent : null;
+  } catch (err) {
+    showError(`Could not delete snapshot ${quote(name)}`, err);
+  }
+  await reload();
+  if (tree.selected) tree.select(tree.selected, true);
+}
