@@ -254,6 +254,7 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
             ((VsApiHandler)match.route->handler)(&req, &api);
             if (!api.status)
                 vs_api_error(&api, 500, "internal error: the handler gave no answer");
+            challenge = api.status == 401; /* a refused POST /login: a 401 always challenges */
         }
     }
     *status_out = api.status;

@@ -432,6 +432,11 @@ static GPtrArray *owned_images(virDomainPtr dom)
                                          "string(/domain/devices/serial[@type='file']/source/@path)");
     if (log && g_str_has_prefix(log, vs_hv_logs_dir()))
         g_ptr_array_add(paths, g_steal_pointer(&log));
+    /* QEMU leaves its VNC socket file behind when it ends. */
+    g_autofree char *vnc = vs_xml_string(doc, NULL,
+                                         "string(/domain/devices/graphics[@type='vnc']/@socket)");
+    if (vnc && g_str_has_prefix(vnc, vs_hv_vnc_dir()))
+        g_ptr_array_add(paths, g_steal_pointer(&vnc));
     return paths;
 }
 
@@ -470,7 +475,8 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         vs_snapnames_forget_vm(uuid);
         for (guint i = 0; i < files->len; i++) {
             const char *path = g_ptr_array_index(files, i);
-            bool is_log = g_str_has_prefix(path, vs_hv_logs_dir());
+            bool is_log = g_str_has_prefix(path, vs_hv_logs_dir()) ||
+                          g_str_has_prefix(path, vs_hv_vnc_dir());
             if ((!keep_disks || is_log) && g_unlink(path) != 0 && g_file_test(path, G_FILE_TEST_EXISTS))
                 vs_warn("VM '%s' deleted but %s could not be removed", name, path);
         }

@@ -1,0 +1,527 @@
+/* test_core.c: API tests of the REST core against a real virtsnapd on
+ * test:///default: token authentication (401 + WWW-Authenticate), error
+ * bodies, 404/405/400/415/413, percent-decoding of path segments, /tasks,
+ * the token file, restart and clean SIGTERM exit, security headers. */
+#include "api_util.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+static int setup(void **state)
+{
+    (void)state;
+    api_d = vs_test_daemon_start("test:///default", NULL);
+    return api_d ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vs_test_daemon_free(api_d);
+    api_d = NULL;
+    return 0;
+}
+
+static VsTestResponse *raw(const char *method, const char *path, const char *body,
+                           const char *const *headers)
+{
+    return vs_http_raw(api_d, method, path, body, body ? strlen(body) : 0, headers);
+}
+
+static void assert_challenge(const VsTestResponse *r)
+{
+    api_check_error(r, 401, NULL);
+    g_autofree char *www = vs_response_header(r, "WWW-Authenticate");
+    assert_non_null(www);
+    assert_true(*www != '\0');
+}
+
+static void test_auth(void **state)
+{
+    (void)state;
+    /* No credentials at all. */
+    g_autoptr(VsTestResponse) none = raw("GET", "/vms", NULL, NULL);
+    assert_challenge(none);
+    /* A wrong token, a prefix of the right one, an empty one, the right one
+     * under another scheme. */
+    g_autofree char *prefix = g_strndup(api_d->token, strlen(api_d->token) - 1);
+    g_autofree char *longer = g_strdup_printf("%s0", api_d->token);
+    const char *wrong[] = {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                           prefix, longer, ""};
+    for (size_t i = 0; i < G_N_ELEMENTS(wrong); i++) {
+        g_autofree char *h = g_strdup_printf("Authorization: Bearer %s", wrong[i]);
+        const char *headers[] = {h, NULL};
+        g_autoptr(VsTestResponse) r = raw("GET", "/vms", NULL, headers);
+        assert_challenge(r);
+    }
+    g_autofree char *token_scheme = g_strdup_printf("Authorization: Token %s", api_d->token);
+    const char *other_scheme[] = {token_scheme, NULL};
+    g_autoptr(VsTestResponse) other = raw("GET", "/vms", NULL, other_scheme);
+    assert_challenge(other);
+    /* Every API route is guarded, including tasks and actions, and a refused
+     * write changes nothing. */
+    g_autoptr(VsTestResponse) tasks = raw("GET", "/tasks", NULL, NULL);
+    assert_challenge(tasks);
+    const char *json_only[] = {"Content-Type: application/json", NULL};
+    g_autoptr(VsTestResponse) create = raw("POST", "/vms", "{\"name\": \"sneaky\"}", json_only);
+    assert_challenge(create);
+    g_autoptr(VsTestResponse) stop = raw("POST", "/vms/test/poweroff", NULL, NULL);
+    assert_challenge(stop);
+    g_autoptr(VsTestResponse) gone = vs_http(api_d, "GET", "/vms/sneaky", NULL);
+    api_check_error(gone, 404, "sneaky");
+    json_t *vm = api_get_json("/vms/test");
+    assert_string_equal(vs_json_str(vm, "state"), "running");
+    json_decref(vm);
+    /* The right token. */
+    g_autoptr(VsTestResponse) ok = vs_http(api_d, "GET", "/vms", NULL);
+    assert_int_equal(ok->status, 200);
+    assert_true(json_is_array(ok->json));
+    g_autofree char *type = vs_response_header(ok, "Content-Type");
+    assert_true(api_contains(type, "application/json"));
+    /* "bearer" is case-insensitive as a scheme. */
+    g_autofree char *lower = g_strdup_printf("Authorization: bearer %s", api_d->token);
+    const char *lower_h[] = {lower, NULL};
+    g_autoptr(VsTestResponse) ok2 = raw("GET", "/vms", NULL, lower_h);
+    assert_int_equal(ok2->status, 200);
+}
+
+static void test_not_found(void **state)
+{
+    (void)state;
+    const char *paths[] = {"/nope", "/vms/test/nothing", "/vms/test/snapshots/x/y/z", "/tasks/1/x",
+                           "/VMS"};
+    for (size_t i = 0; i < G_N_ELEMENTS(paths); i++) {
+        g_autoptr(VsTestResponse) r = vs_http(api_d, "GET", paths[i], NULL);
+        api_check_error(r, 404, NULL);
+    }
+    /* An unknown VM is a 404 that names it. */
+    g_autoptr(VsTestResponse) vm = vs_http(api_d, "GET", "/vms/no-such-vm", NULL);
+    api_check_error(vm, 404, "no-such-vm");
+}
+
+static void test_method_not_allowed(void **state)
+{
+    (void)state;
+    struct {
+        const char *method, *path, *allow[4], *not_allowed;
+    } cases[] = {
+        {"DELETE", "/vms", {"GET", "POST"}, "DELETE"},
+        {"PATCH", "/vms/test", {"GET", "PUT", "DELETE"}, "POST"},
+        {"GET", "/vms/test/start", {"POST"}, "GET"},
+        {"PUT", "/tasks", {"GET"}, "PUT"},
+        {"GET", "/login", {"POST"}, "GET"},
+        {"DELETE", "/vms/test/snapshots", {"GET", "POST"}, "DELETE"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(VsTestResponse) r = vs_http(api_d, cases[i].method, cases[i].path, NULL);
+        api_check_error(r, 405, NULL);
+        g_autofree char *allow = vs_response_header(r, "Allow");
+        if (!allow)
+            fail_msg("%s %s: 405 without Allow", cases[i].method, cases[i].path);
+        for (size_t j = 0; j < 4 && cases[i].allow[j]; j++)
+            if (!strstr(allow, cases[i].allow[j]))
+                fail_msg("%s %s: Allow '%s' lacks %s", cases[i].method, cases[i].path, allow,
+                         cases[i].allow[j]);
+        if (strstr(allow, cases[i].not_allowed))
+            fail_msg("%s %s: Allow '%s' lists %s", cases[i].method, cases[i].path, allow,
+                     cases[i].not_allowed);
+    }
+    /* DELETE /vms did not delete anything. */
+    json_t *vm = api_get_json("/vms/test");
+    json_decref(vm);
+}
+
+static void test_bad_json(void **state)
+{
+    (void)state;
+    struct {
+        const char *body, *mentions;
+    } cases[] = {
+        {"{", NULL},
+        {"{\"name\": \"bj\",}", NULL},
+        {"not json", NULL},
+        {"[\"bj\"]", NULL},
+        {"\"bj\"", NULL},
+        {"{\"name\": 5}", "name"},
+        {"{\"name\": null}", "name"},
+        {"{\"name\": \"bj\", \"memory\": \"512\"}", "memory"},
+        {"{\"name\": \"bj\", \"cpus\": 1.5}", "cpus"},
+        {"{\"name\": \"bj\", \"bogus\": 1}", "bogus"},
+        {"{\"name\": \"bj\", \"name\": \"bj2\"}", NULL},
+        {"{\"memory\": 512}", "name"},
+        {"{\"name\": \"bj\"} trailing", NULL},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms", cases[i].body);
+        if (r->status != 400)
+            fail_msg("body '%s': %ld %s", cases[i].body, r->status, r->body);
+        api_check_error(r, 400, cases[i].mentions);
+    }
+    /* None of them made a VM. */
+    g_autoptr(VsTestResponse) a = vs_http(api_d, "GET", "/vms/bj", NULL);
+    api_check_error(a, 404, NULL);
+    g_autoptr(VsTestResponse) b = vs_http(api_d, "GET", "/vms/bj2", NULL);
+    api_check_error(b, 404, NULL);
+    /* A body where none is expected is checked too (unknown field). */
+    g_autoptr(VsTestResponse) act = vs_http(api_d, "POST", "/vms/test/suspend", "{\"force\": true}");
+    api_check_error(act, 400, "force");
+    json_t *vm = api_get_json("/vms/test");
+    assert_string_equal(vs_json_str(vm, "state"), "running");
+    json_decref(vm);
+    /* Unknown and repeated query parameters. */
+    g_autoptr(VsTestResponse) q = vs_http(api_d, "GET", "/vms?bogus=1", NULL);
+    api_check_error(q, 400, "bogus");
+    g_autoptr(VsTestResponse) q2 =
+        vs_http(api_d, "GET", "/vms/test/snapshots?all=true&all=false", NULL);
+    api_check_error(q2, 400, "all");
+}
+
+static void test_content_type(void **state)
+{
+    (void)state;
+    g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s", api_d->token);
+    const char *body = "{\"name\": \"ct-vm\"}";
+    const char *types[] = {"Content-Type: text/plain", "Content-Type: application/x-www-form-urlencoded",
+                           "Content-Type: application/jsonx", NULL};
+    for (size_t i = 0; i < G_N_ELEMENTS(types); i++) {
+        /* NULL: curl's default for a POST body (form-urlencoded). */
+        const char *headers[] = {auth, types[i], NULL};
+        g_autoptr(VsTestResponse) r = raw("POST", "/vms", body, headers);
+        api_check_error(r, 415, NULL);
+    }
+    g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/ct-vm", NULL);
+    api_check_error(none, 404, NULL);
+    /* With a charset parameter it is still JSON. */
+    const char *ok_headers[] = {auth, "Content-Type: application/json; charset=utf-8", NULL};
+    g_autoptr(VsTestResponse) ok = raw("POST", "/vms", body, ok_headers);
+    assert_int_equal(ok->status, 201);
+    api_delete_vm("ct-vm");
+}
+
+static void test_body_limit(void **state)
+{
+    (void)state;
+    json_t *vm = api_create_vm("big-body", "\"cpus\": 1");
+    json_decref(vm);
+    const size_t limit = 1024 * 1024;
+    /* A valid JSON object padded with spaces to exactly LEN bytes. */
+    const char *core = "{\"cpus\": 3}";
+    for (int over = 1; over >= 0; over--) {
+        size_t len = limit + (size_t)over;
+        char *body = g_malloc(len + 1);
+        memset(body, ' ', len);
+        memcpy(body + len - strlen(core), core, strlen(core));
+        body[len] = '\0';
+        g_autoptr(VsTestResponse) r = api_req("PUT", body, "/vms/big-body");
+        g_free(body);
+        json_t *after = api_get_json("/vms/big-body");
+        if (over) {
+            api_check_error(r, 413, NULL);
+            assert_int_equal(vs_json_int(after, "cpus"), 1);
+        } else {
+            assert_int_equal(r->status, 200);
+            assert_int_equal(vs_json_int(after, "cpus"), 3);
+        }
+        json_decref(after);
+    }
+    /* Over the limit without a Content-Length (chunked). */
+    {
+        size_t len = limit + 4096;
+        char *chunked = g_malloc(len + 1);
+        memset(chunked, ' ', len);
+        memcpy(chunked + len - strlen("{\"cpus\": 5}"), "{\"cpus\": 5}", strlen("{\"cpus\": 5}"));
+        chunked[len] = '\0';
+        g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s", api_d->token);
+        const char *headers[] = {auth, "Content-Type: application/json",
+                                 "Transfer-Encoding: chunked", NULL};
+        g_autoptr(VsTestResponse) cr = raw("PUT", "/vms/big-body", chunked, headers);
+        g_free(chunked);
+        api_check_error(cr, 413, NULL);
+        json_t *after = api_get_json("/vms/big-body");
+        assert_int_equal(vs_json_int(after, "cpus"), 3);
+        json_decref(after);
+    }
+    /* Far over the limit (the body need not be read). */
+    size_t huge = 8 * limit;
+    char *body = g_malloc(huge + 1);
+    memset(body, 'x', huge);
+    body[huge] = '\0';
+    g_autoptr(VsTestResponse) r = api_req("POST", body, "/vms");
+    g_free(body);
+    api_check_error(r, 413, NULL);
+    /* The daemon is still fine. */
+    g_autoptr(VsTestResponse) alive = vs_http(api_d, "GET", "/vms", NULL);
+    assert_int_equal(alive->status, 200);
+    api_delete_vm("big-body");
+}
+
+static void test_percent_decoding(void **state)
+{
+    (void)state;
+    /* %2F inside a segment is part of the name (and makes it invalid),
+     * never a path separator. */
+    const char *bad_names[] = {"/vms/a%2Fb", "/vms/a%2fb", "/vms/%2F", "/vms/test%2Fstart",
+                               "/vms/%2Ehidden", "/vms/%20%20"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_names); i++) {
+        g_autoptr(VsTestResponse) r = vs_http(api_d, "GET", bad_names[i], NULL);
+        if (r->status != 400)
+            fail_msg("GET %s: %ld %s", bad_names[i], r->status, r->body);
+        api_check_error(r, 400, "name");
+    }
+    /* Split, this would power "test" off; unsplit it is /vms/{vm} with a
+     * method that route does not take. */
+    g_autoptr(VsTestResponse) action = vs_http(api_d, "POST", "/vms/test%2Fpoweroff", NULL);
+    api_check_error(action, 405, NULL);
+    g_autoptr(VsTestResponse) snap = vs_http(api_d, "GET", "/vms/test/snapshots/a%2Fb", NULL);
+    api_check_error(snap, 400, "snapshot");
+    json_t *vm = api_get_json("/vms/test");
+    assert_string_equal(vs_json_str(vm, "state"), "running");
+    json_decref(vm);
+    /* Malformed escapes and NUL bytes. */
+    const char *malformed[] = {"/vms/%ZZ", "/vms/abc%", "/vms/abc%4", "/vms/a%00b", "/vms/%FF",
+                               "/vms/%C3%28", "/vms/test/snapshots?parent=%FF",
+                               "/vms/test/snapshots?parent=%ZZ"};
+    for (size_t i = 0; i < G_N_ELEMENTS(malformed); i++) {
+        g_autoptr(VsTestResponse) r = vs_http(api_d, "GET", malformed[i], NULL);
+        if (r->status != 400)
+            fail_msg("GET %s: %ld %s", malformed[i], r->status, r->body);
+        api_check_error(r, 400, NULL);
+    }
+    /* Escapes decode: %74est is "test"; '+' in a path is a plain '+'. */
+    json_t *decoded = api_get_json("/vms/%74%65st");
+    assert_string_equal(vs_json_str(decoded, "name"), "test");
+    json_decref(decoded);
+    json_t *plus = api_create_vm("a+b c", NULL);
+    json_decref(plus);
+    json_t *p1 = api_get_json("/vms/a+b%20c");
+    assert_string_equal(vs_json_str(p1, "name"), "a+b c");
+    json_decref(p1);
+    g_autoptr(VsTestResponse) p2 = vs_http(api_d, "GET", "/vms/a%2Bb+c", NULL);
+    api_check_error(p2, 404, NULL);
+    /* Query values decode, '+' being a space there. */
+    g_autoptr(VsTestResponse) q = vs_http(api_d, "GET", "/vms/a%2Bb%20c/snapshots?parent=no+such%21", NULL);
+    api_check_error(q, 404, "no such!");
+    api_delete_vm("a+b c");
+}
+
+static void test_tasks(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) list = vs_http(api_d, "GET", "/tasks", NULL);
+    assert_int_equal(list->status, 200);
+    assert_true(json_is_array(list->json));
+    size_t before = json_array_size(list->json);
+    g_autoptr(VsTestResponse) unknown = vs_http(api_d, "GET", "/tasks/no-such-task", NULL);
+    api_check_error(unknown, 404, "no-such-task");
+    g_autoptr(VsTestResponse) unknown2 = vs_http(api_d, "GET", "/tasks/999999", NULL);
+    api_check_error(unknown2, 404, NULL);
+
+    json_t *vm = api_create_vm("task-vm", NULL);
+    json_decref(vm);
+    gint64 t0 = g_get_real_time() / G_USEC_PER_SEC;
+    g_autoptr(VsTestResponse) made =
+        vs_http(api_d, "POST", "/vms/task-vm/snapshots", "{\"name\": \"t1\"}");
+    assert_int_equal(made->status, 202);
+    const char *id = vs_json_str(made->json, "id");
+    assert_non_null(id);
+    g_autofree char *loc = vs_response_header(made, "Location");
+    g_autofree char *want_loc = g_strdup_printf("/tasks/%s", id);
+    assert_non_null(loc);
+    assert_string_equal(loc, want_loc);
+    assert_string_equal(vs_json_str(made->json, "target_uri"), "/vms/task-vm/snapshots/t1");
+    const char *status = vs_json_str(made->json, "status");
+    assert_true(!strcmp(status, "running") || !strcmp(status, "finished"));
+    assert_true(json_is_string(json_object_get(made->json, "message")));
+    json_t *task = vs_wait_task(api_d, id, 60);
+    assert_string_equal(vs_json_str(task, "status"), "finished");
+    assert_string_equal(vs_json_str(task, "id"), id);
+    assert_string_equal(vs_json_str(task, "target_uri"), "/vms/task-vm/snapshots/t1");
+    assert_true(json_is_string(json_object_get(task, "message")));
+    json_t *created = json_object_get(task, "created");
+    assert_true(json_is_integer(created));
+    assert_true(json_integer_value(created) >= t0 - 1 &&
+                json_integer_value(created) <= g_get_real_time() / G_USEC_PER_SEC + 1);
+    json_t *progress = json_object_get(task, "progress");
+    if (progress)
+        assert_true(json_is_integer(progress) && json_integer_value(progress) >= 0 &&
+                    json_integer_value(progress) <= 100);
+    json_decref(task);
+    /* The finished task is listed, with the same content. */
+    g_autoptr(VsTestResponse) list2 = vs_http(api_d, "GET", "/tasks", NULL);
+    assert_int_equal(list2->status, 200);
+    assert_int_equal(json_array_size(list2->json), before + 1);
+    bool found = false;
+    size_t i;
+    json_t *t;
+    json_array_foreach(list2->json, i, t)
+    {
+        if (strcmp(vs_json_str(t, "id"), id) != 0)
+            continue;
+        found = true;
+        assert_string_equal(vs_json_str(t, "status"), "finished");
+        assert_string_equal(vs_json_str(t, "target_uri"), "/vms/task-vm/snapshots/t1");
+    }
+    assert_true(found);
+    /* What the task made is there. */
+    json_t *snap = api_get_json("/vms/task-vm/snapshots/t1");
+    json_decref(snap);
+    /* Tasks have no other methods. */
+    g_autofree char *task_path = g_strdup_printf("/tasks/%s", id);
+    g_autoptr(VsTestResponse) del = vs_http(api_d, "DELETE", task_path, NULL);
+    api_check_error(del, 405, NULL);
+    api_delete_vm("task-vm");
+}
+
+static void test_security_headers(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) ok = vs_http(api_d, "GET", "/vms", NULL);
+    g_autoptr(VsTestResponse) unauth = vs_http_raw(api_d, "GET", "/vms", NULL, 0, NULL);
+    g_autoptr(VsTestResponse) missing = vs_http(api_d, "GET", "/nope", NULL);
+    g_autoptr(VsTestResponse) created = vs_http(api_d, "POST", "/vms", "{\"name\": \"hdr-vm\"}");
+    g_autoptr(VsTestResponse) deleted = vs_http(api_d, "DELETE", "/vms/hdr-vm", NULL);
+    const VsTestResponse *all[] = {ok, unauth, missing, created, deleted};
+    long want[] = {200, 401, 404, 201, 204};
+    for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
+        assert_int_equal(all[i]->status, want[i]);
+        g_autofree char *nosniff = vs_response_header(all[i], "X-Content-Type-Options");
+        g_autofree char *csp = vs_response_header(all[i], "Content-Security-Policy");
+        g_autofree char *xfo = vs_response_header(all[i], "X-Frame-Options");
+        assert_non_null(nosniff);
+        assert_string_equal(nosniff, "nosniff");
+        assert_non_null(csp);
+        assert_true(api_contains(csp, "default-src"));
+        assert_true(api_contains(csp, "frame-ancestors 'none'"));
+        assert_non_null(xfo);
+        assert_string_equal(xfo, "DENY");
+    }
+    /* 204 has no body. */
+    assert_string_equal(deleted->body, "");
+}
+
+static void test_static_and_head(void **state)
+{
+    (void)state;
+    /* The web UI's files need no token and carry the security headers. */
+    g_autoptr(VsTestResponse) index = vs_http_raw(api_d, "GET", "/", NULL, 0, NULL);
+    assert_int_equal(index->status, 200);
+    g_autofree char *type = vs_response_header(index, "Content-Type");
+    assert_true(api_contains(type, "text/html"));
+    g_autofree char *csp = vs_response_header(index, "Content-Security-Policy");
+    assert_true(api_contains(csp, "default-src"));
+    g_autofree char *xfo = vs_response_header(index, "X-Frame-Options");
+    assert_non_null(xfo);
+    /* Nothing outside the web directory, however the path is spelt. */
+    const char *escapes[] = {"/static/../token", "/static/..%2Ftoken", "/static/%2E%2E/token",
+                             "/static/..%2F..%2Fetc%2Fpasswd", "/static//etc/passwd",
+                             "/static/.hidden", "/static/nope.js"};
+    for (size_t i = 0; i < G_N_ELEMENTS(escapes); i++) {
+        g_autoptr(VsTestResponse) r = vs_http_raw(api_d, "GET", escapes[i], NULL, 0, NULL);
+        if (r->status == 200 || api_contains(r->body, api_d->token) || api_contains(r->body, "root:"))
+            fail_msg("GET %s: %ld", escapes[i], r->status);
+        assert_true(r->status == 404 || r->status == 400);
+    }
+    /* HEAD is GET without a body, with the same authentication. */
+    g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s", api_d->token);
+    const char *headers[] = {auth, NULL};
+    g_autoptr(VsTestResponse) head = vs_http_raw(api_d, "HEAD", "/vms", NULL, 0, headers);
+    assert_int_equal(head->status, 200);
+    assert_string_equal(head->body, "");
+    g_autoptr(VsTestResponse) head_anon = vs_http_raw(api_d, "HEAD", "/vms", NULL, 0, NULL);
+    assert_int_equal(head_anon->status, 401);
+}
+
+static void test_token_file(void **state)
+{
+    (void)state;
+    g_autofree char *path = g_build_filename(api_d->state_dir, "token", NULL);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    g_autofree char *text = NULL;
+    assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_strstrip(text);
+    assert_true(strlen(text) >= 32);
+    for (const char *p = text; *p; p++)
+        assert_true(g_ascii_isxdigit(*p));
+    assert_string_equal(text, api_d->token);
+    /* The state directory is private. */
+    assert_int_equal(stat(api_d->state_dir, &st), 0);
+    assert_int_equal(st.st_mode & 0077, 0);
+
+    /* A restart keeps the token: the old one still works. */
+    g_autofree char *old = g_strdup(api_d->token);
+    vs_test_daemon_restart(api_d);
+    assert_string_equal(api_d->token, old);
+    g_autofree char *again = NULL;
+    assert_true(g_file_get_contents(path, &again, NULL, NULL));
+    g_strstrip(again);
+    assert_string_equal(again, old);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    g_autoptr(VsTestResponse) ok = vs_http(api_d, "GET", "/vms", NULL);
+    assert_int_equal(ok->status, 200);
+}
+
+static void test_token_differs_per_state_dir(void **state)
+{
+    (void)state;
+    VsTestDaemon *other = vs_test_daemon_start("test:///default", NULL);
+    assert_true(strcmp(other->token, api_d->token) != 0);
+    /* One daemon's token is worthless at the other. */
+    g_autofree char *h = g_strdup_printf("Authorization: Bearer %s", api_d->token);
+    const char *headers[] = {h, NULL};
+    g_autoptr(VsTestResponse) r = vs_http_raw(other, "GET", "/vms", NULL, 0, headers);
+    assert_challenge(r);
+    vs_test_daemon_free(other);
+}
+
+static void test_sigterm(void **state)
+{
+    (void)state;
+    /* With requests served and a task finished, SIGTERM ends it cleanly. */
+    json_t *vm = api_create_vm("term-vm", NULL);
+    json_decref(vm);
+    g_autoptr(VsTestResponse) made =
+        vs_http(api_d, "POST", "/vms/term-vm/snapshots", "{\"name\": \"before-term\"}");
+    assert_int_equal(made->status, 202);
+    g_autofree char *id = g_strdup(vs_json_str(made->json, "id"));
+    json_decref(vs_wait_task(api_d, id, 60));
+    assert_int_equal(vs_test_daemon_term(api_d), 0);
+    g_autoptr(VsTestResponse) down = vs_http(api_d, "GET", "/vms", NULL);
+    assert_int_equal(down->status, 0); /* nobody listens */
+    /* It comes back on the same state directory. */
+    vs_test_daemon_restart(api_d);
+    g_autoptr(VsTestResponse) up = vs_http(api_d, "GET", "/vms", NULL);
+    assert_int_equal(up->status, 200);
+    /* Finished tasks are kept (at least an hour), across the restart too. */
+    g_autofree char *task_path = g_strdup_printf("/tasks/%s", id);
+    json_t *task = api_get_json(task_path);
+    assert_string_equal(vs_json_str(task, "status"), "finished");
+    assert_string_equal(vs_json_str(task, "target_uri"), "/vms/term-vm/snapshots/before-term");
+    json_decref(task);
+    /* Twice in a row, right after start, is also clean. */
+    assert_int_equal(vs_test_daemon_term(api_d), 0);
+    vs_test_daemon_restart(api_d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_content_type),
+        cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_percent_decoding),
+        cmocka_unit_test(test_tasks),
+        cmocka_unit_test(test_security_headers),
+        cmocka_unit_test(test_static_and_head),
+        cmocka_unit_test(test_token_file),
+        cmocka_unit_test(test_token_differs_per_state_dir),
+        cmocka_unit_test(test_sigterm),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

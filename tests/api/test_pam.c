@@ -1,0 +1,359 @@
+/* test_pam.c: API tests of user logins against a real virtsnapd whose PAM
+ * calls go through pam_wrapper and the pam_matrix module (a throw-away
+ * password file, no real accounts): HTTP Basic, POST /login with its session
+ * cookie, POST /logout, refused passwords and the growing delay after
+ * repeated failures. */
+#include "api_util.h"
+
+#include <string.h>
+
+#define PAM_DIR "/usr/lib/x86_64-linux-gnu"
+#define PAM_MATRIX PAM_DIR "/pam_wrapper/pam_matrix.so"
+
+static char *pam_tmp;
+static char *skip_reason;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!g_file_test(PAM_DIR "/libpam_wrapper.so", G_FILE_TEST_EXISTS) ||
+        !g_file_test(PAM_MATRIX, G_FILE_TEST_EXISTS)) {
+        skip_reason = g_strdup("libpam-wrapper is not installed");
+        return 0;
+    }
+    pam_tmp = g_dir_make_tmp("virtsnap-pam-XXXXXX", NULL);
+    g_autofree char *services = g_build_filename(pam_tmp, "services", NULL);
+    g_autofree char *passdb = g_build_filename(pam_tmp, "passdb", NULL);
+    g_autofree char *service = g_build_filename(services, "virtsnap", NULL);
+    g_mkdir_with_parents(services, 0700);
+    /* dave may not use the virtsnap service: auth passes, account fails. */
+    const char *users = "alice:wonderland:virtsnap\n"
+                        "bob:builder:virtsnap\n"
+                        "carol:s3cret:virtsnap\n"
+                        "dave:davepw:othersvc\n";
+    g_autofree char *conf = g_strdup_printf("auth required %s passdb=%s\n"
+                                            "account required %s passdb=%s\n",
+                                            PAM_MATRIX, passdb, PAM_MATRIX, passdb);
+    if (!g_file_set_contents(passdb, users, -1, NULL) ||
+        !g_file_set_contents(service, conf, -1, NULL))
+        return -1;
+    /* Only the daemon needs the wrapper; the harness execs it with our
+     * environment. */
+    const char *asan_daemon = g_getenv("VS_DAEMON");
+    if (asan_daemon) {
+        /* A sanitizer build wants its runtime first among the preloads, and
+         * pam_wrapper's deep binding does not mix with it. */
+        g_autofree char *asan = NULL;
+        g_autofree char *out = NULL;
+        g_autofree char *ldd_cmd = g_strdup_printf("ldd %s", asan_daemon);
+        if (g_spawn_command_line_sync(ldd_cmd, &out, NULL, NULL, NULL) && out) {
+            g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+            for (char **l = lines; *l && !asan; l++) {
+                char *p = strstr(*l, "libasan.so");
+                char *arrow = strstr(*l, "=> ");
+                if (p && arrow) {
+                    char *end = strchr(arrow + 3, ' ');
+                    asan = g_strndup(arrow + 3, end ? (gsize)(end - arrow - 3) : strlen(arrow + 3));
+                }
+            }
+        }
+        g_autofree char *preload = asan ? g_strdup_printf("%s:libpam_wrapper.so", asan)
+                                        : g_strdup("libpam_wrapper.so");
+        g_setenv("LD_PRELOAD", preload, TRUE);
+        g_setenv("PAM_WRAPPER_DISABLE_DEEPBIND", "1", TRUE);
+    } else {
+        g_setenv("LD_PRELOAD", "libpam_wrapper.so", TRUE);
+    }
+    g_setenv("PAM_WRAPPER", "1", TRUE);
+    g_setenv("PAM_WRAPPER_SERVICE_DIR", services, TRUE);
+    const char *args[] = {"--session-ttl=1", NULL}; /* idle seconds; see test_session_expiry */
+    api_d = vs_test_daemon_start("test:///default", args);
+    /* Our own later children (none) must not inherit it. */
+    g_unsetenv("LD_PRELOAD");
+    /* Does PAM work inside the daemon at all? */
+    const char *headers[] = {"Authorization: Basic Ym9iOmJ1aWxkZXI=", NULL}; /* bob:builder */
+    g_autoptr(VsTestResponse) probe = vs_http_raw(api_d, "GET", "/tasks", NULL, 0, headers);
+    if (probe->status != 200) {
+        if (!asan_daemon)
+            return -1; /* the normal build must work */
+        skip_reason = g_strdup_printf("pam_wrapper does not work with the sanitizer build "
+                                      "(probe answered %ld)", probe->status);
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vs_test_daemon_free(api_d);
+    api_d = NULL;
+    if (pam_tmp) {
+        g_autofree char *services = g_build_filename(pam_tmp, "services", NULL);
+        g_autofree char *service = g_build_filename(services, "virtsnap", NULL);
+        g_autofree char *passdb = g_build_filename(pam_tmp, "passdb", NULL);
+        g_unlink(service);
+        g_rmdir(services);
+        g_unlink(passdb);
+        g_rmdir(pam_tmp);
+    }
+    return 0;
+}
+
+#define SKIP_IF_NO_PAM()                                                  \
+    do {                                                                  \
+        if (skip_reason) {                                                \
+            print_message("skipped: %s\n", skip_reason);                  \
+            skip();                                                       \
+        }                                                                 \
+    } while (0)
+
+static char *basic_header(const char *user, const char *password)
+{
+    g_autofree char *pair = g_strdup_printf("%s:%s", user, password);
+    g_autofree char *b64 = g_base64_encode((const guchar *)pair, strlen(pair));
+    return g_strdup_printf("Authorization: Basic %s", b64);
+}
+
+static VsTestResponse *with_headers(const char *method, const char *path, const char *body,
+                                    const char *h1, const char *h2)
+{
+    const char *headers[] = {body ? "Content-Type: application/json" : h1, body ? h1 : h2,
+                             body ? h2 : NULL, NULL};
+    return vs_http_raw(api_d, method, path, body, body ? strlen(body) : 0, headers);
+}
+
+static void assert_challenge(const VsTestResponse *r)
+{
+    api_check_error(r, 401, NULL);
+    g_autofree char *www = vs_response_header(r, "WWW-Authenticate");
+    assert_non_null(www);
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    g_autofree char *good = basic_header("alice", "wonderland");
+    g_autoptr(VsTestResponse) ok = with_headers("GET", "/vms", NULL, good, NULL);
+    assert_int_equal(ok->status, 200);
+    assert_true(json_is_array(ok->json));
+    /* Writes work with Basic too. (These tests leave VM creation alone: the
+     * daemon's children, qemu-img among them, inherit the preloads.) */
+    g_autoptr(VsTestResponse) paused = with_headers("POST", "/vms/test/suspend", NULL, good, NULL);
+    assert_int_equal(paused->status, 200);
+    assert_string_equal(vs_json_str(paused->json, "state"), "paused");
+    g_autoptr(VsTestResponse) resumed = with_headers("POST", "/vms/test/resume", NULL, good, NULL);
+    assert_int_equal(resumed->status, 200);
+    assert_string_equal(vs_json_str(resumed->json, "state"), "running");
+
+    const char *bad[][2] = {{"alice", "wrong"}, {"alice", ""}, {"nobody", "wonderland"},
+                            {"dave", "davepw"} /* not allowed for this service */};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *h = basic_header(bad[i][0], bad[i][1]);
+        g_autoptr(VsTestResponse) r = with_headers("GET", "/vms", NULL, h, NULL);
+        assert_challenge(r);
+    }
+    /* Malformed Basic credentials. */
+    const char *junk[] = {"Authorization: Basic !!!notbase64", "Authorization: Basic YWxpY2U=",
+                          "Authorization: Basic "};
+    for (size_t i = 0; i < G_N_ELEMENTS(junk); i++) {
+        g_autoptr(VsTestResponse) r = with_headers("GET", "/vms", NULL, junk[i], NULL);
+        assert_challenge(r);
+    }
+}
+
+static char *cookie_from(const VsTestResponse *r)
+{
+    g_autofree char *set = vs_response_header(r, "Set-Cookie");
+    if (!set)
+        return NULL;
+    char *semi = strchr(set, ';');
+    return g_strndup(set, semi ? (gsize)(semi - set) : strlen(set));
+}
+
+static void test_login_session(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    /* /login needs no token. */
+    g_autoptr(VsTestResponse) login = with_headers(
+        "POST", "/login", "{\"username\": \"alice\", \"password\": \"wonderland\"}", NULL, NULL);
+    assert_int_equal(login->status, 200);
+    assert_non_null(login->json);
+    assert_string_equal(vs_json_str(login->json, "username"), "alice");
+    g_autofree char *set = vs_response_header(login, "Set-Cookie");
+    assert_non_null(set);
+    assert_true(api_contains(set, "HttpOnly"));
+    assert_true(api_contains(set, "SameSite=Strict"));
+    assert_false(api_contains(set, "Secure")); /* plain HTTP on loopback */
+    g_autofree char *pair = cookie_from(login);
+    char *eq = strchr(pair, '=');
+    assert_non_null(eq);
+    assert_true(strlen(eq + 1) >= 32); /* an unguessable session ID */
+    g_autofree char *cookie = g_strdup_printf("Cookie: %s", pair);
+
+    /* The cookie authenticates reads and same-origin writes. */
+    g_autoptr(VsTestResponse) list = with_headers("GET", "/vms", NULL, cookie, NULL);
+    assert_int_equal(list->status, 200);
+    g_autoptr(VsTestResponse) paused = with_headers("POST", "/vms/test/suspend", NULL, cookie, NULL);
+    assert_int_equal(paused->status, 200);
+    g_autoptr(VsTestResponse) changed =
+        with_headers("PUT", "/vms/test", "{\"cpus\": 3}", cookie, NULL);
+    assert_int_equal(changed->status, 200);
+    g_autofree char *origin = g_strdup_printf("Origin: %s", api_d->url);
+    g_autoptr(VsTestResponse) resumed =
+        with_headers("POST", "/vms/test/resume", NULL, cookie, origin);
+    assert_int_equal(resumed->status, 200);
+    /* A cross-site write with the cookie is refused and changes nothing. */
+    g_autoptr(VsTestResponse) csrf =
+        with_headers("POST", "/vms/test/poweroff", NULL, cookie, "Origin: http://evil.example");
+    api_check_error(csrf, 403, NULL);
+    json_t *vm = api_get_json("/vms/test");
+    assert_string_equal(vs_json_str(vm, "state"), "running");
+    json_decref(vm);
+    /* A made-up or altered session cookie is nothing. */
+    g_autoptr(VsTestResponse) forged = with_headers(
+        "GET", "/vms", NULL,
+        "Cookie: virtsnap_session=00000000000000000000000000000000000000000000000000000000deadbeef",
+        NULL);
+    assert_challenge(forged);
+    g_autofree char *altered = g_strdup_printf("%sx", cookie);
+    g_autoptr(VsTestResponse) alt = with_headers("GET", "/vms", NULL, altered, NULL);
+    assert_challenge(alt);
+
+    /* Two logins are two sessions; logging out ends only the one. */
+    g_autoptr(VsTestResponse) login2 = with_headers(
+        "POST", "/login", "{\"username\": \"alice\", \"password\": \"wonderland\"}", NULL, NULL);
+    assert_int_equal(login2->status, 200);
+    g_autofree char *pair2 = cookie_from(login2);
+    assert_string_not_equal(pair2, pair);
+    g_autofree char *cookie2 = g_strdup_printf("Cookie: %s", pair2);
+
+    g_autoptr(VsTestResponse) out = with_headers("POST", "/logout", NULL, cookie, NULL);
+    assert_int_equal(out->status, 204);
+    g_autofree char *cleared = vs_response_header(out, "Set-Cookie");
+    assert_non_null(cleared);
+    assert_true(api_contains(cleared, "virtsnap_session=;") || api_contains(cleared, "Max-Age=0"));
+    g_autoptr(VsTestResponse) after = with_headers("GET", "/vms", NULL, cookie, NULL);
+    assert_challenge(after);
+    g_autoptr(VsTestResponse) other = with_headers("GET", "/vms", NULL, cookie2, NULL);
+    assert_int_equal(other->status, 200);
+    /* Logging out needs credentials. */
+    g_autoptr(VsTestResponse) anon_out = with_headers("POST", "/logout", NULL, NULL, NULL);
+    assert_challenge(anon_out);
+    g_autoptr(VsTestResponse) out2 = with_headers("POST", "/logout", NULL, cookie2, NULL);
+    assert_int_equal(out2->status, 204);
+    g_autoptr(VsTestResponse) after2 = with_headers("GET", "/vms", NULL, cookie2, NULL);
+    assert_challenge(after2);
+}
+
+static void test_login_refused(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    g_autoptr(VsTestResponse) wrong = with_headers(
+        "POST", "/login", "{\"username\": \"bob\", \"password\": \"nope\"}", NULL, NULL);
+    assert_challenge(wrong);
+    g_autofree char *set = vs_response_header(wrong, "Set-Cookie");
+    assert_null(set);
+    g_autoptr(VsTestResponse) unknown = with_headers(
+        "POST", "/login", "{\"username\": \"mallory\", \"password\": \"x\"}", NULL, NULL);
+    api_check_error(unknown, 401, NULL);
+    g_autoptr(VsTestResponse) acct = with_headers(
+        "POST", "/login", "{\"username\": \"dave\", \"password\": \"davepw\"}", NULL, NULL);
+    api_check_error(acct, 401, NULL);
+    /* Malformed requests are 400, not 401. */
+    g_autofree char *user257 = g_strnfill(257, 'u');
+    g_autofree char *long_user =
+        g_strdup_printf("{\"username\": \"%s\", \"password\": \"x\"}", user257);
+    const char *bodies[] = {"{\"username\": \"bob\"}", "{\"password\": \"builder\"}",
+                            "{\"username\": \"bob\", \"password\": 5}",
+                            "{\"username\": \"bob\", \"password\": \"builder\", \"remember\": true}",
+                            "{\"username\": \"\", \"password\": \"builder\"}", "{", long_user};
+    for (size_t i = 0; i < G_N_ELEMENTS(bodies); i++) {
+        g_autoptr(VsTestResponse) r = with_headers("POST", "/login", bodies[i], NULL, NULL);
+        if (r->status != 400)
+            fail_msg("login body '%s': %ld %s", bodies[i], r->status, r->body);
+        api_check_error(r, 400, NULL);
+    }
+    /* The right password still works afterwards. */
+    g_autoptr(VsTestResponse) ok = with_headers(
+        "POST", "/login", "{\"username\": \"bob\", \"password\": \"builder\"}", NULL, NULL);
+    assert_int_equal(ok->status, 200);
+}
+
+static void test_session_expiry(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    g_autoptr(VsTestResponse) login = with_headers(
+        "POST", "/login", "{\"username\": \"bob\", \"password\": \"builder\"}", NULL, NULL);
+    assert_int_equal(login->status, 200);
+    g_autofree char *pair = cookie_from(login);
+    g_autofree char *cookie = g_strdup_printf("Cookie: %s", pair);
+    /* Used within the idle limit it lives on, past the limit in total. */
+    for (int i = 0; i < 3; i++) {
+        g_usleep(500 * 1000);
+        g_autoptr(VsTestResponse) r = with_headers("GET", "/tasks", NULL, cookie, NULL);
+        assert_int_equal(r->status, 200);
+    }
+    /* Idle for longer than --session-ttl, it is gone. */
+    g_usleep(1600 * 1000);
+    g_autoptr(VsTestResponse) late = with_headers("GET", "/tasks", NULL, cookie, NULL);
+    assert_challenge(late);
+}
+
+static double timed_login(const char *user, const char *password, long *status)
+{
+    g_autofree char *body =
+        g_strdup_printf("{\"username\": \"%s\", \"password\": \"%s\"}", user, password);
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(VsTestResponse) r = with_headers("POST", "/login", body, NULL, NULL);
+    *status = r->status;
+    return (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+}
+
+static void test_login_throttle(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    long status = 0;
+    double first = timed_login("carol", "wrong1", &status);
+    assert_int_equal(status, 401);
+    double second = timed_login("carol", "wrong2", &status);
+    assert_int_equal(status, 401);
+    double third = timed_login("carol", "wrong3", &status);
+    assert_int_equal(status, 401);
+    print_message("failed logins took %.3f, %.3f, %.3f s\n", first, second, third);
+    assert_true(second >= first + 0.15);
+    assert_true(third >= second + 0.15);
+    /* Basic counts as an attempt for the same user as well. */
+    g_autofree char *h = basic_header("carol", "wrong4");
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(VsTestResponse) basic = with_headers("GET", "/vms", NULL, h, NULL);
+    double fourth = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    assert_challenge(basic);
+    assert_true(fourth >= third + 0.15);
+    /* Another user is not slowed down by carol's failures. */
+    double alice = timed_login("alice", "wonderland", &status);
+    assert_int_equal(status, 200);
+    assert_true(alice < second);
+    /* The right password still gets in, and resets the count. */
+    timed_login("carol", "s3cret", &status);
+    assert_int_equal(status, 200);
+    double fresh = timed_login("carol", "wrong5", &status);
+    assert_int_equal(status, 401);
+    assert_true(fresh < second);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_login_session),
+        cmocka_unit_test(test_login_refused),
+        cmocka_unit_test(test_session_expiry),
+        cmocka_unit_test(test_login_throttle),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,1258 @@
+/* test_snapshots.c: API tests of domain snapshots against a real virtsnapd
+ * on libvirt's test driver: create as a task and its up-front checks, the
+ * listings and their order, inspect, rename and describe, delete (alone and
+ * with the subtree), revert and the branching tree rule, serialized creates,
+ * snapshots across VM rename, clone and delete; and, on a test-driver node
+ * file whose snapshots outlive the daemon, renames that survive a restart. */
+#include "api_util.h"
+
+#include <string.h>
+
+static const char *const special_names[] = {"a&b", "<x>", "\"q\"", "пeω-∨м", "snap 1"};
+
+static int setup(void **state)
+{
+    (void)state;
+    api_d = vs_test_daemon_start("test:///default", NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vs_test_daemon_free(api_d);
+    api_d = NULL;
+    return 0;
+}
+
+static VsTestResponse *snap_req(const char *method, const char *vm, const char *snap,
+                                const char *suffix, const char *body)
+{
+    g_autofree char *path = api_snap_path(vm, snap, suffix);
+    return vs_http(api_d, method, path, body);
+}
+
+static VsTestResponse *list_req(const char *vm, const char *query)
+{
+    g_autofree char *suffix = g_strdup_printf("/snapshots%s", query ? query : "");
+    g_autofree char *path = api_vm_path(vm, suffix);
+    return vs_http(api_d, "GET", path, NULL);
+}
+
+static json_t *list_json(const char *vm, const char *query)
+{
+    g_autofree char *suffix = g_strdup_printf("/snapshots%s", query ? query : "");
+    g_autofree char *path = api_vm_path(vm, suffix);
+    return api_get_json(path);
+}
+
+/* POST a snapshot without waiting; returns the task id (newly allocated). */
+static char *start_snap(const char *vm, const char *name, const char *description)
+{
+    json_t *req = json_object();
+    if (name)
+        json_object_set_new(req, "name", json_string(name));
+    if (description)
+        json_object_set_new(req, "description", json_string(description));
+    g_autofree char *body = json_dumps(req, 0);
+    json_decref(req);
+    g_autofree char *path = api_vm_path(vm, "/snapshots");
+    g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", path, body);
+    if (r->status != 202)
+        fail_msg("POST %s %s: %ld %s", path, body, r->status, r->body);
+    return g_strdup(vs_json_str(r->json, "id"));
+}
+
+static void wait_finished(const char *id)
+{
+    json_t *task = vs_wait_task(api_d, id, 120);
+    if (strcmp(vs_json_str(task, "status"), "finished") != 0)
+        fail_msg("task %s: %s (%s)", id, vs_json_str(task, "status"), vs_json_str(task, "message"));
+    json_decref(task);
+}
+
+static void revert(const char *vm, const char *snap)
+{
+    g_autoptr(VsTestResponse) r = snap_req("POST", vm, snap, "/revert", NULL);
+    if (r->status != 200)
+        fail_msg("revert %s/%s: %ld %s", vm, snap, r->status, r->body);
+    assert_string_equal(vs_json_str(r->json, "name"), snap);
+    assert_true(json_is_true(json_object_get(r->json, "current")));
+}
+
+static void delete_snap(const char *vm, const char *snap, bool children)
+{
+    g_autoptr(VsTestResponse) r =
+        snap_req("DELETE", vm, snap, children ? "?children=true" : NULL, NULL);
+    if (r->status != 204)
+        fail_msg("delete %s/%s: %ld %s", vm, snap, r->status, r->body);
+    assert_string_equal(r->body, "");
+}
+
+static void rename_snap(const char *vm, const char *snap, const char *new_name)
+{
+    json_t *req = json_pack("{s:s}", "name", new_name);
+    g_autofree char *body = json_dumps(req, 0);
+    json_decref(req);
+    g_autoptr(VsTestResponse) r = snap_req("PUT", vm, snap, NULL, body);
+    if (r->status != 200)
+        fail_msg("rename %s/%s to %s: %ld %s", vm, snap, new_name, r->status, r->body);
+    assert_string_equal(vs_json_str(r->json, "name"), new_name);
+}
+
+static void assert_snap_missing(const char *vm, const char *snap)
+{
+    g_autoptr(VsTestResponse) r = snap_req("GET", vm, snap, NULL, NULL);
+    api_check_error(r, 404, snap);
+}
+
+static long long vm_count(const char *vm)
+{
+    g_autofree char *path = api_vm_path(vm, NULL);
+    json_t *obj = api_get_json(path);
+    long long n = vs_json_int(obj, "snapshots");
+    json_decref(obj);
+    return n;
+}
+
+static void assert_current(const char *vm, const char *want)
+{
+    g_autofree char *cur = api_current(vm);
+    assert_string_equal(cur, want);
+    /* And the snapshot itself says so; no other one does. */
+    json_t *all = list_json(vm, "?all=true");
+    size_t i;
+    json_t *s;
+    int currents = 0;
+    json_array_foreach(all, i, s)
+    {
+        bool is = json_is_true(json_object_get(s, "current"));
+        currents += is;
+        if (is != !strcmp(vs_json_str(s, "name"), want))
+            fail_msg("snapshot '%s' current=%d, VM's current is '%s'", vs_json_str(s, "name"), is,
+                     want);
+    }
+    assert_int_equal(currents, *want ? 1 : 0);
+    json_decref(all);
+}
+
+static void assert_parent(const char *vm, const char *snap, const char *want)
+{
+    g_autofree char *parent = api_parent(vm, snap);
+    if (strcmp(parent, want) != 0)
+        fail_msg("parent of '%s' is '%s', expected '%s'", snap, parent, want);
+}
+
+/* Sorted by creation time, then name. */
+static void assert_sorted(json_t *list)
+{
+    for (size_t i = 1; i < json_array_size(list); i++) {
+        json_t *a = json_array_get(list, i - 1), *b = json_array_get(list, i);
+        long long ca = vs_json_int(a, "created"), cb = vs_json_int(b, "created");
+        if (ca > cb || (ca == cb && strcmp(vs_json_str(a, "name"), vs_json_str(b, "name")) >= 0))
+            fail_msg("'%s' (%lld) listed before '%s' (%lld)", vs_json_str(a, "name"), ca,
+                     vs_json_str(b, "name"), cb);
+    }
+}
+
+/* Every snapshot's parent is listed before it. */
+static void assert_parents_first(json_t *list)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s)
+    {
+        const char *parent = vs_json_str(s, "parent");
+        if (*parent && !g_hash_table_contains(seen, parent))
+            fail_msg("'%s' listed before its parent '%s'", vs_json_str(s, "name"), parent);
+        g_hash_table_add(seen, (gpointer)vs_json_str(s, "name"));
+    }
+}
+
+/* Sleeps into the first tenth of a fresh second. */
+static void next_second(void)
+{
+    gint64 now = g_get_real_time();
+    g_usleep((gulong)(G_USEC_PER_SEC - now % G_USEC_PER_SEC) + 20000);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_create_task(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-task", NULL));
+    gint64 t0 = g_get_real_time() / G_USEC_PER_SEC;
+    g_autoptr(VsTestResponse) r =
+        vs_http(api_d, "POST", "/vms/s-task/snapshots", "{\"name\": \"one\", \"description\": \"first one\"}");
+    assert_int_equal(r->status, 202);
+    const char *id = vs_json_str(r->json, "id");
+    assert_non_null(id);
+    g_autofree char *loc = vs_response_header(r, "Location");
+    g_autofree char *want_loc = g_strdup_printf("/tasks/%s", id);
+    assert_non_null(loc);
+    assert_string_equal(loc, want_loc);
+    assert_string_equal(vs_json_str(r->json, "target_uri"), "/vms/s-task/snapshots/one");
+    assert_true(json_is_integer(json_object_get(r->json, "created")));
+    wait_finished(id);
+    gint64 t1 = g_get_real_time() / G_USEC_PER_SEC;
+
+    json_t *s = api_get_snap("s-task", "one");
+    assert_string_equal(vs_json_str(s, "name"), "one");
+    assert_string_equal(vs_json_str(s, "state"), "shutoff");
+    assert_true(json_is_integer(json_object_get(s, "created")));
+    assert_true(vs_json_int(s, "created") >= t0 - 1 && vs_json_int(s, "created") <= t1 + 1);
+    assert_string_equal(vs_json_str(s, "parent"), "");
+    assert_string_equal(vs_json_str(s, "description"), "first one");
+    assert_true(json_is_false(json_object_get(s, "memory")));
+    assert_true(json_is_true(json_object_get(s, "current")));
+    assert_true(json_is_integer(json_object_get(s, "children")));
+    assert_int_equal(vs_json_int(s, "children"), 0);
+    json_decref(s);
+    assert_current("s-task", "one");
+    assert_int_equal(vm_count("s-task"), 1);
+
+    /* Of a running VM: disks and memory; of a paused one too. */
+    g_free(api_vm_action("s-task", "start"));
+    api_snap("s-task", "two", NULL);
+    s = api_get_snap("s-task", "two");
+    assert_string_equal(vs_json_str(s, "state"), "running");
+    assert_true(json_is_true(json_object_get(s, "memory")));
+    assert_string_equal(vs_json_str(s, "parent"), "one");
+    assert_string_equal(vs_json_str(s, "description"), "");
+    json_decref(s);
+    g_free(api_vm_action("s-task", "suspend"));
+    api_snap("s-task", "three", NULL);
+    s = api_get_snap("s-task", "three");
+    assert_string_equal(vs_json_str(s, "state"), "paused");
+    assert_true(json_is_true(json_object_get(s, "memory")));
+    json_decref(s);
+    /* Taking a snapshot does not change the VM's state. */
+    g_autofree char *path = api_vm_path("s-task", NULL);
+    json_t *vm = api_get_json(path);
+    assert_string_equal(vs_json_str(vm, "state"), "paused");
+    assert_int_equal(vs_json_int(vm, "snapshots"), 3);
+    json_decref(vm);
+    s = api_get_snap("s-task", "one");
+    assert_int_equal(vs_json_int(s, "children"), 1);
+    assert_true(json_is_false(json_object_get(s, "current")));
+    json_decref(s);
+    assert_current("s-task", "three");
+    api_delete_vm("s-task");
+}
+
+static void test_create_errors(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-err", NULL));
+    api_snap("s-err", "taken", NULL);
+    g_autoptr(VsTestResponse) tasks_before = vs_http(api_d, "GET", "/tasks", NULL);
+    size_t n_tasks = json_array_size(tasks_before->json);
+
+    g_autoptr(VsTestResponse) ghost = vs_http(api_d, "POST", "/vms/ghost/snapshots", "{\"name\": \"s\"}");
+    api_check_error(ghost, 404, "ghost");
+    g_autofree char *n65 = g_strnfill(65, 's');
+    g_autofree char *body65 = g_strdup_printf("{\"name\": \"%s\"}", n65);
+    g_autofree char *d4097 = g_strnfill(4097, 'd');
+    g_autofree char *long_desc = g_strdup_printf("{\"name\": \"ok\", \"description\": \"%s\"}", d4097);
+    struct {
+        const char *body, *mentions;
+        long status;
+    } cases[] = {
+        {"{\"name\": \"\"}", "name", 400},
+        {"{\"name\": \".dot\"}", "name", 400},
+        {"{\"name\": \"a/b\"}", "name", 400},
+        {"{\"name\": \"   \"}", "name", 400},
+        {"{\"name\": \"ctl\\u0001\"}", "name", 400},
+        {body65, "name", 400},
+        {"{\"name\": 7}", "name", 400},
+        {"{\"description\": [\"x\"]}", "description", 400},
+        {"{\"description\": \"bell\\u0007\"}", "description", 400},
+        {"{\"name\": \"ok\", \"memory\": true}", "memory", 400},
+        {long_desc, "description", 400},
+        {"{\"name\": \"taken\"}", "taken", 409},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms/s-err/snapshots", cases[i].body);
+        if (r->status != cases[i].status)
+            fail_msg("POST snapshot %s: %ld %s", cases[i].body, r->status, r->body);
+        api_check_error(r, cases[i].status, cases[i].mentions);
+    }
+    /* A VM with a raw writable disk cannot hold one: 409 naming the disk. */
+    g_autoptr(VsTestResponse) raw = vs_http(api_d, "POST", "/vms/test/snapshots", "{\"name\": \"r\"}");
+    api_check_error(raw, 409, "vda");
+    g_autoptr(VsTestResponse) raw_list = vs_http(api_d, "GET", "/vms/test/snapshots?all=true", NULL);
+    assert_int_equal(raw_list->status, 200);
+    assert_int_equal(json_array_size(raw_list->json), 0);
+    /* Names are case-sensitive: "Taken" is free. */
+    api_snap("s-err", "Taken", NULL);
+    /* Multi-line descriptions are fine. */
+    api_snap("s-err", "multi", "line one\nline two\ttabbed");
+    json_t *m = api_get_snap("s-err", "multi");
+    assert_string_equal(vs_json_str(m, "description"), "line one\nline two\ttabbed");
+    json_decref(m);
+    /* None of the refused requests started a task or made a snapshot. */
+    g_autoptr(VsTestResponse) tasks_after = vs_http(api_d, "GET", "/tasks", NULL);
+    assert_int_equal(json_array_size(tasks_after->json), n_tasks + 2);
+    assert_int_equal(vm_count("s-err"), 3);
+    api_delete_vm("s-err");
+}
+
+static void test_default_name(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-def", NULL));
+    const char *bodies[] = {"{}", NULL, "{\"description\": \"third\"}"};
+    char *names[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms/s-def/snapshots", bodies[i]);
+        assert_int_equal(r->status, 202);
+        const char *target = vs_json_str(r->json, "target_uri");
+        assert_true(g_str_has_prefix(target, "/vms/s-def/snapshots/"));
+        const char *enc = target + strlen("/vms/s-def/snapshots/");
+        assert_true(*enc && !strchr(enc, '/'));
+        names[i] = g_uri_unescape_string(enc, NULL);
+        assert_non_null(names[i]);
+        /* A readable name: printable, not hidden. */
+        assert_true(names[i][0] != '.' && strlen(names[i]) <= 64);
+        wait_finished(vs_json_str(r->json, "id"));
+        /* The task's target exists. */
+        json_t *s = api_get_json(target);
+        assert_string_equal(vs_json_str(s, "name"), names[i]);
+        json_decref(s);
+    }
+    assert_string_not_equal(names[0], names[1]);
+    assert_string_not_equal(names[1], names[2]);
+    assert_string_not_equal(names[0], names[2]);
+    assert_parent("s-def", names[1], names[0]);
+    assert_parent("s-def", names[2], names[1]);
+    json_t *third = api_get_snap("s-def", names[2]);
+    assert_string_equal(vs_json_str(third, "description"), "third");
+    json_decref(third);
+    for (int i = 0; i < 3; i++)
+        g_free(names[i]);
+    api_delete_vm("s-def");
+}
+
+static void test_special_names(void **state)
+{
+    (void)state;
+    const char *vm = "vm a&b <x> \"q\"";
+    json_decref(api_create_vm(vm, NULL));
+    GString *chain = g_string_new(NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(special_names); i++) {
+        const char *name = special_names[i];
+        json_t *req = json_pack("{s:s, s:s}", "name", name, "description", name);
+        g_autofree char *body = json_dumps(req, 0);
+        json_decref(req);
+        g_autofree char *path = api_vm_path(vm, "/snapshots");
+        g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", path, body);
+        assert_int_equal(r->status, 202);
+        g_autofree char *want = api_snap_path(vm, name, NULL);
+        assert_string_equal(vs_json_str(r->json, "target_uri"), want);
+        wait_finished(vs_json_str(r->json, "id"));
+        json_t *s = api_get_snap(vm, name);
+        assert_string_equal(vs_json_str(s, "name"), name);
+        assert_string_equal(vs_json_str(s, "description"), name);
+        assert_string_equal(vs_json_str(s, "parent"), i ? special_names[i - 1] : "");
+        json_decref(s);
+        g_string_append_printf(chain, "%s%s", i ? "|" : "", name);
+    }
+    g_autofree char *all = api_snap_names(vm, "?all=true");
+    assert_string_equal(all, chain->str);
+    g_string_free(chain, TRUE);
+    assert_current(vm, "snap 1");
+    g_autofree char *roots = api_snap_names(vm, "");
+    assert_string_equal(roots, "a&b");
+    for (size_t i = 0; i + 1 < G_N_ELEMENTS(special_names); i++) {
+        g_autofree char *enc = vs_enc(special_names[i]);
+        g_autofree char *q = g_strdup_printf("?parent=%s", enc);
+        g_autofree char *kids = api_snap_names(vm, q);
+        assert_string_equal(kids, special_names[i + 1]);
+    }
+    /* Names are case-sensitive and exact. */
+    assert_snap_missing(vm, "A&B");
+    assert_snap_missing(vm, "snap  1");
+    assert_snap_missing(vm, "<x> ");
+    /* Revert, describe, rename and delete all take them. */
+    revert(vm, "<x>");
+    assert_current(vm, "<x>");
+    g_autoptr(VsTestResponse) d = snap_req("PUT", vm, "\"q\"", NULL, "{\"description\": \"<b>&amp;</b>\"}");
+    assert_int_equal(d->status, 200);
+    assert_string_equal(vs_json_str(d->json, "description"), "<b>&amp;</b>");
+    delete_snap(vm, "пeω-∨м", false);
+    assert_parent(vm, "snap 1", "\"q\"");
+    rename_snap(vm, "snap 1", "snap 2 ∨ <y>");
+    assert_parent(vm, "snap 2 ∨ <y>", "\"q\"");
+    api_snap(vm, "пeω-∨м", NULL); /* the deleted name is free again, child of <x> */
+    assert_parent(vm, "пeω-∨м", "<x>");
+    revert(vm, "snap 2 ∨ <y>");
+    assert_current(vm, "snap 2 ∨ <y>");
+    api_delete_vm(vm);
+}
+
+static void test_lists(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-list", NULL));
+    /* No snapshots yet. */
+    g_autofree char *none = api_snap_names("s-list", "");
+    assert_string_equal(none, "");
+    g_autofree char *none_all = api_snap_names("s-list", "?all=true");
+    assert_string_equal(none_all, "");
+    /* A → m-first → C; then, a second later, A → a-later: among A's
+     * children the earlier one comes first although its name sorts later. */
+    api_snap("s-list", "A", NULL);
+    api_snap("s-list", "m-first", NULL);
+    api_snap("s-list", "C", NULL);
+    next_second();
+    revert("s-list", "A");
+    api_snap("s-list", "a-later", NULL);
+    g_autofree char *kids = api_snap_names("s-list", "?parent=A");
+    assert_string_equal(kids, "m-first|a-later");
+    /* Two more children of A within one second: the name decides. */
+    next_second();
+    revert("s-list", "A");
+    api_snap("s-list", "z-tie", NULL);
+    revert("s-list", "A");
+    api_snap("s-list", "b-tie", NULL);
+    json_t *children = list_json("s-list", "?parent=A");
+    assert_int_equal(json_array_size(children), 4);
+    assert_sorted(children);
+    json_t *z = api_get_snap("s-list", "z-tie"), *b = api_get_snap("s-list", "b-tie");
+    if (vs_json_int(z, "created") == vs_json_int(b, "created")) {
+        g_autofree char *names = api_names(children);
+        assert_true(g_str_has_suffix(names, "|b-tie|z-tie"));
+    } else {
+        print_message("note: z-tie and b-tie were made in different seconds\n");
+    }
+    json_decref(z);
+    json_decref(b);
+    json_decref(children);
+
+    g_autofree char *roots = api_snap_names("s-list", "");
+    assert_string_equal(roots, "A");
+    g_autofree char *roots_false = api_snap_names("s-list", "?all=false");
+    assert_string_equal(roots_false, "A");
+    g_autofree char *leaf = api_snap_names("s-list", "?parent=C");
+    assert_string_equal(leaf, "");
+    g_autofree char *mid = api_snap_names("s-list", "?parent=m-first");
+    assert_string_equal(mid, "C");
+    json_t *all = list_json("s-list", "?all=true");
+    assert_int_equal(json_array_size(all), 6);
+    assert_int_equal(vm_count("s-list"), 6);
+    assert_parents_first(all);
+    assert_string_equal(vs_json_str(json_array_get(all, 0), "name"), "A");
+    g_autofree char *all_names = api_names(all);
+    /* Children of one parent keep their order in the full list. */
+    const char *p1 = strstr(all_names, "m-first"), *p2 = strstr(all_names, "a-later");
+    assert_true(p1 && p2 && p1 < p2);
+    json_decref(all);
+    /* Each listed object is a full snapshot. */
+    json_t *one = list_json("s-list", "");
+    json_t *s = json_array_get(one, 0);
+    assert_string_equal(vs_json_str(s, "name"), "A");
+    assert_int_equal(vs_json_int(s, "children"), 4);
+    assert_string_equal(vs_json_str(s, "parent"), "");
+    assert_true(json_is_boolean(json_object_get(s, "memory")));
+    assert_true(json_is_string(json_object_get(s, "state")));
+    json_decref(one);
+
+    /* Errors. */
+    g_autoptr(VsTestResponse) unknown = list_req("s-list", "?parent=nope");
+    api_check_error(unknown, 404, "nope");
+    g_autoptr(VsTestResponse) bad = list_req("s-list", "?parent=.x");
+    api_check_error(bad, 400, NULL);
+    g_autoptr(VsTestResponse) both = list_req("s-list", "?parent=A&all=true");
+    api_check_error(both, 400, NULL);
+    g_autoptr(VsTestResponse) flag = list_req("s-list", "?all=maybe");
+    api_check_error(flag, 400, "all");
+    g_autoptr(VsTestResponse) extra = list_req("s-list", "?sort=name");
+    api_check_error(extra, 400, "sort");
+    g_autoptr(VsTestResponse) ghost = list_req("ghost", "");
+    api_check_error(ghost, 404, "ghost");
+    g_autoptr(VsTestResponse) ghost_all = list_req("ghost", "?all=true");
+    api_check_error(ghost_all, 404, "ghost");
+    api_delete_vm("s-list");
+}
+
+static void test_get_one(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-get", NULL));
+    api_snap("s-get", "root", "the root");
+    api_snap("s-get", "kid", NULL);
+    revert("s-get", "root");
+    api_snap("s-get", "kid2", "second kid");
+    json_t *s = api_get_snap("s-get", "root");
+    const char *keys[] = {"name", "state", "created", "parent", "description", "memory", "current", "children"};
+    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+        if (!json_object_get(s, keys[i]))
+            fail_msg("snapshot lacks '%s'", keys[i]);
+    assert_string_equal(vs_json_str(s, "name"), "root");
+    assert_string_equal(vs_json_str(s, "state"), "shutoff");
+    assert_string_equal(vs_json_str(s, "parent"), "");
+    assert_string_equal(vs_json_str(s, "description"), "the root");
+    assert_true(json_is_false(json_object_get(s, "memory")));
+    assert_true(json_is_false(json_object_get(s, "current")));
+    assert_int_equal(vs_json_int(s, "children"), 2);
+    json_decref(s);
+    s = api_get_snap("s-get", "kid2");
+    assert_string_equal(vs_json_str(s, "parent"), "root");
+    assert_true(json_is_true(json_object_get(s, "current")));
+    assert_int_equal(vs_json_int(s, "children"), 0);
+    json_decref(s);
+    assert_snap_missing("s-get", "nope");
+    g_autoptr(VsTestResponse) bad = vs_http(api_d, "GET", "/vms/s-get/snapshots/%2Ehidden", NULL);
+    api_check_error(bad, 400, NULL);
+    g_autoptr(VsTestResponse) q = vs_http(api_d, "GET", "/vms/s-get/snapshots/root?x=1", NULL);
+    api_check_error(q, 400, "x");
+    g_autoptr(VsTestResponse) other_vm = vs_http(api_d, "GET", "/vms/test/snapshots/root", NULL);
+    api_check_error(other_vm, 404, "root");
+    api_delete_vm("s-get");
+}
+
+static void test_update(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-upd", NULL));
+    api_snap("s-upd", "A", "desc A");
+    api_snap("s-upd", "B", "desc B");
+    api_snap("s-upd", "C", NULL);
+    json_t *a0 = api_get_snap("s-upd", "A");
+    long long a_created = vs_json_int(a0, "created");
+    json_decref(a0);
+
+    /* The description alone. */
+    g_autoptr(VsTestResponse) d = snap_req("PUT", "s-upd", "A", NULL, "{\"description\": \"new A\"}");
+    assert_int_equal(d->status, 200);
+    assert_string_equal(vs_json_str(d->json, "name"), "A");
+    assert_string_equal(vs_json_str(d->json, "description"), "new A");
+    json_t *a = api_get_snap("s-upd", "A");
+    assert_string_equal(vs_json_str(a, "description"), "new A");
+    assert_int_equal(vs_json_int(a, "created"), a_created);
+    assert_int_equal(vs_json_int(a, "children"), 1);
+    json_decref(a);
+    /* Describing the current snapshot keeps it current. */
+    g_autoptr(VsTestResponse) dc = snap_req("PUT", "s-upd", "C", NULL, "{\"description\": \"desc C\"}");
+    assert_int_equal(dc->status, 200);
+    assert_true(json_is_true(json_object_get(dc->json, "current")));
+    assert_current("s-upd", "C");
+    /* Clearing a description. */
+    g_autoptr(VsTestResponse) clr = snap_req("PUT", "s-upd", "A", NULL, "{\"description\": \"\"}");
+    assert_int_equal(clr->status, 200);
+    assert_string_equal(vs_json_str(clr->json, "description"), "");
+
+    /* Rename a middle snapshot: its child follows, the old name is gone. */
+    rename_snap("s-upd", "B", "B2");
+    assert_snap_missing("s-upd", "B");
+    json_t *b2 = api_get_snap("s-upd", "B2");
+    assert_string_equal(vs_json_str(b2, "description"), "desc B");
+    assert_string_equal(vs_json_str(b2, "parent"), "A");
+    assert_int_equal(vs_json_int(b2, "children"), 1);
+    json_decref(b2);
+    assert_parent("s-upd", "C", "B2");
+    g_autofree char *kids = api_snap_names("s-upd", "?parent=B2");
+    assert_string_equal(kids, "C");
+    g_autoptr(VsTestResponse) old_parent = list_req("s-upd", "?parent=B");
+    api_check_error(old_parent, 404, "B");
+    g_autofree char *all = api_snap_names("s-upd", "?all=true");
+    assert_string_equal(all, "A|B2|C");
+    /* Rename and describe the current snapshot at once: the VM follows. */
+    g_autoptr(VsTestResponse) both =
+        snap_req("PUT", "s-upd", "C", NULL, "{\"name\": \"C2\", \"description\": \"both\"}");
+    assert_int_equal(both->status, 200);
+    assert_string_equal(vs_json_str(both->json, "name"), "C2");
+    assert_string_equal(vs_json_str(both->json, "description"), "both");
+    assert_true(json_is_true(json_object_get(both->json, "current")));
+    assert_current("s-upd", "C2");
+    assert_snap_missing("s-upd", "C");
+
+    /* Refusals change nothing. */
+    struct {
+        const char *snap, *body, *mentions;
+        long status;
+    } bad[] = {
+        {"A", "{\"name\": \"B2\"}", "B2", 409},
+        {"A", "{\"name\": \"C2\", \"description\": \"x\"}", "C2", 409},
+        {"A", "{\"name\": \"\"}", "name", 400},
+        {"A", "{\"name\": \"x/y\"}", "name", 400},
+        {"A", "{\"name\": 1}", "name", 400},
+        {"A", "{\"parent\": \"C2\"}", "parent", 400},
+        {"A", "{\"description\": \"nul\\u0000\"}", NULL, 400},
+        {"nope", "{\"name\": \"nope2\"}", "nope", 404},
+        {"B", "{\"description\": \"old name\"}", "B", 404},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(VsTestResponse) r = snap_req("PUT", "s-upd", bad[i].snap, NULL, bad[i].body);
+        if (r->status != bad[i].status)
+            fail_msg("PUT %s %s: %ld %s", bad[i].snap, bad[i].body, r->status, r->body);
+        api_check_error(r, bad[i].status, bad[i].mentions);
+    }
+    g_autofree char *all2 = api_snap_names("s-upd", "?all=true");
+    assert_string_equal(all2, "A|B2|C2");
+    a = api_get_snap("s-upd", "A");
+    assert_string_equal(vs_json_str(a, "description"), "");
+    json_decref(a);
+    /* Renaming to its own name is fine. */
+    rename_snap("s-upd", "A", "A");
+
+    /* Revert and delete keep working after renames. */
+    revert("s-upd", "B2");
+    assert_current("s-upd", "B2");
+    api_snap("s-upd", "D", NULL);
+    assert_parent("s-upd", "D", "B2");
+    delete_snap("s-upd", "B2", false);
+    assert_parent("s-upd", "C2", "A");
+    assert_parent("s-upd", "D", "A");
+    revert("s-upd", "C2");
+    assert_current("s-upd", "C2");
+
+    /* An old name can be given to a new snapshot; both stay distinct. */
+    rename_snap("s-upd", "A", "A-old");
+    api_snap("s-upd", "A", "new A");
+    json_t *na = api_get_snap("s-upd", "A");
+    assert_string_equal(vs_json_str(na, "parent"), "C2");
+    assert_string_equal(vs_json_str(na, "description"), "new A");
+    json_decref(na);
+    json_t *oa = api_get_snap("s-upd", "A-old");
+    assert_string_equal(vs_json_str(oa, "parent"), "");
+    assert_int_equal(vs_json_int(oa, "children"), 2);
+    json_decref(oa);
+    revert("s-upd", "A-old");
+    assert_current("s-upd", "A-old");
+    revert("s-upd", "A");
+    assert_current("s-upd", "A");
+
+    /* Swap two names through a third. */
+    api_snap("s-upd", "P", "was P");
+    api_snap("s-upd", "Q", "was Q");
+    rename_snap("s-upd", "P", "tmp");
+    rename_snap("s-upd", "Q", "P");
+    rename_snap("s-upd", "tmp", "Q");
+    json_t *p = api_get_snap("s-upd", "P"), *q = api_get_snap("s-upd", "Q");
+    assert_string_equal(vs_json_str(p, "description"), "was Q");
+    assert_string_equal(vs_json_str(q, "description"), "was P");
+    assert_string_equal(vs_json_str(p, "parent"), "Q");
+    assert_true(json_is_true(json_object_get(p, "current")));
+    json_decref(p);
+    json_decref(q);
+    assert_snap_missing("s-upd", "tmp");
+    revert("s-upd", "Q");
+    assert_current("s-upd", "Q");
+    delete_snap("s-upd", "Q", false);
+    assert_parent("s-upd", "P", "A");
+    assert_current("s-upd", "A");
+    json_t *p2 = api_get_snap("s-upd", "P");
+    assert_string_equal(vs_json_str(p2, "description"), "was Q");
+    json_decref(p2);
+    revert("s-upd", "P");
+    delete_snap("s-upd", "P", false);
+    assert_current("s-upd", "A");
+    json_t *final = list_json("s-upd", "?all=true");
+    assert_int_equal(json_array_size(final), 4);
+    assert_parents_first(final);
+    json_decref(final);
+    assert_parent("s-upd", "C2", "A-old");
+    assert_parent("s-upd", "D", "A-old");
+    assert_parent("s-upd", "A", "C2");
+    api_delete_vm("s-upd");
+}
+
+static void test_delete(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-del", NULL));
+    /* A → B → C, B → D (current). */
+    api_snap("s-del", "A", NULL);
+    api_snap("s-del", "B", NULL);
+    api_snap("s-del", "C", NULL);
+    revert("s-del", "B");
+    api_snap("s-del", "D", NULL);
+    assert_current("s-del", "D");
+    /* Alone: the children move up to the parent. */
+    delete_snap("s-del", "B", false);
+    assert_snap_missing("s-del", "B");
+    assert_parent("s-del", "C", "A");
+    assert_parent("s-del", "D", "A");
+    json_t *a = api_get_snap("s-del", "A");
+    assert_int_equal(vs_json_int(a, "children"), 2);
+    json_decref(a);
+    assert_int_equal(vm_count("s-del"), 3);
+    assert_current("s-del", "D");
+    /* The current snapshot: its parent becomes current. */
+    delete_snap("s-del", "D", false);
+    assert_current("s-del", "A");
+    api_snap("s-del", "E", NULL);
+    assert_parent("s-del", "E", "A");
+    /* A root: its children become roots. */
+    revert("s-del", "A");
+    delete_snap("s-del", "A", false);
+    g_autofree char *roots = api_snap_names("s-del", "");
+    assert_string_equal(roots, "C|E");
+    assert_parent("s-del", "C", "");
+    assert_current("s-del", "");
+    /* With no current snapshot the next one is a root. */
+    api_snap("s-del", "F", NULL);
+    assert_parent("s-del", "F", "");
+    /* Errors change nothing. */
+    g_autoptr(VsTestResponse) unknown = snap_req("DELETE", "s-del", "nope", NULL, NULL);
+    api_check_error(unknown, 404, "nope");
+    g_autoptr(VsTestResponse) flag = snap_req("DELETE", "s-del", "C", "?children=maybe", NULL);
+    api_check_error(flag, 400, "children");
+    g_autoptr(VsTestResponse) extra = snap_req("DELETE", "s-del", "C", "?force=true", NULL);
+    api_check_error(extra, 400, "force");
+    g_autoptr(VsTestResponse) again = snap_req("DELETE", "s-del", "A", NULL, NULL);
+    api_check_error(again, 404, "A");
+    assert_int_equal(vm_count("s-del"), 3);
+    /* children=false is the default behaviour. */
+    g_autoptr(VsTestResponse) f = snap_req("DELETE", "s-del", "C", "?children=false", NULL);
+    assert_int_equal(f->status, 204);
+    assert_int_equal(vm_count("s-del"), 2);
+    api_delete_vm("s-del");
+}
+
+static void test_delete_subtree(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-sub", NULL));
+    /* X → Y → Z, Y → Y2, X → W; current Z. */
+    api_snap("s-sub", "X", NULL);
+    api_snap("s-sub", "Y", NULL);
+    api_snap("s-sub", "Z", NULL);
+    revert("s-sub", "Y");
+    api_snap("s-sub", "Y2", NULL);
+    revert("s-sub", "X");
+    api_snap("s-sub", "W", NULL);
+    revert("s-sub", "Z");
+    assert_int_equal(vm_count("s-sub"), 5);
+    delete_snap("s-sub", "Y", true);
+    assert_snap_missing("s-sub", "Y");
+    assert_snap_missing("s-sub", "Z");
+    assert_snap_missing("s-sub", "Y2");
+    g_autofree char *all = api_snap_names("s-sub", "?all=true");
+    assert_string_equal(all, "X|W");
+    json_t *x = api_get_snap("s-sub", "X");
+    assert_int_equal(vs_json_int(x, "children"), 1);
+    json_decref(x);
+    assert_int_equal(vm_count("s-sub"), 2);
+    /* The current snapshot went with the subtree: the nearest surviving
+     * ancestor (the deleted snapshot's parent) is current now. */
+    assert_current("s-sub", "X");
+    api_snap("s-sub", "after", NULL);
+    assert_parent("s-sub", "after", "X");
+    /* The names are free again. */
+    api_snap("s-sub", "Y", NULL);
+    api_snap("s-sub", "Z", NULL);
+    assert_parent("s-sub", "Z", "Y");
+    /* A subtree that does not hold the current snapshot: current stays. */
+    revert("s-sub", "W");
+    delete_snap("s-sub", "after", true);
+    assert_current("s-sub", "W");
+    /* The whole tree from the root. */
+    delete_snap("s-sub", "X", true);
+    g_autofree char *empty = api_snap_names("s-sub", "?all=true");
+    assert_string_equal(empty, "");
+    assert_current("s-sub", "");
+    assert_int_equal(vm_count("s-sub"), 0);
+    api_delete_vm("s-sub");
+}
+
+static void test_revert(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-rev", NULL));
+    g_free(api_vm_action("s-rev", "start"));
+    api_snap("s-rev", "run", NULL);
+    g_free(api_vm_action("s-rev", "poweroff"));
+    api_snap("s-rev", "off", NULL);
+    assert_parent("s-rev", "off", "run");
+    assert_current("s-rev", "off");
+    /* Back to the running snapshot: the VM runs again. */
+    g_autoptr(VsTestResponse) r = snap_req("POST", "s-rev", "run", "/revert", NULL);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(vs_json_str(r->json, "name"), "run");
+    assert_string_equal(vs_json_str(r->json, "state"), "running");
+    assert_true(json_is_true(json_object_get(r->json, "current")));
+    json_t *vm = api_get_json("/vms/s-rev");
+    assert_string_equal(vs_json_str(vm, "state"), "running");
+    assert_string_equal(vs_json_str(vm, "current-snapshot"), "run");
+    json_decref(vm);
+    assert_current("s-rev", "run");
+    /* Branch: the next snapshot is a child of the reverted one. */
+    api_snap("s-rev", "branch", NULL);
+    assert_parent("s-rev", "branch", "run");
+    json_t *kids = list_json("s-rev", "?parent=run");
+    assert_int_equal(json_array_size(kids), 2);
+    assert_sorted(kids);
+    json_decref(kids);
+    g_autofree char *off_kids = api_snap_names("s-rev", "?parent=off");
+    assert_string_equal(off_kids, "");
+    /* Back to the shut-off snapshot: the VM is shut off. */
+    revert("s-rev", "off");
+    vm = api_get_json("/vms/s-rev");
+    assert_string_equal(vs_json_str(vm, "state"), "shutoff");
+    json_decref(vm);
+    assert_current("s-rev", "off");
+    /* Reverting twice to the same snapshot is fine. */
+    revert("s-rev", "off");
+    api_snap("s-rev", "after-off", NULL);
+    assert_parent("s-rev", "after-off", "off");
+    /* From a paused VM back to a running snapshot. */
+    g_free(api_vm_action("s-rev", "start"));
+    g_free(api_vm_action("s-rev", "suspend"));
+    revert("s-rev", "run");
+    vm = api_get_json("/vms/s-rev");
+    assert_string_equal(vs_json_str(vm, "state"), "running");
+    json_decref(vm);
+    /* Errors. */
+    g_autoptr(VsTestResponse) unknown = snap_req("POST", "s-rev", "nope", "/revert", NULL);
+    api_check_error(unknown, 404, "nope");
+    g_autoptr(VsTestResponse) ghost = snap_req("POST", "ghost", "run", "/revert", NULL);
+    api_check_error(ghost, 404, "ghost");
+    g_autoptr(VsTestResponse) body = snap_req("POST", "s-rev", "off", "/revert", "{\"force\": true}");
+    api_check_error(body, 400, "force");
+    g_autoptr(VsTestResponse) get = snap_req("GET", "s-rev", "off", "/revert", NULL);
+    api_check_error(get, 405, NULL);
+    assert_current("s-rev", "run");
+    api_delete_vm("s-rev");
+}
+
+static void test_serialized_creates(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-b2b", NULL));
+    /* Back to back, without waiting. */
+    g_autofree char *t1 = start_snap("s-b2b", "p1", NULL);
+    g_autofree char *t2 = start_snap("s-b2b", "p2", NULL);
+    /* The name of a snapshot still being made is taken. */
+    g_autoptr(VsTestResponse) dup = vs_http(api_d, "POST", "/vms/s-b2b/snapshots", "{\"name\": \"p2\"}");
+    api_check_error(dup, 409, "p2");
+    g_autofree char *t3 = start_snap("s-b2b", "p3", NULL);
+    wait_finished(t1);
+    wait_finished(t2);
+    wait_finished(t3);
+    assert_parent("s-b2b", "p1", "");
+    assert_parent("s-b2b", "p2", "p1");
+    assert_parent("s-b2b", "p3", "p2");
+    g_autofree char *all = api_snap_names("s-b2b", "?all=true");
+    assert_string_equal(all, "p1|p2|p3");
+    assert_current("s-b2b", "p3");
+    /* A revert asked for while a create is queued waits for it. */
+    g_autofree char *t4 = start_snap("s-b2b", "p4", NULL);
+    revert("s-b2b", "p1");
+    wait_finished(t4);
+    assert_parent("s-b2b", "p4", "p3");
+    assert_current("s-b2b", "p1");
+    /* Creates on two VMs at once both finish. */
+    json_decref(api_create_vm("s-b2b-other", NULL));
+    g_autofree char *o1 = start_snap("s-b2b-other", "o1", NULL);
+    g_autofree char *m1 = start_snap("s-b2b", "m1", NULL);
+    wait_finished(o1);
+    wait_finished(m1);
+    assert_parent("s-b2b", "m1", "p1");
+    assert_parent("s-b2b-other", "o1", "");
+    api_delete_vm("s-b2b");
+    api_delete_vm("s-b2b-other");
+}
+
+static void test_vm_rename_keeps_tree(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-ren", NULL));
+    api_snap("s-ren", "A", "root of it");
+    api_snap("s-ren", "B", NULL);
+    revert("s-ren", "A");
+    api_snap("s-ren", "C", "third");
+    rename_snap("s-ren", "B", "B <renamed>");
+    json_t *before = list_json("s-ren", "?all=true");
+
+    /* A running VM with snapshots cannot be renamed; nothing changes. */
+    g_free(api_vm_action("s-ren", "start"));
+    g_autoptr(VsTestResponse) busy = vs_http(api_d, "PUT", "/vms/s-ren", "{\"name\": \"s-ren2\"}");
+    api_check_error(busy, 409, NULL);
+    json_t *still = list_json("s-ren", "?all=true");
+    assert_true(json_equal(before, still));
+    json_decref(still);
+    g_free(api_vm_action("s-ren", "poweroff"));
+
+    const char *new_name = "s-ren new & <improved>";
+    g_autofree char *new_path = api_vm_path(new_name, NULL);
+    g_autoptr(VsTestResponse) r = vs_http(api_d, "PUT", "/vms/s-ren",
+                                          "{\"name\": \"s-ren new & <improved>\"}");
+    assert_int_equal(r->status, 200);
+    assert_string_equal(vs_json_str(r->json, "name"), new_name);
+    assert_int_equal(vs_json_int(r->json, "snapshots"), 3);
+    assert_string_equal(vs_json_str(r->json, "current-snapshot"), "C");
+    g_autoptr(VsTestResponse) old = vs_http(api_d, "GET", "/vms/s-ren", NULL);
+    api_check_error(old, 404, "s-ren");
+    g_autoptr(VsTestResponse) old_snaps = vs_http(api_d, "GET", "/vms/s-ren/snapshots", NULL);
+    api_check_error(old_snaps, 404, "s-ren");
+    /* The whole tree, exactly. */
+    json_t *after = list_json(new_name, "?all=true");
+    if (!json_equal(before, after)) {
+        g_autofree char *a = json_dumps(before, 0), *b = json_dumps(after, 0);
+        fail_msg("tree changed by the rename:\n%s\n%s", a, b);
+    }
+    json_decref(after);
+    json_decref(before);
+    assert_current(new_name, "C");
+    /* And it still works. */
+    revert(new_name, "B <renamed>");
+    api_snap(new_name, "D", NULL);
+    assert_parent(new_name, "D", "B <renamed>");
+    delete_snap(new_name, "C", false);
+    /* Renaming back works too. */
+    g_autoptr(VsTestResponse) back = vs_http(api_d, "PUT", new_path, "{\"name\": \"s-ren\"}");
+    assert_int_equal(back->status, 200);
+    assert_int_equal(vs_json_int(back->json, "snapshots"), 3);
+    assert_string_equal(vs_json_str(back->json, "current-snapshot"), "D");
+    g_autofree char *all = api_snap_names("s-ren", "?all=true");
+    assert_string_equal(all, "A|B <renamed>|D");
+    /* The name it had in between has nothing left. */
+    json_decref(api_create_vm(new_name, NULL));
+    g_autofree char *empty = api_snap_names(new_name, "?all=true");
+    assert_string_equal(empty, "");
+    api_delete_vm(new_name);
+    api_delete_vm("s-ren");
+}
+
+static void test_clone(void **state)
+{
+    (void)state;
+    json_t *src = api_create_vm("s-src", "\"memory\": 256, \"cpus\": 2");
+    g_autofree char *src_uuid = g_strdup(vs_json_str(src, "uuid"));
+    g_autofree char *src_disk =
+        g_strdup(vs_json_str(json_array_get(json_object_get(src, "disks"), 0), "path"));
+    json_decref(src);
+    api_snap("s-src", "A", "desc a");
+    api_snap("s-src", "B", NULL);
+    revert("s-src", "A");
+    api_snap("s-src", "C", "desc c");
+    rename_snap("s-src", "B", "B renamed ∨");
+    json_t *src_tree = list_json("s-src", "?all=true");
+
+    g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms/s-src/clone", "{\"name\": \"s-dst\"}");
+    assert_int_equal(r->status, 202);
+    const char *id = vs_json_str(r->json, "id");
+    g_autofree char *loc = vs_response_header(r, "Location");
+    g_autofree char *want_loc = g_strdup_printf("/tasks/%s", id);
+    assert_non_null(loc);
+    assert_string_equal(loc, want_loc);
+    assert_string_equal(vs_json_str(r->json, "target_uri"), "/vms/s-dst");
+    json_t *task = vs_wait_task(api_d, id, 120);
+    assert_string_equal(vs_json_str(task, "status"), "finished");
+    if (json_object_get(task, "progress"))
+        assert_int_equal(vs_json_int(task, "progress"), 100);
+    json_decref(task);
+
+    json_t *dst = api_get_json("/vms/s-dst");
+    assert_string_equal(vs_json_str(dst, "state"), "shutoff");
+    assert_true(json_is_true(json_object_get(dst, "persistent")));
+    assert_string_not_equal(vs_json_str(dst, "uuid"), src_uuid);
+    assert_int_equal(vs_json_int(dst, "memory"), 256);
+    assert_int_equal(vs_json_int(dst, "cpus"), 2);
+    assert_int_equal(vs_json_int(dst, "snapshots"), 3);
+    assert_string_equal(vs_json_str(dst, "current-snapshot"), "C");
+    const char *dst_disk = vs_json_str(json_array_get(json_object_get(dst, "disks"), 0), "path");
+    assert_string_not_equal(dst_disk, src_disk);
+    g_autofree char *images = g_build_filename(api_d->state_dir, "images", NULL);
+    assert_true(g_str_has_prefix(dst_disk, images));
+    assert_true(g_file_test(dst_disk, G_FILE_TEST_IS_REGULAR));
+    g_autofree char *dst_disk_copy = g_strdup(dst_disk);
+    json_decref(dst);
+    /* The same tree: names, parents, descriptions, times, current. */
+    json_t *dst_tree = list_json("s-dst", "?all=true");
+    if (!json_equal(src_tree, dst_tree)) {
+        g_autofree char *a = json_dumps(src_tree, 0), *b = json_dumps(dst_tree, 0);
+        fail_msg("clone's tree differs:\n%s\n%s", a, b);
+    }
+    json_decref(dst_tree);
+    /* Independent afterwards, both ways. */
+    revert("s-dst", "B renamed ∨");
+    delete_snap("s-dst", "C", false);
+    rename_snap("s-dst", "A", "A on dst");
+    json_t *src_now = list_json("s-src", "?all=true");
+    assert_true(json_equal(src_tree, src_now));
+    json_decref(src_now);
+    assert_current("s-src", "C");
+    revert("s-src", "A");
+    api_snap("s-src", "only-src", NULL);
+    assert_snap_missing("s-dst", "only-src");
+    assert_current("s-dst", "B renamed ∨");
+    g_autofree char *dst_all = api_snap_names("s-dst", "?all=true");
+    assert_string_equal(dst_all, "A on dst|B renamed ∨");
+    assert_snap_missing("s-src", "A on dst");
+    json_decref(src_tree);
+
+    /* Default names. */
+    for (int n = 1; n <= 2; n++) {
+        g_autoptr(VsTestResponse) d = vs_http(api_d, "POST", "/vms/s-src/clone", NULL);
+        assert_int_equal(d->status, 202);
+        g_autofree char *want = g_strdup_printf("/vms/s-src-clone-%d", n);
+        assert_string_equal(vs_json_str(d->json, "target_uri"), want);
+        wait_finished(vs_json_str(d->json, "id"));
+        json_t *c = api_get_json(want);
+        assert_int_equal(vs_json_int(c, "snapshots"), 4);
+        json_decref(c);
+    }
+    /* A default name stays a valid name (at most 64 characters) even for a
+     * VM whose name is long already; the clone is reachable by it. */
+    GString *long_name = g_string_new(NULL);
+    for (int i = 0; i < 62; i++)
+        g_string_append(long_name, i % 2 ? "ю" : "L");
+    json_decref(api_create_vm(long_name->str, NULL));
+    g_autofree char *long_clone = api_vm_path(long_name->str, "/clone");
+    for (int n = 1; n <= 2; n++) {
+        g_autoptr(VsTestResponse) lc = vs_http(api_d, "POST", long_clone, NULL);
+        assert_int_equal(lc->status, 202);
+        const char *target = vs_json_str(lc->json, "target_uri");
+        g_autofree char *clone_name = g_uri_unescape_string(target + strlen("/vms/"), NULL);
+        assert_non_null(clone_name);
+        assert_true(g_utf8_validate(clone_name, -1, NULL));
+        assert_true(g_utf8_strlen(clone_name, -1) <= 64);
+        g_autofree char *suffix = g_strdup_printf("-clone-%d", n);
+        assert_true(g_str_has_suffix(clone_name, suffix));
+        wait_finished(vs_json_str(lc->json, "id"));
+        json_t *c = api_get_json(target);
+        assert_string_equal(vs_json_str(c, "name"), clone_name);
+        json_decref(c);
+    }
+    /* (Deleted only now: a deleted clone's default name is free again.) */
+    for (int n = 1; n <= 2; n++) {
+        g_autofree char *suffix = g_strdup_printf("-clone-%d", n);
+        g_autofree char *base = g_utf8_substring(long_name->str, 0, 64 - (glong)strlen(suffix));
+        g_autofree char *clone_name = g_strconcat(base, suffix, NULL);
+        g_autofree char *path = api_vm_path(clone_name, NULL);
+        g_autoptr(VsTestResponse) del = vs_http(api_d, "DELETE", path, NULL);
+        assert_int_equal(del->status, 204);
+    }
+    api_delete_vm(long_name->str);
+    g_string_free(long_name, TRUE);
+    /* Two clones asking for one name: the second is refused. */
+    g_autoptr(VsTestResponse) twin1 = vs_http(api_d, "POST", "/vms/s-src/clone", "{\"name\": \"twin\"}");
+    assert_int_equal(twin1->status, 202);
+    g_autoptr(VsTestResponse) twin2 = vs_http(api_d, "POST", "/vms/s-src/clone", "{\"name\": \"twin\"}");
+    api_check_error(twin2, 409, "twin");
+    wait_finished(vs_json_str(twin1->json, "id"));
+    api_delete_vm("twin");
+    /* A clone of a clone, with a name that needs encoding. */
+    g_autoptr(VsTestResponse) cc =
+        vs_http(api_d, "POST", "/vms/s-dst/clone", "{\"name\": \"клон <&> 1\"}");
+    assert_int_equal(cc->status, 202);
+    g_autofree char *cc_path = api_vm_path("клон <&> 1", NULL);
+    assert_string_equal(vs_json_str(cc->json, "target_uri"), cc_path);
+    wait_finished(vs_json_str(cc->json, "id"));
+    g_autofree char *cc_all = api_snap_names("клон <&> 1", "?all=true");
+    assert_string_equal(cc_all, "A on dst|B renamed ∨");
+    assert_current("клон <&> 1", "B renamed ∨");
+
+    /* Refusals. */
+    g_autoptr(VsTestResponse) taken = vs_http(api_d, "POST", "/vms/s-src/clone", "{\"name\": \"s-dst\"}");
+    api_check_error(taken, 409, "s-dst");
+    g_autoptr(VsTestResponse) bad = vs_http(api_d, "POST", "/vms/s-src/clone", "{\"name\": \".x\"}");
+    api_check_error(bad, 400, "name");
+    g_autoptr(VsTestResponse) extra = vs_http(api_d, "POST", "/vms/s-src/clone", "{\"disks\": 1}");
+    api_check_error(extra, 400, "disks");
+    g_autoptr(VsTestResponse) ghost = vs_http(api_d, "POST", "/vms/ghost/clone", NULL);
+    api_check_error(ghost, 404, "ghost");
+    g_free(api_vm_action("s-src", "start"));
+    g_autoptr(VsTestResponse) running = vs_http(api_d, "POST", "/vms/s-src/clone", "{\"name\": \"s-run\"}");
+    api_check_error(running, 409, "s-src");
+    g_autoptr(VsTestResponse) no_run = vs_http(api_d, "GET", "/vms/s-run", NULL);
+    api_check_error(no_run, 404, NULL);
+    g_free(api_vm_action("s-src", "poweroff"));
+    /* A VM without snapshots clones too. */
+    json_decref(api_create_vm("s-bare", NULL));
+    g_autoptr(VsTestResponse) bare = vs_http(api_d, "POST", "/vms/s-bare/clone", "{}");
+    assert_int_equal(bare->status, 202);
+    wait_finished(vs_json_str(bare->json, "id"));
+    json_t *bc = api_get_json("/vms/s-bare-clone-1");
+    assert_int_equal(vs_json_int(bc, "snapshots"), 0);
+    assert_string_equal(vs_json_str(bc, "current-snapshot"), "");
+    json_decref(bc);
+
+    /* Deleting the clone removes its disk, not the original's. */
+    api_delete_vm("s-dst");
+    assert_false(g_file_test(dst_disk_copy, G_FILE_TEST_EXISTS));
+    assert_true(g_file_test(src_disk, G_FILE_TEST_IS_REGULAR));
+    assert_current("s-src", "only-src");
+    const char *vms[] = {"s-src", "s-src-clone-1", "s-src-clone-2", "клон <&> 1", "s-bare",
+                         "s-bare-clone-1"};
+    for (size_t i = 0; i < G_N_ELEMENTS(vms); i++)
+        api_delete_vm(vms[i]);
+}
+
+static void test_delete_vm_with_snapshots(void **state)
+{
+    (void)state;
+    g_autofree char *names_dir = g_build_filename(api_d->state_dir, "snapnames", NULL);
+    for (int keep = 0; keep <= 1; keep++) {
+        json_t *vm = api_create_vm("s-gone", NULL);
+        g_autofree char *disk =
+            g_strdup(vs_json_str(json_array_get(json_object_get(vm, "disks"), 0), "path"));
+        g_autofree char *uuid = g_strdup(vs_json_str(vm, "uuid"));
+        json_decref(vm);
+        api_snap("s-gone", "A", "old A");
+        api_snap("s-gone", "B", NULL);
+        api_snap("s-gone", "ünï", NULL);
+        rename_snap("s-gone", "B", "B2");
+        g_free(api_vm_action("s-gone", "start"));
+        g_autoptr(VsTestResponse) del =
+            vs_http(api_d, "DELETE", keep ? "/vms/s-gone?disks=keep" : "/vms/s-gone", NULL);
+        assert_int_equal(del->status, 204);
+        g_autoptr(VsTestResponse) gone = vs_http(api_d, "GET", "/vms/s-gone/snapshots/A", NULL);
+        api_check_error(gone, 404, "s-gone");
+        assert_int_equal(g_file_test(disk, G_FILE_TEST_EXISTS), keep);
+        /* No name map is left for the deleted VM. */
+        g_autofree char *conf = g_strdup_printf("%s/%s.conf", names_dir, uuid);
+        assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
+        /* The same name starts from nothing. */
+        vm = api_create_vm("s-gone", NULL);
+        assert_int_equal(vs_json_int(vm, "snapshots"), 0);
+        assert_string_equal(vs_json_str(vm, "current-snapshot"), "");
+        json_decref(vm);
+        g_autofree char *all = api_snap_names("s-gone", "?all=true");
+        assert_string_equal(all, "");
+        assert_snap_missing("s-gone", "A");
+        assert_snap_missing("s-gone", "B2");
+        api_snap("s-gone", "A", NULL);
+        json_t *a = api_get_snap("s-gone", "A");
+        assert_string_equal(vs_json_str(a, "parent"), "");
+        assert_string_equal(vs_json_str(a, "description"), "");
+        json_decref(a);
+        api_snap("s-gone", "B", NULL); /* an internal name the old VM used */
+        assert_parent("s-gone", "B", "A");
+        api_delete_vm("s-gone");
+        if (keep)
+            g_unlink(disk);
+    }
+}
+
+/* ---- renames that survive a restart (test-driver node file) ------------- */
+
+static char *file_tmp;
+
+static int setup_file(void **state)
+{
+    (void)state;
+    file_tmp = g_dir_make_tmp("virtsnap-node-XXXXXX", NULL);
+#define KEEPER_DEF                                                                          \
+    "<name>keeper</name><uuid>5d0c1f8e-1b2a-4c3d-8e9f-0a1b2c3d4e5f</uuid>"                  \
+    "<memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>"                \
+    "<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"           \
+    "<source file='/var/lib/nowhere/keeper.qcow2'/><target dev='vda' bus='virtio'/></disk>" \
+    "</devices>"
+#define KEEPER_SNAP_DOMAIN "<domain type='test'>" KEEPER_DEF "</domain>"
+    /* Three snapshots (s1 → s2, s1 → s3; s2 current) that the test driver
+     * loads afresh at every daemon start. */
+    const char *domain =
+        "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
+        KEEPER_DEF "<test:runstate>5</test:runstate>"
+        "<test:domainsnapshot><name>s1</name><state>shutoff</state>" KEEPER_SNAP_DOMAIN
+        "<description>first</description><creationTime>1700000000</creationTime><active>0</active>"
+        "</test:domainsnapshot>"
+        "<test:domainsnapshot><name>s2</name><state>shutoff</state>" KEEPER_SNAP_DOMAIN
+        "<description>second</description><parent><name>s1</name></parent>"
+        "<creationTime>1700000100</creationTime><active>1</active>"
+        "</test:domainsnapshot>"
+        "<test:domainsnapshot><name>s3</name><state>shutoff</state>" KEEPER_SNAP_DOMAIN
+        "<description>third</description><parent><name>s1</name></parent>"
+        "<creationTime>1700000200</creationTime><active>0</active></test:domainsnapshot>"
+        "</domain>";
+    g_autofree char *uri = api_test_driver_uri(file_tmp, domain);
+    api_d = vs_test_daemon_start(uri, NULL);
+    return 0;
+}
+
+static int teardown_file(void **state)
+{
+    (void)state;
+    vs_test_daemon_free(api_d);
+    api_d = NULL;
+    g_autofree char *node = g_build_filename(file_tmp, "node.xml", NULL);
+    g_unlink(node);
+    g_rmdir(file_tmp);
+    return 0;
+}
+
+static void check_renamed_tree(void)
+{
+    g_autofree char *all = api_snap_names("keeper", "?all=true");
+    assert_string_equal(all, "base <1>|s1|drei ω");
+    assert_snap_missing("keeper", "s2");
+    assert_snap_missing("keeper", "s3");
+    json_t *s = api_get_snap("keeper", "s1");
+    assert_string_equal(vs_json_str(s, "description"), "second");
+    assert_string_equal(vs_json_str(s, "parent"), "base <1>");
+    assert_int_equal(vs_json_int(s, "created"), 1700000100);
+    assert_true(json_is_true(json_object_get(s, "current")));
+    json_decref(s);
+    json_t *b = api_get_snap("keeper", "base <1>");
+    assert_string_equal(vs_json_str(b, "description"), "first");
+    assert_int_equal(vs_json_int(b, "children"), 2);
+    json_decref(b);
+    g_autofree char *kids = api_snap_names("keeper", "?parent=base%20%3C1%3E");
+    assert_string_equal(kids, "s1|drei ω");
+    assert_current("keeper", "s1");
+}
+
+static void test_rename_survives_restart(void **state)
+{
+    (void)state;
+    g_autofree char *initial = api_snap_names("keeper", "?all=true");
+    assert_string_equal(initial, "s1|s2|s3");
+    assert_current("keeper", "s2");
+    /* s1 → "base <1>", then s2 takes the name s1, and s3 a non-ASCII one. */
+    rename_snap("keeper", "s1", "base <1>");
+    rename_snap("keeper", "s2", "s1");
+    rename_snap("keeper", "s3", "drei ω");
+    check_renamed_tree();
+    vs_test_daemon_restart(api_d);
+    check_renamed_tree();
+    /* Revert, create and delete all work on the renamed tree. */
+    revert("keeper", "base <1>");
+    assert_current("keeper", "base <1>");
+    api_snap("keeper", "s2", "new s2"); /* a libvirt name that is in use */
+    assert_parent("keeper", "s2", "base <1>");
+    json_t *n = api_get_snap("keeper", "s2");
+    assert_string_equal(vs_json_str(n, "description"), "new s2");
+    json_decref(n);
+    delete_snap("keeper", "s1", false);
+    g_autofree char *all = api_snap_names("keeper", "?all=true");
+    assert_string_equal(all, "base <1>|drei ω|s2");
+    /* Its original name can be given back. */
+    rename_snap("keeper", "drei ω", "s3");
+    json_t *s3 = api_get_snap("keeper", "s3");
+    assert_string_equal(vs_json_str(s3, "description"), "third");
+    json_decref(s3);
+    assert_snap_missing("keeper", "drei ω");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_task),
+        cmocka_unit_test(test_create_errors),
+        cmocka_unit_test(test_default_name),
+        cmocka_unit_test(test_special_names),
+        cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_get_one),
+        cmocka_unit_test(test_update),
+        cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_delete_subtree),
+        cmocka_unit_test(test_revert),
+        cmocka_unit_test(test_serialized_creates),
+        cmocka_unit_test(test_vm_rename_keeps_tree),
+        cmocka_unit_test(test_clone),
+        cmocka_unit_test(test_delete_vm_with_snapshots),
+    };
+    const struct CMUnitTest file_tests[] = {
+        cmocka_unit_test(test_rename_survives_restart),
+    };
+    int failed = cmocka_run_group_tests_name("snapshots", tests, setup, teardown);
+    failed += cmocka_run_group_tests_name("snapshots-restart", file_tests, setup_file,
+                                          teardown_file);
+    return failed;
+}
