@@ -228,6 +228,7 @@ void vs_hv_set_error_from(virErrorPtr err, GError **error, const char *fmt, ...)
             break;
         case VIR_ERR_OPERATION_INVALID:
         case VIR_ERR_DOM_EXIST:
+        case VIR_ERR_SNAPSHOT_REVERT_RISKY:
             code = VS_ERR_CONFLICT;
             break;
         case VIR_ERR_NO_CONNECT:
