@@ -156,7 +156,8 @@ static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
     g_autoptr(GPtrArray) files = get_list(kf, key);
     for (guint i = 0; i < files->len; i++) {
         const char *path = g_ptr_array_index(files, i);
-        if (!only_logs || g_str_has_prefix(path, vs_hv_logs_dir()))
+        if (!only_logs || g_str_has_prefix(path, vs_hv_logs_dir()) ||
+            g_str_has_prefix(path, vs_hv_vnc_dir()))
             g_unlink(path);
     }
 }
@@ -175,6 +176,46 @@ static void recover_clone(virConnectPtr conn, GKeyFile *kf)
     remove_files(kf, "files", false);
     vs_snapnames_forget_vm(new_uuid);
     vs_info("recovery: removed an interrupted clone (%s)", new_uuid);
+}
+
+/* A revert died. libvirt stops QEMU and starts it again from the snapshot, so
+ * the VM may be left shut off (or its half-started QEMU is killed when libvirt
+ * reconnects): then revert again. A VM already in the snapshot's state is
+ * consistent whether the revert completed or never began, and stays as it is. */
+static void recover_revert(virDomainPtr dom, GKeyFile *kf)
+{
+    g_autofree char *internal = g_key_file_get_string(kf, "op", "internal", NULL);
+    g_autoptr(virDomainSnapshot) snap =
+        internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    g_autofree char *xml = snap ? virDomainSnapshotGetXMLDesc(snap, 0) : NULL;
+    g_autoptr(xmlDoc) doc = xml ? vs_xml_parse(xml, NULL) : NULL;
+    g_autofree char *want = doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/state)") : NULL;
+    if (!want)
+        return;
+    if (virDomainIsActive(dom) == 1) {
+        /* Takes a job, so it waits until libvirt has reconnected to QEMU
+         * (and killed one whose start never finished). */
+        char *reply = NULL;
+        virDomainQemuMonitorCommand(dom, "info status", &reply, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP);
+        free(reply);
+    }
+    int state = VIR_DOMAIN_NOSTATE;
+    virDomainGetState(dom, &state, NULL, 0);
+    bool settled = !strcmp(want, "running")  ? state == VIR_DOMAIN_RUNNING
+                   : !strcmp(want, "paused") ? state == VIR_DOMAIN_PAUSED
+                                             : state != VIR_DOMAIN_SHUTOFF;
+    if (settled)
+        return;
+    int rc = virDomainRevertToSnapshot(snap, 0);
+    virErrorPtr err = rc < 0 ? virGetLastError() : NULL;
+    if (rc < 0 && err && err->code == VIR_ERR_SNAPSHOT_REVERT_RISKY)
+        rc = virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_FORCE);
+    if (rc == 0)
+        vs_info("recovery: finished an interrupted revert of VM '%s' to '%s'",
+                virDomainGetName(dom), internal);
+    else
+        vs_error("recovery: cannot finish the revert of VM '%s' to '%s'", virDomainGetName(dom),
+                 internal);
 }
 
 /* A VM delete died: finish it. */
@@ -214,6 +255,8 @@ int vs_journal_recover(void)
             recover_snapshot(dom, uuid, kf);
         else if (g_strcmp0(kind, "rename") == 0 && dom)
             recover_rename(dom, kf);
+        else if (g_strcmp0(kind, "revert") == 0 && dom)
+            recover_revert(dom, kf);
         else if (g_strcmp0(kind, "clone") == 0)
             recover_clone(conn, kf);
         else if (g_strcmp0(kind, "delete") == 0 && uuid)

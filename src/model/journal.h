@@ -7,6 +7,7 @@
  *   snapshot  created in libvirt → keep it (and its display name);
  *             not created → remove any qcow2 tag QEMU wrote without metadata
  *   rename    a VM whose snapshot metadata was dropped → redefine the saved tree
+ *   revert    a VM left shut off (or paused) half-way → revert again
  *   clone     → remove the half-made clone (domain, metadata, copied files)
  *   delete    → finish deleting (metadata, domain, images unless kept) */
 #pragma once
@@ -18,8 +19,9 @@ typedef struct VsJournal VsJournal;
 /* Where records live; call once at start, before vs_journal_recover. */
 bool vs_journal_init(const char *state_dir, GError **error);
 
-/* Starts a record of KIND ("snapshot", "rename", "clone", "delete") for the
- * VM with UUID; returns NULL only if it cannot be written (with ERROR). */
+/* Starts a record of KIND ("snapshot", "revert", "rename", "clone",
+ * "delete") for the VM with UUID; returns NULL only if it cannot be written
+ * (with ERROR). */
 VsJournal *vs_journal_begin(const char *kind, const char *uuid, GError **error);
 void vs_journal_set(VsJournal *j, const char *key, const char *value);
 void vs_journal_set_list(VsJournal *j, const char *key, const char *const *values, gsize n);

@@ -200,7 +200,7 @@ static gint compare_ids(gconstpointer a, gconstpointer b)
 }
 
 /* Loads one record; a task that was running is now failed. */
-static VsTask *load_record(const char *path)
+static VsTask *load_record(const char *path, bool *interrupted)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL))
@@ -216,7 +216,8 @@ static VsTask *load_record(const char *path)
     task->info.created = g_key_file_get_int64(kf, "task", "created", NULL);
     task->info.progress = g_key_file_get_integer(kf, "task", "progress", NULL);
     task->ended = g_key_file_get_int64(kf, "task", "ended", NULL);
-    if (task->info.status == VS_TASK_RUNNING) {
+    *interrupted = task->info.status == VS_TASK_RUNNING;
+    if (*interrupted) {
         task->info.status = VS_TASK_FAILED;
         g_free(task->info.message);
         task->info.message = g_strdup(INTERRUPTED);
@@ -242,12 +243,13 @@ bool vs_tasks_persist(const char *dir, GError **error)
         if (!g_str_has_suffix(name, ".task"))
             continue;
         g_autofree char *path = g_build_filename(dir, name, NULL);
-        VsTask *task = load_record(path);
+        bool interrupted = false;
+        VsTask *task = load_record(path, &interrupted);
         if (!task) {
             g_unlink(path);
             continue;
         }
-        if (g_strcmp0(task->info.message, INTERRUPTED) == 0) {
+        if (interrupted) {
             save_record(task);
             vs_warn("task %s (%s) was interrupted by a stop of virtsnapd", task->info.id,
                     task->info.target_uri);

@@ -1,0 +1,316 @@
+/* test_crash_snapshots.c: kill -9 of virtsnapd in the middle of snapshot
+ * work, then a restart (issue 6, crash safety): a snapshot create on a running
+ * and on a shut-off VM killed at snapshot-before-create and
+ * snapshot-after-create leaves the snapshot either complete (metadata, qcow2
+ * tag, parent, current) or absent (no metadata, no orphan tag), the task is
+ * reported failed as interrupted, the running guest keeps counting, and the
+ * same name can be taken again and reverted; a real kill -9 while a running
+ * VM is being reverted leaves it running with all its snapshots, and a
+ * further revert brings its counter back to the snapshot's value. */
+#include "crash.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The snapshot as GET answers it, or NULL on 404 (fails otherwise). */
+static json_t *snapshot_or_null(const char *vm, const char *name)
+{
+    g_autofree char *vm_enc = vs_enc(vm);
+    g_autofree char *enc = vs_enc(name);
+    g_autoptr(VsTestResponse) r = crash_req("GET", NULL, "/vms/%s/snapshots/%s", vm_enc, enc);
+    if (r->status == 404)
+        return NULL;
+    if (r->status != 200)
+        fail_msg("GET snapshot '%s' of '%s' answered %ld: %s", name, vm, r->status, r->body);
+    return json_incref(r->json);
+}
+
+static int cmp_strp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* TAGS (sorted, comma-joined) with TAG added, sorted again. */
+static char *tags_plus(const char *tags, const char *tag)
+{
+    g_auto(GStrv) parts = *tags ? g_strsplit(tags, ",", -1) : g_new0(char *, 1);
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+    for (char **p = parts; *p; p++)
+        g_ptr_array_add(all, *p);
+    g_ptr_array_add(all, (gpointer)tag);
+    g_ptr_array_sort(all, cmp_strp);
+    g_autoptr(GString) out = g_string_new(NULL);
+    for (guint i = 0; i < all->len; i++)
+        g_string_append_printf(out, "%s%s", i ? "," : "", (char *)g_ptr_array_index(all, i));
+    return g_strdup(out->str);
+}
+
+/* Sorted, comma-joined names (the order of equal creation times may vary). */
+static char *sorted_names(json_t *array)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    size_t i;
+    json_t *item;
+    json_array_foreach(array, i, item)
+        g_ptr_array_add(names, (gpointer)vs_json_str(item, "name"));
+    g_ptr_array_sort(names, cmp_strp);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(",", (char **)names->pdata);
+}
+
+/* Prepares VM NAME with a first snapshot "base"; RUNNING: started and counting. */
+static void make_vm(const char *name, bool running)
+{
+    json_t *vm = crash_vm_create(name);
+    json_decref(vm);
+    if (running) {
+        crash_vm_action(name, "start", "running");
+        json_t *got = crash_vm_get(name);
+        crash_wait_count(vs_json_str(got, "serial_log"), 0, 3, 60);
+        json_decref(got);
+    }
+    crash_snapshot(name, "base");
+}
+
+/* One create killed at POINT on VM (running or not), taking snapshot SNAP. */
+static void snapshot_fault(const char *vm, bool running, const char *point, const char *snap)
+{
+    json_t *info = crash_vm_get(vm);
+    assert_string_equal(vs_json_str(info, "state"), running ? "running" : "shutoff");
+    g_autofree char *parent = g_strdup(vs_json_str(info, "current-snapshot"));
+    g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
+    long n_before = vs_json_int(info, "snapshots");
+    json_decref(info);
+    assert_true(*parent);
+    g_autofree char *image = crash_vm_image(vm);
+    json_t *before = crash_snapshots_all(vm);
+    g_autofree char *tags_before = crash_image_tags(image);
+
+    crash_arm(point);
+    long count_at_kill = running ? crash_last_count(serial) : 0;
+    g_autofree char *task = crash_snapshot_start(vm, snap);
+    crash_wait_killed(point);
+    if (running)
+        count_at_kill = MAX(count_at_kill, crash_last_count(serial));
+    gsize serial_at_restart = running ? crash_file_size(serial) : 0;
+    crash_restart_clean();
+
+    crash_check_task_interrupted(task);
+    crash_check_journal_empty();
+    info = crash_vm_get(vm);
+    assert_string_equal(vs_json_str(info, "state"), running ? "running" : "shutoff");
+    assert_int_equal(crash_qemu_count(vm), running ? 1 : 0);
+    json_t *got = snapshot_or_null(vm, snap);
+    json_t *after = crash_snapshots_all(vm);
+    g_autofree char *tags = crash_image_tags(image);
+    bool made = got != NULL;
+    printf("# %s VM '%s', killed at %s: snapshot '%s' %s; tags now [%s]\n",
+           running ? "running" : "shut-off", vm, point, snap, made ? "complete" : "absent", tags);
+
+    /* All or nothing: metadata and the qcow2 tag go together. */
+    g_autofree char *tags_with = tags_plus(tags_before, snap);
+    if (made) {
+        assert_string_equal(tags, tags_with);
+        assert_string_equal(vs_json_str(got, "parent"), parent);
+        assert_true(json_is_true(json_object_get(got, "current")));
+        assert_true(json_is_true(json_object_get(got, "memory")) == running);
+        assert_string_equal(vs_json_str(got, "state"), running ? "running" : "shutoff");
+        assert_string_equal(vs_json_str(info, "current-snapshot"), snap);
+        assert_int_equal(vs_json_int(info, "snapshots"), n_before + 1);
+        assert_int_equal(json_array_size(after), json_array_size(before) + 1);
+        json_t *p = snapshot_or_null(vm, parent);
+        assert_non_null(p);
+        assert_false(json_is_true(json_object_get(p, "current")));
+        json_decref(p);
+    } else {
+        assert_string_equal(tags, tags_before);
+        assert_true(json_equal(after, before));
+        assert_string_equal(vs_json_str(info, "current-snapshot"), parent);
+        assert_int_equal(vs_json_int(info, "snapshots"), n_before);
+    }
+    /* Where the kill fell decides which: libvirt had or had not made it. */
+    assert_true(made == (strcmp(point, "snapshot-after-create") == 0));
+    if (got)
+        json_decref(got);
+    json_decref(after);
+    json_decref(before);
+    json_decref(info);
+
+    /* The guest kept running through the crash: it counts on from where it was. */
+    if (running) {
+        crash_wait_counting(serial, serial_at_restart, 30);
+        long now = crash_wait_count(serial, serial_at_restart, count_at_kill + 1, 30);
+        g_autofree char *text = crash_read_file(serial);
+        int banners = 0;
+        for (const char *p = text; (p = strstr(p, "VIRTSNAP-GUEST BOOT")); p++)
+            banners++;
+        assert_int_equal(banners, 1); /* never rebooted */
+        printf("# guest counted on: %ld at the kill, %ld now\n", count_at_kill, now);
+    }
+
+    /* The name can be taken again (after deleting the completed one). */
+    g_autofree char *vm_enc = vs_enc(vm);
+    if (made) {
+        g_autoptr(VsTestResponse) del =
+            crash_expect(204, "DELETE", NULL, "/vms/%s/snapshots/%s", vm_enc, snap);
+        (void)del;
+    }
+    long c0 = running ? crash_last_count(serial) : 0;
+    crash_snapshot(vm, snap);
+    long c1 = running ? crash_last_count(serial) : 0;
+    g_autofree char *tags_again = crash_image_tags(image);
+    assert_string_equal(tags_again, tags_with);
+    got = snapshot_or_null(vm, snap);
+    assert_non_null(got);
+    assert_string_equal(vs_json_str(got, "parent"), parent);
+    json_decref(got);
+
+    /* … and reverted to. */
+    if (running) {
+        crash_wait_count(serial, 0, c1 + 10, 30);
+        gsize offset = crash_file_size(serial);
+        crash_revert(vm, snap);
+        long v = crash_wait_resume(serial, offset, c0, c1 + 2, 30);
+        printf("# reverted to '%s': counter back at %ld (taken at %ld..%ld)\n", snap, v, c0, c1);
+    } else {
+        crash_revert(vm, snap);
+        json_t *again = crash_vm_get(vm);
+        assert_string_equal(vs_json_str(again, "state"), "shutoff");
+        assert_string_equal(vs_json_str(again, "current-snapshot"), snap);
+        json_decref(again);
+    }
+    crash_check_journal_empty();
+}
+
+static void test_create_running_before(void **state)
+{
+    (void)state;
+    make_vm("run", true);
+    snapshot_fault("run", true, "snapshot-before-create", "s1");
+}
+
+static void test_create_running_after(void **state)
+{
+    (void)state;
+    snapshot_fault("run", true, "snapshot-after-create", "s2");
+}
+
+static void test_create_shutoff_before(void **state)
+{
+    (void)state;
+    make_vm("off", false);
+    snapshot_fault("off", false, "snapshot-before-create", "s1");
+}
+
+static void test_create_shutoff_after(void **state)
+{
+    (void)state;
+    snapshot_fault("off", false, "snapshot-after-create", "s2");
+}
+
+/* ---- kill -9 during a revert of a running VM ---------------------------- */
+
+typedef struct {
+    const char *vm, *snap;
+    long status;
+    gint64 took_us;
+} RevertCall;
+
+static void *revert_thread(void *data)
+{
+    RevertCall *call = data;
+    g_autofree char *vm_enc = vs_enc(call->vm);
+    g_autofree char *enc = vs_enc(call->snap);
+    g_autofree char *path = g_strdup_printf("/vms/%s/snapshots/%s/revert", vm_enc, enc);
+    gint64 t0 = g_get_monotonic_time();
+    VsTestResponse *r = vs_http(crash.d, "POST", path, NULL);
+    call->took_us = g_get_monotonic_time() - t0;
+    call->status = r->status;
+    vs_response_free(r);
+    return NULL;
+}
+
+static void test_kill_during_revert(void **state)
+{
+    (void)state;
+    const char *vm = "rv";
+    make_vm(vm, true);
+    json_t *info = crash_vm_get(vm);
+    g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
+    json_decref(info);
+    long c0 = crash_last_count(serial);
+    crash_snapshot(vm, "mark");
+    long c1 = crash_last_count(serial);
+    crash_wait_count(serial, 0, c1 + 10, 30);
+    crash_snapshot(vm, "later");
+    crash_wait_count(serial, 0, crash_last_count(serial) + 10, 30);
+
+    /* How long an undisturbed revert takes, for the record. */
+    {
+        RevertCall probe = {.vm = vm, .snap = "later"};
+        revert_thread(&probe);
+        assert_int_equal(probe.status, 200);
+        printf("# an undisturbed revert of the running VM takes %.0f ms\n",
+               (double)probe.took_us / 1000);
+        crash_wait_count(serial, 0, crash_last_count(serial) + 5, 30);
+    }
+    json_t *before = crash_snapshots_all(vm);
+    g_autofree char *names_before = sorted_names(before);
+    json_decref(before);
+
+    RevertCall call = {.vm = vm, .snap = "mark"};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, revert_thread, &call), 0);
+    /* ~100 ms: libvirt has begun stopping QEMU to start it again from the
+     * snapshot. VS_CRASH_REVERT_KILL_MS moves the kill (to explore). */
+    const char *delay = g_getenv("VS_CRASH_REVERT_KILL_MS");
+    g_usleep((gulong)(delay ? atoi(delay) : 100) * 1000);
+    crash_kill_now();
+    pthread_join(thread, NULL);
+    printf("# the revert request %s before the kill (HTTP %ld after %.0f ms)\n",
+           call.status == 200 ? "was answered" : "was cut off", call.status,
+           (double)call.took_us / 1000);
+    gsize serial_at_restart = crash_file_size(serial);
+    crash_restart_clean();
+
+    crash_check_journal_empty();
+    info = crash_vm_get(vm);
+    const char *current = vs_json_str(info, "current-snapshot");
+    printf("# after the restart: VM '%s' is %s, current snapshot '%s'\n", vm,
+           vs_json_str(info, "state"), current);
+    assert_string_equal(vs_json_str(info, "state"), "running");
+    assert_int_equal(crash_qemu_count(vm), 1); /* no orphan from a half-made start */
+    assert_true(!strcmp(current, "mark") || !strcmp(current, "later"));
+    json_decref(info);
+    json_t *after = crash_snapshots_all(vm);
+    g_autofree char *names_after = sorted_names(after);
+    json_decref(after);
+    assert_string_equal(names_after, names_before);
+    crash_wait_counting(serial, serial_at_restart, 30);
+
+    /* A further revert works, and the counter resumes from the snapshot's value. */
+    gsize offset = crash_file_size(serial);
+    crash_revert(vm, "mark");
+    long v = crash_wait_resume(serial, offset, c0, c1 + 2, 30);
+    printf("# reverted to 'mark' after the crash: counter back at %ld (taken at %ld..%ld)\n", v,
+           c0, c1);
+    info = crash_vm_get(vm);
+    assert_string_equal(vs_json_str(info, "state"), "running");
+    assert_string_equal(vs_json_str(info, "current-snapshot"), "mark");
+    json_decref(info);
+    crash_check_journal_empty();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        CRASH_TEST(test_create_running_before),
+        CRASH_TEST(test_create_running_after),
+        CRASH_TEST(test_create_shutoff_before),
+        CRASH_TEST(test_create_shutoff_after),
+        CRASH_TEST(test_kill_during_revert),
+    };
+    return crash_run_group("crash-snapshots", tests, G_N_ELEMENTS(tests));
+}
