@@ -449,31 +449,76 @@ VsSnapshot *vs_snapshot_update(const char *vm, const char *name, const char *new
     return op.result;
 }
 
+/* Deletes one snapshot with FLAGS; drivers without METADATA_ONLY
+ * (test:///) keep no disk contents, so a plain delete is the same there. */
+static int delete_one(virDomainSnapshotPtr snap, unsigned int flags)
+{
+    if (virDomainSnapshotDelete(snap, flags) == 0)
+        return 0;
+    virErrorPtr err = virGetLastError();
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) || !err ||
+        (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT))
+        return -1;
+    return virDomainSnapshotDelete(snap, flags & ~VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY);
+}
+
+/* Deletes TOP and its descendants (TOP NULL: every snapshot of DOM) one at a
+ * time, leaves first, with FLAGS. libvirt 9.0's own DELETE_CHILDREN recurses
+ * through the tree and was seen to crash the process on a deep tree of a
+ * running domain; one leaf at a time never re-parents anything either.
+ * With FORGET_UUID the display names of the deleted snapshots are dropped. */
+static bool delete_leaves_first(virDomainPtr dom, virDomainSnapshotPtr top, unsigned int flags,
+                                const char *forget_uuid, GError **error)
+{
+    virDomainSnapshotPtr *all = NULL, *below = NULL;
+    int n_all = virDomainListAllSnapshots(dom, &all, VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL);
+    int n_below = top ? virDomainSnapshotListAllChildren(top, &below,
+                                                         VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS)
+                      : 0;
+    bool ok = n_all >= 0 && n_below >= 0;
+    if (!ok)
+        vs_hv_set_error(error, "cannot list the snapshots of VM '%s'", virDomainGetName(dom));
+    g_autoptr(GHashTable) doomed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (top)
+        g_hash_table_add(doomed, g_strdup(virDomainSnapshotGetName(top)));
+    for (int i = 0; i < n_below; i++)
+        g_hash_table_add(doomed, g_strdup(virDomainSnapshotGetName(below[i])));
+    for (int i = n_all - 1; ok && i >= 0; i--) {
+        g_autofree char *name = g_strdup(virDomainSnapshotGetName(all[i]));
+        if (top && !g_hash_table_contains(doomed, name))
+            continue;
+        if (delete_one(all[i], flags) < 0) {
+            vs_hv_set_error(error, "cannot delete snapshot '%s' of VM '%s'", name,
+                            virDomainGetName(dom));
+            ok = false;
+        } else if (forget_uuid) {
+            vs_snapnames_forget(forget_uuid, name);
+        }
+    }
+    for (int i = 0; i < n_all; i++)
+        virDomainSnapshotFree(all[i]);
+    for (int i = 0; i < n_below; i++)
+        virDomainSnapshotFree(below[i]);
+    free(all);
+    free(below);
+    return ok;
+}
+
 static bool delete_locked(virDomainPtr dom, const char *uuid, gpointer data, GError **error)
 {
     SnapOp *op = data;
     g_autoptr(virDomainSnapshot) snap = resolve(dom, uuid, op->name, error);
     if (!snap)
         return false;
-    virDomainSnapshotPtr *gone = NULL;
-    int n_gone = op->with_children
-                     ? virDomainSnapshotListAllChildren(snap, &gone,
-                                                        VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS)
-                     : 0;
+    if (op->with_children)
+        return delete_leaves_first(dom, snap, 0, uuid, error);
     g_autofree char *internal = g_strdup(virDomainSnapshotGetName(snap));
-    bool ok = virDomainSnapshotDelete(snap, op->with_children ? VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN
-                                                              : 0) == 0;
-    if (!ok)
+    if (virDomainSnapshotDelete(snap, 0) < 0) {
         vs_hv_set_error(error, "cannot delete snapshot '%s'", op->name);
-    else
-        vs_snapnames_forget(uuid, internal);
-    for (int i = 0; i < n_gone; i++) {
-        if (ok)
-            vs_snapnames_forget(uuid, virDomainSnapshotGetName(gone[i]));
-        virDomainSnapshotFree(gone[i]);
+        return false;
     }
-    free(gone);
-    return ok;
+    vs_snapnames_forget(uuid, internal);
+    return true;
 }
 
 bool vs_snapshot_delete(const char *vm, const char *name, bool with_children, GError **error)
@@ -520,36 +565,9 @@ VsSnapshot *vs_snapshot_revert(const char *vm, const char *name, GError **error)
     return op.result;
 }
 
-/* Drops SNAP's subtree from libvirt's metadata only. Drivers without
- * METADATA_ONLY (test:///) keep no disk contents: plain delete there. */
-static int delete_metadata(virDomainSnapshotPtr snap)
-{
-    unsigned int flags = VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN;
-    if (virDomainSnapshotDelete(snap, flags | VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) == 0)
-        return 0;
-    virErrorPtr err = virGetLastError();
-    if (!err || (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT))
-        return -1;
-    return virDomainSnapshotDelete(snap, flags);
-}
-
 bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error)
 {
-    virDomainSnapshotPtr *roots = NULL;
-    int n = virDomainListAllSnapshots(dom, &roots, VIR_DOMAIN_SNAPSHOT_LIST_ROOTS);
-    bool ok = n >= 0;
-    if (!ok)
-        vs_hv_set_error(error, "cannot list the snapshots of VM '%s'", virDomainGetName(dom));
-    for (int i = 0; i < n; i++) {
-        if (ok && delete_metadata(roots[i]) < 0) {
-            vs_hv_set_error(error, "cannot drop the snapshot metadata of VM '%s'",
-                            virDomainGetName(dom));
-            ok = false;
-        }
-        virDomainSnapshotFree(roots[i]);
-    }
-    free(roots);
-    return ok;
+    return delete_leaves_first(dom, NULL, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY, NULL, error);
 }
 
 /* ---- moving a tree ----------------------------------------------------- */

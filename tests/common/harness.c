@@ -117,6 +117,17 @@ void vs_test_daemon_restart(VsTestDaemon *d)
     spawn(d, NULL);
 }
 
+/* Prints the end of the daemon's log to stderr, to explain a failure. */
+static void show_log_tail(const VsTestDaemon *d, const char *why)
+{
+    g_autofree char *log = NULL;
+    gsize len = 0;
+    g_file_get_contents(d->log_path, &log, &len, NULL);
+    const char *tail = log && len > 4000 ? log + len - 4000 : log;
+    fprintf(stderr, "harness: virtsnapd %s; end of its log (%s):\n%s\n", why, d->log_path,
+            tail ? tail : "");
+}
+
 int vs_test_daemon_term(VsTestDaemon *d)
 {
     if (!d->pid)
@@ -126,10 +137,15 @@ int vs_test_daemon_term(VsTestDaemon *d)
     for (int i = 0; i < 300; i++) {
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
             d->pid = 0;
+            if (WIFSIGNALED(status))
+                show_log_tail(d, g_strsignal(WTERMSIG(status)));
+            else if (WEXITSTATUS(status) != 0)
+                show_log_tail(d, "exited non-zero");
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
         g_usleep(100000);
     }
+    show_log_tail(d, "did not stop within 30 s of SIGTERM");
     kill(d->pid, SIGKILL);
     waitpid(d->pid, &status, 0);
     d->pid = 0;

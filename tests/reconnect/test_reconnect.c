@@ -41,9 +41,20 @@ static void start_libvirtd(void)
 
 static void stop_libvirtd(void)
 {
+    if (libvirtd <= 0)
+        return;
     kill(libvirtd, SIGTERM);
     waitpid(libvirtd, NULL, 0);
     libvirtd = 0;
+}
+
+/* Whatever happened, no libvirtd may outlive the test: a second one cannot
+ * start while it holds the drivers' pid files. */
+static int cleanup(void **state)
+{
+    (void)state;
+    stop_libvirtd();
+    return 0;
 }
 
 static long get_vms(VsTestDaemon *d, char **reason)
@@ -96,6 +107,7 @@ int main(void)
         printf("reconnect test needs root and /usr/sbin/libvirtd: skipped\n");
         return 77;
     }
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_libvirtd_restart)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_libvirtd_restart, cleanup)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
