@@ -44,6 +44,20 @@ static bool check_description(VsApiResponse *resp, const char *description)
     return true;
 }
 
+/* The optional {"name", "description"} body of create and update. */
+static bool read_name_description(const VsApiRequest *req, VsApiResponse *resp, const char **name,
+                                  const char **description)
+{
+    static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
+                                     {"description", VS_FIELD_STRING, false}};
+    *name = string_field(req, "name");
+    *description = string_field(req, "description");
+    return vs_api_check_query(req, resp, NULL) &&
+           vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) &&
+           (!*name || vs_api_check_name(resp, "snapshot", *name)) &&
+           check_description(resp, *description);
+}
+
 void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp)
 {
     static const char *const query[] = {"parent", "all", NULL};
@@ -73,14 +87,8 @@ void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp)
 
 void vs_api_snapshots_create(const VsApiRequest *req, VsApiResponse *resp)
 {
-    static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
-                                     {"description", VS_FIELD_STRING, false}};
-    const char *name = string_field(req, "name");
-    const char *description = string_field(req, "description");
-    if (!vs_api_check_query(req, resp, NULL) ||
-        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
-        (name && !vs_api_check_name(resp, "snapshot", name)) ||
-        !check_description(resp, description))
+    const char *name = NULL, *description = NULL;
+    if (!read_name_description(req, resp, &name, &description))
         return;
     g_autoptr(GError) error = NULL;
     VsSnapshotJob *job = vs_snapshot_prepare(req->params[0], name, description, &error);
@@ -112,14 +120,8 @@ void vs_api_snapshot_get(const VsApiRequest *req, VsApiResponse *resp)
 
 void vs_api_snapshot_update(const VsApiRequest *req, VsApiResponse *resp)
 {
-    static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
-                                     {"description", VS_FIELD_STRING, false}};
-    const char *name = string_field(req, "name");
-    const char *description = string_field(req, "description");
-    if (!vs_api_check_query(req, resp, NULL) ||
-        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
-        (name && !vs_api_check_name(resp, "snapshot", name)) ||
-        !check_description(resp, description))
+    const char *name = NULL, *description = NULL;
+    if (!read_name_description(req, resp, &name, &description))
         return;
     g_autoptr(GError) error = NULL;
     g_autoptr(VsSnapshot) snap =
