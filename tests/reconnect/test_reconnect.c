@@ -11,6 +11,8 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,6 +70,10 @@ static long get_vms(VsTestDaemon *d, char **reason)
 static void test_libvirtd_restart(void **state)
 {
     (void)state;
+    /* Only one libvirtd can run as root at a time (the drivers' pid files
+     * under /run are global): wait for any other run of this test. */
+    int lock = open("/tmp/virtsnap-reconnect-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(lock >= 0 && flock(lock, LOCK_EX) == 0);
     dir = g_dir_make_tmp("virtsnap-libvirtd-XXXXXX", NULL);
     g_autofree char *run = g_build_filename(dir, "run", NULL);
     g_mkdir_with_parents(run, 0700);
