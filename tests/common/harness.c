@@ -169,10 +169,10 @@ static void remove_tree(const char *path)
     g_rmdir(path);
 }
 
-/* QEMU processes of the embedded driver outlive the daemon by design: kill
- * those that belong to this test's state directory. */
-static void kill_leftover_qemu(const char *state_dir)
+GArray *vs_qemu_pids(const char *state_dir, const char *vm)
 {
+    GArray *pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+    g_autofree char *guest = vm ? g_strdup_printf("guest=%s,", vm) : NULL;
     GDir *proc = g_dir_open("/proc", 0, NULL);
     const char *name;
     while (proc && (name = g_dir_read_name(proc))) {
@@ -181,16 +181,29 @@ static void kill_leftover_qemu(const char *state_dir)
         g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", name);
         g_autofree char *cmdline = NULL;
         gsize len = 0;
-        if (!g_file_get_contents(path, &cmdline, &len, NULL))
+        if (!g_file_get_contents(path, &cmdline, &len, NULL) || len == 0)
             continue;
         for (gsize i = 0; i + 1 < len; i++)
             if (cmdline[i] == '\0')
                 cmdline[i] = ' ';
-        if (strstr(cmdline, "qemu-system") && strstr(cmdline, state_dir))
-            kill((pid_t)atoi(name), SIGKILL);
+        if (strstr(cmdline, "qemu-system") && strstr(cmdline, state_dir) &&
+            (!guest || strstr(cmdline, guest))) {
+            pid_t pid = (pid_t)atoi(name);
+            g_array_append_val(pids, pid);
+        }
     }
     if (proc)
         g_dir_close(proc);
+    return pids;
+}
+
+/* QEMU processes of the embedded driver outlive the daemon by design: kill
+ * those that belong to this test's state directory. */
+static void kill_leftover_qemu(const char *state_dir)
+{
+    g_autoptr(GArray) pids = vs_qemu_pids(state_dir, NULL);
+    for (guint i = 0; i < pids->len; i++)
+        kill(g_array_index(pids, pid_t, i), SIGKILL);
 }
 
 void vs_test_daemon_free(VsTestDaemon *d)

@@ -34,6 +34,9 @@ void vs_test_daemon_restart(VsTestDaemon *d);
 int vs_test_daemon_term(VsTestDaemon *d);
 /* Stops it (if running) and removes its state directory. */
 void vs_test_daemon_free(VsTestDaemon *d);
+/* PIDs (pid_t) of the qemu-system processes whose command line mentions
+ * STATE_DIR and, when VM is not NULL, "guest=VM," (owned). */
+GArray *vs_qemu_pids(const char *state_dir, const char *vm);
 
 /* A request with the token. BODY is sent with Content-Type: application/json
  * when not NULL. PATH may contain a query string. */

@@ -19,17 +19,12 @@ static json_t *snapshot_or_null(const char *vm, const char *name)
 {
     g_autofree char *vm_enc = vs_enc(vm);
     g_autofree char *enc = vs_enc(name);
-    g_autoptr(VsTestResponse) r = crash_req("GET", NULL, "/vms/%s/snapshots/%s", vm_enc, enc);
+    g_autoptr(VsTestResponse) r = vs_req(crash.d, "GET", NULL, "/vms/%s/snapshots/%s", vm_enc, enc);
     if (r->status == 404)
         return NULL;
     if (r->status != 200)
         fail_msg("GET snapshot '%s' of '%s' answered %ld: %s", name, vm, r->status, r->body);
     return json_incref(r->json);
-}
-
-static int cmp_strp(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* TAGS (sorted, comma-joined) with TAG added, sorted again. */
@@ -40,11 +35,7 @@ static char *tags_plus(const char *tags, const char *tag)
     for (char **p = parts; *p; p++)
         g_ptr_array_add(all, *p);
     g_ptr_array_add(all, (gpointer)tag);
-    g_ptr_array_sort(all, cmp_strp);
-    g_autoptr(GString) out = g_string_new(NULL);
-    for (guint i = 0; i < all->len; i++)
-        g_string_append_printf(out, "%s%s", i ? "," : "", (char *)g_ptr_array_index(all, i));
-    return g_strdup(out->str);
+    return vs_join_sorted(all);
 }
 
 /* Sorted, comma-joined names (the order of equal creation times may vary). */
@@ -55,56 +46,54 @@ static char *sorted_names(json_t *array)
     json_t *item;
     json_array_foreach(array, i, item)
         g_ptr_array_add(names, (gpointer)vs_json_str(item, "name"));
-    g_ptr_array_sort(names, cmp_strp);
-    g_ptr_array_add(names, NULL);
-    return g_strjoinv(",", (char **)names->pdata);
+    return vs_join_sorted(names);
 }
 
 /* Prepares VM NAME with a first snapshot "base"; RUNNING: started and counting. */
 static void make_vm(const char *name, bool running)
 {
-    json_t *vm = crash_vm_create(name);
+    json_t *vm = vs_guest_vm_create(crash.d, name, crash.guest);
     json_decref(vm);
     if (running) {
-        crash_vm_action(name, "start", "running");
-        json_t *got = crash_vm_get(name);
-        crash_wait_count(vs_json_str(got, "serial_log"), 0, 3, 60);
+        vs_guest_vm_action(crash.d, name, "start", "running");
+        json_t *got = vs_guest_vm_get(crash.d, name);
+        vs_guest_wait_count(vs_json_str(got, "serial_log"), 0, 3, 60);
         json_decref(got);
     }
-    crash_snapshot(name, "base");
+    vs_guest_snapshot(crash.d, name, "base");
 }
 
 /* One create killed at POINT on VM (running or not), taking snapshot SNAP. */
 static void snapshot_fault(const char *vm, bool running, const char *point, const char *snap)
 {
-    json_t *info = crash_vm_get(vm);
+    json_t *info = vs_guest_vm_get(crash.d, vm);
     assert_string_equal(vs_json_str(info, "state"), running ? "running" : "shutoff");
     g_autofree char *parent = g_strdup(vs_json_str(info, "current-snapshot"));
     g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
     long n_before = vs_json_int(info, "snapshots");
     json_decref(info);
     assert_true(*parent);
-    g_autofree char *image = crash_vm_image(vm);
-    json_t *before = crash_snapshots_all(vm);
-    g_autofree char *tags_before = crash_image_tags(image);
+    g_autofree char *image = vs_guest_vm_image(crash.d, vm);
+    json_t *before = vs_guest_snapshots_all(crash.d, vm);
+    g_autofree char *tags_before = vs_qemu_img_tags(image);
 
     crash_arm(point);
-    long count_at_kill = running ? crash_last_count(serial) : 0;
-    g_autofree char *task = crash_snapshot_start(vm, snap);
+    long count_at_kill = running ? vs_guest_last_count(serial) : 0;
+    g_autofree char *task = vs_guest_snapshot_start(crash.d, vm, snap);
     crash_wait_killed(point);
     if (running)
-        count_at_kill = MAX(count_at_kill, crash_last_count(serial));
-    gsize serial_at_restart = running ? crash_file_size(serial) : 0;
+        count_at_kill = MAX(count_at_kill, vs_guest_last_count(serial));
+    gsize serial_at_restart = running ? vs_file_size(serial) : 0;
     crash_restart_clean();
 
     crash_check_task_interrupted(task);
     crash_check_journal_empty();
-    info = crash_vm_get(vm);
+    info = vs_guest_vm_get(crash.d, vm);
     assert_string_equal(vs_json_str(info, "state"), running ? "running" : "shutoff");
-    assert_int_equal(crash_qemu_count(vm), running ? 1 : 0);
+    assert_int_equal(vs_guest_qemu_count(crash.d, vm), running ? 1 : 0);
     json_t *got = snapshot_or_null(vm, snap);
-    json_t *after = crash_snapshots_all(vm);
-    g_autofree char *tags = crash_image_tags(image);
+    json_t *after = vs_guest_snapshots_all(crash.d, vm);
+    g_autofree char *tags = vs_qemu_img_tags(image);
     bool made = got != NULL;
     printf("# %s VM '%s', killed at %s: snapshot '%s' %s; tags now [%s]\n",
            running ? "running" : "shut-off", vm, point, snap, made ? "complete" : "absent", tags);
@@ -140,13 +129,9 @@ static void snapshot_fault(const char *vm, bool running, const char *point, cons
 
     /* The guest kept running through the crash: it counts on from where it was. */
     if (running) {
-        crash_wait_counting(serial, serial_at_restart, 30);
-        long now = crash_wait_count(serial, serial_at_restart, count_at_kill + 1, 30);
-        g_autofree char *text = crash_read_file(serial);
-        int banners = 0;
-        for (const char *p = text; (p = strstr(p, "VIRTSNAP-GUEST BOOT")); p++)
-            banners++;
-        assert_int_equal(banners, 1); /* never rebooted */
+        vs_guest_wait_counting(serial, serial_at_restart, 30);
+        long now = vs_guest_wait_count(serial, serial_at_restart, count_at_kill + 1, 30);
+        assert_int_equal(vs_guest_banners(serial, 0), 1); /* never rebooted */
         printf("# guest counted on: %ld at the kill, %ld now\n", count_at_kill, now);
     }
 
@@ -154,13 +139,13 @@ static void snapshot_fault(const char *vm, bool running, const char *point, cons
     g_autofree char *vm_enc = vs_enc(vm);
     if (made) {
         g_autoptr(VsTestResponse) del =
-            crash_expect(204, "DELETE", NULL, "/vms/%s/snapshots/%s", vm_enc, snap);
+            vs_expect(crash.d, 204, "DELETE", NULL, "/vms/%s/snapshots/%s", vm_enc, snap);
         (void)del;
     }
-    long c0 = running ? crash_last_count(serial) : 0;
-    crash_snapshot(vm, snap);
-    long c1 = running ? crash_last_count(serial) : 0;
-    g_autofree char *tags_again = crash_image_tags(image);
+    long c0 = running ? vs_guest_last_count(serial) : 0;
+    vs_guest_snapshot(crash.d, vm, snap);
+    long c1 = running ? vs_guest_last_count(serial) : 0;
+    g_autofree char *tags_again = vs_qemu_img_tags(image);
     assert_string_equal(tags_again, tags_with);
     got = snapshot_or_null(vm, snap);
     assert_non_null(got);
@@ -169,14 +154,14 @@ static void snapshot_fault(const char *vm, bool running, const char *point, cons
 
     /* … and reverted to. */
     if (running) {
-        crash_wait_count(serial, 0, c1 + 10, 30);
-        gsize offset = crash_file_size(serial);
-        crash_revert(vm, snap);
-        long v = crash_wait_resume(serial, offset, c0, c1 + 2, 30);
+        vs_guest_wait_count(serial, 0, c1 + 10, 30);
+        gsize offset = vs_file_size(serial);
+        vs_guest_revert(crash.d, vm, snap);
+        long v = vs_guest_wait_resume(serial, offset, c0, c1 + 2, 30);
         printf("# reverted to '%s': counter back at %ld (taken at %ld..%ld)\n", snap, v, c0, c1);
     } else {
-        crash_revert(vm, snap);
-        json_t *again = crash_vm_get(vm);
+        vs_guest_revert(crash.d, vm, snap);
+        json_t *again = vs_guest_vm_get(crash.d, vm);
         assert_string_equal(vs_json_str(again, "state"), "shutoff");
         assert_string_equal(vs_json_str(again, "current-snapshot"), snap);
         json_decref(again);
@@ -237,15 +222,15 @@ static void test_kill_during_revert(void **state)
     (void)state;
     const char *vm = "rv";
     make_vm(vm, true);
-    json_t *info = crash_vm_get(vm);
+    json_t *info = vs_guest_vm_get(crash.d, vm);
     g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
     json_decref(info);
-    long c0 = crash_last_count(serial);
-    crash_snapshot(vm, "mark");
-    long c1 = crash_last_count(serial);
-    crash_wait_count(serial, 0, c1 + 10, 30);
-    crash_snapshot(vm, "later");
-    crash_wait_count(serial, 0, crash_last_count(serial) + 10, 30);
+    long c0 = vs_guest_last_count(serial);
+    vs_guest_snapshot(crash.d, vm, "mark");
+    long c1 = vs_guest_last_count(serial);
+    vs_guest_wait_count(serial, 0, c1 + 10, 30);
+    vs_guest_snapshot(crash.d, vm, "later");
+    vs_guest_wait_count(serial, 0, vs_guest_last_count(serial) + 10, 30);
 
     /* How long an undisturbed revert takes, for the record. */
     {
@@ -254,9 +239,9 @@ static void test_kill_during_revert(void **state)
         assert_int_equal(probe.status, 200);
         printf("# an undisturbed revert of the running VM takes %.0f ms\n",
                (double)probe.took_us / 1000);
-        crash_wait_count(serial, 0, crash_last_count(serial) + 5, 30);
+        vs_guest_wait_count(serial, 0, vs_guest_last_count(serial) + 5, 30);
     }
-    json_t *before = crash_snapshots_all(vm);
+    json_t *before = vs_guest_snapshots_all(crash.d, vm);
     g_autofree char *names_before = sorted_names(before);
     json_decref(before);
 
@@ -272,31 +257,31 @@ static void test_kill_during_revert(void **state)
     printf("# the revert request %s before the kill (HTTP %ld after %.0f ms)\n",
            call.status == 200 ? "was answered" : "was cut off", call.status,
            (double)call.took_us / 1000);
-    gsize serial_at_restart = crash_file_size(serial);
+    gsize serial_at_restart = vs_file_size(serial);
     crash_restart_clean();
 
     crash_check_journal_empty();
-    info = crash_vm_get(vm);
+    info = vs_guest_vm_get(crash.d, vm);
     const char *current = vs_json_str(info, "current-snapshot");
     printf("# after the restart: VM '%s' is %s, current snapshot '%s'\n", vm,
            vs_json_str(info, "state"), current);
     assert_string_equal(vs_json_str(info, "state"), "running");
-    assert_int_equal(crash_qemu_count(vm), 1); /* no orphan from a half-made start */
+    assert_int_equal(vs_guest_qemu_count(crash.d, vm), 1); /* no orphan from a half-made start */
     assert_true(!strcmp(current, "mark") || !strcmp(current, "later"));
     json_decref(info);
-    json_t *after = crash_snapshots_all(vm);
+    json_t *after = vs_guest_snapshots_all(crash.d, vm);
     g_autofree char *names_after = sorted_names(after);
     json_decref(after);
     assert_string_equal(names_after, names_before);
-    crash_wait_counting(serial, serial_at_restart, 30);
+    vs_guest_wait_counting(serial, serial_at_restart, 30);
 
     /* A further revert works, and the counter resumes from the snapshot's value. */
-    gsize offset = crash_file_size(serial);
-    crash_revert(vm, "mark");
-    long v = crash_wait_resume(serial, offset, c0, c1 + 2, 30);
+    gsize offset = vs_file_size(serial);
+    vs_guest_revert(crash.d, vm, "mark");
+    long v = vs_guest_wait_resume(serial, offset, c0, c1 + 2, 30);
     printf("# reverted to 'mark' after the crash: counter back at %ld (taken at %ld..%ld)\n", v,
            c0, c1);
-    info = crash_vm_get(vm);
+    info = vs_guest_vm_get(crash.d, vm);
     assert_string_equal(vs_json_str(info, "state"), "running");
     assert_string_equal(vs_json_str(info, "current-snapshot"), "mark");
     json_decref(info);

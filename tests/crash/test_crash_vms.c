@@ -27,31 +27,31 @@ static void assert_same_tree(json_t *before, json_t *after)
  * (renamed from o1), o2}, current o2. */
 static void make_tree_vm(const char *name)
 {
-    json_t *vm = crash_vm_create(name);
+    json_t *vm = vs_guest_vm_create(crash.d, name, crash.guest);
     g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
     json_decref(vm);
-    crash_vm_action(name, "start", "running");
-    crash_wait_count(serial, 0, 3, 60);
-    crash_snapshot(name, "r1");
-    crash_vm_action(name, "poweroff", "shutoff");
-    crash_snapshot(name, "o1");
+    vs_guest_vm_action(crash.d, name, "start", "running");
+    vs_guest_wait_count(serial, 0, 3, 60);
+    vs_guest_snapshot(crash.d, name, "r1");
+    vs_guest_vm_action(crash.d, name, "poweroff", "shutoff");
+    vs_guest_snapshot(crash.d, name, "o1");
     g_autofree char *enc = vs_enc(name);
-    g_autoptr(VsTestResponse) ren = crash_expect(200, "PUT", "{\"name\":\"first off\"}",
-                                                 "/vms/%s/snapshots/o1", enc);
-    crash_revert(name, "r1");
-    json_t *got = crash_vm_get(name);
+    g_autoptr(VsTestResponse) ren =
+        vs_expect(crash.d, 200, "PUT", "{\"name\":\"first off\"}", "/vms/%s/snapshots/o1", enc);
+    vs_guest_revert(crash.d, name, "r1");
+    json_t *got = vs_guest_vm_get(crash.d, name);
     assert_string_equal(vs_json_str(got, "state"), "running");
     json_decref(got);
-    crash_vm_action(name, "poweroff", "shutoff");
-    crash_snapshot(name, "o2");
-    json_t *all = crash_snapshots_all(name);
+    vs_guest_vm_action(crash.d, name, "poweroff", "shutoff");
+    vs_guest_snapshot(crash.d, name, "o2");
+    json_t *all = vs_guest_snapshots_all(crash.d, name);
     assert_int_equal(json_array_size(all), 3);
     json_decref(all);
     const char *parents[][2] = {{"r1", ""}, {"first off", "r1"}, {"o2", "r1"}};
     for (size_t i = 0; i < G_N_ELEMENTS(parents); i++) {
         g_autofree char *snap = vs_enc(parents[i][0]);
         g_autoptr(VsTestResponse) s =
-            crash_expect(200, "GET", NULL, "/vms/%s/snapshots/%s", enc, snap);
+            vs_expect(crash.d, 200, "GET", NULL, "/vms/%s/snapshots/%s", enc, snap);
         assert_string_equal(vs_json_str(s->json, "parent"), parents[i][1]);
         assert_true(json_is_true(json_object_get(s->json, "current")) == (i == 2));
     }
@@ -65,21 +65,21 @@ static char *tree_vm; /* the VM with a snapshot tree the rename test leaves */
  * running one (runs again, under its own name); ends shut off on "o2". */
 static void check_reverts(const char *vm)
 {
-    crash_revert(vm, "first off");
-    json_t *info = crash_vm_get(vm);
+    vs_guest_revert(crash.d, vm, "first off");
+    json_t *info = vs_guest_vm_get(crash.d, vm);
     assert_string_equal(vs_json_str(info, "state"), "shutoff");
     assert_string_equal(vs_json_str(info, "current-snapshot"), "first off");
     json_decref(info);
-    crash_revert(vm, "r1");
-    info = crash_vm_get(vm);
+    vs_guest_revert(crash.d, vm, "r1");
+    info = vs_guest_vm_get(crash.d, vm);
     assert_string_equal(vs_json_str(info, "state"), "running");
     assert_string_equal(vs_json_str(info, "name"), vm);
     g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
     json_decref(info);
-    crash_wait_counting(serial, 0, 30);
-    crash_vm_action(vm, "poweroff", "shutoff");
-    crash_revert(vm, "o2");
-    info = crash_vm_get(vm);
+    vs_guest_wait_counting(serial, 0, 30);
+    vs_guest_vm_action(crash.d, vm, "poweroff", "shutoff");
+    vs_guest_revert(crash.d, vm, "o2");
+    info = vs_guest_vm_get(crash.d, vm);
     assert_string_equal(vs_json_str(info, "state"), "shutoff");
     assert_string_equal(vs_json_str(info, "current-snapshot"), "o2");
     json_decref(info);
@@ -89,42 +89,42 @@ static void check_reverts(const char *vm)
  * the restart (owned). */
 static char *rename_fault(const char *from, const char *to, const char *point)
 {
-    json_t *info = crash_vm_get(from);
+    json_t *info = vs_guest_vm_get(crash.d, from);
     g_autofree char *uuid = g_strdup(vs_json_str(info, "uuid"));
     g_autofree char *current = g_strdup(vs_json_str(info, "current-snapshot"));
     long count = vs_json_int(info, "snapshots");
     json_decref(info);
-    g_autofree char *image = crash_vm_image(from);
-    g_autofree char *tags_before = crash_image_tags(image);
-    json_t *before = crash_snapshots_all(from);
+    g_autofree char *image = vs_guest_vm_image(crash.d, from);
+    g_autofree char *tags_before = vs_qemu_img_tags(image);
+    json_t *before = vs_guest_snapshots_all(crash.d, from);
 
     crash_arm(point);
     json_t *req = json_pack("{s:s}", "name", to);
     g_autofree char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     g_autofree char *enc = vs_enc(from);
-    g_autoptr(VsTestResponse) r = crash_req("PUT", body, "/vms/%s", enc);
+    g_autoptr(VsTestResponse) r = vs_req(crash.d, "PUT", body, "/vms/%s", enc);
     assert_int_equal(r->status, 0); /* the daemon died before answering */
     crash_wait_killed(point);
     crash_restart_clean();
 
     crash_check_journal_empty();
-    bool has_from = crash_vm_exists(from), has_to = crash_vm_exists(to);
+    bool has_from = vs_guest_vm_exists(crash.d, from), has_to = vs_guest_vm_exists(crash.d, to);
     printf("# rename '%s' → '%s' killed at %s: the VM is now '%s'\n", from, to, point,
            has_from ? from : has_to ? to : "(gone!)");
     assert_true(has_from != has_to);
     const char *now = has_from ? from : to;
-    info = crash_vm_get(now);
+    info = vs_guest_vm_get(crash.d, now);
     assert_string_equal(vs_json_str(info, "uuid"), uuid);
     assert_string_equal(vs_json_str(info, "state"), "shutoff");
     assert_string_equal(vs_json_str(info, "current-snapshot"), current);
     assert_int_equal(vs_json_int(info, "snapshots"), count);
     json_decref(info);
-    json_t *after = crash_snapshots_all(now);
+    json_t *after = vs_guest_snapshots_all(crash.d, now);
     assert_same_tree(before, after);
     json_decref(after);
     json_decref(before);
-    g_autofree char *tags = crash_image_tags(image);
+    g_autofree char *tags = vs_qemu_img_tags(image);
     assert_string_equal(tags, tags_before);
     check_reverts(now);
     crash_check_journal_empty();
@@ -142,10 +142,10 @@ static void test_rename(void **state)
     tree_vm = rename_fault("tree", "tree-renamed", "rename-after-rename");
     assert_string_equal(tree_vm, "tree-renamed");
     /* And a clean rename back still carries everything. */
-    json_t *before = crash_snapshots_all(tree_vm);
+    json_t *before = vs_guest_snapshots_all(crash.d, tree_vm);
     g_autoptr(VsTestResponse) r =
-        crash_expect(200, "PUT", "{\"name\":\"tree\"}", "/vms/tree-renamed");
-    json_t *after = crash_snapshots_all("tree");
+        vs_expect(crash.d, 200, "PUT", "{\"name\":\"tree\"}", "/vms/tree-renamed");
+    json_t *after = vs_guest_snapshots_all(crash.d, "tree");
     assert_same_tree(before, after);
     json_decref(before);
     json_decref(after);
@@ -157,50 +157,51 @@ static void test_rename(void **state)
 
 static void clone_fault(const char *src, const char *point)
 {
-    g_autofree char *images = crash_state_path("images", NULL);
-    g_autofree char *logs = crash_state_path("logs", NULL);
-    g_autofree char *names_dir = crash_state_path("snapnames", NULL);
-    g_autofree char *defs = crash_state_path("libvirt", "etc", "qemu", NULL);
-    g_autofree char *images_before = crash_dir_list(images);
-    g_autofree char *logs_before = crash_dir_list(logs);
-    g_autofree char *names_before = crash_dir_list(names_dir);
-    g_autofree char *defs_before = crash_dir_list(defs);
-    g_autoptr(VsTestResponse) vms_before = crash_expect(200, "GET", NULL, "/vms");
-    g_autofree char *image = crash_vm_image(src);
-    g_autofree char *sum_before = crash_sha256(image);
-    g_autofree char *tags_before = crash_image_tags(image);
-    json_t *before = crash_snapshots_all(src);
+    g_autofree char *images = vs_state_path(crash.d, "images", NULL);
+    g_autofree char *logs = vs_state_path(crash.d, "logs", NULL);
+    g_autofree char *names_dir = vs_state_path(crash.d, "snapnames", NULL);
+    g_autofree char *defs = vs_state_path(crash.d, "libvirt", "etc", "qemu", NULL);
+    g_autofree char *images_before = vs_dir_list(images);
+    g_autofree char *logs_before = vs_dir_list(logs);
+    g_autofree char *names_before = vs_dir_list(names_dir);
+    g_autofree char *defs_before = vs_dir_list(defs);
+    g_autoptr(VsTestResponse) vms_before = vs_expect(crash.d, 200, "GET", NULL, "/vms");
+    g_autofree char *image = vs_guest_vm_image(crash.d, src);
+    g_autofree char *sum_before = vs_sha256(image);
+    g_autofree char *tags_before = vs_qemu_img_tags(image);
+    json_t *before = vs_guest_snapshots_all(crash.d, src);
 
     crash_arm(point);
     g_autofree char *enc = vs_enc(src);
-    g_autoptr(VsTestResponse) r = crash_expect(202, "POST", "{\"name\":\"cl\"}", "/vms/%s/clone", enc);
+    g_autoptr(VsTestResponse) r =
+        vs_expect(crash.d, 202, "POST", "{\"name\":\"cl\"}", "/vms/%s/clone", enc);
     g_autofree char *task = g_strdup(vs_json_str(r->json, "id"));
     crash_wait_killed(point);
     /* At the kill the copy was there: the journal must get rid of it. */
-    g_autofree char *images_at_kill = crash_dir_list(images);
+    g_autofree char *images_at_kill = vs_dir_list(images);
     printf("# clone of '%s' killed at %s; images then: %s\n", src, point, images_at_kill);
     assert_string_not_equal(images_at_kill, images_before);
     crash_restart_clean();
 
     crash_check_task_interrupted(task);
     crash_check_journal_empty();
-    assert_false(crash_vm_exists("cl"));
-    g_autoptr(VsTestResponse) vms_after = crash_expect(200, "GET", NULL, "/vms");
+    assert_false(vs_guest_vm_exists(crash.d, "cl"));
+    g_autoptr(VsTestResponse) vms_after = vs_expect(crash.d, 200, "GET", NULL, "/vms");
     assert_true(json_equal(vms_before->json, vms_after->json));
-    g_autofree char *images_after = crash_dir_list(images);
-    g_autofree char *logs_after = crash_dir_list(logs);
-    g_autofree char *names_after = crash_dir_list(names_dir);
-    g_autofree char *defs_after = crash_dir_list(defs);
+    g_autofree char *images_after = vs_dir_list(images);
+    g_autofree char *logs_after = vs_dir_list(logs);
+    g_autofree char *names_after = vs_dir_list(names_dir);
+    g_autofree char *defs_after = vs_dir_list(defs);
     assert_string_equal(images_after, images_before);
     assert_string_equal(logs_after, logs_before);
     assert_string_equal(names_after, names_before);
     assert_string_equal(defs_after, defs_before);
     /* The original is untouched. */
-    g_autofree char *sum_after = crash_sha256(image);
+    g_autofree char *sum_after = vs_sha256(image);
     assert_string_equal(sum_after, sum_before);
-    g_autofree char *tags_after = crash_image_tags(image);
+    g_autofree char *tags_after = vs_qemu_img_tags(image);
     assert_string_equal(tags_after, tags_before);
-    json_t *after = crash_snapshots_all(src);
+    json_t *after = vs_guest_snapshots_all(crash.d, src);
     assert_same_tree(before, after);
     json_decref(after);
     json_decref(before);
@@ -219,21 +220,22 @@ static void test_clone(void **state)
     check_reverts(tree_vm);
 
     /* The name is free and a clean clone works, with the whole tree. */
-    g_autofree char *images = crash_state_path("images", NULL);
-    g_autofree char *images_before = crash_dir_list(images);
+    g_autofree char *images = vs_state_path(crash.d, "images", NULL);
+    g_autofree char *images_before = vs_dir_list(images);
     g_autofree char *enc = vs_enc(tree_vm);
-    g_autoptr(VsTestResponse) r = crash_expect(202, "POST", "{\"name\":\"cl\"}", "/vms/%s/clone", enc);
+    g_autoptr(VsTestResponse) r =
+        vs_expect(crash.d, 202, "POST", "{\"name\":\"cl\"}", "/vms/%s/clone", enc);
     json_t *task = vs_wait_task(crash.d, vs_json_str(r->json, "id"), 120);
     if (g_strcmp0(vs_json_str(task, "status"), "finished") != 0)
         fail_msg("the clone after the crashes failed: %s", vs_json_str(task, "message"));
     json_decref(task);
-    json_t *src_tree = crash_snapshots_all(tree_vm);
-    json_t *clone_tree = crash_snapshots_all("cl");
+    json_t *src_tree = vs_guest_snapshots_all(crash.d, tree_vm);
+    json_t *clone_tree = vs_guest_snapshots_all(crash.d, "cl");
     assert_same_tree(src_tree, clone_tree);
     json_decref(src_tree);
     json_decref(clone_tree);
-    g_autoptr(VsTestResponse) del = crash_expect(204, "DELETE", NULL, "/vms/cl");
-    g_autofree char *images_after = crash_dir_list(images);
+    g_autoptr(VsTestResponse) del = vs_expect(crash.d, 204, "DELETE", NULL, "/vms/cl");
+    g_autofree char *images_after = vs_dir_list(images);
     assert_string_equal(images_after, images_before);
     crash_check_journal_empty();
 }
@@ -242,33 +244,33 @@ static void test_clone(void **state)
 
 static void delete_fault(const char *vm, bool running, bool keep)
 {
-    json_t *info = crash_vm_create(vm);
+    json_t *info = vs_guest_vm_create(crash.d, vm, crash.guest);
     g_autofree char *uuid = g_strdup(vs_json_str(info, "uuid"));
     g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
     json_decref(info);
-    g_autofree char *image = crash_vm_image(vm);
+    g_autofree char *image = vs_guest_vm_image(crash.d, vm);
     if (running) {
-        crash_vm_action(vm, "start", "running");
-        crash_wait_count(serial, 0, 3, 60);
+        vs_guest_vm_action(crash.d, vm, "start", "running");
+        vs_guest_wait_count(serial, 0, 3, 60);
         g_autofree char *vnc_name = g_strdup_printf("%s.vnc", uuid);
-        g_autofree char *vnc = crash_state_path("vnc", vnc_name, NULL);
+        g_autofree char *vnc = vs_state_path(crash.d, "vnc", vnc_name, NULL);
         assert_true(g_file_test(vnc, G_FILE_TEST_EXISTS));
     }
-    crash_snapshot(vm, "a");
-    crash_snapshot(vm, "b");
+    vs_guest_snapshot(crash.d, vm, "a");
+    vs_guest_snapshot(crash.d, vm, "b");
     g_autofree char *vm_enc = vs_enc(vm);
     g_autoptr(VsTestResponse) ren =
-        crash_expect(200, "PUT", "{\"name\":\"b renamed\"}", "/vms/%s/snapshots/b", vm_enc);
+        vs_expect(crash.d, 200, "PUT", "{\"name\":\"b renamed\"}", "/vms/%s/snapshots/b", vm_enc);
     g_autofree char *map_name = g_strdup_printf("%s.conf", uuid);
-    g_autofree char *map = crash_state_path("snapnames", map_name, NULL);
+    g_autofree char *map = vs_state_path(crash.d, "snapnames", map_name, NULL);
     assert_true(g_file_test(map, G_FILE_TEST_EXISTS));
-    assert_int_equal(crash_qemu_count(vm), running ? 1 : 0);
-    g_autofree char *images = crash_state_path("images", NULL);
-    g_autofree char *images_before = crash_dir_list(images);
+    assert_int_equal(vs_guest_qemu_count(crash.d, vm), running ? 1 : 0);
+    g_autofree char *images = vs_state_path(crash.d, "images", NULL);
+    g_autofree char *images_before = vs_dir_list(images);
 
     crash_arm("delete-after-discard");
     g_autoptr(VsTestResponse) r =
-        crash_req("DELETE", NULL, keep ? "/vms/%s?disks=keep" : "/vms/%s", vm_enc);
+        vs_req(crash.d, "DELETE", NULL, keep ? "/vms/%s?disks=keep" : "/vms/%s", vm_enc);
     assert_int_equal(r->status, 0);
     crash_wait_killed("delete-after-discard");
     crash_restart_clean();
@@ -276,19 +278,19 @@ static void delete_fault(const char *vm, bool running, bool keep)
     crash_check_journal_empty();
     printf("# delete of %s VM '%s'%s killed after the metadata went: VM %s\n",
            running ? "running" : "shut-off", vm, keep ? " (disks=keep)" : "",
-           crash_vm_exists(vm) ? "still there!" : "gone");
-    assert_false(crash_vm_exists(vm));
-    assert_int_equal(crash_qemu_count(vm), 0);
+           vs_guest_vm_exists(crash.d, vm) ? "still there!" : "gone");
+    assert_false(vs_guest_vm_exists(crash.d, vm));
+    assert_int_equal(vs_guest_qemu_count(crash.d, vm), 0);
     assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));
     assert_false(g_file_test(map, G_FILE_TEST_EXISTS));
     g_autofree char *vnc_name = g_strdup_printf("%s.vnc", uuid);
-    g_autofree char *vnc = crash_state_path("vnc", vnc_name, NULL);
+    g_autofree char *vnc = vs_state_path(crash.d, "vnc", vnc_name, NULL);
     assert_false(g_file_test(vnc, G_FILE_TEST_EXISTS)); /* QEMU's socket file */
-    g_autofree char *images_after = crash_dir_list(images);
+    g_autofree char *images_after = vs_dir_list(images);
     if (keep) {
         /* The image stays with its snapshot contents. */
         assert_string_equal(images_after, images_before);
-        g_autofree char *tags = crash_image_tags(image);
+        g_autofree char *tags = vs_qemu_img_tags(image);
         assert_string_equal(tags, "a,b");
     } else {
         assert_false(g_file_test(image, G_FILE_TEST_EXISTS));
@@ -302,16 +304,17 @@ static void delete_fault(const char *vm, bool running, bool keep)
     }
 
     /* A new VM of the same name starts with no snapshots. */
-    info = crash_vm_create(vm);
+    info = vs_guest_vm_create(crash.d, vm, crash.guest);
     assert_int_equal(vs_json_int(info, "snapshots"), 0);
     assert_string_equal(vs_json_str(info, "current-snapshot"), "");
     json_decref(info);
-    json_t *all = crash_snapshots_all(vm);
+    json_t *all = vs_guest_snapshots_all(crash.d, vm);
     assert_int_equal(json_array_size(all), 0);
     json_decref(all);
-    g_autoptr(VsTestResponse) none = crash_expect(404, "GET", NULL, "/vms/%s/snapshots/a", vm_enc);
-    crash_snapshot(vm, "a");
-    g_autoptr(VsTestResponse) del = crash_expect(204, "DELETE", NULL, "/vms/%s", vm_enc);
+    g_autoptr(VsTestResponse) none =
+        vs_expect(crash.d, 404, "GET", NULL, "/vms/%s/snapshots/a", vm_enc);
+    vs_guest_snapshot(crash.d, vm, "a");
+    g_autoptr(VsTestResponse) del = vs_expect(crash.d, 204, "DELETE", NULL, "/vms/%s", vm_enc);
     if (keep)
         g_unlink(image);
     crash_check_journal_empty();

@@ -24,10 +24,10 @@ static const char *disk_path(json_t *vm)
 static void snapshot_running(const char *vm, const char *serial, const char *name, long *lo,
                              long *hi)
 {
-    *lo = e2e_last_count(serial);
-    e2e_snapshot(vm, name);
-    *hi = e2e_last_count(serial);
-    json_t *snap = e2e_snapshot_get(vm, name);
+    *lo = vs_guest_last_count(serial);
+    vs_guest_snapshot(e2e.d, vm, name);
+    *hi = vs_guest_last_count(serial);
+    json_t *snap = vs_guest_snapshot_get(e2e.d, vm, name);
     assert_string_equal(vs_json_str(snap, "state"), "running");
     assert_true(json_is_true(json_object_get(snap, "memory")));
     assert_true(json_is_true(json_object_get(snap, "current")));
@@ -40,22 +40,17 @@ static void snapshot_running(const char *vm, const char *serial, const char *nam
 static void revert_and_check_memory(const char *vm, const char *serial, const char *snap,
                                     long lo, long hi)
 {
-    long ahead = e2e_wait_count(serial, (gsize)e2e_file_size(serial), hi + 30, 60);
-    gint64 offset = e2e_file_size(serial);
-    g_autofree char *vm_enc = vs_enc(vm);
-    g_autofree char *snap_enc = vs_enc(snap);
-    g_autoptr(VsTestResponse) r =
-        e2e_expect(200, "POST", NULL, "/vms/%s/snapshots/%s/revert", vm_enc, snap_enc);
-    assert_string_equal(vs_json_str(r->json, "name"), snap);
-    assert_true(json_is_true(json_object_get(r->json, "current")));
-    json_t *got = e2e_vm_get(vm);
+    long ahead = vs_guest_wait_count(serial, vs_file_size(serial), hi + 30, 60);
+    gsize offset = vs_file_size(serial);
+    vs_guest_revert(e2e.d, vm, snap);
+    json_t *got = vs_guest_vm_get(e2e.d, vm);
     assert_string_equal(vs_json_str(got, "state"), "running");
     assert_string_equal(vs_json_str(got, "current-snapshot"), snap);
     json_decref(got);
-    long resumed = e2e_wait_resume(serial, (gsize)offset, lo, hi + 3, 30);
-    assert_int_equal(e2e_banners(serial, (gsize)offset), 0); /* not a reboot */
+    long resumed = vs_guest_wait_resume(serial, offset, lo, hi + 3, 30);
+    assert_int_equal(vs_guest_banners(serial, offset), 0); /* not a reboot */
     /* and it keeps counting from there, well below where it had got to */
-    long later = e2e_wait_count(serial, (gsize)offset, resumed + 5, 30);
+    long later = vs_guest_wait_count(serial, offset, resumed + 5, 30);
     assert_true(later < ahead);
     printf("# was at %ld, reverted to '%s': resumed at %ld\n", ahead, snap, resumed);
 }
@@ -64,17 +59,17 @@ static void revert_and_check_memory(const char *vm, const char *serial, const ch
 static void test_memory(void **state)
 {
     (void)state;
-    json_t *vm = e2e_vm_create("mem");
+    json_t *vm = vs_guest_vm_create(e2e.d, "mem", e2e.guest);
     g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
     json_decref(vm);
-    e2e_vm_action("mem", "start", "running");
+    vs_guest_vm_action(e2e.d, "mem", "start", "running");
     e2e_check_accel("mem");
-    e2e_wait_count(serial, 0, 10, 60);
+    vs_guest_wait_count(serial, 0, 10, 60);
     snapshot_running("mem", serial, "m1", &m1_lo, &m1_hi);
     assert_true(m1_lo >= 10); /* so that "from about N" cannot mean "from 1" */
     revert_and_check_memory("mem", serial, "m1", m1_lo, m1_hi);
     /* a revert in place is still the same boot */
-    assert_int_equal(e2e_banners(serial, 0), 1);
+    assert_int_equal(vs_guest_banners(serial, 0), 1);
 }
 
 /* (4) rename a snapshot, restart the daemon, revert to it */
@@ -82,23 +77,25 @@ static void test_rename_revert(void **state)
 {
     (void)state;
     const char *new_name = "r new \xe2\x9c\x93 <&>"; /* "r new ✓ <&>" */
-    json_t *vm = e2e_vm_get("mem");
+    json_t *vm = vs_guest_vm_get(e2e.d, "mem");
     g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
     g_autofree char *uuid = g_strdup(vs_json_str(vm, "uuid"));
     assert_string_equal(vs_json_str(vm, "state"), "running");
     json_decref(vm);
-    e2e_wait_count(serial, 0, e2e_last_count(serial) + 5, 30);
+    vs_guest_wait_count(serial, 0, vs_guest_last_count(serial) + 5, 30);
     long lo, hi;
     snapshot_running("mem", serial, "r-old", &lo, &hi);
 
     g_autofree char *enc = vs_enc(new_name);
     g_autofree char *body = g_strdup_printf("{\"name\":\"%s\"}", "r new \xe2\x9c\x93 <&>");
     {
-        g_autoptr(VsTestResponse) r = e2e_expect(200, "PUT", body, "/vms/mem/snapshots/r-old");
+        g_autoptr(VsTestResponse) r =
+            vs_expect(e2e.d, 200, "PUT", body, "/vms/mem/snapshots/r-old");
         assert_string_equal(vs_json_str(r->json, "name"), new_name);
         assert_string_equal(vs_json_str(r->json, "parent"), "m1");
         assert_true(json_is_true(json_object_get(r->json, "current")));
-        g_autoptr(VsTestResponse) old = e2e_expect(404, "GET", NULL, "/vms/mem/snapshots/r-old");
+        g_autoptr(VsTestResponse) old =
+            vs_expect(e2e.d, 404, "GET", NULL, "/vms/mem/snapshots/r-old");
         (void)old;
     }
     /* the renamed snapshot survives a daemon restart (the VM keeps running) */
@@ -106,17 +103,19 @@ static void test_rename_revert(void **state)
     vs_test_daemon_restart(e2e.d);
     printf("# daemon restarted in %.1f s\n",
            (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC);
-    json_t *after = e2e_vm_get("mem");
+    json_t *after = vs_guest_vm_get(e2e.d, "mem");
     assert_string_equal(vs_json_str(after, "state"), "running");
     assert_string_equal(vs_json_str(after, "uuid"), uuid);
     assert_string_equal(vs_json_str(after, "current-snapshot"), new_name);
     assert_int_equal(vs_json_int(after, "snapshots"), 2);
     json_decref(after);
     {
-        g_autoptr(VsTestResponse) kids = e2e_expect(200, "GET", NULL, "/vms/mem/snapshots?parent=m1");
-        g_autofree char *names = e2e_names(kids->json);
+        g_autoptr(VsTestResponse) kids =
+            vs_expect(e2e.d, 200, "GET", NULL, "/vms/mem/snapshots?parent=m1");
+        g_autofree char *names = vs_names(kids->json);
         assert_string_equal(names, new_name);
-        g_autoptr(VsTestResponse) old = e2e_expect(404, "GET", NULL, "/vms/mem/snapshots/r-old");
+        g_autoptr(VsTestResponse) old =
+            vs_expect(e2e.d, 404, "GET", NULL, "/vms/mem/snapshots/r-old");
         (void)old;
     }
     revert_and_check_memory("mem", serial, new_name, lo, hi);
@@ -124,7 +123,7 @@ static void test_rename_revert(void **state)
     revert_and_check_memory("mem", serial, "m1", m1_lo, m1_hi);
     /* m1 is current again: put the renamed one back as current for the clone */
     g_autoptr(VsTestResponse) r =
-        e2e_expect(200, "POST", NULL, "/vms/mem/snapshots/%s/revert", enc);
+        vs_expect(e2e.d, 200, "POST", NULL, "/vms/mem/snapshots/%s/revert", enc);
     (void)r;
 }
 
@@ -133,24 +132,24 @@ static void test_clone(void **state)
 {
     (void)state;
     const char *renamed = "r new \xe2\x9c\x93 <&>";
-    e2e_vm_action("mem", "poweroff", "shutoff");
-    json_t *src = e2e_vm_get("mem");
+    vs_guest_vm_action(e2e.d, "mem", "poweroff", "shutoff");
+    json_t *src = vs_guest_vm_get(e2e.d, "mem");
     g_autofree char *src_disk = g_strdup(disk_path(src));
     g_autofree char *src_serial = g_strdup(vs_json_str(src, "serial_log"));
     json_decref(src);
-    g_autofree char *src_sha = e2e_sha256(src_disk);
-    g_autofree char *src_tags = e2e_qemu_img_snapshots(src_disk);
+    g_autofree char *src_sha = vs_sha256(src_disk);
+    g_autofree char *src_tags = vs_qemu_img_snapshots(src_disk);
     g_autoptr(VsTestResponse) src_all =
-        e2e_expect(200, "GET", NULL, "/vms/mem/snapshots?all=true");
+        vs_expect(e2e.d, 200, "GET", NULL, "/vms/mem/snapshots?all=true");
     assert_int_equal(json_array_size(src_all->json), 2);
 
     /* the default name is <vm>-clone-<n> */
-    g_autoptr(VsTestResponse) accepted = e2e_req("POST", "{}", "/vms/mem/clone");
-    json_t *task = e2e_task_ok(accepted, 120);
+    g_autoptr(VsTestResponse) accepted = vs_req(e2e.d, "POST", "{}", "/vms/mem/clone");
+    json_t *task = vs_guest_task_ok(e2e.d, accepted, 120);
     assert_string_equal(vs_json_str(task, "target_uri"), "/vms/mem-clone-1");
     json_decref(task);
 
-    json_t *clone = e2e_vm_get("mem-clone-1");
+    json_t *clone = vs_guest_vm_get(e2e.d, "mem-clone-1");
     g_autofree char *clone_disk = g_strdup(disk_path(clone));
     g_autofree char *clone_serial = g_strdup(vs_json_str(clone, "serial_log"));
     g_autofree char *clone_uuid = g_strdup(vs_json_str(clone, "uuid"));
@@ -160,81 +159,81 @@ static void test_clone(void **state)
     json_decref(clone);
     assert_string_not_equal(clone_disk, src_disk);
     assert_string_not_equal(clone_serial, src_serial);
-    g_autofree char *images = e2e_state_path("images", NULL);
+    g_autofree char *images = vs_state_path(e2e.d, "images", NULL);
     assert_true(g_str_has_prefix(clone_disk, images));
     /* the same tree (names, parents, times, descriptions, current) and tags */
     {
         g_autoptr(VsTestResponse) all =
-            e2e_expect(200, "GET", NULL, "/vms/mem-clone-1/snapshots?all=true");
+            vs_expect(e2e.d, 200, "GET", NULL, "/vms/mem-clone-1/snapshots?all=true");
         if (!json_equal(all->json, src_all->json))
             fail_msg("clone tree differs:\n%s\nvs original:\n%s", all->body, src_all->body);
     }
-    g_autofree char *clone_tags = e2e_qemu_img_snapshots(clone_disk);
+    g_autofree char *clone_tags = vs_qemu_img_snapshots(clone_disk);
     assert_string_equal(clone_tags, src_tags);
 
     /* revert the clone to the memory snapshot m1: it runs on from m1's counter */
     {
         g_autoptr(VsTestResponse) r =
-            e2e_expect(200, "POST", NULL, "/vms/mem-clone-1/snapshots/m1/revert");
+            vs_expect(e2e.d, 200, "POST", NULL, "/vms/mem-clone-1/snapshots/m1/revert");
         (void)r;
     }
-    json_t *running = e2e_vm_get("mem-clone-1");
+    json_t *running = vs_guest_vm_get(e2e.d, "mem-clone-1");
     assert_string_equal(vs_json_str(running, "state"), "running");
     assert_string_equal(vs_json_str(running, "current-snapshot"), "m1");
     json_decref(running);
     e2e_check_accel("mem-clone-1");
-    long resumed = e2e_wait_resume(clone_serial, 0, m1_lo, m1_hi + 3, 30);
-    assert_int_equal(e2e_banners(clone_serial, 0), 0); /* restored, not booted */
+    long resumed = vs_guest_wait_resume(clone_serial, 0, m1_lo, m1_hi + 3, 30);
+    assert_int_equal(vs_guest_banners(clone_serial, 0), 0); /* restored, not booted */
     printf("# clone resumed from m1 at %ld\n", resumed);
 
     /* the original did not move */
-    json_t *orig = e2e_vm_get("mem");
+    json_t *orig = vs_guest_vm_get(e2e.d, "mem");
     assert_string_equal(vs_json_str(orig, "state"), "shutoff");
     assert_string_equal(vs_json_str(orig, "current-snapshot"), renamed);
     json_decref(orig);
 
     /* powered off, the clone is still itself: its uuid, disk and log (a revert
      * restores the persistent definition saved in the snapshot) */
-    e2e_vm_action("mem-clone-1", "poweroff", "shutoff");
-    json_t *off = e2e_vm_get("mem-clone-1");
+    vs_guest_vm_action(e2e.d, "mem-clone-1", "poweroff", "shutoff");
+    json_t *off = vs_guest_vm_get(e2e.d, "mem-clone-1");
     assert_string_equal(disk_path(off), clone_disk);
     assert_string_equal(vs_json_str(off, "serial_log"), clone_serial);
     assert_string_equal(vs_json_str(off, "uuid"), clone_uuid);
     json_decref(off);
-    orig = e2e_vm_get("mem");
+    orig = vs_guest_vm_get(e2e.d, "mem");
     assert_string_equal(disk_path(orig), src_disk);
     json_decref(orig);
 
     /* data written to the clone's disk is absent from the original */
-    assert_true(e2e_qemu_io(clone_disk, "write -P 0xef 768k 4k"));
-    assert_true(e2e_qemu_io(clone_disk, "read -P 0xef 768k 4k"));
-    assert_false(e2e_qemu_io(src_disk, "read -P 0xef 768k 4k"));
+    assert_true(vs_qemu_io(clone_disk, "write -P 0xef 768k 4k"));
+    assert_true(vs_qemu_io(clone_disk, "read -P 0xef 768k 4k"));
+    assert_false(vs_qemu_io(src_disk, "read -P 0xef 768k 4k"));
 
     /* deleting on the clone leaves the original's snapshot alone */
     g_autofree char *enc = vs_enc(renamed);
     {
         g_autoptr(VsTestResponse) del =
-            e2e_expect(204, "DELETE", NULL, "/vms/mem-clone-1/snapshots/%s", enc);
+            vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/mem-clone-1/snapshots/%s", enc);
         g_autoptr(VsTestResponse) gone =
-            e2e_expect(404, "GET", NULL, "/vms/mem-clone-1/snapshots/%s", enc);
+            vs_expect(e2e.d, 404, "GET", NULL, "/vms/mem-clone-1/snapshots/%s", enc);
         (void)del, (void)gone;
     }
-    json_t *kept = e2e_snapshot_get("mem", renamed);
+    json_t *kept = vs_guest_snapshot_get(e2e.d, "mem", renamed);
     json_decref(kept);
-    g_autofree char *clone_tags_after = e2e_qemu_img_snapshots(clone_disk);
+    g_autofree char *clone_tags_after = vs_qemu_img_snapshots(clone_disk);
     assert_string_not_equal(clone_tags_after, src_tags);
-    g_autofree char *src_tags_after = e2e_qemu_img_snapshots(src_disk);
+    g_autofree char *src_tags_after = vs_qemu_img_snapshots(src_disk);
     assert_string_equal(src_tags_after, src_tags);
-    g_autofree char *src_sha_after = e2e_sha256(src_disk);
+    g_autofree char *src_sha_after = vs_sha256(src_disk);
     assert_string_equal(src_sha_after, src_sha);
 
     /* deleting the clone removes its files only */
-    g_autoptr(VsTestResponse) del = e2e_expect(204, "DELETE", NULL, "/vms/mem-clone-1");
+    g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/mem-clone-1");
     assert_false(g_file_test(clone_disk, G_FILE_TEST_EXISTS));
     assert_false(g_file_test(clone_serial, G_FILE_TEST_EXISTS));
     assert_true(g_file_test(src_disk, G_FILE_TEST_IS_REGULAR));
     g_autoptr(VsTestResponse) all_after =
-        e2e_expect(200, "GET", NULL, "/vms/mem/snapshots?all=true");
+        vs_expect(e2e.d, 200, "GET", NULL, "/vms/mem/snapshots?all=true");
     assert_true(json_equal(all_after->json, src_all->json));
 }
 
@@ -243,37 +242,38 @@ static void test_clone(void **state)
 static void test_vm_rename_revert(void **state)
 {
     (void)state;
-    json_t *vm = e2e_vm_get("mem");
+    json_t *vm = vs_guest_vm_get(e2e.d, "mem");
     g_autofree char *uuid = g_strdup(vs_json_str(vm, "uuid"));
     g_autofree char *disk = g_strdup(disk_path(vm));
     g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
     g_autofree char *current = g_strdup(vs_json_str(vm, "current-snapshot"));
     json_decref(vm);
-    g_autoptr(VsTestResponse) before = e2e_expect(200, "GET", NULL, "/vms/mem/snapshots?all=true");
-    g_autoptr(VsTestResponse) r = e2e_expect(200, "PUT", "{\"name\":\"mem 2\"}", "/vms/mem");
+    g_autoptr(VsTestResponse) before =
+        vs_expect(e2e.d, 200, "GET", NULL, "/vms/mem/snapshots?all=true");
+    g_autoptr(VsTestResponse) r = vs_expect(e2e.d, 200, "PUT", "{\"name\":\"mem 2\"}", "/vms/mem");
     assert_string_equal(vs_json_str(r->json, "current-snapshot"), current);
     assert_int_equal(vs_json_int(r->json, "snapshots"), 2);
     g_autoptr(VsTestResponse) after =
-        e2e_expect(200, "GET", NULL, "/vms/mem%%202/snapshots?all=true");
+        vs_expect(e2e.d, 200, "GET", NULL, "/vms/mem%%202/snapshots?all=true");
     assert_true(json_equal(after->json, before->json));
-    g_autoptr(VsTestResponse) old = e2e_expect(404, "GET", NULL, "/vms/mem");
+    g_autoptr(VsTestResponse) old = vs_expect(e2e.d, 404, "GET", NULL, "/vms/mem");
 
-    gint64 offset = e2e_file_size(serial);
+    gsize offset = vs_file_size(serial);
     g_autoptr(VsTestResponse) rv =
-        e2e_expect(200, "POST", NULL, "/vms/mem%%202/snapshots/m1/revert");
-    long resumed = e2e_wait_resume(serial, (gsize)offset, m1_lo, m1_hi + 3, 30);
-    assert_int_equal(e2e_banners(serial, (gsize)offset), 0);
+        vs_expect(e2e.d, 200, "POST", NULL, "/vms/mem%%202/snapshots/m1/revert");
+    long resumed = vs_guest_wait_resume(serial, offset, m1_lo, m1_hi + 3, 30);
+    assert_int_equal(vs_guest_banners(serial, offset), 0);
     printf("# renamed VM reverted to m1: resumed at %ld\n", resumed);
-    e2e_vm_action("mem 2", "poweroff", "shutoff");
-    json_t *off = e2e_vm_get("mem 2");
+    vs_guest_vm_action(e2e.d, "mem 2", "poweroff", "shutoff");
+    json_t *off = vs_guest_vm_get(e2e.d, "mem 2");
     assert_string_equal(vs_json_str(off, "uuid"), uuid);
     assert_string_equal(disk_path(off), disk);
     assert_string_equal(vs_json_str(off, "current-snapshot"), "m1");
     json_decref(off);
-    g_autoptr(VsTestResponse) list = e2e_expect(200, "GET", NULL, "/vms");
-    g_autofree char *names = e2e_names(list->json);
+    g_autoptr(VsTestResponse) list = vs_expect(e2e.d, 200, "GET", NULL, "/vms");
+    g_autofree char *names = vs_names(list->json);
     assert_string_equal(names, "mem 2");
-    g_autoptr(VsTestResponse) still_old = e2e_expect(404, "GET", NULL, "/vms/mem");
+    g_autoptr(VsTestResponse) still_old = vs_expect(e2e.d, 404, "GET", NULL, "/vms/mem");
     (void)old, (void)rv, (void)still_old;
 }
 
@@ -281,40 +281,41 @@ static void test_vm_rename_revert(void **state)
 static void test_disks(void **state)
 {
     (void)state;
-    json_t *vm = e2e_vm_create("disk");
+    json_t *vm = vs_guest_vm_create(e2e.d, "disk", e2e.guest);
     g_autofree char *image = g_strdup(disk_path(vm));
     json_decref(vm);
-    assert_true(e2e_qemu_io(image, "write -P 0xab 512k 4k"));
-    e2e_snapshot("disk", "d1");
-    json_t *snap = e2e_snapshot_get("disk", "d1");
+    assert_true(vs_qemu_io(image, "write -P 0xab 512k 4k"));
+    vs_guest_snapshot(e2e.d, "disk", "d1");
+    json_t *snap = vs_guest_snapshot_get(e2e.d, "disk", "d1");
     assert_string_equal(vs_json_str(snap, "state"), "shutoff");
     assert_false(json_is_true(json_object_get(snap, "memory")));
     json_decref(snap);
-    assert_true(e2e_qemu_io(image, "write -P 0xcd 512k 4k"));
-    assert_true(e2e_qemu_io(image, "read -P 0xcd 512k 4k"));
-    assert_false(e2e_qemu_io(image, "read -P 0xab 512k 4k"));
-    g_autoptr(VsTestResponse) r = e2e_expect(200, "POST", NULL, "/vms/disk/snapshots/d1/revert");
+    assert_true(vs_qemu_io(image, "write -P 0xcd 512k 4k"));
+    assert_true(vs_qemu_io(image, "read -P 0xcd 512k 4k"));
+    assert_false(vs_qemu_io(image, "read -P 0xab 512k 4k"));
+    g_autoptr(VsTestResponse) r =
+        vs_expect(e2e.d, 200, "POST", NULL, "/vms/disk/snapshots/d1/revert");
     assert_string_equal(vs_json_str(r->json, "state"), "shutoff");
-    json_t *after = e2e_vm_get("disk");
+    json_t *after = vs_guest_vm_get(e2e.d, "disk");
     assert_string_equal(vs_json_str(after, "state"), "shutoff");
     json_decref(after);
-    assert_true(e2e_qemu_io(image, "read -P 0xab 512k 4k"));
-    assert_false(e2e_qemu_io(image, "read -P 0xcd 512k 4k"));
-    g_autoptr(VsTestResponse) del = e2e_expect(204, "DELETE", NULL, "/vms/disk");
+    assert_true(vs_qemu_io(image, "read -P 0xab 512k 4k"));
+    assert_false(vs_qemu_io(image, "read -P 0xcd 512k 4k"));
+    g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/disk");
     assert_false(g_file_test(image, G_FILE_TEST_EXISTS));
 }
 
 static void expect_children(const char *vm, const char *parent, const char *names)
 {
     g_autoptr(VsTestResponse) r =
-        e2e_expect(200, "GET", NULL, "/vms/%s/snapshots?parent=%s", vm, parent);
-    g_autofree char *got = e2e_names(r->json);
+        vs_expect(e2e.d, 200, "GET", NULL, "/vms/%s/snapshots?parent=%s", vm, parent);
+    g_autofree char *got = vs_names(r->json);
     assert_string_equal(got, names);
 }
 
 static void expect_parent(const char *vm, const char *snap, const char *parent)
 {
-    json_t *s = e2e_snapshot_get(vm, snap);
+    json_t *s = vs_guest_snapshot_get(e2e.d, vm, snap);
     assert_string_equal(vs_json_str(s, "parent"), parent);
     json_decref(s);
 }
@@ -324,21 +325,22 @@ static void expect_parent(const char *vm, const char *snap, const char *parent)
 static void test_tree(void **state)
 {
     (void)state;
-    json_t *vm = e2e_vm_create("tree");
+    json_t *vm = vs_guest_vm_create(e2e.d, "tree", e2e.guest);
     g_autofree char *image = g_strdup(disk_path(vm));
     json_decref(vm);
-    assert_true(e2e_qemu_io(image, "write -P 0x11 512k 4k"));
-    e2e_snapshot("tree", "A");
-    assert_true(e2e_qemu_io(image, "write -P 0x22 512k 4k"));
-    e2e_snapshot("tree", "B");
+    assert_true(vs_qemu_io(image, "write -P 0x11 512k 4k"));
+    vs_guest_snapshot(e2e.d, "tree", "A");
+    assert_true(vs_qemu_io(image, "write -P 0x22 512k 4k"));
+    vs_guest_snapshot(e2e.d, "tree", "B");
     expect_parent("tree", "B", "A");
-    g_autoptr(VsTestResponse) r = e2e_expect(200, "POST", NULL, "/vms/tree/snapshots/A/revert");
-    assert_true(e2e_qemu_io(image, "read -P 0x11 512k 4k"));
-    json_t *got = e2e_vm_get("tree");
+    g_autoptr(VsTestResponse) r =
+        vs_expect(e2e.d, 200, "POST", NULL, "/vms/tree/snapshots/A/revert");
+    assert_true(vs_qemu_io(image, "read -P 0x11 512k 4k"));
+    json_t *got = vs_guest_vm_get(e2e.d, "tree");
     assert_string_equal(vs_json_str(got, "current-snapshot"), "A");
     json_decref(got);
-    assert_true(e2e_qemu_io(image, "write -P 0x33 512k 4k"));
-    e2e_snapshot("tree", "C");
+    assert_true(vs_qemu_io(image, "write -P 0x33 512k 4k"));
+    vs_guest_snapshot(e2e.d, "tree", "C");
 
     expect_parent("tree", "C", "A");
     expect_parent("tree", "A", "");
@@ -346,78 +348,85 @@ static void test_tree(void **state)
     expect_children("tree", "B", "");
     expect_children("tree", "C", "");
     {
-        g_autoptr(VsTestResponse) roots = e2e_expect(200, "GET", NULL, "/vms/tree/snapshots");
-        g_autofree char *names = e2e_names(roots->json);
+        g_autoptr(VsTestResponse) roots = vs_expect(e2e.d, 200, "GET", NULL, "/vms/tree/snapshots");
+        g_autofree char *names = vs_names(roots->json);
         assert_string_equal(names, "A");
         assert_int_equal(vs_json_int(json_array_get(roots->json, 0), "children"), 2);
         g_autoptr(VsTestResponse) all =
-            e2e_expect(200, "GET", NULL, "/vms/tree/snapshots?all=true");
-        g_autofree char *all_names = e2e_names(all->json);
+            vs_expect(e2e.d, 200, "GET", NULL, "/vms/tree/snapshots?all=true");
+        g_autofree char *all_names = vs_names(all->json);
         assert_string_equal(all_names, "A,B,C");
         g_autoptr(VsTestResponse) none =
-            e2e_expect(404, "GET", NULL, "/vms/tree/snapshots?parent=nope");
+            vs_expect(e2e.d, 404, "GET", NULL, "/vms/tree/snapshots?parent=nope");
         (void)none;
     }
-    json_t *c = e2e_snapshot_get("tree", "C");
+    json_t *c = vs_guest_snapshot_get(e2e.d, "tree", "C");
     assert_true(json_is_true(json_object_get(c, "current")));
     json_decref(c);
-    json_t *a = e2e_snapshot_get("tree", "A");
+    json_t *a = vs_guest_snapshot_get(e2e.d, "tree", "A");
     assert_false(json_is_true(json_object_get(a, "current")));
     json_decref(a);
-    got = e2e_vm_get("tree");
+    got = vs_guest_vm_get(e2e.d, "tree");
     assert_string_equal(vs_json_str(got, "current-snapshot"), "C");
     assert_int_equal(vs_json_int(got, "snapshots"), 3);
     json_decref(got);
 
     /* each branch has its own disk */
-    g_autoptr(VsTestResponse) rb = e2e_expect(200, "POST", NULL, "/vms/tree/snapshots/B/revert");
-    assert_true(e2e_qemu_io(image, "read -P 0x22 512k 4k"));
-    g_autoptr(VsTestResponse) rc = e2e_expect(200, "POST", NULL, "/vms/tree/snapshots/C/revert");
-    assert_true(e2e_qemu_io(image, "read -P 0x33 512k 4k"));
+    g_autoptr(VsTestResponse) rb =
+        vs_expect(e2e.d, 200, "POST", NULL, "/vms/tree/snapshots/B/revert");
+    assert_true(vs_qemu_io(image, "read -P 0x22 512k 4k"));
+    g_autoptr(VsTestResponse) rc =
+        vs_expect(e2e.d, 200, "POST", NULL, "/vms/tree/snapshots/C/revert");
+    assert_true(vs_qemu_io(image, "read -P 0x33 512k 4k"));
 }
 
 /* (6) delete a VM with snapshots, then recreate the name: nothing stale */
 static void test_delete_recreate(void **state)
 {
     (void)state;
-    json_t *vm = e2e_vm_get("tree");
+    json_t *vm = vs_guest_vm_get(e2e.d, "tree");
     g_autofree char *image = g_strdup(disk_path(vm));
     g_autofree char *uuid = g_strdup(vs_json_str(vm, "uuid"));
     assert_int_equal(vs_json_int(vm, "snapshots"), 3);
     json_decref(vm);
     /* a renamed snapshot leaves a display-name record behind, if anything would */
     g_autoptr(VsTestResponse) ren =
-        e2e_expect(200, "PUT", "{\"name\":\"B renamed\"}", "/vms/tree/snapshots/B");
+        vs_expect(e2e.d, 200, "PUT", "{\"name\":\"B renamed\"}", "/vms/tree/snapshots/B");
     g_autofree char *names_file_name = g_strdup_printf("%s.conf", uuid);
-    g_autofree char *names_file = e2e_state_path("snapnames", names_file_name, NULL);
+    g_autofree char *names_file = vs_state_path(e2e.d, "snapnames", names_file_name, NULL);
     assert_true(g_file_test(names_file, G_FILE_TEST_EXISTS));
 
-    g_autoptr(VsTestResponse) del = e2e_expect(204, "DELETE", NULL, "/vms/tree");
+    g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/tree");
     assert_false(g_file_test(image, G_FILE_TEST_EXISTS));
     assert_false(g_file_test(names_file, G_FILE_TEST_EXISTS));
-    g_autofree char *meta = e2e_state_path("libvirt", "lib", "qemu", "snapshot", "tree", NULL);
-    assert_int_equal(e2e_dir_count(meta), 0);
-    g_autoptr(VsTestResponse) gone = e2e_expect(404, "GET", NULL, "/vms/tree");
-    g_autoptr(VsTestResponse) gone_snaps = e2e_expect(404, "GET", NULL, "/vms/tree/snapshots");
+    g_autofree char *meta =
+        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "tree", NULL);
+    assert_int_equal(vs_dir_count(meta), 0);
+    g_autoptr(VsTestResponse) gone = vs_expect(e2e.d, 404, "GET", NULL, "/vms/tree");
+    g_autoptr(VsTestResponse) gone_snaps =
+        vs_expect(e2e.d, 404, "GET", NULL, "/vms/tree/snapshots");
 
-    json_t *fresh = e2e_vm_create("tree");
+    json_t *fresh = vs_guest_vm_create(e2e.d, "tree", e2e.guest);
     assert_string_not_equal(vs_json_str(fresh, "uuid"), uuid);
     assert_int_equal(vs_json_int(fresh, "snapshots"), 0);
     assert_string_equal(vs_json_str(fresh, "current-snapshot"), "");
     g_autofree char *fresh_image = g_strdup(disk_path(fresh));
     json_decref(fresh);
-    g_autoptr(VsTestResponse) roots = e2e_expect(200, "GET", NULL, "/vms/tree/snapshots");
+    g_autoptr(VsTestResponse) roots = vs_expect(e2e.d, 200, "GET", NULL, "/vms/tree/snapshots");
     assert_int_equal(json_array_size(roots->json), 0);
-    g_autoptr(VsTestResponse) all = e2e_expect(200, "GET", NULL, "/vms/tree/snapshots?all=true");
+    g_autoptr(VsTestResponse) all =
+        vs_expect(e2e.d, 200, "GET", NULL, "/vms/tree/snapshots?all=true");
     assert_int_equal(json_array_size(all->json), 0);
-    g_autoptr(VsTestResponse) a = e2e_expect(404, "GET", NULL, "/vms/tree/snapshots/A");
-    g_autoptr(VsTestResponse) b = e2e_expect(404, "GET", NULL, "/vms/tree/snapshots/B%%20renamed");
-    g_autoptr(VsTestResponse) p = e2e_expect(404, "GET", NULL, "/vms/tree/snapshots?parent=A");
-    g_autofree char *tags = e2e_qemu_img_snapshots(fresh_image);
+    g_autoptr(VsTestResponse) a = vs_expect(e2e.d, 404, "GET", NULL, "/vms/tree/snapshots/A");
+    g_autoptr(VsTestResponse) b =
+        vs_expect(e2e.d, 404, "GET", NULL, "/vms/tree/snapshots/B%%20renamed");
+    g_autoptr(VsTestResponse) p =
+        vs_expect(e2e.d, 404, "GET", NULL, "/vms/tree/snapshots?parent=A");
+    g_autofree char *tags = vs_qemu_img_snapshots(fresh_image);
     assert_string_equal(g_strstrip(tags), ""); /* no snapshot inside the new image */
     /* the old names are free again and start a new tree */
-    e2e_snapshot("tree", "B renamed");
-    e2e_snapshot("tree", "A");
+    vs_guest_snapshot(e2e.d, "tree", "B renamed");
+    vs_guest_snapshot(e2e.d, "tree", "A");
     expect_parent("tree", "B renamed", "");
     expect_parent("tree", "A", "B renamed");
     (void)ren, (void)gone, (void)gone_snaps, (void)a, (void)b, (void)p;
@@ -427,45 +436,47 @@ static void test_delete_recreate(void **state)
 static void test_disks_keep(void **state)
 {
     (void)state;
-    json_t *vm = e2e_vm_create("keep");
+    json_t *vm = vs_guest_vm_create(e2e.d, "keep", e2e.guest);
     g_autofree char *image = g_strdup(disk_path(vm));
     g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
     g_autofree char *uuid = g_strdup(vs_json_str(vm, "uuid"));
     json_decref(vm);
-    assert_true(e2e_qemu_io(image, "write -P 0x77 512k 4k"));
-    e2e_snapshot("keep", "k1");
-    assert_true(e2e_qemu_io(image, "write -P 0x88 512k 4k"));
-    e2e_snapshot("keep", "k2");
+    assert_true(vs_qemu_io(image, "write -P 0x77 512k 4k"));
+    vs_guest_snapshot(e2e.d, "keep", "k1");
+    assert_true(vs_qemu_io(image, "write -P 0x88 512k 4k"));
+    vs_guest_snapshot(e2e.d, "keep", "k2");
 
-    g_autoptr(VsTestResponse) bad = e2e_expect(400, "DELETE", NULL, "/vms/keep?disks=maybe");
-    g_autoptr(VsTestResponse) del = e2e_expect(204, "DELETE", NULL, "/vms/keep?disks=keep");
-    g_autoptr(VsTestResponse) gone = e2e_expect(404, "GET", NULL, "/vms/keep");
-    g_autoptr(VsTestResponse) gone_snaps = e2e_expect(404, "GET", NULL, "/vms/keep/snapshots");
+    g_autoptr(VsTestResponse) bad = vs_expect(e2e.d, 400, "DELETE", NULL, "/vms/keep?disks=maybe");
+    g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/keep?disks=keep");
+    g_autoptr(VsTestResponse) gone = vs_expect(e2e.d, 404, "GET", NULL, "/vms/keep");
+    g_autoptr(VsTestResponse) gone_snaps =
+        vs_expect(e2e.d, 404, "GET", NULL, "/vms/keep/snapshots");
     (void)bad, (void)del, (void)gone, (void)gone_snaps;
     assert_true(g_file_test(image, G_FILE_TEST_IS_REGULAR));
     assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));
-    g_autofree char *meta = e2e_state_path("libvirt", "lib", "qemu", "snapshot", "keep", NULL);
-    assert_int_equal(e2e_dir_count(meta), 0);
+    g_autofree char *meta =
+        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "keep", NULL);
+    assert_int_equal(vs_dir_count(meta), 0);
     g_autofree char *names_file_name = g_strdup_printf("%s.conf", uuid);
-    g_autofree char *names_file = e2e_state_path("snapnames", names_file_name, NULL);
+    g_autofree char *names_file = vs_state_path(e2e.d, "snapnames", names_file_name, NULL);
     assert_false(g_file_test(names_file, G_FILE_TEST_EXISTS));
 
-    g_autofree char *tags = e2e_qemu_img_snapshots(image);
+    g_autofree char *tags = vs_qemu_img_snapshots(image);
     printf("# kept image:\n%s", tags);
     assert_non_null(strstr(tags, " k1 "));
     assert_non_null(strstr(tags, " k2 "));
     /* and the contents are really in there */
     const char *apply[] = {"qemu-img", "snapshot", "-a", "k1", image, NULL};
     g_autofree char *out = NULL;
-    assert_int_equal(e2e_run(apply, &out), 0);
-    assert_true(e2e_qemu_io(image, "read -P 0x77 512k 4k"));
+    assert_int_equal(vs_run(apply, &out), 0);
+    assert_true(vs_qemu_io(image, "read -P 0x77 512k 4k"));
 
     /* the name is free and clean */
-    json_t *fresh = e2e_vm_create("keep");
+    json_t *fresh = vs_guest_vm_create(e2e.d, "keep", e2e.guest);
     assert_int_equal(vs_json_int(fresh, "snapshots"), 0);
     assert_string_not_equal(disk_path(fresh), image);
     json_decref(fresh);
-    g_autoptr(VsTestResponse) roots = e2e_expect(200, "GET", NULL, "/vms/keep/snapshots");
+    g_autoptr(VsTestResponse) roots = vs_expect(e2e.d, 200, "GET", NULL, "/vms/keep/snapshots");
     assert_int_equal(json_array_size(roots->json), 0);
     g_unlink(image);
 }
