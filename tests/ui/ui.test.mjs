@@ -111,7 +111,7 @@ async function apiTask(p, body) {
 /* ---------- page helpers ---------- */
 
 /** Polls FN (async, returns a value) until CHECK(value) is true; fails with the last value. */
-async function until(fn, check, what, timeout = 8000) {
+async function until(fn, check, what, timeout = 20000) {
   const deadline = Date.now() + timeout;
   let value;
   for (;;) {
@@ -254,7 +254,7 @@ function step(title, fn) {
 
 /* ---------- the tests ---------- */
 
-describe('virtsnap web UI', { timeout: 120000 }, () => {
+describe('virtsnap web UI', { timeout: 240000 }, () => {
   before(async () => {
     const pwPath = path.join(WEB, 'node_modules', 'playwright-core', 'index.mjs');
     assert.ok(fs.existsSync(pwPath), 'playwright-core missing: run `npm ci` in web/ (make ui-deps)');
@@ -266,7 +266,7 @@ describe('virtsnap web UI', { timeout: 120000 }, () => {
       executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true,
       viewport: { width: 1280, height: 800 }, timeout: 30000,
     });
-    context.setDefaultTimeout(8000);
+    context.setDefaultTimeout(20000);
     page = context.pages()[0] || await context.newPage();
     page.on('pageerror', (e) => pageProblems.push(`page error: ${e.message}`));
     page.on('console', (m) => {
