@@ -72,19 +72,23 @@ static GPtrArray *split_path(const char *path)
     return segs;
 }
 
-/* Compares pattern segments with raw path segments; fills MATCH params. */
+/* Compares pattern segments with raw path segments; fills MATCH params.
+ * Walks PATTERN in place (no g_strsplit per route and request). */
 static VsRouteStatus match_pattern(const char *pattern, GPtrArray *segs, VsRouteMatch *match)
 {
-    g_auto(GStrv) pat = g_strsplit(pattern + 1, "/", -1);
-    guint n_pat = pattern[1] ? g_strv_length(pat) : 0;
+    guint n_pat = 0;
+    for (const char *q = pattern; *q; q++)
+        n_pat += *q == '/' && q[1];
     if (n_pat != segs->len)
         return VS_ROUTE_NOT_FOUND;
     int n = 0;
     char *params[VS_ROUTE_MAX_PARAMS] = {0};
     VsRouteStatus status = VS_ROUTE_FOUND;
+    const char *p = pattern + 1;
     for (guint i = 0; i < n_pat && status == VS_ROUTE_FOUND; i++) {
+        size_t len = strcspn(p, "/");
         const char *raw = g_ptr_array_index(segs, i);
-        if (pat[i][0] == '{') {
+        if (p[0] == '{') {
             char *decoded = vs_percent_decode(raw, -1, false);
             if (!decoded || n >= VS_ROUTE_MAX_PARAMS) {
                 status = VS_ROUTE_BAD_PATH;
@@ -92,9 +96,10 @@ static VsRouteStatus match_pattern(const char *pattern, GPtrArray *segs, VsRoute
             } else {
                 params[n++] = decoded;
             }
-        } else if (strcmp(pat[i], raw) != 0) {
+        } else if (strlen(raw) != len || memcmp(p, raw, len) != 0) {
             status = VS_ROUTE_NOT_FOUND;
         }
+        p += len + (p[len] == '/');
     }
     if (status == VS_ROUTE_FOUND) {
         memcpy(match->params, params, sizeof params);

@@ -49,7 +49,57 @@ static virDomainSnapshotPtr resolve(virDomainPtr dom, const char *uuid, const ch
     return snap;
 }
 
-static VsSnapshot *snapshot_info(const char *uuid, virDomainSnapshotPtr snap, GError **error)
+/* What a snapshot's XML says that the API shows. libvirt formats the whole
+ * snapshot XML (with the full domain definition inside) on every call, so
+ * on a connection no one else uses (the embedded driver, test://) these
+ * facts are kept per VM, and dropped whenever virtsnapd changes any snapshot
+ * of that VM. */
+typedef struct {
+    char *state, *parent, *description; /* parent: libvirt name, "" for none */
+    gint64 created;
+    bool memory;
+} Facts;
+
+static GMutex facts_lock;
+static GHashTable *facts_by_vm; /* uuid → (libvirt name → Facts*) */
+static guint64 facts_epoch;     /* bumped by every forget: a read begun before it is not kept */
+
+static void facts_free(Facts *f)
+{
+    if (!f)
+        return;
+    g_free(f->state);
+    g_free(f->parent);
+    g_free(f->description);
+    g_free(f);
+}
+
+static bool facts_cacheable(void)
+{
+    const char *uri = vs_hv_uri();
+    return uri && (g_str_has_prefix(uri, "qemu:///embed") || g_str_has_prefix(uri, "test://"));
+}
+
+void vs_snapshot_facts_forget(const char *uuid)
+{
+    g_mutex_lock(&facts_lock);
+    facts_epoch++;
+    if (facts_by_vm)
+        g_hash_table_remove(facts_by_vm, uuid);
+    g_mutex_unlock(&facts_lock);
+}
+
+static char *child_text(xmlNode *parent, const char *name)
+{
+    xmlNode *node = vs_xml_child(parent, name);
+    xmlChar *text = node ? xmlNodeGetContent(node) : NULL;
+    char *copy = text && *text ? g_strdup((const char *)text) : NULL;
+    xmlFree(text);
+    return copy;
+}
+
+/* One walk over the root's children instead of six XPath evaluations. */
+static Facts *facts_read(virDomainSnapshotPtr snap, GError **error)
 {
     g_autofree char *text = virDomainSnapshotGetXMLDesc(snap, 0);
     if (!text) {
@@ -59,21 +109,86 @@ static VsSnapshot *snapshot_info(const char *uuid, virDomainSnapshotPtr snap, GE
     g_autoptr(xmlDoc) doc = vs_xml_parse(text, error);
     if (!doc)
         return NULL;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    Facts *f = g_new0(Facts, 1);
+    f->state = child_text(root, "state");
+    if (!f->state)
+        f->state = g_strdup("nostate");
+    g_autofree char *created = child_text(root, "creationTime");
+    f->created = created ? g_ascii_strtoll(created, NULL, 10) : 0;
+    f->parent = child_text(vs_xml_child(root, "parent"), "name");
+    if (!f->parent)
+        f->parent = g_strdup("");
+    f->description = child_text(root, "description");
+    if (!f->description)
+        f->description = g_strdup("");
+    xmlNode *mem = vs_xml_child(root, "memory");
+    xmlChar *memory = mem ? xmlGetProp(mem, (const xmlChar *)"snapshot") : NULL;
+    bool was_active = !strcmp(f->state, "running") || !strcmp(f->state, "paused") ||
+                      !strcmp(f->state, "blocked");
+    f->memory = memory ? strcmp((const char *)memory, "no") != 0 : was_active;
+    xmlFree(memory);
+    return f;
+}
+
+static Facts *facts_copy(const Facts *f)
+{
+    Facts *c = g_new0(Facts, 1);
+    *c = *f;
+    c->state = g_strdup(f->state);
+    c->parent = g_strdup(f->parent);
+    c->description = g_strdup(f->description);
+    return c;
+}
+
+/* The facts of SNAP of VM UUID: a copy to free with facts_free. */
+static Facts *facts_get(const char *uuid, virDomainSnapshotPtr snap, GError **error)
+{
+    if (!facts_cacheable())
+        return facts_read(snap, error);
+    const char *name = virDomainSnapshotGetName(snap);
+    g_mutex_lock(&facts_lock);
+    GHashTable *vm = facts_by_vm ? g_hash_table_lookup(facts_by_vm, uuid) : NULL;
+    Facts *hit = vm ? g_hash_table_lookup(vm, name) : NULL;
+    Facts *copy = hit ? facts_copy(hit) : NULL;
+    guint64 epoch = facts_epoch;
+    g_mutex_unlock(&facts_lock);
+    if (copy)
+        return copy;
+    Facts *fresh = facts_read(snap, error);
+    if (!fresh)
+        return NULL;
+    g_mutex_lock(&facts_lock);
+    if (epoch != facts_epoch) { /* a change raced with this read: do not keep it */
+        g_mutex_unlock(&facts_lock);
+        return fresh;
+    }
+    if (!facts_by_vm)
+        facts_by_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify)g_hash_table_unref);
+    vm = g_hash_table_lookup(facts_by_vm, uuid);
+    if (!vm) {
+        vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)facts_free);
+        g_hash_table_insert(facts_by_vm, g_strdup(uuid), vm);
+    }
+    g_hash_table_replace(vm, g_strdup(name), facts_copy(fresh));
+    g_mutex_unlock(&facts_lock);
+    return fresh;
+}
+
+static VsSnapshot *snapshot_info(const char *uuid, virDomainSnapshotPtr snap, GError **error)
+{
+    Facts *f = facts_get(uuid, snap, error);
+    if (!f)
+        return NULL;
     VsSnapshot *info = g_new0(VsSnapshot, 1);
     info->name = vs_snapnames_display(uuid, virDomainSnapshotGetName(snap));
-    info->state = vs_xml_string(doc, NULL, "string(/domainsnapshot/state)");
-    if (!info->state)
-        info->state = g_strdup("nostate");
-    info->created = vs_xml_int(doc, NULL, "string(/domainsnapshot/creationTime)", 0);
-    g_autofree char *parent = vs_xml_string(doc, NULL, "string(/domainsnapshot/parent/name)");
-    info->parent = parent ? vs_snapnames_display(uuid, parent) : g_strdup("");
-    info->description = vs_xml_string(doc, NULL, "string(/domainsnapshot/description)");
-    if (!info->description)
-        info->description = g_strdup("");
-    g_autofree char *memory = vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@snapshot)");
-    bool was_active = !strcmp(info->state, "running") || !strcmp(info->state, "paused") ||
-                      !strcmp(info->state, "blocked");
-    info->memory = memory ? strcmp(memory, "no") != 0 : was_active;
+    info->state = g_steal_pointer(&f->state);
+    info->created = f->created;
+    info->parent = *f->parent ? vs_snapnames_display(uuid, f->parent) : g_strdup("");
+    info->description = g_steal_pointer(&f->description);
+    info->memory = f->memory;
+    facts_free(f);
     info->current = virDomainSnapshotIsCurrent(snap, 0) == 1;
     info->children = MAX(virDomainSnapshotNumChildren(snap, 0), 0);
     return info;
@@ -320,6 +435,7 @@ static char *pick_internal_name(virDomainPtr dom, const char *name)
 
 static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
 {
+    vs_snapshot_facts_forget(job->uuid);
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return false;
@@ -386,7 +502,9 @@ static bool with_vm_locked(const char *vm, LockedOp op, gpointer data, GError **
     if (!dom)
         return false;
     g_autofree char *uuid = vs_hv_uuid(dom);
+    vs_snapshot_facts_forget(uuid); /* OP reads what it changed: not from before */
     bool ok = op(dom, uuid, data, error);
+    vs_snapshot_facts_forget(uuid); /* nor may readers that raced with it keep it */
     vs_vmlock_release(lock);
     return ok;
 }
@@ -567,6 +685,8 @@ VsSnapshot *vs_snapshot_revert(const char *vm, const char *name, GError **error)
 
 bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error)
 {
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    vs_snapshot_facts_forget(uuid);
     return delete_leaves_first(dom, NULL, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY, NULL, error);
 }
 
@@ -680,6 +800,8 @@ static bool define_one(virDomainPtr dom, const char *text, const char *current,
 bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,
                              const VsDomainRewrite *rewrite, GError **error)
 {
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    vs_snapshot_facts_forget(uuid);
     for (guint i = 0; i < tree->xml->len; i++) {
         if (!define_one(dom, g_ptr_array_index(tree->xml, i), tree->current, rewrite, error)) {
             vs_snapshot_discard_metadata(dom, NULL);

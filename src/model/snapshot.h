@@ -75,3 +75,6 @@ bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,
                              const VsDomainRewrite *rewrite, GError **error);
 /* Applies REWRITE to a domain definition (the top <domain> element). */
 void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite);
+
+/* Drops what is known of the snapshots of VM UUID (after any change). */
+void vs_snapshot_facts_forget(const char *uuid);

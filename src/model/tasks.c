@@ -28,11 +28,11 @@ static char *record_path(const char *id)
     return g_build_filename(store_dir, file, NULL);
 }
 
-/* Writes TASK's record (called with LOCK held). */
-static void save_record(const VsTask *task)
+/* TASK's record as key-file text (called with LOCK held), or NULL. */
+static char *record_text(const VsTask *task, gsize *len)
 {
     if (!store_dir)
-        return;
+        return NULL;
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_key_file_set_string(kf, "task", "id", task->info.id);
     g_key_file_set_integer(kf, "task", "status", task->info.status);
@@ -41,10 +41,29 @@ static void save_record(const VsTask *task)
     g_key_file_set_int64(kf, "task", "created", task->info.created);
     g_key_file_set_int64(kf, "task", "ended", task->ended);
     g_key_file_set_integer(kf, "task", "progress", task->info.progress);
-    g_autofree char *path = record_path(task->info.id);
+    return g_key_file_to_data(kf, len, NULL);
+}
+
+/* Writes a record made by record_text, without holding LOCK: replaced
+ * atomically (rename) but not fsync'ed, since a record lost in a crash only
+ * shows the task as interrupted. */
+static void write_record(const char *id, const char *text, gsize len)
+{
+    if (!text)
+        return;
+    g_autofree char *path = record_path(id);
     g_autoptr(GError) error = NULL;
-    if (!g_key_file_save_to_file(kf, path, &error))
-        vs_warn("cannot save task %s: %s", task->info.id, error->message);
+    if (!g_file_set_contents_full(path, text, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                  &error))
+        vs_warn("cannot save task %s: %s", id, error->message);
+}
+
+/* Writes TASK's record (called with LOCK held). */
+static void save_record(const VsTask *task)
+{
+    gsize len = 0;
+    g_autofree char *text = record_text(task, &len);
+    write_record(task->info.id, text, len);
 }
 
 static void task_free(VsTask *task)
@@ -70,8 +89,11 @@ static void run_task(gpointer item, gpointer unused)
     if (ok)
         task->info.progress = task->info.progress >= 0 ? 100 : -1;
     task->ended = g_get_real_time() / G_USEC_PER_SEC;
-    save_record(task);
+    gsize len = 0;
+    g_autofree char *text = record_text(task, &len);
+    g_autofree char *id = g_strdup(task->info.id);
     g_mutex_unlock(&lock);
+    write_record(id, text, len);
     if (!ok)
         vs_warn("task %s failed: %s", task->info.id, task->info.message);
 }
@@ -89,8 +111,7 @@ void vs_tasks_shutdown(void)
     if (!workers)
         return;
     g_thread_pool_free(g_steal_pointer(&workers), FALSE, TRUE);
-    g_queue_free_full(&order, (GDestroyNotify)task_free);
-    g_queue_init(&order);
+    g_queue_clear_full(&order, (GDestroyNotify)task_free);
     g_clear_pointer(&tasks, g_hash_table_unref);
 }
 
