@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/virtsnap,$(HOME)/.local/state/virtsnap)
 LISTEN     ?= 127.0.0.1:8001
 
-.PHONY: all deps test-deps run check check-unit check-api check-e2e check-ui check-asan ui-deps stress fuzz clean
+.PHONY: all deps test-deps run check check-unit check-api check-e2e check-ui check-asan ui-deps stress fuzz bench check-live clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -53,6 +53,15 @@ check-unit check-api check-e2e check-ui: all
 FUZZ_SECONDS ?= 300
 fuzz: test-deps
 	tests/fuzz/build-and-run.sh $(FUZZ_SECONDS)
+
+# Benchmarks of issue 7 (not part of check): docs/performance.md.
+bench: all
+	@scripts/install-deps --bench
+	bench/run.sh
+
+# Live-snapshot proof and figures of issue 8 (root + KVM; 5-10 minutes).
+check-live: test-deps all
+	meson test -C $(BUILD) --suite live --print-errorlogs
 
 # The long load test of issue 6: 60 s, 64 connections, 3 running VMs.
 stress: test-deps all

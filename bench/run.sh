@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# bench/run.sh: the benchmark behind `make bench`. Starts its own virtsnapd
+# daemons on loopback (one on test:///default, one on the embedded QEMU
+# driver), runs the REST side with bench/rest.c (vsbench-rest), the direct
+# libvirt baseline with bench/direct.c (vsbench-direct) and virsh on embedded
+# QEMU roots of their own, repeats every measurement, and prints one table of
+# medians, p99 and ratios (also saved to $BUILD/bench-results.txt). Runs as a
+# child subreaper (vsbench-rest reap) so that exited QEMU processes are reaped
+# at once. See docs/performance.md.
+#
+#   bench/run.sh [--quick] [--keep]
+#     --quick  small sizes and few repeats (a smoke test, about a minute)
+#     --keep   keep the work directory (samples, daemon logs) afterwards
+#   env: BUILD (default build), BENCH_DIR (work directory, default mktemp)
+#
+# Needs root for KVM (else QEMU runs under TCG and the QEMU rows are slow),
+# qemu-system-x86, qemu-utils, virsh (libvirt-clients), binutils for the guest.
+set -euo pipefail
+
+QUICK=0 KEEP=0
+for arg in "$@"; do
+    case $arg in
+    --quick) QUICK=1 ;;
+    --keep) KEEP=1 ;;
+    *) echo "usage: $0 [--quick] [--keep]" >&2; exit 2 ;;
+    esac
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+
+if [ "$QUICK" = 1 ]; then
+    SIZES="100 1000"   # snapshots in the scale tree
+    REPS=2             # repeated runs of every latency/throughput measurement
+    NLAT=50            # requests per latency run (children listings: NLAT/4)
+    QROUNDS=2          # create+revert rounds on embedded QEMU (each: REST, direct, virsh)
+    TP_SECS=1          # seconds per throughput run
+    DT_MEMS="256" DT_ROUNDS=1
+    CONNS="1 16"
+else
+    SIZES="100 1000 10000"
+    REPS=5
+    NLAT=200
+    QROUNDS=20
+    TP_SECS=3
+    DT_MEMS="256 1024" DT_ROUNDS=8
+    CONNS="1 16 64"
+fi
+LARGEST=${SIZES##* }
+
+START=$(date +%s)
+say() { printf 'bench: [%3ds] %s\n' $(($(date +%s) - START)) "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+[ -x "$BUILD/virtsnapd" ] || die "$BUILD/virtsnapd is missing: run make first"
+command -v virsh >/dev/null || die "virsh is missing (apt-get install libvirt-clients)"
+command -v qemu-img >/dev/null || die "qemu-img is missing (apt-get install qemu-utils)"
+
+# ---- the two programs: built by meson (bench/meson.build) or here ----------
+fresh() { # DIR: both programs there and newer than their sources
+    local f b
+    for b in vsbench-rest vsbench-direct; do
+        [ -x "$1/$b" ] || return 1
+        for f in rest.c direct.c common.h watch.h; do
+            [ "$ROOT/bench/$f" -nt "$1/$b" ] && return 1
+        done
+    done
+    return 0
+}
+if fresh "$BUILD/bench"; then
+    BIN=$BUILD/bench
+else
+    BIN=$BUILD/bench-standalone
+    if ! fresh "$BIN"; then
+        say "building the bench programs in $BIN (meson has no bench/ subdir)"
+        mkdir -p "$BIN"
+        CC=${CC:-cc}
+        FLAGS="-std=c11 -O2 -g -Wall -Wextra -D_GNU_SOURCE"
+        # shellcheck disable=SC2086
+        $CC $FLAGS -o "$BIN/vsbench-rest" "$ROOT/bench/rest.c" -lpthread
+        # shellcheck disable=SC2046,SC2086
+        $CC $FLAGS -o "$BIN/vsbench-direct" "$ROOT/bench/direct.c" \
+            $(pkg-config --cflags --libs libvirt libxml-2.0) -lpthread
+    fi
+fi
+
+# libvirt waits for a killed QEMU to be reaped (a revert of a running guest
+# restarts QEMU); run as a child subreaper, so that the QEMU processes below
+# us are reaped at once, as by a normal init, whatever this machine's PID 1
+# does (some container inits reap every second or two).
+if [ -z "${VSBENCH_REAPED:-}" ]; then
+    export VSBENCH_REAPED=1
+    exec "$BIN/vsbench-rest" reap bash "$0" "$@"
+fi
+
+WORK=${BENCH_DIR:-$(mktemp -d /tmp/vsbench.XXXXXX)}
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+SAMPLES=$WORK/samples.txt
+: >"$SAMPLES"
+say "work directory $WORK"
+# A private copy: a rebuild of $BUILD during the run changes nothing here.
+cp "$BUILD/virtsnapd" "$WORK/virtsnapd"
+DAEMON=$WORK/virtsnapd
+
+# ---- cleanup: our VMs, daemons and QEMU processes, found by our work dir -----
+cleanup() {
+    set +eu
+    for d in T E; do
+        if [ -f "$WORK/$d.pid" ]; then
+            pid=$(cat "$WORK/$d.pid")
+            if [ "$d" = E ] && [ -f "$WORK/E.url" ] && kill -0 "$pid" 2>/dev/null; then
+                r=("$BIN/vsbench-rest" "$(cat "$WORK/E.url")" "$WORK/e/token")
+                for vm in $("${r[@]}" req GET /vms 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4); do
+                    "${r[@]}" req DELETE "/vms/$vm" >/dev/null 2>&1
+                done
+            fi
+            kill "$pid" 2>/dev/null
+        fi
+    done
+    sleep 1
+    # QEMU processes started for this run (their command lines name WORK)
+    for p in /proc/[0-9]*; do
+        if grep -qs "$WORK" "$p/cmdline" 2>/dev/null && [ "$(cat "$p/comm" 2>/dev/null)" != bash ]; then
+            case $(cat "$p/comm" 2>/dev/null) in qemu-system*) kill "${p#/proc/}" 2>/dev/null ;; esac
+        fi
+    done
+    if [ "$KEEP" = 0 ] && [ "${BENCH_OK:-0}" = 1 ] && [ -z "${BENCH_DIR:-}" ]; then
+        rm -rf "$WORK"
+    elif [ "${BENCH_OK:-0}" != 1 ]; then
+        say "failed; logs kept in $WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- daemons ------------------------------------------------------------------
+start_daemon() { # ID STATE_DIR [ARGS...]
+    local id=$1 state=$2
+    shift 2
+    mkdir -p "$state"
+    "$DAEMON" --listen 127.0.0.1:0 --state-dir "$state" "$@" >"$WORK/$id.log" 2>&1 &
+    echo $! >"$WORK/$id.pid"
+}
+
+wait_daemon() { # ID → prints its URL
+    local id=$1 url=""
+    for _ in $(seq 1 900); do
+        url=$(sed -n 's/.*listening on \(http:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$WORK/$id.log" | head -1)
+        [ -n "$url" ] && break
+        kill -0 "$(cat "$WORK/$id.pid")" 2>/dev/null || { cat "$WORK/$id.log" >&2; die "virtsnapd $id exited"; }
+        sleep 0.1
+    done
+    [ -n "$url" ] || die "virtsnapd $id did not start"
+    echo "$url" >"$WORK/$id.url"
+    echo "$url"
+}
+
+rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$(cat "$WORK/$1.pid")/status"; }
+
+say "starting virtsnapd on test:///default and on the embedded QEMU driver"
+start_daemon T "$WORK/t" --connect test:///default
+start_daemon E "$WORK/e"
+T_URL=$(wait_daemon T)
+rest_t() { "$BIN/vsbench-rest" "$T_URL" "$WORK/t/token" "$@"; }
+rest_e() { VSBENCH_PID=$(cat "$WORK/E.pid") "$BIN/vsbench-rest" "$E_URL" "$WORK/e/token" "$@"; }
+collect() { tee -a "$SAMPLES" >/dev/null; }
+
+# ---- 1 + 2: test:///default: overhead and scale -------------------------------
+# The daemon and vsbench-direct each have their own in-memory driver; both
+# build the same trees (bench/common.h) on VMs defined the same way: for
+# vsbench-direct, the domain the daemon defines on test:///default
+# (src/model/vm.c) without the random UUID and with paths of our own.
+cat >"$WORK/test-domain.xml" <<EOF
+<domain type="test"><name>bench</name><memory unit="MiB">64</memory><currentMemory unit="MiB">64</currentMemory><vcpu>1</vcpu><os><type arch="x86_64">hvm</type><boot dev="hd"/></os><features><acpi/></features><on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash><devices><disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="$WORK/direct-test.qcow2"/><target dev="vda" bus="virtio"/></disk><serial type="file"><source path="$WORK/direct-test.log" append="on"/><target port="0"/></serial><graphics type="vnc" autoport="yes" listen="127.0.0.1"/><memballoon model="none"/></devices></domain>
+EOF
+qemu-img create -q -f qcow2 "$WORK/direct-test.qcow2" 1G
+# vsbench-direct keeps its in-memory driver while it takes our commands, so
+# every step runs through the API and directly back to back (same load).
+coproc DIRECT { "$BIN/vsbench-direct" test:///default serve 2>>"$WORK/direct.log"; }
+exec {D_IN}>&"${DIRECT[1]}" {D_OUT}<&"${DIRECT[0]}" # plain fds reach pipelines' subshells
+dcmd() { # one command to vsbench-direct; its samples on stdout
+    echo "$*" >&"$D_IN"
+    local line
+    while IFS= read -r line <&"$D_OUT"; do
+        [ "$line" = OK ] && return 0
+        echo "$line"
+    done
+    tail -5 "$WORK/direct.log" >&2
+    die "vsbench-direct failed at: $*"
+}
+sample_rss() { echo "S rss.$1 $(rss_mib T)" | collect; dcmd rss "$1" | collect; }
+
+say "test:///default: growing one VM to $SIZES snapshots, through the API and directly"
+# Phase A, on one VM grown size by size: how long the creates take through
+# the API, and the resident memory of virtsnapd and of vsbench-direct.
+sample_rss 0
+rest_t vm "s$LARGEST" 64 >/dev/null
+dcmd define "$WORK/test-domain.xml" "s$LARGEST"
+prev=0
+for size in $SIZES; do
+    rest_t tree "s$LARGEST" "$prev" "$size" "build.$size" | collect
+    dcmd grow "s$LARGEST" "$prev" "$size"
+    prev=$size
+    rest_t lat warm "/vms/s$LARGEST/snapshots?parent=hub" 5 >/dev/null # touch what a reader touches
+    dcmd measure "s$LARGEST" 0 4 >/dev/null
+    sample_rss "$size"
+done
+# Phase B: a VM of each smaller size beside it, and every read operation
+# timed at every size in each repetition, through the API then directly,
+# so that the sizes are compared under the same load.
+for size in $SIZES; do
+    [ "$size" = "$LARGEST" ] && continue
+    rest_t vm "s$size" 64 >/dev/null
+    rest_t tree "s$size" 0 "$size" "rebuild.$size" >/dev/null 2>&1
+    dcmd define "$WORK/test-domain.xml" "s$size"
+    dcmd grow "s$size" 0 "$size"
+done
+say "test:///default: timing reads at every size ($REPS x $NLAT requests)"
+for _ in $(seq 1 "$REPS"); do
+    for size in $SIZES; do
+        rest_t lat "scale.roots.$size.rest" "/vms/s$size/snapshots" "$NLAT" | collect
+        rest_t lat "scale.children.$size.rest" "/vms/s$size/snapshots?parent=hub" $((NLAT / 4)) | collect
+        rest_t lat "scale.lookup.$size.rest" "/vms/s$size/snapshots/c050" "$NLAT" | collect
+        rest_t lat "scale.vm.$size.rest" "/vms/s$size" "$NLAT" | collect
+        dcmd measure "s$size" "$size" "$NLAT" | collect
+    done
+done
+say "test:///default: snapshot create and revert"
+rest_t vm ops 64 >/dev/null
+dcmd define "$WORK/test-domain.xml" ops
+for rep in $(seq 1 "$REPS"); do
+    rest_t cycle test.rest ops "op${rep}_" 20 0 | collect
+    for i in $(seq 1 20); do dcmd round test.direct ops "op${rep}_$i"; done | collect
+done
+exec {D_IN}>&- {D_OUT}<&-
+eval "exec ${DIRECT[1]}>&- ${DIRECT[0]}<&-" # EOF: vsbench-direct ends
+kill "$(cat "$WORK/T.pid")"
+rm -f "$WORK/T.pid"
+
+# ---- 1: embedded QEMU: create and revert of a running 64 MiB guest -------------
+E_URL=$(wait_daemon E)
+say "embedded QEMU: virtsnapd up at $E_URL; building the test guest"
+"$ROOT/tests/e2e/build-guest.sh" "$WORK/guest" >/dev/null
+IMAGE=$WORK/guest/guest.qcow2
+
+wait_count() { # SERIAL_LOG: until the guest prints
+    for _ in $(seq 1 300); do
+        grep -qs COUNT "$1" && return 0
+        sleep 0.1
+    done
+    die "the guest never printed to $1"
+}
+serial_of() { sed -n 's/.*"serial_log":"\([^"]*\)".*/\1/p'; }
+
+# An embedded root for vsbench-direct or virsh, configured like virtsnapd's
+# (its qemu.conf) but with VNC ports of its own, and QEMU's probed
+# capabilities copied over so it does not probe again.
+make_root() { # DIR PORT_MIN
+    mkdir -p "$1/etc" "$1/cache/qemu"
+    cp "$WORK/e/libvirt/etc/qemu.conf" "$1/etc/qemu.conf"
+    printf 'remote_display_port_min = %d\nremote_display_port_max = %d\n' "$2" $(($2 + 99)) >>"$1/etc/qemu.conf"
+    cp -r "$WORK/e/libvirt/cache/qemu/capabilities" "$1/cache/qemu/" 2>/dev/null || true
+}
+
+# The daemon's definition of VM, for another root: no UUID, our own disk
+# (an overlay on the same image) and serial log.
+clone_xml() { # VM DISK SERIAL → XML on stdout
+    qemu-img create -q -f qcow2 -b "$IMAGE" -F qcow2 "$2"
+    sed -e '/<!--/,/-->/d' -e '/<uuid>/d' \
+        -e "s#<source file='[^']*'#<source file='$2'#" \
+        -e "s#<source path='[^']*'#<source path='$3'#" \
+        "$WORK/e/libvirt/etc/qemu/$1.xml"
+}
+
+make_root "$WORK/direct-root" 25900
+make_root "$WORK/virsh-root" 26900
+
+# vsbench-direct and virsh each keep their embedded driver open and take one
+# step at a time, so that every round runs virtsnapd, direct and virsh back
+# to back (in a rotating order) under the same load.
+coproc QDIRECT { "$BIN/vsbench-direct" "qemu:///embed?root=$WORK/direct-root" serve 2>>"$WORK/direct.log"; }
+exec {Q_IN}>&"${QDIRECT[1]}" {Q_OUT}<&"${QDIRECT[0]}"
+qcmd() { # one command to vsbench-direct; its samples on stdout
+    echo "$*" >&"$Q_IN"
+    local line
+    while IFS= read -r line <&"$Q_OUT"; do
+        [ "$line" = OK ] && return 0
+        echo "$line"
+    done
+    tail -5 "$WORK/direct.log" >&2
+    die "vsbench-direct failed at: $*"
+}
+mkfifo "$WORK/virsh.in"
+stdbuf -oL -eL virsh -q -t -c "qemu:///embed?root=$WORK/virsh-root" <"$WORK/virsh.in" >"$WORK/virsh.log" 2>&1 &
+exec {V_IN}>"$WORK/virsh.in"
+vcmd() { # one virsh command; prints its time (ms) as virsh -t reports it
+    local log=$WORK/virsh.log n0 e0 n
+    n0=$(grep -c '^(Time: ' "$log" || true)
+    e0=$(grep -c '^error' "$log" || true)
+    echo "$*" >&"$V_IN"
+    for _ in $(seq 1 60000); do
+        n=$(grep -c '^(Time: ' "$log" || true)
+        if [ "$n" -gt "$n0" ]; then
+            [ "$(grep -c '^error' "$log" || true)" = "$e0" ] || die "virsh $*: $(grep '^error' "$log" | tail -2)"
+            grep '^(Time: ' "$log" | sed -n "$((n0 + 1))s/^(Time: \([0-9.]*\) ms)/\1/p"
+            return 0
+        fi
+        sleep 0.005
+    done
+    die "no answer from virsh to: $*"
+}
+# Passes one round's samples through and adds, for each step, the ratio of
+# virtsnapd's time to direct libvirt's in that same round (PREFIX.pair.STEP):
+# the median of these paired ratios is robust to the load drifting between
+# rounds, which the ratio of the two medians is not.
+pair() { # PREFIX
+    awk -v p="$1" '{ print; v[$2] = $3 }
+        END { split("create revert", s, " ")
+              for (i = 1; i <= 2; i++) {
+                  r = v[p ".rest." s[i]]; d = v[p ".direct." s[i]]
+                  if (r > 0 && d > 0) printf "S %s.pair.%s %.4f\n", p, s[i], r / d } }'
+}
+virsh_round() { # KEY NAME: snapshot NAME, revert to it; samples in µs
+    echo "S $1.create $(vcmd snapshot-create-as g64 "$2" | awk '{print $1 * 1000}')"
+    echo "S $1.revert $(vcmd snapshot-revert g64 "$2" | awk '{print $1 * 1000}')"
+}
+
+rest_e vm g64 64 "$IMAGE" >/dev/null
+G64_SERIAL=$(rest_e req POST /vms/g64/start | serial_of)
+clone_xml g64 "$WORK/direct-g64.qcow2" "$WORK/direct-g64.serial.log" >"$WORK/direct-g64.xml"
+clone_xml g64 "$WORK/virsh-g64.qcow2" "$WORK/virsh-g64.serial.log" >"$WORK/virsh-g64.xml"
+qcmd define "$WORK/direct-g64.xml" g64
+qcmd start g64 "$WORK/direct-g64.serial.log"
+vcmd define "$WORK/virsh-g64.xml" >/dev/null
+vcmd start g64 >/dev/null
+wait_count "$G64_SERIAL"
+wait_count "$WORK/virsh-g64.serial.log"
+
+say "embedded QEMU: create + revert of a running 64 MiB guest: virtsnapd, direct, virsh ($QROUNDS rounds)"
+rest_e round warm g64 r0 1000 >/dev/null # round 0: warm-up, not sampled
+qcmd round warm g64 d0 >/dev/null
+virsh_round warm v0 >/dev/null
+for i in $(seq 1 "$QROUNDS"); do
+    for j in 0 1 2; do
+        case $(((i + j) % 3)) in
+        0) rest_e round qemu.rest g64 "r$i" 1000 ;;
+        1) qcmd round qemu.direct g64 "d$i" ;;
+        2) virsh_round qemu.virsh "v$i" ;;
+        esac
+    done | pair qemu | collect
+done
+qcmd stop g64
+vcmd destroy g64 >/dev/null
+vcmd undefine g64 --snapshots-metadata >/dev/null
+echo quit >&"$V_IN"
+exec {V_IN}>&-
+
+# ---- 3: throughput on the embedded daemon ----------------------------------------
+say "throughput: GET /vms/tp and GET /vms/tp/snapshots/s5 at $CONNS connections"
+rest_e vm tp 64 "$IMAGE" >/dev/null
+for i in $(seq 1 10); do rest_e snap tp "s$i"; done
+for c in $CONNS; do
+    for _ in $(seq 1 "$REPS"); do
+        rest_e load "tp.vm.c$c" /vms/tp "$c" "$TP_SECS" | collect
+        rest_e load "tp.snap.c$c" /vms/tp/snapshots/s5 "$c" "$TP_SECS" | collect
+    done
+done
+say "throughput while g64 reverts (a real QEMU restart) in a loop"
+for _ in $(seq 1 "$REPS"); do
+    rest_e load rv.snap.c16 /vms/tp/snapshots/s5 16 "$TP_SECS" g64 r1 | collect
+    rest_e load rv.snap.c1 /vms/tp/snapshots/s5 1 "$TP_SECS" g64 r1 | collect
+done
+rest_e req POST /vms/g64/poweroff >/dev/null
+
+# ---- 4: downtime: 256 MiB and 1 GiB guests ----------------------------------------
+for mem in $DT_MEMS; do
+    say "downtime: $mem MiB guest, $DT_ROUNDS rounds through virtsnapd and direct, alternating"
+    rest_e vm "dt$mem" "$mem" "$IMAGE" >/dev/null
+    serial=$(rest_e req POST "/vms/dt$mem/start" | serial_of)
+    clone_xml "dt$mem" "$WORK/direct-dt$mem.qcow2" "$WORK/direct-dt$mem.serial.log" >"$WORK/direct-dt$mem.xml"
+    qcmd define "$WORK/direct-dt$mem.xml" "dt$mem"
+    qcmd start "dt$mem" "$WORK/direct-dt$mem.serial.log"
+    wait_count "$serial"
+    rest_e round warm "dt$mem" p0 1000 >/dev/null
+    qcmd round warm "dt$mem" p0 >/dev/null
+    for i in $(seq 1 "$DT_ROUNDS"); do
+        if [ $((i % 2)) = 1 ]; then
+            rest_e round "dt.$mem.rest" "dt$mem" "p$i" 1000 "$serial"
+            qcmd round "dt.$mem.direct" "dt$mem" "p$i"
+        else
+            qcmd round "dt.$mem.direct" "dt$mem" "p$i"
+            rest_e round "dt.$mem.rest" "dt$mem" "p$i" 1000 "$serial"
+        fi | pair "dt.$mem" | collect
+    done
+    rest_e req DELETE "/vms/dt$mem" >/dev/null
+    qcmd stop "dt$mem"
+done
+exec {Q_IN}>&- {Q_OUT}<&-
+eval "exec ${QDIRECT[1]}>&- ${QDIRECT[0]}<&-" # EOF: vsbench-direct ends
+
+# ---- the table ------------------------------------------------------------------------
+"$BIN/vsbench-rest" stats "$SAMPLES" >"$WORK/stats.txt"
+MODE=full; [ "$QUICK" = 1 ] && MODE=quick
+{
+    echo "virtsnap benchmark ($MODE) $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
+         "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+         "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+    awk -v sizes="$SIZES" -v largest="$LARGEST" -v conns="$CONNS" -v dtmems="$DT_MEMS" \
+        -f "$ROOT/bench/table.awk" "$WORK/stats.txt"
+} | tee "$BUILD/bench-results.txt"
+cp "$WORK/stats.txt" "$BUILD/bench-stats.txt"
+BENCH_OK=1

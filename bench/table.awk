@@ -1,0 +1,149 @@
+# table.awk: turns the statistics of a bench/run.sh run ("key n median p99
+# min max" lines from `vsbench-rest stats`) into the one Markdown table that
+# `make bench` prints, with the ratios and the issue-7 targets checked.
+# Variables: sizes, largest, conns, dtmems (space-separated, from run.sh).
+
+{ n[$1] = $2; med[$1] = $3; p99[$1] = $4 }
+
+function has(k) { return k in med }
+function M(k) { return (k in med) ? med[k] : "" }
+function P(k) { return (k in p99) ? p99[k] : "" }
+function N(k) { return (k in n) ? n[k] : "" }
+
+function t(x) { # microseconds, readable
+    if (x == "" || x < 0) return "-"
+    if (x < 1000) return sprintf("%.0f us", x)
+    if (x < 1e6) return sprintf("%.2f ms", x / 1000)
+    return sprintf("%.2f s", x / 1e6)
+}
+
+function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2fx", a / b) : "-" }
+
+function row(name, cnt, m1, q1, m2, q2, r, v, target) {
+    printf "| %-46s | %5s | %10s | %10s | %10s | %10s | %6s | %10s | %s |\n", \
+        name, cnt, m1, q1, m2, q2, r, v, target
+}
+
+function section(title) { row("**" title "**", "", "", "", "", "", "", "", "") }
+
+# virtsnapd (key RK) against direct libvirt (DK) and virsh (VK); the ratio
+# is the median of paired per-round ratios (key PK) when there are some,
+# else the ratio of the medians.
+function vs(name, rk, dk, vk, target, pk,    rv, r) {
+    rv = has(vk) ? t(M(vk)) : "-"
+    r = has(pk) ? sprintf("%.2fx", M(pk)) : ratio(M(rk), M(dk))
+    row(name, has(rk) ? N(rk) : "-", has(rk) ? t(M(rk)) : "-", has(rk) ? t(P(rk)) : "-",
+        has(dk) ? t(M(dk)) : "-", has(dk) ? t(P(dk)) : "-", r, rv, target)
+}
+
+function pratio(rk, dk, pk) { return has(pk) ? M(pk) : (M(dk) > 0 ? M(rk) / M(dk) : 1e9) }
+
+function verdict(ok) { return ok ? "MET" : "MISSED" }
+
+function note(target, ok) { summary[++nsum] = verdict(ok) ": " target; return verdict(ok) }
+
+END {
+    ns = split(sizes, S, " "); small = S[1]
+    print ""
+    row("measurement", "n", "virtsnapd", "p99", "direct", "p99", "ratio", "virsh", "target")
+    print "|" "------------------------------------------------|-------|------------|------------|------------|------------|--------|------------|--------|"
+
+    section("1. Overhead over libvirt: test:///default, tree of " small)
+    vs("snapshot lookup", "scale.lookup." small ".rest", "scale.lookup." small ".direct")
+    vs("children listing (100 children)", "scale.children." small ".rest", "scale.children." small ".direct")
+    vs("roots listing", "scale.roots." small ".rest", "scale.roots." small ".direct")
+    vs("VM lookup (current snapshot, count)", "scale.vm." small ".rest", "scale.vm." small ".direct")
+    vs("snapshot create (POST + task polling)", "test.rest.create", "test.direct.create")
+    vs("snapshot revert", "test.rest.revert", "test.direct.revert")
+
+    section("1. Overhead over libvirt: embedded QEMU, running 64 MiB guest (ratio: median of per-round ratios)")
+    for (i = 1; i <= 2; i++) {
+        op = i == 1 ? "create" : "revert"
+        rk = "qemu.rest." op; dk = "qemu.direct." op; pk = "qemu.pair." op
+        g = pratio(rk, dk, pk)
+        vs("snapshot " op (op == "create" ? " (POST + task, 1 ms polls)" : " (restarts QEMU)"), rk, dk,
+           "qemu.virsh." op, "<= 1.05x: " note("REST " op " within 1.05x of direct libvirt (" sprintf("%.2fx", g) ")", g <= 1.05), pk)
+    }
+    if (has("qemu.direct.create_paused"))
+        row("guest paused during create (events)", N("qemu.direct.create_paused"), "", "",
+            t(M("qemu.direct.create_paused")), t(P("qemu.direct.create_paused")), "", "", "")
+
+    section("2. Scale: test:///default (\"100\" = 101: a root and its 100 children)")
+    split("children lookup roots vm", O, " ")
+    split("children listing (100)|snapshot lookup|roots listing|VM lookup", L, "|")
+    for (o = 1; o <= 4; o++) {
+        for (i = 1; i <= ns; i++) {
+            rk = "scale." O[o] "." S[i] ".rest"
+            target = ""
+            if (i > 1 && has(rk) && has("scale." O[o] "." small ".rest")) {
+                g = M(rk) / M("scale." O[o] "." small ".rest")
+                target = sprintf("%.2fx of @%s", g, small)
+                if (S[i] == largest && (O[o] == "children" || O[o] == "lookup"))
+                    target = target " (<= 1.5x): " note(L[o] " @" largest " within 1.5x of @" small sprintf(" (%.2fx)", g), g <= 1.5)
+            }
+            vs(L[o] " @ " S[i], rk, "scale." O[o] "." S[i] ".direct", "", target)
+        }
+    }
+    all_s = 0; all_n = 0
+    for (i = 1; i <= ns; i++) {
+        k = "build." S[i]
+        if (!has(k)) continue
+        total = M(k ".total_s"); cnt = M(k ".count"); all_s += total; all_n += cnt
+        row("API snapshot create, growing to " S[i], N(k), t(M(k)), t(P(k)), "", "", "", "",
+            sprintf("%d creates (+ reverts) in %.1f s, %.0f/s", cnt, total, cnt / total))
+    }
+    if (all_n > 0)
+        row("API: all " all_n " creates of the " largest "-snapshot tree", "", "", "", "", "", "", "",
+            sprintf("%.1f s (%.0f creates/s, POST + task polling, one client)", all_s, all_n / all_s))
+    for (i = 0; i <= ns; i++) {
+        size = i ? S[i] : 0
+        k = "rss." size; dk = "rss.direct." size; target = ""
+        if (size == largest && largest >= 10000)
+            target = "< 64 MiB: " note(sprintf("RSS with %d snapshots under 64 MiB (%.1f MiB)", largest, M(k)), M(k) < 64)
+        row("resident memory (VmRSS), " (size ? size " snapshots" : "no VM"), "",
+            sprintf("%.1f MiB", M(k)), "", has(dk) ? sprintf("%.1f MiB", M(dk)) : "-", "", "", "", target)
+    }
+
+    section("3. Throughput: embedded QEMU, VM tp (shut off, 10 snapshots); req/s = median of runs")
+    nc = split(conns, C, " ")
+    for (j = 1; j <= 2; j++) {
+        what = j == 1 ? "vm" : "snap"
+        for (i = 1; i <= nc; i++) {
+            k = "tp." what ".c" C[i]
+            target = "p50 " t(M(k ".lat"))
+            if (has(k ".cpu_us"))
+                target = target sprintf("; CPU/req: daemon %.0f us + client %.0f us (2 free cores: ~%.0f/s)",
+                                        M(k ".cpu_us"), M(k ".client_cpu_us"), 2e6 / (M(k ".cpu_us") + M(k ".client_cpu_us")))
+            if (what == "snap" && C[i] == 16)
+                target = target "; >= 10,000 req/s: " note(sprintf("GET snapshot at 16 connections >= 10,000 req/s (%.0f)", M(k ".rps")), M(k ".rps") >= 10000)
+            row((what == "vm" ? "GET /vms/tp" : "GET /vms/tp/snapshots/s5") ", " C[i] " conn", N(k ".rps"),
+                sprintf("%.0f req/s", M(k ".rps")), t(P(k ".lat")), "", "", "", "", target)
+        }
+    }
+    for (i = 1; i <= 2; i++) {
+        k = i == 1 ? "rv.snap.c16" : "rv.snap.c1"
+        if (!has(k ".rps")) continue
+        target = "p50 " t(M(k ".lat")) sprintf(", %d reverts", M(k ".reverts") * N(k ".reverts"))
+        if (i == 1)
+            target = target "; p99 < 5 ms: " note("GET snapshot p99 under 5 ms while another VM reverts (" t(P(k ".lat")) ")", P(k ".lat") < 5000)
+        row("GET snapshot, " (i == 1 ? 16 : 1) " conn, while g64 reverts", N(k ".rps"),
+            sprintf("%.0f req/s", M(k ".rps")), t(P(k ".lat")), "", "", "", "", target)
+    }
+
+    section("4. Downtime: embedded QEMU, running guest (virtsnapd: serial gaps; direct: lifecycle events)")
+    nd = split(dtmems, D, " ")
+    for (i = 1; i <= nd; i++) {
+        r = "dt." D[i] ".rest."; d = "dt." D[i] ".direct."
+        mem = D[i] >= 1024 ? (D[i] / 1024) " GiB" : D[i] " MiB"
+        vs(mem ": guest paused while a snapshot is taken", r "create_stall", d "create_paused", "",
+           "direct serial gap " t(M(d "create_stall")))
+        vs(mem ": snapshot create, total", r "create", d "create", "", "", "dt." D[i] ".pair.create")
+        vs(mem ": guest down during a revert", r "revert_stall", d "revert_down", "",
+           "direct serial gap " t(M(d "revert_stall")))
+        vs(mem ": revert, total", r "revert", d "revert", "", "", "dt." D[i] ".pair.revert")
+    }
+
+    print ""
+    print "Targets (issue 7):"
+    for (i = 1; i <= nsum; i++) print "  " summary[i]
+}
