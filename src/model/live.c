@@ -1,0 +1,1317 @@
+/* live.c: live snapshots (see live.h and docs/live-snapshots.md). Talks QMP
+ * to QEMU through libvirt (virDomainQemuMonitorCommand[WithFiles]) for the
+ * parts libvirt 9.0 has no API for: the disk-only internal snapshot of a
+ * running VM and the background-snapshot migration into a file descriptor. */
+#include "live.h"
+
+#include "../util/error.h"
+#include "../util/log.h"
+#include "../util/xml.h"
+#include "hv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <jansson.h>
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/virterror.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <linux/falloc.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* libvirt's save-image header (src/qemu/qemu_saveimage.h, ABI since 0.x). */
+#define SAVE_MAGIC "LibvirtQemudSave"
+#define SAVE_PARTIAL "LibvirtQemudPart"
+#define SAVE_VERSION 2
+typedef struct {
+    char magic[16];
+    uint32_t version;
+    uint32_t data_len;     /* XML + cookie + padding */
+    uint32_t was_running;
+    uint32_t compressed;   /* 0: raw */
+    uint32_t cookie_offset; /* from the start of the XML; 0: no cookie */
+    uint32_t unused[14];
+} SaveHeader;
+G_STATIC_ASSERT(sizeof(SaveHeader) == 92);
+
+#define RAM_BANDWIDTH (UINT64_C(1) << 40) /* bytes/s: unlimited in practice */
+#define POLL_US 20000
+
+static double now_ms(void) { return (double)g_get_monotonic_time() / 1000.0; }
+
+char *vs_live_vm_dir(const char *uuid)
+{
+    return g_build_filename(vs_hv_state_dir(), "live", uuid, NULL);
+}
+
+char *vs_live_ram_path(const char *uuid, const char *internal)
+{
+    g_autofree char *dir = vs_live_vm_dir(uuid);
+    g_autofree char *file = g_strdup_printf("%s.ram", internal);
+    return g_build_filename(dir, file, NULL);
+}
+
+/* ---- QMP through libvirt ------------------------------------------------ */
+
+/* Runs the QMP command CMD (a JSON object, stolen) with optional FD passed
+ * along; returns its "return" member (a new reference) or NULL with ERROR. */
+static json_t *qmp_fd(virDomainPtr dom, json_t *cmd, int fd, GError **error)
+{
+    char *text = json_dumps(cmd, JSON_COMPACT);
+    const char *what = json_string_value(json_object_get(cmd, "execute"));
+    g_autofree char *name = g_strdup(what ? what : "?");
+    json_decref(cmd);
+    char *reply = NULL;
+    int rc = fd >= 0 ? virDomainQemuMonitorCommandWithFiles(dom, text, 1, &fd, NULL, NULL, &reply, 0)
+                     : virDomainQemuMonitorCommand(dom, text, &reply, 0);
+    free(text);
+    if (rc < 0) {
+        vs_hv_set_error(error, "QEMU command %s failed", name);
+        return NULL;
+    }
+    json_t *doc = json_loads(reply, 0, NULL);
+    free(reply);
+    json_t *ret = doc ? json_object_get(doc, "return") : NULL;
+    if (!ret) {
+        const char *desc = doc ? json_string_value(json_object_get(json_object_get(doc, "error"),
+                                                                   "desc"))
+                               : NULL;
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "QEMU command %s failed: %s", name,
+                    desc ? desc : "unreadable reply");
+        json_decref(doc);
+        return NULL;
+    }
+    json_incref(ret);
+    json_decref(doc);
+    return ret;
+}
+
+static json_t *qmp(virDomainPtr dom, json_t *cmd, GError **error)
+{
+    return qmp_fd(dom, cmd, -1, error);
+}
+
+static bool qmp_ok_fd(virDomainPtr dom, json_t *cmd, int fd, GError **error)
+{
+    json_t *ret = qmp_fd(dom, cmd, fd, error);
+    json_decref(ret);
+    return ret != NULL;
+}
+
+static bool qmp_ok(virDomainPtr dom, json_t *cmd, GError **error)
+{
+    json_t *ret = qmp(dom, cmd, error);
+    json_decref(ret);
+    return ret != NULL;
+}
+
+static bool set_background_snapshot(virDomainPtr dom, bool on, GError **error)
+{
+    return qmp_ok(dom,
+                  json_pack("{s:s, s:{s:[{s:s, s:b}]}}", "execute", "migrate-set-capabilities",
+                            "arguments", "capabilities", "capability", "background-snapshot",
+                            "state", on),
+                  error);
+}
+
+/* "none", "setup", "active", "completed", "failed", … (newly allocated). */
+static char *migration_status(virDomainPtr dom, json_t **info, GError **error)
+{
+    json_t *ret = qmp(dom, json_pack("{s:s}", "execute", "query-migrate"), error);
+    if (!ret)
+        return NULL;
+    const char *status = json_string_value(json_object_get(ret, "status"));
+    char *out = g_strdup(status ? status : "none");
+    if (info)
+        *info = ret;
+    else
+        json_decref(ret);
+    return out;
+}
+
+static bool migration_running(const char *status)
+{
+    return strcmp(status, "none") != 0 && strcmp(status, "completed") != 0 &&
+           strcmp(status, "failed") != 0 && strcmp(status, "cancelled") != 0;
+}
+
+/* Waits until no memory copy runs in DOM's QEMU (up to TIMEOUT_US); false if
+ * one still runs or QEMU cannot be asked. A background snapshot is never
+ * cancelled: QEMU 7.2 then leaves guest RAM write-protected with nobody to
+ * serve the faults, and the guest (or QEMU's main loop) hangs at its next
+ * write to a page not yet copied. The fix ("migration: stop tracking ram
+ * writes when cancelling background migration", 2023) is not in 7.2. */
+static bool wait_copy_end(virDomainPtr dom, gint64 timeout_us)
+{
+    gint64 end = g_get_monotonic_time() + timeout_us;
+    for (;;) {
+        g_autofree char *status = migration_status(dom, NULL, NULL);
+        if (!status)
+            return false;
+        if (!migration_running(status))
+            return true;
+        if (g_get_monotonic_time() > end)
+            return false;
+        g_usleep(100000);
+    }
+}
+
+/* ---- disks --------------------------------------------------------------- */
+
+typedef struct {
+    char *target; /* vda */
+    char *file;   /* top image */
+    char *node;   /* QEMU format node (running VM only) */
+} LiveDisk;
+
+static void live_disk_free(gpointer p)
+{
+    LiveDisk *d = p;
+    g_free(d->target);
+    g_free(d->file);
+    g_free(d->node);
+    g_free(d);
+}
+
+/* Writable disks of the domain definition DOC; fails on one that is not a
+ * qcow2 file (it could not hold an internal snapshot). */
+static GPtrArray *writable_disks(xmlDoc *doc, const char *vm, GError **error)
+{
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(live_disk_free);
+    g_autoptr(GPtrArray) nodes =
+        vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk' and not(readonly)]");
+    for (guint i = 0; i < nodes->len; i++) {
+        xmlNode *node = g_ptr_array_index(nodes, i);
+        g_autofree char *format = vs_xml_string(doc, node, "string(driver/@type)");
+        g_autofree char *file = vs_xml_string(doc, node, "string(source/@file)");
+        g_autofree char *target = vs_xml_string(doc, node, "string(target/@dev)");
+        if (!format || strcmp(format, "qcow2") != 0 || !file) {
+            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                        "disk '%s' of VM '%s' is not a qcow2 file: it cannot hold a snapshot",
+                        target ? target : "?", vm);
+            return NULL;
+        }
+        LiveDisk *d = g_new0(LiveDisk, 1);
+        d->target = g_steal_pointer(&target);
+        d->file = g_steal_pointer(&file);
+        g_ptr_array_add(out, d);
+    }
+    return g_steal_pointer(&out);
+}
+
+/* Fills in the QEMU node names of DISKS from query-block (matched by file). */
+static bool find_nodes(virDomainPtr dom, GPtrArray *disks, GError **error)
+{
+    json_t *blocks = qmp(dom, json_pack("{s:s}", "execute", "query-block"), error);
+    if (!blocks)
+        return false;
+    size_t i;
+    json_t *blk;
+    json_array_foreach(blocks, i, blk) {
+        json_t *ins = json_object_get(blk, "inserted");
+        const char *file = json_string_value(json_object_get(ins, "file"));
+        const char *node = json_string_value(json_object_get(ins, "node-name"));
+        for (guint k = 0; file && node && k < disks->len; k++) {
+            LiveDisk *d = g_ptr_array_index(disks, k);
+            if (!d->node && strcmp(d->file, file) == 0)
+                d->node = g_strdup(node);
+        }
+    }
+    json_decref(blocks);
+    for (guint k = 0; k < disks->len; k++) {
+        LiveDisk *d = g_ptr_array_index(disks, k);
+        if (!d->node) {
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "QEMU does not show disk '%s' (%s)",
+                        d->target, d->file);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool run_qemu_img(const char *const *argv, char **out, GError **error)
+{
+    g_autofree char *err_text = NULL;
+    int status = 0;
+    g_autoptr(GError) spawn_error = NULL;
+    if (!g_spawn_sync(NULL, (char **)argv, NULL,
+                      G_SPAWN_SEARCH_PATH | (out ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL), NULL, NULL,
+                      out, &err_text, &status, &spawn_error)) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot run qemu-img: %s",
+                    spawn_error->message);
+        return false;
+    }
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_autofree char *cmd = g_strjoinv(" ", (char **)argv);
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "%s failed: %s", cmd,
+                    err_text ? g_strstrip(err_text) : "unknown error");
+        return false;
+    }
+    return true;
+}
+
+/* Whether the qcow2 image FILE holds a snapshot tagged TAG (readable while a
+ * VM uses the image: -U). */
+static bool image_has_tag(const char *file, const char *tag, GError **error)
+{
+    g_autofree char *out = NULL;
+    const char *argv[] = {"qemu-img", "snapshot", "-l", "-U", file, NULL};
+    if (!run_qemu_img(argv, &out, error))
+        return false;
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        g_auto(GStrv) cols = g_strsplit_set(g_strstrip(*l), " \t", -1);
+        /* ID TAG VM-SIZE …: the tag is the second non-empty column. */
+        int n = 0;
+        for (char **c = cols; *c; c++) {
+            if (!**c)
+                continue;
+            if (++n == 2) {
+                if (strcmp(*c, tag) == 0)
+                    return true;
+                break;
+            }
+        }
+    }
+    return false;
+}
+
+/* ---- support check ------------------------------------------------------ */
+
+static bool has_capability(json_t *caps, const char *name)
+{
+    size_t i;
+    json_t *cap;
+    json_array_foreach(caps, i, cap) {
+        const char *n = json_string_value(json_object_get(cap, "capability"));
+        if (n && strcmp(n, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Whether this kernel lets a process write-protect anonymous memory with
+ * userfaultfd, as QEMU's background snapshot does (tried once, in this
+ * process: virtsnapd and QEMU both run as root under the embedded driver).
+ * NULL when it does, else why not. */
+static char *probe_uffd_wp(void)
+{
+    int fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return g_strdup_printf("userfaultfd is not available (%s)%s", g_strerror(errno),
+                               errno == EPERM ? "; vm.unprivileged_userfaultfd is 0 and the "
+                                                "process lacks CAP_SYS_PTRACE"
+                                              : "");
+    char *problem = NULL;
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP};
+    if (ioctl(fd, UFFDIO_API, &api) != 0 || !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+        problem = g_strdup("the kernel's userfaultfd cannot write-protect memory "
+                           "(no UFFD_FEATURE_PAGEFAULT_FLAG_WP)");
+    } else {
+        size_t len = (size_t)sysconf(_SC_PAGESIZE);
+        void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        struct uffdio_register reg = {.range = {.start = (uintptr_t)mem, .len = len},
+                                      .mode = UFFDIO_REGISTER_MODE_WP};
+        int rc = mem == MAP_FAILED ? -1 : ioctl(fd, UFFDIO_REGISTER, &reg);
+        int saved = errno;
+        if (rc != 0 || !(reg.ioctls & ((__u64)1 << _UFFDIO_WRITEPROTECT)))
+            problem = g_strdup_printf("the kernel cannot write-protect anonymous memory with "
+                                      "userfaultfd (%s)",
+                                      rc != 0 ? g_strerror(saved) : "no UFFDIO_WRITEPROTECT");
+        if (mem != MAP_FAILED)
+            munmap(mem, len);
+    }
+    close(fd);
+    return problem;
+}
+
+static const char *host_problem(void)
+{
+    static gsize done;
+    static char *problem;
+    if (g_once_init_enter(&done)) {
+        problem = probe_uffd_wp();
+        g_once_init_leave(&done, 1);
+    }
+    return problem;
+}
+
+bool vs_live_supported(virDomainPtr dom, GError **error)
+{
+    const char *vm = virDomainGetName(dom);
+    int state = 0, reason = 0;
+    if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+        vs_hv_set_error(error, "cannot read the state of VM '%s'", vm);
+        return false;
+    }
+    if (state != VIR_DOMAIN_RUNNING) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is not running: a live snapshot needs a running VM", vm);
+        return false;
+    }
+    if (virDomainIsPersistent(dom) != 1) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is transient: reverting a live snapshot restarts QEMU, which would "
+                    "end a transient VM and its snapshot metadata", vm);
+        return false;
+    }
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
+    g_autoptr(GPtrArray) disks = doc ? writable_disks(doc, vm, error) : NULL;
+    if (!disks)
+        return false;
+    g_autoptr(GError) why = NULL;
+    json_t *caps = qmp(dom, json_pack("{s:s}", "execute", "query-migrate-capabilities"), &why);
+    if (!caps) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' cannot take a live snapshot: %s", vm, why->message);
+        return false;
+    }
+    bool known = has_capability(caps, "background-snapshot");
+    json_decref(caps);
+    if (!known) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' cannot take a live snapshot: its QEMU lacks the "
+                    "background-snapshot migration capability (QEMU 6.0 or later needed)",
+                    vm);
+        return false;
+    }
+    g_autofree char *status = migration_status(dom, NULL, &why);
+    if (!status || migration_running(status)) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' cannot take a live snapshot: %s", vm,
+                    status ? "a migration or snapshot of its memory is in progress"
+                           : why->message);
+        return false;
+    }
+    const char *problem = host_problem();
+    if (problem) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' cannot take a live snapshot on this host: %s", vm, problem);
+        return false;
+    }
+    return true;
+}
+
+/* ---- the RAM file ------------------------------------------------------- */
+
+/* The save cookie libvirt would write: the guest CPU as QEMU runs it, so
+ * that a restore asks for exactly the same CPU. NULL when there is no <cpu>. */
+static char *save_cookie(virDomainPtr dom)
+{
+    g_autoptr(xmlDoc) live = vs_hv_domain_xml(dom, 0, NULL);
+    g_autoptr(GPtrArray) cpus = live ? vs_xml_nodes(live, NULL, "/domain/cpu") : NULL;
+    if (!cpus || cpus->len == 0)
+        return NULL;
+    g_autoptr(xmlDoc) doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"cookie");
+    xmlDocSetRootElement(doc, root);
+    xmlAddChild(root, xmlDocCopyNode(g_ptr_array_index(cpus, 0), doc, 1));
+    return vs_xml_to_string(doc);
+}
+
+static bool write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Writes libvirt's header (marked partial) with XML and COOKIE; the file
+ * offset is left where QEMU's migration stream must start. */
+static bool write_save_header(int fd, const char *xml, const char *cookie)
+{
+    size_t xml_len = strlen(xml) + 1, cookie_len = cookie ? strlen(cookie) + 1 : 0;
+    SaveHeader h = {.version = SAVE_VERSION, .was_running = 1, .compressed = 0};
+    memcpy(h.magic, SAVE_PARTIAL, sizeof h.magic);
+    /* libvirt leaves 64 KiB of room so the XML can be edited in place. */
+    h.data_len = (uint32_t)(xml_len + cookie_len + 64 * 1024);
+    h.cookie_offset = cookie ? (uint32_t)xml_len : 0;
+    g_autofree char *data = g_malloc0(h.data_len);
+    memcpy(data, xml, xml_len);
+    if (cookie)
+        memcpy(data + xml_len, cookie, cookie_len);
+    return write_all(fd, &h, sizeof h) && write_all(fd, data, h.data_len);
+}
+
+/* True when PATH is a complete save image (header magic final). */
+static bool save_image_complete(const char *path)
+{
+    char magic[16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool ok = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+              memcmp(magic, SAVE_MAGIC, sizeof magic) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Puts XML in place of the domain definition in the save image PATH (its
+ * cookie kept), as libvirt's virDomainSaveImageDefineXML would, but without
+ * libvirt's check that name and UUID stay: a restore must find the VM's
+ * current name and UUID there (after a VM rename, or in a clone's copy). */
+static bool save_image_set_xml(const char *path, const char *xml, GError **error)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    SaveHeader h;
+    if (fd < 0 || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot read %s: %s", path, g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    g_autofree char *data = g_malloc0((gsize)h.data_len + 1);
+    bool ok = pread(fd, data, h.data_len, sizeof h) == (ssize_t)h.data_len;
+    size_t old_len = h.cookie_offset ? h.cookie_offset : strlen(data) + 1;
+    const char *cookie = h.cookie_offset && h.cookie_offset < h.data_len ? data + h.cookie_offset
+                                                                          : NULL;
+    size_t xml_len = strlen(xml) + 1, cookie_len = cookie ? strlen(cookie) + 1 : 0;
+    if (ok && strcmp(data, xml) == 0 && old_len == xml_len) {
+        close(fd);
+        return true; /* already there */
+    }
+    if (!ok || xml_len + cookie_len > h.data_len) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED,
+                    ok ? "the new definition does not fit in %s" : "cannot read %s", path);
+        close(fd);
+        return false;
+    }
+    g_autofree char *fresh = g_malloc0(h.data_len);
+    memcpy(fresh, xml, xml_len);
+    if (cookie)
+        memcpy(fresh + xml_len, cookie, cookie_len);
+    h.cookie_offset = cookie ? (uint32_t)xml_len : 0;
+    ok = pwrite(fd, fresh, h.data_len, sizeof h) == (ssize_t)h.data_len &&
+         pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && fdatasync(fd) == 0;
+    if (!ok)
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot write %s: %s", path, g_strerror(errno));
+    close(fd);
+    return ok;
+}
+
+/* Reserves room for the whole RAM stream up front (fallocate, keeping the
+ * size 0), so that a full disk fails here, before the guest is paused, and
+ * never in the middle of the copy, where QEMU 7.2 could not recover (see
+ * wait_copy_end). The stream holds at most every RAM page (guest RAM plus
+ * video and firmware RAM) with an 8-byte header each, then the devices.
+ * Returns the bytes reserved, 0 when the filesystem cannot reserve (then
+ * only free space is checked), -1 with ERROR when there is no room. */
+static gint64 reserve_space(virDomainPtr dom, int fd, const char *path, GError **error)
+{
+    virDomainInfo info;
+    if (virDomainGetInfo(dom, &info) != 0) {
+        vs_hv_set_error(error, "cannot read the memory size of VM '%s'", virDomainGetName(dom));
+        return -1;
+    }
+    guint64 ram = (guint64)info.maxMem * 1024;
+    gint64 want = (gint64)(ram + ram / 256 + (64u << 20));
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, want) == 0)
+        return want;
+    if (errno != EOPNOTSUPP && errno != ENOSYS) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "no room for the memory of VM '%s' in %s (%" G_GINT64_FORMAT " MiB): %s",
+                    virDomainGetName(dom), path, want >> 20, g_strerror(errno));
+        return -1;
+    }
+    struct statvfs fs;
+    if (fstatvfs(fd, &fs) == 0 && (guint64)fs.f_bavail * fs.f_frsize < (guint64)want) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "not enough free space for the memory of VM '%s' in %s (%" G_GINT64_FORMAT
+                    " MiB needed)",
+                    virDomainGetName(dom), path, want >> 20);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- pause meter -------------------------------------------------------- */
+
+struct VsPauseMeter {
+    virConnectPtr conn;
+    int callback;
+    GMutex lock;
+    GCond changed;
+    double suspended, resumed; /* ms, -1: not seen */
+};
+
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+    (void)conn;
+    (void)dom;
+    (void)detail;
+    VsPauseMeter *m = opaque;
+    double t = now_ms();
+    g_mutex_lock(&m->lock);
+    if (event == VIR_DOMAIN_EVENT_SUSPENDED && m->suspended < 0)
+        m->suspended = t;
+    else if (event == VIR_DOMAIN_EVENT_RESUMED && m->suspended >= 0 && m->resumed < 0)
+        m->resumed = t;
+    g_cond_broadcast(&m->changed);
+    g_mutex_unlock(&m->lock);
+    return 0;
+}
+
+static void meter_free(void *opaque)
+{
+    VsPauseMeter *m = opaque;
+    virConnectClose(m->conn);
+    g_mutex_clear(&m->lock);
+    g_cond_clear(&m->changed);
+    g_free(m);
+}
+
+VsPauseMeter *vs_pause_meter_start(virDomainPtr dom)
+{
+    VsPauseMeter *m = g_new0(VsPauseMeter, 1);
+    g_mutex_init(&m->lock);
+    g_cond_init(&m->changed);
+    m->suspended = m->resumed = -1;
+    m->conn = virDomainGetConnect(dom);
+    virConnectRef(m->conn);
+    m->callback = virConnectDomainEventRegisterAny(m->conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), m,
+                                                   meter_free);
+    if (m->callback < 0) {
+        meter_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* When the RESUMED event came (ms), waiting up to TIMEOUT_US for it; -1 if
+ * it did not (no event loop, or the VM stayed paused). */
+static double meter_wait_resumed(VsPauseMeter *m, gint64 timeout_us)
+{
+    gint64 end = g_get_monotonic_time() + timeout_us;
+    g_mutex_lock(&m->lock);
+    while (m->resumed < 0 && g_cond_wait_until(&m->changed, &m->lock, end))
+        ;
+    double t = m->resumed;
+    g_mutex_unlock(&m->lock);
+    return t;
+}
+
+double vs_pause_meter_finish(VsPauseMeter *m)
+{
+    if (!m)
+        return -1;
+    /* Events come through the event loop: give a late RESUMED a moment. */
+    g_mutex_lock(&m->lock);
+    bool wait = m->suspended >= 0;
+    g_mutex_unlock(&m->lock);
+    if (wait)
+        meter_wait_resumed(m, 200000);
+    g_mutex_lock(&m->lock);
+    double ms = m->suspended >= 0 && m->resumed >= 0 ? m->resumed - m->suspended : -1;
+    g_mutex_unlock(&m->lock);
+    virConnectPtr conn = m->conn;
+    virConnectRef(conn);
+    virConnectDomainEventDeregisterAny(conn, m->callback); /* frees M */
+    virConnectClose(conn);
+    return ms;
+}
+
+/* ---- taking ------------------------------------------------------------- */
+
+static json_t *snapshot_actions(GPtrArray *disks, const char *tag, const char *type)
+{
+    json_t *actions = json_array();
+    for (guint i = 0; i < disks->len; i++) {
+        LiveDisk *d = g_ptr_array_index(disks, i);
+        json_array_append_new(actions, json_pack("{s:s, s:{s:s, s:s}}", "type", type, "data",
+                                                 "device", d->node, "name", tag));
+    }
+    return actions;
+}
+
+/* Removes TAG from the disks of a running DOM (best effort). */
+static void delete_tags_running(virDomainPtr dom, GPtrArray *disks, const char *tag)
+{
+    for (guint i = 0; i < disks->len; i++) {
+        LiveDisk *d = g_ptr_array_index(disks, i);
+        g_autoptr(GError) err = NULL;
+        if (!qmp_ok(dom,
+                    json_pack("{s:s, s:{s:s, s:s}}", "execute",
+                              "blockdev-snapshot-delete-internal-sync", "arguments", "device",
+                              d->node, "name", tag),
+                    &err))
+            vs_warn("VM '%s': cannot remove snapshot tag '%s' from %s: %s",
+                    virDomainGetName(dom), tag, d->file, err->message);
+    }
+}
+
+static int domain_state(virDomainPtr dom)
+{
+    int state = -1, reason = 0;
+    if (virDomainGetState(dom, &state, &reason, 0) < 0)
+        return -1;
+    return state;
+}
+
+/* The snapshot metadata libvirt gets (REDEFINE): what was saved and where. */
+static char *snapshot_metadata(const char *internal, const char *description, gint64 created,
+                               const char *parent, const char *ram_path, xmlDoc *domain,
+                               GPtrArray *disks)
+{
+    g_autoptr(xmlDoc) doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"domainsnapshot");
+    xmlDocSetRootElement(doc, root);
+    vs_xml_set_child_text(root, "name", internal);
+    if (description && *description)
+        vs_xml_set_child_text(root, "description", description);
+    vs_xml_set_child_text(root, "state", "running");
+    g_autofree char *when = g_strdup_printf("%" G_GINT64_FORMAT, created);
+    vs_xml_set_child_text(root, "creationTime", when);
+    if (parent) {
+        xmlNode *p = xmlNewChild(root, NULL, (const xmlChar *)"parent", NULL);
+        vs_xml_set_child_text(p, "name", parent);
+    }
+    xmlNode *mem = xmlNewChild(root, NULL, (const xmlChar *)"memory", NULL);
+    xmlNewProp(mem, (const xmlChar *)"snapshot", (const xmlChar *)"external");
+    xmlNewProp(mem, (const xmlChar *)"file", (const xmlChar *)ram_path);
+    /* Every disk is listed: writable qcow2 ones internal, the rest not at all
+     * (libvirt would otherwise invent external files for them). */
+    xmlNode *list = xmlNewChild(root, NULL, (const xmlChar *)"disks", NULL);
+    g_autoptr(GPtrArray) all = vs_xml_nodes(domain, NULL, "/domain/devices/disk");
+    for (guint i = 0; i < all->len; i++) {
+        g_autofree char *target = vs_xml_string(domain, g_ptr_array_index(all, i),
+                                                "string(target/@dev)");
+        bool internal_disk = false;
+        for (guint k = 0; target && k < disks->len; k++)
+            internal_disk |= strcmp(((LiveDisk *)g_ptr_array_index(disks, k))->target, target) == 0;
+        if (!target)
+            continue;
+        xmlNode *d = xmlNewChild(list, NULL, (const xmlChar *)"disk", NULL);
+        xmlNewProp(d, (const xmlChar *)"name", (const xmlChar *)target);
+        xmlNewProp(d, (const xmlChar *)"snapshot", (const xmlChar *)(internal_disk ? "internal" : "no"));
+    }
+    xmlAddChild(root, xmlDocCopyNode(xmlDocGetRootElement(domain), doc, 1));
+    return vs_xml_to_string(doc);
+}
+
+typedef struct {
+    virDomainPtr dom;
+    GPtrArray *disks;
+    const char *tag;
+    const char *ram_path;
+    const char *fdname;
+    int fd;
+    bool fd_in_qemu, caps_on, tagged, paused_by_us, migrating;
+    bool started_late; /* QEMU failed before write-protecting RAM */
+    bool wedged;       /* the copy failed after: QEMU must not be asked anything */
+    guint64 old_bandwidth;
+    bool bandwidth_set;
+    VsPauseMeter *meter;
+} Take;
+
+/* Undoes whatever T reached; leaves the VM running. */
+static void take_cleanup(Take *t, bool keep)
+{
+    if (t->meter) {
+        vs_pause_meter_finish(t->meter);
+        t->meter = NULL;
+    }
+    if (t->wedged) {
+        vs_error("VM '%s': the memory copy failed after guest RAM was write-protected; "
+                 "QEMU 7.2 cannot undo that: the VM must be restarted; qcow2 tag '%s' is "
+                 "left on its disks",
+                 virDomainGetName(t->dom), t->tag);
+        close(t->fd);
+        g_unlink(t->ram_path);
+        t->fd = -1;
+        return;
+    }
+    if (t->migrating && !wait_copy_end(t->dom, (gint64)3600 * G_USEC_PER_SEC))
+        vs_warn("VM '%s': the memory copy to %s still runs or QEMU cannot be asked",
+                virDomainGetName(t->dom), t->ram_path);
+    if (t->fd_in_qemu && !t->migrating)
+        qmp_ok(t->dom, json_pack("{s:s, s:{s:s}}", "execute", "closefd", "arguments", "fdname",
+                                 t->fdname),
+               NULL);
+    if (t->caps_on)
+        set_background_snapshot(t->dom, false, NULL);
+    if (t->bandwidth_set)
+        qmp_ok(t->dom,
+               json_pack("{s:s, s:{s:I}}", "execute", "migrate-set-parameters", "arguments",
+                         "max-bandwidth", (json_int_t)t->old_bandwidth),
+               NULL);
+    if (!keep && t->tagged)
+        delete_tags_running(t->dom, t->disks, t->tag);
+    if (t->paused_by_us && domain_state(t->dom) == VIR_DOMAIN_PAUSED)
+        virDomainResume(t->dom);
+    if (t->fd >= 0) {
+        close(t->fd);
+        t->fd = -1;
+        if (!keep)
+            g_unlink(t->ram_path);
+    }
+}
+
+virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const char *description,
+                                  const char *ram_path, VsLiveStats *stats, GError **error)
+{
+    const char *vm = virDomainGetName(dom);
+    if (!vs_live_supported(dom, error))
+        return NULL;
+    g_autoptr(xmlDoc) live = vs_hv_domain_xml(dom, 0, error);
+    g_autoptr(GPtrArray) disks = live ? writable_disks(live, vm, error) : NULL;
+    if (!disks || !find_nodes(dom, disks, error))
+        return NULL;
+    /* The definition as libvirt saves it: migratable, secrets included. */
+    g_autoptr(xmlDoc) domain =
+        vs_hv_domain_xml(dom, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE, error);
+    if (!domain)
+        return NULL;
+    g_autofree char *domain_xml = vs_xml_to_string(domain);
+    g_autofree char *cookie = save_cookie(dom);
+    g_autoptr(virDomainSnapshot) current = virDomainSnapshotCurrent(dom, 0);
+    g_autofree char *parent = current ? g_strdup(virDomainSnapshotGetName(current)) : NULL;
+    virResetLastError();
+
+    g_autofree char *dir = g_path_get_dirname(ram_path);
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot create %s: %s", dir,
+                    g_strerror(errno));
+        return NULL;
+    }
+    static gint serial;
+    g_autofree char *fdname = g_strdup_printf("vslive%d", g_atomic_int_add(&serial, 1));
+    Take t = {.dom = dom, .disks = disks, .tag = internal, .ram_path = ram_path,
+              .fdname = fdname, .fd = -1};
+    t.fd = open(ram_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (t.fd < 0) {
+        g_set_error(error, VS_ERROR, errno == EEXIST ? VS_ERR_CONFLICT : VS_ERR_FAILED,
+                    "cannot create %s: %s", ram_path, g_strerror(errno));
+        return NULL;
+    }
+    gint64 reserved = reserve_space(dom, t.fd, ram_path, error);
+    if (reserved < 0) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    if (!write_save_header(t.fd, domain_xml, cookie)) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot write %s: %s", ram_path,
+                    g_strerror(errno));
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    if (!qmp_ok_fd(dom,
+                   json_pack("{s:s, s:{s:s}}", "execute", "getfd", "arguments", "fdname", fdname),
+                   t.fd, error)) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    t.fd_in_qemu = true;
+
+    /* QEMU's default of 128 MiB/s would stretch the copy; the guest is
+     * running meanwhile, so the copy should go as fast as the disk takes it. */
+    json_t *params = qmp(dom, json_pack("{s:s}", "execute", "query-migrate-parameters"), error);
+    if (!params) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    t.old_bandwidth = (guint64)json_integer_value(json_object_get(params, "max-bandwidth"));
+    json_decref(params);
+    t.bandwidth_set = qmp_ok(dom,
+                             json_pack("{s:s, s:{s:I}}", "execute", "migrate-set-parameters",
+                                       "arguments", "max-bandwidth", (json_int_t)RAM_BANDWIDTH),
+                             error);
+    if (!t.bandwidth_set) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    /* QEMU's own check that it can write-protect every RAM block. */
+    g_autoptr(GError) why = NULL;
+    t.caps_on = set_background_snapshot(dom, true, &why);
+    if (!t.caps_on) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' cannot take a live snapshot on this host: %s", vm, why->message);
+        take_cleanup(&t, false);
+        return NULL;
+    }
+
+    /* The pause: disks and the start of the RAM copy at the same instant.
+     * Its end is seen through libvirt's RESUMED event (no polling that
+     * would compete with QEMU for the CPU), else by polling the state. */
+    t.meter = vs_pause_meter_start(dom);
+    gint64 created = g_get_real_time() / G_USEC_PER_SEC;
+    double t_pause = now_ms();
+    if (virDomainSuspend(dom) < 0) {
+        vs_hv_set_error(error, "cannot pause VM '%s'", vm);
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    t.paused_by_us = true;
+    double t_suspended = now_ms();
+    if (!qmp_ok(dom,
+                json_pack("{s:s, s:{s:o}}", "execute", "transaction", "arguments", "actions",
+                          snapshot_actions(disks, internal, "blockdev-snapshot-internal-sync")),
+                error)) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    t.tagged = true;
+    double t_tagged = now_ms();
+    g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
+    if (!qmp_ok(dom, json_pack("{s:s, s:{s:s}}", "execute", "migrate", "arguments", "uri", uri),
+                error)) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    t.migrating = true;
+    double t_migrate = now_ms();
+    /* QEMU 7.2 stops the VCPUs itself (already stopped here), saves the
+     * devices, write-protects RAM and then starts the VCPUs again. If it
+     * fails before that, it leaves them stopped: then we resume them. */
+    double t_resumed = -1;
+    for (int i = 1; i <= 1000 && t_resumed < 0; i++) { /* ~10 s */
+        if (t.meter)
+            t_resumed = meter_wait_resumed(t.meter, 10000);
+        else
+            g_usleep(1000);
+        if (t_resumed < 0 && domain_state(dom) == VIR_DOMAIN_RUNNING)
+            t_resumed = now_ms(); /* no event loop: seen by polling */
+        if (t_resumed < 0 && i % 10 == 0) {
+            g_autofree char *early = migration_status(dom, NULL, NULL);
+            if (early && !migration_running(early))
+                break;
+        }
+    }
+    vs_pause_meter_finish(t.meter);
+    t.meter = NULL;
+    if (t_resumed < 0 || domain_state(dom) == VIR_DOMAIN_PAUSED) {
+        vs_warn("VM '%s': QEMU did not resume the guest after starting the memory copy; "
+                "resuming it", vm);
+        virDomainResume(dom);
+        t_resumed = now_ms();
+        t.started_late = true;
+    }
+    t.paused_by_us = false;
+    vs_debug("VM '%s': live snapshot pause: suspend %.1f ms, disk snapshot %.1f ms, "
+             "migrate command %.1f ms, until running %.1f ms",
+             vm, t_suspended - t_pause, t_tagged - t_suspended, t_migrate - t_tagged,
+             t_resumed - t_migrate);
+
+    /* The copy, in the background as far as the guest is concerned. */
+    json_t *info = NULL;
+    g_autofree char *status = NULL;
+    off_t flushed = 0;
+    for (;;) {
+        g_free(status);
+        json_decref(info);
+        info = NULL;
+        status = migration_status(dom, &info, error);
+        if (!status || !migration_running(status))
+            break;
+        /* Start writing back what QEMU wrote, so that dirty pages do not
+         * pile up: the kernel would throttle QEMU's writes, and the thread
+         * that writes is the one that serves the guest's write faults. */
+        struct stat now;
+        if (fstat(t.fd, &now) == 0 && now.st_size > flushed) {
+            sync_file_range(t.fd, flushed, now.st_size - flushed, SYNC_FILE_RANGE_WRITE);
+            flushed = now.st_size;
+        }
+        g_usleep(POLL_US);
+    }
+    if (!status || strcmp(status, "completed") != 0) {
+        if (status) {
+            const char *desc = json_string_value(json_object_get(info, "error-desc"));
+            /* Once RAM is write-protected, QEMU 7.2 does not lift the
+             * protection when the copy fails (see wait_copy_end): the guest
+             * hangs at its next write to a page not yet copied, and so may
+             * QEMU's main loop. Say so, and do not talk to QEMU again. */
+            t.wedged = !t.started_late;
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED,
+                        "the memory copy of VM '%s' ended as '%s': %s%s", vm, status,
+                        desc ? desc : "no reason given",
+                        t.wedged ? "; QEMU 7.2 leaves the VM's memory write-protected after "
+                                   "that, so the VM will hang: power it off and start it again "
+                                   "(its disks hold an orphan snapshot tag)"
+                                 : "");
+        }
+        json_decref(info);
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    double qemu_downtime = (double)json_integer_value(json_object_get(info, "downtime"));
+    double qemu_setup = (double)json_integer_value(json_object_get(info, "setup-time"));
+    vs_debug("VM '%s': QEMU: setup %lld ms, downtime %.0f ms, total %lld ms", vm,
+             (long long)json_integer_value(json_object_get(info, "setup-time")), qemu_downtime,
+             (long long)json_integer_value(json_object_get(info, "total-time")));
+    json_decref(info);
+    t.migrating = false;
+    t.fd_in_qemu = false; /* QEMU took it over and closed it */
+    set_background_snapshot(dom, false, NULL);
+    t.caps_on = false;
+
+    /* Durable, then complete: the final magic goes last. The unused part of
+     * the reservation (past the end) is given back. */
+    struct stat st;
+    if (fstat(t.fd, &st) == 0 && reserved > st.st_size)
+        fallocate(t.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
+                  reserved - st.st_size);
+    if (fdatasync(t.fd) != 0 || pwrite(t.fd, SAVE_MAGIC, 16, 0) != 16 || fdatasync(t.fd) != 0 ||
+        fstat(t.fd, &st) != 0) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot finish %s: %s", ram_path,
+                    g_strerror(errno));
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    double t_done = now_ms();
+
+    g_autofree char *meta =
+        snapshot_metadata(internal, description, created, parent, ram_path, domain, disks);
+    virDomainSnapshotPtr snap = virDomainSnapshotCreateXML(
+        dom, meta, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT);
+    if (!snap) {
+        vs_hv_set_error(error, "cannot record live snapshot '%s' of VM '%s'", internal, vm);
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    take_cleanup(&t, true);
+    if (stats) {
+        stats->downtime_ms = t_resumed - t_pause;
+        stats->qemu_downtime_ms = qemu_downtime;
+        stats->qemu_setup_ms = qemu_setup;
+        stats->total_ms = t_done - t_pause;
+        stats->memory_bytes = (guint64)st.st_size;
+    }
+    vs_info("VM '%s': live snapshot '%s': paused %.1f ms, %.0f ms in all, %" G_GUINT64_FORMAT
+            " bytes of memory",
+            vm, internal, t_resumed - t_pause, t_done - t_pause, (guint64)st.st_size);
+    return snap;
+}
+
+/* ---- reading a live snapshot ------------------------------------------- */
+
+static xmlDoc *snapshot_doc(virDomainSnapshotPtr snap, GError **error)
+{
+    g_autofree char *text = virDomainSnapshotGetXMLDesc(snap, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
+    if (!text) {
+        vs_hv_set_error(error, "cannot read snapshot '%s'", virDomainSnapshotGetName(snap));
+        return NULL;
+    }
+    return vs_xml_parse(text, error);
+}
+
+static bool doc_is_live(xmlDoc *doc)
+{
+    g_autofree char *mem = vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@snapshot)");
+    g_autofree char *internal = vs_xml_string(
+        doc, NULL, "string(/domainsnapshot/disks/disk[@snapshot='internal']/@name)");
+    return mem && strcmp(mem, "external") == 0 && internal;
+}
+
+bool vs_live_is_live(virDomainSnapshotPtr snap)
+{
+    g_autoptr(xmlDoc) doc = snapshot_doc(snap, NULL);
+    return doc && doc_is_live(doc);
+}
+
+char *vs_live_snapshot_ram(virDomainSnapshotPtr snap)
+{
+    g_autoptr(xmlDoc) doc = snapshot_doc(snap, NULL);
+    if (!doc || !doc_is_live(doc))
+        return NULL;
+    return vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)");
+}
+
+/* The snapshot's own copy of the domain as a document of its own. */
+static xmlDoc *snapshot_domain(xmlDoc *doc)
+{
+    g_autoptr(GPtrArray) nodes = vs_xml_nodes(doc, NULL, "/domainsnapshot/domain");
+    if (nodes->len == 0)
+        return NULL;
+    xmlDoc *out = xmlNewDoc((const xmlChar *)"1.0");
+    xmlDocSetRootElement(out, xmlDocCopyNode(g_ptr_array_index(nodes, 0), out, 1));
+    return out;
+}
+
+/* Disks (target, file) of DOMAIN that the snapshot DOC holds internally. */
+static GPtrArray *snapshot_disks(xmlDoc *doc, xmlDoc *domain)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(live_disk_free);
+    g_autoptr(GPtrArray) names =
+        vs_xml_nodes(doc, NULL, "/domainsnapshot/disks/disk[@snapshot='internal']");
+    for (guint i = 0; i < names->len; i++) {
+        g_autofree char *target = vs_xml_string(doc, g_ptr_array_index(names, i), "string(@name)");
+        g_autofree char *xp = g_strdup_printf(
+            "string(/domain/devices/disk[target/@dev='%s']/source/@file)", target);
+        char *file = vs_xml_string(domain, NULL, xp);
+        if (!file)
+            continue;
+        LiveDisk *d = g_new0(LiveDisk, 1);
+        d->target = g_steal_pointer(&target);
+        d->file = file;
+        g_ptr_array_add(out, d);
+    }
+    return out;
+}
+
+/* ---- revert ------------------------------------------------------------- */
+
+/* Makes SNAP current again (libvirt's own revert would). */
+static bool make_current(virDomainSnapshotPtr snap, GError **error)
+{
+    g_autofree char *xml = virDomainSnapshotGetXMLDesc(snap, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
+    g_autoptr(virDomainSnapshot) again =
+        xml ? virDomainSnapshotCreateXML(virDomainSnapshotGetDomain(snap), xml,
+                                         VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                                             VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)
+            : NULL;
+    if (!again)
+        vs_hv_set_error(error, "cannot mark snapshot '%s' current", virDomainSnapshotGetName(snap));
+    return again != NULL;
+}
+
+bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error)
+{
+    double t0 = now_ms();
+    virDomainPtr dom = virDomainSnapshotGetDomain(snap);
+    virConnectPtr conn = virDomainSnapshotGetConnect(snap);
+    const char *vm = virDomainGetName(dom);
+    const char *tag = virDomainSnapshotGetName(snap);
+    g_autoptr(xmlDoc) doc = snapshot_doc(snap, error);
+    if (!doc)
+        return false;
+    g_autofree char *ram = vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)");
+    g_autoptr(xmlDoc) domain = snapshot_domain(doc);
+    if (!doc_is_live(doc) || !ram || !domain) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "snapshot '%s' of VM '%s' is not a live snapshot",
+                    tag, vm);
+        return false;
+    }
+    g_autoptr(GPtrArray) disks = snapshot_disks(doc, domain);
+    /* Everything that can be checked is checked before the VM is stopped. */
+    if (!save_image_complete(ram)) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED,
+                    "the memory file of snapshot '%s' of VM '%s' is missing or incomplete: %s",
+                    tag, vm, ram);
+        return false;
+    }
+    for (guint i = 0; i < disks->len; i++) {
+        LiveDisk *d = g_ptr_array_index(disks, i);
+        g_autoptr(GError) why = NULL;
+        if (!image_has_tag(d->file, tag, &why)) {
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED,
+                        "disk '%s' of VM '%s' (%s) does not hold snapshot '%s'%s%s", d->target, vm,
+                        d->file, tag, why ? ": " : "", why ? why->message : "");
+            return false;
+        }
+    }
+    g_autofree char *dxml = vs_xml_to_string(domain);
+    if (virDomainIsPersistent(dom) != 1) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is transient: stopping it to revert would end it", vm);
+        return false;
+    }
+    double t_checked = now_ms();
+    if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
+        vs_hv_set_error(error, "cannot stop VM '%s' to revert it", vm);
+        return false;
+    }
+    double t_stopped = now_ms();
+    for (guint i = 0; i < disks->len; i++) {
+        LiveDisk *d = g_ptr_array_index(disks, i);
+        const char *argv[] = {"qemu-img", "snapshot", "-a", tag, d->file, NULL};
+        if (!run_qemu_img(argv, NULL, error))
+            return false;
+    }
+    /* libvirt's own revert brings the snapshot's definition back too. */
+    if (virDomainIsPersistent(dom) == 1) {
+        g_autoptr(virDomain) defined = virDomainDefineXML(conn, dxml);
+        if (!defined) {
+            vs_hv_set_error(error, "cannot restore the definition of VM '%s'", vm);
+            return false;
+        }
+    }
+    /* libvirt insists that name and UUID match the image's copy. */
+    if (!save_image_set_xml(ram, dxml, error))
+        return false;
+    double t_disks = now_ms();
+    if (virDomainRestoreFlags(conn, ram, NULL, VIR_DOMAIN_SAVE_RUNNING) < 0) {
+        vs_hv_set_error(error, "cannot start VM '%s' from the memory of snapshot '%s'", vm, tag);
+        return false;
+    }
+    double t_restored = now_ms();
+    if (!make_current(snap, error))
+        return false;
+    vs_debug("VM '%s': live revert: checks %.0f ms, stop %.0f ms, disks and definition %.0f ms, "
+             "restore %.0f ms, metadata %.0f ms",
+             vm, t_checked - t0, t_stopped - t_checked, t_disks - t_stopped, t_restored - t_disks,
+             now_ms() - t_restored);
+    if (revert_ms)
+        *revert_ms = now_ms() - t0;
+    vs_info("VM '%s': reverted to live snapshot '%s' in %.0f ms", vm, tag, now_ms() - t0);
+    return true;
+}
+
+/* ---- delete ------------------------------------------------------------- */
+
+/* Removes TAG from the disks of DOM: delvm while QEMU runs (what libvirt does
+ * for its own internal snapshots), qemu-img on the images otherwise. */
+static bool delete_tags(virDomainPtr dom, const char *tag, GError **error)
+{
+    if (virDomainIsActive(dom) == 1) {
+        g_autofree char *cmd = g_strdup_printf("delvm %s", tag);
+        char *reply = NULL;
+        if (virDomainQemuMonitorCommand(dom, cmd, &reply, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP) < 0) {
+            vs_hv_set_error(error, "cannot remove snapshot '%s' from the disks of VM '%s'", tag,
+                            virDomainGetName(dom));
+            return false;
+        }
+        bool failed = reply && strstr(reply, "Error") != NULL;
+        if (failed)
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED,
+                        "cannot remove snapshot '%s' from the disks of VM '%s': %s", tag,
+                        virDomainGetName(dom), g_strstrip(reply));
+        free(reply);
+        return !failed;
+    }
+    g_autoptr(xmlDoc) def = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, error);
+    if (!def)
+        return false;
+    g_autoptr(GPtrArray) files = vs_xml_nodes(
+        def, NULL, "/domain/devices/disk[@device='disk' and driver/@type='qcow2']/source/@file");
+    for (guint i = 0; i < files->len; i++) {
+        xmlNode *attr = g_ptr_array_index(files, i);
+        g_autofree char *file = (char *)xmlNodeGetContent(attr);
+        g_autoptr(GError) why = NULL;
+        if (!image_has_tag(file, tag, &why))
+            continue;
+        const char *argv[] = {"qemu-img", "snapshot", "-d", tag, file, NULL};
+        if (!run_qemu_img(argv, NULL, error))
+            return false;
+    }
+    return true;
+}
+
+static bool delete_one_live(virDomainSnapshotPtr snap, GError **error)
+{
+    virDomainPtr dom = virDomainSnapshotGetDomain(snap);
+    g_autofree char *ram = vs_live_snapshot_ram(snap);
+    g_autofree char *name = g_strdup(virDomainSnapshotGetName(snap));
+    if (!delete_tags(dom, name, error))
+        return false;
+    if (ram && g_unlink(ram) != 0 && errno != ENOENT)
+        vs_warn("cannot delete %s: %s", ram, g_strerror(errno));
+    /* libvirt moves the children up and, for the current one, makes the
+     * parent current; METADATA_ONLY as libvirt 9.0 cannot delete it itself. */
+    if (virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0) {
+        vs_hv_set_error(error, "cannot delete snapshot '%s'", name);
+        return false;
+    }
+    return true;
+}
+
+static bool delete_one(virDomainSnapshotPtr snap, GError **error)
+{
+    if (vs_live_is_live(snap))
+        return delete_one_live(snap, error);
+    if (virDomainSnapshotDelete(snap, 0) < 0) {
+        vs_hv_set_error(error, "cannot delete snapshot '%s'", virDomainSnapshotGetName(snap));
+        return false;
+    }
+    return true;
+}
+
+bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **error)
+{
+    if (!with_children)
+        return delete_one(snap, error);
+    virDomainSnapshotPtr *below = NULL;
+    int n = virDomainSnapshotListAllChildren(
+        snap, &below, VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL);
+    if (n < 0) {
+        vs_hv_set_error(error, "cannot list the snapshots under '%s'",
+                        virDomainSnapshotGetName(snap));
+        return false;
+    }
+    bool any_live = vs_live_is_live(snap);
+    for (int i = 0; i < n && !any_live; i++)
+        any_live = vs_live_is_live(below[i]);
+    bool ok = true;
+    if (!any_live) {
+        ok = virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN) == 0;
+        if (!ok)
+            vs_hv_set_error(error, "cannot delete snapshot '%s'", virDomainSnapshotGetName(snap));
+    } else {
+        /* libvirt refuses subtrees with "external" snapshots: one by one,
+         * leaves first (parents come first in topological order). */
+        for (int i = n - 1; i >= 0 && ok; i--)
+            ok = delete_one(below[i], error);
+        ok = ok && delete_one(snap, error);
+    }
+    for (int i = 0; i < n; i++)
+        virDomainSnapshotFree(below[i]);
+    free(below);
+    return ok;
+}
+
+/* ---- recovery and files --------------------------------------------------- */
+
+void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path)
+{
+    if (virDomainIsActive(dom) == 1) {
+        /* QEMU keeps copying into its own descriptor of the file: let it
+         * finish rather than cancel (see wait_copy_end). */
+        if (!wait_copy_end(dom, (gint64)3600 * G_USEC_PER_SEC))
+            vs_warn("VM '%s': a memory copy still runs; left alone", virDomainGetName(dom));
+        set_background_snapshot(dom, false, NULL);
+    }
+    g_autoptr(GError) why = NULL;
+    if (!delete_tags(dom, internal, &why))
+        vs_warn("VM '%s': %s", virDomainGetName(dom), why->message);
+    if (virDomainIsActive(dom) == 1 && domain_state(dom) == VIR_DOMAIN_PAUSED)
+        virDomainResume(dom);
+    if (ram_path)
+        g_unlink(ram_path);
+}
+
+bool vs_live_copy_ram(const char *src, const char *dst, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(dst);
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot create %s: %s", dir,
+                    g_strerror(errno));
+        return false;
+    }
+    g_autoptr(GFile) from = g_file_new_for_path(src);
+    g_autoptr(GFile) to = g_file_new_for_path(dst);
+    g_autoptr(GError) why = NULL;
+    if (!g_file_copy(from, to, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &why)) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot copy %s to %s: %s", src, dst,
+                    why->message);
+        return false;
+    }
+    return true;
+}
+
+void vs_live_forget_vm(const char *uuid)
+{
+    g_autofree char *dir = vs_live_vm_dir(uuid);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_unlink(path);
+    }
+    g_rmdir(dir);
+}
+

@@ -1,0 +1,104 @@
+/* live.h: live snapshots of running VMs (issue 8). The guest is paused only
+ * while every writable qcow2 disk gets an internal, disk-only snapshot and
+ * QEMU write-protects guest RAM (migration capability background-snapshot,
+ * userfaultfd); QEMU then resumes the guest by itself and writes a
+ * point-in-time copy of RAM in the background into a file laid out as a
+ * libvirt save image. libvirt records the snapshot (redefined metadata: disks
+ * internal, memory external = that file), so it sits in the same tree as the
+ * classic snapshots. Revert puts the disks back (qemu-img snapshot -a) and
+ * starts the VM from the file with virDomainRestoreFlags, so libvirt owns the
+ * new QEMU process. libvirt 9.0 itself refuses to revert or delete such a
+ * snapshot ("external"): callers route those to vs_live_revert and
+ * vs_live_delete. See docs/live-snapshots.md. Knows nothing of HTTP. */
+#pragma once
+#include <glib.h>
+#include <libvirt/libvirt.h>
+#include <stdbool.h>
+
+typedef struct {
+    /* Guest paused, an upper bound: from just before the pause request until
+     * libvirt reports the domain running again. */
+    double downtime_ms;
+    /* QEMU's own figures (query-migrate): "setup-time", spent inside the pause
+     * (QEMU 7.2 first reads one byte of every guest page so that write
+     * protection covers all of them: it grows with the RAM size), and
+     * "downtime", from its own stop of the VCPUs to their restart. */
+    double qemu_setup_ms;
+    double qemu_downtime_ms;
+    /* From the pause until the RAM file was complete and on disk. */
+    double total_ms;
+    /* Size of the RAM file. */
+    guint64 memory_bytes;
+} VsLiveStats;
+
+/* Whether DOM can take a live snapshot right now. False with VS_ERR_CONFLICT
+ * and the reason: not running (a paused VM gains nothing; QEMU 7.2 would also
+ * resume it), transient, a writable disk that is not qcow2, QEMU without the
+ * background-snapshot capability, a migration in progress, or a kernel whose
+ * userfaultfd cannot write-protect memory (probed once in this process).
+ * Read-only (queries only): safe without the VM's lock, e.g. to answer 409
+ * before starting a task. vs_live_take checks again, and QEMU's own probe
+ * (setting the capability) can still refuse there, also with CONFLICT. */
+bool vs_live_supported(virDomainPtr dom, GError **error);
+
+/* Where the RAM of live snapshot INTERNAL of the VM with UUID lives:
+ * STATE/live/<uuid>/<internal>.ram (STATE from hv.h). */
+char *vs_live_ram_path(const char *uuid, const char *internal);
+/* STATE/live/<uuid>: everything live snapshots of that VM keep. */
+char *vs_live_vm_dir(const char *uuid);
+
+/* Takes a live snapshot of the running DOM. INTERNAL is the libvirt name and
+ * the qcow2 tag (plain ASCII, as snapshot.c picks them); DESCRIPTION may be
+ * NULL. The RAM goes to RAM_PATH (created exclusively; its directory is made).
+ * Blocks until the RAM file is complete (seconds: call it from a task, with
+ * the VM's lock held); the guest is paused only at the start.
+ * On success returns the libvirt snapshot: a child of the current snapshot,
+ * now current itself; STATS (optional) gets the figures. On failure nothing
+ * is left behind (no qcow2 tag, no file, no metadata) and the VM runs —
+ * except if the copy fails after QEMU write-protected RAM (an I/O error on
+ * the file; a full disk is ruled out by a reservation made first): QEMU 7.2
+ * cannot lift the protection then, the VM will hang, and the error says so. */
+virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const char *description,
+                                  const char *ram_path, VsLiveStats *stats, GError **error);
+
+/* Whether SNAP was made by vs_live_take (memory external, disks internal). */
+bool vs_live_is_live(virDomainSnapshotPtr snap);
+/* The RAM file of a live snapshot, or NULL. */
+char *vs_live_snapshot_ram(virDomainSnapshotPtr snap);
+
+/* Reverts SNAP's domain to the live snapshot SNAP: checks the RAM file and the
+ * qcow2 tags first, stops the VM if it runs, reverts each disk
+ * (qemu-img snapshot -a), makes the snapshot's definition the VM's again,
+ * starts it from the RAM file (virDomainRestoreFlags, running) and marks SNAP
+ * current. REVERT_MS (optional) gets the time taken. */
+bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error);
+
+/* Deletes SNAP, live or classic. Alone: its children move up to its parent
+ * (libvirt re-parents them) and, if it was current, the parent becomes current.
+ * WITH_CHILDREN: the whole subtree goes. Subtrees without live snapshots go to
+ * libvirt as they are; live snapshots lose their qcow2 tags (delvm while the
+ * VM runs, qemu-img snapshot -d otherwise), their RAM file and their metadata. */
+bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **error);
+
+/* Finishes off a vs_live_take that died (a daemon crash) before libvirt got
+ * the metadata: waits for a copy still running in QEMU (never cancels it:
+ * QEMU 7.2 would leave RAM write-protected), turns the capability off,
+ * removes the qcow2 tags, resumes a VM left paused, deletes the RAM file.
+ * Safe to call whatever stage it reached. */
+void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path);
+
+/* Copies a RAM file (for a clone; the metadata of the clone's snapshot must
+ * then name DST in memory/@file). */
+bool vs_live_copy_ram(const char *src, const char *dst, GError **error);
+/* Deletes STATE/live/<uuid>: when the VM is deleted (with or without its
+ * disks; a RAM file is useless without its metadata). Not on a VM rename,
+ * whose tree is only redefined. */
+void vs_live_forget_vm(const char *uuid);
+
+/* Measures how long DOM is paused by an operation such as a classic
+ * snapshot, from libvirt's lifecycle events (needs the libvirt event loop
+ * that hv.c runs). finish returns the milliseconds between the first
+ * SUSPENDED event and the RESUMED event after it, or -1 if not seen. */
+typedef struct VsPauseMeter VsPauseMeter;
+VsPauseMeter *vs_pause_meter_start(virDomainPtr dom);
+double vs_pause_meter_finish(VsPauseMeter *meter);
