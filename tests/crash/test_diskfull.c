@@ -1,0 +1,110 @@
+/* test_diskfull.c: the state directory's file system fills up while a
+ * snapshot of a running VM is taken (issue 6). The task must fail with the
+ * reason, leave no snapshot (no metadata, no qcow2 tag), and the VM must keep
+ * running; once there is room again snapshots and reverts work as before.
+ * The state directory lives on a 64 MiB tmpfs the test mounts (root only). */
+#include "guest.h"
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+static char *mnt;
+
+/* Leaves about KIB KiB free on the tmpfs; returns the filler's path. */
+static char *fill_up(guint64 kib)
+{
+    struct statvfs fs;
+    assert_int_equal(statvfs(mnt, &fs), 0);
+    guint64 avail = (guint64)fs.f_bavail * fs.f_frsize;
+    char *filler = g_build_filename(mnt, "filler", NULL);
+    int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(posix_fallocate(fd, 0, (off_t)(avail - kib * 1024)), 0);
+    close(fd);
+    return filler;
+}
+
+static void test_snapshot_on_full_disk(void **state)
+{
+    (void)state;
+    g_autofree char *work = NULL, *guest = NULL;
+    assert_true(vs_guest_build("diskfull", &work, &guest));
+    VsTestDaemon *d = vs_test_daemon_start(NULL, NULL);
+    json_t *vm = vs_guest_vm_create(d, "df", guest);
+    const char *serial = vs_json_str(vm, "serial_log");
+    g_autofree char *log = g_strdup(serial);
+    json_decref(vm);
+    vs_guest_vm_action(d, "df", "start", "running");
+    vs_guest_wait_counting(log, 0, 30);
+    vs_guest_snapshot(d, "df", "before");
+    g_autofree char *image = vs_guest_vm_image(d, "df");
+
+    g_autofree char *filler = fill_up(100);
+    long count_before = vs_guest_last_count(log);
+    g_autoptr(VsTestResponse) r = vs_req(d, "POST", "{\"name\":\"full\"}", "/vms/df/snapshots");
+    assert_int_equal(r->status, 202);
+    json_t *task = vs_wait_task(d, vs_json_str(r->json, "id"), 120);
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    const char *message = vs_json_str(task, "message");
+    if (!strstr(message, "space"))
+        fail_msg("the failed task does not say why: %s", message);
+    json_decref(task);
+
+    /* Nothing half-made, and the VM runs on. */
+    json_t *all = vs_guest_snapshots_all(d, "df");
+    g_autofree char *names = vs_names(all);
+    json_decref(all);
+    assert_string_equal(names, "before");
+    g_autofree char *tags = vs_qemu_img_tags(image);
+    assert_string_equal(tags, "before");
+    json_t *now = vs_guest_vm_get(d, "df");
+    assert_string_equal(vs_json_str(now, "state"), "running");
+    assert_string_equal(vs_json_str(now, "current-snapshot"), "before");
+    json_decref(now);
+    vs_guest_wait_count(log, 0, count_before + 10, 30);
+
+    /* Room again: everything works as before. */
+    assert_int_equal(g_unlink(filler), 0);
+    vs_guest_snapshot(d, "df", "full");
+    gsize offset = vs_file_size(log);
+    long at_before = vs_guest_last_count(log);
+    vs_guest_revert(d, "df", "before");
+    vs_guest_wait_resume(log, offset, 1, at_before, 60);
+    vs_guest_delete_all_vms(d, "diskfull");
+    assert_int_equal(vs_test_daemon_term(d), 0);
+    vs_test_daemon_free(d);
+}
+
+int main(void)
+{
+    if (geteuid() != 0) {
+        printf("disk-full test needs root (it mounts a tmpfs): skipped\n");
+        return 77;
+    }
+    /* Before any GLib call: the harness's state directory and the guest go
+     * below TMPDIR, which becomes the small tmpfs. */
+    char dir[] = "/tmp/virtsnap-diskfull-XXXXXX";
+    if (!mkdtemp(dir) || mount("tmpfs", dir, "tmpfs", 0, "size=64m,mode=0700") != 0) {
+        printf("cannot mount a tmpfs: skipped\n");
+        return 77;
+    }
+    mnt = dir;
+    setenv("TMPDIR", dir, 1);
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_snapshot_on_full_disk)};
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    umount2(dir, MNT_DETACH);
+    rmdir(dir);
+    return rc;
+}
