@@ -54,6 +54,9 @@ VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **erro
                     "VM '%s' is running: shut it off before cloning it", vm);
         return NULL;
     }
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    if (!vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
+        return NULL;
     g_autofree char *name = NULL;
     if (new_name) {
         name = g_strdup(new_name);
@@ -74,7 +77,7 @@ VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **erro
     }
     VsCloneJob *job = g_new0(VsCloneJob, 1);
     job->vm = g_strdup(vm);
-    job->uuid = vs_hv_uuid(dom);
+    job->uuid = g_steal_pointer(&uuid);
     job->name = g_steal_pointer(&name);
     job->lock = vs_vmlock_for(job->uuid);
     job->ticket = vs_vmlock_ticket(job->lock);

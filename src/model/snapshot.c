@@ -384,6 +384,8 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
                     vm, chosen);
         return NULL;
     }
+    if (!vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
+        return NULL;
     pending_set(uuid, chosen, true);
     VsSnapshotJob *job = g_new0(VsSnapshotJob, 1);
     job->vm = g_strdup(vm);

@@ -39,6 +39,19 @@ guint64 vs_vmlock_ticket(VsVmLock *lock)
     return ticket;
 }
 
+bool vs_vmlock_has_room(VsVmLock *lock, const char *vm, GError **error)
+{
+    g_mutex_lock(&lock->mutex);
+    guint64 queued = lock->next_ticket - lock->serving;
+    g_mutex_unlock(&lock->mutex);
+    if (queued < VS_VMLOCK_MAX_QUEUED)
+        return true;
+    g_set_error(error, VS_ERROR, VS_ERR_BUSY,
+                "VM '%s' already has %" G_GUINT64_FORMAT " operations queued; try again later", vm,
+                queued);
+    return false;
+}
+
 void vs_vmlock_wait(VsVmLock *lock, guint64 ticket)
 {
     g_mutex_lock(&lock->mutex);
@@ -68,6 +81,8 @@ virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **l
         return NULL;
     g_autofree char *uuid = vs_hv_uuid(dom);
     *lock = vs_vmlock_for(uuid);
+    if (!vs_vmlock_has_room(*lock, name, error))
+        return NULL;
     vs_vmlock_acquire(*lock);
     g_autoptr(virDomain) again = virDomainLookupByName(conn, name);
     g_autofree char *again_uuid = again ? vs_hv_uuid(again) : NULL;

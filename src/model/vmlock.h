@@ -4,11 +4,18 @@
  * ticket when it is accepted and waits for its turn on its worker thread. */
 #pragma once
 #include <glib.h>
+#include <stdbool.h>
 
 typedef struct VsVmLock VsVmLock;
 
 VsVmLock *vs_vmlock_for(const char *uuid); /* lives as long as the process */
 guint64 vs_vmlock_ticket(VsVmLock *lock);
+
+/* At most this many operations wait for one VM: more answer VS_ERR_BUSY
+ * (429), so a flood of requests cannot queue work without bound. */
+#define VS_VMLOCK_MAX_QUEUED 32
+/* False with VS_ERR_BUSY naming VM when its queue is full. */
+bool vs_vmlock_has_room(VsVmLock *lock, const char *vm, GError **error);
 void vs_vmlock_wait(VsVmLock *lock, guint64 ticket);
 void vs_vmlock_release(VsVmLock *lock);
 /* ticket + wait */

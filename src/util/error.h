@@ -12,4 +12,5 @@ typedef enum {
     VS_ERR_CONFLICT,    /* state or name does not allow it: 409 */
     VS_ERR_UNAVAILABLE, /* hypervisor connection lost: 503 */
     VS_ERR_FAILED,      /* the operation itself failed: 500 */
+    VS_ERR_BUSY,        /* too much already queued for that VM: 429 */
 } VsErrorCode;

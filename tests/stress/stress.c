@@ -16,7 +16,7 @@ typedef struct {
     unsigned seed;
     gint64 deadline;
     /* results */
-    int requests, errors_5xx, other_errors;
+    int requests, errors_5xx, other_errors, busy;
     GPtrArray *task_ids; /* char*, per VM index */
     GArray *read_us;     /* latency of reads, µs */
 } Worker;
@@ -42,8 +42,10 @@ static void count(Worker *w, long status)
     w->requests++;
     if (status >= 500 || status == 0)
         w->errors_5xx++;
-    else if (status >= 400 && status != 409)
+    else if (status >= 400 && status != 409 && status != 429)
         w->other_errors++;
+    if (status == 429)
+        w->busy++;
 }
 
 static void *work(void *arg)
@@ -154,7 +156,7 @@ int main(int argc, char **argv)
                               .read_us = g_array_new(FALSE, FALSE, sizeof(gint64))};
         pthread_create(&threads[i], NULL, work, &workers[i]);
     }
-    int requests = 0, e5xx = 0, other = 0, created = 0, failed = 0;
+    int requests = 0, e5xx = 0, other = 0, busy = 0, created = 0, failed = 0;
     int *per_vm = g_new0(int, n_vms);
     GArray *all_reads = g_array_new(FALSE, FALSE, sizeof(gint64));
     for (int i = 0; i < conns; i++) {
@@ -162,6 +164,7 @@ int main(int argc, char **argv)
         requests += workers[i].requests;
         e5xx += workers[i].errors_5xx;
         other += workers[i].other_errors;
+        busy += workers[i].busy;
         g_array_append_vals(all_reads, workers[i].read_us->data, workers[i].read_us->len);
     }
     pthread_join(refresher, NULL);
@@ -196,8 +199,9 @@ int main(int argc, char **argv)
     g_array_sort(all_reads, cmp_i64);
     double p50 = all_reads->len ? g_array_index(all_reads, gint64, all_reads->len / 2) / 1000.0 : 0;
     double p99 = all_reads->len ? g_array_index(all_reads, gint64, all_reads->len * 99 / 100) / 1000.0 : 0;
-    printf("stress: %d s, %d connections, %d VMs: %d requests (%.0f/s), %d 5xx, %d other 4xx\n",
-           seconds, conns, n_vms, requests, requests / (double)seconds, e5xx, other);
+    printf("stress: %d s, %d connections, %d VMs: %d requests (%.0f/s), %d 5xx, %d 429 (VM queue "
+           "full), %d other 4xx\n",
+           seconds, conns, n_vms, requests, requests / (double)seconds, e5xx, busy, other);
     printf("stress: snapshots made %d, failed tasks %d, unaccounted %d; reads p50 %.1f ms p99 %.1f ms\n",
            created, failed, missing, p50, p99);
     printf("stress: virtsnapd RSS %ld KiB before load, %ld KiB after\n", rss_before, rss_after);

@@ -10,6 +10,9 @@
 #include <glib.h>
 
 #include "model/vmlock.h"
+#include "util/error.h"
+
+#include <string.h>
 
 #define N_WORKERS 12
 
@@ -128,6 +131,27 @@ static gpointer take_and_release(gpointer data)
 }
 
 /* Holding one VM's lock does not stop work on another VM. */
+/* A VM's queue is bounded: the ticket past the limit is refused with BUSY
+ * (429) until one is served. */
+static void test_queue_bounded(void **state)
+{
+    (void)state;
+    VsVmLock *lock = vs_vmlock_for("bounded-queue-uuid");
+    for (int i = 0; i < VS_VMLOCK_MAX_QUEUED; i++) {
+        assert_true(vs_vmlock_has_room(lock, "q", NULL));
+        vs_vmlock_ticket(lock);
+    }
+    g_autoptr(GError) error = NULL;
+    assert_false(vs_vmlock_has_room(lock, "q", &error));
+    assert_true(g_error_matches(error, VS_ERROR, VS_ERR_BUSY));
+    assert_non_null(strstr(error->message, "'q'"));
+    vs_vmlock_wait(lock, 0); /* a fresh lock: the first ticket is 0 */
+    vs_vmlock_release(lock);
+    assert_true(vs_vmlock_has_room(lock, "q", NULL));
+    for (int i = 1; i < VS_VMLOCK_MAX_QUEUED; i++)
+        vs_vmlock_release(lock);
+}
+
 static void test_vms_independent(void **state)
 {
     (void)state;
@@ -148,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_fifo_order),
         cmocka_unit_test(test_later_ticket_waits),
         cmocka_unit_test(test_vms_independent),
+        cmocka_unit_test(test_queue_bounded),
     };
     return cmocka_run_group_tests_name("vmlock", tests, NULL, NULL);
 }
