@@ -153,11 +153,9 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return false;
-    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(conn, job->uuid);
-    if (!dom) {
-        g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' no longer exists", job->vm);
+    g_autoptr(virDomain) dom = vs_hv_domain_again(conn, job->uuid, job->vm, error);
+    if (!dom)
         return false;
-    }
     if (virDomainIsActive(dom) == 1) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' was started: cannot clone it", job->vm);
         return false;

@@ -204,6 +204,15 @@ const char *vs_hv_images_dir(void) { return hv.images_dir; }
 const char *vs_hv_logs_dir(void) { return hv.logs_dir; }
 const char *vs_hv_vnc_dir(void) { return hv.vnc_dir; }
 
+virDomainPtr vs_hv_domain_again(virConnectPtr conn, const char *uuid, const char *name,
+                                GError **error)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(conn, uuid);
+    if (!dom)
+        g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' no longer exists", name);
+    return dom;
+}
+
 virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error)
 {
     virDomainPtr dom = virDomainLookupByName(conn, name);

@@ -31,6 +31,11 @@ const char *vs_hv_images_dir(void);  /* STATE/images */
 const char *vs_hv_logs_dir(void);    /* STATE/logs */
 const char *vs_hv_vnc_dir(void);     /* STATE/vnc: VNC sockets of VMs */
 
+/* Looks up the domain with UUID again (a task that waited for its turn):
+ * NULL with VS_ERR_NOT_FOUND saying VM NAME no longer exists. */
+virDomainPtr vs_hv_domain_again(virConnectPtr conn, const char *uuid, const char *name,
+                                GError **error);
+
 /* Looks up a domain by name: NULL with VS_ERR_NOT_FOUND naming it. */
 virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error);
 

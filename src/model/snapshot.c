@@ -441,11 +441,9 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return false;
-    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(conn, job->uuid);
-    if (!dom) {
-        g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' no longer exists", job->vm);
+    g_autoptr(virDomain) dom = vs_hv_domain_again(conn, job->uuid, job->vm, error);
+    if (!dom)
         return false;
-    }
     g_autofree char *internal = pick_internal_name(dom, job->name);
     g_autofree char *xml = snapshot_xml(internal, job->description);
     bool running = virDomainIsActive(dom) == 1;
