@@ -209,7 +209,10 @@ static double create_snapshot(Conn *c, const char *vm, const char *name, int pol
 {
     char path[512], body[256], id[32], status[32], tpath[64];
     snprintf(path, sizeof path, "/vms/%s/snapshots", vm);
-    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+    /* Classic unless VSBENCH_LIVE=true: the direct libvirt baseline is classic. */
+    const char *live = getenv("VSBENCH_LIVE");
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"live\":%s}", name,
+             live && !strcmp(live, "true") ? "true" : "false");
     double t0 = now_us();
     Resp r = expect(c, "POST", path, body, 202);
     if (!json_field(r.body, "id", id, sizeof id))

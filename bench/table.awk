@@ -143,7 +143,19 @@ END {
         vs(mem ": revert, total", r "revert", d "revert", "", "", "dt." D[i] ".pair.revert")
     }
 
+    section("5. Live vs classic snapshots through virtsnapd (virtsnapd: live; direct: classic, REST)")
+    for (i = 1; i <= nd; i++) {
+        l = "dt." D[i] ".live."; r = "dt." D[i] ".rest."
+        if (!has(l "create")) continue
+        mem = D[i] >= 1024 ? (D[i] / 1024) " GiB" : D[i] " MiB"
+        vs(mem ": guest's serial gap while a snapshot is taken", l "create_stall", r "create_stall")
+        vs(mem ": snapshot create, total (task ends)", l "create", r "create")
+        ok = M(l "revert") <= 1.5 * M(r "revert")
+        vs(mem ": revert, total", l "revert", r "revert", "", "<= 1.5x classic: " \
+           note(mem " live revert within 1.5x of classic (" ratio(M(l "revert"), M(r "revert")) ")", ok))
+    }
+
     print ""
-    print "Targets (issue 7):"
+    print "Targets (issues 7 and 8):"
     for (i = 1; i <= nsum; i++) print "  " summary[i]
 }

@@ -7,6 +7,7 @@
 #include "model/hv.h"
 #include "model/journal.h"
 #include "model/snapnames.h"
+#include "model/snapshot.h"
 #include "model/tasks.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -34,7 +35,7 @@
 
 typedef struct {
     char *listen, *connect, *state_dir, *tls_cert, *tls_key, *config, *web_dir, *pam_service,
-        *log_level, *domain_type;
+        *log_level, *domain_type, *live_snapshots;
     gint64 session_ttl;
     gint64 max_body;
     gboolean version;
@@ -44,7 +45,7 @@ static void options_clear(Options *o)
 {
     char **strings[] = {&o->listen,   &o->connect, &o->state_dir,   &o->tls_cert,
                         &o->tls_key,  &o->config,  &o->web_dir,     &o->pam_service,
-                        &o->log_level, &o->domain_type};
+                        &o->log_level, &o->domain_type, &o->live_snapshots};
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         g_clear_pointer(strings[i], g_free);
 }
@@ -69,7 +70,7 @@ static bool load_config(Options *o, GError **error)
         {"listen", &o->listen},       {"connect", &o->connect},   {"state_dir", &o->state_dir},
         {"tls_cert", &o->tls_cert},   {"tls_key", &o->tls_key},   {"web_dir", &o->web_dir},
         {"pam_service", &o->pam_service}, {"log_level", &o->log_level},
-        {"domain_type", &o->domain_type},
+        {"domain_type", &o->domain_type}, {"live_snapshots", &o->live_snapshots},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         if (!*strings[i].slot)
@@ -149,6 +150,12 @@ static int run(Options *o)
         vs_error("--domain-type must be kvm or qemu");
         return 2;
     }
+    if (o->live_snapshots && strcmp(o->live_snapshots, "auto") && strcmp(o->live_snapshots, "off")) {
+        vs_error("--live-snapshots must be auto or off");
+        return 2;
+    }
+    vs_snapshot_set_live_default(g_strcmp0(o->live_snapshots, "off") == 0 ? VS_LIVE_OFF
+                                                                          : VS_LIVE_AUTO);
     VsHvConfig hv = {.uri = o->connect, .state_dir = o->state_dir, .domain_type = o->domain_type};
     if (!token || !vs_snapnames_init(o->state_dir, &error) ||
         !vs_journal_init(o->state_dir, &error) || !vs_hv_init(&hv, &error)) {
@@ -225,6 +232,7 @@ int main(int argc, char **argv)
         {"pam-service", 0, 0, G_OPTION_ARG_STRING, &o.pam_service, "PAM service for logins (default virtsnap)", "NAME"},
         {"session-ttl", 0, 0, G_OPTION_ARG_INT64, &o.session_ttl, "Idle seconds before a login session expires (default 1800)", "SECONDS"},
         {"domain-type", 0, 0, G_OPTION_ARG_STRING, &o.domain_type, "Domain type of new VMs: kvm or qemu (TCG); default: kvm when available", "TYPE"},
+        {"live-snapshots", 0, 0, G_OPTION_ARG_STRING, &o.live_snapshots, "Snapshots of running VMs without \"live\": auto (live where possible, default) or off (classic)", "MODE"},
         {"log-level", 0, 0, G_OPTION_ARG_STRING, &o.log_level, "debug, info (default) or warn", "LEVEL"},
         {"version", 'V', 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},

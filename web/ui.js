@@ -44,8 +44,15 @@ const STATE_WORDS = {
 export const stateWord = (state) => STATE_WORDS[state] || String(state || 'unknown');
 
 /** "running, with memory" / "shut off, disk only". */
+const formatBytes = (n) =>
+  n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+
+/** "running, with memory (live): guest paused 23 ms, 1.0 MiB of memory". */
 export const snapshotStateText = (snap) =>
-  `${stateWord(snap.state)}, ${snap.memory ? 'with memory' : 'disk only'}`;
+  `${stateWord(snap.state)}, ${snap.memory ? `with memory${snap.live ? ' (live)' : ''}` : 'disk only'}` +
+  (snap.downtime_ms !== undefined
+    ? `: guest paused ${Math.round(snap.downtime_ms)} ms, ${formatBytes(snap.memory_bytes)} of memory`
+    : '');
 
 export const quote = (name) => `“${name}”`;
 

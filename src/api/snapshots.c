@@ -11,10 +11,16 @@
 
 json_t *vs_json_snapshot(const VsSnapshot *s)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:b, s:i}", "name", s->name, "state",
-                     s->state, "created", (json_int_t)s->created, "parent", s->parent,
-                     "description", s->description, "memory", s->memory, "current", s->current,
-                     "children", s->children);
+    json_t *obj = json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:b, s:b, s:i}", "name", s->name,
+                            "state", s->state, "created", (json_int_t)s->created, "parent",
+                            s->parent, "description", s->description, "memory", s->memory,
+                            "live", s->live, "current", s->current, "children", s->children);
+    if (s->measured) {
+        /* to 0.1 ms: the measure is no finer */
+        json_object_set_new(obj, "downtime_ms", json_real((double)(gint64)(s->downtime_ms * 10 + 0.5) / 10));
+        json_object_set_new(obj, "memory_bytes", json_integer((json_int_t)s->memory_bytes));
+    }
+    return obj;
 }
 
 static const char *string_field(const VsApiRequest *req, const char *name)
@@ -44,16 +50,19 @@ static bool check_description(VsApiResponse *resp, const char *description)
     return true;
 }
 
-/* The optional {"name", "description"} body of create and update. */
-static bool read_name_description(const VsApiRequest *req, VsApiResponse *resp, const char **name,
-                                  const char **description)
+/* The optional {"name", "description"} body of create (which also takes
+ * FIELDS[2], "live") and update. */
+static const VsField name_description_live[] = {{"name", VS_FIELD_STRING, false},
+                                                {"description", VS_FIELD_STRING, false},
+                                                {"live", VS_FIELD_BOOL, false}};
+
+static bool read_name_description(const VsApiRequest *req, VsApiResponse *resp, size_t n_fields,
+                                  const char **name, const char **description)
 {
-    static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
-                                     {"description", VS_FIELD_STRING, false}};
     *name = string_field(req, "name");
     *description = string_field(req, "description");
     return vs_api_check_query(req, resp, NULL) &&
-           vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) &&
+           vs_api_check_body(req, resp, name_description_live, n_fields) &&
            (!*name || vs_api_check_name(resp, "snapshot", *name)) &&
            check_description(resp, *description);
 }
@@ -88,10 +97,12 @@ void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp)
 void vs_api_snapshots_create(const VsApiRequest *req, VsApiResponse *resp)
 {
     const char *name = NULL, *description = NULL;
-    if (!read_name_description(req, resp, &name, &description))
+    if (!read_name_description(req, resp, 3, &name, &description))
         return;
+    json_t *live = req->body ? json_object_get(req->body, "live") : NULL;
+    VsLiveMode mode = !live ? VS_LIVE_AUTO : json_is_true(live) ? VS_LIVE_ON : VS_LIVE_OFF;
     g_autoptr(GError) error = NULL;
-    VsSnapshotJob *job = vs_snapshot_prepare(req->params[0], name, description, &error);
+    VsSnapshotJob *job = vs_snapshot_prepare(req->params[0], name, description, mode, &error);
     if (!job) {
         vs_api_gerror(resp, error);
         return;
@@ -121,7 +132,7 @@ void vs_api_snapshot_get(const VsApiRequest *req, VsApiResponse *resp)
 void vs_api_snapshot_update(const VsApiRequest *req, VsApiResponse *resp)
 {
     const char *name = NULL, *description = NULL;
-    if (!read_name_description(req, resp, &name, &description))
+    if (!read_name_description(req, resp, 2, &name, &description))
         return;
     g_autoptr(GError) error = NULL;
     g_autoptr(VsSnapshot) snap =

@@ -81,7 +81,7 @@ static enum MHD_Result send_bytes(struct MHD_Connection *conn, int status, const
 static enum MHD_Result send_api(struct MHD_Connection *conn, VsApiResponse *api,
                                 const char *allow, bool challenge)
 {
-    g_autofree char *text = api->body ? json_dumps(api->body, JSON_COMPACT) : NULL;
+    g_autofree char *text = api->body ? json_dumps(api->body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     return send_bytes(conn, api->status, text ? text : "", text ? strlen(text) : 0,
                       text ? "application/json" : NULL, api, allow, challenge);
 }

@@ -1,7 +1,8 @@
 /* clone.c: VM clone with snapshots: copy each writable disk whole (internal
- * snapshots live inside the qcow2 files), define the new domain, then
- * redefine every snapshot with its domain copy pointing at the clone. On
- * failure the half-made clone is removed. */
+ * snapshots live inside the qcow2 files) and the memory file of each live
+ * snapshot, define the new domain, then redefine every snapshot with its
+ * domain copy (and memory file) pointing at the clone. On failure the
+ * half-made clone is removed. */
 #include "clone.h"
 
 #include "../util/error.h"
@@ -11,6 +12,7 @@
 #include "hv.h"
 #include "images.h"
 #include "journal.h"
+#include "live.h"
 #include "snapnames.h"
 #include "snapshot.h"
 #include "vmlock.h"
@@ -111,20 +113,32 @@ static void on_copy_progress(int percent, gpointer data)
     vs_task_set_progress(p->task, p->total ? (int)(bytes * 90 / p->total) : 90);
 }
 
-/* Copies the writable file disks of DOC's domain, filling TARGET → new path
- * and the list of files made (for clean-up). */
-static bool copy_disks(VsTask *task, VsJournal *journal, xmlDoc *doc, const char *new_uuid,
-                       GHashTable *paths, GPtrArray *made, GError **error)
+typedef struct {
+    char *src, *dst;
+} FileCopy;
+
+static void file_copy_free(gpointer p)
+{
+    FileCopy *c = p;
+    g_free(c->src);
+    g_free(c->dst);
+    g_free(c);
+}
+
+static void plan_copy(GPtrArray *plan, const char *src, char *dst)
+{
+    FileCopy *c = g_new0(FileCopy, 1);
+    c->src = g_strdup(src);
+    c->dst = dst;
+    g_ptr_array_add(plan, c);
+}
+
+/* The writable file disks of DOC's domain go to new images; PATHS gets
+ * target → new path. */
+static void plan_disks(GPtrArray *plan, xmlDoc *doc, const char *new_uuid, GHashTable *paths)
 {
     g_autoptr(GPtrArray) disks = vs_xml_nodes(
         doc, NULL, "/domain/devices/disk[@device='disk' and @type='file' and not(readonly)]");
-    CopyProgress progress = {.task = task};
-    for (guint i = 0; i < disks->len; i++) {
-        g_autofree char *src = vs_xml_string(doc, g_ptr_array_index(disks, i), "string(source/@file)");
-        struct stat st;
-        if (src && stat(src, &st) == 0)
-            progress.total += (guint64)st.st_size;
-    }
     for (guint i = 0; i < disks->len; i++) {
         xmlNode *disk = g_ptr_array_index(disks, i);
         g_autofree char *src = vs_xml_string(doc, disk, "string(source/@file)");
@@ -133,17 +147,56 @@ static bool copy_disks(VsTask *task, VsJournal *journal, xmlDoc *doc, const char
             continue;
         g_autofree char *stem = g_strdup_printf("%s-%s", new_uuid, target);
         char *dst = vs_image_new_path(stem);
-        g_ptr_array_add(made, dst);
+        g_hash_table_insert(paths, g_steal_pointer(&target), g_strdup(dst));
+        plan_copy(plan, src, dst);
+    }
+}
+
+/* The memory file of each live snapshot in TREE goes to the clone's own
+ * directory, where the redefined metadata will name it. */
+static bool plan_memory(GPtrArray *plan, const VsSnapshotTree *tree, const char *new_uuid,
+                        GError **error)
+{
+    for (guint i = 0; i < tree->xml->len; i++) {
+        g_autoptr(xmlDoc) doc = vs_xml_parse(g_ptr_array_index(tree->xml, i), error);
+        if (!doc)
+            return false;
+        g_autofree char *ram = vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)");
+        g_autofree char *name = vs_xml_string(doc, NULL, "string(/domainsnapshot/name)");
+        if (ram && name)
+            plan_copy(plan, ram, vs_live_ram_path(new_uuid, name));
+    }
+    return true;
+}
+
+/* Copies PLAN's files, listing each in the journal before it is made. */
+static bool copy_files(VsTask *task, VsJournal *journal, GPtrArray *plan, GPtrArray *made,
+                       GError **error)
+{
+    CopyProgress progress = {.task = task};
+    for (guint i = 0; i < plan->len; i++) {
+        struct stat st;
+        if (stat(((FileCopy *)g_ptr_array_index(plan, i))->src, &st) == 0)
+            progress.total += (guint64)st.st_size;
+    }
+    for (guint i = 0; i < plan->len; i++) {
+        FileCopy *c = g_ptr_array_index(plan, i);
+        g_autofree char *dir = g_path_get_dirname(c->dst);
+        g_ptr_array_add(made, g_strdup(c->dst));
         vs_journal_set_list(journal, "files", (const char *const *)made->pdata, made->len);
         if (!vs_journal_commit(journal, error))
             return false;
+        if (g_mkdir_with_parents(dir, 0700) != 0) {
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot create %s", dir);
+            return false;
+        }
         struct stat st;
-        progress.current_size = stat(src, &st) == 0 ? (guint64)st.st_size : 0;
-        vs_task_set_message(task, "copying disks");
-        if (!vs_image_copy(src, dst, on_copy_progress, &progress, error))
+        progress.current_size = stat(c->src, &st) == 0 ? (guint64)st.st_size : 0;
+        vs_task_set_message(task, g_str_has_suffix(c->dst, ".ram") ? "copying snapshot memory"
+                                                                     : "copying disks");
+        if (!vs_image_copy(c->src, c->dst, on_copy_progress, &progress, error))
             return false;
         progress.done += progress.current_size;
-        g_hash_table_insert(paths, g_steal_pointer(&target), g_strdup(dst));
     }
     return true;
 }
@@ -180,8 +233,10 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     if (!journal)
         return false;
     vs_journal_set(journal, "new_uuid", new_uuid);
-    bool ok = vs_journal_commit(journal, error) &&
-              copy_disks(task, journal, doc, new_uuid, paths, made, error);
+    g_autoptr(GPtrArray) plan = g_ptr_array_new_with_free_func(file_copy_free);
+    plan_disks(plan, doc, new_uuid, paths);
+    bool ok = plan_memory(plan, tree, new_uuid, error) && vs_journal_commit(journal, error) &&
+              copy_files(task, journal, plan, made, error);
     if (ok) {
         xmlNode *root = xmlDocGetRootElement(doc);
         vs_domain_rewrite(root, &rewrite);
@@ -208,6 +263,7 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         vs_snapnames_forget_vm(new_uuid);
         for (guint i = 0; i < made->len; i++)
             g_unlink(g_ptr_array_index(made, i));
+        vs_live_forget_vm(new_uuid);
         vs_journal_end(journal);
         return false;
     }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <jansson.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <linux/fs.h>
@@ -14,23 +15,46 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool run_qemu_img(const char *const *argv, GError **error)
+bool vs_image_qemu_img(const char *const *argv, char **out, GError **error)
 {
     g_autofree char *err_text = NULL;
     int status = 0;
     g_autoptr(GError) spawn_error = NULL;
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                      NULL, NULL, NULL, &err_text, &status, &spawn_error)) {
+    if (!g_spawn_sync(NULL, (char **)argv, NULL,
+                      G_SPAWN_SEARCH_PATH | (out ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL), NULL, NULL,
+                      out, &err_text, &status, &spawn_error)) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot run qemu-img: %s",
                     spawn_error->message);
         return false;
     }
     if (!g_spawn_check_wait_status(status, NULL)) {
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "qemu-img failed: %s",
+        g_autofree char *cmd = g_strjoinv(" ", (char **)argv);
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "%s failed: %s", cmd,
                     err_text ? g_strstrip(err_text) : "unknown error");
         return false;
     }
     return true;
+}
+
+bool vs_image_snapshot_info(const char *path, const char *tag, guint64 *vm_state_size,
+                            GError **error)
+{
+    g_autofree char *out = NULL;
+    const char *argv[] = {"qemu-img", "info", "-U", "--output=json", path, NULL};
+    if (!vs_image_qemu_img(argv, &out, error))
+        return false;
+    json_error_t parse_error;
+    json_t *info = json_loads(out, 0, &parse_error);
+    json_t *snaps = json_object_get(info, "snapshots");
+    bool found = false;
+    for (size_t i = 0; i < json_array_size(snaps) && !found; i++) {
+        json_t *snap = json_array_get(snaps, i);
+        found = g_strcmp0(json_string_value(json_object_get(snap, "name")), tag) == 0;
+        if (found && vm_state_size)
+            *vm_state_size = (guint64)json_integer_value(json_object_get(snap, "vm-state-size"));
+    }
+    json_decref(info);
+    return found;
 }
 
 const char *vs_image_detect_format(const char *path)
@@ -52,10 +76,10 @@ bool vs_image_create(const char *path, guint64 size_gib, const char *backing, GE
     if (backing) {
         const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F",
                               vs_image_detect_format(backing), path, size, NULL};
-        return run_qemu_img(argv, error);
+        return vs_image_qemu_img(argv, NULL, error);
     }
     const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", path, size, NULL};
-    return run_qemu_img(argv, error);
+    return vs_image_qemu_img(argv, NULL, error);
 }
 
 bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gpointer data,
@@ -116,7 +140,7 @@ char *vs_image_new_path(const char *stem)
 bool vs_image_delete_snapshot(const char *path, const char *tag, GError **error)
 {
     const char *argv[] = {"qemu-img", "snapshot", "-q", "-d", tag, path, NULL};
-    return run_qemu_img(argv, error);
+    return vs_image_qemu_img(argv, NULL, error);
 }
 
 bool vs_image_virtual_size(const char *path, guint64 *size)

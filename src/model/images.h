@@ -5,6 +5,16 @@
 #include <glib.h>
 #include <stdbool.h>
 
+/* Runs qemu-img with ARGV (ARGV[0] "qemu-img"); its output in *OUT if OUT.
+ * False with the command and its error text when it fails. */
+bool vs_image_qemu_img(const char *const *argv, char **out, GError **error);
+
+/* Whether the qcow2 image at PATH holds internal snapshot TAG (readable while
+ * a VM uses the image); *VM_STATE_SIZE (optional) gets the size of the memory
+ * saved with it (0 for a disk-only one). */
+bool vs_image_snapshot_info(const char *path, const char *tag, guint64 *vm_state_size,
+                            GError **error);
+
 /* A new qcow2 image at PATH: blank of SIZE_GIB, or an overlay on BACKING
  * (whose format is detected; SIZE_GIB 0 keeps the backing file's size). */
 bool vs_image_create(const char *path, guint64 size_gib, const char *backing, GError **error);

@@ -6,6 +6,7 @@
 #include "../util/log.h"
 #include "hv.h"
 #include "images.h"
+#include "live.h"
 #include "snapnames.h"
 #include "snapshot.h"
 
@@ -90,7 +91,8 @@ static GPtrArray *get_list(GKeyFile *kf, const char *key)
 }
 
 /* A snapshot create died: keep what libvirt has, else remove a qcow2 tag that
- * QEMU or qemu-img wrote without libvirt's metadata. */
+ * QEMU or qemu-img wrote without libvirt's metadata (and, for a live one, let
+ * the memory copy end and delete its file). */
 static void recover_snapshot(virDomainPtr dom, const char *uuid, GKeyFile *kf)
 {
     g_autofree char *internal = g_key_file_get_string(kf, "op", "internal", NULL);
@@ -103,7 +105,10 @@ static void recover_snapshot(virDomainPtr dom, const char *uuid, GKeyFile *kf)
         vs_info("recovery: snapshot '%s' of VM '%s' was completed", display, virDomainGetName(dom));
         return;
     }
-    if (virDomainIsActive(dom) == 1) {
+    g_autofree char *ram = g_key_file_get_string(kf, "op", "ram", NULL);
+    if (ram) {
+        vs_live_abandon(dom, internal, ram);
+    } else if (virDomainIsActive(dom) == 1) {
         g_autofree char *cmd = g_strdup_printf("delvm %s", internal);
         char *reply = NULL;
         virDomainQemuMonitorCommand(dom, cmd, &reply, VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP);
@@ -174,6 +179,7 @@ static void recover_clone(virConnectPtr conn, GKeyFile *kf)
         virDomainUndefineFlags(clone, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
     }
     remove_files(kf, "files", false);
+    vs_live_forget_vm(new_uuid);
     vs_snapnames_forget_vm(new_uuid);
     vs_info("recovery: removed an interrupted clone (%s)", new_uuid);
 }
@@ -206,11 +212,7 @@ static void recover_revert(virDomainPtr dom, GKeyFile *kf)
                                              : state != VIR_DOMAIN_SHUTOFF;
     if (settled)
         return;
-    int rc = virDomainRevertToSnapshot(snap, 0);
-    virErrorPtr err = rc < 0 ? virGetLastError() : NULL;
-    if (rc < 0 && err && err->code == VIR_ERR_SNAPSHOT_REVERT_RISKY)
-        rc = virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_FORCE);
-    if (rc == 0)
+    if (vs_snapshot_revert_to(snap, NULL))
         vs_info("recovery: finished an interrupted revert of VM '%s' to '%s'",
                 virDomainGetName(dom), internal);
     else
@@ -229,6 +231,7 @@ static void recover_delete(virDomainPtr dom, const char *uuid, GKeyFile *kf)
             vs_hv_undefine(dom);
     }
     remove_files(kf, "files", g_key_file_get_boolean(kf, "op", "keep_disks", NULL));
+    vs_live_forget_vm(uuid);
     vs_snapnames_forget_vm(uuid);
     vs_info("recovery: finished an interrupted delete of VM %s", uuid);
 }

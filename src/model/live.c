@@ -5,9 +5,11 @@
 #include "live.h"
 
 #include "../util/error.h"
+#include "../util/fault.h"
 #include "../util/log.h"
 #include "../util/xml.h"
 #include "hv.h"
+#include "images.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -235,53 +237,6 @@ static bool find_nodes(virDomainPtr dom, GPtrArray *disks, GError **error)
         }
     }
     return true;
-}
-
-static bool run_qemu_img(const char *const *argv, char **out, GError **error)
-{
-    g_autofree char *err_text = NULL;
-    int status = 0;
-    g_autoptr(GError) spawn_error = NULL;
-    if (!g_spawn_sync(NULL, (char **)argv, NULL,
-                      G_SPAWN_SEARCH_PATH | (out ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL), NULL, NULL,
-                      out, &err_text, &status, &spawn_error)) {
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot run qemu-img: %s",
-                    spawn_error->message);
-        return false;
-    }
-    if (!g_spawn_check_wait_status(status, NULL)) {
-        g_autofree char *cmd = g_strjoinv(" ", (char **)argv);
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "%s failed: %s", cmd,
-                    err_text ? g_strstrip(err_text) : "unknown error");
-        return false;
-    }
-    return true;
-}
-
-/* Whether the qcow2 image FILE holds a snapshot tagged TAG (readable while a
- * VM uses the image: -U). */
-static bool image_has_tag(const char *file, const char *tag, GError **error)
-{
-    g_autofree char *out = NULL;
-    const char *argv[] = {"qemu-img", "snapshot", "-l", "-U", file, NULL};
-    if (!run_qemu_img(argv, &out, error))
-        return false;
-    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
-    for (char **l = lines; *l; l++) {
-        g_auto(GStrv) cols = g_strsplit_set(g_strstrip(*l), " \t", -1);
-        /* ID TAG VM-SIZE …: the tag is the second non-empty column. */
-        int n = 0;
-        for (char **c = cols; *c; c++) {
-            if (!**c)
-                continue;
-            if (++n == 2) {
-                if (strcmp(*c, tag) == 0)
-                    return true;
-                break;
-            }
-        }
-    }
-    return false;
 }
 
 /* ---- support check ------------------------------------------------------ */
@@ -909,6 +864,7 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
              t_resumed - t_migrate);
 
     /* The copy, in the background as far as the guest is concerned. */
+    vs_fault_point("snapshot-live-copying");
     json_t *info = NULL;
     g_autofree char *status = NULL;
     off_t flushed = 0;
@@ -961,11 +917,11 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     t.caps_on = false;
 
     /* Durable, then complete: the final magic goes last. The unused part of
-     * the reservation (past the end) is given back. */
+     * the reservation (past the end) is given back: a truncate to the same
+     * size frees it (ext4 does not punch holes past the end of a file). */
     struct stat st;
-    if (fstat(t.fd, &st) == 0 && reserved > st.st_size)
-        fallocate(t.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
-                  reserved - st.st_size);
+    if (fstat(t.fd, &st) == 0 && reserved > st.st_size && ftruncate(t.fd, st.st_size) != 0)
+        vs_warn("cannot give back the space reserved for %s: %s", ram_path, g_strerror(errno));
     if (fdatasync(t.fd) != 0 || pwrite(t.fd, SAVE_MAGIC, 16, 0) != 16 || fdatasync(t.fd) != 0 ||
         fstat(t.fd, &st) != 0) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot finish %s: %s", ram_path,
@@ -1108,7 +1064,7 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
     for (guint i = 0; i < disks->len; i++) {
         LiveDisk *d = g_ptr_array_index(disks, i);
         g_autoptr(GError) why = NULL;
-        if (!image_has_tag(d->file, tag, &why)) {
+        if (!vs_image_snapshot_info(d->file, tag, NULL, &why)) {
             g_set_error(error, VS_ERROR, VS_ERR_FAILED,
                         "disk '%s' of VM '%s' (%s) does not hold snapshot '%s'%s%s", d->target, vm,
                         d->file, tag, why ? ": " : "", why ? why->message : "");
@@ -1130,7 +1086,7 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
     for (guint i = 0; i < disks->len; i++) {
         LiveDisk *d = g_ptr_array_index(disks, i);
         const char *argv[] = {"qemu-img", "snapshot", "-a", tag, d->file, NULL};
-        if (!run_qemu_img(argv, NULL, error))
+        if (!vs_image_qemu_img(argv, NULL, error))
             return false;
     }
     /* libvirt's own revert brings the snapshot's definition back too. */
@@ -1193,10 +1149,10 @@ static bool delete_tags(virDomainPtr dom, const char *tag, GError **error)
         xmlNode *attr = g_ptr_array_index(files, i);
         g_autofree char *file = (char *)xmlNodeGetContent(attr);
         g_autoptr(GError) why = NULL;
-        if (!image_has_tag(file, tag, &why))
+        if (!vs_image_snapshot_info(file, tag, NULL, &why))
             continue;
         const char *argv[] = {"qemu-img", "snapshot", "-d", tag, file, NULL};
-        if (!run_qemu_img(argv, NULL, error))
+        if (!vs_image_qemu_img(argv, NULL, error))
             return false;
     }
     return true;

@@ -1,4 +1,5 @@
-/* snapnames.c: display names of renamed snapshots, one key file per VM. */
+/* snapnames.c: display names of renamed snapshots and the figures measured
+ * when each snapshot was taken, one key file per VM. */
 #include "snapnames.h"
 
 #include "../util/error.h"
@@ -9,6 +10,7 @@
 typedef struct {
     GHashTable *display_of;  /* internal → display, only where they differ */
     GHashTable *internal_of; /* display → internal */
+    GHashTable *figures;     /* internal → VsSnapFigures* */
 } NameMap;
 
 static GMutex lock;
@@ -19,6 +21,7 @@ static void map_free(NameMap *map)
 {
     g_hash_table_unref(map->display_of);
     g_hash_table_unref(map->internal_of);
+    g_hash_table_unref(map->figures);
     g_free(map);
 }
 
@@ -27,6 +30,7 @@ static NameMap *map_new(void)
     NameMap *map = g_new0(NameMap, 1);
     map->display_of = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     map->internal_of = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    map->figures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return map;
 }
 
@@ -65,29 +69,51 @@ static NameMap *map_for(const char *uuid)
             g_autofree char *display = g_key_file_get_string(kf, *g, "display", NULL);
             if (internal && display)
                 map_put(map, internal, display);
+            if (internal && g_key_file_has_key(kf, *g, "memory_bytes", NULL)) {
+                VsSnapFigures *f = g_new0(VsSnapFigures, 1);
+                f->downtime_ms = g_key_file_get_double(kf, *g, "downtime_ms", NULL);
+                f->memory_bytes = g_key_file_get_uint64(kf, *g, "memory_bytes", NULL);
+                g_hash_table_replace(map->figures, g_strdup(internal), f);
+            }
         }
     }
     g_hash_table_insert(maps, g_strdup(uuid), map);
     return map;
 }
 
+/* The key file's group for INTERNAL (made on first use). Called with LOCK held. */
+static const char *save_group(GHashTable *groups, GKeyFile *kf, const char *internal)
+{
+    const char *group = g_hash_table_lookup(groups, internal);
+    if (group)
+        return group;
+    char *made = g_strdup_printf("snapshot %u", g_hash_table_size(groups));
+    g_hash_table_insert(groups, (gpointer)internal, made);
+    g_key_file_set_string(kf, made, "internal", internal);
+    return made;
+}
+
 /* Called with LOCK held. */
 static bool map_save(const char *uuid, NameMap *map, GError **error)
 {
     g_autofree char *path = map_path(uuid);
-    if (g_hash_table_size(map->display_of) == 0) {
+    if (g_hash_table_size(map->display_of) == 0 && g_hash_table_size(map->figures) == 0) {
         g_unlink(path);
         return true;
     }
     g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GHashTable) groups = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     GHashTableIter iter;
-    gpointer internal, display;
-    int n = 0;
+    gpointer internal, value;
     g_hash_table_iter_init(&iter, map->display_of);
-    while (g_hash_table_iter_next(&iter, &internal, &display)) {
-        g_autofree char *group = g_strdup_printf("snapshot %d", n++);
-        g_key_file_set_string(kf, group, "internal", internal);
-        g_key_file_set_string(kf, group, "display", display);
+    while (g_hash_table_iter_next(&iter, &internal, &value))
+        g_key_file_set_string(kf, save_group(groups, kf, internal), "display", value);
+    g_hash_table_iter_init(&iter, map->figures);
+    while (g_hash_table_iter_next(&iter, &internal, &value)) {
+        const VsSnapFigures *f = value;
+        const char *group = save_group(groups, kf, internal);
+        g_key_file_set_double(kf, group, "downtime_ms", f->downtime_ms);
+        g_key_file_set_uint64(kf, group, "memory_bytes", f->memory_bytes);
     }
     return g_key_file_save_to_file(kf, path, error);
 }
@@ -143,10 +169,11 @@ void vs_snapnames_forget(const char *uuid, const char *internal)
 {
     g_mutex_lock(&lock);
     NameMap *map = map_for(uuid);
-    if (g_hash_table_contains(map->display_of, internal)) {
+    bool named = g_hash_table_contains(map->display_of, internal);
+    if (named)
         map_put(map, internal, internal);
+    if (g_hash_table_remove(map->figures, internal) || named)
         map_save(uuid, map, NULL);
-    }
     g_mutex_unlock(&lock);
 }
 
@@ -169,9 +196,35 @@ bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **e
     g_hash_table_iter_init(&iter, from->display_of);
     while (g_hash_table_iter_next(&iter, &internal, &display))
         map_put(to, internal, display);
+    gpointer figures;
+    g_hash_table_iter_init(&iter, from->figures);
+    while (g_hash_table_iter_next(&iter, &internal, &figures))
+        g_hash_table_replace(to->figures, g_strdup(internal),
+                             g_memdup2(figures, sizeof(VsSnapFigures)));
     bool ok = map_save(to_uuid, to, error);
     g_mutex_unlock(&lock);
     return ok;
+}
+
+bool vs_snapnames_set_figures(const char *uuid, const char *internal, const VsSnapFigures *figures,
+                              GError **error)
+{
+    g_mutex_lock(&lock);
+    NameMap *map = map_for(uuid);
+    g_hash_table_replace(map->figures, g_strdup(internal), g_memdup2(figures, sizeof *figures));
+    bool ok = map_save(uuid, map, error);
+    g_mutex_unlock(&lock);
+    return ok;
+}
+
+bool vs_snapnames_figures(const char *uuid, const char *internal, VsSnapFigures *figures)
+{
+    g_mutex_lock(&lock);
+    const VsSnapFigures *known = g_hash_table_lookup(map_for(uuid)->figures, internal);
+    if (known)
+        *figures = *known;
+    g_mutex_unlock(&lock);
+    return known != NULL;
 }
 
 bool vs_snapnames_safe_internal(const char *name)

@@ -7,7 +7,12 @@
  * records a new display name here. Names that are awkward inside QEMU (quotes,
  * non-ASCII, …) also get a generated internal name. The map is one key file
  * per VM UUID under STATE/snapnames/, written atomically; a snapshot with no
- * entry is shown under its libvirt name (snapshots made with virsh). */
+ * entry is shown under its libvirt name (snapshots made with virsh).
+ *
+ * The same file keeps what virtsnap measured when it took a snapshot of a
+ * running VM (libvirt has no place for it): how long the guest was paused and
+ * the size of the saved memory. It goes with the snapshot (forget), and with
+ * the VM (forget_vm, copy_vm). */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -26,6 +31,15 @@ bool vs_snapnames_set(const char *uuid, const char *internal, const char *displa
 void vs_snapnames_forget(const char *uuid, const char *internal);
 void vs_snapnames_forget_vm(const char *uuid);
 bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **error);
+
+typedef struct {
+    double downtime_ms;
+    guint64 memory_bytes;
+} VsSnapFigures;
+bool vs_snapnames_set_figures(const char *uuid, const char *internal, const VsSnapFigures *figures,
+                              GError **error);
+/* False when none were recorded (a disk-only snapshot, or one made elsewhere). */
+bool vs_snapnames_figures(const char *uuid, const char *internal, VsSnapFigures *figures);
 
 /* A name libvirt and QEMU take safely as a snapshot name and qcow2 tag. */
 bool vs_snapnames_safe_internal(const char *name);

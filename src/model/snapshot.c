@@ -1,13 +1,19 @@
-/* snapshot.c: domain snapshots over libvirt. Snapshots are internal (qcow2):
- * of a running VM they hold disks and memory, of a stopped VM the disks.
- * libvirt names are kept for life; users' names live in snapnames. Every
+/* snapshot.c: domain snapshots over libvirt. Disks are internal (qcow2)
+ * snapshots. Of a stopped VM a snapshot holds the disks; of a running VM also
+ * the memory, either the classic way (libvirt's savevm: the guest is paused
+ * while its RAM is written into the image) or live (live.c: paused for
+ * milliseconds, RAM copied into a file in the background). Both kinds share
+ * one tree; revert and delete route live ones to live.c. libvirt names are
+ * kept for life; users' names and measured figures live in snapnames. Every
  * change to a VM's snapshots holds that VM's FIFO lock (vmlock). */
 #include "snapshot.h"
 
 #include "../util/error.h"
 #include "../util/fault.h"
 #include "../util/log.h"
+#include "images.h"
 #include "journal.h"
+#include "live.h"
 #include "snapnames.h"
 #include "vmlock.h"
 
@@ -58,6 +64,7 @@ typedef struct {
     char *state, *parent, *description; /* parent: libvirt name, "" for none */
     gint64 created;
     bool memory;
+    bool live; /* memory in a file of live.c, disks internal */
 } Facts;
 
 static GMutex facts_lock;
@@ -127,6 +134,7 @@ static Facts *facts_read(virDomainSnapshotPtr snap, GError **error)
     bool was_active = !strcmp(f->state, "running") || !strcmp(f->state, "paused") ||
                       !strcmp(f->state, "blocked");
     f->memory = memory ? strcmp((const char *)memory, "no") != 0 : was_active;
+    f->live = memory && strcmp((const char *)memory, "external") == 0;
     xmlFree(memory);
     return f;
 }
@@ -188,7 +196,14 @@ static VsSnapshot *snapshot_info(const char *uuid, virDomainSnapshotPtr snap, GE
     info->parent = *f->parent ? vs_snapnames_display(uuid, f->parent) : g_strdup("");
     info->description = g_steal_pointer(&f->description);
     info->memory = f->memory;
+    info->live = f->live;
     facts_free(f);
+    VsSnapFigures figures;
+    if (vs_snapnames_figures(uuid, virDomainSnapshotGetName(snap), &figures)) {
+        info->measured = true;
+        info->downtime_ms = figures.downtime_ms;
+        info->memory_bytes = figures.memory_bytes;
+    }
     info->current = virDomainSnapshotIsCurrent(snap, 0) == 1;
     info->children = MAX(virDomainSnapshotNumChildren(snap, 0), 0);
     return info;
@@ -355,9 +370,29 @@ static bool disks_can_snapshot(virDomainPtr dom, GError **error)
 
 struct VsSnapshotJob {
     char *vm, *uuid, *name, *description;
+    VsLiveMode live;
     VsVmLock *lock;
     guint64 ticket;
 };
+
+static VsLiveMode live_default = VS_LIVE_AUTO;
+
+void vs_snapshot_set_live_default(VsLiveMode mode)
+{
+    live_default = mode == VS_LIVE_OFF ? VS_LIVE_OFF : VS_LIVE_AUTO;
+}
+
+/* A live snapshot is asked for: the VM must run and the host be able. */
+static bool live_possible(virDomainPtr dom, GError **error)
+{
+    if (virDomainIsActive(dom) != 1) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is not running: a live snapshot needs a running VM",
+                    virDomainGetName(dom));
+        return false;
+    }
+    return vs_live_supported(dom, error);
+}
 
 static char *default_name(virDomainPtr dom, const char *uuid)
 {
@@ -372,11 +407,11 @@ static char *default_name(virDomainPtr dom, const char *uuid)
 }
 
 VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char *description,
-                                   GError **error)
+                                   VsLiveMode live, GError **error)
 {
     g_autofree char *uuid = NULL;
     g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
-    if (!dom || !disks_can_snapshot(dom, error))
+    if (!dom || !disks_can_snapshot(dom, error) || (live == VS_LIVE_ON && !live_possible(dom, error)))
         return NULL;
     g_autofree char *chosen = name ? g_strdup(name) : default_name(dom, uuid);
     if (name_taken(dom, uuid, chosen)) {
@@ -392,6 +427,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     job->uuid = g_steal_pointer(&uuid);
     job->name = g_steal_pointer(&chosen);
     job->description = g_strdup(description ? description : "");
+    job->live = live == VS_LIVE_AUTO ? live_default : live;
     job->lock = vs_vmlock_for(job->uuid);
     job->ticket = vs_vmlock_ticket(job->lock);
     return job;
@@ -435,6 +471,49 @@ static char *pick_internal_name(virDomainPtr dom, const char *name)
     return g_strdup_printf("vs-%.8s%.4s", random, random + 9);
 }
 
+/* The memory a classic snapshot INTERNAL saved: QEMU puts it into one of the
+ * qcow2 images (vm-state-size); 0 if unreadable. */
+static guint64 classic_memory_bytes(virDomainPtr dom, const char *internal)
+{
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, NULL);
+    g_autoptr(GPtrArray) files =
+        doc ? vs_xml_nodes(doc, NULL,
+                           "/domain/devices/disk[@device='disk' and driver/@type='qcow2']"
+                           "/source/@file")
+            : g_ptr_array_new();
+    guint64 total = 0;
+    for (guint i = 0; i < files->len; i++) {
+        g_autofree char *file = (char *)xmlNodeGetContent(g_ptr_array_index(files, i));
+        guint64 size = 0;
+        if (vs_image_snapshot_info(file, internal, &size, NULL))
+            total += size;
+    }
+    return total;
+}
+
+/* Takes the snapshot the classic way: libvirt's savevm (running: guest paused
+ * while RAM is written, measured from libvirt's lifecycle events). */
+static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *job,
+                                         const char *internal, VsSnapFigures *figures,
+                                         GError **error)
+{
+    g_autofree char *xml = snapshot_xml(internal, job->description);
+    bool running = virDomainIsActive(dom) == 1;
+    VsPauseMeter *meter = running ? vs_pause_meter_start(dom) : NULL;
+    gint64 t0 = g_get_monotonic_time();
+    virDomainSnapshotPtr snap = virDomainSnapshotCreateXML(dom, xml, 0);
+    if (!snap) /* before any other libvirt call replaces libvirt's error */
+        vs_hv_set_error(error, "cannot create snapshot '%s' of VM '%s'", job->name, job->vm);
+    double wall_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
+    double paused_ms = meter ? vs_pause_meter_finish(meter) : -1;
+    if (snap && running) {
+        /* Without the events, the whole call bounds the pause. */
+        figures->downtime_ms = paused_ms >= 0 ? paused_ms : wall_ms;
+        figures->memory_bytes = classic_memory_bytes(dom, internal);
+    }
+    return snap;
+}
+
 static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
 {
     vs_snapshot_facts_forget(job->uuid);
@@ -445,37 +524,71 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     if (!dom)
         return false;
     g_autofree char *internal = pick_internal_name(dom, job->name);
-    g_autofree char *xml = snapshot_xml(internal, job->description);
     bool running = virDomainIsActive(dom) == 1;
-    vs_task_set_message(task, running ? "saving disks and memory" : "saving disks");
+    /* ON was checked when the task was accepted; check again now. AUTO takes
+     * a live snapshot wherever one can be taken. */
+    bool live = job->live == VS_LIVE_ON ||
+                (job->live == VS_LIVE_AUTO && running && vs_live_supported(dom, NULL));
+    if (job->live == VS_LIVE_ON && !live_possible(dom, error))
+        return false;
+    g_autofree char *ram = live ? vs_live_ram_path(job->uuid, internal) : NULL;
+    vs_task_set_message(task, live      ? "saving disks and memory (live: the VM keeps running)"
+                              : running ? "saving disks and memory"
+                                        : "saving disks");
     VsJournal *journal = vs_journal_begin("snapshot", job->uuid, error);
     if (!journal)
         return false;
     vs_journal_set(journal, "internal", internal);
     vs_journal_set(journal, "display", job->name);
     vs_journal_set(journal, "was_running", running ? "true" : "false");
+    if (ram)
+        vs_journal_set(journal, "ram", ram);
     if (!vs_journal_commit(journal, error)) {
         vs_journal_end(journal);
         return false;
     }
     vs_fault_point("snapshot-before-create");
-    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotCreateXML(dom, xml, 0);
+    VsSnapFigures figures = {0};
+    VsLiveStats stats = {0};
+    g_autoptr(GError) live_error = NULL;
+    g_autoptr(virDomainSnapshot) snap =
+        live ? vs_live_take(dom, internal, job->description, ram, &stats, &live_error) : NULL;
+    if (live && !snap && job->live == VS_LIVE_AUTO &&
+        g_error_matches(live_error, VS_ERROR, VS_ERR_CONFLICT)) {
+        /* QEMU refused before anything changed: the classic way then. */
+        vs_warn("VM '%s': no live snapshot (%s): taking a classic one", job->vm,
+                live_error->message);
+        live = false;
+    }
+    if (live) {
+        figures.downtime_ms = stats.downtime_ms;
+        figures.memory_bytes = stats.memory_bytes;
+        if (!snap)
+            g_propagate_error(error, g_steal_pointer(&live_error));
+    } else {
+        snap = take_classic(dom, job, internal, &figures, error);
+    }
     vs_fault_point("snapshot-after-create");
-    bool ok = snap && vs_snapnames_set(job->uuid, internal, job->name, error);
+    bool ok = snap && vs_snapnames_set(job->uuid, internal, job->name, error) &&
+              (!running || vs_snapnames_set_figures(job->uuid, internal, &figures, error));
     vs_journal_end(journal);
-    if (!snap) {
-        vs_hv_set_error(error, "cannot create snapshot '%s' of VM '%s'", job->name, job->vm);
+    if (!snap && !live) {
         /* libvirt cleans up after itself; make sure no metadata was left. */
         g_autoptr(virDomainSnapshot) left = virDomainSnapshotLookupByName(dom, internal, 0);
         if (left)
             virDomainSnapshotDelete(left, 0);
-        return false;
     }
-    if (!ok) {
-        virDomainSnapshotDelete(snap, 0);
-        return false;
+    if (snap && !ok) {
+        vs_live_delete(snap, false, NULL); /* either kind */
+        vs_snapnames_forget(job->uuid, internal);
     }
-    vs_info("VM '%s': created snapshot '%s' (libvirt name '%s')", job->vm, job->name, internal);
+    if (!ok)
+        return false;
+    vs_info("VM '%s': created %s snapshot '%s' (libvirt name '%s')%s", job->vm,
+            live ? "live" : "classic", job->name, internal, running ? "" : ", disks only");
+    if (running)
+        vs_info("VM '%s': snapshot '%s': guest paused %.1f ms, memory %" G_GUINT64_FORMAT " bytes",
+                job->vm, job->name, figures.downtime_ms, figures.memory_bytes);
     return true;
 }
 
@@ -568,9 +681,12 @@ VsSnapshot *vs_snapshot_update(const char *vm, const char *name, const char *new
 }
 
 /* Deletes one snapshot with FLAGS; drivers without METADATA_ONLY
- * (test:///) keep no disk contents, so a plain delete is the same there. */
+ * (test:///) keep no disk contents, so a plain delete is the same there.
+ * libvirt 9.0 cannot delete a live snapshot with its contents: live.c does. */
 static int delete_one(virDomainSnapshotPtr snap, unsigned int flags)
 {
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY))
+        return vs_live_delete(snap, false, NULL) ? 0 : -1; /* either kind */
     if (virDomainSnapshotDelete(snap, flags) == 0)
         return 0;
     virErrorPtr err = virGetLastError();
@@ -631,10 +747,8 @@ static bool delete_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     if (op->with_children)
         return delete_leaves_first(dom, snap, 0, uuid, error);
     g_autofree char *internal = g_strdup(virDomainSnapshotGetName(snap));
-    if (virDomainSnapshotDelete(snap, 0) < 0) {
-        vs_hv_set_error(error, "cannot delete snapshot '%s'", op->name);
+    if (!vs_live_delete(snap, false, error)) /* either kind; children move up */
         return false;
-    }
     vs_snapnames_forget(uuid, internal);
     return true;
 }
@@ -645,14 +759,34 @@ bool vs_snapshot_delete(const char *vm, const char *name, bool with_children, GE
     return with_vm_locked(vm, delete_locked, &op, error);
 }
 
+bool vs_snapshot_revert_to(virDomainSnapshotPtr snap, GError **error)
+{
+    virDomainPtr dom = virDomainSnapshotGetDomain(snap);
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    g_autoptr(GError) read_error = NULL;
+    Facts *f = facts_get(uuid, snap, &read_error);
+    bool live = f && f->live;
+    facts_free(f);
+    if (live)
+        return vs_live_revert(snap, NULL, error);
+    int rc = virDomainRevertToSnapshot(snap, 0);
+    virErrorPtr err = rc < 0 ? virGetLastError() : NULL;
+    if (rc < 0 && err && err->code == VIR_ERR_SNAPSHOT_REVERT_RISKY)
+        rc = virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_FORCE);
+    if (rc < 0)
+        vs_hv_set_error(error, "cannot revert VM '%s' to snapshot '%s'", virDomainGetName(dom),
+                        virDomainSnapshotGetName(snap));
+    return rc == 0;
+}
+
 static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GError **error)
 {
     SnapOp *op = data;
     g_autoptr(virDomainSnapshot) snap = resolve(dom, uuid, op->name, error);
     if (!snap)
         return false;
-    /* libvirt reverts by stopping QEMU and starting it again from the
-     * snapshot: a crash in between would leave the VM shut off. */
+    /* Both kinds stop QEMU and start it again from the snapshot: a crash in
+     * between would leave the VM shut off. */
     VsJournal *journal = vs_journal_begin("revert", uuid, error);
     if (!journal)
         return false;
@@ -661,16 +795,10 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
         vs_journal_end(journal);
         return false;
     }
-    int rc = virDomainRevertToSnapshot(snap, 0);
-    virErrorPtr err = rc < 0 ? virGetLastError() : NULL;
-    if (rc < 0 && err && err->code == VIR_ERR_SNAPSHOT_REVERT_RISKY)
-        rc = virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_FORCE);
+    bool ok = vs_snapshot_revert_to(snap, error);
     vs_journal_end(journal);
-    if (rc < 0) {
-        vs_hv_set_error(error, "cannot revert VM '%s' to snapshot '%s'", virDomainGetName(dom),
-                        op->name);
+    if (!ok)
         return false;
-    }
     vs_info("VM '%s': reverted to snapshot '%s'", virDomainGetName(dom), op->name);
     op->result = snapshot_info(uuid, snap, error);
     return op->result != NULL;
@@ -786,6 +914,12 @@ static bool define_one(virDomainPtr dom, const char *text, const char *current,
     if (inactive && rewrite)
         vs_domain_rewrite(inactive, rewrite);
     g_autofree char *name = vs_xml_string(doc, NULL, "string(/domainsnapshot/name)");
+    /* A live snapshot's memory file is the new VM's copy (see clone.c). */
+    xmlNode *memory = vs_xml_child(root, "memory");
+    if (memory && rewrite && rewrite->uuid && name && xmlHasProp(memory, (const xmlChar *)"file")) {
+        g_autofree char *ram = vs_live_ram_path(rewrite->uuid, name);
+        xmlSetProp(memory, (const xmlChar *)"file", (const xmlChar *)ram);
+    }
     g_autofree char *xml = vs_xml_to_string(doc);
     unsigned int flags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE;
     if (current && name && strcmp(current, name) == 0)

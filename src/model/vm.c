@@ -10,6 +10,7 @@
 #include "hv.h"
 #include "images.h"
 #include "journal.h"
+#include "live.h"
 #include "snapnames.h"
 #include "snapshot.h"
 #include "vmlock.h"
@@ -473,6 +474,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     }
     if (ok) {
         vs_snapnames_forget_vm(uuid);
+        vs_live_forget_vm(uuid); /* memory files are useless without their metadata */
         for (guint i = 0; i < files->len; i++) {
             const char *path = g_ptr_array_index(files, i);
             bool is_log = g_str_has_prefix(path, vs_hv_logs_dir()) ||

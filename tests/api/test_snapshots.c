@@ -272,6 +272,10 @@ static void test_create_errors(void **state)
         {"{\"name\": \"ok\", \"memory\": true}", "memory", 400},
         {long_desc, "description", 400},
         {"{\"name\": \"taken\"}", "taken", 409},
+        {"{\"name\": \"ok\", \"live\": \"yes\"}", "live", 400},
+        {"{\"name\": \"ok\", \"live\": 1}", "live", 400},
+        /* s-err is shut off: a live snapshot needs a running VM */
+        {"{\"name\": \"ok\", \"live\": true}", "not running", 409},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms/s-err/snapshots", cases[i].body);
@@ -486,10 +490,15 @@ static void test_get_one(void **state)
     revert("s-get", "root");
     api_snap("s-get", "kid2", "second kid");
     json_t *s = api_get_snap("s-get", "root");
-    const char *keys[] = {"name", "state", "created", "parent", "description", "memory", "current", "children"};
+    const char *keys[] = {"name", "state", "created", "parent", "description", "memory", "live",
+                          "current", "children"};
     for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
         if (!json_object_get(s, keys[i]))
             fail_msg("snapshot lacks '%s'", keys[i]);
+    /* A disk-only snapshot: classic, nothing measured. */
+    assert_true(json_is_false(json_object_get(s, "live")));
+    assert_null(json_object_get(s, "downtime_ms"));
+    assert_null(json_object_get(s, "memory_bytes"));
     assert_string_equal(vs_json_str(s, "name"), "root");
     assert_string_equal(vs_json_str(s, "state"), "shutoff");
     assert_string_equal(vs_json_str(s, "parent"), "");

@@ -399,17 +399,20 @@ char *vs_guest_vm_image(VsTestDaemon *d, const char *name)
     return path;
 }
 
-static char *snapshot_body(const char *name)
+/* {"name": NAME} with "live": LIVE when LIVE is "true" or "false". */
+static char *snapshot_body(const char *name, const char *live)
 {
     json_t *req = json_pack("{s:s}", "name", name);
+    if (live)
+        json_object_set_new(req, "live", json_boolean(!strcmp(live, "true")));
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     return body;
 }
 
-void vs_guest_snapshot(VsTestDaemon *d, const char *vm, const char *name)
+void vs_guest_snapshot_kind(VsTestDaemon *d, const char *vm, const char *name, const char *live)
 {
-    g_autofree char *body = snapshot_body(name);
+    g_autofree char *body = snapshot_body(name, live);
     g_autofree char *enc = vs_enc(vm);
     g_autoptr(VsTestResponse) r = vs_req(d, "POST", body, "/vms/%s/snapshots", enc);
     json_t *task = vs_guest_task_ok(d, r, 120);
@@ -419,9 +422,14 @@ void vs_guest_snapshot(VsTestDaemon *d, const char *vm, const char *name)
     json_decref(task);
 }
 
+void vs_guest_snapshot(VsTestDaemon *d, const char *vm, const char *name)
+{
+    vs_guest_snapshot_kind(d, vm, name, NULL);
+}
+
 char *vs_guest_snapshot_start(VsTestDaemon *d, const char *vm, const char *name)
 {
-    g_autofree char *body = snapshot_body(name);
+    g_autofree char *body = snapshot_body(name, NULL);
     g_autofree char *enc = vs_enc(vm);
     g_autoptr(VsTestResponse) r = vs_expect(d, 202, "POST", body, "/vms/%s/snapshots", enc);
     return g_strdup(vs_json_str(r->json, "id"));

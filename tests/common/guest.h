@@ -101,6 +101,8 @@ char *vs_guest_vm_image(VsTestDaemon *d, const char *name);
 
 /* Takes snapshot NAME of VM: its task must finish with the snapshot's URI. */
 void vs_guest_snapshot(VsTestDaemon *d, const char *vm, const char *name);
+/* The same with "live": LIVE ("true" or "false"; NULL: the daemon's choice). */
+void vs_guest_snapshot_kind(VsTestDaemon *d, const char *vm, const char *name, const char *live);
 /* POSTs snapshot NAME and returns the task id (owned), failing unless 202. */
 char *vs_guest_snapshot_start(VsTestDaemon *d, const char *vm, const char *name);
 /* The snapshot object (owned), failing unless 200. */

@@ -63,7 +63,8 @@ static void make_vm(const char *name, bool running)
     vs_guest_snapshot(crash.d, name, "base");
 }
 
-/* One create killed at POINT on VM (running or not), taking snapshot SNAP. */
+/* One create killed at POINT on VM (running or not), taking snapshot SNAP;
+ * LIVE is the request's "live" (NULL: left to the daemon). */
 
 /* The id of the newest task whose target is snapshot SNAP of VM_ENC. */
 static char *task_for_target(const char *vm_enc, const char *snap)
@@ -84,7 +85,8 @@ static char *task_for_target(const char *vm_enc, const char *snap)
     return id;
 }
 
-static void snapshot_fault(const char *vm, bool running, const char *point, const char *snap)
+static void snapshot_fault(const char *vm, bool running, const char *point, const char *snap,
+                           const char *live)
 {
     json_t *info = vs_guest_vm_get(crash.d, vm);
     assert_string_equal(vs_json_str(info, "state"), running ? "running" : "shutoff");
@@ -102,7 +104,8 @@ static void snapshot_fault(const char *vm, bool running, const char *point, cons
     /* The task may reach the fault point before the 202 is written: then the
      * answer is lost with the process (status 0), as in a real crash, and the
      * task is found by its target after the restart. */
-    g_autofree char *body = g_strdup_printf("{\"name\":\"%s\"}", snap);
+    g_autofree char *body = live ? g_strdup_printf("{\"name\":\"%s\",\"live\":%s}", snap, live)
+                                 : g_strdup_printf("{\"name\":\"%s\"}", snap);
     g_autofree char *vm_enc = vs_enc(vm);
     g_autoptr(VsTestResponse) posted = vs_req(crash.d, "POST", body, "/vms/%s/snapshots", vm_enc);
     if (posted->status != 202 && posted->status != 0)
@@ -137,6 +140,8 @@ static void snapshot_fault(const char *vm, bool running, const char *point, cons
         assert_true(json_is_true(json_object_get(got, "current")));
         assert_true(json_is_true(json_object_get(got, "memory")) == running);
         assert_string_equal(vs_json_str(got, "state"), running ? "running" : "shutoff");
+        if (live)
+            assert_true(json_is_true(json_object_get(got, "live")) == !strcmp(live, "true"));
         assert_string_equal(vs_json_str(info, "current-snapshot"), snap);
         assert_int_equal(vs_json_int(info, "snapshots"), n_before + 1);
         assert_int_equal(json_array_size(after), json_array_size(before) + 1);
@@ -150,6 +155,15 @@ static void snapshot_fault(const char *vm, bool running, const char *point, cons
         assert_string_equal(vs_json_str(info, "current-snapshot"), parent);
         assert_int_equal(vs_json_int(info, "snapshots"), n_before);
     }
+    /* Nothing of a live snapshot that was not made is left (its memory file). */
+    g_autofree char *uuid = g_strdup(vs_json_str(info, "uuid"));
+    g_autofree char *live_dir = vs_state_path(crash.d, "live", uuid, NULL);
+    g_autofree char *ram_files = vs_dir_list(live_dir);
+    g_autofree char *ram_made = g_strdup_printf("%s.ram", snap);
+    if (!made || !live || strcmp(live, "true"))
+        assert_null(strstr(ram_files, ram_made));
+    else
+        assert_non_null(strstr(ram_files, ram_made));
     /* Where the kill fell decides which: libvirt had or had not made it. */
     assert_true(made == (strcmp(point, "snapshot-after-create") == 0));
     if (got)
@@ -203,26 +217,47 @@ static void test_create_running_before(void **state)
 {
     (void)state;
     make_vm("run", true);
-    snapshot_fault("run", true, "snapshot-before-create", "s1");
+    snapshot_fault("run", true, "snapshot-before-create", "s1", "false");
 }
 
 static void test_create_running_after(void **state)
 {
     (void)state;
-    snapshot_fault("run", true, "snapshot-after-create", "s2");
+    snapshot_fault("run", true, "snapshot-after-create", "s2", "false");
 }
 
 static void test_create_shutoff_before(void **state)
 {
     (void)state;
     make_vm("off", false);
-    snapshot_fault("off", false, "snapshot-before-create", "s1");
+    snapshot_fault("off", false, "snapshot-before-create", "s1", NULL);
 }
 
 static void test_create_shutoff_after(void **state)
 {
     (void)state;
-    snapshot_fault("off", false, "snapshot-after-create", "s2");
+    snapshot_fault("off", false, "snapshot-after-create", "s2", NULL);
+}
+
+/* Live snapshots: killed before it starts, while QEMU copies the memory in
+ * the background (QEMU goes on without virtsnapd: recovery lets the copy end,
+ * removes the disk tags and the file), and after libvirt recorded it. */
+static void test_create_live_before(void **state)
+{
+    (void)state;
+    snapshot_fault("run", true, "snapshot-before-create", "l1", "true");
+}
+
+static void test_create_live_copying(void **state)
+{
+    (void)state;
+    snapshot_fault("run", true, "snapshot-live-copying", "l2", "true");
+}
+
+static void test_create_live_after(void **state)
+{
+    (void)state;
+    snapshot_fault("run", true, "snapshot-after-create", "l3", "true");
 }
 
 /* ---- kill -9 during a revert of a running VM ---------------------------- */
@@ -247,19 +282,19 @@ static void *revert_thread(void *data)
     return NULL;
 }
 
-static void test_kill_during_revert(void **state)
+/* A revert of the running VM, to snapshots taken LIVE ("true"/"false"),
+ * killed ~100 ms in. */
+static void kill_during_revert(const char *vm, const char *live)
 {
-    (void)state;
-    const char *vm = "rv";
     make_vm(vm, true);
     json_t *info = vs_guest_vm_get(crash.d, vm);
     g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
     json_decref(info);
     long c0 = vs_guest_last_count(serial);
-    vs_guest_snapshot(crash.d, vm, "mark");
+    vs_guest_snapshot_kind(crash.d, vm, "mark", live);
     long c1 = vs_guest_last_count(serial);
     vs_guest_wait_count(serial, 0, c1 + 10, 30);
-    vs_guest_snapshot(crash.d, vm, "later");
+    vs_guest_snapshot_kind(crash.d, vm, "later", live);
     vs_guest_wait_count(serial, 0, vs_guest_last_count(serial) + 10, 30);
 
     /* How long an undisturbed revert takes, for the record. */
@@ -318,14 +353,30 @@ static void test_kill_during_revert(void **state)
     crash_check_journal_empty();
 }
 
+static void test_kill_during_revert(void **state)
+{
+    (void)state;
+    kill_during_revert("rv", "false");
+}
+
+static void test_kill_during_live_revert(void **state)
+{
+    (void)state;
+    kill_during_revert("rvl", "true");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         CRASH_TEST(test_create_running_before),
         CRASH_TEST(test_create_running_after),
+        CRASH_TEST(test_create_live_before),
+        CRASH_TEST(test_create_live_copying),
+        CRASH_TEST(test_create_live_after),
         CRASH_TEST(test_create_shutoff_before),
         CRASH_TEST(test_create_shutoff_after),
         CRASH_TEST(test_kill_during_revert),
+        CRASH_TEST(test_kill_during_live_revert),
     };
     return crash_run_group("crash-snapshots", tests, G_N_ELEMENTS(tests));
 }

@@ -53,27 +53,36 @@ static void test_snapshot_on_full_disk(void **state)
 
     g_autofree char *filler = fill_up(100);
     long count_before = vs_guest_last_count(log);
-    g_autoptr(VsTestResponse) r = vs_req(d, "POST", "{\"name\":\"full\"}", "/vms/df/snapshots");
-    assert_int_equal(r->status, 202);
-    json_t *task = vs_wait_task(d, vs_json_str(r->json, "id"), 120);
-    assert_string_equal(vs_json_str(task, "status"), "failed");
-    const char *message = vs_json_str(task, "message");
-    if (!strstr(message, "space"))
-        fail_msg("the failed task does not say why: %s", message);
-    json_decref(task);
+    /* Classic, live, and the daemon's choice (live, then classic when there is
+     * no room for the memory file): each fails saying why, and leaves nothing. */
+    const char *bodies[] = {"{\"name\":\"full\",\"live\":false}",
+                            "{\"name\":\"full\",\"live\":true}", "{\"name\":\"full\"}"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bodies); i++) {
+        g_autoptr(VsTestResponse) r = vs_req(d, "POST", bodies[i], "/vms/df/snapshots");
+        assert_int_equal(r->status, 202);
+        json_t *task = vs_wait_task(d, vs_json_str(r->json, "id"), 120);
+        assert_string_equal(vs_json_str(task, "status"), "failed");
+        const char *message = vs_json_str(task, "message");
+        if (!strstr(message, "space"))
+            fail_msg("the failed task (%s) does not say why: %s", bodies[i], message);
+        printf("# %s on a full disk: %s\n", bodies[i], message);
+        json_decref(task);
 
-    /* Nothing half-made, and the VM runs on. */
-    json_t *all = vs_guest_snapshots_all(d, "df");
-    g_autofree char *names = vs_names(all);
-    json_decref(all);
-    assert_string_equal(names, "before");
-    g_autofree char *tags = vs_qemu_img_tags(image);
-    assert_string_equal(tags, "before");
-    json_t *now = vs_guest_vm_get(d, "df");
-    assert_string_equal(vs_json_str(now, "state"), "running");
-    assert_string_equal(vs_json_str(now, "current-snapshot"), "before");
-    json_decref(now);
-    vs_guest_wait_count(log, 0, count_before + 10, 30);
+        /* Nothing half-made, and the VM runs on. */
+        json_t *all = vs_guest_snapshots_all(d, "df");
+        g_autofree char *names = vs_names(all);
+        json_decref(all);
+        assert_string_equal(names, "before");
+        g_autofree char *tags = vs_qemu_img_tags(image);
+        assert_string_equal(tags, "before");
+        json_t *now = vs_guest_vm_get(d, "df");
+        assert_string_equal(vs_json_str(now, "state"), "running");
+        assert_string_equal(vs_json_str(now, "current-snapshot"), "before");
+        g_autofree char *live_dir = vs_state_path(d, "live", vs_json_str(now, "uuid"), NULL);
+        assert_int_equal(vs_dir_count(live_dir), 0); /* no memory file left */
+        json_decref(now);
+        count_before = vs_guest_wait_count(log, 0, count_before + 10, 30);
+    }
 
     /* Room again: everything works as before. */
     assert_int_equal(g_unlink(filler), 0);
