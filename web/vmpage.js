@@ -256,6 +256,7 @@ async function takeSnapshot(e) {
   const body = {};
   if (name) body.name = name;
   if (description) body.description = description;
+  if ($('snap-mode').value === 'false') body.live = false;
   const button = $('snap-take');
   const forVm = vmName;
   button.disabled = true;
