@@ -1,6 +1,6 @@
-/* main.c: virtsnapd's entry point: command line and config file, the state
- * directory and API token, then the hypervisor connection, the task
- * workers and the HTTP server until SIGTERM or SIGINT. */
+/* main.c: virtsnapd's entry point: command line and config file, the
+ * orphan reaper, the state directory and API token, then the hypervisor
+ * connection, the task workers and the HTTP server until SIGTERM or SIGINT. */
 #include "http/auth.h"
 #include "http/server.h"
 #include "http/tls.h"
@@ -12,6 +12,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/random.h"
+#include "util/reaper.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -249,6 +250,9 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Before libvirt forks anything: exited QEMUs are then reaped here at
+     * once rather than by PID 1 (util/reaper.c). */
+    vs_reaper_start();
     xmlInitParser();
     int rc = run(&o);
     options_clear(&o);
