@@ -208,6 +208,16 @@ static void op_roots(const char *vm)
     virDomainFree(dom);
 }
 
+/* GET /vms/<vm>/snapshots?all=true */
+static void op_all(const char *vm)
+{
+    virDomainPtr dom = domain(vm);
+    virDomainSnapshotPtr *snaps = NULL;
+    int n = virDomainListAllSnapshots(dom, &snaps, 0);
+    list_infos(snaps, n);
+    virDomainFree(dom);
+}
+
 /* GET /vms/<vm>: state, definition (disks, serial log), block sizes, snapshot
  * count and current snapshot. */
 static void op_vm(const char *vm)
@@ -493,7 +503,8 @@ static void one_round(const char *key, const char *vm, const char *name)
  *   define XMLFILE NAME      define the domain of XMLFILE, named NAME
  *   grow VM FROM TO          grow the benchmark tree (common.h)
  *   measure VM SIZE N        time the four read operations on VM (SIZE: its tree)
- *   rss SIZE                 sample our VmRSS as rss.direct.SIZE
+ *   rss KEY                  sample our VmRSS as rss.direct.KEY
+ *   all VM                   list all of VM's snapshots (as ?all=true), 3 times
  *   start VM [SERIAL]        start VM; with SERIAL wait for the guest
  *   round KEY VM NAME        snapshot NAME then revert to it (one_round)
  *   stop VM                  destroy and undefine VM */
@@ -510,9 +521,12 @@ static int cmd_serve(void)
             grow_tree(a, x, y);
         } else if (sscanf(line, "measure %511s %d %d", a, &x, &y) == 3) {
             measure(a, x, y);
-        } else if (sscanf(line, "rss %d", &x) == 1) {
-            snprintf(a, sizeof a, "rss.direct.%d", x);
+        } else if (sscanf(line, "rss %255s", c) == 1) {
+            snprintf(a, sizeof a, "rss.direct.%s", c);
             sample(a, rss_mib());
+        } else if (sscanf(line, "all %511s", a) == 1) {
+            for (int i = 0; i < 3; i++)
+                op_all(a);
         } else if (sscanf(line, "start %511s %511s", a, b) >= 1) {
             start_vm(a, sscanf(line, "start %*s %511s", b) == 1 ? b : NULL);
         } else if (sscanf(line, "round %511s %511s %255s", a, b, c) == 3) {

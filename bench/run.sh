@@ -8,21 +8,27 @@
 # child subreaper (vsbench-rest reap) so that exited QEMU processes are reaped
 # at once. See docs/performance.md.
 #
-#   bench/run.sh [--quick] [--keep]
+#   bench/run.sh [--quick | --scale] [--keep]
 #     --quick  small sizes and few repeats (a smoke test, about a minute)
+#     --scale  only the test:///default part (overhead, scale to 10,000,
+#              resident memory) and the GET throughput on a shut-off VM:
+#              no guest, no downtime (about 3 minutes)
 #     --keep   keep the work directory (samples, daemon logs) afterwards
-#   env: BUILD (default build), BENCH_DIR (work directory, default mktemp)
+#   env: BUILD (default build), BENCH_DIR (work directory, default mktemp),
+#        DAEMON (the virtsnapd to measure, default $BUILD/virtsnapd)
 #
 # Needs root for KVM (else QEMU runs under TCG and the QEMU rows are slow),
 # qemu-system-x86, qemu-utils, virsh (libvirt-clients), binutils for the guest.
 set -euo pipefail
 
-QUICK=0 KEEP=0
+QUICK=0 SCALE=0 KEEP=0
 for arg in "$@"; do
     case $arg in
     --quick) QUICK=1 ;;
+    --scale) SCALE=1 ;;
     --keep) KEEP=1 ;;
-    *) echo "usage: $0 [--quick] [--keep]" >&2; exit 2 ;;
+    -h | --help) sed -n '2,/^set -e/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;;
+    *) echo "usage: $0 [--quick | --scale] [--keep]" >&2; exit 2 ;;
     esac
 done
 
@@ -47,14 +53,20 @@ else
     DT_MEMS="256 1024" DT_ROUNDS=8
     CONNS="1 16 64"
 fi
+if [ "$SCALE" = 1 ]; then
+    REPS=3
+    CONNS="16"
+    DT_MEMS=""
+fi
 LARGEST=${SIZES##* }
 
 START=$(date +%s)
 say() { printf 'bench: [%3ds] %s\n' $(($(date +%s) - START)) "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ -x "$BUILD/virtsnapd" ] || die "$BUILD/virtsnapd is missing: run make first"
-command -v virsh >/dev/null || die "virsh is missing (apt-get install libvirt-clients)"
+SOURCE_DAEMON=${DAEMON:-$BUILD/virtsnapd}
+[ -x "$SOURCE_DAEMON" ] || die "$SOURCE_DAEMON is missing: run make first"
+[ "$SCALE" = 1 ] || command -v virsh >/dev/null || die "virsh is missing (apt-get install libvirt-clients)"
 command -v qemu-img >/dev/null || die "qemu-img is missing (apt-get install qemu-utils)"
 
 # ---- the two programs: built by meson (bench/meson.build) or here ----------
@@ -101,7 +113,7 @@ SAMPLES=$WORK/samples.txt
 : >"$SAMPLES"
 say "work directory $WORK"
 # A private copy: a rebuild of $BUILD during the run changes nothing here.
-cp "$BUILD/virtsnapd" "$WORK/virtsnapd"
+cp "$SOURCE_DAEMON" "$WORK/virtsnapd"
 DAEMON=$WORK/virtsnapd
 
 # ---- cleanup: our VMs, daemons and QEMU processes, found by our work dir -----
@@ -134,6 +146,21 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---- the table ------------------------------------------------------------------------
+print_table() {
+    "$BIN/vsbench-rest" stats "$SAMPLES" >"$WORK/stats.txt"
+    local MODE=full; [ "$QUICK" = 1 ] && MODE=quick; [ "$SCALE" = 1 ] && MODE=scale
+    {
+        echo "virtsnap benchmark ($MODE) $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
+             "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+             "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+        awk -v sizes="$SIZES" -v largest="$LARGEST" -v conns="$CONNS" -v dtmems="$DT_MEMS" \
+            -f "$ROOT/bench/table.awk" "$WORK/stats.txt"
+    } | tee "$BUILD/bench-results.txt"
+    cp "$WORK/stats.txt" "$BUILD/bench-stats.txt"
+    BENCH_OK=1
+}
 
 # ---- daemons ------------------------------------------------------------------
 start_daemon() { # ID STATE_DIR [ARGS...]
@@ -190,7 +217,7 @@ dcmd() { # one command to vsbench-direct; its samples on stdout
     tail -5 "$WORK/direct.log" >&2
     die "vsbench-direct failed at: $*"
 }
-sample_rss() { echo "S rss.$1 $(rss_mib T)" | collect; dcmd rss "$1" | collect; }
+sample_rss() { echo "S rss.$1 $(rss_mib T)" | collect; dcmd rss "$1" | collect; } # KEY
 
 say "test:///default: growing one VM to $SIZES snapshots, through the API and directly"
 # Phase A, on one VM grown size by size: how long the creates take through
@@ -207,6 +234,14 @@ for size in $SIZES; do
     dcmd measure "s$LARGEST" 0 4 >/dev/null
     sample_rss "$size"
 done
+# What readers add at the largest size: listing all of its snapshots three
+# times (one response of a few MB each) and 16 connections of lookups for 3 s
+# (one daemon thread each); the daemon's resident memory after each.
+for _ in 1 2 3; do rest_t req GET "/vms/s$LARGEST/snapshots?all=true" >/dev/null; done
+dcmd all "s$LARGEST"
+sample_rss all
+VSBENCH_PID=$(cat "$WORK/T.pid") rest_t load scale.load.c16 "/vms/s$LARGEST/snapshots/c050" 16 3 | collect
+sample_rss load
 # Phase B: a VM of each smaller size beside it, and every read operation
 # timed at every size in each repetition, through the API then directly,
 # so that the sizes are compared under the same load.
@@ -241,6 +276,20 @@ rm -f "$WORK/T.pid"
 
 # ---- 1: embedded QEMU: create and revert of a running 64 MiB guest -------------
 E_URL=$(wait_daemon E)
+if [ "$SCALE" = 1 ]; then
+    # Only section 3's GETs, on a shut-off VM with a blank disk: no guest.
+    say "throughput: GET /vms/tp and GET /vms/tp/snapshots/s5 at $CONNS connections"
+    rest_e vm tp 64 >/dev/null
+    for i in $(seq 1 10); do rest_e snap tp "s$i"; done
+    for c in $CONNS; do
+        for _ in $(seq 1 "$REPS"); do
+            rest_e load "tp.vm.c$c" /vms/tp "$c" "$TP_SECS" | collect
+            rest_e load "tp.snap.c$c" /vms/tp/snapshots/s5 "$c" "$TP_SECS" | collect
+        done
+    done
+    print_table
+    exit 0
+fi
 say "embedded QEMU: virtsnapd up at $E_URL; building the test guest"
 "$ROOT/tests/e2e/build-guest.sh" "$WORK/guest" >/dev/null
 IMAGE=$WORK/guest/guest.qcow2
@@ -402,16 +451,7 @@ done
 exec {Q_IN}>&- {Q_OUT}<&-
 eval "exec ${QDIRECT[1]}>&- ${QDIRECT[0]}<&-" # EOF: vsbench-direct ends
 
-# ---- the table ------------------------------------------------------------------------
-"$BIN/vsbench-rest" stats "$SAMPLES" >"$WORK/stats.txt"
-MODE=full; [ "$QUICK" = 1 ] && MODE=quick
-{
-    echo "virtsnap benchmark ($MODE) $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
-         "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
-         "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-    awk -v sizes="$SIZES" -v largest="$LARGEST" -v conns="$CONNS" -v dtmems="$DT_MEMS" \
-        -f "$ROOT/bench/table.awk" "$WORK/stats.txt"
-} | tee "$BUILD/bench-results.txt"
+print_table
 # ---- 5: live vs classic with incompressible guest RAM (issue 8) -------------------
 # live-proof (tests/live) fills guest RAM with random data and takes classic and
 # live snapshots of 256 MiB, 1 GiB and 4 GiB guests in one run, through the
@@ -422,5 +462,3 @@ if [ "$QUICK" = 0 ] && [ -x "$BUILD/tests/live/live-proof" ] && [ -w /dev/kvm ];
         >"$WORK/live-proof.txt" 2>&1 || say "live-proof failed: see $WORK/live-proof.txt"
     grep -E '^\|' "$WORK/live-proof.txt" | tee -a "$BUILD/bench-results.txt" || true
 fi
-cp "$WORK/stats.txt" "$BUILD/bench-stats.txt"
-BENCH_OK=1

@@ -56,8 +56,11 @@ END {
     vs("snapshot create (POST + task polling)", "test.rest.create", "test.direct.create")
     vs("snapshot revert", "test.rest.revert", "test.direct.revert")
 
-    section("1. Overhead over libvirt: embedded QEMU, running 64 MiB guest (ratio: median of per-round ratios)")
-    for (i = 1; i <= 2; i++) {
+    if (has("qemu.rest.create") || has("qemu.direct.create"))
+        section("1. Overhead over libvirt: embedded QEMU, running 64 MiB guest (ratio: median of per-round ratios)")
+    else
+        skip_qemu = 1
+    for (i = 1; i <= 2 && !skip_qemu; i++) {
         op = i == 1 ? "create" : "revert"
         rk = "qemu.rest." op; dk = "qemu.direct." op; pk = "qemu.pair." op
         g = pratio(rk, dk, pk)
@@ -95,14 +98,33 @@ END {
     if (all_n > 0)
         row("API: all " all_n " creates of the " largest "-snapshot tree", "", "", "", "", "", "", "",
             sprintf("%.1f s (%.0f creates/s, POST + task polling, one client)", all_s, all_n / all_s))
-    for (i = 0; i <= ns; i++) {
-        size = i ? S[i] : 0
-        k = "rss." size; dk = "rss.direct." size; target = ""
-        if (size == largest && largest >= 10000)
-            target = "< 64 MiB: " note(sprintf("RSS with %d snapshots under 64 MiB (%.1f MiB)", largest, M(k)), M(k) < 64)
-        row("resident memory (VmRSS), " (size ? size " snapshots" : "no VM"), "",
-            sprintf("%.1f MiB", M(k)), "", has(dk) ? sprintf("%.1f MiB", M(dk)) : "-", "", "", "", target)
+    # Resident memory: after growing to each size, then at the largest size
+    # after listing all its snapshots and after 16 connections of lookups.
+    # The target is checked against the highest of the largest size's three.
+    worst = 0
+    for (i = 0; i <= ns + 2; i++) {
+        size = i <= ns ? (i ? S[i] : 0) : largest
+        what = i <= ns ? size : (i == ns + 1 ? "all" : "load")
+        k = "rss." what; dk = "rss.direct." what; target = ""
+        if (!has(k)) continue
+        if (size == largest && largest >= 10000) {
+            target = "< 64 MiB: " verdict(M(k) < 64)
+            if (M(k) > worst) worst = M(k)
+        }
+        label = i == 0 ? "no VM" : size " snapshots"
+        if (what == "all") label = label ", listed all x3"
+        if (what == "load") label = label ", 16-conn load"
+        row("resident memory (VmRSS), " label, "", sprintf("%.1f MiB", M(k)), "",
+            has(dk) ? sprintf("%.1f MiB", M(dk)) : "-", "", ratio(M(k), M(dk)),
+            "", (has(dk) ? sprintf("+%.1f MiB over direct", M(k) - M(dk)) : "") (target != "" ? "; " target : ""))
     }
+    if (worst > 0)
+        note(sprintf("RSS with %d snapshots under 64 MiB (highest of %d: %.1f MiB)", largest, largest, worst), worst < 64)
+    k = "scale.load.c16"
+    if (has(k ".rps"))
+        row("GET snapshot @ " largest ", 16 conn", N(k ".rps"), sprintf("%.0f req/s", M(k ".rps")),
+            t(P(k ".lat")), "", "", "", "", "p50 " t(M(k ".lat")) \
+            (has(k ".cpu_us") ? sprintf("; CPU/req: daemon %.0f us + client %.0f us", M(k ".cpu_us"), M(k ".client_cpu_us")) : ""))
 
     section("3. Throughput: embedded QEMU, VM tp (shut off, 10 snapshots); req/s = median of runs")
     nc = split(conns, C, " ")
@@ -130,8 +152,9 @@ END {
             sprintf("%.0f req/s", M(k ".rps")), t(P(k ".lat")), "", "", "", "", target)
     }
 
-    section("4. Downtime: embedded QEMU, running guest (virtsnapd: serial gaps; direct: lifecycle events)")
     nd = split(dtmems, D, " ")
+    if (nd > 0)
+        section("4. Downtime: embedded QEMU, running guest (virtsnapd: serial gaps; direct: lifecycle events)")
     for (i = 1; i <= nd; i++) {
         r = "dt." D[i] ".rest."; d = "dt." D[i] ".direct."
         mem = D[i] >= 1024 ? (D[i] / 1024) " GiB" : D[i] " MiB"

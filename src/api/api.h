@@ -21,9 +21,14 @@ typedef struct {
 typedef struct {
     int status;
     json_t *body;        /* owned; NULL answers with no body */
+    GString *text;       /* owned; instead of BODY: JSON already written out */
     char *location;      /* owned; Location header */
     char *set_cookie;    /* owned; Set-Cookie header */
 } VsApiResponse;
+
+/* How response bodies are written: compact, and reals (downtime_ms) to 15
+ * significant digits, so that 23.6 is not sent as 23.600000000000001. */
+#define VS_JSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 typedef void (*VsApiHandler)(const VsApiRequest *req, VsApiResponse *resp);
 
@@ -41,6 +46,13 @@ void vs_api_error(VsApiResponse *resp, int status, const char *fmt, ...)
 void vs_api_gerror(VsApiResponse *resp, const GError *error);
 /* Answers STATUS with BODY (stolen). */
 void vs_api_json(VsApiResponse *resp, int status, json_t *body);
+/* Answers STATUS with the JSON array written into TEXT (stolen) by
+ * vs_api_json_array_add: for long lists, written one element at a time
+ * instead of building a JSON tree of them all. */
+void vs_api_json_array(VsApiResponse *resp, int status, GString *text);
+/* Appends ITEM (stolen) to the JSON array being written in TEXT, which
+ * starts out empty; vs_api_json_array closes it. */
+void vs_api_json_array_add(GString *text, json_t *item);
 /* Answers 202 with the task ID and Location: /tasks/<id>. */
 /* Answers 202 with the task and Location: /tasks/<id>. */
 void vs_api_task_accepted(VsApiResponse *resp, const char *task_id);

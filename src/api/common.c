@@ -13,8 +13,32 @@ void vs_api_json(VsApiResponse *resp, int status, json_t *body)
 {
     if (resp->body)
         json_decref(resp->body);
+    if (resp->text)
+        g_string_free(g_steal_pointer(&resp->text), TRUE);
     resp->status = status;
     resp->body = body;
+}
+
+static int append_json(const char *buffer, size_t size, void *text)
+{
+    g_string_append_len(text, buffer, (gssize)size);
+    return 0;
+}
+
+void vs_api_json_array_add(GString *text, json_t *item)
+{
+    g_string_append_c(text, text->len ? ',' : '[');
+    json_dump_callback(item, append_json, text, VS_JSON_DUMP_FLAGS);
+    json_decref(item);
+}
+
+void vs_api_json_array(VsApiResponse *resp, int status, GString *text)
+{
+    vs_api_json(resp, status, NULL);
+    if (text->len == 0)
+        g_string_append_c(text, '[');
+    g_string_append_c(text, ']');
+    resp->text = text;
 }
 
 void vs_api_error(VsApiResponse *resp, int status, const char *fmt, ...)

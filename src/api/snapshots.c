@@ -88,10 +88,10 @@ void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp)
         vs_api_gerror(resp, error);
         return;
     }
-    json_t *list = json_array();
+    GString *list = g_string_sized_new(snaps->len * 160 + 2);
     for (guint i = 0; i < snaps->len; i++)
-        json_array_append_new(list, vs_json_snapshot(g_ptr_array_index(snaps, i)));
-    vs_api_json(resp, 200, list);
+        vs_api_json_array_add(list, vs_json_snapshot(g_ptr_array_index(snaps, i)));
+    vs_api_json_array(resp, 200, list);
 }
 
 void vs_api_snapshots_create(const VsApiRequest *req, VsApiResponse *resp)

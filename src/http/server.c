@@ -19,6 +19,7 @@
 #include "static.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <string.h>
@@ -49,12 +50,14 @@ static const char *const security_headers[][2] = {
     {"Cache-Control", "no-store"},
 };
 
+/* MODE: MHD_RESPMEM_MUST_COPY, or MHD_RESPMEM_MUST_FREE to hand DATA (from
+ * malloc) over without a copy: a long listing is several MB. */
 static enum MHD_Result send_bytes(struct MHD_Connection *conn, int status, const void *data,
-                                  size_t len, const char *content_type, const VsApiResponse *api,
+                                  size_t len, enum MHD_ResponseMemoryMode mode,
+                                  const char *content_type, const VsApiResponse *api,
                                   const char *allow, bool challenge)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, mode);
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     for (size_t i = 0; i < G_N_ELEMENTS(security_headers); i++)
@@ -77,13 +80,31 @@ static enum MHD_Result send_bytes(struct MHD_Connection *conn, int status, const
     return rc;
 }
 
-/* Sends an API response (JSON or empty). */
+/* A response at least this long (a listing of thousands of snapshots or
+ * tasks) leaves megabytes of freed temporaries behind in the thread's malloc
+ * arena, in holes between long-lived allocations that malloc does not give
+ * back on its own: dispatch() then returns the free pages to the system. */
+#define TRIM_AFTER_BYTES (1024 * 1024)
+
+/* Sends an API response (JSON or empty); *SENT: the body's length. */
 static enum MHD_Result send_api(struct MHD_Connection *conn, VsApiResponse *api,
-                                const char *allow, bool challenge)
+                                const char *allow, bool challenge, size_t *sent)
 {
-    g_autofree char *text = api->body ? json_dumps(api->body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-    return send_bytes(conn, api->status, text ? text : "", text ? strlen(text) : 0,
-                      text ? "application/json" : NULL, api, allow, challenge);
+    size_t len = 0;
+    char *text = NULL; /* from malloc (jansson's and GLib's allocator): MHD frees it */
+    if (api->text) {
+        len = api->text->len;
+        text = g_string_free(g_steal_pointer(&api->text), FALSE);
+    } else if (api->body) {
+        text = json_dumps(api->body, VS_JSON_DUMP_FLAGS);
+        len = text ? strlen(text) : 0;
+    }
+    *sent = len;
+    if (!text)
+        return send_bytes(conn, api->status, "", 0, MHD_RESPMEM_PERSISTENT, NULL, api, allow,
+                          challenge);
+    return send_bytes(conn, api->status, text, len, MHD_RESPMEM_MUST_FREE, "application/json", api,
+                      allow, challenge);
 }
 
 typedef struct {
@@ -197,12 +218,14 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
         *status_out = 200;
         gsize len = 0;
         const void *data = g_bytes_get_data(file, &len);
-        return send_bytes(conn, 200, data ? data : "", len, content_type, NULL, NULL, false);
+        return send_bytes(conn, 200, data ? data : "", len, MHD_RESPMEM_MUST_COPY, content_type,
+                          NULL, NULL, false);
     }
     if (is_static) {
         vs_api_error(&api, 404, "no such file: %s", url);
         *status_out = 404;
-        rc = send_api(conn, &api, NULL, false);
+        size_t sent = 0;
+        rc = send_api(conn, &api, NULL, false, &sent);
         json_decref(api.body);
         return rc;
     }
@@ -258,13 +281,23 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
         }
     }
     *status_out = api.status;
-    rc = send_api(conn, &api, match.status == VS_ROUTE_BAD_METHOD ? match.allow : NULL, challenge);
+    size_t sent = 0;
+    rc = send_api(conn, &api, match.status == VS_ROUTE_BAD_METHOD ? match.allow : NULL, challenge,
+                  &sent);
     g_free(qp.bad);
     json_decref(body);
     json_decref(api.body);
+    if (api.text) /* not sent: answered otherwise */
+        g_string_free(api.text, TRUE);
     g_free(api.location);
     g_free(api.set_cookie);
     vs_route_match_clear(&match);
+    if (sent >= TRIM_AFTER_BYTES) {
+        gint64 t0 = g_get_monotonic_time();
+        malloc_trim(0);
+        vs_debug("malloc_trim after a %zu-byte response: %.1f ms", sent,
+                 (double)(g_get_monotonic_time() - t0) / 1000.0);
+    }
     return rc;
 }
 

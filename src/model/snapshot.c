@@ -67,8 +67,29 @@ typedef struct {
     bool live; /* memory in a file of live.c, disks internal */
 } Facts;
 
+/* The kept facts of one VM. They are dropped all at once, so they live in a
+ * few large blocks rather than in five small allocations each: kept structs
+ * in arrays of FACTS_BLOCK, names and descriptions in one string chunk,
+ * states interned. With 10,000 snapshots that is ~1 MiB instead of ~2.5, and
+ * a listing's temporary allocations are not left pinned between small
+ * long-lived ones (see docs/performance.md). */
+typedef struct {
+    const char *state, *parent, *description;
+    gint64 created;
+    bool memory;
+} KeptFacts;
+
+#define FACTS_BLOCK 512
+
+typedef struct {
+    GHashTable *by_name;   /* libvirt name (in strings) → KeptFacts* (in blocks) */
+    GStringChunk *strings; /* names, parents' names, descriptions */
+    GPtrArray *blocks;     /* of KeptFacts[FACTS_BLOCK] */
+    guint used;            /* entries used in the last block */
+} VmFacts;
+
 static GMutex facts_lock;
-static GHashTable *facts_by_vm; /* uuid → (libvirt name → Facts*) */
+static GHashTable *facts_by_vm; /* uuid → VmFacts* */
 static guint64 facts_epoch;     /* bumped by every forget: a read begun before it is not kept */
 
 static void facts_free(Facts *f)
@@ -79,6 +100,50 @@ static void facts_free(Facts *f)
     g_free(f->parent);
     g_free(f->description);
     g_free(f);
+}
+
+static VmFacts *vm_facts_new(void)
+{
+    VmFacts *v = g_new0(VmFacts, 1);
+    v->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    v->strings = g_string_chunk_new(16384);
+    v->blocks = g_ptr_array_new_with_free_func(g_free);
+    return v;
+}
+
+static void vm_facts_free(VmFacts *v)
+{
+    g_hash_table_unref(v->by_name);
+    g_string_chunk_free(v->strings);
+    g_ptr_array_unref(v->blocks);
+    g_free(v);
+}
+
+/* NAME in V's strings, shared with its entry's key when it has one. */
+static const char *vm_facts_name(VmFacts *v, const char *name)
+{
+    gpointer key = NULL;
+    if (!*name)
+        return "";
+    if (g_hash_table_lookup_extended(v->by_name, name, &key, NULL))
+        return key;
+    return g_string_chunk_insert(v->strings, name);
+}
+
+/* Keeps F as the facts of NAME in V (called with facts_lock held). */
+static void vm_facts_keep(VmFacts *v, const char *name, const Facts *f)
+{
+    if (v->blocks->len == 0 || v->used == FACTS_BLOCK) {
+        g_ptr_array_add(v->blocks, g_new(KeptFacts, FACTS_BLOCK));
+        v->used = 0;
+    }
+    KeptFacts *k = (KeptFacts *)g_ptr_array_index(v->blocks, v->blocks->len - 1) + v->used++;
+    k->state = g_intern_string(f->state); /* one of libvirt's few state names */
+    k->parent = vm_facts_name(v, f->parent);
+    k->description = *f->description ? g_string_chunk_insert(v->strings, f->description) : "";
+    k->created = f->created;
+    k->memory = f->memory;
+    g_hash_table_replace(v->by_name, (gpointer)vm_facts_name(v, name), k);
 }
 
 static bool facts_cacheable(void)
@@ -139,13 +204,14 @@ static Facts *facts_read(virDomainSnapshotPtr snap, GError **error)
     return f;
 }
 
-static Facts *facts_copy(const Facts *f)
+static Facts *facts_copy(const KeptFacts *k)
 {
     Facts *c = g_new0(Facts, 1);
-    *c = *f;
-    c->state = g_strdup(f->state);
-    c->parent = g_strdup(f->parent);
-    c->description = g_strdup(f->description);
+    c->state = g_strdup(k->state);
+    c->parent = g_strdup(k->parent);
+    c->description = g_strdup(k->description);
+    c->created = k->created;
+    c->memory = k->memory;
     return c;
 }
 
@@ -156,8 +222,8 @@ static Facts *facts_get(const char *uuid, virDomainSnapshotPtr snap, GError **er
         return facts_read(snap, error);
     const char *name = virDomainSnapshotGetName(snap);
     g_mutex_lock(&facts_lock);
-    GHashTable *vm = facts_by_vm ? g_hash_table_lookup(facts_by_vm, uuid) : NULL;
-    Facts *hit = vm ? g_hash_table_lookup(vm, name) : NULL;
+    VmFacts *vm = facts_by_vm ? g_hash_table_lookup(facts_by_vm, uuid) : NULL;
+    KeptFacts *hit = vm ? g_hash_table_lookup(vm->by_name, name) : NULL;
     Facts *copy = hit ? facts_copy(hit) : NULL;
     guint64 epoch = facts_epoch;
     g_mutex_unlock(&facts_lock);
@@ -173,13 +239,13 @@ static Facts *facts_get(const char *uuid, virDomainSnapshotPtr snap, GError **er
     }
     if (!facts_by_vm)
         facts_by_vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                            (GDestroyNotify)g_hash_table_unref);
+                                            (GDestroyNotify)vm_facts_free);
     vm = g_hash_table_lookup(facts_by_vm, uuid);
     if (!vm) {
-        vm = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)facts_free);
+        vm = vm_facts_new();
         g_hash_table_insert(facts_by_vm, g_strdup(uuid), vm);
     }
-    g_hash_table_replace(vm, g_strdup(name), facts_copy(fresh));
+    vm_facts_keep(vm, name, fresh);
     g_mutex_unlock(&facts_lock);
     return fresh;
 }

@@ -1,17 +1,31 @@
-/* tasks.c: the task registry and its worker threads. */
+/* tasks.c: the task registry and its worker threads. Ended tasks stay
+ * queryable for an hour; with records kept on disk, only the last
+ * IN_MEMORY_ENDED of them stay in memory too, and older ones are read back
+ * from their record when asked for (10,000 snapshots created through the
+ * API leave 10,000 ended tasks: ~2.5 MiB held in memory otherwise). */
 #include "tasks.h"
 
 #include "../util/log.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 
 struct VsTask {
     VsTaskInfo info;
     gint64 ended; /* wall-clock seconds, 0 while running */
+    bool saved;   /* its final record is on disk: it may leave memory */
     VsTaskFunc fn;
     gpointer data;
     GDestroyNotify free_data;
 };
+
+/* An ended task that is kept only as its record on disk. */
+typedef struct {
+    guint64 id;
+    gint64 ended;
+} Evicted;
+
+#define IN_MEMORY_ENDED 1000
 
 static GMutex lock;          /* guards tasks, order and every VsTask's info */
 static GHashTable *tasks;    /* id → VsTask* */
@@ -19,6 +33,8 @@ static GQueue order;         /* VsTask*, oldest first */
 static GThreadPool *workers;
 static guint64 next_id;
 static char *store_dir;      /* where records are kept, or NULL */
+static guint n_ended;        /* ended tasks in ORDER */
+static GArray *evicted;      /* Evicted, by id: ended tasks no longer in ORDER */
 
 #define INTERRUPTED "interrupted: virtsnapd stopped while this task was running"
 
@@ -47,15 +63,18 @@ static char *record_text(const VsTask *task, gsize *len)
 /* Writes a record made by record_text, without holding LOCK: replaced
  * atomically (rename) but not fsync'ed, since a record lost in a crash only
  * shows the task as interrupted. */
-static void write_record(const char *id, const char *text, gsize len)
+static bool write_record(const char *id, const char *text, gsize len)
 {
     if (!text)
-        return;
+        return false;
     g_autofree char *path = record_path(id);
     g_autoptr(GError) error = NULL;
     if (!g_file_set_contents_full(path, text, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                  &error))
+                                  &error)) {
         vs_warn("cannot save task %s: %s", id, error->message);
+        return false;
+    }
+    return true;
 }
 
 /* Writes TASK's record (called with LOCK held). */
@@ -72,6 +91,44 @@ static void task_free(VsTask *task)
     g_free(task->info.message);
     g_free(task->info.target_uri);
     g_free(task);
+}
+
+static guint64 id_number(const char *id) { return g_ascii_strtoull(id, NULL, 10); }
+
+/* Index in EVICTED of the first entry with an id >= ID. */
+static guint evicted_index(guint64 id)
+{
+    guint lo = 0, hi = evicted->len;
+    while (lo < hi) {
+        guint mid = lo + (hi - lo) / 2;
+        if (g_array_index(evicted, Evicted, mid).id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Leaves only the newest IN_MEMORY_ENDED ended tasks in memory (called with
+ * LOCK held): the older ones, whose final record is on disk, become an
+ * Evicted entry each. */
+static void evict_locked(void)
+{
+    if (!store_dir)
+        return;
+    for (GList *l = order.head; l && n_ended > IN_MEMORY_ENDED;) {
+        GList *next = l->next;
+        VsTask *task = l->data;
+        if (task->ended && task->saved) {
+            Evicted e = {id_number(task->info.id), task->ended};
+            g_array_insert_val(evicted, evicted_index(e.id), e);
+            g_hash_table_remove(tasks, task->info.id);
+            g_queue_delete_link(&order, l);
+            task_free(task);
+            n_ended--;
+        }
+        l = next;
+    }
 }
 
 static void run_task(gpointer item, gpointer unused)
@@ -92,16 +149,26 @@ static void run_task(gpointer item, gpointer unused)
     gsize len = 0;
     g_autofree char *text = record_text(task, &len);
     g_autofree char *id = g_strdup(task->info.id);
-    g_mutex_unlock(&lock);
-    write_record(id, text, len);
     if (!ok)
         vs_warn("task %s failed: %s", task->info.id, task->info.message);
+    n_ended++;
+    g_mutex_unlock(&lock);
+    if (!write_record(id, text, len))
+        return; /* stays in memory */
+    g_mutex_lock(&lock);
+    task = g_hash_table_lookup(tasks, id); /* unless expired meanwhile */
+    if (task)
+        task->saved = true; /* it may leave memory from now on */
+    evict_locked();
+    g_mutex_unlock(&lock);
 }
 
 void vs_tasks_init(void)
 {
     tasks = g_hash_table_new(g_str_hash, g_str_equal);
     g_queue_init(&order);
+    evicted = g_array_new(FALSE, FALSE, sizeof(Evicted));
+    n_ended = 0;
     /* Unbounded: a task waiting for its VM's lock must not hold up others. */
     workers = g_thread_pool_new(run_task, NULL, -1, FALSE, NULL);
 }
@@ -113,6 +180,7 @@ void vs_tasks_shutdown(void)
     g_thread_pool_free(g_steal_pointer(&workers), FALSE, TRUE);
     g_queue_clear_full(&order, (GDestroyNotify)task_free);
     g_clear_pointer(&tasks, g_hash_table_unref);
+    g_clear_pointer(&evicted, g_array_unref);
 }
 
 char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
@@ -163,22 +231,62 @@ static VsTaskInfo *copy_info(const VsTaskInfo *info)
     return copy;
 }
 
+static VsTask *load_record(const char *path, bool *interrupted);
+
+/* The info of evicted task ID from its record, or NULL (expired since). */
+static VsTaskInfo *load_evicted(guint64 id)
+{
+    g_autofree char *name = g_strdup_printf("%" G_GUINT64_FORMAT, id);
+    g_autofree char *path = record_path(name);
+    bool interrupted = false;
+    VsTask *task = load_record(path, &interrupted);
+    if (!task)
+        return NULL;
+    VsTaskInfo *info = copy_info(&task->info);
+    task_free(task);
+    return info;
+}
+
 VsTaskInfo *vs_task_get(const char *id)
 {
     g_mutex_lock(&lock);
     VsTask *task = g_hash_table_lookup(tasks, id);
     VsTaskInfo *info = task ? copy_info(&task->info) : NULL;
+    guint64 number = id_number(id);
+    guint i = task || !evicted || number == 0 ? 0 : evicted_index(number);
+    bool on_disk = !task && evicted && i < evicted->len &&
+                   g_array_index(evicted, Evicted, i).id == number;
     g_mutex_unlock(&lock);
+    if (on_disk) {
+        g_autofree char *canonical = g_strdup_printf("%" G_GUINT64_FORMAT, number);
+        if (!strcmp(canonical, id)) /* "007" is not task 7 */
+            info = load_evicted(number);
+    }
     return info;
 }
 
 GPtrArray *vs_tasks_list(void)
 {
     GPtrArray *list = g_ptr_array_new_with_free_func((GDestroyNotify)vs_task_info_free);
+    GPtrArray *recent = g_ptr_array_new_with_free_func((GDestroyNotify)vs_task_info_free);
     g_mutex_lock(&lock);
     for (GList *l = order.head; l; l = l->next)
-        g_ptr_array_add(list, copy_info(&((VsTask *)l->data)->info));
+        g_ptr_array_add(recent, copy_info(&((VsTask *)l->data)->info));
+    g_autoptr(GArray) old = evicted ? g_array_copy(evicted) : NULL;
     g_mutex_unlock(&lock);
+    /* Both by id: merge, reading the evicted ones from disk. */
+    guint r = 0;
+    for (guint e = 0; old && e < old->len; e++) {
+        guint64 id = g_array_index(old, Evicted, e).id;
+        for (; r < recent->len && id_number(((VsTaskInfo *)recent->pdata[r])->id) < id; r++)
+            g_ptr_array_add(list, g_steal_pointer(&recent->pdata[r]));
+        VsTaskInfo *info = load_evicted(id);
+        if (info)
+            g_ptr_array_add(list, info);
+    }
+    for (; r < recent->len; r++)
+        g_ptr_array_add(list, g_steal_pointer(&recent->pdata[r]));
+    g_ptr_array_unref(recent);
     return list;
 }
 
@@ -207,16 +315,30 @@ void vs_tasks_expire(gint64 keep_seconds)
             g_hash_table_remove(tasks, task->info.id);
             g_queue_delete_link(&order, l);
             task_free(task);
+            n_ended--;
         }
         l = next;
     }
+    guint kept = 0;
+    for (guint i = 0; evicted && i < evicted->len; i++) {
+        Evicted *e = &g_array_index(evicted, Evicted, i);
+        if (now - e->ended >= keep_seconds) {
+            g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, e->id);
+            g_autofree char *path = record_path(id);
+            g_unlink(path);
+        } else {
+            g_array_index(evicted, Evicted, kept++) = *e;
+        }
+    }
+    if (evicted)
+        g_array_set_size(evicted, kept);
     g_mutex_unlock(&lock);
 }
 
 static gint compare_ids(gconstpointer a, gconstpointer b)
 {
     const VsTask *x = a, *y = b;
-    guint64 i = g_ascii_strtoull(x->info.id, NULL, 10), j = g_ascii_strtoull(y->info.id, NULL, 10);
+    guint64 i = id_number(x->info.id), j = id_number(y->info.id);
     return i < j ? -1 : i > j;
 }
 
@@ -281,10 +403,13 @@ bool vs_tasks_persist(const char *dir, GError **error)
     loaded = g_list_sort(loaded, compare_ids);
     for (GList *l = loaded; l; l = l->next) {
         VsTask *task = l->data;
+        task->saved = true;
+        n_ended++;
         g_hash_table_insert(tasks, task->info.id, task);
         g_queue_push_tail(&order, task);
     }
     g_list_free(loaded);
+    evict_locked();
     g_mutex_unlock(&lock);
     return true;
 }

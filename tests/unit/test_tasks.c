@@ -1,6 +1,7 @@
 /* test_tasks.c: unit tests of the task registry (src/model/tasks.h): a task
  * that succeeds, one that fails with its message, progress and messages
- * while running, listing order, and expiry of ended tasks. */
+ * while running, listing order, expiry of ended tasks, and ended tasks
+ * kept on disk only (past the newest 1,000) still answered and expired. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "model/tasks.h"
@@ -307,6 +309,65 @@ static void test_expire(void **state)
     g_free(running);
 }
 
+static gboolean quick_run(VsTask *task, gpointer data, GError **error)
+{
+    (void)task;
+    (void)data;
+    (void)error;
+    return TRUE;
+}
+
+/* With records on disk, only the newest 1,000 ended tasks stay in memory;
+ * the older ones are still listed (in order), looked up and expired. */
+static void test_evicted_to_disk(void **state)
+{
+    (void)state;
+    g_autofree char *dir = g_dir_make_tmp("vs-tasks-XXXXXX", NULL);
+    assert_non_null(dir);
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_tasks_persist(dir, &error));
+    enum { N = 1100 };
+    char **ids = g_new0(char *, N + 1);
+    for (int i = 0; i < N; i++) {
+        g_autofree char *uri = g_strdup_printf("/vms/v/snapshots/s%d", i);
+        ids[i] = vs_task_start(uri, quick_run, NULL, NULL);
+    }
+    for (int i = 0; i < N; i++)
+        vs_task_info_free(wait_ended(ids[i]));
+
+    g_autoptr(VsTaskInfo) first = vs_task_get(ids[0]); /* long out of memory */
+    assert_non_null(first);
+    assert_int_equal(first->status, VS_TASK_FINISHED);
+    assert_string_equal(first->message, "OK");
+    assert_string_equal(first->target_uri, "/vms/v/snapshots/s0");
+    g_autofree char *padded = g_strdup_printf("0%s", ids[0]);
+    assert_null(vs_task_get(padded));
+
+    g_autoptr(GPtrArray) list = vs_tasks_list();
+    assert_int_equal(list->len, N);
+    for (int i = 0; i < N; i++) {
+        const VsTaskInfo *info = g_ptr_array_index(list, (guint)i);
+        assert_string_equal(info->id, ids[i]);
+        assert_int_equal(info->status, VS_TASK_FINISHED);
+        g_autofree char *uri = g_strdup_printf("/vms/v/snapshots/s%d", i);
+        assert_string_equal(info->target_uri, uri);
+    }
+
+    vs_tasks_expire(3600);
+    g_autoptr(VsTaskInfo) kept = vs_task_get(ids[0]);
+    assert_non_null(kept);
+    vs_tasks_expire(0);
+    assert_null(vs_task_get(ids[0]));
+    assert_null(vs_task_get(ids[N - 1]));
+    g_autoptr(GPtrArray) none = vs_tasks_list();
+    assert_int_equal(none->len, 0);
+    g_autoptr(GDir) left = g_dir_open(dir, 0, NULL);
+    assert_non_null(left);
+    assert_null(g_dir_read_name(left)); /* every record went with its task */
+    g_rmdir(dir);
+    g_strfreev(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +378,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+        /* last: records stay on disk for the rest of the process */
+        cmocka_unit_test_setup_teardown(test_evicted_to_disk, setup, teardown),
     };
     return cmocka_run_group_tests_name("tasks", tests, NULL, NULL);
 }
