@@ -290,7 +290,10 @@ static gint compare_snapshot_ptrs(gconstpointer a, gconstpointer b)
 }
 
 /* Orders SNAPS by creation time then name, but never a child before its
- * parent (a child may share its parent's second). */
+ * parent (a child may share its parent's second). Each snapshot comes once,
+ * even where two show the same name (a snapshot made by another tool under a
+ * name virtsnap shows for a renamed one): children are found by name, so
+ * such a pair would otherwise bring their children twice, and so on down. */
 static GPtrArray *order_parents_first(GPtrArray *snaps)
 {
     GPtrArray *out = g_ptr_array_new_full(snaps->len, (GDestroyNotify)vs_snapshot_free);
@@ -313,16 +316,23 @@ static GPtrArray *order_parents_first(GPtrArray *snaps)
             g_hash_table_insert(children, s->parent, list = g_ptr_array_new());
         g_ptr_array_add(list, s);
     }
+    g_autoptr(GHashTable) done = g_hash_table_new(NULL, NULL);
     while (g_sequence_get_length(ready) > 0) {
         GSequenceIter *first = g_sequence_get_begin_iter(ready);
         VsSnapshot *s = g_sequence_get(first);
         g_sequence_remove(first);
+        if (!g_hash_table_add(done, s))
+            continue;
         g_ptr_array_add(out, s);
         GPtrArray *list = g_hash_table_lookup(children, s->name);
         for (guint i = 0; list && i < list->len; i++)
-            g_sequence_insert_sorted(ready, g_ptr_array_index(list, i), compare_snapshots, NULL);
+            if (!g_hash_table_contains(done, g_ptr_array_index(list, i)))
+                g_sequence_insert_sorted(ready, g_ptr_array_index(list, i), compare_snapshots, NULL);
     }
     g_sequence_free(ready);
+    for (guint i = 0; i < snaps->len; i++) /* unreachable from a root: last, not lost */
+        if (!g_hash_table_contains(done, g_ptr_array_index(snaps, i)))
+            g_ptr_array_add(out, g_ptr_array_index(snaps, i));
     g_ptr_array_set_free_func(snaps, NULL);
     return out;
 }
@@ -396,6 +406,10 @@ static bool name_taken(virDomainPtr dom, const char *uuid, const char *name)
         internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
     return snap != NULL;
 }
+
+/* Held from the check that a name is free until it is reserved (create) or
+ * given (rename), so that two requests never both get one name. */
+static GMutex reserve_lock;
 
 static void pending_set(const char *uuid, const char *name, bool on)
 {
@@ -479,15 +493,19 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
     if (!dom || !disks_can_snapshot(dom, error) || (live == VS_LIVE_ON && !live_possible(dom, error)))
         return NULL;
+    if (!vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
+        return NULL;
+    g_mutex_lock(&reserve_lock);
     g_autofree char *chosen = name ? g_strdup(name) : default_name(dom, uuid);
-    if (name_taken(dom, uuid, chosen)) {
+    bool taken = name_taken(dom, uuid, chosen);
+    if (!taken)
+        pending_set(uuid, chosen, true);
+    g_mutex_unlock(&reserve_lock);
+    if (taken) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'",
                     vm, chosen);
         return NULL;
     }
-    if (!vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
-        return NULL;
-    pending_set(uuid, chosen, true);
     VsSnapshotJob *job = g_new0(VsSnapshotJob, 1);
     job->vm = g_strdup(vm);
     job->uuid = g_steal_pointer(&uuid);
@@ -725,14 +743,24 @@ static bool update_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
         return false;
     const char *internal = virDomainSnapshotGetName(snap);
     bool renaming = op->new_name && strcmp(op->new_name, op->name) != 0;
-    if (renaming && name_taken(dom, uuid, op->new_name)) {
-        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'",
-                    virDomainGetName(dom), op->new_name);
-        return false;
+    if (renaming) { /* reserved like a create's name, until it is given */
+        g_mutex_lock(&reserve_lock);
+        bool taken = name_taken(dom, uuid, op->new_name);
+        if (!taken)
+            pending_set(uuid, op->new_name, true);
+        g_mutex_unlock(&reserve_lock);
+        if (taken) {
+            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                        "VM '%s' already has a snapshot named '%s'", virDomainGetName(dom),
+                        op->new_name);
+            return false;
+        }
     }
-    if (op->description && !set_description(snap, op->description, error))
-        return false;
-    if (renaming && !vs_snapnames_set(uuid, internal, op->new_name, error))
+    bool ok = (!op->description || set_description(snap, op->description, error)) &&
+              (!renaming || vs_snapnames_set(uuid, internal, op->new_name, error));
+    if (renaming)
+        pending_set(uuid, op->new_name, false);
+    if (!ok)
         return false;
     op->result = snapshot_info(uuid, snap, error);
     return op->result != NULL;

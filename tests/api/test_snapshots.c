@@ -6,6 +6,7 @@
  * file whose snapshots outlive the daemon, renames that survive a restart. */
 #include "api_util.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static const char *const special_names[] = {"a&b", "<x>", "\"q\"", "пeω-∨м", "snap 1"};
@@ -301,6 +302,51 @@ static void test_create_errors(void **state)
     assert_int_equal(json_array_size(tasks_after->json), n_tasks + 2);
     assert_int_equal(vm_count("s-err"), 3);
     api_delete_vm("s-err");
+}
+
+/* Unnamed creates sent at the same moment from several connections each get
+ * a name of their own (the check that a name is free and its reservation are
+ * one step): no two snapshots are ever shown under one name. */
+#define RACERS 8
+static void *post_unnamed(void *data)
+{
+    VsTestResponse **out = data;
+    *out = vs_http(api_d, "POST", "/vms/s-race/snapshots", "{}");
+    return NULL;
+}
+
+static void test_default_names_at_once(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-race", NULL));
+    for (int round = 0; round < 3; round++) {
+        pthread_t threads[RACERS];
+        VsTestResponse *answers[RACERS] = {0};
+        for (int i = 0; i < RACERS; i++)
+            assert_int_equal(pthread_create(&threads[i], NULL, post_unnamed, &answers[i]), 0);
+        for (int i = 0; i < RACERS; i++)
+            pthread_join(threads[i], NULL);
+        g_autoptr(GHashTable) targets = g_hash_table_new(g_str_hash, g_str_equal);
+        for (int i = 0; i < RACERS; i++) {
+            assert_int_equal(answers[i]->status, 202);
+            const char *target = vs_json_str(answers[i]->json, "target_uri");
+            if (!g_hash_table_add(targets, (gpointer)target))
+                fail_msg("two creates were given %s", target);
+            wait_finished(vs_json_str(answers[i]->json, "id"));
+        }
+        for (int i = 0; i < RACERS; i++)
+            vs_response_free(answers[i]);
+    }
+    g_autoptr(VsTestResponse) all = vs_http(api_d, "GET", "/vms/s-race/snapshots?all=true", NULL);
+    assert_int_equal(json_array_size(all->json), 3 * RACERS);
+    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+    size_t i;
+    json_t *snap;
+    json_array_foreach(all->json, i, snap) {
+        if (!g_hash_table_add(names, (gpointer)vs_json_str(snap, "name")))
+            fail_msg("two snapshots are shown as '%s'", vs_json_str(snap, "name"));
+    }
+    api_delete_vm("s-race");
 }
 
 static void test_default_name(void **state)
@@ -1245,6 +1291,7 @@ int main(void)
         cmocka_unit_test(test_create_task),
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_default_name),
+        cmocka_unit_test(test_default_names_at_once),
         cmocka_unit_test(test_special_names),
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_get_one),
