@@ -312,6 +312,13 @@ bool vs_live_supported(virDomainPtr dom, GError **error)
                     "VM '%s' is not running: a live snapshot needs a running VM", vm);
         return false;
     }
+    if (!vs_hv_is_local()) {
+        /* The memory file is written here and handed to QEMU as a descriptor. */
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' cannot take a live snapshot: its hypervisor (%s) is on another "
+                    "host", vm, vs_hv_uri());
+        return false;
+    }
     if (virDomainIsPersistent(dom) != 1) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                     "VM '%s' is transient: reverting a live snapshot restarts QEMU, which would "

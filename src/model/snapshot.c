@@ -61,10 +61,14 @@ static virDomainSnapshotPtr resolve(virDomainPtr dom, const char *uuid, const ch
  * facts are kept per VM, and dropped whenever virtsnapd changes any snapshot
  * of that VM. */
 typedef struct {
-    char *state, *parent, *description; /* parent: libvirt name, "" for none */
     gint64 created;
     bool memory;
     bool live; /* memory in a file of live.c, disks internal */
+} FactsValues; /* the facts that are not strings: kept and copied as they are */
+
+typedef struct {
+    char *state, *parent, *description; /* parent: libvirt name, "" for none */
+    FactsValues v;
 } Facts;
 
 /* The kept facts of one VM. They are dropped all at once, so they live in a
@@ -75,8 +79,7 @@ typedef struct {
  * long-lived ones (see docs/performance.md). */
 typedef struct {
     const char *state, *parent, *description;
-    gint64 created;
-    bool memory;
+    FactsValues v;
 } KeptFacts;
 
 #define FACTS_BLOCK 512
@@ -141,8 +144,7 @@ static void vm_facts_keep(VmFacts *v, const char *name, const Facts *f)
     k->state = g_intern_string(f->state); /* one of libvirt's few state names */
     k->parent = vm_facts_name(v, f->parent);
     k->description = *f->description ? g_string_chunk_insert(v->strings, f->description) : "";
-    k->created = f->created;
-    k->memory = f->memory;
+    k->v = f->v;
     g_hash_table_replace(v->by_name, (gpointer)vm_facts_name(v, name), k);
 }
 
@@ -187,7 +189,7 @@ static Facts *facts_read(virDomainSnapshotPtr snap, GError **error)
     if (!f->state)
         f->state = g_strdup("nostate");
     g_autofree char *created = child_text(root, "creationTime");
-    f->created = created ? g_ascii_strtoll(created, NULL, 10) : 0;
+    f->v.created = created ? g_ascii_strtoll(created, NULL, 10) : 0;
     f->parent = child_text(vs_xml_child(root, "parent"), "name");
     if (!f->parent)
         f->parent = g_strdup("");
@@ -198,8 +200,8 @@ static Facts *facts_read(virDomainSnapshotPtr snap, GError **error)
     xmlChar *memory = mem ? xmlGetProp(mem, (const xmlChar *)"snapshot") : NULL;
     bool was_active = !strcmp(f->state, "running") || !strcmp(f->state, "paused") ||
                       !strcmp(f->state, "blocked");
-    f->memory = memory ? strcmp((const char *)memory, "no") != 0 : was_active;
-    f->live = memory && strcmp((const char *)memory, "external") == 0;
+    f->v.memory = memory ? strcmp((const char *)memory, "no") != 0 : was_active;
+    f->v.live = memory && strcmp((const char *)memory, "external") == 0;
     xmlFree(memory);
     return f;
 }
@@ -210,8 +212,7 @@ static Facts *facts_copy(const KeptFacts *k)
     c->state = g_strdup(k->state);
     c->parent = g_strdup(k->parent);
     c->description = g_strdup(k->description);
-    c->created = k->created;
-    c->memory = k->memory;
+    c->v = k->v;
     return c;
 }
 
@@ -258,11 +259,11 @@ static VsSnapshot *snapshot_info(const char *uuid, virDomainSnapshotPtr snap, GE
     VsSnapshot *info = g_new0(VsSnapshot, 1);
     info->name = vs_snapnames_display(uuid, virDomainSnapshotGetName(snap));
     info->state = g_steal_pointer(&f->state);
-    info->created = f->created;
+    info->created = f->v.created;
     info->parent = *f->parent ? vs_snapnames_display(uuid, f->parent) : g_strdup("");
     info->description = g_steal_pointer(&f->description);
-    info->memory = f->memory;
-    info->live = f->live;
+    info->memory = f->v.memory;
+    info->live = f->v.live;
     facts_free(f);
     VsSnapFigures figures;
     if (vs_snapnames_figures(uuid, virDomainSnapshotGetName(snap), &figures)) {
@@ -859,7 +860,7 @@ bool vs_snapshot_revert_to(virDomainSnapshotPtr snap, GError **error)
     g_autofree char *uuid = vs_hv_uuid(dom);
     g_autoptr(GError) read_error = NULL;
     Facts *f = facts_get(uuid, snap, &read_error);
-    bool live = f && f->live;
+    bool live = f && f->v.live;
     facts_free(f);
     if (live)
         return vs_live_revert(snap, NULL, error);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,8 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
+        /* A test killed by its timeout must not leave its daemon behind. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         FILE *log = fopen(d->log_path, "a");
         if (log) {
             dup2(fileno(log), STDERR_FILENO);

@@ -205,7 +205,10 @@ int main(int argc, char **argv)
     printf("stress: snapshots made %d, failed tasks %d, unaccounted %d; reads p50 %.1f ms p99 %.1f ms\n",
            created, failed, missing, p50, p99);
     printf("stress: virtsnapd RSS %ld KiB before load, %ld KiB after\n", rss_before, rss_after);
-    bool rss_flat = rss_after - rss_before < 32 * 1024;
+    /* VS_STRESS_RSS_MIB: the growth allowed (ASan's quarantine keeps freed
+     * memory, so its run allows more and relies on LeakSanitizer instead). */
+    const char *slack = g_getenv("VS_STRESS_RSS_MIB");
+    bool rss_flat = rss_after - rss_before < (slack ? atol(slack) : 32) * 1024;
     vs_test_daemon_free(d);
     bool ok = e5xx == 0 && other == 0 && failed == 0 && missing == 0 && created > 0 && rss_flat;
     printf("%d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);
