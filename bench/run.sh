@@ -460,5 +460,5 @@ if [ "$QUICK" = 0 ] && [ -x "$BUILD/tests/live/live-proof" ] && [ -w /dev/kvm ];
     say "live vs classic: 256 MiB, 1 GiB and 4 GiB guests full of random data (several minutes)"
     "$BUILD/tests/live/live-proof" --sizes 256,1024,4096 --repeat 1 --live-repeat 5 \
         >"$WORK/live-proof.txt" 2>&1 || say "live-proof failed: see $WORK/live-proof.txt"
-    grep -E '^\|' "$WORK/live-proof.txt" | tee -a "$BUILD/bench-results.txt" || true
+    sed -n '/^== results/,/^(QEMU start/p' "$WORK/live-proof.txt" | tee -a "$BUILD/bench-results.txt"
 fi

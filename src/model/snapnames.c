@@ -1,5 +1,7 @@
-/* snapnames.c: display names of renamed snapshots and the figures measured
- * when each snapshot was taken, one key file per VM. */
+/* snapnames.c: display names of renamed snapshots, one key file per VM, and
+ * the figures measured when each snapshot was taken, one small key file per
+ * snapshot in a directory per VM (so that taking a snapshot writes one small
+ * file, whatever the size of the tree). Both are loaded once per VM. */
 #include "snapnames.h"
 
 #include "../util/error.h"
@@ -53,6 +55,40 @@ static void map_put(NameMap *map, const char *internal, const char *display)
     g_hash_table_insert(map->internal_of, g_strdup(display), g_strdup(internal));
 }
 
+/* STATE/snapnames/<uuid>.figures, or the file of INTERNAL in it. */
+static char *figures_path(const char *uuid, const char *internal)
+{
+    g_autofree char *name = g_strdup_printf("%s.figures", uuid);
+    return g_build_filename(dir, name, internal, NULL);
+}
+
+static bool figures_save(const char *uuid, const char *internal, const VsSnapFigures *f,
+                         GError **error)
+{
+    g_autofree char *figures_dir = figures_path(uuid, NULL);
+    g_autofree char *file = figures_path(uuid, internal);
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_key_file_set_double(kf, "figures", "downtime_ms", f->downtime_ms);
+    g_key_file_set_uint64(kf, "figures", "memory_bytes", f->memory_bytes);
+    if (g_mkdir_with_parents(figures_dir, 0700) != 0) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot create %s", figures_dir);
+        return false;
+    }
+    return g_key_file_save_to_file(kf, file, error);
+}
+
+static void figures_remove_all(const char *uuid)
+{
+    g_autofree char *figures_dir = figures_path(uuid, NULL);
+    g_autoptr(GDir) listing = g_dir_open(figures_dir, 0, NULL);
+    const char *name;
+    while (listing && (name = g_dir_read_name(listing))) {
+        g_autofree char *file = g_build_filename(figures_dir, name, NULL);
+        g_unlink(file);
+    }
+    g_rmdir(figures_dir);
+}
+
 /* Called with LOCK held. */
 static NameMap *map_for(const char *uuid)
 {
@@ -69,51 +105,42 @@ static NameMap *map_for(const char *uuid)
             g_autofree char *display = g_key_file_get_string(kf, *g, "display", NULL);
             if (internal && display)
                 map_put(map, internal, display);
-            if (internal && g_key_file_has_key(kf, *g, "memory_bytes", NULL)) {
-                VsSnapFigures *f = g_new0(VsSnapFigures, 1);
-                f->downtime_ms = g_key_file_get_double(kf, *g, "downtime_ms", NULL);
-                f->memory_bytes = g_key_file_get_uint64(kf, *g, "memory_bytes", NULL);
-                g_hash_table_replace(map->figures, g_strdup(internal), f);
-            }
         }
+    }
+    g_autofree char *figures_dir = figures_path(uuid, NULL);
+    g_autoptr(GDir) listing = g_dir_open(figures_dir, 0, NULL);
+    const char *internal;
+    while (listing && (internal = g_dir_read_name(listing))) {
+        g_autofree char *file = g_build_filename(figures_dir, internal, NULL);
+        g_autoptr(GKeyFile) one = g_key_file_new();
+        if (!g_key_file_load_from_file(one, file, G_KEY_FILE_NONE, NULL))
+            continue; /* a temporary file of an interrupted write */
+        VsSnapFigures *f = g_new0(VsSnapFigures, 1);
+        f->downtime_ms = g_key_file_get_double(one, "figures", "downtime_ms", NULL);
+        f->memory_bytes = g_key_file_get_uint64(one, "figures", "memory_bytes", NULL);
+        g_hash_table_replace(map->figures, g_strdup(internal), f);
     }
     g_hash_table_insert(maps, g_strdup(uuid), map);
     return map;
-}
-
-/* The key file's group for INTERNAL (made on first use). Called with LOCK held. */
-static const char *save_group(GHashTable *groups, GKeyFile *kf, const char *internal)
-{
-    const char *group = g_hash_table_lookup(groups, internal);
-    if (group)
-        return group;
-    char *made = g_strdup_printf("snapshot %u", g_hash_table_size(groups));
-    g_hash_table_insert(groups, (gpointer)internal, made);
-    g_key_file_set_string(kf, made, "internal", internal);
-    return made;
 }
 
 /* Called with LOCK held. */
 static bool map_save(const char *uuid, NameMap *map, GError **error)
 {
     g_autofree char *path = map_path(uuid);
-    if (g_hash_table_size(map->display_of) == 0 && g_hash_table_size(map->figures) == 0) {
+    if (g_hash_table_size(map->display_of) == 0) {
         g_unlink(path);
         return true;
     }
     g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autoptr(GHashTable) groups = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     GHashTableIter iter;
-    gpointer internal, value;
+    gpointer internal, display;
+    int n = 0;
     g_hash_table_iter_init(&iter, map->display_of);
-    while (g_hash_table_iter_next(&iter, &internal, &value))
-        g_key_file_set_string(kf, save_group(groups, kf, internal), "display", value);
-    g_hash_table_iter_init(&iter, map->figures);
-    while (g_hash_table_iter_next(&iter, &internal, &value)) {
-        const VsSnapFigures *f = value;
-        const char *group = save_group(groups, kf, internal);
-        g_key_file_set_double(kf, group, "downtime_ms", f->downtime_ms);
-        g_key_file_set_uint64(kf, group, "memory_bytes", f->memory_bytes);
+    while (g_hash_table_iter_next(&iter, &internal, &display)) {
+        g_autofree char *group = g_strdup_printf("snapshot %d", n++);
+        g_key_file_set_string(kf, group, "internal", internal);
+        g_key_file_set_string(kf, group, "display", display);
     }
     return g_key_file_save_to_file(kf, path, error);
 }
@@ -169,11 +196,14 @@ void vs_snapnames_forget(const char *uuid, const char *internal)
 {
     g_mutex_lock(&lock);
     NameMap *map = map_for(uuid);
-    bool named = g_hash_table_contains(map->display_of, internal);
-    if (named)
+    if (g_hash_table_contains(map->display_of, internal)) {
         map_put(map, internal, internal);
-    if (g_hash_table_remove(map->figures, internal) || named)
         map_save(uuid, map, NULL);
+    }
+    if (g_hash_table_remove(map->figures, internal)) {
+        g_autofree char *file = figures_path(uuid, internal);
+        g_unlink(file);
+    }
     g_mutex_unlock(&lock);
 }
 
@@ -183,6 +213,7 @@ void vs_snapnames_forget_vm(const char *uuid)
     g_hash_table_remove(maps, uuid);
     g_autofree char *path = map_path(uuid);
     g_unlink(path);
+    figures_remove_all(uuid);
     g_mutex_unlock(&lock);
 }
 
@@ -196,12 +227,14 @@ bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **e
     g_hash_table_iter_init(&iter, from->display_of);
     while (g_hash_table_iter_next(&iter, &internal, &display))
         map_put(to, internal, display);
+    bool ok = map_save(to_uuid, to, error);
     gpointer figures;
     g_hash_table_iter_init(&iter, from->figures);
-    while (g_hash_table_iter_next(&iter, &internal, &figures))
+    while (ok && g_hash_table_iter_next(&iter, &internal, &figures)) {
         g_hash_table_replace(to->figures, g_strdup(internal),
                              g_memdup2(figures, sizeof(VsSnapFigures)));
-    bool ok = map_save(to_uuid, to, error);
+        ok = figures_save(to_uuid, internal, figures, error);
+    }
     g_mutex_unlock(&lock);
     return ok;
 }
@@ -212,7 +245,7 @@ bool vs_snapnames_set_figures(const char *uuid, const char *internal, const VsSn
     g_mutex_lock(&lock);
     NameMap *map = map_for(uuid);
     g_hash_table_replace(map->figures, g_strdup(internal), g_memdup2(figures, sizeof *figures));
-    bool ok = map_save(uuid, map, error);
+    bool ok = figures_save(uuid, internal, figures, error);
     g_mutex_unlock(&lock);
     return ok;
 }

@@ -9,9 +9,10 @@
  * per VM UUID under STATE/snapnames/, written atomically; a snapshot with no
  * entry is shown under its libvirt name (snapshots made with virsh).
  *
- * The same file keeps what virtsnap measured when it took a snapshot of a
+ * Beside it, one small key file per snapshot (STATE/snapnames/<uuid>.figures/
+ * <internal>) keeps what virtsnap measured when it took a snapshot of a
  * running VM (libvirt has no place for it): how long the guest was paused and
- * the size of the saved memory. It goes with the snapshot (forget), and with
+ * the size of the saved memory. They go with the snapshot (forget), and with
  * the VM (forget_vm, copy_vm). */
 #pragma once
 #include <glib.h>

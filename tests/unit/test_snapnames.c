@@ -2,7 +2,8 @@
  * (src/model/snapnames.h) in a temporary state directory: display/internal
  * mapping, renames hiding the old name, forget, copy between VMs and
  * persistence across a reload (vs_snapnames_init again on the same state
- * directory, which is what a daemon restart does). */
+ * directory, which is what a daemon restart does); the measured figures of
+ * snapshots, kept beside the names with the same life. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,18 +32,27 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
+/* Removes DIR and what it holds, one level of subdirectories included. */
+static void remove_tree(const char *dir, int depth)
 {
-    (void)state;
-    g_autofree char *dir = g_build_filename(state_dir, "snapnames", NULL);
     GDir *d = g_dir_open(dir, 0, NULL);
     for (const char *n; d && (n = g_dir_read_name(d));) {
         g_autofree char *file = g_build_filename(dir, n, NULL);
-        g_unlink(file);
+        if (depth > 0 && g_file_test(file, G_FILE_TEST_IS_DIR))
+            remove_tree(file, depth - 1);
+        else
+            g_unlink(file);
     }
     if (d)
         g_dir_close(d);
     g_rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    g_autofree char *dir = g_build_filename(state_dir, "snapnames", NULL);
+    remove_tree(dir, 1);
     g_rmdir(state_dir);
     g_clear_pointer(&state_dir, g_free);
     return 0;
@@ -230,6 +240,69 @@ static void test_persistence(void **state)
     vs_snapnames_forget_vm(VM_A);
 }
 
+static void set_figures(const char *uuid, const char *internal, double ms, guint64 bytes)
+{
+    VsSnapFigures f = {.downtime_ms = ms, .memory_bytes = bytes};
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_snapnames_set_figures(uuid, internal, &f, &error));
+    assert_null(error);
+}
+
+static void expect_figures(const char *uuid, const char *internal, double ms, guint64 bytes)
+{
+    VsSnapFigures f = {0};
+    assert_true(vs_snapnames_figures(uuid, internal, &f));
+    assert_true(f.downtime_ms == ms);
+    assert_int_equal(f.memory_bytes, bytes);
+}
+
+static int count_files(const char *uuid)
+{
+    g_autofree char *name = g_strdup_printf("%s.figures", uuid);
+    g_autofree char *dir = g_build_filename(state_dir, "snapnames", name, NULL);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    int n = 0;
+    while (d && g_dir_read_name(d))
+        n++;
+    if (d)
+        g_dir_close(d);
+    return d ? n : -1; /* -1: no directory at all */
+}
+
+/* Figures: one file per snapshot, kept across a restart, gone with the
+ * snapshot or the VM, copied with a clone; names and figures independent. */
+static void test_figures(void **state)
+{
+    (void)state;
+    VsSnapFigures none;
+    assert_false(vs_snapnames_figures(VM_A, "s1", &none));
+    set_figures(VM_A, "s1", 23.5, 1048576);
+    set_figures(VM_A, "s2", 1234.25, G_GUINT64_CONSTANT(4294967296) + 7);
+    set(VM_A, "s2", "renamed");
+    set_figures(VM_A, "s1", 24.5, 2097152); /* replaced, not added */
+    assert_int_equal(count_files(VM_A), 2);
+    reload();
+    expect_figures(VM_A, "s1", 24.5, 2097152);
+    expect_figures(VM_A, "s2", 1234.25, G_GUINT64_CONSTANT(4294967296) + 7);
+    expect_display(VM_A, "s2", "renamed");
+
+    vs_snapnames_forget(VM_A, "s1");
+    assert_false(vs_snapnames_figures(VM_A, "s1", &none));
+    assert_int_equal(count_files(VM_A), 1);
+    expect_display(VM_A, "s2", "renamed"); /* the other snapshot keeps both */
+
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_snapnames_copy_vm(VM_A, VM_B, &error));
+    vs_snapnames_forget_vm(VM_A);
+    assert_int_equal(count_files(VM_A), -1);
+    reload();
+    assert_false(vs_snapnames_figures(VM_A, "s2", &none));
+    expect_figures(VM_B, "s2", 1234.25, G_GUINT64_CONSTANT(4294967296) + 7);
+    expect_display(VM_B, "s2", "renamed");
+    vs_snapnames_forget_vm(VM_B);
+    assert_int_equal(count_files(VM_B), -1);
+}
+
 static void test_safe_internal(void **state)
 {
     (void)state;
@@ -258,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_vm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_figures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_safe_internal, setup, teardown),
     };
     return cmocka_run_group_tests_name("snapnames", tests, NULL, NULL);
