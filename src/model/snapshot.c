@@ -591,11 +591,15 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
         vs_hv_set_error(error, "cannot create snapshot '%s' of VM '%s'", job->name, job->vm);
     double wall_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
     double paused_ms = meter ? vs_pause_meter_finish(meter) : -1;
+    double metered_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
     if (snap && running) {
         /* Without the events, the whole call bounds the pause. */
         figures->downtime_ms = paused_ms >= 0 ? paused_ms : wall_ms;
         figures->memory_bytes = classic_memory_bytes(dom, internal);
     }
+    vs_debug("VM '%s': classic snapshot: libvirt %.1f ms, events %.1f ms, memory size %.1f ms",
+             job->vm, wall_ms, metered_ms - wall_ms,
+             (double)(g_get_monotonic_time() - t0) / 1000.0 - metered_ms);
     return snap;
 }
 
