@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* libvirt's save-image header (src/qemu/qemu_saveimage.h, ABI since 0.x). */
@@ -502,6 +503,80 @@ static gint64 reserve_space(virDomainPtr dom, int fd, const char *path, GError *
     return 0;
 }
 
+/* ---- huge pages after a copy ------------------------------------------- */
+
+/* The pid of the QEMU process running DOM (its command line holds -uuid
+ * UUID), or 0. */
+static pid_t qemu_pid(virDomainPtr dom)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (virDomainGetUUIDString(dom, uuid) < 0)
+        return 0;
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *entry;
+    while (proc && (entry = g_dir_read_name(proc))) {
+        if (!g_ascii_isdigit(entry[0]))
+            continue;
+        g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", entry);
+        g_autofree char *cmdline = NULL;
+        gsize len = 0;
+        if (!g_file_get_contents(path, &cmdline, &len, NULL) || !strstr(cmdline, "qemu"))
+            continue;
+        for (gsize i = 0; i + 1 < len; i += strlen(cmdline + i) + 1)
+            if (!strcmp(cmdline + i, "-uuid") && i + 6 < len && !strcmp(cmdline + i + 6, uuid))
+                return (pid_t)atoi(entry);
+    }
+    return 0;
+}
+
+/* Write-protecting guest RAM splits its transparent huge pages at the first
+ * write to each: after a live snapshot the guest runs on 4 KiB pages, and
+ * the next snapshot's page walk (inside the pause) is up to 512 times longer
+ * (measured: 4 GiB guest, setup 19 ms at the first live snapshot, 130-170 ms
+ * at the later ones). Once the copy is over, ask the kernel to put the huge
+ * pages back together (process_madvise MADV_COLLAPSE, Linux 6.1) over QEMU's
+ * large anonymous mappings, i.e. guest RAM. Best effort: where it is refused
+ * (older kernel, THP off) the next pause is only longer. */
+static void collapse_guest_ram(virDomainPtr dom)
+{
+#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
+    double t0 = now_ms();
+    pid_t pid = qemu_pid(dom);
+    g_autofree char *maps_path = pid ? g_strdup_printf("/proc/%d/maps", (int)pid) : NULL;
+    g_autofree char *maps = NULL;
+    if (!pid || !g_file_get_contents(maps_path, &maps, NULL, NULL))
+        return;
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0)
+        return;
+    guint64 asked = 0, done = 0;
+    g_auto(GStrv) lines = g_strsplit(maps, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        unsigned long start = 0, end = 0;
+        char perms[8] = "", path[8] = "";
+        /* "start-end perms offset dev inode [path]": anonymous when no path. */
+        if (sscanf(*l, "%lx-%lx %7s %*s %*s %*s %7s", &start, &end, perms, path) < 3 ||
+            strcmp(perms, "rw-p") != 0 || path[0] || end - start < (32ul << 20))
+            continue;
+        asked += end - start;
+        /* In 64 MiB pieces: a piece the kernel cannot collapse (EAGAIN on a
+         * busy page) ends that call, not the whole mapping. */
+        for (unsigned long at = start; at < end; at += 64ul << 20) {
+            struct iovec range = {.iov_base = (void *)at, .iov_len = MIN(end - at, 64ul << 20)};
+            ssize_t n = syscall(SYS_process_madvise, pidfd, &range, 1, 25 /* MADV_COLLAPSE */, 0);
+            if (n > 0)
+                done += (guint64)n;
+        }
+    }
+    close(pidfd);
+    vs_debug("VM '%s': huge pages collapsed over %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+             " MiB of guest memory in %.0f ms", virDomainGetName(dom), done >> 20, asked >> 20,
+             now_ms() - t0);
+#else
+    (void)dom;
+#endif
+}
+
 /* ---- pause meter -------------------------------------------------------- */
 
 struct VsPauseMeter {
@@ -922,6 +997,7 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     t.fd_in_qemu = false; /* QEMU took it over and closed it */
     set_background_snapshot(dom, false, NULL);
     t.caps_on = false;
+    collapse_guest_ram(dom);
 
     /* Durable, then complete: the final magic goes last. The unused part of
      * the reservation (past the end) is given back: a truncate to the same
