@@ -275,11 +275,9 @@ kill "$(cat "$WORK/T.pid")"
 rm -f "$WORK/T.pid"
 
 # ---- 1: embedded QEMU: create and revert of a running 64 MiB guest -------------
-E_URL=$(wait_daemon E)
-if [ "$SCALE" = 1 ]; then
-    # Only section 3's GETs, on a shut-off VM with a blank disk: no guest.
+# Section 3's GETs of VM tp (made by the caller) and its snapshot s5.
+throughput() {
     say "throughput: GET /vms/tp and GET /vms/tp/snapshots/s5 at $CONNS connections"
-    rest_e vm tp 64 >/dev/null
     for i in $(seq 1 10); do rest_e snap tp "s$i"; done
     for c in $CONNS; do
         for _ in $(seq 1 "$REPS"); do
@@ -287,6 +285,13 @@ if [ "$SCALE" = 1 ]; then
             rest_e load "tp.snap.c$c" /vms/tp/snapshots/s5 "$c" "$TP_SECS" | collect
         done
     done
+}
+
+E_URL=$(wait_daemon E)
+if [ "$SCALE" = 1 ]; then
+    # Only section 3's GETs, on a shut-off VM with a blank disk: no guest.
+    rest_e vm tp 64 >/dev/null
+    throughput
     print_table
     exit 0
 fi
@@ -407,15 +412,8 @@ echo quit >&"$V_IN"
 exec {V_IN}>&-
 
 # ---- 3: throughput on the embedded daemon ----------------------------------------
-say "throughput: GET /vms/tp and GET /vms/tp/snapshots/s5 at $CONNS connections"
 rest_e vm tp 64 "$IMAGE" >/dev/null
-for i in $(seq 1 10); do rest_e snap tp "s$i"; done
-for c in $CONNS; do
-    for _ in $(seq 1 "$REPS"); do
-        rest_e load "tp.vm.c$c" /vms/tp "$c" "$TP_SECS" | collect
-        rest_e load "tp.snap.c$c" /vms/tp/snapshots/s5 "$c" "$TP_SECS" | collect
-    done
-done
+throughput
 say "throughput while g64 reverts (a real QEMU restart) in a loop"
 for _ in $(seq 1 "$REPS"); do
     rest_e load rv.snap.c16 /vms/tp/snapshots/s5 16 "$TP_SECS" g64 r1 | collect
