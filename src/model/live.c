@@ -6,6 +6,7 @@
 
 #include "../util/error.h"
 #include "../util/fault.h"
+#include "../util/files.h"
 #include "../util/log.h"
 #include "../util/xml.h"
 #include "hv.h"
@@ -1345,12 +1346,6 @@ bool vs_live_copy_ram(const char *src, const char *dst, GError **error)
 void vs_live_forget_vm(const char *uuid)
 {
     g_autofree char *dir = vs_live_vm_dir(uuid);
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-        g_unlink(path);
-    }
-    g_rmdir(dir);
+    vs_dir_remove_files(dir);
 }
 

@@ -5,6 +5,7 @@
 #include "snapnames.h"
 
 #include "../util/error.h"
+#include "../util/files.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -75,18 +76,6 @@ static bool figures_save(const char *uuid, const char *internal, const VsSnapFig
         return false;
     }
     return g_key_file_save_to_file(kf, file, error);
-}
-
-static void figures_remove_all(const char *uuid)
-{
-    g_autofree char *figures_dir = figures_path(uuid, NULL);
-    g_autoptr(GDir) listing = g_dir_open(figures_dir, 0, NULL);
-    const char *name;
-    while (listing && (name = g_dir_read_name(listing))) {
-        g_autofree char *file = g_build_filename(figures_dir, name, NULL);
-        g_unlink(file);
-    }
-    g_rmdir(figures_dir);
 }
 
 /* Called with LOCK held. */
@@ -213,7 +202,8 @@ void vs_snapnames_forget_vm(const char *uuid)
     g_hash_table_remove(maps, uuid);
     g_autofree char *path = map_path(uuid);
     g_unlink(path);
-    figures_remove_all(uuid);
+    g_autofree char *figures_dir = figures_path(uuid, NULL);
+    vs_dir_remove_files(figures_dir);
     g_mutex_unlock(&lock);
 }
 
