@@ -463,18 +463,6 @@ void vs_snapshot_set_live_default(VsLiveMode mode)
     live_default = mode == VS_LIVE_OFF ? VS_LIVE_OFF : VS_LIVE_AUTO;
 }
 
-/* A live snapshot is asked for: the VM must run and the host be able. */
-static bool live_possible(virDomainPtr dom, GError **error)
-{
-    if (virDomainIsActive(dom) != 1) {
-        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
-                    "VM '%s' is not running: a live snapshot needs a running VM",
-                    virDomainGetName(dom));
-        return false;
-    }
-    return vs_live_supported(dom, error);
-}
-
 static char *default_name(virDomainPtr dom, const char *uuid)
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_local();
@@ -492,7 +480,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
 {
     g_autofree char *uuid = NULL;
     g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
-    if (!dom || !disks_can_snapshot(dom, error) || (live == VS_LIVE_ON && !live_possible(dom, error)))
+    if (!dom || !disks_can_snapshot(dom, error) || (live == VS_LIVE_ON && !vs_live_supported(dom, error)))
         return NULL;
     if (!vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
         return NULL;
@@ -614,12 +602,10 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         return false;
     g_autofree char *internal = pick_internal_name(dom, job->name);
     bool running = virDomainIsActive(dom) == 1;
-    /* ON was checked when the task was accepted; check again now. AUTO takes
-     * a live snapshot wherever one can be taken. */
-    bool live = job->live == VS_LIVE_ON ||
-                (job->live == VS_LIVE_AUTO && running && vs_live_supported(dom, NULL));
-    if (job->live == VS_LIVE_ON && !live_possible(dom, error))
-        return false;
+    /* vs_live_take checks first whether a live snapshot can be taken (ON
+     * was also checked when the task was accepted); where it cannot, AUTO
+     * takes a classic one below. */
+    bool live = job->live == VS_LIVE_ON || (job->live == VS_LIVE_AUTO && running);
     g_autofree char *ram = live ? vs_live_ram_path(job->uuid, internal) : NULL;
     vs_task_set_message(task, live      ? "saving disks and memory (live: the VM keeps running)"
                               : running ? "saving disks and memory"
@@ -644,8 +630,8 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         live ? vs_live_take(dom, internal, job->description, ram, &stats, &live_error) : NULL;
     if (live && !snap && job->live == VS_LIVE_AUTO &&
         g_error_matches(live_error, VS_ERROR, VS_ERR_CONFLICT)) {
-        /* QEMU refused before anything changed: the classic way then. */
-        vs_warn("VM '%s': no live snapshot (%s): taking a classic one", job->vm,
+        /* Not possible here (or QEMU refused), nothing changed: classic then. */
+        vs_info("VM '%s': no live snapshot (%s): taking a classic one", job->vm,
                 live_error->message);
         live = false;
     }
