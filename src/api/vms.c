@@ -1,5 +1,5 @@
 /* vms.c: the /vms resource: list, create, inspect, update (memory, cpus,
- * rename), delete, power actions and clone. Parses and validates requests,
+ * huge pages, rename), delete, power actions and clone. Parses and validates requests,
  * calls src/model/vm.c and clone.c, and formats VM objects. */
 #include "api.h"
 
@@ -17,11 +17,11 @@ json_t *vs_json_vm(const VsVm *vm)
                                                "path", d->path ? d->path : "", "format",
                                                d->format, "size", (json_int_t)d->size));
     }
-    json_t *obj = json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:o, s:s, s:i}", "name", vm->name,
-                            "uuid", vm->uuid, "state", vm->state, "persistent", vm->persistent,
-                            "memory", (json_int_t)vm->memory_mib, "cpus", (int)vm->cpus, "disks",
-                            disks, "current-snapshot", vm->current_snapshot, "snapshots",
-                            vm->snapshots);
+    json_t *obj = json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:b, s:o, s:s, s:i}", "name",
+                            vm->name, "uuid", vm->uuid, "state", vm->state, "persistent",
+                            vm->persistent, "memory", (json_int_t)vm->memory_mib, "cpus",
+                            (int)vm->cpus, "hugepages", vm->hugepages, "disks", disks,
+                            "current-snapshot", vm->current_snapshot, "snapshots", vm->snapshots);
     if (vm->serial_log)
         json_object_set_new(obj, "serial_log", json_string(vm->serial_log));
     return obj;
@@ -66,6 +66,13 @@ static const char *string_field(const VsApiRequest *req, const char *name)
     return value ? json_string_value(value) : NULL;
 }
 
+/* An optional boolean field (its type already checked): KEEP when absent. */
+static VsHugepagesChange hugepages_field(const VsApiRequest *req)
+{
+    json_t *value = req->body ? json_object_get(req->body, "hugepages") : NULL;
+    return !value ? VS_HUGEPAGES_KEEP : json_is_true(value) ? VS_HUGEPAGES_ON : VS_HUGEPAGES_OFF;
+}
+
 static void answer_vm(VsApiResponse *resp, int status, VsVm *vm, GError *error)
 {
     if (vm)
@@ -80,7 +87,8 @@ void vs_api_vms_create(const VsApiRequest *req, VsApiResponse *resp)
                                      {"memory", VS_FIELD_INT, false},
                                      {"cpus", VS_FIELD_INT, false},
                                      {"disk", VS_FIELD_INT, false},
-                                     {"image", VS_FIELD_STRING, false}};
+                                     {"image", VS_FIELD_STRING, false},
+                                     {"hugepages", VS_FIELD_BOOL, false}};
     guint64 memory, cpus, disk;
     if (!vs_api_check_query(req, resp, NULL) ||
         !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
@@ -93,7 +101,8 @@ void vs_api_vms_create(const VsApiRequest *req, VsApiResponse *resp)
                      .memory_mib = memory,
                      .cpus = (guint)cpus,
                      .disk_gib = disk,
-                     .image = string_field(req, "image")};
+                     .image = string_field(req, "image"),
+                     .hugepages = hugepages_field(req) == VS_HUGEPAGES_ON};
     g_autoptr(GError) error = NULL;
     g_autoptr(VsVm) vm = vs_vm_create(&spec, &error);
     if (vm)
@@ -114,7 +123,8 @@ void vs_api_vm_update(const VsApiRequest *req, VsApiResponse *resp)
 {
     static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
                                      {"memory", VS_FIELD_INT, false},
-                                     {"cpus", VS_FIELD_INT, false}};
+                                     {"cpus", VS_FIELD_INT, false},
+                                     {"hugepages", VS_FIELD_BOOL, false}};
     guint64 memory, cpus;
     const char *name = string_field(req, "name");
     if (!vs_api_check_query(req, resp, NULL) ||
@@ -127,7 +137,10 @@ void vs_api_vm_update(const VsApiRequest *req, VsApiResponse *resp)
         vs_api_error(resp, 400, "field 'memory' must be at least %d MiB", VS_VM_MIN_MEMORY_MIB);
         return;
     }
-    VsVmChange change = {.name = name, .memory_mib = memory, .cpus = (guint)cpus};
+    VsVmChange change = {.name = name,
+                         .memory_mib = memory,
+                         .cpus = (guint)cpus,
+                         .hugepages = hugepages_field(req)};
     g_autoptr(GError) error = NULL;
     g_autoptr(VsVm) vm = vs_vm_update(req->params[0], &change, &error);
     answer_vm(resp, 200, vm, error);

@@ -5,6 +5,7 @@
 
 #include "../util/error.h"
 #include "../util/fault.h"
+#include "../util/hugepages.h"
 #include "../util/log.h"
 #include "../util/names.h"
 #include "hv.h"
@@ -97,6 +98,7 @@ static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
     vm->persistent = virDomainIsPersistent(dom) == 1;
     vm->memory_mib = info.maxMem / 1024;
     vm->cpus = info.nrVirtCpu;
+    vm->hugepages = vs_xml_int(doc, NULL, "string(count(/domain/memoryBacking/hugepages))", 0) > 0;
     vm->disks = read_disks(dom, doc);
     vm->serial_log = vs_xml_string(doc, NULL,
                                    "string(/domain/devices/serial[@type='file']/source/@path)");
@@ -151,6 +153,18 @@ VsVm *vs_vm_get(const char *name, GError **error)
     return dom ? vm_from_domain(dom, error) : NULL;
 }
 
+/* libvirt backs guest RAM with huge pages only from a mounted hugetlbfs (a
+ * remote host is its own judge). */
+static bool hugepages_possible(GError **error)
+{
+    if (!vs_hv_is_local() || vs_hugepages_mounted())
+        return true;
+    g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                "field 'hugepages': this host has no hugetlbfs mounted (see "
+                "docs/live-snapshots.md, 'Huge pages')");
+    return false;
+}
+
 bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
 {
     const char *why = NULL;
@@ -174,6 +188,8 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
                     VS_VM_MAX_DISK_GIB);
         return false;
     }
+    if (spec->hugepages && !hugepages_possible(error))
+        return false;
     if (spec->image) {
         if (!g_path_is_absolute(spec->image) || strstr(spec->image, "/../") ||
             g_str_has_suffix(spec->image, "/..") || strstr(spec->image, "/./")) {
@@ -188,6 +204,29 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
         }
     }
     return true;
+}
+
+/* Guest RAM on huge pages or not: <memoryBacking><hugepages/> in DOMAIN. */
+static void set_hugepages(xmlNode *domain, bool on)
+{
+    xmlNode *backing = vs_xml_child(domain, "memoryBacking");
+    if (!backing && !on)
+        return;
+    if (!backing)
+        backing = xmlNewChild(domain, NULL, (const xmlChar *)"memoryBacking", NULL);
+    for (xmlNode *n = backing->children, *next; n; n = next) {
+        next = n->next;
+        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, (const xmlChar *)"hugepages")) {
+            xmlUnlinkNode(n);
+            xmlFreeNode(n);
+        }
+    }
+    if (on)
+        xmlNewChild(backing, NULL, (const xmlChar *)"hugepages", NULL);
+    else if (!xmlFirstElementChild(backing)) {
+        xmlUnlinkNode(backing);
+        xmlFreeNode(backing);
+    }
 }
 
 /* The domain definition of a new VM, built with the tree API. */
@@ -205,6 +244,8 @@ static char *build_domain_xml(const VsVmSpec *spec, const char *uuid, const char
                (const xmlChar *)"MiB");
     xmlNewProp(vs_xml_set_child_text(dom, "currentMemory", mem), (const xmlChar *)"unit",
                (const xmlChar *)"MiB");
+    if (spec->hugepages)
+        set_hugepages(dom, true);
     g_autofree char *cpus = g_strdup_printf("%u", spec->cpus);
     vs_xml_set_child_text(dom, "vcpu", cpus);
 
@@ -318,6 +359,8 @@ static bool change_resources(virConnectPtr conn, virDomainPtr dom, const VsVmCha
         xmlNode *vcpu = vs_xml_set_child_text(root, "vcpu", cpus);
         xmlUnsetProp(vcpu, (const xmlChar *)"current");
     }
+    if (change->hugepages != VS_HUGEPAGES_KEEP)
+        set_hugepages(root, change->hugepages == VS_HUGEPAGES_ON);
     g_autofree char *xml = vs_xml_to_string(doc);
     g_autoptr(virDomain) redefined = virDomainDefineXML(conn, xml);
     if (!redefined) {
@@ -398,7 +441,9 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     bool renaming = change->name && strcmp(change->name, name) != 0;
     /* A rename that will be refused must not leave the other changes made. */
     bool ok = !renaming || rename_allowed(conn, dom, change->name, error);
-    if (ok && (change->memory_mib || change->cpus))
+    if (ok && change->hugepages == VS_HUGEPAGES_ON)
+        ok = hugepages_possible(error);
+    if (ok && (change->memory_mib || change->cpus || change->hugepages != VS_HUGEPAGES_KEEP))
         ok = change_resources(conn, dom, change, error);
     if (ok && renaming)
         ok = rename_domain(conn, dom, change->name, error);
@@ -540,6 +585,26 @@ static bool transient_guard(virDomainPtr dom, VsVmAction action, bool discard, G
     return vs_snapshot_discard_metadata(dom, error);
 }
 
+/* A VM whose RAM is on huge pages starts only when the host's pool has
+ * enough free pages: say so plainly instead of QEMU's "cannot allocate". */
+static bool hugepages_guard(virDomainPtr dom, GError **error)
+{
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
+    if (!vs_hv_is_local() || !doc ||
+        vs_xml_int(doc, NULL, "string(count(/domain/memoryBacking/hugepages))", 0) == 0)
+        return true;
+    guint64 need = (guint64)MAX(vs_xml_int(doc, NULL, "string(/domain/memory)", 0), 0) * 1024 /* KiB */;
+    guint64 free_bytes = vs_hugepages_free_bytes();
+    if (need <= free_bytes)
+        return true;
+    g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                "cannot start VM '%s': its RAM is on huge pages and needs %" G_GUINT64_FORMAT
+                " MiB of them, but the host has %" G_GUINT64_FORMAT
+                " MiB free (raise vm.nr_hugepages, or PATCH hugepages=false)",
+                virDomainGetName(dom), need >> 20, free_bytes >> 20);
+    return false;
+}
+
 VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GError **error)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(error);
@@ -561,6 +626,7 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
         ok = false;
     }
     ok = ok && transient_guard(dom, action, discard_snapshots, error);
+    ok = ok && (action != VS_VM_START || hugepages_guard(dom, error));
     if (ok && run_action(dom, action) < 0) {
         vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);
         ok = false;

@@ -18,6 +18,7 @@ typedef struct {
     bool persistent;
     guint64 memory_mib;
     guint cpus;
+    bool hugepages;   /* guest RAM on the host's huge pages (hugetlbfs) */
     GPtrArray *disks; /* VsDisk* */
     char *current_snapshot; /* display name, "" for none */
     int snapshots;
@@ -33,12 +34,16 @@ typedef struct {
     guint cpus;         /* 0: default */
     guint64 disk_gib;   /* 0: default (or the image's size) */
     const char *image;  /* base image for an overlay, or NULL */
+    bool hugepages;     /* guest RAM on huge pages: live snapshots of big guests pause less */
 } VsVmSpec;
+
+typedef enum { VS_HUGEPAGES_KEEP = 0, VS_HUGEPAGES_OFF, VS_HUGEPAGES_ON } VsHugepagesChange;
 
 typedef struct {
     const char *name;   /* NULL: keep */
     guint64 memory_mib; /* 0: keep */
     guint cpus;         /* 0: keep */
+    VsHugepagesChange hugepages;
 } VsVmChange;
 
 typedef enum {

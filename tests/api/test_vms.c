@@ -337,6 +337,72 @@ static void test_list_sorted(void **state)
         api_delete_vm(names[k]);
 }
 
+/* Whether this host has a hugetlbfs mounted (what the daemon checks). */
+static bool hugetlbfs_mounted(void)
+{
+    g_autofree char *mounts = NULL;
+    return g_file_get_contents("/proc/mounts", &mounts, NULL, NULL) &&
+           strstr(mounts, " hugetlbfs ") != NULL;
+}
+
+/* Guest RAM on huge pages: a VM option (create, update, shown by GET);
+ * refused with 409 where the host has no hugetlbfs, and a start that the
+ * host's free huge pages cannot hold is a 409 that starts nothing. */
+static void test_hugepages(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) typed =
+        vs_http(api_d, "POST", "/vms", "{\"name\": \"hp\", \"hugepages\": \"yes\"}");
+    api_check_error(typed, 400, "hugepages");
+    json_t *plain = api_create_vm("hp-plain", NULL);
+    assert_true(json_is_false(json_object_get(plain, "hugepages")));
+    json_decref(plain);
+    g_autoptr(VsTestResponse) typed2 = vs_http(api_d, "PUT", "/vms/hp-plain", "{\"hugepages\": 1}");
+    api_check_error(typed2, 400, "hugepages");
+
+    if (!hugetlbfs_mounted()) {
+        g_autoptr(VsTestResponse) r =
+            vs_http(api_d, "POST", "/vms", "{\"name\": \"hp\", \"hugepages\": true}");
+        api_check_error(r, 409, "hugetlbfs");
+        g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/hp", NULL);
+        assert_int_equal(none->status, 404);
+        g_autoptr(VsTestResponse) u = vs_http(api_d, "PUT", "/vms/hp-plain", "{\"hugepages\": true}");
+        api_check_error(u, 409, "hugetlbfs");
+        json_t *got = api_get_json("/vms/hp-plain");
+        assert_true(json_is_false(json_object_get(got, "hugepages")));
+        json_decref(got);
+        api_delete_vm("hp-plain");
+        return;
+    }
+    json_t *vm = api_create_vm("hp", "\"hugepages\": true, \"memory\": 256");
+    assert_true(json_is_true(json_object_get(vm, "hugepages")));
+    json_decref(vm);
+    json_t *got = api_get_json("/vms/hp");
+    assert_true(json_is_true(json_object_get(got, "hugepages")));
+    json_decref(got);
+    /* Other changes keep it; false and true switch it. */
+    g_autoptr(VsTestResponse) cpus = vs_http(api_d, "PUT", "/vms/hp", "{\"cpus\": 2}");
+    assert_int_equal(cpus->status, 200);
+    assert_true(json_is_true(json_object_get(cpus->json, "hugepages")));
+    g_autoptr(VsTestResponse) off = vs_http(api_d, "PUT", "/vms/hp", "{\"hugepages\": false}");
+    assert_int_equal(off->status, 200);
+    assert_true(json_is_false(json_object_get(off->json, "hugepages")));
+    assert_int_equal(vs_json_int(off->json, "cpus"), 2);
+    g_autoptr(VsTestResponse) on = vs_http(api_d, "PUT", "/vms/hp-plain", "{\"hugepages\": true}");
+    assert_int_equal(on->status, 200);
+    assert_true(json_is_true(json_object_get(on->json, "hugepages")));
+    /* More RAM than any host's free huge pages: the start is refused, plainly. */
+    g_autoptr(VsTestResponse) big = vs_http(api_d, "PUT", "/vms/hp-plain", "{\"memory\": 1048576}");
+    assert_int_equal(big->status, 200);
+    g_autoptr(VsTestResponse) start = vs_http(api_d, "POST", "/vms/hp-plain/start", NULL);
+    api_check_error(start, 409, "huge pages");
+    got = api_get_json("/vms/hp-plain");
+    assert_string_equal(vs_json_str(got, "state"), "shutoff");
+    json_decref(got);
+    api_delete_vm("hp");
+    api_delete_vm("hp-plain");
+}
+
 static void test_update(void **state)
 {
     (void)state;
@@ -772,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_foreign_vms),
         cmocka_unit_test(test_transient_guard),
         cmocka_unit_test(test_failed_task),
+        cmocka_unit_test(test_hugepages),
     };
     int failed = cmocka_run_group_tests_name("vms", tests, setup, teardown);
     failed += cmocka_run_group_tests_name("vms-outside-virtsnap", file_tests, setup_file,

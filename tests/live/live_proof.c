@@ -56,6 +56,7 @@ static double SILENCE_LIMIT_MS = 150.0;
 
 static int failures;
 static char *workdir;
+static bool hugepages; /* --hugepages: benchmark guests' RAM on the host's 2 MiB huge pages */
 
 static gint64 last_progress; /* monotonic µs of the last CHECK, for the watchdog */
 static gint last_progress_set;
@@ -345,6 +346,7 @@ typedef struct {
     char *name, *disk, *log;
     GPtrArray *fill;
     guint mib;
+    bool hugepages;
     virDomainPtr dom;
     Serial *serial;
     double start_ms;
@@ -387,6 +389,9 @@ static char *domain_xml(const Vm *vm)
                (const xmlChar *)"MiB");
     xmlNewProp(vs_xml_set_child_text(dom, "currentMemory", mem), (const xmlChar *)"unit",
                (const xmlChar *)"MiB");
+    if (vm->hugepages)
+        xmlNewChild(xmlNewChild(dom, NULL, (const xmlChar *)"memoryBacking", NULL), NULL,
+                    (const xmlChar *)"hugepages", NULL);
     vs_xml_set_child_text(dom, "vcpu", "1");
     xmlNode *os = xmlNewChild(dom, NULL, (const xmlChar *)"os", NULL);
     xmlNewProp(xmlNewTextChild(os, NULL, (const xmlChar *)"type", (const xmlChar *)"hvm"),
@@ -437,6 +442,7 @@ static Vm *vm_boot(virConnectPtr conn, const char *name, guint mib, const char *
     Vm *vm = g_new0(Vm, 1);
     vm->name = g_strdup(name);
     vm->mib = mib;
+    vm->hugepages = hugepages && !g_str_has_prefix(name, "proof");
     vm->disk = g_strdup_printf("%s/%s.qcow2", workdir, name);
     vm->log = g_strdup_printf("%s/%s.log", workdir, name);
     vm->fill = fill_files(mib);
@@ -454,7 +460,8 @@ static Vm *vm_boot(virConnectPtr conn, const char *name, guint mib, const char *
     vm->start_ms = now_ms() - t;
     if (!serial_wait_running(vm->serial, 20, 120000))
         die("the guest does not print its counter", NULL);
-    printf("VM %s (%u MiB) runs; QEMU start took %.0f ms\n", name, mib, vm->start_ms);
+    printf("VM %s (%u MiB%s) runs; QEMU start took %.0f ms\n", name, mib,
+           vm->hugepages ? ", RAM on 2 MiB huge pages" : "", vm->start_ms);
     return vm;
 }
 
@@ -947,9 +954,11 @@ int main(int argc, char **argv)
             skip_proof = true;
         else if (!strcmp(argv[i], "--keep"))
             keep = true;
+        else if (!strcmp(argv[i], "--hugepages"))
+            hugepages = true;
         else {
             fprintf(stderr, "usage: %s [--sizes 256,1024] [--repeat N] [--live-repeat N] [--no-reap] "
-                    "[--skip-proof] [--keep]\n",
+                    "[--skip-proof] [--keep] [--hugepages]\n",
                     argv[0]);
             return 2;
         }
