@@ -117,7 +117,7 @@ function drawVm() {
   const disk = vm.disks && vm.disks.length
     ? vm.disks.map((d) => `${d.target} ${d.format}`).join(', ')
     : 'no disk';
-  $('vm-facts').textContent = `${vm.memory} MiB · ${vm.cpus} CPU${vm.cpus === 1 ? '' : 's'} · ${disk}`;
+  $('vm-facts').textContent = `${vm.memory} MiB${vm.hugepages ? ' on huge pages' : ''} · ${vm.cpus} CPU${vm.cpus === 1 ? '' : 's'} · ${disk}`;
   $('vm-actions').replaceChildren(...vmActionButtons(vm, {
     refresh: reload,
     renamed: (newName) => {

@@ -55,6 +55,7 @@ async function createVm(e) {
     cpus: Number($('new-vm-cpus').value),
     disk: Number($('new-vm-disk').value),
   };
+  if ($('new-vm-hugepages').checked) body.hugepages = true;
   const button = e.submitter || $('create-vm').querySelector('button');
   button.disabled = true;
   try {

@@ -11,6 +11,7 @@
 #include "../util/xml.h"
 #include "hv.h"
 #include "images.h"
+#include "pause.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -578,93 +579,6 @@ static void collapse_guest_ram(virDomainPtr dom)
 #endif
 }
 
-/* ---- pause meter -------------------------------------------------------- */
-
-struct VsPauseMeter {
-    virConnectPtr conn;
-    int callback;
-    GMutex lock;
-    GCond changed;
-    double suspended, resumed; /* ms, -1: not seen */
-};
-
-static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
-{
-    (void)conn;
-    (void)dom;
-    (void)detail;
-    VsPauseMeter *m = opaque;
-    double t = now_ms();
-    g_mutex_lock(&m->lock);
-    if (event == VIR_DOMAIN_EVENT_SUSPENDED && m->suspended < 0)
-        m->suspended = t;
-    else if (event == VIR_DOMAIN_EVENT_RESUMED && m->suspended >= 0 && m->resumed < 0)
-        m->resumed = t;
-    g_cond_broadcast(&m->changed);
-    g_mutex_unlock(&m->lock);
-    return 0;
-}
-
-static void meter_free(void *opaque)
-{
-    VsPauseMeter *m = opaque;
-    virConnectClose(m->conn);
-    g_mutex_clear(&m->lock);
-    g_cond_clear(&m->changed);
-    g_free(m);
-}
-
-VsPauseMeter *vs_pause_meter_start(virDomainPtr dom)
-{
-    VsPauseMeter *m = g_new0(VsPauseMeter, 1);
-    g_mutex_init(&m->lock);
-    g_cond_init(&m->changed);
-    m->suspended = m->resumed = -1;
-    m->conn = virDomainGetConnect(dom);
-    virConnectRef(m->conn);
-    m->callback = virConnectDomainEventRegisterAny(m->conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), m,
-                                                   meter_free);
-    if (m->callback < 0) {
-        meter_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* When the RESUMED event came (ms), waiting up to TIMEOUT_US for it; -1 if
- * it did not (no event loop, or the VM stayed paused). */
-static double meter_wait_resumed(VsPauseMeter *m, gint64 timeout_us)
-{
-    gint64 end = g_get_monotonic_time() + timeout_us;
-    g_mutex_lock(&m->lock);
-    while (m->resumed < 0 && g_cond_wait_until(&m->changed, &m->lock, end))
-        ;
-    double t = m->resumed;
-    g_mutex_unlock(&m->lock);
-    return t;
-}
-
-double vs_pause_meter_finish(VsPauseMeter *m)
-{
-    if (!m)
-        return -1;
-    /* Events come through the event loop: give a late RESUMED a moment. */
-    g_mutex_lock(&m->lock);
-    bool wait = m->suspended >= 0;
-    g_mutex_unlock(&m->lock);
-    if (wait)
-        meter_wait_resumed(m, 200000);
-    g_mutex_lock(&m->lock);
-    double ms = m->suspended >= 0 && m->resumed >= 0 ? m->resumed - m->suspended : -1;
-    g_mutex_unlock(&m->lock);
-    virConnectPtr conn = m->conn;
-    virConnectRef(conn);
-    virConnectDomainEventDeregisterAny(conn, m->callback); /* frees M */
-    virConnectClose(conn);
-    return ms;
-}
-
 /* ---- taking ------------------------------------------------------------- */
 
 static json_t *snapshot_actions(GPtrArray *disks, const char *tag, const char *type)
@@ -762,7 +676,7 @@ typedef struct {
 static void take_cleanup(Take *t, bool keep)
 {
     if (t->meter) {
-        vs_pause_meter_finish(t->meter);
+        vs_pause_meter_finish(t->meter, NULL);
         t->meter = NULL;
     }
     if (t->wedged) {
@@ -920,7 +834,7 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     double t_resumed = -1;
     for (int i = 1; i <= 1000 && t_resumed < 0; i++) { /* ~10 s */
         if (t.meter)
-            t_resumed = meter_wait_resumed(t.meter, 10000);
+            t_resumed = vs_pause_meter_wait_resumed(t.meter, 10000);
         else
             g_usleep(1000);
         if (t_resumed < 0 && domain_state(dom) == VIR_DOMAIN_RUNNING)
@@ -931,7 +845,7 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
                 break;
         }
     }
-    vs_pause_meter_finish(t.meter);
+    double qemu_pause = vs_pause_meter_finish(t.meter, NULL);
     t.meter = NULL;
     if (t_resumed < 0 || domain_state(dom) == VIR_DOMAIN_PAUSED) {
         vs_warn("VM '%s': QEMU did not resume the guest after starting the memory copy; "
@@ -1026,15 +940,17 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     }
     take_cleanup(&t, true);
     if (stats) {
-        stats->downtime_ms = t_resumed - t_pause;
+        /* QEMU's stamps (else libvirt's events), else the whole request. */
+        stats->downtime_ms = qemu_pause >= 0 ? qemu_pause : t_resumed - t_pause;
+        stats->request_ms = t_resumed - t_pause;
         stats->qemu_downtime_ms = qemu_downtime;
         stats->qemu_setup_ms = qemu_setup;
         stats->total_ms = t_done - t_pause;
         stats->memory_bytes = (guint64)st.st_size;
     }
-    vs_info("VM '%s': live snapshot '%s': paused %.1f ms, %.0f ms in all, %" G_GUINT64_FORMAT
-            " bytes of memory",
-            vm, internal, t_resumed - t_pause, t_done - t_pause, (guint64)st.st_size);
+    vs_info("VM '%s': live snapshot '%s': VCPUs stopped %.1f ms (pause request to libvirt's "
+            "resumed event %.1f ms), %.0f ms in all, %" G_GUINT64_FORMAT " bytes of memory",
+            vm, internal, qemu_pause, t_resumed - t_pause, t_done - t_pause, (guint64)st.st_size);
     return snap;
 }
 

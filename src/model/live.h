@@ -16,9 +16,14 @@
 #include <stdbool.h>
 
 typedef struct {
-    /* Guest paused, an upper bound: from just before the pause request until
-     * libvirt reports the domain running again. */
+    /* Guest paused: from QEMU's STOP event to its RESUME event, as QEMU
+     * stamped them (the VCPUs' real stop; pause.h), or request_ms when
+     * QEMU's events were not seen. */
     double downtime_ms;
+    /* An upper bound: from just before the pause request until libvirt
+     * reported the domain running again (adds libvirt's round trips and its
+     * bookkeeping on both sides of the real pause). */
+    double request_ms;
     /* QEMU's own figures (query-migrate): "setup-time", spent inside the pause
      * (QEMU 7.2 first reads one byte of every guest page so that write
      * protection covers all of them: it grows with the RAM size), and
@@ -94,11 +99,3 @@ bool vs_live_copy_ram(const char *src, const char *dst, GError **error);
  * disks; a RAM file is useless without its metadata). Not on a VM rename,
  * whose tree is only redefined. */
 void vs_live_forget_vm(const char *uuid);
-
-/* Measures how long DOM is paused by an operation such as a classic
- * snapshot, from libvirt's lifecycle events (needs the libvirt event loop
- * that hv.c runs). finish returns the milliseconds between the first
- * SUSPENDED event and the RESUMED event after it, or -1 if not seen. */
-typedef struct VsPauseMeter VsPauseMeter;
-VsPauseMeter *vs_pause_meter_start(virDomainPtr dom);
-double vs_pause_meter_finish(VsPauseMeter *meter);

@@ -14,6 +14,7 @@
 #include "images.h"
 #include "journal.h"
 #include "live.h"
+#include "pause.h"
 #include "snapnames.h"
 #include "vmlock.h"
 
@@ -565,7 +566,7 @@ static guint64 classic_memory_bytes(virDomainPtr dom, const char *internal)
 }
 
 /* Takes the snapshot the classic way: libvirt's savevm (running: guest paused
- * while RAM is written, measured from libvirt's lifecycle events). */
+ * while RAM is written, measured from QEMU's STOP/RESUME events, pause.h). */
 static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *job,
                                          const char *internal, VsSnapFigures *figures,
                                          GError **error)
@@ -578,7 +579,7 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
     if (!snap) /* before any other libvirt call replaces libvirt's error */
         vs_hv_set_error(error, "cannot create snapshot '%s' of VM '%s'", job->name, job->vm);
     double wall_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
-    double paused_ms = meter ? vs_pause_meter_finish(meter) : -1;
+    double paused_ms = vs_pause_meter_finish(meter, NULL);
     double metered_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
     if (snap && running) {
         /* Without the events, the whole call bounds the pause. */

@@ -21,6 +21,7 @@
  * Needs root and /dev/kvm (exit 77, skipped, otherwise). Exit 0: PASS. */
 #include "model/hv.h"
 #include "model/live.h"
+#include "model/pause.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/xml.h"
@@ -529,7 +530,9 @@ static virDomainSnapshotPtr take_live(Vm *vm, const char *name, VsLiveStats *st)
     return snap;
 }
 
-static virDomainSnapshotPtr take_classic(Vm *vm, const char *name, double *pause, double *total)
+/* PAUSE: QEMU's STOP to RESUME; LIBVIRT_PAUSE: libvirt's SUSPENDED to RESUMED. */
+static virDomainSnapshotPtr take_classic(Vm *vm, const char *name, double *pause,
+                                         double *libvirt_pause, double *total)
 {
     g_autofree char *xml =
         g_strdup_printf("<domainsnapshot><name>%s</name></domainsnapshot>", name);
@@ -537,7 +540,7 @@ static virDomainSnapshotPtr take_classic(Vm *vm, const char *name, double *pause
     double t = now_ms();
     virDomainSnapshotPtr snap = virDomainSnapshotCreateXML(vm->dom, xml, 0);
     *total = now_ms() - t;
-    *pause = vs_pause_meter_finish(m);
+    *pause = vs_pause_meter_finish(m, libvirt_pause);
     if (!snap)
         die("classic snapshot", NULL);
     return snap;
@@ -572,11 +575,12 @@ static void proof(virConnectPtr conn)
         double t_after = now_ms();
         g_usleep(1500 * 1000);
         stall[k] = serial_stall(vm->serial, t_before, t_after, &usual);
-        pause[k] = st.downtime_ms;
-        printf("  live snapshot %s: paused %.1f ms (QEMU setup %.0f + downtime %.0f ms), total "
+        pause[k] = st.request_ms;
+        printf("  live snapshot %s: VCPUs stopped %.1f ms, pause request to libvirt's resumed "
+               "%.1f ms (QEMU setup %.0f + downtime %.0f ms), total "
                "%.0f ms, RAM file %.1f MiB; guest silent %.0f ms beyond its usual %.0f ms "
                "(%.0f ms in the 3 s before)\n",
-               name, st.downtime_ms, st.qemu_setup_ms, st.qemu_downtime_ms, st.total_ms,
+               name, st.downtime_ms, st.request_ms, st.qemu_setup_ms, st.qemu_downtime_ms, st.total_ms,
                st.memory_bytes / 1048576.0, stall[k], usual, noise[k]);
         if (k < 2) {
             g_autoptr(GError) e = NULL;
@@ -631,9 +635,10 @@ static void proof(virConnectPtr conn)
     CHECK(serial_wait_running(vm->serial, 10, 10000), "the guest runs on after the revert");
 
     /* A mixed tree: live1 → classic1 → live2; delete live1 with children. */
-    double cpause, ctotal;
-    virDomainSnapshotPtr classic = take_classic(vm, "classic1", &cpause, &ctotal);
-    printf("  classic snapshot: paused %.0f ms, total %.0f ms\n", cpause, ctotal);
+    double cpause, clibvirt, ctotal;
+    virDomainSnapshotPtr classic = take_classic(vm, "classic1", &cpause, &clibvirt, &ctotal);
+    printf("  classic snapshot: paused %.0f ms (libvirt's events %.0f ms), total %.0f ms\n",
+           cpause, clibvirt, ctotal);
     virDomainSnapshotPtr live2 = take_live(vm, "live2", &st);
     g_autoptr(virDomainSnapshot) parent = virDomainSnapshotGetParent(live2, 0);
     CHECK(parent && strcmp(virDomainSnapshotGetName(parent), "classic1") == 0,
@@ -818,7 +823,7 @@ static void proof(virConnectPtr conn)
 typedef struct {
     guint mib;
     GArray *c_pause, *c_total, *c_revert, *l_pause, *l_qemu, *l_setup, *l_total, *l_revert,
-        *l_stall, *c_stall;
+        *l_stall, *c_stall, *l_request;
     double mem_mib, start_ms;
 } Row;
 
@@ -847,7 +852,7 @@ static Row bench(virConnectPtr conn, guint mib, int repeat, int live_repeat)
     printf("\n== benchmark: %u MiB guest, RAM filled with random data ==\n", mib);
     Row r = {.mib = mib};
     GArray **all[] = {&r.c_pause, &r.c_total, &r.c_revert, &r.l_pause, &r.l_qemu, &r.l_setup,
-                      &r.l_total, &r.l_revert, &r.l_stall, &r.c_stall};
+                      &r.l_total, &r.l_revert, &r.l_stall, &r.c_stall, &r.l_request};
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++)
         *all[i] = g_array_new(FALSE, FALSE, sizeof(double));
     g_autofree char *name = g_strdup_printf("bench%u", mib);
@@ -855,18 +860,18 @@ static Row bench(virConnectPtr conn, guint mib, int repeat, int live_repeat)
     r.start_ms = vm->start_ms;
     for (int i = 0; i < repeat; i++) {
         g_usleep(1000 * 1000);
-        double pause, total, usual;
+        double pause, libvirt_pause, total, usual;
         g_autofree char *cn = g_strdup_printf("classic%d", i);
         double t0 = now_ms();
-        virDomainSnapshotPtr c = take_classic(vm, cn, &pause, &total);
+        virDomainSnapshotPtr c = take_classic(vm, cn, &pause, &libvirt_pause, &total);
         double stall = serial_stall(vm->serial, t0, now_ms(), &usual);
         g_usleep(1000 * 1000);
         stall = serial_stall(vm->serial, t0, t0 + total, &usual);
         add(r.c_pause, pause);
         add(r.c_total, total);
         add(r.c_stall, stall);
-        printf("  classic #%d: paused %.0f ms, total %.0f ms, guest stalled %.0f ms\n", i, pause,
-               total, stall);
+        printf("  classic #%d: paused %.0f ms (libvirt's events %.0f ms), total %.0f ms, guest "
+               "stalled %.0f ms\n", i, pause, libvirt_pause, total, stall);
 
         g_autofree char *ln = g_strdup_printf("live%d", i);
         VsLiveStats st;
@@ -875,14 +880,15 @@ static Row bench(virConnectPtr conn, guint mib, int repeat, int live_repeat)
         g_usleep(1000 * 1000);
         stall = serial_stall(vm->serial, t0, t0 + st.total_ms, &usual);
         add(r.l_pause, st.downtime_ms);
+        add(r.l_request, st.request_ms);
         add(r.l_qemu, st.qemu_downtime_ms);
         add(r.l_setup, st.qemu_setup_ms);
         add(r.l_total, st.total_ms);
         add(r.l_stall, stall);
         r.mem_mib = st.memory_bytes / 1048576.0;
-        printf("  live #%d: paused %.1f ms (QEMU setup %.0f + downtime %.0f ms), total %.0f ms, "
-               "RAM file %.0f MiB, guest stalled %.0f ms\n",
-               i, st.downtime_ms, st.qemu_setup_ms, st.qemu_downtime_ms, st.total_ms, r.mem_mib,
+        printf("  live #%d: paused %.1f ms (request to libvirt's resumed %.1f ms; QEMU setup %.0f "
+               "+ downtime %.0f ms), total %.0f ms, RAM file %.0f MiB, guest stalled %.0f ms\n",
+               i, st.downtime_ms, st.request_ms, st.qemu_setup_ms, st.qemu_downtime_ms, st.total_ms, r.mem_mib,
                stall);
 
         /* Reverts, both with the VM running. */
@@ -920,13 +926,14 @@ static Row bench(virConnectPtr conn, guint mib, int repeat, int live_repeat)
         g_usleep(500 * 1000);
         double stall = serial_stall(vm->serial, t0, t0 + st.total_ms, &usual);
         add(r.l_pause, st.downtime_ms);
+        add(r.l_request, st.request_ms);
         add(r.l_qemu, st.qemu_downtime_ms);
         add(r.l_setup, st.qemu_setup_ms);
         add(r.l_total, st.total_ms);
         add(r.l_stall, stall);
-        printf("  live extra #%d: paused %.1f ms (QEMU setup %.0f + downtime %.0f ms), total "
-               "%.0f ms, guest stalled %.0f ms\n",
-               i, st.downtime_ms, st.qemu_setup_ms, st.qemu_downtime_ms, st.total_ms, stall);
+        printf("  live extra #%d: paused %.1f ms (request to libvirt's resumed %.1f ms; QEMU "
+               "setup %.0f + downtime %.0f ms), total %.0f ms, guest stalled %.0f ms\n",
+               i, st.downtime_ms, st.request_ms, st.qemu_setup_ms, st.qemu_downtime_ms, st.total_ms, stall);
         g_autoptr(GError) error = NULL;
         if (!vs_live_delete(l, false, &error))
             die("live delete", error);
@@ -1013,9 +1020,9 @@ int main(int argc, char **argv)
         printf("\n== results in ms: median [max]; classic and reverts %d runs, live pause %d "
                "runs ==\n",
                repeat, repeat + live_repeat);
-        printf("%-8s | %-14s %-7s %-14s | %-28s %-7s %-14s %-9s | %-14s %-14s\n", "RAM",
-               "classic pause", "total", "guest stall", "live pause", "total", "guest stall",
-               "RAM file", "classic revert", "live revert");
+        printf("%-8s | %-14s %-7s %-14s | %-28s %-16s %-7s %-14s %-9s | %-14s %-14s\n", "RAM",
+               "classic pause", "total", "guest stall", "live pause", "libvirt view", "total",
+               "guest stall", "RAM file", "classic revert", "live revert");
         for (guint i = 0; i < rows->len; i++) {
             Row *r = &g_array_index(rows, Row, i);
             g_autofree char *ram = g_strdup_printf("%u MiB", r->mib);
@@ -1026,12 +1033,16 @@ int main(int argc, char **argv)
             g_autofree char *cs = g_strdup_printf("%.0f [%.0f]", median(r->c_stall), maximum(r->c_stall));
             g_autofree char *ls = g_strdup_printf("%.0f [%.0f]", median(r->l_stall), maximum(r->l_stall));
             g_autofree char *mf = g_strdup_printf("%.0f MiB", r->mem_mib);
-            printf("%-8s | %-14s %-7.0f %-14s | %-28s %-7.0f %-14s %-9s | %-14.0f %-14.0f\n", ram,
-                   cp, median(r->c_total), cs, lp, median(r->l_total), ls, mf,
+            g_autofree char *lr =
+                g_strdup_printf("%.1f [%.1f]", median(r->l_request), maximum(r->l_request));
+            printf("%-8s | %-14s %-7.0f %-14s | %-28s %-16s %-7.0f %-14s %-9s | %-14.0f %-14.0f\n",
+                   ram, cp, median(r->c_total), cs, lp, lr, median(r->l_total), ls, mf,
                    median(r->c_revert), median(r->l_revert));
         }
-        printf("(live pause: until libvirt saw the VM run again; in brackets QEMU's setup-time, "
-               "inside the pause, + its downtime)\n");
+        printf("(pauses: from QEMU's STOP to its RESUME event, as QEMU stamped them; in "
+               "brackets after the live pause QEMU's setup-time, inside the pause, + its own "
+               "downtime; libvirt view: from the pause request until libvirt reported the VM "
+               "running)\n");
         printf("(QEMU start of the test VM, with its loader device reading the fill file: ");
         for (guint i = 0; i < rows->len; i++)
             printf("%s%u MiB %.0f ms", i ? ", " : "", g_array_index(rows, Row, i).mib,

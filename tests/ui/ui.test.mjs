@@ -337,6 +337,31 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.locator('.message.error').count(), 0);
   });
 
+  step('creates a VM on huge pages, or says why the host cannot', async () => {
+    const mounted = fs.readFileSync('/proc/mounts', 'utf8').includes(' hugetlbfs ');
+    await page.fill('#new-vm-name', 'hp-ui');
+    await page.check('#new-vm-hugepages');
+    await page.click('#create-vm button[type=submit]');
+    if (mounted) {
+      await row('hp-ui').waitFor();
+      const vm = await apiCall('GET', '/vms/hp-ui');
+      assert.equal(vm.hugepages, true);
+      await page.click('#vm-rows a.vm-link >> text="hp-ui"');
+      await page.locator('#vm-view').waitFor();
+      assert.match(await page.locator('#vm-facts').textContent(), /MiB on huge pages/);
+      await apiCall('DELETE', '/vms/hp-ui');
+      await page.click('#vm-back');
+      await until(() => page.locator('#vm-rows tr').count(), (n) => n === 2, 'the list without hp-ui');
+    } else {
+      const err = page.locator('.message.error').last();
+      await err.waitFor();
+      assert.match(await err.textContent(), /Could not create VM “hp-ui”: .*hugetlbfs/);
+      await err.getByRole('button', { name: /Dismiss/ }).click();
+    }
+    await page.uncheck('#new-vm-hugepages');
+    assert.equal(await page.locator('#vm-rows tr').count(), 2);
+  });
+
   step('shows why a snapshot of a raw-disk VM is refused', async () => {
     await page.click('#vm-rows a.vm-link >> text="test"');
     await page.locator('#vm-view').waitFor();
