@@ -11,8 +11,10 @@
  * live snapshots of a shut-off VM; (5) rename, description, a daemon
  * restart, a name that is not ASCII, deletes alone and with children;
  * (6) VM rename, clone (its own RAM files) and VM deletes (STATE/live/<uuid>
- * goes). Tests run in order; 1, 2, 5 and 6 share the VM "live", 3 and 4 the
- * VM "dirty".
+ * goes); (7) a VM whose RAM is on huge pages ("hugepages": true) takes a
+ * live snapshot and reverts to it (the host's hugetlbfs and free pages are
+ * set up before the daemon starts and put back after). Tests run in order;
+ * 1, 2, 5 and 6 share the VM "live", 3 and 4 the VM "dirty".
  *
  * VS_E2E_ACCEL=tcg: if the host refuses "live": true under TCG (409), the
  * live-only checks are skipped with the reason printed; the rest runs. */
@@ -21,6 +23,8 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #define VM "live"
 
@@ -881,6 +885,113 @@ static void test_clone_delete(void **state)
     g_unlink(vm_image);
 }
 
+/* ---- (7) huge pages ----------------------------------------------------- */
+
+/* What main set up on the host for (7), to be put back; or why it could not. */
+static struct {
+    char *mounted;        /* the hugetlbfs this program mounted, or NULL */
+    long old_nr;          /* vm.nr_hugepages before, -1 if untouched */
+    const char *skip_why; /* NULL: (7) can run */
+} huge;
+
+static long meminfo_value(const char *key)
+{
+    g_autofree char *text = vs_read_file("/proc/meminfo");
+    const char *at = text ? strstr(text, key) : NULL;
+    return at ? strtol(at + strlen(key), NULL, 10) : -1;
+}
+
+static bool write_nr_hugepages(long n)
+{
+    FILE *f = fopen("/proc/sys/vm/nr_hugepages", "w"); /* in place: not g_file_set_contents */
+    if (!f)
+        return false;
+    bool ok = fprintf(f, "%ld\n", n) > 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* Before the daemon starts (libvirt looks for hugetlbfs mounts once): a
+ * hugetlbfs, and free huge pages for a 64 MiB guest plus slack. */
+static void hugepages_setup(void)
+{
+    huge.old_nr = -1;
+    if (geteuid() != 0) {
+        huge.skip_why = "not root: cannot set up huge pages";
+        return;
+    }
+    g_autofree char *mounts = vs_read_file("/proc/mounts");
+    if (!mounts || !strstr(mounts, " hugetlbfs ")) {
+        huge.mounted = g_strdup("/tmp/vs-e2e-hugetlbfs-XXXXXX");
+        if (!g_mkdtemp(huge.mounted) || mount("none", huge.mounted, "hugetlbfs", 0, NULL) != 0) {
+            g_rmdir(huge.mounted);
+            g_clear_pointer(&huge.mounted, g_free);
+            huge.skip_why = "cannot mount a hugetlbfs";
+            return;
+        }
+    }
+    long page_kib = meminfo_value("Hugepagesize:"), free_pages = meminfo_value("HugePages_Free:");
+    long need = page_kib > 0 ? (96 * 1024) / page_kib : -1;
+    if (need < 0 || free_pages < 0) {
+        huge.skip_why = "no huge pages in /proc/meminfo";
+        return;
+    }
+    if (free_pages < need) {
+        huge.old_nr = meminfo_value("HugePages_Total:");
+        if (!write_nr_hugepages(huge.old_nr + need - free_pages) ||
+            meminfo_value("HugePages_Free:") < need)
+            huge.skip_why = "the kernel did not reserve enough huge pages";
+    }
+}
+
+static void hugepages_teardown(void)
+{
+    if (huge.old_nr >= 0)
+        write_nr_hugepages(huge.old_nr);
+    if (huge.mounted) {
+        umount2(huge.mounted, MNT_DETACH);
+        g_rmdir(huge.mounted);
+        g_free(huge.mounted);
+    }
+}
+
+/* (7) a live snapshot of a VM on huge pages, and a revert to it. */
+static void test_hugepages_live(void **state)
+{
+    (void)state;
+    skip_unless_live();
+    if (huge.skip_why) {
+        printf("# skipped: %s\n", huge.skip_why);
+        skip();
+    }
+    json_t *req = json_pack("{s:s, s:i, s:s, s:b}", "name", "huge", "memory", 64, "image",
+                            e2e.guest, "hugepages", 1);
+    g_autofree char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    g_autoptr(VsTestResponse) made = vs_expect(e2e.d, 201, "POST", body, "/vms");
+    assert_true(json_is_true(json_object_get(made->json, "hugepages")));
+    const char *serial = vs_json_str(made->json, "serial_log");
+    g_autofree char *uuid = g_strdup(vs_json_str(made->json, "uuid"));
+    vs_guest_vm_action(e2e.d, "huge", "start", "running");
+    vs_guest_wait_count(serial, 0, 10, 60);
+    long lo = vs_guest_last_count(serial);
+    g_autoptr(VsTestResponse) r = post_snapshot("huge", "h1", "true");
+    if (r->status != 202)
+        fail_msg("live snapshot of a VM on huge pages: %ld %s", r->status, r->body);
+    json_decref(vs_guest_task_ok(e2e.d, r, 120));
+    long hi = vs_guest_last_count(serial);
+    json_t *snap = vs_guest_snapshot_get(e2e.d, "huge", "h1");
+    double dt = check_kind(snap, true, true);
+    g_autofree char *ram = ram_path(uuid, "h1");
+    assert_int_equal(vs_json_int(snap, "memory_bytes"), vs_file_size(ram));
+    printf("# VM on huge pages: live snapshot downtime_ms %.1f, RAM file %zu bytes\n", dt,
+           (size_t)vs_file_size(ram));
+    json_decref(snap);
+    revert_check("huge", serial, "h1", lo, hi);
+    g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/huge");
+    g_autofree char *dir = live_dir(uuid);
+    assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -890,8 +1001,11 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_edit_delete),
         cmocka_unit_test(test_clone_delete),
+        cmocka_unit_test(test_hugepages_live),
     };
+    hugepages_setup();
     int failed = e2e_run_group("e2e-live", tests, G_N_ELEMENTS(tests));
+    hugepages_teardown();
     g_free(live_refusal);
     g_free(vm_uuid);
     g_free(vm_serial);
