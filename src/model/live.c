@@ -537,13 +537,17 @@ static pid_t qemu_pid(virDomainPtr dom)
  * (measured: 4 GiB guest, setup 19 ms at the first live snapshot, 130-170 ms
  * at the later ones). Once the copy is over, ask the kernel to put the huge
  * pages back together (process_madvise MADV_COLLAPSE, Linux 6.1) over QEMU's
- * large anonymous mappings, i.e. guest RAM. Best effort: where it is refused
- * (older kernel, THP off) the next pause is only longer. */
+ * anonymous mappings at least as large as guest RAM, i.e. guest RAM (not
+ * QEMU's own buffers, such as the data of -device loader; RAM on hugetlbfs is
+ * a file mapping and needs nothing). Best effort: where it is refused (older
+ * kernel, THP off) the next pause is only longer. */
 static void collapse_guest_ram(virDomainPtr dom)
 {
 #if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
     double t0 = now_ms();
-    pid_t pid = qemu_pid(dom);
+    virDomainInfo info;
+    unsigned long ram = virDomainGetInfo(dom, &info) == 0 ? info.maxMem * 1024ul : 0;
+    pid_t pid = ram ? qemu_pid(dom) : 0;
     g_autofree char *maps_path = pid ? g_strdup_printf("/proc/%d/maps", (int)pid) : NULL;
     g_autofree char *maps = NULL;
     if (!pid || !g_file_get_contents(maps_path, &maps, NULL, NULL))
@@ -558,7 +562,7 @@ static void collapse_guest_ram(virDomainPtr dom)
         char perms[8] = "", path[8] = "";
         /* "start-end perms offset dev inode [path]": anonymous when no path. */
         if (sscanf(*l, "%lx-%lx %7s %*s %*s %*s %7s", &start, &end, perms, path) < 3 ||
-            strcmp(perms, "rw-p") != 0 || path[0] || end - start < (32ul << 20))
+            strcmp(perms, "rw-p") != 0 || path[0] || end - start < MAX(ram, 32ul << 20))
             continue;
         asked += end - start;
         /* In 64 MiB pieces: a piece the kernel cannot collapse (EAGAIN on a
