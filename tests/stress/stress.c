@@ -118,8 +118,33 @@ static gint cmp_i64(gconstpointer a, gconstpointer b)
     return x < y ? -1 : x > y;
 }
 
+/* A hang must not end as a silent test timeout: after VS_STRESS_WATCHDOG_S
+ * (default 240, under meson's 300) this prints what the daemon was doing (the
+ * end of its log and, when gdb is there, every thread's stack) and exits. */
+static gpointer watchdog(gpointer data)
+{
+    gint64 limit_s = GPOINTER_TO_INT(data);
+    g_usleep((gulong)(limit_s * G_USEC_PER_SEC));
+    fprintf(stderr, "stress: still running after %" G_GINT64_FORMAT " s: the daemon's state\n",
+            limit_s);
+    if (d) {
+        g_autofree char *tail = g_strdup_printf("tail -60 '%s' >&2", d->log_path);
+        g_autofree char *stacks = g_strdup_printf(
+            "command -v gdb >/dev/null && timeout 60 gdb -p %d -batch -ex 'thread apply all bt' "
+            "2>/dev/null | grep -E '^(Thread|#)' >&2",
+            (int)d->pid);
+        if (system(tail) != 0 || system(stacks) != 0)
+            fprintf(stderr, "stress: (log tail or stacks unavailable)\n");
+    }
+    fflush(stderr);
+    _exit(1);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
+    const char *limit = g_getenv("VS_STRESS_WATCHDOG_S");
+    g_thread_unref(g_thread_new("watchdog", watchdog, GINT_TO_POINTER(limit ? atoi(limit) : 240)));
     int seconds = argc > 1 ? atoi(argv[1]) : 10;
     int conns = argc > 2 ? atoi(argv[2]) : 16;
     n_vms = argc > 3 ? atoi(argv[3]) : 2;
