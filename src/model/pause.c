@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
+#include <stdbool.h>
 
 struct VsPauseMeter {
     virConnectPtr conn;
@@ -111,13 +112,18 @@ double vs_pause_meter_finish(VsPauseMeter *m, double *libvirt_ms)
         *libvirt_ms = -1;
     if (!m)
         return -1;
-    /* Events come through the event loop: give a late one a moment. */
+    /* Events come through the event loop: give a late one a moment, but
+     * only the ones the answer needs (libvirt's only when QEMU's were not
+     * seen, or when the caller asks for libvirt's view). */
     gint64 end = g_get_monotonic_time() + 200000;
     g_mutex_lock(&m->lock);
-    while (((m->suspended >= 0 && m->resumed < 0) ||
-            (m->qemu_id >= 0 && m->qemu_stop >= 0 && m->qemu_resume < 0)) &&
-           g_cond_wait_until(&m->changed, &m->lock, end))
-        ;
+    for (;;) {
+        bool qemu_seen = m->qemu_stop >= 0;
+        bool qemu_pending = qemu_seen && m->qemu_resume < 0;
+        bool libvirt_pending = (libvirt_ms || !qemu_seen) && m->suspended >= 0 && m->resumed < 0;
+        if ((!qemu_pending && !libvirt_pending) || !g_cond_wait_until(&m->changed, &m->lock, end))
+            break;
+    }
     double libvirt = m->suspended >= 0 && m->resumed >= 0 ? m->resumed - m->suspended : -1;
     double qemu = m->qemu_stop >= 0 && m->qemu_resume >= 0 ? m->qemu_resume - m->qemu_stop : -1;
     g_mutex_unlock(&m->lock);
