@@ -509,5 +509,5 @@ if [ "$QUICK" = 0 ] && [ -x "$BUILD/tests/live/live-proof" ] && [ -w /dev/kvm ];
         say "no room for 4 GiB of huge pages: the huge-page row is left out"
     fi
     echo "$HP_OLD" >/proc/sys/vm/nr_hugepages
-    [ -n "$HP_MNT" ] && umount "$HP_MNT" && rmdir "$HP_MNT"
+    if [ -n "$HP_MNT" ]; then umount "$HP_MNT" && rmdir "$HP_MNT"; fi
 fi
