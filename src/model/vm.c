@@ -600,7 +600,7 @@ static bool hugepages_guard(virDomainPtr dom, GError **error)
     g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                 "cannot start VM '%s': its RAM is on huge pages and needs %" G_GUINT64_FORMAT
                 " MiB of them, but the host has %" G_GUINT64_FORMAT
-                " MiB free (raise vm.nr_hugepages, or PATCH hugepages=false)",
+                " MiB free (raise vm.nr_hugepages, or PUT {\"hugepages\": false})",
                 virDomainGetName(dom), need >> 20, free_bytes >> 20);
     return false;
 }

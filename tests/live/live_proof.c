@@ -17,7 +17,11 @@
  * time, repeated --repeat times; a table at the end.
  *
  * Usage: live-proof [--sizes 256,1024] [--repeat 3] [--live-repeat 10]
- *                   [--no-reap] [--skip-proof] [--keep]
+ *                   [--no-reap] [--skip-proof] [--keep] [--hugepages]
+ * --hugepages puts the benchmark guests' RAM on 2 MiB huge pages (needs a
+ * hugetlbfs mounted and free pages for them; the proof guest stays as it is).
+ * Pauses are QEMU's STOP-to-RESUME stamps; "libvirt view" is from the pause
+ * request until libvirt reported the VM running.
  * Needs root and /dev/kvm (exit 77, skipped, otherwise). Exit 0: PASS. */
 #include "model/hv.h"
 #include "model/live.h"
