@@ -16,13 +16,28 @@ xmlDoc *vs_xml_parse(const char *text, GError **error)
     return doc;
 }
 
+/* One XPath context per thread, reused: a new context registers every XPath
+ * function in a fresh hash table, which was a fifth of the instructions of a
+ * GET /vms/<vm> (callgrind). */
+static GPrivate thread_ctx = G_PRIVATE_INIT((GDestroyNotify)xmlXPathFreeContext);
+
 static xmlXPathObject *eval(xmlDoc *doc, xmlNode *node, const char *xpath)
 {
-    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
-    if (!ctx)
-        return NULL;
+    xmlXPathContext *ctx = g_private_get(&thread_ctx);
+    if (!ctx) {
+        ctx = xmlXPathNewContext(NULL);
+        if (!ctx)
+            return NULL;
+        g_private_set(&thread_ctx, ctx);
+    }
+    ctx->doc = doc;
     ctx->node = node ? node : xmlDocGetRootElement(doc);
-    return xmlXPathEvalExpression((const xmlChar *)xpath, ctx);
+    ctx->contextSize = -1;
+    ctx->proximityPosition = -1;
+    xmlXPathObject *result = xmlXPathEvalExpression((const xmlChar *)xpath, ctx);
+    ctx->doc = NULL; /* no pointer into a document that may be freed next */
+    ctx->node = NULL;
+    return result;
 }
 
 char *vs_xml_string(xmlDoc *doc, xmlNode *node, const char *xpath)
