@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,10 @@ static gpointer watchdog(gpointer data)
             (int)d->pid);
         if (system(tail) != 0 || system(stacks) != 0)
             fprintf(stderr, "stress: (log tail or stacks unavailable)\n");
+        /* The daemon dies with this process; its QEMUs (daemonized) would not. */
+        g_autoptr(GArray) qemus = vs_qemu_pids(d->state_dir, NULL);
+        for (guint i = 0; i < qemus->len; i++)
+            kill(g_array_index(qemus, pid_t, i), SIGKILL);
     }
     fflush(stderr);
     _exit(1);
