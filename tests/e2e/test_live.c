@@ -12,8 +12,9 @@
  * restart, a name that is not ASCII, deletes alone and with children;
  * (6) VM rename, clone (its own RAM files) and VM deletes (STATE/live/<uuid>
  * goes); (7) a VM whose RAM is on huge pages ("hugepages": true) takes a
- * live snapshot and reverts to it (the host's hugetlbfs and free pages are
- * set up before the daemon starts and put back after). Tests run in order;
+ * live snapshot and reverts to it (pages for it are added to the host's pool
+ * before the daemon starts and taken back after; the hugetlbfs comes from
+ * scripts/install-deps --test). Tests run in order;
  * 1, 2, 5 and 6 share the VM "live", 3 and 4 the VM "dirty".
  *
  * VS_E2E_ACCEL=tcg: if the host refuses "live": true under TCG (409), the
@@ -23,7 +24,8 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #define VM "live"
@@ -887,10 +889,9 @@ static void test_clone_delete(void **state)
 
 /* ---- (7) huge pages ----------------------------------------------------- */
 
-/* What main set up on the host for (7), to be put back; or why it could not. */
+/* What main reserved for (7), to be given back; or why (7) cannot run. */
 static struct {
-    char *mounted;        /* the hugetlbfs this program mounted, or NULL */
-    long old_nr;          /* vm.nr_hugepages before, -1 if untouched */
+    long added;           /* huge pages this program added to vm.nr_hugepages */
     const char *skip_why; /* NULL: (7) can run */
 } huge;
 
@@ -910,48 +911,49 @@ static bool write_nr_hugepages(long n)
     return fclose(f) == 0 && ok;
 }
 
-/* Before the daemon starts (libvirt looks for hugetlbfs mounts once): a
- * hugetlbfs, and free huge pages for a 64 MiB guest plus slack. */
+/* Adds DELTA pages to the host's pool (negative: removes), under a lock: the
+ * KVM and TCG runs of this program go in parallel, and each adds and later
+ * removes its own. Returns the change the kernel made, 0 on failure. */
+static long change_nr_hugepages(long delta)
+{
+    int lock = open("/tmp/virtsnap-e2e-hugepages.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (lock < 0 || flock(lock, LOCK_EX) != 0) {
+        if (lock >= 0)
+            close(lock);
+        return 0;
+    }
+    long total = meminfo_value("HugePages_Total:"), changed = 0;
+    if (total >= 0 && total + delta >= 0 && write_nr_hugepages(total + delta))
+        changed = meminfo_value("HugePages_Total:") - total;
+    close(lock);
+    return changed;
+}
+
+/* Before the daemon starts: a hugetlbfs must be mounted (scripts/install-deps
+ * --test mounts /dev/hugepages as root), and this program adds the pages of a
+ * 64 MiB guest plus slack to the pool. */
 static void hugepages_setup(void)
 {
-    huge.old_nr = -1;
-    if (geteuid() != 0) {
-        huge.skip_why = "not root: cannot set up huge pages";
-        return;
-    }
     g_autofree char *mounts = vs_read_file("/proc/mounts");
-    if (!mounts || !strstr(mounts, " hugetlbfs ")) {
-        huge.mounted = g_strdup("/tmp/vs-e2e-hugetlbfs-XXXXXX");
-        if (!g_mkdtemp(huge.mounted) || mount("none", huge.mounted, "hugetlbfs", 0, NULL) != 0) {
-            g_rmdir(huge.mounted);
-            g_clear_pointer(&huge.mounted, g_free);
-            huge.skip_why = "cannot mount a hugetlbfs";
-            return;
-        }
-    }
-    long page_kib = meminfo_value("Hugepagesize:"), free_pages = meminfo_value("HugePages_Free:");
-    long need = page_kib > 0 ? (96 * 1024) / page_kib : -1;
-    if (need < 0 || free_pages < 0) {
+    long page_kib = meminfo_value("Hugepagesize:");
+    if (geteuid() != 0)
+        huge.skip_why = "not root: cannot reserve huge pages";
+    else if (!mounts || !strstr(mounts, " hugetlbfs "))
+        huge.skip_why = "no hugetlbfs mounted (scripts/install-deps --test mounts /dev/hugepages)";
+    else if (page_kib <= 0)
         huge.skip_why = "no huge pages in /proc/meminfo";
+    if (huge.skip_why)
         return;
-    }
-    if (free_pages < need) {
-        huge.old_nr = meminfo_value("HugePages_Total:");
-        if (!write_nr_hugepages(huge.old_nr + need - free_pages) ||
-            meminfo_value("HugePages_Free:") < need)
-            huge.skip_why = "the kernel did not reserve enough huge pages";
-    }
+    long need = (96 * 1024) / page_kib;
+    huge.added = change_nr_hugepages(need);
+    if (huge.added < need)
+        huge.skip_why = "the kernel did not add enough huge pages to the pool";
 }
 
 static void hugepages_teardown(void)
 {
-    if (huge.old_nr >= 0)
-        write_nr_hugepages(huge.old_nr);
-    if (huge.mounted) {
-        umount2(huge.mounted, MNT_DETACH);
-        g_rmdir(huge.mounted);
-        g_free(huge.mounted);
-    }
+    if (huge.added > 0)
+        change_nr_hugepages(-huge.added);
 }
 
 /* (7) a live snapshot of a VM on huge pages, and a revert to it. */
