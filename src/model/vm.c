@@ -80,6 +80,13 @@ static GPtrArray *read_disks(virDomainPtr dom, xmlDoc *doc)
     return disks;
 }
 
+/* Whether the domain's RAM is on huge pages (<memoryBacking><hugepages/>). */
+static bool has_hugepages(xmlDoc *doc)
+{
+    xmlNode *backing = vs_xml_child(xmlDocGetRootElement(doc), "memoryBacking");
+    return vs_xml_child(backing, "hugepages") != NULL;
+}
+
 /* The VM as the API shows it. */
 static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
 {
@@ -98,7 +105,7 @@ static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
     vm->persistent = virDomainIsPersistent(dom) == 1;
     vm->memory_mib = info.maxMem / 1024;
     vm->cpus = info.nrVirtCpu;
-    vm->hugepages = vs_xml_int(doc, NULL, "string(count(/domain/memoryBacking/hugepages))", 0) > 0;
+    vm->hugepages = has_hugepages(doc);
     vm->disks = read_disks(dom, doc);
     vm->serial_log = vs_xml_string(doc, NULL,
                                    "string(/domain/devices/serial[@type='file']/source/@path)");
@@ -589,9 +596,10 @@ static bool transient_guard(virDomainPtr dom, VsVmAction action, bool discard, G
  * enough free pages: say so plainly instead of QEMU's "cannot allocate". */
 static bool hugepages_guard(virDomainPtr dom, GError **error)
 {
+    if (!vs_hv_is_local()) /* a remote host's pool is not ours to read */
+        return true;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
-    if (!vs_hv_is_local() || !doc ||
-        vs_xml_int(doc, NULL, "string(count(/domain/memoryBacking/hugepages))", 0) == 0)
+    if (!doc || !has_hugepages(doc))
         return true;
     guint64 need = (guint64)MAX(vs_xml_int(doc, NULL, "string(/domain/memory)", 0), 0) * 1024 /* KiB */;
     guint64 free_bytes = vs_hugepages_free_bytes();
