@@ -12,6 +12,7 @@
 #include "hv.h"
 #include "images.h"
 #include "pause.h"
+#include "ramcopy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +50,7 @@ G_STATIC_ASSERT(sizeof(SaveHeader) == 92);
 
 #define RAM_BANDWIDTH (UINT64_C(1) << 40) /* bytes/s: unlimited in practice */
 #define POLL_US 20000
+#define WALK_TIMEOUT_US ((gint64)10 * G_USEC_PER_SEC) /* QEMU's walk of guest RAM, at most */
 
 static double now_ms(void) { return (double)g_get_monotonic_time() / 1000.0; }
 
@@ -670,6 +672,7 @@ typedef struct {
     int fd;
     bool fd_in_qemu, caps_on, tagged, paused_by_us, migrating;
     bool started_late; /* QEMU failed before write-protecting RAM */
+    VsRamCopy *copy;   /* QEMU's stream goes through it into fd */
     bool wedged;       /* the copy failed after: QEMU must not be asked anything */
     guint64 old_bandwidth;
     bool bandwidth_set;
@@ -683,11 +686,15 @@ static void take_cleanup(Take *t, bool keep)
         vs_pause_meter_finish(t->meter, NULL);
         t->meter = NULL;
     }
+    /* QEMU may be held at the pipe: let it go before waiting for it. */
+    if (t->copy)
+        vs_ram_copy_release(t->copy);
     if (t->wedged) {
         vs_error("VM '%s': the memory copy failed after guest RAM was write-protected; "
                  "QEMU 7.2 cannot undo that: the VM must be restarted; qcow2 tag '%s' is "
                  "left on its disks",
                  virDomainGetName(t->dom), t->tag);
+        g_clear_pointer(&t->copy, vs_ram_copy_free); /* QEMU closed its end when it failed */
         close(t->fd);
         g_unlink(t->ram_path);
         t->fd = -1;
@@ -700,6 +707,8 @@ static void take_cleanup(Take *t, bool keep)
         qmp_ok(t->dom, json_pack("{s:s, s:{s:s}}", "execute", "closefd", "arguments", "fdname",
                                  t->fdname),
                NULL);
+    /* Once QEMU has closed its end (copy over, or closefd), the copier ends. */
+    g_clear_pointer(&t->copy, vs_ram_copy_free);
     if (t->caps_on)
         set_background_snapshot(t->dom, false, NULL);
     if (t->bandwidth_set)
@@ -767,13 +776,25 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         take_cleanup(&t, false);
         return NULL;
     }
+    /* QEMU writes into a pipe that is full until the disks are snapshotted
+     * (ramcopy.c); the stream begins where the header ends. */
+    off_t stream_start = lseek(t.fd, 0, SEEK_CUR);
+    t.copy = stream_start > 0 ? vs_ram_copy_start(t.fd, stream_start, error) : NULL;
+    if (!t.copy) {
+        if (stream_start <= 0)
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot read the offset in %s: %s",
+                        ram_path, g_strerror(errno));
+        take_cleanup(&t, false);
+        return NULL;
+    }
     if (!qmp_ok_fd(dom,
                    json_pack("{s:s, s:{s:s}}", "execute", "getfd", "arguments", "fdname", fdname),
-                   t.fd, error)) {
+                   vs_ram_copy_writer_fd(t.copy), error)) {
         take_cleanup(&t, false);
         return NULL;
     }
     t.fd_in_qemu = true;
+    vs_ram_copy_writer_handed(t.copy);
 
     /* QEMU's default of 128 MiB/s would stretch the copy; the guest is
      * running meanwhile, so the copy should go as fast as the disk takes it. */
@@ -802,9 +823,31 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         return NULL;
     }
 
-    /* The pause: disks and the start of the RAM copy at the same instant.
-     * Its end is seen through libvirt's RESUMED event (no polling that
-     * would compete with QEMU for the CPU), else by polling the state. */
+    /* The copy starts with the VM running: QEMU's thread reads a byte of
+     * every guest page, then blocks at its first write into the full pipe,
+     * before it stops the VM. Once it is seen blocked (or when that cannot
+     * be seen), the pause: disks snapshotted, then the pipe let go; QEMU
+     * then saves the devices, write-protects RAM and starts the VCPUs. RAM
+     * cannot be protected before the disks are snapshotted, whatever the
+     * timing, so both are from the same instant. */
+    pid_t pid = qemu_pid(dom);
+    g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
+    double t_migrate = now_ms();
+    if (!qmp_ok(dom, json_pack("{s:s, s:{s:s}}", "execute", "migrate", "arguments", "uri", uri),
+                error)) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    t.migrating = true;
+    double t_migrating = now_ms();
+    bool held = vs_ram_copy_wait_writer_blocked(t.copy, pid, "bg_snapshot", WALK_TIMEOUT_US);
+    double t_walked = now_ms();
+    if (!held)
+        vs_debug("VM '%s': QEMU's page walk not seen to end (QEMU pid %d): pausing now", vm,
+                 (int)pid);
+
+    /* The pause ends when QEMU's RESUME comes through libvirt (no polling
+     * that would compete with QEMU for the CPU), else by polling the state. */
     t.meter = vs_pause_meter_start(dom);
     gint64 created = g_get_real_time() / G_USEC_PER_SEC;
     double t_pause = now_ms();
@@ -824,14 +867,8 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     }
     t.tagged = true;
     double t_tagged = now_ms();
-    g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
-    if (!qmp_ok(dom, json_pack("{s:s, s:{s:s}}", "execute", "migrate", "arguments", "uri", uri),
-                error)) {
-        take_cleanup(&t, false);
-        return NULL;
-    }
-    t.migrating = true;
-    double t_migrate = now_ms();
+    vs_fault_point("snapshot-live-held");
+    vs_ram_copy_release(t.copy);
     /* QEMU 7.2 stops the VCPUs itself (already stopped here), saves the
      * devices, write-protects RAM and then starts the VCPUs again. If it
      * fails before that, it leaves them stopped: then we resume them. */
@@ -859,10 +896,10 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         t.started_late = true;
     }
     t.paused_by_us = false;
-    vs_debug("VM '%s': live snapshot pause: suspend %.1f ms, disk snapshot %.1f ms, "
-             "migrate command %.1f ms, until running %.1f ms",
-             vm, t_suspended - t_pause, t_tagged - t_suspended, t_migrate - t_tagged,
-             t_resumed - t_migrate);
+    vs_debug("VM '%s': live snapshot: migrate command %.1f ms, page walk %.1f ms%s; pause: "
+             "suspend %.1f ms, disk snapshot %.1f ms, until running %.1f ms",
+             vm, t_migrating - t_migrate, t_walked - t_migrating, held ? "" : " (not seen)",
+             t_suspended - t_pause, t_tagged - t_suspended, t_resumed - t_tagged);
 
     /* The copy, in the background as far as the guest is concerned. */
     vs_fault_point("snapshot-live-copying");
@@ -914,6 +951,14 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     json_decref(info);
     t.migrating = false;
     t.fd_in_qemu = false; /* QEMU took it over and closed it */
+    /* The copier drained the whole stream even if it could not write it,
+     * so QEMU finished and unprotected RAM either way. */
+    bool copied = vs_ram_copy_finish(t.copy, error);
+    g_clear_pointer(&t.copy, vs_ram_copy_free);
+    if (!copied) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
     set_background_snapshot(dom, false, NULL);
     t.caps_on = false;
     collapse_guest_ram(dom);
@@ -949,7 +994,7 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         stats->request_ms = t_resumed - t_pause;
         stats->qemu_downtime_ms = qemu_downtime;
         stats->qemu_setup_ms = qemu_setup;
-        stats->total_ms = t_done - t_pause;
+        stats->total_ms = t_done - t_migrate;
         stats->memory_bytes = (guint64)st.st_size;
     }
     vs_info("VM '%s': live snapshot '%s': VCPUs stopped %.1f ms (pause request to libvirt's "

@@ -239,13 +239,23 @@ static void test_create_shutoff_after(void **state)
     snapshot_fault("off", false, "snapshot-after-create", "s2", NULL);
 }
 
-/* Live snapshots: killed before it starts, while QEMU copies the memory in
- * the background (QEMU goes on without virtsnapd: recovery lets the copy end,
- * removes the disk tags and the file), and after libvirt recorded it. */
+/* Live snapshots: killed before it starts, in the pause, while QEMU copies
+ * the memory in the background (QEMU goes on without virtsnapd: recovery lets
+ * the copy end, removes the disk tags and the file), and after libvirt
+ * recorded it. */
 static void test_create_live_before(void **state)
 {
     (void)state;
     snapshot_fault("run", true, "snapshot-before-create", "l1", "true");
+}
+
+/* Killed in the pause: VM paused by virtsnapd, disk tags made, QEMU held at
+ * the full pipe after its page walk. The copier sees virtsnapd gone and lets
+ * QEMU go on: QEMU resumes the guest and finishes the copy by itself. */
+static void test_create_live_held(void **state)
+{
+    (void)state;
+    snapshot_fault("run", true, "snapshot-live-held", "l4", "true");
 }
 
 static void test_create_live_copying(void **state)
@@ -371,6 +381,7 @@ int main(void)
         CRASH_TEST(test_create_running_before),
         CRASH_TEST(test_create_running_after),
         CRASH_TEST(test_create_live_before),
+        CRASH_TEST(test_create_live_held),
         CRASH_TEST(test_create_live_copying),
         CRASH_TEST(test_create_live_after),
         CRASH_TEST(test_create_shutoff_before),

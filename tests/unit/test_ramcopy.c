@@ -1,0 +1,171 @@
+/* test_ramcopy.c: unit tests of model/ramcopy.c with a thread of this
+ * process as the writer in QEMU's place: its first write blocks until the
+ * copier is released (and is seen blocked in /proc), the stream lands in the
+ * file after the header, and a file that cannot be written still lets the
+ * writer finish. */
+#include "model/ramcopy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define STREAM_BYTES (8u << 20)
+#define HEADER_BYTES 1000
+
+typedef struct {
+    int fd;
+    gint written; /* bytes through so far */
+    gboolean done, failed;
+} Writer;
+
+static guint8 pattern(size_t i)
+{
+    return (guint8)((i * 2654435761u) >> 13);
+}
+
+static void *writer_main(void *data)
+{
+    Writer *w = data;
+    pthread_setname_np(pthread_self(), "vs_test_writer");
+    static guint8 chunk[256 * 1024];
+    for (size_t off = 0; off < STREAM_BYTES; off += sizeof chunk) {
+        for (size_t i = 0; i < sizeof chunk; i++)
+            chunk[i] = pattern(off + i);
+        for (size_t put = 0; put < sizeof chunk;) {
+            ssize_t n = write(w->fd, chunk + put, sizeof chunk - put);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                g_atomic_int_set(&w->failed, TRUE);
+                goto out;
+            }
+            put += (size_t)n;
+            g_atomic_int_add(&w->written, (gint)n);
+        }
+    }
+out:
+    close(w->fd);
+    g_atomic_int_set(&w->done, TRUE);
+    return NULL;
+}
+
+static char *temp_file(int *fd)
+{
+    char *path = g_build_filename(g_get_tmp_dir(), "vs-ramcopy-XXXXXX", NULL);
+    *fd = g_mkstemp(path);
+    assert_true(*fd >= 0);
+    return path;
+}
+
+static void test_holds_the_writer_until_released(void **state)
+{
+    (void)state;
+    int fd;
+    g_autofree char *path = temp_file(&fd);
+    guint8 header[HEADER_BYTES];
+    memset(header, 'H', sizeof header);
+    assert_int_equal(write(fd, header, sizeof header), sizeof header);
+
+    g_autoptr(GError) error = NULL;
+    VsRamCopy *copy = vs_ram_copy_start(fd, HEADER_BYTES, &error);
+    assert_non_null(copy);
+    Writer w = {.fd = dup(vs_ram_copy_writer_fd(copy))};
+    vs_ram_copy_writer_handed(copy);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, writer_main, &w), 0);
+
+    /* Blocked at its first write, and seen so. */
+    assert_true(vs_ram_copy_wait_writer_blocked(copy, getpid(), "vs_test_writer",
+                                                5 * G_USEC_PER_SEC));
+    g_usleep(50 * 1000);
+    assert_int_equal(g_atomic_int_get(&w.written), 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, HEADER_BYTES);
+
+    vs_ram_copy_release(copy);
+    assert_true(vs_ram_copy_finish(copy, &error));
+    assert_null(error);
+    pthread_join(thread, NULL);
+    assert_false(w.failed);
+    vs_ram_copy_free(copy);
+
+    /* The header untouched, the stream after it, byte for byte. */
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(path, &data, &len, NULL));
+    assert_int_equal(len, HEADER_BYTES + STREAM_BYTES);
+    assert_memory_equal(data, header, HEADER_BYTES);
+    for (size_t i = 0; i < STREAM_BYTES; i++)
+        if ((guint8)data[HEADER_BYTES + i] != pattern(i))
+            fail_msg("byte %zu of the stream differs", i);
+    close(fd);
+    g_unlink(path);
+}
+
+static void test_wait_gives_up_without_the_thread(void **state)
+{
+    (void)state;
+    int fd;
+    g_autofree char *path = temp_file(&fd);
+    g_autoptr(GError) error = NULL;
+    VsRamCopy *copy = vs_ram_copy_start(fd, 0, &error);
+    assert_non_null(copy);
+    gint64 t0 = g_get_monotonic_time();
+    assert_false(vs_ram_copy_wait_writer_blocked(copy, getpid(), "no_such_thread",
+                                                 5 * G_USEC_PER_SEC));
+    assert_false(vs_ram_copy_wait_writer_blocked(copy, 0, "vs_test_writer", G_USEC_PER_SEC));
+    assert_true(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC); /* not the whole timeout */
+    /* Nobody wrote: the copier ends with the write end, having copied nothing. */
+    assert_true(vs_ram_copy_finish(copy, &error));
+    vs_ram_copy_free(copy);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    close(fd);
+    g_unlink(path);
+}
+
+static void test_write_error_still_drains(void **state)
+{
+    (void)state;
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(full >= 0);
+    g_autoptr(GError) error = NULL;
+    VsRamCopy *copy = vs_ram_copy_start(full, 0, &error);
+    assert_non_null(copy);
+    Writer w = {.fd = dup(vs_ram_copy_writer_fd(copy))};
+    vs_ram_copy_writer_handed(copy);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, writer_main, &w), 0);
+    vs_ram_copy_release(copy);
+    assert_false(vs_ram_copy_finish(copy, &error));
+    assert_non_null(error);
+    assert_non_null(strstr(error->message, "memory file"));
+    pthread_join(thread, NULL);
+    /* The writer got everything through: it never waits on a copier that failed. */
+    assert_false(w.failed);
+    assert_int_equal(g_atomic_int_get(&w.written), STREAM_BYTES);
+    vs_ram_copy_free(copy);
+    close(full);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_holds_the_writer_until_released),
+        cmocka_unit_test(test_wait_gives_up_without_the_thread),
+        cmocka_unit_test(test_write_error_still_drains),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
