@@ -489,8 +489,9 @@ if [ "$QUICK" = 0 ] && [ -x "$BUILD/tests/live/live-proof" ] && [ -w /dev/kvm ];
         >"$WORK/live-proof.txt" 2>&1 || say "live-proof failed: see $WORK/live-proof.txt"
     sed -n '/^== results/,/^(QEMU start/p' "$WORK/live-proof.txt" | tee -a "$BUILD/bench-results.txt"
     # The 4 GiB guest again with its RAM on 2 MiB huge pages ("hugepages": true):
-    # QEMU's walk inside the pause goes by 2 MiB. Needs a hugetlbfs and 4 GiB of
-    # free huge pages, set up here and put back afterwards.
+    # QEMU walks, protects and copies RAM by 2 MiB (its walk is out of the pause
+    # either way since session 4). Needs a hugetlbfs and 4 GiB of free huge
+    # pages, set up here and put back afterwards.
     HP_OLD=$(cat /proc/sys/vm/nr_hugepages) HP_MNT=""
     if ! grep -q ' hugetlbfs ' /proc/mounts; then
         HP_MNT=$(mktemp -d /tmp/vsbench-hugetlbfs-XXXXXX)

@@ -18,10 +18,13 @@
  *
  * Usage: live-proof [--sizes 256,1024] [--repeat 3] [--live-repeat 10]
  *                   [--no-reap] [--skip-proof] [--keep] [--hugepages] [--quiet-guest]
+ *                   [--no-revert]
  * --hugepages puts the benchmark guests' RAM on 2 MiB huge pages (needs a
  * hugetlbfs mounted and free pages for them; the proof guest stays as it is).
  * --quiet-guest gives the benchmark guests the proof guest's rhythm (32 pages
  * rewritten per round instead of 256).
+ * --no-revert skips the reverts, so that every live snapshot is taken of the
+ * QEMU that booted the guest (no restore in between).
  * Pauses are QEMU's STOP-to-RESUME stamps; "libvirt view" is from the pause
  * request until libvirt reported the VM running.
  * Needs root and /dev/kvm (exit 77, skipped, otherwise). Exit 0: PASS. */
@@ -65,6 +68,7 @@ static int failures;
 static char *workdir;
 static bool hugepages; /* --hugepages: benchmark guests' RAM on the host's 2 MiB huge pages */
 static bool quiet_guest; /* --quiet-guest: benchmark guests rewrite 128 KiB per round, not 1 MiB */
+static bool no_revert;   /* --no-revert: no reverts between the snapshots */
 
 static gint64 last_progress; /* monotonic µs of the last CHECK, for the watchdog */
 static gint last_progress_set;
@@ -898,24 +902,25 @@ static Row bench(virConnectPtr conn, guint mib, int repeat, int live_repeat)
                i, st.downtime_ms, st.request_ms, st.qemu_setup_ms, st.qemu_downtime_ms, st.total_ms, r.mem_mib,
                stall);
 
-        /* Reverts, both with the VM running. */
-        double t = now_ms();
-        if (virDomainRevertToSnapshot(c, 0) < 0)
-            die("classic revert", NULL);
-        double crev = now_ms() - t;
-        if (!serial_wait_running(vm->serial, 3, 30000))
-            die("guest after classic revert", NULL);
-        add(r.c_revert, crev);
-        double lrev = 0;
+        /* Reverts, both with the VM running (unless --no-revert). */
         g_autoptr(GError) error = NULL;
-        if (!vs_live_revert(l, &lrev, &error))
-            die("live revert", error);
-        if (!serial_wait_running(vm->serial, 3, 30000))
-            die("guest after live revert", NULL);
-        add(r.l_revert, lrev);
-        printf("  revert: classic %.0f ms, live %.0f ms\n", crev, lrev);
+        if (!no_revert) {
+            double t = now_ms();
+            if (virDomainRevertToSnapshot(c, 0) < 0)
+                die("classic revert", NULL);
+            double crev = now_ms() - t;
+            if (!serial_wait_running(vm->serial, 3, 30000))
+                die("guest after classic revert", NULL);
+            add(r.c_revert, crev);
+            double lrev = 0;
+            if (!vs_live_revert(l, &lrev, &error))
+                die("live revert", error);
+            if (!serial_wait_running(vm->serial, 3, 30000))
+                die("guest after live revert", NULL);
+            add(r.l_revert, lrev);
+            printf("  revert: classic %.0f ms, live %.0f ms\n", crev, lrev);
+        }
 
-        error = NULL;
         if (!vs_live_delete(l, false, &error))
             die("live delete", error);
         if (virDomainSnapshotDelete(c, 0) < 0)
@@ -972,9 +977,11 @@ int main(int argc, char **argv)
             hugepages = true;
         else if (!strcmp(argv[i], "--quiet-guest"))
             quiet_guest = true;
+        else if (!strcmp(argv[i], "--no-revert"))
+            no_revert = true;
         else {
             fprintf(stderr, "usage: %s [--sizes 256,1024] [--repeat N] [--live-repeat N] [--no-reap] "
-                    "[--skip-proof] [--keep] [--hugepages] [--quiet-guest]\n",
+                    "[--skip-proof] [--keep] [--hugepages] [--quiet-guest] [--no-revert]\n",
                     argv[0]);
             return 2;
         }
@@ -1049,8 +1056,8 @@ int main(int argc, char **argv)
                    median(r->c_revert), median(r->l_revert));
         }
         printf("(pauses: from QEMU's STOP to its RESUME event, as QEMU stamped them; in "
-               "brackets after the live pause QEMU's setup-time, inside the pause, + its own "
-               "downtime; libvirt view: from the pause request until libvirt reported the VM "
+               "brackets after the live pause QEMU's setup-time (its page walk, then held at the "
+               "pipe through the pause) + its own downtime; libvirt view: from the pause request until libvirt reported the VM "
                "running)\n");
         printf("(QEMU start of the test VM, with its loader device reading the fill file: ");
         for (guint i = 0; i < rows->len; i++)
