@@ -729,8 +729,21 @@ static void take_cleanup(Take *t, bool keep)
     }
 }
 
+/* How far QEMU's copy is, 0..100, from query-migrate's "ram" figures (-1:
+ * not known). */
+static int copy_percent(json_t *info)
+{
+    json_t *ram = json_object_get(info, "ram");
+    json_int_t total = json_integer_value(json_object_get(ram, "total"));
+    json_int_t remaining = json_integer_value(json_object_get(ram, "remaining"));
+    if (total <= 0 || remaining < 0 || remaining > total)
+        return -1;
+    return (int)((total - remaining) * 100 / total);
+}
+
 virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const char *description,
-                                  const char *ram_path, VsLiveStats *stats, GError **error)
+                                  const char *ram_path, VsLiveProgress progress, void *data,
+                                  VsLiveStats *stats, GError **error)
 {
     const char *vm = virDomainGetName(dom);
     if (!vs_live_supported(dom, error))
@@ -914,6 +927,9 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         status = migration_status(dom, &info, error);
         if (!status || !migration_running(status))
             break;
+        int percent = copy_percent(info);
+        if (progress && percent >= 0)
+            progress(5 + percent * 90 / 100, data); /* the pause before, the sync after */
         /* Start writing back what QEMU wrote, so that dirty pages do not
          * pile up: the kernel would throttle QEMU's writes, and the thread
          * that writes is the one that serves the guest's write faults. */

@@ -60,11 +60,15 @@ char *vs_live_vm_dir(const char *uuid);
  * On success returns the libvirt snapshot: a child of the current snapshot,
  * now current itself; STATS (optional) gets the figures. On failure nothing
  * is left behind (no qcow2 tag, no file, no metadata) and the VM runs —
- * except if the copy fails after QEMU write-protected RAM (an I/O error on
- * the file; a full disk is ruled out by a reservation made first): QEMU 7.2
- * cannot lift the protection then, the VM will hang, and the error says so. */
+ * except if QEMU's own stream fails after it write-protected RAM (not a
+ * write error on the file: the copier drains the stream then, see
+ * ramcopy.c): QEMU 7.2 cannot lift the protection then, the VM will hang,
+ * and the error says so. PROGRESS (optional) is called with DATA and 0..100
+ * as the copy advances. */
+typedef void (*VsLiveProgress)(int percent, void *data);
 virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const char *description,
-                                  const char *ram_path, VsLiveStats *stats, GError **error);
+                                  const char *ram_path, VsLiveProgress progress, void *data,
+                                  VsLiveStats *stats, GError **error);
 
 /* Whether SNAP was made by vs_live_take (memory external, disks internal). */
 bool vs_live_is_live(virDomainSnapshotPtr snap);

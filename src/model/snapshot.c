@@ -565,6 +565,12 @@ static guint64 classic_memory_bytes(virDomainPtr dom, const char *internal)
     return total;
 }
 
+/* A live snapshot's copy, as the task's progress (VsLiveProgress). */
+static void live_progress(int percent, void *task)
+{
+    vs_task_set_progress(task, percent);
+}
+
 /* Takes the snapshot the classic way: libvirt's savevm (running: guest paused
  * while RAM is written, measured from QEMU's STOP/RESUME events, pause.h). */
 static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *job,
@@ -628,7 +634,9 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     VsLiveStats stats = {0};
     g_autoptr(GError) live_error = NULL;
     g_autoptr(virDomainSnapshot) snap =
-        live ? vs_live_take(dom, internal, job->description, ram, &stats, &live_error) : NULL;
+        live ? vs_live_take(dom, internal, job->description, ram, live_progress, task, &stats,
+                            &live_error)
+             : NULL;
     if (live && !snap && job->live == VS_LIVE_AUTO &&
         g_error_matches(live_error, VS_ERROR, VS_ERR_CONFLICT)) {
         /* Not possible here (or QEMU refused), nothing changed: classic then. */

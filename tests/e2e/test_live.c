@@ -243,6 +243,45 @@ static double watch_max_gap(Watch *w, double from, double to)
  * guest's longest silence during the snapshot, *USUAL in the second before.
  * False (and nothing taken) if the answer is 409 and ALLOW_409 (the reason
  * in *REFUSAL). */
+/* Waits for task ID, polling it every 10 ms: its progress must never go
+ * back, and it ends at 100 if it was ever known. Returns the task; *MID gets
+ * the highest progress seen strictly between 0 and 100 (-1 if none). */
+static json_t *wait_task_progress(const char *id, int *mid)
+{
+    g_autofree char *path = g_strdup_printf("/tasks/%s", id);
+    gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+    g_autoptr(GString) seen = g_string_new(NULL);
+    json_int_t last = -1;
+    *mid = -1;
+    for (;;) {
+        g_autoptr(VsTestResponse) r = vs_expect(e2e.d, 200, "GET", NULL, "%s", path);
+        json_t *known = json_object_get(r->json, "progress"); /* absent: not known */
+        json_int_t p = known ? json_integer_value(known) : -1;
+        if (p < last)
+            fail_msg("task %s: progress went back from %lld to %lld", id, (long long)last,
+                     (long long)p);
+        if (p < -1 || p > 100)
+            fail_msg("task %s: progress %lld out of range", id, (long long)p);
+        if (p > 0 && p < 100)
+            *mid = (int)p;
+        if (p != last && p >= 0)
+            g_string_append_printf(seen, " %lld", (long long)p);
+        last = p;
+        if (strcmp(vs_json_str(r->json, "status"), "running") != 0) {
+            if (!strcmp(vs_json_str(r->json, "status"), "finished") && last >= 0 && last != 100)
+                fail_msg("task %s finished at progress %lld", id, (long long)last);
+            if (seen->len)
+                printf("# task %s: progress%s\n", id, seen->str);
+            return json_incref(r->json);
+        }
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("task %s still running after 120 s", id);
+        g_usleep(10 * 1000);
+    }
+}
+
+static int l1_mid_progress = -1; /* the live snapshot's task, part-way */
+
 static bool take_watched(const char *name, const char *live, bool allow_409, long *lo, long *hi,
                          double *silence, double *usual, char **refusal)
 {
@@ -261,7 +300,13 @@ static bool take_watched(const char *name, const char *live, bool allow_409, lon
         fail_msg("snapshot '%s' (live: %s): expected 202, got %ld: %s", name, live, r->status,
                  r->body);
     }
-    json_t *task = vs_guest_task_ok(e2e.d, r, 120);
+    int mid = -1;
+    json_t *task = wait_task_progress(vs_json_str(r->json, "id"), &mid);
+    if (strcmp(vs_json_str(task, "status"), "finished") != 0)
+        fail_msg("snapshot '%s': task ended %s: %s", name, vs_json_str(task, "status"),
+                 vs_json_str(task, "message"));
+    if (!strcmp(name, "l1"))
+        l1_mid_progress = mid;
     double t1 = now_ms();
     *hi = vs_guest_last_count(vm_serial);
     g_usleep(500 * 1000); /* so that the silence after the task is seen whole */
@@ -320,6 +365,9 @@ static void test_take_live(void **state)
         assert_int_equal(json_array_size(all->json), 0);
     } else {
         assert_true(l1_lo >= 10);
+        /* the memory copy showed as the task's progress on its way (5 is
+         * the copy's start, 95 its end) */
+        assert_true(l1_mid_progress > 5 && l1_mid_progress < 100);
         /* the guest kept counting: no silence much longer than its rhythm */
         if (silence >= 1000)
             fail_msg("the guest stopped for %.0f ms during a live snapshot (usual %.0f ms)",

@@ -535,7 +535,7 @@ static virDomainSnapshotPtr take_live(Vm *vm, const char *name, VsLiveStats *st)
     g_autofree char *uuid = vs_hv_uuid(vm->dom);
     g_autofree char *ram = vs_live_ram_path(uuid, name);
     g_autoptr(GError) error = NULL;
-    virDomainSnapshotPtr snap = vs_live_take(vm->dom, name, "live test", ram, st, &error);
+    virDomainSnapshotPtr snap = vs_live_take(vm->dom, name, "live test", ram, NULL, NULL, st, &error);
     if (!snap)
         die("live snapshot", error);
     return snap;
@@ -767,7 +767,7 @@ static void proof(virConnectPtr conn)
     g_autofree char *busy = vs_live_ram_path(uuid, "busy");
     g_file_set_contents(busy, "x", 1, NULL);
     error = NULL;
-    virDomainSnapshotPtr none = vs_live_take(vm->dom, "busy", NULL, busy, NULL, &error);
+    virDomainSnapshotPtr none = vs_live_take(vm->dom, "busy", NULL, busy, NULL, NULL, NULL, &error);
     CHECK(!none && !image_has_tag(vm->disk, "busy") && virDomainSnapshotNum(vm->dom, 0) == 0,
           "a failed take leaves no tag and no metadata (%s)", error ? error->message : "?");
     virDomainGetState(vm->dom, &state, &reason, 0);
