@@ -131,6 +131,56 @@ static void show_log_tail(const VsTestDaemon *d, const char *why)
             tail ? tail : "");
 }
 
+/* The parent pid in /proc/PID/stat ("pid (comm) S ppid ..."), or -1. */
+static pid_t parent_of(const char *pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%s/stat", pid);
+    g_autofree char *stat = NULL;
+    if (!g_file_get_contents(path, &stat, NULL, NULL))
+        return -1;
+    const char *end = strrchr(stat, ')');
+    int ppid = -1;
+    return end && sscanf(end + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : -1;
+}
+
+void vs_test_daemon_explain_stuck_forks(const VsTestDaemon *d)
+{
+    if (!d->pid)
+        return;
+    g_autofree char *exe_link = g_strdup_printf("/proc/%d/exe", (int)d->pid);
+    g_autofree char *exe = g_file_read_link(exe_link, NULL);
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *entry;
+    while (exe && proc && (entry = g_dir_read_name(proc))) {
+        if (!g_ascii_isdigit(entry[0]) || parent_of(entry) != d->pid)
+            continue;
+        g_autofree char *child_link = g_strdup_printf("/proc/%s/exe", entry);
+        g_autofree char *child_exe = g_file_read_link(child_link, NULL);
+        if (!child_exe || strcmp(child_exe, exe) != 0)
+            continue; /* it became another program (QEMU, qemu-img): not stuck in a fork */
+        g_autofree char *wchan_path = g_strdup_printf("/proc/%s/wchan", entry);
+        g_autofree char *wchan = NULL;
+        g_file_get_contents(wchan_path, &wchan, NULL, NULL);
+        fprintf(stderr, "harness: pid %s is a fork of virtsnapd that has not run another program; "
+                        "it waits in %s\n", entry, wchan ? wchan : "?");
+        g_autofree char *gdb = g_strdup_printf("timeout 60 gdb -p %s -batch -ex bt", entry);
+        g_autofree char *out = NULL, *err = NULL;
+        if (!g_spawn_command_line_sync(gdb, &out, &err, NULL, NULL) || !out)
+            continue;
+        g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+        for (char **l = lines; *l; l++)
+            if ((*l)[0] == '#')
+                fprintf(stderr, "  %.200s\n", *l);
+        if (strstr(out, "SizeClassAllocator") || strstr(out, "__sanitizer::Mutex"))
+            fprintf(stderr,
+                    "harness: that child waits for an AddressSanitizer allocator lock that another "
+                    "thread of virtsnapd held when it forked: GCC 12's ASan runtime is not "
+                    "fork-safe (fixed upstream in LLVM 18, llvm/llvm-project#75290), and libvirt's "
+                    "child calls malloc before exec. A hazard of the ASan build, not of "
+                    "virtsnapd's code.\n");
+    }
+}
+
 int vs_test_daemon_term(VsTestDaemon *d)
 {
     if (!d->pid)
@@ -149,6 +199,7 @@ int vs_test_daemon_term(VsTestDaemon *d)
         g_usleep(100000);
     }
     show_log_tail(d, "did not stop within 30 s of SIGTERM");
+    vs_test_daemon_explain_stuck_forks(d);
     kill(d->pid, SIGKILL);
     waitpid(d->pid, &status, 0);
     d->pid = 0;
@@ -309,6 +360,8 @@ json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s)
         if (r->status != 200 || !status)
             die("GET %s answered %ld: %s", path, r->status, r->body);
         if (strcmp(status, "running") != 0 || g_get_monotonic_time() > deadline) {
+            if (!strcmp(status, "running"))
+                vs_test_daemon_explain_stuck_forks(d);
             json_t *task = json_incref(r->json);
             vs_response_free(r);
             return task;

@@ -32,6 +32,10 @@ VsTestDaemon *vs_test_daemon_start(const char *connect, const char *const *extra
 void vs_test_daemon_restart(VsTestDaemon *d);
 /* SIGTERM and wait: the exit status (or -1 on a signal/timeout). */
 int vs_test_daemon_term(VsTestDaemon *d);
+/* Prints, for each fork of the daemon that sleeps without having run another
+ * program, its stack (gdb) and, for an AddressSanitizer allocator lock, why:
+ * a hang's explanation (called when the daemon or a task does not end). */
+void vs_test_daemon_explain_stuck_forks(const VsTestDaemon *d);
 /* Stops it (if running) and removes its state directory. */
 void vs_test_daemon_free(VsTestDaemon *d);
 /* PIDs (pid_t) of the qemu-system processes whose command line mentions

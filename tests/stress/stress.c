@@ -136,6 +136,7 @@ static gpointer watchdog(gpointer data)
             (int)d->pid);
         if (system(tail) != 0 || system(stacks) != 0)
             fprintf(stderr, "stress: (log tail or stacks unavailable)\n");
+        vs_test_daemon_explain_stuck_forks(d);
         /* The daemon dies with this process; its QEMUs (daemonized) would not. */
         g_autoptr(GArray) qemus = vs_qemu_pids(d->state_dir, NULL);
         for (guint i = 0; i < qemus->len; i++)
