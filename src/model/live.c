@@ -537,13 +537,13 @@ static pid_t qemu_pid(virDomainPtr dom)
  * write to each: after a live snapshot the guest runs on 4 KiB pages, and
  * the next snapshot's page walk is up to 512 times longer (measured when it
  * was inside the pause: 4 GiB guest, setup 19 ms at the first live snapshot,
- * 130-170 ms at the later ones; it runs before the pause now, but the guest
- * keeps its huge pages for its own sake too). Once the copy is over, ask the kernel to put the huge
- * pages back together (process_madvise MADV_COLLAPSE, Linux 6.1) over QEMU's
- * anonymous mappings at least as large as guest RAM, i.e. guest RAM (not
- * QEMU's own buffers, such as the data of -device loader; RAM on hugetlbfs is
- * a file mapping and needs nothing). Best effort: where it is refused (older
- * kernel, THP off) the next walk is only longer. */
+ * 130-170 ms at the later ones; it runs before the pause now, and the guest
+ * is better off on huge pages anyway). Once the copy is over, ask the kernel
+ * to put the huge pages back together (process_madvise MADV_COLLAPSE, Linux
+ * 6.1) over QEMU's anonymous mappings at least as large as guest RAM, i.e.
+ * guest RAM (not QEMU's own buffers, such as the data of -device loader; RAM
+ * on hugetlbfs is a file mapping and needs nothing). Best effort: where it is
+ * refused (older kernel, THP off) the next walk is only longer. */
 static void collapse_guest_ram(virDomainPtr dom)
 {
 #if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
@@ -671,9 +671,9 @@ typedef struct {
     const char *ram_path;
     const char *fdname;
     int fd;
+    VsRamCopy *copy; /* QEMU's stream goes through it into fd */
     bool fd_in_qemu, caps_on, tagged, paused_by_us, migrating;
     bool started_late; /* QEMU failed before write-protecting RAM */
-    VsRamCopy *copy;   /* QEMU's stream goes through it into fd */
     bool wedged;       /* the copy failed after: QEMU must not be asked anything */
     guint64 old_bandwidth;
     bool bandwidth_set;
