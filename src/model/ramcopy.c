@@ -75,9 +75,26 @@ static ssize_t child_read(int fd, char *buf, size_t len)
     return n;
 }
 
+/* Writes LEN bytes of BUF at *OFFSET; 0 or an errno. */
+static int child_write(int file, const char *buf, size_t len, off_t *offset)
+{
+    while (len) {
+        ssize_t n = pwrite(file, buf, len, *offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        buf += n;
+        len -= (size_t)n;
+        *offset += n;
+    }
+    return 0;
+}
+
 /* Waits for the go (or for virtsnapd's end), skips the filling, copies the
- * rest to FILE from OFFSET; after a write error it drains. Exit status: 0,
- * or the errno of the first error. */
+ * rest to FILE from OFFSET (splice; read and write where the filesystem
+ * cannot splice); after a write error it drains. Exit status: 0, or the
+ * errno of the first error. */
 static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int control, size_t filled)
 {
     struct sigaction ignore = {.sa_handler = SIG_IGN};
@@ -87,7 +104,7 @@ static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int contr
     sigaction(SIGPIPE, &ignore, NULL);
     child_close_others(in, file, control);
 
-    char buf[4096];
+    static char buf[64 * 1024]; /* the child's own copy once written */
     child_read(control, buf, 1); /* a byte, or the end: either way, go */
     close(control);
     for (size_t skipped = 0; skipped < filled;) {
@@ -98,12 +115,20 @@ static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int contr
     }
     fcntl(in, F_SETPIPE_SZ, COPY_CHUNK); /* fewer wake-ups; best effort */
     int failed = 0;
+    bool can_splice = true;
     for (;;) {
         ssize_t n;
-        if (!failed)
+        if (!failed && can_splice) {
             n = splice(in, NULL, file, &offset, COPY_CHUNK, SPLICE_F_MOVE | SPLICE_F_MORE);
-        else
-            n = child_read(in, buf, sizeof buf); /* drain, so that the writer ends */
+            if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+                can_splice = false; /* this filesystem cannot: copy by hand */
+                continue;
+            }
+        } else {
+            n = child_read(in, buf, sizeof buf); /* failed: drain, so that the writer ends */
+            if (n > 0 && !failed)
+                failed = child_write(file, buf, (size_t)n, &offset);
+        }
         if (n == 0)
             break;
         if (n < 0 && errno != EINTR) {

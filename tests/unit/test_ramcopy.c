@@ -2,7 +2,7 @@
  * process as the writer in QEMU's place: its first write blocks until the
  * copier is released (and is seen blocked in /proc), the stream lands in the
  * file after the header, and a file that cannot be written still lets the
- * writer finish. */
+ * writer finish (the copier falling back from splice to read and write). */
 #include "model/ramcopy.h"
 
 #include <errno.h>
@@ -113,6 +113,39 @@ static void test_holds_the_writer_until_released(void **state)
     g_unlink(path);
 }
 
+/* A file that cannot take splice (O_APPEND refuses it): read and write. */
+static void test_copies_without_splice(void **state)
+{
+    (void)state;
+    int fd;
+    g_autofree char *path = temp_file(&fd);
+    assert_int_equal(write(fd, "header", 6), 6);
+    int append = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    assert_true(append >= 0);
+    g_autoptr(GError) error = NULL;
+    VsRamCopy *copy = vs_ram_copy_start(append, 6, &error);
+    assert_non_null(copy);
+    Writer w = {.fd = dup(vs_ram_copy_writer_fd(copy))};
+    vs_ram_copy_writer_handed(copy);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, writer_main, &w), 0);
+    vs_ram_copy_release(copy);
+    assert_true(vs_ram_copy_finish(copy, &error));
+    pthread_join(thread, NULL);
+    vs_ram_copy_free(copy);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(path, &data, &len, NULL));
+    assert_int_equal(len, 6 + STREAM_BYTES);
+    assert_memory_equal(data, "header", 6);
+    for (size_t i = 0; i < STREAM_BYTES; i++)
+        if ((guint8)data[6 + i] != pattern(i))
+            fail_msg("byte %zu of the stream differs", i);
+    close(append);
+    close(fd);
+    g_unlink(path);
+}
+
 static void test_wait_gives_up_without_the_thread(void **state)
 {
     (void)state;
@@ -152,6 +185,9 @@ static void test_write_error_still_drains(void **state)
     assert_false(vs_ram_copy_finish(copy, &error));
     assert_non_null(error);
     assert_non_null(strstr(error->message, "memory file"));
+    /* /dev/full cannot splice (EINVAL): the copier wrote by hand, which is
+     * where the device says it is full */
+    assert_non_null(strstr(error->message, g_strerror(ENOSPC)));
     pthread_join(thread, NULL);
     /* The writer got everything through: it never waits on a copier that failed. */
     assert_false(w.failed);
@@ -164,6 +200,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_holds_the_writer_until_released),
+        cmocka_unit_test(test_copies_without_splice),
         cmocka_unit_test(test_wait_gives_up_without_the_thread),
         cmocka_unit_test(test_write_error_still_drains),
     };
