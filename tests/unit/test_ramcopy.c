@@ -67,6 +67,27 @@ static char *temp_file(int *fd)
     return path;
 }
 
+/* Starts a writer thread on COPY's write end (handed over). */
+static void start_writer(VsRamCopy *copy, Writer *w, pthread_t *thread)
+{
+    w->fd = dup(vs_ram_copy_writer_fd(copy));
+    vs_ram_copy_writer_handed(copy);
+    assert_int_equal(pthread_create(thread, NULL, writer_main, w), 0);
+}
+
+/* PATH holds HEADER, then the writer's whole stream, byte for byte. */
+static void check_file(const char *path, const void *header, size_t header_len)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(path, &data, &len, NULL));
+    assert_int_equal(len, header_len + STREAM_BYTES);
+    assert_memory_equal(data, header, header_len);
+    for (size_t i = 0; i < STREAM_BYTES; i++)
+        if ((guint8)data[header_len + i] != pattern(i))
+            fail_msg("byte %zu of the stream differs", i);
+}
+
 static void test_holds_the_writer_until_released(void **state)
 {
     (void)state;
@@ -79,10 +100,9 @@ static void test_holds_the_writer_until_released(void **state)
     g_autoptr(GError) error = NULL;
     VsRamCopy *copy = vs_ram_copy_start(fd, HEADER_BYTES, &error);
     assert_non_null(copy);
-    Writer w = {.fd = dup(vs_ram_copy_writer_fd(copy))};
-    vs_ram_copy_writer_handed(copy);
+    Writer w = {0};
     pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, writer_main, &w), 0);
+    start_writer(copy, &w, &thread);
 
     /* Blocked at its first write, and seen so. */
     assert_true(vs_ram_copy_wait_writer_blocked(copy, getpid(), "vs_test_writer",
@@ -100,15 +120,7 @@ static void test_holds_the_writer_until_released(void **state)
     assert_false(w.failed);
     vs_ram_copy_free(copy);
 
-    /* The header untouched, the stream after it, byte for byte. */
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    assert_true(g_file_get_contents(path, &data, &len, NULL));
-    assert_int_equal(len, HEADER_BYTES + STREAM_BYTES);
-    assert_memory_equal(data, header, HEADER_BYTES);
-    for (size_t i = 0; i < STREAM_BYTES; i++)
-        if ((guint8)data[HEADER_BYTES + i] != pattern(i))
-            fail_msg("byte %zu of the stream differs", i);
+    check_file(path, header, HEADER_BYTES); /* the header untouched, the stream after it */
     close(fd);
     g_unlink(path);
 }
@@ -125,22 +137,15 @@ static void test_copies_without_splice(void **state)
     g_autoptr(GError) error = NULL;
     VsRamCopy *copy = vs_ram_copy_start(append, 6, &error);
     assert_non_null(copy);
-    Writer w = {.fd = dup(vs_ram_copy_writer_fd(copy))};
-    vs_ram_copy_writer_handed(copy);
+    Writer w = {0};
     pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, writer_main, &w), 0);
+    start_writer(copy, &w, &thread);
     vs_ram_copy_release(copy);
     assert_true(vs_ram_copy_finish(copy, &error));
     pthread_join(thread, NULL);
+    assert_false(w.failed);
     vs_ram_copy_free(copy);
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    assert_true(g_file_get_contents(path, &data, &len, NULL));
-    assert_int_equal(len, 6 + STREAM_BYTES);
-    assert_memory_equal(data, "header", 6);
-    for (size_t i = 0; i < STREAM_BYTES; i++)
-        if ((guint8)data[6 + i] != pattern(i))
-            fail_msg("byte %zu of the stream differs", i);
+    check_file(path, "header", 6);
     close(append);
     close(fd);
     g_unlink(path);
@@ -177,10 +182,9 @@ static void test_write_error_still_drains(void **state)
     g_autoptr(GError) error = NULL;
     VsRamCopy *copy = vs_ram_copy_start(full, 0, &error);
     assert_non_null(copy);
-    Writer w = {.fd = dup(vs_ram_copy_writer_fd(copy))};
-    vs_ram_copy_writer_handed(copy);
+    Writer w = {0};
     pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, writer_main, &w), 0);
+    start_writer(copy, &w, &thread);
     vs_ram_copy_release(copy);
     assert_false(vs_ram_copy_finish(copy, &error));
     assert_non_null(error);
