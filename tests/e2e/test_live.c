@@ -243,16 +243,17 @@ static double watch_max_gap(Watch *w, double from, double to)
  * guest's longest silence during the snapshot, *USUAL in the second before.
  * False (and nothing taken) if the answer is 409 and ALLOW_409 (the reason
  * in *REFUSAL). */
-/* Waits for task ID, polling it every 10 ms: its progress must never go
- * back, and it ends at 100 if it was ever known. Returns the task; *MID gets
- * the highest progress seen strictly between 0 and 100 (-1 if none). */
-static json_t *wait_task_progress(const char *id, int *mid)
+/* Waits for task ID to finish, polling it every 10 ms: it must end
+ * "finished", its progress must never go back, and it ends at 100 if it was
+ * ever known. Returns the highest progress seen strictly between 0 and 100
+ * (-1 if none). */
+static int wait_task_progress(const char *id)
 {
     g_autofree char *path = g_strdup_printf("/tasks/%s", id);
     gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
     g_autoptr(GString) seen = g_string_new(NULL);
     json_int_t last = -1;
-    *mid = -1;
+    int mid = -1;
     for (;;) {
         g_autoptr(VsTestResponse) r = vs_expect(e2e.d, 200, "GET", NULL, "%s", path);
         json_t *known = json_object_get(r->json, "progress"); /* absent: not known */
@@ -263,16 +264,19 @@ static json_t *wait_task_progress(const char *id, int *mid)
         if (p < -1 || p > 100)
             fail_msg("task %s: progress %lld out of range", id, (long long)p);
         if (p > 0 && p < 100)
-            *mid = (int)p;
+            mid = (int)p;
         if (p != last && p >= 0)
             g_string_append_printf(seen, " %lld", (long long)p);
         last = p;
-        if (strcmp(vs_json_str(r->json, "status"), "running") != 0) {
-            if (!strcmp(vs_json_str(r->json, "status"), "finished") && last >= 0 && last != 100)
+        const char *status = vs_json_str(r->json, "status");
+        if (strcmp(status, "running") != 0) {
+            if (strcmp(status, "finished") != 0)
+                fail_msg("task %s ended %s: %s", id, status, vs_json_str(r->json, "message"));
+            if (last >= 0 && last != 100)
                 fail_msg("task %s finished at progress %lld", id, (long long)last);
             if (seen->len)
                 printf("# task %s: progress%s\n", id, seen->str);
-            return json_incref(r->json);
+            return mid;
         }
         if (g_get_monotonic_time() > deadline)
             fail_msg("task %s still running after 120 s", id);
@@ -298,11 +302,11 @@ static bool take_watched(const char *name, const char *live, bool allow_409, lon
         fail_msg("snapshot '%s' (live: %s): expected 202, got %ld: %s", name, live, r->status,
                  r->body);
     }
-    int mid = -1;
-    json_t *task = wait_task_progress(vs_json_str(r->json, "id"), &mid);
-    if (strcmp(vs_json_str(task, "status"), "finished") != 0)
-        fail_msg("snapshot '%s': task ended %s: %s", name, vs_json_str(task, "status"),
-                 vs_json_str(task, "message"));
+    g_autofree char *location = vs_response_header(r, "Location");
+    g_autofree char *task_path = g_strdup_printf("/tasks/%s", vs_json_str(r->json, "id"));
+    assert_non_null(location);
+    assert_string_equal(location, task_path);
+    wait_task_progress(vs_json_str(r->json, "id"));
     double t1 = now_ms();
     *hi = vs_guest_last_count(vm_serial);
     g_usleep(500 * 1000); /* so that the silence after the task is seen whole */
@@ -312,7 +316,6 @@ static bool take_watched(const char *name, const char *live, bool allow_409, lon
     printf("# snapshot '%s' (live: %s): task %.0f ms, counter in [%ld, %ld], guest silent at most "
            "%.0f ms (%.0f ms in the second before)\n",
            name, live, t1 - t0, *lo, *hi, *silence, *usual);
-    json_decref(task);
     watch_free(w);
     return true;
 }
@@ -496,10 +499,7 @@ static void test_disk_ram_instant(void **state)
     long lo = vs_guest_last_count(serial);
     g_autoptr(VsTestResponse) posted = post_snapshot("dirty", "d1", "true");
     assert_int_equal(posted->status, 202);
-    int mid = -1;
-    json_t *task = wait_task_progress(vs_json_str(posted->json, "id"), &mid);
-    assert_string_equal(vs_json_str(task, "status"), "finished");
-    json_decref(task);
+    int mid = wait_task_progress(vs_json_str(posted->json, "id"));
     long hi = vs_guest_last_count(serial);
     /* Its memory (~64 MiB of data) takes a while to copy: the task showed how
      * far it was on the way (5: the copy's start, 95: its end). */
