@@ -212,6 +212,7 @@ static int run(Options *o)
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_timeout_add_seconds(60, expire_tasks, NULL);
     g_main_loop_run(loop);
+    vs_tasks_stop_waits();
     vs_server_stop(server);
     vs_tasks_shutdown();
     vs_hv_shutdown();

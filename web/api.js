@@ -89,20 +89,17 @@ export const api = {
   del: (path, opts) => request('DELETE', path, undefined, opts),
 };
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
- * Polls a task until it is no longer running. ONUPDATE gets every state seen.
- * Resolves to the final task (status "finished" or "failed").
+ * Follows a task until it is no longer running. ONUPDATE gets every state
+ * seen. Each request waits up to a second for the end (GET /tasks/<id>?wait=1),
+ * so the end shows at once and progress at least every second. Resolves to
+ * the final task (status "finished" or "failed").
  */
 export async function waitForTask(task, onUpdate = () => {}) {
   let current = task;
-  let delay = 150;
   onUpdate(current);
   while (current.status === 'running') {
-    await sleep(delay);
-    delay = Math.min(delay * 1.5, 1000);
-    current = await api.get(`/tasks/${encodeURIComponent(task.id)}`);
+    current = await api.get(`/tasks/${encodeURIComponent(task.id)}?wait=1`);
     onUpdate(current);
   }
   return current;

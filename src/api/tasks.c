@@ -38,11 +38,36 @@ void vs_api_tasks_list(const VsApiRequest *req, VsApiResponse *resp)
     vs_api_json(resp, 200, list);
 }
 
+/* The longest ?wait= a client may ask for, in seconds: under the server's
+ * 30 s idle timeout, so that a client's own timeout never sees silence. */
+#define MAX_WAIT_SECONDS 25
+
+/* ?wait=SECONDS (0 to MAX_WAIT_SECONDS) as milliseconds, 0 when absent; -1
+ * with RESP set when it is not such a number. */
+static int wait_ms(const VsApiRequest *req, VsApiResponse *resp)
+{
+    const char *value = req->query ? g_hash_table_lookup(req->query, "wait") : NULL;
+    if (!value)
+        return 0;
+    guint64 seconds = 0;
+    if (!g_ascii_string_to_unsigned(value, 10, 0, MAX_WAIT_SECONDS, &seconds, NULL)) {
+        vs_api_error(resp, 400, "query parameter 'wait' must be a number of seconds from 0 to %d",
+                     MAX_WAIT_SECONDS);
+        return -1;
+    }
+    return (int)seconds * 1000;
+}
+
 void vs_api_task_get(const VsApiRequest *req, VsApiResponse *resp)
 {
-    if (!vs_api_check_query(req, resp, NULL) || !vs_api_check_body(req, resp, NULL, 0))
+    static const char *const query[] = {"wait", NULL};
+    if (!vs_api_check_query(req, resp, query) || !vs_api_check_body(req, resp, NULL, 0))
         return;
-    g_autoptr(VsTaskInfo) task = vs_task_get(req->params[0]);
+    int wait = wait_ms(req, resp);
+    if (wait < 0)
+        return;
+    g_autoptr(VsTaskInfo) task =
+        wait > 0 ? vs_task_wait(req->params[0], (guint)wait) : vs_task_get(req->params[0]);
     if (!task) {
         vs_api_error(resp, 404, "task '%s' does not exist", req->params[0]);
         return;

@@ -35,6 +35,12 @@ void vs_task_set_progress(VsTask *task, int percent);
 void vs_task_set_message(VsTask *task, const char *message);
 
 VsTaskInfo *vs_task_get(const char *id); /* NULL if unknown */
+/* vs_task_get once task ID has ended, TIMEOUT_MS have passed or waits were
+ * stopped, whichever comes first: a client learns of the end at once
+ * without polling. */
+VsTaskInfo *vs_task_wait(const char *id, guint timeout_ms);
+/* Ends every wait now and from now on (before the HTTP server stops). */
+void vs_tasks_stop_waits(void);
 GPtrArray *vs_tasks_list(void);          /* of VsTaskInfo*, oldest first */
 void vs_task_info_free(VsTaskInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsTaskInfo, vs_task_info_free)

@@ -365,8 +365,23 @@ static void test_tasks(void **state)
     /* What the task made is there. */
     json_t *snap = api_get_json("/vms/task-vm/snapshots/t1");
     json_decref(snap);
-    /* Tasks have no other methods. */
+    /* ?wait= on an ended task answers at once; bad values are 400. */
     g_autofree char *task_path = g_strdup_printf("/tasks/%s", id);
+    g_autofree char *wait_path = g_strdup_printf("%s?wait=25", task_path);
+    gint64 w0 = g_get_monotonic_time();
+    g_autoptr(VsTestResponse) waited = vs_http(api_d, "GET", wait_path, NULL);
+    assert_int_equal(waited->status, 200);
+    assert_string_equal(vs_json_str(waited->json, "status"), "finished");
+    assert_true(g_get_monotonic_time() - w0 < 10 * G_USEC_PER_SEC);
+    const char *bad_waits[] = {"?wait=26", "?wait=-1", "?wait=1.5", "?wait=abc", "?wait="};
+    for (size_t b = 0; b < G_N_ELEMENTS(bad_waits); b++) {
+        g_autofree char *bad_path = g_strdup_printf("%s%s", task_path, bad_waits[b]);
+        g_autoptr(VsTestResponse) bad = vs_http(api_d, "GET", bad_path, NULL);
+        api_check_error(bad, 400, "wait");
+    }
+    g_autoptr(VsTestResponse) unknown_wait = vs_http(api_d, "GET", "/tasks/999999?wait=1", NULL);
+    api_check_error(unknown_wait, 404, NULL);
+    /* Tasks have no other methods. */
     g_autoptr(VsTestResponse) del = vs_http(api_d, "DELETE", task_path, NULL);
     api_check_error(del, 405, NULL);
     api_delete_vm("task-vm");

@@ -352,9 +352,12 @@ char *vs_enc(const char *name)
 
 json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s)
 {
-    g_autofree char *path = g_strdup_printf("/tasks/%s", id);
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
     for (;;) {
+        /* The daemon answers when the task ends (?wait=, at most 20 s a request). */
+        gint64 left_s = (deadline - g_get_monotonic_time()) / G_USEC_PER_SEC;
+        g_autofree char *path =
+            g_strdup_printf("/tasks/%s?wait=%d", id, (int)CLAMP(left_s, 0, 20));
         VsTestResponse *r = vs_http(d, "GET", path, NULL);
         const char *status = r->json ? vs_json_str(r->json, "status") : NULL;
         if (r->status != 200 || !status)
@@ -367,7 +370,8 @@ json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s)
             return task;
         }
         vs_response_free(r);
-        g_usleep(50000);
+        if (left_s <= 0)
+            g_usleep(50000); /* the last second, as before */
     }
 }
 

@@ -1,7 +1,8 @@
 /* test_tasks.c: unit tests of the task registry (src/model/tasks.h): a task
  * that succeeds, one that fails with its message, progress and messages
- * while running, listing order, expiry of ended tasks, and ended tasks
- * kept on disk only (past the newest 1,000) still answered and expired. */
+ * while running, listing order, expiry of ended tasks, waiting for a task's
+ * end (and the shutdown that ends every wait), and ended tasks kept on disk
+ * only (past the newest 1,000) still answered and expired. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -368,6 +369,92 @@ static void test_evicted_to_disk(void **state)
     g_strfreev(ids);
 }
 
+/* A vs_task_wait on another thread, and when it returned. */
+typedef struct {
+    const char *id;
+    guint timeout_ms;
+    VsTaskInfo *info;
+    gint64 returned; /* monotonic µs */
+} Waiter;
+
+static gpointer waiter_run(gpointer data)
+{
+    Waiter *w = data;
+    w->info = vs_task_wait(w->id, w->timeout_ms);
+    w->returned = g_get_monotonic_time();
+    return NULL;
+}
+
+static void test_wait(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *job = job_new(&freed);
+    job->open = false;
+    g_autofree char *id = vs_task_start("/vms/w", job_run, job, job_free_data);
+    job_wait_started(job);
+
+    /* Running past the timeout: the wait ends with it, the task running. */
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(VsTaskInfo) still = vs_task_wait(id, 200);
+    assert_true(g_get_monotonic_time() - t0 >= 190 * 1000);
+    assert_non_null(still);
+    assert_int_equal(still->status, VS_TASK_RUNNING);
+
+    /* A long wait ends when the task does, not at its timeout. */
+    Waiter w = {.id = id, .timeout_ms = 60 * 1000};
+    GThread *thread = g_thread_new("waiter", waiter_run, &w);
+    g_usleep(100 * 1000);
+    assert_null(w.info); /* still waiting */
+    gint64 opened = g_get_monotonic_time();
+    job_open(job);
+    g_thread_join(thread);
+    assert_non_null(w.info);
+    assert_int_equal(w.info->status, VS_TASK_FINISHED);
+    assert_string_equal(w.info->message, "OK");
+    assert_true(w.returned - opened < 10 * G_USEC_PER_SEC);
+    vs_task_info_free(w.info);
+
+    /* An ended task answers at once; an unknown one is NULL at once. */
+    t0 = g_get_monotonic_time();
+    g_autoptr(VsTaskInfo) done = vs_task_wait(id, 60 * 1000);
+    assert_int_equal(done->status, VS_TASK_FINISHED);
+    assert_null(vs_task_wait("999999", 60 * 1000));
+    assert_null(vs_task_wait("00", 60 * 1000));
+    assert_true(g_get_monotonic_time() - t0 < 10 * G_USEC_PER_SEC);
+    assert_int_equal(freed, 1);
+    g_free(job);
+}
+
+static void test_stop_waits(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *job = job_new(&freed);
+    job->open = false;
+    g_autofree char *id = vs_task_start("/vms/s", job_run, job, job_free_data);
+    job_wait_started(job);
+    Waiter w = {.id = id, .timeout_ms = 60 * 1000};
+    GThread *thread = g_thread_new("waiter", waiter_run, &w);
+    g_usleep(100 * 1000);
+    assert_null(w.info);
+    /* Stopping (the daemon's shutdown) ends the wait with the task running. */
+    gint64 stopped = g_get_monotonic_time();
+    vs_tasks_stop_waits();
+    g_thread_join(thread);
+    assert_true(w.returned - stopped < 10 * G_USEC_PER_SEC);
+    assert_non_null(w.info);
+    assert_int_equal(w.info->status, VS_TASK_RUNNING);
+    vs_task_info_free(w.info);
+    /* And later waits do not block either. */
+    g_autoptr(VsTaskInfo) again = vs_task_wait(id, 60 * 1000);
+    assert_int_equal(again->status, VS_TASK_RUNNING);
+    job_open(job);
+    g_autoptr(VsTaskInfo) done = wait_ended(id);
+    assert_int_equal(done->status, VS_TASK_FINISHED);
+    g_free(job);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +465,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_waits, setup, teardown),
         /* last: records stay on disk for the rest of the process */
         cmocka_unit_test_setup_teardown(test_evicted_to_disk, setup, teardown),
     };
