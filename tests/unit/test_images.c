@@ -1,7 +1,8 @@
 /* test_images.c: unit tests of src/model/images.h that need no hypervisor:
  * the qcow2 snapshot table read straight from the file (which snapshots an
  * image holds, and the size of the memory saved with each), against images
- * and snapshots made with qemu-img. Skipped when qemu-img is missing. */
+ * and snapshots made with qemu-img, a table past the reader's 16 KiB window
+ * too. Skipped when qemu-img is missing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -55,6 +56,36 @@ static void test_snapshot_table(void **state)
     g_unlink(image);
 }
 
+/* A table larger than the reader's 16 KiB window: entries are found on
+ * both sides of every refill, including one that straddles its end. */
+static void test_large_table(void **state)
+{
+    (void)state;
+    g_autofree char *image = g_build_filename(dir, "large.qcow2", NULL);
+    const char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", image, "64M", NULL};
+    qemu_img(create);
+    /* QEMU keeps names to 255 bytes; 60 entries of ~330 bytes: ~20 KB. */
+    enum { COUNT = 60, NAME_LEN = 255 };
+    g_autofree char *filler = g_strnfill(NAME_LEN - 4, 'x');
+    for (int i = 0; i < COUNT; i++) {
+        g_autofree char *tag = g_strdup_printf("%s%04d", filler, i);
+        const char *snap[] = {"qemu-img", "snapshot", "-c", tag, image, NULL};
+        qemu_img(snap);
+    }
+    g_autoptr(GError) error = NULL;
+    for (int i = 0; i < COUNT; i++) {
+        g_autofree char *tag = g_strdup_printf("%s%04d", filler, i);
+        guint64 size = 99;
+        if (!vs_image_snapshot_info(image, tag, &size, &error))
+            fail_msg("snapshot %d of %d not found: %s", i, COUNT, error ? error->message : "");
+        assert_int_equal(size, 0);
+    }
+    g_autofree char *absent = g_strdup_printf("%s%04d", filler, COUNT);
+    assert_false(vs_image_snapshot_info(image, absent, NULL, &error));
+    assert_null(error); /* the whole table was read */
+    g_unlink(image);
+}
+
 static void test_not_qcow2(void **state)
 {
     (void)state;
@@ -80,6 +111,7 @@ int main(void)
     dir = g_dir_make_tmp("vs-images-XXXXXX", NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_table),
+        cmocka_unit_test(test_large_table),
         cmocka_unit_test(test_not_qcow2),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
