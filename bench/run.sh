@@ -424,8 +424,10 @@ wait_count "$WORK/virsh-g64.serial.log"
 say "embedded QEMU: create + revert of a running 64 MiB guest: virtsnapd, direct, virsh ($QROUNDS rounds)"
 # A create through the API ends when the client learns the task's end: POLL_US
 # -1 waits for it in the daemon (GET /tasks/<id>?wait=), as the web UI and the
-# tests do. Until session 5 the bench polled every 1 ms, which cost the median
-# create 0.4 ms more and loaded the 2 cores the guest and libvirt work on.
+# tests do. Until session 5 the bench polled every 1 ms (about 0.4 ms more per
+# create, and load on the 2 cores the guest and libvirt work on) and opened
+# its connection inside the timed create; vsbench-rest now connects first, as
+# vsbench-direct's libvirt connection is open before it is timed.
 rest_e round warm g64 r0 -1 >/dev/null # round 0: warm-up, not sampled
 qcmd round warm g64 d0 >/dev/null
 virsh_round warm v0 >/dev/null

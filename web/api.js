@@ -1,5 +1,5 @@
 // api.js: the web UI's only door to virtsnapd's REST API: fetch with the right headers,
-// the API token (sessionStorage only), errors turned into plain words, 401 handling, task polling.
+// the API token (sessionStorage only), errors turned into plain words, 401 handling, following tasks.
 
 const TOKEN_KEY = 'virtsnap.token';
 const USER_KEY = 'virtsnap.user';
@@ -99,8 +99,14 @@ export async function waitForTask(task, onUpdate = () => {}) {
   let current = task;
   onUpdate(current);
   while (current.status === 'running') {
+    const asked = Date.now();
     current = await api.get(`/tasks/${encodeURIComponent(task.id)}?wait=1`);
     onUpdate(current);
+    // Answered early yet still running (virtsnapd stopping): do not spin.
+    const early = 1000 - (Date.now() - asked);
+    if (current.status === 'running' && early > 150) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
   }
   return current;
 }

@@ -161,7 +161,7 @@ export function nameList(names, cls = 'name-list') {
 /* ---------- task tray ---------- */
 
 /**
- * Shows TASK (as answered by a 202) in the tray with its progress and polls it until it
+ * Shows TASK (as answered by a 202) in the tray with its progress and follows it until it
  * ends. Resolves to the final task; a failed task also shows its message as an error.
  */
 export async function trackTask(task, label) {

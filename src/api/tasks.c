@@ -38,8 +38,9 @@ void vs_api_tasks_list(const VsApiRequest *req, VsApiResponse *resp)
     vs_api_json(resp, 200, list);
 }
 
-/* The longest ?wait= a client may ask for, in seconds: under the server's
- * 30 s idle timeout, so that a client's own timeout never sees silence. */
+/* The longest ?wait= a client may ask for, in seconds: under the 30 s after
+ * which clients and proxies commonly give up on a silent request (the
+ * server's own idle timeout does not run while a handler waits). */
 #define MAX_WAIT_SECONDS 25
 
 /* ?wait=SECONDS (0 to MAX_WAIT_SECONDS) as milliseconds, 0 when absent; -1

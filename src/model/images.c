@@ -48,12 +48,15 @@ typedef struct {
     gsize len;     /* bytes valid in data */
 } Window;
 
-/* A pointer to LEN bytes at file OFFSET, or NULL when they cannot be read. */
+/* A pointer to LEN bytes at file OFFSET, or NULL when they cannot be read
+ * (past the end of the file, or an offset no file has: a hostile header). */
 static const guint8 *window_at(Window *w, guint64 offset, gsize len)
 {
-    if (len > sizeof w->data)
+    if (len > sizeof w->data || offset > (guint64)G_MAXINT64 - len)
         return NULL;
-    if (offset < w->start || offset + len > w->start + w->len) {
+    bool inside = offset >= w->start && offset - w->start <= w->len &&
+                  len <= w->len - (offset - w->start);
+    if (!inside) {
         ssize_t n = pread(w->fd, w->data, sizeof w->data, (off_t)offset);
         w->start = offset;
         w->len = n > 0 ? (gsize)n : 0;
@@ -66,12 +69,14 @@ static const guint8 *window_at(Window *w, guint64 offset, gsize len)
 /* Reads the qcow2 snapshot table (docs/interop/qcow2.txt in QEMU) straight
  * from the file: no qemu-img process, which cost more than a small VM's
  * whole snapshot. Each entry: a 40-byte header, extra data, ID, name, padded
- * to 8 bytes; the extra data's first field is the 64-bit vm-state size. */
+ * to 8 bytes; the extra data's first field is the 64-bit vm-state size. An
+ * entry is skipped by its header: only a name as long as TAG is read. */
 bool vs_image_snapshot_info(const char *path, const char *tag, guint64 *vm_state_size,
                             GError **error)
 {
     g_autofree Window *w = g_new0(Window, 1);
     w->fd = open(path, O_RDONLY | O_CLOEXEC);
+    int open_errno = errno;
     const guint8 *header = w->fd >= 0 ? window_at(w, 0, 72) : NULL;
     bool readable = header && memcmp(header, "QFI\xfb", 4) == 0;
     guint32 count = readable ? be32(header + 60) : 0;
@@ -79,26 +84,32 @@ bool vs_image_snapshot_info(const char *path, const char *tag, guint64 *vm_state
     gsize tag_len = strlen(tag);
     bool found = false;
     for (guint32 i = 0; readable && i < count && i < 65536 && !found; i++) {
-        const guint8 *entry = window_at(w, offset, 40);
-        guint16 id_size = entry ? be16(entry + 12) : 0;
-        guint16 name_size = entry ? be16(entry + 14) : 0;
-        guint32 extra_size = entry ? be32(entry + 36) : 0;
-        gsize entry_size = 40 + (gsize)extra_size + id_size + name_size;
-        /* The whole entry, then its fields (the window may have moved). */
-        entry = entry && extra_size <= 1024 ? window_at(w, offset, entry_size) : NULL;
-        readable = entry != NULL;
-        const guint8 *name = readable ? entry + 40 + extra_size + id_size : NULL;
-        found = readable && name_size == tag_len && memcmp(name, tag, tag_len) == 0;
-        if (found && vm_state_size)
-            *vm_state_size = extra_size >= 8 ? be64(entry + 40) : be32(entry + 32);
-        offset += (entry_size + 7) & ~(guint64)7;
+        /* Each field is taken before the next read, which may move the window. */
+        const guint8 *entry = window_at(w, offset, 40); /* below 2^63: no overflow below */
+        readable = entry && be32(entry + 36) <= 1024;   /* QEMU's own bound on extra data */
+        if (!readable)
+            break;
+        guint32 old_state_size = be32(entry + 32);
+        guint16 id_size = be16(entry + 12), name_size = be16(entry + 14);
+        guint32 extra_size = be32(entry + 36);
+        guint64 name_at = offset + 40 + extra_size + id_size;
+        if (name_size == tag_len) {
+            const guint8 *name = window_at(w, name_at, name_size);
+            readable = name != NULL;
+            found = readable && memcmp(name, tag, tag_len) == 0;
+        }
+        if (found && vm_state_size) {
+            const guint8 *extra = extra_size >= 8 ? window_at(w, offset + 40, 8) : NULL;
+            readable = found = extra || extra_size < 8;
+            *vm_state_size = extra ? be64(extra) : old_state_size;
+        }
+        offset = (name_at + name_size + 7) & ~(guint64)7;
     }
-    int saved = errno;
     if (w->fd >= 0)
         close(w->fd);
     if (!readable && !found)
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot read the snapshots of %s: %s", path,
-                    w->fd < 0 ? g_strerror(saved) : "not a readable qcow2 image");
+                    w->fd < 0 ? g_strerror(open_errno) : "not a readable qcow2 image");
     return found;
 }
 

@@ -358,6 +358,7 @@ json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s)
         gint64 left_s = (deadline - g_get_monotonic_time()) / G_USEC_PER_SEC;
         g_autofree char *path =
             g_strdup_printf("/tasks/%s?wait=%d", id, (int)CLAMP(left_s, 0, 20));
+        gint64 asked = g_get_monotonic_time();
         VsTestResponse *r = vs_http(d, "GET", path, NULL);
         const char *status = r->json ? vs_json_str(r->json, "status") : NULL;
         if (r->status != 200 || !status)
@@ -370,8 +371,8 @@ json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s)
             return task;
         }
         vs_response_free(r);
-        if (left_s <= 0)
-            g_usleep(50000); /* the last second, as before */
+        if (left_s <= 0 || g_get_monotonic_time() < asked + left_s * G_USEC_PER_SEC / 2)
+            g_usleep(50000); /* the last second, or answered early (daemon stopping) */
     }
 }
 

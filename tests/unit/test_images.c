@@ -2,7 +2,7 @@
  * the qcow2 snapshot table read straight from the file (which snapshots an
  * image holds, and the size of the memory saved with each), against images
  * and snapshots made with qemu-img, a table past the reader's 16 KiB window
- * too. Skipped when qemu-img is missing. */
+ * too, and hand-made hostile tables. Skipped when qemu-img is missing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -86,6 +86,97 @@ static void test_large_table(void **state)
     g_unlink(image);
 }
 
+/* Appends a snapshot table entry to TABLE (padded to 8 bytes): ID, NAME of
+ * NAME_LEN bytes, EXTRA_SIZE bytes of extra data that start with VM_STATE. */
+static void put_entry(GByteArray *table, const char *id, const char *name, gsize name_len,
+                      guint32 extra_size, guint64 vm_state)
+{
+    guint8 head[40] = {0};
+    guint16 id_size = GUINT16_TO_BE((guint16)strlen(id)), n = GUINT16_TO_BE((guint16)name_len);
+    guint32 e = GUINT32_TO_BE(extra_size);
+    memcpy(head + 12, &id_size, 2);
+    memcpy(head + 14, &n, 2);
+    memcpy(head + 36, &e, 4);
+    g_byte_array_append(table, head, sizeof head);
+    g_autofree guint8 *extra = g_malloc0(MAX(extra_size, 8));
+    guint64 v = GUINT64_TO_BE(vm_state);
+    memcpy(extra, &v, 8);
+    g_byte_array_append(table, extra, extra_size);
+    g_byte_array_append(table, (const guint8 *)id, (guint)strlen(id));
+    g_byte_array_append(table, (const guint8 *)name, (guint)name_len);
+    static const guint8 zero = 0;
+    while (table->len % 8)
+        g_byte_array_append(table, &zero, 1);
+}
+
+/* A qcow2 header claiming COUNT snapshots at TABLE_OFFSET, then TABLE. */
+static char *hand_made_image(const char *file, guint32 count, guint64 table_offset,
+                             GByteArray *table)
+{
+    guint8 header[72] = {0};
+    memcpy(header, "QFI\xfb", 4);
+    guint32 c = GUINT32_TO_BE(count);
+    guint64 o = GUINT64_TO_BE(table_offset);
+    memcpy(header + 60, &c, 4);
+    memcpy(header + 64, &o, 8);
+    g_autoptr(GByteArray) bytes = g_byte_array_new();
+    g_byte_array_append(bytes, header, sizeof header);
+    if (table)
+        g_byte_array_append(bytes, table->data, table->len);
+    char *path = g_build_filename(dir, file, NULL);
+    assert_true(g_file_set_contents(path, (const char *)bytes->data, bytes->len, NULL));
+    return path;
+}
+
+/* Tables no qemu-img writes: offsets past any file (near 2^64 the window
+ * once read before its buffer), extra data over QEMU's bound, a table cut
+ * short, and an entry larger than the reader's window, which is skipped. */
+static void test_hostile_tables(void **state)
+{
+    (void)state;
+    g_autoptr(GError) error = NULL;
+    const guint64 offsets[] = {G_MAXUINT64 - 10, G_MAXUINT64 - 16000, 1ULL << 63,
+                               (guint64)G_MAXINT64 - 39};
+    for (size_t i = 0; i < G_N_ELEMENTS(offsets); i++) {
+        g_autofree char *far = hand_made_image("far.qcow2", 1, offsets[i], NULL);
+        assert_false(vs_image_snapshot_info(far, "a", NULL, &error));
+        assert_non_null(error);
+        g_clear_error(&error);
+        g_unlink(far);
+    }
+
+    g_autoptr(GByteArray) big_extra = g_byte_array_new();
+    put_entry(big_extra, "1", "a", 1, 2000, 5);
+    g_autofree char *extra = hand_made_image("extra.qcow2", 1, 72, big_extra);
+    assert_false(vs_image_snapshot_info(extra, "a", NULL, &error));
+    assert_non_null(error);
+    g_clear_error(&error);
+
+    g_autoptr(GByteArray) short_table = g_byte_array_new();
+    put_entry(short_table, "1", "a", 1, 24, 7);
+    g_autofree char *cut = hand_made_image("cut.qcow2", 2, 72, short_table);
+    guint64 size = 0;
+    assert_true(vs_image_snapshot_info(cut, "a", &size, &error));
+    assert_int_equal(size, 7);
+    assert_false(vs_image_snapshot_info(cut, "b", NULL, &error)); /* its 2nd entry is missing */
+    assert_non_null(error);
+    g_clear_error(&error);
+
+    g_autoptr(GByteArray) large = g_byte_array_new();
+    g_autofree char *long_name = g_strnfill(20000, 'x');
+    put_entry(large, "1", long_name, 20000, 24, 1);
+    put_entry(large, "2", "a", 1, 24, 1234);
+    g_autofree char *skip = hand_made_image("skip.qcow2", 2, 72, large);
+    size = 0;
+    assert_true(vs_image_snapshot_info(skip, "a", &size, &error));
+    assert_int_equal(size, 1234);
+    assert_false(vs_image_snapshot_info(skip, "b", NULL, &error));
+    assert_null(error); /* all read, just not there */
+    g_unlink(extra);
+    g_unlink(cut);
+    g_unlink(skip);
+}
+
 static void test_not_qcow2(void **state)
 {
     (void)state;
@@ -112,6 +203,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_table),
         cmocka_unit_test(test_large_table),
+        cmocka_unit_test(test_hostile_tables),
         cmocka_unit_test(test_not_qcow2),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

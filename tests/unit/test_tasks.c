@@ -369,20 +369,35 @@ static void test_evicted_to_disk(void **state)
     g_strfreev(ids);
 }
 
-/* A vs_task_wait on another thread, and when it returned. */
+/* A vs_task_wait on another thread: when it began and returned, and what
+ * it returned (set atomically: the test looks while it waits). */
 typedef struct {
     const char *id;
     guint timeout_ms;
+    gint64 entered, returned; /* monotonic µs */
+    gint began;               /* atomic: ENTERED is set */
     VsTaskInfo *info;
-    gint64 returned; /* monotonic µs */
 } Waiter;
 
 static gpointer waiter_run(gpointer data)
 {
     Waiter *w = data;
-    w->info = vs_task_wait(w->id, w->timeout_ms);
+    w->entered = g_get_monotonic_time();
+    g_atomic_int_set(&w->began, 1);
+    VsTaskInfo *info = vs_task_wait(w->id, w->timeout_ms);
     w->returned = g_get_monotonic_time();
+    g_atomic_pointer_set(&w->info, info);
     return NULL;
+}
+
+/* Starts a waiter and lets it block: it must have begun and not returned. */
+static GThread *waiter_start(Waiter *w)
+{
+    GThread *thread = g_thread_new("waiter", waiter_run, w);
+    g_usleep(100 * 1000);
+    assert_true(g_atomic_int_get(&w->began));
+    assert_null(g_atomic_pointer_get(&w->info)); /* still waiting */
+    return thread;
 }
 
 static void test_wait(void **state)
@@ -403,12 +418,11 @@ static void test_wait(void **state)
 
     /* A long wait ends when the task does, not at its timeout. */
     Waiter w = {.id = id, .timeout_ms = 60 * 1000};
-    GThread *thread = g_thread_new("waiter", waiter_run, &w);
-    g_usleep(100 * 1000);
-    assert_null(w.info); /* still waiting */
+    GThread *thread = waiter_start(&w);
     gint64 opened = g_get_monotonic_time();
     job_open(job);
     g_thread_join(thread);
+    assert_true(w.entered < opened && w.returned >= opened);
     assert_non_null(w.info);
     assert_int_equal(w.info->status, VS_TASK_FINISHED);
     assert_string_equal(w.info->message, "OK");
@@ -435,13 +449,12 @@ static void test_stop_waits(void **state)
     g_autofree char *id = vs_task_start("/vms/s", job_run, job, job_free_data);
     job_wait_started(job);
     Waiter w = {.id = id, .timeout_ms = 60 * 1000};
-    GThread *thread = g_thread_new("waiter", waiter_run, &w);
-    g_usleep(100 * 1000);
-    assert_null(w.info);
+    GThread *thread = waiter_start(&w);
     /* Stopping (the daemon's shutdown) ends the wait with the task running. */
     gint64 stopped = g_get_monotonic_time();
     vs_tasks_stop_waits();
     g_thread_join(thread);
+    assert_true(w.entered < stopped && w.returned >= stopped);
     assert_true(w.returned - stopped < 10 * G_USEC_PER_SEC);
     assert_non_null(w.info);
     assert_int_equal(w.info->status, VS_TASK_RUNNING);
