@@ -2,7 +2,7 @@
  * client (keep-alive, one socket per thread, no libcurl) that sets up VMs and
  * snapshot trees through virtsnapd's REST API and times requests: sequential
  * latency, multi-connection throughput (optionally while another VM reverts
- * in a loop), snapshot create (POST + task polling) and revert, and the gaps
+ * in a loop), snapshot create (POST, then waiting for the task) and revert, and the gaps
  * in a guest's serial output. Prints "S <key> <value>" samples (µs, req/s)
  * for bench/run.sh; `stats` turns a sample file into medians and p99, and
  * `reap` runs run.sh as a child subreaper (see reap_run).
@@ -422,13 +422,13 @@ static void grow_tree(Conn *c, const char *vm, int from, int to, const char *key
     double t0 = now_us();
     int made = 0, reverts = 0;
     if (from == 0) {
-        sample(key, create_snapshot(c, vm, BENCH_HUB, 0));
+        sample(key, create_snapshot(c, vm, BENCH_HUB, -1));
         made++;
         for (int i = 1; i <= BENCH_FANOUT; i++) {
             revert_snapshot(c, vm, BENCH_HUB);
             reverts++;
             tree_child_name(name, sizeof name, i);
-            sample(key, create_snapshot(c, vm, name, 0));
+            sample(key, create_snapshot(c, vm, name, -1));
             made++;
         }
         from = 1 + BENCH_FANOUT;
@@ -445,7 +445,7 @@ static void grow_tree(Conn *c, const char *vm, int from, int to, const char *key
         reverts++;
         for (int j = have + 1; j <= want; j++) {
             tree_chain_name(name, sizeof name, i, j);
-            sample(key, create_snapshot(c, vm, name, 0));
+            sample(key, create_snapshot(c, vm, name, -1));
             made++;
         }
     }
@@ -626,7 +626,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "snap") && n == 2) {
-        create_snapshot(&c, a[0], a[1], 1000);
+        create_snapshot(&c, a[0], a[1], -1);
         return 0;
     }
     if (!strcmp(cmd, "tree") && n == 4) {

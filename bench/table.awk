@@ -53,7 +53,7 @@ END {
     vs("children listing (100 children)", "scale.children." small ".rest", "scale.children." small ".direct")
     vs("roots listing", "scale.roots." small ".rest", "scale.roots." small ".direct")
     vs("VM lookup (current snapshot, count)", "scale.vm." small ".rest", "scale.vm." small ".direct")
-    vs("snapshot create (POST + task polling)", "test.rest.create", "test.direct.create")
+    vs("snapshot create (POST + task wait)", "test.rest.create", "test.direct.create")
     vs("snapshot revert", "test.rest.revert", "test.direct.revert")
 
     if (has("qemu.rest.create") || has("qemu.direct.create"))
@@ -64,7 +64,7 @@ END {
         op = i == 1 ? "create" : "revert"
         rk = "qemu.rest." op; dk = "qemu.direct." op; pk = "qemu.pair." op
         g = pratio(rk, dk, pk)
-        vs("snapshot " op (op == "create" ? " (POST + task, 1 ms polls)" : " (restarts QEMU)"), rk, dk,
+        vs("snapshot " op (op == "create" ? " (POST + task wait)" : " (restarts QEMU)"), rk, dk,
            "qemu.virsh." op, "<= 1.05x: " note("REST " op " within 1.05x of direct libvirt (" sprintf("%.2fx", g) ")", g <= 1.05), pk)
     }
     if (has("qemu.direct.create_paused"))
@@ -97,7 +97,7 @@ END {
     }
     if (all_n > 0)
         row("API: all " all_n " creates of the " largest "-snapshot tree", "", "", "", "", "", "", "",
-            sprintf("%.1f s (%.0f creates/s, POST + task polling, one client)", all_s, all_n / all_s))
+            sprintf("%.1f s (%.0f creates/s, POST + task wait, one client)", all_s, all_n / all_s))
     # Resident memory: after growing to each size, then at the largest size
     # after listing all its snapshots and after 16 connections of lookups.
     # The target is checked against the highest of the largest size's three.
