@@ -390,6 +390,16 @@ static gpointer waiter_run(gpointer data)
     return NULL;
 }
 
+/* Starts a task for URI that runs until its job is opened; its id. */
+static char *start_held(const char *uri, int *freed, Job **job)
+{
+    *job = job_new(freed);
+    (*job)->open = false;
+    char *id = vs_task_start(uri, job_run, *job, job_free_data);
+    job_wait_started(*job);
+    return id;
+}
+
 /* Starts a waiter and lets it block: it must have begun and not returned. */
 static GThread *waiter_start(Waiter *w)
 {
@@ -404,10 +414,8 @@ static void test_wait(void **state)
 {
     (void)state;
     int freed = 0;
-    Job *job = job_new(&freed);
-    job->open = false;
-    g_autofree char *id = vs_task_start("/vms/w", job_run, job, job_free_data);
-    job_wait_started(job);
+    Job *job = NULL;
+    g_autofree char *id = start_held("/vms/w", &freed, &job);
 
     /* Running past the timeout: the wait ends with it, the task running. */
     gint64 t0 = g_get_monotonic_time();
@@ -444,10 +452,8 @@ static void test_stop_waits(void **state)
 {
     (void)state;
     int freed = 0;
-    Job *job = job_new(&freed);
-    job->open = false;
-    g_autofree char *id = vs_task_start("/vms/s", job_run, job, job_free_data);
-    job_wait_started(job);
+    Job *job = NULL;
+    g_autofree char *id = start_held("/vms/s", &freed, &job);
     Waiter w = {.id = id, .timeout_ms = 60 * 1000};
     GThread *thread = waiter_start(&w);
     /* Stopping (the daemon's shutdown) ends the wait with the task running. */
