@@ -35,6 +35,7 @@
 #define COPY_CHUNK (16 << 20)        /* bytes per splice, and the pipe's size once copying */
 #define COPY_CHUNK_SMALL (1 << 20)   /* the pipe's size without CAP_SYS_RESOURCE */
 #define COPY_NAP_NS 1000000          /* the copier looks at the pipe every 1 ms */
+#define WRITE_BEHIND (8 << 20)       /* the copier's step of writeback and cache dropping */
 #define WAIT_POLL_US 200             /* how often the writer's state is looked at */
 #define THREAD_APPEAR_US (50 * 1000) /* the writer thread names itself just after it starts */
 #define REAP_TIMEOUT_US ((gint64)120 * G_USEC_PER_SEC)
@@ -94,6 +95,28 @@ static int child_write(int file, const char *buf, size_t len, off_t *offset)
     return 0;
 }
 
+/* Write-behind, as `dd oflag=nocache` does: each WRITE_BEHIND bytes written
+ * start their writeback, and the step before, on disk once waited for,
+ * leaves the page cache. A RAM file is as large as the guest's RAM; cached,
+ * it crowds the host's memory, and once free memory runs out every later
+ * copy has to reclaim as it writes, which slowed the copy and stalled the
+ * guest's first writes (see docs/live-snapshots.md). Advisory: errors are
+ * ignored (the file is synced as a whole at the end). */
+static void child_write_behind(int file, off_t offset, off_t *started, off_t *dropped)
+{
+    if (offset - *started < WRITE_BEHIND)
+        return;
+    if (*started > *dropped) {
+        (void)sync_file_range(file, *dropped, *started - *dropped,
+                              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                  SYNC_FILE_RANGE_WAIT_AFTER);
+        (void)posix_fadvise(file, *dropped, *started - *dropped, POSIX_FADV_DONTNEED);
+        *dropped = *started;
+    }
+    (void)sync_file_range(file, *started, offset - *started, SYNC_FILE_RANGE_WRITE);
+    *started = offset;
+}
+
 /* Waits for the go (or for virtsnapd's end), skips the filling, copies the
  * rest to FILE from OFFSET (splice; read and write where the filesystem
  * cannot splice); after a write error it drains. Exit status: 0, or the
@@ -127,6 +150,7 @@ static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int contr
     const struct timespec nap = {0, COPY_NAP_NS};
     int failed = 0;
     bool can_splice = true;
+    off_t started = offset, dropped = offset; /* write-behind */
     for (;;) {
         ssize_t n;
         if (!failed && can_splice) {
@@ -147,6 +171,8 @@ static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int contr
         }
         if (n == 0)
             break;
+        if (n > 0 && !failed)
+            child_write_behind(file, offset, &started, &dropped);
         if (n < 0 && errno != EINTR) {
             if (failed)
                 break;

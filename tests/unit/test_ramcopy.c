@@ -2,7 +2,8 @@
  * process as the writer in QEMU's place: its first write blocks until the
  * copier is released (and is seen blocked in /proc), the stream lands in the
  * file after the header, and a file that cannot be written still lets the
- * writer finish (the copier falling back from splice to read and write). */
+ * writer finish (the copier falling back from splice to read and write), and
+ * a long stream does not stay in the page cache. */
 #include "model/ramcopy.h"
 
 #include <errno.h>
@@ -15,7 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -24,6 +28,7 @@
 
 typedef struct {
     int fd;
+    size_t bytes; /* the stream's length; 0: STREAM_BYTES */
     gint written; /* bytes through so far */
     gboolean done, failed;
 } Writer;
@@ -38,7 +43,8 @@ static void *writer_main(void *data)
     Writer *w = data;
     pthread_setname_np(pthread_self(), "vs_test_writer");
     static guint8 chunk[256 * 1024];
-    for (size_t off = 0; off < STREAM_BYTES; off += sizeof chunk) {
+    size_t bytes = w->bytes ? w->bytes : STREAM_BYTES;
+    for (size_t off = 0; off < bytes; off += sizeof chunk) {
         for (size_t i = 0; i < sizeof chunk; i++)
             chunk[i] = pattern(off + i);
         for (size_t put = 0; put < sizeof chunk;) {
@@ -75,17 +81,22 @@ static void start_writer(VsRamCopy *copy, Writer *w, pthread_t *thread)
     assert_int_equal(pthread_create(thread, NULL, writer_main, w), 0);
 }
 
-/* PATH holds HEADER, then the writer's whole stream, byte for byte. */
-static void check_file(const char *path, const void *header, size_t header_len)
+/* PATH holds HEADER, then the writer's whole stream of BYTES, byte for byte. */
+static void check_stream(const char *path, const void *header, size_t header_len, size_t bytes)
 {
     g_autofree char *data = NULL;
     gsize len = 0;
     assert_true(g_file_get_contents(path, &data, &len, NULL));
-    assert_int_equal(len, header_len + STREAM_BYTES);
+    assert_int_equal(len, header_len + bytes);
     assert_memory_equal(data, header, header_len);
-    for (size_t i = 0; i < STREAM_BYTES; i++)
+    for (size_t i = 0; i < bytes; i++)
         if ((guint8)data[header_len + i] != pattern(i))
             fail_msg("byte %zu of the stream differs", i);
+}
+
+static void check_file(const char *path, const void *header, size_t header_len)
+{
+    check_stream(path, header, header_len, STREAM_BYTES);
 }
 
 static void test_holds_the_writer_until_released(void **state)
@@ -121,6 +132,51 @@ static void test_holds_the_writer_until_released(void **state)
     vs_ram_copy_free(copy);
 
     check_file(path, header, HEADER_BYTES); /* the header untouched, the stream after it */
+    close(fd);
+    g_unlink(path);
+}
+
+/* A long stream does not stay in the page cache (write-behind): what the
+ * copier wrote is on disk and dropped, but for its last steps. Not on tmpfs,
+ * whose pages are the file. */
+static void test_leaves_the_page_cache(void **state)
+{
+    (void)state;
+    const size_t bytes = 64u << 20;
+    int fd;
+    g_autofree char *path = temp_file(&fd);
+    struct statfs fs;
+    assert_int_equal(fstatfs(fd, &fs), 0);
+    if (fs.f_type == TMPFS_MAGIC) {
+        close(fd);
+        g_unlink(path);
+        skip();
+    }
+    assert_int_equal(write(fd, "header", 6), 6);
+    g_autoptr(GError) error = NULL;
+    VsRamCopy *copy = vs_ram_copy_start(fd, 6, &error);
+    assert_non_null(copy);
+    Writer w = {.bytes = bytes};
+    pthread_t thread;
+    start_writer(copy, &w, &thread);
+    vs_ram_copy_release(copy);
+    assert_true(vs_ram_copy_finish(copy, &error));
+    pthread_join(thread, NULL);
+    assert_false(w.failed);
+    vs_ram_copy_free(copy);
+
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (6 + bytes + page - 1) / page;
+    void *map = mmap(NULL, 6 + bytes, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    g_autofree unsigned char *resident = g_malloc(pages);
+    assert_int_equal(mincore(map, 6 + bytes, resident), 0);
+    size_t cached = 0;
+    for (size_t i = 0; i < pages; i++)
+        cached += resident[i] & 1;
+    munmap(map, 6 + bytes);
+    if (cached * 2 >= pages)
+        fail_msg("%zu of the file's %zu pages are still cached", cached, pages);
+    check_stream(path, "header", 6, bytes); /* and all of it is there */
     close(fd);
     g_unlink(path);
 }
@@ -205,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_holds_the_writer_until_released),
         cmocka_unit_test(test_copies_without_splice),
+        cmocka_unit_test(test_leaves_the_page_cache),
         cmocka_unit_test(test_wait_gives_up_without_the_thread),
         cmocka_unit_test(test_write_error_still_drains),
     };
