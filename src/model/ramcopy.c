@@ -100,21 +100,29 @@ static int child_write(int file, const char *buf, size_t len, off_t *offset)
  * leaves the page cache. A RAM file is as large as the guest's RAM; cached,
  * it crowds the host's memory, and once free memory runs out every later
  * copy has to reclaim as it writes, which slowed the copy and stalled the
- * guest's first writes (see docs/live-snapshots.md). Advisory: errors are
- * ignored (the file is synced as a whole at the end). */
-static void child_write_behind(int file, off_t offset, off_t *started, off_t *dropped)
+ * guest's first writes (see docs/live-snapshots.md). Returns 0, or the
+ * errno of a failed writeback: the kernel reports a write error once per
+ * open file, and this one is virtsnapd's too (forked), so an error seen here
+ * would not reach virtsnapd's final fdatasync. Where the filesystem cannot
+ * (EINVAL, ENOSYS, ESPIPE), nothing is done and nothing is lost. */
+static int child_write_behind(int file, off_t offset, off_t *started, off_t *dropped)
 {
     if (offset - *started < WRITE_BEHIND)
-        return;
+        return 0;
     if (*started > *dropped) {
-        (void)sync_file_range(file, *dropped, *started - *dropped,
-                              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                  SYNC_FILE_RANGE_WAIT_AFTER);
+        if (sync_file_range(file, *dropped, *started - *dropped,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER) != 0 &&
+            errno != EINVAL && errno != ENOSYS && errno != ESPIPE)
+            return errno;
         (void)posix_fadvise(file, *dropped, *started - *dropped, POSIX_FADV_DONTNEED);
         *dropped = *started;
     }
-    (void)sync_file_range(file, *started, offset - *started, SYNC_FILE_RANGE_WRITE);
+    if (sync_file_range(file, *started, offset - *started, SYNC_FILE_RANGE_WRITE) != 0 &&
+        errno != EINVAL && errno != ENOSYS && errno != ESPIPE)
+        return errno;
     *started = offset;
+    return 0;
 }
 
 /* Waits for the go (or for virtsnapd's end), skips the filling, copies the
@@ -172,7 +180,7 @@ static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int contr
         if (n == 0)
             break;
         if (n > 0 && !failed)
-            child_write_behind(file, offset, &started, &dropped);
+            failed = child_write_behind(file, offset, &started, &dropped);
         if (n < 0 && errno != EINTR) {
             if (failed)
                 break;
