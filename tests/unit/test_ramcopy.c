@@ -79,6 +79,23 @@ static void start_writer(VsRamCopy *copy, Writer *w, pthread_t *thread)
     assert_int_equal(pthread_create(thread, NULL, writer_main, w), 0);
 }
 
+/* Copies a writer's stream of BYTES (0: STREAM_BYTES) into FD after its
+ * HEADER_LEN bytes, released at once; both ends succeed. */
+static void copy_stream(int fd, size_t header_len, size_t bytes)
+{
+    g_autoptr(GError) error = NULL;
+    VsRamCopy *copy = vs_ram_copy_start(fd, (off_t)header_len, &error);
+    assert_non_null(copy);
+    Writer w = {.bytes = bytes};
+    pthread_t thread;
+    start_writer(copy, &w, &thread);
+    vs_ram_copy_release(copy);
+    assert_true(vs_ram_copy_finish(copy, &error));
+    pthread_join(thread, NULL);
+    assert_false(w.failed);
+    vs_ram_copy_free(copy);
+}
+
 /* PATH holds HEADER, then the writer's whole stream of BYTES, byte for byte. */
 static void check_stream(const char *path, const void *header, size_t header_len, size_t bytes)
 {
@@ -182,18 +199,7 @@ static void test_leaves_the_page_cache(void **state)
     int fd;
     g_autofree char *path = temp_file(&fd);
     assert_int_equal(write(fd, "header", 6), 6);
-    g_autoptr(GError) error = NULL;
-    VsRamCopy *copy = vs_ram_copy_start(fd, 6, &error);
-    assert_non_null(copy);
-    Writer w = {.bytes = bytes};
-    pthread_t thread;
-    start_writer(copy, &w, &thread);
-    vs_ram_copy_release(copy);
-    assert_true(vs_ram_copy_finish(copy, &error));
-    pthread_join(thread, NULL);
-    assert_false(w.failed);
-    vs_ram_copy_free(copy);
-
+    copy_stream(fd, 6, bytes);
     size_t pages = 0, cached = cached_pages(fd, 6 + bytes, &pages);
     check_stream(path, "header", 6, bytes); /* and all of it is there */
     close(fd);
@@ -211,17 +217,7 @@ static void test_copies_without_splice(void **state)
     assert_int_equal(write(fd, "header", 6), 6);
     int append = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     assert_true(append >= 0);
-    g_autoptr(GError) error = NULL;
-    VsRamCopy *copy = vs_ram_copy_start(append, 6, &error);
-    assert_non_null(copy);
-    Writer w = {0};
-    pthread_t thread;
-    start_writer(copy, &w, &thread);
-    vs_ram_copy_release(copy);
-    assert_true(vs_ram_copy_finish(copy, &error));
-    pthread_join(thread, NULL);
-    assert_false(w.failed);
-    vs_ram_copy_free(copy);
+    copy_stream(append, 6, 0);
     check_file(path, "header", 6);
     close(append);
     close(fd);
