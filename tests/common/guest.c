@@ -325,7 +325,7 @@ VsTestResponse *vs_expect(VsTestDaemon *d, long status, const char *method, cons
     return r;
 }
 
-json_t *vs_guest_task_ok(VsTestDaemon *d, VsTestResponse *r, int timeout_s)
+const char *vs_guest_task_accepted(VsTestResponse *r)
 {
     if (r->status != 202)
         fail_msg("expected 202 with a task, got %ld: %s", r->status, r->body);
@@ -333,7 +333,12 @@ json_t *vs_guest_task_ok(VsTestDaemon *d, VsTestResponse *r, int timeout_s)
     g_autofree char *want = g_strdup_printf("/tasks/%s", vs_json_str(r->json, "id"));
     assert_non_null(location);
     assert_string_equal(location, want);
-    json_t *task = vs_wait_task(d, vs_json_str(r->json, "id"), timeout_s);
+    return vs_json_str(r->json, "id");
+}
+
+json_t *vs_guest_task_ok(VsTestDaemon *d, VsTestResponse *r, int timeout_s)
+{
+    json_t *task = vs_wait_task(d, vs_guest_task_accepted(r), timeout_s);
     if (strcmp(vs_json_str(task, "status"), "finished") != 0)
         fail_msg("task %s ended %s: %s", vs_json_str(task, "id"), vs_json_str(task, "status"),
                  vs_json_str(task, "message"));

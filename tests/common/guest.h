@@ -81,6 +81,8 @@ VsTestResponse *vs_req(VsTestDaemon *d, const char *method, const char *body,
 /* The same, failing unless the answer is STATUS; returns it. */
 VsTestResponse *vs_expect(VsTestDaemon *d, long status, const char *method, const char *body,
                           const char *path_fmt, ...) G_GNUC_PRINTF(5, 6);
+/* A 202 answer: checks it and its Location; the task's id (R's). */
+const char *vs_guest_task_accepted(VsTestResponse *r);
 /* A 202 answer: checks its Location, waits for its task (TIMEOUT_S), fails
  * unless it finished; the task (owned). */
 json_t *vs_guest_task_ok(VsTestDaemon *d, VsTestResponse *r, int timeout_s);

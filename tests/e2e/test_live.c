@@ -238,11 +238,6 @@ static double watch_max_gap(Watch *w, double from, double to)
     return gap;
 }
 
-/* Takes snapshot NAME of the running VM with LIVE ("true"/"false") while the
- * serial output is watched: *LO, *HI the counter's range, *SILENCE the
- * guest's longest silence during the snapshot, *USUAL in the second before.
- * False (and nothing taken) if the answer is 409 and ALLOW_409 (the reason
- * in *REFUSAL). */
 /* Waits for task ID to finish, polling it every 10 ms: it must end
  * "finished", its progress must never go back, and it ends at 100 if it was
  * ever known. Returns the highest progress seen strictly between 0 and 100
@@ -284,6 +279,11 @@ static int wait_task_progress(const char *id)
     }
 }
 
+/* Takes snapshot NAME of the running VM with LIVE ("true"/"false") while the
+ * serial output is watched: *LO, *HI the counter's range, *SILENCE the
+ * guest's longest silence during the snapshot, *USUAL in the second before.
+ * False (and nothing taken) if the answer is 409 and ALLOW_409 (the reason
+ * in *REFUSAL). */
 static bool take_watched(const char *name, const char *live, bool allow_409, long *lo, long *hi,
                          double *silence, double *usual, char **refusal)
 {
@@ -302,11 +302,7 @@ static bool take_watched(const char *name, const char *live, bool allow_409, lon
         fail_msg("snapshot '%s' (live: %s): expected 202, got %ld: %s", name, live, r->status,
                  r->body);
     }
-    g_autofree char *location = vs_response_header(r, "Location");
-    g_autofree char *task_path = g_strdup_printf("/tasks/%s", vs_json_str(r->json, "id"));
-    assert_non_null(location);
-    assert_string_equal(location, task_path);
-    wait_task_progress(vs_json_str(r->json, "id"));
+    wait_task_progress(vs_guest_task_accepted(r));
     double t1 = now_ms();
     *hi = vs_guest_last_count(vm_serial);
     g_usleep(500 * 1000); /* so that the silence after the task is seen whole */
@@ -364,7 +360,6 @@ static void test_take_live(void **state)
         assert_int_equal(json_array_size(all->json), 0);
     } else {
         assert_true(l1_lo >= 10);
-
         /* the guest kept counting: no silence much longer than its rhythm */
         if (silence >= 1000)
             fail_msg("the guest stopped for %.0f ms during a live snapshot (usual %.0f ms)",
@@ -498,8 +493,7 @@ static void test_disk_ram_instant(void **state)
 
     long lo = vs_guest_last_count(serial);
     g_autoptr(VsTestResponse) posted = post_snapshot("dirty", "d1", "true");
-    assert_int_equal(posted->status, 202);
-    int mid = wait_task_progress(vs_json_str(posted->json, "id"));
+    int mid = wait_task_progress(vs_guest_task_accepted(posted));
     long hi = vs_guest_last_count(serial);
     /* Its memory (~64 MiB of data) takes a while to copy: the task showed how
      * far it was on the way (5: the copy's start, 95: its end). */
