@@ -8,6 +8,7 @@
 #include "../util/fault.h"
 #include "../util/files.h"
 #include "../util/log.h"
+#include "../util/thp.h"
 #include "../util/xml.h"
 #include "hv.h"
 #include "images.h"
@@ -30,7 +31,6 @@
 #include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 /* libvirt's save-image header (src/qemu/qemu_saveimage.h, ABI since 0.x). */
@@ -539,51 +539,27 @@ static pid_t qemu_pid(virDomainPtr dom)
  * was inside the pause: 4 GiB guest, setup 19 ms at the first live snapshot,
  * 130-170 ms at the later ones; it runs before the pause now, and the guest
  * is better off on huge pages anyway). Once the copy is over, ask the kernel
- * to put the huge pages back together (process_madvise MADV_COLLAPSE, Linux
- * 6.1) over QEMU's anonymous mappings at least as large as guest RAM, i.e.
- * guest RAM (not QEMU's own buffers, such as the data of -device loader; RAM
- * on hugetlbfs is a file mapping and needs nothing). Best effort: where it is
- * refused (older kernel, THP off) the next walk is only longer. */
+ * to put the huge pages back together over QEMU's anonymous mappings at least
+ * as large as guest RAM, i.e. guest RAM (not QEMU's own buffers, such as the
+ * data of -device loader; RAM on hugetlbfs is a file mapping and needs
+ * nothing), but only where the guest has pages: a collapse fills the holes
+ * of each 2 MiB piece it rebuilds, and asked over all of guest RAM it gave
+ * QEMU all of it (a 1 GiB guest using 40 MiB held 1.06 GiB afterwards, and
+ * the copy's task took 2 s longer). Best effort: where it is refused (older
+ * kernel, THP off) the next walk is only longer. */
 static void collapse_guest_ram(virDomainPtr dom)
 {
-#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
     double t0 = now_ms();
     virDomainInfo info;
-    unsigned long ram = virDomainGetInfo(dom, &info) == 0 ? info.maxMem * 1024ul : 0;
+    guint64 ram = virDomainGetInfo(dom, &info) == 0 ? (guint64)info.maxMem * 1024 : 0;
     pid_t pid = ram ? qemu_pid(dom) : 0;
-    g_autofree char *maps_path = pid ? g_strdup_printf("/proc/%d/maps", (int)pid) : NULL;
-    g_autofree char *maps = NULL;
-    if (!pid || !g_file_get_contents(maps_path, &maps, NULL, NULL))
-        return;
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0)
-        return;
-    guint64 asked = 0, done = 0;
-    g_auto(GStrv) lines = g_strsplit(maps, "\n", -1);
-    for (char **l = lines; *l; l++) {
-        unsigned long start = 0, end = 0;
-        char perms[8] = "", path[8] = "";
-        /* "start-end perms offset dev inode [path]": anonymous when no path. */
-        if (sscanf(*l, "%lx-%lx %7s %*s %*s %*s %7s", &start, &end, perms, path) < 3 ||
-            strcmp(perms, "rw-p") != 0 || path[0] || end - start < MAX(ram, 32ul << 20))
-            continue;
-        asked += end - start;
-        /* In 64 MiB pieces: a piece the kernel cannot collapse (EAGAIN on a
-         * busy page) ends that call, not the whole mapping. */
-        for (unsigned long at = start; at < end; at += 64ul << 20) {
-            struct iovec range = {.iov_base = (void *)at, .iov_len = MIN(end - at, 64ul << 20)};
-            ssize_t n = syscall(SYS_process_madvise, pidfd, &range, 1, 25 /* MADV_COLLAPSE */, 0);
-            if (n > 0)
-                done += (guint64)n;
-        }
-    }
-    close(pidfd);
+    VsThpCollapse done = {0};
+    if (pid)
+        vs_thp_collapse_touched(pid, MAX(ram, UINT64_C(32) << 20), G_MAXUINT64, &done);
     vs_debug("VM '%s': huge pages collapsed over %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-             " MiB of guest memory in %.0f ms", virDomainGetName(dom), done >> 20, asked >> 20,
+             " MiB of guest memory (%" G_GUINT64_FORMAT " MiB in use) in %.0f ms",
+             virDomainGetName(dom), done.collapsed >> 20, done.mapped >> 20, done.touched >> 20,
              now_ms() - t0);
-#else
-    (void)dom;
-#endif
 }
 
 /* ---- taking ------------------------------------------------------------- */

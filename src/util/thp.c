@@ -1,0 +1,122 @@
+/* thp.c: collapses another process's huge-page pieces where it has pages of
+ * its own (see thp.h): /proc/PID/maps names the mappings, /proc/PID/pagemap
+ * tells which pieces hold such a page, process_madvise(MADV_COLLAPSE)
+ * rebuilds them. */
+#include "thp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
+#define PM_PRESENT (UINT64_C(1) << 63)
+#define PM_FILE_OR_SHARED (UINT64_C(1) << 61)
+#define PM_EXCLUSIVE (UINT64_C(1) << 56)
+#define VS_MADV_COLLAPSE 25        /* Linux 6.1; glibc 2.36's headers lack it */
+#define BATCH_PIECES 32            /* pagemap read per pread: 32 pieces (256 KiB on x86-64) */
+#define CALL_MAX (UINT64_C(64) << 20) /* bytes per process_madvise call */
+
+guint64 vs_thp_size(void)
+{
+    g_autofree char *text = NULL;
+    guint64 size = 0, page = (guint64)sysconf(_SC_PAGESIZE);
+    if (g_file_get_contents("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", &text, NULL, NULL))
+        size = g_ascii_strtoull(text, NULL, 10);
+    return size > page && (size & (size - 1)) == 0 ? size : UINT64_C(2) << 20;
+}
+
+typedef struct {
+    int pidfd, pagemap;
+    guint64 piece, page;        /* huge page and page sizes */
+    guint64 run_start, run_end; /* touched pieces in a row, not yet collapsed */
+    bool refused;               /* the kernel will not collapse for us */
+    VsThpCollapse *out;
+} Collapser;
+
+/* A piece is touched when one of its pages is present and mapped by this
+ * process alone: the shared zero page (what reading a hole maps) is not. */
+static bool piece_touched(const guint64 *entries, guint64 count)
+{
+    for (guint64 i = 0; i < count; i++)
+        if ((entries[i] & (PM_PRESENT | PM_EXCLUSIVE | PM_FILE_OR_SHARED)) == (PM_PRESENT | PM_EXCLUSIVE))
+            return true;
+    return false;
+}
+
+/* Collapses the run, CALL_MAX at a time: a piece the kernel cannot collapse
+ * (EAGAIN on a busy page) ends that call, not the whole run. */
+static void collapse_run(Collapser *c)
+{
+    for (guint64 at = c->run_start; at < c->run_end && !c->refused; at += CALL_MAX) {
+        struct iovec range = {.iov_base = (void *)(uintptr_t)at, .iov_len = MIN(c->run_end - at, CALL_MAX)};
+        ssize_t n = syscall(SYS_process_madvise, c->pidfd, &range, 1, VS_MADV_COLLAPSE, 0);
+        if (n > 0)
+            c->out->collapsed += (guint64)n;
+        else if (errno == EPERM || errno == ENOSYS || errno == EINVAL)
+            c->refused = true; /* no right, no such call, or THP off */
+    }
+    c->run_start = c->run_end = 0;
+}
+
+static bool scan_mapping(Collapser *c, guint64 start, guint64 end)
+{
+    guint64 per_piece = c->piece / c->page;
+    guint64 at = (start + c->piece - 1) & ~(c->piece - 1), last = end & ~(c->piece - 1);
+    g_autofree guint64 *entries = g_new(guint64, per_piece * BATCH_PIECES);
+    while (at < last && !c->refused) {
+        guint64 pieces = MIN((last - at) / c->piece, BATCH_PIECES);
+        size_t len = (size_t)(pieces * per_piece * sizeof *entries);
+        if (pread(c->pagemap, entries, len, (off_t)(at / c->page * sizeof *entries)) != (ssize_t)len)
+            return false;
+        for (guint64 p = 0; p < pieces; p++, at += c->piece) {
+            if (!piece_touched(entries + p * per_piece, per_piece))
+                continue;
+            c->out->touched += c->piece;
+            if (c->run_end != at)
+                collapse_run(c);
+            if (c->run_start == c->run_end)
+                c->run_start = at;
+            c->run_end = at + c->piece;
+        }
+    }
+    collapse_run(c);
+    return true;
+}
+
+bool vs_thp_collapse_touched(pid_t pid, guint64 min_size, guint64 max_size, VsThpCollapse *out)
+{
+    *out = (VsThpCollapse){0};
+#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
+    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    g_autofree char *pagemap_path = g_strdup_printf("/proc/%d/pagemap", (int)pid);
+    g_autofree char *maps = NULL;
+    Collapser c = {.pidfd = (int)syscall(SYS_pidfd_open, pid, 0), .pagemap = -1,
+                   .piece = vs_thp_size(), .page = (guint64)sysconf(_SC_PAGESIZE), .out = out};
+    bool ok = c.pidfd >= 0 && (c.pagemap = open(pagemap_path, O_RDONLY | O_CLOEXEC)) >= 0 &&
+              g_file_get_contents(maps_path, &maps, NULL, NULL);
+    g_auto(GStrv) lines = ok ? g_strsplit(maps, "\n", -1) : NULL;
+    for (char **l = lines; ok && *l; l++) {
+        unsigned long start = 0, end = 0;
+        char perms[8] = "", path[8] = "";
+        /* "start-end perms offset dev inode [path]": anonymous when no path. */
+        if (sscanf(*l, "%lx-%lx %7s %*s %*s %*s %7s", &start, &end, perms, path) < 3 ||
+            strcmp(perms, "rw-p") != 0 || path[0] || end - start < min_size || end - start > max_size)
+            continue;
+        out->mapped += end - start;
+        ok = scan_mapping(&c, start, end) && !c.refused;
+    }
+    if (c.pagemap >= 0)
+        close(c.pagemap);
+    if (c.pidfd >= 0)
+        close(c.pidfd);
+    return ok;
+#else
+    (void)pid, (void)min_size, (void)max_size;
+    return false;
+#endif
+}
