@@ -198,6 +198,10 @@ bool vs_hv_is_local(void)
     const char *host = uri ? g_uri_get_host(uri) : NULL;
     return !host || !*host;
 }
+bool vs_hv_private(void)
+{
+    return hv.uri && (g_str_has_prefix(hv.uri, "qemu:///embed") || g_str_has_prefix(hv.uri, "test://"));
+}
 const char *vs_hv_domain_type(void) { return hv.domain_type; }
 const char *vs_hv_state_dir(void) { return hv.state_dir; }
 const char *vs_hv_images_dir(void) { return hv.images_dir; }

@@ -25,6 +25,10 @@ virConnectPtr vs_hv_connect(GError **error);
 
 const char *vs_hv_uri(void);
 bool vs_hv_is_local(void); /* the hypervisor runs on this host (its files are ours to read) */
+/* Only this process changes the hypervisor's domains and snapshots (the
+ * embedded QEMU driver, test://): what it reads may be kept until it
+ * changes them itself. */
+bool vs_hv_private(void);
 const char *vs_hv_domain_type(void); /* "kvm", "qemu", "test", … */
 const char *vs_hv_state_dir(void);
 const char *vs_hv_images_dir(void);  /* STATE/images */

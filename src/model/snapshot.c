@@ -149,12 +149,6 @@ static void vm_facts_keep(VmFacts *v, const char *name, const Facts *f)
     g_hash_table_replace(v->by_name, (gpointer)vm_facts_name(v, name), k);
 }
 
-static bool facts_cacheable(void)
-{
-    const char *uri = vs_hv_uri();
-    return uri && (g_str_has_prefix(uri, "qemu:///embed") || g_str_has_prefix(uri, "test://"));
-}
-
 void vs_snapshot_facts_forget(const char *uuid)
 {
     g_mutex_lock(&facts_lock);
@@ -220,7 +214,7 @@ static Facts *facts_copy(const KeptFacts *k)
 /* The facts of SNAP of VM UUID: a copy to free with facts_free. */
 static Facts *facts_get(const char *uuid, virDomainSnapshotPtr snap, GError **error)
 {
-    if (!facts_cacheable())
+    if (!vs_hv_private())
         return facts_read(snap, error);
     const char *name = virDomainSnapshotGetName(snap);
     g_mutex_lock(&facts_lock);

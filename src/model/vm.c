@@ -54,10 +54,10 @@ static const char *state_name(int state)
     }
 }
 
-static GPtrArray *read_disks(virDomainPtr dom, xmlDoc *doc)
+/* The disks the domain's XML declares, without their sizes. */
+static GPtrArray *parse_disks(xmlDoc *doc)
 {
     GPtrArray *disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_free);
-    bool local = vs_hv_is_local();
     g_autoptr(GPtrArray) nodes = vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']");
     for (guint i = 0; i < nodes->len; i++) {
         xmlNode *node = g_ptr_array_index(nodes, i);
@@ -67,17 +67,31 @@ static GPtrArray *read_disks(virDomainPtr dom, xmlDoc *doc)
         disk->format = vs_xml_string(doc, node, "string(driver/@type)");
         if (!disk->format)
             disk->format = g_strdup("raw");
-        /* Read sizes from local files: virDomainGetBlockInfo waits for a
-         * running snapshot or revert to finish (it needs a libvirt job). */
-        virDomainBlockInfo info;
-        if (!(local && vs_image_virtual_size(disk->path, &disk->size)) && disk->target &&
-            virDomainGetBlockInfo(dom, disk->target, &info, 0) == 0)
-            disk->size = info.capacity;
-        if (!disk->target)
-            disk->target = g_strdup("");
         g_ptr_array_add(disks, disk);
     }
     return disks;
+}
+
+/* Copies of DISKS with their sizes as they are now. */
+static GPtrArray *disks_with_sizes(virDomainPtr dom, GPtrArray *disks)
+{
+    GPtrArray *sized = g_ptr_array_new_with_free_func((GDestroyNotify)disk_free);
+    bool local = vs_hv_is_local();
+    for (guint i = 0; i < disks->len; i++) {
+        const VsDisk *d = g_ptr_array_index(disks, i);
+        VsDisk *disk = g_new0(VsDisk, 1);
+        disk->target = g_strdup(d->target ? d->target : "");
+        disk->path = g_strdup(d->path);
+        disk->format = g_strdup(d->format);
+        /* Read sizes from local files: virDomainGetBlockInfo waits for a
+         * running snapshot or revert to finish (it needs a libvirt job). */
+        virDomainBlockInfo info;
+        if (!(local && vs_image_virtual_size(disk->path, &disk->size)) && *disk->target &&
+            virDomainGetBlockInfo(dom, disk->target, &info, 0) == 0)
+            disk->size = info.capacity;
+        g_ptr_array_add(sized, disk);
+    }
+    return sized;
 }
 
 /* Whether the domain's RAM is on huge pages (<memoryBacking><hugepages/>). */
@@ -85,6 +99,109 @@ static bool has_hugepages(xmlDoc *doc)
 {
     xmlNode *backing = vs_xml_child(xmlDocGetRootElement(doc), "memoryBacking");
     return vs_xml_child(backing, "hugepages") != NULL;
+}
+
+/* ---- what the definition says, kept where only virtsnapd changes it ---- */
+
+/* What a VM's view takes from its domain XML. Fetching and parsing that XML
+ * was most of the cost of GET /vms/<vm>. On the embedded driver and test://
+ * nothing but virtsnapd changes a domain, and virtsnapd only in operations
+ * under the VM's lock (vmlock.h): what was read while the VM was quiet stays
+ * true until the next operation ends, or until the VM starts or stops
+ * without one (the guest powers off, QEMU dies): a running VM shows its live
+ * definition, and a change made while it ran (huge pages) shows after it
+ * stops. Elsewhere (qemu:///system, remote) other clients may change it:
+ * read every time. */
+typedef struct {
+    guint64 ended;   /* the VM lock's count of ended operations when read */
+    unsigned int id; /* the domain's ID then: another after every start, -1 when off */
+    bool hugepages;
+    char *serial_log;
+    GPtrArray *disks; /* VsDisk*, sizes not filled */
+} Definition;
+
+static GMutex definitions_lock;
+static GHashTable *definitions; /* uuid → Definition* */
+
+static void definition_free(Definition *d)
+{
+    if (!d)
+        return;
+    g_free(d->serial_log);
+    g_ptr_array_unref(d->disks);
+    g_free(d);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Definition, definition_free)
+
+static Definition *definition_read(virDomainPtr dom, GError **error)
+{
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
+    if (!doc)
+        return NULL;
+    Definition *d = g_new0(Definition, 1);
+    d->hugepages = has_hugepages(doc);
+    d->serial_log = vs_xml_string(doc, NULL,
+                                  "string(/domain/devices/serial[@type='file']/source/@path)");
+    d->disks = parse_disks(doc);
+    return d;
+}
+
+static Definition *definition_copy(const Definition *d)
+{
+    Definition *copy = g_new0(Definition, 1);
+    copy->ended = d->ended;
+    copy->id = d->id;
+    copy->hugepages = d->hugepages;
+    copy->serial_log = g_strdup(d->serial_log);
+    copy->disks = g_ptr_array_new_full(d->disks->len, (GDestroyNotify)disk_free);
+    for (guint i = 0; i < d->disks->len; i++) {
+        const VsDisk *from = g_ptr_array_index(d->disks, i);
+        VsDisk *disk = g_new0(VsDisk, 1);
+        disk->target = g_strdup(from->target);
+        disk->path = g_strdup(from->path);
+        disk->format = g_strdup(from->format);
+        g_ptr_array_add(copy->disks, disk);
+    }
+    return copy;
+}
+
+/* DOM's definition: kept or read (and kept when nothing ran meanwhile). */
+static Definition *definition_get(virDomainPtr dom, const char *uuid, GError **error)
+{
+    VsVmLock *lock = vs_hv_private() ? vs_vmlock_for(uuid) : NULL;
+    guint64 ended = 0, ended_after = 0;
+    if (!lock || !vs_vmlock_quiet(lock, &ended))
+        return definition_read(dom, error);
+    unsigned int id = virDomainGetID(dom);
+    g_mutex_lock(&definitions_lock);
+    Definition *kept = definitions ? g_hash_table_lookup(definitions, uuid) : NULL;
+    Definition *copy =
+        kept && kept->ended == ended && kept->id == id ? definition_copy(kept) : NULL;
+    g_mutex_unlock(&definitions_lock);
+    if (copy)
+        return copy;
+    Definition *read = definition_read(dom, error);
+    if (read && vs_vmlock_quiet(lock, &ended_after) && ended_after == ended &&
+        virDomainGetID(dom) == id) {
+        read->ended = ended;
+        read->id = id;
+        g_mutex_lock(&definitions_lock);
+        if (!definitions)
+            definitions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                (GDestroyNotify)definition_free);
+        g_hash_table_replace(definitions, g_strdup(uuid), definition_copy(read));
+        g_mutex_unlock(&definitions_lock);
+    }
+    return read;
+}
+
+/* Forgets what was kept of a VM that is gone. */
+static void definition_forget(const char *uuid)
+{
+    g_mutex_lock(&definitions_lock);
+    if (definitions)
+        g_hash_table_remove(definitions, uuid);
+    g_mutex_unlock(&definitions_lock);
 }
 
 /* The VM as the API shows it. */
@@ -95,20 +212,19 @@ static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
         vs_hv_set_error(error, "cannot read the state of VM '%s'", virDomainGetName(dom));
         return NULL;
     }
-    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
-    if (!doc)
-        return NULL;
     g_autoptr(VsVm) vm = g_new0(VsVm, 1);
-    vm->name = g_strdup(virDomainGetName(dom));
     vm->uuid = vs_hv_uuid(dom);
+    g_autoptr(Definition) def = definition_get(dom, vm->uuid, error);
+    if (!def)
+        return NULL;
+    vm->name = g_strdup(virDomainGetName(dom));
     vm->state = state_name(info.state);
     vm->persistent = virDomainIsPersistent(dom) == 1;
     vm->memory_mib = info.maxMem / 1024;
     vm->cpus = info.nrVirtCpu;
-    vm->hugepages = has_hugepages(doc);
-    vm->disks = read_disks(dom, doc);
-    vm->serial_log = vs_xml_string(doc, NULL,
-                                   "string(/domain/devices/serial[@type='file']/source/@path)");
+    vm->hugepages = def->hugepages;
+    vm->disks = disks_with_sizes(dom, def->disks);
+    vm->serial_log = g_strdup(def->serial_log);
     vm->snapshots = MAX(virDomainSnapshotNum(dom, 0), 0);
     vm->current_snapshot = g_strdup("");
     if (vm->snapshots > 0 && virDomainHasCurrentSnapshot(dom, 0) == 1) {
@@ -527,6 +643,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     if (ok) {
         vs_snapnames_forget_vm(uuid);
         vs_live_forget_vm(uuid); /* memory files are useless without their metadata */
+        definition_forget(uuid);
         for (guint i = 0; i < files->len; i++) {
             const char *path = g_ptr_array_index(files, i);
             bool is_log = g_str_has_prefix(path, vs_hv_logs_dir()) ||

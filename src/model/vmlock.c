@@ -73,6 +73,15 @@ void vs_vmlock_acquire(VsVmLock *lock)
     vs_vmlock_wait(lock, vs_vmlock_ticket(lock));
 }
 
+bool vs_vmlock_quiet(VsVmLock *lock, guint64 *ended)
+{
+    g_mutex_lock(&lock->mutex);
+    bool quiet = lock->serving == lock->next_ticket;
+    *ended = lock->serving;
+    g_mutex_unlock(&lock->mutex);
+    return quiet;
+}
+
 virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **lock,
                               GError **error)
 {

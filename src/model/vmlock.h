@@ -20,6 +20,10 @@ void vs_vmlock_wait(VsVmLock *lock, guint64 ticket);
 void vs_vmlock_release(VsVmLock *lock);
 /* ticket + wait */
 void vs_vmlock_acquire(VsVmLock *lock);
+/* True when no operation on the VM is queued or under way, with ENDED set
+ * to how many have ended: what only an operation changes, read while the
+ * VM was quiet, stays true as long as ENDED stays the same and the VM quiet. */
+bool vs_vmlock_quiet(VsVmLock *lock, guint64 *ended);
 
 #include "hv.h"
 

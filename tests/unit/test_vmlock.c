@@ -152,6 +152,27 @@ static void test_queue_bounded(void **state)
         vs_vmlock_release(lock);
 }
 
+/* Quiet: nothing queued or under way; ENDED counts the operations that ended. */
+static void test_quiet(void **state)
+{
+    (void)state;
+    VsVmLock *lock = vs_vmlock_for("quiet-uuid");
+    guint64 ended = 99;
+    assert_true(vs_vmlock_quiet(lock, &ended));
+    assert_true(ended == 0);
+    guint64 ticket = vs_vmlock_ticket(lock); /* accepted, not yet running */
+    assert_false(vs_vmlock_quiet(lock, &ended));
+    vs_vmlock_wait(lock, ticket);
+    assert_false(vs_vmlock_quiet(lock, &ended));
+    vs_vmlock_release(lock);
+    assert_true(vs_vmlock_quiet(lock, &ended));
+    assert_true(ended == 1);
+    vs_vmlock_acquire(lock);
+    vs_vmlock_release(lock);
+    assert_true(vs_vmlock_quiet(lock, &ended));
+    assert_true(ended == 2);
+}
+
 static void test_vms_independent(void **state)
 {
     (void)state;
@@ -173,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_later_ticket_waits),
         cmocka_unit_test(test_vms_independent),
         cmocka_unit_test(test_queue_bounded),
+        cmocka_unit_test(test_quiet),
     };
     return cmocka_run_group_tests_name("vmlock", tests, NULL, NULL);
 }
