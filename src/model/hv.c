@@ -24,6 +24,7 @@ static struct {
     GThread *event_thread;
     gint stop;
     int wake_timer;
+    gint device_changes; /* atomic: devices added or removed by libvirt, connections opened */
 } hv;
 
 static void ignore_libvirt_error(void *opaque, virErrorPtr err)
@@ -82,12 +83,35 @@ static bool write_embed_config(GError **error)
     return true;
 }
 
+/* A device was added to or removed from a running domain without a request
+ * of ours (the guest ejected it, say): definitions read before are stale. */
+void vs_hv_note_device_change(void)
+{
+    g_atomic_int_inc(&hv.device_changes);
+}
+
+static void on_device_change(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
+{
+    (void)conn, (void)dom, (void)alias, (void)opaque;
+    vs_hv_note_device_change();
+}
+
+guint vs_hv_device_changes(void)
+{
+    return (guint)g_atomic_int_get(&hv.device_changes);
+}
+
 static virConnectPtr open_connection(void)
 {
     virConnectPtr conn = virConnectOpen(hv.uri);
     if (!conn)
         return NULL;
     virConnectRegisterCloseCallback(conn, on_close, NULL, NULL);
+    int events[] = {VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED};
+    for (size_t i = 0; i < G_N_ELEMENTS(events); i++)
+        virConnectDomainEventRegisterAny(conn, NULL, events[i],
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_device_change), NULL, NULL);
+    vs_hv_note_device_change(); /* what happened while we were away */
     /* Remote connections notice a dead peer in ~15 s; local drivers ignore it. */
     virConnectSetKeepAlive(conn, 5, 3);
     return conn;

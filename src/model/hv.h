@@ -29,6 +29,11 @@ bool vs_hv_is_local(void); /* the hypervisor runs on this host (its files are ou
  * embedded QEMU driver, test://): what it reads may be kept until it
  * changes them itself. */
 bool vs_hv_private(void);
+/* Changes whenever libvirt reports a device added to or removed from a
+ * running domain (by the guest or QEMU, not only by us) and at every
+ * (re)connection: what was read of a definition before may be stale. */
+guint vs_hv_device_changes(void);
+void vs_hv_note_device_change(void); /* what those events do */
 const char *vs_hv_domain_type(void); /* "kvm", "qemu", "test", … */
 const char *vs_hv_state_dir(void);
 const char *vs_hv_images_dir(void);  /* STATE/images */

@@ -115,6 +115,7 @@ static bool has_hugepages(xmlDoc *doc)
 typedef struct {
     guint64 ended;   /* the VM lock's count of ended operations when read */
     unsigned int id; /* the domain's ID then: another after every start, -1 when off */
+    guint devices;   /* vs_hv_device_changes() then (a guest may unplug a disk) */
     bool hugepages;
     char *serial_log;
     GPtrArray *disks; /* VsDisk*, sizes not filled */
@@ -151,6 +152,7 @@ static Definition *definition_copy(const Definition *d)
     Definition *copy = g_new0(Definition, 1);
     copy->ended = d->ended;
     copy->id = d->id;
+    copy->devices = d->devices;
     copy->hugepages = d->hugepages;
     copy->serial_log = g_strdup(d->serial_log);
     copy->disks = g_ptr_array_new_full(d->disks->len, (GDestroyNotify)disk_free);
@@ -172,19 +174,22 @@ static Definition *definition_get(virDomainPtr dom, const char *uuid, GError **e
     guint64 ended = 0, ended_after = 0;
     if (!lock || !vs_vmlock_quiet(lock, &ended))
         return definition_read(dom, error);
-    unsigned int id = virDomainGetID(dom);
+    unsigned int id = virDomainGetID(dom); /* as the handle was looked up: no call to libvirt */
+    guint devices = vs_hv_device_changes();
     g_mutex_lock(&definitions_lock);
     Definition *kept = definitions ? g_hash_table_lookup(definitions, uuid) : NULL;
-    Definition *copy =
-        kept && kept->ended == ended && kept->id == id ? definition_copy(kept) : NULL;
+    Definition *copy = kept && kept->ended == ended && kept->id == id && kept->devices == devices
+                           ? definition_copy(kept)
+                           : NULL;
     g_mutex_unlock(&definitions_lock);
     if (copy)
         return copy;
     Definition *read = definition_read(dom, error);
     if (read && vs_vmlock_quiet(lock, &ended_after) && ended_after == ended &&
-        virDomainGetID(dom) == id) {
+        vs_hv_device_changes() == devices) {
         read->ended = ended;
         read->id = id;
+        read->devices = devices;
         g_mutex_lock(&definitions_lock);
         if (!definitions)
             definitions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -201,6 +206,22 @@ static void definition_forget(const char *uuid)
     g_mutex_lock(&definitions_lock);
     if (definitions)
         g_hash_table_remove(definitions, uuid);
+    g_mutex_unlock(&definitions_lock);
+}
+
+static gboolean not_in(gpointer uuid, gpointer value, gpointer uuids)
+{
+    (void)value;
+    return !g_hash_table_contains(uuids, uuid);
+}
+
+/* Forgets what was kept of VMs not in UUIDS (all there are): those that went
+ * without vs_vm_delete (a transient VM powered off, a clone undone). */
+static void definitions_keep_only(GHashTable *uuids)
+{
+    g_mutex_lock(&definitions_lock);
+    if (definitions)
+        g_hash_table_foreach_remove(definitions, not_in, uuids);
     g_mutex_unlock(&definitions_lock);
 }
 
@@ -255,7 +276,9 @@ GPtrArray *vs_vm_list(GError **error)
         return NULL;
     }
     GPtrArray *vms = g_ptr_array_new_with_free_func((GDestroyNotify)vs_vm_free);
+    g_autoptr(GHashTable) uuids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (int i = 0; i < n; i++) {
+        g_hash_table_add(uuids, vs_hv_uuid(doms[i]));
         /* A VM that vanishes while we look is simply not listed. */
         VsVm *vm = vm_from_domain(doms[i], NULL);
         if (vm)
@@ -263,6 +286,7 @@ GPtrArray *vs_vm_list(GError **error)
         virDomainFree(doms[i]);
     }
     free(doms);
+    definitions_keep_only(uuids);
     g_ptr_array_sort(vms, compare_vm_names);
     return vms;
 }

@@ -18,7 +18,7 @@
 #define PM_FILE_OR_SHARED (UINT64_C(1) << 61)
 #define PM_EXCLUSIVE (UINT64_C(1) << 56)
 #define VS_MADV_COLLAPSE 25        /* Linux 6.1; glibc 2.36's headers lack it */
-#define BATCH_PIECES 32            /* pagemap read per pread: 32 pieces (256 KiB on x86-64) */
+#define BATCH_PIECES 32            /* pagemap read per pread: 32 pieces (128 KiB on x86-64) */
 #define CALL_MAX (UINT64_C(64) << 20) /* bytes per process_madvise call */
 
 guint64 vs_thp_size(void)
@@ -34,7 +34,8 @@ typedef struct {
     int pidfd, pagemap;
     guint64 piece, page;        /* huge page and page sizes */
     guint64 run_start, run_end; /* touched pieces in a row, not yet collapsed */
-    bool refused;               /* the kernel will not collapse for us */
+    bool refused;               /* the kernel will not collapse for us (no right, no call) */
+    bool mapping_refused;       /* nor in this mapping (EINVAL: THP off for it, or at all) */
     VsThpCollapse *out;
 } Collapser;
 
@@ -48,17 +49,27 @@ static bool piece_touched(const guint64 *entries, guint64 count)
     return false;
 }
 
-/* Collapses the run, CALL_MAX at a time: a piece the kernel cannot collapse
- * (EAGAIN on a busy page) ends that call, not the whole run. */
+/* Collapses the run, CALL_MAX (at least one piece) at a time: a piece the
+ * kernel cannot collapse (EAGAIN on a busy page) ends that call, not the
+ * whole run. */
 static void collapse_run(Collapser *c)
 {
-    for (guint64 at = c->run_start; at < c->run_end && !c->refused; at += CALL_MAX) {
-        struct iovec range = {.iov_base = (void *)(uintptr_t)at, .iov_len = MIN(c->run_end - at, CALL_MAX)};
-        ssize_t n = syscall(SYS_process_madvise, c->pidfd, &range, 1, VS_MADV_COLLAPSE, 0);
-        if (n > 0)
+    guint64 step = MAX(CALL_MAX, c->piece);
+    for (guint64 at = c->run_start; at < c->run_end; at += step) {
+        guint64 len = MIN(c->run_end - at, step);
+        struct iovec range = {.iov_base = (void *)(uintptr_t)at, .iov_len = (size_t)len};
+        ssize_t n = c->refused || c->mapping_refused
+                        ? -1
+                        : syscall(SYS_process_madvise, c->pidfd, &range, 1, VS_MADV_COLLAPSE, 0);
+        if (n > 0) {
             c->out->collapsed += (guint64)n;
-        else if (errno == EPERM || errno == ENOSYS || errno == EINVAL)
-            c->refused = true; /* no right, no such call, or THP off */
+            continue;
+        }
+        c->out->failed += len;
+        if (n < 0 && (errno == EPERM || errno == ENOSYS))
+            c->refused = true;
+        else if (n < 0 && errno == EINVAL)
+            c->mapping_refused = true;
     }
     c->run_start = c->run_end = 0;
 }
@@ -68,11 +79,14 @@ static bool scan_mapping(Collapser *c, guint64 start, guint64 end)
     guint64 per_piece = c->piece / c->page;
     guint64 at = (start + c->piece - 1) & ~(c->piece - 1), last = end & ~(c->piece - 1);
     g_autofree guint64 *entries = g_new(guint64, per_piece * BATCH_PIECES);
-    while (at < last && !c->refused) {
+    c->mapping_refused = false;
+    while (at < last && !c->refused && !c->mapping_refused) {
         guint64 pieces = MIN((last - at) / c->piece, BATCH_PIECES);
         size_t len = (size_t)(pieces * per_piece * sizeof *entries);
-        if (pread(c->pagemap, entries, len, (off_t)(at / c->page * sizeof *entries)) != (ssize_t)len)
+        if (pread(c->pagemap, entries, len, (off_t)(at / c->page * sizeof *entries)) != (ssize_t)len) {
+            collapse_run(c); /* what was found so far */
             return false;
+        }
         for (guint64 p = 0; p < pieces; p++, at += c->piece) {
             if (!piece_touched(entries + p * per_piece, per_piece))
                 continue;

@@ -12,6 +12,7 @@ typedef struct {
     guint64 mapped;    /* bytes of the mappings looked at */
     guint64 touched;   /* of which in huge-page pieces holding a page of their own */
     guint64 collapsed; /* of which the kernel put back together */
+    guint64 failed;    /* of which it would not (collapsed + failed = touched) */
 } VsThpCollapse;
 
 /* Over PID's private anonymous read-write mappings of MIN_SIZE to MAX_SIZE

@@ -75,12 +75,14 @@ static void test_collapses_only_touched_pieces(void **state)
         skip(); /* this kernel will not collapse (older than 6.1, or refused) */
     assert_true(done.mapped == size);
     assert_true(done.touched == 4 * piece);
-    assert_true(done.collapsed <= done.touched);
+    assert_true(done.collapsed + done.failed == done.touched); /* every touched piece asked for */
+    if (done.collapsed == 0)
+        skip(); /* no huge page to be had (memory too fragmented) */
     for (int p = 0; p < PIECES; p++) {
         bool touched = p == 3 || p == 7 || p == 10 || p == 11;
         if (!touched)
             assert_true(own_pages(region, piece, p) == 0); /* still a hole */
-        else if (done.collapsed == done.touched)
+        else if (done.failed == 0)
             assert_true(own_pages(region, piece, p) == piece / page); /* one huge page */
     }
     assert_int_equal(region[3 * piece + 5], 'a');

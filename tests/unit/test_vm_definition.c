@@ -127,11 +127,32 @@ static void test_read_again_after_start_and_stop(void **state)
     assert_shown("/images/h.qcow2");
 }
 
+static void test_read_again_after_a_device_change(void **state)
+{
+    (void)state;
+    define_behind("/images/j.qcow2");
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, VM);
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    vs_vmlock_acquire(vs_vmlock_for(uuid)); /* whatever was kept is stale */
+    vs_vmlock_release(vs_vmlock_for(uuid));
+    assert_shown("/images/j.qcow2");
+    define_behind("/images/k.qcow2");
+    assert_shown("/images/j.qcow2");
+    /* What libvirt's device-added or device-removed event does (a guest
+     * ejected a disk; test:///default cannot detach devices itself). */
+    guint before = vs_hv_device_changes();
+    vs_hv_note_device_change();
+    assert_true(vs_hv_device_changes() != before);
+    assert_shown("/images/k.qcow2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kept_until_an_operation_ends),
         cmocka_unit_test(test_read_again_after_start_and_stop),
+        cmocka_unit_test(test_read_again_after_a_device_change),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
