@@ -57,6 +57,7 @@ static void collapse_run(Collapser *c)
     guint64 step = MAX(CALL_MAX, c->piece);
     for (guint64 at = c->run_start; at < c->run_end; at += step) {
         guint64 len = MIN(c->run_end - at, step);
+        c->out->asked += len;
         struct iovec range = {.iov_base = (void *)(uintptr_t)at, .iov_len = (size_t)len};
         ssize_t n = c->refused || c->mapping_refused
                         ? -1
@@ -74,23 +75,27 @@ static void collapse_run(Collapser *c)
     c->run_start = c->run_end = 0;
 }
 
-static bool scan_mapping(Collapser *c, guint64 start, guint64 end)
+/* Walks MAPPING's whole pieces: adds those holding a page of their own to
+ * *TOUCHED and, when COLLAPSE, collapses them. */
+static bool walk_mapping(Collapser *c, guint64 start, guint64 end, bool collapse, guint64 *touched)
 {
     guint64 per_piece = c->piece / c->page;
     guint64 at = (start + c->piece - 1) & ~(c->piece - 1), last = end & ~(c->piece - 1);
     g_autofree guint64 *entries = g_new(guint64, per_piece * BATCH_PIECES);
-    c->mapping_refused = false;
     while (at < last && !c->refused && !c->mapping_refused) {
         guint64 pieces = MIN((last - at) / c->piece, BATCH_PIECES);
         size_t len = (size_t)(pieces * per_piece * sizeof *entries);
         if (pread(c->pagemap, entries, len, (off_t)(at / c->page * sizeof *entries)) != (ssize_t)len) {
-            collapse_run(c); /* what was found so far */
+            if (collapse)
+                collapse_run(c); /* what was found so far */
             return false;
         }
         for (guint64 p = 0; p < pieces; p++, at += c->piece) {
             if (!piece_touched(entries + p * per_piece, per_piece))
                 continue;
-            c->out->touched += c->piece;
+            *touched += c->piece;
+            if (!collapse)
+                continue;
             if (c->run_end != at)
                 collapse_run(c);
             if (c->run_start == c->run_end)
@@ -98,11 +103,34 @@ static bool scan_mapping(Collapser *c, guint64 start, guint64 end)
             c->run_end = at + c->piece;
         }
     }
+    if (collapse)
+        collapse_run(c);
+    return true;
+}
+
+/* Collapses what MAPPING needs (see vs_thp_collapse). */
+static bool collapse_mapping(Collapser *c, guint64 start, guint64 end, double fill_from)
+{
+    guint64 first = (start + c->piece - 1) & ~(c->piece - 1), last = end & ~(c->piece - 1);
+    guint64 touched = 0;
+    c->mapping_refused = false;
+    if (fill_from <= 0 || first >= last || !walk_mapping(c, start, end, false, &touched) ||
+        (double)touched < fill_from * (double)(last - first)) {
+        touched = 0;
+        bool ok = walk_mapping(c, start, end, true, &touched);
+        c->out->touched += touched;
+        return ok;
+    }
+    c->out->touched += touched;
+    c->out->filled += last - first - touched;
+    c->run_start = first;
+    c->run_end = last;
     collapse_run(c);
     return true;
 }
 
-bool vs_thp_collapse_touched(pid_t pid, guint64 min_size, guint64 max_size, VsThpCollapse *out)
+bool vs_thp_collapse(pid_t pid, guint64 min_size, guint64 max_size, double fill_from,
+                     VsThpCollapse *out)
 {
     *out = (VsThpCollapse){0};
 #if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
@@ -122,7 +150,7 @@ bool vs_thp_collapse_touched(pid_t pid, guint64 min_size, guint64 max_size, VsTh
             strcmp(perms, "rw-p") != 0 || path[0] || end - start < min_size || end - start > max_size)
             continue;
         out->mapped += end - start;
-        ok = scan_mapping(&c, start, end) && !c.refused;
+        ok = collapse_mapping(&c, start, end, fill_from) && !c.refused;
     }
     if (c.pagemap >= 0)
         close(c.pagemap);
@@ -130,7 +158,7 @@ bool vs_thp_collapse_touched(pid_t pid, guint64 min_size, guint64 max_size, VsTh
         close(c.pidfd);
     return ok;
 #else
-    (void)pid, (void)min_size, (void)max_size;
+    (void)pid, (void)min_size, (void)max_size, (void)fill_from;
     return false;
 #endif
 }

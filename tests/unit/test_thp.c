@@ -1,6 +1,8 @@
 /* test_thp.c: unit tests of util/thp.c on this test's own memory: only the
  * huge-page pieces holding pages of their own are collapsed, the others stay
- * holes (a collapse over all of them would fill them), and the data stays. */
+ * holes (a collapse over all of them would fill them), unless the mapping is
+ * mostly in use and the caller asked for its holes to be filled; the data
+ * stays. */
 #include "util/thp.h"
 
 #include <fcntl.h>
@@ -40,58 +42,94 @@ static bool thp_available(void)
            !strstr(enabled, "[never]");
 }
 
+typedef struct {
+    char *raw, *region;
+    guint64 piece, page;
+    size_t size;
+} Region;
+
+/* PIECES huge-page pieces, aligned, between two inaccessible pieces so that
+ * the mapping cannot merge with a neighbour (exactly SIZE bytes, which is
+ * all the calls below look at), on small pages as a live snapshot leaves
+ * them: every page read (the shared zero page), and in each piece of TOUCHED
+ * one page written with its number. */
+static void region_make(Region *r, const bool touched[PIECES])
+{
+    r->piece = vs_thp_size();
+    r->page = (guint64)sysconf(_SC_PAGESIZE);
+    r->size = (size_t)(PIECES * r->piece);
+    r->raw = mmap(NULL, r->size + 3 * r->piece, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(r->raw != MAP_FAILED);
+    r->region = (char *)(((uintptr_t)r->raw + 2 * r->piece - 1) & ~(uintptr_t)(r->piece - 1));
+    assert_int_equal(mprotect(r->region, r->size, PROT_READ | PROT_WRITE), 0);
+    assert_int_equal(madvise(r->region, r->size, MADV_NOHUGEPAGE), 0);
+    volatile char sum = 0;
+    for (size_t at = 0; at < r->size; at += r->page)
+        sum += r->region[at];
+    for (int p = 0; p < PIECES; p++)
+        if (touched[p])
+            r->region[p * r->piece + (p % 7) * r->page + 5] = (char)('a' + p);
+    assert_int_equal(madvise(r->region, r->size, MADV_HUGEPAGE), 0);
+    for (int p = 0; p < PIECES; p++)
+        assert_true(own_pages(r->region, r->piece, p) == (touched[p] ? 1 : 0));
+}
+
+/* Collapses R with FILL_FROM; checks the figures, then that each piece of
+ * EXPECTED is one huge page and every other one still a hole, and the data. */
+static void collapse_and_check(Region *r, const bool touched[PIECES], double fill_from,
+                               const bool expected[PIECES])
+{
+    guint64 n_touched = 0, n_expected = 0;
+    for (int p = 0; p < PIECES; p++)
+        n_touched += touched[p], n_expected += expected[p];
+    VsThpCollapse done;
+    bool ok = vs_thp_collapse(getpid(), r->size, r->size, fill_from, &done);
+    if (!ok && done.collapsed == 0)
+        skip(); /* this kernel will not collapse (older than 6.1, or refused) */
+    assert_true(done.mapped == r->size);
+    assert_true(done.touched == n_touched * r->piece);
+    assert_true(done.asked == n_expected * r->piece);
+    assert_true(done.filled == done.asked - done.touched);
+    assert_true(done.collapsed + done.failed == done.asked); /* every piece asked for */
+    if (done.collapsed == 0)
+        skip(); /* no huge page to be had (memory too fragmented) */
+    for (int p = 0; p < PIECES; p++) {
+        if (!expected[p])
+            assert_true(own_pages(r->region, r->piece, p) == 0); /* still a hole */
+        else if (done.failed == 0)
+            assert_true(own_pages(r->region, r->piece, p) == r->piece / r->page); /* one huge page */
+        char *at = r->region + p * r->piece + (p % 7) * r->page + 5;
+        assert_int_equal(*at, touched[p] ? (char)('a' + p) : 0);
+    }
+    munmap(r->raw, r->size + 3 * r->piece);
+}
+
+/* 4 pieces of 16 touched (3, 7 and the run 10-11): below any fill ratio. */
 static void test_collapses_only_touched_pieces(void **state)
 {
     (void)state;
     if (!thp_available())
         skip();
-    guint64 piece = vs_thp_size(), page = (guint64)sysconf(_SC_PAGESIZE);
-    size_t size = (size_t)(PIECES * piece);
-    /* Aligned, between two inaccessible pieces so that the mapping cannot
-     * merge with a neighbour: exactly SIZE bytes, which is all the call
-     * below looks at. */
-    char *raw = mmap(NULL, size + 3 * piece, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(raw != MAP_FAILED);
-    char *region = (char *)(((uintptr_t)raw + 2 * piece - 1) & ~(uintptr_t)(piece - 1));
-    assert_int_equal(mprotect(region, size, PROT_READ | PROT_WRITE), 0);
-    /* Small pages first, as a live snapshot leaves them: every page read
-     * (the shared zero page), a few written. */
-    assert_int_equal(madvise(region, size, MADV_NOHUGEPAGE), 0);
-    volatile char sum = 0;
-    for (size_t at = 0; at < size; at += page)
-        sum += region[at];
-    region[3 * piece + 5] = 'a';           /* piece 3: one page */
-    region[7 * piece] = 'b';               /* piece 7: two pages */
-    region[7 * piece + piece - 1] = 'c';
-    region[10 * piece + 2 * page] = 'd';   /* pieces 10 and 11: one run */
-    region[11 * piece + 9 * page] = 'e';
-    assert_int_equal(madvise(region, size, MADV_HUGEPAGE), 0);
-    assert_true(own_pages(region, piece, 3) == 1);
-    assert_true(own_pages(region, piece, 0) == 0);
+    bool touched[PIECES] = {[3] = true, [7] = true, [10] = true, [11] = true};
+    Region r;
+    region_make(&r, touched);
+    collapse_and_check(&r, touched, 2.0 / 3.0, touched);
+}
 
-    VsThpCollapse done;
-    bool ok = vs_thp_collapse_touched(getpid(), size, size, &done);
-    if (!ok && done.collapsed == 0)
-        skip(); /* this kernel will not collapse (older than 6.1, or refused) */
-    assert_true(done.mapped == size);
-    assert_true(done.touched == 4 * piece);
-    assert_true(done.collapsed + done.failed == done.touched); /* every touched piece asked for */
-    if (done.collapsed == 0)
-        skip(); /* no huge page to be had (memory too fragmented) */
-    for (int p = 0; p < PIECES; p++) {
-        bool touched = p == 3 || p == 7 || p == 10 || p == 11;
-        if (!touched)
-            assert_true(own_pages(region, piece, p) == 0); /* still a hole */
-        else if (done.failed == 0)
-            assert_true(own_pages(region, piece, p) == piece / page); /* one huge page */
-    }
-    assert_int_equal(region[3 * piece + 5], 'a');
-    assert_int_equal(region[7 * piece], 'b');
-    assert_int_equal(region[7 * piece + piece - 1], 'c');
-    assert_int_equal(region[10 * piece + 2 * page], 'd');
-    assert_int_equal(region[11 * piece + 9 * page], 'e');
-    assert_int_equal(region[5 * piece], 0);
-    munmap(raw, size + 3 * piece);
+/* 12 of 16 touched: at 2/3 the holes are filled too; at 0 (never) not. */
+static void test_fills_holes_of_a_mostly_touched_mapping(void **state)
+{
+    (void)state;
+    if (!thp_available())
+        skip();
+    bool touched[PIECES], all[PIECES];
+    for (int p = 0; p < PIECES; p++)
+        touched[p] = p % 4 != 1, all[p] = true;
+    Region r;
+    region_make(&r, touched);
+    collapse_and_check(&r, touched, 2.0 / 3.0, all);
+    region_make(&r, touched);
+    collapse_and_check(&r, touched, 0, touched);
 }
 
 static void test_size_window_and_missing_process(void **state)
@@ -99,10 +137,10 @@ static void test_size_window_and_missing_process(void **state)
     (void)state;
     VsThpCollapse done = {.mapped = 1, .touched = 1, .collapsed = 1};
     /* No process has this PID (the kernel's limit is 4194304). */
-    assert_false(vs_thp_collapse_touched(INT_MAX, 0, G_MAXUINT64, &done));
+    assert_false(vs_thp_collapse(INT_MAX, 0, G_MAXUINT64, 0, &done));
     assert_true(done.mapped == 0 && done.touched == 0 && done.collapsed == 0);
     /* An empty window looks at nothing and succeeds. */
-    assert_true(vs_thp_collapse_touched(getpid(), 2, 1, &done));
+    assert_true(vs_thp_collapse(getpid(), 2, 1, 0, &done));
     assert_true(done.mapped == 0 && done.touched == 0);
     guint64 size = vs_thp_size();
     assert_true(size >= 2 * (guint64)sysconf(_SC_PAGESIZE) && (size & (size - 1)) == 0);
@@ -112,6 +150,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_collapses_only_touched_pieces),
+        cmocka_unit_test(test_fills_holes_of_a_mostly_touched_mapping),
         cmocka_unit_test(test_size_window_and_missing_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
