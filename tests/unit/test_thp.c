@@ -53,8 +53,13 @@ typedef struct {
  * all the calls below look at), on small pages as a live snapshot leaves
  * them: every page read (the shared zero page), and in each piece of TOUCHED
  * one page written with its number. */
+static Region *left; /* a region a failed check left mapped: unmapped by the next test */
+
 static void region_make(Region *r, const bool touched[PIECES])
 {
+    if (left)
+        munmap(left->raw, left->size + 3 * left->piece);
+    left = r;
     r->piece = vs_thp_size();
     r->page = (guint64)sysconf(_SC_PAGESIZE);
     r->size = (size_t)(PIECES * r->piece);
@@ -70,8 +75,12 @@ static void region_make(Region *r, const bool touched[PIECES])
         if (touched[p])
             r->region[p * r->piece + (p % 7) * r->page + 5] = (char)('a' + p);
     assert_int_equal(madvise(r->region, r->size, MADV_HUGEPAGE), 0);
-    for (int p = 0; p < PIECES; p++)
-        assert_true(own_pages(r->region, r->piece, p) == (touched[p] ? 1 : 0));
+    /* khugepaged may collapse a touched piece of its own from here on (it
+     * fills up to max_ptes_none holes), never an untouched one. */
+    for (int p = 0; p < PIECES; p++) {
+        guint64 own = own_pages(r->region, r->piece, p);
+        assert_true(touched[p] ? own == 1 || own == r->piece / r->page : own == 0);
+    }
 }
 
 /* Collapses R with FILL_FROM; checks the figures, then that each piece of
@@ -102,6 +111,7 @@ static void collapse_and_check(Region *r, const bool touched[PIECES], double fil
         assert_int_equal(*at, touched[p] ? (char)('a' + p) : 0);
     }
     munmap(r->raw, r->size + 3 * r->piece);
+    left = NULL;
 }
 
 /* 4 pieces of 16 touched (3, 7 and the run 10-11): below any fill ratio. */
