@@ -72,17 +72,23 @@ static GPtrArray *parse_disks(xmlDoc *doc)
     return disks;
 }
 
+static VsDisk *disk_copy(const VsDisk *from)
+{
+    VsDisk *disk = g_new0(VsDisk, 1);
+    disk->target = g_strdup(from->target ? from->target : "");
+    disk->path = g_strdup(from->path);
+    disk->format = g_strdup(from->format);
+    disk->size = from->size;
+    return disk;
+}
+
 /* Copies of DISKS with their sizes as they are now. */
 static GPtrArray *disks_with_sizes(virDomainPtr dom, GPtrArray *disks)
 {
     GPtrArray *sized = g_ptr_array_new_with_free_func((GDestroyNotify)disk_free);
     bool local = vs_hv_is_local();
     for (guint i = 0; i < disks->len; i++) {
-        const VsDisk *d = g_ptr_array_index(disks, i);
-        VsDisk *disk = g_new0(VsDisk, 1);
-        disk->target = g_strdup(d->target ? d->target : "");
-        disk->path = g_strdup(d->path);
-        disk->format = g_strdup(d->format);
+        VsDisk *disk = disk_copy(g_ptr_array_index(disks, i));
         /* Read sizes from local files: virDomainGetBlockInfo waits for a
          * running snapshot or revert to finish (it needs a libvirt job). */
         virDomainBlockInfo info;
@@ -156,14 +162,8 @@ static Definition *definition_copy(const Definition *d)
     copy->hugepages = d->hugepages;
     copy->serial_log = g_strdup(d->serial_log);
     copy->disks = g_ptr_array_new_full(d->disks->len, (GDestroyNotify)disk_free);
-    for (guint i = 0; i < d->disks->len; i++) {
-        const VsDisk *from = g_ptr_array_index(d->disks, i);
-        VsDisk *disk = g_new0(VsDisk, 1);
-        disk->target = g_strdup(from->target);
-        disk->path = g_strdup(from->path);
-        disk->format = g_strdup(from->format);
-        g_ptr_array_add(copy->disks, disk);
-    }
+    for (guint i = 0; i < d->disks->len; i++)
+        g_ptr_array_add(copy->disks, disk_copy(g_ptr_array_index(d->disks, i)));
     return copy;
 }
 
