@@ -276,13 +276,14 @@ GPtrArray *vs_vm_list(GError **error)
         return NULL;
     }
     GPtrArray *vms = g_ptr_array_new_with_free_func((GDestroyNotify)vs_vm_free);
-    g_autoptr(GHashTable) uuids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GHashTable) uuids = g_hash_table_new(g_str_hash, g_str_equal); /* of VMS */
     for (int i = 0; i < n; i++) {
-        g_hash_table_add(uuids, vs_hv_uuid(doms[i]));
         /* A VM that vanishes while we look is simply not listed. */
         VsVm *vm = vm_from_domain(doms[i], NULL);
-        if (vm)
+        if (vm) {
             g_ptr_array_add(vms, vm);
+            g_hash_table_add(uuids, vm->uuid);
+        }
         virDomainFree(doms[i]);
     }
     free(doms);
