@@ -7,6 +7,7 @@
 #include "../util/error.h"
 #include "../util/files.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ typedef struct {
     GHashTable *display_of;  /* internal → display, only where they differ */
     GHashTable *internal_of; /* display → internal */
     GHashTable *figures;     /* internal → VsSnapFigures* */
+    bool unsaved;            /* the last save failed: the file is behind */
 } NameMap;
 
 static GMutex lock;
@@ -43,17 +45,21 @@ static char *map_path(const char *uuid)
     return g_build_filename(dir, file, NULL);
 }
 
-static void map_put(NameMap *map, const char *internal, const char *display)
+/* Shows INTERNAL as DISPLAY; false when it already was (nothing changed). */
+static bool map_put(NameMap *map, const char *internal, const char *display)
 {
     const char *old = g_hash_table_lookup(map->display_of, internal);
+    if (strcmp(old ? old : internal, display) == 0)
+        return false;
     if (old)
         g_hash_table_remove(map->internal_of, old);
     if (strcmp(internal, display) == 0) {
         g_hash_table_remove(map->display_of, internal);
-        return;
+        return true;
     }
     g_hash_table_insert(map->display_of, g_strdup(internal), g_strdup(display));
     g_hash_table_insert(map->internal_of, g_strdup(display), g_strdup(internal));
+    return true;
 }
 
 /* STATE/snapnames/<uuid>.figures, or the file of INTERNAL in it. */
@@ -118,8 +124,11 @@ static bool map_save(const char *uuid, NameMap *map, GError **error)
 {
     g_autofree char *path = map_path(uuid);
     if (g_hash_table_size(map->display_of) == 0) {
-        g_unlink(path);
-        return true;
+        map->unsaved = g_unlink(path) != 0 && errno != ENOENT;
+        if (map->unsaved)
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot remove %s: %s", path,
+                        g_strerror(errno));
+        return !map->unsaved;
     }
     g_autoptr(GKeyFile) kf = g_key_file_new();
     GHashTableIter iter;
@@ -131,7 +140,8 @@ static bool map_save(const char *uuid, NameMap *map, GError **error)
         g_key_file_set_string(kf, group, "internal", internal);
         g_key_file_set_string(kf, group, "display", display);
     }
-    return g_key_file_save_to_file(kf, path, error);
+    map->unsaved = !g_key_file_save_to_file(kf, path, error);
+    return !map->unsaved;
 }
 
 bool vs_snapnames_init(const char *state_dir, GError **error)
@@ -175,8 +185,10 @@ bool vs_snapnames_set(const char *uuid, const char *internal, const char *displa
 {
     g_mutex_lock(&lock);
     NameMap *map = map_for(uuid);
-    map_put(map, internal, display);
-    bool ok = map_save(uuid, map, error);
+    /* A new snapshot shown under its libvirt name changes nothing: no write
+     * (the file holds every renamed snapshot of the VM and is fsynced). */
+    bool changed = map_put(map, internal, display);
+    bool ok = changed || map->unsaved ? map_save(uuid, map, error) : true;
     g_mutex_unlock(&lock);
     return ok;
 }
