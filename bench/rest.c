@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -483,7 +484,32 @@ static double median(const double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Reads "S key value" lines from FILE; prints "key n median p99 min max". */
+/* A distribution-free 95 % confidence interval of the median of sorted V:
+ * [v(r), v(n+1-r)] (1-based order statistics) with the largest r for which
+ * P(Binomial(n, 1/2) <= r-1) <= 2.5 %; it covers the true median with at
+ * least 95 % probability whatever the distribution. False below 6 samples,
+ * where no such r exists. */
+static bool median_ci(const double *v, size_t n, double *lo, double *hi)
+{
+    size_t r = 0;
+    double cum = 0;
+    for (size_t j = 0; j < n / 2; j++) {
+        cum += exp(lgamma((double)n + 1) - lgamma((double)j + 1) - lgamma((double)(n - j) + 1) -
+                   (double)n * log(2.0));
+        if (cum > 0.025)
+            break;
+        r = j + 1;
+    }
+    if (r == 0)
+        return false;
+    *lo = v[r - 1];
+    *hi = v[n - r];
+    return true;
+}
+
+/* Reads "S key value" lines from FILE; prints "key n median p99 min max
+ * ci_low ci_high" (the 95 % confidence interval of the median, "- -" below
+ * 6 samples). */
 static int stats(const char *file)
 {
     FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
@@ -514,8 +540,12 @@ static int stats(const char *file)
     }
     for (size_t i = 0; i < ns; i++) {
         qsort(s[i].v, s[i].n, sizeof *s[i].v, cmp_double);
-        printf("%s %zu %.3f %.3f %.3f %.3f\n", s[i].key, s[i].n, median(s[i].v, s[i].n),
-               pct(s[i].v, s[i].n, 99), s[i].v[0], s[i].v[s[i].n - 1]);
+        double lo, hi;
+        char ci[80] = "- -";
+        if (median_ci(s[i].v, s[i].n, &lo, &hi))
+            snprintf(ci, sizeof ci, "%.3f %.3f", lo, hi);
+        printf("%s %zu %.3f %.3f %.3f %.3f %s\n", s[i].key, s[i].n, median(s[i].v, s[i].n),
+               pct(s[i].v, s[i].n, 99), s[i].v[0], s[i].v[s[i].n - 1], ci);
     }
     return 0;
 }
