@@ -42,7 +42,7 @@ function vs(name, rk, dk, vk, target, pk,    rv, r) {
 
 function pratio(rk, dk, pk) { return has(pk) ? M(pk) : (M(dk) > 0 ? M(rk) / M(dk) : 1e9) }
 
-# ", 95 % CI lo-hi" of paired ratio PK, and whether its bound B is inside it.
+# "; 95% CI of the median lo-hi" of paired ratio PK, and whether bound B is inside it.
 function decided(pk, b) {
     if (!(pk in cilo)) return ""
     return sprintf("; 95%% CI of the median %.2f-%.2fx", cilo[pk], cihi[pk]) \

@@ -185,10 +185,14 @@ bool vs_snapnames_set(const char *uuid, const char *internal, const char *displa
 {
     g_mutex_lock(&lock);
     NameMap *map = map_for(uuid);
+    const char *shown = g_hash_table_lookup(map->display_of, internal);
+    g_autofree char *before = g_strdup(shown ? shown : internal);
     /* A new snapshot shown under its libvirt name changes nothing: no write
      * (the file holds every renamed snapshot of the VM and is fsynced). */
     bool changed = map_put(map, internal, display);
     bool ok = changed || map->unsaved ? map_save(uuid, map, error) : true;
+    if (!ok)
+        map_put(map, internal, before); /* a failed set changes nothing */
     g_mutex_unlock(&lock);
     return ok;
 }

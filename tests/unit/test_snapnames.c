@@ -275,19 +275,22 @@ static void test_unchanged_not_rewritten(void **state)
     assert_false(has_mark(path, mark)); /* a change is written */
     expect_display(VM_A, "vs-2", "other");
 
-    /* A failed write (the file's place taken by a directory) is retried by
-     * the next set, even of an unchanged name. */
+    /* A failed write (the file's place taken by a directory) leaves the
+     * names as they were; the file is written by the next set, even of an
+     * unchanged name. */
     assert_int_equal(g_unlink(path), 0);
     assert_int_equal(g_mkdir(path, 0700), 0);
     g_autoptr(GError) error = NULL;
-    assert_false(vs_snapnames_set(VM_A, "vs-3", "third", &error));
+    assert_false(vs_snapnames_set(VM_A, "vs-1", "failed rename", &error));
     assert_non_null(error);
+    expect_display(VM_A, "vs-1", "renamed"); /* the failed set changed nothing */
+    expect_internal(VM_A, "failed rename", "failed rename");
     assert_int_equal(g_rmdir(path), 0);
     set(VM_A, "plain", "plain");
     assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
     reload();
     expect_display(VM_A, "vs-1", "renamed");
-    expect_display(VM_A, "vs-3", "third");
+    expect_display(VM_A, "vs-2", "other");
     vs_snapnames_forget_vm(VM_A);
 }
 
