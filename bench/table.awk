@@ -42,11 +42,33 @@ function vs(name, rk, dk, vk, target, pk,    rv, r) {
 
 function pratio(rk, dk, pk) { return has(pk) ? M(pk) : (M(dk) > 0 ? M(rk) / M(dk) : 1e9) }
 
+# " (95% CI of the median lo-hi x)" of paired ratio PK, numbers in format F.
+function ci(pk, f) {
+    return (pk in cilo) ? sprintf(" (95%% CI of the median " f "-" f "x)", cilo[pk], cihi[pk]) : ""
+}
+
 # "; 95% CI of the median lo-hi" of paired ratio PK, and whether bound B is inside it.
 function decided(pk, b) {
     if (!(pk in cilo)) return ""
     return sprintf("; 95%% CI of the median %.2f-%.2fx", cilo[pk], cihi[pk]) \
         (cilo[pk] <= b && b < cihi[pk] ? ", which holds the bound: not decided by this run" : "")
+}
+
+# Section 1's create split in two (run.sh's pair()): virtsnapd's own part,
+# and libvirt's call inside the daemon against vsbench-direct's.
+function own_rows() {
+    if (!has("qemu.own.create")) return
+    row("  of which virtsnapd's own (total - its libvirt call)", N("qemu.own.create"),
+        t(M("qemu.own.create")), t(P("qemu.own.create")), "", "",
+        sprintf("%.3fx", M("qemu.pairown.create")), "",
+        "REST total / libvirt's call in the daemon" ci("qemu.pairown.create", "%.3f"))
+    row("  libvirt's call inside virtsnapd vs direct", N("qemu.rest.libvirt"),
+        t(M("qemu.rest.libvirt")), t(P("qemu.rest.libvirt")), t(M("qemu.direct.create")),
+        t(P("qemu.direct.create")), sprintf("%.2fx", M("qemu.pairlibvirt.create")), "",
+        "two QEMU processes" ci("qemu.pairlibvirt.create", "%.2f"))
+    summary[++nsum] = sprintf("  the create split: virtsnapd's own part %.3fx of its libvirt call%s; that call %.2fx of direct's%s",
+        M("qemu.pairown.create"), ci("qemu.pairown.create", "%.3f"), M("qemu.pairlibvirt.create"),
+        ci("qemu.pairlibvirt.create", "%.2f"))
 }
 
 function verdict(ok) { return ok ? "MET" : "MISSED" }
@@ -77,6 +99,8 @@ END {
         g = pratio(rk, dk, pk)
         vs("snapshot " op (op == "create" ? " (POST + task wait)" : " (restarts QEMU)"), rk, dk,
            "qemu.virsh." op, "<= 1.05x: " note("REST " op " within 1.05x of direct libvirt (" sprintf("%.2fx", g) decided(pk, 1.05) ")", g <= 1.05), pk)
+        if (op == "create")
+            own_rows()
     }
     if (has("qemu.direct.create_paused"))
         row("guest paused during create (events)", N("qemu.direct.create_paused"), "", "",

@@ -594,7 +594,7 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
         figures->downtime_ms = paused_ms >= 0 ? paused_ms : wall_ms;
         figures->memory_bytes = classic_memory_bytes(job, internal);
     }
-    vs_debug("VM '%s': classic snapshot: libvirt %.1f ms, events %.1f ms, memory size %.1f ms",
+    vs_debug("VM '%s': classic snapshot: libvirt %.2f ms, events %.2f ms, memory size %.2f ms",
              job->vm, wall_ms, metered_ms - wall_ms,
              (double)(g_get_monotonic_time() - t0) / 1000.0 - metered_ms);
     return snap;
