@@ -245,13 +245,20 @@ bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **e
     return ok;
 }
 
-bool vs_snapnames_set_figures(const char *uuid, const char *internal, const VsSnapFigures *figures,
-                              GError **error)
+void vs_snapnames_keep_figures(const char *uuid, const char *internal,
+                               const VsSnapFigures *figures)
 {
     g_mutex_lock(&lock);
     NameMap *map = map_for(uuid);
     g_hash_table_replace(map->figures, g_strdup(internal), g_memdup2(figures, sizeof *figures));
-    bool ok = figures_save(uuid, internal, figures, error);
+    g_mutex_unlock(&lock);
+}
+
+bool vs_snapnames_save_figures(const char *uuid, const char *internal, GError **error)
+{
+    g_mutex_lock(&lock);
+    const VsSnapFigures *kept = g_hash_table_lookup(map_for(uuid)->figures, internal);
+    bool ok = kept ? figures_save(uuid, internal, kept, error) : true;
     g_mutex_unlock(&lock);
     return ok;
 }

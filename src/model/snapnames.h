@@ -37,8 +37,11 @@ typedef struct {
     double downtime_ms;
     guint64 memory_bytes;
 } VsSnapFigures;
-bool vs_snapnames_set_figures(const char *uuid, const char *internal, const VsSnapFigures *figures,
-                              GError **error);
+/* Shows FIGURES for INTERNAL from now on (in memory); ..._save_figures
+ * writes them to its file, so that they outlive the process. */
+void vs_snapnames_keep_figures(const char *uuid, const char *internal,
+                               const VsSnapFigures *figures);
+bool vs_snapnames_save_figures(const char *uuid, const char *internal, GError **error);
 /* False when none were recorded (a disk-only snapshot, or one made elsewhere). */
 bool vs_snapnames_figures(const char *uuid, const char *internal, VsSnapFigures *figures);
 

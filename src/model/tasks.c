@@ -12,7 +12,8 @@
 
 struct VsTask {
     VsTaskInfo info;
-    gint64 ended; /* wall-clock seconds, 0 while running */
+    gint64 ended; /* wall-clock seconds, 0 while running (or until FN returns) */
+    bool finished_early; /* vs_task_finish_early: INFO says finished, FN still runs */
     bool saved;   /* its final record is on disk: it may leave memory */
     VsTaskFunc fn;
     gpointer data;
@@ -137,6 +138,25 @@ static void evict_locked(void)
     }
 }
 
+/* Makes TASK's end visible (called with LOCK held). */
+static void show_end_locked(VsTask *task, gboolean ok, const GError *error)
+{
+    task->info.status = ok ? VS_TASK_FINISHED : VS_TASK_FAILED;
+    g_free(task->info.message);
+    task->info.message = g_strdup(ok ? "OK" : error ? error->message : "failed");
+    if (ok)
+        task->info.progress = task->info.progress >= 0 ? 100 : -1;
+    g_cond_broadcast(&ended);
+}
+
+void vs_task_finish_early(VsTask *task)
+{
+    g_mutex_lock(&lock);
+    show_end_locked(task, TRUE, NULL);
+    task->finished_early = true;
+    g_mutex_unlock(&lock);
+}
+
 static void run_task(gpointer item, gpointer unused)
 {
     (void)unused;
@@ -146,13 +166,12 @@ static void run_task(gpointer item, gpointer unused)
     if (task->free_data)
         task->free_data(task->data);
     g_mutex_lock(&lock);
-    task->info.status = ok ? VS_TASK_FINISHED : VS_TASK_FAILED;
-    g_free(task->info.message);
-    task->info.message = g_strdup(ok ? "OK" : error ? error->message : "failed");
-    if (ok)
-        task->info.progress = task->info.progress >= 0 ? 100 : -1;
+    if (!task->finished_early)
+        show_end_locked(task, ok, error);
+    else if (!ok) /* a FN that broke its promise: it stays finished */
+        vs_warn("task %s failed after finishing early: %s", task->info.id,
+                error ? error->message : "?");
     task->ended = g_get_real_time() / G_USEC_PER_SEC;
-    g_cond_broadcast(&ended);
     gsize len = 0;
     g_autofree char *text = record_text(task, &len);
     g_autofree char *id = g_strdup(task->info.id);

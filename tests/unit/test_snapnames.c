@@ -294,20 +294,22 @@ static void test_unchanged_not_rewritten(void **state)
     vs_snapnames_forget_vm(VM_A);
 }
 
-static void set_figures(const char *uuid, const char *internal, double ms, guint64 bytes)
-{
-    VsSnapFigures f = {.downtime_ms = ms, .memory_bytes = bytes};
-    g_autoptr(GError) error = NULL;
-    assert_true(vs_snapnames_set_figures(uuid, internal, &f, &error));
-    assert_null(error);
-}
-
 static void expect_figures(const char *uuid, const char *internal, double ms, guint64 bytes)
 {
     VsSnapFigures f = {0};
     assert_true(vs_snapnames_figures(uuid, internal, &f));
     assert_true(f.downtime_ms == ms);
     assert_int_equal(f.memory_bytes, bytes);
+}
+
+static void set_figures(const char *uuid, const char *internal, double ms, guint64 bytes)
+{
+    VsSnapFigures f = {.downtime_ms = ms, .memory_bytes = bytes};
+    g_autoptr(GError) error = NULL;
+    vs_snapnames_keep_figures(uuid, internal, &f);
+    expect_figures(uuid, internal, ms, bytes); /* shown before it is written */
+    assert_true(vs_snapnames_save_figures(uuid, internal, &error));
+    assert_null(error);
 }
 
 static int count_files(const char *uuid)

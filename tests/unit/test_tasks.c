@@ -1,7 +1,8 @@
 /* test_tasks.c: unit tests of the task registry (src/model/tasks.h): a task
  * that succeeds, one that fails with its message, progress and messages
  * while running, listing order, expiry of ended tasks, waiting for a task's
- * end (and the shutdown that ends every wait), and ended tasks kept on disk
+ * end (and the shutdown that ends every wait), a task shown finished before
+ * its function returns, and ended tasks kept on disk
  * only (past the newest 1,000) still answered and expired. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@ typedef struct {
     const char *message;
     const char *fail_with; /* NULL: succeed */
     bool fail_without_error;
+    bool finish_early; /* vs_task_finish_early before waiting at the gate */
     int *freed;     /* counts free_data calls */
 } Job;
 
@@ -53,6 +55,8 @@ static gboolean job_run(VsTask *task, gpointer data, GError **error)
         vs_task_set_progress(task, job->progress);
     if (job->message)
         vs_task_set_message(task, job->message);
+    if (job->finish_early)
+        vs_task_finish_early(task);
     g_mutex_lock(&job->lock);
     job->started = true;
     g_cond_broadcast(&job->cond);
@@ -448,6 +452,36 @@ static void test_wait(void **state)
     g_free(job);
 }
 
+/* A task that finishes early is shown finished, and wakes its waiters,
+ * while its function still tidies up; it stays finished after that, even
+ * if the tidying fails, and its data is freed once the function returns. */
+static void test_finish_early(void **state)
+{
+    (void)state;
+    int freed = 0;
+    Job *job = job_new(&freed);
+    job->open = false;
+    job->finish_early = true;
+    job->fail_with = "tidying failed";
+    g_autofree char *id = vs_task_start("/vms/e", job_run, job, job_free_data);
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(VsTaskInfo) shown = vs_task_wait(id, 60 * 1000);
+    assert_true(g_get_monotonic_time() - t0 < 10 * G_USEC_PER_SEC);
+    assert_non_null(shown);
+    assert_int_equal(shown->status, VS_TASK_FINISHED);
+    assert_string_equal(shown->message, "OK");
+    job_wait_started(job);
+    assert_int_equal(freed, 0); /* the function has not returned */
+    job_open(job);
+    for (int i = 0; i < 1000 && g_atomic_int_get(&freed) == 0; i++)
+        g_usleep(10 * 1000);
+    assert_int_equal(freed, 1);
+    g_autoptr(VsTaskInfo) after = vs_task_get(id);
+    assert_int_equal(after->status, VS_TASK_FINISHED);
+    assert_string_equal(after->message, "OK");
+    g_free(job);
+}
+
 static void test_stop_waits(void **state)
 {
     (void)state;
@@ -485,6 +519,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_waits, setup, teardown),
         /* last: records stay on disk for the rest of the process */
         cmocka_unit_test_setup_teardown(test_evicted_to_disk, setup, teardown),
