@@ -662,8 +662,8 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
      * journal's removal and the log lines below follow under the VM's lock
      * still (no other operation on it runs before them); a crash before the
      * removal finds the snapshot made (journal.c keeps it), and figures not
-     * written are only not shown after a restart (0.24 ms of a create went
-     * to these steps before its end was shown). */
+     * written are only not shown after a restart (0.6 ms of a create went
+     * to these steps before its end was shown, docs/performance.md). */
     if (ok)
         vs_task_finish_early(task);
     g_autoptr(GError) figures_error = NULL;

@@ -168,15 +168,14 @@ static void run_task(gpointer item, gpointer unused)
     g_mutex_lock(&lock);
     if (!task->finished_early)
         show_end_locked(task, ok, error);
-    else if (!ok) /* a FN that broke its promise: it stays finished */
-        vs_warn("task %s failed after finishing early: %s", task->info.id,
-                error ? error->message : "?");
+    if (!ok) /* after finishing early, a broken promise: it stays finished */
+        vs_warn("task %s failed%s: %s", task->info.id,
+                task->finished_early ? " after finishing early" : "",
+                error ? error->message : task->info.message);
     task->ended = g_get_real_time() / G_USEC_PER_SEC;
     gsize len = 0;
     g_autofree char *text = record_text(task, &len);
     g_autofree char *id = g_strdup(task->info.id);
-    if (!ok)
-        vs_warn("task %s failed: %s", task->info.id, task->info.message);
     n_ended++;
     g_mutex_unlock(&lock);
     if (!write_record(id, text, len))
