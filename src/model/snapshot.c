@@ -452,6 +452,7 @@ static bool disks_can_snapshot(virDomainPtr dom, GPtrArray *images, GError **err
 
 struct VsSnapshotJob {
     char *vm, *uuid, *name, *description;
+    bool reserved; /* NAME is reserved for it in PENDING */
     GPtrArray *images; /* the files of its writable disks (char*), when accepted */
     VsLiveMode live;
     VsVmLock *lock;
@@ -500,6 +501,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
         return NULL;
     }
     VsSnapshotJob *job = g_new0(VsSnapshotJob, 1);
+    job->reserved = true;
     job->vm = g_strdup(vm);
     job->uuid = g_steal_pointer(&uuid);
     job->name = g_steal_pointer(&chosen);
@@ -514,10 +516,18 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
 const char *vs_snapshot_job_vm(const VsSnapshotJob *job) { return job->vm; }
 const char *vs_snapshot_job_name(const VsSnapshotJob *job) { return job->name; }
 
+/* Gives up the job's reservation of its name (once). */
+static void job_unreserve(VsSnapshotJob *job)
+{
+    if (job->reserved)
+        pending_set(job->uuid, job->name, false);
+    job->reserved = false;
+}
+
 void vs_snapshot_job_free(gpointer data)
 {
     VsSnapshotJob *job = data;
-    pending_set(job->uuid, job->name, false);
+    job_unreserve(job);
     g_free(job->vm);
     g_free(job->uuid);
     g_free(job->name);
@@ -664,8 +674,11 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
      * removal finds the snapshot made (journal.c keeps it), and figures not
      * written are only not shown after a restart (0.6 ms of a create went
      * to these steps before its end was shown, docs/performance.md). */
-    if (ok)
+    if (ok) {
+        job_unreserve(job); /* the snapshot holds the name from now on */
         vs_task_finish_early(task);
+        vs_fault_point("snapshot-finished");
+    }
     g_autoptr(GError) figures_error = NULL;
     if (ok && running && !vs_snapnames_save_figures(job->uuid, internal, &figures_error))
         vs_warn("VM '%s': snapshot '%s': cannot save its figures: %s", job->vm, job->name,

@@ -7,6 +7,7 @@
 
 #include "../util/log.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -47,8 +48,9 @@ static char *record_path(const char *id)
     return g_build_filename(store_dir, file, NULL);
 }
 
-/* TASK's record as key-file text (called with LOCK held), or NULL. */
-static char *record_text(const VsTask *task, gsize *len)
+/* TASK's record as key-file text (called with LOCK held), or NULL; ENDED_AT
+ * is the end it records (task->ended, or now for a task finished early). */
+static char *record_text(const VsTask *task, gint64 ended_at, gsize *len)
 {
     if (!store_dir)
         return NULL;
@@ -58,7 +60,7 @@ static char *record_text(const VsTask *task, gsize *len)
     g_key_file_set_string(kf, "task", "message", task->info.message);
     g_key_file_set_string(kf, "task", "target_uri", task->info.target_uri);
     g_key_file_set_int64(kf, "task", "created", task->info.created);
-    g_key_file_set_int64(kf, "task", "ended", task->ended);
+    g_key_file_set_int64(kf, "task", "ended", ended_at);
     g_key_file_set_integer(kf, "task", "progress", task->info.progress);
     return g_key_file_to_data(kf, len, NULL);
 }
@@ -88,7 +90,7 @@ static bool write_record(const char *id, const char *text, gsize len)
 static void save_record(const VsTask *task)
 {
     gsize len = 0;
-    g_autofree char *text = record_text(task, &len);
+    g_autofree char *text = record_text(task, task->ended, &len);
     write_record(task->info.id, text, len);
 }
 
@@ -149,12 +151,36 @@ static void show_end_locked(VsTask *task, gboolean ok, const GError *error)
     g_cond_broadcast(&ended);
 }
 
+/* Replaces the record of task ID by TEXT without an fsync (a rename of a
+ * new file over it): it survives the process, which is what it is for. */
+static void replace_record_unsynced(const char *id, const char *text, gsize len)
+{
+    if (!text)
+        return;
+    g_autofree char *path = record_path(id);
+    g_autofree char *tmp = g_strconcat(path, ".early", NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_file_set_contents_full(tmp, text, (gssize)len, G_FILE_SET_CONTENTS_NONE, 0600,
+                                  &error) ||
+        g_rename(tmp, path) != 0) {
+        vs_warn("cannot save task %s: %s", id, error ? error->message : g_strerror(errno));
+        g_unlink(tmp);
+    }
+}
+
 void vs_task_finish_early(VsTask *task)
 {
     g_mutex_lock(&lock);
     show_end_locked(task, TRUE, NULL);
     task->finished_early = true;
+    /* Its record says so at once (not only once FN has returned), so that a
+     * crash meanwhile does not turn it into an interrupted task. ENDED stays
+     * 0 in memory: a task is not expired or evicted while FN runs. */
+    gsize len = 0;
+    g_autofree char *text = record_text(task, g_get_real_time() / G_USEC_PER_SEC, &len);
+    g_autofree char *id = g_strdup(task->info.id);
     g_mutex_unlock(&lock);
+    replace_record_unsynced(id, text, len);
 }
 
 static void run_task(gpointer item, gpointer unused)
@@ -174,7 +200,7 @@ static void run_task(gpointer item, gpointer unused)
                 error ? error->message : task->info.message);
     task->ended = g_get_real_time() / G_USEC_PER_SEC;
     gsize len = 0;
-    g_autofree char *text = record_text(task, &len);
+    g_autofree char *text = record_text(task, task->ended, &len);
     g_autofree char *id = g_strdup(task->info.id);
     n_ended++;
     g_mutex_unlock(&lock);
@@ -235,15 +261,18 @@ char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
 void vs_task_set_progress(VsTask *task, int percent)
 {
     g_mutex_lock(&lock);
-    task->info.progress = CLAMP(percent, 0, 100);
+    if (!task->finished_early) /* it shows its end */
+        task->info.progress = CLAMP(percent, 0, 100);
     g_mutex_unlock(&lock);
 }
 
 void vs_task_set_message(VsTask *task, const char *message)
 {
     g_mutex_lock(&lock);
-    g_free(task->info.message);
-    task->info.message = g_strdup(message);
+    if (!task->finished_early) {
+        g_free(task->info.message);
+        task->info.message = g_strdup(message);
+    }
     g_mutex_unlock(&lock);
 }
 
@@ -432,6 +461,11 @@ bool vs_tasks_persist(const char *dir, GError **error)
     GList *loaded = NULL;
     const char *name;
     while ((name = g_dir_read_name(listing))) {
+        if (g_str_has_suffix(name, ".early")) { /* a write cut short */
+            g_autofree char *tmp = g_build_filename(dir, name, NULL);
+            g_unlink(tmp);
+            continue;
+        }
         if (!g_str_has_suffix(name, ".task"))
             continue;
         g_autofree char *path = g_build_filename(dir, name, NULL);

@@ -33,8 +33,9 @@ char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
 
 /* Shows TASK as finished now, from inside its FN, which then only tidies up
  * what a crash would leave recovered the same way anyway: clients waiting for
- * the end learn it before that. FN still returns TRUE. The record on disk
- * says "finished" once FN has returned, as for any task. */
+ * the end learn it before that. FN still returns TRUE. Its record on disk
+ * says "finished" from now on (written without an fsync; the final one,
+ * synced, follows when FN returns); its progress and message stay. */
 void vs_task_finish_early(VsTask *task);
 
 void vs_task_set_progress(VsTask *task, int percent);

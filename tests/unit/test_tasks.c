@@ -452,12 +452,29 @@ static void test_wait(void **state)
     g_free(job);
 }
 
+/* The status its record on disk in DIR says task ID has (-1: unreadable). */
+static int record_status(const char *dir, const char *id)
+{
+    g_autofree char *name = g_strdup_printf("%s.task", id);
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL))
+        return -1;
+    return g_key_file_get_integer(kf, "task", "status", NULL);
+}
+
 /* A task that finishes early is shown finished, and wakes its waiters,
- * while its function still tidies up; it stays finished after that, even
- * if the tidying fails, and its data is freed once the function returns. */
+ * while its function still tidies up; its record on disk says finished at
+ * once (a crash meanwhile must not show it interrupted); it is not expired
+ * while the function runs; it stays finished after that, even if the
+ * tidying fails, and its data is freed once the function returns. */
 static void test_finish_early(void **state)
 {
     (void)state;
+    g_autofree char *dir = g_dir_make_tmp("vs-tasks-XXXXXX", NULL);
+    assert_non_null(dir);
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_tasks_persist(dir, &error));
     int freed = 0;
     Job *job = job_new(&freed);
     job->open = false;
@@ -471,14 +488,32 @@ static void test_finish_early(void **state)
     assert_int_equal(shown->status, VS_TASK_FINISHED);
     assert_string_equal(shown->message, "OK");
     job_wait_started(job);
-    assert_int_equal(freed, 0); /* the function has not returned */
+    /* Read while the function is held, checked after letting it go (a
+     * failed check must not leave the registry's shutdown waiting on it). */
+    int freed_while_held = g_atomic_int_get(&freed);
+    int on_disk = record_status(dir, id);
+    vs_tasks_expire(0); /* not while its function runs */
+    g_autoptr(VsTaskInfo) kept = vs_task_get(id);
     job_open(job);
+    assert_int_equal(freed_while_held, 0);
+    assert_int_equal(on_disk, VS_TASK_FINISHED);
+    assert_non_null(kept);
+    assert_int_equal(kept->status, VS_TASK_FINISHED);
     for (int i = 0; i < 1000 && g_atomic_int_get(&freed) == 0; i++)
         g_usleep(10 * 1000);
     assert_int_equal(freed, 1);
     g_autoptr(VsTaskInfo) after = vs_task_get(id);
     assert_int_equal(after->status, VS_TASK_FINISHED);
     assert_string_equal(after->message, "OK");
+    vs_tasks_shutdown(); /* its final record written */
+    assert_int_equal(record_status(dir, id), VS_TASK_FINISHED);
+    vs_tasks_init(); /* for the teardown */
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    for (const char *n; d && (n = g_dir_read_name(d));) {
+        g_autofree char *f = g_build_filename(dir, n, NULL);
+        g_unlink(f);
+    }
+    g_rmdir(dir);
     g_free(job);
 }
 
@@ -519,9 +554,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finish_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_waits, setup, teardown),
         /* last: records stay on disk for the rest of the process */
+        /* These two keep records on disk (the registry keeps the directory). */
+        cmocka_unit_test_setup_teardown(test_finish_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evicted_to_disk, setup, teardown),
     };
     return cmocka_run_group_tests_name("tasks", tests, NULL, NULL);
