@@ -322,15 +322,22 @@ static gboolean quick_run(VsTask *task, gpointer data, GError **error)
     return TRUE;
 }
 
+/* A new temporary directory the registry keeps its records in from now on. */
+static char *keep_records(void)
+{
+    char *dir = g_dir_make_tmp("vs-tasks-XXXXXX", NULL);
+    assert_non_null(dir);
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_tasks_persist(dir, &error));
+    return dir;
+}
+
 /* With records on disk, only the newest 1,000 ended tasks stay in memory;
  * the older ones are still listed (in order), looked up and expired. */
 static void test_evicted_to_disk(void **state)
 {
     (void)state;
-    g_autofree char *dir = g_dir_make_tmp("vs-tasks-XXXXXX", NULL);
-    assert_non_null(dir);
-    g_autoptr(GError) error = NULL;
-    assert_true(vs_tasks_persist(dir, &error));
+    g_autofree char *dir = keep_records();
     enum { N = 1100 };
     char **ids = g_new0(char *, N + 1);
     for (int i = 0; i < N; i++) {
@@ -471,10 +478,7 @@ static int record_status(const char *dir, const char *id)
 static void test_finish_early(void **state)
 {
     (void)state;
-    g_autofree char *dir = g_dir_make_tmp("vs-tasks-XXXXXX", NULL);
-    assert_non_null(dir);
-    g_autoptr(GError) error = NULL;
-    assert_true(vs_tasks_persist(dir, &error));
+    g_autofree char *dir = keep_records();
     int freed = 0;
     Job *job = job_new(&freed);
     job->open = false;
