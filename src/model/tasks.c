@@ -65,25 +65,34 @@ static char *record_text(const VsTask *task, gint64 ended_at, gsize *len)
     return g_key_file_to_data(kf, len, NULL);
 }
 
-/* Writes a record made by record_text atomically (rename). Only a
- * replacement is fsync'ed, as g_file_set_contents does: GLib fsyncs the file
- * and its directory for CONSISTENT alone, ~1 ms here, which every new task
- * paid inside its POST and under LOCK. A new record lost in a power cut only
- * forgets a task that was cut short anyway; a final record lost leaves the
- * "running" one, which the next start shows as interrupted. */
-static bool write_record(const char *id, const char *text, gsize len)
+/* Writes a record made by record_text atomically (rename). With SYNCED only
+ * a replacement is fsync'ed, as g_file_set_contents does: GLib fsyncs the
+ * file and its directory for CONSISTENT alone, ~1 ms here, which every new
+ * task paid inside its POST and under LOCK. A new record lost in a power cut
+ * only forgets a task that was cut short anyway; a final record lost leaves
+ * the "running" one, which the next start shows as interrupted. Without
+ * SYNCED (a task finished early) it is renamed over the old one unsynced: it
+ * outlives the process, and the synced final record follows. */
+static bool write_record(const char *id, const char *text, gsize len, bool synced)
 {
     if (!text)
         return false;
     g_autofree char *path = record_path(id);
+    g_autofree char *tmp = synced ? NULL : g_strconcat(path, ".early", NULL);
     g_autoptr(GError) error = NULL;
-    GFileSetContentsFlags flags =
-        G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING;
-    if (!g_file_set_contents_full(path, text, (gssize)len, flags, 0600, &error)) {
-        vs_warn("cannot save task %s: %s", id, error->message);
-        return false;
+    bool ok = synced ? g_file_set_contents_full(path, text, (gssize)len,
+                                                G_FILE_SET_CONTENTS_CONSISTENT |
+                                                    G_FILE_SET_CONTENTS_ONLY_EXISTING,
+                                                0600, &error)
+                     : g_file_set_contents_full(tmp, text, (gssize)len, G_FILE_SET_CONTENTS_NONE,
+                                                0600, &error) &&
+                           g_rename(tmp, path) == 0;
+    if (!ok) {
+        vs_warn("cannot save task %s: %s", id, error ? error->message : g_strerror(errno));
+        if (tmp)
+            g_unlink(tmp);
     }
-    return true;
+    return ok;
 }
 
 /* Writes TASK's record (called with LOCK held). */
@@ -91,7 +100,7 @@ static void save_record(const VsTask *task)
 {
     gsize len = 0;
     g_autofree char *text = record_text(task, task->ended, &len);
-    write_record(task->info.id, text, len);
+    write_record(task->info.id, text, len, true);
 }
 
 static void task_free(VsTask *task)
@@ -151,23 +160,6 @@ static void show_end_locked(VsTask *task, gboolean ok, const GError *error)
     g_cond_broadcast(&ended);
 }
 
-/* Replaces the record of task ID by TEXT without an fsync (a rename of a
- * new file over it): it survives the process, which is what it is for. */
-static void replace_record_unsynced(const char *id, const char *text, gsize len)
-{
-    if (!text)
-        return;
-    g_autofree char *path = record_path(id);
-    g_autofree char *tmp = g_strconcat(path, ".early", NULL);
-    g_autoptr(GError) error = NULL;
-    if (!g_file_set_contents_full(tmp, text, (gssize)len, G_FILE_SET_CONTENTS_NONE, 0600,
-                                  &error) ||
-        g_rename(tmp, path) != 0) {
-        vs_warn("cannot save task %s: %s", id, error ? error->message : g_strerror(errno));
-        g_unlink(tmp);
-    }
-}
-
 void vs_task_finish_early(VsTask *task)
 {
     g_mutex_lock(&lock);
@@ -180,7 +172,7 @@ void vs_task_finish_early(VsTask *task)
     g_autofree char *text = record_text(task, g_get_real_time() / G_USEC_PER_SEC, &len);
     g_autofree char *id = g_strdup(task->info.id);
     g_mutex_unlock(&lock);
-    replace_record_unsynced(id, text, len);
+    write_record(id, text, len, false);
 }
 
 static void run_task(gpointer item, gpointer unused)
@@ -204,7 +196,7 @@ static void run_task(gpointer item, gpointer unused)
     g_autofree char *id = g_strdup(task->info.id);
     n_ended++;
     g_mutex_unlock(&lock);
-    if (!write_record(id, text, len))
+    if (!write_record(id, text, len, true))
         return; /* stays in memory */
     g_mutex_lock(&lock);
     task = g_hash_table_lookup(tasks, id); /* unless expired meanwhile */
