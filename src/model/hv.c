@@ -5,6 +5,7 @@
 #include "../util/error.h"
 #include "../util/log.h"
 #include "../util/xml.h"
+#include "pause.h"
 
 #include <fcntl.h>
 #include <libvirt/virterror.h>
@@ -112,6 +113,8 @@ static virConnectPtr open_connection(void)
         virConnectDomainEventRegisterAny(conn, NULL, events[i],
                                          VIR_DOMAIN_EVENT_CALLBACK(on_device_change), NULL, NULL);
     vs_hv_note_device_change(); /* what happened while we were away */
+    if (!vs_pause_watch(conn))
+        vs_warn("%s takes no event callbacks: pauses are bounded by the calls' times", hv.uri);
     /* Remote connections notice a dead peer in ~15 s; local drivers ignore it. */
     virConnectSetKeepAlive(conn, 5, 3);
     return conn;

@@ -1,5 +1,9 @@
 /* pause.c: the pause meter (see pause.h): QEMU's STOP/RESUME events through
- * libvirt's QEMU monitor event API, and libvirt's lifecycle events. */
+ * libvirt's QEMU monitor event API, and libvirt's lifecycle events. The
+ * callbacks are registered once per connection (vs_pause_watch) and hand
+ * each event to the meters running on its domain: registering them per
+ * meter cost four calls to libvirt per snapshot, each a round trip to
+ * libvirtd on qemu:///system (docs/performance.md). */
 #include "pause.h"
 
 #include <glib.h>
@@ -8,42 +12,54 @@
 #include <stdbool.h>
 
 struct VsPauseMeter {
-    virConnectPtr conn;
-    int lifecycle_id, qemu_id;
-    gatomicrefcount refs; /* one per registered callback */
-    GMutex lock;
-    GCond changed;
+    virConnectPtr conn; /* compared only: events come from the watched connection */
+    char uuid[VIR_UUID_STRING_BUFLEN];
     double suspended, resumed;   /* libvirt's events, monotonic ms; -1: not seen */
     double qemu_stop, qemu_resume; /* QEMU's stamps, wall-clock ms; -1: not seen */
 };
 
+/* The running meters and the connection whose events reach them; LOCK
+ * guards both and every meter's fields, CHANGED is broadcast on each event. */
+static struct {
+    GMutex lock;
+    GCond changed;
+    GPtrArray *meters;
+    virConnectPtr watched;
+} watch;
+
 double vs_pause_now_ms(void) { return (double)g_get_monotonic_time() / 1000.0; }
 
-static void meter_unref(void *opaque)
+/* The meters on DOM, for an event's callback; called with the lock held. */
+static GPtrArray *meters_of(virConnectPtr conn, virDomainPtr dom)
 {
-    VsPauseMeter *m = opaque;
-    if (!g_atomic_ref_count_dec(&m->refs))
-        return;
-    virConnectClose(m->conn);
-    g_mutex_clear(&m->lock);
-    g_cond_clear(&m->changed);
-    g_free(m);
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    GPtrArray *found = g_ptr_array_new();
+    if (!watch.meters || virDomainGetUUIDString(dom, uuid) < 0)
+        return found;
+    for (guint i = 0; i < watch.meters->len; i++) {
+        VsPauseMeter *m = g_ptr_array_index(watch.meters, i);
+        if (m->conn == conn && g_str_equal(m->uuid, uuid))
+            g_ptr_array_add(found, m);
+    }
+    return found;
 }
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
-    (void)conn;
-    (void)dom;
     (void)detail;
-    VsPauseMeter *m = opaque;
+    (void)opaque;
     double t = vs_pause_now_ms();
-    g_mutex_lock(&m->lock);
-    if (event == VIR_DOMAIN_EVENT_SUSPENDED && m->suspended < 0)
-        m->suspended = t;
-    else if (event == VIR_DOMAIN_EVENT_RESUMED && m->suspended >= 0 && m->resumed < 0)
-        m->resumed = t;
-    g_cond_broadcast(&m->changed);
-    g_mutex_unlock(&m->lock);
+    g_mutex_lock(&watch.lock);
+    g_autoptr(GPtrArray) meters = meters_of(conn, dom);
+    for (guint i = 0; i < meters->len; i++) {
+        VsPauseMeter *m = g_ptr_array_index(meters, i);
+        if (event == VIR_DOMAIN_EVENT_SUSPENDED && m->suspended < 0)
+            m->suspended = t;
+        else if (event == VIR_DOMAIN_EVENT_RESUMED && m->suspended >= 0 && m->resumed < 0)
+            m->resumed = t;
+    }
+    g_cond_broadcast(&watch.changed);
+    g_mutex_unlock(&watch.lock);
     return 0;
 }
 
@@ -53,56 +69,65 @@ static void on_qemu_event(virConnectPtr conn, virDomainPtr dom, const char *even
                           long long seconds, unsigned int micros, const char *details,
                           void *opaque)
 {
-    (void)conn;
-    (void)dom;
     (void)details;
-    VsPauseMeter *m = opaque;
+    (void)opaque;
     double t = (double)seconds * 1000.0 + (double)micros / 1000.0;
-    g_mutex_lock(&m->lock);
-    if (g_str_equal(event, "STOP") && m->qemu_stop < 0)
-        m->qemu_stop = t;
-    else if (g_str_equal(event, "RESUME") && m->qemu_stop >= 0 && m->qemu_resume < 0)
-        m->qemu_resume = t;
-    g_cond_broadcast(&m->changed);
-    g_mutex_unlock(&m->lock);
+    g_mutex_lock(&watch.lock);
+    g_autoptr(GPtrArray) meters = meters_of(conn, dom);
+    for (guint i = 0; i < meters->len; i++) {
+        VsPauseMeter *m = g_ptr_array_index(meters, i);
+        if (g_str_equal(event, "STOP") && m->qemu_stop < 0)
+            m->qemu_stop = t;
+        else if (g_str_equal(event, "RESUME") && m->qemu_stop >= 0 && m->qemu_resume < 0)
+            m->qemu_resume = t;
+    }
+    g_cond_broadcast(&watch.changed);
+    g_mutex_unlock(&watch.lock);
+}
+
+bool vs_pause_watch(virConnectPtr conn)
+{
+    if (virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), NULL,
+                                         NULL) < 0)
+        return false;
+    /* Not every driver has QEMU events (test:///): libvirt's view is then all. */
+    if (virConnectDomainQemuMonitorEventRegister(conn, NULL, "^(STOP|RESUME)$", on_qemu_event,
+                                                 NULL, NULL,
+                                                 VIR_CONNECT_DOMAIN_QEMU_MONITOR_EVENT_REGISTER_REGEX) < 0)
+        virResetLastError();
+    g_mutex_lock(&watch.lock);
+    watch.watched = conn;
+    g_mutex_unlock(&watch.lock);
+    return true;
 }
 
 VsPauseMeter *vs_pause_meter_start(virDomainPtr dom)
 {
     VsPauseMeter *m = g_new0(VsPauseMeter, 1);
-    g_mutex_init(&m->lock);
-    g_cond_init(&m->changed);
-    g_atomic_ref_count_init(&m->refs);
-    m->suspended = m->resumed = m->qemu_stop = m->qemu_resume = -1;
     m->conn = virDomainGetConnect(dom);
-    virConnectRef(m->conn);
-    m->lifecycle_id = virConnectDomainEventRegisterAny(
-        m->conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), m,
-        meter_unref);
-    if (m->lifecycle_id < 0) {
-        meter_unref(m);
-        return NULL;
+    m->suspended = m->resumed = m->qemu_stop = m->qemu_resume = -1;
+    g_mutex_lock(&watch.lock);
+    bool watched = m->conn && m->conn == watch.watched && virDomainGetUUIDString(dom, m->uuid) == 0;
+    if (watched) {
+        if (!watch.meters)
+            watch.meters = g_ptr_array_new();
+        g_ptr_array_add(watch.meters, m);
     }
-    /* Not every driver has QEMU events (test:///): libvirt's view is then all. */
-    g_atomic_ref_count_inc(&m->refs);
-    m->qemu_id = virConnectDomainQemuMonitorEventRegister(
-        m->conn, dom, "^(STOP|RESUME)$", on_qemu_event, m, meter_unref,
-        VIR_CONNECT_DOMAIN_QEMU_MONITOR_EVENT_REGISTER_REGEX);
-    if (m->qemu_id < 0) {
-        virResetLastError();
-        g_atomic_ref_count_dec(&m->refs);
-    }
+    g_mutex_unlock(&watch.lock);
+    if (!watched)
+        g_clear_pointer(&m, g_free);
     return m;
 }
 
 double vs_pause_meter_wait_resumed(VsPauseMeter *m, gint64 timeout_us)
 {
     gint64 end = g_get_monotonic_time() + timeout_us;
-    g_mutex_lock(&m->lock);
-    while (m->resumed < 0 && g_cond_wait_until(&m->changed, &m->lock, end))
+    g_mutex_lock(&watch.lock);
+    while (m->resumed < 0 && g_cond_wait_until(&watch.changed, &watch.lock, end))
         ;
     double t = m->resumed;
-    g_mutex_unlock(&m->lock);
+    g_mutex_unlock(&watch.lock);
     return t;
 }
 
@@ -116,23 +141,20 @@ double vs_pause_meter_finish(VsPauseMeter *m, double *libvirt_ms)
      * only the ones the answer needs (libvirt's only when QEMU's were not
      * seen, or when the caller asks for libvirt's view). */
     gint64 end = g_get_monotonic_time() + 200000;
-    g_mutex_lock(&m->lock);
+    g_mutex_lock(&watch.lock);
     for (;;) {
         bool qemu_seen = m->qemu_stop >= 0;
         bool qemu_pending = qemu_seen && m->qemu_resume < 0;
         bool libvirt_pending = (libvirt_ms || !qemu_seen) && m->suspended >= 0 && m->resumed < 0;
-        if ((!qemu_pending && !libvirt_pending) || !g_cond_wait_until(&m->changed, &m->lock, end))
+        if ((!qemu_pending && !libvirt_pending) ||
+            !g_cond_wait_until(&watch.changed, &watch.lock, end))
             break;
     }
     double libvirt = m->suspended >= 0 && m->resumed >= 0 ? m->resumed - m->suspended : -1;
     double qemu = m->qemu_stop >= 0 && m->qemu_resume >= 0 ? m->qemu_resume - m->qemu_stop : -1;
-    g_mutex_unlock(&m->lock);
-    virConnectPtr conn = m->conn;
-    virConnectRef(conn);
-    if (m->qemu_id >= 0)
-        virConnectDomainQemuMonitorEventDeregister(conn, m->qemu_id); /* unrefs M */
-    virConnectDomainEventDeregisterAny(conn, m->lifecycle_id);      /* unrefs M */
-    virConnectClose(conn);
+    g_ptr_array_remove_fast(watch.meters, m);
+    g_mutex_unlock(&watch.lock);
+    g_free(m);
     if (libvirt_ms)
         *libvirt_ms = libvirt;
     return qemu >= 0 ? qemu : libvirt;

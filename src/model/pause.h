@@ -3,14 +3,20 @@
  * stamped by QEMU when it stopped and restarted the VCPUs (the guest's real
  * pause), and libvirt's SUSPENDED and RESUMED lifecycle events, which come
  * later by libvirt's own bookkeeping (its status file is synced on each
- * change). Needs the libvirt event loop that hv.c runs. */
+ * change). Needs the libvirt event loop that hv.c runs, and the connection's
+ * events watched (vs_pause_watch). */
 #pragma once
 #include <glib.h>
+#include <stdbool.h>
 #include <libvirt/libvirt.h>
 
 typedef struct VsPauseMeter VsPauseMeter;
 
-/* Starts watching DOM; NULL if libvirt takes no event callbacks. */
+/* Registers, once per connection, the event callbacks every meter on CONN
+ * reads; false if libvirt takes no event callbacks on it. */
+bool vs_pause_watch(virConnectPtr conn);
+
+/* Starts watching DOM; NULL if its connection's events are not watched. */
 VsPauseMeter *vs_pause_meter_start(virDomainPtr dom);
 /* When libvirt reported the VM resumed (now_ms clock of vs_pause_now_ms),
  * waiting up to TIMEOUT_US for it; -1 if it has not. */

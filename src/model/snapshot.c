@@ -425,8 +425,9 @@ static void pending_set(const char *uuid, const char *name, bool on)
  * IMAGES. */
 static bool disks_can_snapshot(virDomainPtr dom, GPtrArray *images, GError **error)
 {
-    unsigned int flags = virDomainIsActive(dom) == 1 ? 0 : VIR_DOMAIN_XML_INACTIVE;
-    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
+    /* The running definition, or the stored one when the VM is off (what
+     * libvirt answers without flags: no virDomainIsActive round trip). */
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
     if (!doc)
         return false;
     g_autoptr(GPtrArray) disks =
@@ -454,6 +455,7 @@ struct VsSnapshotJob {
     char *vm, *uuid, *name, *description;
     bool reserved; /* NAME is reserved for it in PENDING */
     GPtrArray *images; /* the files of its writable disks (char*), when accepted */
+    virDomainPtr dom;  /* the VM as looked up then (its connection's reference) */
     VsLiveMode live;
     VsVmLock *lock;
     guint64 ticket;
@@ -507,6 +509,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     job->name = g_steal_pointer(&chosen);
     job->description = g_strdup(description ? description : "");
     job->images = g_steal_pointer(&images);
+    job->dom = g_steal_pointer(&dom);
     job->live = live == VS_LIVE_AUTO ? live_default : live;
     job->lock = vs_vmlock_for(job->uuid);
     job->ticket = vs_vmlock_ticket(job->lock);
@@ -533,6 +536,7 @@ void vs_snapshot_job_free(gpointer data)
     g_free(job->name);
     g_free(job->description);
     g_ptr_array_unref(job->images);
+    g_clear_pointer(&job->dom, virDomainFree);
     g_free(job);
 }
 
@@ -586,11 +590,10 @@ static void live_progress(int percent, void *task)
 /* Takes the snapshot the classic way: libvirt's savevm (running: guest paused
  * while RAM is written, measured from QEMU's STOP/RESUME events, pause.h). */
 static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *job,
-                                         const char *internal, VsSnapFigures *figures,
-                                         GError **error)
+                                         const char *internal, bool running,
+                                         VsSnapFigures *figures, GError **error)
 {
     g_autofree char *xml = snapshot_xml(internal, job->description);
-    bool running = virDomainIsActive(dom) == 1;
     VsPauseMeter *meter = running ? vs_pause_meter_start(dom) : NULL;
     gint64 t0 = g_get_monotonic_time();
     virDomainSnapshotPtr snap = virDomainSnapshotCreateXML(dom, xml, 0);
@@ -616,7 +619,11 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return false;
-    g_autoptr(virDomain) dom = vs_hv_domain_again(conn, job->uuid, job->vm, error);
+    /* The handle from the request, unless the connection was replaced
+     * since (one round trip less on a remote connection). */
+    g_autoptr(virDomain) dom = virDomainGetConnect(job->dom) == conn
+                                   ? g_steal_pointer(&job->dom)
+                                   : vs_hv_domain_again(conn, job->uuid, job->vm, error);
     if (!dom)
         return false;
     g_autofree char *internal = pick_internal_name(dom, job->name);
@@ -662,7 +669,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         if (!snap)
             g_propagate_error(error, g_steal_pointer(&live_error));
     } else {
-        snap = take_classic(dom, job, internal, &figures, error);
+        snap = take_classic(dom, job, internal, running, &figures, error);
     }
     vs_fault_point("snapshot-after-create");
     bool ok = snap && vs_snapnames_set(job->uuid, internal, job->name, error);
