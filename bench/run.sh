@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/run.sh: the benchmark behind `make bench`. Starts its own virtsnapd
 # daemons on loopback (one on test:///default, one on the embedded QEMU
-# driver), runs the REST side with bench/rest.c (vsbench-rest), the direct
-# libvirt baseline with bench/direct.c (vsbench-direct) and virsh on embedded
-# QEMU roots of their own, repeats every measurement, and prints one table of
+# driver, and one on a libvirtd of its own), runs the REST side with
+# bench/rest.c (vsbench-rest), the direct libvirt baseline with bench/direct.c
+# (vsbench-direct) and virsh on embedded QEMU roots of their own or on the
+# same libvirtd, repeats every measurement, and prints one table of
 # medians, p99 and ratios (also saved to $BUILD/bench-results.txt). Runs as a
 # child subreaper (vsbench-rest reap) so that exited QEMU processes are reaped
 # at once. See docs/performance.md.
@@ -18,7 +19,9 @@
 #        DAEMON (the virtsnapd to measure, default $BUILD/virtsnapd)
 #
 # Needs root for KVM (else QEMU runs under TCG and the QEMU rows are slow),
-# qemu-system-x86, qemu-utils, virsh (libvirt-clients), binutils for the guest.
+# qemu-system-x86, qemu-utils, virsh (libvirt-clients), binutils for the guest;
+# sections 1b and 2b need libvirtd (libvirt-daemon), 1b also a mount
+# namespace (unshare -m: root with CAP_SYS_ADMIN), else they are left out.
 set -euo pipefail
 
 QUICK=0 SCALE=0 KEEP=0
@@ -119,11 +122,11 @@ DAEMON=$WORK/virtsnapd
 # ---- cleanup: our VMs, daemons and QEMU processes, found by our work dir -----
 cleanup() {
     set +eu
-    for d in T E; do
+    for d in T E S SYS; do
         if [ -f "$WORK/$d.pid" ]; then
             pid=$(cat "$WORK/$d.pid")
-            if [ "$d" = E ] && [ -f "$WORK/E.url" ] && kill -0 "$pid" 2>/dev/null; then
-                r=("$BIN/vsbench-rest" "$(cat "$WORK/E.url")" "$WORK/e/token")
+            if [ "$d" = E ] || [ "$d" = S ] && [ -f "$WORK/$d.url" ] && kill -0 "$pid" 2>/dev/null; then
+                r=("$BIN/vsbench-rest" "$(cat "$WORK/$d.url")" "$WORK/${d,,}/token")
                 for vm in $("${r[@]}" req GET /vms 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4); do
                     "${r[@]}" req DELETE "/vms/$vm" >/dev/null 2>&1
                 done
@@ -415,8 +418,8 @@ pair() { # PREFIX
               if (l > 0 && d > 0) printf "S %s.pairlibvirt.create %.4f\n", p, l / d }'
 }
 # libvirt's own time (µs) in the daemon's last classic snapshot, from its log.
-daemon_libvirt_us() {
-    sed -n 's/.*classic snapshot: libvirt \([0-9.]*\) ms.*/\1/p' "$WORK/E.log" | tail -1 |
+daemon_libvirt_us() { # [ID]
+    sed -n 's/.*classic snapshot: libvirt \([0-9.]*\) ms.*/\1/p' "$WORK/${1:-E}.log" | tail -1 |
         awk '{ printf "%.0f", $1 * 1000 }'
 }
 virsh_round() { # KEY NAME: snapshot NAME, revert to it; samples in µs
@@ -498,6 +501,66 @@ for mem in $DT_MEMS; do
 done
 exec {Q_IN}>&- {Q_OUT}<&-
 eval "exec ${QDIRECT[1]}>&- ${QDIRECT[0]}<&-" # EOF: vsbench-direct ends
+
+# ---- 1b: create and revert with libvirt in libvirtd, on one QEMU process --------
+# Above, virtsnapd and vsbench-direct each hold an embedded driver, so their
+# snapshots are taken by two QEMU processes, whose savevm times differ by
+# more than 5 % from one call to the next on a loaded machine. Here a libvirtd
+# of our own runs QEMU as on qemu:///system, and virtsnapd (its client, as on
+# a real host) and vsbench-direct (a client too: the same connection kind)
+# take turns on the same running guest. libvirtd runs in a mount namespace of
+# its own, with /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt
+# and /var/log/libvirt bound to directories in $WORK, so that it touches
+# nothing of the host's libvirt; its socket is in $WORK/sys/sock.
+if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && unshare -m true 2>/dev/null; then
+    say "libvirt in libvirtd: create + revert of one running 64 MiB guest, virtsnapd and direct alternating ($QROUNDS rounds)"
+    SYS=$WORK/sys
+    mkdir -p "$SYS/etc" "$SYS/run" "$SYS/lib" "$SYS/cache/qemu" "$SYS/log" "$SYS/sock"
+    cp "$WORK/e/libvirt/etc/qemu.conf" "$SYS/etc/qemu.conf"
+    printf 'remote_display_port_min = 27900\nremote_display_port_max = 27999\n' >>"$SYS/etc/qemu.conf"
+    cp -r "$WORK/e/libvirt/cache/qemu/capabilities" "$SYS/cache/qemu/" 2>/dev/null || true
+    printf 'unix_sock_dir = "%s"\nunix_sock_rw_perms = "0700"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' \
+        "$SYS/sock" >"$SYS/libvirtd.conf"
+    # shellcheck disable=SC2016
+    unshare -m --propagation private sh -c '
+        for d in etc run lib cache log; do
+            case $d in etc) t=/etc/libvirt ;; run) t=/run/libvirt ;; *) t=/var/$d/libvirt ;; esac
+            mkdir -p "$t" && mount --bind "$1/$d" "$t" || exit 1
+        done
+        exec libvirtd -f "$1/libvirtd.conf" -p "$1/libvirtd.pid"' sh "$SYS" >"$WORK/sys.log" 2>&1 &
+    echo $! >"$WORK/SYS.pid"
+    for _ in $(seq 1 100); do [ -S "$SYS/sock/libvirt-sock" ] && break; sleep 0.1; done
+    [ -S "$SYS/sock/libvirt-sock" ] || die "libvirtd did not start: $(grep error "$WORK/sys.log" | tail -2)"
+    SYS_URI="qemu+unix:///system?socket=$SYS/sock/libvirt-sock"
+    start_daemon S "$WORK/s" --connect "$SYS_URI" --log-level debug
+    S_URL=$(wait_daemon S)
+    rest_s() { "$BIN/vsbench-rest" "$S_URL" "$WORK/s/token" "$@"; }
+    rest_s vm g64 64 "$IMAGE" >/dev/null
+    S_SERIAL=$(rest_s req POST /vms/g64/start | serial_of)
+    wait_count "$S_SERIAL"
+    coproc SDIRECT { "$BIN/vsbench-direct" "$SYS_URI" serve 2>>"$WORK/direct.log"; }
+    exec {Q_IN}>&"${SDIRECT[1]}" {Q_OUT}<&"${SDIRECT[0]}"
+    rest_s round warm g64 r0 -1 >/dev/null
+    qcmd round warm g64 d0 >/dev/null
+    for i in $(seq 1 "$QROUNDS"); do
+        if [ $((i % 2)) = 1 ]; then
+            rest_s round sys.rest g64 "r$i" -1
+            echo "S sys.rest.libvirt $(daemon_libvirt_us S)"
+            qcmd round sys.direct g64 "d$i"
+        else
+            qcmd round sys.direct g64 "d$i"
+            rest_s round sys.rest g64 "r$i" -1
+            echo "S sys.rest.libvirt $(daemon_libvirt_us S)"
+        fi | pair sys | collect
+    done
+    exec {Q_IN}>&- {Q_OUT}<&-
+    eval "exec ${SDIRECT[1]}>&- ${SDIRECT[0]}<&-"
+    rest_s req DELETE /vms/g64 >/dev/null
+    kill "$(cat "$WORK/S.pid")" "$(cat "$WORK/SYS.pid")"
+    rm -f "$WORK/S.pid" "$WORK/SYS.pid"
+elif [ "$QUICK" = 0 ]; then
+    say "no libvirtd or no mount namespace (unshare -m): section 1b left out"
+fi
 
 print_table
 # ---- 5: live vs classic with incompressible guest RAM (issue 8) -------------------

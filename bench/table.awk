@@ -54,21 +54,42 @@ function decided(pk, b) {
         (cilo[pk] <= b && b < cihi[pk] ? ", which holds the bound: not decided by this run" : "")
 }
 
-# Section 1's create split in two (run.sh's pair()): virtsnapd's own part,
-# and libvirt's call inside the daemon against vsbench-direct's.
-function own_rows() {
-    if (!has("qemu.own.create")) return
-    row("  of which virtsnapd's own (total - its libvirt call)", N("qemu.own.create"),
-        t(M("qemu.own.create")), t(P("qemu.own.create")), "", "",
-        sprintf("%.3fx", M("qemu.pairown.create")), "",
-        "REST total / libvirt's call in the daemon" ci("qemu.pairown.create", "%.3f"))
-    row("  libvirt's call inside virtsnapd vs direct", N("qemu.rest.libvirt"),
-        t(M("qemu.rest.libvirt")), t(P("qemu.rest.libvirt")), t(M("qemu.direct.create")),
-        t(P("qemu.direct.create")), sprintf("%.2fx", M("qemu.pairlibvirt.create")), "",
-        "two QEMU processes" ci("qemu.pairlibvirt.create", "%.2f"))
+# Section 1's create split in two (run.sh's pair()) for keys under P:
+# virtsnapd's own part, and libvirt's call inside the daemon against
+# vsbench-direct's (WHERE: what the two calls ran on).
+function own_rows(p, where) {
+    if (!has(p ".own.create")) return
+    row("  of which virtsnapd's own (total - its libvirt call)", N(p ".own.create"),
+        t(M(p ".own.create")), t(P(p ".own.create")), "", "",
+        sprintf("%.3fx", M(p ".pairown.create")), "",
+        "REST total / libvirt's call in the daemon" ci(p ".pairown.create", "%.3f"))
+    row("  libvirt's call inside virtsnapd vs direct", N(p ".rest.libvirt"),
+        t(M(p ".rest.libvirt")), t(P(p ".rest.libvirt")), t(M(p ".direct.create")),
+        t(P(p ".direct.create")), sprintf("%.2fx", M(p ".pairlibvirt.create")), "",
+        where ci(p ".pairlibvirt.create", "%.2f"))
     summary[++nsum] = sprintf("  the create split: virtsnapd's own part %.3fx of its libvirt call%s; that call %.2fx of direct's%s",
-        M("qemu.pairown.create"), ci("qemu.pairown.create", "%.3f"), M("qemu.pairlibvirt.create"),
-        ci("qemu.pairlibvirt.create", "%.2f"))
+        M(p ".pairown.create"), ci(p ".pairown.create", "%.3f"), M(p ".pairlibvirt.create"),
+        ci(p ".pairlibvirt.create", "%.2f"))
+}
+
+# Create and revert on real QEMU for keys under P ("qemu": embedded drivers,
+# "sys": one libvirtd), under section title TITLE; KIND names the back end
+# in the targets' summary, WHERE what the two libvirt calls ran on.
+function qemu_rows(p, title, kind, where,    i, op, rk, dk, pk, g) {
+    if (!has(p ".rest.create") && !has(p ".direct.create")) return
+    section(title)
+    for (i = 1; i <= 2; i++) {
+        op = i == 1 ? "create" : "revert"
+        rk = p ".rest." op; dk = p ".direct." op; pk = p ".pair." op
+        g = pratio(rk, dk, pk)
+        vs("snapshot " op (op == "create" ? " (POST + task wait)" : " (restarts QEMU)"), rk, dk,
+           p ".virsh." op, "<= 1.05x: " note("REST " op " within 1.05x of direct libvirt, " kind " (" sprintf("%.2fx", g) decided(pk, 1.05) ")", g <= 1.05), pk)
+        if (op == "create")
+            own_rows(p, where)
+    }
+    if (has(p ".direct.create_paused"))
+        row("guest paused during create (events)", N(p ".direct.create_paused"), "", "",
+            t(M(p ".direct.create_paused")), t(P(p ".direct.create_paused")), "", "", "")
 }
 
 function verdict(ok) { return ok ? "MET" : "MISSED" }
@@ -89,22 +110,10 @@ END {
     vs("snapshot create (POST + task wait)", "test.rest.create", "test.direct.create")
     vs("snapshot revert", "test.rest.revert", "test.direct.revert")
 
-    if (has("qemu.rest.create") || has("qemu.direct.create"))
-        section("1. Overhead over libvirt: embedded QEMU, running 64 MiB guest (ratio: median of per-round ratios)")
-    else
-        skip_qemu = 1
-    for (i = 1; i <= 2 && !skip_qemu; i++) {
-        op = i == 1 ? "create" : "revert"
-        rk = "qemu.rest." op; dk = "qemu.direct." op; pk = "qemu.pair." op
-        g = pratio(rk, dk, pk)
-        vs("snapshot " op (op == "create" ? " (POST + task wait)" : " (restarts QEMU)"), rk, dk,
-           "qemu.virsh." op, "<= 1.05x: " note("REST " op " within 1.05x of direct libvirt (" sprintf("%.2fx", g) decided(pk, 1.05) ")", g <= 1.05), pk)
-        if (op == "create")
-            own_rows()
-    }
-    if (has("qemu.direct.create_paused"))
-        row("guest paused during create (events)", N("qemu.direct.create_paused"), "", "",
-            t(M("qemu.direct.create_paused")), t(P("qemu.direct.create_paused")), "", "", "")
+    qemu_rows("qemu", "1. Overhead over libvirt: embedded QEMU, running 64 MiB guest (ratio: median of per-round ratios)",
+              "embedded", "two QEMU processes")
+    qemu_rows("sys", "1b. The same with libvirt in libvirtd (as on qemu:///system): one guest, virtsnapd and direct taking turns on it",
+              "libvirtd", "the same QEMU process")
 
     section("2. Scale: test:///default (\"100\" = 101: a root and its 100 children)")
     split("children lookup roots vm", O, " ")
