@@ -14,6 +14,7 @@
 struct VsPauseMeter {
     virConnectPtr conn; /* compared only: events come from the watched connection */
     char uuid[VIR_UUID_STRING_BUFLEN];
+    double started; /* wall-clock ms: QEMU's events stamped before are an earlier operation's */
     double suspended, resumed;   /* libvirt's events, monotonic ms; -1: not seen */
     double qemu_stop, qemu_resume; /* QEMU's stamps, wall-clock ms; -1: not seen */
 };
@@ -76,6 +77,8 @@ static void on_qemu_event(virConnectPtr conn, virDomainPtr dom, const char *even
     g_autoptr(GPtrArray) meters = meters_of(conn, dom);
     for (guint i = 0; i < meters->len; i++) {
         VsPauseMeter *m = g_ptr_array_index(meters, i);
+        if (t < m->started)
+            continue; /* sent before this meter started, delivered after */
         if (g_str_equal(event, "STOP") && m->qemu_stop < 0)
             m->qemu_stop = t;
         else if (g_str_equal(event, "RESUME") && m->qemu_stop >= 0 && m->qemu_resume < 0)
@@ -107,6 +110,7 @@ VsPauseMeter *vs_pause_meter_start(virDomainPtr dom)
     VsPauseMeter *m = g_new0(VsPauseMeter, 1);
     m->conn = virDomainGetConnect(dom);
     m->suspended = m->resumed = m->qemu_stop = m->qemu_resume = -1;
+    m->started = (double)g_get_real_time() / 1000.0;
     g_mutex_lock(&watch.lock);
     bool watched = m->conn && m->conn == watch.watched && virDomainGetUUIDString(dom, m->uuid) == 0;
     if (watched) {

@@ -662,6 +662,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         vs_info("VM '%s': no live snapshot (%s): taking a classic one", job->vm,
                 live_error->message);
         live = false;
+        running = virDomainIsActive(dom) == 1; /* the guest may have stopped meanwhile */
     }
     if (live) {
         figures.downtime_ms = stats.downtime_ms;

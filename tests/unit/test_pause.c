@@ -61,8 +61,11 @@ static void test_meter_sees_its_own_domain_only(void **state)
     /* Another VM paused and resumed: nothing for this meter. */
     VsPauseMeter *meter = vs_pause_meter_start(mine);
     assert_non_null(meter);
+    VsPauseMeter *witness = vs_pause_meter_start(other);
     pause_and_resume(other);
-    g_usleep(200000); /* the events have long been dispatched */
+    /* Once the other VM's meter has its events, this one would have too. */
+    assert_true(vs_pause_meter_wait_resumed(witness, 2000000) >= 0);
+    assert_true(vs_pause_meter_finish(witness, NULL) >= 0);
     assert_true(vs_pause_meter_wait_resumed(meter, 1000) < 0);
     double libvirt_ms = 0;
     assert_true(vs_pause_meter_finish(meter, &libvirt_ms) < 0);
@@ -86,11 +89,13 @@ static void test_two_meters_on_one_domain(void **state)
 {
     (void)state;
     g_autoptr(virConnect) conn = vs_hv_connect(NULL);
-    g_autoptr(virDomain) dom = virDomainLookupByName(conn, "metered");
-    assert_non_null(dom);
+    g_autoptr(virDomain) dom = running_vm(conn, "twice");
     VsPauseMeter *first = vs_pause_meter_start(dom);
     VsPauseMeter *second = vs_pause_meter_start(dom);
     pause_and_resume(dom);
+    /* The test driver only queues its events: wait for them to arrive. */
+    assert_true(vs_pause_meter_wait_resumed(first, 2000000) >= 0);
+    assert_true(vs_pause_meter_wait_resumed(second, 2000000) >= 0);
     assert_true(vs_pause_meter_finish(first, NULL) >= 0);
     assert_true(vs_pause_meter_finish(second, NULL) >= 0);
 }
