@@ -122,7 +122,7 @@ DAEMON=$WORK/virtsnapd
 # ---- cleanup: our VMs, daemons and QEMU processes, found by our work dir -----
 cleanup() {
     set +eu
-    for d in T E S SYS; do
+    for d in T E S SYS L LVD; do
         if [ -f "$WORK/$d.pid" ]; then
             pid=$(cat "$WORK/$d.pid")
             if [ "$d" = E ] || [ "$d" = S ] && [ -f "$WORK/$d.url" ] && kill -0 "$pid" 2>/dev/null; then
@@ -512,8 +512,7 @@ eval "exec ${QDIRECT[1]}>&- ${QDIRECT[0]}<&-" # EOF: vsbench-direct ends
 # its own, with /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt
 # and /var/log/libvirt bound to directories in $WORK, so that it touches
 # nothing of the host's libvirt; its socket is in $WORK/sys/sock.
-if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && unshare -m true 2>/dev/null; then
-    say "libvirt in libvirtd: create + revert of one running 64 MiB guest, virtsnapd and direct alternating ($QROUNDS rounds)"
+section_1b() {
     SYS=$WORK/sys
     mkdir -p "$SYS/etc" "$SYS/run" "$SYS/lib" "$SYS/cache/qemu" "$SYS/log" "$SYS/sock"
     cp "$WORK/e/libvirt/etc/qemu.conf" "$SYS/etc/qemu.conf"
@@ -533,8 +532,7 @@ if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && unshare -m true 2>/dev/
     [ -S "$SYS/sock/libvirt-sock" ] || die "libvirtd did not start: $(grep error "$WORK/sys.log" | tail -2)"
     SYS_URI="qemu+unix:///system?socket=$SYS/sock/libvirt-sock"
     start_daemon S "$WORK/s" --connect "$SYS_URI" --log-level debug
-    S_URL=$(wait_daemon S)
-    rest_s() { "$BIN/vsbench-rest" "$S_URL" "$WORK/s/token" "$@"; }
+    wait_daemon S >/dev/null
     rest_s vm g64 64 "$IMAGE" >/dev/null
     S_SERIAL=$(rest_s req POST /vms/g64/start | serial_of)
     wait_count "$S_SERIAL"
@@ -555,9 +553,27 @@ if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && unshare -m true 2>/dev/
     done
     exec {Q_IN}>&- {Q_OUT}<&-
     eval "exec ${SDIRECT[1]}>&- ${SDIRECT[0]}<&-"
-    rest_s req DELETE /vms/g64 >/dev/null
-    kill "$(cat "$WORK/S.pid")" "$(cat "$WORK/SYS.pid")"
-    rm -f "$WORK/S.pid" "$WORK/SYS.pid"
+}
+# Deletes 1b's VM (stopping its QEMU) and stops its virtsnapd and libvirtd.
+stop_1b() {
+    if [ -f "$WORK/S.url" ] && [ -f "$WORK/S.pid" ]; then rest_s req DELETE /vms/g64 >/dev/null 2>&1 || true; fi
+    for d in S SYS; do
+        [ -f "$WORK/$d.pid" ] && { kill "$(cat "$WORK/$d.pid")" 2>/dev/null || true; }
+        rm -f "$WORK/$d.pid"
+    done
+    return 0
+}
+rest_s() { "$BIN/vsbench-rest" "$(cat "$WORK/S.url")" "$WORK/s/token" "$@"; }
+if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && unshare -m true 2>/dev/null; then
+    say "libvirt in libvirtd: create + revert of one running 64 MiB guest, virtsnapd and direct alternating ($QROUNDS rounds)"
+    # In a subshell that stops at the first error: a failure here (a bind
+    # mount refused, libvirtd not starting) leaves the rest of the table.
+    set +e
+    (set -e; section_1b)
+    rc=$?
+    set -e
+    stop_1b
+    [ "$rc" = 0 ] || say "section 1b failed (see $WORK/sys.log and $WORK/S.log): its rows are missing or partial"
 elif [ "$QUICK" = 0 ]; then
     say "no libvirtd or no mount namespace (unshare -m): section 1b left out"
 fi

@@ -57,7 +57,7 @@ function decided(pk, b) {
 # Section 1's create split in two (run.sh's pair()) for keys under P:
 # virtsnapd's own part, and libvirt's call inside the daemon against
 # vsbench-direct's (WHERE: what the two calls ran on).
-function own_rows(p, where) {
+function own_rows(p, kind, where) {
     if (!has(p ".own.create")) return
     row("  of which virtsnapd's own (total - its libvirt call)", N(p ".own.create"),
         t(M(p ".own.create")), t(P(p ".own.create")), "", "",
@@ -67,7 +67,7 @@ function own_rows(p, where) {
         t(M(p ".rest.libvirt")), t(P(p ".rest.libvirt")), t(M(p ".direct.create")),
         t(P(p ".direct.create")), sprintf("%.2fx", M(p ".pairlibvirt.create")), "",
         where ci(p ".pairlibvirt.create", "%.2f"))
-    summary[++nsum] = sprintf("  the create split: virtsnapd's own part %.3fx of its libvirt call%s; that call %.2fx of direct's%s",
+    summary[++nsum] = sprintf("  the create split, " kind ": virtsnapd's own part %.3fx of its libvirt call%s; that call %.2fx of direct's%s",
         M(p ".pairown.create"), ci(p ".pairown.create", "%.3f"), M(p ".pairlibvirt.create"),
         ci(p ".pairlibvirt.create", "%.2f"))
 }
@@ -85,7 +85,7 @@ function qemu_rows(p, title, kind, where,    i, op, rk, dk, pk, g) {
         vs("snapshot " op (op == "create" ? " (POST + task wait)" : " (restarts QEMU)"), rk, dk,
            p ".virsh." op, "<= 1.05x: " note("REST " op " within 1.05x of direct libvirt, " kind " (" sprintf("%.2fx", g) decided(pk, 1.05) ")", g <= 1.05), pk)
         if (op == "create")
-            own_rows(p, where)
+            own_rows(p, kind, where)
     }
     if (has(p ".direct.create_paused"))
         row("guest paused during create (events)", N(p ".direct.create_paused"), "", "",
