@@ -2,7 +2,7 @@
  * test:///default in this process: the connection's event callbacks are
  * registered once (vs_hv_init) and each event reaches only the meters on
  * its own domain; a connection whose events are not watched gets no meter. */
-#include "model/hv.h"
+#include "hv_fixture.h"
 #include "model/pause.h"
 
 #include <setjmp.h>
@@ -35,19 +35,13 @@ static void pause_and_resume(virDomainPtr dom)
 static int setup(void **state)
 {
     (void)state;
-    state_dir = g_dir_make_tmp("vs-pause-XXXXXX", NULL);
-    VsHvConfig config = {.uri = "test:///default", .state_dir = state_dir};
-    g_autoptr(GError) error = NULL;
-    return vs_hv_init(&config, &error) ? 0 : -1;
+    return hv_fixture_start("vs-pause", &state_dir) ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    vs_hv_shutdown();
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", state_dir);
-    (void)!system(cmd);
-    g_free(state_dir);
+    hv_fixture_stop(state_dir);
     return 0;
 }
 

@@ -4,7 +4,7 @@
  * under the VM's lock has ended or the VM started or stopped, never kept from
  * a read made while an operation runs. The definition is changed behind
  * virtsnapd's back (virDomainDefineXML) so that a kept copy shows. */
-#include "model/hv.h"
+#include "hv_fixture.h"
 #include "model/vm.h"
 #include "model/vmlock.h"
 
@@ -55,10 +55,7 @@ static void assert_shown(const char *disk)
 static int setup(void **state)
 {
     (void)state;
-    state_dir = g_dir_make_tmp("vs-vm-definition-XXXXXX", NULL);
-    VsHvConfig config = {.uri = "test:///default", .state_dir = state_dir};
-    g_autoptr(GError) error = NULL;
-    if (!vs_hv_init(&config, &error))
+    if (!hv_fixture_start("vs-vm-definition", &state_dir))
         return -1;
     define_behind("/images/a.qcow2");
     return 0;
@@ -67,10 +64,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    vs_hv_shutdown();
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", state_dir);
-    (void)!system(cmd);
-    g_free(state_dir);
+    hv_fixture_stop(state_dir);
     return 0;
 }
 

@@ -1,0 +1,28 @@
+/* hv_fixture.h: for unit tests that need model/hv.c connected: test:///default
+ * in this process, with a temporary state directory removed afterwards. */
+#pragma once
+#include "model/hv.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+/* Connects hv.c to test:///default with a new state directory (*DIR,
+ * named after PREFIX); false if it cannot. */
+static inline bool hv_fixture_start(const char *prefix, char **dir)
+{
+    g_autofree char *template = g_strdup_printf("%s-XXXXXX", prefix);
+    *dir = g_dir_make_tmp(template, NULL);
+    VsHvConfig config = {.uri = "test:///default", .state_dir = *dir};
+    g_autoptr(GError) error = NULL;
+    return *dir && vs_hv_init(&config, &error);
+}
+
+/* Disconnects and removes the state directory DIR (freed). */
+static inline void hv_fixture_stop(char *dir)
+{
+    vs_hv_shutdown();
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    (void)!system(cmd);
+    g_free(dir);
+}
