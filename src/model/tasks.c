@@ -449,6 +449,7 @@ bool vs_tasks_persist(const char *dir, GError **error)
     if (!listing)
         return false;
     g_mutex_lock(&lock);
+    g_free(store_dir);
     store_dir = g_strdup(dir);
     GList *loaded = NULL;
     const char *name;
