@@ -120,20 +120,24 @@ cp "$SOURCE_DAEMON" "$WORK/virtsnapd"
 DAEMON=$WORK/virtsnapd
 
 # ---- cleanup: our VMs, daemons and QEMU processes, found by our work dir -----
+# Stops process ID (its pid in $WORK/ID.pid, if still there); the daemons on
+# real QEMU (E, S) first delete their VMs, which stops their QEMU processes.
+stop_process() { # ID
+    local d=$1 pid vm r
+    [ -f "$WORK/$d.pid" ] || return 0
+    pid=$(cat "$WORK/$d.pid")
+    if { [ "$d" = E ] || [ "$d" = S ]; } && [ -f "$WORK/$d.url" ] && kill -0 "$pid" 2>/dev/null; then
+        r=("$BIN/vsbench-rest" "$(cat "$WORK/$d.url")" "$WORK/${d,,}/token")
+        for vm in $("${r[@]}" req GET /vms 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4 || true); do
+            "${r[@]}" req DELETE "/vms/$vm" >/dev/null 2>&1 || true
+        done
+    fi
+    kill "$pid" 2>/dev/null || true
+    rm -f "$WORK/$d.pid"
+}
 cleanup() {
     set +eu
-    for d in T E S SYS L LVD; do
-        if [ -f "$WORK/$d.pid" ]; then
-            pid=$(cat "$WORK/$d.pid")
-            if [ "$d" = E ] || [ "$d" = S ] && [ -f "$WORK/$d.url" ] && kill -0 "$pid" 2>/dev/null; then
-                r=("$BIN/vsbench-rest" "$(cat "$WORK/$d.url")" "$WORK/${d,,}/token")
-                for vm in $("${r[@]}" req GET /vms 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4); do
-                    "${r[@]}" req DELETE "/vms/$vm" >/dev/null 2>&1
-                done
-            fi
-            kill "$pid" 2>/dev/null
-        fi
-    done
+    for d in T E S SYS L LVD; do stop_process "$d"; done
     sleep 1
     # QEMU processes started for this run (their command lines name WORK)
     for p in /proc/[0-9]*; do
@@ -277,8 +281,7 @@ for rep in $(seq 1 "$REPS"); do
 done
 exec {D_IN}>&- {D_OUT}<&-
 eval "exec ${DIRECT[1]}>&- ${DIRECT[0]}<&-" # EOF: vsbench-direct ends
-kill "$(cat "$WORK/T.pid")"
-rm -f "$WORK/T.pid"
+stop_process T
 
 # ---- 2b: resident memory with libvirt out of process --------------------------
 # Above, libvirt's driver lives inside virtsnapd (and inside vsbench-direct):
@@ -305,8 +308,8 @@ if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && [ "$(id -u)" = 0 ]; the
     sample_rss_l all
     VSBENCH_PID=$(cat "$WORK/L.pid") rest_l load lvd.load.c16 "/vms/s$LARGEST/snapshots/c050" 16 3 >/dev/null
     sample_rss_l load
-    kill "$(cat "$WORK/L.pid")" "$(cat "$WORK/LVD.pid")"
-    rm -f "$WORK/L.pid" "$WORK/LVD.pid"
+    stop_process L
+    stop_process LVD
 fi
 
 # ---- 1: embedded QEMU: create and revert of a running 64 MiB guest -------------
@@ -540,28 +543,21 @@ section_1b() {
     exec {Q_IN}>&"${SDIRECT[1]}" {Q_OUT}<&"${SDIRECT[0]}"
     rest_s round warm g64 r0 -1 >/dev/null
     qcmd round warm g64 d0 >/dev/null
+    rest_round() { # I: the REST round and libvirt's time inside the daemon
+        rest_s round sys.rest g64 "r$1" -1
+        echo "S sys.rest.libvirt $(daemon_libvirt_us S)"
+    }
     for i in $(seq 1 "$QROUNDS"); do
         if [ $((i % 2)) = 1 ]; then
-            rest_s round sys.rest g64 "r$i" -1
-            echo "S sys.rest.libvirt $(daemon_libvirt_us S)"
+            rest_round "$i"
             qcmd round sys.direct g64 "d$i"
         else
             qcmd round sys.direct g64 "d$i"
-            rest_s round sys.rest g64 "r$i" -1
-            echo "S sys.rest.libvirt $(daemon_libvirt_us S)"
+            rest_round "$i"
         fi | pair sys | collect
     done
     exec {Q_IN}>&- {Q_OUT}<&-
     eval "exec ${SDIRECT[1]}>&- ${SDIRECT[0]}<&-"
-}
-# Deletes 1b's VM (stopping its QEMU) and stops its virtsnapd and libvirtd.
-stop_1b() {
-    if [ -f "$WORK/S.url" ] && [ -f "$WORK/S.pid" ]; then rest_s req DELETE /vms/g64 >/dev/null 2>&1 || true; fi
-    for d in S SYS; do
-        [ -f "$WORK/$d.pid" ] && { kill "$(cat "$WORK/$d.pid")" 2>/dev/null || true; }
-        rm -f "$WORK/$d.pid"
-    done
-    return 0
 }
 rest_s() { "$BIN/vsbench-rest" "$(cat "$WORK/S.url")" "$WORK/s/token" "$@"; }
 if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && unshare -m true 2>/dev/null; then
@@ -572,7 +568,8 @@ if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && unshare -m true 2>/dev/
     (set -e; section_1b)
     rc=$?
     set -e
-    stop_1b
+    stop_process S # deletes its VM first
+    stop_process SYS
     [ "$rc" = 0 ] || say "section 1b failed (see $WORK/sys.log and $WORK/S.log): its rows are missing or partial"
 elif [ "$QUICK" = 0 ]; then
     say "no libvirtd or no mount namespace (unshare -m): section 1b left out"
