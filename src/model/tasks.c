@@ -80,13 +80,12 @@ static bool write_record(const char *id, const char *text, gsize len, bool synce
     g_autofree char *path = record_path(id);
     g_autofree char *tmp = synced ? NULL : g_strconcat(path, ".early", NULL);
     g_autoptr(GError) error = NULL;
-    bool ok = synced ? g_file_set_contents_full(path, text, (gssize)len,
-                                                G_FILE_SET_CONTENTS_CONSISTENT |
-                                                    G_FILE_SET_CONTENTS_ONLY_EXISTING,
-                                                0600, &error)
-                     : g_file_set_contents_full(tmp, text, (gssize)len, G_FILE_SET_CONTENTS_NONE,
-                                                0600, &error) &&
-                           g_rename(tmp, path) == 0;
+    GFileSetContentsFlags flags =
+        synced ? G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING
+               : G_FILE_SET_CONTENTS_NONE;
+    bool ok = g_file_set_contents_full(synced ? path : tmp, text, (gssize)len, flags, 0600,
+                                       &error) &&
+              (synced || g_rename(tmp, path) == 0);
     if (!ok) {
         vs_warn("cannot save task %s: %s", id, error ? error->message : g_strerror(errno));
         if (tmp)
