@@ -388,9 +388,14 @@ static char *pending_key(const char *uuid, const char *name)
     return g_strdup_printf("%s/%s", uuid, name);
 }
 
-/* True when users already see a snapshot called NAME, or one is being made. */
-static bool name_taken(virDomainPtr dom, const char *uuid, const char *name)
+/* True when users already see a snapshot called NAME, or one is being made.
+ * When false, *FREE_INTERNAL (if asked for) is NAME if libvirt has no
+ * snapshot of that name either and NAME may be a libvirt name (what
+ * pick_internal_name would choose), else NULL. */
+static bool name_taken(virDomainPtr dom, const char *uuid, const char *name, char **free_internal)
 {
+    if (free_internal)
+        *free_internal = NULL;
     g_autofree char *key = pending_key(uuid, name);
     g_mutex_lock(&pending_lock);
     bool taken = pending && g_hash_table_contains(pending, key);
@@ -400,6 +405,9 @@ static bool name_taken(virDomainPtr dom, const char *uuid, const char *name)
     g_autofree char *internal = vs_snapnames_internal(uuid, name);
     g_autoptr(virDomainSnapshot) snap =
         internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    if (free_internal && !snap && internal && strcmp(internal, name) == 0 &&
+        vs_snapnames_safe_internal(name))
+        *free_internal = g_steal_pointer(&internal);
     return snap != NULL;
 }
 
@@ -422,14 +430,17 @@ static void pending_set(const char *uuid, const char *name, bool on)
 
 /* Every writable disk must be qcow2: libvirt 9.0 can revert only internal
  * snapshots, and those live inside qcow2 images. Adds the images' files to
- * IMAGES. */
-static bool disks_can_snapshot(virDomainPtr dom, GPtrArray *images, GError **error)
+ * IMAGES, and sets *RUNNING to whether the VM runs (the definition read has
+ * a domain id only then). */
+static bool disks_can_snapshot(virDomainPtr dom, GPtrArray *images, bool *running,
+                               GError **error)
 {
     /* The running definition, or the stored one when the VM is off (what
      * libvirt answers without flags: no virDomainIsActive round trip). */
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
     if (!doc)
         return false;
+    *running = vs_xml_int(doc, NULL, "string(/domain/@id)", -1) >= 0;
     g_autoptr(GPtrArray) disks =
         vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk' and not(readonly)]");
     for (guint i = 0; i < disks->len; i++) {
@@ -454,6 +465,12 @@ static bool disks_can_snapshot(virDomainPtr dom, GPtrArray *images, GError **err
 struct VsSnapshotJob {
     char *vm, *uuid, *name, *description;
     bool reserved; /* NAME is reserved for it in PENDING */
+    /* What the request's checks found, for the worker to use when no other
+     * operation on the VM ran since (FRESH): saves a round trip each on a
+     * remote connection. */
+    bool fresh;
+    bool running;   /* the VM ran */
+    char *internal; /* NAME was free as a libvirt name too, or NULL */
     GPtrArray *images; /* the files of its writable disks (char*), when accepted */
     virDomainPtr dom;  /* the VM as looked up then (its connection's reference) */
     VsLiveMode live;
@@ -468,12 +485,13 @@ void vs_snapshot_set_live_default(VsLiveMode mode)
     live_default = mode == VS_LIVE_OFF ? VS_LIVE_OFF : VS_LIVE_AUTO;
 }
 
-static char *default_name(virDomainPtr dom, const char *uuid)
+/* A free name from the time of day (FREE_INTERNAL as from name_taken). */
+static char *default_name(virDomainPtr dom, const char *uuid, char **free_internal)
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_local();
     g_autofree char *base = g_date_time_format(now, "snap-%Y%m%d-%H%M%S");
     char *name = g_strdup(base);
-    for (int n = 2; name_taken(dom, uuid, name); n++) {
+    for (int n = 2; name_taken(dom, uuid, name, free_internal); n++) {
         g_free(name);
         name = g_strdup_printf("%s-%d", base, n);
     }
@@ -483,17 +501,21 @@ static char *default_name(virDomainPtr dom, const char *uuid)
 VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char *description,
                                    VsLiveMode live, GError **error)
 {
-    g_autofree char *uuid = NULL;
+    g_autofree char *uuid = NULL, *internal = NULL;
     g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(virDomain) dom = open_vm(vm, &uuid, error);
-    if (!dom || !disks_can_snapshot(dom, images, error) ||
-        (live == VS_LIVE_ON && !vs_live_supported(dom, error)))
+    if (!dom)
         return NULL;
-    if (!vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
+    VsVmLock *lock = vs_vmlock_for(uuid);
+    guint64 ended = 0;
+    bool quiet = vs_vmlock_quiet(lock, &ended), running = false;
+    if (!disks_can_snapshot(dom, images, &running, error) ||
+        (live == VS_LIVE_ON && !vs_live_supported(dom, error)) ||
+        !vs_vmlock_has_room(lock, vm, error))
         return NULL;
     g_mutex_lock(&reserve_lock);
-    g_autofree char *chosen = name ? g_strdup(name) : default_name(dom, uuid);
-    bool taken = name_taken(dom, uuid, chosen);
+    g_autofree char *chosen = name ? g_strdup(name) : default_name(dom, uuid, &internal);
+    bool taken = name && name_taken(dom, uuid, chosen, &internal);
     if (!taken)
         pending_set(uuid, chosen, true);
     g_mutex_unlock(&reserve_lock);
@@ -511,8 +533,15 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     job->images = g_steal_pointer(&images);
     job->dom = g_steal_pointer(&dom);
     job->live = live == VS_LIVE_AUTO ? live_default : live;
-    job->lock = vs_vmlock_for(job->uuid);
-    job->ticket = vs_vmlock_ticket(job->lock);
+    job->lock = lock;
+    job->ticket = vs_vmlock_ticket(lock);
+    /* No operation was under way or queued when the checks began, and none
+     * was accepted since: the job's turn comes next, and what the checks
+     * found is as the create will find it, except for changes by other
+     * libvirt clients (as between any check and libvirt's call). */
+    job->fresh = quiet && job->ticket == ended;
+    job->running = running;
+    job->internal = g_steal_pointer(&internal);
     return job;
 }
 
@@ -535,6 +564,7 @@ void vs_snapshot_job_free(gpointer data)
     g_free(job->uuid);
     g_free(job->name);
     g_free(job->description);
+    g_free(job->internal);
     g_ptr_array_unref(job->images);
     g_clear_pointer(&job->dom, virDomainFree);
     g_free(job);
@@ -621,13 +651,17 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         return false;
     /* The handle from the request, unless the connection was replaced
      * since (one round trip less on a remote connection). */
-    g_autoptr(virDomain) dom = virDomainGetConnect(job->dom) == conn
-                                   ? g_steal_pointer(&job->dom)
-                                   : vs_hv_domain_again(conn, job->uuid, job->vm, error);
+    bool same_conn = virDomainGetConnect(job->dom) == conn;
+    g_autoptr(virDomain) dom = same_conn ? g_steal_pointer(&job->dom)
+                                         : vs_hv_domain_again(conn, job->uuid, job->vm, error);
     if (!dom)
         return false;
-    g_autofree char *internal = pick_internal_name(dom, job->name);
-    bool running = virDomainIsActive(dom) == 1;
+    /* The request's findings when nothing ran on the VM since, else asked
+     * again (two round trips on a remote connection). */
+    bool fresh = job->fresh && same_conn;
+    g_autofree char *internal = fresh && job->internal ? g_steal_pointer(&job->internal)
+                                                       : pick_internal_name(dom, job->name);
+    bool running = fresh ? job->running : virDomainIsActive(dom) == 1;
     /* vs_live_take checks first whether a live snapshot can be taken (ON
      * was also checked when the task was accepted); where it cannot, AUTO
      * takes a classic one below. */
@@ -781,7 +815,7 @@ static bool update_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     bool renaming = op->new_name && strcmp(op->new_name, op->name) != 0;
     if (renaming) { /* reserved like a create's name, until it is given */
         g_mutex_lock(&reserve_lock);
-        bool taken = name_taken(dom, uuid, op->new_name);
+        bool taken = name_taken(dom, uuid, op->new_name, NULL);
         if (!taken)
             pending_set(uuid, op->new_name, true);
         g_mutex_unlock(&reserve_lock);

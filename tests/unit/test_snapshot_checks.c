@@ -1,0 +1,182 @@
+/* test_snapshot_checks.c: unit tests of how a snapshot create's worker uses
+ * what the request's checks found (model/snapshot.c) on test:///default in
+ * this process. With nothing else on the VM, it takes the request's findings
+ * (the VM runs; the name is free in libvirt); when an operation on the VM was
+ * under way during the checks, the worker waits for it and asks libvirt
+ * again, so that what that operation changed is seen. */
+#include "hv_fixture.h"
+#include "model/journal.h"
+#include "model/snapnames.h"
+#include "model/snapshot.h"
+#include "model/tasks.h"
+#include "model/vmlock.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define VM "checkvm"
+
+static char *state_dir;
+
+static virDomainPtr the_vm(void)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    assert_non_null(conn);
+    virDomainPtr dom = virDomainLookupByName(conn, VM);
+    assert_non_null(dom);
+    return dom;
+}
+
+static VsVmLock *lock_of_vm(void)
+{
+    g_autoptr(virDomain) dom = the_vm();
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    return vs_vmlock_for(uuid);
+}
+
+/* Runs JOB as the API does (a task) and waits for its end: true if it
+ * finished. */
+static bool run_job(VsSnapshotJob *job)
+{
+    g_autofree char *id = vs_task_start("/test", vs_snapshot_job_run, job, vs_snapshot_job_free);
+    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 20000);
+    assert_non_null(info);
+    if (info->status != VS_TASK_FINISHED)
+        print_message("task: %s\n", info->message);
+    return info->status == VS_TASK_FINISHED;
+}
+
+static VsSnapshot *shown(const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    VsSnapshot *snap = vs_snapshot_get(VM, name, &error);
+    if (!snap)
+        print_message("%s: %s\n", name, error->message);
+    return snap;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!hv_fixture_start("vs-snapshot-checks", &state_dir))
+        return -1;
+    g_autoptr(GError) error = NULL;
+    if (!vs_snapnames_init(state_dir, &error) || !vs_journal_init(state_dir, &error))
+        return -1;
+    vs_tasks_init();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vs_tasks_shutdown();
+    hv_fixture_stop(state_dir);
+    return 0;
+}
+
+/* A fresh running VM with one qcow2 disk (test:///default does not open it). */
+static int define_vm(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) old = virDomainLookupByName(conn, VM);
+    if (old) {
+        virDomainDestroy(old);
+        virDomainUndefineFlags(old, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
+    }
+    const char *xml = "<domain type='test'><name>" VM "</name><memory>65536</memory>"
+                      "<os><type>hvm</type></os><devices>"
+                      "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                      "<source file='/images/check.qcow2'/><target dev='vda'/></disk>"
+                      "</devices></domain>";
+    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+    return dom && virDomainCreate(dom) == 0 ? 0 : -1;
+}
+
+/* Nothing else on the VM: the worker takes the request's findings, which
+ * must be right: a running VM's snapshot with the guest's pause measured,
+ * under its own name in libvirt. */
+static void test_request_findings_used(void **state)
+{
+    (void)state;
+    g_autoptr(GError) error = NULL;
+    VsSnapshotJob *job = vs_snapshot_prepare(VM, "first", "", VS_LIVE_OFF, &error);
+    assert_non_null(job);
+    assert_true(run_job(job));
+    g_autoptr(VsSnapshot) snap = shown("first");
+    assert_non_null(snap);
+    assert_string_equal(snap->state, "running");
+    assert_true(snap->measured); /* taken as of a running VM */
+    g_autoptr(virDomain) dom = the_vm();
+    g_autoptr(virDomainSnapshot) in_libvirt = virDomainSnapshotLookupByName(dom, "first", 0);
+    assert_non_null(in_libvirt);
+}
+
+/* The VM stops while the checks wait behind an earlier operation: the
+ * worker asks again and takes a disk-only snapshot of the stopped VM,
+ * without a pause measure it could not have. */
+static void test_state_asked_again_after_an_operation(void **state)
+{
+    (void)state;
+    VsVmLock *lock = lock_of_vm();
+    vs_vmlock_acquire(lock); /* an operation under way */
+    g_autoptr(GError) error = NULL;
+    VsSnapshotJob *job = vs_snapshot_prepare(VM, "after-stop", "", VS_LIVE_OFF, &error);
+    g_autoptr(virDomain) dom = the_vm();
+    int stopped = virDomainDestroy(dom); /* what that operation did */
+    vs_vmlock_release(lock);
+    assert_non_null(job);
+    assert_int_equal(stopped, 0);
+    assert_true(run_job(job));
+    g_autoptr(VsSnapshot) snap = shown("after-stop");
+    assert_non_null(snap);
+    assert_string_equal(snap->state, "shutoff");
+    assert_false(snap->measured);
+}
+
+/* A snapshot appears in libvirt under the requested name while the checks
+ * wait behind an earlier operation (another client made it): the worker
+ * finds it taken and gives the new one a libvirt name of its own; the other
+ * one is left alone (a failed create's cleanup must not remove it). */
+static void test_name_asked_again_after_an_operation(void **state)
+{
+    (void)state;
+    VsVmLock *lock = lock_of_vm();
+    vs_vmlock_acquire(lock);
+    g_autoptr(GError) error = NULL;
+    VsSnapshotJob *job = vs_snapshot_prepare(VM, "clash", "", VS_LIVE_OFF, &error);
+    g_autoptr(virDomain) dom = the_vm();
+    g_autoptr(virDomainSnapshot) other = virDomainSnapshotCreateXML(
+        dom, "<domainsnapshot><name>clash</name><description>other</description></domainsnapshot>",
+        0);
+    vs_vmlock_release(lock);
+    assert_non_null(job);
+    assert_non_null(other);
+    assert_true(run_job(job));
+
+    g_autoptr(virDomainSnapshot) still = virDomainSnapshotLookupByName(dom, "clash", 0);
+    assert_non_null(still);
+    g_autofree char *xml = virDomainSnapshotGetXMLDesc(still, 0);
+    assert_non_null(strstr(xml, "<description>other</description>"));
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    g_autofree char *internal = vs_snapnames_internal(uuid, "clash");
+    assert_non_null(internal);
+    assert_string_not_equal(internal, "clash");
+    g_autoptr(virDomainSnapshot) made = virDomainSnapshotLookupByName(dom, internal, 0);
+    assert_non_null(made);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_request_findings_used, define_vm),
+        cmocka_unit_test_setup(test_state_asked_again_after_an_operation, define_vm),
+        cmocka_unit_test_setup(test_name_asked_again_after_an_operation, define_vm),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
