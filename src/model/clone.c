@@ -237,6 +237,11 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     plan_disks(plan, doc, new_uuid, paths);
     bool ok = plan_memory(plan, tree, new_uuid, error) && vs_journal_commit(journal, error) &&
               copy_files(task, journal, plan, made, error);
+    /* The clone is an operation on the new VM too until its snapshots are
+     * in place: a request for it meanwhile waits (and finds it gone if
+     * the clone fails). */
+    VsVmLock *new_lock = vs_vmlock_for(new_uuid);
+    vs_vmlock_acquire(new_lock);
     if (ok) {
         xmlNode *root = xmlDocGetRootElement(doc);
         vs_domain_rewrite(root, &rewrite);
@@ -264,9 +269,11 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         for (guint i = 0; i < made->len; i++)
             g_unlink(g_ptr_array_index(made, i));
         vs_live_forget_vm(new_uuid);
+        vs_vmlock_release(new_lock);
         vs_journal_end(journal);
         return false;
     }
+    vs_vmlock_release(new_lock);
     vs_journal_end(journal);
     vs_info("cloned VM '%s' as '%s' with %u snapshot(s)", job->vm, job->name, tree->xml->len);
     return true;

@@ -537,8 +537,10 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     job->ticket = vs_vmlock_ticket(lock);
     /* No operation was under way or queued when the checks began, and none
      * was accepted since: the job's turn comes next, and what the checks
-     * found is as the create will find it, except for changes by other
-     * libvirt clients (as between any check and libvirt's call). */
+     * found is as the create will find it, except for what the guest or
+     * other libvirt clients change meanwhile (a guest powering off, a
+     * snapshot made under that name), as between any check and libvirt's
+     * call. */
     job->fresh = quiet && job->ticket == ended;
     job->running = running;
     job->internal = g_steal_pointer(&internal);
@@ -725,13 +727,11 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     if (ok && running && !vs_snapnames_save_figures(job->uuid, internal, &figures_error))
         vs_warn("VM '%s': snapshot '%s': cannot save its figures: %s", job->vm, job->name,
                 figures_error->message);
+    /* A failed classic create leaves no metadata: libvirt drops its own on
+     * every failure. A snapshot of that libvirt name is then another
+     * client's, made since the name was found free (libvirt refused the
+     * name before doing anything), and stays. */
     vs_journal_end(journal);
-    if (!snap && !live) {
-        /* libvirt cleans up after itself; make sure no metadata was left. */
-        g_autoptr(virDomainSnapshot) left = virDomainSnapshotLookupByName(dom, internal, 0);
-        if (left)
-            virDomainSnapshotDelete(left, 0);
-    }
     if (snap && !ok) {
         vs_live_delete(snap, false, NULL); /* either kind */
         vs_snapnames_forget(job->uuid, internal);

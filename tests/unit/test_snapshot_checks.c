@@ -1,9 +1,10 @@
 /* test_snapshot_checks.c: unit tests of how a snapshot create's worker uses
  * what the request's checks found (model/snapshot.c) on test:///default in
  * this process. With nothing else on the VM, it takes the request's findings
- * (the VM runs; the name is free in libvirt); when an operation on the VM was
- * under way during the checks, the worker waits for it and asks libvirt
- * again, so that what that operation changed is seen. */
+ * (whether the VM runs; the name is free in libvirt); when an operation on
+ * the VM was under way during the checks, the worker waits for it and asks
+ * libvirt again, so that what that operation changed is seen. A failed
+ * create deletes nothing it did not make. */
 #include "hv_fixture.h"
 #include "model/journal.h"
 #include "model/snapnames.h"
@@ -39,15 +40,33 @@ static VsVmLock *lock_of_vm(void)
 }
 
 /* Runs JOB as the API does (a task) and waits for its end: true if it
- * finished. */
-static bool run_job(VsSnapshotJob *job)
+ * finished (*MESSAGE, if given: the task's last message). */
+static bool run_job_message(VsSnapshotJob *job, char **message)
 {
     g_autofree char *id = vs_task_start("/test", vs_snapshot_job_run, job, vs_snapshot_job_free);
     g_autoptr(VsTaskInfo) info = vs_task_wait(id, 20000);
     assert_non_null(info);
-    if (info->status != VS_TASK_FINISHED)
+    if (message)
+        *message = g_strdup(info->message);
+    else if (info->status != VS_TASK_FINISHED)
         print_message("task: %s\n", info->message);
     return info->status == VS_TASK_FINISHED;
+}
+
+static bool run_job(VsSnapshotJob *job)
+{
+    return run_job_message(job, NULL);
+}
+
+/* The description of libvirt's snapshot NAME of the VM, or NULL. */
+static char *libvirt_description(const char *name)
+{
+    g_autoptr(virDomain) dom = the_vm();
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, name, 0);
+    g_autofree char *xml = snap ? virDomainSnapshotGetXMLDesc(snap, 0) : NULL;
+    const char *start = xml ? strstr(xml, "<description>") : NULL;
+    const char *end = start ? strstr(start, "</description>") : NULL;
+    return end ? g_strndup(start + 13, (gsize)(end - start - 13)) : NULL;
 }
 
 static VsSnapshot *shown(const char *name)
@@ -117,6 +136,46 @@ static void test_request_findings_used(void **state)
     assert_non_null(in_libvirt);
 }
 
+/* A VM stopped (by its guest, say) before the request: the checks find it
+ * so, and the snapshot holds the disks only, without a pause measure. */
+static void test_stopped_vm_found_stopped(void **state)
+{
+    (void)state;
+    g_autoptr(virDomain) dom = the_vm();
+    assert_int_equal(virDomainDestroy(dom), 0);
+    g_autoptr(GError) error = NULL;
+    VsSnapshotJob *job = vs_snapshot_prepare(VM, "stopped", "", VS_LIVE_OFF, &error);
+    assert_non_null(job);
+    assert_true(run_job(job));
+    g_autoptr(VsSnapshot) snap = shown("stopped");
+    assert_non_null(snap);
+    assert_string_equal(snap->state, "shutoff");
+    assert_false(snap->measured);
+}
+
+/* Another client makes a snapshot under the name between the request's
+ * check and the worker's call (nothing of virtsnapd's ran on the VM, so the
+ * worker does not ask again): libvirt refuses the name, the task fails with
+ * its message, and the other client's snapshot is left alone. */
+static void test_name_taken_by_another_client_meanwhile(void **state)
+{
+    (void)state;
+    g_autoptr(GError) error = NULL;
+    VsSnapshotJob *job = vs_snapshot_prepare(VM, "late", "", VS_LIVE_OFF, &error);
+    assert_non_null(job);
+    g_autoptr(virDomain) dom = the_vm();
+    g_autoptr(virDomainSnapshot) other = virDomainSnapshotCreateXML(
+        dom, "<domainsnapshot><name>late</name><description>other</description></domainsnapshot>",
+        0);
+    assert_non_null(other);
+    g_autofree char *message = NULL;
+    assert_false(run_job_message(job, &message));
+    assert_non_null(strstr(message, "already exists"));
+    g_autofree char *description = libvirt_description("late");
+    assert_non_null(description);
+    assert_string_equal(description, "other");
+}
+
 /* The VM stops while the checks wait behind an earlier operation: the
  * worker asks again and takes a disk-only snapshot of the stopped VM,
  * without a pause measure it could not have. */
@@ -159,10 +218,9 @@ static void test_name_asked_again_after_an_operation(void **state)
     assert_non_null(other);
     assert_true(run_job(job));
 
-    g_autoptr(virDomainSnapshot) still = virDomainSnapshotLookupByName(dom, "clash", 0);
-    assert_non_null(still);
-    g_autofree char *xml = virDomainSnapshotGetXMLDesc(still, 0);
-    assert_non_null(strstr(xml, "<description>other</description>"));
+    g_autofree char *description = libvirt_description("clash");
+    assert_non_null(description);
+    assert_string_equal(description, "other");
     g_autofree char *uuid = vs_hv_uuid(dom);
     g_autofree char *internal = vs_snapnames_internal(uuid, "clash");
     assert_non_null(internal);
@@ -175,6 +233,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_request_findings_used, define_vm),
+        cmocka_unit_test_setup(test_stopped_vm_found_stopped, define_vm),
+        cmocka_unit_test_setup(test_name_taken_by_another_client_meanwhile, define_vm),
         cmocka_unit_test_setup(test_state_asked_again_after_an_operation, define_vm),
         cmocka_unit_test_setup(test_name_asked_again_after_an_operation, define_vm),
     };
