@@ -19,8 +19,10 @@ static struct {
     char *uri;
     char *state_dir, *images_dir, *logs_dir, *vnc_dir;
     char *domain_type;
-    GMutex lock;              /* guards conn and last_attempt */
+    GMutex lock;              /* guards conn, event_ids, lost and last_attempt */
     virConnectPtr conn;
+    int event_ids[2];         /* the device callbacks open_connection registered on CONN */
+    GPtrArray *lost;          /* LostConnection*: closed by libvirt, to release */
     gint64 last_attempt;
     GThread *event_thread;
     gint stop;
@@ -48,6 +50,39 @@ static void wake_tick(int timer, void *opaque)
     (void)opaque;
 }
 
+typedef struct {
+    virConnectPtr conn;
+    int event_ids[2];
+} LostConnection;
+
+static void on_close(virConnectPtr conn, int reason, void *opaque);
+
+/* Drops what open_connection registered on CONN (each callback holds a
+ * reference to it: without this a dead connection and its socket were
+ * never freed, one per reconnect), then our reference. */
+static void release_connection(virConnectPtr conn, const int event_ids[2])
+{
+    virConnectUnregisterCloseCallback(conn, on_close);
+    for (size_t i = 0; i < 2; i++)
+        if (event_ids[i] >= 0)
+            virConnectDomainEventDeregisterAny(conn, event_ids[i]);
+    vs_pause_unwatch(conn);
+    virConnectClose(conn);
+    virResetLastError(); /* a dead connection's refusals */
+}
+
+/* Releases the connections libvirt closed (called with hv.lock held). */
+static void release_lost_locked(void)
+{
+    while (hv.lost && hv.lost->len) {
+        LostConnection *lost = g_ptr_array_steal_index(hv.lost, hv.lost->len - 1);
+        release_connection(lost->conn, lost->event_ids);
+        g_free(lost);
+    }
+}
+
+/* Runs inside libvirt's close handling: the connection is only set aside
+ * here and released by the next vs_hv_connect. */
 static void on_close(virConnectPtr conn, int reason, void *opaque)
 {
     (void)opaque;
@@ -56,8 +91,12 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
     if (hv.conn == conn) {
         vs_warn("lost the connection to %s (%s); will reconnect", hv.uri,
                 reason >= 0 && reason < 4 ? why[reason] : "unknown");
-        hv.conn = NULL;
-        virConnectClose(conn);
+        LostConnection *lost = g_new0(LostConnection, 1);
+        lost->conn = g_steal_pointer(&hv.conn);
+        memcpy(lost->event_ids, hv.event_ids, sizeof hv.event_ids);
+        if (!hv.lost)
+            hv.lost = g_ptr_array_new();
+        g_ptr_array_add(hv.lost, lost);
     }
     g_mutex_unlock(&hv.lock);
 }
@@ -102,7 +141,9 @@ guint vs_hv_device_changes(void)
     return (guint)g_atomic_int_get(&hv.device_changes);
 }
 
-static virConnectPtr open_connection(void)
+/* Opens the connection with its callbacks (the device ones' ids in
+ * EVENT_IDS, -1 where refused). */
+static virConnectPtr open_connection(int event_ids[2])
 {
     virConnectPtr conn = virConnectOpen(hv.uri);
     if (!conn)
@@ -110,8 +151,8 @@ static virConnectPtr open_connection(void)
     virConnectRegisterCloseCallback(conn, on_close, NULL, NULL);
     int events[] = {VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED};
     for (size_t i = 0; i < G_N_ELEMENTS(events); i++)
-        virConnectDomainEventRegisterAny(conn, NULL, events[i],
-                                         VIR_DOMAIN_EVENT_CALLBACK(on_device_change), NULL, NULL);
+        event_ids[i] = virConnectDomainEventRegisterAny(
+            conn, NULL, events[i], VIR_DOMAIN_EVENT_CALLBACK(on_device_change), NULL, NULL);
     vs_hv_note_device_change(); /* what happened while we were away */
     if (!vs_pause_watch(conn))
         vs_warn("%s takes no event callbacks: pauses are bounded by the calls' times", hv.uri);
@@ -165,7 +206,7 @@ bool vs_hv_init(const VsHvConfig *config, GError **error)
     }
     hv.wake_timer = virEventAddTimeout(500, wake_tick, NULL, NULL);
     hv.event_thread = g_thread_new("libvirt-events", event_loop, NULL);
-    hv.conn = open_connection();
+    hv.conn = open_connection(hv.event_ids);
     hv.last_attempt = g_get_monotonic_time();
     if (!hv.conn) {
         vs_hv_set_error(error, "cannot connect to %s", hv.uri);
@@ -181,12 +222,11 @@ bool vs_hv_init(const VsHvConfig *config, GError **error)
 void vs_hv_shutdown(void)
 {
     g_mutex_lock(&hv.lock);
-    virConnectPtr conn = g_steal_pointer(&hv.conn);
+    release_lost_locked();
+    g_clear_pointer(&hv.lost, g_ptr_array_unref);
+    if (hv.conn)
+        release_connection(g_steal_pointer(&hv.conn), hv.event_ids);
     g_mutex_unlock(&hv.lock);
-    if (conn) {
-        virConnectUnregisterCloseCallback(conn, on_close);
-        virConnectClose(conn);
-    }
     if (hv.event_thread) {
         g_atomic_int_set(&hv.stop, 1);
         g_thread_join(g_steal_pointer(&hv.event_thread));
@@ -197,13 +237,12 @@ void vs_hv_shutdown(void)
 virConnectPtr vs_hv_connect(GError **error)
 {
     g_mutex_lock(&hv.lock);
-    if (hv.conn && virConnectIsAlive(hv.conn) != 1) {
-        virConnectClose(hv.conn);
-        hv.conn = NULL;
-    }
+    release_lost_locked();
+    if (hv.conn && virConnectIsAlive(hv.conn) != 1)
+        release_connection(g_steal_pointer(&hv.conn), hv.event_ids);
     if (!hv.conn && g_get_monotonic_time() - hv.last_attempt >= RECONNECT_INTERVAL_US) {
         hv.last_attempt = g_get_monotonic_time();
-        hv.conn = open_connection();
+        hv.conn = open_connection(hv.event_ids);
         if (hv.conn)
             vs_info("reconnected to %s", hv.uri);
     }

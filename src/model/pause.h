@@ -15,6 +15,9 @@ typedef struct VsPauseMeter VsPauseMeter;
 /* Registers, once per connection, the event callbacks every meter on CONN
  * reads; false if libvirt takes no event callbacks on it. */
 bool vs_pause_watch(virConnectPtr conn);
+/* Drops the callbacks vs_pause_watch registered on CONN (if it did): each
+ * holds a reference to CONN, which would otherwise never be released. */
+void vs_pause_unwatch(virConnectPtr conn);
 
 /* Starts watching DOM; NULL if its connection's events are not watched. */
 VsPauseMeter *vs_pause_meter_start(virDomainPtr dom);

@@ -1,6 +1,7 @@
 /* test_reconnect.c: virtsnapd on qemu:///system (a private libvirtd that
  * the test starts and stops) answers 503 with a reason while libvirtd is
- * away and serves again once it is back, without being restarted. */
+ * away and serves again once it is back, without being restarted; and a
+ * reconnect releases the lost connection (its socket). */
 #include "harness.h"
 
 #include <setjmp.h>
@@ -67,6 +68,29 @@ static long get_vms(VsTestDaemon *d, char **reason)
     return r->status;
 }
 
+/* Until GET /vms answers 200 again after a libvirtd start (the daemon
+ * retries the connection every 2 s). */
+static long wait_served(VsTestDaemon *d)
+{
+    long status = 0;
+    for (int i = 0; i < 100 && status != 200; i++) {
+        status = get_vms(d, NULL);
+        if (status != 200)
+            g_usleep(200000);
+    }
+    return status;
+}
+
+static int open_fds(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/fd", (int)pid);
+    g_autoptr(GDir) fds = g_dir_open(path, 0, NULL);
+    int n = 0;
+    while (fds && g_dir_read_name(fds))
+        n++;
+    return n;
+}
+
 static void test_libvirtd_restart(void **state)
 {
     (void)state;
@@ -95,13 +119,18 @@ static void test_libvirtd_restart(void **state)
     assert_int_equal(tasks->status, 200); /* the daemon itself is fine */
 
     start_libvirtd();
-    long status = 0;
-    for (int i = 0; i < 100 && status != 200; i++) {
-        status = get_vms(d, NULL);
-        if (status != 200)
-            g_usleep(200000);
+    assert_int_equal(wait_served(d), 200);
+
+    /* Each lost connection is released: three more restarts leave the
+     * daemon with the descriptors it had after the first (it kept one
+     * socket per reconnect while its event callbacks held the connection). */
+    int fds = open_fds(d->pid);
+    for (int i = 0; i < 3; i++) {
+        stop_libvirtd();
+        start_libvirtd();
+        assert_int_equal(wait_served(d), 200);
     }
-    assert_int_equal(status, 200);
+    assert_int_equal(open_fds(d->pid), fds);
     assert_int_equal(vs_test_daemon_term(d), 0);
     vs_test_daemon_free(d);
     stop_libvirtd();
