@@ -269,12 +269,12 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         for (guint i = 0; i < made->len; i++)
             g_unlink(g_ptr_array_index(made, i));
         vs_live_forget_vm(new_uuid);
-        vs_vmlock_release(new_lock);
         vs_journal_end(journal);
+        vs_vmlock_release(new_lock);
         return false;
     }
-    vs_vmlock_release(new_lock);
     vs_journal_end(journal);
+    vs_vmlock_release(new_lock);
     vs_info("cloned VM '%s' as '%s' with %u snapshot(s)", job->vm, job->name, tree->xml->len);
     return true;
 }

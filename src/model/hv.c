@@ -15,14 +15,25 @@
 
 #define RECONNECT_INTERVAL_US (2 * G_USEC_PER_SEC)
 
+/* A connection with the callbacks open_connection registered on it (their
+ * ids, -1 where refused). */
+typedef struct {
+    virConnectPtr conn;
+    int device_ids[2];
+    int pause_ids[2];
+} Link;
+
 static struct {
     char *uri;
     char *state_dir, *images_dir, *logs_dir, *vnc_dir;
     char *domain_type;
-    GMutex lock;              /* guards conn, event_ids, lost and last_attempt */
-    virConnectPtr conn;
-    int event_ids[2];         /* the device callbacks open_connection registered on CONN */
-    GPtrArray *lost;          /* LostConnection*: closed by libvirt, to release */
+    /* Guards current, lost, connecting and last_attempt. No libvirt call is
+     * made while it is held: libvirt may be running on_close, which takes
+     * it, while holding locks such a call needs. */
+    GMutex lock;
+    Link current;             /* current.conn is NULL while disconnected */
+    GPtrArray *lost;          /* Link*: set aside, to be released */
+    bool connecting;          /* a request is opening a connection */
     gint64 last_attempt;
     GThread *event_thread;
     gint stop;
@@ -50,35 +61,39 @@ static void wake_tick(int timer, void *opaque)
     (void)opaque;
 }
 
-typedef struct {
-    virConnectPtr conn;
-    int event_ids[2];
-} LostConnection;
-
 static void on_close(virConnectPtr conn, int reason, void *opaque);
 
-/* Drops what open_connection registered on CONN (each callback holds a
- * reference to it: without this a dead connection and its socket were
- * never freed, one per reconnect), then our reference. */
-static void release_connection(virConnectPtr conn, const int event_ids[2])
+/* Drops what open_connection registered on LINK's connection (each callback
+ * holds a reference to it: without this a lost connection and its socket
+ * were never freed, one per reconnect), then our reference. Called without
+ * hv.lock. */
+static void release_link(const Link *link)
 {
-    virConnectUnregisterCloseCallback(conn, on_close);
-    for (size_t i = 0; i < 2; i++)
-        if (event_ids[i] >= 0)
-            virConnectDomainEventDeregisterAny(conn, event_ids[i]);
-    vs_pause_unwatch(conn);
-    virConnectClose(conn);
+    virConnectUnregisterCloseCallback(link->conn, on_close);
+    for (size_t i = 0; i < G_N_ELEMENTS(link->device_ids); i++)
+        if (link->device_ids[i] >= 0)
+            virConnectDomainEventDeregisterAny(link->conn, link->device_ids[i]);
+    vs_pause_unwatch(link->conn, link->pause_ids);
+    virConnectClose(link->conn);
     virResetLastError(); /* a dead connection's refusals */
 }
 
-/* Releases the connections libvirt closed (called with hv.lock held). */
-static void release_lost_locked(void)
+/* Sets the current connection aside, to be released (with hv.lock held). */
+static void set_aside_locked(void)
 {
-    while (hv.lost && hv.lost->len) {
-        LostConnection *lost = g_ptr_array_steal_index(hv.lost, hv.lost->len - 1);
-        release_connection(lost->conn, lost->event_ids);
-        g_free(lost);
-    }
+    if (!hv.lost)
+        hv.lost = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(hv.lost, g_memdup2(&hv.current, sizeof hv.current));
+    hv.current.conn = NULL;
+}
+
+/* Releases what was set aside (LOST, taken from hv.lost; freed). */
+static void release_lost(GPtrArray *lost)
+{
+    for (guint i = 0; lost && i < lost->len; i++)
+        release_link(g_ptr_array_index(lost, i));
+    if (lost)
+        g_ptr_array_unref(lost);
 }
 
 /* Runs inside libvirt's close handling: the connection is only set aside
@@ -88,15 +103,10 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
     (void)opaque;
     static const char *why[] = {"error", "end of file", "keepalive timeout", "client closed"};
     g_mutex_lock(&hv.lock);
-    if (hv.conn == conn) {
+    if (hv.current.conn == conn) {
         vs_warn("lost the connection to %s (%s); will reconnect", hv.uri,
                 reason >= 0 && reason < 4 ? why[reason] : "unknown");
-        LostConnection *lost = g_new0(LostConnection, 1);
-        lost->conn = g_steal_pointer(&hv.conn);
-        memcpy(lost->event_ids, hv.event_ids, sizeof hv.event_ids);
-        if (!hv.lost)
-            hv.lost = g_ptr_array_new();
-        g_ptr_array_add(hv.lost, lost);
+        set_aside_locked();
     }
     g_mutex_unlock(&hv.lock);
 }
@@ -141,24 +151,24 @@ guint vs_hv_device_changes(void)
     return (guint)g_atomic_int_get(&hv.device_changes);
 }
 
-/* Opens the connection with its callbacks (the device ones' ids in
- * EVENT_IDS, -1 where refused). */
-static virConnectPtr open_connection(int event_ids[2])
+/* Opens a connection with its callbacks into LINK; false if it cannot.
+ * Called without hv.lock. */
+static bool open_connection(Link *link)
 {
-    virConnectPtr conn = virConnectOpen(hv.uri);
-    if (!conn)
-        return NULL;
-    virConnectRegisterCloseCallback(conn, on_close, NULL, NULL);
+    link->conn = virConnectOpen(hv.uri);
+    if (!link->conn)
+        return false;
+    virConnectRegisterCloseCallback(link->conn, on_close, NULL, NULL);
     int events[] = {VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED};
     for (size_t i = 0; i < G_N_ELEMENTS(events); i++)
-        event_ids[i] = virConnectDomainEventRegisterAny(
-            conn, NULL, events[i], VIR_DOMAIN_EVENT_CALLBACK(on_device_change), NULL, NULL);
+        link->device_ids[i] = virConnectDomainEventRegisterAny(
+            link->conn, NULL, events[i], VIR_DOMAIN_EVENT_CALLBACK(on_device_change), NULL, NULL);
     vs_hv_note_device_change(); /* what happened while we were away */
-    if (!vs_pause_watch(conn))
+    if (!vs_pause_watch(link->conn, link->pause_ids))
         vs_warn("%s takes no event callbacks: pauses are bounded by the calls' times", hv.uri);
     /* Remote connections notice a dead peer in ~15 s; local drivers ignore it. */
-    virConnectSetKeepAlive(conn, 5, 3);
-    return conn;
+    virConnectSetKeepAlive(link->conn, 5, 3);
+    return true;
 }
 
 /* kvm when the host offers it for x86_64, else qemu, else the first type the
@@ -206,13 +216,13 @@ bool vs_hv_init(const VsHvConfig *config, GError **error)
     }
     hv.wake_timer = virEventAddTimeout(500, wake_tick, NULL, NULL);
     hv.event_thread = g_thread_new("libvirt-events", event_loop, NULL);
-    hv.conn = open_connection(hv.event_ids);
+    bool connected = open_connection(&hv.current);
     hv.last_attempt = g_get_monotonic_time();
-    if (!hv.conn) {
+    if (!connected) {
         vs_hv_set_error(error, "cannot connect to %s", hv.uri);
         return false;
     }
-    hv.domain_type = config->domain_type ? g_strdup(config->domain_type) : pick_domain_type(hv.conn);
+    hv.domain_type = config->domain_type ? g_strdup(config->domain_type) : pick_domain_type(hv.current.conn);
     if (embedded && strcmp(hv.domain_type, "kvm") != 0)
         vs_warn("/dev/kvm is not usable: guests run under TCG emulation (slow)");
     vs_info("connected to %s; new VMs use domain type '%s'", hv.uri, hv.domain_type);
@@ -222,11 +232,11 @@ bool vs_hv_init(const VsHvConfig *config, GError **error)
 void vs_hv_shutdown(void)
 {
     g_mutex_lock(&hv.lock);
-    release_lost_locked();
-    g_clear_pointer(&hv.lost, g_ptr_array_unref);
-    if (hv.conn)
-        release_connection(g_steal_pointer(&hv.conn), hv.event_ids);
+    if (hv.current.conn)
+        set_aside_locked();
+    GPtrArray *lost = g_steal_pointer(&hv.lost);
     g_mutex_unlock(&hv.lock);
+    release_lost(lost);
     if (hv.event_thread) {
         g_atomic_int_set(&hv.stop, 1);
         g_thread_join(g_steal_pointer(&hv.event_thread));
@@ -234,22 +244,60 @@ void vs_hv_shutdown(void)
     }
 }
 
-virConnectPtr vs_hv_connect(GError **error)
+/* The current connection with a reference for the caller, or NULL. */
+static virConnectPtr current_ref(void)
 {
     g_mutex_lock(&hv.lock);
-    release_lost_locked();
-    if (hv.conn && virConnectIsAlive(hv.conn) != 1)
-        release_connection(g_steal_pointer(&hv.conn), hv.event_ids);
-    if (!hv.conn && g_get_monotonic_time() - hv.last_attempt >= RECONNECT_INTERVAL_US) {
-        hv.last_attempt = g_get_monotonic_time();
-        hv.conn = open_connection(hv.event_ids);
-        if (hv.conn)
-            vs_info("reconnected to %s", hv.uri);
-    }
-    virConnectPtr conn = hv.conn;
+    virConnectPtr conn = hv.current.conn;
     if (conn)
         virConnectRef(conn);
     g_mutex_unlock(&hv.lock);
+    return conn;
+}
+
+/* Opens a new current connection, one request at a time and at most every
+ * RECONNECT_INTERVAL_US. */
+static void try_reconnect(void)
+{
+    g_mutex_lock(&hv.lock);
+    bool attempt = !hv.current.conn && !hv.connecting &&
+                   g_get_monotonic_time() - hv.last_attempt >= RECONNECT_INTERVAL_US;
+    if (attempt) {
+        hv.connecting = true;
+        hv.last_attempt = g_get_monotonic_time();
+    }
+    g_mutex_unlock(&hv.lock);
+    if (!attempt)
+        return;
+    Link fresh = {0};
+    bool opened = open_connection(&fresh);
+    g_mutex_lock(&hv.lock);
+    hv.connecting = false;
+    if (opened)
+        hv.current = fresh; /* were it dead already, the next request sets it aside */
+    g_mutex_unlock(&hv.lock);
+    if (opened)
+        vs_info("reconnected to %s", hv.uri);
+}
+
+virConnectPtr vs_hv_connect(GError **error)
+{
+    virConnectPtr conn = current_ref();
+    if (conn && virConnectIsAlive(conn) != 1) {
+        g_mutex_lock(&hv.lock);
+        if (hv.current.conn == conn) /* else on_close or another request did */
+            set_aside_locked();
+        g_mutex_unlock(&hv.lock);
+        g_clear_pointer(&conn, virConnectClose);
+    }
+    g_mutex_lock(&hv.lock);
+    GPtrArray *lost = g_steal_pointer(&hv.lost);
+    g_mutex_unlock(&hv.lock);
+    release_lost(lost);
+    if (!conn) {
+        try_reconnect();
+        conn = current_ref();
+    }
     if (!conn)
         g_set_error(error, VS_ERROR, VS_ERR_UNAVAILABLE,
                     "the hypervisor connection %s is unavailable; retrying", hv.uri);

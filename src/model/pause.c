@@ -26,7 +26,6 @@ static struct {
     GCond changed;
     GPtrArray *meters;
     virConnectPtr watched;
-    int lifecycle_id, qemu_id; /* the callbacks on WATCHED; -1: none */
 } watch;
 
 double vs_pause_now_ms(void) { return (double)g_get_monotonic_time() / 1000.0; }
@@ -89,40 +88,35 @@ static void on_qemu_event(virConnectPtr conn, virDomainPtr dom, const char *even
     g_mutex_unlock(&watch.lock);
 }
 
-bool vs_pause_watch(virConnectPtr conn)
+bool vs_pause_watch(virConnectPtr conn, int ids[2])
 {
-    int lifecycle_id = virConnectDomainEventRegisterAny(
-        conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), NULL,
-        NULL);
-    if (lifecycle_id < 0)
+    ids[0] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                              VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), NULL, NULL);
+    ids[1] = -1;
+    if (ids[0] < 0)
         return false;
     /* Not every driver has QEMU events (test:///): libvirt's view is then all. */
-    int qemu_id = virConnectDomainQemuMonitorEventRegister(
+    ids[1] = virConnectDomainQemuMonitorEventRegister(
         conn, NULL, "^(STOP|RESUME)$", on_qemu_event, NULL, NULL,
         VIR_CONNECT_DOMAIN_QEMU_MONITOR_EVENT_REGISTER_REGEX);
-    if (qemu_id < 0)
+    if (ids[1] < 0)
         virResetLastError();
     g_mutex_lock(&watch.lock);
     watch.watched = conn;
-    watch.lifecycle_id = lifecycle_id;
-    watch.qemu_id = qemu_id;
     g_mutex_unlock(&watch.lock);
     return true;
 }
 
-void vs_pause_unwatch(virConnectPtr conn)
+void vs_pause_unwatch(virConnectPtr conn, const int ids[2])
 {
     g_mutex_lock(&watch.lock);
-    bool watched = watch.watched == conn;
-    int lifecycle_id = watch.lifecycle_id, qemu_id = watch.qemu_id;
-    if (watched)
+    if (watch.watched == conn)
         watch.watched = NULL;
     g_mutex_unlock(&watch.lock);
-    if (!watched)
-        return;
-    virConnectDomainEventDeregisterAny(conn, lifecycle_id);
-    if (qemu_id >= 0)
-        virConnectDomainQemuMonitorEventDeregister(conn, qemu_id);
+    if (ids[0] >= 0)
+        virConnectDomainEventDeregisterAny(conn, ids[0]);
+    if (ids[1] >= 0)
+        virConnectDomainQemuMonitorEventDeregister(conn, ids[1]);
 }
 
 VsPauseMeter *vs_pause_meter_start(virDomainPtr dom)

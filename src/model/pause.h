@@ -13,11 +13,12 @@
 typedef struct VsPauseMeter VsPauseMeter;
 
 /* Registers, once per connection, the event callbacks every meter on CONN
- * reads; false if libvirt takes no event callbacks on it. */
-bool vs_pause_watch(virConnectPtr conn);
-/* Drops the callbacks vs_pause_watch registered on CONN (if it did): each
- * holds a reference to CONN, which would otherwise never be released. */
-void vs_pause_unwatch(virConnectPtr conn);
+ * reads (their ids in IDS, -1 where refused); false if libvirt takes no
+ * event callbacks on it. */
+bool vs_pause_watch(virConnectPtr conn, int ids[2]);
+/* Drops those callbacks (IDS as vs_pause_watch set them): each holds a
+ * reference to CONN, which would otherwise never be released. */
+void vs_pause_unwatch(virConnectPtr conn, const int ids[2]);
 
 /* Starts watching DOM; NULL if its connection's events are not watched. */
 VsPauseMeter *vs_pause_meter_start(virDomainPtr dom);
