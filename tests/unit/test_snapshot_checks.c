@@ -78,6 +78,34 @@ static VsSnapshot *shown(const char *name)
     return snap;
 }
 
+/* Snapshot NAME holds the stopped VM's disks only, with no pause measured. */
+static void assert_disks_only(const char *name)
+{
+    g_autoptr(VsSnapshot) snap = shown(name);
+    assert_non_null(snap);
+    assert_string_equal(snap->state, "shutoff");
+    assert_false(snap->measured);
+}
+
+/* What another libvirt client does: a snapshot NAME described "other". */
+static void other_client_takes(const char *name)
+{
+    g_autoptr(virDomain) dom = the_vm();
+    g_autofree char *xml = g_strdup_printf(
+        "<domainsnapshot><name>%s</name><description>other</description></domainsnapshot>",
+        name);
+    g_autoptr(virDomainSnapshot) other = virDomainSnapshotCreateXML(dom, xml, 0);
+    assert_non_null(other);
+}
+
+/* The other client's snapshot NAME is still there. */
+static void assert_other_kept(const char *name)
+{
+    g_autofree char *description = libvirt_description(name);
+    assert_non_null(description);
+    assert_string_equal(description, "other");
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -147,10 +175,7 @@ static void test_stopped_vm_found_stopped(void **state)
     VsSnapshotJob *job = vs_snapshot_prepare(VM, "stopped", "", VS_LIVE_OFF, &error);
     assert_non_null(job);
     assert_true(run_job(job));
-    g_autoptr(VsSnapshot) snap = shown("stopped");
-    assert_non_null(snap);
-    assert_string_equal(snap->state, "shutoff");
-    assert_false(snap->measured);
+    assert_disks_only("stopped");
 }
 
 /* Another client makes a snapshot under the name between the request's
@@ -163,17 +188,11 @@ static void test_name_taken_by_another_client_meanwhile(void **state)
     g_autoptr(GError) error = NULL;
     VsSnapshotJob *job = vs_snapshot_prepare(VM, "late", "", VS_LIVE_OFF, &error);
     assert_non_null(job);
-    g_autoptr(virDomain) dom = the_vm();
-    g_autoptr(virDomainSnapshot) other = virDomainSnapshotCreateXML(
-        dom, "<domainsnapshot><name>late</name><description>other</description></domainsnapshot>",
-        0);
-    assert_non_null(other);
+    other_client_takes("late");
     g_autofree char *message = NULL;
     assert_false(run_job_message(job, &message));
     assert_non_null(strstr(message, "already exists"));
-    g_autofree char *description = libvirt_description("late");
-    assert_non_null(description);
-    assert_string_equal(description, "other");
+    assert_other_kept("late");
 }
 
 /* The VM stops while the checks wait behind an earlier operation: the
@@ -192,10 +211,7 @@ static void test_state_asked_again_after_an_operation(void **state)
     assert_non_null(job);
     assert_int_equal(stopped, 0);
     assert_true(run_job(job));
-    g_autoptr(VsSnapshot) snap = shown("after-stop");
-    assert_non_null(snap);
-    assert_string_equal(snap->state, "shutoff");
-    assert_false(snap->measured);
+    assert_disks_only("after-stop");
 }
 
 /* A snapshot appears in libvirt under the requested name while the checks
@@ -209,18 +225,13 @@ static void test_name_asked_again_after_an_operation(void **state)
     vs_vmlock_acquire(lock);
     g_autoptr(GError) error = NULL;
     VsSnapshotJob *job = vs_snapshot_prepare(VM, "clash", "", VS_LIVE_OFF, &error);
-    g_autoptr(virDomain) dom = the_vm();
-    g_autoptr(virDomainSnapshot) other = virDomainSnapshotCreateXML(
-        dom, "<domainsnapshot><name>clash</name><description>other</description></domainsnapshot>",
-        0);
+    other_client_takes("clash"); /* a later test's VM has a lock of its own */
     vs_vmlock_release(lock);
     assert_non_null(job);
-    assert_non_null(other);
     assert_true(run_job(job));
 
-    g_autofree char *description = libvirt_description("clash");
-    assert_non_null(description);
-    assert_string_equal(description, "other");
+    assert_other_kept("clash");
+    g_autoptr(virDomain) dom = the_vm();
     g_autofree char *uuid = vs_hv_uuid(dom);
     g_autofree char *internal = vs_snapnames_internal(uuid, "clash");
     assert_non_null(internal);
