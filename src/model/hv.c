@@ -365,6 +365,11 @@ void vs_hv_set_error_from(virErrorPtr err, GError **error, const char *fmt, ...)
             code = VS_ERR_UNAVAILABLE;
             break;
         default:
+            /* The connection broke during the call (its socket's end of
+             * file, "client socket is closed"): the next request
+             * reconnects, so this one is a 503 as well. */
+            if (err->domain == VIR_FROM_RPC)
+                code = VS_ERR_UNAVAILABLE;
             break;
         }
     }
