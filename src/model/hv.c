@@ -222,7 +222,8 @@ bool vs_hv_init(const VsHvConfig *config, GError **error)
         vs_hv_set_error(error, "cannot connect to %s", hv.uri);
         return false;
     }
-    hv.domain_type = config->domain_type ? g_strdup(config->domain_type) : pick_domain_type(hv.current.conn);
+    hv.domain_type = config->domain_type ? g_strdup(config->domain_type)
+                                         : pick_domain_type(hv.current.conn);
     if (embedded && strcmp(hv.domain_type, "kvm") != 0)
         vs_warn("/dev/kvm is not usable: guests run under TCG emulation (slow)");
     vs_info("connected to %s; new VMs use domain type '%s'", hv.uri, hv.domain_type);

@@ -32,7 +32,8 @@ static void test_mapping(void **state)
 {
     (void)state;
     assert_int_equal(mapped(VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU), VS_ERR_NOT_FOUND);
-    assert_int_equal(mapped(VIR_ERR_NO_DOMAIN_SNAPSHOT, VIR_FROM_DOMAIN_SNAPSHOT), VS_ERR_NOT_FOUND);
+    assert_int_equal(mapped(VIR_ERR_NO_DOMAIN_SNAPSHOT, VIR_FROM_DOMAIN_SNAPSHOT),
+                     VS_ERR_NOT_FOUND);
     assert_int_equal(mapped(VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU), VS_ERR_CONFLICT);
     assert_int_equal(mapped(VIR_ERR_NO_CONNECT, VIR_FROM_REMOTE), VS_ERR_UNAVAILABLE);
     assert_int_equal(mapped(VIR_ERR_OPERATION_FAILED, VIR_FROM_DOMAIN), VS_ERR_FAILED);
