@@ -21,6 +21,10 @@ struct VsJournal {
 
 static char *dir;
 
+/* How long recovery waits for a job libvirt still runs on a domain (a
+ * snapshot of 1 GiB of RAM takes a few seconds). */
+#define JOB_WAIT_US (120 * G_USEC_PER_SEC)
+
 bool vs_journal_init(const char *state_dir, GError **error)
 {
     dir = g_build_filename(state_dir, "journal", NULL);
@@ -66,14 +70,25 @@ bool vs_journal_commit(VsJournal *j, GError **error)
     return g_key_file_save_to_file(j->kf, j->path, error);
 }
 
+static void journal_free(VsJournal *j)
+{
+    g_free(j->path);
+    g_key_file_free(j->kf);
+    g_free(j);
+}
+
 void vs_journal_end(VsJournal *j)
 {
     if (!j)
         return;
     g_unlink(j->path);
-    g_free(j->path);
-    g_key_file_free(j->kf);
-    g_free(j);
+    journal_free(j);
+}
+
+void vs_journal_keep(VsJournal *j)
+{
+    if (j)
+        journal_free(j);
 }
 
 static GPtrArray *get_list(GKeyFile *kf, const char *key)
@@ -90,21 +105,40 @@ static GPtrArray *get_list(GKeyFile *kf, const char *key)
     return out;
 }
 
-/* A snapshot create died: keep what libvirt has, else remove a qcow2 tag that
- * QEMU or qemu-img wrote without libvirt's metadata (and, for a live one, let
- * the memory copy end and delete its file). */
-static void recover_snapshot(virDomainPtr dom, const char *uuid, GKeyFile *kf)
+/* Waits until libvirt runs no job on DOM, or until DEADLINE (monotonic µs).
+ * A client that lost its connection mid-call may find libvirtd still taking
+ * the snapshot: its metadata appears only at the end, and a qcow2 tag
+ * removed before then would leave metadata without data. Drivers that
+ * report no jobs (the test driver) count as idle. */
+static void wait_job_end(virDomainPtr dom, gint64 deadline)
+{
+    virDomainJobInfo info;
+    while (virDomainGetJobInfo(dom, &info) == 0 && info.type != VIR_DOMAIN_JOB_NONE &&
+           g_get_monotonic_time() < deadline)
+        g_usleep(100 * 1000);
+    virResetLastError();
+}
+
+/* A snapshot create died or broke off: keep what libvirt has (DONE), else
+ * remove a qcow2 tag that QEMU or qemu-img wrote without libvirt's metadata
+ * (and, for a live one, let the memory copy end and delete its file).
+ * UNSETTLED, touching nothing, if libvirt cannot say whether it has it. */
+static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKeyFile *kf,
+                                         gint64 deadline)
 {
     g_autofree char *internal = g_key_file_get_string(kf, "op", "internal", NULL);
     g_autofree char *display = g_key_file_get_string(kf, "op", "display", NULL);
     if (!internal || !display)
-        return;
+        return VS_JOURNAL_UNDONE;
+    wait_job_end(dom, deadline);
     g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, internal, 0);
     if (snap) {
         vs_snapnames_set(uuid, internal, display, NULL);
         vs_info("recovery: snapshot '%s' of VM '%s' was completed", display, virDomainGetName(dom));
-        return;
+        return VS_JOURNAL_DONE;
     }
+    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT)
+        return VS_JOURNAL_UNSETTLED;
     g_autofree char *ram = g_key_file_get_string(kf, "op", "ram", NULL);
     if (ram) {
         vs_live_abandon(dom, internal, ram);
@@ -119,7 +153,7 @@ static void recover_snapshot(virDomainPtr dom, const char *uuid, GKeyFile *kf)
                 g_key_file_get_boolean(kf, "op", "was_running", NULL))
                 virDomainResume(dom);
         }
-    } else {
+    } else if (vs_hv_is_local()) { /* a remote host's images are not ours to open */
         g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
         g_autoptr(GPtrArray) paths =
             doc ? vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file")
@@ -133,6 +167,7 @@ static void recover_snapshot(virDomainPtr dom, const char *uuid, GKeyFile *kf)
     vs_snapnames_forget(uuid, internal);
     vs_info("recovery: removed the half-made snapshot '%s' of VM '%s'", display,
             virDomainGetName(dom));
+    return VS_JOURNAL_UNDONE;
 }
 
 /* A VM rename died after dropping the snapshot metadata: redefine the tree. */
@@ -236,6 +271,27 @@ static void recover_delete(virDomainPtr dom, const char *uuid, GKeyFile *kf)
     vs_info("recovery: finished an interrupted delete of VM %s", uuid);
 }
 
+/* Repairs what one record shows; false if the record must stay for the
+ * next start (libvirt could not say whether a snapshot was made). */
+static bool recover_record(virConnectPtr conn, GKeyFile *kf)
+{
+    g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
+    g_autofree char *uuid = g_key_file_get_string(kf, "op", "uuid", NULL);
+    g_autoptr(virDomain) dom = uuid ? virDomainLookupByUUIDString(conn, uuid) : NULL;
+    if (g_strcmp0(kind, "snapshot") == 0 && dom)
+        return recover_snapshot(dom, uuid, kf, g_get_monotonic_time() + JOB_WAIT_US) !=
+               VS_JOURNAL_UNSETTLED;
+    if (g_strcmp0(kind, "rename") == 0 && dom)
+        recover_rename(dom, kf);
+    else if (g_strcmp0(kind, "revert") == 0 && dom)
+        recover_revert(dom, kf);
+    else if (g_strcmp0(kind, "clone") == 0)
+        recover_clone(conn, kf);
+    else if (g_strcmp0(kind, "delete") == 0 && uuid)
+        recover_delete(dom, uuid, kf);
+    return true;
+}
+
 int vs_journal_recover(void)
 {
     g_autoptr(GDir) listing = dir ? g_dir_open(dir, 0, NULL) : NULL;
@@ -247,25 +303,30 @@ int vs_journal_recover(void)
     while ((name = g_dir_read_name(listing))) {
         g_autofree char *path = g_build_filename(dir, name, NULL);
         g_autoptr(GKeyFile) kf = g_key_file_new();
-        if (!g_str_has_suffix(name, ".op") || !g_key_file_load_from_file(kf, path, 0, NULL)) {
-            g_unlink(path);
+        bool loaded = g_str_has_suffix(name, ".op") && g_key_file_load_from_file(kf, path, 0, NULL);
+        if (loaded && !recover_record(conn, kf)) {
+            vs_warn("recovery: libvirt cannot tell what %s records; kept for the next start", path);
             continue;
         }
-        g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
-        g_autofree char *uuid = g_key_file_get_string(kf, "op", "uuid", NULL);
-        g_autoptr(virDomain) dom = uuid ? virDomainLookupByUUIDString(conn, uuid) : NULL;
-        if (g_strcmp0(kind, "snapshot") == 0 && dom)
-            recover_snapshot(dom, uuid, kf);
-        else if (g_strcmp0(kind, "rename") == 0 && dom)
-            recover_rename(dom, kf);
-        else if (g_strcmp0(kind, "revert") == 0 && dom)
-            recover_revert(dom, kf);
-        else if (g_strcmp0(kind, "clone") == 0)
-            recover_clone(conn, kf);
-        else if (g_strcmp0(kind, "delete") == 0 && uuid)
-            recover_delete(dom, uuid, kf);
         g_unlink(path);
-        handled++;
+        handled += loaded;
     }
     return handled;
+}
+
+VsJournalOutcome vs_journal_settle(VsJournal *j, gint64 wait_us)
+{
+    gint64 deadline = g_get_monotonic_time() + wait_us;
+    g_autoptr(virConnect) conn = NULL;
+    while (!(conn = vs_hv_connect(NULL)) && g_get_monotonic_time() < deadline)
+        g_usleep(250 * 1000);
+    g_autofree char *kind = g_key_file_get_string(j->kf, "op", "kind", NULL);
+    g_autofree char *uuid = g_key_file_get_string(j->kf, "op", "uuid", NULL);
+    g_autoptr(virDomain) dom = conn && uuid ? virDomainLookupByUUIDString(conn, uuid) : NULL;
+    if (!dom) /* gone with its snapshots, or not known */
+        return conn && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ? VS_JOURNAL_UNDONE
+                                                                  : VS_JOURNAL_UNSETTLED;
+    if (g_strcmp0(kind, "snapshot") != 0)
+        return VS_JOURNAL_UNSETTLED;
+    return recover_snapshot(dom, uuid, j->kf, deadline);
 }

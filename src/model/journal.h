@@ -29,6 +29,22 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
 bool vs_journal_commit(VsJournal *j, GError **error);
 /* The operation ended (success or clean failure): drop the record. */
 void vs_journal_end(VsJournal *j);
+/* Frees J but leaves its record on disk, for recovery at the next start. */
+void vs_journal_keep(VsJournal *j);
+
+typedef enum {
+    VS_JOURNAL_DONE,      /* the operation's result is in place */
+    VS_JOURNAL_UNDONE,    /* nothing of it is left */
+    VS_JOURNAL_UNSETTLED, /* the hypervisor stayed away: not known */
+} VsJournalOutcome;
+
+/* An operation's libvirt call broke off with the connection (libvirtd
+ * restarted, a remote link dropped), so whether libvirt finished it is not
+ * known. Waits up to WAIT_US for the connection, then settles the operation
+ * as recovery at start would, after any job libvirt still runs on the VM.
+ * Only "snapshot" records so far; others are UNSETTLED. The record stays
+ * either way: end or keep it. */
+VsJournalOutcome vs_journal_settle(VsJournal *j, gint64 wait_us);
 
 /* Repairs what interrupted operations left; returns how many it handled. */
 int vs_journal_recover(void);

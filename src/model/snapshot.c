@@ -21,6 +21,10 @@
 #include <libvirt/virterror.h>
 #include <string.h>
 
+/* How long a create whose libvirt call broke off with the connection waits
+ * for the connection to come back and tell whether the snapshot was made. */
+#define SETTLE_WAIT_US (120 * G_USEC_PER_SEC)
+
 void vs_snapshot_free(VsSnapshot *snap)
 {
     if (!snap)
@@ -645,6 +649,42 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
     return snap;
 }
 
+/* libvirt's call broke off with the connection (libvirtd restarted, a
+ * remote link dropped): libvirtd may have finished the snapshot, may still
+ * be taking it, or may have left a qcow2 tag without metadata. Once the
+ * connection is back and libvirt's job on the VM has ended, it is settled
+ * as recovery after a crash would (journal.c): the snapshot as made (its
+ * handle returned), or nothing of it left (NULL, ERROR kept). The VM's lock
+ * is held meanwhile, so no other operation on it runs in between. */
+static virDomainSnapshotPtr settle_broken_off(VsTask *task, VsSnapshotJob *job,
+                                              VsJournal **journal, const char *internal,
+                                              GError **error)
+{
+    vs_warn("VM '%s': snapshot '%s': %s; settling it once libvirt is back", job->vm, job->name,
+            (*error)->message);
+    vs_task_set_message(task, "the connection to libvirt broke off during the snapshot: "
+                              "waiting for it to tell whether the snapshot was made");
+    VsJournalOutcome outcome = vs_journal_settle(*journal, SETTLE_WAIT_US);
+    if (outcome == VS_JOURNAL_UNSETTLED) {
+        vs_journal_keep(g_steal_pointer(journal));
+        g_prefix_error(error, "not known whether snapshot '%s' was made (virtsnapd settles it "
+                              "when it next starts): ", job->name);
+        return NULL;
+    }
+    if (outcome == VS_JOURNAL_UNDONE) {
+        g_prefix_error(error, "snapshot '%s' was not made, nothing of it is left: ", job->name);
+        return NULL;
+    }
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = conn ? virDomainLookupByUUIDString(conn, job->uuid) : NULL;
+    virDomainSnapshotPtr snap = dom ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    if (snap)
+        g_clear_error(error);
+    else
+        g_prefix_error(error, "snapshot '%s' was made but cannot be read back: ", job->name);
+    return snap;
+}
+
 static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
 {
     vs_snapshot_facts_forget(job->uuid);
@@ -709,8 +749,11 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         snap = take_classic(dom, job, internal, running, &figures, error);
     }
     vs_fault_point("snapshot-after-create");
+    bool broken_off = !snap && error && g_error_matches(*error, VS_ERROR, VS_ERR_UNAVAILABLE);
+    if (broken_off)
+        snap = settle_broken_off(task, job, &journal, internal, error);
     bool ok = snap && vs_snapnames_set(job->uuid, internal, job->name, error);
-    if (ok && running)
+    if (ok && running && !broken_off) /* else the pause was not measured */
         vs_snapnames_keep_figures(job->uuid, internal, &figures);
     /* Done as far as the client is concerned. The figures' file, the
      * journal's removal and the log lines below follow under the VM's lock
@@ -724,7 +767,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         vs_fault_point("snapshot-finished");
     }
     g_autoptr(GError) figures_error = NULL;
-    if (ok && running && !vs_snapnames_save_figures(job->uuid, internal, &figures_error))
+    if (ok && running && !broken_off && !vs_snapnames_save_figures(job->uuid, internal, &figures_error))
         vs_warn("VM '%s': snapshot '%s': cannot save its figures: %s", job->vm, job->name,
                 figures_error->message);
     /* A failed classic create leaves no metadata: libvirt drops its own on
@@ -740,7 +783,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         return false;
     vs_info("VM '%s': created %s snapshot '%s' (libvirt name '%s')%s", job->vm,
             live ? "live" : "classic", job->name, internal, running ? "" : ", disks only");
-    if (running)
+    if (running && !broken_off)
         vs_info("VM '%s': snapshot '%s': guest paused %.1f ms, memory %" G_GUINT64_FORMAT " bytes",
                 job->vm, job->name, figures.downtime_ms, figures.memory_bytes);
     return true;

@@ -3,60 +3,22 @@
  * away and serves again once it is back, without being restarted; and a
  * reconnect releases the lost connection (its socket). */
 #include "harness.h"
+#include "libvirtd.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <glib/gstdio.h>
-#include <signal.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-static char *dir;
-static pid_t libvirtd;
-
-static void start_libvirtd(void)
-{
-    g_autofree char *conf = g_build_filename(dir, "libvirtd.conf", NULL);
-    g_autofree char *pid = g_build_filename(dir, "libvirtd.pid", NULL);
-    g_autofree char *sock = g_build_filename(dir, "run", "libvirt-sock", NULL);
-    g_autofree char *log = g_build_filename(dir, "libvirtd.log", NULL);
-    g_unlink(sock);
-    libvirtd = fork();
-    if (libvirtd == 0) {
-        FILE *f = fopen(log, "a");
-        if (f) {
-            dup2(fileno(f), 1);
-            dup2(fileno(f), 2);
-        }
-        execl("/usr/sbin/libvirtd", "libvirtd", "-f", conf, "-p", pid, NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++)
-        g_usleep(50000);
-    assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
-}
-
-static void stop_libvirtd(void)
-{
-    if (libvirtd <= 0)
-        return;
-    kill(libvirtd, SIGTERM);
-    waitpid(libvirtd, NULL, 0);
-    libvirtd = 0;
-}
 
 /* Whatever happened, no libvirtd may outlive the test: a second one cannot
  * start while it holds the drivers' pid files. */
 static int cleanup(void **state)
 {
     (void)state;
-    stop_libvirtd();
+    vs_libvirtd_stop();
     return 0;
 }
 
@@ -107,31 +69,20 @@ static int settled_fds(pid_t pid)
 static void test_libvirtd_restart(void **state)
 {
     (void)state;
-    /* Only one libvirtd can run as root at a time (the drivers' pid files
-     * under /run are global): wait for any other run of this test. */
-    int lock = open("/tmp/virtsnap-reconnect-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    assert_true(lock >= 0 && flock(lock, LOCK_EX) == 0);
-    dir = g_dir_make_tmp("virtsnap-libvirtd-XXXXXX", NULL);
-    g_autofree char *run = g_build_filename(dir, "run", NULL);
-    g_mkdir_with_parents(run, 0700);
-    g_autofree char *conf_text = g_strdup_printf(
-        "unix_sock_dir = \"%s\"\nlisten_tls = 0\nlisten_tcp = 0\nauth_unix_rw = \"none\"\n"
-        "auth_unix_ro = \"none\"\n", run);
-    g_autofree char *conf = g_build_filename(dir, "libvirtd.conf", NULL);
-    assert_true(g_file_set_contents(conf, conf_text, -1, NULL));
-    start_libvirtd();
-    g_autofree char *uri = g_strdup_printf("qemu:///system?socket=%s/libvirt-sock", run);
+    vs_libvirtd_setup();
+    vs_libvirtd_start();
+    g_autofree char *uri = g_strdup_printf("qemu:///system?socket=%s", vs_libvirtd_socket());
     VsTestDaemon *d = vs_test_daemon_start(uri, NULL);
     assert_int_equal(get_vms(d, NULL), 200);
 
-    stop_libvirtd();
+    vs_libvirtd_stop();
     g_autofree char *reason = NULL;
     assert_int_equal(get_vms(d, &reason), 503);
     assert_non_null(strstr(reason, "unavailable"));
     g_autoptr(VsTestResponse) tasks = vs_http(d, "GET", "/tasks", NULL);
     assert_int_equal(tasks->status, 200); /* the daemon itself is fine */
 
-    start_libvirtd();
+    vs_libvirtd_start();
     assert_int_equal(wait_served(d), 200);
 
     /* Each lost connection is released: three more restarts leave the
@@ -139,14 +90,14 @@ static void test_libvirtd_restart(void **state)
      * socket per reconnect while its event callbacks held the connection). */
     int fds = settled_fds(d->pid);
     for (int i = 0; i < 3; i++) {
-        stop_libvirtd();
-        start_libvirtd();
+        vs_libvirtd_stop();
+        vs_libvirtd_start();
         assert_int_equal(wait_served(d), 200);
     }
     assert_int_equal(settled_fds(d->pid), fds);
     assert_int_equal(vs_test_daemon_term(d), 0);
     vs_test_daemon_free(d);
-    stop_libvirtd();
+    vs_libvirtd_stop();
 }
 
 int main(void)
