@@ -1,7 +1,10 @@
 /* libvirtd.h: a private libvirtd for the reconnect tests, started and
  * stopped at will. It listens on a socket of its own with no
- * authentication; as root its QEMU driver still uses the host's /run paths,
- * so one test at a time holds it (a lock file serialises the programs). */
+ * authentication and runs in a mount namespace where /etc/libvirt,
+ * /run/libvirt and /var/{lib,cache,log}/libvirt are directories of the run:
+ * its QEMU driver (QEMU as root, as virtsnapd's embedded one) touches
+ * nothing of the host's libvirt. Needs root; a lock file still lets one
+ * program at a time run it. */
 #pragma once
 #include <sys/types.h>
 
@@ -11,6 +14,8 @@ void vs_libvirtd_setup(void);
 void vs_libvirtd_start(void);
 /* Stops it (SIGTERM) if it runs; safe to call at any time. */
 void vs_libvirtd_stop(void);
+/* Kills it (SIGKILL) as a crash would: its QEMU processes go on. */
+void vs_libvirtd_kill(void);
 /* The socket clients connect to, and the directory of the run. */
 const char *vs_libvirtd_socket(void);
 const char *vs_libvirtd_dir(void);

@@ -1,0 +1,24 @@
+/* relay.h: a relay between a libvirt client and libvirtd's socket that can
+ * cut the connection at the next DomainSnapshotCreateXML call: before
+ * libvirtd sees it, right after passing it on, or after libvirtd's reply
+ * (dropped). What a lost link or a libvirtd restart does to a client. */
+#pragma once
+#include <stdbool.h>
+
+typedef enum {
+    VS_CUT_NONE,
+    VS_CUT_BEFORE,      /* drop the call: libvirtd never sees it */
+    VS_CUT_AFTER_CALL,  /* pass the call on and cut at once */
+    VS_CUT_AFTER_REPLY, /* pass the call, wait for libvirtd's reply, drop it */
+} VsCut;
+
+/* Listens on PATH and relays each connection to the socket UPSTREAM. */
+void vs_relay_start(const char *path, const char *upstream);
+/* Stops accepting (connections being relayed go on until they close). */
+void vs_relay_stop(void);
+/* Cuts the connection that carries the next snapshot create as CUT says. */
+void vs_relay_arm(VsCut cut);
+/* Whether the armed cut is still waiting for its call. */
+bool vs_relay_armed(void);
+/* How many connections were cut so far. */
+int vs_relay_cuts(void);
