@@ -170,6 +170,27 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
     return VS_JOURNAL_UNDONE;
 }
 
+/* A revert cut off from libvirt: reverting again gives the state asked for
+ * whether the first one happened or not (a revert is idempotent). DONE once
+ * it has; UNDONE if the snapshot is gone; else UNSETTLED (recovery at start
+ * then reverts a VM left shut off). */
+static VsJournalOutcome finish_revert(virDomainPtr dom, GKeyFile *kf, gint64 deadline)
+{
+    g_autofree char *internal = g_key_file_get_string(kf, "op", "internal", NULL);
+    if (!internal)
+        return VS_JOURNAL_UNSETTLED;
+    wait_job_end(dom, deadline);
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, internal, 0);
+    if (!snap)
+        return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN_SNAPSHOT ? VS_JOURNAL_UNDONE
+                                                                   : VS_JOURNAL_UNSETTLED;
+    if (!vs_snapshot_revert_to(snap, NULL))
+        return VS_JOURNAL_UNSETTLED;
+    vs_info("VM '%s': reverted to '%s' again after the connection broke off",
+            virDomainGetName(dom), internal);
+    return VS_JOURNAL_DONE;
+}
+
 /* A VM rename died after dropping the snapshot metadata: redefine the tree. */
 static void recover_rename(virDomainPtr dom, GKeyFile *kf)
 {
@@ -326,7 +347,9 @@ VsJournalOutcome vs_journal_settle(VsJournal *j, gint64 wait_us)
     if (!dom) /* gone with its snapshots, or not known */
         return conn && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ? VS_JOURNAL_UNDONE
                                                                   : VS_JOURNAL_UNSETTLED;
-    if (g_strcmp0(kind, "snapshot") != 0)
-        return VS_JOURNAL_UNSETTLED;
-    return recover_snapshot(dom, uuid, j->kf, deadline);
+    if (g_strcmp0(kind, "snapshot") == 0)
+        return recover_snapshot(dom, uuid, j->kf, deadline);
+    if (g_strcmp0(kind, "revert") == 0)
+        return finish_revert(dom, j->kf, deadline);
+    return VS_JOURNAL_UNSETTLED;
 }

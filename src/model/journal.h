@@ -40,10 +40,12 @@ typedef enum {
 
 /* An operation's libvirt call broke off with the connection (libvirtd
  * restarted, a remote link dropped), so whether libvirt finished it is not
- * known. Waits up to WAIT_US for the connection, then settles the operation
- * as recovery at start would, after any job libvirt still runs on the VM.
- * Only "snapshot" records so far; others are UNSETTLED. The record stays
- * either way: end or keep it. */
+ * known. Waits up to WAIT_US for the connection and then for any job
+ * libvirt still runs on the VM, and settles the operation:
+ *   snapshot  as recovery at start would: made (DONE) or removed (UNDONE);
+ *   revert    by reverting again (DONE), which gives the same state whether
+ *             or not the first revert happened; UNDONE if the snapshot is gone.
+ * Other kinds are UNSETTLED. The record stays either way: end or keep it. */
 VsJournalOutcome vs_journal_settle(VsJournal *j, gint64 wait_us);
 
 /* Repairs what interrupted operations left; returns how many it handled. */

@@ -649,40 +649,58 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
     return snap;
 }
 
-/* libvirt's call broke off with the connection (libvirtd restarted, a
- * remote link dropped): libvirtd may have finished the snapshot, may still
- * be taking it, or may have left a qcow2 tag without metadata. Once the
- * connection is back and libvirt's job on the VM has ended, it is settled
- * as recovery after a crash would (journal.c): the snapshot as made (its
- * handle returned), or nothing of it left (NULL, ERROR kept). The VM's lock
- * is held meanwhile, so no other operation on it runs in between. */
-static virDomainSnapshotPtr settle_broken_off(VsTask *task, VsSnapshotJob *job,
-                                              VsJournal **journal, const char *internal,
-                                              GError **error)
+/* Whether ERROR says a libvirt call broke off with the connection
+ * (libvirtd restarted, a remote link dropped): libvirtd may then have done
+ * what was asked, may still be doing it, or may have stopped half-way. */
+static bool broke_off(GError **error)
 {
-    vs_warn("VM '%s': snapshot '%s': %s; settling it once libvirt is back", job->vm, job->name,
-            (*error)->message);
+    return error && g_error_matches(*error, VS_ERROR, VS_ERR_UNAVAILABLE);
+}
+
+/* Settles WHAT, an operation that broke off (vs_journal_settle), keeping
+ * the VM's lock meanwhile so that no other operation on it runs in between.
+ * DONE clears ERROR; UNSETTLED keeps the record for the next start and says
+ * so in ERROR; UNDONE leaves ERROR to the caller. */
+static VsJournalOutcome settle(VsJournal **journal, const char *what, GError **error)
+{
+    vs_warn("%s: %s; settling it once libvirt is back", what, (*error)->message);
+    VsJournalOutcome outcome = vs_journal_settle(*journal, SETTLE_WAIT_US);
+    if (outcome == VS_JOURNAL_DONE) {
+        g_clear_error(error);
+    } else if (outcome == VS_JOURNAL_UNSETTLED) {
+        vs_journal_keep(g_steal_pointer(journal));
+        g_prefix_error(error, "%s: not known whether it was done (virtsnapd settles it when "
+                              "it next starts): ", what);
+    }
+    return outcome;
+}
+
+/* Snapshot INTERNAL (libvirt's name) of the VM with UUID, on the
+ * connection as it is now. */
+static virDomainSnapshotPtr snapshot_again(const char *uuid, const char *vm, const char *internal,
+                                           GError **error)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    g_autoptr(virDomain) dom = conn ? vs_hv_domain_again(conn, uuid, vm, error) : NULL;
+    virDomainSnapshotPtr snap = dom ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    if (dom && !snap)
+        vs_hv_set_error(error, "cannot read snapshot '%s' of VM '%s' back", internal, vm);
+    return snap;
+}
+
+/* A create that broke off: once libvirt is back and its job on the VM has
+ * ended, the snapshot as made (its handle), or NULL with nothing of it
+ * left (as recovery after a crash would, journal.c). */
+static virDomainSnapshotPtr settle_create(VsTask *task, VsSnapshotJob *job, VsJournal **journal,
+                                          const char *internal, GError **error)
+{
     vs_task_set_message(task, "the connection to libvirt broke off during the snapshot: "
                               "waiting for it to tell whether the snapshot was made");
-    VsJournalOutcome outcome = vs_journal_settle(*journal, SETTLE_WAIT_US);
-    if (outcome == VS_JOURNAL_UNSETTLED) {
-        vs_journal_keep(g_steal_pointer(journal));
-        g_prefix_error(error, "not known whether snapshot '%s' was made (virtsnapd settles it "
-                              "when it next starts): ", job->name);
-        return NULL;
-    }
-    if (outcome == VS_JOURNAL_UNDONE) {
+    g_autofree char *what = g_strdup_printf("snapshot '%s' of VM '%s'", job->name, job->vm);
+    VsJournalOutcome outcome = settle(journal, what, error);
+    if (outcome == VS_JOURNAL_UNDONE)
         g_prefix_error(error, "snapshot '%s' was not made, nothing of it is left: ", job->name);
-        return NULL;
-    }
-    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
-    g_autoptr(virDomain) dom = conn ? virDomainLookupByUUIDString(conn, job->uuid) : NULL;
-    virDomainSnapshotPtr snap = dom ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
-    if (snap)
-        g_clear_error(error);
-    else
-        g_prefix_error(error, "snapshot '%s' was made but cannot be read back: ", job->name);
-    return snap;
+    return outcome == VS_JOURNAL_DONE ? snapshot_again(job->uuid, job->vm, internal, error) : NULL;
 }
 
 static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
@@ -749,9 +767,9 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         snap = take_classic(dom, job, internal, running, &figures, error);
     }
     vs_fault_point("snapshot-after-create");
-    bool broken_off = !snap && error && g_error_matches(*error, VS_ERROR, VS_ERR_UNAVAILABLE);
+    bool broken_off = !snap && broke_off(error);
     if (broken_off)
-        snap = settle_broken_off(task, job, &journal, internal, error);
+        snap = settle_create(task, job, &journal, internal, error);
     bool ok = snap && vs_snapnames_set(job->uuid, internal, job->name, error);
     if (ok && running && !broken_off) /* else the pause was not measured */
         vs_snapnames_keep_figures(job->uuid, internal, &figures);
@@ -1003,11 +1021,26 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
         return false;
     }
     bool ok = vs_snapshot_revert_to(snap, error);
+    /* Broke off: reverted again once libvirt is back (the same state
+     * whether or not the first one happened), on the new connection. */
+    g_autoptr(virDomainSnapshot) again = NULL;
+    if (!ok && broke_off(error)) {
+        g_autofree char *what = g_strdup_printf("revert of VM '%s' to snapshot '%s'",
+                                                virDomainGetName(dom), op->name);
+        VsJournalOutcome outcome = settle(&journal, what, error);
+        if (outcome == VS_JOURNAL_UNDONE)
+            g_prefix_error(error, "snapshot '%s' no longer exists: ", op->name);
+        again = outcome == VS_JOURNAL_DONE
+                    ? snapshot_again(uuid, virDomainGetName(dom), virDomainSnapshotGetName(snap),
+                                     error)
+                    : NULL;
+        ok = again != NULL;
+    }
     vs_journal_end(journal);
     if (!ok)
         return false;
     vs_info("VM '%s': reverted to snapshot '%s'", virDomainGetName(dom), op->name);
-    op->result = snapshot_info(uuid, snap, error);
+    op->result = snapshot_info(uuid, again ? again : snap, error);
     return op->result != NULL;
 }
 

@@ -14,7 +14,6 @@
  * a 4-byte big-endian length that counts itself, then program, version,
  * procedure, type, serial and status, 4 bytes each. */
 #define REMOTE_PROGRAM 0x20008086u
-#define PROC_SNAPSHOT_CREATE_XML 185u
 #define TYPE_CALL 0u
 #define TYPE_REPLY 1u
 #define HEADER_BYTES 28u
@@ -22,7 +21,8 @@
 static struct {
     int listen_fd;
     char *upstream;
-    gint cut;  /* VsCut, taken by the first snapshot create call */
+    gint cut;   /* VsCut, taken by the first call of proc */
+    gint proc;  /* set before cut */
     gint cuts; /* connections cut */
 } relay = {.listen_fd = -1};
 
@@ -56,9 +56,9 @@ static gsize message_length(const GByteArray *buf)
     return len >= HEADER_BYTES && buf->len >= len ? len : 0;
 }
 
-static bool is_snapshot_create(const guint8 *m, guint32 type)
+static bool is_armed_proc(const guint8 *m, guint32 type)
 {
-    return word(m, 1) == REMOTE_PROGRAM && word(m, 3) == PROC_SNAPSHOT_CREATE_XML &&
+    return word(m, 1) == REMOTE_PROGRAM && word(m, 3) == (guint32)g_atomic_int_get(&relay.proc) &&
            word(m, 4) == type;
 }
 
@@ -81,7 +81,7 @@ static bool pass_calls(GByteArray *upstream, int server, bool *holding)
     gsize len;
     while ((len = message_length(upstream)) > 0) {
         int cut = VS_CUT_NONE;
-        if (is_snapshot_create(upstream->data, TYPE_CALL)) {
+        if (is_armed_proc(upstream->data, TYPE_CALL)) {
             cut = g_atomic_int_get(&relay.cut);
             g_atomic_int_set(&relay.cut, VS_CUT_NONE);
         }
@@ -124,7 +124,7 @@ static gpointer relay_connection(gpointer data)
                 g_byte_array_append(downstream, chunk, (guint)n);
             gsize len;
             while (holding && !cut && (len = message_length(downstream)) > 0) {
-                cut = is_snapshot_create(downstream->data, TYPE_REPLY);
+                cut = is_armed_proc(downstream->data, TYPE_REPLY);
                 g_byte_array_remove_range(downstream, 0, (guint)len);
             }
         }
@@ -166,6 +166,10 @@ void vs_relay_stop(void)
         shutdown(relay.listen_fd, SHUT_RDWR);
 }
 
-void vs_relay_arm(VsCut cut) { g_atomic_int_set(&relay.cut, cut); }
+void vs_relay_arm(VsCut cut, unsigned proc)
+{
+    g_atomic_int_set(&relay.proc, (gint)proc);
+    g_atomic_int_set(&relay.cut, cut);
+}
 bool vs_relay_armed(void) { return g_atomic_int_get(&relay.cut) != VS_CUT_NONE; }
 int vs_relay_cuts(void) { return g_atomic_int_get(&relay.cuts); }

@@ -1,5 +1,5 @@
 /* relay.h: a relay between a libvirt client and libvirtd's socket that can
- * cut the connection at the next DomainSnapshotCreateXML call: before
+ * cut the connection at the next call of a given libvirt procedure: before
  * libvirtd sees it, right after passing it on, or after libvirtd's reply
  * (dropped). What a lost link or a libvirtd restart does to a client. */
 #pragma once
@@ -16,8 +16,12 @@ typedef enum {
 void vs_relay_start(const char *path, const char *upstream);
 /* Stops accepting (connections being relayed go on until they close). */
 void vs_relay_stop(void);
-/* Cuts the connection that carries the next snapshot create as CUT says. */
-void vs_relay_arm(VsCut cut);
+/* Procedures of libvirt's remote protocol (src/remote/remote_protocol.x). */
+#define VS_PROC_SNAPSHOT_CREATE_XML 185u
+#define VS_PROC_REVERT_TO_SNAPSHOT 192u
+
+/* Cuts the connection that carries the next call of PROC as CUT says. */
+void vs_relay_arm(VsCut cut, unsigned proc);
 /* Whether the armed cut is still waiting for its call. */
 bool vs_relay_armed(void);
 /* How many connections were cut so far. */

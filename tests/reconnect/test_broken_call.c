@@ -5,7 +5,8 @@
  * DomainSnapshotCreateXML call: after libvirtd has made the snapshot and
  * before it has, exactly the two outcomes a lost link or a libvirtd
  * restart can leave. The task must then report what happened: finished
- * with the snapshot under its name, or failed with nothing of it left. */
+ * with the snapshot under its name, or failed with nothing of it left. A
+ * revert cut the same way is done again once the connection is back. */
 #include "harness.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -71,7 +72,7 @@ static int teardown(void **state)
 static json_t *snapshot_cut(const char *name, VsCut cut)
 {
     int cuts = vs_relay_cuts();
-    vs_relay_arm(cut);
+    vs_relay_arm(cut, VS_PROC_SNAPSHOT_CREATE_XML);
     g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", name);
     g_autoptr(VsTestResponse) r = vs_http(t.d, "POST", "/vms/cut/snapshots", body);
     assert_int_equal(r->status, 202);
@@ -132,6 +133,45 @@ static void test_cut_before_libvirt_saw_it(void **state)
     assert_true(libvirt_has("lost"));
 }
 
+static const char *vm_state(void)
+{
+    static char state[32];
+    g_autoptr(VsTestResponse) vm = vs_http(t.d, "GET", "/vms/cut", NULL);
+    assert_int_equal(vm->status, 200);
+    g_strlcpy(state, vs_json_str(vm->json, "state"), sizeof state);
+    return state;
+}
+
+/* Reverts the running VM to "off" (taken shut off) with the relay armed to
+ * CUT: the revert must answer 200 with the VM shut off, on either side of
+ * the cut, as virtsnapd reverts again once the connection is back. */
+static void revert_cut(VsCut cut)
+{
+    g_autoptr(VsTestResponse) start = vs_http(t.d, "POST", "/vms/cut/start", NULL);
+    assert_int_equal(start->status, 200);
+    assert_string_equal(vm_state(), "running");
+    int cuts = vs_relay_cuts();
+    vs_relay_arm(cut, VS_PROC_REVERT_TO_SNAPSHOT);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "POST", "/vms/cut/snapshots/off/revert", NULL);
+    if (r->status != 200)
+        fail_msg("revert: %ld %s", r->status, r->body);
+    assert_false(vs_relay_armed());
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    assert_string_equal(vs_json_str(r->json, "name"), "off");
+    assert_string_equal(vm_state(), "shutoff");
+}
+
+static void test_revert_cut(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) stop = vs_http(t.d, "POST", "/vms/cut/poweroff", NULL);
+    assert_int_equal(stop->status, 200);
+    g_autofree char *status = vs_take_snapshot(t.d, "cut", "off", NULL);
+    assert_string_equal(status, "finished");
+    revert_cut(VS_CUT_AFTER_REPLY); /* libvirtd reverted; its answer was lost */
+    revert_cut(VS_CUT_BEFORE);      /* libvirtd never saw the call */
+}
+
 int main(void)
 {
     if (geteuid() != 0 || !g_file_test("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE)) {
@@ -141,6 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cut_after_libvirt_made_it),
         cmocka_unit_test(test_cut_before_libvirt_saw_it),
+        cmocka_unit_test(test_revert_cut),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     if (daemon_status != 0)

@@ -122,7 +122,7 @@ static void test_link_drops_libvirtd_finishes(void **state)
 {
     (void)state;
     int cuts = vs_relay_cuts();
-    vs_relay_arm(VS_CUT_AFTER_CALL);
+    vs_relay_arm(VS_CUT_AFTER_CALL, VS_PROC_SNAPSHOT_CREATE_XML);
     g_autofree char *id = snapshot_while_frozen("slow");
     for (int i = 0; i < 100 && vs_relay_cuts() == cuts; i++)
         g_usleep(100000);
