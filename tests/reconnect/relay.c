@@ -24,6 +24,8 @@ static struct {
     gint cut;   /* VsCut, taken by the first call of proc */
     gint proc;  /* set before cut */
     gint cuts; /* connections cut */
+    gint hold; /* close new connections after a cut */
+    gint away; /* ... and one has happened */
 } relay = {.listen_fd = -1};
 
 static guint32 word(const guint8 *p, guint index)
@@ -129,8 +131,10 @@ static gpointer relay_connection(gpointer data)
             }
         }
     }
-    if (cut)
+    if (cut) {
+        g_atomic_int_set(&relay.away, g_atomic_int_get(&relay.hold));
         g_atomic_int_inc(&relay.cuts);
+    }
     if (server >= 0)
         close(server);
     close(client);
@@ -144,6 +148,10 @@ static gpointer relay_accept(gpointer data)
         int client = accept4(relay.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (client < 0)
             return NULL; /* the listening socket was shut down */
+        if (g_atomic_int_get(&relay.away)) {
+            close(client);
+            continue;
+        }
         g_thread_unref(g_thread_new("relay", relay_connection, GINT_TO_POINTER(client)));
     }
 }
@@ -171,5 +179,12 @@ void vs_relay_arm(VsCut cut, unsigned proc)
     g_atomic_int_set(&relay.proc, (gint)proc);
     g_atomic_int_set(&relay.cut, cut);
 }
+void vs_relay_hold_after_cut(bool hold)
+{
+    g_atomic_int_set(&relay.hold, hold);
+    if (!hold)
+        g_atomic_int_set(&relay.away, 0);
+}
+
 bool vs_relay_armed(void) { return g_atomic_int_get(&relay.cut) != VS_CUT_NONE; }
 int vs_relay_cuts(void) { return g_atomic_int_get(&relay.cuts); }

@@ -22,6 +22,9 @@ void vs_relay_stop(void);
 
 /* Cuts the connection that carries the next call of PROC as CUT says. */
 void vs_relay_arm(VsCut cut, unsigned proc);
+/* HOLD: after the next cut, connections are closed as soon as they are
+ * accepted (libvirtd seems away) until this is called with false. */
+void vs_relay_hold_after_cut(bool hold);
 /* Whether the armed cut is still waiting for its call. */
 bool vs_relay_armed(void);
 /* How many connections were cut so far. */

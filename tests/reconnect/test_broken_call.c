@@ -6,8 +6,9 @@
  * before it has, exactly the two outcomes a lost link or a libvirtd
  * restart can leave. The task must then report what happened: finished
  * with the snapshot under its name, or failed with nothing of it left. A
- * revert cut the same way is done again once the connection is back. */
-#include "harness.h"
+ * revert cut the same way is done again once the connection is back; a
+ * create whose connection stays away is settled at the next start. */
+#include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
 
@@ -133,6 +134,36 @@ static void test_cut_before_libvirt_saw_it(void **state)
     assert_true(libvirt_has("lost"));
 }
 
+static long snapshot_status_enc(const char *name)
+{
+    g_autofree char *enc = vs_enc(name);
+    return snapshot_status(enc);
+}
+
+/* libvirtd stays away longer than virtsnapd waits (3 s here): the task
+ * fails saying the outcome is not known, the journal record stays, and the
+ * next start settles it: the snapshot, made by libvirtd, is shown under its
+ * name ("away 1" is not a libvirt name, so only the record knows it). */
+static void test_cut_and_away(void **state)
+{
+    (void)state;
+    g_setenv("VIRTSNAP_SETTLE_WAIT", "3", TRUE);
+    vs_test_daemon_restart(t.d);
+    g_unsetenv("VIRTSNAP_SETTLE_WAIT");
+    vs_relay_hold_after_cut(true);
+    json_t *task = snapshot_cut("away 1", VS_CUT_AFTER_REPLY);
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    if (!strstr(vs_json_str(task, "message"), "not known whether it was done"))
+        fail_msg("task message: %s", vs_json_str(task, "message"));
+    json_decref(task);
+    g_autofree char *journal = g_build_filename(t.d->state_dir, "journal", NULL);
+    assert_int_equal(vs_dir_count(journal), 1);
+    vs_relay_hold_after_cut(false);
+    vs_test_daemon_restart(t.d);
+    assert_int_equal(snapshot_status_enc("away 1"), 200);
+    assert_int_equal(vs_dir_count(journal), 0);
+}
+
 static const char *vm_state(void)
 {
     static char state[32];
@@ -182,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_cut_after_libvirt_made_it),
         cmocka_unit_test(test_cut_before_libvirt_saw_it),
         cmocka_unit_test(test_revert_cut),
+        cmocka_unit_test(test_cut_and_away),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     if (daemon_status != 0)
