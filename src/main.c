@@ -213,6 +213,7 @@ static int run(Options *o)
     g_timeout_add_seconds(60, expire_tasks, NULL);
     g_main_loop_run(loop);
     vs_tasks_stop_waits();
+    vs_journal_stop_settling();
     vs_server_stop(server);
     vs_tasks_shutdown();
     vs_hv_shutdown();

@@ -105,24 +105,67 @@ static GPtrArray *get_list(GKeyFile *kf, const char *key)
     return out;
 }
 
-/* Waits until libvirt runs no job on DOM, or until DEADLINE (monotonic µs).
- * A client that lost its connection mid-call may find libvirtd still taking
- * the snapshot: its metadata appears only at the end, and a qcow2 tag
- * removed before then would leave metadata without data. Drivers that
- * report no jobs (the test driver) count as idle. */
-static void wait_job_end(virDomainPtr dom, gint64 deadline)
+/* vs_journal_stop_settling was called: waits end at once. */
+static gint stopping;
+
+void vs_journal_stop_settling(void)
 {
-    virDomainJobInfo info;
-    while (virDomainGetJobInfo(dom, &info) == 0 && info.type != VIR_DOMAIN_JOB_NONE &&
-           g_get_monotonic_time() < deadline)
+    g_atomic_int_set(&stopping, 1);
+}
+
+static bool may_wait(gint64 deadline)
+{
+    return !g_atomic_int_get(&stopping) && g_get_monotonic_time() < deadline;
+}
+
+/* Waits until libvirt runs no job on DOM; false if that is not known by
+ * DEADLINE (monotonic µs). A client that lost its connection mid-call may
+ * find libvirtd still taking the snapshot, and libvirt lists a snapshot
+ * from the moment it starts taking it (dropping it again if that fails): a
+ * lookup before the job's end would take a snapshot not yet made as made,
+ * or delete the qcow2 tag of one about to be. While QEMU's savevm runs,
+ * libvirt lets no query in: virDomainGetJobInfo waits for up to 30 s and
+ * then says the job lock timed out (busy, so asked again). Drivers that
+ * report no jobs (the test driver) and shut-off domains count as idle. */
+static bool wait_job_end(virDomainPtr dom, gint64 deadline)
+{
+    for (;;) {
+        virDomainJobInfo info;
+        int rc = virDomainGetJobInfo(dom, &info);
+        int code = rc < 0 ? virGetLastErrorCode() : VIR_ERR_OK;
+        virResetLastError();
+        if ((rc == 0 && info.type == VIR_DOMAIN_JOB_NONE) || code == VIR_ERR_NO_SUPPORT ||
+            code == VIR_ERR_OPERATION_INVALID)
+            return true;
+        if ((rc < 0 && code != VIR_ERR_OPERATION_TIMEOUT) || !may_wait(deadline))
+            return false;
         g_usleep(100 * 1000);
-    virResetLastError();
+    }
+}
+
+/* Whether the snapshot with XML DOC may be the one the record describes,
+ * made by our call: libvirt sets a snapshot's creation time when it takes
+ * the call (a live snapshot's, when virtsnapd pauses the guest), so one
+ * made seconds before or long after our call began is another client's,
+ * made under the name while ours broke off. Only on this host, whose clock
+ * libvirt uses. */
+static bool made_by_our_call(xmlDoc *doc, GKeyFile *kf)
+{
+    gint64 began = g_key_file_get_int64(kf, "op", "began", NULL);
+    if (!began || !vs_hv_is_local())
+        return true;
+    g_autofree char *text = doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/creationTime)")
+                                : NULL;
+    gint64 created = text ? g_ascii_strtoll(text, NULL, 10) : 0;
+    return created >= began - 1 && created <= began + 30;
 }
 
 /* A snapshot create died or broke off: keep what libvirt has (DONE), else
  * remove a qcow2 tag that QEMU or qemu-img wrote without libvirt's metadata
  * (and, for a live one, let the memory copy end and delete its file).
- * UNSETTLED, touching nothing, if libvirt cannot say whether it has it. */
+ * UNSETTLED, touching nothing, if libvirt cannot say whether it has it
+ * (or is still taking it). A snapshot of the name that is another
+ * client's is left alone: UNDONE. */
 static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKeyFile *kf,
                                          gint64 deadline)
 {
@@ -130,16 +173,34 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
     g_autofree char *display = g_key_file_get_string(kf, "op", "display", NULL);
     if (!internal || !display)
         return VS_JOURNAL_UNDONE;
-    wait_job_end(dom, deadline);
+    if (!wait_job_end(dom, deadline))
+        return VS_JOURNAL_UNSETTLED;
+    g_autofree char *ram = g_key_file_get_string(kf, "op", "ram", NULL);
     g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, internal, 0);
-    if (snap) {
+    g_autofree char *xml = snap ? virDomainSnapshotGetXMLDesc(snap, 0) : NULL;
+    g_autoptr(xmlDoc) doc = xml ? vs_xml_parse(xml, NULL) : NULL;
+    if (snap && !made_by_our_call(doc, kf)) {
+        vs_warn("recovery: snapshot '%s' of VM '%s' is another client's, made since: left alone",
+                internal, virDomainGetName(dom));
+        return VS_JOURNAL_UNDONE;
+    }
+    /* A live snapshot's metadata may be in place while its memory file was
+     * removed by the take's own cleanup (the call broke off at the end):
+     * not a snapshot that can be reverted to, so not kept. (A create that
+     * fell back to a classic one has RAM in its record but no such file.) */
+    g_autofree char *file =
+        doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)") : NULL;
+    if (snap && file && g_strcmp0(file, ram) == 0 && !vs_live_ram_complete(file)) {
+        virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY);
+        g_clear_pointer(&snap, virDomainSnapshotFree);
+        virResetLastError();
+    } else if (snap) {
         vs_snapnames_set(uuid, internal, display, NULL);
         vs_info("recovery: snapshot '%s' of VM '%s' was completed", display, virDomainGetName(dom));
         return VS_JOURNAL_DONE;
-    }
-    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT)
+    } else if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
         return VS_JOURNAL_UNSETTLED;
-    g_autofree char *ram = g_key_file_get_string(kf, "op", "ram", NULL);
+    }
     if (ram) {
         vs_live_abandon(dom, internal, ram);
     } else if (virDomainIsActive(dom) == 1) {
@@ -179,7 +240,8 @@ static VsJournalOutcome finish_revert(virDomainPtr dom, GKeyFile *kf, gint64 dea
     g_autofree char *internal = g_key_file_get_string(kf, "op", "internal", NULL);
     if (!internal)
         return VS_JOURNAL_UNSETTLED;
-    wait_job_end(dom, deadline);
+    if (!wait_job_end(dom, deadline))
+        return VS_JOURNAL_UNSETTLED;
     g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, internal, 0);
     if (!snap)
         return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN_SNAPSHOT ? VS_JOURNAL_UNDONE
@@ -294,14 +356,15 @@ static void recover_delete(virDomainPtr dom, const char *uuid, GKeyFile *kf)
 
 /* Repairs what one record shows; false if the record must stay for the
  * next start (libvirt could not say whether a snapshot was made). */
-static bool recover_record(virConnectPtr conn, GKeyFile *kf)
+static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
 {
     g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
     g_autofree char *uuid = g_key_file_get_string(kf, "op", "uuid", NULL);
     g_autoptr(virDomain) dom = uuid ? virDomainLookupByUUIDString(conn, uuid) : NULL;
+    if (uuid && !dom && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
+        return false; /* not "gone": libvirt could not answer */
     if (g_strcmp0(kind, "snapshot") == 0 && dom)
-        return recover_snapshot(dom, uuid, kf, g_get_monotonic_time() + JOB_WAIT_US) !=
-               VS_JOURNAL_UNSETTLED;
+        return recover_snapshot(dom, uuid, kf, deadline) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "rename") == 0 && dom)
         recover_rename(dom, kf);
     else if (g_strcmp0(kind, "revert") == 0 && dom)
@@ -321,11 +384,13 @@ int vs_journal_recover(void)
         return 0;
     int handled = 0;
     const char *name;
+    /* One bound for all: a start waits at most that long for libvirt's jobs. */
+    gint64 deadline = g_get_monotonic_time() + JOB_WAIT_US;
     while ((name = g_dir_read_name(listing))) {
         g_autofree char *path = g_build_filename(dir, name, NULL);
         g_autoptr(GKeyFile) kf = g_key_file_new();
         bool loaded = g_str_has_suffix(name, ".op") && g_key_file_load_from_file(kf, path, 0, NULL);
-        if (loaded && !recover_record(conn, kf)) {
+        if (loaded && !recover_record(conn, kf, deadline)) {
             vs_warn("recovery: libvirt cannot tell what %s records; kept for the next start", path);
             continue;
         }
@@ -339,7 +404,7 @@ VsJournalOutcome vs_journal_settle(VsJournal *j, gint64 wait_us)
 {
     gint64 deadline = g_get_monotonic_time() + wait_us;
     g_autoptr(virConnect) conn = NULL;
-    while (!(conn = vs_hv_connect(NULL)) && g_get_monotonic_time() < deadline)
+    while (!(conn = vs_hv_connect(NULL)) && may_wait(deadline))
         g_usleep(250 * 1000);
     g_autofree char *kind = g_key_file_get_string(j->kf, "op", "kind", NULL);
     g_autofree char *uuid = g_key_file_get_string(j->kf, "op", "uuid", NULL);

@@ -47,6 +47,8 @@ typedef enum {
  *             or not the first revert happened; UNDONE if the snapshot is gone.
  * Other kinds are UNSETTLED. The record stays either way: end or keep it. */
 VsJournalOutcome vs_journal_settle(VsJournal *j, gint64 wait_us);
+/* virtsnapd stops: settles still waiting end at once, UNSETTLED. */
+void vs_journal_stop_settling(void);
 
 /* Repairs what interrupted operations left; returns how many it handled. */
 int vs_journal_recover(void);

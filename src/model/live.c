@@ -416,8 +416,7 @@ static bool write_save_header(int fd, const char *xml, const char *cookie)
     return write_all(fd, &h, sizeof h) && write_all(fd, data, h.data_len);
 }
 
-/* True when PATH is a complete save image (header magic final). */
-static bool save_image_complete(const char *path)
+bool vs_live_ram_complete(const char *path)
 {
     char magic[16];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1104,7 +1103,7 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
     }
     g_autoptr(GPtrArray) disks = snapshot_disks(doc, domain);
     /* Everything that can be checked is checked before the VM is stopped. */
-    if (!save_image_complete(ram)) {
+    if (!vs_live_ram_complete(ram)) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED,
                     "the memory file of snapshot '%s' of VM '%s' is missing or incomplete: %s",
                     tag, vm, ram);

@@ -89,6 +89,9 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
  * VM runs, qemu-img snapshot -d otherwise), their RAM file and their metadata. */
 bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **error);
 
+/* True when PATH is a complete memory file (its header's magic is final). */
+bool vs_live_ram_complete(const char *path);
+
 /* Finishes off a vs_live_take that died (a daemon crash) before libvirt got
  * the metadata: waits for a copy still running in QEMU (never cancels it:
  * QEMU 7.2 would leave RAM write-protected), turns the capability off,

@@ -742,6 +742,9 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     vs_journal_set(journal, "internal", internal);
     vs_journal_set(journal, "display", job->name);
     vs_journal_set(journal, "was_running", running ? "true" : "false");
+    g_autofree char *began =
+        g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
+    vs_journal_set(journal, "began", began); /* tells ours from another client's */
     if (ram)
         vs_journal_set(journal, "ram", ram);
     if (!vs_journal_commit(journal, error)) {
@@ -799,7 +802,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
      * client's, made since the name was found free (libvirt refused the
      * name before doing anything), and stays. */
     vs_journal_end(journal);
-    if (snap && !ok) {
+    if (snap && !ok && !broken_off) { /* only one our call returned, never one found */
         vs_live_delete(snap, false, NULL); /* either kind */
         vs_snapnames_forget(job->uuid, internal);
     }

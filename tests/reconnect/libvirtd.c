@@ -13,111 +13,117 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *dir, *sock;
-static pid_t libvirtd;
-
 /* What libvirtd keeps on the host, each bound to a directory of the run:
  * its domains, their state and QEMU's pid files stay apart from the
- * host's libvirt (and from another libvirtd's). */
-static const struct {
-    const char *sub, *target;
-} bound[] = {{"etc", "/etc/libvirt"},           {"run", "/run/libvirt"},
-             {"lib", "/var/lib/libvirt"},       {"cache", "/var/cache/libvirt"},
-             {"log", "/var/log/libvirt"}};
+ * host's libvirt (and from another libvirtd's). The targets themselves are
+ * made on the host when missing (a directory's creation is not private). */
+#define BOUND 5
+static const char *const targets[BOUND] = {"/etc/libvirt", "/run/libvirt", "/var/lib/libvirt",
+                                           "/var/cache/libvirt", "/var/log/libvirt"};
+static const char *const subs[BOUND] = {"etc", "run", "lib", "cache", "log"};
+
+static struct {
+    char *dir, *sock;
+    char *argv[6];       /* libvirtd -f CONF -p PIDFILE */
+    char *log;           /* libvirtd's output */
+    char *sources[BOUND]; /* DIR/etc… */
+    pid_t pid;
+} d;
 
 void vs_libvirtd_setup(void)
 {
-    /* Only one libvirtd can run as root at a time (the drivers' pid files
-     * under /run are global): wait for any other run of these tests. */
+    /* The namespace keeps two libvirtds apart; the lock keeps these
+     * programs from loading the host at once (QEMU, capability probes). */
     int lock = open("/tmp/virtsnap-reconnect-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     assert_true(lock >= 0 && flock(lock, LOCK_EX) == 0); /* held until the program ends */
-    dir = g_dir_make_tmp("virtsnap-libvirtd-XXXXXX", NULL);
-    assert_non_null(dir);
-    for (size_t i = 0; i < G_N_ELEMENTS(bound); i++) {
-        g_autofree char *sub = g_build_filename(dir, bound[i].sub, NULL);
-        g_mkdir_with_parents(sub, 0700);
+    d.dir = g_dir_make_tmp("virtsnap-libvirtd-XXXXXX", NULL);
+    assert_non_null(d.dir);
+    for (size_t i = 0; i < BOUND; i++) {
+        d.sources[i] = g_build_filename(d.dir, subs[i], NULL);
+        g_mkdir_with_parents(d.sources[i], 0700);
+        g_mkdir_with_parents(targets[i], 0755);
     }
-    g_autofree char *sock_dir = g_build_filename(dir, "sock", NULL);
+    g_autofree char *sock_dir = g_build_filename(d.dir, "sock", NULL);
     g_mkdir_with_parents(sock_dir, 0700);
-    sock = g_build_filename(sock_dir, "libvirt-sock", NULL);
+    d.sock = g_build_filename(sock_dir, "libvirt-sock", NULL);
     g_autofree char *conf_text = g_strdup_printf(
         "unix_sock_dir = \"%s\"\nlisten_tls = 0\nlisten_tcp = 0\nauth_unix_rw = \"none\"\n"
         "auth_unix_ro = \"none\"\n", sock_dir);
-    g_autofree char *conf = g_build_filename(dir, "libvirtd.conf", NULL);
+    char *conf = g_build_filename(d.dir, "libvirtd.conf", NULL);
     assert_true(g_file_set_contents(conf, conf_text, -1, NULL));
     /* QEMU as root without virtlogd, cgroups or labels, as virtsnapd's
      * embedded driver runs it (src/model/hv.c). */
-    g_autofree char *qemu_conf = g_build_filename(dir, "etc", "qemu.conf", NULL);
+    g_autofree char *qemu_conf = g_build_filename(d.dir, "etc", "qemu.conf", NULL);
     assert_true(g_file_set_contents(qemu_conf,
                                     "user = \"root\"\ngroup = \"root\"\ndynamic_ownership = 0\n"
                                     "stdio_handler = \"file\"\nsecurity_driver = \"none\"\n"
                                     "namespaces = []\ncgroup_controllers = []\n",
                                     -1, NULL));
+    char *argv[] = {"/usr/sbin/libvirtd", "-f", conf, "-p",
+                    g_build_filename(d.dir, "libvirtd.pid", NULL), NULL};
+    memcpy(d.argv, argv, sizeof argv);
+    d.log = g_build_filename(d.dir, "libvirtd.log", NULL);
 }
 
-/* In the child, before exec: a mount namespace of its own with libvirt's
- * host directories replaced by DIR's. */
-static bool private_dirs(void)
+/* In the child, between fork and exec: no allocation (the parent has
+ * threads). A mount namespace of its own with libvirt's host directories
+ * replaced by the run's; its end when the test program's. */
+static void exec_libvirtd(void)
 {
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        return false;
-    for (size_t i = 0; i < G_N_ELEMENTS(bound); i++) {
-        g_autofree char *sub = g_build_filename(dir, bound[i].sub, NULL);
-        if (g_mkdir_with_parents(bound[i].target, 0755) != 0 ||
-            mount(sub, bound[i].target, NULL, MS_BIND, NULL) != 0)
-            return false;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    int log = open(d.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log >= 0) {
+        dup2(log, 1);
+        dup2(log, 2);
     }
-    return true;
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        _exit(126);
+    for (size_t i = 0; i < BOUND; i++)
+        if (mount(d.sources[i], targets[i], NULL, MS_BIND, NULL) != 0)
+            _exit(126);
+    execv(d.argv[0], d.argv);
+    _exit(127);
 }
 
 void vs_libvirtd_start(void)
 {
-    g_autofree char *conf = g_build_filename(dir, "libvirtd.conf", NULL);
-    g_autofree char *pid = g_build_filename(dir, "libvirtd.pid", NULL);
-    g_autofree char *log = g_build_filename(dir, "libvirtd.log", NULL);
-    g_unlink(sock);
-    libvirtd = fork();
-    if (libvirtd == 0) {
-        FILE *f = fopen(log, "a");
-        if (f) {
-            dup2(fileno(f), 1);
-            dup2(fileno(f), 2);
-        }
-        if (!private_dirs()) {
-            perror("libvirtd's mount namespace");
-            _exit(126);
-        }
-        execl("/usr/sbin/libvirtd", "libvirtd", "-f", conf, "-p", pid, NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++)
+    g_unlink(d.sock);
+    d.pid = fork();
+    if (d.pid == 0)
+        exec_libvirtd();
+    for (int i = 0; i < 200 && !g_file_test(d.sock, G_FILE_TEST_EXISTS); i++)
         g_usleep(50000);
-    assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
+    assert_true(g_file_test(d.sock, G_FILE_TEST_EXISTS));
 }
 
-void vs_libvirtd_stop(void)
+static void end(int sig)
 {
-    if (libvirtd <= 0)
+    if (d.pid <= 0)
         return;
-    kill(libvirtd, SIGTERM);
-    waitpid(libvirtd, NULL, 0);
-    libvirtd = 0;
+    kill(d.pid, sig);
+    waitpid(d.pid, NULL, 0);
+    d.pid = 0;
 }
 
-void vs_libvirtd_kill(void)
+void vs_libvirtd_stop(void) { end(SIGTERM); }
+void vs_libvirtd_kill(void) { end(SIGKILL); }
+
+void vs_libvirtd_remove(void)
 {
-    if (libvirtd <= 0)
+    end(SIGTERM);
+    if (!d.dir || g_getenv("VS_KEEP_STATE"))
         return;
-    kill(libvirtd, SIGKILL);
-    waitpid(libvirtd, NULL, 0);
-    libvirtd = 0;
+    const char *argv[] = {"rm", "-rf", d.dir, NULL};
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+                 NULL);
 }
 
-const char *vs_libvirtd_socket(void) { return sock; }
-const char *vs_libvirtd_dir(void) { return dir; }
+const char *vs_libvirtd_socket(void) { return d.sock; }
+const char *vs_libvirtd_dir(void) { return d.dir; }

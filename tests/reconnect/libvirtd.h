@@ -3,8 +3,8 @@
  * authentication and runs in a mount namespace where /etc/libvirt,
  * /run/libvirt and /var/{lib,cache,log}/libvirt are directories of the run:
  * its QEMU driver (QEMU as root, as virtsnapd's embedded one) touches
- * nothing of the host's libvirt. Needs root; a lock file still lets one
- * program at a time run it. */
+ * nothing of the host's libvirt. It ends with the test program. Needs
+ * root; a lock file lets one program at a time run one. */
 #pragma once
 #include <sys/types.h>
 
@@ -16,6 +16,8 @@ void vs_libvirtd_start(void);
 void vs_libvirtd_stop(void);
 /* Kills it (SIGKILL) as a crash would: its QEMU processes go on. */
 void vs_libvirtd_kill(void);
+/* Stops it and removes the run's directory (kept with VS_KEEP_STATE). */
+void vs_libvirtd_remove(void);
 /* The socket clients connect to, and the directory of the run. */
 const char *vs_libvirtd_socket(void);
 const char *vs_libvirtd_dir(void);

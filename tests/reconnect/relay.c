@@ -16,7 +16,9 @@
 #define REMOTE_PROGRAM 0x20008086u
 #define TYPE_CALL 0u
 #define TYPE_REPLY 1u
+#define TYPE_CALL_WITH_FDS 4u /* the payload starts with the number of descriptors */
 #define HEADER_BYTES 28u
+#define MAX_FDS 16
 
 static struct {
     int listen_fd;
@@ -76,25 +78,95 @@ static int connect_upstream(void)
     return fd;
 }
 
-/* Passes on the whole messages in UPSTREAM (client → libvirtd); false once
- * the connection is to be cut. *HOLDING: a call passed whose reply is held. */
-static bool pass_calls(GByteArray *upstream, int server, bool *holding)
+typedef enum { PASSED, CUT, BROKEN } Passing;
+
+/* What the client sent that is not passed on yet. A call with descriptors
+ * is followed by one byte per descriptor, each sent with its descriptor
+ * (libvirt's virNetSocketSendFD): those bytes go on with theirs. */
+typedef struct {
+    GByteArray *bytes;
+    GArray *fds;     /* received, in order */
+    guint dummies;   /* bytes still to pass, each with a descriptor */
+} Upstream;
+
+/* Reads what the client sent, descriptors included; false at its end. */
+static bool read_client(int client, Upstream *up)
 {
-    gsize len;
-    while ((len = message_length(upstream)) > 0) {
+    guint8 chunk[65536];
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+    } control;
+    struct iovec iov = {.iov_base = chunk, .iov_len = sizeof chunk};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    ssize_t n = recvmsg(client, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0)
+        return false;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            g_array_append_vals(up->fds, CMSG_DATA(c), (c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    g_byte_array_append(up->bytes, chunk, (guint)n);
+    return true;
+}
+
+/* Sends one byte with the oldest descriptor received. */
+static bool send_with_fd(int server, guint8 byte, Upstream *up)
+{
+    if (up->fds->len == 0)
+        return false;
+    int fd = g_array_index(up->fds, int, 0);
+    g_array_remove_index(up->fds, 0);
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control = {0};
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    bool sent = sendmsg(server, &msg, MSG_NOSIGNAL) == 1;
+    close(fd);
+    return sent;
+}
+
+/* Passes on what UP holds (client → libvirtd): whole messages, unless the
+ * armed cut says otherwise, and descriptors with their bytes. *HOLDING: a
+ * call passed whose reply is held. */
+static Passing pass_calls(Upstream *up, int server, bool *holding)
+{
+    for (;;) {
+        if (up->dummies > 0 && up->bytes->len > 0) {
+            if (!send_with_fd(server, up->bytes->data[0], up))
+                return BROKEN;
+            g_byte_array_remove_range(up->bytes, 0, 1);
+            up->dummies--;
+            continue;
+        }
+        gsize len = up->dummies == 0 ? message_length(up->bytes) : 0;
+        if (len == 0)
+            return PASSED;
+        const guint8 *m = up->bytes->data;
         int cut = VS_CUT_NONE;
-        if (is_armed_proc(upstream->data, TYPE_CALL)) {
+        if (is_armed_proc(m, TYPE_CALL)) {
             cut = g_atomic_int_get(&relay.cut);
             g_atomic_int_set(&relay.cut, VS_CUT_NONE);
         }
-        if (cut == VS_CUT_BEFORE || !write_all(server, upstream->data, len))
-            return false;
-        g_byte_array_remove_range(upstream, 0, (guint)len);
+        if (cut == VS_CUT_BEFORE)
+            return CUT;
+        if (word(m, 4) == TYPE_CALL_WITH_FDS && len >= HEADER_BYTES + 4)
+            up->dummies = word(m, HEADER_BYTES / 4);
+        if (!write_all(server, m, len))
+            return BROKEN;
+        g_byte_array_remove_range(up->bytes, 0, (guint)len);
         if (cut == VS_CUT_AFTER_CALL)
-            return false;
+            return CUT;
         *holding = *holding || cut == VS_CUT_AFTER_REPLY;
     }
-    return true;
 }
 
 /* Relays one client connection until either side closes or it is cut. */
@@ -102,7 +174,7 @@ static gpointer relay_connection(gpointer data)
 {
     int client = GPOINTER_TO_INT(data);
     int server = connect_upstream();
-    g_autoptr(GByteArray) upstream = g_byte_array_new();   /* client → libvirtd */
+    Upstream up = {.bytes = g_byte_array_new(), .fds = g_array_new(FALSE, FALSE, sizeof(int))};
     g_autoptr(GByteArray) downstream = g_byte_array_new(); /* libvirtd → client, once held */
     bool holding = false, open = server >= 0, cut = false;
     guint8 chunk[65536];
@@ -111,11 +183,9 @@ static gpointer relay_connection(gpointer data)
         if (poll(fds, 2, -1) < 0 && errno != EINTR)
             break;
         if (fds[0].revents) {
-            ssize_t n = read(client, chunk, sizeof chunk);
-            open = n > 0;
-            if (open)
-                g_byte_array_append(upstream, chunk, (guint)n);
-            cut = open && !pass_calls(upstream, server, &holding);
+            Passing passing = read_client(client, &up) ? pass_calls(&up, server, &holding) : BROKEN;
+            cut = passing == CUT;
+            open = passing != BROKEN;
         }
         if (open && !cut && fds[1].revents) {
             ssize_t n = read(server, chunk, sizeof chunk);
@@ -138,6 +208,10 @@ static gpointer relay_connection(gpointer data)
     if (server >= 0)
         close(server);
     close(client);
+    for (guint i = 0; i < up.fds->len; i++)
+        close(g_array_index(up.fds, int, i));
+    g_array_unref(up.fds);
+    g_byte_array_unref(up.bytes);
     return NULL;
 }
 

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,22 +66,32 @@ static int teardown(void **state)
     }
     if (t.direct)
         virConnectClose(t.direct);
-    vs_libvirtd_stop();
+    vs_libvirtd_remove();
     return 0;
 }
 
-/* Takes snapshot NAME of VM cut with the relay armed to CUT; returns the
- * ended task. */
-static json_t *snapshot_cut(const char *name, VsCut cut)
+/* Asks for snapshot NAME of VM cut with the relay armed to CUT, and waits
+ * for the cut; returns the 202's task. */
+static json_t *snapshot_cut_start(const char *name, VsCut cut)
 {
     int cuts = vs_relay_cuts();
     vs_relay_arm(cut, VS_PROC_SNAPSHOT_CREATE_XML);
     g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", name);
     g_autoptr(VsTestResponse) r = vs_http(t.d, "POST", "/vms/cut/snapshots", body);
     assert_int_equal(r->status, 202);
-    json_t *task = vs_wait_task(t.d, vs_json_str(r->json, "id"), 60);
+    for (int i = 0; i < 100 && vs_relay_cuts() == cuts; i++)
+        g_usleep(50000);
     assert_false(vs_relay_armed()); /* the call went through it */
     assert_int_equal(vs_relay_cuts(), cuts + 1);
+    return json_incref(r->json);
+}
+
+/* The same, waiting for the task's end; returns the ended task. */
+static json_t *snapshot_cut(const char *name, VsCut cut)
+{
+    json_t *started = snapshot_cut_start(name, cut);
+    json_t *task = vs_wait_task(t.d, vs_json_str(started, "id"), 60);
+    json_decref(started);
     return task;
 }
 
@@ -164,6 +176,57 @@ static void test_cut_and_away(void **state)
     assert_int_equal(vs_dir_count(journal), 0);
 }
 
+/* Defines snapshot NAME of VM cut directly in libvirt, a copy of FROM's
+ * metadata with creation time CREATED (as an older snapshot imported by
+ * another tool would be). */
+static void redefine_as(const char *from, const char *name, const char *created)
+{
+    virDomainPtr dom = virDomainLookupByName(t.direct, "cut");
+    assert_non_null(dom);
+    virDomainSnapshotPtr source = virDomainSnapshotLookupByName(dom, from, 0);
+    assert_non_null(source);
+    char *xml = virDomainSnapshotGetXMLDesc(source, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
+    xmlDoc *doc = xml ? xmlReadMemory(xml, (int)strlen(xml), NULL, NULL, XML_PARSE_NONET) : NULL;
+    assert_non_null(doc);
+    for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, (const xmlChar *)"name"))
+            xmlNodeSetContent(n, (const xmlChar *)name);
+        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, (const xmlChar *)"creationTime"))
+            xmlNodeSetContent(n, (const xmlChar *)created);
+    }
+    xmlChar *text = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &text, &len);
+    virDomainSnapshotPtr made =
+        virDomainSnapshotCreateXML(dom, (const char *)text, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE);
+    assert_non_null(made);
+    virDomainSnapshotFree(made);
+    xmlFree(text);
+    xmlFreeDoc(doc);
+    free(xml);
+    virDomainSnapshotFree(source);
+    virDomainFree(dom);
+}
+
+/* While virtsnapd's create is cut off, another client defines a snapshot
+ * of the same libvirt name (an old one, imported with REDEFINE): the
+ * settle must not take it for ours, nor remove it. */
+static void test_cut_and_name_taken(void **state)
+{
+    (void)state;
+    vs_relay_hold_after_cut(true);
+    json_t *task = snapshot_cut_start("rival", VS_CUT_BEFORE);
+    redefine_as("off", "rival", "1000000000");
+    vs_relay_hold_after_cut(false);
+    json_t *ended = vs_wait_task(t.d, vs_json_str(task, "id"), 60);
+    json_decref(task);
+    assert_string_equal(vs_json_str(ended, "status"), "failed");
+    if (!strstr(vs_json_str(ended, "message"), "was not made"))
+        fail_msg("task message: %s", vs_json_str(ended, "message"));
+    json_decref(ended);
+    assert_true(libvirt_has("rival"));
+}
+
 static const char *vm_state(void)
 {
     static char state[32];
@@ -214,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_cut_before_libvirt_saw_it),
         cmocka_unit_test(test_revert_cut),
         cmocka_unit_test(test_cut_and_away),
+        cmocka_unit_test(test_cut_and_name_taken),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     if (daemon_status != 0)

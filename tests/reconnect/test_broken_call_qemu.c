@@ -56,7 +56,7 @@ static int teardown(void **state)
         daemon_status = vs_test_daemon_term(t.d);
         vs_test_daemon_free(t.d);
     }
-    vs_libvirtd_stop();
+    vs_libvirtd_remove();
     if (t.workdir)
         vs_run((const char *const[]){"rm", "-rf", t.workdir, NULL}, NULL);
     return 0;
@@ -128,9 +128,10 @@ static void test_link_drops_libvirtd_finishes(void **state)
         g_usleep(100000);
     assert_int_equal(vs_relay_cuts(), cuts + 1);
     /* virtsnapd reconnects within 2 s and must wait for libvirt's job,
-     * which cannot end while QEMU is stopped. */
+     * which cannot end while QEMU is stopped. Longer than 30 s: libvirt
+     * then answers the job query with a lock timeout, which is no answer. */
     wait_message(id, "broke off");
-    g_usleep(3 * G_USEC_PER_SEC);
+    g_usleep(35 * G_USEC_PER_SEC);
     json_t *waiting = task_now(id);
     assert_string_equal(vs_json_str(waiting, "status"), "running");
     json_decref(waiting);
@@ -179,6 +180,34 @@ static void quiet(void *opaque, virErrorPtr error)
     (void)opaque, (void)error;
 }
 
+/* A live snapshot whose last call (libvirt's metadata, REDEFINE) is made
+ * but its answer lost: the take's own cleanup has already removed the
+ * memory file, so the snapshot is not kept: no metadata, no qcow2 tag, no
+ * file, the guest running. */
+static void test_live_cut_at_metadata(void **state)
+{
+    (void)state;
+    int cuts = vs_relay_cuts();
+    vs_relay_arm(VS_CUT_AFTER_REPLY, VS_PROC_SNAPSHOT_CREATE_XML);
+    g_autoptr(VsTestResponse) r =
+        vs_expect(t.d, 202, "POST", "{\"name\": \"live\", \"live\": true}", "/vms/g/snapshots");
+    json_t *task = vs_wait_task(t.d, vs_guest_task_accepted(r), 120);
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    if (!strstr(vs_json_str(task, "message"), "was not made"))
+        fail_msg("task message: %s", vs_json_str(task, "message"));
+    json_decref(task);
+    assert_false(libvirt_has("live"));
+    assert_false(image_has_tag("live"));
+    json_t *vm = vs_guest_vm_get(t.d, "g");
+    assert_string_equal(vs_json_str(vm, "state"), "running");
+    json_decref(vm);
+    g_autofree char *memory_files = g_strdup_printf("find %s -name '*.ram*'", t.d->state_dir);
+    g_autofree char *found = NULL;
+    vs_run((const char *const[]){"sh", "-c", memory_files, NULL}, &found);
+    assert_string_equal(found, "");
+}
+
 int main(void)
 {
     virSetErrorFunc(NULL, quiet); /* expected refusals, checked by the tests */
@@ -189,6 +218,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_drops_libvirtd_finishes),
         cmocka_unit_test(test_libvirtd_killed_midway),
+        cmocka_unit_test(test_live_cut_at_metadata),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     if (daemon_status != 0)

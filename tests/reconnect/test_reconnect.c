@@ -18,7 +18,7 @@
 static int cleanup(void **state)
 {
     (void)state;
-    vs_libvirtd_stop();
+    vs_libvirtd_remove();
     return 0;
 }
 
