@@ -384,6 +384,11 @@ void vs_hv_set_error_from(virErrorPtr err, GError **error, const char *fmt, ...)
         virFreeError(err);
 }
 
+bool vs_hv_broke_off(GError *const *error)
+{
+    return error && g_error_matches(*error, VS_ERROR, VS_ERR_UNAVAILABLE);
+}
+
 char *vs_hv_uuid(virDomainPtr dom)
 {
     char buf[VIR_UUID_STRING_BUFLEN] = "";

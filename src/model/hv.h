@@ -48,6 +48,11 @@ virDomainPtr vs_hv_domain_again(virConnectPtr conn, const char *uuid, const char
 /* Looks up a domain by name: NULL with VS_ERR_NOT_FOUND naming it. */
 virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error);
 
+/* Whether ERROR says a libvirt call broke off with the connection
+ * (libvirtd restarted, a remote link dropped): libvirtd may then have done
+ * what was asked, may still be doing it, or may have stopped half-way. */
+bool vs_hv_broke_off(GError *const *error);
+
 /* Sets ERROR from libvirt's last error: "<what>: <libvirt message>", with a
  * code derived from the libvirt error (no such domain → NOT_FOUND, invalid
  * operation → CONFLICT, dead connection → UNAVAILABLE, else FAILED). */

@@ -338,8 +338,11 @@ static void recover_revert(virDomainPtr dom, GKeyFile *kf)
                  internal);
 }
 
-/* A VM delete died: finish it. */
-static void recover_delete(virDomainPtr dom, const char *uuid, GKeyFile *kf)
+/* A VM delete died or broke off: finish it. DONE once libvirt has no such
+ * domain (its images then removed unless kept); UNSETTLED if it still has,
+ * or cannot say (nothing removed). DOM may be NULL: gone already. */
+static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, const char *uuid,
+                                       GKeyFile *kf)
 {
     if (dom) {
         vs_snapshot_discard_metadata(dom, NULL);
@@ -347,11 +350,15 @@ static void recover_delete(virDomainPtr dom, const char *uuid, GKeyFile *kf)
             virDomainDestroy(dom);
         if (virDomainIsPersistent(dom) == 1)
             vs_hv_undefine(dom);
+        g_autoptr(virDomain) still = virDomainLookupByUUIDString(conn, uuid);
+        if (still || virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
+            return VS_JOURNAL_UNSETTLED;
     }
     remove_files(kf, "files", g_key_file_get_boolean(kf, "op", "keep_disks", NULL));
     vs_live_forget_vm(uuid);
     vs_snapnames_forget_vm(uuid);
     vs_info("recovery: finished an interrupted delete of VM %s", uuid);
+    return VS_JOURNAL_DONE;
 }
 
 /* Repairs what one record shows; false if the record must stay for the
@@ -372,7 +379,7 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
     else if (g_strcmp0(kind, "clone") == 0)
         recover_clone(conn, kf);
     else if (g_strcmp0(kind, "delete") == 0 && uuid)
-        recover_delete(dom, uuid, kf);
+        return recover_delete(conn, dom, uuid, kf) != VS_JOURNAL_UNSETTLED;
     return true;
 }
 
@@ -400,21 +407,49 @@ int vs_journal_recover(void)
     return handled;
 }
 
-VsJournalOutcome vs_journal_settle(VsJournal *j, gint64 wait_us)
+/* How long a settle waits for the connection and libvirt's job: 2 minutes,
+ * or $VIRTSNAP_SETTLE_WAIT seconds (the tests' way to see it give up). */
+static gint64 settle_wait_us(void)
 {
-    gint64 deadline = g_get_monotonic_time() + wait_us;
+    const char *env = g_getenv("VIRTSNAP_SETTLE_WAIT");
+    gint64 seconds = env ? g_ascii_strtoll(env, NULL, 10) : 120;
+    return CLAMP(seconds, 0, 3600) * G_USEC_PER_SEC;
+}
+
+/* Waits for the connection, then settles the record J by its kind. */
+static VsJournalOutcome settle_record(VsJournal *j)
+{
+    gint64 deadline = g_get_monotonic_time() + settle_wait_us();
     g_autoptr(virConnect) conn = NULL;
     while (!(conn = vs_hv_connect(NULL)) && may_wait(deadline))
         g_usleep(250 * 1000);
     g_autofree char *kind = g_key_file_get_string(j->kf, "op", "kind", NULL);
     g_autofree char *uuid = g_key_file_get_string(j->kf, "op", "uuid", NULL);
     g_autoptr(virDomain) dom = conn && uuid ? virDomainLookupByUUIDString(conn, uuid) : NULL;
-    if (!dom) /* gone with its snapshots, or not known */
-        return conn && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ? VS_JOURNAL_UNDONE
-                                                                  : VS_JOURNAL_UNSETTLED;
+    bool gone = conn && uuid && !dom && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
+    if (!dom && !gone) /* not known */
+        return VS_JOURNAL_UNSETTLED;
+    if (g_strcmp0(kind, "delete") == 0)
+        return recover_delete(conn, dom, uuid, j->kf);
+    if (gone) /* with its snapshots */
+        return VS_JOURNAL_UNDONE;
     if (g_strcmp0(kind, "snapshot") == 0)
         return recover_snapshot(dom, uuid, j->kf, deadline);
     if (g_strcmp0(kind, "revert") == 0)
         return finish_revert(dom, j->kf, deadline);
     return VS_JOURNAL_UNSETTLED;
+}
+
+VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error)
+{
+    vs_warn("%s: %s; settling it once libvirt is back", what, (*error)->message);
+    VsJournalOutcome outcome = settle_record(*j);
+    if (outcome == VS_JOURNAL_DONE) {
+        g_clear_error(error);
+    } else if (outcome == VS_JOURNAL_UNSETTLED) {
+        vs_journal_keep(g_steal_pointer(j));
+        g_prefix_error(error, "%s: not known whether it was done (virtsnapd settles it when "
+                              "it next starts): ", what);
+    }
+    return outcome;
 }

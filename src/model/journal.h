@@ -9,7 +9,9 @@
  *   rename    a VM whose snapshot metadata was dropped → redefine the saved tree
  *   revert    a VM left shut off (or paused) half-way → revert again
  *   clone     → remove the half-made clone (domain, metadata, copied files)
- *   delete    → finish deleting (metadata, domain, images unless kept) */
+ *   delete    → finish deleting (metadata, domain, images unless kept)
+ * and, while virtsnapd runs, settles an operation whose libvirt call broke
+ * off with the connection (vs_journal_settle). */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -38,15 +40,20 @@ typedef enum {
     VS_JOURNAL_UNSETTLED, /* the hypervisor stayed away: not known */
 } VsJournalOutcome;
 
-/* An operation's libvirt call broke off with the connection (libvirtd
- * restarted, a remote link dropped), so whether libvirt finished it is not
- * known. Waits up to WAIT_US for the connection and then for any job
- * libvirt still runs on the VM, and settles the operation:
+/* WHAT (as "snapshot 'x' of VM 'y'"), an operation whose libvirt call
+ * broke off with the connection (ERROR, vs_hv_broke_off), so that whether
+ * libvirt finished it is not known. Waits for the connection and then for
+ * any job libvirt still runs on the VM, 2 minutes in all
+ * ($VIRTSNAP_SETTLE_WAIT seconds), and settles the operation of record *J:
  *   snapshot  as recovery at start would: made (DONE) or removed (UNDONE);
  *   revert    by reverting again (DONE), which gives the same state whether
- *             or not the first revert happened; UNDONE if the snapshot is gone.
- * Other kinds are UNSETTLED. The record stays either way: end or keep it. */
-VsJournalOutcome vs_journal_settle(VsJournal *j, gint64 wait_us);
+ *             or not the first revert happened; UNDONE if the snapshot is gone;
+ *   delete    by finishing it (DONE).
+ * DONE clears ERROR. UNSETTLED (the connection or the job did not end in
+ * time, the daemon stops, libvirt cannot say) keeps the record on disk for
+ * the next start (*J becomes NULL) and says so in ERROR. UNDONE leaves ERROR
+ * as it is. The caller holds the VM's lock throughout and ends *J after. */
+VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error);
 /* virtsnapd stops: settles still waiting end at once, UNSETTLED. */
 void vs_journal_stop_settling(void);
 

@@ -21,16 +21,6 @@
 #include <libvirt/virterror.h>
 #include <string.h>
 
-/* How long a create or revert whose libvirt call broke off with the
- * connection waits for the connection to come back: 2 minutes, or
- * $VIRTSNAP_SETTLE_WAIT seconds (the tests' way to see it give up). */
-static gint64 settle_wait_us(void)
-{
-    const char *env = g_getenv("VIRTSNAP_SETTLE_WAIT");
-    gint64 seconds = env ? g_ascii_strtoll(env, NULL, 10) : 120;
-    return CLAMP(seconds, 0, 3600) * G_USEC_PER_SEC;
-}
-
 void vs_snapshot_free(VsSnapshot *snap)
 {
     if (!snap)
@@ -655,32 +645,6 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
     return snap;
 }
 
-/* Whether ERROR says a libvirt call broke off with the connection
- * (libvirtd restarted, a remote link dropped): libvirtd may then have done
- * what was asked, may still be doing it, or may have stopped half-way. */
-static bool broke_off(GError **error)
-{
-    return error && g_error_matches(*error, VS_ERROR, VS_ERR_UNAVAILABLE);
-}
-
-/* Settles WHAT, an operation that broke off (vs_journal_settle), keeping
- * the VM's lock meanwhile so that no other operation on it runs in between.
- * DONE clears ERROR; UNSETTLED keeps the record for the next start and says
- * so in ERROR; UNDONE leaves ERROR to the caller. */
-static VsJournalOutcome settle(VsJournal **journal, const char *what, GError **error)
-{
-    vs_warn("%s: %s; settling it once libvirt is back", what, (*error)->message);
-    VsJournalOutcome outcome = vs_journal_settle(*journal, settle_wait_us());
-    if (outcome == VS_JOURNAL_DONE) {
-        g_clear_error(error);
-    } else if (outcome == VS_JOURNAL_UNSETTLED) {
-        vs_journal_keep(g_steal_pointer(journal));
-        g_prefix_error(error, "%s: not known whether it was done (virtsnapd settles it when "
-                              "it next starts): ", what);
-    }
-    return outcome;
-}
-
 /* Snapshot INTERNAL (libvirt's name) of the VM with UUID, on the
  * connection as it is now. */
 static virDomainSnapshotPtr snapshot_again(const char *uuid, const char *vm, const char *internal,
@@ -703,7 +667,7 @@ static virDomainSnapshotPtr settle_create(VsTask *task, VsSnapshotJob *job, VsJo
     vs_task_set_message(task, "the connection to libvirt broke off during the snapshot: "
                               "waiting for it to tell whether the snapshot was made");
     g_autofree char *what = g_strdup_printf("snapshot '%s' of VM '%s'", job->name, job->vm);
-    VsJournalOutcome outcome = settle(journal, what, error);
+    VsJournalOutcome outcome = vs_journal_settle(journal, what, error);
     if (outcome == VS_JOURNAL_UNDONE)
         g_prefix_error(error, "snapshot '%s' was not made, nothing of it is left: ", job->name);
     return outcome == VS_JOURNAL_DONE ? snapshot_again(job->uuid, job->vm, internal, error) : NULL;
@@ -776,7 +740,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         snap = take_classic(dom, job, internal, running, &figures, error);
     }
     vs_fault_point("snapshot-after-create");
-    bool broken_off = !snap && broke_off(error);
+    bool broken_off = !snap && vs_hv_broke_off(error);
     if (broken_off)
         snap = settle_create(task, job, &journal, internal, error);
     bool ok = snap && vs_snapnames_set(job->uuid, internal, job->name, error);
@@ -1033,10 +997,10 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     /* Broke off: reverted again once libvirt is back (the same state
      * whether or not the first one happened), on the new connection. */
     g_autoptr(virDomainSnapshot) again = NULL;
-    if (!ok && broke_off(error)) {
+    if (!ok && vs_hv_broke_off(error)) {
         g_autofree char *what = g_strdup_printf("revert of VM '%s' to snapshot '%s'",
                                                 virDomainGetName(dom), op->name);
-        VsJournalOutcome outcome = settle(&journal, what, error);
+        VsJournalOutcome outcome = vs_journal_settle(&journal, what, error);
         if (outcome == VS_JOURNAL_UNDONE)
             g_prefix_error(error, "snapshot '%s' no longer exists: ", op->name);
         again = outcome == VS_JOURNAL_DONE

@@ -665,7 +665,17 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         vs_hv_set_error(error, "cannot delete VM '%s'", name);
         ok = false;
     }
-    if (ok) {
+    /* Broke off half-way (some snapshots' metadata dropped, say): finished
+     * once libvirt is back, as asked, so that nothing is left stranded. */
+    bool settled = false;
+    if (!ok && journal && vs_hv_broke_off(error)) {
+        g_autofree char *what = g_strdup_printf("delete of VM '%s'", name);
+        settled = vs_journal_settle(&journal, what, error) == VS_JOURNAL_DONE;
+        ok = settled;
+        if (settled)
+            definition_forget(uuid);
+    }
+    if (ok && !settled) {
         vs_snapnames_forget_vm(uuid);
         vs_live_forget_vm(uuid); /* memory files are useless without their metadata */
         definition_forget(uuid);
@@ -676,8 +686,9 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
             if ((!keep_disks || is_log) && g_unlink(path) != 0 && g_file_test(path, G_FILE_TEST_EXISTS))
                 vs_warn("VM '%s' deleted but %s could not be removed", name, path);
         }
-        vs_info("deleted VM '%s'%s", name, keep_disks ? " (disks kept)" : "");
     }
+    if (ok)
+        vs_info("deleted VM '%s'%s", name, keep_disks ? " (disks kept)" : "");
     vs_journal_end(journal);
     vs_vmlock_release(lock);
     return ok;

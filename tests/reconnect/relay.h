@@ -19,6 +19,8 @@ void vs_relay_stop(void);
 /* Procedures of libvirt's remote protocol (src/remote/remote_protocol.x). */
 #define VS_PROC_SNAPSHOT_CREATE_XML 185u
 #define VS_PROC_REVERT_TO_SNAPSHOT 192u
+#define VS_PROC_SNAPSHOT_DELETE 193u
+#define VS_PROC_UNDEFINE_FLAGS 231u
 
 /* Cuts the connection that carries the next call of PROC as CUT says. */
 void vs_relay_arm(VsCut cut, unsigned proc);

@@ -7,7 +7,8 @@
  * restart can leave. The task must then report what happened: finished
  * with the snapshot under its name, or failed with nothing of it left. A
  * revert cut the same way is done again once the connection is back; a
- * create whose connection stays away is settled at the next start. */
+ * create whose connection stays away is settled at the next start; a VM
+ * delete cut half-way is finished. */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -227,6 +228,47 @@ static void test_cut_and_name_taken(void **state)
     assert_true(libvirt_has("rival"));
 }
 
+/* A VM with two snapshots deleted while the relay cuts libvirt's PROC call
+ * as CUT: the delete is finished once the connection is back (204), with no
+ * domain, no snapshot metadata and no image left. */
+static void delete_cut(const char *vm, VsCut cut, unsigned proc)
+{
+    g_autofree char *images = g_build_filename(t.d->state_dir, "images", NULL);
+    int before = vs_dir_count(images);
+    g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", vm);
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", body);
+    assert_int_equal(made->status, 201);
+    assert_true(vs_dir_count(images) > before);
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *name = g_strdup_printf("s%d", i);
+        g_autofree char *status = vs_take_snapshot(t.d, vm, name, NULL);
+        assert_string_equal(status, "finished");
+    }
+    int cuts = vs_relay_cuts();
+    vs_relay_arm(cut, proc);
+    g_autofree char *path = g_strdup_printf("/vms/%s", vm);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "DELETE", path, NULL);
+    if (r->status != 204)
+        fail_msg("DELETE %s: %ld %s", path, r->status, r->body);
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    virDomainPtr dom = virDomainLookupByName(t.direct, vm);
+    if (dom)
+        virDomainFree(dom);
+    assert_null(dom);
+    assert_int_equal(vs_dir_count(images), before);
+    g_autoptr(VsTestResponse) gone = vs_http(t.d, "GET", path, NULL);
+    assert_int_equal(gone->status, 404);
+}
+
+static void test_delete_cut(void **state)
+{
+    (void)state;
+    /* Before the first snapshot's metadata is dropped: nothing done yet. */
+    delete_cut("del-early", VS_CUT_BEFORE, VS_PROC_SNAPSHOT_DELETE);
+    /* After libvirtd undefined the VM: only the images were left to remove. */
+    delete_cut("del-late", VS_CUT_AFTER_REPLY, VS_PROC_UNDEFINE_FLAGS);
+}
+
 static const char *vm_state(void)
 {
     static char state[32];
@@ -278,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_revert_cut),
         cmocka_unit_test(test_cut_and_away),
         cmocka_unit_test(test_cut_and_name_taken),
+        cmocka_unit_test(test_delete_cut),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     if (daemon_status != 0)
