@@ -253,12 +253,18 @@ static VsJournalOutcome finish_revert(virDomainPtr dom, GKeyFile *kf, gint64 dea
     return VS_JOURNAL_DONE;
 }
 
-/* A VM rename died after dropping the snapshot metadata: redefine the tree. */
-static void recover_rename(virDomainPtr dom, GKeyFile *kf)
+/* A VM rename died or broke off after it began dropping the snapshot
+ * metadata: redefine the saved tree under the name the VM has now (the old
+ * one or the new), after dropping what is left of it, unless the whole
+ * tree is there. DONE when it is; else UNSETTLED. */
+static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf)
 {
     g_autoptr(GPtrArray) xml = get_list(kf, "tree");
-    if (xml->len == 0 || virDomainSnapshotNum(dom, 0) > 0)
-        return;
+    int present = virDomainSnapshotNum(dom, 0);
+    if (present < 0)
+        return VS_JOURNAL_UNSETTLED;
+    if (xml->len == 0 || (guint)present == xml->len)
+        return VS_JOURNAL_DONE;
     g_autoptr(VsSnapshotTree) tree = g_new0(VsSnapshotTree, 1);
     tree->xml = g_steal_pointer(&xml);
     tree->current = g_key_file_get_string(kf, "op", "current", NULL);
@@ -266,12 +272,15 @@ static void recover_rename(virDomainPtr dom, GKeyFile *kf)
         g_clear_pointer(&tree->current, g_free);
     VsDomainRewrite rewrite = {.name = virDomainGetName(dom)};
     g_autoptr(GError) error = NULL;
-    if (vs_snapshot_tree_define(dom, tree, &rewrite, &error))
+    if (vs_snapshot_discard_metadata(dom, &error) &&
+        vs_snapshot_tree_define(dom, tree, &rewrite, &error)) {
         vs_info("recovery: restored %u snapshot(s) of VM '%s' after an interrupted rename",
                 tree->xml->len, virDomainGetName(dom));
-    else
-        vs_error("recovery: cannot restore the snapshots of VM '%s': %s", virDomainGetName(dom),
-                 error->message);
+        return VS_JOURNAL_DONE;
+    }
+    vs_error("recovery: cannot restore the snapshots of VM '%s': %s", virDomainGetName(dom),
+             error->message);
+    return VS_JOURNAL_UNSETTLED;
 }
 
 static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
@@ -373,8 +382,8 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
     if (g_strcmp0(kind, "snapshot") == 0 && dom)
         return recover_snapshot(dom, uuid, kf, deadline) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "rename") == 0 && dom)
-        recover_rename(dom, kf);
-    else if (g_strcmp0(kind, "revert") == 0 && dom)
+        return recover_rename(dom, kf) != VS_JOURNAL_UNSETTLED;
+    if (g_strcmp0(kind, "revert") == 0 && dom)
         recover_revert(dom, kf);
     else if (g_strcmp0(kind, "clone") == 0)
         recover_clone(conn, kf);
@@ -437,6 +446,8 @@ static VsJournalOutcome settle_record(VsJournal *j)
         return recover_snapshot(dom, uuid, j->kf, deadline);
     if (g_strcmp0(kind, "revert") == 0)
         return finish_revert(dom, j->kf, deadline);
+    if (g_strcmp0(kind, "rename") == 0)
+        return recover_rename(dom, j->kf);
     return VS_JOURNAL_UNSETTLED;
 }
 

@@ -6,7 +6,8 @@
  * left and nothing is lost:
  *   snapshot  created in libvirt → keep it (and its display name);
  *             not created → remove any qcow2 tag QEMU wrote without metadata
- *   rename    a VM whose snapshot metadata was dropped → redefine the saved tree
+ *   rename    a VM whose snapshot metadata was dropped, all or some → redefine
+ *             the saved tree
  *   revert    a VM left shut off (or paused) half-way → revert again
  *   clone     → remove the half-made clone (domain, metadata, copied files)
  *   delete    → finish deleting (metadata, domain, images unless kept)
@@ -48,7 +49,9 @@ typedef enum {
  *   snapshot  as recovery at start would: made (DONE) or removed (UNDONE);
  *   revert    by reverting again (DONE), which gives the same state whether
  *             or not the first revert happened; UNDONE if the snapshot is gone;
- *   delete    by finishing it (DONE).
+ *   delete    by finishing it (DONE);
+ *   rename    by redefining the saved snapshot tree under the VM's name as it
+ *             is now (DONE: the snapshots are whole; renamed or not, ask libvirt).
  * DONE clears ERROR. UNSETTLED (the connection or the job did not end in
  * time, the daemon stops, libvirt cannot say) keeps the record on disk for
  * the next start (*J becomes NULL) and says so in ERROR. UNDONE leaves ERROR

@@ -537,6 +537,27 @@ static bool rename_allowed(virConnectPtr conn, virDomainPtr dom, const char *new
     return true;
 }
 
+/* A rename that broke off with the connection: once libvirt is back, the
+ * snapshot tree is redefined under the name the VM has then (journal.c).
+ * True if that is NEW_NAME (libvirtd renamed it); else ERROR says the VM
+ * was not renamed, or that this is not known. */
+static bool settle_rename(const char *uuid, const char *old_name, const char *new_name,
+                          VsJournal **journal, GError **error)
+{
+    g_autofree char *what = g_strdup_printf("rename of VM '%s' to '%s'", old_name, new_name);
+    if (vs_journal_settle(journal, what, error) != VS_JOURNAL_DONE)
+        return false;
+    g_autoptr(virConnect) conn = vs_hv_connect(error);
+    g_autoptr(virDomain) dom = conn ? virDomainLookupByUUIDString(conn, uuid) : NULL;
+    if (dom && strcmp(virDomainGetName(dom), new_name) == 0)
+        return true;
+    if (conn)
+        g_set_error(error, VS_ERROR, VS_ERR_UNAVAILABLE,
+                    "VM '%s' was not renamed: the connection to libvirt broke off (its "
+                    "snapshots are as they were)", old_name);
+    return false;
+}
+
 static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_name,
                           GError **error)
 {
@@ -550,27 +571,39 @@ static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_
         return false;
     vs_journal_set_list(journal, "tree", (const char *const *)tree->xml->pdata, tree->xml->len);
     vs_journal_set(journal, "current", tree->current);
-    if (!vs_journal_commit(journal, error) || !vs_snapshot_discard_metadata(dom, error)) {
+    if (!vs_journal_commit(journal, error)) {
         vs_journal_end(journal);
         return false;
     }
-    vs_fault_point("rename-after-discard");
-    bool ok = virDomainRename(dom, new_name, 0) == 0;
-    vs_fault_point("rename-after-rename");
-    if (!ok)
-        vs_hv_set_error(error, "cannot rename VM '%s'", old_name);
-    VsDomainRewrite rewrite = {.name = ok ? new_name : old_name};
+    bool ok = vs_snapshot_discard_metadata(dom, error);
     g_autoptr(GError) restore_error = NULL;
-    if (!vs_snapshot_tree_define(dom, tree, &rewrite, &restore_error)) {
-        vs_error("VM '%s': cannot redefine its snapshots: %s", rewrite.name,
-                 restore_error->message);
-        if (ok && virDomainRename(dom, old_name, 0) == 0) {
-            rewrite.name = old_name;
-            vs_snapshot_tree_define(dom, tree, &rewrite, NULL);
+    if (ok) {
+        vs_fault_point("rename-after-discard");
+        ok = virDomainRename(dom, new_name, 0) == 0;
+        vs_fault_point("rename-after-rename");
+        if (!ok)
+            vs_hv_set_error(error, "cannot rename VM '%s'", old_name);
+        VsDomainRewrite rewrite = {.name = ok ? new_name : old_name};
+        if (!vs_snapshot_tree_define(dom, tree, &rewrite, &restore_error)) {
+            vs_error("VM '%s': cannot redefine its snapshots: %s", rewrite.name,
+                     restore_error->message);
+            if (ok && virDomainRename(dom, old_name, 0) == 0) {
+                rewrite.name = old_name;
+                vs_snapshot_tree_define(dom, tree, &rewrite, NULL);
+            }
+            if (ok)
+                g_propagate_error(error, g_steal_pointer(&restore_error));
+            ok = false;
         }
-        if (ok)
+    }
+    /* Broke off anywhere after the metadata began to go: the tree is
+     * restored once libvirt is back, whatever the rename came to. */
+    if (!ok && (vs_hv_broke_off(error) || vs_hv_broke_off(&restore_error))) {
+        if (!vs_hv_broke_off(error)) {
+            g_clear_error(error);
             g_propagate_error(error, g_steal_pointer(&restore_error));
-        ok = false;
+        }
+        ok = settle_rename(uuid, old_name, new_name, &journal, error);
     }
     vs_journal_end(journal);
     return ok;
@@ -598,9 +631,11 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     vs_vmlock_release(lock);
     if (!ok)
         return NULL;
-    g_autoptr(virDomain) fresh = virDomainLookupByUUIDString(conn, uuid);
+    g_autoptr(virConnect) now = vs_hv_connect(error); /* a settled rename reconnected */
+    g_autoptr(virDomain) fresh = now ? virDomainLookupByUUIDString(now, uuid) : NULL;
     if (!fresh) {
-        vs_hv_set_error(error, "VM '%s' vanished", name);
+        if (now)
+            vs_hv_set_error(error, "VM '%s' vanished", name);
         return NULL;
     }
     return vm_from_domain(fresh, error);

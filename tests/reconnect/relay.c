@@ -25,6 +25,7 @@ static struct {
     char *upstream;
     gint cut;   /* VsCut, taken by the first call of proc */
     gint proc;  /* set before cut */
+    gint skip;  /* calls of proc to let through first */
     gint cuts; /* connections cut */
     gint hold; /* close new connections after a cut */
     gint away; /* ... and one has happened */
@@ -152,7 +153,8 @@ static Passing pass_calls(Upstream *up, int server, bool *holding)
             return PASSED;
         const guint8 *m = up->bytes->data;
         int cut = VS_CUT_NONE;
-        if (is_armed_proc(m, TYPE_CALL)) {
+        if (is_armed_proc(m, TYPE_CALL) && g_atomic_int_get(&relay.cut) != VS_CUT_NONE &&
+            g_atomic_int_add(&relay.skip, -1) <= 0) {
             cut = g_atomic_int_get(&relay.cut);
             g_atomic_int_set(&relay.cut, VS_CUT_NONE);
         }
@@ -248,11 +250,14 @@ void vs_relay_stop(void)
         shutdown(relay.listen_fd, SHUT_RDWR);
 }
 
-void vs_relay_arm(VsCut cut, unsigned proc)
+void vs_relay_arm_nth(VsCut cut, unsigned proc, int nth)
 {
     g_atomic_int_set(&relay.proc, (gint)proc);
+    g_atomic_int_set(&relay.skip, nth - 1);
     g_atomic_int_set(&relay.cut, cut);
 }
+
+void vs_relay_arm(VsCut cut, unsigned proc) { vs_relay_arm_nth(cut, proc, 1); }
 void vs_relay_hold_after_cut(bool hold)
 {
     g_atomic_int_set(&relay.hold, hold);

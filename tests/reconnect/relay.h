@@ -24,6 +24,8 @@ void vs_relay_stop(void);
 
 /* Cuts the connection that carries the next call of PROC as CUT says. */
 void vs_relay_arm(VsCut cut, unsigned proc);
+/* The same at the NTH call of PROC from now (1: the next). */
+void vs_relay_arm_nth(VsCut cut, unsigned proc, int nth);
 /* HOLD: after the next cut, connections are closed as soon as they are
  * accepted (libvirtd seems away) until this is called with false. */
 void vs_relay_hold_after_cut(bool hold);
