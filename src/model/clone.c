@@ -262,13 +262,22 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     vs_task_set_message(task, "copying the snapshot tree");
     ok = ok && vs_snapshot_tree_define(clone, tree, &rewrite, error);
     ok = ok && vs_snapnames_copy_vm(job->uuid, new_uuid, error);
-    if (!ok) {
+    if (!ok && vs_hv_broke_off(error)) {
+        /* libvirtd may hold the clone's domain: removed, with the files,
+         * once it is back; the files stay as long as it may. */
+        g_autofree char *what = g_strdup_printf("clone '%s' of VM '%s'", job->name, job->vm);
+        if (vs_journal_settle(&journal, what, error) == VS_JOURNAL_UNDONE)
+            g_prefix_error(error, "the clone '%s' was not made, nothing of it is left: ",
+                           job->name);
+    } else if (!ok) {
         if (clone)
             virDomainUndefineFlags(clone, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
         vs_snapnames_forget_vm(new_uuid);
         for (guint i = 0; i < made->len; i++)
             g_unlink(g_ptr_array_index(made, i));
         vs_live_forget_vm(new_uuid);
+    }
+    if (!ok) {
         vs_journal_end(journal);
         vs_vmlock_release(new_lock);
         return false;

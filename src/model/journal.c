@@ -294,21 +294,30 @@ static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
     }
 }
 
-/* A clone died: remove the clone. */
-static void recover_clone(virConnectPtr conn, GKeyFile *kf)
+/* A clone died or broke off: remove the clone. UNDONE once libvirt has no
+ * domain of the clone's UUID (its copied files then removed); UNSETTLED if
+ * it still has, or cannot say (nothing removed: the domain would point at
+ * deleted files). */
+static VsJournalOutcome recover_clone(virConnectPtr conn, GKeyFile *kf)
 {
     g_autofree char *new_uuid = g_key_file_get_string(kf, "op", "new_uuid", NULL);
     if (!new_uuid)
-        return;
+        return VS_JOURNAL_UNDONE;
     g_autoptr(virDomain) clone = virDomainLookupByUUIDString(conn, new_uuid);
     if (clone) {
         vs_snapshot_discard_metadata(clone, NULL);
         virDomainUndefineFlags(clone, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
+        g_autoptr(virDomain) still = virDomainLookupByUUIDString(conn, new_uuid);
+        if (still || virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
+            return VS_JOURNAL_UNSETTLED;
+    } else if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
+        return VS_JOURNAL_UNSETTLED;
     }
     remove_files(kf, "files", false);
     vs_live_forget_vm(new_uuid);
     vs_snapnames_forget_vm(new_uuid);
     vs_info("recovery: removed an interrupted clone (%s)", new_uuid);
+    return VS_JOURNAL_UNDONE;
 }
 
 /* A revert died. libvirt stops QEMU and starts it again from the snapshot, so
@@ -383,10 +392,10 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
         return recover_snapshot(dom, uuid, kf, deadline) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "rename") == 0 && dom)
         return recover_rename(dom, kf) != VS_JOURNAL_UNSETTLED;
+    if (g_strcmp0(kind, "clone") == 0)
+        return recover_clone(conn, kf) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "revert") == 0 && dom)
         recover_revert(dom, kf);
-    else if (g_strcmp0(kind, "clone") == 0)
-        recover_clone(conn, kf);
     else if (g_strcmp0(kind, "delete") == 0 && uuid)
         return recover_delete(conn, dom, uuid, kf) != VS_JOURNAL_UNSETTLED;
     return true;
@@ -440,6 +449,8 @@ static VsJournalOutcome settle_record(VsJournal *j)
         return VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "delete") == 0)
         return recover_delete(conn, dom, uuid, j->kf);
+    if (g_strcmp0(kind, "clone") == 0)
+        return recover_clone(conn, j->kf);
     if (gone) /* with its snapshots */
         return VS_JOURNAL_UNDONE;
     if (g_strcmp0(kind, "snapshot") == 0)

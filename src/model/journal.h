@@ -51,7 +51,8 @@ typedef enum {
  *             or not the first revert happened; UNDONE if the snapshot is gone;
  *   delete    by finishing it (DONE);
  *   rename    by redefining the saved snapshot tree under the VM's name as it
- *             is now (DONE: the snapshots are whole; renamed or not, ask libvirt).
+ *             is now (DONE: the snapshots are whole; renamed or not, ask libvirt);
+ *   clone     by removing the clone (UNDONE).
  * DONE clears ERROR. UNSETTLED (the connection or the job did not end in
  * time, the daemon stops, libvirt cannot say) keeps the record on disk for
  * the next start (*J becomes NULL) and says so in ERROR. UNDONE leaves ERROR

@@ -17,6 +17,7 @@ void vs_relay_start(const char *path, const char *upstream);
 /* Stops accepting (connections being relayed go on until they close). */
 void vs_relay_stop(void);
 /* Procedures of libvirt's remote protocol (src/remote/remote_protocol.x). */
+#define VS_PROC_DEFINE_XML 11u
 #define VS_PROC_SNAPSHOT_CREATE_XML 185u
 #define VS_PROC_REVERT_TO_SNAPSHOT 192u
 #define VS_PROC_SNAPSHOT_DELETE 193u

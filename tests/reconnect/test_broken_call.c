@@ -9,7 +9,7 @@
  * revert cut the same way is done again once the connection is back; a
  * create whose connection stays away is settled at the next start; a VM
  * delete cut half-way is finished; a VM rename cut half-way keeps its whole
- * snapshot tree. */
+ * snapshot tree; a clone cut half-way is removed. */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -319,6 +319,47 @@ static void test_rename_cut(void **state)
     rename_cut("ren-b", "ren-b2", VS_PROC_SNAPSHOT_CREATE_XML, 1, 200);
 }
 
+/* VM cl (two snapshots) cloned as CLONE while the relay cuts the NTH call
+ * of PROC as CUT: the task fails saying the clone was not made, and
+ * nothing of it is left: no domain, no copied image. */
+static void clone_cut(const char *clone, VsCut cut, unsigned proc, int nth)
+{
+    g_autofree char *images = g_build_filename(t.d->state_dir, "images", NULL);
+    int before = vs_dir_count(images);
+    int cuts = vs_relay_cuts();
+    vs_relay_arm_nth(cut, proc, nth);
+    g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", clone);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "POST", "/vms/cl/clone", body);
+    assert_int_equal(r->status, 202);
+    json_t *task = vs_wait_task(t.d, vs_json_str(r->json, "id"), 60);
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    if (!strstr(vs_json_str(task, "message"), "was not made, nothing of it is left"))
+        fail_msg("task message: %s", vs_json_str(task, "message"));
+    json_decref(task);
+    virDomainPtr dom = virDomainLookupByName(t.direct, clone);
+    if (dom)
+        virDomainFree(dom);
+    assert_null(dom);
+    assert_int_equal(vs_dir_count(images), before);
+}
+
+static void test_clone_cut(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"cl\"}");
+    assert_int_equal(made->status, 201);
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *name = g_strdup_printf("c%d", i);
+        g_autofree char *status = vs_take_snapshot(t.d, "cl", name, NULL);
+        assert_string_equal(status, "finished");
+    }
+    /* libvirtd defined the clone; its answer was lost. */
+    clone_cut("cl-a", VS_CUT_AFTER_REPLY, VS_PROC_DEFINE_XML, 1);
+    /* The clone's tree half defined again. */
+    clone_cut("cl-b", VS_CUT_BEFORE, VS_PROC_SNAPSHOT_CREATE_XML, 2);
+}
+
 static const char *vm_state(void)
 {
     static char state[32];
@@ -372,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_cut_and_name_taken),
         cmocka_unit_test(test_delete_cut),
         cmocka_unit_test(test_rename_cut),
+        cmocka_unit_test(test_clone_cut),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     if (daemon_status != 0)
