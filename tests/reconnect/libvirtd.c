@@ -1,5 +1,6 @@
 /* libvirtd.c: a private libvirtd for the reconnect tests (libvirtd.h). */
 #include "libvirtd.h"
+#include "relay.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +37,21 @@ static struct {
     char *sources[BOUND]; /* DIR/etc… */
     pid_t pid;
 } d;
+
+int vs_libvirtd_skip(const char *test)
+{
+    if (geteuid() == 0 && g_file_test("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE))
+        return 0;
+    printf("%s needs root and /usr/sbin/libvirtd: skipped\n", test);
+    return 77;
+}
+
+int vs_libvirtd_exit_status(int failed, int daemon_status)
+{
+    if (daemon_status != 0)
+        fprintf(stderr, "virtsnapd exited with status %d\n", daemon_status);
+    return failed || daemon_status != 0;
+}
 
 void vs_libvirtd_setup(void)
 {
@@ -101,6 +117,15 @@ void vs_libvirtd_start(void)
     for (int i = 0; i < 200 && !g_file_test(d.sock, G_FILE_TEST_EXISTS); i++)
         g_usleep(50000);
     assert_true(g_file_test(d.sock, G_FILE_TEST_EXISTS));
+}
+
+char *vs_libvirtd_start_relayed(void)
+{
+    vs_libvirtd_setup();
+    vs_libvirtd_start();
+    char *relay = g_build_filename(d.dir, "relay-sock", NULL);
+    vs_relay_start(relay, d.sock);
+    return relay;
 }
 
 static void end(int sig)

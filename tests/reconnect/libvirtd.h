@@ -8,10 +8,20 @@
 #pragma once
 #include <sys/types.h>
 
+/* 77 (a skipped test, saying so for TEST) unless root with a libvirtd to
+ * run, else 0. */
+int vs_libvirtd_skip(const char *test);
+/* A test program's exit status: its FAILED tests, or a daemon that did
+ * not exit 0 (DAEMON_STATUS, said on stderr; under ASan, a leak). */
+int vs_libvirtd_exit_status(int failed, int daemon_status);
+
 /* Takes the lock and writes the configuration into a new directory. */
 void vs_libvirtd_setup(void);
 /* Starts libvirtd and waits for its socket. */
 void vs_libvirtd_start(void);
+/* Setup, start, and a cutting relay in front of it (relay.h): the relay's
+ * socket, for virtsnapd (owned). */
+char *vs_libvirtd_start_relayed(void);
 /* Stops it (SIGTERM) if it runs; safe to call at any time. */
 void vs_libvirtd_stop(void);
 /* Kills it (SIGKILL) as a crash would: its QEMU processes go on. */

@@ -37,10 +37,7 @@ static struct {
 static int setup(void **state)
 {
     (void)state;
-    vs_libvirtd_setup();
-    vs_libvirtd_start();
-    g_autofree char *relay = g_build_filename(vs_libvirtd_dir(), "relay-sock", NULL);
-    vs_relay_start(relay, vs_libvirtd_socket());
+    g_autofree char *relay = vs_libvirtd_start_relayed();
     g_autofree char *direct_uri = g_strdup_printf("test+unix:///default?socket=%s",
                                                   vs_libvirtd_socket());
     t.direct = virConnectOpen(direct_uri);
@@ -401,10 +398,8 @@ static void test_revert_cut(void **state)
 
 int main(void)
 {
-    if (geteuid() != 0 || !g_file_test("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE)) {
-        printf("broken-call test needs root and /usr/sbin/libvirtd: skipped\n");
+    if (vs_libvirtd_skip("broken-call test"))
         return 77;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cut_after_libvirt_made_it),
         cmocka_unit_test(test_cut_before_libvirt_saw_it),
@@ -415,8 +410,6 @@ int main(void)
         cmocka_unit_test(test_rename_cut),
         cmocka_unit_test(test_clone_cut),
     };
-    int failed = cmocka_run_group_tests(tests, setup, teardown);
-    if (daemon_status != 0)
-        fprintf(stderr, "virtsnapd exited with status %d\n", daemon_status);
-    return failed || daemon_status != 0;
+    int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
+    return vs_libvirtd_exit_status(failed, daemon_status);
 }

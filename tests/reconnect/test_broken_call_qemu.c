@@ -29,10 +29,7 @@ static int daemon_status = -1;
 static int setup(void **state)
 {
     (void)state;
-    vs_libvirtd_setup();
-    vs_libvirtd_start();
-    g_autofree char *relay = g_build_filename(vs_libvirtd_dir(), "relay-sock", NULL);
-    vs_relay_start(relay, vs_libvirtd_socket());
+    g_autofree char *relay = vs_libvirtd_start_relayed();
     if (!vs_guest_build("broken-call", &t.workdir, &t.guest))
         return -1;
     g_autofree char *uri = g_strdup_printf("qemu+unix:///system?socket=%s", relay);
@@ -211,17 +208,13 @@ static void test_live_cut_at_metadata(void **state)
 int main(void)
 {
     virSetErrorFunc(NULL, quiet); /* expected refusals, checked by the tests */
-    if (geteuid() != 0 || !g_file_test("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE)) {
-        printf("broken-call-qemu test needs root and /usr/sbin/libvirtd: skipped\n");
+    if (vs_libvirtd_skip("broken-call-qemu test"))
         return 77;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_drops_libvirtd_finishes),
         cmocka_unit_test(test_libvirtd_killed_midway),
         cmocka_unit_test(test_live_cut_at_metadata),
     };
-    int failed = cmocka_run_group_tests(tests, setup, teardown);
-    if (daemon_status != 0)
-        fprintf(stderr, "virtsnapd exited with status %d\n", daemon_status);
-    return failed || daemon_status != 0;
+    int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
+    return vs_libvirtd_exit_status(failed, daemon_status);
 }

@@ -102,10 +102,8 @@ static void test_libvirtd_restart(void **state)
 
 int main(void)
 {
-    if (geteuid() != 0 || !g_file_test("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE)) {
-        printf("reconnect test needs root and /usr/sbin/libvirtd: skipped\n");
+    if (vs_libvirtd_skip("reconnect test"))
         return 77;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_libvirtd_restart, cleanup)};
     return cmocka_run_group_tests(tests, NULL, NULL);
