@@ -144,20 +144,24 @@ static bool wait_job_end(virDomainPtr dom, gint64 deadline)
 }
 
 /* Whether the snapshot with XML DOC may be the one the record describes,
- * made by our call: libvirt sets a snapshot's creation time when it takes
- * the call (a live snapshot's, when virtsnapd pauses the guest), so one
- * made seconds before or long after our call began is another client's,
- * made under the name while ours broke off. Only on this host, whose clock
- * libvirt uses. */
-static bool made_by_our_call(xmlDoc *doc, GKeyFile *kf)
+ * made by our call. A live one that names the record's memory file is:
+ * that path holds our libvirt name. Else libvirt sets a snapshot's
+ * creation time when it takes the call (a live one's, when virtsnapd
+ * pauses the guest, which may come some seconds later), so one made seconds
+ * before or long after our call began is another client's, made under the
+ * name while ours broke off. Only on this host, whose clock libvirt uses. */
+static bool made_by_our_call(xmlDoc *doc, GKeyFile *kf, const char *ram)
 {
+    g_autofree char *file =
+        vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)");
+    if (ram && g_strcmp0(file, ram) == 0)
+        return true;
     gint64 began = g_key_file_get_int64(kf, "op", "began", NULL);
     if (!began || !vs_hv_is_local())
         return true;
-    g_autofree char *text = doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/creationTime)")
-                                : NULL;
+    g_autofree char *text = vs_xml_string(doc, NULL, "string(/domainsnapshot/creationTime)");
     gint64 created = text ? g_ascii_strtoll(text, NULL, 10) : 0;
-    return created >= began - 1 && created <= began + 30;
+    return created >= began - 1 && created <= began + 60;
 }
 
 /* A snapshot create died or broke off: keep what libvirt has (DONE), else
@@ -179,7 +183,9 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
     g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, internal, 0);
     g_autofree char *xml = snap ? virDomainSnapshotGetXMLDesc(snap, 0) : NULL;
     g_autoptr(xmlDoc) doc = xml ? vs_xml_parse(xml, NULL) : NULL;
-    if (snap && !made_by_our_call(doc, kf)) {
+    if (snap && !doc)
+        return VS_JOURNAL_UNSETTLED; /* found, but not whose */
+    if (snap && !made_by_our_call(doc, kf, ram)) {
         vs_warn("recovery: snapshot '%s' of VM '%s' is another client's, made since: left alone",
                 internal, virDomainGetName(dom));
         return VS_JOURNAL_UNDONE;
@@ -191,9 +197,9 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
     g_autofree char *file =
         doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)") : NULL;
     if (snap && file && g_strcmp0(file, ram) == 0 && !vs_live_ram_complete(file)) {
-        virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY);
+        if (virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0)
+            return VS_JOURNAL_UNSETTLED; /* its tags stay while libvirt lists it */
         g_clear_pointer(&snap, virDomainSnapshotFree);
-        virResetLastError();
     } else if (snap) {
         vs_snapnames_set(uuid, internal, display, NULL);
         vs_info("recovery: snapshot '%s' of VM '%s' was completed", display, virDomainGetName(dom));
@@ -246,24 +252,27 @@ static VsJournalOutcome finish_revert(virDomainPtr dom, GKeyFile *kf, gint64 dea
     if (!snap)
         return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN_SNAPSHOT ? VS_JOURNAL_UNDONE
                                                                    : VS_JOURNAL_UNSETTLED;
-    if (!vs_snapshot_revert_to(snap, NULL))
-        return VS_JOURNAL_UNSETTLED;
+    g_autoptr(GError) error = NULL;
+    if (!vs_snapshot_revert_to(snap, &error)) {
+        vs_error("VM '%s': cannot revert to '%s' again: %s", virDomainGetName(dom), internal,
+                 error->message);
+        return vs_hv_broke_off(&error) ? VS_JOURNAL_UNSETTLED : VS_JOURNAL_UNDONE;
+    }
     vs_info("VM '%s': reverted to '%s' again after the connection broke off",
             virDomainGetName(dom), internal);
     return VS_JOURNAL_DONE;
 }
 
 /* A VM rename died or broke off after it began dropping the snapshot
- * metadata: redefine the saved tree under the name the VM has now (the old
- * one or the new), after dropping what is left of it, unless the whole
- * tree is there. DONE when it is; else UNSETTLED. */
+ * metadata: the saved tree's snapshots that the VM lacks are defined again
+ * under the name it has now (the old one or the new), parents first; those
+ * it has are left as they are (each was dropped whole or not at all, and
+ * one defined again is already under the current name). DONE when the
+ * tree is whole; else UNSETTLED. */
 static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf)
 {
     g_autoptr(GPtrArray) xml = get_list(kf, "tree");
-    int present = virDomainSnapshotNum(dom, 0);
-    if (present < 0)
-        return VS_JOURNAL_UNSETTLED;
-    if (xml->len == 0 || (guint)present == xml->len)
+    if (xml->len == 0)
         return VS_JOURNAL_DONE;
     g_autoptr(VsSnapshotTree) tree = g_new0(VsSnapshotTree, 1);
     tree->xml = g_steal_pointer(&xml);
@@ -272,15 +281,16 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf)
         g_clear_pointer(&tree->current, g_free);
     VsDomainRewrite rewrite = {.name = virDomainGetName(dom)};
     g_autoptr(GError) error = NULL;
-    if (vs_snapshot_discard_metadata(dom, &error) &&
-        vs_snapshot_tree_define(dom, tree, &rewrite, &error)) {
-        vs_info("recovery: restored %u snapshot(s) of VM '%s' after an interrupted rename",
-                tree->xml->len, virDomainGetName(dom));
-        return VS_JOURNAL_DONE;
+    int defined = vs_snapshot_tree_define_missing(dom, tree, &rewrite, &error);
+    if (defined < 0) {
+        vs_error("recovery: cannot restore the snapshots of VM '%s': %s", virDomainGetName(dom),
+                 error->message);
+        return VS_JOURNAL_UNSETTLED;
     }
-    vs_error("recovery: cannot restore the snapshots of VM '%s': %s", virDomainGetName(dom),
-             error->message);
-    return VS_JOURNAL_UNSETTLED;
+    if (defined > 0)
+        vs_info("recovery: restored %d of %u snapshot(s) of VM '%s' after an interrupted rename",
+                defined, tree->xml->len, virDomainGetName(dom));
+    return VS_JOURNAL_DONE;
 }
 
 static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
@@ -380,7 +390,8 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
 }
 
 /* Repairs what one record shows; false if the record must stay for the
- * next start (libvirt could not say whether a snapshot was made). */
+ * next start (libvirt could not answer: the VM's lookup failed, or a
+ * create, rename, clone or delete could not be settled). */
 static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
 {
     g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
@@ -434,10 +445,10 @@ static gint64 settle_wait_us(void)
     return CLAMP(seconds, 0, 3600) * G_USEC_PER_SEC;
 }
 
-/* Waits for the connection, then settles the record J by its kind. */
-static VsJournalOutcome settle_record(VsJournal *j)
+/* Waits for the connection until DEADLINE, then settles the record J by
+ * its kind, once. */
+static VsJournalOutcome settle_once(VsJournal *j, gint64 deadline)
 {
-    gint64 deadline = g_get_monotonic_time() + settle_wait_us();
     g_autoptr(virConnect) conn = NULL;
     while (!(conn = vs_hv_connect(NULL)) && may_wait(deadline))
         g_usleep(250 * 1000);
@@ -465,13 +476,28 @@ static VsJournalOutcome settle_record(VsJournal *j)
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error)
 {
     vs_warn("%s: %s; settling it once libvirt is back", what, (*error)->message);
-    VsJournalOutcome outcome = settle_record(*j);
+    gint64 deadline = g_get_monotonic_time() + settle_wait_us();
+    VsJournalOutcome outcome;
+    /* Each try is whole or harmless to repeat: a connection that drops
+     * again (libvirtd still starting) is tried again until the deadline. */
+    while ((outcome = settle_once(*j, deadline)) == VS_JOURNAL_UNSETTLED && may_wait(deadline))
+        g_usleep(G_USEC_PER_SEC);
+    g_autofree char *kind = g_key_file_get_string((*j)->kf, "op", "kind", NULL);
+    /* Kept for the next start only where replaying it later is safe and
+     * needed: a create (its recovery adopts or removes only what bears its
+     * libvirt name and time) and a rename (the only copy of the tree). A
+     * revert, delete or clone replayed on a VM used since could undo work:
+     * the client is told to look and try again. */
+    bool keep = !g_strcmp0(kind, "snapshot") || !g_strcmp0(kind, "rename");
     if (outcome == VS_JOURNAL_DONE) {
         g_clear_error(error);
-    } else if (outcome == VS_JOURNAL_UNSETTLED) {
+    } else if (outcome == VS_JOURNAL_UNSETTLED && keep) {
         vs_journal_keep(g_steal_pointer(j));
         g_prefix_error(error, "%s: not known whether it was done (virtsnapd settles it when "
                               "it next starts): ", what);
+    } else if (outcome == VS_JOURNAL_UNSETTLED) {
+        g_prefix_error(error, "%s: not known whether it was done (libvirt did not answer in "
+                              "time); look at the VM and try again: ", what);
     }
     return outcome;
 }

@@ -37,26 +37,30 @@ void vs_journal_keep(VsJournal *j);
 
 typedef enum {
     VS_JOURNAL_DONE,      /* the operation's result is in place */
-    VS_JOURNAL_UNDONE,    /* nothing of it is left */
+    VS_JOURNAL_UNDONE,    /* not done: nothing of it is left (a revert: not finished) */
     VS_JOURNAL_UNSETTLED, /* the hypervisor stayed away: not known */
 } VsJournalOutcome;
 
 /* WHAT (as "snapshot 'x' of VM 'y'"), an operation whose libvirt call
  * broke off with the connection (ERROR, vs_hv_broke_off), so that whether
- * libvirt finished it is not known. Waits for the connection and then for
- * any job libvirt still runs on the VM, 2 minutes in all
+ * libvirt finished it is not known. Waits for the connection and (snapshot,
+ * revert) for any job libvirt still runs on the VM, 2 minutes in all
  * ($VIRTSNAP_SETTLE_WAIT seconds), and settles the operation of record *J:
  *   snapshot  as recovery at start would: made (DONE) or removed (UNDONE);
  *   revert    by reverting again (DONE), which gives the same state whether
- *             or not the first revert happened; UNDONE if the snapshot is gone;
+ *             or not the first revert happened; UNDONE if the snapshot is gone
+ *             or libvirt refuses;
  *   delete    by finishing it (DONE);
- *   rename    by redefining the saved snapshot tree under the VM's name as it
- *             is now (DONE: the snapshots are whole; renamed or not, ask libvirt);
+ *   rename    by defining the saved tree's missing snapshots under the VM's
+ *             name as it is now (DONE: the tree is whole; renamed or not, ask
+ *             libvirt);
  *   clone     by removing the clone (UNDONE).
  * DONE clears ERROR. UNSETTLED (the connection or the job did not end in
- * time, the daemon stops, libvirt cannot say) keeps the record on disk for
- * the next start (*J becomes NULL) and says so in ERROR. UNDONE leaves ERROR
- * as it is. The caller holds the VM's lock throughout and ends *J after. */
+ * time, the daemon stops, libvirt cannot say) says so in ERROR and, for a
+ * snapshot or rename, keeps the record on disk for the next start (*J
+ * becomes NULL); others are not replayed on a VM that may be used by then.
+ * UNDONE (not done, or for a revert not finished) leaves ERROR as it is.
+ * The caller holds the VM's lock throughout and ends *J after. */
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error);
 /* virtsnapd stops: settles still waiting end at once, UNSETTLED. */
 void vs_journal_stop_settling(void);

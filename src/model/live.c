@@ -983,7 +983,9 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         dom, meta, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT);
     if (!snap) {
         vs_hv_set_error(error, "cannot record live snapshot '%s' of VM '%s'", internal, vm);
-        take_cleanup(&t, false);
+        /* Broke off with the connection: libvirtd may have recorded it, so
+         * the file and tags stay for the caller's settle (journal.c). */
+        take_cleanup(&t, vs_hv_broke_off(error));
         return NULL;
     }
     take_cleanup(&t, true);

@@ -1002,7 +1002,9 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
                                                 virDomainGetName(dom), op->name);
         VsJournalOutcome outcome = vs_journal_settle(&journal, what, error);
         if (outcome == VS_JOURNAL_UNDONE)
-            g_prefix_error(error, "snapshot '%s' no longer exists: ", op->name);
+            g_prefix_error(error, "the revert to snapshot '%s' could not be finished (the "
+                                  "snapshot is gone, or libvirt refused: see the log): ",
+                           op->name);
         again = outcome == VS_JOURNAL_DONE
                     ? snapshot_again(uuid, virDomainGetName(dom), virDomainSnapshotGetName(snap),
                                      error)
@@ -1142,6 +1144,34 @@ static bool define_one(virDomainPtr dom, const char *text, const char *current,
         vs_hv_set_error(error, "cannot redefine snapshot '%s' on VM '%s'", name ? name : "?",
                         virDomainGetName(dom));
     return snap != NULL;
+}
+
+int vs_snapshot_tree_define_missing(virDomainPtr dom, const VsSnapshotTree *tree,
+                                    const VsDomainRewrite *rewrite, GError **error)
+{
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    vs_snapshot_facts_forget(uuid);
+    int defined = 0;
+    for (guint i = 0; i < tree->xml->len; i++) {
+        const char *text = g_ptr_array_index(tree->xml, i);
+        g_autoptr(xmlDoc) doc = vs_xml_parse(text, error);
+        g_autofree char *name =
+            doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/name)") : NULL;
+        if (!name)
+            return -1;
+        g_autoptr(virDomainSnapshot) there = virDomainSnapshotLookupByName(dom, name, 0);
+        if (!there && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
+            vs_hv_set_error(error, "cannot look up snapshot '%s' of VM '%s'", name,
+                            virDomainGetName(dom));
+            return -1;
+        }
+        if (there)
+            continue;
+        if (!define_one(dom, text, tree->current, rewrite, error))
+            return -1;
+        defined++;
+    }
+    return defined;
 }
 
 bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,

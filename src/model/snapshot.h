@@ -90,6 +90,10 @@ typedef struct {
  * failure removes what it defined. */
 bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,
                              const VsDomainRewrite *rewrite, GError **error);
+/* Defines those of TREE's snapshots that DOM does not have (by name, in the
+ * tree's order), touching none it has: how many, or -1 with ERROR. */
+int vs_snapshot_tree_define_missing(virDomainPtr dom, const VsSnapshotTree *tree,
+                                    const VsDomainRewrite *rewrite, GError **error);
 /* Applies REWRITE to a domain definition (the top <domain> element). */
 void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite);
 

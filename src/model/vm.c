@@ -551,10 +551,13 @@ static bool settle_rename(const char *uuid, const char *old_name, const char *ne
     g_autoptr(virDomain) dom = conn ? virDomainLookupByUUIDString(conn, uuid) : NULL;
     if (dom && strcmp(virDomainGetName(dom), new_name) == 0)
         return true;
-    if (conn)
+    if (dom)
         g_set_error(error, VS_ERROR, VS_ERR_UNAVAILABLE,
                     "VM '%s' was not renamed: the connection to libvirt broke off (its "
                     "snapshots are as they were)", old_name);
+    else if (conn)
+        vs_hv_set_error(error, "VM '%s' cannot be found after the connection broke off",
+                        old_name);
     return false;
 }
 

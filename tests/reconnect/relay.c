@@ -153,11 +153,11 @@ static Passing pass_calls(Upstream *up, int server, bool *holding)
             return PASSED;
         const guint8 *m = up->bytes->data;
         int cut = VS_CUT_NONE;
-        if (is_armed_proc(m, TYPE_CALL) && g_atomic_int_get(&relay.cut) != VS_CUT_NONE &&
-            g_atomic_int_add(&relay.skip, -1) <= 0) {
-            cut = g_atomic_int_get(&relay.cut);
-            g_atomic_int_set(&relay.cut, VS_CUT_NONE);
-        }
+        int armed = g_atomic_int_get(&relay.cut);
+        if (is_armed_proc(m, TYPE_CALL) && armed != VS_CUT_NONE &&
+            g_atomic_int_add(&relay.skip, -1) <= 0 &&
+            g_atomic_int_compare_and_exchange(&relay.cut, armed, VS_CUT_NONE))
+            cut = armed; /* one connection takes it */
         if (cut == VS_CUT_BEFORE)
             return CUT;
         if (word(m, 4) == TYPE_CALL_WITH_FDS && len >= HEADER_BYTES + 4)

@@ -94,6 +94,13 @@ static json_t *snapshot_cut(const char *name, VsCut cut)
     return task;
 }
 
+/* Every settled operation has ended its journal record. */
+static void assert_journal_empty(void)
+{
+    g_autofree char *journal = g_build_filename(t.d->state_dir, "journal", NULL);
+    assert_int_equal(vs_dir_count(journal), 0);
+}
+
 static bool libvirt_has(const char *name)
 {
     virDomainPtr dom = virDomainLookupByName(t.direct, "cut");
@@ -256,6 +263,7 @@ static void delete_cut(const char *vm, VsCut cut, unsigned proc)
     assert_int_equal(vs_dir_count(images), before);
     g_autoptr(VsTestResponse) gone = vs_http(t.d, "GET", path, NULL);
     assert_int_equal(gone->status, 404);
+    assert_journal_empty();
 }
 
 static void test_delete_cut(void **state)
@@ -303,6 +311,7 @@ static void rename_cut(const char *from, const char *to, unsigned proc, int nth,
     g_autoptr(VsTestResponse) vm = vs_http(t.d, "GET", now_path, NULL);
     assert_int_equal(vm->status, 200);
     assert_string_equal(vs_json_str(vm->json, "current-snapshot"), "r2");
+    assert_journal_empty();
 }
 
 static void test_rename_cut(void **state)
@@ -339,6 +348,8 @@ static void clone_cut(const char *clone, VsCut cut, unsigned proc, int nth)
         virDomainFree(dom);
     assert_null(dom);
     assert_int_equal(vs_dir_count(images), before);
+    assert_int_equal(snapshot_count("cl"), 2); /* the source untouched */
+    assert_journal_empty();
 }
 
 static void test_clone_cut(void **state)
@@ -383,6 +394,7 @@ static void revert_cut(VsCut cut)
     assert_int_equal(vs_relay_cuts(), cuts + 1);
     assert_string_equal(vs_json_str(r->json, "name"), "off");
     assert_string_equal(vm_state(), "shutoff");
+    assert_journal_empty();
 }
 
 static void test_revert_cut(void **state)
