@@ -204,7 +204,7 @@ static bool copy_files(VsTask *task, VsJournal *journal, GPtrArray *plan, GPtrAr
 static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(error);
-    if (!conn)
+    if (!conn || vs_journal_settle_pending(job->uuid, error) < 0)
         return false;
     g_autoptr(virDomain) dom = vs_hv_domain_again(conn, job->uuid, job->vm, error);
     if (!dom)

@@ -85,12 +85,6 @@ void vs_journal_end(VsJournal *j)
     journal_free(j);
 }
 
-void vs_journal_keep(VsJournal *j)
-{
-    if (j)
-        journal_free(j);
-}
-
 static GPtrArray *get_list(GKeyFile *kf, const char *key)
 {
     GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
@@ -103,6 +97,35 @@ static GPtrArray *get_list(GKeyFile *kf, const char *key)
         g_free(raw);
     }
     return out;
+}
+
+/* Records kept because they could not be settled (at a cut-off operation's
+ * end, or at start): the VM's next operation settles them first. */
+static GMutex pending_lock;
+static GPtrArray *pending; /* VsJournal* */
+
+static void pend(VsJournal *j)
+{
+    g_mutex_lock(&pending_lock);
+    if (!pending)
+        pending = g_ptr_array_new();
+    g_ptr_array_add(pending, j);
+    g_mutex_unlock(&pending_lock);
+}
+
+/* The oldest kept record of the VM with UUID, taken off the list, or NULL. */
+static VsJournal *take_pending(const char *uuid)
+{
+    VsJournal *found = NULL;
+    g_mutex_lock(&pending_lock);
+    for (guint i = 0; pending && !found && i < pending->len; i++) {
+        VsJournal *j = g_ptr_array_index(pending, i);
+        g_autofree char *of = g_key_file_get_string(j->kf, "op", "uuid", NULL);
+        if (g_strcmp0(of, uuid) == 0)
+            found = g_ptr_array_steal_index(pending, i);
+    }
+    g_mutex_unlock(&pending_lock);
+    return found;
 }
 
 /* vs_journal_stop_settling was called: waits end at once. */
@@ -427,7 +450,12 @@ int vs_journal_recover(void)
         g_autoptr(GKeyFile) kf = g_key_file_new();
         bool loaded = g_str_has_suffix(name, ".op") && g_key_file_load_from_file(kf, path, 0, NULL);
         if (loaded && !recover_record(conn, kf, deadline)) {
-            vs_warn("recovery: libvirt cannot tell what %s records; kept for the next start", path);
+            vs_warn("recovery: libvirt cannot tell what %s records; the VM's next operation "
+                    "tries again", path);
+            VsJournal *j = g_new0(VsJournal, 1);
+            j->path = g_steal_pointer(&path);
+            j->kf = g_key_file_ref(kf);
+            pend(j);
             continue;
         }
         g_unlink(path);
@@ -492,12 +520,32 @@ VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **err
     if (outcome == VS_JOURNAL_DONE) {
         g_clear_error(error);
     } else if (outcome == VS_JOURNAL_UNSETTLED && keep) {
-        vs_journal_keep(g_steal_pointer(j));
-        g_prefix_error(error, "%s: not known whether it was done (virtsnapd settles it when "
-                              "it next starts): ", what);
+        pend(g_steal_pointer(j));
+        g_prefix_error(error, "%s: not known whether it was done (settled before the VM's "
+                              "next operation, or when virtsnapd next starts): ", what);
     } else if (outcome == VS_JOURNAL_UNSETTLED) {
         g_prefix_error(error, "%s: not known whether it was done (libvirt did not answer in "
                               "time); look at the VM and try again: ", what);
     }
     return outcome;
+}
+
+int vs_journal_settle_pending(const char *uuid, GError **error)
+{
+    int settled = 0;
+    VsJournal *j;
+    while ((j = take_pending(uuid))) {
+        /* One try, no waiting: the operation asking must not hang on it. */
+        if (settle_once(j, g_get_monotonic_time()) == VS_JOURNAL_UNSETTLED) {
+            pend(j);
+            g_set_error(error, VS_ERROR, VS_ERR_UNAVAILABLE,
+                        "an earlier operation on this VM was cut off from libvirt and is not "
+                        "settled yet (libvirt does not answer for it); try again later");
+            return -1;
+        }
+        vs_info("settled %s, kept since libvirt could not answer for it", j->path);
+        vs_journal_end(j);
+        settled++;
+    }
+    return settled;
 }

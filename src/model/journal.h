@@ -32,8 +32,6 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
 bool vs_journal_commit(VsJournal *j, GError **error);
 /* The operation ended (success or clean failure): drop the record. */
 void vs_journal_end(VsJournal *j);
-/* Frees J but leaves its record on disk, for recovery at the next start. */
-void vs_journal_keep(VsJournal *j);
 
 typedef enum {
     VS_JOURNAL_DONE,      /* the operation's result is in place */
@@ -57,11 +55,17 @@ typedef enum {
  *   clone     by removing the clone (UNDONE).
  * DONE clears ERROR. UNSETTLED (the connection or the job did not end in
  * time, the daemon stops, libvirt cannot say) says so in ERROR and, for a
- * snapshot or rename, keeps the record on disk for the next start (*J
- * becomes NULL); others are not replayed on a VM that may be used by then.
+ * snapshot or rename, keeps the record (*J becomes NULL): the VM's next
+ * operation settles it first (vs_journal_settle_pending), or the next
+ * start; others are not replayed on a VM that may be used by then.
  * UNDONE (not done, or for a revert not finished) leaves ERROR as it is.
  * The caller holds the VM's lock throughout and ends *J after. */
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error);
+/* Settles the records kept for the VM with UUID (above, or at start), one
+ * try each: how many (0: none), or -1 with UNAVAILABLE while libvirt still
+ * cannot answer, and the operation asking must not run. Call with the VM's
+ * lock held, before the operation's first look at the VM. */
+int vs_journal_settle_pending(const char *uuid, GError **error);
 /* virtsnapd stops: settles still waiting end at once, UNSETTLED. */
 void vs_journal_stop_settling(void);
 

@@ -676,6 +676,11 @@ static virDomainSnapshotPtr settle_create(VsTask *task, VsSnapshotJob *job, VsJo
 static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
 {
     vs_snapshot_facts_forget(job->uuid);
+    int settled = vs_journal_settle_pending(job->uuid, error);
+    if (settled < 0)
+        return false;
+    if (settled > 0)
+        job->fresh = false; /* the request's findings are from before */
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return false;
@@ -804,7 +809,7 @@ static bool with_vm_locked(const char *vm, LockedOp op, gpointer data, GError **
         return false;
     g_autofree char *uuid = vs_hv_uuid(dom);
     vs_snapshot_facts_forget(uuid); /* OP reads what it changed: not from before */
-    bool ok = op(dom, uuid, data, error);
+    bool ok = vs_journal_settle_pending(uuid, error) >= 0 && op(dom, uuid, data, error);
     vs_snapshot_facts_forget(uuid); /* nor may readers that raced with it keep it */
     vs_vmlock_release(lock);
     return ok;
