@@ -104,13 +104,18 @@ static GPtrArray *get_list(GKeyFile *kf, const char *key)
 static GMutex pending_lock;
 static GPtrArray *pending; /* VsJournal* */
 
-static void pend(VsJournal *j)
+static void pend_at(VsJournal *j, bool front)
 {
     g_mutex_lock(&pending_lock);
     if (!pending)
         pending = g_ptr_array_new();
-    g_ptr_array_add(pending, j);
+    g_ptr_array_insert(pending, front ? 0 : -1, j);
     g_mutex_unlock(&pending_lock);
+}
+
+static void pend(VsJournal *j)
+{
+    pend_at(j, false);
 }
 
 /* The oldest kept record of the VM with UUID, taken off the list, or NULL. */
@@ -435,31 +440,50 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
     return true;
 }
 
+/* Whether a record of KIND, when it cannot be settled, is held pending (the
+ * VM's changes wait for it) rather than left for the next start: a create
+ * and a rename, whose replay is safe and which a later change could spoil
+ * (a rename's tree); a revert, delete or clone is not replayed on a VM in
+ * use meanwhile. */
+static bool pends(GKeyFile *kf)
+{
+    g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
+    return !g_strcmp0(kind, "snapshot") || !g_strcmp0(kind, "rename");
+}
+
 int vs_journal_recover(void)
 {
     g_autoptr(GDir) listing = dir ? g_dir_open(dir, 0, NULL) : NULL;
     g_autoptr(virConnect) conn = listing ? vs_hv_connect(NULL) : NULL;
-    if (!conn)
-        return 0;
     int handled = 0;
     const char *name;
     /* One bound for all: a start waits at most that long for libvirt's jobs. */
     gint64 deadline = g_get_monotonic_time() + JOB_WAIT_US;
-    while ((name = g_dir_read_name(listing))) {
+    while (listing && (name = g_dir_read_name(listing))) {
         g_autofree char *path = g_build_filename(dir, name, NULL);
         g_autoptr(GKeyFile) kf = g_key_file_new();
         bool loaded = g_str_has_suffix(name, ".op") && g_key_file_load_from_file(kf, path, 0, NULL);
-        if (loaded && !recover_record(conn, kf, deadline)) {
-            vs_warn("recovery: libvirt cannot tell what %s records; the VM's next operation "
-                    "tries again", path);
-            VsJournal *j = g_new0(VsJournal, 1);
-            j->path = g_steal_pointer(&path);
-            j->kf = g_key_file_ref(kf);
-            pend(j);
+        if (!loaded) {
+            g_unlink(path);
             continue;
         }
-        g_unlink(path);
-        handled += loaded;
+        /* Without libvirt (away at start) nothing is settled now. */
+        if (conn && recover_record(conn, kf, deadline)) {
+            g_unlink(path);
+            handled++;
+            continue;
+        }
+        if (!pends(kf)) {
+            vs_warn("recovery: libvirt cannot tell what %s records; kept for the next start",
+                    path);
+            continue;
+        }
+        vs_warn("recovery: libvirt cannot tell what %s records; the VM's next change settles it "
+                "first", path);
+        VsJournal *j = g_new0(VsJournal, 1);
+        j->path = g_steal_pointer(&path);
+        j->kf = g_key_file_ref(kf);
+        pend(j);
     }
     return handled;
 }
@@ -510,13 +534,10 @@ VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **err
      * again (libvirtd still starting) is tried again until the deadline. */
     while ((outcome = settle_once(*j, deadline)) == VS_JOURNAL_UNSETTLED && may_wait(deadline))
         g_usleep(G_USEC_PER_SEC);
-    g_autofree char *kind = g_key_file_get_string((*j)->kf, "op", "kind", NULL);
-    /* Kept for the next start only where replaying it later is safe and
-     * needed: a create (its recovery adopts or removes only what bears its
-     * libvirt name and time) and a rename (the only copy of the tree). A
-     * revert, delete or clone replayed on a VM used since could undo work:
-     * the client is told to look and try again. */
-    bool keep = !g_strcmp0(kind, "snapshot") || !g_strcmp0(kind, "rename");
+    /* Kept only where replaying it later is safe and needed (pends): a
+     * revert, delete or clone replayed on a VM used since could undo work,
+     * so the client is told to look and try again. */
+    bool keep = pends((*j)->kf);
     if (outcome == VS_JOURNAL_DONE) {
         g_clear_error(error);
     } else if (outcome == VS_JOURNAL_UNSETTLED && keep) {
@@ -537,10 +558,12 @@ int vs_journal_settle_pending(const char *uuid, GError **error)
     while ((j = take_pending(uuid))) {
         /* One try, no waiting: the operation asking must not hang on it. */
         if (settle_once(j, g_get_monotonic_time()) == VS_JOURNAL_UNSETTLED) {
-            pend(j);
+            vs_warn("%s is not settled yet (libvirt cannot answer for it, or its VM is busy); "
+                    "changes to the VM wait for it", j->path);
+            pend_at(j, true);
             g_set_error(error, VS_ERROR, VS_ERR_UNAVAILABLE,
-                        "an earlier operation on this VM was cut off from libvirt and is not "
-                        "settled yet (libvirt does not answer for it); try again later");
+                        "an earlier, interrupted operation on this VM is not settled yet (see "
+                        "virtsnapd's log); try again later");
             return -1;
         }
         vs_info("settled %s, kept since libvirt could not answer for it", j->path);

@@ -61,8 +61,9 @@ typedef enum {
  * UNDONE (not done, or for a revert not finished) leaves ERROR as it is.
  * The caller holds the VM's lock throughout and ends *J after. */
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error);
-/* Settles the records kept for the VM with UUID (above, or at start), one
- * try each: how many (0: none), or -1 with UNAVAILABLE while libvirt still
+/* Settles the records kept for the VM with UUID (a create's or rename's,
+ * above, or at start), one try each, without waiting for the connection
+ * (a libvirt job query may still take up to 30 s): how many (0: none), or -1 with UNAVAILABLE while libvirt still
  * cannot answer, and the operation asking must not run. Call with the VM's
  * lock held, before the operation's first look at the VM. */
 int vs_journal_settle_pending(const char *uuid, GError **error);

@@ -673,6 +673,17 @@ static virDomainSnapshotPtr settle_create(VsTask *task, VsSnapshotJob *job, VsJo
     return outcome == VS_JOURNAL_DONE ? snapshot_again(job->uuid, job->vm, internal, error) : NULL;
 }
 
+/* Whether a libvirt snapshot now stands for display name NAME of the VM
+ * with UUID (no reservation counted). */
+static bool display_name_taken(virDomainPtr dom, const char *uuid, const char *name)
+{
+    g_autofree char *internal = vs_snapnames_internal(uuid, name);
+    g_autoptr(virDomainSnapshot) snap =
+        internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    virResetLastError();
+    return snap != NULL;
+}
+
 static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
 {
     vs_snapshot_facts_forget(job->uuid);
@@ -691,6 +702,14 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
                                          : vs_hv_domain_again(conn, job->uuid, job->vm, error);
     if (!dom)
         return false;
+    /* A settled earlier create of this name (whose task failed, outcome
+     * not known, so that the name was free again) may have taken it. */
+    if (settled > 0 && display_name_taken(dom, job->uuid, job->name)) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' already has a snapshot named '%s' (an earlier, interrupted create "
+                    "of it was found made)", job->vm, job->name);
+        return false;
+    }
     /* The request's findings when nothing ran on the VM since, else asked
      * again (two round trips on a remote connection). */
     bool fresh = job->fresh && same_conn;

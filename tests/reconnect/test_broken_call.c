@@ -158,6 +158,14 @@ static long snapshot_status_enc(const char *name)
     return snapshot_status(enc);
 }
 
+static size_t snapshot_count(const char *vm)
+{
+    g_autofree char *path = g_strdup_printf("/vms/%s/snapshots?all=true", vm);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "GET", path, NULL);
+    assert_int_equal(r->status, 200);
+    return json_array_size(r->json);
+}
+
 /* A create cut after libvirtd made snapshot NAME, while libvirtd seems away
  * longer than virtsnapd waits (3 s here): the task fails saying the outcome
  * is not known, and the journal record stays. ("away 1" and such are not
@@ -178,8 +186,10 @@ static void cut_and_away(const char *name)
     vs_relay_hold_after_cut(false);
 }
 
-/* ...then libvirtd is back: the VM's next operation settles the record
- * first, without a restart: the snapshot is shown under its name. */
+/* ...then libvirtd is back: a read settles nothing; the VM's next change
+ * settles the record first, without a restart, and the snapshot is shown
+ * under its name. That change is the client's retry of the same create:
+ * it fails, the name taken by the settled one, and no second one is made. */
 static void test_cut_and_away(void **state)
 {
     (void)state;
@@ -191,9 +201,20 @@ static void test_cut_and_away(void **state)
             g_usleep(100000);
     }
     assert_int_equal(status_now, 404); /* a read settles nothing */
-    g_autofree char *status = vs_take_snapshot(t.d, "cut", "after", NULL);
-    assert_string_equal(status, "finished");
+    g_autofree char *journal = g_build_filename(t.d->state_dir, "journal", NULL);
+    assert_int_equal(vs_dir_count(journal), 1);
+    size_t before = snapshot_count("cut");
+    g_autoptr(VsTestResponse) r =
+        vs_http(t.d, "POST", "/vms/cut/snapshots", "{\"name\": \"away 1\"}");
+    assert_int_equal(r->status, 202);
+    json_t *task = vs_wait_task(t.d, vs_json_str(r->json, "id"), 60);
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    if (!strstr(vs_json_str(task, "message"), "already has a snapshot named 'away 1'"))
+        fail_msg("task message: %s", vs_json_str(task, "message"));
+    json_decref(task);
     assert_int_equal(snapshot_status_enc("away 1"), 200);
+    /* The same count: the one made (listed under its libvirt name before) and no other. */
+    assert_int_equal(snapshot_count("cut"), before);
     assert_journal_empty();
 }
 
@@ -300,13 +321,6 @@ static void test_delete_cut(void **state)
     delete_cut("del-late", VS_CUT_AFTER_REPLY, VS_PROC_UNDEFINE_FLAGS);
 }
 
-static size_t snapshot_count(const char *vm)
-{
-    g_autofree char *path = g_strdup_printf("/vms/%s/snapshots?all=true", vm);
-    g_autoptr(VsTestResponse) r = vs_http(t.d, "GET", path, NULL);
-    assert_int_equal(r->status, 200);
-    return json_array_size(r->json);
-}
 
 /* A VM with three snapshots renamed from FROM to TO while the relay cuts
  * the NTH call of PROC (before libvirtd sees it): answers WANT_STATUS, the
