@@ -9,6 +9,7 @@
 #include "live.h"
 #include "snapnames.h"
 #include "snapshot.h"
+#include "vmlock.h"
 
 #include <glib/gstdio.h>
 #include <libvirt/libvirt-qemu.h>
@@ -21,9 +22,22 @@ struct VsJournal {
 
 static char *dir;
 
-/* How long recovery waits for a job libvirt still runs on a domain (a
- * snapshot of 1 GiB of RAM takes a few seconds). */
-#define JOB_WAIT_US (120 * G_USEC_PER_SEC)
+/* How long a settle, or recovery at start, waits for the connection and
+ * libvirt's jobs: 2 minutes, or $VIRTSNAP_SETTLE_WAIT seconds (the tests'
+ * way to see it give up). */
+static gint64 settle_wait_us(void)
+{
+    const char *env = g_getenv("VIRTSNAP_SETTLE_WAIT");
+    gint64 seconds = env ? g_ascii_strtoll(env, NULL, 10) : 120;
+    return CLAMP(seconds, 0, 3600) * G_USEC_PER_SEC;
+}
+
+/* The VM locks' gate: no change to a VM before its pending records are
+ * settled (vs_journal_settle_pending). */
+static bool settled_first(const char *uuid, GError **error)
+{
+    return vs_journal_settle_pending(uuid, error) >= 0;
+}
 
 bool vs_journal_init(const char *state_dir, GError **error)
 {
@@ -32,6 +46,7 @@ bool vs_journal_init(const char *state_dir, GError **error)
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot create %s", dir);
         return false;
     }
+    vs_vmlock_set_gate(settled_first);
     return true;
 }
 
@@ -458,7 +473,7 @@ int vs_journal_recover(void)
     int handled = 0;
     const char *name;
     /* One bound for all: a start waits at most that long for libvirt's jobs. */
-    gint64 deadline = g_get_monotonic_time() + JOB_WAIT_US;
+    gint64 deadline = g_get_monotonic_time() + settle_wait_us();
     while (listing && (name = g_dir_read_name(listing))) {
         g_autofree char *path = g_build_filename(dir, name, NULL);
         g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -488,14 +503,6 @@ int vs_journal_recover(void)
     return handled;
 }
 
-/* How long a settle waits for the connection and libvirt's job: 2 minutes,
- * or $VIRTSNAP_SETTLE_WAIT seconds (the tests' way to see it give up). */
-static gint64 settle_wait_us(void)
-{
-    const char *env = g_getenv("VIRTSNAP_SETTLE_WAIT");
-    gint64 seconds = env ? g_ascii_strtoll(env, NULL, 10) : 120;
-    return CLAMP(seconds, 0, 3600) * G_USEC_PER_SEC;
-}
 
 /* Waits for the connection until DEADLINE, then settles the record J by
  * its kind, once. */

@@ -65,7 +65,9 @@ VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **err
  * above, or at start), one try each, without waiting for the connection
  * (a libvirt job query may still take up to 30 s): how many (0: none), or -1 with UNAVAILABLE while libvirt still
  * cannot answer, and the operation asking must not run. Call with the VM's
- * lock held, before the operation's first look at the VM. */
+ * lock held, before the operation's first look at the VM: vs_vmlock_domain
+ * does (vs_journal_init sets it as the locks' gate); task workers, which
+ * wait for their turn with vs_vmlock_wait, call it themselves. */
 int vs_journal_settle_pending(const char *uuid, GError **error);
 /* virtsnapd stops: settles still waiting end at once, UNSETTLED. */
 void vs_journal_stop_settling(void);

@@ -828,7 +828,7 @@ static bool with_vm_locked(const char *vm, LockedOp op, gpointer data, GError **
         return false;
     g_autofree char *uuid = vs_hv_uuid(dom);
     vs_snapshot_facts_forget(uuid); /* OP reads what it changed: not from before */
-    bool ok = vs_journal_settle_pending(uuid, error) >= 0 && op(dom, uuid, data, error);
+    bool ok = op(dom, uuid, data, error);
     vs_snapshot_facts_forget(uuid); /* nor may readers that raced with it keep it */
     vs_vmlock_release(lock);
     return ok;

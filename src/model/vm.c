@@ -622,10 +622,6 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     if (!dom)
         return NULL;
     g_autofree char *uuid = vs_hv_uuid(dom);
-    if (vs_journal_settle_pending(uuid, error) < 0) {
-        vs_vmlock_release(lock);
-        return NULL;
-    }
     bool renaming = change->name && strcmp(change->name, name) != 0;
     /* A rename that will be refused must not leave the other changes made. */
     bool ok = !renaming || rename_allowed(conn, dom, change->name, error);
@@ -686,10 +682,6 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     if (!dom)
         return false;
     g_autofree char *uuid = vs_hv_uuid(dom);
-    if (vs_journal_settle_pending(uuid, error) < 0) {
-        vs_vmlock_release(lock);
-        return false;
-    }
     g_autoptr(GPtrArray) files = owned_images(dom);
     bool persistent = virDomainIsPersistent(dom) == 1;
     VsJournal *journal = vs_journal_begin("delete", uuid, error);
@@ -822,10 +814,6 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     if (!dom)
         return NULL;
     g_autofree char *uuid = vs_hv_uuid(dom);
-    if (vs_journal_settle_pending(uuid, error) < 0) {
-        vs_vmlock_release(lock);
-        return NULL;
-    }
     int state = VIR_DOMAIN_NOSTATE;
     const char *need = NULL;
     bool ok = virDomainGetState(dom, &state, NULL, 0) == 0;

@@ -82,6 +82,13 @@ bool vs_vmlock_quiet(VsVmLock *lock, guint64 *ended)
     return quiet;
 }
 
+static VsVmLockGate gate;
+
+void vs_vmlock_set_gate(VsVmLockGate check)
+{
+    gate = check;
+}
+
 virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **lock,
                               GError **error)
 {
@@ -95,9 +102,11 @@ virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **l
     vs_vmlock_acquire(*lock);
     g_autoptr(virDomain) again = virDomainLookupByName(conn, name);
     g_autofree char *again_uuid = again ? vs_hv_uuid(again) : NULL;
-    if (!again_uuid || strcmp(uuid, again_uuid) != 0) {
-        vs_vmlock_release(*lock);
+    bool same = again_uuid && strcmp(uuid, again_uuid) == 0;
+    if (!same)
         g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' does not exist", name);
+    if (!same || (gate && !gate(uuid, error))) {
+        vs_vmlock_release(*lock);
         return NULL;
     }
     return g_steal_pointer(&again);

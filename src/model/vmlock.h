@@ -27,9 +27,15 @@ bool vs_vmlock_quiet(VsVmLock *lock, guint64 *ended);
 
 #include "hv.h"
 
-/* Looks VM NAME up, waits for its turn and checks it is still there under
- * that name (a delete or rename may have gone first): the domain with its
- * lock held, or NULL with NOT_FOUND (lock released). Release with
- * vs_vmlock_release(*LOCK). */
+/* What must hold before an operation looks at a VM whose lock it has just
+ * taken (journal.c: no interrupted operation of that VM left unsettled):
+ * false, with ERROR, stops the operation. One, set at start. */
+typedef bool (*VsVmLockGate)(const char *uuid, GError **error);
+void vs_vmlock_set_gate(VsVmLockGate gate);
+
+/* Looks VM NAME up, waits for its turn, checks it is still there under
+ * that name (a delete or rename may have gone first) and passes the gate:
+ * the domain with its lock held, or NULL with ERROR (NOT_FOUND, or the
+ * gate's; lock released). Release with vs_vmlock_release(*LOCK). */
 virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **lock,
                               GError **error);

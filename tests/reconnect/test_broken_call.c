@@ -218,6 +218,25 @@ static void test_cut_and_away(void **state)
     assert_journal_empty();
 }
 
+/* ...or the next change is a plain request (a description changed): the
+ * VM lock's gate settles the record before it. */
+static void test_cut_and_away_gate(void **state)
+{
+    (void)state;
+    cut_and_away("away 3");
+    long status = 503; /* until virtsnapd has reconnected (every 2 s at most) */
+    for (int i = 0; i < 100 && status == 503; i++) {
+        g_autoptr(VsTestResponse) r = vs_http(t.d, "PUT", "/vms/cut/snapshots/off",
+                                              "{\"description\": \"after the cut\"}");
+        status = r->status;
+        if (status == 503)
+            g_usleep(100000);
+    }
+    assert_int_equal(status, 200);
+    assert_int_equal(snapshot_status_enc("away 3"), 200);
+    assert_journal_empty();
+}
+
 /* ...or virtsnapd restarts first: the start settles it. */
 static void test_cut_and_away_restart(void **state)
 {
@@ -456,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_cut_before_libvirt_saw_it),
         cmocka_unit_test(test_revert_cut),
         cmocka_unit_test(test_cut_and_away),
+        cmocka_unit_test(test_cut_and_away_gate),
         cmocka_unit_test(test_cut_and_away_restart),
         cmocka_unit_test(test_cut_and_name_taken),
         cmocka_unit_test(test_delete_cut),
