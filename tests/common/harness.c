@@ -27,16 +27,18 @@ static void die(const char *fmt, ...)
     abort();
 }
 
-static int free_port(void)
+/* The port the daemon says it listens on in LOG from byte FROM on, or 0.
+ * The daemon picks it (--listen 127.0.0.1:0): a port the harness picked
+ * and freed could be taken by another test's daemon before this one bound
+ * it (seen once), and the harness then talked to that one. */
+static int listening_port(const char *log, gsize from)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-        getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
-        die("cannot find a free port: %s", strerror(errno));
-    close(fd);
-    return ntohs(addr.sin_port);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(log, &text, &len, NULL) || len <= from)
+        return 0;
+    const char *line = strstr(text + from, "listening on http://127.0.0.1:");
+    return line ? atoi(line + strlen("listening on http://127.0.0.1:")) : 0;
 }
 
 static const char *daemon_binary(void)
@@ -49,7 +51,7 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(argv, g_strdup(daemon_binary()));
-    g_ptr_array_add(argv, g_strdup_printf("--listen=127.0.0.1:%d", d->port));
+    g_ptr_array_add(argv, g_strdup("--listen=127.0.0.1:0"));
     g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s", d->state_dir));
     g_ptr_array_add(argv, g_strdup_printf("--web-dir=%s", VS_SOURCE_DIR "/web"));
     if (d->connect)
@@ -57,6 +59,8 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
     for (const char *const *a = extra; a && *a; a++)
         g_ptr_array_add(argv, g_strdup(*a));
     g_ptr_array_add(argv, NULL);
+    GStatBuf st;
+    gsize log_start = g_stat(d->log_path, &st) == 0 ? (gsize)st.st_size : 0;
     pid_t pid = fork();
     if (pid < 0)
         die("fork: %s", strerror(errno));
@@ -72,7 +76,9 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
         _exit(127);
     }
     d->pid = pid;
-    /* Wait until it answers (the embedded driver probes QEMU at first start). */
+    /* Wait until it listens and answers (the embedded driver probes QEMU at
+     * first start). */
+    d->port = 0;
     for (int i = 0; i < 1200; i++) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -81,8 +87,13 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
             g_file_get_contents(d->log_path, &log, NULL, NULL);
             die("virtsnapd exited at start:\n%s", log ? log : "");
         }
-        g_autoptr(VsTestResponse) r = vs_http_raw(d, "GET", "/tasks", NULL, 0, NULL);
-        if (r->status > 0)
+        if (!d->port && (d->port = listening_port(d->log_path, log_start)) > 0) {
+            g_free(d->url);
+            d->url = g_strdup_printf("http://127.0.0.1:%d", d->port);
+        }
+        g_autoptr(VsTestResponse) r =
+            d->port ? vs_http_raw(d, "GET", "/tasks", NULL, 0, NULL) : NULL;
+        if (r && r->status > 0)
             break;
         g_usleep(100000);
     }
@@ -108,8 +119,6 @@ VsTestDaemon *vs_test_daemon_start(const char *connect, const char *const *extra
         die("cannot make a temporary directory");
     g_autofree char *log_name = g_strdup_printf("virtsnapd-%d.log", (int)getpid());
     d->log_path = g_build_filename(g_get_tmp_dir(), log_name, NULL);
-    d->port = free_port();
-    d->url = g_strdup_printf("http://127.0.0.1:%d", d->port);
     spawn(d, extra_args);
     return d;
 }
