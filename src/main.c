@@ -6,6 +6,7 @@
 #include "http/tls.h"
 #include "model/hv.h"
 #include "model/journal.h"
+#include "model/settler.h"
 #include "model/snapnames.h"
 #include "model/snapshot.h"
 #include "model/tasks.h"
@@ -211,9 +212,11 @@ static int run(Options *o)
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_timeout_add_seconds(60, expire_tasks, NULL);
+    vs_settler_start();
     g_main_loop_run(loop);
     vs_tasks_stop_waits();
     vs_journal_stop_settling();
+    vs_settler_stop();
     vs_server_stop(server);
     vs_tasks_shutdown();
     vs_hv_shutdown();

@@ -148,6 +148,20 @@ static VsJournal *take_pending(const char *uuid)
     return found;
 }
 
+char **vs_journal_pending_uuids(void)
+{
+    g_autoptr(GStrvBuilder) uuids = g_strv_builder_new();
+    g_mutex_lock(&pending_lock);
+    for (guint i = 0; pending && i < pending->len; i++) {
+        VsJournal *j = g_ptr_array_index(pending, i);
+        g_autofree char *uuid = g_key_file_get_string(j->kf, "op", "uuid", NULL);
+        if (uuid)
+            g_strv_builder_add(uuids, uuid);
+    }
+    g_mutex_unlock(&pending_lock);
+    return g_strv_builder_end(uuids);
+}
+
 /* vs_journal_stop_settling was called: waits end at once. */
 static gint stopping;
 
@@ -549,8 +563,8 @@ VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **err
         g_clear_error(error);
     } else if (outcome == VS_JOURNAL_UNSETTLED && keep) {
         pend(g_steal_pointer(j));
-        g_prefix_error(error, "%s: not known whether it was done (settled before the VM's "
-                              "next operation, or when virtsnapd next starts): ", what);
+        g_prefix_error(error, "%s: not known whether it was done (settled as soon as libvirt "
+                              "answers again, before the VM's next change): ", what);
     } else if (outcome == VS_JOURNAL_UNSETTLED) {
         g_prefix_error(error, "%s: not known whether it was done (libvirt did not answer in "
                               "time); look at the VM and try again: ", what);

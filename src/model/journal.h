@@ -55,9 +55,10 @@ typedef enum {
  *   clone     by removing the clone (UNDONE).
  * DONE clears ERROR. UNSETTLED (the connection or the job did not end in
  * time, the daemon stops, libvirt cannot say) says so in ERROR and, for a
- * snapshot or rename, keeps the record (*J becomes NULL): the VM's next
- * operation settles it first (vs_journal_settle_pending), or the next
- * start; others are not replayed on a VM that may be used by then.
+ * snapshot or rename, keeps the record (*J becomes NULL): the background
+ * settler (settler.h) or the VM's next operation settles it
+ * (vs_journal_settle_pending), or the next start; others are not replayed
+ * on a VM that may be used by then.
  * UNDONE (not done, or for a revert not finished) leaves ERROR as it is.
  * The caller holds the VM's lock throughout and ends *J after. */
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error);
@@ -69,6 +70,9 @@ VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **err
  * does (vs_journal_init sets it as the locks' gate); task workers, which
  * wait for their turn with vs_vmlock_wait, call it themselves. */
 int vs_journal_settle_pending(const char *uuid, GError **error);
+/* The UUIDs of the VMs with kept records (a UUID may repeat), for the
+ * background settler (settler.c); free with g_strfreev. */
+char **vs_journal_pending_uuids(void);
 /* virtsnapd stops: settles still waiting end at once, UNSETTLED. */
 void vs_journal_stop_settling(void);
 

@@ -7,7 +7,8 @@
  * restart can leave. The task must then report what happened: finished
  * with the snapshot under its name, or failed with nothing of it left. A
  * revert cut the same way is done again once the connection is back; a
- * create whose connection stays away is settled at the next start; a VM
+ * create whose connection stays away is settled in the background once it
+ * is back, before the VM's next change, or at the next start; a VM
  * delete cut half-way is finished; a VM rename cut half-way keeps its whole
  * snapshot tree; a clone cut half-way is removed. */
 #include "guest.h"
@@ -169,12 +170,16 @@ static size_t snapshot_count(const char *vm)
 /* A create cut after libvirtd made snapshot NAME, while libvirtd seems away
  * longer than virtsnapd waits (3 s here): the task fails saying the outcome
  * is not known, and the journal record stays. ("away 1" and such are not
- * libvirt names: only the record knows the display name.) */
-static void cut_and_away(const char *name)
+ * libvirt names: only the record knows the display name.) The background
+ * settler tries kept records every RETRY seconds ("0": never, so that a
+ * test sees what settles them on demand). */
+static void cut_and_away(const char *name, const char *retry)
 {
     g_setenv("VIRTSNAP_SETTLE_WAIT", "3", TRUE);
+    g_setenv("VIRTSNAP_SETTLE_RETRY", retry, TRUE);
     vs_test_daemon_restart(t.d);
     g_unsetenv("VIRTSNAP_SETTLE_WAIT");
+    g_unsetenv("VIRTSNAP_SETTLE_RETRY");
     vs_relay_hold_after_cut(true);
     json_t *task = snapshot_cut(name, VS_CUT_AFTER_REPLY);
     assert_string_equal(vs_json_str(task, "status"), "failed");
@@ -193,7 +198,7 @@ static void cut_and_away(const char *name)
 static void test_cut_and_away(void **state)
 {
     (void)state;
-    cut_and_away("away 1");
+    cut_and_away("away 1", "0");
     long status_now = 503; /* until virtsnapd has reconnected (every 2 s at most) */
     for (int i = 0; i < 100 && status_now == 503; i++) {
         status_now = snapshot_status_enc("away 1");
@@ -223,7 +228,7 @@ static void test_cut_and_away(void **state)
 static void test_cut_and_away_gate(void **state)
 {
     (void)state;
-    cut_and_away("away 3");
+    cut_and_away("away 3", "0");
     long status = 503; /* until virtsnapd has reconnected (every 2 s at most) */
     for (int i = 0; i < 100 && status == 503; i++) {
         g_autoptr(VsTestResponse) r = vs_http(t.d, "PUT", "/vms/cut/snapshots/off",
@@ -237,11 +242,25 @@ static void test_cut_and_away_gate(void **state)
     assert_journal_empty();
 }
 
+/* ...or nothing asks: once libvirtd answers again, the background settler
+ * settles the record within a round (1 s here) and the snapshot is shown
+ * under its name, with no request that changes the VM. */
+static void test_cut_and_away_settler(void **state)
+{
+    (void)state;
+    cut_and_away("away 4", "1");
+    g_autofree char *journal = g_build_filename(t.d->state_dir, "journal", NULL);
+    for (int i = 0; i < 150 && vs_dir_count(journal) > 0; i++)
+        g_usleep(100000);
+    assert_journal_empty();
+    assert_int_equal(snapshot_status_enc("away 4"), 200);
+}
+
 /* ...or virtsnapd restarts first: the start settles it. */
 static void test_cut_and_away_restart(void **state)
 {
     (void)state;
-    cut_and_away("away 2");
+    cut_and_away("away 2", "0");
     vs_test_daemon_restart(t.d);
     assert_int_equal(snapshot_status_enc("away 2"), 200);
     assert_journal_empty();
@@ -476,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_revert_cut),
         cmocka_unit_test(test_cut_and_away),
         cmocka_unit_test(test_cut_and_away_gate),
+        cmocka_unit_test(test_cut_and_away_settler),
         cmocka_unit_test(test_cut_and_away_restart),
         cmocka_unit_test(test_cut_and_name_taken),
         cmocka_unit_test(test_delete_cut),
