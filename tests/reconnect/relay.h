@@ -19,6 +19,7 @@ void vs_relay_stop(void);
 /* Procedures of libvirt's remote protocol (src/remote/remote_protocol.x). */
 #define VS_PROC_DEFINE_XML 11u
 #define VS_PROC_SNAPSHOT_CREATE_XML 185u
+#define VS_PROC_SNAPSHOT_LOOKUP_BY_NAME 189u
 #define VS_PROC_REVERT_TO_SNAPSHOT 192u
 #define VS_PROC_SNAPSHOT_DELETE 193u
 #define VS_PROC_UNDEFINE_FLAGS 231u

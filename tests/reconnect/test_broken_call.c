@@ -242,6 +242,69 @@ static void test_cut_and_away_gate(void **state)
     assert_journal_empty();
 }
 
+/* The description of snapshot "off" of VM cut, once virtsnapd has
+ * reconnected (every 2 s at most; a read settles nothing). */
+static char *off_description(void)
+{
+    g_autoptr(VsTestResponse) r = NULL;
+    for (int i = 0; i < 100 && (!r || r->status == 503); i++) {
+        if (r)
+            g_usleep(100000);
+        g_clear_pointer(&r, vs_response_free);
+        r = vs_http(t.d, "GET", "/vms/cut/snapshots/off", NULL);
+    }
+    assert_int_equal(r->status, 200);
+    return g_strdup(vs_json_str(r->json, "description"));
+}
+
+/* PUTs description DESCRIPTION on snapshot "off", retried while virtsnapd
+ * has not reconnected yet (every 2 s at most); the answer. */
+static VsTestResponse *describe_off(const char *description)
+{
+    g_autofree char *body = g_strdup_printf("{\"description\": \"%s\"}", description);
+    VsTestResponse *r = NULL;
+    for (int i = 0; i < 100; i++) {
+        g_clear_pointer(&r, vs_response_free);
+        r = vs_http(t.d, "PUT", "/vms/cut/snapshots/off", body);
+        const char *reason = r->json ? vs_json_str(r->json, "reason") : NULL;
+        if (r->status != 503 || (reason && strstr(reason, "not settled")))
+            break;
+        g_usleep(100000);
+    }
+    return r;
+}
+
+/* ...or libvirt answers but the settle cannot finish (the relay cuts its
+ * lookup of the snapshot): the change is refused with 503 saying an earlier
+ * operation is not settled, and nothing of it is done; once the settle goes
+ * through, the same change is done. */
+static void test_cut_and_away_refused(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) set = describe_off("before the cut");
+    assert_int_equal(set->status, 200);
+    cut_and_away("away 5", "0");
+    g_autofree char *reconnected = off_description();
+    int cuts = vs_relay_cuts();
+    vs_relay_arm(VS_CUT_BEFORE, VS_PROC_SNAPSHOT_LOOKUP_BY_NAME);
+    g_autoptr(VsTestResponse) refused = describe_off("refused");
+    assert_int_equal(refused->status, 503);
+    const char *reason = vs_json_str(refused->json, "reason");
+    if (!reason || !strstr(reason, "not settled yet"))
+        fail_msg("503 reason: %s", reason ? reason : "(none)");
+    assert_int_equal(vs_relay_cuts(), cuts + 1); /* cut in the settle, not before */
+    g_autofree char *journal = g_build_filename(t.d->state_dir, "journal", NULL);
+    assert_int_equal(vs_dir_count(journal), 1);
+    g_autofree char *unchanged = off_description();
+    assert_string_equal(unchanged, "before the cut");
+    g_autoptr(VsTestResponse) done = describe_off("settled");
+    assert_int_equal(done->status, 200);
+    assert_journal_empty();
+    g_autofree char *after = off_description();
+    assert_string_equal(after, "settled");
+    assert_int_equal(snapshot_status_enc("away 5"), 200);
+}
+
 /* ...or nothing asks: once libvirtd answers again, the background settler
  * settles the record within a round (1 s here) and the snapshot is shown
  * under its name, with no request that changes the VM. */
@@ -496,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_cut_and_away),
         cmocka_unit_test(test_cut_and_away_gate),
         cmocka_unit_test(test_cut_and_away_settler),
+        cmocka_unit_test(test_cut_and_away_refused),
         cmocka_unit_test(test_cut_and_away_restart),
         cmocka_unit_test(test_cut_and_name_taken),
         cmocka_unit_test(test_delete_cut),
