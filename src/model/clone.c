@@ -1,7 +1,8 @@
 /* clone.c: VM clone with snapshots: copy each writable disk whole (internal
- * snapshots live inside the qcow2 files) and the memory file of each live
- * snapshot, define the new domain, then redefine every snapshot with its
- * domain copy (and memory file) pointing at the clone. On failure the
+ * snapshots live inside the qcow2 files), the UEFI variable store and the
+ * memory file of each live snapshot, define the new domain with new MAC
+ * addresses, then redefine every snapshot with its domain copy (and memory
+ * file) pointing at the clone, with the same new MACs. On failure the
  * half-made clone is removed. */
 #include "clone.h"
 
@@ -152,6 +153,21 @@ static void plan_disks(GPtrArray *plan, xmlDoc *doc, const char *new_uuid, GHash
     }
 }
 
+/* The UEFI variable store of DOC's domain (<os><nvram>), if it has one on
+ * this host, goes to a new file beside it: the new path, or NULL. (A shared
+ * store would let one VM's firmware settings change the other's.) */
+static char *plan_nvram(GPtrArray *plan, xmlDoc *doc, const char *new_uuid)
+{
+    g_autofree char *src = vs_xml_string(doc, NULL, "string(/domain/os/nvram)");
+    if (!src || !*src || !g_file_test(src, G_FILE_TEST_IS_REGULAR))
+        return NULL;
+    g_autofree char *dir = g_path_get_dirname(src);
+    g_autofree char *file = g_strdup_printf("%s_VARS.fd", new_uuid);
+    char *dst = g_build_filename(dir, file, NULL);
+    plan_copy(plan, src, g_strdup(dst));
+    return dst;
+}
+
 /* The memory file of each live snapshot in TREE goes to the clone's own
  * directory, where the redefined metadata will name it. */
 static bool plan_memory(GPtrArray *plan, const VsSnapshotTree *tree, const char *new_uuid,
@@ -225,9 +241,10 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     g_autofree char *vnc_path = g_build_filename(vs_hv_vnc_dir(), vnc_name, NULL);
     g_autoptr(GHashTable) paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) macs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     VsDomainRewrite rewrite = {
         .name = job->name, .uuid = new_uuid, .disk_paths = paths, .serial_log = log_path,
-        .vnc_socket = vnc_path};
+        .vnc_socket = vnc_path, .macs = macs};
     g_autoptr(virDomain) clone = NULL;
     VsJournal *journal = vs_journal_begin("clone", job->uuid, error);
     if (!journal)
@@ -235,6 +252,8 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     vs_journal_set(journal, "new_uuid", new_uuid);
     g_autoptr(GPtrArray) plan = g_ptr_array_new_with_free_func(file_copy_free);
     plan_disks(plan, doc, new_uuid, paths);
+    g_autofree char *nvram = vs_hv_is_local() ? plan_nvram(plan, doc, new_uuid) : NULL;
+    rewrite.nvram = nvram;
     bool ok = plan_memory(plan, tree, new_uuid, error) && vs_journal_commit(journal, error) &&
               copy_files(task, journal, plan, made, error);
     /* The clone is an operation on the new VM too until its snapshots are
@@ -244,13 +263,7 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     vs_vmlock_acquire(new_lock);
     if (ok) {
         xmlNode *root = xmlDocGetRootElement(doc);
-        vs_domain_rewrite(root, &rewrite);
-        g_autoptr(GPtrArray) macs = vs_xml_nodes(doc, NULL, "/domain/devices/interface/mac");
-        for (guint i = 0; i < macs->len; i++) {
-            xmlNode *mac = g_ptr_array_index(macs, i);
-            xmlUnlinkNode(mac);
-            xmlFreeNode(mac);
-        }
+        vs_domain_rewrite(root, &rewrite); /* new MACs, kept for the snapshots' copies */
         g_autofree char *xml = vs_xml_to_string(doc);
         vs_fault_point("clone-after-copy");
         clone = virDomainDefineXML(conn, xml);

@@ -1096,47 +1096,6 @@ VsSnapshotTree *vs_snapshot_tree_save(virDomainPtr dom, GError **error)
     return ok ? g_steal_pointer(&tree) : NULL;
 }
 
-void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite)
-{
-    if (rewrite->name)
-        vs_xml_set_child_text(domain, "name", rewrite->name);
-    if (rewrite->uuid)
-        vs_xml_set_child_text(domain, "uuid", rewrite->uuid);
-    xmlNode *devices = vs_xml_child(domain, "devices");
-    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->disk_paths;
-         dev = dev->next) {
-        if (dev->type != XML_ELEMENT_NODE || !xmlStrEqual(dev->name, (const xmlChar *)"disk"))
-            continue;
-        xmlChar *target = xmlGetProp(vs_xml_child(dev, "target"), (const xmlChar *)"dev");
-        const char *path = target ? g_hash_table_lookup(rewrite->disk_paths, target) : NULL;
-        xmlNode *source = vs_xml_child(dev, "source");
-        if (path && source)
-            xmlSetProp(source, (const xmlChar *)"file", (const xmlChar *)path);
-        xmlFree(target);
-    }
-    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->serial_log;
-         dev = dev->next) {
-        xmlChar *type = xmlGetProp(dev, (const xmlChar *)"type");
-        xmlNode *source = vs_xml_child(dev, "source");
-        if (xmlStrEqual(dev->name, (const xmlChar *)"serial") && source &&
-            xmlStrEqual(type, (const xmlChar *)"file"))
-            xmlSetProp(source, (const xmlChar *)"path", (const xmlChar *)rewrite->serial_log);
-        xmlFree(type);
-    }
-    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->vnc_socket;
-         dev = dev->next) {
-        if (!xmlStrEqual(dev->name, (const xmlChar *)"graphics") ||
-            !xmlHasProp(dev, (const xmlChar *)"socket"))
-            continue;
-        xmlSetProp(dev, (const xmlChar *)"socket", (const xmlChar *)rewrite->vnc_socket);
-        /* libvirt repeats it in <listen type='socket'>, and both must match. */
-        for (xmlNode *l = dev->children; l; l = l->next)
-            if (xmlStrEqual(l->name, (const xmlChar *)"listen") &&
-                xmlHasProp(l, (const xmlChar *)"socket"))
-                xmlSetProp(l, (const xmlChar *)"socket", (const xmlChar *)rewrite->vnc_socket);
-    }
-}
-
 static bool define_one(virDomainPtr dom, const char *text, const char *current,
                        const VsDomainRewrite *rewrite, GError **error)
 {

@@ -4,6 +4,7 @@
  * Names here are the ones users see (see snapnames.h). Knows nothing of HTTP. */
 #pragma once
 #include "hv.h"
+#include "rewrite.h"
 #include "tasks.h"
 
 #include <glib.h>
@@ -78,14 +79,6 @@ void vs_snapshot_tree_free(VsSnapshotTree *tree);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsSnapshotTree, vs_snapshot_tree_free)
 VsSnapshotTree *vs_snapshot_tree_save(virDomainPtr dom, GError **error);
 
-/* What changes in each snapshot's copy of the domain definition. */
-typedef struct {
-    const char *name;       /* new domain name, or NULL */
-    const char *uuid;       /* new domain UUID, or NULL */
-    GHashTable *disk_paths; /* target → new source file, or NULL */
-    const char *serial_log; /* new file for the serial console, or NULL */
-    const char *vnc_socket; /* new VNC socket path, or NULL */
-} VsDomainRewrite;
 /* Redefines TREE's snapshots on DOM (which has none), parents first; on
  * failure removes what it defined. */
 bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,
@@ -94,8 +87,6 @@ bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,
  * tree's order), touching none it has: how many, or -1 with ERROR. */
 int vs_snapshot_tree_define_missing(virDomainPtr dom, const VsSnapshotTree *tree,
                                     const VsDomainRewrite *rewrite, GError **error);
-/* Applies REWRITE to a domain definition (the top <domain> element). */
-void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite);
 
 /* Drops what is known of the snapshots of VM UUID (after any change). */
 void vs_snapshot_facts_forget(const char *uuid);

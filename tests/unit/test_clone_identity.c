@@ -1,0 +1,171 @@
+/* test_clone_identity.c: unit tests of what a clone (model/clone.c) must not
+ * share with its source (test:///default, in this process): MAC addresses
+ * and the UEFI variable store, in the clone's definition and in every
+ * snapshot's copy of it, which a revert brings back. The source VM has a
+ * network card and an NVRAM file, as VMs made with virt-manager do, and a
+ * second card added between its two snapshots. */
+#include "hv_fixture.h"
+#include "model/clone.h"
+#include "model/journal.h"
+#include "model/snapnames.h"
+#include "util/xml.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define MAC1 "52:54:00:aa:bb:01"
+#define MAC2 "52:54:00:aa:bb:02"
+
+static char *state_dir;
+
+/* Defines VM "nic" with NICS network cards (MAC1, then MAC2). */
+static void define_source(int nics)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autofree char *disk = g_build_filename(state_dir, "nic.qcow2", NULL);
+    g_autofree char *nvram = g_build_filename(state_dir, "nic_VARS.fd", NULL);
+    g_autofree char *xml = g_strdup_printf(
+        "<domain type='test'><name>nic</name>"
+        "<uuid>5b0c1f8e-9a3d-4f1e-8c2b-7d6e5f4a3b21</uuid><memory>65536</memory>"
+        "<os><type>hvm</type>"
+        "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
+        "<nvram>%s</nvram></os><devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='%s'/><target dev='vda'/></disk>"
+        "<interface type='user'><mac address='" MAC1 "'/></interface>%s"
+        "</devices></domain>",
+        nvram, disk,
+        nics > 1 ? "<interface type='user'><mac address='" MAC2 "'/></interface>" : "");
+    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+    assert_non_null(dom);
+}
+
+static void snapshot_source(const char *name)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, "nic");
+    g_autofree char *xml =
+        g_strdup_printf("<domainsnapshot><name>%s</name></domainsnapshot>", name);
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotCreateXML(dom, xml, 0);
+    assert_non_null(snap);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!hv_fixture_start("vs-clone-identity", &state_dir))
+        return -1;
+    g_autoptr(GError) error = NULL;
+    if (!vs_snapnames_init(state_dir, &error) || !vs_journal_init(state_dir, &error))
+        return -1;
+    vs_tasks_init();
+    g_autofree char *disk = g_build_filename(state_dir, "nic.qcow2", NULL);
+    g_autofree char *nvram = g_build_filename(state_dir, "nic_VARS.fd", NULL);
+    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 '%s' 1M", disk);
+    if (system(cmd) != 0 || !g_file_set_contents(nvram, "source firmware settings", -1, NULL))
+        return -1;
+    define_source(1);
+    snapshot_source("one-nic");
+    define_source(2);
+    snapshot_source("two-nics");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vs_tasks_shutdown();
+    hv_fixture_stop(state_dir);
+    return 0;
+}
+
+/* The MACs and NVRAM path of VM's definition, or of its snapshot SNAP's copy. */
+static xmlDoc *definition(const char *vm, const char *snap)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, vm);
+    assert_non_null(dom);
+    g_autofree char *xml = NULL;
+    if (snap) {
+        g_autoptr(virDomainSnapshot) s = virDomainSnapshotLookupByName(dom, snap, 0);
+        assert_non_null(s);
+        xml = virDomainSnapshotGetXMLDesc(s, 0);
+    } else {
+        xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    }
+    xmlDoc *doc = vs_xml_parse(xml, NULL);
+    assert_non_null(doc);
+    return doc;
+}
+
+static char *mac_of(xmlDoc *doc, int nth)
+{
+    g_autofree char *expr =
+        g_strdup_printf("string((//domain/devices/interface/mac/@address)[%d])", nth);
+    return vs_xml_string(doc, NULL, expr);
+}
+
+static void test_clone_has_its_own_macs_and_nvram(void **state)
+{
+    (void)state;
+    g_autoptr(GError) error = NULL;
+    VsCloneJob *job = vs_clone_prepare("nic", "nic-copy", &error);
+    assert_non_null(job);
+    g_autofree char *id = vs_task_start("/vms/nic-copy", vs_clone_job_run, job, vs_clone_job_free);
+    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
+    if (info->status != VS_TASK_FINISHED)
+        fail_msg("clone: %s", info->message);
+
+    g_autoptr(xmlDoc) clone = definition("nic-copy", NULL);
+    g_autoptr(xmlDoc) one = definition("nic-copy", "one-nic");
+    g_autoptr(xmlDoc) two = definition("nic-copy", "two-nics");
+    g_autofree char *first = mac_of(clone, 1);
+    g_autofree char *second = mac_of(clone, 2);
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_string_not_equal(first, MAC1);
+    assert_string_not_equal(second, MAC2);
+    assert_string_not_equal(first, second);
+    assert_true(g_str_has_prefix(first, "52:54:00:"));
+    /* Each snapshot's copy names the clone's cards as the clone does:
+     * reverting the clone never brings the source's MACs back. */
+    g_autofree char *one_first = mac_of(one, 1);
+    g_autofree char *two_first = mac_of(two, 1);
+    g_autofree char *two_second = mac_of(two, 2);
+    assert_string_equal(one_first, first);
+    assert_string_equal(two_first, first);
+    assert_string_equal(two_second, second);
+
+    /* Its own UEFI variable store, a copy of the source's, in its
+     * definition and its snapshots'. */
+    g_autofree char *nvram = vs_xml_string(clone, NULL, "string(/domain/os/nvram)");
+    g_autofree char *source_nvram = g_build_filename(state_dir, "nic_VARS.fd", NULL);
+    assert_non_null(nvram);
+    assert_string_not_equal(nvram, source_nvram);
+    g_autofree char *copied = NULL;
+    assert_true(g_file_get_contents(nvram, &copied, NULL, NULL));
+    assert_string_equal(copied, "source firmware settings");
+    g_autofree char *loader = vs_xml_string(clone, NULL, "string(/domain/os/loader)");
+    assert_string_equal(loader, "/usr/share/OVMF/OVMF_CODE.fd");
+    g_autofree char *snap_nvram = vs_xml_string(two, NULL, "string(//domain/os/nvram)");
+    assert_string_equal(snap_nvram, nvram);
+
+    /* The source is untouched. */
+    g_autoptr(xmlDoc) source = definition("nic", NULL);
+    g_autofree char *source_first = mac_of(source, 1);
+    g_autofree char *source_path = vs_xml_string(source, NULL, "string(/domain/os/nvram)");
+    assert_string_equal(source_first, MAC1);
+    assert_string_equal(source_path, source_nvram);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clone_has_its_own_macs_and_nvram),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
