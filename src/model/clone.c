@@ -17,6 +17,7 @@
 #include "snapnames.h"
 #include "snapshot.h"
 #include "vmlock.h"
+#include "vmnames.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -28,20 +29,27 @@ struct VsCloneJob {
     guint64 ticket;
 };
 
-static GMutex names_lock;
-static GHashTable *names_in_flight; /* VM names reserved by running clones */
-
-static bool reserve_name(virConnectPtr conn, const char *name)
+/* The target of the first writable disk of DOC's domain that is not a
+ * plain file (a block device, a volume, a network disk), or NULL. A clone
+ * copies files only; it would share such a disk with its source. */
+static char *shared_disk(xmlDoc *doc)
 {
-    g_autoptr(virDomain) existing = virDomainLookupByName(conn, name);
-    if (existing)
+    return vs_xml_string(doc, NULL,
+                         "string(/domain/devices/disk[@device='disk' and not(readonly) and "
+                         "@type!='file'][1]/target/@dev)");
+}
+
+/* False, with a 409, if the clone would share a disk with DOM. */
+static bool disks_copyable(const char *vm, xmlDoc *doc, GError **error)
+{
+    g_autofree char *shared = shared_disk(doc);
+    if (shared && *shared) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' has disk %s, which is not a file: a clone would share it "
+                    "(virtsnapd clones file disks only)", vm, shared);
         return false;
-    g_mutex_lock(&names_lock);
-    if (!names_in_flight)
-        names_in_flight = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    bool ok = g_hash_table_add(names_in_flight, g_strdup(name));
-    g_mutex_unlock(&names_lock);
-    return ok;
+    }
+    return true;
 }
 
 VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **error)
@@ -58,15 +66,15 @@ VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **erro
         return NULL;
     }
     g_autofree char *uuid = vs_hv_uuid(dom);
-    if (!vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, error);
+    if (!doc || !disks_copyable(vm, doc, error) ||
+        !vs_vmlock_has_room(vs_vmlock_for(uuid), vm, error))
         return NULL;
     g_autofree char *name = NULL;
     if (new_name) {
-        name = g_strdup(new_name);
-        if (!reserve_name(conn, name)) {
-            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists", name);
+        if (!vs_vmname_hold(conn, new_name, error))
             return NULL;
-        }
+        name = g_strdup(new_name);
     } else {
         for (int n = 1; !name; n++) {
             /* Shorten the VM's name so that the default stays a valid name. */
@@ -74,7 +82,7 @@ VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **erro
             glong room = VS_NAME_MAX_CHARS - (glong)strlen(suffix);
             g_autofree char *base = g_utf8_substring(vm, 0, MIN(g_utf8_strlen(vm, -1), room));
             g_autofree char *candidate = g_strconcat(base, suffix, NULL);
-            if (reserve_name(conn, candidate))
+            if (vs_vmname_hold(conn, candidate, NULL))
                 name = g_steal_pointer(&candidate);
         }
     }
@@ -92,9 +100,7 @@ const char *vs_clone_job_name(const VsCloneJob *job) { return job->name; }
 void vs_clone_job_free(gpointer data)
 {
     VsCloneJob *job = data;
-    g_mutex_lock(&names_lock);
-    g_hash_table_remove(names_in_flight, job->name);
-    g_mutex_unlock(&names_lock);
+    vs_vmname_release(job->name);
     g_free(job->vm);
     g_free(job->uuid);
     g_free(job->name);
@@ -231,7 +237,9 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     }
     g_autoptr(xmlDoc) doc =
         vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, error);
-    g_autoptr(VsSnapshotTree) tree = doc ? vs_snapshot_tree_save(dom, error) : NULL;
+    if (!doc || !disks_copyable(job->vm, doc, error))
+        return false;
+    g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
     if (!tree)
         return false;
     g_autofree char *new_uuid = g_uuid_string_random();

@@ -15,6 +15,7 @@
 #include "snapnames.h"
 #include "snapshot.h"
 #include "vmlock.h"
+#include "vmnames.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -439,6 +440,34 @@ static char *build_domain_xml(const VsVmSpec *spec, const char *uuid, const char
     return vs_xml_to_string(doc);
 }
 
+/* vs_vm_create's work once SPEC's name is held. */
+static VsVm *define_new_vm(virConnectPtr conn, const VsVmSpec *spec, GError **error)
+{
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *stem = g_strdup_printf("%s-vda", uuid);
+    g_autofree char *disk_path = vs_image_new_path(stem);
+    g_autofree char *log_name = g_strdup_printf("%s.serial.log", uuid);
+    g_autofree char *log_path = g_build_filename(vs_hv_logs_dir(), log_name, NULL);
+    if (!vs_image_create(disk_path, spec->disk_gib, spec->image, error))
+        return NULL;
+    g_autofree char *vnc_name = g_strdup_printf("%s.vnc", uuid);
+    g_autofree char *vnc_path = g_build_filename(vs_hv_vnc_dir(), vnc_name, NULL);
+    g_autofree char *xml = build_domain_xml(spec, uuid, disk_path, log_path, vnc_path);
+    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+    if (!dom) {
+        g_autoptr(virDomain) raced = virDomainLookupByName(conn, spec->name);
+        if (raced)
+            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists",
+                        spec->name);
+        else
+            vs_hv_set_error(error, "cannot define VM '%s'", spec->name);
+        g_unlink(disk_path);
+        return NULL;
+    }
+    vs_info("defined VM '%s' (%s) with disk %s", spec->name, uuid, disk_path);
+    return vm_from_domain(dom, error);
+}
+
 VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
 {
     VsVmSpec spec = *in;
@@ -450,34 +479,11 @@ VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return NULL;
-    g_autoptr(virDomain) existing = virDomainLookupByName(conn, spec.name);
-    if (existing) {
-        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists", spec.name);
+    if (!vs_vmname_hold(conn, spec.name, error))
         return NULL;
-    }
-    g_autofree char *uuid = g_uuid_string_random();
-    g_autofree char *stem = g_strdup_printf("%s-vda", uuid);
-    g_autofree char *disk_path = vs_image_new_path(stem);
-    g_autofree char *log_name = g_strdup_printf("%s.serial.log", uuid);
-    g_autofree char *log_path = g_build_filename(vs_hv_logs_dir(), log_name, NULL);
-    if (!vs_image_create(disk_path, spec.disk_gib, spec.image, error))
-        return NULL;
-    g_autofree char *vnc_name = g_strdup_printf("%s.vnc", uuid);
-    g_autofree char *vnc_path = g_build_filename(vs_hv_vnc_dir(), vnc_name, NULL);
-    g_autofree char *xml = build_domain_xml(&spec, uuid, disk_path, log_path, vnc_path);
-    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
-    if (!dom) {
-        g_autoptr(virDomain) raced = virDomainLookupByName(conn, spec.name);
-        if (raced)
-            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists",
-                        spec.name);
-        else
-            vs_hv_set_error(error, "cannot define VM '%s'", spec.name);
-        g_unlink(disk_path);
-        return NULL;
-    }
-    vs_info("defined VM '%s' (%s) with disk %s", spec.name, uuid, disk_path);
-    return vm_from_domain(dom, error);
+    VsVm *vm = define_new_vm(conn, &spec, error);
+    vs_vmname_release(spec.name);
+    return vm;
 }
 
 /* Memory and CPUs: edit the persistent definition (applies at next start). */
@@ -518,23 +524,23 @@ static bool change_resources(virConnectPtr conn, virDomainPtr dom, const VsVmCha
     return true;
 }
 
-/* libvirt refuses to rename a domain with snapshots: carry the tree over by
- * saving it, dropping the metadata, renaming and redefining it. */
-/* Whether DOM may take NEW_NAME now (checked before any part of a change). */
-static bool rename_allowed(virConnectPtr conn, virDomainPtr dom, const char *new_name,
-                           GError **error)
+static bool shut_off_to_rename(virDomainPtr dom, GError **error)
 {
     if (virDomainIsActive(dom) == 1) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                     "VM '%s' is running: shut it off before renaming it", virDomainGetName(dom));
         return false;
     }
-    g_autoptr(virDomain) taken = virDomainLookupByName(conn, new_name);
-    if (taken) {
-        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists", new_name);
-        return false;
-    }
     return true;
+}
+
+/* Whether DOM may take NEW_NAME now (checked before any part of a change);
+ * if so, NEW_NAME is held (released by vs_vm_update once the rename has
+ * ended). */
+static bool rename_allowed(virConnectPtr conn, virDomainPtr dom, const char *new_name,
+                           GError **error)
+{
+    return shut_off_to_rename(dom, error) && vs_vmname_hold(conn, new_name, error);
 }
 
 /* A rename that broke off with the connection: once libvirt is back, the
@@ -561,11 +567,12 @@ static bool settle_rename(const char *uuid, const char *old_name, const char *ne
     return false;
 }
 
-static bool rename_domain(virConnectPtr conn, virDomainPtr dom, const char *new_name,
-                          GError **error)
+/* libvirt refuses to rename a domain with snapshots: carry the tree over by
+ * saving it, dropping the metadata, renaming and redefining it. */
+static bool rename_domain(virDomainPtr dom, const char *new_name, GError **error)
 {
     g_autofree char *old_name = g_strdup(virDomainGetName(dom));
-    if (!rename_allowed(conn, dom, new_name, error))
+    if (!shut_off_to_rename(dom, error))
         return false;
     g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
     g_autofree char *uuid = vs_hv_uuid(dom);
@@ -624,13 +631,16 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     g_autofree char *uuid = vs_hv_uuid(dom);
     bool renaming = change->name && strcmp(change->name, name) != 0;
     /* A rename that will be refused must not leave the other changes made. */
-    bool ok = !renaming || rename_allowed(conn, dom, change->name, error);
+    bool held = renaming && rename_allowed(conn, dom, change->name, error);
+    bool ok = !renaming || held;
     if (ok && change->hugepages == VS_HUGEPAGES_ON)
         ok = hugepages_possible(error);
     if (ok && (change->memory_mib || change->cpus || change->hugepages != VS_HUGEPAGES_KEEP))
         ok = change_resources(conn, dom, change, error);
     if (ok && renaming)
-        ok = rename_domain(conn, dom, change->name, error);
+        ok = rename_domain(dom, change->name, error);
+    if (held)
+        vs_vmname_release(change->name);
     vs_vmlock_release(lock);
     if (!ok)
         return NULL;

@@ -1,13 +1,17 @@
 /* test_clone_identity.c: unit tests of what a clone (model/clone.c) must not
  * share with its source (test:///default, in this process): MAC addresses
  * and the UEFI variable store, in the clone's definition and in every
- * snapshot's copy of it, which a revert brings back. The source VM has a
- * network card and an NVRAM file, as VMs made with virt-manager do, and a
- * second card added between its two snapshots. */
+ * snapshot's copy of it, which a revert brings back; and disks it cannot
+ * copy. The source VM has a network card and an NVRAM file, as VMs made
+ * with virt-manager do, and a second card added between its two snapshots.
+ * Also: the name a clone will take is held (model/vmnames.c) against a VM
+ * create or rename while the clone runs. */
 #include "hv_fixture.h"
 #include "model/clone.h"
 #include "model/journal.h"
 #include "model/snapnames.h"
+#include "model/vm.h"
+#include "util/error.h"
 #include "util/xml.h"
 
 #include <setjmp.h>
@@ -162,10 +166,76 @@ static void test_clone_has_its_own_macs_and_nvram(void **state)
     assert_string_equal(source_path, source_nvram);
 }
 
+/* A writable disk that is not a file (a block device here) would be shared
+ * by the clone: refused at once with a 409, nothing made. */
+static void test_clone_refuses_shared_disk(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainDefineXML(
+        conn, "<domain type='test'><name>blockvm</name><memory>65536</memory>"
+              "<os><type>hvm</type></os><devices>"
+              "<disk type='block' device='disk'><driver name='qemu' type='raw'/>"
+              "<source dev='/dev/vs-test-volume'/><target dev='vdb'/></disk>"
+              "</devices></domain>");
+    assert_non_null(dom);
+    g_autoptr(GError) error = NULL;
+    VsCloneJob *job = vs_clone_prepare("blockvm", "blockvm-copy", &error);
+    assert_null(job);
+    assert_true(g_error_matches(error, VS_ERROR, VS_ERR_CONFLICT));
+    assert_non_null(strstr(error->message, "vdb, which is not a file"));
+    g_autoptr(virDomain) copy = virDomainLookupByName(conn, "blockvm-copy");
+    assert_null(copy);
+}
+
+/* Between the clone's 202 and its define, its name is held: a create or a
+ * rename to it answers 409 at once; after the clone, the VM has it. */
+static void test_clone_name_held(void **state)
+{
+    (void)state;
+    g_autoptr(GError) error = NULL;
+    VsVmSpec other_spec = {.name = "other", .disk_gib = 1};
+    g_autoptr(VsVm) other = vs_vm_create(&other_spec, &error);
+    assert_non_null(other);
+    VsCloneJob *job = vs_clone_prepare("nic", "held", &error);
+    assert_non_null(job);
+
+    VsVmSpec spec = {.name = "held", .disk_gib = 1};
+    g_autoptr(VsVm) created = vs_vm_create(&spec, &error);
+    assert_null(created);
+    assert_true(g_error_matches(error, VS_ERROR, VS_ERR_CONFLICT));
+    assert_non_null(strstr(error->message, "is being made"));
+    g_clear_error(&error);
+    VsVmChange rename = {.name = "held"};
+    g_autoptr(VsVm) renamed = vs_vm_update("other", &rename, &error);
+    assert_null(renamed);
+    assert_true(g_error_matches(error, VS_ERROR, VS_ERR_CONFLICT));
+    g_clear_error(&error);
+
+    g_autofree char *id = vs_task_start("/vms/held", vs_clone_job_run, job, vs_clone_job_free);
+    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
+    if (info->status != VS_TASK_FINISHED)
+        fail_msg("clone: %s", info->message);
+    g_autoptr(VsVm) again = vs_vm_create(&spec, &error);
+    assert_null(again);
+    assert_non_null(strstr(error->message, "already exists"));
+    g_clear_error(&error);
+    /* A rename lets go of the name once done: the VM has it then. */
+    VsVmChange back = {.name = "other-renamed"};
+    g_autoptr(VsVm) moved = vs_vm_update("other", &back, &error);
+    assert_non_null(moved);
+    VsVmSpec taken = {.name = "other-renamed", .disk_gib = 1};
+    g_autoptr(VsVm) twice = vs_vm_create(&taken, &error);
+    assert_null(twice);
+    assert_non_null(strstr(error->message, "already exists"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clone_has_its_own_macs_and_nvram),
+        cmocka_unit_test(test_clone_refuses_shared_disk),
+        cmocka_unit_test(test_clone_name_held),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
