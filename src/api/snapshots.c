@@ -41,8 +41,11 @@ static bool check_description(VsApiResponse *resp, const char *description)
     }
     for (const char *p = description; *p; p = g_utf8_next_char(p)) {
         gunichar c = g_utf8_get_char(p);
-        /* What XML 1.0 cannot carry (libvirt keeps descriptions in XML). */
-        if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0xFFFE || c == 0xFFFF) {
+        /* Control characters (C0 but tab and newline, DEL, C1) and what XML
+         * 1.0 cannot carry (libvirt keeps descriptions in XML; a carriage
+         * return would come back as a newline after XML's line-end rule). */
+        bool control = g_unichar_iscntrl(c) && c != '\n' && c != '\t';
+        if (control || c == 0xFFFE || c == 0xFFFF) {
             vs_api_error(resp, 400, "field 'description' must not contain control characters");
             return false;
         }
