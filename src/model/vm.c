@@ -742,16 +742,16 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     return ok;
 }
 
-static bool action_allowed(VsVmAction action, int state, const char **need)
+bool vs_vm_action_allowed(VsVmAction action, int state, bool active, const char **need)
 {
-    bool active = state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_CRASHED &&
-                  state != VIR_DOMAIN_NOSTATE;
+    /* BLOCKED: a running guest whose vCPUs wait for a resource. */
+    bool running = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_BLOCKED;
     switch (action) {
     case VS_VM_START: *need = "shut off"; return !active;
-    case VS_VM_POWEROFF: *need = "running or paused"; return active;
-    case VS_VM_SHUTDOWN: *need = "running"; return state == VIR_DOMAIN_RUNNING;
-    case VS_VM_SUSPEND: *need = "running"; return state == VIR_DOMAIN_RUNNING;
-    case VS_VM_RESUME: *need = "paused"; return state == VIR_DOMAIN_PAUSED;
+    case VS_VM_POWEROFF: *need = "running or paused"; return active; /* crashed, kept too */
+    case VS_VM_SHUTDOWN: *need = "running"; return active && running;
+    case VS_VM_SUSPEND: *need = "running"; return active && running;
+    case VS_VM_RESUME: *need = "paused"; return active && state == VIR_DOMAIN_PAUSED;
     }
     return false;
 }
@@ -826,10 +826,11 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     g_autofree char *uuid = vs_hv_uuid(dom);
     int state = VIR_DOMAIN_NOSTATE;
     const char *need = NULL;
-    bool ok = virDomainGetState(dom, &state, NULL, 0) == 0;
+    int active = -1;
+    bool ok = virDomainGetState(dom, &state, NULL, 0) == 0 && (active = virDomainIsActive(dom)) >= 0;
     if (!ok)
         vs_hv_set_error(error, "cannot read the state of VM '%s'", name);
-    else if (!action_allowed(action, state, &need)) {
+    else if (!vs_vm_action_allowed(action, state, active == 1, &need)) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "cannot %s VM '%s': it is %s, not %s",
                     action_name(action), name, state_name(state), need);
         ok = false;

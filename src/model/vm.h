@@ -68,6 +68,11 @@ VsVm *vs_vm_create(const VsVmSpec *spec, GError **error);
 VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error);
 bool vs_vm_delete(const char *name, bool keep_disks, GError **error);
 VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GError **error);
+/* Whether ACTION applies to a VM in libvirt state STATE (virDomainState),
+ * ACTIVE or not: a crashed VM that libvirt kept (on_crash=preserve) can be
+ * powered off, a blocked one shut down or suspended. Else NEED names the
+ * state it needs. */
+bool vs_vm_action_allowed(VsVmAction action, int state, bool active, const char **need);
 
 /* Checks a spec's numbers and image path; VS_ERR_INVALID naming the field. */
 bool vs_vm_spec_check(const VsVmSpec *spec, GError **error);
