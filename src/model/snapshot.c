@@ -635,8 +635,13 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
     double paused_ms = vs_pause_meter_finish(meter, NULL);
     double metered_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
     if (snap && running) {
-        /* Without the events, the whole call bounds the pause. */
-        figures->downtime_ms = paused_ms >= 0 ? paused_ms : wall_ms;
+        /* Without the events, the whole call bounds the pause, unless the
+         * guest is paused still: savevm resumes only a guest it paused, so
+         * this one was paused already and the snapshot did not pause it. */
+        int state = VIR_DOMAIN_NOSTATE;
+        bool paused_before = paused_ms < 0 && virDomainGetState(dom, &state, NULL, 0) == 0 &&
+                             state == VIR_DOMAIN_PAUSED;
+        figures->downtime_ms = paused_ms >= 0 ? paused_ms : paused_before ? 0 : wall_ms;
         figures->memory_bytes = classic_memory_bytes(job, internal);
     }
     vs_debug("VM '%s': classic snapshot: libvirt %.2f ms, events %.2f ms, memory size %.2f ms",
