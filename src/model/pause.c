@@ -153,6 +153,14 @@ double vs_pause_meter_wait_resumed(VsPauseMeter *m, gint64 timeout_us)
     return t;
 }
 
+bool vs_pause_meter_saw_stop(VsPauseMeter *m)
+{
+    g_mutex_lock(&watch.lock);
+    bool saw = m->qemu_stop >= 0 || m->suspended >= 0;
+    g_mutex_unlock(&watch.lock);
+    return saw;
+}
+
 double vs_pause_meter_finish(VsPauseMeter *m, double *libvirt_ms)
 {
     if (libvirt_ms)

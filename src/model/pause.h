@@ -25,6 +25,10 @@ VsPauseMeter *vs_pause_meter_start(virDomainPtr dom);
 /* When libvirt reported the VM resumed (now_ms clock of vs_pause_now_ms),
  * waiting up to TIMEOUT_US for it; -1 if it has not. */
 double vs_pause_meter_wait_resumed(VsPauseMeter *meter, gint64 timeout_us);
+/* Whether METER has seen the VM stop (QEMU's STOP or libvirt's SUSPENDED)
+ * so far. A guest that was paused already when the meter started shows no
+ * stop during an operation that would have paused it. */
+bool vs_pause_meter_saw_stop(VsPauseMeter *meter);
 /* Stops watching and frees METER. Returns the guest's pause in ms: between
  * QEMU's first STOP event and the RESUME after it when QEMU's events were
  * seen, else between libvirt's SUSPENDED and RESUMED events; -1 if neither.

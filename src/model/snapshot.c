@@ -627,20 +627,23 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
 {
     g_autofree char *xml = snapshot_xml(internal, job->description);
     VsPauseMeter *meter = running ? vs_pause_meter_start(dom) : NULL;
+    /* A guest paused already is not paused by the snapshot. With QEMU's
+     * events: no stop seen and paused still (savevm resumes a guest it
+     * paused); without them, its state is asked first. */
+    int state = VIR_DOMAIN_NOSTATE;
+    bool paused_before = running && !meter && virDomainGetState(dom, &state, NULL, 0) == 0 &&
+                         state == VIR_DOMAIN_PAUSED;
     gint64 t0 = g_get_monotonic_time();
     virDomainSnapshotPtr snap = virDomainSnapshotCreateXML(dom, xml, 0);
     if (!snap) /* before any other libvirt call replaces libvirt's error */
         vs_hv_set_error(error, "cannot create snapshot '%s' of VM '%s'", job->name, job->vm);
     double wall_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
+    if (meter && !vs_pause_meter_saw_stop(meter))
+        paused_before = virDomainGetState(dom, &state, NULL, 0) == 0 && state == VIR_DOMAIN_PAUSED;
     double paused_ms = vs_pause_meter_finish(meter, NULL);
     double metered_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
     if (snap && running) {
-        /* Without the events, the whole call bounds the pause, unless the
-         * guest is paused still: savevm resumes only a guest it paused, so
-         * this one was paused already and the snapshot did not pause it. */
-        int state = VIR_DOMAIN_NOSTATE;
-        bool paused_before = paused_ms < 0 && virDomainGetState(dom, &state, NULL, 0) == 0 &&
-                             state == VIR_DOMAIN_PAUSED;
+        /* Without the events, the whole call bounds the pause. */
         figures->downtime_ms = paused_ms >= 0 ? paused_ms : paused_before ? 0 : wall_ms;
         figures->memory_bytes = classic_memory_bytes(job, internal);
     }

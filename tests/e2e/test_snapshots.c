@@ -157,11 +157,11 @@ static void test_paused(void **state)
 
     vs_guest_vm_action(e2e.d, "pz", "resume", "running");
     vs_guest_wait_count(serial, 0, at + 30, 60);
-    gsize offset = vs_file_size(serial);
     vs_guest_revert(e2e.d, "pz", "p1");
     json_t *reverted = vs_guest_vm_get(e2e.d, "pz");
     assert_string_equal(vs_json_str(reverted, "state"), "paused");
     json_decref(reverted);
+    gsize offset = vs_file_size(serial);
     g_usleep(G_USEC_PER_SEC); /* paused: not a line in a second */
     assert_int_equal(vs_file_size(serial), offset);
     vs_guest_vm_action(e2e.d, "pz", "resume", "running");
