@@ -159,18 +159,36 @@ static void plan_disks(GPtrArray *plan, xmlDoc *doc, const char *new_uuid, GHash
     }
 }
 
-/* The UEFI variable store of DOC's domain (<os><nvram>), if it has one on
- * this host, goes to a new file beside it: the new path, or NULL. (A shared
- * store would let one VM's firmware settings change the other's.) */
+/* The UEFI variable store DOC's domain names (<os><nvram>: its text, or
+ * since libvirt 8.5 its <source file>), or NULL. */
+static char *nvram_path(xmlDoc *doc)
+{
+    char *path = vs_xml_string(doc, NULL, "string(/domain/os/nvram/source/@file)");
+    if (!path || !*path) {
+        g_free(path);
+        path = vs_xml_string(doc, NULL, "normalize-space(/domain/os/nvram/text())");
+    }
+    if (path && !*path)
+        g_clear_pointer(&path, g_free);
+    return path;
+}
+
+/* The clone's own UEFI variable store, beside the source's: its path, or
+ * NULL if the VM has none. A copy of the source's where that is a file on
+ * this host; else (never booted, or on a remote host) libvirt makes it from
+ * the firmware's template at the clone's first start. Never the source's
+ * own: the two VMs would share firmware settings, and deleting one would
+ * delete the other's store. */
 static char *plan_nvram(GPtrArray *plan, xmlDoc *doc, const char *new_uuid)
 {
-    g_autofree char *src = vs_xml_string(doc, NULL, "string(/domain/os/nvram)");
-    if (!src || !*src || !g_file_test(src, G_FILE_TEST_IS_REGULAR))
+    g_autofree char *src = nvram_path(doc);
+    if (!src)
         return NULL;
     g_autofree char *dir = g_path_get_dirname(src);
     g_autofree char *file = g_strdup_printf("%s_VARS.fd", new_uuid);
     char *dst = g_build_filename(dir, file, NULL);
-    plan_copy(plan, src, g_strdup(dst));
+    if (vs_hv_is_local() && g_file_test(src, G_FILE_TEST_IS_REGULAR))
+        plan_copy(plan, src, g_strdup(dst));
     return dst;
 }
 
@@ -260,7 +278,7 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     vs_journal_set(journal, "new_uuid", new_uuid);
     g_autoptr(GPtrArray) plan = g_ptr_array_new_with_free_func(file_copy_free);
     plan_disks(plan, doc, new_uuid, paths);
-    g_autofree char *nvram = vs_hv_is_local() ? plan_nvram(plan, doc, new_uuid) : NULL;
+    g_autofree char *nvram = plan_nvram(plan, doc, new_uuid);
     rewrite.nvram = nvram;
     bool ok = plan_memory(plan, tree, new_uuid, error) && vs_journal_commit(journal, error) &&
               copy_files(task, journal, plan, made, error);
@@ -290,9 +308,13 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         if (vs_journal_settle(&journal, what, error) == VS_JOURNAL_UNDONE)
             g_prefix_error(error, "the clone '%s' was not made, nothing of it is left: ",
                            job->name);
+    } else if (!ok && clone && vs_hv_undefine(clone) < 0) {
+        /* (with its NVRAM: libvirt refuses otherwise) Its files stay
+         * with the domain that names them, for the user to delete. */
+        g_autoptr(GError) why = NULL;
+        vs_hv_set_error(&why, "cannot remove the half-made clone '%s'", job->name);
+        vs_error("%s; it is left as it is", why->message);
     } else if (!ok) {
-        if (clone)
-            virDomainUndefineFlags(clone, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
         vs_snapnames_forget_vm(new_uuid);
         for (guint i = 0; i < made->len; i++)
             g_unlink(g_ptr_array_index(made, i));

@@ -373,7 +373,7 @@ static VsJournalOutcome recover_clone(virConnectPtr conn, GKeyFile *kf)
     g_autoptr(virDomain) clone = virDomainLookupByUUIDString(conn, new_uuid);
     if (clone) {
         vs_snapshot_discard_metadata(clone, NULL);
-        virDomainUndefineFlags(clone, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
+        vs_hv_undefine(clone); /* with its NVRAM, which libvirt requires */
         g_autoptr(virDomain) still = virDomainLookupByUUIDString(conn, new_uuid);
         if (still || virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
             return VS_JOURNAL_UNSETTLED;

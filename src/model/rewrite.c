@@ -43,7 +43,12 @@ void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite)
         vs_xml_set_child_text(domain, "uuid", rewrite->uuid);
     xmlNode *os = vs_xml_child(domain, "os");
     xmlNode *nvram = os ? vs_xml_child(os, "nvram") : NULL;
-    if (nvram && rewrite->nvram) /* its attributes (the template) stay */
+    xmlNode *nvram_source = nvram ? vs_xml_child(nvram, "source") : NULL;
+    /* Its attributes (the template) stay; the path is its <source file>
+     * (libvirt 8.5 on) or its text. */
+    if (nvram_source && rewrite->nvram && xmlHasProp(nvram_source, (const xmlChar *)"file"))
+        xmlSetProp(nvram_source, (const xmlChar *)"file", (const xmlChar *)rewrite->nvram);
+    else if (nvram && !nvram_source && rewrite->nvram)
         vs_xml_set_child_text(os, "nvram", rewrite->nvram);
     xmlNode *devices = vs_xml_child(domain, "devices");
     rewrite_macs(devices, rewrite->macs);

@@ -220,14 +220,61 @@ static void test_clone_name_held(void **state)
     assert_null(again);
     assert_non_null(strstr(error->message, "already exists"));
     g_clear_error(&error);
-    /* A rename lets go of the name once done: the VM has it then. */
-    VsVmChange back = {.name = "other-renamed"};
-    g_autoptr(VsVm) moved = vs_vm_update("other", &back, &error);
+
+    /* Each lets go of the name when it ends: once the VM of that name is
+     * gone (deleted, renamed away), a create may take it. */
+    assert_true(vs_vm_delete("held", false, &error));
+    g_autoptr(VsVm) after_clone = vs_vm_create(&spec, &error);
+    assert_non_null(after_clone);
+    VsVmChange away = {.name = "other-renamed"};
+    g_autoptr(VsVm) moved = vs_vm_update("other", &away, &error);
     assert_non_null(moved);
-    VsVmSpec taken = {.name = "other-renamed", .disk_gib = 1};
-    g_autoptr(VsVm) twice = vs_vm_create(&taken, &error);
-    assert_null(twice);
-    assert_non_null(strstr(error->message, "already exists"));
+    VsVmChange away_again = {.name = "other-elsewhere"};
+    g_autoptr(VsVm) moved_again = vs_vm_update("other-renamed", &away_again, &error);
+    assert_non_null(moved_again);
+    VsVmSpec freed = {.name = "other-renamed", .disk_gib = 1};
+    g_autoptr(VsVm) after_rename = vs_vm_create(&freed, &error);
+    assert_non_null(after_rename);
+}
+
+/* The libvirt 8.5 form of <nvram> (a <source file>), naming a store that
+ * does not exist yet (a UEFI VM never booted): the clone names one of its
+ * own all the same, beside it, and nothing is copied; the source's stays. */
+static void test_clone_nvram_new_form_not_made_yet(void **state)
+{
+    (void)state;
+    g_autofree char *disk = g_build_filename(state_dir, "nic.qcow2", NULL);
+    g_autofree char *store = g_build_filename(state_dir, "fresh_VARS.fd", NULL);
+    g_autofree char *xml = g_strdup_printf(
+        "<domain type='test'><name>fresh</name><memory>65536</memory>"
+        "<os><type>hvm</type>"
+        "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
+        "<nvram template='/usr/share/OVMF/OVMF_VARS.fd' type='file'>"
+        "<source file='%s'/></nvram></os><devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='%s'/><target dev='vda'/></disk></devices></domain>",
+        store, disk);
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+    assert_non_null(dom);
+    g_autoptr(GError) error = NULL;
+    VsCloneJob *job = vs_clone_prepare("fresh", "fresh-copy", &error);
+    assert_non_null(job);
+    g_autofree char *id = vs_task_start("/vms/fresh-copy", vs_clone_job_run, job, vs_clone_job_free);
+    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
+    if (info->status != VS_TASK_FINISHED)
+        fail_msg("clone: %s", info->message);
+    g_autoptr(xmlDoc) clone = definition("fresh-copy", NULL);
+    g_autofree char *path = vs_xml_string(clone, NULL, "string(/domain/os/nvram/source/@file)");
+    g_autofree char *dir = g_path_get_dirname(path);
+    assert_string_not_equal(path, store);
+    assert_string_equal(dir, state_dir);
+    assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+    g_autofree char *template = vs_xml_string(clone, NULL, "string(/domain/os/nvram/@template)");
+    assert_string_equal(template, "/usr/share/OVMF/OVMF_VARS.fd");
+    g_autoptr(xmlDoc) source = definition("fresh", NULL);
+    g_autofree char *kept = vs_xml_string(source, NULL, "string(/domain/os/nvram/source/@file)");
+    assert_string_equal(kept, store);
 }
 
 int main(void)
@@ -236,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_clone_has_its_own_macs_and_nvram),
         cmocka_unit_test(test_clone_refuses_shared_disk),
         cmocka_unit_test(test_clone_name_held),
+        cmocka_unit_test(test_clone_nvram_new_form_not_made_yet),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
