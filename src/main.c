@@ -216,8 +216,8 @@ static int run(Options *o)
     g_main_loop_run(loop);
     vs_tasks_stop_waits();
     vs_journal_stop_settling();
-    vs_settler_stop();
     vs_server_stop(server);
+    vs_settler_stop();
     vs_tasks_shutdown();
     vs_hv_shutdown();
     vs_info("stopped");

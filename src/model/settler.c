@@ -3,13 +3,15 @@
  * leaves a kept record (journal.c); until it is settled, reads show what
  * libvirt holds (a snapshot under its libvirt name) and other libvirt
  * clients may change the VM. This thread settles such records as soon as
- * libvirt answers again, one VM at a time, each under the VM's lock, so
- * that nothing waits for the VM's next change to do it. */
+ * libvirt answers again, one VM at a time, each under the VM's lock when
+ * no operation holds it or waits for it, so that nothing waits for the
+ * VM's next change to do it. */
 #include "settler.h"
 
 #include "../util/log.h"
 #include "hv.h"
 #include "journal.h"
+#include "snapshot.h"
 #include "vmlock.h"
 
 static struct {
@@ -26,22 +28,32 @@ static gint64 retry_seconds(void)
     return CLAMP(env ? g_ascii_strtoll(env, NULL, 10) : 2, 0, 3600);
 }
 
-/* One round: the kept records of every VM that no operation is using (a
- * busy VM's own operation settles them first, through the lock's gate),
- * if libvirt answers. False when one was tried and did not settle. */
+static bool stopping(void)
+{
+    g_mutex_lock(&settler.mutex);
+    bool stop = settler.stop;
+    g_mutex_unlock(&settler.mutex);
+    return stop;
+}
+
+/* One round: the kept records of every VM that no operation is using or
+ * waiting for (a busy VM's own operation settles them first, through the
+ * lock's gate), if libvirt answers. False when one was tried and did not
+ * settle. */
 static bool settle_round(void)
 {
     g_auto(GStrv) uuids = vs_journal_pending_uuids();
     g_autoptr(virConnect) conn = uuids[0] ? vs_hv_connect(NULL) : NULL; /* also reconnects */
     bool failed = false;
-    for (gsize i = 0; conn && uuids[i]; i++) {
+    for (gsize i = 0; conn && uuids[i] && !stopping(); i++) {
         VsVmLock *lock = vs_vmlock_for(uuids[i]);
-        guint64 ended;
-        if (!vs_vmlock_quiet(lock, &ended))
+        if (!vs_vmlock_try_acquire(lock))
             continue;
-        vs_vmlock_acquire(lock);
         g_autoptr(GError) error = NULL;
-        failed = vs_journal_settle_pending(uuids[i], &error) < 0 || failed;
+        int settled = vs_journal_settle_pending(uuids[i], &error);
+        if (settled > 0)
+            vs_snapshot_facts_forget(uuids[i]); /* a create's snapshot is known by its name now */
+        failed = settled < 0 || failed;
         vs_vmlock_release(lock);
     }
     return !failed;
@@ -63,7 +75,7 @@ static gpointer settler_main(gpointer unused)
         /* A record libvirt answers for but that will not settle (its VM's
          * job still running, say) is tried less and less often, up to once
          * a minute, so that its warning does not flood the log. */
-        interval = settle_round() ? base : MIN(interval * 2, 60 * G_USEC_PER_SEC);
+        interval = settle_round() ? base : MAX(base, MIN(interval * 2, 60 * G_USEC_PER_SEC));
         g_mutex_lock(&settler.mutex);
     }
     g_mutex_unlock(&settler.mutex);

@@ -73,6 +73,16 @@ void vs_vmlock_acquire(VsVmLock *lock)
     vs_vmlock_wait(lock, vs_vmlock_ticket(lock));
 }
 
+bool vs_vmlock_try_acquire(VsVmLock *lock)
+{
+    g_mutex_lock(&lock->mutex);
+    bool quiet = lock->serving == lock->next_ticket;
+    if (quiet)
+        lock->next_ticket++; /* the ticket served now */
+    g_mutex_unlock(&lock->mutex);
+    return quiet;
+}
+
 bool vs_vmlock_quiet(VsVmLock *lock, guint64 *ended)
 {
     g_mutex_lock(&lock->mutex);

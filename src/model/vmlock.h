@@ -20,6 +20,9 @@ void vs_vmlock_wait(VsVmLock *lock, guint64 ticket);
 void vs_vmlock_release(VsVmLock *lock);
 /* ticket + wait */
 void vs_vmlock_acquire(VsVmLock *lock);
+/* Takes the lock only if no operation is under way or queued (false: not
+ * taken), without waiting. */
+bool vs_vmlock_try_acquire(VsVmLock *lock);
 /* True when no operation on the VM is queued or under way, with ENDED set
  * to how many have ended: what only an operation changes, read while the
  * VM was quiet, stays true as long as ENDED stays the same and the VM quiet. */

@@ -173,6 +173,26 @@ static void test_quiet(void **state)
     assert_true(ended == 2);
 }
 
+/* Try-acquire takes a quiet lock only: not one held, nor one an accepted
+ * operation waits for (it would jump the queue). */
+static void test_try_acquire(void **state)
+{
+    (void)state;
+    VsVmLock *lock = vs_vmlock_for("try-uuid");
+    assert_true(vs_vmlock_try_acquire(lock));
+    assert_false(vs_vmlock_try_acquire(lock)); /* held */
+    guint64 waiting = vs_vmlock_ticket(lock);  /* accepted behind it */
+    vs_vmlock_release(lock);
+    assert_false(vs_vmlock_try_acquire(lock)); /* its turn, not ours */
+    vs_vmlock_wait(lock, waiting);
+    vs_vmlock_release(lock);
+    assert_true(vs_vmlock_try_acquire(lock));
+    vs_vmlock_release(lock);
+    guint64 ended = 0;
+    assert_true(vs_vmlock_quiet(lock, &ended));
+    assert_true(ended == 3);
+}
+
 static void test_vms_independent(void **state)
 {
     (void)state;
@@ -195,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_vms_independent),
         cmocka_unit_test(test_queue_bounded),
         cmocka_unit_test(test_quiet),
+        cmocka_unit_test(test_try_acquire),
     };
     return cmocka_run_group_tests_name("vmlock", tests, NULL, NULL);
 }
