@@ -147,17 +147,19 @@ static bool content_type_is_json(const char *type)
 }
 
 /* A state-changing request authenticated by cookie must come from our own
- * pages: its Origin, when sent, must match the Host it was sent to. */
-static bool same_origin(struct MHD_Connection *conn, bool tls)
+ * pages: its Origin, when sent, must name the Host it was sent to, over
+ * http or https (behind a proxy that ends TLS, the browser's origin is
+ * https while virtsnapd serves http). */
+static bool same_origin(struct MHD_Connection *conn)
 {
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!origin)
         return true;
-    if (!host)
-        return false;
-    g_autofree char *expected = g_strdup_printf("%s://%s", tls ? "https" : "http", host);
-    return strcmp(origin, expected) == 0;
+    const char *authority = g_str_has_prefix(origin, "https://") ? origin + strlen("https://")
+                            : g_str_has_prefix(origin, "http://") ? origin + strlen("http://")
+                                                                  : NULL;
+    return host && authority && g_ascii_strcasecmp(authority, host) == 0;
 }
 
 /* Parses the body into *BODY; false with an error answer in API. */
@@ -260,7 +262,7 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
             vs_api_error(&api, 401, "authentication required: send the API token as "
                                     "'Authorization: Bearer <token>', log in, or use HTTP Basic");
             challenge = true;
-        } else if (kind == VS_AUTH_SESSION && !get && !same_origin(conn, tls)) {
+        } else if (kind == VS_AUTH_SESSION && !get && !same_origin(conn)) {
             vs_api_error(&api, 403, "cross-site request refused: Origin does not match");
         } else if (qp.bad) {
             vs_api_error(&api, 400, "query parameter '%s' is malformed or repeated", qp.bad);

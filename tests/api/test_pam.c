@@ -204,10 +204,27 @@ static void test_login_session(void **state)
     g_autoptr(VsTestResponse) resumed =
         with_headers("POST", "/vms/test/resume", NULL, cookie, origin);
     assert_int_equal(resumed->status, 200);
-    /* A cross-site write with the cookie is refused and changes nothing. */
+    /* The same host over https, as a browser sends it through a proxy that
+     * ends TLS in front of virtsnapd: ours. */
+    g_autofree char *proxied = g_strdup_printf("Origin: https://%s", api_d->url + strlen("http://"));
+    g_autoptr(VsTestResponse) suspended_again =
+        with_headers("POST", "/vms/test/suspend", NULL, cookie, proxied);
+    assert_int_equal(suspended_again->status, 200);
+    g_autoptr(VsTestResponse) resumed_again =
+        with_headers("POST", "/vms/test/resume", NULL, cookie, proxied);
+    assert_int_equal(resumed_again->status, 200);
+    /* A cross-site write with the cookie is refused and changes nothing:
+     * another host, our host as a prefix of another, an opaque origin. */
     g_autoptr(VsTestResponse) csrf =
         with_headers("POST", "/vms/test/poweroff", NULL, cookie, "Origin: http://evil.example");
     api_check_error(csrf, 403, NULL);
+    g_autofree char *lookalike = g_strdup_printf("%s.evil.example", origin);
+    g_autoptr(VsTestResponse) csrf2 =
+        with_headers("POST", "/vms/test/poweroff", NULL, cookie, lookalike);
+    api_check_error(csrf2, 403, NULL);
+    g_autoptr(VsTestResponse) csrf3 =
+        with_headers("POST", "/vms/test/poweroff", NULL, cookie, "Origin: null");
+    api_check_error(csrf3, 403, NULL);
     json_t *vm = api_get_json("/vms/test");
     assert_string_equal(vs_json_str(vm, "state"), "running");
     json_decref(vm);
