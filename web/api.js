@@ -93,14 +93,25 @@ export const api = {
  * Follows a task until it is no longer running. ONUPDATE gets every state
  * seen. Each request waits up to a second for the end (GET /tasks/<id>?wait=1),
  * so the end shows at once and progress at least every second. Resolves to
- * the final task (status "finished" or "failed").
+ * the final task (status "finished" or "failed"). While virtsnapd cannot be
+ * reached or answers 502-504 (restarting, a proxy), it asks again every
+ * second for a minute: the task goes on meanwhile. Rejects with the
+ * ApiError after that, or at once on any other error.
  */
 export async function waitForTask(task, onUpdate = () => {}) {
   let current = task;
+  let misses = 0;
   onUpdate(current);
   while (current.status === 'running') {
     const asked = Date.now();
-    current = await api.get(`/tasks/${encodeURIComponent(task.id)}?wait=1`);
+    try {
+      current = await api.get(`/tasks/${encodeURIComponent(task.id)}?wait=1`);
+      misses = 0;
+    } catch (err) {
+      if (![0, 502, 503, 504].includes(err.status) || ++misses > 60) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      continue;
+    }
     onUpdate(current);
     // Answered early yet still running (virtsnapd stopping): do not spin.
     const early = 1000 - (Date.now() - asked);

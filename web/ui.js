@@ -111,7 +111,7 @@ export function openDialog({ title, body = [], confirm = 'OK', danger = false, i
   if (input) {
     field = el(input.multiline ? 'textarea' : 'input', {
       id: 'dialog-input', class: 'dialog-input', autocomplete: 'off',
-      maxlength: input.multiline ? undefined : '64', rows: input.multiline ? '3' : undefined,
+      maxlength: input.multiline ? undefined : '128', // 64 characters; checked by virtsnapd rows: input.multiline ? '3' : undefined,
     });
     field.value = input.value || '';
     content.append(el('label', { for: 'dialog-input', text: input.label }), field);
@@ -178,18 +178,25 @@ export async function trackTask(task, label) {
     else bar.removeAttribute('value'); // indeterminate
     status.textContent = t.status === 'running'
       ? (typeof t.progress === 'number' ? `${Math.round(t.progress)}%` : 'working…')
-      : t.status === 'finished' ? 'done' : 'failed';
+      : { finished: 'done', failed: 'failed' }[t.status] || 'not known';
   };
   let final;
   try {
     final = await waitForTask(task, update);
   } catch (e) {
-    final = { ...task, status: 'failed', message: e.reason || e.message };
+    // Not a failure of the task: this page could not follow it to its end.
+    final = { ...task, status: 'unknown', message: e.reason || e.message };
+    bar.value = 0;
     update(final);
   }
   item.classList.remove('running');
-  item.classList.add(final.status);
+  item.classList.add(final.status === 'unknown' ? 'failed' : final.status);
   if (final.status === 'failed') showError(`${label} failed`, { reason: final.message || 'the task failed' });
+  if (final.status === 'unknown') {
+    showError(`${label}: this page lost track of it`, {
+      reason: `${final.message}; it may still be running (Refresh shows what it came to)`,
+    });
+  }
   setTimeout(() => {
     item.remove();
     if (!tray.children.length) tray.hidden = true;

@@ -6,21 +6,70 @@ import { el, nameList, openDialog, quote, showError, showNotice, trackTask } fro
 
 const LIFECYCLE = [
   // [action, label, done text, states where it applies]
-  ['start', 'Start', 'started', ['shutoff', 'crashed', 'nostate']],
+  // (A "crashed" VM is one libvirt keeps after its crash: power it off, then start it.)
+  ['start', 'Start', 'started', ['shutoff', 'nostate']],
   ['shutdown', 'Shut down', 'asked to shut down', ['running', 'blocked']],
   ['poweroff', 'Power off', 'powered off', ['running', 'paused', 'blocked', 'pmsuspended', 'shutdown', 'crashed']],
   ['suspend', 'Suspend', 'suspended', ['running', 'blocked']],
   ['resume', 'Resume', 'resumed', ['paused']],
 ];
 
-async function lifecycle(vm, action, label, done, hooks) {
+/* Powering off or shutting down a transient VM ends it: virtsnapd refuses while it has
+   snapshots (their metadata would go with it) unless asked to discard them. */
+function confirmDiscard(vm, action, label) {
+  return openDialog({
+    title: `${label} transient VM ${quote(vm.name)}?`,
+    body: [
+      el('p', { class: 'dialog-lead' }, `VM ${quote(vm.name)} is transient: ${action === 'poweroff' ? 'powering it off' : 'shutting it down'} ends it, and libvirt keeps no snapshot metadata for a VM that is gone.`),
+      el('p', { class: 'warning' }, 'Its snapshots will no longer be listed or reverted to. Their contents stay inside the disk images (qemu-img snapshot -l lists them).'),
+    ],
+    confirm: `${label} and drop the snapshots' metadata`,
+    danger: true,
+  });
+}
+
+/* After a shutdown request the guest takes its time: follow the VM for up to two minutes
+   and refresh once it has stopped (or is gone). */
+async function followShutdown(vm, hooks) {
+  const deadline = Date.now() + 120000;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    let state;
+    try {
+      state = (await api.get(vmPath(vm.name))).state;
+    } catch (err) {
+      if (err.status !== 404) return; // signed out, or virtsnapd away: stop following
+      state = 'gone';
+    }
+    if (state !== 'running' && state !== 'shutdown') {
+      await hooks.refresh();
+      return;
+    }
+  }
+}
+
+async function lifecycle(vm, action, label, done, hooks, button) {
+  const path = `${vmPath(vm.name)}/${action}`;
+  button.disabled = true; // a slow call is not sent twice
   try {
-    await api.post(`${vmPath(vm.name)}/${action}`);
+    await api.post(path);
     showNotice(`VM ${quote(vm.name)} ${done}.`);
   } catch (err) {
-    showError(`Could not ${label.toLowerCase()} VM ${quote(vm.name)}`, err);
+    if (err.status === 409 && /discard_snapshots=true/.test(err.reason) && await confirmDiscard(vm, action, label)) {
+      try {
+        await api.post(`${path}?discard_snapshots=true`);
+        showNotice(`VM ${quote(vm.name)} ${done}; its snapshots' metadata is gone.`);
+      } catch (again) {
+        showError(`Could not ${label.toLowerCase()} VM ${quote(vm.name)}`, again);
+      }
+    } else {
+      showError(`Could not ${label.toLowerCase()} VM ${quote(vm.name)}`, err);
+    }
+  } finally {
+    button.disabled = false;
   }
   await hooks.refresh();
+  if (action === 'shutdown') await followShutdown(vm, hooks);
 }
 
 async function clone(vm, hooks) {
@@ -51,9 +100,9 @@ async function rename(vm, hooks) {
     input: { label: 'New name', value: vm.name },
     confirm: 'Rename',
   });
-  if (name === null || name === vm.name) return;
+  if (name === null || name.trim() === vm.name) return;
   try {
-    const updated = await api.put(vmPath(vm.name), { name });
+    const updated = await api.put(vmPath(vm.name), { name: name.trim() });
     showNotice(`VM ${quote(vm.name)} is now called ${quote(updated.name)}.`);
     if (hooks.renamed) hooks.renamed(updated.name);
     else await hooks.refresh();
@@ -80,7 +129,8 @@ export async function deleteVm(vm, hooks) {
   ];
   if (count) body.push(nameList(snaps.map((s) => s.name)));
   if (vm.state !== 'shutoff') body.push(`It is ${vm.state === 'running' ? 'running' : 'not shut off'}: it will be powered off first.`);
-  body.push('Its disk images are deleted too, unless you keep them below (they then stay on disk, snapshot contents included).');
+  body.push('The disk images virtsnap created for it are deleted too, with the snapshots inside them, unless you keep them below; ' +
+    'disk images of VMs made by other tools are never deleted. Snapshots taken live keep their memory in separate files, which are deleted either way.');
   const answer = await openDialog({
     title: `Delete VM ${quote(vm.name)}?`,
     body,
@@ -108,11 +158,12 @@ export function vmActionButtons(vm, hooks) {
   const buttons = [];
   for (const [action, label, done, states] of LIFECYCLE) {
     if (!states.includes(vm.state)) continue;
-    buttons.push(el('button', {
+    const button = el('button', {
       type: 'button', class: 'secondary small', 'data-action': action, text: label,
       'aria-label': `${label} VM ${vm.name}`,
-      onclick: () => lifecycle(vm, action, label, done, hooks),
-    }));
+      onclick: () => lifecycle(vm, action, label, done, hooks, button),
+    });
+    buttons.push(button);
   }
   const shutoff = vm.state === 'shutoff';
   buttons.push(el('button', {
@@ -123,7 +174,9 @@ export function vmActionButtons(vm, hooks) {
   }));
   buttons.push(el('button', {
     type: 'button', class: 'secondary small', 'data-action': 'rename', text: 'Rename',
-    'aria-label': `Rename VM ${vm.name}`, onclick: () => rename(vm, hooks),
+    'aria-label': `Rename VM ${vm.name}`, disabled: !shutoff,
+    title: shutoff ? 'Give this VM another name; its snapshots stay as they are' : 'Shut the VM off to rename it',
+    onclick: () => rename(vm, hooks),
   }));
   buttons.push(el('button', {
     type: 'button', class: 'danger small', 'data-action': 'delete', text: 'Delete',

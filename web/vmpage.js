@@ -16,6 +16,7 @@ let vm = null; // the VM as last loaded
 let vmName = null; // the VM this page shows
 let loading = 0;
 let revealOnLoad = false; // scroll to the selected (current) snapshot after the first load
+let detailsFor = null; // the snapshot the details panel shows (its open edit forms survive a reload)
 
 export function initVmPage(navigation) {
   nav = navigation;
@@ -29,6 +30,7 @@ export function initVmPage(navigation) {
     onChange: updateToolbar,
   });
   $('vm-back').addEventListener('click', () => nav.goToList());
+  $('vm-refresh').addEventListener('click', () => reload());
   $('snap-form').addEventListener('submit', takeSnapshot);
   $('tree-current').addEventListener('click', () => {
     const cur = tree.current();
@@ -152,8 +154,12 @@ function showDetails(name) {
   const s = name === null ? null : tree.byName.get(name);
   $('details-none').hidden = !!s;
   $('details-body').hidden = !s;
-  endEdit('rename');
-  endEdit('desc');
+  // A reload (a task ending, Refresh) must not throw away what the user is typing.
+  if (!s || name !== detailsFor) {
+    endEdit('rename');
+    endEdit('desc');
+  }
+  detailsFor = s ? name : null;
   if (!s) return;
   $('d-name').textContent = s.name;
   $('d-here').hidden = !s.current;
@@ -215,13 +221,14 @@ function endEdit(which) {
 async function saveRename(e) {
   e.preventDefault();
   const old = tree.selected;
-  const name = $('d-rename-input').value;
+  const name = $('d-rename-input').value.trim(); // as a new snapshot's name is
   if (name === old) {
     endEdit('rename');
     return;
   }
   try {
     const updated = await api.put(snapPath(vmName, old), { name });
+    endEdit('rename');
     showNotice(`Snapshot ${quote(old)} renamed to ${quote(updated.name)}.`);
     if (tree.collapsed.delete(old)) tree.collapsed.add(updated.name);
     tree.selected = updated.name;
@@ -239,6 +246,7 @@ async function saveDescription(e) {
   const description = $('d-desc-input').value;
   try {
     await api.put(snapPath(vmName, name), { description });
+    endEdit('desc');
     showNotice(`Description of snapshot ${quote(name)} saved.`);
     await reload();
     $('d-edit-desc').focus();
@@ -317,8 +325,14 @@ async function revert(name) {
 }
 
 async function deleteSnapshot(name, subtree) {
+  // What goes is the tree as it is now, not as this page last loaded it (another client
+  // may have added snapshots below): load it again before saying.
+  await reload();
   const s = tree.byName.get(name);
-  if (!s) return;
+  if (!s) {
+    showError(`Snapshot ${quote(name)}`, { reason: 'it is no longer there' });
+    return;
+  }
   const kids = tree.children(name);
   const going = subtree ? [name, ...tree.descendants(name)] : [name];
   const cur = tree.current();

@@ -8,7 +8,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -39,17 +38,6 @@ const requests = []; // URLs the page requested
 
 /* ---------- daemon and browser ---------- */
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function stopDaemon() {
@@ -60,19 +48,21 @@ process.on('exit', stopDaemon); // even when a test or hook throws
 async function startDaemon() {
   assert.ok(fs.existsSync(DAEMON), `daemon not built: ${DAEMON} (run ninja -C build)`);
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtsnap-ui-state-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
+  // The daemon picks its port and logs it: a port picked here and freed could be
+  // taken by another test's daemon before ours binds it.
   daemon = spawn(DAEMON, ['--connect', 'test:///default', '--state-dir', stateDir,
-    '--listen', `127.0.0.1:${port}`, '--web-dir', WEB], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--listen', '127.0.0.1:0', '--web-dir', WEB], { stdio: ['ignore', 'pipe', 'pipe'] });
   daemon.stdout.on('data', (d) => { daemonLog += d; });
   daemon.stderr.on('data', (d) => { daemonLog += d; });
   const deadline = Date.now() + 15000;
   for (;;) {
     if (daemon.exitCode !== null) throw new Error(`virtsnapd exited (${daemon.exitCode}):\n${daemonLog}`);
+    const listening = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(daemonLog);
+    if (listening) base = listening[1];
     try {
       token = fs.readFileSync(path.join(stateDir, 'token'), 'utf8').trim();
-      const r = await fetch(`${base}/vms`, { headers: { Authorization: `Bearer ${token}` } });
-      if (r.ok) return;
+      const r = base && await fetch(`${base}/vms`, { headers: { Authorization: `Bearer ${token}` } });
+      if (r && r.ok) return;
     } catch { /* not up yet */ }
     if (Date.now() > deadline) throw new Error(`virtsnapd did not come up:\n${daemonLog}`);
     await sleep(50);
@@ -453,18 +443,36 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'vm-page.png') });
   });
 
-  step('deletes a subtree after listing exactly what goes', async () => {
+  step('deletes a subtree after listing exactly what goes, as it is now', async () => {
     await node(B2).click();
     assert.equal(await page.locator('#d-delete-tree').textContent(), 'Delete with 1 descendant');
+    // Another client takes a snapshot below D behind the page's back: the dialog
+    // must list it too, since the server deletes the subtree as it is then.
+    await apiTask(`/vms/${encodeURIComponent(VM)}/snapshots`, { name: 'E' });
     await page.click('#d-delete-tree');
     const text = await dialogText();
     const listed = await page.locator('#dialog .name-list li').allTextContents();
-    assert.deepEqual(listed, [B2, 'D']);
-    assert.match(text, /These 2 snapshots will be deleted/);
+    assert.deepEqual(listed, [B2, 'D', 'E']);
+    assert.match(text, /These 3 snapshots will be deleted/);
     assert.match(text, /current snapshot is among them; “A” becomes the current snapshot/);
+    assert.equal(await page.locator('#dialog-ok').textContent(), 'Delete 3 snapshots');
     await page.click('#dialog-ok');
     const s = await until(treeState, (st) => st.nodes.length === 2, 'two snapshots left');
     assertTree(s, { A: '', C: 'A' }, 'A');
+  });
+
+  step('keeps a description being typed through a refresh that shows changes made elsewhere', async () => {
+    await node('A').click();
+    await page.click('#d-edit-desc');
+    await page.fill('#d-desc-input', 'half-typed');
+    await apiCall('PUT', `/vms/${encodeURIComponent(VM)}/snapshots/C`, { description: 'set elsewhere' });
+    await page.click('#vm-refresh');
+    await until(treeState, (st) => st.nodes.some((n) => n.name === 'C' && /set elsewhere/.test(n.desc || '')),
+      'C shows the description set elsewhere');
+    assert.equal(await page.locator('#d-desc-form').isVisible(), true, 'the edit form stays open');
+    assert.equal(await page.inputValue('#d-desc-input'), 'half-typed');
+    await page.click('#d-desc-cancel');
+    assert.equal(await page.locator('#d-desc-form').isHidden(), true);
   });
 
   step('shows the new counts in the VM list and runs VM actions', async () => {
@@ -473,9 +481,12 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     let cells = await until(() => rowCells(VM), (c) => c.Snapshots === '2', 'count 2');
     assert.equal(cells['Current snapshot'], 'A');
     const state = () => rowCells(VM).then((c) => c.State);
+    const renameButton = () => row(VM).getByRole('button', { name: `Rename VM ${VM}` });
     for (const [button, expected] of [['Start', 'running'], ['Suspend', 'paused'], ['Resume', 'running'], ['Power off', 'shut off']]) {
       await row(VM).getByRole('button', { name: `${button} VM ${VM}` }).click();
       await until(state, (st) => st === expected, `${button} → ${expected}`);
+      // A rename needs the VM shut off: the button says so rather than failing.
+      assert.equal(await renameButton().isDisabled(), expected !== 'shut off', `Rename while ${expected}`);
     }
     cells = await rowCells(VM);
     assert.equal(cells.Snapshots, '2');
