@@ -111,7 +111,8 @@ export function openDialog({ title, body = [], confirm = 'OK', danger = false, i
   if (input) {
     field = el(input.multiline ? 'textarea' : 'input', {
       id: 'dialog-input', class: 'dialog-input', autocomplete: 'off',
-      maxlength: input.multiline ? undefined : '128', // 64 characters; checked by virtsnapd rows: input.multiline ? '3' : undefined,
+      // 64 characters, checked by virtsnapd (maxlength counts an astral one twice)
+      maxlength: input.multiline ? undefined : '128', rows: input.multiline ? '3' : undefined,
     });
     field.value = input.value || '';
     content.append(el('label', { for: 'dialog-input', text: input.label }), field);
