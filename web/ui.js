@@ -95,10 +95,14 @@ export function clearMessages() {
 
 /**
  * Opens the modal dialog. BODY is a list of nodes/strings. With INPUT ({label, value,
- * multiline}) the result is the text typed (or null on cancel); with CHECKBOX ({label}) the
- * result is {checked}; otherwise true/false. DANGER styles the confirm button.
+ * multiline}) the result is the text typed (or null on cancel); with CHECKBOX ({label,
+ * checked}) the result is {checked}; with FIELDS ([{name, label, value, min}], numbers) it
+ * is {values: {name: number}, checked} (or null on cancel); otherwise true/false. DANGER
+ * styles the confirm button.
  */
-export function openDialog({ title, body = [], confirm = 'OK', danger = false, input = null, checkbox = null }) {
+export function openDialog({
+  title, body = [], confirm = 'OK', danger = false, input = null, checkbox = null, fields = null,
+}) {
   const dialog = $('dialog');
   const form = $('dialog-form');
   const ok = $('dialog-ok');
@@ -117,18 +121,28 @@ export function openDialog({ title, body = [], confirm = 'OK', danger = false, i
     field.value = input.value || '';
     content.append(el('label', { for: 'dialog-input', text: input.label }), field);
   }
+  const numbers = (fields || []).map((f) => {
+    const id = `dialog-field-${f.name}`;
+    const num = el('input', { id, type: 'number', class: 'dialog-input', min: String(f.min), step: '1', required: '' });
+    num.value = String(f.value);
+    content.append(el('label', { for: id, text: f.label }), num);
+    return [f.name, num];
+  });
   if (checkbox) {
     box = el('input', { type: 'checkbox', id: 'dialog-check' });
+    box.checked = !!checkbox.checked;
     content.append(el('label', { class: 'check' }, box, ` ${checkbox.label}`));
   }
   ok.textContent = confirm;
   ok.className = danger ? 'danger' : '';
   return new Promise((resolve) => {
-    let result = input ? null : false;
+    let result = input || fields ? null : false;
     const onSubmit = (e) => {
       e.preventDefault();
       if (input) result = field.value;
-      else if (checkbox) result = { checked: box.checked };
+      else if (fields) {
+        result = { values: Object.fromEntries(numbers.map(([n, f]) => [n, Number(f.value)])), checked: box ? box.checked : false };
+      } else if (checkbox) result = { checked: box.checked };
       else result = true;
       dialog.close();
     };
@@ -143,9 +157,10 @@ export function openDialog({ title, body = [], confirm = 'OK', danger = false, i
     cancel.addEventListener('click', onCancel);
     dialog.addEventListener('close', onClose);
     dialog.showModal();
-    if (field) {
-      field.focus();
-      field.select();
+    if (field || numbers.length) {
+      const first = field || numbers[0][1];
+      first.focus();
+      first.select();
     } else if (danger) {
       cancel.focus(); // destructive: Enter should not destroy by accident
     } else {

@@ -93,6 +93,36 @@ async function clone(vm, hooks) {
   await hooks.refresh();
 }
 
+/* Memory, CPUs and huge pages: the persistent definition, used from the next start. */
+async function settings(vm, hooks) {
+  const answer = await openDialog({
+    title: `Settings of VM ${quote(vm.name)}`,
+    body: [vm.state === 'shutoff'
+      ? 'They apply when the VM is next started.'
+      : 'They apply when the VM is next started; it keeps what it has until it is shut off.'],
+    fields: [
+      { name: 'memory', label: 'Memory (MiB)', value: vm.memory, min: 16 },
+      { name: 'cpus', label: 'CPUs', value: vm.cpus, min: 1 },
+    ],
+    checkbox: { label: "Guest RAM on the host's huge pages", checked: vm.hugepages },
+    confirm: 'Save',
+  });
+  if (!answer) return;
+  const change = {};
+  if (answer.values.memory !== vm.memory) change.memory = answer.values.memory;
+  if (answer.values.cpus !== vm.cpus) change.cpus = answer.values.cpus;
+  if (answer.checked !== !!vm.hugepages) change.hugepages = answer.checked;
+  if (!Object.keys(change).length) return;
+  try {
+    const updated = await api.put(vmPath(vm.name), change);
+    showNotice(`VM ${quote(vm.name)} now has ${updated.memory} MiB and ${updated.cpus} CPU${updated.cpus === 1 ? '' : 's'}` +
+      `${updated.hugepages ? ' on huge pages' : ''} (from its next start).`);
+  } catch (err) {
+    showError(`Could not change the settings of VM ${quote(vm.name)}`, err);
+  }
+  await hooks.refresh();
+}
+
 async function rename(vm, hooks) {
   const name = await openDialog({
     title: `Rename VM ${quote(vm.name)}`,
@@ -171,6 +201,12 @@ export function vmActionButtons(vm, hooks) {
     'aria-label': `Clone VM ${vm.name}`, disabled: !shutoff,
     title: shutoff ? 'Copy this VM with its disks and snapshot tree' : 'Shut the VM off to clone it',
     onclick: () => clone(vm, hooks),
+  }));
+  buttons.push(el('button', {
+    type: 'button', class: 'secondary small', 'data-action': 'settings', text: 'Settings',
+    'aria-label': `Settings of VM ${vm.name}`, disabled: !vm.persistent,
+    title: vm.persistent ? 'Memory, CPUs and huge pages, from the next start' : 'A transient VM has no definition to change',
+    onclick: () => settings(vm, hooks),
   }));
   buttons.push(el('button', {
     type: 'button', class: 'secondary small', 'data-action': 'rename', text: 'Rename',

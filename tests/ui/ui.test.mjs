@@ -492,6 +492,23 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(cells.Snapshots, '2');
   });
 
+  step('changes a VM\'s memory and CPUs from its settings', async () => {
+    const before = await rowCells(VM);
+    await row(VM).getByRole('button', { name: `Settings of VM ${VM}` }).click();
+    const text = await dialogText();
+    assert.match(text, /apply when the VM is next started/);
+    assert.equal(await page.inputValue('#dialog-field-memory'), before.Memory.replace(' MiB', ''));
+    await page.fill('#dialog-field-memory', '256');
+    await page.fill('#dialog-field-cpus', '3');
+    await page.click('#dialog-ok');
+    const cells = await until(() => rowCells(VM), (c) => c.Memory === '256 MiB' && c.CPUs === '3', '256 MiB, 3 CPUs');
+    assert.equal(cells.Snapshots, before.Snapshots);
+    const vm = await apiCall('GET', `/vms/${encodeURIComponent(VM)}`);
+    assert.equal(vm.memory, 256);
+    assert.equal(vm.cpus, 3);
+    assert.ok(requests.includes(`PUT ${base}/vms/${encodeURIComponent(VM)}`), 'one PUT of the VM');
+  });
+
   step('clones the VM with its tree and renames the clone', async () => {
     await row(VM).getByRole('button', { name: `Clone VM ${VM}` }).click();
     await dialogText();
