@@ -100,15 +100,16 @@ export const api = {
  */
 export async function waitForTask(task, onUpdate = () => {}) {
   let current = task;
-  let misses = 0;
+  let missingSince = null; // when virtsnapd stopped answering
   onUpdate(current);
   while (current.status === 'running') {
     const asked = Date.now();
     try {
       current = await api.get(`/tasks/${encodeURIComponent(task.id)}?wait=1`);
-      misses = 0;
+      missingSince = null;
     } catch (err) {
-      if (![0, 502, 503, 504].includes(err.status) || ++misses > 60) throw err;
+      missingSince = missingSince ?? asked;
+      if (![0, 502, 503, 504].includes(err.status) || Date.now() - missingSince > 60000) throw err;
       await new Promise((resolve) => setTimeout(resolve, 1000));
       continue;
     }

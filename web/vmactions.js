@@ -16,11 +16,11 @@ const LIFECYCLE = [
 
 /* Powering off or shutting down a transient VM ends it: virtsnapd refuses while it has
    snapshots (their metadata would go with it) unless asked to discard them. */
-function confirmDiscard(vm, action, label) {
+function confirmDiscard(vm, label) {
   return openDialog({
     title: `${label} transient VM ${quote(vm.name)}?`,
     body: [
-      el('p', { class: 'dialog-lead' }, `VM ${quote(vm.name)} is transient: ${action === 'poweroff' ? 'powering it off' : 'shutting it down'} ends it, and libvirt keeps no snapshot metadata for a VM that is gone.`),
+      el('p', { class: 'dialog-lead' }, `VM ${quote(vm.name)} is transient: powering it off ends it, and libvirt keeps no snapshot metadata for a VM that is gone.`),
       el('p', { class: 'warning' }, 'Its snapshots will no longer be listed or reverted to. Their contents stay inside the disk images (qemu-img snapshot -l lists them).'),
     ],
     confirm: `${label} and drop the snapshots' metadata`,
@@ -28,34 +28,54 @@ function confirmDiscard(vm, action, label) {
   });
 }
 
-/* After a shutdown request the guest takes its time: follow the VM for up to two minutes
-   and refresh once it has stopped (or is gone). */
+const following = new Set(); // VMs whose shutdown is being followed
+const inFlight = new Set(); // "<vm>\n<action>" calls under way (buttons redrawn meanwhile stay off)
+
+/* After a shutdown request the guest takes its time: follow the VM (once) for up to two
+   minutes and refresh once it has stopped, or leave its page quietly if it is gone (a
+   transient VM ends with its shutdown). */
 async function followShutdown(vm, hooks) {
-  const deadline = Date.now() + 120000;
-  while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    let state;
-    try {
-      state = (await api.get(vmPath(vm.name))).state;
-    } catch (err) {
-      if (err.status !== 404) return; // signed out, or virtsnapd away: stop following
-      state = 'gone';
+  if (following.has(vm.name)) return;
+  following.add(vm.name);
+  try {
+    const deadline = Date.now() + 120000;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      let state;
+      try {
+        state = (await api.get(vmPath(vm.name))).state;
+      } catch (err) {
+        if (err.status !== 404) return; // signed out, or virtsnapd away: stop following
+        state = 'gone';
+      }
+      if (state === 'gone' && hooks.deleted) {
+        hooks.deleted();
+        return;
+      }
+      if (state !== 'running' && state !== 'shutdown') {
+        await hooks.refresh();
+        return;
+      }
     }
-    if (state !== 'running' && state !== 'shutdown') {
-      await hooks.refresh();
-      return;
-    }
+  } finally {
+    following.delete(vm.name);
   }
 }
 
 async function lifecycle(vm, action, label, done, hooks, button) {
   const path = `${vmPath(vm.name)}/${action}`;
-  button.disabled = true; // a slow call is not sent twice
+  const key = `${vm.name}\n${action}`;
+  if (inFlight.has(key)) return;
+  inFlight.add(key); // a slow call is not sent twice
+  button.disabled = true;
   try {
     await api.post(path);
     showNotice(`VM ${quote(vm.name)} ${done}.`);
   } catch (err) {
-    if (err.status === 409 && /discard_snapshots=true/.test(err.reason) && await confirmDiscard(vm, action, label)) {
+    // (Only for a power-off: a shutdown would drop the metadata at once, whether or
+    // not the guest then shuts down.)
+    if (err.status === 409 && action === 'poweroff' && /discard_snapshots=true/.test(err.reason) &&
+        await confirmDiscard(vm, label)) {
       try {
         await api.post(`${path}?discard_snapshots=true`);
         showNotice(`VM ${quote(vm.name)} ${done}; its snapshots' metadata is gone.`);
@@ -66,6 +86,7 @@ async function lifecycle(vm, action, label, done, hooks, button) {
       showError(`Could not ${label.toLowerCase()} VM ${quote(vm.name)}`, err);
     }
   } finally {
+    inFlight.delete(key);
     button.disabled = false;
   }
   await hooks.refresh();
@@ -190,7 +211,7 @@ export function vmActionButtons(vm, hooks) {
     if (!states.includes(vm.state)) continue;
     const button = el('button', {
       type: 'button', class: 'secondary small', 'data-action': action, text: label,
-      'aria-label': `${label} VM ${vm.name}`,
+      'aria-label': `${label} VM ${vm.name}`, disabled: inFlight.has(`${vm.name}\n${action}`),
       onclick: () => lifecycle(vm, action, label, done, hooks, button),
     });
     buttons.push(button);

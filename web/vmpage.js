@@ -75,6 +75,9 @@ export async function showVmPage(name) {
     $('vm-actions').replaceChildren();
     $('snap-name').value = '';
     $('snap-desc').value = '';
+    detailsFor = null; // an edit begun on another VM's snapshot of the same name ends here
+    endEdit('rename');
+    endEdit('desc');
     tree.setData(name, []);
     $('tree-summary').textContent = 'Loading…';
     revealOnLoad = true;
@@ -82,7 +85,8 @@ export async function showVmPage(name) {
   await reload();
 }
 
-/** Reloads the VM and its snapshots and redraws everything. */
+/** Reloads the VM and its snapshots and redraws everything: true if it drew (this VM's
+ * page still shown, no newer reload, no error). */
 async function reload() {
   const ticket = ++loading;
   const name = vmName;
@@ -91,17 +95,17 @@ async function reload() {
   try {
     [v, snaps] = await Promise.all([api.get(vmPath(name)), api.get(`${snapsPath(name)}?all=true`)]);
   } catch (err) {
-    if (err.status === 401) return;
-    if (ticket !== loading) return;
+    if (err.status === 401) return false;
+    if (ticket !== loading) return false;
     if (err.status === 404) {
       showError(`VM ${quote(name)}`, err);
       nav.goToList();
-      return;
+      return false;
     }
     showError(`Could not load VM ${quote(name)}`, err);
-    return;
+    return false;
   }
-  if (ticket !== loading || name !== vmName || $('vm-view').hidden) return;
+  if (ticket !== loading || name !== vmName || $('vm-view').hidden) return false;
   vm = v;
   drawVm();
   tree.setData(name, snaps);
@@ -109,6 +113,7 @@ async function reload() {
   showDetails(tree.selected);
   if (revealOnLoad && tree.selected !== null) tree.reveal(tree.selected, false);
   revealOnLoad = false;
+  return true;
 }
 
 function drawVm() {
@@ -292,6 +297,7 @@ async function takeSnapshot(e) {
 }
 
 async function revert(name) {
+  const forVm = vmName; // as for a delete: the user may go to another VM meanwhile
   const s = tree.byName.get(name);
   if (!s) return;
   const cur = tree.current();
@@ -313,10 +319,10 @@ async function revert(name) {
     confirm: 'Revert',
     danger: true,
   });
-  if (!ok) return;
+  if (!ok || vmName !== forVm) return;
   try {
-    await api.post(`${snapPath(vmName, name)}/revert`);
-    showNotice(`VM ${quote(vmName)} reverted to snapshot ${quote(name)}.`);
+    await api.post(`${snapPath(forVm, name)}/revert`);
+    showNotice(`VM ${quote(forVm)} reverted to snapshot ${quote(name)}.`);
   } catch (err) {
     showError(`Could not revert to snapshot ${quote(name)}`, err);
   }
@@ -326,8 +332,10 @@ async function revert(name) {
 
 async function deleteSnapshot(name, subtree) {
   // What goes is the tree as it is now, not as this page last loaded it (another client
-  // may have added snapshots below): load it again before saying.
-  await reload();
+  // may have added snapshots below): load it again before saying. The VM is held fixed:
+  // the user may go to another VM (a clone has the same snapshot names) meanwhile.
+  const forVm = vmName;
+  if (!(await reload()) || vmName !== forVm) return;
   const s = tree.byName.get(name);
   if (!s) {
     showError(`Snapshot ${quote(name)}`, { reason: 'it is no longer there' });
@@ -355,14 +363,16 @@ async function deleteSnapshot(name, subtree) {
     body.push('The VM itself is not changed.');
   }
   const ok = await openDialog({
-    title: going.length === 1 ? `Delete snapshot ${quote(name)}?` : `Delete ${going.length} snapshots?`,
+    title: going.length === 1
+      ? `Delete snapshot ${quote(name)} of VM ${quote(forVm)}?`
+      : `Delete ${going.length} snapshots of VM ${quote(forVm)}?`,
     body,
     confirm: going.length === 1 ? 'Delete snapshot' : `Delete ${going.length} snapshots`,
     danger: true,
   });
-  if (!ok) return;
+  if (!ok || vmName !== forVm) return;
   try {
-    await api.del(`${snapPath(vmName, name)}${subtree ? '?children=true' : ''}`);
+    await api.del(`${snapPath(forVm, name)}${subtree ? '?children=true' : ''}`);
     showNotice(going.length === 1 ? `Snapshot ${quote(name)} deleted.` : `${going.length} snapshots deleted.`);
     tree.selected = s.parent && tree.byName.has(s.parent) ? s.parent : null;
   } catch (err) {

@@ -146,19 +146,20 @@ static bool content_type_is_json(const char *type)
            (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
-/* A state-changing request authenticated by cookie must come from our own
- * pages: its Origin, when sent, must name the Host it was sent to, over
- * http or https (behind a proxy that ends TLS, the browser's origin is
- * https while virtsnapd serves http). */
-static bool same_origin(struct MHD_Connection *conn)
+/* A state-changing request whose credentials a browser attaches by itself
+ * (a session cookie, cached HTTP Basic) must come from our own pages: its
+ * Origin, when sent, must name the Host it was sent to. Over virtsnapd's own
+ * TLS only as https; over plain HTTP as http or https, since a proxy that
+ * ends TLS in front of virtsnapd gets the browser's https origin. */
+static bool same_origin(struct MHD_Connection *conn, bool tls)
 {
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!origin)
         return true;
     const char *authority = g_str_has_prefix(origin, "https://") ? origin + strlen("https://")
-                            : g_str_has_prefix(origin, "http://") ? origin + strlen("http://")
-                                                                  : NULL;
+                            : g_str_has_prefix(origin, "http://") && !tls ? origin + strlen("http://")
+                                                                            : NULL;
     return host && authority && g_ascii_strcasecmp(authority, host) == 0;
 }
 
@@ -262,7 +263,8 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
             vs_api_error(&api, 401, "authentication required: send the API token as "
                                     "'Authorization: Bearer <token>', log in, or use HTTP Basic");
             challenge = true;
-        } else if (kind == VS_AUTH_SESSION && !get && !same_origin(conn)) {
+        } else if ((kind == VS_AUTH_SESSION || kind == VS_AUTH_BASIC) && !get &&
+                   !same_origin(conn, tls)) {
             vs_api_error(&api, 403, "cross-site request refused: Origin does not match");
         } else if (qp.bad) {
             vs_api_error(&api, 400, "query parameter '%s' is malformed or repeated", qp.bad);

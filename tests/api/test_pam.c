@@ -145,6 +145,14 @@ static void test_basic(void **state)
     g_autoptr(VsTestResponse) resumed = with_headers("POST", "/vms/test/resume", NULL, good, NULL);
     assert_int_equal(resumed->status, 200);
     assert_string_equal(vs_json_str(resumed->json, "state"), "running");
+    /* A browser attaches cached Basic credentials to another site's form
+     * POST too: a cross-site write is refused and changes nothing. */
+    g_autoptr(VsTestResponse) csrf = with_headers("POST", "/vms/test/suspend", NULL, good,
+                                                  "Origin: http://evil.example");
+    api_check_error(csrf, 403, NULL);
+    json_t *vm = api_get_json("/vms/test");
+    assert_string_equal(vs_json_str(vm, "state"), "running");
+    json_decref(vm);
 
     const char *bad[][2] = {{"alice", "wrong"}, {"alice", ""}, {"nobody", "wonderland"},
                             {"dave", "davepw"} /* not allowed for this service */};

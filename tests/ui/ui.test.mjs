@@ -506,7 +506,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     const vm = await apiCall('GET', `/vms/${encodeURIComponent(VM)}`);
     assert.equal(vm.memory, 256);
     assert.equal(vm.cpus, 3);
-    assert.ok(requests.includes(`PUT ${base}/vms/${encodeURIComponent(VM)}`), 'one PUT of the VM');
+    assert.ok(requests.includes(`PUT ${base}/vms/${encodeURIComponent(VM)}`), 'the dialog PUTs the VM');
   });
 
   step('clones the VM with its tree and renames the clone', async () => {
