@@ -27,18 +27,25 @@ static void die(const char *fmt, ...)
     abort();
 }
 
-/* The port the daemon says it listens on in LOG from byte FROM on, or 0.
- * The daemon picks it (--listen 127.0.0.1:0): a port the harness picked
- * and freed could be taken by another test's daemon before this one bound
- * it (seen once), and the harness then talked to that one. */
-static int listening_port(const char *log, gsize from)
+/* The port the daemon says it listens on in LOG from byte FROM on, or 0,
+ * and in *TLS whether over https. The daemon picks it (--listen
+ * 127.0.0.1:0): a port the harness picked and freed could be taken by
+ * another test's daemon before this one bound it (seen once), and the
+ * harness then talked to that one. */
+static int listening_port(const char *log, gsize from, bool *tls)
 {
     g_autofree char *text = NULL;
     gsize len = 0;
     if (!g_file_get_contents(log, &text, &len, NULL) || len <= from)
         return 0;
-    const char *line = strstr(text + from, "listening on http://127.0.0.1:");
-    return line ? atoi(line + strlen("listening on http://127.0.0.1:")) : 0;
+    const char *line = strstr(text + from, "listening on http");
+    if (!line)
+        return 0;
+    const char *url = line + strlen("listening on ");
+    const char *end = strchr(url, ' ');
+    const char *colon = end ? g_strrstr_len(url, end - url, ":") : NULL;
+    *tls = g_str_has_prefix(url, "https://");
+    return colon ? atoi(colon + 1) : 0;
 }
 
 static const char *daemon_binary(void)
@@ -87,9 +94,10 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
             g_file_get_contents(d->log_path, &log, NULL, NULL);
             die("virtsnapd exited at start:\n%s", log ? log : "");
         }
-        if (!d->port && (d->port = listening_port(d->log_path, log_start)) > 0) {
-            g_free(d->url);
-            d->url = g_strdup_printf("http://127.0.0.1:%d", d->port);
+        bool tls = false;
+        if (!d->port && (d->port = listening_port(d->log_path, log_start, &tls)) > 0) {
+            g_free(d->url); /* whatever address it listens on, it answers on loopback too */
+            d->url = g_strdup_printf("%s://127.0.0.1:%d", tls ? "https" : "http", d->port);
         }
         g_autoptr(VsTestResponse) r =
             d->port ? vs_http_raw(d, "GET", "/tasks", NULL, 0, NULL) : NULL;
@@ -114,19 +122,20 @@ VsTestDaemon *vs_test_daemon_start(const char *connect, const char *const *extra
     }
     VsTestDaemon *d = g_new0(VsTestDaemon, 1);
     d->connect = g_strdup(connect);
+    d->extra = g_strdupv((char **)extra_args);
     d->state_dir = g_dir_make_tmp("virtsnap-test-XXXXXX", NULL);
     if (!d->state_dir)
         die("cannot make a temporary directory");
     g_autofree char *log_name = g_strdup_printf("virtsnapd-%d.log", (int)getpid());
     d->log_path = g_build_filename(g_get_tmp_dir(), log_name, NULL);
-    spawn(d, extra_args);
+    spawn(d, (const char *const *)d->extra);
     return d;
 }
 
 void vs_test_daemon_restart(VsTestDaemon *d)
 {
     vs_test_daemon_term(d);
-    spawn(d, NULL);
+    spawn(d, (const char *const *)d->extra);
 }
 
 /* Prints the end of the daemon's log to stderr, to explain a failure. */
@@ -282,6 +291,7 @@ void vs_test_daemon_free(VsTestDaemon *d)
     g_free(d->token);
     g_free(d->log_path);
     g_free(d->connect);
+    g_strfreev(d->extra);
     g_free(d);
 }
 
@@ -316,6 +326,13 @@ VsTestResponse *vs_http_raw(VsTestDaemon *d, const char *method, const char *pat
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, hdrs);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 300L);
     curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+    /* Over TLS: the daemon's own self-signed certificate is the one trusted
+     * (it names the host, not 127.0.0.1). */
+    g_autofree char *cert = g_build_filename(d->state_dir, "tls", "cert.pem", NULL);
+    if (g_str_has_prefix(url, "https://")) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, cert);
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (curl_easy_perform(curl) == CURLE_OK)
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(list);

@@ -15,6 +15,7 @@ typedef struct {
     char *token;
     char *log_path;  /* the daemon's stderr */
     char *connect;   /* libvirt URI, NULL for the embedded default */
+    char **extra;    /* the start's extra arguments, used again by a restart */
 } VsTestDaemon;
 
 typedef struct {
@@ -28,7 +29,7 @@ typedef struct {
  * embedded QEMU driver) and EXTRA_ARGS (NULL-terminated, may be NULL); waits
  * until it answers. Aborts the test program when it cannot. */
 VsTestDaemon *vs_test_daemon_start(const char *connect, const char *const *extra_args);
-/* Restarts the daemon with the same state directory. */
+/* Restarts the daemon with the same state directory and arguments. */
 void vs_test_daemon_restart(VsTestDaemon *d);
 /* SIGTERM and wait: the exit status (or -1 on a signal/timeout). */
 int vs_test_daemon_term(VsTestDaemon *d);

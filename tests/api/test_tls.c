@@ -1,0 +1,63 @@
+/* test_tls.c: beyond loopback virtsnapd serves TLS only. Started on
+ * 0.0.0.0 without a certificate, it makes a self-signed one in STATE/tls
+ * (the key readable by its owner alone), serves HTTPS with it (the API
+ * token still required), answers nothing over plain HTTP, and keeps the
+ * same certificate across a restart, so that a client that pinned it
+ * (its SHA-256 is logged) can still connect. */
+#include "api_util.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void test_self_signed_beyond_loopback(void **state)
+{
+    (void)state;
+    const char *args[] = {"--listen=0.0.0.0:0", NULL};
+    VsTestDaemon *d = vs_test_daemon_start("test:///default", args);
+    assert_true(g_str_has_prefix(d->url, "https://"));
+    g_autofree char *cert = g_build_filename(d->state_dir, "tls", "cert.pem", NULL);
+    g_autofree char *key = g_build_filename(d->state_dir, "tls", "key.pem", NULL);
+    GStatBuf st;
+    assert_int_equal(g_stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
+    assert_non_null(strstr(log, "self-signed certificate"));
+    assert_non_null(strstr(log, "SHA-256"));
+
+    /* HTTPS, verified against that certificate, with the token. */
+    g_autoptr(VsTestResponse) vms = vs_http(d, "GET", "/vms", NULL);
+    assert_int_equal(vms->status, 200);
+    assert_true(json_is_array(vms->json));
+    g_autoptr(VsTestResponse) anonymous = vs_http_raw(d, "GET", "/vms", NULL, 0, NULL);
+    assert_int_equal(anonymous->status, 401);
+
+    /* Plain HTTP on the same port: no answer at all. */
+    g_autofree char *tls_url = d->url;
+    d->url = g_strdup_printf("http://127.0.0.1:%d", d->port);
+    g_autoptr(VsTestResponse) plain = vs_http(d, "GET", "/vms", NULL);
+    assert_int_equal(plain->status, 0);
+    g_free(d->url);
+    d->url = g_steal_pointer(&tls_url);
+
+    /* A restart keeps the certificate (and serves it again). */
+    g_autofree char *before = NULL;
+    assert_true(g_file_get_contents(cert, &before, NULL, NULL));
+    vs_test_daemon_restart(d);
+    g_autofree char *after = NULL;
+    assert_true(g_file_get_contents(cert, &after, NULL, NULL));
+    assert_string_equal(after, before);
+    g_autoptr(VsTestResponse) again = vs_http(d, "GET", "/vms", NULL);
+    assert_int_equal(again->status, 200);
+    assert_int_equal(vs_test_daemon_term(d), 0);
+    vs_test_daemon_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_self_signed_beyond_loopback),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
