@@ -181,7 +181,7 @@ export async function deleteVm(vm, hooks) {
   if (count) body.push(nameList(snaps.map((s) => s.name)));
   if (vm.state !== 'shutoff') body.push(`It is ${vm.state === 'running' ? 'running' : 'not shut off'}: it will be powered off first.`);
   body.push('The disk images virtsnap created for it are deleted too, with the snapshots inside them, unless you keep them below; ' +
-    'disk images of VMs made by other tools are never deleted. Snapshots taken live keep their memory in separate files, which are deleted either way.');
+    'disk images of VMs made by other tools are never deleted. Snapshots taken live keep their memory in separate files, which are deleted either way, as is its serial log.');
   const answer = await openDialog({
     title: `Delete VM ${quote(vm.name)}?`,
     body,

@@ -269,7 +269,7 @@ async function takeSnapshot(e) {
   const body = {};
   if (name) body.name = name;
   if (description) body.description = description;
-  if ($('snap-mode').value === 'false') body.live = false;
+  if ($('snap-mode').value) body.live = $('snap-mode').value === 'true';
   const button = $('snap-take');
   const forVm = vmName;
   button.disabled = true;

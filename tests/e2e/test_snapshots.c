@@ -55,16 +55,24 @@ static void revert_and_check_memory(const char *vm, const char *serial, const ch
     printf("# was at %ld, reverted to '%s': resumed at %ld\n", ahead, snap, resumed);
 }
 
+/* Creates VM NAME on the tiny guest, starts it and waits until it has
+ * counted to 10; its serial log (owned). */
+static char *start_counting(const char *name)
+{
+    json_t *vm = vs_guest_vm_create(e2e.d, name, e2e.guest);
+    char *serial = g_strdup(vs_json_str(vm, "serial_log"));
+    json_decref(vm);
+    vs_guest_vm_action(e2e.d, name, "start", "running");
+    e2e_check_accel(name);
+    vs_guest_wait_count(serial, 0, 10, 60);
+    return serial;
+}
+
 /* (1) memory */
 static void test_memory(void **state)
 {
     (void)state;
-    json_t *vm = vs_guest_vm_create(e2e.d, "mem", e2e.guest);
-    g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
-    json_decref(vm);
-    vs_guest_vm_action(e2e.d, "mem", "start", "running");
-    e2e_check_accel("mem");
-    vs_guest_wait_count(serial, 0, 10, 60);
+    g_autofree char *serial = start_counting("mem");
     snapshot_running("mem", serial, "m1", &m1_lo, &m1_hi);
     assert_true(m1_lo >= 10); /* so that "from about N" cannot mean "from 1" */
     revert_and_check_memory("mem", serial, "m1", m1_lo, m1_hi);
@@ -135,11 +143,7 @@ static void test_rename_revert(void **state)
 static void test_paused(void **state)
 {
     (void)state;
-    json_t *vm = vs_guest_vm_create(e2e.d, "pz", e2e.guest);
-    g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
-    json_decref(vm);
-    vs_guest_vm_action(e2e.d, "pz", "start", "running");
-    vs_guest_wait_count(serial, 0, 10, 60);
+    g_autofree char *serial = start_counting("pz");
     vs_guest_vm_action(e2e.d, "pz", "suspend", "paused");
     long at = vs_guest_last_count(serial);
     vs_guest_snapshot(e2e.d, "pz", "p1");

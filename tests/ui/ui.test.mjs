@@ -377,6 +377,19 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.locator('#vm-state').textContent(), 'shut off');
   });
 
+  step('asks for a live snapshot only when told, and says why a shut-off VM cannot have one', async () => {
+    await page.selectOption('#snap-mode', 'true');
+    await page.fill('#snap-name', 'L');
+    await page.click('#snap-take');
+    const err = page.locator('.message.error').last();
+    await err.waitFor();
+    assert.match(await err.textContent(), /is not running: a live snapshot needs a running VM/);
+    await err.getByRole('button', { name: /Dismiss/ }).click();
+    assert.equal((await treeState()).nodes.length, 0);
+    await page.selectOption('#snap-mode', '');
+    await page.fill('#snap-name', '');
+  });
+
   step('takes snapshot A: one node, marked "you are here"', async () => {
     await takeSnapshot('A', 'first <i>snapshot</i>');
     const s = await treeState();

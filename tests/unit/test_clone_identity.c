@@ -113,16 +113,24 @@ static char *mac_of(xmlDoc *doc, int nth)
     return vs_xml_string(doc, NULL, expr);
 }
 
+/* Clones VM FROM as TO through the clone task; it must finish. */
+static void clone_vm(const char *from, const char *to)
+{
+    g_autoptr(GError) error = NULL;
+    VsCloneJob *job = vs_clone_prepare(from, to, &error);
+    if (!job)
+        fail_msg("clone %s: %s", from, error->message);
+    g_autofree char *uri = g_strdup_printf("/vms/%s", to);
+    g_autofree char *id = vs_task_start(uri, vs_clone_job_run, job, vs_clone_job_free);
+    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
+    if (info->status != VS_TASK_FINISHED)
+        fail_msg("clone %s: %s", from, info->message);
+}
+
 static void test_clone_has_its_own_macs_and_nvram(void **state)
 {
     (void)state;
-    g_autoptr(GError) error = NULL;
-    VsCloneJob *job = vs_clone_prepare("nic", "nic-copy", &error);
-    assert_non_null(job);
-    g_autofree char *id = vs_task_start("/vms/nic-copy", vs_clone_job_run, job, vs_clone_job_free);
-    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
-    if (info->status != VS_TASK_FINISHED)
-        fail_msg("clone: %s", info->message);
+    clone_vm("nic", "nic-copy");
 
     g_autoptr(xmlDoc) clone = definition("nic-copy", NULL);
     g_autoptr(xmlDoc) one = definition("nic-copy", "one-nic");
@@ -257,13 +265,7 @@ static void test_clone_nvram_new_form_not_made_yet(void **state)
     g_autoptr(virConnect) conn = vs_hv_connect(NULL);
     g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
     assert_non_null(dom);
-    g_autoptr(GError) error = NULL;
-    VsCloneJob *job = vs_clone_prepare("fresh", "fresh-copy", &error);
-    assert_non_null(job);
-    g_autofree char *id = vs_task_start("/vms/fresh-copy", vs_clone_job_run, job, vs_clone_job_free);
-    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
-    if (info->status != VS_TASK_FINISHED)
-        fail_msg("clone: %s", info->message);
+    clone_vm("fresh", "fresh-copy");
     g_autoptr(xmlDoc) clone = definition("fresh-copy", NULL);
     g_autofree char *path = vs_xml_string(clone, NULL, "string(/domain/os/nvram/source/@file)");
     g_autofree char *dir = g_path_get_dirname(path);
