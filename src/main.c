@@ -37,7 +37,7 @@
 
 typedef struct {
     char *listen, *connect, *state_dir, *tls_cert, *tls_key, *config, *web_dir, *pam_service,
-        *log_level, *domain_type, *live_snapshots;
+        *log_level, *domain_type, *live_snapshots, *public_origin;
     gint64 session_ttl;
     gint64 max_body;
     gboolean version;
@@ -47,9 +47,19 @@ static void options_clear(Options *o)
 {
     char **strings[] = {&o->listen,   &o->connect, &o->state_dir,   &o->tls_cert,
                         &o->tls_key,  &o->config,  &o->web_dir,     &o->pam_service,
-                        &o->log_level, &o->domain_type, &o->live_snapshots};
+                        &o->log_level, &o->domain_type, &o->live_snapshots, &o->public_origin};
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         g_clear_pointer(strings[i], g_free);
+}
+
+/* An origin as browsers send it: scheme, host and optional port only. */
+static bool origin_valid(const char *origin)
+{
+    g_autoptr(GUri) uri = g_uri_parse(origin, G_URI_FLAGS_NONE, NULL);
+    const char *scheme = uri ? g_uri_get_scheme(uri) : NULL;
+    return uri && (!g_strcmp0(scheme, "http") || !g_strcmp0(scheme, "https")) &&
+           g_uri_get_host(uri) && *g_uri_get_host(uri) && !*g_uri_get_path(uri) &&
+           !g_uri_get_userinfo(uri) && !g_uri_get_query(uri) && !g_uri_get_fragment(uri);
 }
 
 static char *default_state_dir(void)
@@ -73,6 +83,7 @@ static bool load_config(Options *o, GError **error)
         {"tls_cert", &o->tls_cert},   {"tls_key", &o->tls_key},   {"web_dir", &o->web_dir},
         {"pam_service", &o->pam_service}, {"log_level", &o->log_level},
         {"domain_type", &o->domain_type}, {"live_snapshots", &o->live_snapshots},
+        {"public_origin", &o->public_origin},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         if (!*strings[i].slot)
@@ -152,6 +163,11 @@ static int run(Options *o)
         vs_error("--domain-type must be kvm or qemu");
         return 2;
     }
+    if (o->public_origin && !origin_valid(o->public_origin)) {
+        vs_error("--public-origin must be http://HOST[:PORT] or https://HOST[:PORT], as a browser "
+                 "sends it (no path, no trailing slash)");
+        return 2;
+    }
     if (o->live_snapshots && strcmp(o->live_snapshots, "auto") && strcmp(o->live_snapshots, "off")) {
         vs_error("--live-snapshots must be auto or off");
         return 2;
@@ -198,6 +214,7 @@ static int run(Options *o)
         .tls_key = o->tls_key,
         .web_dir = o->web_dir ? o->web_dir : VS_WEB_DIR,
         .max_body = o->max_body > 0 ? (size_t)o->max_body : 1024 * 1024,
+        .public_origin = o->public_origin,
     };
     VsServer *server = vs_server_start(&server_config, &error);
     if (!server) {
@@ -235,6 +252,7 @@ int main(int argc, char **argv)
         {"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "TLS private key (PEM)", "FILE"},
         {"config", 0, 0, G_OPTION_ARG_FILENAME, &o.config, "Key file with a [virtsnapd] group; flags override it", "FILE"},
         {"web-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.web_dir, "Directory of the web UI files", "DIR"},
+        {"public-origin", 0, 0, G_OPTION_ARG_STRING, &o.public_origin, "Origin browsers use when a proxy serves virtsnapd (https://name[:port])", "URL"},
         {"pam-service", 0, 0, G_OPTION_ARG_STRING, &o.pam_service, "PAM service for logins (default virtsnap)", "NAME"},
         {"session-ttl", 0, 0, G_OPTION_ARG_INT64, &o.session_ttl, "Idle seconds before a login session expires (default 1800)", "SECONDS"},
         {"domain-type", 0, 0, G_OPTION_ARG_STRING, &o.domain_type, "Domain type of new VMs: kvm or qemu (TCG); default: kvm when available", "TYPE"},

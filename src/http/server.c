@@ -148,19 +148,20 @@ static bool content_type_is_json(const char *type)
 
 /* A state-changing request whose credentials a browser attaches by itself
  * (a session cookie, cached HTTP Basic) must come from our own pages: its
- * Origin, when sent, must name the Host it was sent to. Over virtsnapd's own
- * TLS only as https; over plain HTTP as http or https, since a proxy that
- * ends TLS in front of virtsnapd gets the browser's https origin. */
-static bool same_origin(struct MHD_Connection *conn, bool tls)
+ * Origin, when sent, must be the Host it was sent to, with the scheme
+ * virtsnapd serves, or the public origin a proxy in front of it serves
+ * (--public-origin). */
+static bool same_origin(struct MHD_Connection *conn, bool tls, const char *public_origin)
 {
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!origin)
         return true;
-    const char *authority = g_str_has_prefix(origin, "https://") ? origin + strlen("https://")
-                            : g_str_has_prefix(origin, "http://") && !tls ? origin + strlen("http://")
-                                                                            : NULL;
-    return host && authority && g_ascii_strcasecmp(authority, host) == 0;
+    if (public_origin && g_ascii_strcasecmp(origin, public_origin) == 0)
+        return true;
+    const char *scheme = tls ? "https://" : "http://";
+    return host && g_str_has_prefix(origin, scheme) &&
+           g_ascii_strcasecmp(origin + strlen(scheme), host) == 0;
 }
 
 /* Parses the body into *BODY; false with an error answer in API. */
@@ -245,6 +246,9 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
     bool challenge = false;
     json_t *body = NULL;
     bool tls = srv->config.tls_cert != NULL;
+    /* Browsers reach us over https: directly, or through the proxy. */
+    bool secure_cookies = tls || (srv->config.public_origin &&
+                                  g_str_has_prefix(srv->config.public_origin, "https://"));
 
     if (match.status == VS_ROUTE_NOT_FOUND)
         vs_api_error(&api, 404, "no such resource: %s", url);
@@ -264,7 +268,7 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
                                     "'Authorization: Bearer <token>', log in, or use HTTP Basic");
             challenge = true;
         } else if ((kind == VS_AUTH_SESSION || kind == VS_AUTH_BASIC) && !get &&
-                   !same_origin(conn, tls)) {
+                   !same_origin(conn, tls, srv->config.public_origin)) {
             vs_api_error(&api, 403, "cross-site request refused: Origin does not match");
         } else if (qp.bad) {
             vs_api_error(&api, 400, "query parameter '%s' is malformed or repeated", qp.bad);
@@ -277,7 +281,7 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
                                 .body = body,
                                 .principal = principal,
                                 .cookie = cookie,
-                                .secure = tls};
+                                .secure = secure_cookies};
             ((VsApiHandler)match.route->handler)(&req, &api);
             if (!api.status)
                 vs_api_error(&api, 500, "internal error: the handler gave no answer");

@@ -10,6 +10,11 @@ typedef struct {
     const char *tls_key;
     const char *web_dir;  /* static files of the web UI */
     size_t max_body;      /* bytes; larger bodies get 413 */
+    /* The origin browsers see when a proxy in front of virtsnapd serves it
+     * ("https://vs.example.com"), or NULL: writes authenticated by cookie or
+     * HTTP Basic are also accepted from it, and an https one marks session
+     * cookies Secure. */
+    const char *public_origin;
 } VsServerConfig;
 
 typedef struct VsServer VsServer;

@@ -66,7 +66,9 @@ static int setup(void **state)
     }
     g_setenv("PAM_WRAPPER", "1", TRUE);
     g_setenv("PAM_WRAPPER_SERVICE_DIR", services, TRUE);
-    const char *args[] = {"--session-ttl=1", NULL}; /* idle seconds; see test_session_expiry */
+    /* --session-ttl: idle seconds, see test_session_expiry; --public-origin: the
+     * origin of a proxy that ends TLS in front of virtsnapd, see test_session. */
+    const char *args[] = {"--session-ttl=1", "--public-origin=https://vs.example.com", NULL};
     api_d = vs_test_daemon_start("test:///default", args);
     /* Our own later children (none) must not inherit it. */
     g_unsetenv("LD_PRELOAD");
@@ -193,7 +195,8 @@ static void test_login_session(void **state)
     assert_non_null(set);
     assert_true(api_contains(set, "HttpOnly"));
     assert_true(api_contains(set, "SameSite=Strict"));
-    assert_false(api_contains(set, "Secure")); /* plain HTTP on loopback */
+    /* Plain HTTP on loopback, but browsers come through the https proxy. */
+    assert_true(api_contains(set, "Secure"));
     g_autofree char *pair = cookie_from(login);
     char *eq = strchr(pair, '=');
     assert_non_null(eq);
@@ -212,9 +215,9 @@ static void test_login_session(void **state)
     g_autoptr(VsTestResponse) resumed =
         with_headers("POST", "/vms/test/resume", NULL, cookie, origin);
     assert_int_equal(resumed->status, 200);
-    /* The same host over https, as a browser sends it through a proxy that
-     * ends TLS in front of virtsnapd: ours. */
-    g_autofree char *proxied = g_strdup_printf("Origin: https://%s", api_d->url + strlen("http://"));
+    /* The public origin, as a browser sends it through the proxy that ends
+     * TLS in front of virtsnapd: ours. */
+    const char *proxied = "Origin: https://VS.example.com";
     g_autoptr(VsTestResponse) suspended_again =
         with_headers("POST", "/vms/test/suspend", NULL, cookie, proxied);
     assert_int_equal(suspended_again->status, 200);
@@ -222,7 +225,21 @@ static void test_login_session(void **state)
         with_headers("POST", "/vms/test/resume", NULL, cookie, proxied);
     assert_int_equal(resumed_again->status, 200);
     /* A cross-site write with the cookie is refused and changes nothing:
-     * another host, our host as a prefix of another, an opaque origin. */
+     * another host, our host as a prefix of another, an opaque origin, our
+     * host under a scheme virtsnapd does not serve, the proxy's host over
+     * plain HTTP. */
+    const char *refused[] = {"Origin: https://vs.example.com.evil.example",
+                             "Origin: http://vs.example.com"};
+    for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
+        g_autoptr(VsTestResponse) r =
+            with_headers("POST", "/vms/test/poweroff", NULL, cookie, refused[i]);
+        api_check_error(r, 403, NULL);
+    }
+    g_autofree char *other_scheme =
+        g_strdup_printf("Origin: https://%s", api_d->url + strlen("http://"));
+    g_autoptr(VsTestResponse) csrf4 =
+        with_headers("POST", "/vms/test/poweroff", NULL, cookie, other_scheme);
+    api_check_error(csrf4, 403, NULL);
     g_autoptr(VsTestResponse) csrf =
         with_headers("POST", "/vms/test/poweroff", NULL, cookie, "Origin: http://evil.example");
     api_check_error(csrf, 403, NULL);
