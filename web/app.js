@@ -1,8 +1,8 @@
 // app.js: entry point of the web UI: login/logout, the hash router (#/ and #/vm/<name>),
 // and wiring of the VM list (vms.js) and the VM page with its snapshot tree (vmpage.js).
 
-import { api, onUnauthorized, session } from './api.js';
-import { $, clearMessages, showError } from './ui.js';
+import { api, nameFromUri, onUnauthorized, session } from './api.js';
+import { $, clearMessages, quote, showError, trackTask } from './ui.js';
 import { initVmList, showVmList } from './vms.js';
 import { initVmPage, showVmPage } from './vmpage.js';
 
@@ -96,10 +96,37 @@ async function logout() {
   showLogin('You are signed out.');
 }
 
+/* What a task does, from its target: a snapshot being taken, or a clone being made. */
+function taskLabel(task) {
+  const parts = String(task.target_uri || '').split('/');
+  if (parts.length === 5 && parts[3] === 'snapshots') {
+    return `Taking snapshot ${quote(nameFromUri(parts[4]))} of ${quote(nameFromUri(parts[2]))}`;
+  }
+  if (parts.length === 3 && parts[1] === 'vms') return `Making VM ${quote(nameFromUri(parts[2]))}`;
+  return `Task ${task.id}`;
+}
+
+/* Tasks still running that this page does not follow (started before a reload, from
+   another tab, or by another client) show in the tray too, until they end. */
+async function followRunningTasks() {
+  let tasks;
+  try {
+    tasks = await api.get('/tasks');
+  } catch {
+    return; // the views say what is wrong
+  }
+  for (const task of tasks) {
+    if (task.status !== 'running') continue;
+    if ([...$('tasks').children].some((item) => item.dataset.task === task.id)) continue;
+    trackTask(task, taskLabel(task));
+  }
+}
+
 function enterApp() {
   $('login-message').hidden = true;
   whoami();
   route();
+  followRunningTasks();
 }
 
 /* ---------- router ---------- */

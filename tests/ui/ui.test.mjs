@@ -306,6 +306,32 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.evaluate(() => localStorage.length), 0);
   });
 
+  step('follows a task that was running before the page loaded, to its end', async () => {
+    // The server's answers for such a task (on test:///default every real task ends in
+    // milliseconds): GET /tasks lists it running, its wait answers running, then finished.
+    const ghost = { id: 'ghost-1', status: 'running', message: '', progress: 40, created: 0,
+      target_uri: '/vms/far%20vm/snapshots/s%201' };
+    let waits = 0;
+    const json = (route, body) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    await page.route((url) => url.pathname === '/tasks', (route) => json(route, [ghost]));
+    await page.route((url) => url.pathname === '/tasks/ghost-1', async (route) => {
+      waits += 1;
+      await sleep(300);
+      json(route, waits < 3 ? { ...ghost, progress: 70 } : { ...ghost, status: 'finished', progress: 100 });
+    });
+    try {
+      await page.reload();
+      const item = page.locator('#tasks .task[data-task="ghost-1"]');
+      await item.waitFor();
+      assert.match(await item.textContent(), /Taking snapshot “s 1” of “far vm”/);
+      await until(() => item.getAttribute('class'), (c) => /finished/.test(c || ''), 'the task shown finished');
+      assert.ok(waits >= 3, 'followed through its wait requests');
+      await row('test').waitFor(); // the list is there as before
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+  });
+
   step('creates a VM with an awkward name, and shows a conflict in plain words', async () => {
     await page.fill('#new-vm-name', VM);
     await page.fill('#new-vm-memory', '64');
