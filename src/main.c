@@ -52,14 +52,26 @@ static void options_clear(Options *o)
         g_clear_pointer(strings[i], g_free);
 }
 
-/* An origin as browsers send it: scheme, host and optional port only. */
-static bool origin_valid(const char *origin)
+/* ORIGIN ("https://Name:443", say) as browsers send it ("https://name"):
+ * lower case, the default port left out, an IPv6 address in brackets; NULL
+ * unless it is a scheme, an ASCII host and an optional port, nothing else. */
+static char *canonical_origin(const char *origin)
 {
     g_autoptr(GUri) uri = g_uri_parse(origin, G_URI_FLAGS_NONE, NULL);
     const char *scheme = uri ? g_uri_get_scheme(uri) : NULL;
-    return uri && (!g_strcmp0(scheme, "http") || !g_strcmp0(scheme, "https")) &&
-           g_uri_get_host(uri) && *g_uri_get_host(uri) && !*g_uri_get_path(uri) &&
-           !g_uri_get_userinfo(uri) && !g_uri_get_query(uri) && !g_uri_get_fragment(uri);
+    const char *host = uri ? g_uri_get_host(uri) : NULL;
+    bool https = !g_strcmp0(scheme, "https");
+    if (!uri || (!https && g_strcmp0(scheme, "http")) || !host || !*host || !g_str_is_ascii(host) ||
+        strchr(host, '%') || *g_uri_get_path(uri) || g_uri_get_userinfo(uri) ||
+        g_uri_get_query(uri) || g_uri_get_fragment(uri) || g_str_has_suffix(origin, ":"))
+        return NULL;
+    int port = g_uri_get_port(uri);
+    g_autofree char *name = g_ascii_strdown(host, -1);
+    bool v6 = strchr(name, ':') != NULL;
+    g_autofree char *authority = g_strdup_printf("%s%s%s", v6 ? "[" : "", name, v6 ? "]" : "");
+    if (port > 0 && port != (https ? 443 : 80))
+        return g_strdup_printf("%s://%s:%d", scheme, authority, port);
+    return g_strdup_printf("%s://%s", scheme, authority);
 }
 
 static char *default_state_dir(void)
@@ -163,10 +175,16 @@ static int run(Options *o)
         vs_error("--domain-type must be kvm or qemu");
         return 2;
     }
-    if (o->public_origin && !origin_valid(o->public_origin)) {
-        vs_error("--public-origin must be http://HOST[:PORT] or https://HOST[:PORT], as a browser "
-                 "sends it (no path, no trailing slash)");
-        return 2;
+    if (o->public_origin) {
+        char *canonical = canonical_origin(o->public_origin);
+        if (!canonical) {
+            vs_error("--public-origin must be https://HOST[:PORT] or http://HOST[:PORT] (an ASCII "
+                     "host name, punycode for others; no path, no trailing slash)");
+            return 2;
+        }
+        g_free(o->public_origin);
+        o->public_origin = canonical;
+        vs_info("public origin (a proxy in front): %s", o->public_origin);
     }
     if (o->live_snapshots && strcmp(o->live_snapshots, "auto") && strcmp(o->live_snapshots, "off")) {
         vs_error("--live-snapshots must be auto or off");

@@ -115,10 +115,13 @@ async function followRunningTasks() {
   } catch {
     return; // the views say what is wrong
   }
+  if (!Array.isArray(tasks)) return;
   for (const task of tasks) {
     if (task.status !== 'running') continue;
-    if ([...$('tasks').children].some((item) => item.dataset.task === task.id)) continue;
-    trackTask(task, taskLabel(task));
+    // When it ends, the view shows what it made (trackTask shows a task once).
+    trackTask(task, taskLabel(task)).then(() => {
+      if ($('login-view').hidden) route();
+    });
   }
 }
 

@@ -176,11 +176,24 @@ export function nameList(names, cls = 'name-list') {
 
 /* ---------- task tray ---------- */
 
+const followed = new Map(); // task id → the promise of its end, while followed
+
 /**
  * Shows TASK (as answered by a 202) in the tray with its progress and follows it until it
- * ends. Resolves to the final task; a failed task also shows its message as an error.
+ * ends. Resolves to the final task; a failed task also shows its message as an error. A
+ * task already followed (the page found it running as it loaded) is not shown twice: its
+ * promise is returned.
  */
-export async function trackTask(task, label) {
+export function trackTask(task, label) {
+  if (!followed.has(task.id)) {
+    const end = follow(task, label);
+    followed.set(task.id, end);
+    end.finally(() => followed.delete(task.id));
+  }
+  return followed.get(task.id);
+}
+
+async function follow(task, label) {
   const tray = $('tasks');
   const bar = el('progress', { max: '100', 'aria-label': `${label}: progress` });
   const status = el('span', { class: 'task-status' });

@@ -146,11 +146,28 @@ static bool content_type_is_json(const char *type)
            (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
+/* Whether the Host header HOST ("name[:port]", "[v6][:port]") names a
+ * loopback address. */
+static bool host_is_loopback(const char *host)
+{
+    g_autofree char *name = NULL;
+    if (host[0] == '[') {
+        const char *end = strchr(host, ']');
+        name = end ? g_strndup(host + 1, (gsize)(end - host - 1)) : NULL;
+    } else {
+        const char *colon = strchr(host, ':');
+        name = colon ? g_strndup(host, (gsize)(colon - host)) : g_strdup(host);
+    }
+    return name && vs_listen_is_loopback(name);
+}
+
 /* A state-changing request whose credentials a browser attaches by itself
  * (a session cookie, cached HTTP Basic) must come from our own pages: its
- * Origin, when sent, must be the Host it was sent to, with the scheme
- * virtsnapd serves, or the public origin a proxy in front of it serves
- * (--public-origin). */
+ * Origin, when sent, must be the public origin a proxy in front of
+ * virtsnapd serves (--public-origin, canonical: browsers send it so), or
+ * the Host it was sent to under the scheme virtsnapd serves; with a public
+ * origin, the latter only on loopback (a proxy that passes the browser's
+ * Host on would otherwise let a page injected at http://<public name> in). */
 static bool same_origin(struct MHD_Connection *conn, bool tls, const char *public_origin)
 {
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
@@ -160,8 +177,19 @@ static bool same_origin(struct MHD_Connection *conn, bool tls, const char *publi
     if (public_origin && g_ascii_strcasecmp(origin, public_origin) == 0)
         return true;
     const char *scheme = tls ? "https://" : "http://";
-    return host && g_str_has_prefix(origin, scheme) &&
+    return host && (!public_origin || host_is_loopback(host)) && g_str_has_prefix(origin, scheme) &&
            g_ascii_strcasecmp(origin + strlen(scheme), host) == 0;
+}
+
+/* Session cookies are Secure when the browser speaks https: to virtsnapd's
+ * own TLS, or through the proxy of an https public origin (its login comes
+ * with that Origin). A login made directly over loopback HTTP gets a plain
+ * cookie, which every browser keeps. */
+static bool secure_cookies(struct MHD_Connection *conn, bool tls, const char *public_origin)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    return tls || (public_origin && g_str_has_prefix(public_origin, "https://") && origin &&
+                   g_ascii_strcasecmp(origin, public_origin) == 0);
 }
 
 /* Parses the body into *BODY; false with an error answer in API. */
@@ -246,9 +274,6 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
     bool challenge = false;
     json_t *body = NULL;
     bool tls = srv->config.tls_cert != NULL;
-    /* Browsers reach us over https: directly, or through the proxy. */
-    bool secure_cookies = tls || (srv->config.public_origin &&
-                                  g_str_has_prefix(srv->config.public_origin, "https://"));
 
     if (match.status == VS_ROUTE_NOT_FOUND)
         vs_api_error(&api, 404, "no such resource: %s", url);
@@ -281,7 +306,7 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
                                 .body = body,
                                 .principal = principal,
                                 .cookie = cookie,
-                                .secure = secure_cookies};
+                                .secure = secure_cookies(conn, tls, srv->config.public_origin)};
             ((VsApiHandler)match.route->handler)(&req, &api);
             if (!api.status)
                 vs_api_error(&api, 500, "internal error: the handler gave no answer");

@@ -67,8 +67,9 @@ static int setup(void **state)
     g_setenv("PAM_WRAPPER", "1", TRUE);
     g_setenv("PAM_WRAPPER_SERVICE_DIR", services, TRUE);
     /* --session-ttl: idle seconds, see test_session_expiry; --public-origin: the
-     * origin of a proxy that ends TLS in front of virtsnapd, see test_session. */
-    const char *args[] = {"--session-ttl=1", "--public-origin=https://vs.example.com", NULL};
+     * origin of a proxy that ends TLS in front of virtsnapd, see test_login_session
+     * (given as a user might write it; browsers send "https://vs.example.com"). */
+    const char *args[] = {"--session-ttl=1", "--public-origin=https://VS.Example.com:443", NULL};
     api_d = vs_test_daemon_start("test:///default", args);
     /* Our own later children (none) must not inherit it. */
     g_unsetenv("LD_PRELOAD");
@@ -195,8 +196,14 @@ static void test_login_session(void **state)
     assert_non_null(set);
     assert_true(api_contains(set, "HttpOnly"));
     assert_true(api_contains(set, "SameSite=Strict"));
-    /* Plain HTTP on loopback, but browsers come through the https proxy. */
-    assert_true(api_contains(set, "Secure"));
+    assert_false(api_contains(set, "Secure")); /* made directly, over loopback HTTP */
+    /* Through the https proxy of the public origin, the browser gets a Secure one. */
+    g_autoptr(VsTestResponse) proxied_login =
+        with_headers("POST", "/login", "{\"username\": \"alice\", \"password\": \"wonderland\"}",
+                     "Origin: https://vs.example.com", NULL);
+    assert_int_equal(proxied_login->status, 200);
+    g_autofree char *proxied_set = vs_response_header(proxied_login, "Set-Cookie");
+    assert_true(api_contains(proxied_set, "Secure"));
     g_autofree char *pair = cookie_from(login);
     char *eq = strchr(pair, '=');
     assert_non_null(eq);
@@ -240,6 +247,13 @@ static void test_login_session(void **state)
     g_autoptr(VsTestResponse) csrf4 =
         with_headers("POST", "/vms/test/poweroff", NULL, cookie, other_scheme);
     api_check_error(csrf4, 403, NULL);
+    /* A proxy that passes the browser's Host on: a page injected at
+     * http://<public name> matches that Host, and is still refused. */
+    const char *forwarded[] = {cookie, "Host: vs.example.com", "Origin: http://vs.example.com",
+                               NULL};
+    g_autoptr(VsTestResponse) csrf5 =
+        vs_http_raw(api_d, "POST", "/vms/test/poweroff", NULL, 0, forwarded);
+    api_check_error(csrf5, 403, NULL);
     g_autoptr(VsTestResponse) csrf =
         with_headers("POST", "/vms/test/poweroff", NULL, cookie, "Origin: http://evil.example");
     api_check_error(csrf, 403, NULL);
