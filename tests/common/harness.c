@@ -96,7 +96,7 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
         }
         bool tls = false;
         if (!d->port && (d->port = listening_port(d->log_path, log_start, &tls)) > 0) {
-            g_free(d->url); /* whatever address it listens on, it answers on loopback too */
+            g_free(d->url); /* 127.0.0.1: the tests listen there or on 0.0.0.0 */
             d->url = g_strdup_printf("%s://127.0.0.1:%d", tls ? "https" : "http", d->port);
         }
         g_autoptr(VsTestResponse) r =
