@@ -61,12 +61,8 @@ static void snapshot_source(const char *name)
 static int setup(void **state)
 {
     (void)state;
-    if (!hv_fixture_start("vs-clone-identity", &state_dir))
+    if (!hv_fixture_start_model("vs-clone-identity", &state_dir))
         return -1;
-    g_autoptr(GError) error = NULL;
-    if (!vs_snapnames_init(state_dir, &error) || !vs_journal_init(state_dir, &error))
-        return -1;
-    vs_tasks_init();
     g_autofree char *disk = g_build_filename(state_dir, "nic.qcow2", NULL);
     g_autofree char *nvram = g_build_filename(state_dir, "nic_VARS.fd", NULL);
     g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 '%s' 1M", disk);
@@ -82,8 +78,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    vs_tasks_shutdown();
-    hv_fixture_stop(state_dir);
+    hv_fixture_stop_model(state_dir);
     return 0;
 }
 

@@ -109,20 +109,15 @@ static void assert_other_kept(const char *name)
 static int setup(void **state)
 {
     (void)state;
-    if (!hv_fixture_start("vs-snapshot-checks", &state_dir))
+    if (!hv_fixture_start_model("vs-snapshot-checks", &state_dir))
         return -1;
-    g_autoptr(GError) error = NULL;
-    if (!vs_snapnames_init(state_dir, &error) || !vs_journal_init(state_dir, &error))
-        return -1;
-    vs_tasks_init();
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    vs_tasks_shutdown();
-    hv_fixture_stop(state_dir);
+    hv_fixture_stop_model(state_dir);
     return 0;
 }
 
