@@ -1,6 +1,6 @@
 /* rewrite.c: edits a domain definition for a clone or a rename (see
- * rewrite.h): one pass per kind of device, each touching only what names
- * the old VM's own files or identity. */
+ * rewrite.h): one pass over the devices, each kind touching only what
+ * names the old VM's own files or identity. */
 #include "rewrite.h"
 
 #include "../util/random.h"
@@ -14,25 +14,60 @@ char *vs_new_mac(void)
     return g_strdup_printf("52:54:00:%.2s:%.2s:%.2s", hex, hex + 2, hex + 4);
 }
 
-/* Gives each <interface>'s <mac> its new address from MACS. */
-static void rewrite_macs(xmlNode *devices, GHashTable *macs)
+/* Each device names the new VM's own things: a disk its new image, a
+ * network card its new MAC, a file serial console its new log, a VNC
+ * socket its new path. */
+static void rewrite_disk(xmlNode *dev, GHashTable *disk_paths)
 {
-    for (xmlNode *dev = devices ? devices->children : NULL; dev && macs; dev = dev->next) {
-        xmlNode *mac = xmlStrEqual(dev->name, (const xmlChar *)"interface")
-                           ? vs_xml_child(dev, "mac")
-                           : NULL;
-        xmlChar *address = mac ? xmlGetProp(mac, (const xmlChar *)"address") : NULL;
-        if (!address)
-            continue;
-        g_autofree char *old = g_ascii_strdown((const char *)address, -1);
-        xmlFree(address);
-        const char *new_mac = g_hash_table_lookup(macs, old);
-        if (!new_mac) {
-            new_mac = vs_new_mac();
-            g_hash_table_insert(macs, g_steal_pointer(&old), (char *)new_mac);
-        }
-        xmlSetProp(mac, (const xmlChar *)"address", (const xmlChar *)new_mac);
+    xmlChar *target = xmlGetProp(vs_xml_child(dev, "target"), (const xmlChar *)"dev");
+    const char *path = target ? g_hash_table_lookup(disk_paths, target) : NULL;
+    xmlNode *source = vs_xml_child(dev, "source");
+    if (path && source)
+        xmlSetProp(source, (const xmlChar *)"file", (const xmlChar *)path);
+    xmlFree(target);
+}
+
+/* An old MAC not in MACS yet gets a new one, added to it. */
+static void rewrite_mac(xmlNode *dev, GHashTable *macs)
+{
+    xmlNode *mac = vs_xml_child(dev, "mac");
+    xmlChar *address = mac ? xmlGetProp(mac, (const xmlChar *)"address") : NULL;
+    if (!address)
+        return;
+    g_autofree char *old = g_ascii_strdown((const char *)address, -1);
+    xmlFree(address);
+    const char *new_mac = g_hash_table_lookup(macs, old);
+    if (!new_mac) {
+        new_mac = vs_new_mac();
+        g_hash_table_insert(macs, g_steal_pointer(&old), (char *)new_mac);
     }
+    xmlSetProp(mac, (const xmlChar *)"address", (const xmlChar *)new_mac);
+}
+
+static void rewrite_serial(xmlNode *dev, const char *serial_log)
+{
+    xmlChar *type = xmlGetProp(dev, (const xmlChar *)"type");
+    xmlNode *source = vs_xml_child(dev, "source");
+    if (source && xmlStrEqual(type, (const xmlChar *)"file"))
+        xmlSetProp(source, (const xmlChar *)"path", (const xmlChar *)serial_log);
+    xmlFree(type);
+}
+
+static void rewrite_vnc(xmlNode *dev, const char *vnc_socket)
+{
+    if (!xmlHasProp(dev, (const xmlChar *)"socket"))
+        return;
+    xmlSetProp(dev, (const xmlChar *)"socket", (const xmlChar *)vnc_socket);
+    /* libvirt repeats it in <listen type='socket'>, and both must match. */
+    for (xmlNode *l = dev->children; l; l = l->next)
+        if (xmlStrEqual(l->name, (const xmlChar *)"listen") &&
+            xmlHasProp(l, (const xmlChar *)"socket"))
+            xmlSetProp(l, (const xmlChar *)"socket", (const xmlChar *)vnc_socket);
+}
+
+static bool is(const xmlNode *node, const char *name)
+{
+    return node->type == XML_ELEMENT_NODE && xmlStrEqual(node->name, (const xmlChar *)name);
 }
 
 void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite)
@@ -51,37 +86,14 @@ void vs_domain_rewrite(xmlNode *domain, const VsDomainRewrite *rewrite)
     else if (nvram && !nvram_source && rewrite->nvram)
         vs_xml_set_child_text(os, "nvram", rewrite->nvram);
     xmlNode *devices = vs_xml_child(domain, "devices");
-    rewrite_macs(devices, rewrite->macs);
-    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->disk_paths;
-         dev = dev->next) {
-        if (dev->type != XML_ELEMENT_NODE || !xmlStrEqual(dev->name, (const xmlChar *)"disk"))
-            continue;
-        xmlChar *target = xmlGetProp(vs_xml_child(dev, "target"), (const xmlChar *)"dev");
-        const char *path = target ? g_hash_table_lookup(rewrite->disk_paths, target) : NULL;
-        xmlNode *source = vs_xml_child(dev, "source");
-        if (path && source)
-            xmlSetProp(source, (const xmlChar *)"file", (const xmlChar *)path);
-        xmlFree(target);
-    }
-    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->serial_log;
-         dev = dev->next) {
-        xmlChar *type = xmlGetProp(dev, (const xmlChar *)"type");
-        xmlNode *source = vs_xml_child(dev, "source");
-        if (xmlStrEqual(dev->name, (const xmlChar *)"serial") && source &&
-            xmlStrEqual(type, (const xmlChar *)"file"))
-            xmlSetProp(source, (const xmlChar *)"path", (const xmlChar *)rewrite->serial_log);
-        xmlFree(type);
-    }
-    for (xmlNode *dev = devices ? devices->children : NULL; dev && rewrite->vnc_socket;
-         dev = dev->next) {
-        if (!xmlStrEqual(dev->name, (const xmlChar *)"graphics") ||
-            !xmlHasProp(dev, (const xmlChar *)"socket"))
-            continue;
-        xmlSetProp(dev, (const xmlChar *)"socket", (const xmlChar *)rewrite->vnc_socket);
-        /* libvirt repeats it in <listen type='socket'>, and both must match. */
-        for (xmlNode *l = dev->children; l; l = l->next)
-            if (xmlStrEqual(l->name, (const xmlChar *)"listen") &&
-                xmlHasProp(l, (const xmlChar *)"socket"))
-                xmlSetProp(l, (const xmlChar *)"socket", (const xmlChar *)rewrite->vnc_socket);
+    for (xmlNode *dev = devices ? devices->children : NULL; dev; dev = dev->next) {
+        if (is(dev, "disk") && rewrite->disk_paths)
+            rewrite_disk(dev, rewrite->disk_paths);
+        else if (is(dev, "interface") && rewrite->macs)
+            rewrite_mac(dev, rewrite->macs);
+        else if (is(dev, "serial") && rewrite->serial_log)
+            rewrite_serial(dev, rewrite->serial_log);
+        else if (is(dev, "graphics") && rewrite->vnc_socket)
+            rewrite_vnc(dev, rewrite->vnc_socket);
     }
 }

@@ -638,7 +638,7 @@ static virDomainSnapshotPtr take_classic(virDomainPtr dom, const VsSnapshotJob *
     if (!snap) /* before any other libvirt call replaces libvirt's error */
         vs_hv_set_error(error, "cannot create snapshot '%s' of VM '%s'", job->name, job->vm);
     double wall_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
-    if (meter && !vs_pause_meter_saw_stop(meter))
+    if (snap && meter && !vs_pause_meter_saw_stop(meter))
         paused_before = virDomainGetState(dom, &state, NULL, 0) == 0 && state == VIR_DOMAIN_PAUSED;
     double paused_ms = vs_pause_meter_finish(meter, NULL);
     double metered_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
