@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@
 
 typedef struct {
     char *listen, *connect, *state_dir, *tls_cert, *tls_key, *config, *web_dir, *pam_service,
-        *log_level, *domain_type, *live_snapshots, *public_origin;
+        *log_level, *domain_type, *live_snapshots, *public_origin, *login_group;
     gint64 session_ttl;
     gint64 max_body;
     gboolean version;
@@ -47,7 +48,8 @@ static void options_clear(Options *o)
 {
     char **strings[] = {&o->listen,   &o->connect, &o->state_dir,   &o->tls_cert,
                         &o->tls_key,  &o->config,  &o->web_dir,     &o->pam_service,
-                        &o->log_level, &o->domain_type, &o->live_snapshots, &o->public_origin};
+                        &o->log_level, &o->domain_type, &o->live_snapshots, &o->public_origin,
+                        &o->login_group};
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         g_clear_pointer(strings[i], g_free);
 }
@@ -95,16 +97,57 @@ static bool load_config(Options *o, GError **error)
         {"tls_cert", &o->tls_cert},   {"tls_key", &o->tls_key},   {"web_dir", &o->web_dir},
         {"pam_service", &o->pam_service}, {"log_level", &o->log_level},
         {"domain_type", &o->domain_type}, {"live_snapshots", &o->live_snapshots},
-        {"public_origin", &o->public_origin},
+        {"public_origin", &o->public_origin}, {"login_group", &o->login_group},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         if (!*strings[i].slot)
             *strings[i].slot = g_key_file_get_string(kf, "virtsnapd", strings[i].key, NULL);
-    if (!o->session_ttl && g_key_file_has_key(kf, "virtsnapd", "session_ttl", NULL))
-        o->session_ttl = g_key_file_get_int64(kf, "virtsnapd", "session_ttl", NULL);
-    if (!o->max_body && g_key_file_has_key(kf, "virtsnapd", "max_body", NULL))
-        o->max_body = g_key_file_get_int64(kf, "virtsnapd", "max_body", NULL);
+    struct { const char *key; gint64 *slot; } numbers[] = {
+        {"session_ttl", &o->session_ttl}, {"max_body", &o->max_body},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
+        if (*numbers[i].slot || !g_key_file_has_key(kf, "virtsnapd", numbers[i].key, NULL))
+            continue;
+        GError *bad = NULL;
+        *numbers[i].slot = g_key_file_get_int64(kf, "virtsnapd", numbers[i].key, &bad);
+        if (bad) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID, "%s: %s", numbers[i].key, bad->message);
+            g_error_free(bad);
+            return false;
+        }
+    }
     return true;
+}
+
+#define MIN_MAX_BODY 4096
+#define MAX_MAX_BODY (1024 * 1024 * 1024)
+
+/* Checks every setting before anything is made: false, with ERROR saying
+ * which and why, on the first that is wrong (exit status 2). */
+static bool check_options(const Options *o, GError **error)
+{
+    const char *bad = NULL;
+    g_autofree char *host = NULL;
+    guint16 port = 0;
+    if (o->log_level && strcmp(o->log_level, "debug") && strcmp(o->log_level, "info") &&
+        strcmp(o->log_level, "warn"))
+        bad = "--log-level must be debug, info or warn";
+    else if (o->domain_type && strcmp(o->domain_type, "kvm") && strcmp(o->domain_type, "qemu"))
+        bad = "--domain-type must be kvm or qemu";
+    else if (o->live_snapshots && strcmp(o->live_snapshots, "auto") &&
+             strcmp(o->live_snapshots, "off"))
+        bad = "--live-snapshots must be auto or off";
+    else if (o->session_ttl < 0 || o->session_ttl > VS_MAX_SESSION_TTL)
+        bad = "--session-ttl must be between 1 and 31622400 seconds (366 days)";
+    else if (o->max_body && (o->max_body < MIN_MAX_BODY || o->max_body > MAX_MAX_BODY))
+        bad = "max_body must be between 4096 and 1073741824 bytes";
+    else if (!o->tls_cert != !o->tls_key)
+        bad = "--tls-cert and --tls-key go together";
+    else if (o->listen && !vs_listen_parse(o->listen, &host, &port))
+        bad = "--listen must be ADDR:PORT (an IPv6 address in brackets: [::1]:8001)";
+    if (bad)
+        g_set_error_literal(error, VS_ERROR, VS_ERR_INVALID, bad);
+    return !bad;
 }
 
 /* The API token in STATE/token (mode 0600), made at first start. */
@@ -134,6 +177,18 @@ static char *load_or_make_token(const char *state_dir, GError **error)
     return g_steal_pointer(&token);
 }
 
+/* Each client connection, VM console, disk copy and libvirt connection
+ * holds descriptors: the soft limit (1024 under systemd) is raised to the
+ * hard one, so that a full connection table cannot starve the rest. */
+static void raise_fd_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
 static gboolean on_signal(gpointer loop)
 {
     vs_info("stopping (running VMs keep running)");
@@ -155,10 +210,25 @@ static int run(Options *o)
         vs_error("cannot read config %s: %s", o->config, error->message);
         return 2;
     }
+    if (!check_options(o, &error)) {
+        vs_error("%s", error->message);
+        return 2;
+    }
     if (o->log_level && !strcmp(o->log_level, "debug"))
         vs_log_set_level(VS_LOG_DEBUG);
     else if (o->log_level && !strcmp(o->log_level, "warn"))
         vs_log_set_level(VS_LOG_WARN);
+    if (o->public_origin) {
+        char *canonical = canonical_origin(o->public_origin);
+        if (!canonical) {
+            vs_error("--public-origin must be https://HOST[:PORT] or http://HOST[:PORT] (an ASCII "
+                     "host name, punycode for others; no path, no trailing slash)");
+            return 2;
+        }
+        g_free(o->public_origin);
+        o->public_origin = canonical;
+        vs_info("public origin (a proxy in front): %s", o->public_origin);
+    }
     if (!o->state_dir)
         o->state_dir = default_state_dir();
     if (!g_path_is_absolute(o->state_dir)) {
@@ -171,25 +241,6 @@ static int run(Options *o)
         return 1;
     }
     g_autofree char *token = load_or_make_token(o->state_dir, &error);
-    if (o->domain_type && strcmp(o->domain_type, "kvm") && strcmp(o->domain_type, "qemu")) {
-        vs_error("--domain-type must be kvm or qemu");
-        return 2;
-    }
-    if (o->public_origin) {
-        char *canonical = canonical_origin(o->public_origin);
-        if (!canonical) {
-            vs_error("--public-origin must be https://HOST[:PORT] or http://HOST[:PORT] (an ASCII "
-                     "host name, punycode for others; no path, no trailing slash)");
-            return 2;
-        }
-        g_free(o->public_origin);
-        o->public_origin = canonical;
-        vs_info("public origin (a proxy in front): %s", o->public_origin);
-    }
-    if (o->live_snapshots && strcmp(o->live_snapshots, "auto") && strcmp(o->live_snapshots, "off")) {
-        vs_error("--live-snapshots must be auto or off");
-        return 2;
-    }
     vs_snapshot_set_live_default(g_strcmp0(o->live_snapshots, "off") == 0 ? VS_LIVE_OFF
                                                                           : VS_LIVE_AUTO);
     VsHvConfig hv = {.uri = o->connect, .state_dir = o->state_dir, .domain_type = o->domain_type};
@@ -201,7 +252,10 @@ static int run(Options *o)
     int recovered = vs_journal_recover();
     if (recovered)
         vs_info("recovered %d operation(s) interrupted by the last stop", recovered);
-    VsAuthConfig auth = {.token = token, .pam_service = o->pam_service, .session_ttl = o->session_ttl};
+    VsAuthConfig auth = {.token = token,
+                         .pam_service = o->pam_service,
+                         .login_group = o->login_group ? o->login_group : "virtsnap",
+                         .session_ttl = o->session_ttl};
     vs_auth_init(&auth);
     vs_tasks_init();
     g_autofree char *tasks_dir = g_build_filename(o->state_dir, "tasks", NULL);
@@ -221,10 +275,6 @@ static int run(Options *o)
         }
         vs_info("serving TLS with the self-signed certificate %s (SHA-256 %s)", o->tls_cert,
                 fingerprint);
-    }
-    if (!o->tls_cert != !o->tls_key) {
-        vs_error("--tls-cert and --tls-key go together");
-        return 2;
     }
     VsServerConfig server_config = {
         .listen = listen,
@@ -265,13 +315,14 @@ int main(int argc, char **argv)
     GOptionEntry entries[] = {
         {"listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Address to serve on (default 127.0.0.1:8001)", "ADDR:PORT"},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &o.connect, "libvirt URI (default: embedded QEMU driver in STATE/libvirt)", "URI"},
-        {"state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/virtsnap as root)", "DIR"},
+        {"state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/virtsnap as root, else ~/.local/state/virtsnap)", "DIR"},
         {"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_cert, "TLS certificate (PEM)", "FILE"},
         {"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "TLS private key (PEM)", "FILE"},
         {"config", 0, 0, G_OPTION_ARG_FILENAME, &o.config, "Key file with a [virtsnapd] group; flags override it", "FILE"},
         {"web-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.web_dir, "Directory of the web UI files", "DIR"},
         {"public-origin", 0, 0, G_OPTION_ARG_STRING, &o.public_origin, "Origin browsers use when a proxy serves virtsnapd (https://name[:port])", "URL"},
         {"pam-service", 0, 0, G_OPTION_ARG_STRING, &o.pam_service, "PAM service for logins (default virtsnap)", "NAME"},
+        {"login-group", 0, 0, G_OPTION_ARG_STRING, &o.login_group, "Group whose members may log in besides root (default virtsnap; empty: every account PAM accepts)", "GROUP"},
         {"session-ttl", 0, 0, G_OPTION_ARG_INT64, &o.session_ttl, "Idle seconds before a login session expires (default 1800)", "SECONDS"},
         {"domain-type", 0, 0, G_OPTION_ARG_STRING, &o.domain_type, "Domain type of new VMs: kvm or qemu (TCG); default: kvm when available", "TYPE"},
         {"live-snapshots", 0, 0, G_OPTION_ARG_STRING, &o.live_snapshots, "Snapshots of running VMs without \"live\": auto (live where possible, default) or off (classic)", "MODE"},
@@ -291,6 +342,7 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     /* Before libvirt forks anything: exited QEMUs are then reaped here at
      * once rather than by PID 1 (util/reaper.c). */
     vs_reaper_start();

@@ -45,8 +45,10 @@ void vs_api_error(VsApiResponse *resp, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    g_autofree char *reason = g_strdup_vprintf(fmt, ap);
+    g_autofree char *text = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    /* A name quoted from a malformed request may not be UTF-8; JSON must be. */
+    g_autofree char *reason = g_utf8_make_valid(text, -1);
     vs_api_json(resp, status, json_pack("{s:i, s:s}", "code", status, "reason", reason));
 }
 

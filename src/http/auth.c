@@ -1,29 +1,43 @@
-/* auth.c: token, Basic and session-cookie authentication, sessions and
- * the login throttle. */
+/* auth.c: token, Basic and session-cookie authentication, who may log in,
+ * sessions and the login throttle. */
 #include "auth.h"
 
 #include "../util/log.h"
 #include "../util/random.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 
 #define FAILURE_MEMORY_US (15 * 60 * G_USEC_PER_SEC)
+/* Beyond this many remembered users, those with no recent failure and no
+ * attempt in flight are forgotten; beyond this many sessions, expired ones
+ * are swept and then the least recently used goes. */
+#define MAX_THROTTLES 4096
+#define MAX_SESSIONS 4096
 
 typedef struct {
     char *user;
     gint64 last_used; /* monotonic µs */
 } Session;
 
+/* One user's login attempts run one after another, each after the delay
+ * that the user's recent failures earn: guessing a password goes no
+ * faster in parallel. */
 typedef struct {
-    guint failures;   /* recent failures plus attempts in flight */
-    gint64 last;      /* monotonic µs of the last failure */
+    guint failures;   /* recent failures */
+    gint64 last;      /* monotonic µs of the last failure (or of the first attempt) */
+    guint waiting;    /* attempts in flight or waiting their turn */
+    bool busy;        /* one is being checked */
 } Throttle;
 
 static struct {
     char *token;
     char *pam_service;
+    char *login_group; /* "": any account PAM accepts */
     gint64 ttl_us;
     GMutex lock;
+    GCond turn;
     GHashTable *sessions;  /* id → Session* */
     GHashTable *throttles; /* user → Throttle* */
 } auth;
@@ -38,7 +52,17 @@ void vs_auth_init(const VsAuthConfig *config)
 {
     auth.token = g_strdup(config->token);
     auth.pam_service = g_strdup(config->pam_service ? config->pam_service : "virtsnap");
-    auth.ttl_us = (config->session_ttl > 0 ? config->session_ttl : 1800) * G_USEC_PER_SEC;
+    auth.login_group = g_strdup(config->login_group ? config->login_group : "");
+    auth.ttl_us = (config->session_ttl > 0 ? MIN(config->session_ttl, VS_MAX_SESSION_TTL) : 1800) *
+                  G_USEC_PER_SEC;
+    if (!*auth.login_group)
+        vs_info("logins: every account that PAM service '%s' accepts", auth.pam_service);
+    else if (!getgrnam(auth.login_group))
+        vs_warn("logins: only root (group '%s' does not exist; create it and add users to it)",
+                auth.login_group);
+    else
+        vs_info("logins: root and members of group '%s' (PAM service '%s')", auth.login_group,
+                auth.pam_service);
     auth.sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           (GDestroyNotify)session_free);
     auth.throttles = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -128,17 +152,42 @@ static char *session_user(const char *id)
     return user;
 }
 
-/* Waits out the throttle for USER and counts this attempt as in flight. */
+/* Forgets users with no recent failure and nothing in flight, once the
+ * table is full (random user names cannot grow it without bound). */
+static void throttles_prune(gint64 now)
+{
+    if (g_hash_table_size(auth.throttles) < MAX_THROTTLES)
+        return;
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init(&it, auth.throttles);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        Throttle *t = value;
+        if (t->waiting == 0 && now - t->last > FAILURE_MEMORY_US)
+            g_hash_table_iter_remove(&it);
+    }
+}
+
+/* Waits for USER's turn and out the delay its failures earn; the caller
+ * then checks the password and calls throttle_leave(). */
 static void throttle_enter(const char *user)
 {
     g_mutex_lock(&auth.lock);
+    gint64 now = g_get_monotonic_time();
     Throttle *t = g_hash_table_lookup(auth.throttles, user);
-    if (t && g_get_monotonic_time() - t->last > FAILURE_MEMORY_US)
+    if (!t) {
+        throttles_prune(now);
+        t = g_new0(Throttle, 1);
+        t->last = now;
+        g_hash_table_insert(auth.throttles, g_strdup(user), t);
+    }
+    t->waiting++;
+    while (t->busy)
+        g_cond_wait(&auth.turn, &auth.lock);
+    t->busy = true;
+    if (g_get_monotonic_time() - t->last > FAILURE_MEMORY_US)
         t->failures = 0;
-    if (!t)
-        g_hash_table_insert(auth.throttles, g_strdup(user), t = g_new0(Throttle, 1));
     guint delay = vs_auth_delay_ms(t->failures);
-    t->failures++;
     g_mutex_unlock(&auth.lock);
     if (delay)
         g_usleep(delay * 1000);
@@ -148,21 +197,59 @@ static void throttle_leave(const char *user, bool success)
 {
     g_mutex_lock(&auth.lock);
     Throttle *t = g_hash_table_lookup(auth.throttles, user);
-    if (t && success)
-        g_hash_table_remove(auth.throttles, user);
-    else if (t)
+    t->busy = false;
+    t->waiting--;
+    if (success) {
+        t->failures = 0;
+    } else {
+        t->failures++;
         t->last = g_get_monotonic_time();
+    }
+    if (t->waiting == 0 && t->failures == 0)
+        g_hash_table_remove(auth.throttles, user);
+    g_cond_broadcast(&auth.turn);
     g_mutex_unlock(&auth.lock);
+}
+
+/* Whether USER may use virtsnap once PAM has accepted it: root, or a member
+ * of the login group (primary or supplementary), or anyone when the group
+ * is "". */
+bool vs_auth_user_allowed(const char *user, const char *group)
+{
+    if (!*group)
+        return true;
+    char buf[16384];
+    struct passwd pw, *found = NULL;
+    if (getpwnam_r(user, &pw, buf, sizeof buf, &found) != 0 || !found)
+        return false;
+    if (pw.pw_uid == 0)
+        return true;
+    struct group gr, *gfound = NULL;
+    char gbuf[65536];
+    if (getgrnam_r(group, &gr, gbuf, sizeof gbuf, &gfound) != 0 || !gfound)
+        return false;
+    if (pw.pw_gid == gr.gr_gid)
+        return true;
+    for (char **m = gr.gr_mem; *m; m++)
+        if (strcmp(*m, user) == 0)
+            return true;
+    return false;
 }
 
 static bool check_password(const char *user, const char *password)
 {
     throttle_enter(user);
     bool ok = vs_pam_authenticate(auth.pam_service, user, password);
-    throttle_leave(user, ok);
+    bool allowed = ok && vs_auth_user_allowed(user, auth.login_group);
+    /* A right password of an account that may not log in counts as a
+     * failure, and is answered the same: it tells nothing of the password. */
+    throttle_leave(user, allowed);
     if (!ok)
         vs_warn("failed login for user '%s'", user);
-    return ok;
+    else if (!allowed)
+        vs_warn("refused login for user '%s': not root and not in group '%s'", user,
+                auth.login_group);
+    return allowed;
 }
 
 char *vs_auth_check(const char *authorization, const char *cookie, VsAuthKind *kind)
@@ -189,6 +276,30 @@ char *vs_auth_check(const char *authorization, const char *cookie, VsAuthKind *k
     return session;
 }
 
+/* Sweeps expired sessions once the table is full, then drops the least
+ * recently used while it still is (logins by scripts that never log out). */
+static void sessions_prune(gint64 now)
+{
+    if (g_hash_table_size(auth.sessions) < MAX_SESSIONS)
+        return;
+    GHashTableIter it;
+    gpointer key, value;
+    const char *oldest = NULL;
+    gint64 oldest_used = G_MAXINT64;
+    g_hash_table_iter_init(&it, auth.sessions);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        Session *s = value;
+        if (now - s->last_used > auth.ttl_us) {
+            g_hash_table_iter_remove(&it);
+        } else if (s->last_used < oldest_used) {
+            oldest_used = s->last_used;
+            oldest = key;
+        }
+    }
+    if (g_hash_table_size(auth.sessions) >= MAX_SESSIONS && oldest)
+        g_hash_table_remove(auth.sessions, oldest);
+}
+
 char *vs_auth_login(const char *user, const char *password)
 {
     if (!check_password(user, password))
@@ -198,6 +309,7 @@ char *vs_auth_login(const char *user, const char *password)
     s->user = g_strdup(user);
     s->last_used = g_get_monotonic_time();
     g_mutex_lock(&auth.lock);
+    sessions_prune(s->last_used);
     g_hash_table_insert(auth.sessions, g_strdup(id), s);
     g_mutex_unlock(&auth.lock);
     vs_info("user '%s' logged in", user);

@@ -12,8 +12,11 @@ typedef enum { VS_AUTH_NONE, VS_AUTH_TOKEN, VS_AUTH_BASIC, VS_AUTH_SESSION } VsA
 typedef struct {
     const char *token;       /* the API token */
     const char *pam_service; /* "virtsnap" */
+    const char *login_group; /* members (and root) may log in; "": any PAM account */
     gint64 session_ttl;      /* seconds of idleness before a session expires */
 } VsAuthConfig;
+
+#define VS_MAX_SESSION_TTL (366 * 24 * 3600)
 
 void vs_auth_init(const VsAuthConfig *config);
 
@@ -33,6 +36,8 @@ bool vs_auth_parse_basic(const char *header, char **user, char **password);
 char *vs_auth_parse_bearer(const char *header);
 char *vs_auth_cookie_value(const char *cookie_header, const char *name);
 bool vs_auth_equal(const char *a, const char *b); /* constant time in the length of B */
+/* Whether USER may log in: root, a member of GROUP, or anyone if GROUP is "". */
+bool vs_auth_user_allowed(const char *user, const char *group);
 /* The delay before answering a login attempt after FAILURES recent failures. */
 guint vs_auth_delay_ms(guint failures);
 

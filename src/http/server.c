@@ -1,7 +1,9 @@
-/* server.c: libmicrohttpd glue. Collects a request (headers, query, body up
- * to a limit), serves static files, routes, authenticates, decodes the JSON
- * body, calls the resource handler and writes the response with the
- * security headers and an access-log line.
+/* server.c: libmicrohttpd glue. Admits a request once its headers are in
+ * (the Host it was sent to, the route, authentication, the Origin of a
+ * browser's write, the announced body size: a refusal is answered before
+ * any body is read), then collects the body up to a limit, serves static
+ * files, decodes the JSON body, calls the resource handler and writes the
+ * response with the security headers and an access-log line.
  *
  * Threading: one thread per connection. A revert or snapshot can hold a
  * libvirt call for seconds; with a thread per connection that stalls only
@@ -25,12 +27,20 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* Connections at most, and from one address: each holds a thread. */
+#define CONNECTION_LIMIT 512u
+#define PER_IP_CONNECTION_LIMIT 128u
+/* TLS 1.2 and 1.3 only. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 struct VsServer {
     struct MHD_Daemon *mhd;
     VsServerConfig config;
     char *web_dir;
     char *url;
     char *tls_cert_pem, *tls_key_pem;
+    char *public_host; /* the host name of config.public_origin, or NULL */
+    bool on_loopback;  /* listening on a loopback address */
     struct sockaddr_storage addr;
 };
 
@@ -38,6 +48,9 @@ typedef struct {
     GString *body;
     bool too_large;
     gint64 started;
+    VsRouteMatch match;
+    char *principal; /* who the headers proved, for an API route */
+    VsAuthKind kind;
 } RequestState;
 
 static const char *const security_headers[][2] = {
@@ -146,19 +159,37 @@ static bool content_type_is_json(const char *type)
            (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
-/* Whether the Host header HOST ("name[:port]", "[v6][:port]") names a
- * loopback address. */
-static bool host_is_loopback(const char *host)
+/* The name in a Host header or URL authority ("name[:port]", "[v6][:port]"),
+ * or NULL. */
+static char *host_name(const char *host)
 {
-    g_autofree char *name = NULL;
     if (host[0] == '[') {
         const char *end = strchr(host, ']');
-        name = end ? g_strndup(host + 1, (gsize)(end - host - 1)) : NULL;
-    } else {
-        const char *colon = strchr(host, ':');
-        name = colon ? g_strndup(host, (gsize)(colon - host)) : g_strdup(host);
+        return end ? g_strndup(host + 1, (gsize)(end - host - 1)) : NULL;
     }
+    const char *colon = strchr(host, ':');
+    return colon ? g_strndup(host, (gsize)(colon - host)) : g_strdup(host);
+}
+
+/* Whether the Host header HOST names a loopback address. */
+static bool host_is_loopback(const char *host)
+{
+    g_autofree char *name = host_name(host);
     return name && vs_listen_is_loopback(name);
+}
+
+/* Served on loopback, a request must have been sent to a loopback name (or
+ * to the public origin's host, through its proxy): a page whose own name
+ * resolves to 127.0.0.1 (DNS rebinding) would otherwise be "same origin"
+ * with virtsnapd and could have the browser ask for a password for it.
+ * A request without Host (HTTP/1.0, not a browser) passes. */
+static bool host_allowed(const VsServer *srv, struct MHD_Connection *conn)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!srv->on_loopback || !host || host_is_loopback(host))
+        return true;
+    g_autofree char *name = host_name(host);
+    return name && srv->public_host && g_ascii_strcasecmp(name, srv->public_host) == 0;
 }
 
 /* A state-changing request whose credentials a browser attaches by itself
@@ -237,11 +268,67 @@ static bool check_params(const VsRouteMatch *match, VsApiResponse *api)
     return true;
 }
 
+/* Sends API's answer and frees what it holds; a long one is followed by a
+ * malloc_trim. */
+static enum MHD_Result answer(struct MHD_Connection *conn, VsApiResponse *api, const char *allow,
+                              bool challenge)
+{
+    size_t sent = 0;
+    enum MHD_Result rc = send_api(conn, api, allow, challenge, &sent);
+    json_decref(api->body);
+    if (api->text) /* not sent: answered otherwise */
+        g_string_free(api->text, TRUE);
+    g_free(api->location);
+    g_free(api->set_cookie);
+    if (sent >= TRIM_AFTER_BYTES) {
+        gint64 t0 = g_get_monotonic_time();
+        malloc_trim(0);
+        vs_debug("malloc_trim after a %zu-byte response: %.1f ms", sent,
+                 (double)(g_get_monotonic_time() - t0) / 1000.0);
+    }
+    return rc;
+}
+
+/* What can be decided from the headers alone: 0 when the request may go on
+ * (its body is read next), else the status of the refusal, answered in API
+ * (*CHALLENGE: with WWW-Authenticate). Routes and authenticates into ST. */
+static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method, const char *url,
+                 RequestState *st, VsApiResponse *api, bool *challenge)
+{
+    *challenge = false;
+    if (!host_allowed(srv, conn)) {
+        vs_api_error(api, 421, "this server does not answer for that Host: use a loopback "
+                               "address, or the public origin set with --public-origin");
+        return api->status;
+    }
+    size_t n_routes;
+    const VsRoute *routes = vs_api_routes(&n_routes);
+    vs_route_match(routes, n_routes, method, url, &st->match);
+    if (st->match.status != VS_ROUTE_FOUND || st->match.route->handler == (void *)vs_api_login)
+        return 0; /* a static file, an error or the login: decided once the body is in */
+    const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    st->principal = vs_auth_check(authz, cookie, &st->kind);
+    if (!st->principal) {
+        vs_api_error(api, 401, "authentication required: send the API token as "
+                               "'Authorization: Bearer <token>', log in, or use HTTP Basic");
+        *challenge = true;
+    } else if ((st->kind == VS_AUTH_SESSION || st->kind == VS_AUTH_BASIC) && !get &&
+               !same_origin(conn, srv->config.tls_cert != NULL, srv->config.public_origin)) {
+        vs_api_error(api, 403, "cross-site request refused: Origin does not match");
+    } else if (st->too_large) {
+        vs_api_error(api, 413, "the request body is larger than the limit");
+    }
+    return api->status;
+}
+
+/* Answers the admitted request ST once its body is in. */
 static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, const char *method,
                                 const char *url, RequestState *st, int *status_out)
 {
     VsApiResponse api = {0};
-    enum MHD_Result rc;
     bool is_static = false;
     const char *content_type = NULL;
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -253,85 +340,52 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
         return send_bytes(conn, 200, data ? data : "", len, MHD_RESPMEM_MUST_COPY, content_type,
                           NULL, NULL, false);
     }
-    if (is_static) {
-        vs_api_error(&api, 404, "no such file: %s", url);
-        *status_out = 404;
-        size_t sent = 0;
-        rc = send_api(conn, &api, NULL, false, &sent);
-        json_decref(api.body);
-        return rc;
-    }
-    size_t n_routes;
-    const VsRoute *routes = vs_api_routes(&n_routes);
-    VsRouteMatch match;
-    vs_route_match(routes, n_routes, method, url, &match);
+    VsRouteMatch *match = &st->match;
     g_autoptr(GHashTable) query = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     QueryParse qp = {query, NULL};
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &qp);
-    g_autofree char *principal = NULL;
-    VsAuthKind kind = VS_AUTH_NONE;
     const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
     bool challenge = false;
     json_t *body = NULL;
-    bool tls = srv->config.tls_cert != NULL;
 
-    if (match.status == VS_ROUTE_NOT_FOUND)
+    if (is_static)
+        vs_api_error(&api, 404, "no such file: %s", url);
+    else if (match->status == VS_ROUTE_NOT_FOUND)
         vs_api_error(&api, 404, "no such resource: %s", url);
-    else if (match.status == VS_ROUTE_BAD_PATH)
+    else if (match->status == VS_ROUTE_BAD_PATH)
         vs_api_error(&api, 400, "the path has a malformed percent-escape");
-    else if (match.status == VS_ROUTE_BAD_METHOD)
-        vs_api_error(&api, 405, "method %s is not allowed here; use %s", method, match.allow);
-    else {
-        bool open_route = match.route->handler == (void *)vs_api_login;
-        if (!open_route) {
-            const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                            MHD_HTTP_HEADER_AUTHORIZATION);
-            principal = vs_auth_check(authz, cookie, &kind);
-        }
-        if (!open_route && !principal) {
-            vs_api_error(&api, 401, "authentication required: send the API token as "
-                                    "'Authorization: Bearer <token>', log in, or use HTTP Basic");
-            challenge = true;
-        } else if ((kind == VS_AUTH_SESSION || kind == VS_AUTH_BASIC) && !get &&
-                   !same_origin(conn, tls, srv->config.public_origin)) {
-            vs_api_error(&api, 403, "cross-site request refused: Origin does not match");
-        } else if (qp.bad) {
-            vs_api_error(&api, 400, "query parameter '%s' is malformed or repeated", qp.bad);
-        } else if (check_params(&match, &api) && parse_body(conn, st, &api, &body)) {
-            VsApiRequest req = {.method = method,
-                                .path = url,
-                                .params = match.params,
-                                .n_params = match.n_params,
-                                .query = query,
-                                .body = body,
-                                .principal = principal,
-                                .cookie = cookie,
-                                .secure = secure_cookies(conn, tls, srv->config.public_origin)};
-            ((VsApiHandler)match.route->handler)(&req, &api);
-            if (!api.status)
-                vs_api_error(&api, 500, "internal error: the handler gave no answer");
-            challenge = api.status == 401; /* a refused POST /login: a 401 always challenges */
-        }
+    else if (match->status == VS_ROUTE_BAD_METHOD)
+        vs_api_error(&api, 405, "method %s is not allowed here; use %s", method, match->allow);
+    else if (qp.bad)
+        vs_api_error(&api, 400, "query parameter '%s' is malformed or repeated", qp.bad);
+    else if (check_params(match, &api) && parse_body(conn, st, &api, &body)) {
+        bool tls = srv->config.tls_cert != NULL;
+        VsApiRequest req = {.method = method,
+                            .path = url,
+                            .params = match->params,
+                            .n_params = match->n_params,
+                            .query = query,
+                            .body = body,
+                            .principal = st->principal,
+                            .cookie = cookie,
+                            .secure = secure_cookies(conn, tls, srv->config.public_origin)};
+        ((VsApiHandler)match->route->handler)(&req, &api);
+        if (!api.status)
+            vs_api_error(&api, 500, "internal error: the handler gave no answer");
+        challenge = api.status == 401; /* a refused POST /login: a 401 always challenges */
     }
     *status_out = api.status;
-    size_t sent = 0;
-    rc = send_api(conn, &api, match.status == VS_ROUTE_BAD_METHOD ? match.allow : NULL, challenge,
-                  &sent);
     g_free(qp.bad);
     json_decref(body);
-    json_decref(api.body);
-    if (api.text) /* not sent: answered otherwise */
-        g_string_free(api.text, TRUE);
-    g_free(api.location);
-    g_free(api.set_cookie);
-    vs_route_match_clear(&match);
-    if (sent >= TRIM_AFTER_BYTES) {
-        gint64 t0 = g_get_monotonic_time();
-        malloc_trim(0);
-        vs_debug("malloc_trim after a %zu-byte response: %.1f ms", sent,
-                 (double)(g_get_monotonic_time() - t0) / 1000.0);
-    }
-    return rc;
+    return answer(conn, &api,
+                  !is_static && match->status == VS_ROUTE_BAD_METHOD ? match->allow : NULL,
+                  challenge);
+}
+
+static void log_request(const char *method, const char *url, int status, const RequestState *st)
+{
+    vs_info("%s %s %d %.1fms", method, url, status,
+            (double)(g_get_monotonic_time() - st->started) / 1000.0);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -350,11 +404,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (len && g_ascii_strtoull(len, NULL, 10) > srv->config.max_body)
             st->too_large = true;
         *con_cls = st;
-        return MHD_YES;
+        VsApiResponse api = {0};
+        bool challenge = false;
+        int refused = admit(srv, conn, method, url, st, &api, &challenge);
+        if (!refused)
+            return MHD_YES;
+        /* Answered now: the body, if any, is never read (MHD closes the
+         * connection after this answer). */
+        log_request(method, url, refused, st);
+        return answer(conn, &api, NULL, challenge);
     }
     if (*upload_size) {
-        if (!st->too_large && st->body->len + *upload_size > srv->config.max_body)
+        if (!st->too_large && st->body->len + *upload_size > srv->config.max_body) {
             st->too_large = true;
+            g_string_truncate(st->body, 0); /* it will not be used */
+        }
         if (!st->too_large)
             g_string_append_len(st->body, upload_data, (gssize)*upload_size);
         *upload_size = 0;
@@ -362,8 +426,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     int status = 0;
     enum MHD_Result rc = dispatch(srv, conn, method, url, st, &status);
-    vs_info("%s %s %d %.1fms", method, url, status,
-            (double)(g_get_monotonic_time() - st->started) / 1000.0);
+    log_request(method, url, status, st);
     return rc;
 }
 
@@ -376,6 +439,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     RequestState *st = *con_cls;
     if (st) {
         g_string_free(st->body, TRUE);
+        vs_route_match_clear(&st->match);
+        g_free(st->principal);
         g_free(st);
         *con_cls = NULL;
     }
@@ -465,27 +530,42 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
     if (tls && (!g_file_get_contents(config->tls_cert, &srv->tls_cert_pem, NULL, error) ||
                 !g_file_get_contents(config->tls_key, &srv->tls_key_pem, NULL, error)))
         return NULL;
+    /* poll(), not select(): descriptors may go beyond 1024 (main.c raises
+     * the limit). */
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                         MHD_USE_ERROR_LOG;
+                         MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (srv->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
     srv->web_dir = g_strdup(config->web_dir);
     srv->config.web_dir = srv->web_dir;
-    srv->mhd = MHD_start_daemon(
-        flags, port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &srv->addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)256,
-        tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, srv->tls_key_pem,
-        MHD_OPTION_HTTPS_MEM_CERT, srv->tls_cert_pem, MHD_OPTION_END);
+    srv->on_loopback = vs_listen_is_loopback(host);
+    if (config->public_origin) {
+        const char *authority = strstr(config->public_origin, "://");
+        srv->public_host = authority ? host_name(authority + 3) : NULL;
+    }
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &srv->addr},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_escaped, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_CONNECTION_LIMIT, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->tls_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, options,
+                                MHD_OPTION_END);
     if (!srv->mhd) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot listen on %s (address in use?)",
                     config->listen);
         g_free(srv->tls_cert_pem);
         g_free(srv->tls_key_pem);
         g_free(srv->web_dir);
+        g_free(srv->public_host);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -507,5 +587,6 @@ void vs_server_stop(VsServer *srv)
     g_free(srv->web_dir);
     g_free(srv->tls_cert_pem);
     g_free(srv->tls_key_pem);
+    g_free(srv->public_host);
     g_free(srv);
 }

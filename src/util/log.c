@@ -1,14 +1,35 @@
-/* log.c: leveled, timestamped logging to stderr, safe from any thread. */
+/* log.c: leveled, timestamped logging to stderr, safe from any thread.
+ * A message is one line whatever it quotes: control characters in it
+ * (from a user name, a URL, a libvirt error) are written escaped. */
 #include "log.h"
 
 #include <glib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static VsLogLevel min_level = VS_LOG_INFO;
 static GMutex log_lock;
 
 void vs_log_set_level(VsLogLevel level) { min_level = level; }
+
+char *vs_log_escape(const char *text)
+{
+    GString *out = g_string_sized_new(strlen(text));
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n')
+            g_string_append(out, "\\n");
+        else if (*p == '\t')
+            g_string_append(out, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            g_string_append_printf(out, "\\x%02x", *p);
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) /* a C1 control, U+0080-U+009F */
+            g_string_append_printf(out, "\\u%04x", (unsigned)*++p);
+        else
+            g_string_append_c(out, (char)*p);
+    }
+    return g_string_free(out, FALSE);
+}
 
 void vs_log(VsLogLevel level, const char *fmt, ...)
 {
@@ -19,8 +40,9 @@ void vs_log(VsLogLevel level, const char *fmt, ...)
     g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S.%fZ");
     va_list ap;
     va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    g_autofree char *raw = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    g_autofree char *msg = vs_log_escape(raw);
     g_mutex_lock(&log_lock);
     fprintf(stderr, "%s %-5s %s\n", stamp, names[level], msg);
     fflush(stderr);

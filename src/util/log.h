@@ -4,6 +4,9 @@
 typedef enum { VS_LOG_DEBUG, VS_LOG_INFO, VS_LOG_WARN, VS_LOG_ERROR } VsLogLevel;
 
 void vs_log_set_level(VsLogLevel level);
+/* TEXT with control characters escaped (\n, \t, \xNN, \u00NN for C1):
+ * one line that cannot forge another. Newly allocated. */
+char *vs_log_escape(const char *text);
 void vs_log(VsLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define vs_debug(...) vs_log(VS_LOG_DEBUG, __VA_ARGS__)

@@ -1,11 +1,16 @@
 /* test_core.c: API tests of the REST core against a real virtsnapd on
  * test:///default: token authentication (401 + WWW-Authenticate), error
  * bodies, 404/405/400/415/413, percent-decoding of path segments, /tasks,
- * the token file, restart and clean SIGTERM exit, security headers. */
+ * the token file, restart and clean SIGTERM exit, security headers; refusals
+ * answered from the headers alone (no body read) and the Host check. */
 #include "api_util.h"
 
+#include <arpa/inet.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int setup(void **state)
 {
@@ -253,6 +258,97 @@ static void test_body_limit(void **state)
     g_autoptr(VsTestResponse) alive = vs_http(api_d, "GET", "/vms", NULL);
     assert_int_equal(alive->status, 200);
     api_delete_vm("big-body");
+}
+
+/* Sends REQUEST (headers, perhaps a start of body) on a new connection and
+ * returns what the daemon answers within TIMEOUT_MS, without sending more. */
+static char *exchange(const char *request, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)api_d->port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+    GString *got = g_string_new(NULL);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    gint64 end = g_get_monotonic_time() + timeout_ms * 1000;
+    char buf[4096];
+    while (!strstr(got->str, "}") && g_get_monotonic_time() < end &&
+           poll(&p, 1, (int)((end - g_get_monotonic_time()) / 1000) + 1) > 0) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        g_string_append_len(got, buf, n);
+    }
+    close(fd);
+    return g_string_free(got, FALSE);
+}
+
+/* A request that its headers alone disqualify is answered at once: its body
+ * is never waited for (nor kept), whatever it claims to be. */
+static void test_refused_before_body(void **state)
+{
+    (void)state;
+    g_autofree char *host = g_strdup_printf("Host: 127.0.0.1:%d\r\n", api_d->port);
+    g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s\r\n", api_d->token);
+    struct {
+        const char *what, *headers;
+        bool token;
+        const char *status;
+    } cases[] = {
+        {"no credentials, 1 MB announced", "Content-Length: 1000000\r\n", false, "HTTP/1.1 401"},
+        {"no credentials, chunked", "Transfer-Encoding: chunked\r\n", false, "HTTP/1.1 401"},
+        {"a wrong token", "Authorization: Bearer nope\r\nContent-Length: 500\r\n", false,
+         "HTTP/1.1 401"},
+        {"the token, too large", "Content-Length: 99999999\r\n", true, "HTTP/1.1 413"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *request = g_strdup_printf(
+            "POST /vms HTTP/1.1\r\n%s%sContent-Type: application/json\r\n%s\r\n{\"na", host,
+            cases[i].token ? auth : "", cases[i].headers);
+        gint64 t0 = g_get_monotonic_time();
+        g_autofree char *got = exchange(request, 5000);
+        double ms = (double)(g_get_monotonic_time() - t0) / 1000;
+        if (!g_str_has_prefix(got, cases[i].status) || !strstr(got, "\"code\""))
+            fail_msg("%s: %s", cases[i].what, got);
+        print_message("%s: %.1f ms\n", cases[i].what, ms);
+        assert_true(ms < 2000); /* not after the 30 s idle timeout */
+    }
+    g_autoptr(VsTestResponse) vms = vs_http(api_d, "GET", "/vms", NULL);
+    assert_int_equal(vms->status, 200);
+}
+
+/* On loopback, a request sent to another name (DNS rebinding: a page whose
+ * name resolves to 127.0.0.1) is refused, static files included. */
+static void test_host_check(void **state)
+{
+    (void)state;
+    g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s", api_d->token);
+    const char *foreign[] = {"Host: evil.example", "Host: evil.example:80", "Host: 10.0.0.1",
+                             "Host: 127.0.0.1.evil.example"};
+    for (size_t i = 0; i < G_N_ELEMENTS(foreign); i++) {
+        const char *headers[] = {auth, foreign[i], NULL};
+        g_autoptr(VsTestResponse) r = raw("GET", "/vms", NULL, headers);
+        api_check_error(r, 421, "Host");
+        const char *page[] = {foreign[i], NULL};
+        g_autoptr(VsTestResponse) index = raw("GET", "/", NULL, page);
+        api_check_error(index, 421, NULL);
+        const char *json[] = {auth, foreign[i], "Content-Type: application/json", NULL};
+        g_autoptr(VsTestResponse) w = raw("POST", "/vms", "{\"name\": \"rebound\"}", json);
+        api_check_error(w, 421, NULL);
+    }
+    g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/rebound", NULL);
+    api_check_error(none, 404, NULL);
+    g_autofree char *local = g_strdup_printf("Host: localhost:%d", api_d->port);
+    const char *loopback[] = {"Host: 127.0.0.1", "Host: [::1]:1234", local};
+    for (size_t i = 0; i < G_N_ELEMENTS(loopback); i++) {
+        const char *headers[] = {auth, loopback[i], NULL};
+        g_autoptr(VsTestResponse) r = raw("GET", "/vms", NULL, headers);
+        assert_int_equal(r->status, 200);
+    }
+    /* An error that quotes bytes that are not UTF-8 is still a JSON error. */
+    g_autoptr(VsTestResponse) bad = vs_http(api_d, "GET", "/tasks/%FF", NULL);
+    api_check_error(bad, 404, "does not exist");
 }
 
 static void test_percent_decoding(void **state)
@@ -530,6 +626,8 @@ int main(void)
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_content_type),
         cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_refused_before_body),
+        cmocka_unit_test(test_host_check),
         cmocka_unit_test(test_percent_decoding),
         cmocka_unit_test(test_tasks),
         cmocka_unit_test(test_security_headers),

@@ -1,8 +1,9 @@
 /* test_pam.c: API tests of user logins against a real virtsnapd whose PAM
  * calls go through pam_wrapper and the pam_matrix module (a throw-away
- * password file, no real accounts): HTTP Basic, POST /login with its session
- * cookie, POST /logout, refused passwords and the growing delay after
- * repeated failures. */
+ * password file; the accounts are not the system's, except root, daemon and
+ * nobody): HTTP Basic, POST /login with its session cookie, POST /logout,
+ * refused passwords, the growing delay after repeated failures, also for
+ * attempts in parallel, and who may log in (--login-group). */
 #include "api_util.h"
 
 #include <string.h>
@@ -12,6 +13,17 @@
 
 static char *pam_tmp;
 static char *skip_reason;
+static char *preload; /* what the daemon needs in LD_PRELOAD */
+
+/* A daemon on test:///default whose PAM goes through pam_wrapper. */
+static VsTestDaemon *start_pam_daemon(const char *const *args)
+{
+    g_setenv("LD_PRELOAD", preload, TRUE);
+    VsTestDaemon *d = vs_test_daemon_start("test:///default", args);
+    /* Our own later children (none) must not inherit it. */
+    g_unsetenv("LD_PRELOAD");
+    return d;
+}
 
 static int setup(void **state)
 {
@@ -30,7 +42,12 @@ static int setup(void **state)
     const char *users = "alice:wonderland:virtsnap\n"
                         "bob:builder:virtsnap\n"
                         "carol:s3cret:virtsnap\n"
-                        "dave:davepw:othersvc\n";
+                        "erin:erinpw:virtsnap\n"
+                        "dave:davepw:othersvc\n"
+                        /* system accounts, for --login-group */
+                        "root:rootpw:virtsnap\n"
+                        "daemon:daemonpw:virtsnap\n"
+                        "nobody:nobodypw:virtsnap\n";
     g_autofree char *conf = g_strdup_printf("auth required %s passdb=%s\n"
                                             "account required %s passdb=%s\n",
                                             PAM_MATRIX, passdb, PAM_MATRIX, passdb);
@@ -57,22 +74,21 @@ static int setup(void **state)
                 }
             }
         }
-        g_autofree char *preload = asan ? g_strdup_printf("%s:libpam_wrapper.so", asan)
-                                        : g_strdup("libpam_wrapper.so");
-        g_setenv("LD_PRELOAD", preload, TRUE);
+        preload = asan ? g_strdup_printf("%s:libpam_wrapper.so", asan)
+                       : g_strdup("libpam_wrapper.so");
         g_setenv("PAM_WRAPPER_DISABLE_DEEPBIND", "1", TRUE);
     } else {
-        g_setenv("LD_PRELOAD", "libpam_wrapper.so", TRUE);
+        preload = g_strdup("libpam_wrapper.so");
     }
     g_setenv("PAM_WRAPPER", "1", TRUE);
     g_setenv("PAM_WRAPPER_SERVICE_DIR", services, TRUE);
     /* --session-ttl: idle seconds, see test_session_expiry; --public-origin: the
      * origin of a proxy that ends TLS in front of virtsnapd, see test_login_session
-     * (given as a user might write it; browsers send "https://vs.example.com"). */
-    const char *args[] = {"--session-ttl=1", "--public-origin=https://VS.Example.com:443", NULL};
-    api_d = vs_test_daemon_start("test:///default", args);
-    /* Our own later children (none) must not inherit it. */
-    g_unsetenv("LD_PRELOAD");
+     * (given as a user might write it; browsers send "https://vs.example.com");
+     * --login-group empty: every account PAM accepts (see test_login_group). */
+    const char *args[] = {"--session-ttl=1", "--public-origin=https://VS.Example.com:443",
+                          "--login-group=", NULL};
+    api_d = start_pam_daemon(args);
     /* Does PAM work inside the daemon at all? */
     const char *headers[] = {"Authorization: Basic Ym9iOmJ1aWxkZXI=", NULL}; /* bob:builder */
     g_autoptr(VsTestResponse) probe = vs_http_raw(api_d, "GET", "/tasks", NULL, 0, headers);
@@ -99,6 +115,7 @@ static int teardown(void **state)
         g_unlink(passdb);
         g_rmdir(pam_tmp);
     }
+    g_free(preload);
     return 0;
 }
 
@@ -402,6 +419,87 @@ static void test_login_throttle(void **state)
     assert_true(fresh < second);
 }
 
+typedef struct {
+    const char *user, *password;
+    double seconds;
+    long status;
+} Attempt;
+
+static gpointer attempt_basic(gpointer data)
+{
+    Attempt *a = data;
+    g_autofree char *h = basic_header(a->user, a->password);
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(VsTestResponse) r = with_headers("GET", "/tasks", NULL, h, NULL);
+    a->seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    a->status = r->status;
+    return NULL;
+}
+
+/* Guesses sent in parallel wait for each other and for the delay their
+ * failures earn: the first burst is not free. */
+static void test_login_throttle_parallel(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    Attempt attempts[4];
+    GThread *threads[G_N_ELEMENTS(attempts)];
+    for (size_t i = 0; i < G_N_ELEMENTS(attempts); i++) {
+        attempts[i] = (Attempt){.user = "erin", .password = "guess"};
+        threads[i] = g_thread_new("guess", attempt_basic, &attempts[i]);
+    }
+    double slowest = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(attempts); i++) {
+        g_thread_join(threads[i]);
+        assert_int_equal(attempts[i].status, 401);
+        slowest = MAX(slowest, attempts[i].seconds);
+    }
+    /* One after another: no delay, then 0.25, 0.5 and 1 s. */
+    print_message("4 parallel wrong guesses: the last answered after %.3f s\n", slowest);
+    assert_true(slowest >= 1.7);
+    Attempt right = {.user = "erin", .password = "erinpw"};
+    attempt_basic(&right);
+    assert_int_equal(right.status, 200);
+}
+
+/* With --login-group, PAM's yes is not enough: only root and the group's
+ * members get in, and a refused account is answered as a wrong password. */
+static void test_login_group(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    const char *args[] = {"--login-group=nogroup", NULL};
+    VsTestDaemon *d = start_pam_daemon(args);
+    const char *in[][2] = {{"nobody", "nobodypw"} /* nogroup is its group */, {"root", "rootpw"}};
+    const char *out[][2] = {{"daemon", "daemonpw"} /* a system account, not in nogroup */,
+                            {"alice", "wonderland"} /* PAM's only, no system account */};
+    for (size_t i = 0; i < G_N_ELEMENTS(in); i++) {
+        g_autofree char *body = g_strdup_printf("{\"username\": \"%s\", \"password\": \"%s\"}",
+                                                in[i][0], in[i][1]);
+        const char *headers[] = {"Content-Type: application/json", NULL};
+        g_autoptr(VsTestResponse) r = vs_http_raw(d, "POST", "/login", body, strlen(body), headers);
+        if (r->status != 200)
+            fail_msg("%s: %ld %s", in[i][0], r->status, r->body);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(out); i++) {
+        g_autofree char *body = g_strdup_printf("{\"username\": \"%s\", \"password\": \"%s\"}",
+                                                out[i][0], out[i][1]);
+        const char *headers[] = {"Content-Type: application/json", NULL};
+        g_autoptr(VsTestResponse) r = vs_http_raw(d, "POST", "/login", body, strlen(body), headers);
+        api_check_error(r, 401, "invalid user name or password");
+        g_autofree char *set = vs_response_header(r, "Set-Cookie");
+        assert_null(set);
+        g_autofree char *h = basic_header(out[i][0], out[i][1]);
+        const char *basic[] = {h, NULL};
+        g_autoptr(VsTestResponse) b = vs_http_raw(d, "GET", "/tasks", NULL, 0, basic);
+        api_check_error(b, 401, NULL);
+    }
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
+    assert_true(api_contains(log, "refused login for user 'daemon': not root and not in group 'nogroup'"));
+    vs_test_daemon_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +508,8 @@ int main(void)
         cmocka_unit_test(test_login_refused),
         cmocka_unit_test(test_session_expiry),
         cmocka_unit_test(test_login_throttle),
+        cmocka_unit_test(test_login_throttle_parallel),
+        cmocka_unit_test(test_login_group),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

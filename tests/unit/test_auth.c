@@ -1,6 +1,7 @@
 /* test_auth.c: unit tests of the authentication helpers: Bearer and Basic
  * header parsing, the session cookie, the constant-time comparison, the
- * login throttle's delays and token checks through vs_auth_check (no PAM). */
+ * login throttle's delays, token checks through vs_auth_check (no PAM) and
+ * who may log in (the system's own accounts and groups). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,8 @@
 #include <cmocka.h>
 
 #include <glib.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 
 #include "http/auth.h"
@@ -232,6 +235,36 @@ static void test_check_token(void **state)
     vs_auth_logout(VS_SESSION_COOKIE "=deadbeef"); /* unknown: harmless */
 }
 
+/* Debian's own accounts: root (uid 0), daemon (group daemon), nobody
+ * (group nogroup). */
+static void test_user_allowed(void **state)
+{
+    (void)state;
+    assert_true(vs_auth_user_allowed("root", "no-such-group-vs"));
+    assert_true(vs_auth_user_allowed("nobody", "nogroup"));   /* its primary group */
+    assert_false(vs_auth_user_allowed("daemon", "nogroup"));
+    assert_false(vs_auth_user_allowed("nobody", "no-such-group-vs"));
+    assert_false(vs_auth_user_allowed("no-such-user-vs", "nogroup"));
+    assert_true(vs_auth_user_allowed("no-such-user-vs", "")); /* "": PAM alone decides */
+    /* A supplementary member, where the system has one. */
+    setgrent();
+    struct group *g;
+    while ((g = getgrent())) {
+        for (char **m = g->gr_mem; *m; m++) {
+            struct passwd *pw = getpwnam(*m);
+            if (!pw || pw->pw_uid == 0 || pw->pw_gid == g->gr_gid)
+                continue;
+            g_autofree char *user = g_strdup(*m), *group = g_strdup(g->gr_name);
+            endgrent();
+            print_message("supplementary: %s in %s\n", user, group);
+            assert_true(vs_auth_user_allowed(user, group));
+            return;
+        }
+    }
+    endgrent();
+    print_message("no supplementary group member on this system\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_delay),
         cmocka_unit_test(test_cookie_header),
         cmocka_unit_test(test_check_token),
+        cmocka_unit_test(test_user_allowed),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }
