@@ -572,6 +572,13 @@ VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **err
     return outcome;
 }
 
+void vs_journal_keep(VsJournal **j)
+{
+    vs_warn("%s is kept: the operation is settled in the background, before the VM's next "
+            "change, or at the next start", (*j)->path);
+    pend(g_steal_pointer(j));
+}
+
 int vs_journal_settle_pending(const char *uuid, GError **error)
 {
     int settled = 0;

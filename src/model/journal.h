@@ -62,6 +62,10 @@ typedef enum {
  * UNDONE (not done, or for a revert not finished) leaves ERROR as it is.
  * The caller holds the VM's lock throughout and ends *J after. */
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error);
+/* An operation that can be neither finished nor undone now (a rename whose
+ * tree libvirt would not take back): keeps its record *J pending, settled
+ * as after an UNSETTLED vs_journal_settle; *J becomes NULL. */
+void vs_journal_keep(VsJournal **j);
 /* Settles the records kept for the VM with UUID (a create's or rename's,
  * above, or at start), one try each, without waiting for the connection
  * (a libvirt job query may still take up to 30 s): how many (0: none), or -1 with UNAVAILABLE while libvirt still

@@ -585,35 +585,45 @@ static bool rename_domain(virDomainPtr dom, const char *new_name, GError **error
         vs_journal_end(journal);
         return false;
     }
-    bool ok = vs_snapshot_discard_metadata(dom, error);
-    g_autoptr(GError) restore_error = NULL;
-    if (ok) {
+    /* The drop may fail part-way: what it reached is defined again below. */
+    bool renamed = false;
+    if (vs_snapshot_discard_metadata(dom, error)) {
         vs_fault_point("rename-after-discard");
-        ok = virDomainRename(dom, new_name, 0) == 0;
+        renamed = virDomainRename(dom, new_name, 0) == 0;
         vs_fault_point("rename-after-rename");
-        if (!ok)
+        if (!renamed)
             vs_hv_set_error(error, "cannot rename VM '%s'", old_name);
-        VsDomainRewrite rewrite = {.name = ok ? new_name : old_name};
-        if (!vs_snapshot_tree_define(dom, tree, &rewrite, &restore_error)) {
-            vs_error("VM '%s': cannot redefine its snapshots: %s", rewrite.name,
-                     restore_error->message);
-            if (ok && virDomainRename(dom, old_name, 0) == 0) {
-                rewrite.name = old_name;
-                vs_snapshot_tree_define(dom, tree, &rewrite, NULL);
-            }
-            if (ok)
-                g_propagate_error(error, g_steal_pointer(&restore_error));
-            ok = false;
-        }
     }
-    /* Broke off anywhere after the metadata began to go: the tree is
-     * restored once libvirt is back, whatever the rename came to. */
-    if (!ok && (vs_hv_broke_off(error) || vs_hv_broke_off(&restore_error))) {
+    /* Whatever the rename came to, the saved tree's snapshots the VM lacks
+     * now are defined again under the name it has; those still there stay. */
+    VsDomainRewrite rewrite = {.name = renamed ? new_name : old_name};
+    g_autoptr(GError) restore_error = NULL;
+    bool whole = false;
+    if (!vs_hv_broke_off(error)) {
+        if (vs_fault_fails("rename-redefine"))
+            g_set_error(&restore_error, VS_ERROR, VS_ERR_FAILED, "injected failure");
+        else
+            whole = vs_snapshot_tree_define_missing(dom, tree, &rewrite, &restore_error) >= 0;
+    }
+    bool ok = renamed && whole;
+    if (!whole && (vs_hv_broke_off(error) || vs_hv_broke_off(&restore_error))) {
+        /* Broke off: the tree is restored once libvirt is back. */
         if (!vs_hv_broke_off(error)) {
             g_clear_error(error);
             g_propagate_error(error, g_steal_pointer(&restore_error));
         }
         ok = settle_rename(uuid, old_name, new_name, &journal, error);
+    } else if (!whole) {
+        /* libvirt refused the tree back: never end the record that holds it. */
+        vs_error("VM '%s': cannot define its snapshots again: %s", rewrite.name,
+                 restore_error->message);
+        g_clear_error(error);
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED,
+                    "VM '%s' %s, but libvirt did not take all of its snapshots back (%s); "
+                    "virtsnapd defines the missing ones again in the background",
+                    old_name, renamed ? "was renamed" : "was not renamed",
+                    restore_error->message);
+        vs_journal_keep(&journal);
     }
     vs_journal_end(journal);
     return ok;

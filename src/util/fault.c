@@ -1,4 +1,5 @@
-/* fault.c: dies with SIGKILL at the point named by $VIRTSNAP_FAULT. */
+/* fault.c: dies with SIGKILL at the point named by $VIRTSNAP_FAULT; fails
+ * once at the point named by $VIRTSNAP_FAIL. */
 #include "fault.h"
 
 #include "log.h"
@@ -14,4 +15,14 @@ void vs_fault_point(const char *name)
         vs_error("fault injection: killing virtsnapd at '%s'", name);
         raise(SIGKILL);
     }
+}
+
+bool vs_fault_fails(const char *name)
+{
+    static gint failed;
+    const char *want = g_getenv("VIRTSNAP_FAIL");
+    if (!want || strcmp(want, name) != 0 || !g_atomic_int_compare_and_exchange(&failed, 0, 1))
+        return false;
+    vs_error("fault injection: failing '%s' once", name);
+    return true;
 }

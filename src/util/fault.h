@@ -1,6 +1,11 @@
 /* fault.h: fault injection for crash-safety tests. When the environment
  * variable VIRTSNAP_FAULT names a point, virtsnapd kills itself with SIGKILL
- * on reaching it, exactly as a crash or `kill -9` would at that moment. */
+ * on reaching it, exactly as a crash or `kill -9` would at that moment.
+ * When VIRTSNAP_FAIL names a point, the step there fails once, as a
+ * hypervisor error would (the failure paths' tests). */
 #pragma once
+#include <stdbool.h>
 
 void vs_fault_point(const char *name);
+/* True the first time the point NAME of $VIRTSNAP_FAIL is reached. */
+bool vs_fault_fails(const char *name);

@@ -976,6 +976,50 @@ static void test_vm_rename_keeps_tree(void **state)
     api_delete_vm("s-ren");
 }
 
+/* A rename whose snapshot tree libvirt will not take back (injected once,
+ * $VIRTSNAP_FAIL=rename-redefine) fails saying so, and the tree is not
+ * lost: its record is kept and the background settler defines it again. */
+static void test_rename_tree_refused(void **state)
+{
+    (void)state;
+    VsTestDaemon *shared = api_d;
+    g_setenv("VIRTSNAP_FAIL", "rename-redefine", TRUE);
+    api_d = vs_test_daemon_start("test:///default", NULL);
+    g_unsetenv("VIRTSNAP_FAIL");
+    json_decref(api_create_vm("r-old", NULL));
+    api_snap("r-old", "A", "first");
+    api_snap("r-old", "B", NULL);
+    revert("r-old", "A");
+    api_snap("r-old", "C", NULL);
+    json_t *before = list_json("r-old", "?all=true");
+    g_autoptr(VsTestResponse) r = vs_http(api_d, "PUT", "/vms/r-old", "{\"name\": \"r-new\"}");
+    api_check_error(r, 500, "did not take all of its snapshots back");
+    assert_true(api_contains(r->body, "was renamed"));
+    /* The settler tries every 2 s: the tree is back, whole, under the new name. */
+    json_t *after = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_t *vm = api_get_json("/vms/r-new");
+        long long n = vs_json_int(vm, "snapshots");
+        json_decref(vm);
+        if (n == 3) {
+            after = list_json("r-new", "?all=true");
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    assert_non_null(after);
+    if (!json_equal(before, after)) {
+        g_autofree char *a = json_dumps(before, 0), *b = json_dumps(after, 0);
+        fail_msg("the tree differs after the rename:\n%s\n%s", a, b);
+    }
+    assert_current("r-new", "C");
+    json_decref(before);
+    json_decref(after);
+    api_delete_vm("r-new");
+    vs_test_daemon_free(api_d);
+    api_d = shared;
+}
+
 static void test_clone(void **state)
 {
     (void)state;
@@ -1304,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_revert),
         cmocka_unit_test(test_serialized_creates),
         cmocka_unit_test(test_vm_rename_keeps_tree),
+        cmocka_unit_test(test_rename_tree_refused),
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_delete_vm_with_snapshots),
     };
