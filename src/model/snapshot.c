@@ -710,12 +710,16 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
                                          : vs_hv_domain_again(conn, job->uuid, job->vm, error);
     if (!dom)
         return false;
-    /* A settled earlier create of this name (whose task failed, outcome
-     * not known, so that the name was free again) may have taken it. */
-    if (settled > 0 && display_name_taken(dom, job->uuid, job->name)) {
-        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
-                    "VM '%s' already has a snapshot named '%s' (an earlier, interrupted create "
-                    "of it was found made)", job->vm, job->name);
+    /* The name was free when the request was accepted, but a settled
+     * earlier create of it (whose task failed, outcome not known) may have
+     * taken it, or an operation that ran before this one may have brought
+     * it back (a rename defines its tree again, after the request found
+     * the metadata dropped). */
+    if ((settled > 0 || !job->fresh) && display_name_taken(dom, job->uuid, job->name)) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'%s",
+                    job->vm, job->name,
+                    settled > 0 ? " (an earlier, interrupted create of it was found made)"
+                                : " (it came back while this request waited its turn)");
         return false;
     }
     /* The request's findings when nothing ran on the VM since, else asked

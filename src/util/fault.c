@@ -1,5 +1,6 @@
-/* fault.c: dies with SIGKILL at the point named by $VIRTSNAP_FAULT; fails
- * once at the point named by $VIRTSNAP_FAIL. */
+/* fault.c: dies with SIGKILL at the point named by $VIRTSNAP_FAULT, waits
+ * at the one named by $VIRTSNAP_PAUSE; fails once at the point named by
+ * $VIRTSNAP_FAIL. */
 #include "fault.h"
 
 #include "log.h"
@@ -10,6 +11,11 @@
 
 void vs_fault_point(const char *name)
 {
+    const char *pause = g_getenv("VIRTSNAP_PAUSE");
+    if (pause && strcmp(pause, name) == 0) {
+        vs_warn("fault injection: waiting 2 s at '%s'", name);
+        g_usleep(2 * G_USEC_PER_SEC);
+    }
     const char *want = g_getenv("VIRTSNAP_FAULT");
     if (want && strcmp(want, name) == 0) {
         vs_error("fault injection: killing virtsnapd at '%s'", name);

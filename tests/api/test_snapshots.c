@@ -1020,6 +1020,56 @@ static void test_rename_tree_refused(void **state)
     api_d = shared;
 }
 
+typedef struct {
+    const char *path, *body;
+    long status;
+} Request;
+
+static gpointer request_thread(gpointer data)
+{
+    Request *r = data;
+    g_autoptr(VsTestResponse) resp = vs_http(api_d, "PUT", r->path, r->body);
+    r->status = resp->status;
+    return NULL;
+}
+
+/* A create accepted while a rename has the VM's snapshot metadata dropped
+ * finds the name free; once the rename has defined the tree again, the
+ * name is taken: the create fails, and no second snapshot of that name. */
+static void test_create_during_rename(void **state)
+{
+    (void)state;
+    VsTestDaemon *shared = api_d;
+    g_setenv("VIRTSNAP_PAUSE", "rename-after-discard", TRUE);
+    api_d = vs_test_daemon_start("test:///default", NULL);
+    g_unsetenv("VIRTSNAP_PAUSE");
+    json_decref(api_create_vm("cr-old", NULL));
+    api_snap("cr-old", "s1", NULL);
+    Request rename = {.path = "/vms/cr-old", .body = "{\"name\": \"cr-new\"}"};
+    GThread *t = g_thread_new("rename", request_thread, &rename);
+    /* The rename waits 2 s with the metadata dropped. */
+    bool dropped = false;
+    for (int i = 0; i < 40 && !dropped; i++) {
+        g_usleep(50 * 1000);
+        g_autoptr(VsTestResponse) vm = vs_http(api_d, "GET", "/vms/cr-old", NULL);
+        dropped = vm->status == 200 && vs_json_int(vm->json, "snapshots") == 0;
+    }
+    assert_true(dropped);
+    g_autoptr(VsTestResponse) c = vs_http(api_d, "POST", "/vms/cr-old/snapshots", "{\"name\": \"s1\"}");
+    assert_int_equal(c->status, 202);
+    g_thread_join(t);
+    assert_int_equal(rename.status, 200);
+    json_t *task = vs_wait_task(api_d, vs_json_str(c->json, "id"), 60);
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    assert_true(api_contains(vs_json_str(task, "message"), "already has a snapshot named 's1'"));
+    json_decref(task);
+    g_autofree char *all = api_snap_names("cr-new", "?all=true");
+    assert_string_equal(all, "s1");
+    api_delete_vm("cr-new");
+    vs_test_daemon_free(api_d);
+    api_d = shared;
+}
+
 static void test_clone(void **state)
 {
     (void)state;
@@ -1349,6 +1399,7 @@ int main(void)
         cmocka_unit_test(test_serialized_creates),
         cmocka_unit_test(test_vm_rename_keeps_tree),
         cmocka_unit_test(test_rename_tree_refused),
+        cmocka_unit_test(test_create_during_rename),
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_delete_vm_with_snapshots),
     };
