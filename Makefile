@@ -2,12 +2,15 @@
 #   make         build build/virtsnapd
 #   make run     install what is missing, build, run the daemon (embedded QEMU)
 #   make check   install what is missing, build, run every test suite
+#   make install put virtsnapd, the web UI, the man page, the systemd unit
+#                and a PAM service in place (PREFIX=/usr/local, DESTDIR)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/virtsnap,$(HOME)/.local/state/virtsnap)
 LISTEN     ?= 127.0.0.1:8001
+PREFIX     ?= /usr/local
 
-.PHONY: all deps test-deps run check check-unit check-api check-e2e check-ui check-asan check-asan-stress check-asan-crash ui-deps stress fuzz bench check-live clean
+.PHONY: install all deps test-deps run check check-unit check-api check-e2e check-ui check-asan check-asan-stress check-asan-crash ui-deps stress fuzz bench check-live clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -32,6 +35,21 @@ run: deps all ui-deps
 	@echo "virtsnapd: state in $(STATE_DIR), API token in $(STATE_DIR)/token"
 	@echo "virtsnapd: open http://$(LISTEN)/ (first start probes QEMU for a few seconds)"
 	exec $(BUILD)/virtsnapd --listen $(LISTEN) --state-dir $(STATE_DIR)
+
+# The unit runs $(PREFIX)/bin/virtsnapd with --web-dir $(PREFIX)/share/virtsnap/web;
+# the PAM service file is not replaced if the host has one already.
+WEB_FILES = $(wildcard web/*.html web/*.js web/*.css)
+install: deps all ui-deps
+	install -D -m 0755 $(BUILD)/virtsnapd $(DESTDIR)$(PREFIX)/bin/virtsnapd
+	install -d $(DESTDIR)$(PREFIX)/share/virtsnap/web/node_modules/d3-hierarchy/dist
+	install -m 0644 $(WEB_FILES) $(DESTDIR)$(PREFIX)/share/virtsnap/web/
+	install -m 0644 web/node_modules/d3-hierarchy/dist/* \
+	  $(DESTDIR)$(PREFIX)/share/virtsnap/web/node_modules/d3-hierarchy/dist/
+	install -D -m 0644 docs/virtsnapd.8 $(DESTDIR)$(PREFIX)/share/man/man8/virtsnapd.8
+	install -d $(DESTDIR)/etc/systemd/system
+	sed 's|@PREFIX@|$(PREFIX)|g' contrib/virtsnapd.service > $(DESTDIR)/etc/systemd/system/virtsnapd.service
+	[ -e $(DESTDIR)/etc/pam.d/virtsnap ] || install -D -m 0644 contrib/pam.d/virtsnap $(DESTDIR)/etc/pam.d/virtsnap
+	@echo "installed; start it with: systemctl daemon-reload && systemctl enable --now virtsnapd"
 
 check: test-deps all ui-deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD) virtsnapd
