@@ -154,7 +154,7 @@ static void plan_disks(GPtrArray *plan, xmlDoc *doc, const char *new_uuid, GHash
             continue;
         g_autofree char *stem = g_strdup_printf("%s-%s", new_uuid, target);
         char *dst = vs_image_new_path(stem);
-        g_hash_table_insert(paths, g_steal_pointer(&target), g_strdup(dst));
+        g_hash_table_insert(paths, g_strdup(src), g_strdup(dst));
         plan_copy(plan, src, dst);
     }
 }
@@ -241,6 +241,39 @@ static bool copy_files(VsTask *task, VsJournal *journal, GPtrArray *plan, GPtrAr
     return true;
 }
 
+/* Whether every writable file disk that a snapshot's copy of the domain
+ * names is one of those copied (PATHS): a disk detached since would
+ * otherwise stay the source's, and go with the clone's delete. */
+static bool tree_disks_copied(const char *vm, const VsSnapshotTree *tree, GHashTable *paths,
+                              GError **error)
+{
+    for (guint i = 0; i < tree->xml->len; i++) {
+        g_autoptr(xmlDoc) doc = vs_xml_parse(g_ptr_array_index(tree->xml, i), error);
+        if (!doc)
+            return false;
+        g_autoptr(GPtrArray) files = vs_xml_nodes(
+            doc, NULL,
+            "/domainsnapshot/*[self::domain or self::inactiveDomain]/devices/"
+            "disk[@device='disk' and @type='file' and not(readonly)]/source/@file");
+        for (guint k = 0; k < files->len; k++) {
+            xmlChar *file = xmlNodeGetContent(g_ptr_array_index(files, k));
+            bool copied = g_hash_table_contains(paths, file);
+            if (!copied) {
+                g_autofree char *name =
+                    vs_xml_string(doc, NULL, "string(/domainsnapshot/name)");
+                g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                            "snapshot '%s' of VM '%s' names disk %s, which the VM no longer "
+                            "has: a clone would share it (delete that snapshot first)",
+                            name ? name : "?", vm, (const char *)file);
+            }
+            xmlFree(file);
+            if (!copied)
+                return false;
+        }
+    }
+    return true;
+}
+
 static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(error);
@@ -280,7 +313,8 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     plan_disks(plan, doc, new_uuid, paths);
     g_autofree char *nvram = plan_nvram(plan, doc, new_uuid);
     rewrite.nvram = nvram;
-    bool ok = plan_memory(plan, tree, new_uuid, error) && vs_journal_commit(journal, error) &&
+    bool ok = tree_disks_copied(job->vm, tree, paths, error) &&
+              plan_memory(plan, tree, new_uuid, error) && vs_journal_commit(journal, error) &&
               copy_files(task, journal, plan, made, error);
     /* The clone is an operation on the new VM too until its snapshots are
      * in place: a request for it meanwhile waits (and finds it gone if

@@ -327,8 +327,10 @@ virDomainPtr vs_hv_domain_again(virConnectPtr conn, const char *uuid, const char
                                 GError **error)
 {
     virDomainPtr dom = virDomainLookupByUUIDString(conn, uuid);
-    if (!dom)
+    if (!dom && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
         g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' no longer exists", name);
+    else if (!dom)
+        vs_hv_set_error(error, "cannot look up VM '%s'", name);
     return dom;
 }
 

@@ -11,9 +11,11 @@
 #include "snapshot.h"
 #include "vmlock.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <libvirt/libvirt-qemu.h>
 #include <string.h>
+#include <unistd.h>
 
 struct VsJournal {
     char *path;
@@ -80,9 +82,23 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
     g_key_file_set_string_list(j->kf, "op", key, (const char *const *)encoded->pdata, n);
 }
 
+/* Written whole (a new file, then renamed), synced, and its directory
+ * synced: a power cut right after cannot lose the record (g_file_set_contents
+ * skips the fsync of a file that did not exist, which every record is). */
 bool vs_journal_commit(VsJournal *j, GError **error)
 {
-    return g_key_file_save_to_file(j->kf, j->path, error);
+    gsize len = 0;
+    g_autofree char *text = g_key_file_to_data(j->kf, &len, NULL);
+    if (!g_file_set_contents_full(j->path, text, (gssize)len,
+                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                  0600, error))
+        return false;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return true;
 }
 
 static void journal_free(VsJournal *j)
@@ -133,7 +149,8 @@ static void pend(VsJournal *j)
     pend_at(j, false);
 }
 
-/* The oldest kept record of the VM with UUID, taken off the list, or NULL. */
+/* The oldest kept record of the VM with UUID (a clone's: of its source or
+ * of the clone), taken off the list, or NULL. */
 static VsJournal *take_pending(const char *uuid)
 {
     VsJournal *found = NULL;
@@ -141,7 +158,8 @@ static VsJournal *take_pending(const char *uuid)
     for (guint i = 0; pending && !found && i < pending->len; i++) {
         VsJournal *j = g_ptr_array_index(pending, i);
         g_autofree char *of = g_key_file_get_string(j->kf, "op", "uuid", NULL);
-        if (g_strcmp0(of, uuid) == 0)
+        g_autofree char *made = g_key_file_get_string(j->kf, "op", "new_uuid", NULL);
+        if (g_strcmp0(of, uuid) == 0 || g_strcmp0(made, uuid) == 0)
             found = g_ptr_array_steal_index(pending, i);
     }
     g_mutex_unlock(&pending_lock);
@@ -265,7 +283,7 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
         return VS_JOURNAL_UNSETTLED;
     }
     if (ram) {
-        vs_live_abandon(dom, internal, ram);
+        vs_live_abandon(dom, internal, ram, g_key_file_get_boolean(kf, "op", "was_running", NULL));
     } else if (virDomainIsActive(dom) == 1) {
         g_autofree char *cmd = g_strdup_printf("delvm %s", internal);
         char *reply = NULL;
@@ -390,17 +408,21 @@ static VsJournalOutcome recover_clone(virConnectPtr conn, GKeyFile *kf)
 /* A revert died. libvirt stops QEMU and starts it again from the snapshot, so
  * the VM may be left shut off (or its half-started QEMU is killed when libvirt
  * reconnects): then revert again. A VM already in the snapshot's state is
- * consistent whether the revert completed or never began, and stays as it is. */
-static void recover_revert(virDomainPtr dom, GKeyFile *kf)
+ * consistent whether the revert completed or never began, and stays as it is.
+ * UNSETTLED when libvirt cannot answer; else DONE (a snapshot gone, or a
+ * revert libvirt refuses, is logged and left). */
+static VsJournalOutcome recover_revert(virDomainPtr dom, GKeyFile *kf)
 {
     g_autofree char *internal = g_key_file_get_string(kf, "op", "internal", NULL);
     g_autoptr(virDomainSnapshot) snap =
         internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    if (internal && !snap && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT)
+        return VS_JOURNAL_UNSETTLED;
     g_autofree char *xml = snap ? virDomainSnapshotGetXMLDesc(snap, 0) : NULL;
     g_autoptr(xmlDoc) doc = xml ? vs_xml_parse(xml, NULL) : NULL;
     g_autofree char *want = doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/state)") : NULL;
     if (!want)
-        return;
+        return snap && !xml ? VS_JOURNAL_UNSETTLED : VS_JOURNAL_DONE;
     if (virDomainIsActive(dom) == 1) {
         /* Takes a job, so it waits until libvirt has reconnected to QEMU
          * (and killed one whose start never finished). */
@@ -409,18 +431,22 @@ static void recover_revert(virDomainPtr dom, GKeyFile *kf)
         free(reply);
     }
     int state = VIR_DOMAIN_NOSTATE;
-    virDomainGetState(dom, &state, NULL, 0);
+    if (virDomainGetState(dom, &state, NULL, 0) < 0)
+        return VS_JOURNAL_UNSETTLED;
     bool settled = !strcmp(want, "running")  ? state == VIR_DOMAIN_RUNNING
                    : !strcmp(want, "paused") ? state == VIR_DOMAIN_PAUSED
                                              : state != VIR_DOMAIN_SHUTOFF;
     if (settled)
-        return;
-    if (vs_snapshot_revert_to(snap, NULL))
+        return VS_JOURNAL_DONE;
+    g_autoptr(GError) error = NULL;
+    if (vs_snapshot_revert_to(snap, &error)) {
         vs_info("recovery: finished an interrupted revert of VM '%s' to '%s'",
                 virDomainGetName(dom), internal);
-    else
-        vs_error("recovery: cannot finish the revert of VM '%s' to '%s'", virDomainGetName(dom),
-                 internal);
+        return VS_JOURNAL_DONE;
+    }
+    vs_error("recovery: cannot finish the revert of VM '%s' to '%s': %s", virDomainGetName(dom),
+             internal, error->message);
+    return vs_hv_broke_off(&error) ? VS_JOURNAL_UNSETTLED : VS_JOURNAL_DONE;
 }
 
 /* A VM delete died or broke off: finish it. DONE once libvirt has no such
@@ -463,21 +489,23 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
     if (g_strcmp0(kind, "clone") == 0)
         return recover_clone(conn, kf) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "revert") == 0 && dom)
-        recover_revert(dom, kf);
-    else if (g_strcmp0(kind, "delete") == 0 && uuid)
+        return recover_revert(dom, kf) != VS_JOURNAL_UNSETTLED;
+    if (g_strcmp0(kind, "delete") == 0 && uuid)
         return recover_delete(conn, dom, uuid, kf) != VS_JOURNAL_UNSETTLED;
     return true;
 }
 
-/* Whether a record of KIND, when it cannot be settled, is held pending (the
- * VM's changes wait for it) rather than left for the next start: a create
- * and a rename, whose replay is safe and which a later change could spoil
- * (a rename's tree); a revert, delete or clone is not replayed on a VM in
- * use meanwhile. */
+/* Whether a record cut off while virtsnapd runs, when it cannot be
+ * settled, is held pending (the VM's changes wait for it) rather than
+ * dropped: a create and a rename, whose replay is safe and which a later
+ * change could spoil (a rename's tree), and a clone, whose half-made VM was
+ * never handed over (its changes wait too). A revert or delete is not
+ * replayed: its client is told to look and try again. Records found at
+ * start are all held pending (vs_journal_recover): nothing ran since. */
 static bool pends(GKeyFile *kf)
 {
     g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
-    return !g_strcmp0(kind, "snapshot") || !g_strcmp0(kind, "rename");
+    return !g_strcmp0(kind, "snapshot") || !g_strcmp0(kind, "rename") || !g_strcmp0(kind, "clone");
 }
 
 int vs_journal_recover(void)
@@ -502,13 +530,12 @@ int vs_journal_recover(void)
             handled++;
             continue;
         }
-        if (!pends(kf)) {
-            vs_warn("recovery: libvirt cannot tell what %s records; kept for the next start",
-                    path);
-            continue;
-        }
-        vs_warn("recovery: libvirt cannot tell what %s records; the VM's next change settles it "
-                "first", path);
+        /* Held pending whatever its kind: the VM's changes wait for it, so
+         * that it is never replayed on a VM used since (a revert settled
+         * later is finished as here, by the VM's state: at_start). */
+        vs_warn("recovery: libvirt cannot tell what %s records; it is settled in the background, "
+                "before the VM's next change", path);
+        g_key_file_set_boolean(kf, "op", "at_start", TRUE);
         VsJournal *j = g_new0(VsJournal, 1);
         j->path = g_steal_pointer(&path);
         j->kf = g_key_file_ref(kf);
@@ -539,6 +566,8 @@ static VsJournalOutcome settle_once(VsJournal *j, gint64 deadline)
         return VS_JOURNAL_UNDONE;
     if (g_strcmp0(kind, "snapshot") == 0)
         return recover_snapshot(dom, uuid, j->kf, deadline);
+    if (g_strcmp0(kind, "revert") == 0 && g_key_file_get_boolean(j->kf, "op", "at_start", NULL))
+        return recover_revert(dom, j->kf);
     if (g_strcmp0(kind, "revert") == 0)
         return finish_revert(dom, j->kf, deadline);
     if (g_strcmp0(kind, "rename") == 0)

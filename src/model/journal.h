@@ -55,10 +55,11 @@ typedef enum {
  *   clone     by removing the clone (UNDONE).
  * DONE clears ERROR. UNSETTLED (the connection or the job did not end in
  * time, the daemon stops, libvirt cannot say) says so in ERROR and, for a
- * snapshot or rename, keeps the record (*J becomes NULL): the background
- * settler (settler.h) or the VM's next operation settles it
- * (vs_journal_settle_pending), or the next start; others are not replayed
- * on a VM that may be used by then.
+ * snapshot, rename or clone, keeps the record (*J becomes NULL): the
+ * background settler (settler.h) or the VM's next operation (a clone's:
+ * of the source or of the clone) settles it (vs_journal_settle_pending),
+ * or the next start; a revert or delete is not replayed on a VM that may
+ * be used by then (its client is told to look and try again).
  * UNDONE (not done, or for a revert not finished) leaves ERROR as it is.
  * The caller holds the VM's lock throughout and ends *J after. */
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error);
@@ -80,5 +81,7 @@ char **vs_journal_pending_uuids(void);
 /* virtsnapd stops: settles still waiting end at once, UNSETTLED. */
 void vs_journal_stop_settling(void);
 
-/* Repairs what interrupted operations left; returns how many it handled. */
+/* Repairs what interrupted operations left; returns how many it handled.
+ * A record libvirt cannot answer for at start is kept pending, whatever
+ * its kind: the VM's changes wait until it is settled. */
 int vs_journal_recover(void);

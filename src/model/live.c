@@ -1133,31 +1133,43 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
         return false;
     }
     double t_stopped = now_ms();
+    /* From here a failure leaves the VM stopped: the error says where it is. */
     for (guint i = 0; i < disks->len; i++) {
         LiveDisk *d = g_ptr_array_index(disks, i);
         const char *argv[] = {"qemu-img", "snapshot", "-a", tag, d->file, NULL};
-        if (!vs_image_qemu_img(argv, NULL, error))
+        if (!vs_image_qemu_img(argv, NULL, error)) {
+            g_prefix_error(error, "VM '%s' is stopped and %s of its disks are at snapshot '%s' "
+                                  "(revert to it again): ", vm, i ? "only some" : "none", tag);
             return false;
+        }
     }
+    /* The disks are the snapshot's: it is the VM's current one, whatever
+     * comes next (a later snapshot's parent). */
+    if (!make_current(snap, error))
+        return false;
+    const char *stopped = "VM '%s' is stopped with its disks at snapshot '%s' (start it to boot "
+                          "from them, or revert again): ";
     /* libvirt's own revert brings the snapshot's definition back too. */
     if (virDomainIsPersistent(dom) == 1) {
         g_autoptr(virDomain) defined = virDomainDefineXML(conn, dxml);
         if (!defined) {
             vs_hv_set_error(error, "cannot restore the definition of VM '%s'", vm);
+            g_prefix_error(error, stopped, vm, tag);
             return false;
         }
     }
     /* libvirt insists that name and UUID match the image's copy. */
-    if (!save_image_set_xml(ram, dxml, error))
+    if (!save_image_set_xml(ram, dxml, error)) {
+        g_prefix_error(error, stopped, vm, tag);
         return false;
+    }
     double t_disks = now_ms();
     if (virDomainRestoreFlags(conn, ram, NULL, VIR_DOMAIN_SAVE_RUNNING) < 0) {
         vs_hv_set_error(error, "cannot start VM '%s' from the memory of snapshot '%s'", vm, tag);
+        g_prefix_error(error, stopped, vm, tag);
         return false;
     }
     double t_restored = now_ms();
-    if (!make_current(snap, error))
-        return false;
     vs_debug("VM '%s': live revert: checks %.0f ms, stop %.0f ms, disks and definition %.0f ms, "
              "restore %.0f ms, metadata %.0f ms",
              vm, t_checked - t0, t_stopped - t_checked, t_disks - t_stopped, t_restored - t_disks,
@@ -1272,7 +1284,8 @@ bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **erro
 
 /* ---- recovery and files --------------------------------------------------- */
 
-void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path)
+void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path,
+                     bool was_running)
 {
     if (virDomainIsActive(dom) == 1) {
         /* QEMU keeps copying into its own descriptor of the file: let it
@@ -1284,7 +1297,7 @@ void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_pat
     g_autoptr(GError) why = NULL;
     if (!delete_tags(dom, internal, &why))
         vs_warn("VM '%s': %s", virDomainGetName(dom), why->message);
-    if (virDomainIsActive(dom) == 1 && domain_state(dom) == VIR_DOMAIN_PAUSED)
+    if (was_running && virDomainIsActive(dom) == 1 && domain_state(dom) == VIR_DOMAIN_PAUSED)
         virDomainResume(dom);
     if (ram_path)
         g_unlink(ram_path);

@@ -95,9 +95,11 @@ bool vs_live_ram_complete(const char *path);
 /* Finishes off a vs_live_take that died (a daemon crash) before libvirt got
  * the metadata: waits for a copy still running in QEMU (never cancels it:
  * QEMU 7.2 would leave RAM write-protected), turns the capability off,
- * removes the qcow2 tags, resumes a VM left paused, deletes the RAM file.
+ * removes the qcow2 tags, resumes a VM left paused if its guest ran before
+ * (WAS_RUNNING: not one the user had paused), deletes the RAM file.
  * Safe to call whatever stage it reached. */
-void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path);
+void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path,
+                     bool was_running);
 
 /* Copies a RAM file (for a clone; the metadata of the clone's snapshot must
  * then name DST in memory/@file). */

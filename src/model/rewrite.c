@@ -19,12 +19,14 @@ char *vs_new_mac(void)
  * socket its new path. */
 static void rewrite_disk(xmlNode *dev, GHashTable *disk_paths)
 {
-    xmlChar *target = xmlGetProp(vs_xml_child(dev, "target"), (const xmlChar *)"dev");
-    const char *path = target ? g_hash_table_lookup(disk_paths, target) : NULL;
+    /* By the file it names, not its target: a snapshot's copy of the
+     * domain may have had another disk on that target. */
     xmlNode *source = vs_xml_child(dev, "source");
-    if (path && source)
+    xmlChar *file = source ? xmlGetProp(source, (const xmlChar *)"file") : NULL;
+    const char *path = file ? g_hash_table_lookup(disk_paths, file) : NULL;
+    if (path)
         xmlSetProp(source, (const xmlChar *)"file", (const xmlChar *)path);
-    xmlFree(target);
+    xmlFree(file);
 }
 
 /* An old MAC not in MACS yet gets a new one, added to it. */

@@ -8,7 +8,7 @@
 typedef struct {
     const char *name;       /* new domain name, or NULL */
     const char *uuid;       /* new domain UUID, or NULL */
-    GHashTable *disk_paths; /* target → new source file, or NULL */
+    GHashTable *disk_paths; /* old source file → new source file, or NULL */
     const char *serial_log; /* new file for the serial console, or NULL */
     const char *vnc_socket; /* new VNC socket path, or NULL */
     const char *nvram;      /* new UEFI variable store (<os><nvram>), or NULL */

@@ -741,7 +741,11 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         return false;
     vs_journal_set(journal, "internal", internal);
     vs_journal_set(journal, "display", job->name);
-    vs_journal_set(journal, "was_running", running ? "true" : "false");
+    /* Whether the guest ran (not paused): recovery resumes only such a one. */
+    int state = VIR_DOMAIN_NOSTATE;
+    bool guest_running = running && virDomainGetState(dom, &state, NULL, 0) == 0 &&
+                         state == VIR_DOMAIN_RUNNING;
+    vs_journal_set(journal, "was_running", guest_running ? "true" : "false");
     g_autofree char *began =
         g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
     vs_journal_set(journal, "began", began); /* tells ours from another client's */

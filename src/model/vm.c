@@ -18,6 +18,7 @@
 #include "vmnames.h"
 
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void vs_vm_free(VsVm *vm)
@@ -349,6 +350,16 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
         if (!g_file_test(spec->image, G_FILE_TEST_IS_REGULAR)) {
             g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                         "field 'image': %s is not a regular file", spec->image);
+            return false;
+        }
+        /* Another VM's disk would become this one's backing file, and go
+         * with that VM's delete. */
+        g_autofree char *real = realpath(spec->image, NULL);
+        g_autofree char *images = realpath(vs_hv_images_dir(), NULL);
+        if (real && images && g_str_has_prefix(real, images) && real[strlen(images)] == '/') {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "field 'image': %s is a disk of a VM that virtsnap made; clone that VM "
+                        "instead", spec->image);
             return false;
         }
     }
@@ -785,7 +796,10 @@ static const char *action_name(VsVmAction action)
 }
 
 /* Powering off or shutting down a transient VM ends it, and with it the
- * snapshot metadata: refuse unless the caller agreed to discard them. */
+ * snapshot metadata: refuse unless the caller agreed to discard them. A
+ * power off drops them first; a shutdown leaves them to libvirt, which
+ * drops a transient domain's snapshot metadata when the guest has shut
+ * down, so that a guest that ignores the request keeps them. */
 static bool transient_guard(virDomainPtr dom, VsVmAction action, bool discard, GError **error)
 {
     if ((action != VS_VM_POWEROFF && action != VS_VM_SHUTDOWN) || virDomainIsPersistent(dom) == 1)
@@ -800,7 +814,7 @@ static bool transient_guard(virDomainPtr dom, VsVmAction action, bool discard, G
                     virDomainGetName(dom), count);
         return false;
     }
-    return vs_snapshot_discard_metadata(dom, error);
+    return action == VS_VM_SHUTDOWN || vs_snapshot_discard_metadata(dom, error);
 }
 
 /* A VM whose RAM is on huge pages starts only when the host's pool has
@@ -856,6 +870,10 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
         return NULL;
     g_autoptr(virDomain) fresh = virDomainLookupByUUIDString(conn, uuid);
     if (!fresh) { /* a transient VM that was powered off is gone: say so */
+        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) { /* what virtsnapd kept of it goes too */
+            vs_snapnames_forget_vm(uuid);
+            vs_live_forget_vm(uuid);
+        }
         VsVm *gone = g_new0(VsVm, 1);
         gone->name = g_strdup(name);
         gone->uuid = g_steal_pointer(&uuid);

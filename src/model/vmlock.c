@@ -110,10 +110,12 @@ virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **l
     if (!vs_vmlock_has_room(*lock, name, error))
         return NULL;
     vs_vmlock_acquire(*lock);
-    g_autoptr(virDomain) again = virDomainLookupByName(conn, name);
+    /* NOT_FOUND only when libvirt says so: a connection lost meanwhile is
+     * UNAVAILABLE (503), not "gone". */
+    g_autoptr(virDomain) again = vs_hv_domain(conn, name, error);
     g_autofree char *again_uuid = again ? vs_hv_uuid(again) : NULL;
     bool same = again_uuid && strcmp(uuid, again_uuid) == 0;
-    if (!same)
+    if (again && !same)
         g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' does not exist", name);
     if (!same || (gate && !gate(uuid, error))) {
         vs_vmlock_release(*lock);

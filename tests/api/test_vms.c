@@ -282,6 +282,12 @@ static void test_create_with_image(void **state)
     assert_non_null(backing);
     assert_string_equal(backing, base);
     assert_true(size == 2 * 1024 * 1024); /* the base image's size */
+    /* Another VM's disk cannot be a base image: it would go with that VM. */
+    g_autofree char *own = g_strdup_printf("{\"name\": \"on-own\", \"image\": \"%s\"}", path);
+    g_autoptr(VsTestResponse) refused = vs_http(api_d, "POST", "/vms", own);
+    api_check_error(refused, 400, "clone that VM instead");
+    g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/on-own", NULL);
+    api_check_error(none, 404, NULL);
     /* Deleting the VM deletes its overlay, never the base image. */
     g_autofree char *overlay = g_strdup(path);
     json_decref(vm);

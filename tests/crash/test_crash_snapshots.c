@@ -288,6 +288,29 @@ static void test_create_live_after(void **state)
     snapshot_fault("run", true, "snapshot-after-create", "l3", "true");
 }
 
+/* A paused guest's snapshot (left to the daemon: live is tried first)
+ * killed before libvirt made it: recovery removes what was begun and
+ * leaves the guest paused, as the user had it. */
+static void test_create_paused_before(void **state)
+{
+    (void)state;
+    vs_guest_vm_action(crash.d, "run", "suspend", "paused");
+    crash_arm("snapshot-before-create");
+    g_autoptr(VsTestResponse) posted = vs_req(crash.d, "POST", "{\"name\":\"p1\"}", "/vms/run/snapshots");
+    if (posted->status != 202 && posted->status != 0)
+        fail_msg("POST snapshot: expected 202 (or no answer), got %ld: %s", posted->status,
+                 posted->body);
+    crash_wait_killed("snapshot-before-create");
+    crash_restart_clean();
+    crash_check_journal_empty();
+    json_t *info = vs_guest_vm_get(crash.d, "run");
+    assert_string_equal(vs_json_str(info, "state"), "paused");
+    json_decref(info);
+    json_t *got = snapshot_or_null("run", "p1");
+    assert_null(got);
+    vs_guest_vm_action(crash.d, "run", "resume", "running");
+}
+
 /* ---- kill -9 during a revert of a running VM ---------------------------- */
 
 typedef struct {
@@ -403,6 +426,7 @@ int main(void)
         CRASH_TEST(test_create_live_held),
         CRASH_TEST(test_create_live_copying),
         CRASH_TEST(test_create_live_after),
+        CRASH_TEST(test_create_paused_before),
         CRASH_TEST(test_create_shutoff_before),
         CRASH_TEST(test_create_shutoff_after),
         CRASH_TEST(test_kill_during_revert),

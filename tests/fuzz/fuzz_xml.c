@@ -93,8 +93,8 @@ static void rewrite(xmlDoc *doc)
                           ? vs_xml_child(root, "domain")
                           : root;
     g_autoptr(GHashTable) paths = g_hash_table_new(g_str_hash, g_str_equal);
-    g_hash_table_insert(paths, "vda", "/images/new-vda.qcow2");
-    g_hash_table_insert(paths, "sda", "/images/new-sda.qcow2");
+    g_hash_table_insert(paths, "/images/old-vda.qcow2", "/images/new-vda.qcow2");
+    g_hash_table_insert(paths, "/images/old-sda.qcow2", "/images/new-sda.qcow2");
     VsDomainRewrite rw = {.name = "clone <&\"'> ω",
                           .uuid = "0e5e0000-0000-4000-8000-000000000000",
                           .disk_paths = paths,

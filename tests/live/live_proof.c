@@ -811,7 +811,7 @@ static void proof(virConnectPtr conn)
         if (fd >= 0)
             close(fd);
         CHECK(ok, "simulated a take cut short");
-        vs_live_abandon(vm->dom, "crashed", path);
+        vs_live_abandon(vm->dom, "crashed", path, true);
         virDomainQemuMonitorCommand(vm->dom, "{\"execute\":\"query-migrate\"}", &reply, 0);
         bool stopped = reply && !strstr(reply, "\"active\"") && !strstr(reply, "\"setup\"");
         free(reply);

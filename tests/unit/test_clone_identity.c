@@ -274,6 +274,59 @@ static void test_clone_nvram_new_form_not_made_yet(void **state)
     assert_string_equal(kept, store);
 }
 
+static int count_files(const char *dir)
+{
+    g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
+    int n = 0;
+    while (listing && g_dir_read_name(listing))
+        n++;
+    return n;
+}
+
+/* A disk detached since a snapshot was taken: the snapshot's copy of the
+ * definition still names its file, which the clone would share (and delete
+ * with itself). The clone fails, naming the snapshot, and makes nothing. */
+static void test_clone_refuses_detached_disk(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autofree char *vda = g_build_filename(state_dir, "det-a.qcow2", NULL);
+    g_autofree char *vdb = g_build_filename(state_dir, "det-b.qcow2", NULL);
+    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 '%s' 1M && "
+                                           "qemu-img create -q -f qcow2 '%s' 1M", vda, vdb);
+    assert_int_equal(system(cmd), 0);
+    const char *fmt = "<domain type='test'><name>det</name>"
+                      "<uuid>5b0c1f8e-9a3d-4f1e-8c2b-7d6e5f4a3b99</uuid><memory>65536</memory>"
+                      "<os><type>hvm</type></os><devices>"
+                      "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                      "<source file='%s'/><target dev='vda'/></disk>%s</devices></domain>";
+    g_autofree char *second = g_strdup_printf(
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='%s'/><target dev='vdb'/></disk>", vdb);
+    g_autofree char *both = g_strdup_printf(fmt, vda, second);
+    g_autoptr(virDomain) dom = virDomainDefineXML(conn, both);
+    assert_non_null(dom);
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotCreateXML(
+        dom, "<domainsnapshot><name>with-vdb</name></domainsnapshot>", 0);
+    assert_non_null(snap);
+    g_autofree char *one = g_strdup_printf(fmt, vda, "");
+    g_autoptr(virDomain) again = virDomainDefineXML(conn, one); /* vdb detached */
+    assert_non_null(again);
+    g_autofree char *images = g_build_filename(state_dir, "images", NULL);
+    int before = count_files(images);
+    g_autoptr(GError) error = NULL;
+    VsCloneJob *job = vs_clone_prepare("det", "det-copy", &error);
+    assert_non_null(job);
+    g_autofree char *id = vs_task_start("/vms/det-copy", vs_clone_job_run, job, vs_clone_job_free);
+    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
+    assert_int_equal(info->status, VS_TASK_FAILED);
+    assert_non_null(strstr(info->message, "snapshot 'with-vdb'"));
+    assert_non_null(strstr(info->message, vdb));
+    g_autoptr(virDomain) none = virDomainLookupByName(conn, "det-copy");
+    assert_null(none);
+    assert_int_equal(count_files(images), before); /* nothing copied, or all removed */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_clone_refuses_shared_disk),
         cmocka_unit_test(test_clone_name_held),
         cmocka_unit_test(test_clone_nvram_new_form_not_made_yet),
+        cmocka_unit_test(test_clone_refuses_detached_disk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
