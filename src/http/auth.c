@@ -5,16 +5,22 @@
 #include "../util/log.h"
 #include "../util/random.h"
 
+#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
 
 #define FAILURE_MEMORY_US (15 * 60 * G_USEC_PER_SEC)
 /* Beyond this many remembered users, those with no recent failure and no
- * attempt in flight are forgotten; beyond this many sessions, expired ones
- * are swept and then the least recently used goes. */
+ * attempt in flight are forgotten, then all with none in flight; beyond
+ * this many sessions, expired ones are swept and then the least recently
+ * used goes. */
 #define MAX_THROTTLES 4096
 #define MAX_SESSIONS 4096
+/* Attempts of one user in flight or waiting their turn at most: more are
+ * refused at once, without PAM (a flood of guesses for one user cannot
+ * hold connections for minutes; the API token is never throttled). */
+#define MAX_WAITING_PER_USER 8
 
 typedef struct {
     char *user;
@@ -152,25 +158,33 @@ static char *session_user(const char *id)
     return user;
 }
 
-/* Forgets users with no recent failure and nothing in flight, once the
- * table is full (random user names cannot grow it without bound). */
+/* Once the table is full (random user names): forgets users with no recent
+ * failure and nothing in flight, and if it is still over half full, every
+ * one with nothing in flight. A scan frees at least half the table, so
+ * scans stay rare whatever is tried. */
 static void throttles_prune(gint64 now)
 {
     if (g_hash_table_size(auth.throttles) < MAX_THROTTLES)
         return;
-    GHashTableIter it;
-    gpointer key, value;
-    g_hash_table_iter_init(&it, auth.throttles);
-    while (g_hash_table_iter_next(&it, &key, &value)) {
-        Throttle *t = value;
-        if (t->waiting == 0 && now - t->last > FAILURE_MEMORY_US)
-            g_hash_table_iter_remove(&it);
+    for (int pass = 0; pass < 2 && g_hash_table_size(auth.throttles) > MAX_THROTTLES / 2; pass++) {
+        GHashTableIter it;
+        gpointer key, value;
+        g_hash_table_iter_init(&it, auth.throttles);
+        while (g_hash_table_iter_next(&it, &key, &value)) {
+            Throttle *t = value;
+            if (t->waiting == 0 && (pass == 1 || now - t->last > FAILURE_MEMORY_US))
+                g_hash_table_iter_remove(&it);
+        }
     }
+    if (g_hash_table_size(auth.throttles) >= MAX_THROTTLES)
+        vs_warn("login throttle: %u users have attempts in flight",
+                g_hash_table_size(auth.throttles));
 }
 
-/* Waits for USER's turn and out the delay its failures earn; the caller
- * then checks the password and calls throttle_leave(). */
-static void throttle_enter(const char *user)
+/* Waits for USER's turn and out the delay its failures earn, true; the
+ * caller then checks the password and calls throttle_leave(). False, at
+ * once, when too many attempts for USER wait already. */
+static bool throttle_enter(const char *user)
 {
     g_mutex_lock(&auth.lock);
     gint64 now = g_get_monotonic_time();
@@ -180,6 +194,10 @@ static void throttle_enter(const char *user)
         t = g_new0(Throttle, 1);
         t->last = now;
         g_hash_table_insert(auth.throttles, g_strdup(user), t);
+    }
+    if (t->waiting >= MAX_WAITING_PER_USER) {
+        g_mutex_unlock(&auth.lock);
+        return false;
     }
     t->waiting++;
     while (t->busy)
@@ -191,6 +209,7 @@ static void throttle_enter(const char *user)
     g_mutex_unlock(&auth.lock);
     if (delay)
         g_usleep(delay * 1000);
+    return true;
 }
 
 static void throttle_leave(const char *user, bool success)
@@ -224,21 +243,46 @@ bool vs_auth_user_allowed(const char *user, const char *group)
         return false;
     if (pw.pw_uid == 0)
         return true;
-    struct group gr, *gfound = NULL;
-    char gbuf[65536];
-    if (getgrnam_r(group, &gr, gbuf, sizeof gbuf, &gfound) != 0 || !gfound)
+    /* The group's id (a big directory group needs a big buffer), then the
+     * user's groups as NSS lists them (members need not be listed in the
+     * group's own entry, as with SSSD's ignore_group_members). */
+    gid_t gid = 0;
+    bool known = false;
+    for (size_t size = 65536; size <= 16 * 1024 * 1024 && !known; size *= 4) {
+        g_autofree char *gbuf = g_malloc(size);
+        struct group gr, *gfound = NULL;
+        int rc = getgrnam_r(group, &gr, gbuf, size, &gfound);
+        if (rc == ERANGE)
+            continue;
+        if (rc != 0 || !gfound)
+            return false;
+        gid = gr.gr_gid;
+        known = true;
+    }
+    if (!known)
         return false;
-    if (pw.pw_gid == gr.gr_gid)
+    if (pw.pw_gid == gid)
         return true;
-    for (char **m = gr.gr_mem; *m; m++)
-        if (strcmp(*m, user) == 0)
+    int n = 64, size = n;
+    g_autofree gid_t *groups = g_new(gid_t, size);
+    while (getgrouplist(user, pw.pw_gid, groups, &n) < 0) {
+        if (n <= size || n > 65536)
+            return false;
+        groups = g_renew(gid_t, groups, size = n);
+    }
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
             return true;
     return false;
 }
 
 static bool check_password(const char *user, const char *password)
 {
-    throttle_enter(user);
+    if (!throttle_enter(user)) {
+        vs_warn("refused login for user '%s': %d attempts for it are under way already", user,
+                MAX_WAITING_PER_USER);
+        return false;
+    }
     bool ok = vs_pam_authenticate(auth.pam_service, user, password);
     bool allowed = ok && vs_auth_user_allowed(user, auth.login_group);
     /* A right password of an account that may not log in counts as a

@@ -301,6 +301,10 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
                                "address, or the public origin set with --public-origin");
         return api->status;
     }
+    if (st->too_large) {
+        vs_api_error(api, 413, "the request body is larger than the limit");
+        return api->status;
+    }
     size_t n_routes;
     const VsRoute *routes = vs_api_routes(&n_routes);
     vs_route_match(routes, n_routes, method, url, &st->match);
@@ -318,8 +322,6 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
     } else if ((st->kind == VS_AUTH_SESSION || st->kind == VS_AUTH_BASIC) && !get &&
                !same_origin(conn, srv->config.tls_cert != NULL, srv->config.public_origin)) {
         vs_api_error(api, 403, "cross-site request refused: Origin does not match");
-    } else if (st->too_large) {
-        vs_api_error(api, 413, "the request body is larger than the limit");
     }
     return api->status;
 }
@@ -482,7 +484,7 @@ bool vs_listen_is_loopback(const char *host)
 {
     struct in_addr v4;
     struct in6_addr v6;
-    if (strcmp(host, "localhost") == 0)
+    if (g_ascii_strcasecmp(host, "localhost") == 0)
         return true;
     if (inet_pton(AF_INET, host, &v4) == 1)
         return (ntohl(v4.s_addr) >> 24) == 127;

@@ -3,6 +3,7 @@
 #include "journal.h"
 
 #include "../util/error.h"
+#include "../util/fault.h"
 #include "../util/log.h"
 #include "hv.h"
 #include "images.h"
@@ -149,17 +150,25 @@ static void pend(VsJournal *j)
     pend_at(j, false);
 }
 
-/* The oldest kept record of the VM with UUID (a clone's: of its source or
- * of the clone), taken off the list, or NULL. */
+/* The VM a kept record holds back: a clone's is the clone (its settling
+ * removes the clone and touches nothing of the source), any other's its
+ * VM. Settled under that VM's lock. */
+static char *held_uuid(GKeyFile *kf)
+{
+    char *made = g_key_file_get_string(kf, "op", "new_uuid", NULL);
+    return made ? made : g_key_file_get_string(kf, "op", "uuid", NULL);
+}
+
+/* The oldest kept record that holds back the VM with UUID, taken off the
+ * list, or NULL. */
 static VsJournal *take_pending(const char *uuid)
 {
     VsJournal *found = NULL;
     g_mutex_lock(&pending_lock);
     for (guint i = 0; pending && !found && i < pending->len; i++) {
         VsJournal *j = g_ptr_array_index(pending, i);
-        g_autofree char *of = g_key_file_get_string(j->kf, "op", "uuid", NULL);
-        g_autofree char *made = g_key_file_get_string(j->kf, "op", "new_uuid", NULL);
-        if (g_strcmp0(of, uuid) == 0 || g_strcmp0(made, uuid) == 0)
+        g_autofree char *held = held_uuid(j->kf);
+        if (g_strcmp0(held, uuid) == 0)
             found = g_ptr_array_steal_index(pending, i);
     }
     g_mutex_unlock(&pending_lock);
@@ -172,7 +181,7 @@ char **vs_journal_pending_uuids(void)
     g_mutex_lock(&pending_lock);
     for (guint i = 0; pending && i < pending->len; i++) {
         VsJournal *j = g_ptr_array_index(pending, i);
-        g_autofree char *uuid = g_key_file_get_string(j->kf, "op", "uuid", NULL);
+        g_autofree char *uuid = held_uuid(j->kf);
         if (uuid)
             g_strv_builder_add(uuids, uuid);
     }
@@ -343,7 +352,35 @@ static VsJournalOutcome finish_revert(virDomainPtr dom, GKeyFile *kf, gint64 dea
  * under the name it has now (the old one or the new), parents first; those
  * it has are left as they are (each was dropped whole or not at all, and
  * one defined again is already under the current name). DONE when the
- * tree is whole; else UNSETTLED. */
+ * tree is whole; else UNSETTLED, until libvirt has refused it (answered,
+ * and said no) RENAME_REFUSALS times: then the tree's XML is saved in
+ * STATE/kept-trees/ for the administrator, and the VM is let go (DONE), so
+ * that a tree libvirt will never take cannot hold the VM's changes (its
+ * delete among them) for ever. */
+#define RENAME_REFUSALS 10
+
+/* Writes TREE's snapshot XML, parents first, into a new directory under
+ * STATE/kept-trees/; its path, or NULL. */
+static char *keep_tree(virDomainPtr dom, const VsSnapshotTree *tree)
+{
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    g_autofree char *stamp = g_strdup_printf("%s-%" G_GINT64_FORMAT, uuid, g_get_real_time());
+    char *path = g_build_filename(vs_hv_state_dir(), "kept-trees", stamp, NULL);
+    if (g_mkdir_with_parents(path, 0700) != 0) {
+        g_free(path);
+        return NULL;
+    }
+    for (guint i = 0; i < tree->xml->len; i++) {
+        g_autofree char *name = g_strdup_printf("%04u.xml", i);
+        g_autofree char *file = g_build_filename(path, name, NULL);
+        if (!g_file_set_contents(file, g_ptr_array_index(tree->xml, i), -1, NULL)) {
+            g_free(path);
+            return NULL;
+        }
+    }
+    return path;
+}
+
 static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf)
 {
     g_autoptr(GPtrArray) xml = get_list(kf, "tree");
@@ -356,11 +393,26 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf)
         g_clear_pointer(&tree->current, g_free);
     VsDomainRewrite rewrite = {.name = virDomainGetName(dom)};
     g_autoptr(GError) error = NULL;
-    int defined = vs_snapshot_tree_define_missing(dom, tree, &rewrite, &error);
+    int defined = -1;
+    if (vs_fault_fails("rename-redefine"))
+        g_set_error(&error, VS_ERROR, VS_ERR_FAILED, "injected failure");
+    else
+        defined = vs_snapshot_tree_define_missing(dom, tree, &rewrite, &error);
     if (defined < 0) {
         vs_error("recovery: cannot restore the snapshots of VM '%s': %s", virDomainGetName(dom),
                  error->message);
-        return VS_JOURNAL_UNSETTLED;
+        if (vs_hv_broke_off(&error))
+            return VS_JOURNAL_UNSETTLED;
+        int refusals = g_key_file_get_integer(kf, "op", "refusals", NULL) + 1;
+        g_key_file_set_integer(kf, "op", "refusals", refusals);
+        g_autofree char *kept = refusals >= RENAME_REFUSALS ? keep_tree(dom, tree) : NULL;
+        if (!kept)
+            return VS_JOURNAL_UNSETTLED;
+        vs_error("recovery: libvirt refused the snapshot tree of VM '%s' %d times; its "
+                 "snapshots' XML is kept in %s (redefine them, parents first, in file order: "
+                 "virsh snapshot-create --redefine), and the VM is no longer held",
+                 virDomainGetName(dom), refusals, kept);
+        return VS_JOURNAL_DONE;
     }
     if (defined > 0)
         vs_info("recovery: restored %d of %u snapshot(s) of VM '%s' after an interrupted rename",

@@ -57,7 +57,7 @@ typedef enum {
  * time, the daemon stops, libvirt cannot say) says so in ERROR and, for a
  * snapshot, rename or clone, keeps the record (*J becomes NULL): the
  * background settler (settler.h) or the VM's next operation (a clone's:
- * of the source or of the clone) settles it (vs_journal_settle_pending),
+ * the clone's, under its lock) settles it (vs_journal_settle_pending),
  * or the next start; a revert or delete is not replayed on a VM that may
  * be used by then (its client is told to look and try again).
  * UNDONE (not done, or for a revert not finished) leaves ERROR as it is.
@@ -75,8 +75,9 @@ void vs_journal_keep(VsJournal **j);
  * does (vs_journal_init sets it as the locks' gate); task workers, which
  * wait for their turn with vs_vmlock_wait, call it themselves. */
 int vs_journal_settle_pending(const char *uuid, GError **error);
-/* The UUIDs of the VMs with kept records (a UUID may repeat), for the
- * background settler (settler.c); free with g_strfreev. */
+/* The UUIDs of the VMs kept records hold back (a clone's: the clone; a
+ * UUID may repeat), for the background settler (settler.c), which settles
+ * each under that VM's lock; free with g_strfreev. */
 char **vs_journal_pending_uuids(void);
 /* virtsnapd stops: settles still waiting end at once, UNSETTLED. */
 void vs_journal_stop_settling(void);

@@ -13,8 +13,8 @@ void vs_fault_point(const char *name)
 {
     const char *pause = g_getenv("VIRTSNAP_PAUSE");
     if (pause && strcmp(pause, name) == 0) {
-        vs_warn("fault injection: waiting 2 s at '%s'", name);
-        g_usleep(2 * G_USEC_PER_SEC);
+        vs_warn("fault injection: waiting 4 s at '%s'", name);
+        g_usleep(4 * G_USEC_PER_SEC);
     }
     const char *want = g_getenv("VIRTSNAP_FAULT");
     if (want && strcmp(want, name) == 0) {
@@ -27,8 +27,11 @@ bool vs_fault_fails(const char *name)
 {
     static gint failed;
     const char *want = g_getenv("VIRTSNAP_FAIL");
-    if (!want || strcmp(want, name) != 0 || !g_atomic_int_compare_and_exchange(&failed, 0, 1))
+    size_t n = want ? strlen(want) : 0;
+    bool always = n > 0 && want[n - 1] == '*'; /* "point*": every time */
+    if (!want || strncmp(want, name, always ? n - 1 : n + 1) != 0 ||
+        (always ? strlen(name) != n - 1 : !g_atomic_int_compare_and_exchange(&failed, 0, 1)))
         return false;
-    vs_error("fault injection: failing '%s' once", name);
+    vs_error("fault injection: failing '%s'%s", name, always ? "" : " once");
     return true;
 }

@@ -17,7 +17,9 @@ char *vs_log_escape(const char *text)
 {
     GString *out = g_string_sized_new(strlen(text));
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '\n')
+        if (*p == '\\')
+            g_string_append(out, "\\\\");
+        else if (*p == '\n')
             g_string_append(out, "\\n");
         else if (*p == '\t')
             g_string_append(out, "\\t");

@@ -25,6 +25,7 @@ static void test_escape(void **state)
     expect_escaped("\x1b[31mred\x7f", "\\x1b[31mred\\x7f");
     expect_escaped("csi \xc2\x9b" "1m", "csi \\u009b1m"); /* U+009B, a C1 control */
     expect_escaped("nbsp \xc2\xa0", "nbsp \xc2\xa0"); /* U+00A0 is not one */
+    expect_escaped("a \\n b", "a \\\\n b"); /* a backslash is not an escape */
     expect_escaped("", "");
 }
 

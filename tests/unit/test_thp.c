@@ -53,18 +53,25 @@ typedef struct {
  * all the calls below look at), on small pages as a live snapshot leaves
  * them: every page read (the shared zero page), and in each piece of TOUCHED
  * one page written with its number. */
-static Region *left; /* a region a failed check left mapped: unmapped by the next test */
+/* The mapping a failed check or a skip left (its test's Region is gone with
+ * its stack frame): unmapped by the next test. */
+static struct {
+    char *raw;
+    size_t len;
+} left;
 
 static void region_make(Region *r, const bool touched[PIECES])
 {
-    if (left)
-        munmap(left->raw, left->size + 3 * left->piece);
-    left = r;
+    if (left.raw)
+        munmap(left.raw, left.len);
+    left.raw = NULL;
     r->piece = vs_thp_size();
     r->page = (guint64)sysconf(_SC_PAGESIZE);
     r->size = (size_t)(PIECES * r->piece);
     r->raw = mmap(NULL, r->size + 3 * r->piece, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     assert_true(r->raw != MAP_FAILED);
+    left.raw = r->raw;
+    left.len = r->size + 3 * r->piece;
     r->region = (char *)(((uintptr_t)r->raw + 2 * r->piece - 1) & ~(uintptr_t)(r->piece - 1));
     assert_int_equal(mprotect(r->region, r->size, PROT_READ | PROT_WRITE), 0);
     assert_int_equal(madvise(r->region, r->size, MADV_NOHUGEPAGE), 0);
@@ -118,7 +125,7 @@ static void collapse_and_check(Region *r, const bool touched[PIECES], double fil
         assert_int_equal(*at, touched[p] ? (char)('a' + p) : 0);
     }
     munmap(r->raw, r->size + 3 * r->piece);
-    left = NULL;
+    left.raw = NULL;
 }
 
 /* 4 pieces of 16 touched (3, 7 and the run 10-11): below any fill ratio. */
