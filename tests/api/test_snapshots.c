@@ -976,16 +976,31 @@ static void test_vm_rename_keeps_tree(void **state)
     api_delete_vm("s-ren");
 }
 
+/* Makes api_d a daemon of its own, started with the environment variable
+ * VAR set to VALUE (a fault injection); returns the shared one, which
+ * own_daemon_end() puts back. */
+static VsTestDaemon *own_daemon(const char *var, const char *value)
+{
+    VsTestDaemon *shared = api_d;
+    g_setenv(var, value, TRUE);
+    api_d = vs_test_daemon_start("test:///default", NULL);
+    g_unsetenv(var);
+    return shared;
+}
+
+static void own_daemon_end(VsTestDaemon *shared)
+{
+    vs_test_daemon_free(api_d);
+    api_d = shared;
+}
+
 /* A rename whose snapshot tree libvirt will not take back (injected once,
  * $VIRTSNAP_FAIL=rename-redefine) fails saying so, and the tree is not
  * lost: its record is kept and the background settler defines it again. */
 static void test_rename_tree_refused(void **state)
 {
     (void)state;
-    VsTestDaemon *shared = api_d;
-    g_setenv("VIRTSNAP_FAIL", "rename-redefine", TRUE);
-    api_d = vs_test_daemon_start("test:///default", NULL);
-    g_unsetenv("VIRTSNAP_FAIL");
+    VsTestDaemon *shared = own_daemon("VIRTSNAP_FAIL", "rename-redefine");
     json_decref(api_create_vm("r-old", NULL));
     api_snap("r-old", "A", "first");
     api_snap("r-old", "B", NULL);
@@ -1016,8 +1031,7 @@ static void test_rename_tree_refused(void **state)
     json_decref(before);
     json_decref(after);
     api_delete_vm("r-new");
-    vs_test_daemon_free(api_d);
-    api_d = shared;
+    own_daemon_end(shared);
 }
 
 /* A tree libvirt refuses for good does not hold the VM for ever: after 10
@@ -1026,10 +1040,7 @@ static void test_rename_tree_refused(void **state)
 static void test_rename_tree_refused_for_good(void **state)
 {
     (void)state;
-    VsTestDaemon *shared = api_d;
-    g_setenv("VIRTSNAP_FAIL", "rename-redefine*", TRUE);
-    api_d = vs_test_daemon_start("test:///default", NULL);
-    g_unsetenv("VIRTSNAP_FAIL");
+    VsTestDaemon *shared = own_daemon("VIRTSNAP_FAIL", "rename-redefine*");
     json_decref(api_create_vm("rg-old", NULL));
     api_snap("rg-old", "A", NULL);
     api_snap("rg-old", "B", NULL);
@@ -1056,8 +1067,7 @@ static void test_rename_tree_refused_for_good(void **state)
     assert_true(g_file_get_contents(first, &xml, NULL, NULL));
     assert_true(api_contains(xml, "<name>A</name>"));
     assert_true(g_file_test(second, G_FILE_TEST_EXISTS));
-    vs_test_daemon_free(api_d);
-    api_d = shared;
+    own_daemon_end(shared);
 }
 
 typedef struct {
@@ -1079,10 +1089,7 @@ static gpointer request_thread(gpointer data)
 static void test_create_during_rename(void **state)
 {
     (void)state;
-    VsTestDaemon *shared = api_d;
-    g_setenv("VIRTSNAP_PAUSE", "rename-after-discard", TRUE); /* 4 s */
-    api_d = vs_test_daemon_start("test:///default", NULL);
-    g_unsetenv("VIRTSNAP_PAUSE");
+    VsTestDaemon *shared = own_daemon("VIRTSNAP_PAUSE", "rename-after-discard"); /* 4 s */
     json_decref(api_create_vm("cr-old", NULL));
     api_snap("cr-old", "s1", NULL);
     Request rename = {.path = "/vms/cr-old", .body = "{\"name\": \"cr-new\"}"};
@@ -1106,8 +1113,7 @@ static void test_create_during_rename(void **state)
     g_autofree char *all = api_snap_names("cr-new", "?all=true");
     assert_string_equal(all, "s1");
     api_delete_vm("cr-new");
-    vs_test_daemon_free(api_d);
-    api_d = shared;
+    own_daemon_end(shared);
 }
 
 static void test_clone(void **state)
