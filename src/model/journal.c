@@ -3,7 +3,6 @@
 #include "journal.h"
 
 #include "../util/error.h"
-#include "../util/fault.h"
 #include "../util/log.h"
 #include "hv.h"
 #include "images.h"
@@ -400,11 +399,7 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf)
         g_clear_pointer(&tree->current, g_free);
     VsDomainRewrite rewrite = {.name = virDomainGetName(dom)};
     g_autoptr(GError) error = NULL;
-    int defined = -1;
-    if (vs_fault_fails("rename-redefine"))
-        g_set_error(&error, VS_ERROR, VS_ERR_FAILED, "injected failure");
-    else
-        defined = vs_snapshot_tree_define_missing(dom, tree, &rewrite, &error);
+    int defined = vs_snapshot_tree_define_missing(dom, tree, &rewrite, &error);
     if (defined < 0) {
         vs_error("recovery: cannot restore the snapshots of VM '%s': %s", virDomainGetName(dom),
                  error->message);

@@ -1150,6 +1150,10 @@ int vs_snapshot_tree_define_missing(virDomainPtr dom, const VsSnapshotTree *tree
 {
     g_autofree char *uuid = vs_hv_uuid(dom);
     vs_snapshot_facts_forget(uuid);
+    if (vs_fault_fails("tree-redefine")) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "injected failure");
+        return -1;
+    }
     int defined = 0;
     for (guint i = 0; i < tree->xml->len; i++) {
         const char *text = g_ptr_array_index(tree->xml, i);

@@ -610,12 +610,8 @@ static bool rename_domain(virDomainPtr dom, const char *new_name, GError **error
     VsDomainRewrite rewrite = {.name = renamed ? new_name : old_name};
     g_autoptr(GError) restore_error = NULL;
     bool whole = false;
-    if (!vs_hv_broke_off(error)) {
-        if (vs_fault_fails("rename-redefine"))
-            g_set_error(&restore_error, VS_ERROR, VS_ERR_FAILED, "injected failure");
-        else
-            whole = vs_snapshot_tree_define_missing(dom, tree, &rewrite, &restore_error) >= 0;
-    }
+    if (!vs_hv_broke_off(error))
+        whole = vs_snapshot_tree_define_missing(dom, tree, &rewrite, &restore_error) >= 0;
     bool ok = renamed && whole;
     if (!whole && (vs_hv_broke_off(error) || vs_hv_broke_off(&restore_error))) {
         /* Broke off: the tree is restored once libvirt is back. */

@@ -27,10 +27,14 @@ bool vs_fault_fails(const char *name)
 {
     static gint failed;
     const char *want = g_getenv("VIRTSNAP_FAIL");
-    size_t n = want ? strlen(want) : 0;
-    bool always = n > 0 && want[n - 1] == '*'; /* "point*": every time */
-    if (!want || strncmp(want, name, always ? n - 1 : n + 1) != 0 ||
-        (always ? strlen(name) != n - 1 : !g_atomic_int_compare_and_exchange(&failed, 0, 1)))
+    if (!want)
+        return false;
+    size_t len = strlen(want);
+    bool always = len > 0 && want[len - 1] == '*'; /* "point*": every time */
+    len -= always;
+    if (strlen(name) != len || strncmp(want, name, len) != 0)
+        return false;
+    if (!always && !g_atomic_int_compare_and_exchange(&failed, 0, 1))
         return false;
     vs_error("fault injection: failing '%s'%s", name, always ? "" : " once");
     return true;

@@ -995,12 +995,12 @@ static void own_daemon_end(VsTestDaemon *shared)
 }
 
 /* A rename whose snapshot tree libvirt will not take back (injected once,
- * $VIRTSNAP_FAIL=rename-redefine) fails saying so, and the tree is not
+ * $VIRTSNAP_FAIL=tree-redefine) fails saying so, and the tree is not
  * lost: its record is kept and the background settler defines it again. */
 static void test_rename_tree_refused(void **state)
 {
     (void)state;
-    VsTestDaemon *shared = own_daemon("VIRTSNAP_FAIL", "rename-redefine");
+    VsTestDaemon *shared = own_daemon("VIRTSNAP_FAIL", "tree-redefine");
     json_decref(api_create_vm("r-old", NULL));
     api_snap("r-old", "A", "first");
     api_snap("r-old", "B", NULL);
@@ -1040,7 +1040,7 @@ static void test_rename_tree_refused(void **state)
 static void test_rename_tree_refused_for_good(void **state)
 {
     (void)state;
-    VsTestDaemon *shared = own_daemon("VIRTSNAP_FAIL", "rename-redefine*");
+    VsTestDaemon *shared = own_daemon("VIRTSNAP_FAIL", "tree-redefine*");
     json_decref(api_create_vm("rg-old", NULL));
     api_snap("rg-old", "A", NULL);
     api_snap("rg-old", "B", NULL);
