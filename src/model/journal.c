@@ -3,6 +3,7 @@
 #include "journal.h"
 
 #include "../util/error.h"
+#include "../util/files.h"
 #include "../util/log.h"
 #include "hv.h"
 #include "images.h"
@@ -20,6 +21,7 @@
 struct VsJournal {
     char *path;
     GKeyFile *kf;
+    bool on_disk; /* PATH exists: a commit replaces it */
 };
 
 static char *dir;
@@ -82,13 +84,17 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
     g_key_file_set_string_list(j->kf, "op", key, (const char *const *)encoded->pdata, n);
 }
 
-/* Written whole (a new file, then renamed): a crash of virtsnapd never
- * leaves half a record. A rename's record also holds what exists nowhere
- * else while the metadata is dropped (the tree): it is synced, and its
- * directory, so that a power cut cannot lose it either. The others are
- * not: an fsync here costs the create 2-3 ms on ext4 (it flushes the
- * previous savevm's data with it; bench, session 12), and after a power
- * cut libvirt's own metadata is no more durable than they would be. */
+/* Written whole: a crash of virtsnapd never leaves half a record. A small
+ * new record is created in place (vs_file_write_new: whole or empty, and an
+ * empty one is dropped at start as an operation that never began, which it
+ * is: the operation's first change follows the commit); a larger one, or a
+ * replacement, is written to a new file and renamed. A rename's record also
+ * holds what exists nowhere else while the metadata is dropped (the tree):
+ * it is synced, and its directory, so that a power cut cannot lose it
+ * either. The others are not: an fsync here costs the create 2-3 ms on
+ * ext4 (it flushes the previous savevm's data with it; bench, session 12),
+ * and after a power cut libvirt's own metadata is no more durable than
+ * they would be. */
 bool vs_journal_commit(VsJournal *j, GError **error)
 {
     gsize len = 0;
@@ -98,8 +104,11 @@ bool vs_journal_commit(VsJournal *j, GError **error)
     GFileSetContentsFlags flags = G_FILE_SET_CONTENTS_CONSISTENT |
                                   (durable ? G_FILE_SET_CONTENTS_DURABLE
                                            : G_FILE_SET_CONTENTS_ONLY_EXISTING);
-    if (!g_file_set_contents_full(j->path, text, (gssize)len, flags, 0600, error))
+    bool in_place = !durable && !j->on_disk && len <= VS_FILE_NEW_MAX;
+    if (in_place ? !vs_file_write_new(j->path, text, len, error)
+                 : !g_file_set_contents_full(j->path, text, (gssize)len, flags, 0600, error))
         return false;
+    j->on_disk = true;
     int fd = durable ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     if (fd >= 0) {
         fsync(fd);
@@ -573,7 +582,11 @@ int vs_journal_recover(void)
     while (listing && (name = g_dir_read_name(listing))) {
         g_autofree char *path = g_build_filename(dir, name, NULL);
         g_autoptr(GKeyFile) kf = g_key_file_new();
-        bool loaded = g_str_has_suffix(name, ".op") && g_key_file_load_from_file(kf, path, 0, NULL);
+        /* Not a record (a temporary file), or an empty one (its operation
+         * never began: vs_journal_commit), is dropped. */
+        bool loaded = g_str_has_suffix(name, ".op") &&
+                      g_key_file_load_from_file(kf, path, 0, NULL) &&
+                      g_key_file_has_key(kf, "op", "kind", NULL);
         if (!loaded) {
             g_unlink(path);
             continue;
@@ -593,6 +606,7 @@ int vs_journal_recover(void)
         VsJournal *j = g_new0(VsJournal, 1);
         j->path = g_steal_pointer(&path);
         j->kf = g_key_file_ref(kf);
+        j->on_disk = true;
         pend(j);
     }
     return handled;

@@ -1,8 +1,10 @@
 /* files.c: small file-system helpers shared by the model. */
 #include "files.h"
 
-#include <glib.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
+#include <unistd.h>
 
 void vs_dir_remove_files(const char *dir)
 {
@@ -13,4 +15,29 @@ void vs_dir_remove_files(const char *dir)
         g_unlink(path);
     }
     g_rmdir(dir);
+}
+
+bool vs_file_write_new(const char *path, const char *text, gsize len, GError **error)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    gsize done = 0;
+    while (fd >= 0 && done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n < 0 && errno != EINTR)
+            break;
+        done += n > 0 ? (gsize)n : 0;
+    }
+    bool ok = fd >= 0 && done == len;
+    int err = ok ? 0 : errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        if (fd >= 0) /* ours, half written: gone, as if never begun */
+            g_unlink(path);
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "cannot write %s: %s",
+                    path, g_strerror(err));
+    }
+    return ok;
 }

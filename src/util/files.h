@@ -4,3 +4,20 @@
 /* Deletes the files directly in DIR, then DIR itself (no subdirectories;
  * nothing happens when DIR does not exist). */
 void vs_dir_remove_files(const char *dir);
+
+#include <glib.h>
+#include <stdbool.h>
+
+/* The most vs_file_write_new writes whole even when the process is killed
+ * during the write: one page, written from its start in one write(). */
+#define VS_FILE_NEW_MAX 4096
+
+/* Creates PATH (mode 0600; false with ERROR if it exists) holding the LEN
+ * bytes of TEXT, in place: no temporary file and no rename, which cost a
+ * small record 0.1-0.3 ms each on ext4 here (bench, session 13). For
+ * records of at most VS_FILE_NEW_MAX bytes, a crash of the process leaves
+ * the whole record or an empty file, never part of one; readers take an
+ * empty file for a write that never happened. Not for replacing a file
+ * (that needs a rename to be atomic), nor for what must survive a power
+ * cut (no fsync). */
+bool vs_file_write_new(const char *path, const char *text, gsize len, GError **error);

@@ -2,8 +2,9 @@
  * that succeeds, one that fails with its message, progress and messages
  * while running, listing order, expiry of ended tasks, waiting for a task's
  * end (and the shutdown that ends every wait), a task shown finished before
- * its function returns, and ended tasks kept on disk
- * only (past the newest 1,000) still answered and expired. */
+ * its function returns, ended tasks kept on disk
+ * only (past the newest 1,000) still answered and expired, and the records
+ * a crash leaves read back at the next start. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -521,6 +522,67 @@ static void test_finish_early(void **state)
     g_free(job);
 }
 
+/* Empties DIR of files and removes it. */
+static void remove_dir(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    for (const char *n; d && (n = g_dir_read_name(d));) {
+        g_autofree char *f = g_build_filename(dir, n, NULL);
+        g_unlink(f);
+    }
+    g_rmdir(dir);
+}
+
+/* A new task's record is written in place (no temporary file left) and
+ * private; at the next start, a record a crash left running is shown
+ * interrupted, and an empty one (a crash between creating the file and
+ * writing it) is dropped, like a task never accepted. */
+static void test_records_at_start(void **state)
+{
+    (void)state;
+    g_autofree char *dir = keep_records();
+    int freed = 0;
+    Job *job = NULL;
+    g_autofree char *id = start_held("/vms/r", &freed, &job);
+    g_autofree char *name = g_strdup_printf("%s.task", id);
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    GStatBuf st;
+    assert_int_equal(g_stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(record_status(dir, id), VS_TASK_RUNNING);
+    /* A crash's leftovers: task 76 running, task 77's record empty. */
+    g_autofree char *text = NULL;
+    assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_autofree char *id_line = g_strdup_printf("id=%s\n", id);
+    g_auto(GStrv) parts = g_strsplit(text, id_line, 2);
+    assert_non_null(parts[1]);
+    g_autofree char *other = g_strconcat(parts[0], "id=76\n", parts[1], NULL);
+    g_autofree char *path76 = g_build_filename(dir, "76.task", NULL);
+    g_autofree char *path77 = g_build_filename(dir, "77.task", NULL);
+    assert_true(g_file_set_contents(path76, other, -1, NULL));
+    assert_true(g_file_set_contents(path77, "", 0, NULL));
+    job_open(job);
+    g_autoptr(VsTaskInfo) done = wait_ended(id);
+    assert_int_equal(done->status, VS_TASK_FINISHED);
+    vs_tasks_shutdown();
+    vs_tasks_init();
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_tasks_persist(dir, &error));
+    g_autoptr(VsTaskInfo) before = vs_task_get(id);
+    assert_int_equal(before->status, VS_TASK_FINISHED);
+    g_autoptr(VsTaskInfo) cut = vs_task_get("76");
+    assert_non_null(cut);
+    assert_int_equal(cut->status, VS_TASK_FAILED);
+    assert_true(g_str_has_prefix(cut->message, "interrupted"));
+    assert_int_equal(record_status(dir, "76"), VS_TASK_FAILED);
+    assert_null(vs_task_get("77"));
+    assert_false(g_file_test(path77, G_FILE_TEST_EXISTS));
+    vs_tasks_shutdown();
+    vs_tasks_init(); /* for the teardown */
+    remove_dir(dir);
+    g_free(job);
+}
+
 static void test_stop_waits(void **state)
 {
     (void)state;
@@ -563,6 +625,7 @@ int main(void)
         /* These two keep records on disk (the registry keeps the directory). */
         cmocka_unit_test_setup_teardown(test_finish_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evicted_to_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_records_at_start, setup, teardown),
     };
     return cmocka_run_group_tests_name("tasks", tests, NULL, NULL);
 }
