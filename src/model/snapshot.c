@@ -411,19 +411,29 @@ static bool name_taken(virDomainPtr dom, const char *uuid, const char *name, cha
     return snap != NULL;
 }
 
-/* Held from the check that a name is free until it is reserved (create) or
- * given (rename), so that two requests never both get one name. */
-static GMutex reserve_lock;
-
-static void pending_set(const char *uuid, const char *name, bool on)
+/* Reserves NAME for a snapshot being made (or renamed to it): false when
+ * another request holds it already. The check and the reservation are one
+ * step under PENDING_LOCK, so two requests never both get one name. The
+ * libvirt lookup of name_taken runs before, without any lock held (a hung
+ * remote libvirtd stalls only its own request): a snapshot that got the
+ * name in between was made or renamed by an operation on the VM, which the
+ * create's worker sees (its checks are not fresh) and checks again. */
+static bool pending_reserve(const char *uuid, const char *name)
 {
     g_autofree char *key = pending_key(uuid, name);
     g_mutex_lock(&pending_lock);
     if (!pending)
         pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    if (on)
-        g_hash_table_add(pending, g_steal_pointer(&key));
-    else
+    bool reserved = g_hash_table_add(pending, g_steal_pointer(&key));
+    g_mutex_unlock(&pending_lock);
+    return reserved;
+}
+
+static void pending_release(const char *uuid, const char *name)
+{
+    g_autofree char *key = pending_key(uuid, name);
+    g_mutex_lock(&pending_lock);
+    if (pending)
         g_hash_table_remove(pending, key);
     g_mutex_unlock(&pending_lock);
 }
@@ -513,12 +523,18 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
         (live == VS_LIVE_ON && !vs_live_supported(dom, error)) ||
         !vs_vmlock_has_room(lock, vm, error))
         return NULL;
-    g_mutex_lock(&reserve_lock);
-    g_autofree char *chosen = name ? g_strdup(name) : default_name(dom, uuid, &internal);
-    bool taken = name && name_taken(dom, uuid, chosen, &internal);
-    if (!taken)
-        pending_set(uuid, chosen, true);
-    g_mutex_unlock(&reserve_lock);
+    g_autofree char *chosen = NULL;
+    bool taken = false;
+    if (name) {
+        chosen = g_strdup(name);
+        taken = name_taken(dom, uuid, chosen, &internal) || !pending_reserve(uuid, chosen);
+    } else { /* another default name if one was reserved since it was found free */
+        do {
+            g_clear_pointer(&chosen, g_free);
+            g_clear_pointer(&internal, g_free);
+            chosen = default_name(dom, uuid, &internal);
+        } while (!pending_reserve(uuid, chosen));
+    }
     if (taken) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'",
                     vm, chosen);
@@ -554,7 +570,7 @@ const char *vs_snapshot_job_name(const VsSnapshotJob *job) { return job->name; }
 static void job_unreserve(VsSnapshotJob *job)
 {
     if (job->reserved)
-        pending_set(job->uuid, job->name, false);
+        pending_release(job->uuid, job->name);
     job->reserved = false;
 }
 
@@ -888,12 +904,7 @@ static bool update_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     const char *internal = virDomainSnapshotGetName(snap);
     bool renaming = op->new_name && strcmp(op->new_name, op->name) != 0;
     if (renaming) { /* reserved like a create's name, until it is given */
-        g_mutex_lock(&reserve_lock);
-        bool taken = name_taken(dom, uuid, op->new_name, NULL);
-        if (!taken)
-            pending_set(uuid, op->new_name, true);
-        g_mutex_unlock(&reserve_lock);
-        if (taken) {
+        if (name_taken(dom, uuid, op->new_name, NULL) || !pending_reserve(uuid, op->new_name)) {
             g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                         "VM '%s' already has a snapshot named '%s'", virDomainGetName(dom),
                         op->new_name);
@@ -903,7 +914,7 @@ static bool update_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     bool ok = (!op->description || set_description(snap, op->description, error)) &&
               (!renaming || vs_snapnames_set(uuid, internal, op->new_name, error));
     if (renaming)
-        pending_set(uuid, op->new_name, false);
+        pending_release(uuid, op->new_name);
     if (!ok)
         return false;
     op->result = snapshot_info(uuid, snap, error);

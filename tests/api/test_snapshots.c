@@ -308,8 +308,9 @@ static void test_create_errors(void **state)
 }
 
 /* Unnamed creates sent at the same moment from several connections each get
- * a name of their own (the check that a name is free and its reservation are
- * one step): no two snapshots are ever shown under one name. */
+ * a name of their own (a name is reserved in one step, and one reserved
+ * since it was found free is not given): no two snapshots are ever shown
+ * under one name. */
 #define RACERS 8
 static void *post_unnamed(void *data)
 {
@@ -349,6 +350,41 @@ static void test_default_names_at_once(void **state)
         if (!g_hash_table_add(names, (gpointer)vs_json_str(snap, "name")))
             fail_msg("two snapshots are shown as '%s'", vs_json_str(snap, "name"));
     }
+    api_delete_vm("s-race");
+}
+
+/* Creates of one name sent at the same moment: one is accepted, the others
+ * are refused with 409 (the name is taken or reserved), and one snapshot is
+ * made. */
+static void *post_named(void *data)
+{
+    VsTestResponse **out = data;
+    *out = vs_http(api_d, "POST", "/vms/s-race/snapshots", "{\"name\":\"same\"}");
+    return NULL;
+}
+
+static void test_named_at_once(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("s-race", NULL));
+    pthread_t threads[RACERS];
+    VsTestResponse *answers[RACERS] = {0};
+    for (int i = 0; i < RACERS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, post_named, &answers[i]), 0);
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(threads[i], NULL);
+    int accepted = 0;
+    for (int i = 0; i < RACERS; i++) {
+        if (answers[i]->status == 202) {
+            accepted++;
+            wait_finished(vs_json_str(answers[i]->json, "id"));
+        } else {
+            assert_int_equal(answers[i]->status, 409);
+        }
+        vs_response_free(answers[i]);
+    }
+    assert_int_equal(accepted, 1);
+    assert_int_equal(vm_count("s-race"), 1);
     api_delete_vm("s-race");
 }
 
@@ -1435,6 +1471,7 @@ int main(void)
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_default_name),
         cmocka_unit_test(test_default_names_at_once),
+        cmocka_unit_test(test_named_at_once),
         cmocka_unit_test(test_special_names),
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_get_one),
