@@ -683,10 +683,11 @@ static virDomainSnapshotPtr snapshot_again(const char *uuid, const char *vm, con
 }
 
 /* A create that broke off: once libvirt is back and its job on the VM has
- * ended, the snapshot as made (its handle), or NULL with nothing of it
- * left (as recovery after a crash would, journal.c). */
-static virDomainSnapshotPtr settle_create(VsTask *task, VsSnapshotJob *job, VsJournal **journal,
-                                          const char *internal, GError **error)
+ * ended, true when the snapshot was found made, whole (settling told it
+ * from libvirt; no handle is fetched again, so a connection that drops once
+ * more does not fail a create that was made), or false with nothing of it
+ * left (as recovery after a crash would, journal.c) or with it unknown. */
+static bool settle_create(VsTask *task, VsSnapshotJob *job, VsJournal **journal, GError **error)
 {
     vs_task_set_message(task, "the connection to libvirt broke off during the snapshot: "
                               "waiting for it to tell whether the snapshot was made");
@@ -694,7 +695,7 @@ static virDomainSnapshotPtr settle_create(VsTask *task, VsSnapshotJob *job, VsJo
     VsJournalOutcome outcome = vs_journal_settle(journal, what, error);
     if (outcome == VS_JOURNAL_UNDONE)
         g_prefix_error(error, "snapshot '%s' was not made, nothing of it is left: ", job->name);
-    return outcome == VS_JOURNAL_DONE ? snapshot_again(job->uuid, job->vm, internal, error) : NULL;
+    return outcome == VS_JOURNAL_DONE;
 }
 
 /* Whether a libvirt snapshot now stands for display name NAME of the VM
@@ -797,9 +798,8 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     }
     vs_fault_point("snapshot-after-create");
     bool broken_off = !snap && vs_hv_broke_off(error);
-    if (broken_off)
-        snap = settle_create(task, job, &journal, internal, error);
-    bool ok = snap && vs_snapnames_set(job->uuid, internal, job->name, error);
+    bool made = snap || (broken_off && settle_create(task, job, &journal, error));
+    bool ok = made && vs_snapnames_set(job->uuid, internal, job->name, error);
     if (ok && running && !broken_off) /* else the pause was not measured */
         vs_snapnames_keep_figures(job->uuid, internal, &figures);
     /* Done as far as the client is concerned. The figures' file, the
