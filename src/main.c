@@ -5,6 +5,7 @@
 #include "http/server.h"
 #include "http/tls.h"
 #include "model/hv.h"
+#include "model/janitor.h"
 #include "model/journal.h"
 #include "model/settler.h"
 #include "model/snapnames.h"
@@ -298,12 +299,14 @@ static int run(Options *o)
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_timeout_add_seconds(60, expire_tasks, NULL);
     vs_settler_start();
+    vs_janitor_start();
     g_main_loop_run(loop);
     vs_tasks_stop_waits();
     vs_journal_stop_settling();
     vs_server_stop(server);
     vs_settler_stop();
     vs_tasks_shutdown();
+    vs_janitor_stop();
     vs_hv_shutdown();
     vs_info("stopped");
     return 0;

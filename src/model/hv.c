@@ -21,6 +21,7 @@ typedef struct {
     virConnectPtr conn;
     int device_ids[2];
     int pause_ids[2];
+    int lifecycle_id;
 } Link;
 
 static struct {
@@ -73,6 +74,8 @@ static void release_link(const Link *link)
     for (size_t i = 0; i < G_N_ELEMENTS(link->device_ids); i++)
         if (link->device_ids[i] >= 0)
             virConnectDomainEventDeregisterAny(link->conn, link->device_ids[i]);
+    if (link->lifecycle_id >= 0)
+        virConnectDomainEventDeregisterAny(link->conn, link->lifecycle_id);
     vs_pause_unwatch(link->conn, link->pause_ids);
     virConnectClose(link->conn);
     virResetLastError(); /* a dead connection's refusals */
@@ -146,6 +149,37 @@ static void on_device_change(virConnectPtr conn, virDomainPtr dom, const char *a
     vs_hv_note_device_change();
 }
 
+static VsHvGoneHook gone_hook;
+static GMutex gone_hook_lock; /* held while the hook runs: unset only between runs */
+
+void vs_hv_set_gone_hook(VsHvGoneHook hook)
+{
+    g_mutex_lock(&gone_hook_lock);
+    gone_hook = hook;
+    g_mutex_unlock(&gone_hook_lock);
+}
+
+/* A domain stopped or was undefined: it may be gone from libvirt (a
+ * transient one that stopped). Only a revert's stop (QEMU restarted from a
+ * snapshot) and a rename's undefine leave it for certain; the hook finds
+ * out for the others, off the event thread. */
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+    (void)conn, (void)opaque;
+    bool maybe_gone = (event == VIR_DOMAIN_EVENT_STOPPED &&
+                       detail != VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT) ||
+                      (event == VIR_DOMAIN_EVENT_UNDEFINED &&
+                       detail != VIR_DOMAIN_EVENT_UNDEFINED_RENAMED);
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (!maybe_gone || virDomainGetUUIDString(dom, uuid) < 0) /* from the handle: no call */
+        return 0;
+    g_mutex_lock(&gone_hook_lock);
+    if (gone_hook)
+        gone_hook(uuid);
+    g_mutex_unlock(&gone_hook_lock);
+    return 0;
+}
+
 guint vs_hv_device_changes(void)
 {
     return (guint)g_atomic_int_get(&hv.device_changes);
@@ -164,6 +198,9 @@ static bool open_connection(Link *link)
         link->device_ids[i] = virConnectDomainEventRegisterAny(
             link->conn, NULL, events[i], VIR_DOMAIN_EVENT_CALLBACK(on_device_change), NULL, NULL);
     vs_hv_note_device_change(); /* what happened while we were away */
+    link->lifecycle_id = virConnectDomainEventRegisterAny(
+        link->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
+        NULL, NULL);
     if (!vs_pause_watch(link->conn, link->pause_ids))
         vs_warn("%s takes no event callbacks: pauses are bounded by the calls' times", hv.uri);
     /* Remote connections notice a dead peer in ~15 s; local drivers ignore it. */

@@ -34,6 +34,12 @@ bool vs_hv_private(void);
  * (re)connection: what was read of a definition before may be stale. */
 guint vs_hv_device_changes(void);
 void vs_hv_note_device_change(void); /* what those events do */
+/* Called (on libvirt's event thread: it must not call libvirt) with the
+ * UUID of a domain that stopped or was undefined, other than by a revert or
+ * a rename, and may therefore be gone from libvirt. One hook; NULL unsets
+ * it, and no call of the old one runs after that returns. */
+typedef void (*VsHvGoneHook)(const char *uuid);
+void vs_hv_set_gone_hook(VsHvGoneHook hook);
 const char *vs_hv_domain_type(void); /* "kvm", "qemu", "test", … */
 const char *vs_hv_state_dir(void);
 const char *vs_hv_images_dir(void);  /* STATE/images */

@@ -1322,9 +1322,9 @@ bool vs_live_copy_ram(const char *src, const char *dst, GError **error)
     return true;
 }
 
-void vs_live_forget_vm(const char *uuid)
+bool vs_live_forget_vm(const char *uuid)
 {
     g_autofree char *dir = vs_live_vm_dir(uuid);
-    vs_dir_remove_files(dir);
+    return vs_dir_remove_files(dir);
 }
 

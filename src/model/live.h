@@ -107,4 +107,4 @@ bool vs_live_copy_ram(const char *src, const char *dst, GError **error);
 /* Deletes STATE/live/<uuid>: when the VM is deleted (with or without its
  * disks; a RAM file is useless without its metadata). Not on a VM rename,
  * whose tree is only redefined. */
-void vs_live_forget_vm(const char *uuid);
+bool vs_live_forget_vm(const char *uuid); /* whether there were any */

@@ -212,15 +212,16 @@ void vs_snapnames_forget(const char *uuid, const char *internal)
     g_mutex_unlock(&lock);
 }
 
-void vs_snapnames_forget_vm(const char *uuid)
+bool vs_snapnames_forget_vm(const char *uuid)
 {
     g_mutex_lock(&lock);
     g_hash_table_remove(maps, uuid);
     g_autofree char *path = map_path(uuid);
-    g_unlink(path);
+    bool removed = g_unlink(path) == 0;
     g_autofree char *figures_dir = figures_path(uuid, NULL);
-    vs_dir_remove_files(figures_dir);
+    removed = vs_dir_remove_files(figures_dir) || removed;
     g_mutex_unlock(&lock);
+    return removed;
 }
 
 bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **error)

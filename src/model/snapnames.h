@@ -30,7 +30,7 @@ char *vs_snapnames_internal(const char *uuid, const char *display);
 bool vs_snapnames_set(const char *uuid, const char *internal, const char *display,
                       GError **error);
 void vs_snapnames_forget(const char *uuid, const char *internal);
-void vs_snapnames_forget_vm(const char *uuid);
+bool vs_snapnames_forget_vm(const char *uuid); /* whether anything was kept */
 bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **error);
 
 typedef struct {

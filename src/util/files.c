@@ -6,7 +6,7 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
-void vs_dir_remove_files(const char *dir)
+bool vs_dir_remove_files(const char *dir)
 {
     g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
     const char *name;
@@ -14,7 +14,7 @@ void vs_dir_remove_files(const char *dir)
         g_autofree char *path = g_build_filename(dir, name, NULL);
         g_unlink(path);
     }
-    g_rmdir(dir);
+    return g_rmdir(dir) == 0;
 }
 
 bool vs_file_write_new(const char *path, const char *text, gsize len, GError **error)

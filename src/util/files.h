@@ -1,12 +1,11 @@
 /* files.h: small file-system helpers shared by the model. */
 #pragma once
-
-/* Deletes the files directly in DIR, then DIR itself (no subdirectories;
- * nothing happens when DIR does not exist). */
-void vs_dir_remove_files(const char *dir);
-
 #include <glib.h>
 #include <stdbool.h>
+
+/* Deletes the files directly in DIR, then DIR itself (no subdirectories;
+ * nothing happens when DIR does not exist): whether DIR was removed. */
+bool vs_dir_remove_files(const char *dir);
 
 /* The most vs_file_write_new writes whole even when the process is killed
  * during the write: one page, written from its start in one write(). */

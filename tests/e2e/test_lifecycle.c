@@ -7,6 +7,8 @@
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -192,6 +194,13 @@ static void test_transient(void **state)
     g_autofree char *out = NULL;
     if (vs_run(mkimg, &out) != 0)
         fail_msg("qemu-img create: %s", out);
+    g_autofree char *disk_k = g_build_filename(e2e.workdir, "transient-k.qcow2", NULL);
+    g_autofree char *log_k = g_build_filename(e2e.workdir, "transient-k.serial.log", NULL);
+    const char *mkimg_k[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", e2e.guest,
+                             "-F", "qcow2", disk_k, NULL};
+    g_autofree char *out_k = NULL;
+    if (vs_run(mkimg_k, &out_k) != 0)
+        fail_msg("qemu-img create: %s", out_k);
 
     /* a persistent VM running across the restart must be found again */
     json_t *vm = vs_guest_vm_create(e2e.d, "keeps-running", e2e.guest);
@@ -207,6 +216,11 @@ static void test_transient(void **state)
     int rc = vs_run(helper, &helper_out);
     if (rc != 0)
         fail_msg("making the transient VM failed (%d): %s", rc, helper_out);
+    const char *helper_k[] = {self_exe, "--make-transient", root, "transient-k", disk_k, log_k, NULL};
+    g_autofree char *helper_k_out = NULL;
+    rc = vs_run(helper_k, &helper_k_out);
+    if (rc != 0)
+        fail_msg("making the transient VM failed (%d): %s", rc, helper_k_out);
     gint64 t0 = g_get_monotonic_time();
     vs_test_daemon_restart(e2e.d);
     printf("# daemon restarted in %.1f s\n",
@@ -261,6 +275,40 @@ static void test_transient(void **state)
     assert_true(g_file_test(disk, G_FILE_TEST_IS_REGULAR));
     g_autofree char *tags = vs_qemu_img_snapshots(disk);
     assert_non_null(strstr(tags, "t1"));
+
+    /* A transient VM that stops without virtsnapd (here its QEMU dies)
+     * loses its snapshots' metadata in libvirt: what virtsnapd kept of them
+     * (display names, the figures of snapshots of the running guest) goes
+     * too. (A transient VM takes no live snapshots: their revert restarts
+     * QEMU.) */
+    vs_guest_wait_count(log_k, 0, 3, 60);
+    vs_guest_snapshot_kind(e2e.d, "transient-k", "k1", "false");
+    vs_guest_snapshot_kind(e2e.d, "transient-k", "k2 \xc3\xa9", "false");
+    json_t *k = vs_guest_vm_get(e2e.d, "transient-k");
+    g_autofree char *uuid_k = g_strdup(vs_json_str(k, "uuid"));
+    json_decref(k);
+    g_autofree char *figures_name = g_strdup_printf("%s.figures", uuid_k);
+    g_autofree char *figures_k = vs_state_path(e2e.d, "snapnames", figures_name, NULL);
+    g_autofree char *names_name = g_strdup_printf("%s.conf", uuid_k);
+    g_autofree char *names_k = vs_state_path(e2e.d, "snapnames", names_name, NULL);
+    assert_int_equal(vs_dir_count(figures_k), 2);
+    assert_true(g_file_test(names_k, G_FILE_TEST_IS_REGULAR));
+    g_autofree char *pid_file =
+        vs_state_path(e2e.d, "libvirt", "run", "qemu", "transient-k.pid", NULL);
+    g_autofree char *pid_text = NULL;
+    assert_true(g_file_get_contents(pid_file, &pid_text, NULL, NULL));
+    assert_int_equal(kill((pid_t)atoi(pid_text), SIGKILL), 0);
+    bool swept = false;
+    for (int i = 0; i < 300 && !swept; i++) {
+        g_autoptr(VsTestResponse) r = vs_http(e2e.d, "GET", "/vms/transient-k", NULL);
+        swept = r->status == 404 && vs_dir_count(figures_k) == 0 &&
+                !g_file_test(names_k, G_FILE_TEST_EXISTS);
+        if (!swept)
+            g_usleep(100 * 1000);
+    }
+    if (!swept)
+        fail_msg("what virtsnapd kept of the stopped transient VM is still there: %s, %s",
+                 figures_k, names_k);
 
     g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/keeps-running");
     assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));
