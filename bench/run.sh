@@ -161,7 +161,8 @@ print_table() {
     {
         echo "virtsnap benchmark ($MODE) $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
              "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
-             "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+             "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)," \
+             "guests under $([ -w /dev/kvm ] && echo KVM || echo 'TCG (no usable /dev/kvm)')"
         awk -v sizes="$SIZES" -v largest="$LARGEST" -v conns="$CONNS" -v dtmems="$DT_MEMS" \
             -f "$ROOT/bench/table.awk" "$WORK/stats.txt"
     } | tee "$BUILD/bench-results.txt"
