@@ -72,18 +72,20 @@ typedef enum {
     RECORD_FINAL, /* replaces it when the task's function returned */
 } RecordKind;
 
-/* Writes a record made by record_text, whole. A new task's record is
- * created in place (vs_file_write_new: no temporary file and rename, which
- * cost the POST ~0.2 ms here; a crash leaves it whole or empty, and an empty
- * one is dropped at start like a task never accepted). A replacement is
- * renamed over the old record. Only the final one is fsync'ed, as
- * g_file_set_contents does a replacement: GLib fsyncs the file and its
- * directory for CONSISTENT alone, ~1 ms here, which every new task paid
- * inside its POST and under LOCK. A new record lost in a power cut only
- * forgets a task that was cut short anyway; a final record lost leaves the
- * "running" one, which the next start shows as interrupted. The early one
- * (a task finished early) is renamed over the old one unsynced: it
- * outlives the process, and the synced final record follows. */
+/* Writes a record made by record_text. A new task's record is created in
+ * place, without a temporary file and a rename (~0.2 ms of the POST here):
+ * vs_file_write_new leaves it whole or empty after a crash, and an empty
+ * one is dropped at start like a task never accepted (a record longer than
+ * a page, which no target URI makes, is written in place all the same). A
+ * replacement is written to another file and renamed over the record. Only
+ * the final record is fsync'ed (g_file_set_contents with CONSISTENT syncs
+ * a replacement; it would sync a new file and its directory as well, ~1 ms
+ * here, which every new task used to pay inside its POST under LOCK). A new
+ * record lost in a power cut only forgets a task that was cut short
+ * anyway; a final record lost leaves the "running" one, which the next
+ * start shows as interrupted. The early one (a task finished early) is
+ * renamed over the old one unsynced: it outlives the process, and the
+ * synced final record follows. */
 static bool write_record(const char *id, const char *text, gsize len, RecordKind kind)
 {
     if (!text)
