@@ -312,11 +312,28 @@ static void test_create_errors(void **state)
  * since it was found free is not given): no two snapshots are ever shown
  * under one name. */
 #define RACERS 8
-static void *post_unnamed(void *data)
+typedef struct {
+    const char *body;
+    VsTestResponse *answer;
+} Racer;
+
+static void *post_racer(void *data)
 {
-    VsTestResponse **out = data;
-    *out = vs_http(api_d, "POST", "/vms/s-race/snapshots", "{}");
+    Racer *r = data;
+    r->answer = vs_http(api_d, "POST", "/vms/s-race/snapshots", r->body);
     return NULL;
+}
+
+/* POSTs BODY to /vms/s-race/snapshots from RACERS connections at once. */
+static void post_at_once(const char *body, Racer racers[RACERS])
+{
+    pthread_t threads[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        racers[i] = (Racer){.body = body};
+        assert_int_equal(pthread_create(&threads[i], NULL, post_racer, &racers[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(threads[i], NULL);
 }
 
 static void test_default_names_at_once(void **state)
@@ -324,22 +341,18 @@ static void test_default_names_at_once(void **state)
     (void)state;
     json_decref(api_create_vm("s-race", NULL));
     for (int round = 0; round < 3; round++) {
-        pthread_t threads[RACERS];
-        VsTestResponse *answers[RACERS] = {0};
-        for (int i = 0; i < RACERS; i++)
-            assert_int_equal(pthread_create(&threads[i], NULL, post_unnamed, &answers[i]), 0);
-        for (int i = 0; i < RACERS; i++)
-            pthread_join(threads[i], NULL);
+        Racer racers[RACERS];
+        post_at_once("{}", racers);
         g_autoptr(GHashTable) targets = g_hash_table_new(g_str_hash, g_str_equal);
         for (int i = 0; i < RACERS; i++) {
-            assert_int_equal(answers[i]->status, 202);
-            const char *target = vs_json_str(answers[i]->json, "target_uri");
+            assert_int_equal(racers[i].answer->status, 202);
+            const char *target = vs_json_str(racers[i].answer->json, "target_uri");
             if (!g_hash_table_add(targets, (gpointer)target))
                 fail_msg("two creates were given %s", target);
-            wait_finished(vs_json_str(answers[i]->json, "id"));
+            wait_finished(vs_json_str(racers[i].answer->json, "id"));
         }
         for (int i = 0; i < RACERS; i++)
-            vs_response_free(answers[i]);
+            vs_response_free(racers[i].answer);
     }
     g_autoptr(VsTestResponse) all = vs_http(api_d, "GET", "/vms/s-race/snapshots?all=true", NULL);
     assert_int_equal(json_array_size(all->json), 3 * RACERS);
@@ -356,32 +369,21 @@ static void test_default_names_at_once(void **state)
 /* Creates of one name sent at the same moment: one is accepted, the others
  * are refused with 409 (the name is taken or reserved), and one snapshot is
  * made. */
-static void *post_named(void *data)
-{
-    VsTestResponse **out = data;
-    *out = vs_http(api_d, "POST", "/vms/s-race/snapshots", "{\"name\":\"same\"}");
-    return NULL;
-}
-
 static void test_named_at_once(void **state)
 {
     (void)state;
     json_decref(api_create_vm("s-race", NULL));
-    pthread_t threads[RACERS];
-    VsTestResponse *answers[RACERS] = {0};
-    for (int i = 0; i < RACERS; i++)
-        assert_int_equal(pthread_create(&threads[i], NULL, post_named, &answers[i]), 0);
-    for (int i = 0; i < RACERS; i++)
-        pthread_join(threads[i], NULL);
+    Racer racers[RACERS];
+    post_at_once("{\"name\":\"same\"}", racers);
     int accepted = 0;
     for (int i = 0; i < RACERS; i++) {
-        if (answers[i]->status == 202) {
+        if (racers[i].answer->status == 202) {
             accepted++;
-            wait_finished(vs_json_str(answers[i]->json, "id"));
+            wait_finished(vs_json_str(racers[i].answer->json, "id"));
         } else {
-            assert_int_equal(answers[i]->status, 409);
+            assert_int_equal(racers[i].answer->status, 409);
         }
-        vs_response_free(answers[i]);
+        vs_response_free(racers[i].answer);
     }
     assert_int_equal(accepted, 1);
     assert_int_equal(vm_count("s-race"), 1);

@@ -184,23 +184,30 @@ static int make_transient(const char *root, const char *name, const char *disk, 
     return 0;
 }
 
-static void test_transient(void **state)
+/* Starts NAME as a transient domain on the embedded driver under ROOT
+ * (the daemon stopped), on an overlay of the guest image in the work
+ * directory; sets *DISK and *LOG to its disk and serial log (owned). */
+static void start_transient(const char *root, const char *name, char **disk, char **log)
 {
-    (void)state;
-    g_autofree char *disk = g_build_filename(e2e.workdir, "transient.qcow2", NULL);
-    g_autofree char *log = g_build_filename(e2e.workdir, "transient.serial.log", NULL);
+    g_autofree char *disk_file = g_strdup_printf("%s.qcow2", name);
+    g_autofree char *log_file = g_strdup_printf("%s.serial.log", name);
+    *disk = g_build_filename(e2e.workdir, disk_file, NULL);
+    *log = g_build_filename(e2e.workdir, log_file, NULL);
     const char *mkimg[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", e2e.guest,
-                           "-F", "qcow2", disk, NULL};
+                           "-F", "qcow2", *disk, NULL};
     g_autofree char *out = NULL;
     if (vs_run(mkimg, &out) != 0)
         fail_msg("qemu-img create: %s", out);
-    g_autofree char *disk_k = g_build_filename(e2e.workdir, "transient-k.qcow2", NULL);
-    g_autofree char *log_k = g_build_filename(e2e.workdir, "transient-k.serial.log", NULL);
-    const char *mkimg_k[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", e2e.guest,
-                             "-F", "qcow2", disk_k, NULL};
-    g_autofree char *out_k = NULL;
-    if (vs_run(mkimg_k, &out_k) != 0)
-        fail_msg("qemu-img create: %s", out_k);
+    const char *helper[] = {self_exe, "--make-transient", root, name, *disk, *log, NULL};
+    g_autofree char *helper_out = NULL;
+    int rc = vs_run(helper, &helper_out);
+    if (rc != 0)
+        fail_msg("making the transient VM %s failed (%d): %s", name, rc, helper_out);
+}
+
+static void test_transient(void **state)
+{
+    (void)state;
 
     /* a persistent VM running across the restart must be found again */
     json_t *vm = vs_guest_vm_create(e2e.d, "keeps-running", e2e.guest);
@@ -211,16 +218,9 @@ static void test_transient(void **state)
     /* the daemon is stopped while the transient VM is made */
     assert_int_equal(vs_test_daemon_term(e2e.d), 0);
     g_autofree char *root = vs_state_path(e2e.d, "libvirt", NULL);
-    const char *helper[] = {self_exe, "--make-transient", root, "transient", disk, log, NULL};
-    g_autofree char *helper_out = NULL;
-    int rc = vs_run(helper, &helper_out);
-    if (rc != 0)
-        fail_msg("making the transient VM failed (%d): %s", rc, helper_out);
-    const char *helper_k[] = {self_exe, "--make-transient", root, "transient-k", disk_k, log_k, NULL};
-    g_autofree char *helper_k_out = NULL;
-    rc = vs_run(helper_k, &helper_k_out);
-    if (rc != 0)
-        fail_msg("making the transient VM failed (%d): %s", rc, helper_k_out);
+    g_autofree char *disk = NULL, *log = NULL, *disk_k = NULL, *log_k = NULL;
+    start_transient(root, "transient", &disk, &log);
+    start_transient(root, "transient-k", &disk_k, &log_k);
     gint64 t0 = g_get_monotonic_time();
     vs_test_daemon_restart(e2e.d);
     printf("# daemon restarted in %.1f s\n",
