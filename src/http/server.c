@@ -389,10 +389,11 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
 /* After the answer was sent (on_completed): the log line's write is not in
  * the client's wait (a system call of 20-70 µs on this machine, on every
  * request). The time is until the answer was sent. */
-static void log_request(const RequestState *st)
+static void log_request(const RequestState *st, enum MHD_RequestTerminationCode code)
 {
-    vs_info("%s %s %d %.1fms", st->method, st->url, st->status,
-            (double)(g_get_monotonic_time() - st->started) / 1000.0);
+    vs_info("%s %s %d %.1fms%s", st->method, st->url, st->status,
+            (double)(g_get_monotonic_time() - st->started) / 1000.0,
+            code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (answer not delivered)");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -441,11 +442,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     (void)cls;
     (void)conn;
-    (void)code;
     RequestState *st = *con_cls;
     if (st) {
         if (st->status)
-            log_request(st);
+            log_request(st, code);
         g_free(st->method);
         g_free(st->url);
         g_string_free(st->body, TRUE);

@@ -201,6 +201,10 @@ static bool open_connection(Link *link)
     link->lifecycle_id = virConnectDomainEventRegisterAny(
         link->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
         NULL, NULL);
+    g_mutex_lock(&gone_hook_lock); /* the stops and undefines while we were away */
+    if (gone_hook)
+        gone_hook(NULL);
+    g_mutex_unlock(&gone_hook_lock);
     if (!vs_pause_watch(link->conn, link->pause_ids))
         vs_warn("%s takes no event callbacks: pauses are bounded by the calls' times", hv.uri);
     /* Remote connections notice a dead peer in ~15 s; local drivers ignore it. */

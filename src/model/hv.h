@@ -36,8 +36,10 @@ guint vs_hv_device_changes(void);
 void vs_hv_note_device_change(void); /* what those events do */
 /* Called (on libvirt's event thread: it must not call libvirt) with the
  * UUID of a domain that stopped or was undefined, other than by a revert or
- * a rename, and may therefore be gone from libvirt. One hook; NULL unsets
- * it, and no call of the old one runs after that returns. */
+ * a rename, and may therefore be gone from libvirt; and with NULL after each
+ * reconnection (any domain may have gone meanwhile, its events lost). One
+ * hook; NULL unsets it, and no call of the old one runs after that
+ * returns. */
 typedef void (*VsHvGoneHook)(const char *uuid);
 void vs_hv_set_gone_hook(VsHvGoneHook hook);
 const char *vs_hv_domain_type(void); /* "kvm", "qemu", "test", … */

@@ -1,7 +1,12 @@
 /* janitor.c: forgets the files of VMs that libvirt dropped on its own (see
- * janitor.h). An event only names a VM that may be gone: one thread looks
- * each up, under the VM's lock (after the operation that may be running on
- * it), and only libvirt's "no such domain" lets its files go. */
+ * janitor.h). An event only names a VM that may be gone, and a VM that
+ * virtsnapd keeps nothing of is let be. For the others one thread looks the
+ * VM up, under its lock (after the operation that may be running on it),
+ * and lets its files go only when libvirt has no such domain, or has it
+ * stopped and transient (libvirt removes a transient domain as it stops;
+ * the event may come first). Events missed while virtsnapd was stopped or
+ * its connection lost are made up for by a sweep of every VM something is
+ * kept of, at start and after each reconnection. */
 #include "janitor.h"
 
 #include "../util/log.h"
@@ -11,23 +16,35 @@
 #include "snapshot.h"
 #include "vmlock.h"
 
+#include <string.h>
+
+#define SWEEP_ALL "" /* the queued item that asks for a sweep of every VM */
+
 static GMutex pool_lock; /* guards POOL against the event thread's pushes */
 static GThreadPool *pool;
 
-static void sweep(gpointer data, gpointer unused)
+static bool keeps_anything(const char *uuid)
 {
-    (void)unused;
-    g_autofree char *uuid = data;
+    g_auto(GStrv) named = vs_snapnames_vms();
+    g_auto(GStrv) live = vs_live_vms();
+    return g_strv_contains((const char *const *)named, uuid) ||
+           g_strv_contains((const char *const *)live, uuid);
+}
+
+static void sweep_vm(const char *uuid)
+{
+    if (!keeps_anything(uuid))
+        return;
     VsVmLock *lock = vs_vmlock_for(uuid);
     vs_vmlock_acquire(lock);
     g_autoptr(GError) error = NULL;
     g_autoptr(virConnect) conn = vs_hv_connect(&error);
     g_autoptr(virDomain) dom = conn ? virDomainLookupByUUIDString(conn, uuid) : NULL;
-    bool gone = conn && !dom && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
+    bool gone = conn && (dom ? virDomainIsActive(dom) == 0 && virDomainIsPersistent(dom) == 0
+                             : virGetLastErrorCode() == VIR_ERR_NO_DOMAIN);
     virResetLastError();
     if (gone)
         vs_snapshot_facts_forget(uuid);
-    /* Nothing is said when virtsnapd's own delete left nothing. */
     bool names = gone && vs_snapnames_forget_vm(uuid);
     bool memory = gone && vs_live_forget_vm(uuid);
     if (names || memory)
@@ -37,11 +54,28 @@ static void sweep(gpointer data, gpointer unused)
     vs_vmlock_release(lock);
 }
 
+static void sweep(gpointer data, gpointer unused)
+{
+    (void)unused;
+    g_autofree char *uuid = data;
+    if (strcmp(uuid, SWEEP_ALL) != 0) {
+        sweep_vm(uuid);
+        return;
+    }
+    g_auto(GStrv) named = vs_snapnames_vms();
+    g_auto(GStrv) live = vs_live_vms();
+    for (gsize i = 0; named[i]; i++)
+        sweep_vm(named[i]);
+    for (gsize i = 0; live[i]; i++)
+        if (!g_strv_contains((const char *const *)named, live[i]))
+            sweep_vm(live[i]);
+}
+
 static void on_gone(const char *uuid)
 {
     g_mutex_lock(&pool_lock);
     if (pool)
-        g_thread_pool_push(pool, g_strdup(uuid), NULL);
+        g_thread_pool_push(pool, g_strdup(uuid ? uuid : SWEEP_ALL), NULL);
     g_mutex_unlock(&pool_lock);
 }
 
@@ -51,6 +85,7 @@ void vs_janitor_start(void)
     pool = g_thread_pool_new_full(sweep, NULL, g_free, 1, FALSE, NULL);
     g_mutex_unlock(&pool_lock);
     vs_hv_set_gone_hook(on_gone);
+    on_gone(NULL); /* what went while virtsnapd was stopped */
 }
 
 void vs_janitor_stop(void)

@@ -6,8 +6,9 @@
  * snapshots' metadata. */
 #pragma once
 
-/* Follows libvirt's stop and undefine events (vs_hv_set_gone_hook); after
- * vs_hv_init. */
+/* Follows libvirt's stop and undefine events (vs_hv_set_gone_hook), and
+ * sweeps every VM something is kept of now and after each reconnection;
+ * after vs_hv_init. */
 void vs_janitor_start(void);
 /* Drops what is still queued and waits for a running sweep. */
 void vs_janitor_stop(void);

@@ -91,10 +91,10 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
  * replacement, is written to a new file and renamed. A rename's record also
  * holds what exists nowhere else while the metadata is dropped (the tree):
  * it is synced, and its directory, so that a power cut cannot lose it
- * either. The others are not: an fsync here costs the create 2-3 ms on
- * ext4 (it flushes the previous savevm's data with it; bench, session 12),
- * and after a power cut libvirt's own metadata is no more durable than
- * they would be. */
+ * either. The others are not synced when new (a replacement is, by GLib's
+ * CONSISTENT): an fsync here costs the create 2-3 ms on ext4 (it flushes
+ * the previous savevm's data with it; bench, session 12), and after a
+ * power cut libvirt's own metadata is no more durable than they would be. */
 bool vs_journal_commit(VsJournal *j, GError **error)
 {
     gsize len = 0;

@@ -1328,3 +1328,14 @@ bool vs_live_forget_vm(const char *uuid)
     return vs_dir_remove_files(dir);
 }
 
+
+GStrv vs_live_vms(void)
+{
+    g_autoptr(GStrvBuilder) uuids = g_strv_builder_new();
+    g_autofree char *dir = g_build_filename(vs_hv_state_dir(), "live", NULL);
+    g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
+    for (const char *name; listing && (name = g_dir_read_name(listing));)
+        if (g_uuid_string_is_valid(name))
+            g_strv_builder_add(uuids, name);
+    return g_strv_builder_end(uuids);
+}

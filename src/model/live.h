@@ -108,3 +108,5 @@ bool vs_live_copy_ram(const char *src, const char *dst, GError **error);
  * disks; a RAM file is useless without its metadata). Not on a VM rename,
  * whose tree is only redefined. */
 bool vs_live_forget_vm(const char *uuid); /* whether there were any */
+/* The UUIDs of the VMs with a memory-file directory. */
+GStrv vs_live_vms(void);

@@ -283,3 +283,19 @@ bool vs_snapnames_safe_internal(const char *name)
             return false;
     return true;
 }
+
+GStrv vs_snapnames_vms(void)
+{
+    g_autoptr(GStrvBuilder) uuids = g_strv_builder_new();
+    g_mutex_lock(&lock);
+    g_autoptr(GDir) listing = dir ? g_dir_open(dir, 0, NULL) : NULL;
+    for (const char *name; listing && (name = g_dir_read_name(listing));) {
+        const char *dot = strchr(name, '.');
+        g_autofree char *uuid = dot ? g_strndup(name, (gsize)(dot - name)) : NULL;
+        if (uuid && (!strcmp(dot, ".conf") || !strcmp(dot, ".figures")) &&
+            g_uuid_string_is_valid(uuid))
+            g_strv_builder_add(uuids, uuid);
+    }
+    g_mutex_unlock(&lock);
+    return g_strv_builder_end(uuids);
+}

@@ -31,6 +31,8 @@ bool vs_snapnames_set(const char *uuid, const char *internal, const char *displa
                       GError **error);
 void vs_snapnames_forget(const char *uuid, const char *internal);
 bool vs_snapnames_forget_vm(const char *uuid); /* whether anything was kept */
+/* The UUIDs of the VMs something is kept of (names or figures on disk). */
+GStrv vs_snapnames_vms(void);
 bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **error);
 
 typedef struct {

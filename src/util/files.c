@@ -23,7 +23,9 @@ bool vs_file_write_new(const char *path, const char *text, gsize len, GError **e
     gsize done = 0;
     while (fd >= 0 && done < len) {
         ssize_t n = write(fd, text + done, len - done);
-        if (n < 0 && errno != EINTR)
+        if (n == 0)
+            errno = EIO; /* nothing written and no error: do not spin */
+        if (n == 0 || (n < 0 && errno != EINTR))
             break;
         done += n > 0 ? (gsize)n : 0;
     }

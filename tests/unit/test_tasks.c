@@ -577,7 +577,19 @@ static void test_records_at_start(void **state)
     assert_int_equal(record_status(dir, "76"), VS_TASK_FAILED);
     assert_null(vs_task_get("77"));
     assert_false(g_file_test(path77, G_FILE_TEST_EXISTS));
+    /* New records are written after the restart, and only records stay. */
+    g_autofree char *next = vs_task_start("/vms/r", quick_run, NULL, NULL);
+    g_autoptr(VsTaskInfo) next_done = wait_ended(next);
     vs_tasks_shutdown();
+    assert_int_equal(record_status(dir, next), VS_TASK_FINISHED);
+    {
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        for (const char *n; d && (n = g_dir_read_name(d));)
+            if (!g_str_has_suffix(n, ".task"))
+                g_ptr_array_add(names, g_strdup(n));
+        assert_int_equal(names->len, 0); /* no temporary file left */
+    }
     vs_tasks_init(); /* for the teardown */
     remove_dir(dir);
     g_free(job);
