@@ -349,10 +349,9 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         vs_hv_set_error(&why, "cannot remove the half-made clone '%s'", job->name);
         vs_error("%s; it is left as it is", why->message);
     } else if (!ok) {
-        vs_snapnames_forget_vm(new_uuid);
         for (guint i = 0; i < made->len; i++)
             g_unlink(g_ptr_array_index(made, i));
-        vs_live_forget_vm(new_uuid);
+        vs_snapshot_forget_vm(new_uuid);
     }
     if (!ok) {
         vs_journal_end(journal);

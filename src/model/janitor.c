@@ -23,17 +23,9 @@
 static GMutex pool_lock; /* guards POOL against the event thread's pushes */
 static GThreadPool *pool;
 
-static bool keeps_anything(const char *uuid)
-{
-    g_auto(GStrv) named = vs_snapnames_vms();
-    g_auto(GStrv) live = vs_live_vms();
-    return g_strv_contains((const char *const *)named, uuid) ||
-           g_strv_contains((const char *const *)live, uuid);
-}
-
 static void sweep_vm(const char *uuid)
 {
-    if (!keeps_anything(uuid))
+    if (!vs_snapnames_has_vm(uuid) && !vs_live_has_vm(uuid))
         return;
     VsVmLock *lock = vs_vmlock_for(uuid);
     vs_vmlock_acquire(lock);
@@ -43,11 +35,7 @@ static void sweep_vm(const char *uuid)
     bool gone = conn && (dom ? virDomainIsActive(dom) == 0 && virDomainIsPersistent(dom) == 0
                              : virGetLastErrorCode() == VIR_ERR_NO_DOMAIN);
     virResetLastError();
-    if (gone)
-        vs_snapshot_facts_forget(uuid);
-    bool names = gone && vs_snapnames_forget_vm(uuid);
-    bool memory = gone && vs_live_forget_vm(uuid);
-    if (names || memory)
+    if (gone && vs_snapshot_forget_vm(uuid))
         vs_info("VM %s is gone from libvirt (a transient VM that stopped, or one undefined by "
                 "another client): its snapshots' display names and memory files are removed",
                 uuid);

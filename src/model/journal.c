@@ -12,11 +12,9 @@
 #include "snapshot.h"
 #include "vmlock.h"
 
-#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <libvirt/libvirt-qemu.h>
 #include <string.h>
-#include <unistd.h>
 
 struct VsJournal {
     char *path;
@@ -90,8 +88,8 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
  * is: the operation's first change follows the commit); a larger one, or a
  * replacement, is written to a new file and renamed. A rename's record also
  * holds what exists nowhere else while the metadata is dropped (the tree):
- * it is synced, and its directory, so that a power cut cannot lose it
- * either. The others are not synced when new (a replacement is, by GLib's
+ * it is synced, and its directory (GLib's DURABLE), so that a power cut
+ * cannot lose it either. The others are not synced when new (a replacement is, by GLib's
  * CONSISTENT): an fsync here costs the create 2-3 ms on ext4 (it flushes
  * the previous savevm's data with it; bench, session 12), and after a
  * power cut libvirt's own metadata is no more durable than they would be. */
@@ -104,16 +102,9 @@ bool vs_journal_commit(VsJournal *j, GError **error)
     GFileSetContentsFlags flags = G_FILE_SET_CONTENTS_CONSISTENT |
                                   (durable ? G_FILE_SET_CONTENTS_DURABLE
                                            : G_FILE_SET_CONTENTS_ONLY_EXISTING);
-    bool in_place = !durable && !j->on_disk && len <= VS_FILE_NEW_MAX;
-    if (in_place ? !vs_file_write_new(j->path, text, len, error)
-                 : !g_file_set_contents_full(j->path, text, (gssize)len, flags, 0600, error))
+    if (!vs_file_write_record(j->path, text, len, !durable && !j->on_disk, flags, error))
         return false;
     j->on_disk = true;
-    int fd = durable ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
     return true;
 }
 
@@ -462,8 +453,7 @@ static VsJournalOutcome recover_clone(virConnectPtr conn, GKeyFile *kf)
         return VS_JOURNAL_UNSETTLED;
     }
     remove_files(kf, "files", false);
-    vs_live_forget_vm(new_uuid);
-    vs_snapnames_forget_vm(new_uuid);
+    vs_snapshot_forget_vm(new_uuid);
     vs_info("recovery: removed an interrupted clone (%s)", new_uuid);
     return VS_JOURNAL_UNDONE;
 }
@@ -529,8 +519,7 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
             return VS_JOURNAL_UNSETTLED;
     }
     remove_files(kf, "files", g_key_file_get_boolean(kf, "op", "keep_disks", NULL));
-    vs_live_forget_vm(uuid);
-    vs_snapnames_forget_vm(uuid);
+    vs_snapshot_forget_vm(uuid);
     vs_info("recovery: finished an interrupted delete of VM %s", uuid);
     return VS_JOURNAL_DONE;
 }

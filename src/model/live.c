@@ -54,9 +54,22 @@ G_STATIC_ASSERT(sizeof(SaveHeader) == 92);
 
 static double now_ms(void) { return (double)g_get_monotonic_time() / 1000.0; }
 
+/* STATE/live: one directory per VM with memory files. */
+static char *live_root(void)
+{
+    return g_build_filename(vs_hv_state_dir(), "live", NULL);
+}
+
 char *vs_live_vm_dir(const char *uuid)
 {
-    return g_build_filename(vs_hv_state_dir(), "live", uuid, NULL);
+    g_autofree char *root = live_root();
+    return g_build_filename(root, uuid, NULL);
+}
+
+bool vs_live_has_vm(const char *uuid)
+{
+    g_autofree char *dir = vs_live_vm_dir(uuid);
+    return g_file_test(dir, G_FILE_TEST_IS_DIR);
 }
 
 char *vs_live_ram_path(const char *uuid, const char *internal)
@@ -1332,7 +1345,7 @@ bool vs_live_forget_vm(const char *uuid)
 GStrv vs_live_vms(void)
 {
     g_autoptr(GStrvBuilder) uuids = g_strv_builder_new();
-    g_autofree char *dir = g_build_filename(vs_hv_state_dir(), "live", NULL);
+    g_autofree char *dir = live_root();
     g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
     for (const char *name; listing && (name = g_dir_read_name(listing));)
         if (g_uuid_string_is_valid(name))

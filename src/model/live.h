@@ -110,3 +110,4 @@ bool vs_live_copy_ram(const char *src, const char *dst, GError **error);
 bool vs_live_forget_vm(const char *uuid); /* whether there were any */
 /* The UUIDs of the VMs with a memory-file directory. */
 GStrv vs_live_vms(void);
+bool vs_live_has_vm(const char *uuid); /* whether UUID is one of them */

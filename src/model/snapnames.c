@@ -299,3 +299,10 @@ GStrv vs_snapnames_vms(void)
     g_mutex_unlock(&lock);
     return g_strv_builder_end(uuids);
 }
+
+bool vs_snapnames_has_vm(const char *uuid)
+{
+    g_autofree char *names = map_path(uuid);
+    g_autofree char *figures = figures_path(uuid, NULL);
+    return g_file_test(names, G_FILE_TEST_EXISTS) || g_file_test(figures, G_FILE_TEST_EXISTS);
+}

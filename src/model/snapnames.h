@@ -33,6 +33,7 @@ void vs_snapnames_forget(const char *uuid, const char *internal);
 bool vs_snapnames_forget_vm(const char *uuid); /* whether anything was kept */
 /* The UUIDs of the VMs something is kept of (names or figures on disk). */
 GStrv vs_snapnames_vms(void);
+bool vs_snapnames_has_vm(const char *uuid); /* whether UUID is one of them */
 bool vs_snapnames_copy_vm(const char *from_uuid, const char *to_uuid, GError **error);
 
 typedef struct {

@@ -158,6 +158,13 @@ void vs_snapshot_facts_forget(const char *uuid)
     g_mutex_unlock(&facts_lock);
 }
 
+bool vs_snapshot_forget_vm(const char *uuid)
+{
+    vs_snapshot_facts_forget(uuid);
+    bool names = vs_snapnames_forget_vm(uuid);
+    return vs_live_forget_vm(uuid) || names;
+}
+
 static char *child_text(xmlNode *parent, const char *name)
 {
     xmlNode *node = vs_xml_child(parent, name);

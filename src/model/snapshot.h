@@ -90,3 +90,7 @@ int vs_snapshot_tree_define_missing(virDomainPtr dom, const VsSnapshotTree *tree
 
 /* Drops what is known of the snapshots of VM UUID (after any change). */
 void vs_snapshot_facts_forget(const char *uuid);
+/* Forgets all virtsnapd keeps of the snapshots of the VM with UUID, which
+ * libvirt no longer has: display names and figures, live memory files
+ * (useless without their metadata), kept facts. Whether there were files. */
+bool vs_snapshot_forget_vm(const char *uuid);

@@ -96,11 +96,9 @@ static bool write_record(const char *id, const char *text, gsize len, RecordKind
     GFileSetContentsFlags flags =
         kind == RECORD_FINAL ? G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING
                              : G_FILE_SET_CONTENTS_NONE;
-    bool ok = kind == RECORD_NEW && len <= VS_FILE_NEW_MAX
-                  ? vs_file_write_new(path, text, len, &error)
-                  : g_file_set_contents_full(tmp ? tmp : path, text, (gssize)len, flags, 0600,
-                                             &error) &&
-                        (!tmp || g_rename(tmp, path) == 0);
+    bool ok = vs_file_write_record(tmp ? tmp : path, text, len, kind == RECORD_NEW, flags,
+                                   &error) &&
+              (!tmp || g_rename(tmp, path) == 0);
     if (!ok) {
         vs_warn("cannot save task %s: %s", id, error ? error->message : g_strerror(errno));
         if (tmp)

@@ -741,8 +741,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
             definition_forget(uuid);
     }
     if (ok && !settled) {
-        vs_snapnames_forget_vm(uuid);
-        vs_live_forget_vm(uuid); /* memory files are useless without their metadata */
+        vs_snapshot_forget_vm(uuid);
         definition_forget(uuid);
         for (guint i = 0; i < files->len; i++) {
             const char *path = g_ptr_array_index(files, i);
@@ -866,10 +865,8 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
         return NULL;
     g_autoptr(virDomain) fresh = virDomainLookupByUUIDString(conn, uuid);
     if (!fresh) { /* a transient VM that was powered off is gone: say so */
-        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) { /* what virtsnapd kept of it goes too */
-            vs_snapnames_forget_vm(uuid);
-            vs_live_forget_vm(uuid);
-        }
+        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) /* what virtsnapd kept of it goes too */
+            vs_snapshot_forget_vm(uuid);
         VsVm *gone = g_new0(VsVm, 1);
         gone->name = g_strdup(name);
         gone->uuid = g_steal_pointer(&uuid);

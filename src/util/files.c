@@ -43,3 +43,11 @@ bool vs_file_write_new(const char *path, const char *text, gsize len, GError **e
     }
     return ok;
 }
+
+bool vs_file_write_record(const char *path, const char *text, gsize len, bool is_new,
+                          GFileSetContentsFlags flags, GError **error)
+{
+    return is_new && len <= VS_FILE_NEW_MAX
+               ? vs_file_write_new(path, text, len, error)
+               : g_file_set_contents_full(path, text, (gssize)len, flags, 0600, error);
+}

@@ -20,3 +20,10 @@ bool vs_dir_remove_files(const char *dir);
  * (that needs a rename to be atomic), nor for what must survive a power
  * cut (no fsync). */
 bool vs_file_write_new(const char *path, const char *text, gsize len, GError **error);
+
+/* Writes a record to PATH whole: with vs_file_write_new when it is NEW (no
+ * file there yet) and small enough, else with g_file_set_contents_full and
+ * FLAGS (CONSISTENT: a temporary file renamed over PATH, GLib fsyncing the
+ * file and its directory as FLAGS say). */
+bool vs_file_write_record(const char *path, const char *text, gsize len, bool is_new,
+                          GFileSetContentsFlags flags, GError **error);
