@@ -255,7 +255,7 @@ static int run(Options *o)
         vs_info("recovered %d operation(s) interrupted by the last stop", recovered);
     VsAuthConfig auth = {.token = token,
                          .pam_service = o->pam_service,
-                         .login_group = o->login_group ? o->login_group : "virtsnap",
+                         .login_group = o->login_group,
                          .session_ttl = o->session_ttl};
     vs_auth_init(&auth);
     vs_tasks_init();

@@ -45,7 +45,7 @@ void vs_api_vms_list(const VsApiRequest *req, VsApiResponse *resp)
 
 /* An integer field from MIN (at least 1) to MAX, or 0 when absent; false
  * (400 sent, naming the range) when out of it. */
-static bool positive_field(const VsApiRequest *req, VsApiResponse *resp, const char *name,
+static bool range_field(const VsApiRequest *req, VsApiResponse *resp, const char *name,
                            guint64 min, guint64 max, guint64 *out)
 {
     json_t *value = req->body ? json_object_get(req->body, name) : NULL;
@@ -53,7 +53,7 @@ static bool positive_field(const VsApiRequest *req, VsApiResponse *resp, const c
     if (!value)
         return true;
     json_int_t n = json_integer_value(value);
-    if (n < (json_int_t)min || n <= 0 || (guint64)n > max) {
+    if (n < (json_int_t)min || (guint64)n > max) {
         vs_api_error(resp, 400, "field '%s' must be between %" G_GUINT64_FORMAT " and %" G_GUINT64_FORMAT,
                      name, min, max);
         return false;
@@ -95,9 +95,9 @@ void vs_api_vms_create(const VsApiRequest *req, VsApiResponse *resp)
     if (!vs_api_check_query(req, resp, NULL) ||
         !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
         !vs_api_check_name(resp, "VM", string_field(req, "name")) ||
-        !positive_field(req, resp, "memory", VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB, &memory) ||
-        !positive_field(req, resp, "cpus", 1, VS_VM_MAX_CPUS, &cpus) ||
-        !positive_field(req, resp, "disk", 1, VS_VM_MAX_DISK_GIB, &disk))
+        !range_field(req, resp, "memory", VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB, &memory) ||
+        !range_field(req, resp, "cpus", 1, VS_VM_MAX_CPUS, &cpus) ||
+        !range_field(req, resp, "disk", 1, VS_VM_MAX_DISK_GIB, &disk))
         return;
     VsVmSpec spec = {.name = string_field(req, "name"),
                      .memory_mib = memory,
@@ -132,13 +132,9 @@ void vs_api_vm_update(const VsApiRequest *req, VsApiResponse *resp)
     if (!vs_api_check_query(req, resp, NULL) ||
         !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
         (name && !vs_api_check_name(resp, "VM", name)) ||
-        !positive_field(req, resp, "memory", VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB, &memory) ||
-        !positive_field(req, resp, "cpus", 1, VS_VM_MAX_CPUS, &cpus))
+        !range_field(req, resp, "memory", VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB, &memory) ||
+        !range_field(req, resp, "cpus", 1, VS_VM_MAX_CPUS, &cpus))
         return;
-    if (memory && memory < VS_VM_MIN_MEMORY_MIB) {
-        vs_api_error(resp, 400, "field 'memory' must be at least %d MiB", VS_VM_MIN_MEMORY_MIB);
-        return;
-    }
     VsVmChange change = {.name = name,
                          .memory_mib = memory,
                          .cpus = (guint)cpus,

@@ -58,7 +58,7 @@ void vs_auth_init(const VsAuthConfig *config)
 {
     auth.token = g_strdup(config->token);
     auth.pam_service = g_strdup(config->pam_service ? config->pam_service : "virtsnap");
-    auth.login_group = g_strdup(config->login_group ? config->login_group : "");
+    auth.login_group = g_strdup(config->login_group ? config->login_group : "virtsnap");
     auth.ttl_us = (config->session_ttl > 0 ? MIN(config->session_ttl, VS_MAX_SESSION_TTL) : 1800) *
                   G_USEC_PER_SEC;
     if (!*auth.login_group)

@@ -12,7 +12,7 @@ typedef enum { VS_AUTH_NONE, VS_AUTH_TOKEN, VS_AUTH_BASIC, VS_AUTH_SESSION } VsA
 typedef struct {
     const char *token;       /* the API token */
     const char *pam_service; /* "virtsnap" */
-    const char *login_group; /* members (and root) may log in; "": any PAM account */
+    const char *login_group; /* members (and root) may log in ("virtsnap"); "": any PAM account */
     gint64 session_ttl;      /* seconds of idleness before a session expires */
 } VsAuthConfig;
 

@@ -188,10 +188,11 @@ static bool host_is_loopback(const char *host)
 static bool host_allowed(const VsServer *srv, struct MHD_Connection *conn)
 {
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    if (!srv->on_loopback || !host || host_is_loopback(host))
+    if (!srv->on_loopback || !host)
         return true;
     g_autofree char *name = host_name(host);
-    return name && srv->public_host && g_ascii_strcasecmp(name, srv->public_host) == 0;
+    return name && (vs_listen_is_loopback(name) ||
+                    (srv->public_host && g_ascii_strcasecmp(name, srv->public_host) == 0));
 }
 
 /* A state-changing request whose credentials a browser attaches by itself
