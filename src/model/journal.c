@@ -298,7 +298,8 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
         return VS_JOURNAL_UNSETTLED;
     }
     if (ram) {
-        vs_live_abandon(dom, internal, ram, g_key_file_get_boolean(kf, "op", "was_running", NULL));
+        vs_live_abandon(dom, internal, ram, g_key_file_get_boolean(kf, "op", "was_running", NULL),
+                        g_key_file_get_uint64(kf, "op", "bandwidth", NULL));
     } else if (virDomainIsActive(dom) == 1) {
         g_autofree char *cmd = g_strdup_printf("delvm %s", internal);
         char *reply = NULL;

@@ -133,6 +133,15 @@ static bool qmp_ok(virDomainPtr dom, json_t *cmd, GError **error)
     return ret != NULL;
 }
 
+/* QEMU's migration bandwidth limit, bytes/s (a live take's copy is one). */
+static bool set_bandwidth(virDomainPtr dom, guint64 bytes_per_s, GError **error)
+{
+    return qmp_ok(dom,
+                  json_pack("{s:s, s:{s:I}}", "execute", "migrate-set-parameters", "arguments",
+                            "max-bandwidth", (json_int_t)bytes_per_s),
+                  error);
+}
+
 static bool set_background_snapshot(virDomainPtr dom, bool on, GError **error)
 {
     return qmp_ok(dom,
@@ -708,10 +717,7 @@ static void take_cleanup(Take *t, bool keep)
     if (t->caps_on)
         set_background_snapshot(t->dom, false, NULL);
     if (t->bandwidth_set)
-        qmp_ok(t->dom,
-               json_pack("{s:s, s:{s:I}}", "execute", "migrate-set-parameters", "arguments",
-                         "max-bandwidth", (json_int_t)t->old_bandwidth),
-               NULL);
+        set_bandwidth(t->dom, t->old_bandwidth, NULL);
     if (!keep && t->tagged)
         delete_tags_running(t->dom, t->disks, t->tag);
     if (t->paused_by_us && domain_state(t->dom) == VIR_DOMAIN_PAUSED)
@@ -737,8 +743,9 @@ static int copy_percent(json_t *info)
 }
 
 virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const char *description,
-                                  const char *ram_path, VsLiveProgress progress, void *data,
-                                  VsLiveStats *stats, GError **error)
+                                  const char *ram_path, VsJournal *journal,
+                                  VsLiveProgress progress, void *data, VsLiveStats *stats,
+                                  GError **error)
 {
     const char *vm = virDomainGetName(dom);
     if (!vs_live_supported(dom, error))
@@ -814,10 +821,15 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     }
     t.old_bandwidth = (guint64)json_integer_value(json_object_get(params, "max-bandwidth"));
     json_decref(params);
-    t.bandwidth_set = qmp_ok(dom,
-                             json_pack("{s:s, s:{s:I}}", "execute", "migrate-set-parameters",
-                                       "arguments", "max-bandwidth", (json_int_t)RAM_BANDWIDTH),
-                             error);
+    /* Recorded first: recovery puts it back after a crash from here on. */
+    g_autofree char *old = g_strdup_printf("%" G_GUINT64_FORMAT, t.old_bandwidth);
+    if (journal)
+        vs_journal_set(journal, "bandwidth", old);
+    if (journal && !vs_journal_commit(journal, error)) {
+        take_cleanup(&t, false);
+        return NULL;
+    }
+    t.bandwidth_set = set_bandwidth(dom, RAM_BANDWIDTH, error);
     if (!t.bandwidth_set) {
         take_cleanup(&t, false);
         return NULL;
@@ -1298,7 +1310,7 @@ bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **erro
 /* ---- recovery and files --------------------------------------------------- */
 
 void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path,
-                     bool was_running)
+                     bool was_running, guint64 bandwidth)
 {
     if (virDomainIsActive(dom) == 1) {
         /* QEMU keeps copying into its own descriptor of the file: let it
@@ -1306,6 +1318,8 @@ void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_pat
         if (!wait_copy_end(dom, (gint64)3600 * G_USEC_PER_SEC))
             vs_warn("VM '%s': a memory copy still runs; left alone", virDomainGetName(dom));
         set_background_snapshot(dom, false, NULL);
+        if (bandwidth)
+            set_bandwidth(dom, bandwidth, NULL);
     }
     g_autoptr(GError) why = NULL;
     if (!delete_tags(dom, internal, &why))

@@ -11,6 +11,8 @@
  * snapshot ("external"): callers route those to vs_live_revert and
  * vs_live_delete. See docs/live-snapshots.md. Knows nothing of HTTP. */
 #pragma once
+#include "journal.h"
+
 #include <glib.h>
 #include <libvirt/libvirt.h>
 #include <stdbool.h>
@@ -64,11 +66,14 @@ char *vs_live_vm_dir(const char *uuid);
  * write error on the file: the copier drains the stream then, see
  * ramcopy.c): QEMU 7.2 cannot lift the protection then, the VM will hang,
  * and the error says so. PROGRESS (optional) is called with DATA and 0..100
- * as the copy advances. */
+ * as the copy advances. JOURNAL (optional) is the create's record: before
+ * QEMU's migration bandwidth is raised for the copy, its old value goes
+ * into it as "bandwidth" (committed), for vs_live_abandon to put back. */
 typedef void (*VsLiveProgress)(int percent, void *data);
 virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const char *description,
-                                  const char *ram_path, VsLiveProgress progress, void *data,
-                                  VsLiveStats *stats, GError **error);
+                                  const char *ram_path, VsJournal *journal,
+                                  VsLiveProgress progress, void *data, VsLiveStats *stats,
+                                  GError **error);
 
 /* Whether SNAP was made by vs_live_take (memory external, disks internal). */
 bool vs_live_is_live(virDomainSnapshotPtr snap);
@@ -95,11 +100,12 @@ bool vs_live_ram_complete(const char *path);
 /* Finishes off a vs_live_take that died (a daemon crash) before libvirt got
  * the metadata: waits for a copy still running in QEMU (never cancels it:
  * QEMU 7.2 would leave RAM write-protected), turns the capability off,
- * removes the qcow2 tags, resumes a VM left paused if its guest ran before
+ * puts QEMU's migration bandwidth back to BANDWIDTH (bytes/s, as the take
+ * recorded it; 0: not recorded, left as it is), removes the qcow2 tags, resumes a VM left paused if its guest ran before
  * (WAS_RUNNING: not one the user had paused), deletes the RAM file.
  * Safe to call whatever stage it reached. */
 void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path,
-                     bool was_running);
+                     bool was_running, guint64 bandwidth);
 
 /* Copies a RAM file (for a clone; the metadata of the clone's snapshot must
  * then name DST in memory/@file). */

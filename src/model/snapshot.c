@@ -784,8 +784,8 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     VsLiveStats stats = {0};
     g_autoptr(GError) live_error = NULL;
     g_autoptr(virDomainSnapshot) snap =
-        live ? vs_live_take(dom, internal, job->description, ram, live_progress, task, &stats,
-                            &live_error)
+        live ? vs_live_take(dom, internal, job->description, ram, journal, live_progress, task,
+                            &stats, &live_error)
              : NULL;
     if (live && !snap && job->live == VS_LIVE_AUTO &&
         g_error_matches(live_error, VS_ERROR, VS_ERR_CONFLICT)) {

@@ -5,12 +5,16 @@
  * tag, parent, current) or absent (no metadata, no orphan tag), the task is
  * reported failed as interrupted (killed at snapshot-finished, after the task
  * showed finished: complete, and the task finished), the running guest keeps
- * counting, and the
+ * counting, a live create's raised QEMU migration bandwidth is put back
+ * (QEMU asked directly), and the
  * same name can be taken again and reverted; a real kill -9 while a running
  * VM is being reverted leaves it running with all its snapshots, and a
  * further revert brings its counter back to the snapshot's value. */
 #include "crash.h"
+#include "embed.h"
 
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/virterror.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,59 @@ static char *sorted_names(json_t *array)
         g_ptr_array_add(names, (gpointer)vs_json_str(item, "name"));
     return vs_join_sorted(names);
 }
+
+/* ---- QEMU asked directly ------------------------------------------------ */
+
+static char *self_exe;
+
+/* Helper mode (a child process, while the daemon is down): prints QEMU's
+ * reply to the QMP command CMD for the running domain NAME of the embedded
+ * driver under ROOT. QEMU outlives us. */
+static int qmp_helper(const char *root, const char *name, const char *cmd)
+{
+    virConnectPtr conn = vs_embed_open(root);
+    if (!conn)
+        return 1;
+    virDomainPtr dom = virDomainLookupByName(conn, name);
+    char *reply = NULL;
+    if (!dom || virDomainQemuMonitorCommand(dom, cmd, &reply, 0) < 0) {
+        fprintf(stderr, "%s on %s: %s\n", cmd, name, virGetLastErrorMessage());
+        return 1;
+    }
+    printf("%s\n", reply);
+    free(reply);
+    virDomainFree(dom);
+    virConnectClose(conn);
+    return 0;
+}
+
+/* QEMU's migration bandwidth limit (bytes/s) of running VM, from QEMU
+ * itself: the daemon is killed for it (its embedded driver holds the root;
+ * QEMU runs on) and started again. */
+static long long qemu_bandwidth(const char *vm)
+{
+    crash_kill_now();
+    g_autofree char *root = vs_state_path(crash.d, "libvirt", NULL);
+    const char *helper[] = {self_exe, "--qmp", root, vm,
+                            "{\"execute\":\"query-migrate-parameters\"}", NULL};
+    g_autofree char *out = NULL;
+    int rc = vs_run(helper, &out);
+    crash_restart_clean();
+    if (rc != 0)
+        fail_msg("asking QEMU of '%s' failed (%d): %s", vm, rc, out);
+    /* The reply's line comes first (stdout), then what libvirt printed on stderr. */
+    json_t *reply = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
+    json_t *bandwidth = json_object_get(json_object_get(reply, "return"), "max-bandwidth");
+    if (!json_is_integer(bandwidth))
+        fail_msg("no max-bandwidth in QEMU's reply: %s", out);
+    long long value = json_integer_value(bandwidth);
+    json_decref(reply);
+    return value;
+}
+
+/* QEMU 7.2's default migration bandwidth limit, 128 MiB/s (MAX_THROTTLE):
+ * what the VMs here have, as no one else changes it. */
+#define QEMU_DEFAULT_BANDWIDTH (128LL << 20)
 
 /* Prepares VM NAME with a first snapshot "base"; RUNNING: started and counting. */
 static void make_vm(const char *name, bool running)
@@ -184,6 +241,12 @@ static void snapshot_fault(const char *vm, bool running, const char *point, cons
         assert_non_null(strstr(ram_files, ram_made));
     /* Where the kill fell decides which: libvirt had or had not made it. */
     assert_true(made == (strcmp(point, "snapshot-after-create") == 0 || finished));
+    /* A live take raises QEMU's migration bandwidth for its copy: killed in
+     * the pause or while copying, recovery puts back the value the take
+     * recorded (left raised, the next take would keep it as the old one).
+     * Asked before anything restarts QEMU (a revert would reset it). */
+    if (live && !strcmp(live, "true"))
+        assert_int_equal(qemu_bandwidth(vm), QEMU_DEFAULT_BANDWIDTH);
     if (got)
         json_decref(got);
     json_decref(after);
@@ -424,8 +487,11 @@ static void test_kill_during_live_revert(void **state)
     kill_during_revert("rvl", "true");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    self_exe = g_file_read_link("/proc/self/exe", NULL);
+    if (argc == 5 && !strcmp(argv[1], "--qmp"))
+        return qmp_helper(argv[2], argv[3], argv[4]);
     const struct CMUnitTest tests[] = {
         CRASH_TEST(test_create_running_before),
         CRASH_TEST(test_create_running_after),

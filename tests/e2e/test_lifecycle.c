@@ -4,6 +4,7 @@
  * and the transient-VM rule of issue 4 (a transient VM started behind the
  * daemon's back while it is stopped, found again at restart). */
 #include "e2e.h"
+#include "embed.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -143,27 +144,14 @@ static void test_lifecycle(void **state)
 
 static char *self_exe;
 
-static gpointer run_events(gpointer unused)
-{
-    (void)unused;
-    for (;;)
-        virEventRunDefaultImpl();
-    return NULL;
-}
-
 /* Helper mode (a child process, while the daemon is stopped): opens the
  * daemon's embedded driver and starts a transient domain, as `virsh create`
  * would. QEMU outlives us. */
 static int make_transient(const char *root, const char *name, const char *disk, const char *log)
 {
-    virEventRegisterDefaultImpl();
-    g_thread_new("events", run_events, NULL);
-    g_autofree char *uri = g_strdup_printf("qemu:///embed?root=%s", root);
-    virConnectPtr conn = virConnectOpen(uri);
-    if (!conn) {
-        fprintf(stderr, "cannot open %s: %s\n", uri, virGetLastErrorMessage());
+    virConnectPtr conn = vs_embed_open(root);
+    if (!conn)
         return 1;
-    }
     g_autofree char *caps = virConnectGetCapabilities(conn);
     const char *type = caps && strstr(caps, "<domain type='kvm'") ? "kvm" : "qemu";
     g_autofree char *xml = g_markup_printf_escaped(

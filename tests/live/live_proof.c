@@ -535,7 +535,8 @@ static virDomainSnapshotPtr take_live(Vm *vm, const char *name, VsLiveStats *st)
     g_autofree char *uuid = vs_hv_uuid(vm->dom);
     g_autofree char *ram = vs_live_ram_path(uuid, name);
     g_autoptr(GError) error = NULL;
-    virDomainSnapshotPtr snap = vs_live_take(vm->dom, name, "live test", ram, NULL, NULL, st, &error);
+    virDomainSnapshotPtr snap = vs_live_take(vm->dom, name, "live test", ram, NULL, NULL, NULL, st,
+                                                &error);
     if (!snap)
         die("live snapshot", error);
     return snap;
@@ -767,7 +768,8 @@ static void proof(virConnectPtr conn)
     g_autofree char *busy = vs_live_ram_path(uuid, "busy");
     g_file_set_contents(busy, "x", 1, NULL);
     error = NULL;
-    virDomainSnapshotPtr none = vs_live_take(vm->dom, "busy", NULL, busy, NULL, NULL, NULL, &error);
+    virDomainSnapshotPtr none = vs_live_take(vm->dom, "busy", NULL, busy, NULL, NULL, NULL, NULL,
+                                                &error);
     CHECK(!none && !image_has_tag(vm->disk, "busy") && virDomainSnapshotNum(vm->dom, 0) == 0,
           "a failed take leaves no tag and no metadata (%s)", error ? error->message : "?");
     virDomainGetState(vm->dom, &state, &reason, 0);
@@ -796,6 +798,8 @@ static void proof(virConnectPtr conn)
         const char *cmds[] = {
             "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":"
             "[{\"capability\":\"background-snapshot\",\"state\":true}]}}",
+            "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"max-bandwidth\":"
+            "1099511627776}}",
             "{\"execute\":\"stop\"}",
             "{\"execute\":\"blockdev-snapshot-internal-sync\",\"arguments\":"
             "{\"device\":\"libvirt-1-format\",\"name\":\"crashed\"}}",
@@ -811,7 +815,11 @@ static void proof(virConnectPtr conn)
         if (fd >= 0)
             close(fd);
         CHECK(ok, "simulated a take cut short");
-        vs_live_abandon(vm->dom, "crashed", path, true);
+        vs_live_abandon(vm->dom, "crashed", path, true, 134217728);
+        virDomainQemuMonitorCommand(vm->dom, "{\"execute\":\"query-migrate-parameters\"}",
+                                    &reply, 0);
+        bool bandwidth_back = reply && strstr(reply, "\"max-bandwidth\":134217728");
+        free(reply);
         virDomainQemuMonitorCommand(vm->dom, "{\"execute\":\"query-migrate\"}", &reply, 0);
         bool stopped = reply && !strstr(reply, "\"active\"") && !strstr(reply, "\"setup\"");
         free(reply);
@@ -820,10 +828,11 @@ static void proof(virConnectPtr conn)
         bool caps_off = reply && strstr(reply, "\"state\":false,\"capability\":\"background-snapshot\"");
         free(reply);
         virDomainGetState(vm->dom, &state, &reason, 0);
-        CHECK(stopped && caps_off && !image_has_tag(vm->disk, "crashed") &&
+        CHECK(stopped && caps_off && bandwidth_back && !image_has_tag(vm->disk, "crashed") &&
                   !g_file_test(path, G_FILE_TEST_EXISTS) && state == VIR_DOMAIN_RUNNING,
-              "vs_live_abandon: copy cancelled %d, capability off %d, tag gone, file gone, VM runs "
-              "(state %d)", stopped, caps_off != 0, state);
+              "vs_live_abandon: copy cancelled %d, capability off %d, bandwidth back %d, tag "
+              "gone, file gone, VM runs (state %d)",
+              stopped, caps_off != 0, bandwidth_back, state);
         CHECK(serial_wait_running(vm->serial, 5, 10000), "the guest runs on");
     }
     vm_remove(vm);
