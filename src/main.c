@@ -41,6 +41,7 @@ typedef struct {
     char *listen, *connect, *state_dir, *tls_cert, *tls_key, *config, *web_dir, *pam_service,
         *log_level, *domain_type, *live_snapshots, *public_origin, *login_group;
     gint64 session_ttl;
+    gint64 basic_remember; /* -1: not given */
     gint64 max_body;
     gboolean version;
 } Options;
@@ -103,11 +104,13 @@ static bool load_config(Options *o, GError **error)
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         if (!*strings[i].slot)
             *strings[i].slot = g_key_file_get_string(kf, "virtsnapd", strings[i].key, NULL);
-    struct { const char *key; gint64 *slot; } numbers[] = {
-        {"session_ttl", &o->session_ttl}, {"max_body", &o->max_body},
+    struct { const char *key; gint64 *slot, unset; } numbers[] = {
+        {"session_ttl", &o->session_ttl, 0}, {"max_body", &o->max_body, 0},
+        {"basic_remember", &o->basic_remember, -1},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
-        if (*numbers[i].slot || !g_key_file_has_key(kf, "virtsnapd", numbers[i].key, NULL))
+        if (*numbers[i].slot != numbers[i].unset ||
+            !g_key_file_has_key(kf, "virtsnapd", numbers[i].key, NULL))
             continue;
         GError *bad = NULL;
         *numbers[i].slot = g_key_file_get_int64(kf, "virtsnapd", numbers[i].key, &bad);
@@ -140,6 +143,9 @@ static bool check_options(const Options *o, GError **error)
         bad = "--live-snapshots must be auto or off";
     else if (o->session_ttl < 0 || o->session_ttl > VS_MAX_SESSION_TTL)
         bad = "--session-ttl must be between 1 and 31622400 seconds (366 days)";
+    else if (o->basic_remember != -1 &&
+             (o->basic_remember < 0 || o->basic_remember > VS_MAX_BASIC_REMEMBER))
+        bad = "--basic-remember must be between 0 and 3600 seconds";
     else if (o->max_body && (o->max_body < MIN_MAX_BODY || o->max_body > MAX_MAX_BODY))
         bad = "max_body must be between 4096 and 1073741824 bytes";
     else if (!o->tls_cert != !o->tls_key)
@@ -256,7 +262,8 @@ static int run(Options *o)
     VsAuthConfig auth = {.token = token,
                          .pam_service = o->pam_service,
                          .login_group = o->login_group,
-                         .session_ttl = o->session_ttl};
+                         .session_ttl = o->session_ttl,
+                         .basic_remember = o->basic_remember};
     vs_auth_init(&auth);
     vs_tasks_init();
     g_autofree char *tasks_dir = g_build_filename(o->state_dir, "tasks", NULL);
@@ -314,7 +321,7 @@ static int run(Options *o)
 
 int main(int argc, char **argv)
 {
-    Options o = {0};
+    Options o = {.basic_remember = -1};
     GOptionEntry entries[] = {
         {"listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Address to serve on (default 127.0.0.1:8001)", "ADDR:PORT"},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &o.connect, "libvirt URI (default: embedded QEMU driver in STATE/libvirt)", "URI"},
@@ -327,6 +334,7 @@ int main(int argc, char **argv)
         {"pam-service", 0, 0, G_OPTION_ARG_STRING, &o.pam_service, "PAM service for logins (default virtsnap)", "NAME"},
         {"login-group", 0, 0, G_OPTION_ARG_STRING, &o.login_group, "Group whose members may log in besides root (default virtsnap; empty: every account PAM accepts)", "GROUP"},
         {"session-ttl", 0, 0, G_OPTION_ARG_INT64, &o.session_ttl, "Idle seconds before a login session expires (default 1800)", "SECONDS"},
+        {"basic-remember", 0, 0, G_OPTION_ARG_INT64, &o.basic_remember, "Seconds an HTTP Basic user and password that passed are taken again without PAM (default 60; 0: ask PAM every time)", "SECONDS"},
         {"domain-type", 0, 0, G_OPTION_ARG_STRING, &o.domain_type, "Domain type of new VMs: kvm or qemu (TCG); default: kvm when available", "TYPE"},
         {"live-snapshots", 0, 0, G_OPTION_ARG_STRING, &o.live_snapshots, "Snapshots of running VMs without \"live\": auto (live where possible, default) or off (classic)", "MODE"},
         {"log-level", 0, 0, G_OPTION_ARG_STRING, &o.log_level, "debug, info (default) or warn", "LEVEL"},

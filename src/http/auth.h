@@ -1,6 +1,7 @@
 /* auth.h: who is asking. A request proves itself with the API token
- * (Authorization: Bearer), a system account (HTTP Basic, checked by PAM), or
- * the session cookie that POST /login sets. Login failures are slowed down. */
+ * (Authorization: Bearer), a system account (HTTP Basic, checked by PAM and
+ * then remembered for a minute), or the session cookie that POST /login
+ * sets. Login failures are slowed down. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -14,9 +15,14 @@ typedef struct {
     const char *pam_service; /* "virtsnap" */
     const char *login_group; /* members (and root) may log in ("virtsnap"); "": any PAM account */
     gint64 session_ttl;      /* seconds of idleness before a session expires */
+    /* Seconds an HTTP Basic user/password pair that passed is taken again
+     * without PAM (0: every request asks PAM); negative: the default. */
+    gint64 basic_remember;
 } VsAuthConfig;
 
 #define VS_MAX_SESSION_TTL (366 * 24 * 3600)
+#define VS_DEFAULT_BASIC_REMEMBER 60
+#define VS_MAX_BASIC_REMEMBER 3600
 
 void vs_auth_init(const VsAuthConfig *config);
 

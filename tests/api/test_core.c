@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int setup(void **state)
@@ -617,6 +618,46 @@ static void test_sigterm(void **state)
     vs_test_daemon_restart(api_d);
 }
 
+/* The daemon's answer to options out of range, on the command line or in
+ * the --config file: exit status 2 and a sentence saying which, before it
+ * touches anything (the state directory is not even made). */
+static void expect_refused(const char *const *args, const char *message)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)vs_test_daemon_binary());
+    g_ptr_array_add(argv, "--state-dir=/nonexistent/virtsnap-bad-options");
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    g_autofree char *out = NULL, *err = NULL;
+    int status = 0;
+    assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                             &err, &status, NULL));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 2 || !strstr(err, message))
+        fail_msg("%s: status %d, stderr: %s", args[0], status, err);
+}
+
+static void test_bad_options(void **state)
+{
+    (void)state;
+    const char *remember_high[] = {"--basic-remember=3601", NULL};
+    const char *remember_negative[] = {"--basic-remember=-2", NULL};
+    const char *ttl[] = {"--session-ttl=-1", NULL};
+    expect_refused(remember_high, "--basic-remember must be between 0 and 3600 seconds");
+    expect_refused(remember_negative, "--basic-remember must be between 0 and 3600 seconds");
+    expect_refused(ttl, "--session-ttl must be between 1 and 31622400 seconds");
+    g_autofree char *dir = g_dir_make_tmp("virtsnap-options-XXXXXX", NULL);
+    g_autofree char *conf = g_build_filename(dir, "virtsnapd.conf", NULL);
+    g_autofree char *conf_arg = g_strdup_printf("--config=%s", conf);
+    const char *from_file[] = {conf_arg, NULL};
+    assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=7200\n", -1, NULL));
+    expect_refused(from_file, "--basic-remember must be between 0 and 3600 seconds");
+    assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=soon\n", -1, NULL));
+    expect_refused(from_file, "basic_remember");
+    g_unlink(conf);
+    g_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_token_file),
         cmocka_unit_test(test_token_differs_per_state_dir),
         cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,7 +3,9 @@
  * password file; the accounts are not the system's, except root, daemon and
  * nobody): HTTP Basic, POST /login with its session cookie, POST /logout,
  * refused passwords, the growing delay after repeated failures, also for
- * attempts in parallel, and who may log in (--login-group). */
+ * attempts in parallel, who may log in (--login-group), and how long a
+ * Basic user/password pair that passed is taken without PAM
+ * (--basic-remember). */
 #include "api_util.h"
 
 #include <string.h>
@@ -12,6 +14,7 @@
 #define PAM_MATRIX PAM_DIR "/pam_wrapper/pam_matrix.so"
 
 static char *pam_tmp;
+static char *passdb_path; /* pam_matrix's accounts */
 static char *skip_reason;
 static char *preload; /* what the daemon needs in LD_PRELOAD */
 
@@ -43,6 +46,7 @@ static int setup(void **state)
                         "bob:builder:virtsnap\n"
                         "carol:s3cret:virtsnap\n"
                         "erin:erinpw:virtsnap\n"
+                        "frank:first-pw:virtsnap\n"
                         "dave:davepw:othersvc\n"
                         /* system accounts, for --login-group */
                         "root:rootpw:virtsnap\n"
@@ -51,6 +55,7 @@ static int setup(void **state)
     g_autofree char *conf = g_strdup_printf("auth required %s passdb=%s\n"
                                             "account required %s passdb=%s\n",
                                             PAM_MATRIX, passdb, PAM_MATRIX, passdb);
+    passdb_path = g_strdup(passdb);
     if (!g_file_set_contents(passdb, users, -1, NULL) ||
         !g_file_set_contents(service, conf, -1, NULL))
         return -1;
@@ -85,9 +90,10 @@ static int setup(void **state)
     /* --session-ttl: idle seconds, see test_session_expiry; --public-origin: the
      * origin of a proxy that ends TLS in front of virtsnapd, see test_login_session
      * (given as a user might write it; browsers send "https://vs.example.com");
-     * --login-group empty: every account PAM accepts (see test_login_group). */
+     * --login-group empty: every account PAM accepts (see test_login_group);
+     * --basic-remember: see test_basic_remembered. */
     const char *args[] = {"--session-ttl=1", "--public-origin=https://VS.Example.com:443",
-                          "--login-group=", NULL};
+                          "--login-group=", "--basic-remember=2", NULL};
     api_d = start_pam_daemon(args);
     /* Does PAM work inside the daemon at all? */
     const char *headers[] = {"Authorization: Basic Ym9iOmJ1aWxkZXI=", NULL}; /* bob:builder */
@@ -116,6 +122,7 @@ static int teardown(void **state)
         g_rmdir(pam_tmp);
     }
     g_free(preload);
+    g_free(passdb_path);
     return 0;
 }
 
@@ -188,6 +195,52 @@ static void test_basic(void **state)
         g_autoptr(VsTestResponse) r = with_headers("GET", "/vms", NULL, junk[i], NULL);
         assert_challenge(r);
     }
+}
+
+/* The status of GET /tasks with Basic USER:PASSWORD. */
+static long basic_status(const char *user, const char *password)
+{
+    g_autofree char *h = basic_header(user, password);
+    g_autoptr(VsTestResponse) r = with_headers("GET", "/tasks", NULL, h, NULL);
+    return r->status;
+}
+
+/* Sets USER's password in pam_matrix's file (as passwd would). */
+static void change_password(const char *user, const char *old_pw, const char *new_pw)
+{
+    g_autofree char *text = NULL;
+    assert_true(g_file_get_contents(passdb_path, &text, NULL, NULL));
+    g_autofree char *from = g_strdup_printf("%s:%s:", user, old_pw);
+    g_autofree char *to = g_strdup_printf("%s:%s:", user, new_pw);
+    char *at = strstr(text, from);
+    assert_non_null(at);
+    g_autofree char *changed = g_strdup_printf("%.*s%s%s", (int)(at - text), text, to,
+                                               at + strlen(from));
+    assert_true(g_file_set_contents(passdb_path, changed, -1, NULL));
+}
+
+/* A Basic pair that passed is taken again without PAM for --basic-remember
+ * seconds (2 here) after its check, no longer: a changed password keeps
+ * working that long, then only the new one does. A wrong password is never
+ * remembered, and a login always asks PAM. */
+static void test_basic_remembered(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    assert_int_equal(basic_status("frank", "first-pw"), 200);
+    change_password("frank", "first-pw", "second-pw");
+    assert_int_equal(basic_status("frank", "first-pw"), 200); /* remembered */
+    assert_int_equal(basic_status("frank", "second-pw"), 200); /* PAM's answer */
+    assert_int_equal(basic_status("frank", "third-pw"), 401);
+    g_autoptr(VsTestResponse) login = with_headers(
+        "POST", "/login", "{\"username\": \"frank\", \"password\": \"first-pw\"}", NULL, NULL);
+    api_check_error(login, 401, "invalid user name or password");
+    g_usleep(2200 * 1000); /* the first check is over 2 s old */
+    assert_int_equal(basic_status("frank", "first-pw"), 401);
+    assert_int_equal(basic_status("frank", "second-pw"), 200);
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(api_d->log_path, &log, NULL, NULL));
+    assert_true(api_contains(log, "failed login for user 'frank'"));
 }
 
 static char *cookie_from(const VsTestResponse *r)
@@ -504,6 +557,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_basic_remembered),
         cmocka_unit_test(test_login_session),
         cmocka_unit_test(test_login_refused),
         cmocka_unit_test(test_session_expiry),

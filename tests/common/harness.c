@@ -48,7 +48,7 @@ static int listening_port(const char *log, gsize from, bool *tls)
     return colon ? atoi(colon + 1) : 0;
 }
 
-static const char *daemon_binary(void)
+const char *vs_test_daemon_binary(void)
 {
     const char *env = g_getenv("VS_DAEMON");
     return env ? env : VS_BUILD_DIR "/virtsnapd";
@@ -57,7 +57,7 @@ static const char *daemon_binary(void)
 static void spawn(VsTestDaemon *d, const char *const *extra)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_ptr_array_add(argv, g_strdup(daemon_binary()));
+    g_ptr_array_add(argv, g_strdup(vs_test_daemon_binary()));
     g_ptr_array_add(argv, g_strdup("--listen=127.0.0.1:0"));
     g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s", d->state_dir));
     g_ptr_array_add(argv, g_strdup_printf("--web-dir=%s", VS_SOURCE_DIR "/web"));

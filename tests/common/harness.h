@@ -25,6 +25,8 @@ typedef struct {
     char *headers;    /* raw response headers */
 } VsTestResponse;
 
+/* build/virtsnapd, or $VS_DAEMON. */
+const char *vs_test_daemon_binary(void);
 /* Starts build/virtsnapd (or $VS_DAEMON) with --connect CONNECT (NULL: the
  * embedded QEMU driver) and EXTRA_ARGS (NULL-terminated, may be NULL); waits
  * until it answers. Aborts the test program when it cannot. */
