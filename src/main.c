@@ -126,8 +126,22 @@ static bool load_config(Options *o, GError **error)
 #define MIN_MAX_BODY 4096
 #define MAX_MAX_BODY (1024 * 1024 * 1024)
 
+/* Whether VALUE of option NAME lies within MIN..MAX (in UNIT), else false
+ * with ERROR saying so. */
+static bool in_range(const char *name, gint64 value, gint64 min, gint64 max, const char *unit,
+                     GError **error)
+{
+    if (value >= min && value <= max)
+        return true;
+    g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                "%s must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT " %s", name, min,
+                max, unit);
+    return false;
+}
+
 /* Checks every setting before anything is made: false, with ERROR saying
- * which and why, on the first that is wrong (exit status 2). */
+ * which and why, on the first that is wrong (exit status 2). Numbers left
+ * unset (0, or -1 for --basic-remember) take their defaults later. */
 static bool check_options(const Options *o, GError **error)
 {
     const char *bad = NULL;
@@ -141,20 +155,19 @@ static bool check_options(const Options *o, GError **error)
     else if (o->live_snapshots && strcmp(o->live_snapshots, "auto") &&
              strcmp(o->live_snapshots, "off"))
         bad = "--live-snapshots must be auto or off";
-    else if (o->session_ttl < 0 || o->session_ttl > VS_MAX_SESSION_TTL)
-        bad = "--session-ttl must be between 1 and 31622400 seconds (366 days)";
-    else if (o->basic_remember != -1 &&
-             (o->basic_remember < 0 || o->basic_remember > VS_MAX_BASIC_REMEMBER))
-        bad = "--basic-remember must be between 0 and 3600 seconds";
-    else if (o->max_body && (o->max_body < MIN_MAX_BODY || o->max_body > MAX_MAX_BODY))
-        bad = "max_body must be between 4096 and 1073741824 bytes";
     else if (!o->tls_cert != !o->tls_key)
         bad = "--tls-cert and --tls-key go together";
     else if (o->listen && !vs_listen_parse(o->listen, &host, &port))
         bad = "--listen must be ADDR:PORT (an IPv6 address in brackets: [::1]:8001)";
     if (bad)
         g_set_error_literal(error, VS_ERROR, VS_ERR_INVALID, bad);
-    return !bad;
+    return !bad &&
+           (!o->session_ttl ||
+            in_range("--session-ttl", o->session_ttl, 1, VS_MAX_SESSION_TTL, "seconds", error)) &&
+           (o->basic_remember == -1 || in_range("--basic-remember", o->basic_remember, 0,
+                                                VS_MAX_BASIC_REMEMBER, "seconds", error)) &&
+           (!o->max_body ||
+            in_range("max_body", o->max_body, MIN_MAX_BODY, MAX_MAX_BODY, "bytes", error));
 }
 
 /* The API token in STATE/token (mode 0600), made at first start. */

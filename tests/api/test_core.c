@@ -654,6 +654,8 @@ static void test_bad_options(void **state)
     expect_refused(from_file, "--basic-remember must be between 0 and 3600 seconds");
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=soon\n", -1, NULL));
     expect_refused(from_file, "basic_remember");
+    assert_true(g_file_set_contents(conf, "[virtsnapd]\nmax_body=10\n", -1, NULL));
+    expect_refused(from_file, "max_body must be between 4096 and 1073741824 bytes");
     g_unlink(conf);
     g_rmdir(dir);
 }
