@@ -192,23 +192,6 @@ static char *plan_nvram(GPtrArray *plan, xmlDoc *doc, const char *new_uuid)
     return dst;
 }
 
-/* The memory file of each live snapshot in TREE goes to the clone's own
- * directory, where the redefined metadata will name it. */
-static bool plan_memory(GPtrArray *plan, const VsSnapshotTree *tree, const char *new_uuid,
-                        GError **error)
-{
-    for (guint i = 0; i < tree->xml->len; i++) {
-        g_autoptr(xmlDoc) doc = vs_xml_parse(g_ptr_array_index(tree->xml, i), error);
-        if (!doc)
-            return false;
-        g_autofree char *ram = vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)");
-        g_autofree char *name = vs_xml_string(doc, NULL, "string(/domainsnapshot/name)");
-        if (ram && name)
-            plan_copy(plan, ram, vs_live_ram_path(new_uuid, name));
-    }
-    return true;
-}
-
 /* Copies PLAN's files, listing each in the journal before it is made. */
 static bool copy_files(VsTask *task, VsJournal *journal, GPtrArray *plan, GPtrArray *made,
                        GError **error)
@@ -241,16 +224,20 @@ static bool copy_files(VsTask *task, VsJournal *journal, GPtrArray *plan, GPtrAr
     return true;
 }
 
-/* Whether every writable file disk that a snapshot's copy of the domain
- * names is one of those copied (PATHS): a disk detached since would
- * otherwise stay the source's, and go with the clone's delete. */
-static bool tree_disks_copied(const char *vm, const VsSnapshotTree *tree, GHashTable *paths,
-                              GError **error)
+/* Plans what TREE's snapshots need of the clone, each one's XML parsed
+ * once: every writable file disk that a snapshot's copy of the domain names
+ * must be one of those copied (PATHS), as a disk detached since would
+ * otherwise stay the source's and go with the clone's delete; and the memory
+ * file of a live snapshot goes to the clone's own directory, where the
+ * redefined metadata will name it. */
+static bool plan_tree(GPtrArray *plan, const char *vm, const VsSnapshotTree *tree,
+                      GHashTable *paths, const char *new_uuid, GError **error)
 {
     for (guint i = 0; i < tree->xml->len; i++) {
         g_autoptr(xmlDoc) doc = vs_xml_parse(g_ptr_array_index(tree->xml, i), error);
         if (!doc)
             return false;
+        g_autofree char *name = vs_xml_string(doc, NULL, "string(/domainsnapshot/name)");
         g_autoptr(GPtrArray) files = vs_xml_nodes(
             doc, NULL,
             "/domainsnapshot/*[self::domain or self::inactiveDomain]/devices/"
@@ -258,18 +245,18 @@ static bool tree_disks_copied(const char *vm, const VsSnapshotTree *tree, GHashT
         for (guint k = 0; k < files->len; k++) {
             xmlChar *file = xmlNodeGetContent(g_ptr_array_index(files, k));
             bool copied = g_hash_table_contains(paths, file);
-            if (!copied) {
-                g_autofree char *name =
-                    vs_xml_string(doc, NULL, "string(/domainsnapshot/name)");
+            if (!copied)
                 g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                             "snapshot '%s' of VM '%s' names disk %s, which the VM no longer "
                             "has: a clone would share it (delete that snapshot first)",
                             name ? name : "?", vm, (const char *)file);
-            }
             xmlFree(file);
             if (!copied)
                 return false;
         }
+        g_autofree char *ram = vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)");
+        if (ram && name)
+            plan_copy(plan, ram, vs_live_ram_path(new_uuid, name));
     }
     return true;
 }
@@ -313,9 +300,8 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     plan_disks(plan, doc, new_uuid, paths);
     g_autofree char *nvram = plan_nvram(plan, doc, new_uuid);
     rewrite.nvram = nvram;
-    bool ok = tree_disks_copied(job->vm, tree, paths, error) &&
-              plan_memory(plan, tree, new_uuid, error) && vs_journal_commit(journal, error) &&
-              copy_files(task, journal, plan, made, error);
+    bool ok = plan_tree(plan, job->vm, tree, paths, new_uuid, error) &&
+              vs_journal_commit(journal, error) && copy_files(task, journal, plan, made, error);
     /* The clone is an operation on the new VM too until its snapshots are
      * in place: a request for it meanwhile waits (and finds it gone if
      * the clone fails). */
