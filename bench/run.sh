@@ -218,16 +218,20 @@ qemu-img create -q -f qcow2 "$WORK/direct-test.qcow2" 1G
 # every step runs through the API and directly back to back (same load).
 coproc DIRECT { "$BIN/vsbench-direct" test:///default serve 2>>"$WORK/direct.log"; }
 exec {D_IN}>&"${DIRECT[1]}" {D_OUT}<&"${DIRECT[0]}" # plain fds reach pipelines' subshells
-dcmd() { # one command to vsbench-direct; its samples on stdout
-    echo "$*" >&"$D_IN"
-    local line
-    while IFS= read -r line <&"$D_OUT"; do
+# One command to a vsbench-direct that serves on descriptors IN and OUT
+# (LOG: its stderr); its samples on stdout.
+direct_cmd() { # IN OUT LOG COMMAND...
+    local in=$1 out=$2 log=$3 line
+    shift 3
+    echo "$*" >&"$in"
+    while IFS= read -r line <&"$out"; do
         [ "$line" = OK ] && return 0
         echo "$line"
     done
-    tail -5 "$WORK/direct.log" >&2
+    tail -5 "$log" >&2
     die "vsbench-direct failed at: $*"
 }
+dcmd() { direct_cmd "$D_IN" "$D_OUT" "$WORK/direct.log" "$@"; }
 sample_rss() { echo "S rss.$1 $(rss_mib T)" | collect; dcmd rss "$1" | collect; } # KEY
 
 say "test:///default: growing one VM to $SIZES snapshots, through the API and directly"
@@ -369,22 +373,21 @@ clone_xml() { # VM DISK SERIAL → XML on stdout
 
 make_root "$WORK/direct-root" 25900
 make_root "$WORK/virsh-root" 26900
+make_root "$WORK/direct2-root" 28900
 
 # vsbench-direct and virsh each keep their embedded driver open and take one
 # step at a time, so that every round runs virtsnapd, direct and virsh back
 # to back (in a rotating order) under the same load.
 coproc QDIRECT { "$BIN/vsbench-direct" "qemu:///embed?root=$WORK/direct-root" serve 2>>"$WORK/direct.log"; }
 exec {Q_IN}>&"${QDIRECT[1]}" {Q_OUT}<&"${QDIRECT[0]}"
-qcmd() { # one command to vsbench-direct; its samples on stdout
-    echo "$*" >&"$Q_IN"
-    local line
-    while IFS= read -r line <&"$Q_OUT"; do
-        [ "$line" = OK ] && return 0
-        echo "$line"
-    done
-    tail -5 "$WORK/direct.log" >&2
-    die "vsbench-direct failed at: $*"
-}
+qcmd() { direct_cmd "$Q_IN" "$Q_OUT" "$WORK/direct.log" "$@"; }
+# A second vsbench-direct on a root of its own: the A/A control of the
+# embedded rounds (the same calls on two QEMU processes, see pair()).
+mkfifo "$WORK/direct2.in" "$WORK/direct2.out"
+"$BIN/vsbench-direct" "qemu:///embed?root=$WORK/direct2-root" serve <"$WORK/direct2.in" \
+    >"$WORK/direct2.out" 2>>"$WORK/direct2.log" &
+exec {Q2_IN}>"$WORK/direct2.in" {Q2_OUT}<"$WORK/direct2.out"
+qcmd2() { direct_cmd "$Q2_IN" "$Q2_OUT" "$WORK/direct2.log" "$@"; }
 mkfifo "$WORK/virsh.in"
 stdbuf -oL -eL virsh -q -t -c "qemu:///embed?root=$WORK/virsh-root" <"$WORK/virsh.in" >"$WORK/virsh.log" 2>&1 &
 exec {V_IN}>"$WORK/virsh.in"
@@ -419,7 +422,11 @@ pair() { # PREFIX
               # times it) and libvirt inside the daemon against direct.
               r = v[p ".rest.create"]; l = v[p ".rest.libvirt"]; d = v[p ".direct.create"]
               if (r > 0 && l > 0) printf "S %s.own.create %.1f\nS %s.pairown.create %.4f\n", p, r - l, p, r / l
-              if (l > 0 && d > 0) printf "S %s.pairlibvirt.create %.4f\n", p, l / d }'
+              if (l > 0 && d > 0) printf "S %s.pairlibvirt.create %.4f\n", p, l / d
+              # The A/A control: a second direct client on a QEMU of its own.
+              for (i = 1; i <= 2; i++) {
+                  a = v[p ".direct2." s[i]]; d = v[p ".direct." s[i]]
+                  if (a > 0 && d > 0) printf "S %s.pairaa.%s %.4f\n", p, s[i], a / d } }'
 }
 # libvirt's own time (µs) in the daemon's last classic snapshot, from its log.
 daemon_libvirt_us() { # [ID]
@@ -435,14 +442,18 @@ rest_e vm g64 64 "$IMAGE" >/dev/null
 G64_SERIAL=$(rest_e req POST /vms/g64/start | serial_of)
 clone_xml g64 "$WORK/direct-g64.qcow2" "$WORK/direct-g64.serial.log" >"$WORK/direct-g64.xml"
 clone_xml g64 "$WORK/virsh-g64.qcow2" "$WORK/virsh-g64.serial.log" >"$WORK/virsh-g64.xml"
+clone_xml g64 "$WORK/direct2-g64.qcow2" "$WORK/direct2-g64.serial.log" >"$WORK/direct2-g64.xml"
 qcmd define "$WORK/direct-g64.xml" g64
 qcmd start g64 "$WORK/direct-g64.serial.log"
+qcmd2 define "$WORK/direct2-g64.xml" g64
+qcmd2 start g64 "$WORK/direct2-g64.serial.log"
 vcmd define "$WORK/virsh-g64.xml" >/dev/null
 vcmd start g64 >/dev/null
 wait_count "$G64_SERIAL"
 wait_count "$WORK/virsh-g64.serial.log"
+wait_count "$WORK/direct2-g64.serial.log"
 
-say "embedded QEMU: create + revert of a running 64 MiB guest: virtsnapd, direct, virsh ($QROUNDS rounds)"
+say "embedded QEMU: create + revert of a running 64 MiB guest: virtsnapd, direct, virsh, direct again ($QROUNDS rounds)"
 # A create through the API ends when the client learns the task's end: POLL_US
 # -1 waits for it in the daemon (GET /tasks/<id>?wait=), as the web UI and the
 # tests do. Until session 5 the bench polled every 1 ms (about 0.4 ms more per
@@ -451,18 +462,22 @@ say "embedded QEMU: create + revert of a running 64 MiB guest: virtsnapd, direct
 # vsbench-direct's libvirt connection is open before it is timed.
 rest_e round warm g64 r0 -1 >/dev/null # round 0: warm-up, not sampled
 qcmd round warm g64 d0 >/dev/null
+qcmd2 round warm g64 d0 >/dev/null
 virsh_round warm v0 >/dev/null
 for i in $(seq 1 "$QROUNDS"); do
-    for j in 0 1 2; do
-        case $(((i + j) % 3)) in
+    for j in 0 1 2 3; do
+        case $(((i + j) % 4)) in
         0) rest_e round qemu.rest g64 "r$i" -1
            echo "S qemu.rest.libvirt $(daemon_libvirt_us)" ;;
         1) qcmd round qemu.direct g64 "d$i" ;;
         2) virsh_round qemu.virsh "v$i" ;;
+        3) qcmd2 round qemu.direct2 g64 "d$i" ;;
         esac
     done | pair qemu | collect
 done
 qcmd stop g64
+qcmd2 stop g64
+exec {Q2_IN}>&- {Q2_OUT}<&-
 vcmd destroy g64 >/dev/null
 vcmd undefine g64 --snapshots-metadata >/dev/null
 echo quit >&"$V_IN"

@@ -72,6 +72,20 @@ function own_rows(p, kind, where) {
         ci(p ".pairlibvirt.create", "%.2f"))
 }
 
+# The A/A control of section 1's embedded rounds (run.sh's pair()): a
+# second vsbench-direct making the same call OP on a QEMU process of its
+# own, against the first. Its spread is what two QEMU processes differ by
+# with no virtsnapd in between: the noise floor of the REST/direct ratio.
+function aa_row(p, op) {
+    if (!has(p ".pairaa." op)) return
+    row("  A/A: direct on a second QEMU vs direct", N(p ".direct2." op), t(M(p ".direct2." op)),
+        t(P(p ".direct2." op)), t(M(p ".direct." op)), t(P(p ".direct." op)),
+        sprintf("%.2fx", M(p ".pairaa." op)), "",
+        "the same calls on two QEMU processes" ci(p ".pairaa." op, "%.2f"))
+    summary[++nsum] = sprintf("  the noise floor, " op ": a second direct client %.2fx of the first%s",
+        M(p ".pairaa." op), ci(p ".pairaa." op, "%.2f"))
+}
+
 # Create and revert on real QEMU for keys under P ("qemu": embedded drivers,
 # "sys": one libvirtd), under section title TITLE; KIND names the back end
 # in the targets' summary, WHERE what the two libvirt calls ran on.
@@ -86,6 +100,7 @@ function qemu_rows(p, title, kind, where,    i, op, rk, dk, pk, g) {
            p ".virsh." op, "<= 1.05x: " note("REST " op " within 1.05x of direct libvirt, " kind " (" sprintf("%.2fx", g) decided(pk, 1.05) ")", g <= 1.05), pk)
         if (op == "create")
             own_rows(p, kind, where)
+        aa_row(p, op)
     }
     if (has(p ".direct.create_paused"))
         row("guest paused during create (events)", N(p ".direct.create_paused"), "", "",
