@@ -43,7 +43,7 @@ if [ "$QUICK" = 1 ]; then
     SIZES="100 1000"   # snapshots in the scale tree
     REPS=2             # repeated runs of every latency/throughput measurement
     NLAT=50            # requests per latency run (children listings: NLAT/4)
-    QROUNDS=2          # create+revert rounds on embedded QEMU (each: REST, direct, virsh)
+    QROUNDS=2          # create+revert rounds on embedded QEMU (each: REST, direct, virsh, direct 2)
     TP_SECS=1          # seconds per throughput run
     DT_MEMS="256" DT_ROUNDS=1
     CONNS="1 16"
@@ -137,7 +137,7 @@ stop_process() { # ID
 }
 cleanup() {
     set +eu
-    for d in T E S SYS L LVD; do stop_process "$d"; done
+    for d in T E S SYS L LVD D2; do stop_process "$d"; done
     sleep 1
     # QEMU processes started for this run (their command lines name WORK)
     for p in /proc/[0-9]*; do
@@ -376,7 +376,8 @@ make_root "$WORK/virsh-root" 26900
 make_root "$WORK/direct2-root" 28900
 
 # vsbench-direct and virsh each keep their embedded driver open and take one
-# step at a time, so that every round runs virtsnapd, direct and virsh back
+# step at a time, so that every round runs virtsnapd, direct, virsh and the
+# second direct (the A/A control) back
 # to back (in a rotating order) under the same load.
 coproc QDIRECT { "$BIN/vsbench-direct" "qemu:///embed?root=$WORK/direct-root" serve 2>>"$WORK/direct.log"; }
 exec {Q_IN}>&"${QDIRECT[1]}" {Q_OUT}<&"${QDIRECT[0]}"
@@ -384,12 +385,16 @@ qcmd() { direct_cmd "$Q_IN" "$Q_OUT" "$WORK/direct.log" "$@"; }
 # A second vsbench-direct on a root of its own: the A/A control of the
 # embedded rounds (the same calls on two QEMU processes, see pair()).
 mkfifo "$WORK/direct2.in" "$WORK/direct2.out"
+# (Neither it nor virsh below keeps the other clients' pipes open: each
+# must see its own EOF when the run closes them.)
 "$BIN/vsbench-direct" "qemu:///embed?root=$WORK/direct2-root" serve <"$WORK/direct2.in" \
-    >"$WORK/direct2.out" 2>>"$WORK/direct2.log" &
+    >"$WORK/direct2.out" 2>>"$WORK/direct2.log" {Q_IN}>&- {Q_OUT}<&- &
+echo $! >"$WORK/D2.pid"
 exec {Q2_IN}>"$WORK/direct2.in" {Q2_OUT}<"$WORK/direct2.out"
 qcmd2() { direct_cmd "$Q2_IN" "$Q2_OUT" "$WORK/direct2.log" "$@"; }
 mkfifo "$WORK/virsh.in"
-stdbuf -oL -eL virsh -q -t -c "qemu:///embed?root=$WORK/virsh-root" <"$WORK/virsh.in" >"$WORK/virsh.log" 2>&1 &
+stdbuf -oL -eL virsh -q -t -c "qemu:///embed?root=$WORK/virsh-root" <"$WORK/virsh.in" >"$WORK/virsh.log" 2>&1 \
+    {Q_IN}>&- {Q_OUT}<&- {Q2_IN}>&- {Q2_OUT}<&- &
 exec {V_IN}>"$WORK/virsh.in"
 vcmd() { # one virsh command; prints its time (ms) as virsh -t reports it
     local log=$WORK/virsh.log n0 e0 n

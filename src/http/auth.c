@@ -12,10 +12,11 @@
 #include <string.h>
 
 #define FAILURE_MEMORY_US (15 * 60 * G_USEC_PER_SEC)
-/* Beyond this many remembered users, those with no recent failure and no
- * attempt in flight are forgotten, then all with none in flight; beyond
- * this many sessions, expired ones are swept and then the least recently
- * used goes. */
+/* Beyond this many users in the login throttle, those with no recent
+ * failure and no attempt in flight are forgotten, then all with none in
+ * flight; beyond this many sessions, expired ones are swept and then the
+ * least recently used goes; beyond this many remembered Basic pairs, the
+ * expired go, then all. */
 #define MAX_THROTTLES 4096
 #define MAX_SESSIONS 4096
 #define MAX_REMEMBERED 4096
@@ -49,12 +50,12 @@ static struct {
     GHashTable *sessions;  /* id → Session* */
     GHashTable *throttles; /* user → Throttle* */
     /* HTTP Basic pairs that passed PAM and the login group: a script's
-     * every request would otherwise cost a PAM check (~0.14 s with Debian's
+     * every request would otherwise cost a PAM check (~0.12 s with Debian's
      * yescrypt hashes) and wait its turn in the user's throttle. Keyed by
      * an HMAC-SHA256 of user and password under a key made at start
      * (neither is kept); the value is the monotonic µs of the check. A
      * changed password, or a user taken out of the group, is refused
-     * REMEMBER_US after the pair's check at the latest. */
+     * remember_us after the pair's check at the latest. */
     GHashTable *remembered; /* digest → gint64* */
     char *remember_key;
     gint64 remember_us;
@@ -308,7 +309,7 @@ static char *basic_digest(const char *user, const char *password)
     return digest;
 }
 
-/* Whether DIGEST passed within the last REMEMBER_US (an expired one is
+/* Whether DIGEST passed within the last remember_us (an expired one is
  * forgotten). */
 static bool is_remembered(const char *digest)
 {

@@ -1,7 +1,7 @@
 /* auth.h: who is asking. A request proves itself with the API token
  * (Authorization: Bearer), a system account (HTTP Basic, checked by PAM and
- * then remembered for a minute), or the session cookie that POST /login
- * sets. Login failures are slowed down. */
+ * then taken again for --basic-remember seconds), or the session cookie that
+ * POST /login sets. Login failures are slowed down. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>

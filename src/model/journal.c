@@ -270,6 +270,7 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
     if (!wait_job_end(dom, deadline))
         return VS_JOURNAL_UNSETTLED;
     g_autofree char *ram = g_key_file_get_string(kf, "op", "ram", NULL);
+    guint64 bandwidth = g_key_file_get_uint64(kf, "op", "bandwidth", NULL);
     g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, internal, 0);
     g_autofree char *xml = snap ? virDomainSnapshotGetXMLDesc(snap, 0) : NULL;
     g_autoptr(xmlDoc) doc = xml ? vs_xml_parse(xml, NULL) : NULL;
@@ -291,6 +292,8 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
             return VS_JOURNAL_UNSETTLED; /* its tags stay while libvirt lists it */
         g_clear_pointer(&snap, virDomainSnapshotFree);
     } else if (snap) {
+        if (ram) /* the take's own cleanup may not have run (its copy has ended) */
+            vs_live_settle_qemu(dom, bandwidth);
         vs_snapnames_set(uuid, internal, display, NULL);
         vs_info("recovery: snapshot '%s' of VM '%s' was completed", display, virDomainGetName(dom));
         return VS_JOURNAL_DONE;
@@ -299,7 +302,7 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
     }
     if (ram) {
         vs_live_abandon(dom, internal, ram, g_key_file_get_boolean(kf, "op", "was_running", NULL),
-                        g_key_file_get_uint64(kf, "op", "bandwidth", NULL));
+                        bandwidth);
     } else if (virDomainIsActive(dom) == 1) {
         g_autofree char *cmd = g_strdup_printf("delvm %s", internal);
         char *reply = NULL;

@@ -5,7 +5,8 @@
  * undoes the operation so that no half-made snapshot, domain or image is
  * left and nothing is lost:
  *   snapshot  created in libvirt → keep it (and its display name);
- *             not created → remove any qcow2 tag QEMU wrote without metadata
+ *             not created → remove any qcow2 tag QEMU wrote without metadata;
+ *             a live one, either way: QEMU's migration settings put back
  *   rename    a VM whose snapshot metadata was dropped, all or some → redefine
  *             the saved tree
  *   revert    a VM left shut off (or paused) half-way → revert again

@@ -694,7 +694,7 @@ static void take_cleanup(Take *t, bool keep)
     /* QEMU may be held at the pipe: let it go before waiting for it. */
     if (t->copy)
         vs_ram_copy_release(t->copy);
-    if (t->wedged) {
+    if (t->wedged) { /* nothing is asked of QEMU: not the bandwidth either */
         vs_error("VM '%s': the memory copy failed after guest RAM was write-protected; "
                  "QEMU 7.2 cannot undo that: the VM must be restarted; qcow2 tag '%s' is "
                  "left on its disks",
@@ -1013,6 +1013,7 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         take_cleanup(&t, vs_hv_broke_off(error));
         return NULL;
     }
+    vs_fault_point("snapshot-live-recorded"); /* before QEMU's settings are put back */
     take_cleanup(&t, true);
     if (stats) {
         /* QEMU's stamps (else libvirt's events), else the whole request. */
@@ -1309,18 +1310,23 @@ bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **erro
 
 /* ---- recovery and files --------------------------------------------------- */
 
+void vs_live_settle_qemu(virDomainPtr dom, guint64 bandwidth)
+{
+    if (virDomainIsActive(dom) != 1)
+        return;
+    set_background_snapshot(dom, false, NULL);
+    if (bandwidth)
+        set_bandwidth(dom, bandwidth, NULL);
+}
+
 void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path,
                      bool was_running, guint64 bandwidth)
 {
-    if (virDomainIsActive(dom) == 1) {
-        /* QEMU keeps copying into its own descriptor of the file: let it
-         * finish rather than cancel (see wait_copy_end). */
-        if (!wait_copy_end(dom, (gint64)3600 * G_USEC_PER_SEC))
-            vs_warn("VM '%s': a memory copy still runs; left alone", virDomainGetName(dom));
-        set_background_snapshot(dom, false, NULL);
-        if (bandwidth)
-            set_bandwidth(dom, bandwidth, NULL);
-    }
+    /* QEMU keeps copying into its own descriptor of the file: let it finish
+     * rather than cancel (see wait_copy_end). */
+    if (virDomainIsActive(dom) == 1 && !wait_copy_end(dom, (gint64)3600 * G_USEC_PER_SEC))
+        vs_warn("VM '%s': a memory copy still runs; left alone", virDomainGetName(dom));
+    vs_live_settle_qemu(dom, bandwidth);
     g_autoptr(GError) why = NULL;
     if (!delete_tags(dom, internal, &why))
         vs_warn("VM '%s': %s", virDomainGetName(dom), why->message);

@@ -68,7 +68,8 @@ char *vs_live_vm_dir(const char *uuid);
  * and the error says so. PROGRESS (optional) is called with DATA and 0..100
  * as the copy advances. JOURNAL (optional) is the create's record: before
  * QEMU's migration bandwidth is raised for the copy, its old value goes
- * into it as "bandwidth" (committed), for vs_live_abandon to put back. */
+ * into it as "bandwidth" (committed), for recovery to put back
+ * (vs_live_settle_qemu). */
 typedef void (*VsLiveProgress)(int percent, void *data);
 virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const char *description,
                                   const char *ram_path, VsJournal *journal,
@@ -97,12 +98,18 @@ bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **erro
 /* True when PATH is a complete memory file (its header's magic is final). */
 bool vs_live_ram_complete(const char *path);
 
+/* Puts QEMU's migration settings back after a vs_live_take that libvirt
+ * recorded but whose own cleanup may not have run (a crash, a broken-off
+ * call): the background-snapshot capability off, the bandwidth to BANDWIDTH
+ * (bytes/s, as the take recorded it; 0: left as it is). Only for a running
+ * VM whose copy has ended. */
+void vs_live_settle_qemu(virDomainPtr dom, guint64 bandwidth);
 /* Finishes off a vs_live_take that died (a daemon crash) before libvirt got
  * the metadata: waits for a copy still running in QEMU (never cancels it:
- * QEMU 7.2 would leave RAM write-protected), turns the capability off,
- * puts QEMU's migration bandwidth back to BANDWIDTH (bytes/s, as the take
- * recorded it; 0: not recorded, left as it is), removes the qcow2 tags, resumes a VM left paused if its guest ran before
- * (WAS_RUNNING: not one the user had paused), deletes the RAM file.
+ * QEMU 7.2 would leave RAM write-protected), puts QEMU's settings back
+ * (vs_live_settle_qemu, BANDWIDTH as there), removes the qcow2 tags,
+ * resumes a VM left paused if its guest ran before (WAS_RUNNING: not one
+ * the user had paused), deletes the RAM file.
  * Safe to call whatever stage it reached. */
 void vs_live_abandon(virDomainPtr dom, const char *internal, const char *ram_path,
                      bool was_running, guint64 bandwidth);

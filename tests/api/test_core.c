@@ -621,19 +621,38 @@ static void test_sigterm(void **state)
 /* The daemon's answer to options out of range, on the command line or in
  * the --config file: exit status 2 and a sentence saying which, before it
  * touches anything (the state directory is not even made). */
-static void expect_refused(const char *const *args, const char *message)
+/* The daemon's wait status with ARGS and a state directory it cannot make;
+ * *ERR gets what it wrote on stderr. */
+static int run_daemon(const char *const *args, char **err)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_ptr_array_add(argv, (gpointer)vs_test_daemon_binary());
-    g_ptr_array_add(argv, "--state-dir=/nonexistent/virtsnap-bad-options");
+    g_ptr_array_add(argv, "--state-dir=/dev/null/virtsnap-bad-options");
     for (const char *const *a = args; *a; a++)
         g_ptr_array_add(argv, (gpointer)*a);
     g_ptr_array_add(argv, NULL);
-    g_autofree char *out = NULL, *err = NULL;
+    g_autofree char *out = NULL;
     int status = 0;
     assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                             &err, &status, NULL));
+                             err, &status, NULL));
+    return status;
+}
+
+static void expect_refused(const char *const *args, const char *message)
+{
+    g_autofree char *err = NULL;
+    int status = run_daemon(args, &err);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 2 || !strstr(err, message))
+        fail_msg("%s: status %d, stderr: %s", args[0], status, err);
+}
+
+/* ARGS pass the option checks: the daemon exits 1, at the state directory
+ * expect_refused points it to. */
+static void expect_refused_later(const char *const *args)
+{
+    g_autofree char *err = NULL;
+    int status = run_daemon(args, &err);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || strstr(err, "must be between"))
         fail_msg("%s: status %d, stderr: %s", args[0], status, err);
 }
 
@@ -646,6 +665,11 @@ static void test_bad_options(void **state)
     expect_refused(remember_high, "--basic-remember must be between 0 and 3600 seconds");
     expect_refused(remember_negative, "--basic-remember must be between 0 and 3600 seconds");
     expect_refused(ttl, "--session-ttl must be between 1 and 31622400 seconds");
+    /* The bounds themselves pass the check: the daemon goes on, to fail
+     * only at the state directory it cannot make. */
+    const char *bounds[][2] = {{"--basic-remember=0", NULL}, {"--basic-remember=3600", NULL}};
+    for (size_t i = 0; i < G_N_ELEMENTS(bounds); i++)
+        expect_refused_later(bounds[i]);
     g_autofree char *dir = g_dir_make_tmp("virtsnap-options-XXXXXX", NULL);
     g_autofree char *conf = g_build_filename(dir, "virtsnapd.conf", NULL);
     g_autofree char *conf_arg = g_strdup_printf("--config=%s", conf);

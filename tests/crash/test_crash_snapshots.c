@@ -240,7 +240,8 @@ static void snapshot_fault(const char *vm, bool running, const char *point, cons
     else
         assert_non_null(strstr(ram_files, ram_made));
     /* Where the kill fell decides which: libvirt had or had not made it. */
-    assert_true(made == (strcmp(point, "snapshot-after-create") == 0 || finished));
+    assert_true(made == (strcmp(point, "snapshot-after-create") == 0 ||
+                         strcmp(point, "snapshot-live-recorded") == 0 || finished));
     /* A live take raises QEMU's migration bandwidth for its copy: killed in
      * the pause or while copying, recovery puts back the value the take
      * recorded (left raised, the next take would keep it as the old one).
@@ -351,6 +352,14 @@ static void test_create_live_copying(void **state)
 {
     (void)state;
     snapshot_fault("run", true, "snapshot-live-copying", "l2", "true");
+}
+
+/* Killed once libvirt recorded it, before the take put QEMU's settings
+ * back: complete, and recovery puts them back. */
+static void test_create_live_recorded(void **state)
+{
+    (void)state;
+    snapshot_fault("run", true, "snapshot-live-recorded", "l5", "true");
 }
 
 static void test_create_live_after(void **state)
@@ -499,6 +508,7 @@ int main(int argc, char **argv)
         CRASH_TEST(test_create_live_before),
         CRASH_TEST(test_create_live_held),
         CRASH_TEST(test_create_live_copying),
+        CRASH_TEST(test_create_live_recorded),
         CRASH_TEST(test_create_live_after),
         CRASH_TEST(test_create_paused_before),
         CRASH_TEST(test_create_shutoff_before),
