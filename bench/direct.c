@@ -423,6 +423,9 @@ static void wait_boot(const char *serial)
 
 static Watch watch;
 static bool watching;
+/* The pause before each timed step of a round, µs; -1: 400 ms while the
+ * guest's serial is watched (to let it print between steps), else none. */
+static long settle_us = -1;
 
 /* Starts VM (if needed) and, with SERIAL, waits for the guest and starts
  * timestamping its serial output. */
@@ -458,7 +461,7 @@ static void stop_vm(const char *vm)
 static void one_round(const char *key, const char *vm, const char *name)
 {
     char k[640];
-    useconds_t settle = watching ? 400000 : 0; /* let the guest print between steps */
+    useconds_t settle = settle_us >= 0 ? (useconds_t)settle_us : watching ? 400000 : 0;
     virDomainPtr dom = domain(vm);
     bool running = virDomainIsActive(dom) == 1; /* else no lifecycle events to wait for */
     virDomainFree(dom);
@@ -507,6 +510,7 @@ static void one_round(const char *key, const char *vm, const char *name)
  *   all VM                   list all of VM's snapshots (as ?all=true), 3 times
  *   start VM [SERIAL]        start VM; with SERIAL wait for the guest
  *   round KEY VM NAME        snapshot NAME then revert to it (one_round)
+ *   settle MS                pause MS before each timed step of later rounds
  *   stop VM                  destroy and undefine VM */
 static int cmd_serve(void)
 {
@@ -529,6 +533,8 @@ static int cmd_serve(void)
                 op_all(a);
         } else if (sscanf(line, "start %511s %511s", a, b) >= 1) {
             start_vm(a, sscanf(line, "start %*s %511s", b) == 1 ? b : NULL);
+        } else if (sscanf(line, "settle %d", &x) == 1) {
+            settle_us = (long)x * 1000;
         } else if (sscanf(line, "round %511s %511s %255s", a, b, c) == 3) {
             one_round(a, b, c);
         } else if (sscanf(line, "stop %511s", a) == 1) {
