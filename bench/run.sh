@@ -444,13 +444,14 @@ virsh_round() { # KEY NAME: snapshot NAME, revert to it; samples in µs
     sleep "$SETTLE_S"
     echo "S $1.revert $(vcmd snapshot-revert g64 "$2" | awk '{print $1 * 1000}')"
 }
-# Every client of a create + revert round on embedded QEMU pauses this long
-# before each timed step (vsbench-direct's "settle", vsbench-rest's
-# $VSBENCH_SETTLE_MS), so that none times its step right after another
-# client's revert restarted a QEMU while the others wait (until session 14
-# vsbench-direct paused 400 ms and virtsnapd's rounds did not: a bias
-# against virtsnapd). The guests' serial logs are not watched in section 1
-# (vsbench-direct would poll them every 0.5 ms throughout).
+# Every client of a create + revert round on real QEMU (sections 1, 1b, 4)
+# pauses this long before each timed step (vsbench-direct's "settle",
+# vsbench-rest's $VSBENCH_SETTLE_MS), so that no client times its step right
+# after a revert restarted a QEMU while another waits first. Until session 14
+# vsbench-direct paused 400 ms in sections 1 and 4 (it watched the serial
+# log) and virtsnapd's section-1 rounds did not: a bias against virtsnapd;
+# in section 1b neither paused. The guests' serial logs are not watched in
+# section 1 (vsbench-direct would poll them every 0.5 ms throughout).
 SETTLE_MS=400 SETTLE_S=0.4
 
 rest_e vm g64 64 "$IMAGE" >/dev/null
@@ -575,10 +576,11 @@ section_1b() {
     wait_count "$S_SERIAL"
     coproc SDIRECT { "$BIN/vsbench-direct" "$SYS_URI" serve 2>>"$WORK/direct.log"; }
     exec {Q_IN}>&"${SDIRECT[1]}" {Q_OUT}<&"${SDIRECT[0]}"
+    qcmd settle "$SETTLE_MS" # as in section 1 (SETTLE_MS)
     rest_s round warm g64 r0 -1 >/dev/null
     qcmd round warm g64 d0 >/dev/null
     rest_round() { # I: the REST round and libvirt's time inside the daemon
-        rest_s round sys.rest g64 "r$1" -1
+        VSBENCH_SETTLE_MS=$SETTLE_MS rest_s round sys.rest g64 "r$1" -1
         echo "S sys.rest.libvirt $(daemon_libvirt_us S)"
     }
     for i in $(seq 1 "$QROUNDS"); do
