@@ -421,34 +421,34 @@ static void wait_boot(const char *serial)
     die("the guest never printed to %s", serial);
 }
 
-static Watch watch;
-static bool watching;
+/* The guest's serial log, timestamped during each round (as vsbench-rest
+ * does: a watcher polls every 0.5 ms, so it runs only in our own rounds),
+ * or NULL. */
+static char *serial_path;
 /* The pause before each timed step of a round, µs; -1: 400 ms while the
  * guest's serial is watched (to let it print between steps), else none. */
 static long settle_us = -1;
 
-/* Starts VM (if needed) and, with SERIAL, waits for the guest and starts
- * timestamping its serial output. */
+/* Starts VM (if needed) and, with SERIAL, waits for the guest; later
+ * rounds timestamp its serial output. */
 static void start_vm(const char *vm, const char *serial)
 {
     virDomainPtr dom = domain(vm);
     if (virDomainIsActive(dom) != 1 && virDomainCreate(dom) < 0)
         die("cannot start %s: %s", vm, virGetLastErrorMessage());
     virDomainFree(dom);
-    if (serial) {
+    free(serial_path);
+    serial_path = serial ? strdup(serial) : NULL;
+    if (serial)
         wait_boot(serial);
-        watch_start(&watch, serial);
-        watching = true;
-    }
     usleep(500000);
 }
 
 /* Destroys VM and undefines it with its snapshot metadata. */
 static void stop_vm(const char *vm)
 {
-    if (watching)
-        watch_stop(&watch);
-    watching = false;
+    free(serial_path);
+    serial_path = NULL;
     virDomainPtr dom = domain(vm);
     if (virDomainIsActive(dom) == 1)
         virDomainDestroy(dom);
@@ -461,10 +461,14 @@ static void stop_vm(const char *vm)
 static void one_round(const char *key, const char *vm, const char *name)
 {
     char k[640];
+    bool watching = serial_path != NULL;
     useconds_t settle = settle_us >= 0 ? (useconds_t)settle_us : watching ? 400000 : 0;
     virDomainPtr dom = domain(vm);
     bool running = virDomainIsActive(dom) == 1; /* else no lifecycle events to wait for */
     virDomainFree(dom);
+    Watch watch = {0};
+    if (watching)
+        watch_start(&watch, serial_path);
     usleep(settle);
     double t0 = now_us();
     double t = create_snapshot(vm, name);
@@ -492,10 +496,12 @@ static void one_round(const char *key, const char *vm, const char *name)
     }
     if (watching) {
         usleep(settle);
+        watch_stop(&watch);
         snprintf(k, sizeof k, "%s.create_stall", key);
         sample(k, watch_stall(&watch, t0, t1));
         snprintf(k, sizeof k, "%s.revert_stall", key);
         sample(k, watch_stall(&watch, t2, t3));
+        free(watch.stamps);
     }
 }
 
