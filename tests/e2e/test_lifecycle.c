@@ -1,11 +1,13 @@
 /* test_lifecycle.c: end-to-end VM lifecycle on real QEMU (issue 3): create,
  * start, the guest's counter on the serial log, suspend/resume, poweroff,
  * rename, delete with nothing left under STATE, 409 for wrong-state actions;
- * and the transient-VM rule of issue 4 (a transient VM started behind the
- * daemon's back while it is stopped, found again at restart). */
+ * the transient-VM rule of issue 4 (a transient VM started behind the
+ * daemon's back while it is stopped, found again at restart); and a clone
+ * refused while a snapshot names a disk file another client swapped out. */
 #include "e2e.h"
 #include "embed.h"
 
+#include <glib/gstdio.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <signal.h>
@@ -321,14 +323,107 @@ static void test_transient(void **state)
     assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));
 }
 
+/* ---- a disk swapped by another client ----------------------------------- */
+
+/* Helper mode (a child process, while the daemon is down): redefines domain
+ * NAME of the embedded driver under ROOT with disk file FROM replaced by TO,
+ * as `virsh edit` would. */
+static int swap_disk(const char *root, const char *name, const char *from, const char *to)
+{
+    virConnectPtr conn = vs_embed_open(root);
+    if (!conn)
+        return 1;
+    virDomainPtr dom = virDomainLookupByName(conn, name);
+    char *xml = dom ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE)
+                    : NULL;
+    g_autofree char *quoted_from = g_strdup_printf("'%s'", from);
+    g_autofree char *quoted_to = g_strdup_printf("'%s'", to);
+    g_auto(GStrv) parts = xml ? g_strsplit(xml, quoted_from, -1) : NULL;
+    if (!parts || g_strv_length(parts) != 2) {
+        fprintf(stderr, "disk %s not found once in %s: %s\n", from, name,
+                xml ? xml : virGetLastErrorMessage());
+        return 1;
+    }
+    g_autofree char *swapped = g_strjoinv(quoted_to, parts);
+    virDomainPtr redefined = virDomainDefineXML(conn, swapped);
+    if (!redefined) {
+        fprintf(stderr, "cannot redefine %s: %s\n", name, virGetLastErrorMessage());
+        return 1;
+    }
+    free(xml);
+    virDomainFree(redefined);
+    virDomainFree(dom);
+    virConnectClose(conn);
+    return 0;
+}
+
+/* A VM whose disk another client swapped for another file after a snapshot:
+ * the snapshot's copy of the definition names the old file, which a clone
+ * would not copy and would share. The clone's task fails with a conflict
+ * that names the snapshot and the file, and leaves nothing behind; once
+ * that snapshot is deleted the clone works. */
+static void test_clone_swapped_disk(void **state)
+{
+    (void)state;
+    json_t *vm = vs_guest_vm_create(e2e.d, "swapped", e2e.guest);
+    json_decref(vm);
+    g_autofree char *old_disk = vs_guest_vm_image(e2e.d, "swapped");
+    vs_guest_snapshot(e2e.d, "swapped", "before-swap");
+
+    g_autofree char *new_disk = g_build_filename(e2e.workdir, "swapped-new.qcow2", NULL);
+    const char *mkimg[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", e2e.guest,
+                           "-F", "qcow2", new_disk, NULL};
+    g_autofree char *out = NULL;
+    if (vs_run(mkimg, &out) != 0)
+        fail_msg("qemu-img create: %s", out);
+    assert_int_equal(vs_test_daemon_term(e2e.d), 0);
+    g_autofree char *root = vs_state_path(e2e.d, "libvirt", NULL);
+    const char *helper[] = {self_exe, "--swap-disk", root, "swapped", old_disk, new_disk, NULL};
+    g_autofree char *helper_out = NULL;
+    int rc = vs_run(helper, &helper_out);
+    vs_test_daemon_restart(e2e.d);
+    if (rc != 0)
+        fail_msg("swapping the disk failed (%d): %s", rc, helper_out);
+
+    g_autofree char *images = vs_state_path(e2e.d, "images", NULL);
+    int files = vs_dir_count(images);
+    g_autoptr(VsTestResponse) r =
+        vs_req(e2e.d, "POST", "{\"name\": \"swapped-clone\"}", "/vms/swapped/clone");
+    assert_int_equal(r->status, 202);
+    json_t *task = vs_wait_task(e2e.d, vs_json_str(r->json, "id"), 60);
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    const char *message = vs_json_str(task, "message");
+    printf("# clone refused: %s\n", message);
+    assert_non_null(strstr(message, "snapshot 'before-swap'"));
+    assert_non_null(strstr(message, old_disk));
+    json_decref(task);
+    assert_false(vs_guest_vm_exists(e2e.d, "swapped-clone"));
+    assert_int_equal(vs_dir_count(images), files);
+
+    g_autoptr(VsTestResponse) del =
+        vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/swapped/snapshots/before-swap");
+    g_autoptr(VsTestResponse) again =
+        vs_req(e2e.d, "POST", "{\"name\": \"swapped-clone\"}", "/vms/swapped/clone");
+    json_t *done = vs_guest_task_ok(e2e.d, again, 120);
+    json_decref(done);
+    assert_true(vs_guest_vm_exists(e2e.d, "swapped-clone"));
+    g_autoptr(VsTestResponse) del_clone =
+        vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/swapped-clone");
+    g_autoptr(VsTestResponse) del_vm = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/swapped");
+    g_unlink(old_disk); /* no longer the VM's: left by its delete */
+}
+
 int main(int argc, char **argv)
 {
     self_exe = g_file_read_link("/proc/self/exe", NULL);
     if (argc == 6 && !strcmp(argv[1], "--make-transient"))
         return make_transient(argv[2], argv[3], argv[4], argv[5]);
+    if (argc == 6 && !strcmp(argv[1], "--swap-disk"))
+        return swap_disk(argv[2], argv[3], argv[4], argv[5]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_transient),
+        cmocka_unit_test(test_clone_swapped_disk),
     };
     return e2e_run_group("e2e-lifecycle", tests, G_N_ELEMENTS(tests));
 }
