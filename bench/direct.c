@@ -425,9 +425,10 @@ static void wait_boot(const char *serial)
  * does: a watcher polls every 0.5 ms, so it runs only in our own rounds),
  * or NULL. */
 static char *serial_path;
-/* The pause before each timed step of a round, µs; -1: 400 ms while the
- * guest's serial is watched (to let it print between steps), else none. */
-static long settle_us = -1;
+/* The pause before each timed step of a round, µs (run.sh's SETTLE_MS,
+ * the same for every client; it also lets a watched guest print between
+ * steps). */
+static long settle_us;
 
 /* Starts VM (if needed) and, with SERIAL, waits for the guest; later
  * rounds timestamp its serial output. */
@@ -462,7 +463,7 @@ static void one_round(const char *key, const char *vm, const char *name)
 {
     char k[640];
     bool watching = serial_path != NULL;
-    useconds_t settle = settle_us >= 0 ? (useconds_t)settle_us : watching ? 400000 : 0;
+    useconds_t settle = (useconds_t)settle_us;
     virDomainPtr dom = domain(vm);
     bool running = virDomainIsActive(dom) == 1; /* else no lifecycle events to wait for */
     virDomainFree(dom);

@@ -688,11 +688,10 @@ int main(int argc, char **argv)
         if (n == 5)
             watch_start(&w, a[4]);
         /* The pause before each timed step: $VSBENCH_SETTLE_MS, the same
-         * as the other clients of the round take (run.sh); else 600 ms to
-         * let a watched guest print between steps, or none. */
+         * as the other clients of the round take (run.sh); it also lets a
+         * watched guest print between steps. */
         const char *settle_env = getenv("VSBENCH_SETTLE_MS");
-        useconds_t settle = settle_env ? (useconds_t)atoi(settle_env) * 1000
-                                       : n == 5 ? 600000 : 0;
+        useconds_t settle = settle_env ? (useconds_t)atoi(settle_env) * 1000 : 0;
         char k[256];
         /* Connected before the clock starts, as vsbench-direct's libvirt
          * connection is: a client keeps its connection (keep-alive). And

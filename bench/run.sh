@@ -421,17 +421,16 @@ pair() { # PREFIX
         END { split("create revert", s, " ")
               for (i = 1; i <= 2; i++) {
                   r = v[p ".rest." s[i]]; d = v[p ".direct." s[i]]
-                  if (r > 0 && d > 0) printf "S %s.pair.%s %.4f\n", p, s[i], r / d }
+                  if (r > 0 && d > 0) printf "S %s.pair.%s %.4f\n", p, s[i], r / d
+                  # The A/A control: a second direct client on a QEMU of its own.
+                  a = v[p ".direct2." s[i]]
+                  if (a > 0 && d > 0) printf "S %s.pairaa.%s %.4f\n", p, s[i], a / d }
               # The create split in two: virtsnapd'"'"'s own part (the REST
               # total over libvirt'"'"'s call inside the daemon, as its log
               # times it) and libvirt inside the daemon against direct.
               r = v[p ".rest.create"]; l = v[p ".rest.libvirt"]; d = v[p ".direct.create"]
               if (r > 0 && l > 0) printf "S %s.own.create %.1f\nS %s.pairown.create %.4f\n", p, r - l, p, r / l
-              if (l > 0 && d > 0) printf "S %s.pairlibvirt.create %.4f\n", p, l / d
-              # The A/A control: a second direct client on a QEMU of its own.
-              for (i = 1; i <= 2; i++) {
-                  a = v[p ".direct2." s[i]]; d = v[p ".direct." s[i]]
-                  if (a > 0 && d > 0) printf "S %s.pairaa.%s %.4f\n", p, s[i], a / d } }'
+              if (l > 0 && d > 0) printf "S %s.pairlibvirt.create %.4f\n", p, l / d }'
 }
 # libvirt's own time (µs) in the daemon's last classic snapshot, from its log.
 daemon_libvirt_us() { # [ID]

@@ -50,13 +50,15 @@ static void sweep(gpointer data, gpointer unused)
         sweep_vm(uuid);
         return;
     }
+    /* Each VM once, though it may keep names, figures and memory files. */
     g_auto(GStrv) named = vs_snapnames_vms();
     g_auto(GStrv) live = vs_live_vms();
-    for (gsize i = 0; named[i]; i++)
-        sweep_vm(named[i]);
-    for (gsize i = 0; live[i]; i++)
-        if (!g_strv_contains((const char *const *)named, live[i]))
-            sweep_vm(live[i]);
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    GStrv lists[] = {named, live};
+    for (gsize l = 0; l < G_N_ELEMENTS(lists); l++)
+        for (gsize i = 0; lists[l][i]; i++)
+            if (g_hash_table_add(seen, lists[l][i]))
+                sweep_vm(lists[l][i]);
 }
 
 static void on_gone(const char *uuid)

@@ -822,9 +822,10 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     t.old_bandwidth = (guint64)json_integer_value(json_object_get(params, "max-bandwidth"));
     json_decref(params);
     /* Recorded first: recovery puts it back after a crash from here on. */
-    g_autofree char *old = g_strdup_printf("%" G_GUINT64_FORMAT, t.old_bandwidth);
-    if (journal)
+    if (journal) {
+        g_autofree char *old = g_strdup_printf("%" G_GUINT64_FORMAT, t.old_bandwidth);
         vs_journal_set(journal, "bandwidth", old);
+    }
     if (journal && !vs_journal_commit(journal, error)) {
         take_cleanup(&t, false);
         return NULL;

@@ -76,7 +76,7 @@ typedef enum {
  * place, without a temporary file and a rename (~0.2 ms of the POST here):
  * vs_file_write_new leaves it whole or empty after a crash, and an empty
  * one is dropped at start like a task never accepted (a record longer than
- * a page, which no target URI makes, is written in place all the same). A
+ * a page, which no target URI makes, goes through g_file_set_contents). A
  * replacement is written to another file and renamed over the record. Only
  * the final record is fsync'ed (g_file_set_contents with CONSISTENT syncs
  * a replacement; it would sync a new file and its directory as well, ~1 ms
