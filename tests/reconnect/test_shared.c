@@ -1,0 +1,171 @@
+/* test_shared.c: virtsnapd shares a libvirtd (test+unix://, a private one
+ * the test starts) with another client that moves VM names around between
+ * requests: a VM renamed away and another defined under its name. A
+ * snapshot create must then check and act on the VM the name stands for
+ * now, never on one it stood for before: a guard for any handle or
+ * definition virtsnapd keeps across requests on a shared libvirtd (session
+ * 15 tried keeping each name's handle to save round trips; a create that
+ * trusted the old handle blindly fails here). */
+#include "harness.h"
+#include "libvirtd.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <string.h>
+
+static struct {
+    virConnectPtr direct; /* the other client; keeps test:///default's state alive */
+    VsTestDaemon *d;
+} t;
+
+static int daemon_status = -1;
+
+static int setup(void **state)
+{
+    (void)state;
+    vs_libvirtd_setup();
+    vs_libvirtd_start();
+    g_autofree char *uri = g_strdup_printf("test+unix:///default?socket=%s", vs_libvirtd_socket());
+    t.direct = virConnectOpen(uri);
+    assert_non_null(t.direct);
+    t.d = vs_test_daemon_start(uri, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (t.d) {
+        daemon_status = vs_test_daemon_term(t.d);
+        vs_test_daemon_free(t.d);
+    }
+    if (t.direct)
+        virConnectClose(t.direct);
+    vs_libvirtd_remove();
+    return 0;
+}
+
+/* Defines, through the other client, VM NAME as a copy of VM FROM's
+ * definition with a new UUID and its disks in FORMAT. */
+static void define_copy(const char *from, const char *name, const char *format)
+{
+    virDomainPtr source = virDomainLookupByName(t.direct, from);
+    assert_non_null(source);
+    char *text = virDomainGetXMLDesc(source, VIR_DOMAIN_XML_INACTIVE);
+    virDomainFree(source);
+    assert_non_null(text);
+    xmlDoc *doc = xmlReadMemory(text, (int)strlen(text), NULL, NULL, XML_PARSE_NONET);
+    free(text);
+    assert_non_null(doc);
+    xmlXPathContext *ctx = xmlXPathNewContext(doc);
+    xmlXPathObject *uuid = xmlXPathEvalExpression((const xmlChar *)"/domain/uuid", ctx);
+    for (int i = 0; uuid->nodesetval && i < uuid->nodesetval->nodeNr; i++) {
+        xmlUnlinkNode(uuid->nodesetval->nodeTab[i]);
+        xmlFreeNode(uuid->nodesetval->nodeTab[i]);
+    }
+    xmlXPathObject *names = xmlXPathEvalExpression((const xmlChar *)"/domain/name", ctx);
+    assert_int_equal(names->nodesetval->nodeNr, 1);
+    xmlNodeSetContent(names->nodesetval->nodeTab[0], (const xmlChar *)name);
+    xmlXPathObject *drivers =
+        xmlXPathEvalExpression((const xmlChar *)"/domain/devices/disk/driver", ctx);
+    assert_true(drivers->nodesetval && drivers->nodesetval->nodeNr > 0);
+    for (int i = 0; i < drivers->nodesetval->nodeNr; i++)
+        xmlSetProp(drivers->nodesetval->nodeTab[i], (const xmlChar *)"type",
+                   (const xmlChar *)format);
+    xmlChar *out = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &out, &len);
+    virDomainPtr made = virDomainDefineXML(t.direct, (const char *)out);
+    if (!made)
+        fail_msg("cannot define %s: %s", name, virGetLastErrorMessage());
+    virDomainFree(made);
+    xmlFree(out);
+    xmlXPathFreeObject(drivers);
+    xmlXPathFreeObject(names);
+    xmlXPathFreeObject(uuid);
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+}
+
+/* How many snapshots libvirt holds for VM NAME. */
+static int libvirt_snapshots(const char *name)
+{
+    virDomainPtr dom = virDomainLookupByName(t.direct, name);
+    assert_non_null(dom);
+    int n = virDomainSnapshotNum(dom, 0);
+    virDomainFree(dom);
+    return n;
+}
+
+static void rename_vm(const char *from, const char *to)
+{
+    virDomainPtr dom = virDomainLookupByName(t.direct, from);
+    assert_non_null(dom);
+    assert_int_equal(virDomainRename(dom, to, 0), 0);
+    virDomainFree(dom);
+}
+
+static void undefine_vm(const char *name)
+{
+    virDomainPtr dom = virDomainLookupByName(t.direct, name);
+    assert_non_null(dom);
+    assert_int_equal(virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA), 0);
+    virDomainFree(dom);
+}
+
+static void test_name_changes_hands(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"a\"}");
+    assert_int_equal(made->status, 201);
+    /* virtsnapd finds "a" here. */
+    g_autofree char *first = vs_take_snapshot(t.d, "a", "s1", NULL);
+    assert_string_equal(first, "finished");
+
+    /* The other client renames it and puts a VM with a raw disk under its
+     * name: the create is refused for the raw disk, not for a name that the
+     * old "a" (now "b") has. */
+    rename_vm("a", "b");
+    define_copy("b", "a", "raw");
+    g_autoptr(VsTestResponse) raw = vs_http(t.d, "POST", "/vms/a/snapshots", "{\"name\": \"s1\"}");
+    assert_int_equal(raw->status, 409);
+    assert_non_null(strstr(vs_json_str(raw->json, "reason"), "only qcow2 disks"));
+
+    /* The same with a qcow2 disk: made, on the new "a" and not on "b". */
+    undefine_vm("a");
+    define_copy("b", "a", "qcow2");
+    g_autofree char *second = vs_take_snapshot(t.d, "a", "s1", NULL);
+    assert_string_equal(second, "finished");
+    assert_int_equal(libvirt_snapshots("a"), 1);
+    assert_int_equal(libvirt_snapshots("b"), 1);
+    g_autoptr(VsTestResponse) listed = vs_http(t.d, "GET", "/vms/a/snapshots", NULL);
+    assert_int_equal(listed->status, 200);
+    assert_int_equal(json_array_size(listed->json), 1);
+
+    /* A name asked for again right after is seen as taken. */
+    g_autoptr(VsTestResponse) again = vs_http(t.d, "POST", "/vms/a/snapshots", "{\"name\": \"s1\"}");
+    assert_int_equal(again->status, 409);
+    assert_non_null(strstr(vs_json_str(again->json, "reason"), "already has a snapshot"));
+
+    /* Gone altogether: 404. */
+    undefine_vm("a");
+    g_autoptr(VsTestResponse) gone = vs_http(t.d, "POST", "/vms/a/snapshots", "{\"name\": \"s2\"}");
+    assert_int_equal(gone->status, 404);
+}
+
+int main(void)
+{
+    if (vs_libvirtd_skip("shared libvirtd test"))
+        return 77;
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_name_changes_hands)};
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    return vs_libvirtd_exit_status(failed, daemon_status);
+}
