@@ -4,6 +4,7 @@
 #include "http/auth.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "model/definition.h"
 #include "model/hv.h"
 #include "model/janitor.h"
 #include "model/journal.h"
@@ -320,6 +321,7 @@ static int run(Options *o)
     g_timeout_add_seconds(60, expire_tasks, NULL);
     vs_settler_start();
     vs_janitor_start();
+    vs_definition_read_ahead_start();
     g_main_loop_run(loop);
     vs_tasks_stop_waits();
     vs_journal_stop_settling();
@@ -327,6 +329,7 @@ static int run(Options *o)
     vs_settler_stop();
     vs_tasks_shutdown();
     vs_janitor_stop();
+    vs_definition_read_ahead_stop();
     vs_hv_shutdown();
     vs_info("stopped");
     return 0;

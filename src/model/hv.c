@@ -20,6 +20,7 @@
 typedef struct {
     virConnectPtr conn;
     int device_ids[2];
+    int change_ids[2]; /* block jobs, disk changes */
     int pause_ids[2];
     int lifecycle_id;
 } Link;
@@ -40,6 +41,11 @@ static struct {
     gint stop;
     int wake_timer;
     gint device_changes; /* atomic: devices added or removed by libvirt, connections opened */
+    /* Guards changes, epoch and change_hook (held while the hook runs). */
+    GMutex changes_lock;
+    GHashTable *changes; /* uuid → guint: events libvirt sent about the domain */
+    guint epoch;         /* connections opened */
+    VsHvChangeHook change_hook;
 } hv;
 
 static void ignore_libvirt_error(void *opaque, virErrorPtr err)
@@ -74,6 +80,9 @@ static void release_link(const Link *link)
     for (size_t i = 0; i < G_N_ELEMENTS(link->device_ids); i++)
         if (link->device_ids[i] >= 0)
             virConnectDomainEventDeregisterAny(link->conn, link->device_ids[i]);
+    for (size_t i = 0; i < G_N_ELEMENTS(link->change_ids); i++)
+        if (link->change_ids[i] >= 0)
+            virConnectDomainEventDeregisterAny(link->conn, link->change_ids[i]);
     if (link->lifecycle_id >= 0)
         virConnectDomainEventDeregisterAny(link->conn, link->lifecycle_id);
     vs_pause_unwatch(link->conn, link->pause_ids);
@@ -143,10 +152,60 @@ void vs_hv_note_device_change(void)
     g_atomic_int_inc(&hv.device_changes);
 }
 
+/* libvirt told a change of DOM (on the event thread: no libvirt call but
+ * the handle's own UUID). */
+static void note_domain_change(virDomainPtr dom)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (virDomainGetUUIDString(dom, uuid) < 0)
+        return;
+    g_mutex_lock(&hv.changes_lock);
+    if (!hv.changes)
+        hv.changes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(hv.changes, uuid));
+    g_hash_table_insert(hv.changes, g_strdup(uuid), GUINT_TO_POINTER(n + 1));
+    if (hv.change_hook)
+        hv.change_hook(uuid);
+    g_mutex_unlock(&hv.changes_lock);
+}
+
+guint64 vs_hv_domain_changes(const char *uuid)
+{
+    g_mutex_lock(&hv.changes_lock);
+    guint n = hv.changes ? GPOINTER_TO_UINT(g_hash_table_lookup(hv.changes, uuid)) : 0;
+    guint64 changes = (guint64)hv.epoch << 32 | n;
+    g_mutex_unlock(&hv.changes_lock);
+    return changes;
+}
+
+void vs_hv_set_change_hook(VsHvChangeHook hook)
+{
+    g_mutex_lock(&hv.changes_lock);
+    hv.change_hook = hook;
+    g_mutex_unlock(&hv.changes_lock);
+}
+
 static void on_device_change(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
 {
-    (void)conn, (void)dom, (void)alias, (void)opaque;
+    (void)conn, (void)alias, (void)opaque;
     vs_hv_note_device_change();
+    note_domain_change(dom);
+}
+
+/* A block job (a copy or commit may pivot a disk to another file) or a
+ * disk change (a source dropped at start, a medium changed). */
+static void on_block_job(virConnectPtr conn, virDomainPtr dom, const char *disk, int type,
+                         int status, void *opaque)
+{
+    (void)conn, (void)disk, (void)type, (void)status, (void)opaque;
+    note_domain_change(dom);
+}
+
+static void on_disk_change(virConnectPtr conn, virDomainPtr dom, const char *old_src,
+                           const char *new_src, const char *alias, int reason, void *opaque)
+{
+    (void)conn, (void)old_src, (void)new_src, (void)alias, (void)reason, (void)opaque;
+    note_domain_change(dom);
 }
 
 static VsHvGoneHook gone_hook;
@@ -166,6 +225,7 @@ void vs_hv_set_gone_hook(VsHvGoneHook hook)
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
     (void)conn, (void)opaque;
+    note_domain_change(dom); /* any: started, stopped, paused, defined again, … */
     bool maybe_gone = (event == VIR_DOMAIN_EVENT_STOPPED &&
                        detail != VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT) ||
                       (event == VIR_DOMAIN_EVENT_UNDEFINED &&
@@ -197,7 +257,16 @@ static bool open_connection(Link *link)
     for (size_t i = 0; i < G_N_ELEMENTS(events); i++)
         link->device_ids[i] = virConnectDomainEventRegisterAny(
             link->conn, NULL, events[i], VIR_DOMAIN_EVENT_CALLBACK(on_device_change), NULL, NULL);
+    link->change_ids[0] = virConnectDomainEventRegisterAny(
+        link->conn, NULL, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2, VIR_DOMAIN_EVENT_CALLBACK(on_block_job),
+        NULL, NULL);
+    link->change_ids[1] = virConnectDomainEventRegisterAny(
+        link->conn, NULL, VIR_DOMAIN_EVENT_ID_DISK_CHANGE, VIR_DOMAIN_EVENT_CALLBACK(on_disk_change),
+        NULL, NULL);
     vs_hv_note_device_change(); /* what happened while we were away */
+    g_mutex_lock(&hv.changes_lock);
+    hv.epoch++;
+    g_mutex_unlock(&hv.changes_lock);
     link->lifecycle_id = virConnectDomainEventRegisterAny(
         link->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
         NULL, NULL);
@@ -284,6 +353,9 @@ void vs_hv_shutdown(void)
         g_thread_join(g_steal_pointer(&hv.event_thread));
         virEventRemoveTimeout(hv.wake_timer);
     }
+    g_mutex_lock(&hv.changes_lock);
+    g_clear_pointer(&hv.changes, g_hash_table_unref);
+    g_mutex_unlock(&hv.changes_lock);
 }
 
 /* The current connection with a reference for the caller, or NULL. */

@@ -34,6 +34,20 @@ bool vs_hv_private(void);
  * (re)connection: what was read of a definition before may be stale. */
 guint vs_hv_device_changes(void);
 void vs_hv_note_device_change(void); /* what those events do */
+/* Changes whenever libvirt sends an event about the domain with UUID (its
+ * lifecycle: started, stopped, paused, resumed, defined, undefined…; a
+ * device added or removed; a block job; a disk change) and at every
+ * (re)connection: what was read of it before, under the same value, is
+ * true still, but for what libvirt tells no event of (a disk-only external
+ * snapshot by another client moves a disk to a new file) and for an event
+ * on its way (they come through the event loop, after the change). */
+guint64 vs_hv_domain_changes(const char *uuid);
+/* Called (on libvirt's event thread: it must not call libvirt) with the
+ * UUID of each domain that vs_hv_domain_changes counts a change of. One
+ * hook; NULL unsets it, and no call of the old one runs after that
+ * returns. */
+typedef void (*VsHvChangeHook)(const char *uuid);
+void vs_hv_set_change_hook(VsHvChangeHook hook);
 /* Called (on libvirt's event thread: it must not call libvirt) with the
  * UUID of a domain that stopped or was undefined, other than by a revert or
  * a rename, and may therefore be gone from libvirt; and with NULL after each

@@ -11,6 +11,7 @@
 #include "../util/error.h"
 #include "../util/fault.h"
 #include "../util/log.h"
+#include "definition.h"
 #include "images.h"
 #include "journal.h"
 #include "live.h"
@@ -447,34 +448,30 @@ static void pending_release(const char *uuid, const char *name)
 
 /* Every writable disk must be qcow2: libvirt 9.0 can revert only internal
  * snapshots, and those live inside qcow2 images. Adds the images' files to
- * IMAGES, and sets *RUNNING to whether the VM runs (the definition read has
- * a domain id only then). */
-static bool disks_can_snapshot(virDomainPtr dom, GPtrArray *images, bool *running,
-                               GError **error)
+ * IMAGES, and sets *RUNNING to whether the VM runs (its domain ID as the
+ * handle was looked up) and *STATE to its state. The definition (the
+ * running one while it runs) and the state are those kept since nothing
+ * changed the VM (definition.h): no round trip then on a libvirtd. */
+static bool disks_can_snapshot(virDomainPtr dom, const char *uuid, GPtrArray *images,
+                               bool *running, int *state, GError **error)
 {
-    /* The running definition, or the stored one when the VM is off (what
-     * libvirt answers without flags: no virDomainIsActive round trip). */
-    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
-    if (!doc)
+    g_autoptr(VsDefinition) def = vs_definition_get(dom, uuid, error);
+    if (!def)
         return false;
-    *running = vs_xml_int(doc, NULL, "string(/domain/@id)", -1) >= 0;
-    g_autoptr(GPtrArray) disks =
-        vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk' and not(readonly)]");
-    for (guint i = 0; i < disks->len; i++) {
-        xmlNode *disk = g_ptr_array_index(disks, i);
-        g_autofree char *format = vs_xml_string(doc, disk, "string(driver/@type)");
-        g_autofree char *target = vs_xml_string(doc, disk, "string(target/@dev)");
-        if (!format || strcmp(format, "qcow2") != 0) {
+    *running = virDomainGetID(dom) != (unsigned int)-1;
+    *state = def->state;
+    for (guint i = 0; i < def->disks->len; i++) {
+        const VsDisk *disk = g_ptr_array_index(def->disks, i);
+        if (disk->readonly)
+            continue;
+        if (strcmp(disk->format, "qcow2") != 0) {
             g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                         "disk '%s' of VM '%s' is %s: only qcow2 disks can hold a snapshot",
-                        target ? target : "?", virDomainGetName(dom), format ? format : "raw");
+                        disk->target ? disk->target : "?", virDomainGetName(dom), disk->format);
             return false;
         }
-        char *file = vs_xml_string(doc, disk, "string(source/@file)");
-        if (file && *file)
-            g_ptr_array_add(images, file);
-        else
-            g_free(file);
+        if (disk->path && *disk->path)
+            g_ptr_array_add(images, g_strdup(disk->path));
     }
     return true;
 }
@@ -487,6 +484,7 @@ struct VsSnapshotJob {
      * remote connection. */
     bool fresh;
     bool running;   /* the VM ran */
+    int state;      /* its state (virDomainGetState's) */
     char *internal; /* NAME was free as a libvirt name too, or NULL */
     GPtrArray *images; /* the files of its writable disks (char*), when accepted */
     virDomainPtr dom;  /* the VM as looked up then (its connection's reference) */
@@ -526,7 +524,8 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     VsVmLock *lock = vs_vmlock_for(uuid);
     guint64 ended = 0;
     bool quiet = vs_vmlock_quiet(lock, &ended), running = false;
-    if (!disks_can_snapshot(dom, images, &running, error) ||
+    int state = VIR_DOMAIN_NOSTATE;
+    if (!disks_can_snapshot(dom, uuid, images, &running, &state, error) ||
         (live == VS_LIVE_ON && !vs_live_supported(dom, error)) ||
         !vs_vmlock_has_room(lock, vm, error))
         return NULL;
@@ -566,6 +565,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
      * call. */
     job->fresh = quiet && job->ticket == ended;
     job->running = running;
+    job->state = state;
     job->internal = g_steal_pointer(&internal);
     return job;
 }
@@ -765,9 +765,10 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         return false;
     vs_journal_set(journal, "internal", internal);
     vs_journal_set(journal, "display", job->name);
-    /* Whether the guest ran (not paused): recovery resumes only such a one. */
-    int state = VIR_DOMAIN_NOSTATE;
-    bool guest_running = running && virDomainGetState(dom, &state, NULL, 0) == 0 &&
+    /* Whether the guest ran (not paused): recovery resumes only such a one.
+     * Fresh, what the request found (kept or read then, as RUNNING). */
+    int state = fresh ? job->state : VIR_DOMAIN_NOSTATE;
+    bool guest_running = running && (fresh || virDomainGetState(dom, &state, NULL, 0) == 0) &&
                          state == VIR_DOMAIN_RUNNING;
     vs_journal_set(journal, "was_running", guest_running ? "true" : "false");
     g_autofree char *began =

@@ -8,6 +8,7 @@
 #include "../util/hugepages.h"
 #include "../util/log.h"
 #include "../util/names.h"
+#include "definition.h"
 #include "hv.h"
 #include "images.h"
 #include "journal.h"
@@ -34,14 +35,6 @@ void vs_vm_free(VsVm *vm)
     g_free(vm);
 }
 
-static void disk_free(VsDisk *disk)
-{
-    g_free(disk->target);
-    g_free(disk->path);
-    g_free(disk->format);
-    g_free(disk);
-}
-
 static const char *state_name(int state)
 {
     switch (state) {
@@ -56,41 +49,13 @@ static const char *state_name(int state)
     }
 }
 
-/* The disks the domain's XML declares, without their sizes. */
-static GPtrArray *parse_disks(xmlDoc *doc)
-{
-    GPtrArray *disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_free);
-    g_autoptr(GPtrArray) nodes = vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']");
-    for (guint i = 0; i < nodes->len; i++) {
-        xmlNode *node = g_ptr_array_index(nodes, i);
-        VsDisk *disk = g_new0(VsDisk, 1);
-        disk->target = vs_xml_string(doc, node, "string(target/@dev)");
-        disk->path = vs_xml_string(doc, node, "string(source/@file|source/@dev|source/@name)");
-        disk->format = vs_xml_string(doc, node, "string(driver/@type)");
-        if (!disk->format)
-            disk->format = g_strdup("raw");
-        g_ptr_array_add(disks, disk);
-    }
-    return disks;
-}
-
-static VsDisk *disk_copy(const VsDisk *from)
-{
-    VsDisk *disk = g_new0(VsDisk, 1);
-    disk->target = g_strdup(from->target ? from->target : "");
-    disk->path = g_strdup(from->path);
-    disk->format = g_strdup(from->format);
-    disk->size = from->size;
-    return disk;
-}
-
 /* Copies of DISKS with their sizes as they are now. */
 static GPtrArray *disks_with_sizes(virDomainPtr dom, GPtrArray *disks)
 {
-    GPtrArray *sized = g_ptr_array_new_with_free_func((GDestroyNotify)disk_free);
+    GPtrArray *sized = g_ptr_array_new_with_free_func((GDestroyNotify)vs_disk_free);
     bool local = vs_hv_is_local();
     for (guint i = 0; i < disks->len; i++) {
-        VsDisk *disk = disk_copy(g_ptr_array_index(disks, i));
+        VsDisk *disk = vs_disk_copy(g_ptr_array_index(disks, i));
         /* Read sizes from local files: virDomainGetBlockInfo waits for a
          * running snapshot or revert to finish (it needs a libvirt job). */
         virDomainBlockInfo info;
@@ -100,131 +65,6 @@ static GPtrArray *disks_with_sizes(virDomainPtr dom, GPtrArray *disks)
         g_ptr_array_add(sized, disk);
     }
     return sized;
-}
-
-/* Whether the domain's RAM is on huge pages (<memoryBacking><hugepages/>). */
-static bool has_hugepages(xmlDoc *doc)
-{
-    xmlNode *backing = vs_xml_child(xmlDocGetRootElement(doc), "memoryBacking");
-    return vs_xml_child(backing, "hugepages") != NULL;
-}
-
-/* ---- what the definition says, kept where only virtsnapd changes it ---- */
-
-/* What a VM's view takes from its domain XML. Fetching and parsing that XML
- * was most of the cost of GET /vms/<vm>. On the embedded driver and test://
- * nothing but virtsnapd changes a domain, and virtsnapd only in operations
- * under the VM's lock (vmlock.h): what was read while the VM was quiet stays
- * true until the next operation ends, or until the VM starts or stops
- * without one (the guest powers off, QEMU dies): a running VM shows its live
- * definition, and a change made while it ran (huge pages) shows after it
- * stops. Elsewhere (qemu:///system, remote) other clients may change it:
- * read every time. */
-typedef struct {
-    guint64 ended;   /* the VM lock's count of ended operations when read */
-    unsigned int id; /* the domain's ID then: another after every start, -1 when off */
-    guint devices;   /* vs_hv_device_changes() then (a guest may unplug a disk) */
-    bool hugepages;
-    char *serial_log;
-    GPtrArray *disks; /* VsDisk*, sizes not filled */
-} Definition;
-
-static GMutex definitions_lock;
-static GHashTable *definitions; /* uuid → Definition* */
-
-static void definition_free(Definition *d)
-{
-    if (!d)
-        return;
-    g_free(d->serial_log);
-    g_ptr_array_unref(d->disks);
-    g_free(d);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Definition, definition_free)
-
-static Definition *definition_read(virDomainPtr dom, GError **error)
-{
-    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
-    if (!doc)
-        return NULL;
-    Definition *d = g_new0(Definition, 1);
-    d->hugepages = has_hugepages(doc);
-    d->serial_log = vs_xml_string(doc, NULL,
-                                  "string(/domain/devices/serial[@type='file']/source/@path)");
-    d->disks = parse_disks(doc);
-    return d;
-}
-
-static Definition *definition_copy(const Definition *d)
-{
-    Definition *copy = g_new0(Definition, 1);
-    copy->ended = d->ended;
-    copy->id = d->id;
-    copy->devices = d->devices;
-    copy->hugepages = d->hugepages;
-    copy->serial_log = g_strdup(d->serial_log);
-    copy->disks = g_ptr_array_new_full(d->disks->len, (GDestroyNotify)disk_free);
-    for (guint i = 0; i < d->disks->len; i++)
-        g_ptr_array_add(copy->disks, disk_copy(g_ptr_array_index(d->disks, i)));
-    return copy;
-}
-
-/* DOM's definition: kept or read (and kept when nothing ran meanwhile). */
-static Definition *definition_get(virDomainPtr dom, const char *uuid, GError **error)
-{
-    VsVmLock *lock = vs_hv_private() ? vs_vmlock_for(uuid) : NULL;
-    guint64 ended = 0, ended_after = 0;
-    if (!lock || !vs_vmlock_quiet(lock, &ended))
-        return definition_read(dom, error);
-    unsigned int id = virDomainGetID(dom); /* as the handle was looked up: no call to libvirt */
-    guint devices = vs_hv_device_changes();
-    g_mutex_lock(&definitions_lock);
-    Definition *kept = definitions ? g_hash_table_lookup(definitions, uuid) : NULL;
-    Definition *copy = kept && kept->ended == ended && kept->id == id && kept->devices == devices
-                           ? definition_copy(kept)
-                           : NULL;
-    g_mutex_unlock(&definitions_lock);
-    if (copy)
-        return copy;
-    Definition *read = definition_read(dom, error);
-    if (read && vs_vmlock_quiet(lock, &ended_after) && ended_after == ended &&
-        vs_hv_device_changes() == devices) {
-        read->ended = ended;
-        read->id = id;
-        read->devices = devices;
-        g_mutex_lock(&definitions_lock);
-        if (!definitions)
-            definitions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                (GDestroyNotify)definition_free);
-        g_hash_table_replace(definitions, g_strdup(uuid), definition_copy(read));
-        g_mutex_unlock(&definitions_lock);
-    }
-    return read;
-}
-
-/* Forgets what was kept of a VM that is gone. */
-static void definition_forget(const char *uuid)
-{
-    g_mutex_lock(&definitions_lock);
-    if (definitions)
-        g_hash_table_remove(definitions, uuid);
-    g_mutex_unlock(&definitions_lock);
-}
-
-static gboolean not_in(gpointer uuid, gpointer value, gpointer uuids)
-{
-    (void)value;
-    return !g_hash_table_contains(uuids, uuid);
-}
-
-/* Forgets what was kept of VMs not in UUIDS (all there are): those that went
- * without vs_vm_delete (a transient VM powered off, a clone undone). */
-static void definitions_keep_only(GHashTable *uuids)
-{
-    g_mutex_lock(&definitions_lock);
-    if (definitions)
-        g_hash_table_foreach_remove(definitions, not_in, uuids);
-    g_mutex_unlock(&definitions_lock);
 }
 
 /* The VM as the API shows it. */
@@ -237,7 +77,7 @@ static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
     }
     g_autoptr(VsVm) vm = g_new0(VsVm, 1);
     vm->uuid = vs_hv_uuid(dom);
-    g_autoptr(Definition) def = definition_get(dom, vm->uuid, error);
+    g_autoptr(VsDefinition) def = vs_definition_get(dom, vm->uuid, error);
     if (!def)
         return NULL;
     vm->name = g_strdup(virDomainGetName(dom));
@@ -289,7 +129,7 @@ GPtrArray *vs_vm_list(GError **error)
         virDomainFree(doms[i]);
     }
     free(doms);
-    definitions_keep_only(uuids);
+    vs_definitions_keep_only(uuids);
     g_ptr_array_sort(vms, compare_vm_names);
     return vms;
 }
@@ -738,11 +578,11 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         settled = vs_journal_settle(&journal, what, error) == VS_JOURNAL_DONE;
         ok = settled;
         if (settled)
-            definition_forget(uuid);
+            vs_definition_forget(uuid);
     }
     if (ok && !settled) {
         vs_snapshot_forget_vm(uuid);
-        definition_forget(uuid);
+        vs_definition_forget(uuid);
         for (guint i = 0; i < files->len; i++) {
             const char *path = g_ptr_array_index(files, i);
             bool is_log = g_str_has_prefix(path, vs_hv_logs_dir()) ||
@@ -819,7 +659,7 @@ static bool hugepages_guard(virDomainPtr dom, GError **error)
     if (!vs_hv_is_local()) /* a remote host's pool is not ours to read */
         return true;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
-    if (!doc || !has_hugepages(doc))
+    if (!doc || !vs_definition_hugepages(doc))
         return true;
     guint64 need = (guint64)MAX(vs_xml_int(doc, NULL, "string(/domain/memory)", 0), 0) * 1024 /* KiB */;
     guint64 free_bytes = vs_hugepages_free_bytes();

@@ -9,6 +9,7 @@ typedef struct {
     char *path;
     char *format; /* "qcow2", "raw", … */
     guint64 size; /* virtual size in bytes, 0 when unknown */
+    bool readonly; /* <readonly/>: no snapshot writes to it */
 } VsDisk;
 
 typedef struct {
@@ -64,6 +65,7 @@ typedef enum {
 
 GPtrArray *vs_vm_list(GError **error); /* VsVm*, sorted by name */
 VsVm *vs_vm_get(const char *name, GError **error);
+
 VsVm *vs_vm_create(const VsVmSpec *spec, GError **error);
 VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error);
 bool vs_vm_delete(const char *name, bool keep_disks, GError **error);

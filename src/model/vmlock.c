@@ -10,10 +10,21 @@ struct VsVmLock {
     GCond turn;
     guint64 next_ticket;
     guint64 serving;
+    char *uuid;
 };
 
 static GMutex table_lock;
 static GHashTable *locks; /* uuid → VsVmLock* */
+
+static GMutex quiet_hook_lock; /* held while the hook runs: unset only between runs */
+static VsVmLockQuietHook quiet_hook;
+
+void vs_vmlock_set_quiet_hook(VsVmLockQuietHook hook)
+{
+    g_mutex_lock(&quiet_hook_lock);
+    quiet_hook = hook;
+    g_mutex_unlock(&quiet_hook_lock);
+}
 
 VsVmLock *vs_vmlock_for(const char *uuid)
 {
@@ -25,6 +36,7 @@ VsVmLock *vs_vmlock_for(const char *uuid)
         lock = g_new0(VsVmLock, 1);
         g_mutex_init(&lock->mutex);
         g_cond_init(&lock->turn);
+        lock->uuid = g_strdup(uuid);
         g_hash_table_insert(locks, g_strdup(uuid), lock);
     }
     g_mutex_unlock(&table_lock);
@@ -64,8 +76,13 @@ void vs_vmlock_release(VsVmLock *lock)
 {
     g_mutex_lock(&lock->mutex);
     lock->serving++;
+    bool quiet = lock->serving == lock->next_ticket;
     g_cond_broadcast(&lock->turn);
     g_mutex_unlock(&lock->mutex);
+    g_mutex_lock(&quiet_hook_lock);
+    if (quiet && quiet_hook)
+        quiet_hook(lock->uuid);
+    g_mutex_unlock(&quiet_hook_lock);
 }
 
 void vs_vmlock_acquire(VsVmLock *lock)

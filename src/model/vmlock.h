@@ -18,6 +18,12 @@ guint64 vs_vmlock_ticket(VsVmLock *lock);
 bool vs_vmlock_has_room(VsVmLock *lock, const char *vm, GError **error);
 void vs_vmlock_wait(VsVmLock *lock, guint64 ticket);
 void vs_vmlock_release(VsVmLock *lock);
+/* Called by vs_vmlock_release with the VM's UUID when the operation that
+ * ended leaves none under way or queued (it must be quick: the releasing
+ * thread runs it). One hook; NULL unsets it, and no call of the old one
+ * runs after that returns. */
+typedef void (*VsVmLockQuietHook)(const char *uuid);
+void vs_vmlock_set_quiet_hook(VsVmLockQuietHook hook);
 /* ticket + wait */
 void vs_vmlock_acquire(VsVmLock *lock);
 /* Takes the lock only if no operation is under way or queued (false: not

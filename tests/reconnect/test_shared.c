@@ -5,7 +5,9 @@
  * now, never on one it stood for before: a guard for any handle or
  * definition virtsnapd keeps across requests on a shared libvirtd (session
  * 15 tried keeping each name's handle to save round trips; a create that
- * trusted the old handle blindly fails here). */
+ * trusted the old handle blindly fails here); and a VM defined again by the
+ * other client, whose new definition virtsnapd must show and check once
+ * libvirt's event about it has come (definition.h keeps what was read). */
 #include "harness.h"
 #include "libvirtd.h"
 
@@ -54,8 +56,9 @@ static int teardown(void **state)
 }
 
 /* Defines, through the other client, VM NAME as a copy of VM FROM's
- * definition with a new UUID and its disks in FORMAT. */
-static void define_copy(const char *from, const char *name, const char *format)
+ * definition with its disks in FORMAT, under FROM's UUID (defined again) or
+ * a new one. */
+static void define_as(const char *from, const char *name, const char *format, bool same_uuid)
 {
     virDomainPtr source = virDomainLookupByName(t.direct, from);
     assert_non_null(source);
@@ -67,7 +70,7 @@ static void define_copy(const char *from, const char *name, const char *format)
     assert_non_null(doc);
     xmlXPathContext *ctx = xmlXPathNewContext(doc);
     xmlXPathObject *uuid = xmlXPathEvalExpression((const xmlChar *)"/domain/uuid", ctx);
-    for (int i = 0; uuid->nodesetval && i < uuid->nodesetval->nodeNr; i++) {
+    for (int i = 0; !same_uuid && uuid->nodesetval && i < uuid->nodesetval->nodeNr; i++) {
         xmlUnlinkNode(uuid->nodesetval->nodeTab[i]);
         xmlFreeNode(uuid->nodesetval->nodeTab[i]);
     }
@@ -93,6 +96,13 @@ static void define_copy(const char *from, const char *name, const char *format)
     xmlXPathFreeObject(uuid);
     xmlXPathFreeContext(ctx);
     xmlFreeDoc(doc);
+}
+
+/* Defines, through the other client, VM NAME as a copy of VM FROM's
+ * definition with a new UUID and its disks in FORMAT. */
+static void define_copy(const char *from, const char *name, const char *format)
+{
+    define_as(from, name, format, false);
 }
 
 /* How many snapshots libvirt holds for VM NAME. */
@@ -161,11 +171,52 @@ static void test_name_changes_hands(void **state)
     assert_int_equal(gone->status, 404);
 }
 
+/* The disk format GET /vms/VM shows. */
+static char *shown_format(const char *vm)
+{
+    g_autofree char *path = g_strdup_printf("/vms/%s", vm);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "GET", path, NULL);
+    assert_int_equal(r->status, 200);
+    json_t *disks = json_object_get(r->json, "disks");
+    assert_int_equal(json_array_size(disks), 1);
+    return g_strdup(vs_json_str(json_array_get(disks, 0), "format"));
+}
+
+/* virtsnapd keeps what it read of a VM's definition between requests; on
+ * a shared libvirtd another client's redefinition makes libvirt send an
+ * event, and what is shown and checked follows it. */
+static void test_definition_changed_by_another_client(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"c\"}");
+    assert_int_equal(made->status, 201);
+    g_autofree char *first = vs_take_snapshot(t.d, "c", "s1", NULL);
+    assert_string_equal(first, "finished");
+    g_autofree char *before = shown_format("c");
+    assert_string_equal(before, "qcow2");
+
+    define_as("c", "c", "raw", true); /* the same VM, defined again */
+    char *format = NULL;
+    for (int i = 0; i < 100 && (!format || strcmp(format, "raw") != 0); i++) {
+        g_free(format);
+        g_usleep(i ? 20000 : 0);
+        format = shown_format("c");
+    }
+    assert_string_equal(format, "raw");
+    g_free(format);
+    g_autoptr(VsTestResponse) refused =
+        vs_http(t.d, "POST", "/vms/c/snapshots", "{\"name\": \"s2\"}");
+    assert_int_equal(refused->status, 409);
+    assert_non_null(strstr(vs_json_str(refused->json, "reason"), "only qcow2 disks"));
+    assert_int_equal(libvirt_snapshots("c"), 1);
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("shared libvirtd test"))
         return 77;
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_name_changes_hands)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_name_changes_hands),
+                                       cmocka_unit_test(test_definition_changed_by_another_client)};
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return vs_libvirtd_exit_status(failed, daemon_status);
 }

@@ -1,10 +1,14 @@
-/* test_vm_definition.c: unit tests of what model/vm.c keeps of a domain's
- * definition on drivers only virtsnapd changes (here test:///default, in
- * this process): kept while the VM is quiet, read again once an operation
- * under the VM's lock has ended or the VM started or stopped, never kept from
- * a read made while an operation runs. The definition is changed behind
- * virtsnapd's back (virDomainDefineXML) so that a kept copy shows. */
+/* test_vm_definition.c: unit tests of what model/definition.c keeps of a
+ * domain's definition (here on test:///default, in this process): kept
+ * while the VM is quiet; read again once an operation under the VM's lock
+ * has ended, the VM started or stopped, a device was added or removed, or
+ * libvirt sent an event about it (another client defined it again); never
+ * kept from a read made while an operation runs; and, with read-ahead on,
+ * read again without a request once stale. How many reads reached libvirt
+ * (vs_definition_reads) shows whether a copy was used; what GET /vms/<vm>
+ * shows, that it is the right one. */
 #include "hv_fixture.h"
+#include "model/definition.h"
 #include "model/vm.h"
 #include "model/vmlock.h"
 
@@ -16,24 +20,42 @@
 #include <cmocka.h>
 
 #define VM "keptvm"
+#define VM_UUID "0f6d2d3a-5b1e-4c3e-9a53-3c1b0e7d2a11"
 
 static char *state_dir;
 
-/* Defines VM with its disk at DISK, as another client would. */
+/* Waits until libvirt's events about VM have come through the event loop:
+ * at least one since CHANGES (vs_hv_domain_changes then), and none for
+ * 100 ms (a start sends two, say). */
+static void wait_events(guint64 changes)
+{
+    for (int i = 0; i < 200 && vs_hv_domain_changes(VM_UUID) == changes; i++)
+        g_usleep(5000);
+    assert_true(vs_hv_domain_changes(VM_UUID) != changes);
+    for (guint64 seen = 0; seen != vs_hv_domain_changes(VM_UUID);) {
+        seen = vs_hv_domain_changes(VM_UUID);
+        g_usleep(100000);
+    }
+}
+
+/* Defines VM with its disk at DISK, as another client would, and waits
+ * for libvirt's event about it. */
 static void define_behind(const char *disk)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(NULL);
     assert_non_null(conn);
     g_autofree char *xml = g_strdup_printf(
         "<domain type='test'><name>" VM "</name>"
-        "<uuid>0f6d2d3a-5b1e-4c3e-9a53-3c1b0e7d2a11</uuid><memory>65536</memory>"
+        "<uuid>" VM_UUID "</uuid><memory>65536</memory>"
         "<os><type>hvm</type></os><devices>"
         "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
         "<source file='%s'/><target dev='vda'/></disk>"
         "</devices></domain>",
         disk);
+    guint64 changes = vs_hv_domain_changes(VM_UUID);
     g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
     assert_non_null(dom);
+    wait_events(changes);
 }
 
 /* The disk path GET /vms/VM would show. */
@@ -46,10 +68,21 @@ static char *shown_disk(void)
     return g_strdup(((VsDisk *)g_ptr_array_index(vm->disks, 0))->path);
 }
 
-static void assert_shown(const char *disk)
+/* GET /vms/VM shows DISK, after READS reads of the definition from libvirt
+ * (0: a kept copy). */
+static void assert_shown(const char *disk, guint reads)
 {
+    guint before = vs_definition_reads();
     g_autofree char *shown = shown_disk();
     assert_string_equal(shown, disk);
+    assert_int_equal(vs_definition_reads() - before, reads);
+}
+
+static void operation_ends(void)
+{
+    VsVmLock *lock = vs_vmlock_for(VM_UUID);
+    vs_vmlock_acquire(lock);
+    vs_vmlock_release(lock);
 }
 
 static int setup(void **state)
@@ -72,81 +105,105 @@ static void test_kept_until_an_operation_ends(void **state)
 {
     (void)state;
     assert_true(vs_hv_private());
-    assert_shown("/images/a.qcow2");
-    /* Changed behind virtsnapd's back (which cannot happen on this driver
-     * but shows that the copy is used): still the kept one. */
-    define_behind("/images/b.qcow2");
-    assert_shown("/images/a.qcow2");
+    assert_shown("/images/a.qcow2", 1);
+    assert_shown("/images/a.qcow2", 0); /* kept */
+    assert_shown("/images/a.qcow2", 0);
 
-    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
-    g_autoptr(virDomain) dom = virDomainLookupByName(conn, VM);
-    g_autofree char *uuid = vs_hv_uuid(dom);
-    VsVmLock *lock = vs_vmlock_for(uuid);
+    VsVmLock *lock = vs_vmlock_for(VM_UUID);
     vs_vmlock_acquire(lock);
     /* While an operation runs, every read is fresh and none is kept
      * (checked once the lock is released: a failed check must not leave it
      * held for the next test). */
-    g_autofree char *during_b = shown_disk();
-    define_behind("/images/c.qcow2");
-    g_autofree char *during_c = shown_disk();
-    define_behind("/images/d.qcow2");
+    guint before = vs_definition_reads();
+    g_autofree char *during_1 = shown_disk();
+    g_autofree char *during_2 = shown_disk();
+    guint during = vs_definition_reads() - before;
     vs_vmlock_release(lock);
-    assert_string_equal(during_b, "/images/b.qcow2");
-    assert_string_equal(during_c, "/images/c.qcow2");
-    assert_shown("/images/d.qcow2");
-    /* Kept again from that read on. */
-    define_behind("/images/e.qcow2");
-    assert_shown("/images/d.qcow2");
+    assert_int_equal(during, 2);
+    assert_string_equal(during_1, "/images/a.qcow2");
+    assert_string_equal(during_2, "/images/a.qcow2");
+    assert_shown("/images/a.qcow2", 1); /* the operation ended */
+    assert_shown("/images/a.qcow2", 0); /* kept again from that read on */
+}
+
+static void test_read_again_after_an_event(void **state)
+{
+    (void)state;
+    operation_ends();
+    assert_shown("/images/a.qcow2", 1);
+    assert_shown("/images/a.qcow2", 0);
+    /* Another client defines it again: libvirt's event says so. */
+    define_behind("/images/b.qcow2");
+    assert_shown("/images/b.qcow2", 1);
+    assert_shown("/images/b.qcow2", 0);
 }
 
 static void test_read_again_after_start_and_stop(void **state)
 {
     (void)state;
+    define_behind("/images/f.qcow2");
+    assert_shown("/images/f.qcow2", 1);
+    /* The VM starts and stops without an operation of virtsnapd's (the
+     * guest powers itself off, QEMU dies): its definition is read again,
+     * whether or not the event has come yet (the domain ID differs). */
     g_autoptr(virConnect) conn = vs_hv_connect(NULL);
     g_autoptr(virDomain) dom = virDomainLookupByName(conn, VM);
-    g_autofree char *uuid = vs_hv_uuid(dom);
-    VsVmLock *lock = vs_vmlock_for(uuid);
-    vs_vmlock_acquire(lock); /* an operation ends: whatever was kept is stale */
-    vs_vmlock_release(lock);
-    define_behind("/images/f.qcow2");
-    assert_shown("/images/f.qcow2");
-    /* The VM starts and stops without an operation of virtsnapd's (the
-     * guest powers itself off, QEMU dies): its definition is read again. */
-    define_behind("/images/g.qcow2");
+    guint64 changes = vs_hv_domain_changes(VM_UUID);
     assert_int_equal(virDomainCreate(dom), 0);
-    assert_shown("/images/g.qcow2");
+    assert_shown("/images/f.qcow2", 1);
+    wait_events(changes);
     define_behind("/images/h.qcow2"); /* the next boot's definition */
-    assert_shown("/images/g.qcow2");  /* the running one's is still g */
+    assert_shown("/images/f.qcow2", 1); /* the running one's is still f */
+    changes = vs_hv_domain_changes(VM_UUID);
     assert_int_equal(virDomainDestroy(dom), 0);
-    assert_shown("/images/h.qcow2");
+    assert_shown("/images/h.qcow2", 1);
+    wait_events(changes);
 }
 
 static void test_read_again_after_a_device_change(void **state)
 {
     (void)state;
-    define_behind("/images/j.qcow2");
-    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
-    g_autoptr(virDomain) dom = virDomainLookupByName(conn, VM);
-    g_autofree char *uuid = vs_hv_uuid(dom);
-    vs_vmlock_acquire(vs_vmlock_for(uuid)); /* whatever was kept is stale */
-    vs_vmlock_release(vs_vmlock_for(uuid));
-    assert_shown("/images/j.qcow2");
-    define_behind("/images/k.qcow2");
-    assert_shown("/images/j.qcow2");
+    operation_ends();
+    assert_shown("/images/h.qcow2", 1);
+    assert_shown("/images/h.qcow2", 0);
     /* What libvirt's device-added or device-removed event does (a guest
      * ejected a disk; test:///default cannot detach devices itself). */
     guint before = vs_hv_device_changes();
     vs_hv_note_device_change();
     assert_true(vs_hv_device_changes() != before);
-    assert_shown("/images/k.qcow2");
+    assert_shown("/images/h.qcow2", 1);
+}
+
+/* With read-ahead on, a definition made stale by an event or by the end of
+ * an operation is read again without a request: the next one finds it. */
+static void test_read_ahead(void **state)
+{
+    (void)state;
+    vs_definition_read_ahead_start();
+    operation_ends();
+    guint before = vs_definition_reads();
+    for (int i = 0; i < 200 && vs_definition_reads() == before; i++)
+        g_usleep(5000);
+    assert_true(vs_definition_reads() > before); /* read ahead once quiet */
+    assert_shown("/images/h.qcow2", 0);
+
+    before = vs_definition_reads();
+    define_behind("/images/k.qcow2");
+    for (int i = 0; i < 200 && vs_definition_reads() == before; i++)
+        g_usleep(5000);
+    assert_true(vs_definition_reads() > before); /* read ahead after the event */
+    assert_shown("/images/k.qcow2", 0);
+    vs_definition_read_ahead_stop();
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kept_until_an_operation_ends),
+        cmocka_unit_test(test_read_again_after_an_event),
         cmocka_unit_test(test_read_again_after_start_and_stop),
         cmocka_unit_test(test_read_again_after_a_device_change),
+        cmocka_unit_test(test_read_ahead),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
