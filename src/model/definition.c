@@ -26,6 +26,8 @@ static GPtrArray *parse_disks(xmlDoc *doc)
         if (!disk->format)
             disk->format = g_strdup("raw");
         disk->readonly = vs_xml_child(node, "readonly") != NULL;
+        g_autofree char *file = vs_xml_string(doc, node, "string(source/@file)");
+        disk->is_file = file && *file;
         g_ptr_array_add(disks, disk);
     }
     return disks;
@@ -39,6 +41,7 @@ VsDisk *vs_disk_copy(const VsDisk *from)
     disk->format = g_strdup(from->format);
     disk->size = from->size;
     disk->readonly = from->readonly;
+    disk->is_file = from->is_file;
     return disk;
 }
 
@@ -82,24 +85,31 @@ void vs_definition_free(VsDefinition *d)
     g_free(d);
 }
 
-static gint reads; /* atomic */
+static gint reads, keeps; /* atomic */
 
 guint vs_definition_reads(void)
 {
     return (guint)g_atomic_int_get(&reads);
 }
 
+guint vs_definition_keeps(void)
+{
+    return (guint)g_atomic_int_get(&keeps);
+}
+
 static VsDefinition *definition_read(virDomainPtr dom, GError **error)
 {
     g_atomic_int_inc(&reads);
+    int state = VIR_DOMAIN_NOSTATE;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, error);
+    if (doc && virDomainGetState(dom, &state, NULL, 0) < 0) {
+        vs_hv_set_error(error, "cannot read the state of VM '%s'", virDomainGetName(dom));
+        g_clear_pointer(&doc, xmlFreeDoc);
+    }
     if (!doc)
         return NULL;
     VsDefinition *d = g_new0(VsDefinition, 1);
-    if (virDomainGetState(dom, &d->state, NULL, 0) < 0) {
-        d->state = VIR_DOMAIN_NOSTATE;
-        virResetLastError();
-    }
+    d->state = state;
     d->hugepages = vs_definition_hugepages(doc);
     d->serial_log = vs_xml_string(doc, NULL,
                                   "string(/domain/devices/serial[@type='file']/source/@path)");
@@ -117,9 +127,9 @@ static VsDefinition *definition_copy(const VsDefinition *d)
     return copy;
 }
 
-/* The marks a kept definition of the VM is valid under (false when it
- * cannot be kept now: an operation on it is under way or queued). */
-static bool definition_marks(VsVmLock *lock, virDomainPtr dom, const char *uuid, VsDefinition *marks)
+/* The marks a definition of the VM read now would be valid under (false
+ * when it cannot be kept now: an operation on it is under way or queued). */
+static bool marks_now(VsVmLock *lock, virDomainPtr dom, const char *uuid, VsDefinitionMarks *marks)
 {
     if (!vs_vmlock_quiet(lock, &marks->ended))
         return false;
@@ -129,7 +139,7 @@ static bool definition_marks(VsVmLock *lock, virDomainPtr dom, const char *uuid,
     return true;
 }
 
-static bool same_marks(const VsDefinition *a, const VsDefinition *b)
+static bool same_marks(const VsDefinitionMarks *a, const VsDefinitionMarks *b)
 {
     return a->ended == b->ended && a->id == b->id && a->devices == b->devices &&
            a->changes == b->changes;
@@ -138,44 +148,42 @@ static bool same_marks(const VsDefinition *a, const VsDefinition *b)
 VsDefinition *vs_definition_get(virDomainPtr dom, const char *uuid, GError **error)
 {
     VsVmLock *lock = vs_vmlock_for(uuid);
-    VsDefinition marks = {0}, marks_after = {0};
-    if (!definition_marks(lock, dom, uuid, &marks))
+    VsDefinitionMarks marks = {0}, marks_after = {0};
+    if (!marks_now(lock, dom, uuid, &marks))
         return definition_read(dom, error);
     g_mutex_lock(&definitions_lock);
     VsDefinition *kept = definitions ? g_hash_table_lookup(definitions, uuid) : NULL;
-    VsDefinition *copy = kept && same_marks(kept, &marks) ? definition_copy(kept) : NULL;
+    VsDefinition *copy = kept && same_marks(&kept->marks, &marks) ? definition_copy(kept) : NULL;
     g_mutex_unlock(&definitions_lock);
     if (copy)
         return copy;
     VsDefinition *read = definition_read(dom, error);
-    if (read && definition_marks(lock, dom, uuid, &marks_after) && same_marks(&marks, &marks_after)) {
-        read->ended = marks.ended;
-        read->id = marks.id;
-        read->devices = marks.devices;
-        read->changes = marks.changes;
+    if (read && marks_now(lock, dom, uuid, &marks_after) && same_marks(&marks, &marks_after)) {
+        read->marks = marks;
         g_mutex_lock(&definitions_lock);
         if (!definitions)
             definitions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                 (GDestroyNotify)vs_definition_free);
         g_hash_table_replace(definitions, g_strdup(uuid), definition_copy(read));
         g_mutex_unlock(&definitions_lock);
+        g_atomic_int_inc(&keeps);
     }
     return read;
 }
-
 
 /* ---- read ahead: a kept definition read again once stale ------------------ */
 
 /* When an operation of ours on a VM ends, or libvirt tells of a change to
  * it, what was kept of it is stale: it is read again on a thread of its
- * own shortly after (READ_AHEAD_DELAY_US: the events of one change come in
- * a burst), so that the next request finds it kept. Only VMs with a kept
- * definition are read again; one read at a time. */
+ * own READ_AHEAD_DELAY_US after it was asked for (the events of one change
+ * come in a burst), so that the next request finds it kept. Only VMs with
+ * a kept definition are read again, one at a time, and only while no
+ * operation on them runs (the end of one asks again). */
 #define READ_AHEAD_DELAY_US (20 * 1000)
 
 static GMutex read_ahead_lock;
 static GThreadPool *read_ahead_pool;
-static GHashTable *read_ahead_queued; /* uuids pushed and not yet taken */
+static GHashTable *read_ahead_asked; /* uuid → gint64*: when asked, not yet taken */
 
 static bool is_kept(const char *uuid)
 {
@@ -189,13 +197,20 @@ static void read_ahead(gpointer data, gpointer unused)
 {
     (void)unused;
     g_autofree char *uuid = data;
-    g_usleep(READ_AHEAD_DELAY_US);
     g_mutex_lock(&read_ahead_lock);
-    if (read_ahead_queued)
-        g_hash_table_remove(read_ahead_queued, uuid); /* a change from now on asks again */
+    gint64 *asked = read_ahead_asked ? g_hash_table_lookup(read_ahead_asked, uuid) : NULL;
+    gint64 due = (asked ? *asked : 0) + READ_AHEAD_DELAY_US;
     g_mutex_unlock(&read_ahead_lock);
-    if (!is_kept(uuid)) /* forgotten meanwhile */
-        return;
+    gint64 wait = due - g_get_monotonic_time();
+    if (wait > 0)
+        g_usleep((gulong)wait);
+    g_mutex_lock(&read_ahead_lock);
+    if (read_ahead_asked)
+        g_hash_table_remove(read_ahead_asked, uuid); /* a change from now on asks again */
+    g_mutex_unlock(&read_ahead_lock);
+    guint64 ended = 0;
+    if (!is_kept(uuid) || !vs_vmlock_quiet(vs_vmlock_for(uuid), &ended))
+        return; /* forgotten meanwhile, or not to be kept now */
     g_autoptr(virConnect) conn = vs_hv_connect(NULL);
     g_autoptr(virDomain) dom = conn ? virDomainLookupByUUIDString(conn, uuid) : NULL;
     g_autoptr(VsDefinition) def = dom ? vs_definition_get(dom, uuid, NULL) : NULL;
@@ -209,15 +224,18 @@ static void ask_read_ahead(const char *uuid)
     if (!is_kept(uuid)) /* a VM no request has looked at */
         return;
     g_mutex_lock(&read_ahead_lock);
-    if (read_ahead_pool && g_hash_table_add(read_ahead_queued, g_strdup(uuid)))
+    if (read_ahead_pool && !g_hash_table_contains(read_ahead_asked, uuid)) {
+        g_hash_table_insert(read_ahead_asked, g_strdup(uuid),
+                            g_memdup2(&(gint64){g_get_monotonic_time()}, sizeof(gint64)));
         g_thread_pool_push(read_ahead_pool, g_strdup(uuid), NULL);
+    }
     g_mutex_unlock(&read_ahead_lock);
 }
 
 void vs_definition_read_ahead_start(void)
 {
     g_mutex_lock(&read_ahead_lock);
-    read_ahead_queued = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    read_ahead_asked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     read_ahead_pool = g_thread_pool_new_full(read_ahead, NULL, g_free, 1, FALSE, NULL);
     g_mutex_unlock(&read_ahead_lock);
     vs_hv_set_change_hook(ask_read_ahead);
@@ -232,9 +250,9 @@ void vs_definition_read_ahead_stop(void)
     GThreadPool *stopping = g_steal_pointer(&read_ahead_pool);
     g_mutex_unlock(&read_ahead_lock);
     if (stopping)
-        g_thread_pool_free(stopping, TRUE, TRUE); /* drops what waits, ends the read under way */
+        g_thread_pool_free(stopping, TRUE, TRUE); /* drops what waits, waits for the read under way */
     g_mutex_lock(&read_ahead_lock);
-    g_clear_pointer(&read_ahead_queued, g_hash_table_unref);
+    g_clear_pointer(&read_ahead_asked, g_hash_table_unref);
     g_mutex_unlock(&read_ahead_lock);
 }
 
@@ -252,11 +270,10 @@ static gboolean not_in(gpointer uuid, gpointer value, gpointer uuids)
     return !g_hash_table_contains(uuids, uuid);
 }
 
-void vs_definitions_keep_only(GHashTable *uuids)
+void vs_definition_keep_only(GHashTable *uuids)
 {
     g_mutex_lock(&definitions_lock);
     if (definitions)
         g_hash_table_foreach_remove(definitions, not_in, uuids);
     g_mutex_unlock(&definitions_lock);
 }
-

@@ -11,13 +11,17 @@ VsDisk *vs_disk_copy(const VsDisk *from);
 /* Whether the domain's RAM is on huge pages (<memoryBacking><hugepages/>). */
 bool vs_definition_hugepages(xmlDoc *doc);
 
-/* What was read, with the marks it stays valid under (definition.c). */
+/* What a kept definition stays valid under (definition.c). */
 typedef struct {
     guint64 ended;   /* the VM lock's count of ended operations when read */
     unsigned int id; /* the domain's ID then: another after every start, -1 when off */
     guint devices;   /* vs_hv_device_changes() then (a guest may unplug a disk) */
     guint64 changes; /* vs_hv_domain_changes() then */
-    int state;       /* virDomainGetState's then */
+} VsDefinitionMarks;
+
+typedef struct {
+    VsDefinitionMarks marks;
+    int state; /* virDomainGetState's */
     bool hugepages;
     char *serial_log;
     GPtrArray *disks; /* VsDisk*, sizes not filled */
@@ -26,17 +30,19 @@ typedef struct {
 void vs_definition_free(VsDefinition *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsDefinition, vs_definition_free)
 
-/* DOM's (UUID's) definition: kept or read (and kept when nothing ran
- * meanwhile). NULL with ERROR when it cannot be read. */
+/* DOM's (UUID's) definition and state: kept or read (and kept when nothing
+ * ran meanwhile). NULL with ERROR when either cannot be read. */
 VsDefinition *vs_definition_get(virDomainPtr dom, const char *uuid, GError **error);
 /* Forgets what was kept of a VM that is gone. */
 void vs_definition_forget(const char *uuid);
 /* Forgets what was kept of VMs not in UUIDS (all there are): those that went
  * without vs_vm_delete (a transient VM powered off, a clone undone). */
-void vs_definitions_keep_only(GHashTable *uuids);
+void vs_definition_keep_only(GHashTable *uuids);
 
-/* How many definitions were read from libvirt so far (for tests). */
+/* How many definitions were read from libvirt so far, and how many of
+ * those were kept (for tests). */
 guint vs_definition_reads(void);
+guint vs_definition_keeps(void);
 
 /* Starts and stops reading kept definitions again, on a thread of their
  * own, once an operation ended or a libvirt event made them stale. */

@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #define RECONNECT_INTERVAL_US (2 * G_USEC_PER_SEC)
+/* vs_hv_domain_changes counts by bucket: bounded memory however many
+ * domains come and go; two domains sharing one only cost extra reads. */
+#define CHANGE_BUCKETS 1024
 
 /* A connection with the callbacks open_connection registered on it (their
  * ids, -1 where refused). */
@@ -41,10 +44,13 @@ static struct {
     gint stop;
     int wake_timer;
     gint device_changes; /* atomic: devices added or removed by libvirt, connections opened */
-    /* Guards changes, epoch and change_hook (held while the hook runs). */
+    /* Guards changes, epoch, told, untold and change_hook (held while the
+     * hook runs). */
     GMutex changes_lock;
-    GHashTable *changes; /* uuid → guint: events libvirt sent about the domain */
-    guint epoch;         /* connections opened */
+    guint changes[CHANGE_BUCKETS]; /* events libvirt sent, by a hash of the domain's UUID */
+    guint epoch;                   /* connections opened */
+    bool told;      /* the current connection takes the lifecycle and device events */
+    guint64 untold; /* vs_hv_domain_changes' answers while it does not */
     VsHvChangeHook change_hook;
 } hv;
 
@@ -160,10 +166,7 @@ static void note_domain_change(virDomainPtr dom)
     if (virDomainGetUUIDString(dom, uuid) < 0)
         return;
     g_mutex_lock(&hv.changes_lock);
-    if (!hv.changes)
-        hv.changes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(hv.changes, uuid));
-    g_hash_table_insert(hv.changes, g_strdup(uuid), GUINT_TO_POINTER(n + 1));
+    hv.changes[g_str_hash(uuid) % CHANGE_BUCKETS]++;
     if (hv.change_hook)
         hv.change_hook(uuid);
     g_mutex_unlock(&hv.changes_lock);
@@ -172,8 +175,10 @@ static void note_domain_change(virDomainPtr dom)
 guint64 vs_hv_domain_changes(const char *uuid)
 {
     g_mutex_lock(&hv.changes_lock);
-    guint n = hv.changes ? GPOINTER_TO_UINT(g_hash_table_lookup(hv.changes, uuid)) : 0;
-    guint64 changes = (guint64)hv.epoch << 32 | n;
+    /* Without the events nothing read can be kept: a new value each time
+     * (the top bit set, apart from every counted one). */
+    guint64 changes = hv.told ? (guint64)hv.epoch << 32 | hv.changes[g_str_hash(uuid) % CHANGE_BUCKETS]
+                              : (1ULL << 63) | ++hv.untold;
     g_mutex_unlock(&hv.changes_lock);
     return changes;
 }
@@ -264,12 +269,16 @@ static bool open_connection(Link *link)
         link->conn, NULL, VIR_DOMAIN_EVENT_ID_DISK_CHANGE, VIR_DOMAIN_EVENT_CALLBACK(on_disk_change),
         NULL, NULL);
     vs_hv_note_device_change(); /* what happened while we were away */
-    g_mutex_lock(&hv.changes_lock);
-    hv.epoch++;
-    g_mutex_unlock(&hv.changes_lock);
     link->lifecycle_id = virConnectDomainEventRegisterAny(
         link->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
         NULL, NULL);
+    g_mutex_lock(&hv.changes_lock); /* what happened while we were away */
+    hv.epoch++;
+    hv.told = link->lifecycle_id >= 0 && link->device_ids[0] >= 0 && link->device_ids[1] >= 0;
+    g_mutex_unlock(&hv.changes_lock);
+    if (!hv.told)
+        vs_warn("%s takes no lifecycle or device events: what is read of a VM is read again "
+                "every time", hv.uri);
     g_mutex_lock(&gone_hook_lock); /* the stops and undefines while we were away */
     if (gone_hook)
         gone_hook(NULL);
@@ -353,9 +362,7 @@ void vs_hv_shutdown(void)
         g_thread_join(g_steal_pointer(&hv.event_thread));
         virEventRemoveTimeout(hv.wake_timer);
     }
-    g_mutex_lock(&hv.changes_lock);
-    g_clear_pointer(&hv.changes, g_hash_table_unref);
-    g_mutex_unlock(&hv.changes_lock);
+
 }
 
 /* The current connection with a reference for the caller, or NULL. */

@@ -458,7 +458,7 @@ static bool disks_can_snapshot(virDomainPtr dom, const char *uuid, GPtrArray *im
     g_autoptr(VsDefinition) def = vs_definition_get(dom, uuid, error);
     if (!def)
         return false;
-    *running = virDomainGetID(dom) != (unsigned int)-1;
+    *running = virDomainGetID(dom) != (unsigned int)-1; /* no call to libvirt */
     *state = def->state;
     for (guint i = 0; i < def->disks->len; i++) {
         const VsDisk *disk = g_ptr_array_index(def->disks, i);
@@ -470,7 +470,7 @@ static bool disks_can_snapshot(virDomainPtr dom, const char *uuid, GPtrArray *im
                         disk->target ? disk->target : "?", virDomainGetName(dom), disk->format);
             return false;
         }
-        if (disk->path && *disk->path)
+        if (disk->is_file)
             g_ptr_array_add(images, g_strdup(disk->path));
     }
     return true;
@@ -484,7 +484,8 @@ struct VsSnapshotJob {
      * remote connection. */
     bool fresh;
     bool running;   /* the VM ran */
-    int state;      /* its state (virDomainGetState's) */
+    int state;      /* its state (virDomainGetState's) ... */
+    guint64 changes; /* ... valid while vs_hv_domain_changes() stays this */
     char *internal; /* NAME was free as a libvirt name too, or NULL */
     GPtrArray *images; /* the files of its writable disks (char*), when accepted */
     virDomainPtr dom;  /* the VM as looked up then (its connection's reference) */
@@ -525,6 +526,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     guint64 ended = 0;
     bool quiet = vs_vmlock_quiet(lock, &ended), running = false;
     int state = VIR_DOMAIN_NOSTATE;
+    guint64 changes = vs_hv_domain_changes(uuid); /* before the state is read or taken */
     if (!disks_can_snapshot(dom, uuid, images, &running, &state, error) ||
         (live == VS_LIVE_ON && !vs_live_supported(dom, error)) ||
         !vs_vmlock_has_room(lock, vm, error))
@@ -566,6 +568,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     job->fresh = quiet && job->ticket == ended;
     job->running = running;
     job->state = state;
+    job->changes = changes;
     job->internal = g_steal_pointer(&internal);
     return job;
 }
@@ -766,9 +769,11 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     vs_journal_set(journal, "internal", internal);
     vs_journal_set(journal, "display", job->name);
     /* Whether the guest ran (not paused): recovery resumes only such a one.
-     * Fresh, what the request found (kept or read then, as RUNNING). */
-    int state = fresh ? job->state : VIR_DOMAIN_NOSTATE;
-    bool guest_running = running && (fresh || virDomainGetState(dom, &state, NULL, 0) == 0) &&
+     * The state the request found when nothing ran since and libvirt told of
+     * no change to the VM since (a pause, a resume), else asked again. */
+    bool state_fresh = fresh && vs_hv_domain_changes(job->uuid) == job->changes;
+    int state = state_fresh ? job->state : VIR_DOMAIN_NOSTATE;
+    bool guest_running = running && (state_fresh || virDomainGetState(dom, &state, NULL, 0) == 0) &&
                          state == VIR_DOMAIN_RUNNING;
     vs_journal_set(journal, "was_running", guest_running ? "true" : "false");
     g_autofree char *began =

@@ -129,7 +129,7 @@ GPtrArray *vs_vm_list(GError **error)
         virDomainFree(doms[i]);
     }
     free(doms);
-    vs_definitions_keep_only(uuids);
+    vs_definition_keep_only(uuids);
     g_ptr_array_sort(vms, compare_vm_names);
     return vms;
 }

@@ -10,6 +10,7 @@ typedef struct {
     char *format; /* "qcow2", "raw", … */
     guint64 size; /* virtual size in bytes, 0 when unknown */
     bool readonly; /* <readonly/>: no snapshot writes to it */
+    bool is_file;  /* its source is a file (not a block device or a network volume) */
 } VsDisk;
 
 typedef struct {

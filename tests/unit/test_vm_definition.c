@@ -97,6 +97,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    vs_definition_read_ahead_stop(); /* test_read_ahead started it */
     hv_fixture_stop(state_dir);
     return 0;
 }
@@ -174,26 +175,47 @@ static void test_read_again_after_a_device_change(void **state)
     assert_shown("/images/h.qcow2", 1);
 }
 
+/* Waits until a definition read ahead was kept since KEPT (vs_definition_keeps then). */
+static void wait_kept(guint kept)
+{
+    for (int i = 0; i < 200 && vs_definition_keeps() == kept; i++)
+        g_usleep(5000);
+    assert_true(vs_definition_keeps() > kept);
+}
+
 /* With read-ahead on, a definition made stale by an event or by the end of
  * an operation is read again without a request: the next one finds it. */
 static void test_read_ahead(void **state)
 {
     (void)state;
     vs_definition_read_ahead_start();
+    guint kept = vs_definition_keeps();
     operation_ends();
-    guint before = vs_definition_reads();
-    for (int i = 0; i < 200 && vs_definition_reads() == before; i++)
-        g_usleep(5000);
-    assert_true(vs_definition_reads() > before); /* read ahead once quiet */
+    wait_kept(kept); /* read ahead once quiet */
     assert_shown("/images/h.qcow2", 0);
 
-    before = vs_definition_reads();
+    kept = vs_definition_keeps();
     define_behind("/images/k.qcow2");
-    for (int i = 0; i < 200 && vs_definition_reads() == before; i++)
-        g_usleep(5000);
-    assert_true(vs_definition_reads() > before); /* read ahead after the event */
+    wait_kept(kept); /* read ahead after the event */
     assert_shown("/images/k.qcow2", 0);
-    vs_definition_read_ahead_stop();
+
+    /* Not while an operation runs: its end asks again. */
+    VsVmLock *lock = vs_vmlock_for(VM_UUID);
+    vs_vmlock_acquire(lock);
+    guint reads = vs_definition_reads();
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, VM);
+    guint64 changes = vs_hv_domain_changes(VM_UUID);
+    bool started = virDomainCreate(dom) == 0; /* an event, with the lock held */
+    g_usleep(200000);
+    guint during = vs_definition_reads() - reads;
+    kept = vs_definition_keeps();
+    vs_vmlock_release(lock);
+    assert_true(started);
+    assert_int_equal(during, 0);
+    wait_kept(kept);
+    wait_events(changes);
+    assert_int_equal(virDomainDestroy(dom), 0);
 }
 
 int main(void)
