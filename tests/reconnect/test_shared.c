@@ -131,14 +131,21 @@ static void undefine_vm(const char *name)
     virDomainFree(dom);
 }
 
+/* Makes VM NAME through virtsnapd and takes its snapshot s1: virtsnapd
+ * has looked the VM up and read its definition. */
+static void vm_with_snapshot(const char *name)
+{
+    g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", name);
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", body);
+    assert_int_equal(made->status, 201);
+    g_autofree char *first = vs_take_snapshot(t.d, name, "s1", NULL);
+    assert_string_equal(first, "finished");
+}
+
 static void test_name_changes_hands(void **state)
 {
     (void)state;
-    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"a\"}");
-    assert_int_equal(made->status, 201);
-    /* virtsnapd finds "a" here. */
-    g_autofree char *first = vs_take_snapshot(t.d, "a", "s1", NULL);
-    assert_string_equal(first, "finished");
+    vm_with_snapshot("a");
 
     /* The other client renames it and puts a VM with a raw disk under its
      * name: the create is refused for the raw disk, not for a name that the
@@ -188,10 +195,7 @@ static char *shown_format(const char *vm)
 static void test_definition_changed_by_another_client(void **state)
 {
     (void)state;
-    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"c\"}");
-    assert_int_equal(made->status, 201);
-    g_autofree char *first = vs_take_snapshot(t.d, "c", "s1", NULL);
-    assert_string_equal(first, "finished");
+    vm_with_snapshot("c");
     /* Once the create's lock is released and its read-ahead done, a copy
      * is kept (an earlier GET may have raced with the task's end). */
     g_usleep(200000);
