@@ -4,8 +4,9 @@
  * (whether the VM runs; the name is free in libvirt); when an operation on
  * the VM was under way during the checks, the worker waits for it and asks
  * libvirt again, so that what that operation changed is seen (a name
- * taken meanwhile fails the create). A failed create deletes nothing it
- * did not make. */
+ * taken meanwhile fails the create); and when libvirt told of a change to
+ * the VM since (the guest paused), it asks for the state again. A failed
+ * create deletes nothing it did not make. */
 #include "hv_fixture.h"
 #include "model/journal.h"
 #include "model/snapnames.h"
@@ -237,6 +238,54 @@ static void test_name_asked_again_after_an_operation(void **state)
     assert_string_equal(internal, "clash");
 }
 
+/* The text of the one journal record in the state directory, waiting up to
+ * 3 s for it to appear; NULL if none did. */
+static char *journal_record(void)
+{
+    g_autofree char *dir = g_build_filename(state_dir, "journal", NULL);
+    for (int i = 0; i < 300; i++) {
+        g_autoptr(GDir) records = g_dir_open(dir, 0, NULL);
+        const char *name = records ? g_dir_read_name(records) : NULL;
+        g_autofree char *path = name ? g_build_filename(dir, name, NULL) : NULL;
+        char *text = NULL;
+        if (path && g_file_get_contents(path, &text, NULL, NULL) && strstr(text, "was_running"))
+            return text;
+        g_free(text);
+        g_usleep(10000);
+    }
+    return NULL;
+}
+
+/* Another client pauses the guest after the request's checks, with no
+ * operation of virtsnapd's in between (the worker would take the request's
+ * findings): libvirt's event about the pause makes the worker ask for the
+ * state again, and the create's journal record says the guest did not run
+ * (crash recovery resumes only a guest that ran). The record is read while
+ * the worker waits 4 s before libvirt's call ($VIRTSNAP_PAUSE). */
+static void test_state_asked_again_after_an_event(void **state)
+{
+    (void)state;
+    g_autoptr(GError) error = NULL;
+    VsSnapshotJob *job = vs_snapshot_prepare(VM, "paused-meanwhile", "", VS_LIVE_OFF, &error);
+    assert_non_null(job);
+    g_autoptr(virDomain) dom = the_vm();
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    guint64 changes = vs_hv_domain_changes(uuid);
+    assert_int_equal(virDomainSuspend(dom), 0);
+    for (int i = 0; i < 200 && vs_hv_domain_changes(uuid) == changes; i++)
+        g_usleep(5000);
+    assert_true(vs_hv_domain_changes(uuid) != changes); /* the event is in */
+    g_setenv("VIRTSNAP_PAUSE", "snapshot-before-create", TRUE);
+    g_autofree char *id = vs_task_start("/test", vs_snapshot_job_run, job, vs_snapshot_job_free);
+    g_autofree char *record = journal_record();
+    g_autoptr(VsTaskInfo) info = vs_task_wait(id, 20000);
+    g_unsetenv("VIRTSNAP_PAUSE");
+    assert_non_null(record);
+    assert_non_null(strstr(record, "was_running=false"));
+    assert_non_null(info);
+    assert_int_equal(info->status, VS_TASK_FINISHED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +294,7 @@ int main(void)
         cmocka_unit_test_setup(test_name_taken_by_another_client_meanwhile, define_vm),
         cmocka_unit_test_setup(test_state_asked_again_after_an_operation, define_vm),
         cmocka_unit_test_setup(test_name_asked_again_after_an_operation, define_vm),
+        cmocka_unit_test_setup(test_state_asked_again_after_an_event, define_vm),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
