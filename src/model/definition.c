@@ -183,6 +183,7 @@ VsDefinition *vs_definition_get(virDomainPtr dom, const char *uuid, GError **err
 
 static GMutex read_ahead_lock;
 static GThreadPool *read_ahead_pool;
+static gint read_ahead_stopping; /* atomic: what is still queued returns at once */
 static GHashTable *read_ahead_asked; /* uuid → gint64*: when asked, not yet taken */
 
 static bool is_kept(const char *uuid)
@@ -197,6 +198,8 @@ static void read_ahead(gpointer data, gpointer unused)
 {
     (void)unused;
     g_autofree char *uuid = data;
+    if (g_atomic_int_get(&read_ahead_stopping))
+        return;
     g_mutex_lock(&read_ahead_lock);
     gint64 *asked = read_ahead_asked ? g_hash_table_lookup(read_ahead_asked, uuid) : NULL;
     gint64 due = (asked ? *asked : 0) + READ_AHEAD_DELAY_US;
@@ -234,6 +237,7 @@ static void ask_read_ahead(const char *uuid)
 
 void vs_definition_read_ahead_start(void)
 {
+    g_atomic_int_set(&read_ahead_stopping, 0);
     g_mutex_lock(&read_ahead_lock);
     read_ahead_asked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     read_ahead_pool = g_thread_pool_new_full(read_ahead, NULL, g_free, 1, FALSE, NULL);
@@ -249,8 +253,12 @@ void vs_definition_read_ahead_stop(void)
     g_mutex_lock(&read_ahead_lock);
     GThreadPool *stopping = g_steal_pointer(&read_ahead_pool);
     g_mutex_unlock(&read_ahead_lock);
+    /* Every queued ask is run (and its UUID freed: with IMMEDIATE, GLib 2.74
+     * dropped a queued one without its free function, a leak ASan found),
+     * returning at once; the read under way is waited for. */
+    g_atomic_int_set(&read_ahead_stopping, 1);
     if (stopping)
-        g_thread_pool_free(stopping, TRUE, TRUE); /* drops what waits, waits for the read under way */
+        g_thread_pool_free(stopping, FALSE, TRUE);
     g_mutex_lock(&read_ahead_lock);
     g_clear_pointer(&read_ahead_asked, g_hash_table_unref);
     g_mutex_unlock(&read_ahead_lock);
