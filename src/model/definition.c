@@ -253,9 +253,10 @@ void vs_definition_read_ahead_stop(void)
     g_mutex_lock(&read_ahead_lock);
     GThreadPool *stopping = g_steal_pointer(&read_ahead_pool);
     g_mutex_unlock(&read_ahead_lock);
-    /* Every queued ask is run (and its UUID freed: with IMMEDIATE, GLib 2.74
-     * dropped a queued one without its free function, a leak ASan found),
-     * returning at once; the read under way is waited for. */
+    /* Every queued ask is run, returning at once (its UUID freed), and the
+     * read under way is waited for. With IMMEDIATE, a pool thread that has
+     * just taken an item drops it without the free function
+     * (g_thread_pool_thread_proxy): a leak ASan found. */
     g_atomic_int_set(&read_ahead_stopping, 1);
     if (stopping)
         g_thread_pool_free(stopping, FALSE, TRUE);
