@@ -60,12 +60,12 @@ bool vs_definition_hugepages(xmlDoc *doc)
  * vmlock.h) stays true until:
  * - an operation of ours on it ends (the lock's count of ended ones);
  * - it starts or stops (its domain ID: another after every start);
- * - libvirt tells of a device added or removed on any domain;
- * - libvirt sends any other event about it (vs_hv_domain_changes: started,
- *   stopped, paused, resumed, defined again by another client, a block
- *   job…), or virtsnapd reconnects.
+ * - libvirt sends an event about it (vs_hv_domain_changes: started,
+ *   stopped, paused, resumed, defined again by another client, a device
+ *   added or removed, a block job…), or virtsnapd reconnects.
  * On the embedded driver and test:// nothing but virtsnapd changes a
- * domain's definition, and the first three are exact for it; the state
+ * domain's definition but for a device the guest unplugs (which the
+ * events tell), and the first two are exact for the rest; the state
  * also changes by the guest (paused on an I/O error, powered off), which
  * the events tell. On a libvirtd other clients may change either, and the
  * events tell of it as soon as libvirt delivers them (they come after the
@@ -134,15 +134,13 @@ static bool marks_now(VsVmLock *lock, virDomainPtr dom, const char *uuid, VsDefi
     if (!vs_vmlock_quiet(lock, &marks->ended))
         return false;
     marks->id = virDomainGetID(dom); /* as the handle was looked up: no call to libvirt */
-    marks->devices = vs_hv_device_changes();
     marks->changes = vs_hv_domain_changes(uuid);
     return true;
 }
 
 static bool same_marks(const VsDefinitionMarks *a, const VsDefinitionMarks *b)
 {
-    return a->ended == b->ended && a->id == b->id && a->devices == b->devices &&
-           a->changes == b->changes;
+    return a->ended == b->ended && a->id == b->id && a->changes == b->changes;
 }
 
 VsDefinition *vs_definition_get(virDomainPtr dom, const char *uuid, GError **error)

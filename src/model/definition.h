@@ -15,8 +15,7 @@ bool vs_definition_hugepages(xmlDoc *doc);
 typedef struct {
     guint64 ended;   /* the VM lock's count of ended operations when read */
     unsigned int id; /* the domain's ID then: another after every start, -1 when off */
-    guint devices;   /* vs_hv_device_changes() then (a guest may unplug a disk) */
-    guint64 changes; /* vs_hv_domain_changes() then */
+    guint64 changes; /* vs_hv_domain_changes() then (a device a guest unplugged, …) */
 } VsDefinitionMarks;
 
 typedef struct {

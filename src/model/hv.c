@@ -43,7 +43,6 @@ static struct {
     GThread *event_thread;
     gint stop;
     int wake_timer;
-    gint device_changes; /* atomic: devices added or removed by libvirt, connections opened */
     /* Guards changes, epoch, told, untold and change_hook (held while the
      * hook runs). */
     GMutex changes_lock;
@@ -151,11 +150,13 @@ static bool write_embed_config(GError **error)
     return true;
 }
 
-/* A device was added to or removed from a running domain without a request
- * of ours (the guest ejected it, say): definitions read before are stale. */
-void vs_hv_note_device_change(void)
+void vs_hv_note_domain_change(const char *uuid)
 {
-    g_atomic_int_inc(&hv.device_changes);
+    g_mutex_lock(&hv.changes_lock);
+    hv.changes[g_str_hash(uuid) % CHANGE_BUCKETS]++;
+    if (hv.change_hook)
+        hv.change_hook(uuid);
+    g_mutex_unlock(&hv.changes_lock);
 }
 
 /* libvirt told a change of DOM (on the event thread: no libvirt call but
@@ -163,13 +164,8 @@ void vs_hv_note_device_change(void)
 static void note_domain_change(virDomainPtr dom)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
-    if (virDomainGetUUIDString(dom, uuid) < 0)
-        return;
-    g_mutex_lock(&hv.changes_lock);
-    hv.changes[g_str_hash(uuid) % CHANGE_BUCKETS]++;
-    if (hv.change_hook)
-        hv.change_hook(uuid);
-    g_mutex_unlock(&hv.changes_lock);
+    if (virDomainGetUUIDString(dom, uuid) == 0)
+        vs_hv_note_domain_change(uuid);
 }
 
 guint64 vs_hv_domain_changes(const char *uuid)
@@ -193,7 +189,6 @@ void vs_hv_set_change_hook(VsHvChangeHook hook)
 static void on_device_change(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
 {
     (void)conn, (void)alias, (void)opaque;
-    vs_hv_note_device_change();
     note_domain_change(dom);
 }
 
@@ -245,11 +240,6 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
     return 0;
 }
 
-guint vs_hv_device_changes(void)
-{
-    return (guint)g_atomic_int_get(&hv.device_changes);
-}
-
 /* Opens a connection with its callbacks into LINK; false if it cannot.
  * Called without hv.lock. */
 static bool open_connection(Link *link)
@@ -268,7 +258,6 @@ static bool open_connection(Link *link)
     link->change_ids[1] = virConnectDomainEventRegisterAny(
         link->conn, NULL, VIR_DOMAIN_EVENT_ID_DISK_CHANGE, VIR_DOMAIN_EVENT_CALLBACK(on_disk_change),
         NULL, NULL);
-    vs_hv_note_device_change(); /* what happened while we were away */
     link->lifecycle_id = virConnectDomainEventRegisterAny(
         link->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
         NULL, NULL);
@@ -362,7 +351,6 @@ void vs_hv_shutdown(void)
         g_thread_join(g_steal_pointer(&hv.event_thread));
         virEventRemoveTimeout(hv.wake_timer);
     }
-
 }
 
 /* The current connection with a reference for the caller, or NULL. */

@@ -29,11 +29,6 @@ bool vs_hv_is_local(void); /* the hypervisor runs on this host (its files are ou
  * embedded QEMU driver, test://): what it reads may be kept until it
  * changes them itself. */
 bool vs_hv_private(void);
-/* Changes whenever libvirt reports a device added to or removed from a
- * running domain (by the guest or QEMU, not only by us) and at every
- * (re)connection: what was read of a definition before may be stale. */
-guint vs_hv_device_changes(void);
-void vs_hv_note_device_change(void); /* what those events do */
 /* Changes whenever libvirt sends an event about the domain with UUID (its
  * lifecycle: started, stopped, paused, resumed, defined, undefined…; a
  * device added or removed; a block job; a disk change) and at every
@@ -42,6 +37,7 @@ void vs_hv_note_device_change(void); /* what those events do */
  * snapshot by another client moves a disk to a new file) and for an event
  * on its way (they come through the event loop, after the change). */
 guint64 vs_hv_domain_changes(const char *uuid);
+void vs_hv_note_domain_change(const char *uuid); /* what those events do */
 /* Called (on libvirt's event thread: it must not call libvirt) with the
  * UUID of each domain that vs_hv_domain_changes counts a change of. One
  * hook; NULL unsets it, and no call of the old one runs after that

@@ -66,7 +66,6 @@ typedef enum {
 
 GPtrArray *vs_vm_list(GError **error); /* VsVm*, sorted by name */
 VsVm *vs_vm_get(const char *name, GError **error);
-
 VsVm *vs_vm_create(const VsVmSpec *spec, GError **error);
 VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error);
 bool vs_vm_delete(const char *name, bool keep_disks, GError **error);

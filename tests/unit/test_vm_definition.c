@@ -169,9 +169,9 @@ static void test_read_again_after_a_device_change(void **state)
     assert_shown("/images/h.qcow2", 0);
     /* What libvirt's device-added or device-removed event does (a guest
      * ejected a disk; test:///default cannot detach devices itself). */
-    guint before = vs_hv_device_changes();
-    vs_hv_note_device_change();
-    assert_true(vs_hv_device_changes() != before);
+    guint64 before = vs_hv_domain_changes(VM_UUID);
+    vs_hv_note_domain_change(VM_UUID);
+    assert_true(vs_hv_domain_changes(VM_UUID) != before);
     assert_shown("/images/h.qcow2", 1);
 }
 
