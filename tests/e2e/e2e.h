@@ -15,7 +15,8 @@ typedef struct {
 
 extern E2e e2e;
 
-/* Hides /dev/kvm when VS_E2E_ACCEL=tcg (exits 77, "skipped", when it cannot),
+/* Hides /dev/kvm when VS_E2E_ACCEL=tcg (exits 77, "skipped", when it cannot,
+ * or when KVM is not usable anyway: the plain variant runs under TCG then),
  * builds the guest and starts the daemon. A cmocka group setup. */
 int e2e_setup(void **state);
 /* Deletes every VM through the API, prints the daemon log's tail, stops the
