@@ -1,8 +1,12 @@
 // api.js: the web UI's only door to virtsnapd's REST API: fetch with the right headers,
-// the API token (sessionStorage only), errors turned into plain words, 401 handling, following tasks.
+// the API token (sessionStorage only), the session key, errors turned into plain words, 401
+// handling, following tasks.
 
 const TOKEN_KEY = 'virtsnap.token';
 const USER_KEY = 'virtsnap.user';
+// The key of the session cookie, which the daemon wants beside it (X-Virtsnap-Key): browsers
+// send the cookie to every port of the host, this page's localStorage is its origin's own.
+const SESSION_KEY = 'virtsnap.sessionKey';
 
 /** An API answer that is not 2xx; `reason` is the daemon's sentence, ready to show. */
 export class ApiError extends Error {
@@ -23,17 +27,21 @@ export function onUnauthorized(fn) {
 export const session = {
   token: () => sessionStorage.getItem(TOKEN_KEY),
   user: () => sessionStorage.getItem(USER_KEY),
+  key: () => localStorage.getItem(SESSION_KEY),
   setToken(token) {
     sessionStorage.setItem(TOKEN_KEY, token);
     sessionStorage.removeItem(USER_KEY);
+    localStorage.removeItem(SESSION_KEY);
   },
-  setUser(user) {
+  setUser(user, key) {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.setItem(USER_KEY, user);
+    localStorage.setItem(SESSION_KEY, key);
   },
   clear() {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(USER_KEY);
+    localStorage.removeItem(SESSION_KEY);
   },
 };
 
@@ -51,6 +59,8 @@ export async function request(method, path, body, options = {}) {
   const headers = { 'X-Requested-With': 'XMLHttpRequest', Accept: 'application/json' };
   const token = session.token();
   if (token && !options.noToken) headers.Authorization = `Bearer ${token}`;
+  const key = session.key();
+  if (key) headers['X-Virtsnap-Key'] = key;
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';

@@ -70,7 +70,7 @@ async function loginWithPassword(e) {
   button.disabled = true;
   try {
     const answer = await api.post('/login', { username: user, password }, { quiet401: true, noToken: true });
-    session.setUser(answer && answer.username ? answer.username : user);
+    session.setUser(answer && answer.username ? answer.username : user, answer ? answer.key : '');
   } catch (err) {
     loginError(err.status === 401 ? `Sign-in failed: ${err.reason}.` : `Could not sign in: ${err.reason}`);
     $('login-password').focus();
@@ -83,15 +83,15 @@ async function loginWithPassword(e) {
 
 async function logout() {
   const hadCookie = !session.token();
-  session.clear();
   clearMessages();
   if (hadCookie) {
-    try {
+    try { // with the session's key, before it is forgotten
       await api.post('/logout', undefined, { quiet401: true, noToken: true });
     } catch {
       /* the session is gone either way */
     }
   }
+  session.clear();
   history.replaceState(null, '', '#/');
   showLogin('You are signed out.');
 }

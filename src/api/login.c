@@ -1,4 +1,5 @@
-/* login.c: POST /login (PAM user → session cookie) and POST /logout. */
+/* login.c: POST /login (PAM user → session cookie and its key) and POST
+ * /logout. */
 #include "api.h"
 
 #include "../http/auth.h"
@@ -18,13 +19,14 @@ void vs_api_login(const VsApiRequest *req, VsApiResponse *resp)
         vs_api_error(resp, 400, "field 'username' must be 1 to 256 bytes and 'password' at most 1024");
         return;
     }
-    g_autofree char *id = vs_auth_login(user, password);
+    g_autofree char *key = NULL;
+    g_autofree char *id = vs_auth_login(user, password, &key);
     if (!id) {
         vs_api_error(resp, 401, "invalid user name or password");
         return;
     }
     resp->set_cookie = vs_auth_cookie_header(id, req->secure);
-    vs_api_json(resp, 200, json_pack("{s:s}", "username", user));
+    vs_api_json(resp, 200, json_pack("{s:s, s:s}", "username", user, "key", key));
 }
 
 void vs_api_logout(const VsApiRequest *req, VsApiResponse *resp)

@@ -25,8 +25,14 @@
  * hold connections for minutes; the API token is never throttled). */
 #define MAX_WAITING_PER_USER 8
 
+/* A session: its cookie's ID is the hash table's key; KEY must come with
+ * it in the X-Virtsnap-Key header. Browsers send a host's cookies to every
+ * port of it, so a page another local user serves on 127.0.0.1:<port>
+ * receives the cookie; the key lives in the web UI's localStorage, which
+ * is the origin's own (port included), and never leaves it but to us. */
 typedef struct {
     char *user;
+    char *key;
     gint64 last_used; /* monotonic µs */
 } Session;
 
@@ -64,6 +70,7 @@ static struct {
 static void session_free(Session *s)
 {
     g_free(s->user);
+    g_free(s->key);
     g_free(s);
 }
 
@@ -159,7 +166,7 @@ guint vs_auth_delay_ms(guint failures)
     return MIN(250u << shift, 5000u);
 }
 
-static char *session_user(const char *id)
+static char *session_user(const char *id, const char *key)
 {
     char *user = NULL;
     gint64 now = g_get_monotonic_time();
@@ -169,6 +176,8 @@ static char *session_user(const char *id)
         g_hash_table_remove(auth.sessions, id);
         s = NULL;
     }
+    if (s && !(key && vs_auth_equal(key, s->key)))
+        s = NULL;
     if (s) {
         s->last_used = now;
         user = g_strdup(s->user);
@@ -379,7 +388,8 @@ static bool check_basic(const char *user, const char *password)
     return is_remembered(digest) || check_password(user, password, digest);
 }
 
-char *vs_auth_check(const char *authorization, const char *cookie, VsAuthKind *kind)
+char *vs_auth_check(const char *authorization, const char *cookie, const char *session_key,
+                    VsAuthKind *kind)
 {
     *kind = VS_AUTH_NONE;
     g_autofree char *bearer = vs_auth_parse_bearer(authorization);
@@ -397,7 +407,7 @@ char *vs_auth_check(const char *authorization, const char *cookie, VsAuthKind *k
         return g_steal_pointer(&user);
     }
     g_autofree char *id = vs_auth_cookie_value(cookie, VS_SESSION_COOKIE);
-    char *session = id ? session_user(id) : NULL;
+    char *session = id ? session_user(id, session_key) : NULL;
     if (session)
         *kind = VS_AUTH_SESSION;
     return session;
@@ -427,13 +437,15 @@ static void sessions_prune(gint64 now)
         g_hash_table_remove(auth.sessions, oldest);
 }
 
-char *vs_auth_login(const char *user, const char *password)
+char *vs_auth_login(const char *user, const char *password, char **key)
 {
     if (!check_password(user, password, NULL))
         return NULL;
     char *id = vs_random_hex(32);
     Session *s = g_new0(Session, 1);
     s->user = g_strdup(user);
+    s->key = vs_random_hex(32);
+    *key = g_strdup(s->key);
     s->last_used = g_get_monotonic_time();
     g_mutex_lock(&auth.lock);
     sessions_prune(s->last_used);

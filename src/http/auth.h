@@ -1,12 +1,14 @@
 /* auth.h: who is asking. A request proves itself with the API token
  * (Authorization: Bearer), a system account (HTTP Basic, checked by PAM and
  * then taken again for --basic-remember seconds), or the session cookie that
- * POST /login sets. Login failures are slowed down. */
+ * POST /login sets with the key the login answered (VS_SESSION_KEY_HEADER).
+ * Login failures are slowed down. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
 
 #define VS_SESSION_COOKIE "virtsnap_session"
+#define VS_SESSION_KEY_HEADER "X-Virtsnap-Key"
 
 typedef enum { VS_AUTH_NONE, VS_AUTH_TOKEN, VS_AUTH_BASIC, VS_AUTH_SESSION } VsAuthKind;
 
@@ -27,12 +29,14 @@ typedef struct {
 void vs_auth_init(const VsAuthConfig *config);
 
 /* The principal ("token" or a user name) that the headers prove, or NULL.
- * KIND tells which proof was used. */
-char *vs_auth_check(const char *authorization, const char *cookie, VsAuthKind *kind);
+ * A session cookie proves nothing without its SESSION_KEY. KIND tells which
+ * proof was used. */
+char *vs_auth_check(const char *authorization, const char *cookie, const char *session_key,
+                    VsAuthKind *kind);
 
 /* Checks USER/PASSWORD with PAM (slowed after failures); on success a new
- * session id (newly allocated), else NULL. */
-char *vs_auth_login(const char *user, const char *password);
+ * session id and its *KEY (both newly allocated), else NULL. */
+char *vs_auth_login(const char *user, const char *password, char **key);
 void vs_auth_logout(const char *cookie);
 /* The Set-Cookie value for session ID (an empty ID clears the cookie). */
 char *vs_auth_cookie_header(const char *id, bool secure);

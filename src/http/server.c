@@ -316,11 +316,14 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
     const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_AUTHORIZATION);
     const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+    const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, VS_SESSION_KEY_HEADER);
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    st->principal = vs_auth_check(authz, cookie, &st->kind);
+    st->principal = vs_auth_check(authz, cookie, key, &st->kind);
     if (!st->principal) {
         vs_api_error(api, 401, "authentication required: send the API token as "
-                               "'Authorization: Bearer <token>', log in, or use HTTP Basic");
+                               "'Authorization: Bearer <token>', log in (the session cookie "
+                               "with the key the login answered, in '" VS_SESSION_KEY_HEADER
+                               "'), or use HTTP Basic");
         *challenge = true;
     } else if ((st->kind == VS_AUTH_SESSION || st->kind == VS_AUTH_BASIC) && !get &&
                !same_origin(conn, srv->config.tls_cert != NULL, srv->config.public_origin)) {

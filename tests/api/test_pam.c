@@ -149,6 +149,33 @@ static VsTestResponse *with_headers(const char *method, const char *path, const 
     return vs_http_raw(api_d, method, path, body, body ? strlen(body) : 0, headers);
 }
 
+/* A request with a session: COOKIE ("Cookie: …") and KEY ("X-Virtsnap-Key:
+ * …", either may be NULL), and EXTRA (an Origin, a Host, or NULL). */
+static VsTestResponse *with_session(const char *method, const char *path, const char *body,
+                                    const char *cookie, const char *key, const char *extra)
+{
+    const char *headers[5] = {NULL};
+    const char **h = headers;
+    if (body)
+        *h++ = "Content-Type: application/json";
+    if (cookie)
+        *h++ = cookie;
+    if (key)
+        *h++ = key;
+    if (extra)
+        *h++ = extra;
+    return vs_http_raw(api_d, method, path, body, body ? strlen(body) : 0, headers);
+}
+
+/* The "X-Virtsnap-Key: …" header of LOGIN's answer. */
+static char *key_from(const VsTestResponse *login)
+{
+    const char *key = vs_json_str(login->json, "key");
+    assert_non_null(key);
+    assert_true(strlen(key) >= 32); /* unguessable */
+    return g_strdup_printf("X-Virtsnap-Key: %s", key);
+}
+
 static void assert_challenge(const VsTestResponse *r)
 {
     api_check_error(r, 401, NULL);
@@ -285,27 +312,44 @@ static void test_login_session(void **state)
     assert_non_null(eq);
     assert_true(strlen(eq + 1) >= 32); /* an unguessable session ID */
     g_autofree char *cookie = g_strdup_printf("Cookie: %s", pair);
+    g_autofree char *key = key_from(login);
 
-    /* The cookie authenticates reads and same-origin writes. */
-    g_autoptr(VsTestResponse) list = with_headers("GET", "/vms", NULL, cookie, NULL);
+    /* The cookie without the key the login answered is nothing (a page on
+     * another port of this host gets the cookie from the browser, not the
+     * key), nor is the key alone, or with a wrong value. */
+    g_autoptr(VsTestResponse) cookie_only = with_headers("GET", "/vms", NULL, cookie, NULL);
+    assert_challenge(cookie_only);
+    assert_true(api_contains(vs_json_str(cookie_only->json, "reason"), "X-Virtsnap-Key"));
+    g_autoptr(VsTestResponse) key_only = with_session("GET", "/vms", NULL, NULL, key, NULL);
+    assert_challenge(key_only);
+    g_autofree char *wrong_key = g_strdup_printf("%sx", key);
+    g_autoptr(VsTestResponse) wrong = with_session("GET", "/vms", NULL, cookie, wrong_key, NULL);
+    assert_challenge(wrong);
+    g_autoptr(VsTestResponse) cookie_write =
+        with_headers("POST", "/vms/test/suspend", NULL, cookie, NULL);
+    assert_challenge(cookie_write);
+
+    /* With its key, the cookie authenticates reads and same-origin writes. */
+    g_autoptr(VsTestResponse) list = with_session("GET", "/vms", NULL, cookie, key, NULL);
     assert_int_equal(list->status, 200);
-    g_autoptr(VsTestResponse) paused = with_headers("POST", "/vms/test/suspend", NULL, cookie, NULL);
+    g_autoptr(VsTestResponse) paused =
+        with_session("POST", "/vms/test/suspend", NULL, cookie, key, NULL);
     assert_int_equal(paused->status, 200);
     g_autoptr(VsTestResponse) changed =
-        with_headers("PUT", "/vms/test", "{\"cpus\": 3}", cookie, NULL);
+        with_session("PUT", "/vms/test", "{\"cpus\": 3}", cookie, key, NULL);
     assert_int_equal(changed->status, 200);
     g_autofree char *origin = g_strdup_printf("Origin: %s", api_d->url);
     g_autoptr(VsTestResponse) resumed =
-        with_headers("POST", "/vms/test/resume", NULL, cookie, origin);
+        with_session("POST", "/vms/test/resume", NULL, cookie, key, origin);
     assert_int_equal(resumed->status, 200);
     /* The public origin, as a browser sends it through the proxy that ends
      * TLS in front of virtsnapd: ours. */
     const char *proxied = "Origin: https://VS.example.com";
     g_autoptr(VsTestResponse) suspended_again =
-        with_headers("POST", "/vms/test/suspend", NULL, cookie, proxied);
+        with_session("POST", "/vms/test/suspend", NULL, cookie, key, proxied);
     assert_int_equal(suspended_again->status, 200);
     g_autoptr(VsTestResponse) resumed_again =
-        with_headers("POST", "/vms/test/resume", NULL, cookie, proxied);
+        with_session("POST", "/vms/test/resume", NULL, cookie, key, proxied);
     assert_int_equal(resumed_again->status, 200);
     /* A cross-site write with the cookie is refused and changes nothing:
      * another host, our host as a prefix of another, an opaque origin, our
@@ -315,30 +359,31 @@ static void test_login_session(void **state)
                              "Origin: http://vs.example.com"};
     for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
         g_autoptr(VsTestResponse) r =
-            with_headers("POST", "/vms/test/poweroff", NULL, cookie, refused[i]);
+            with_session("POST", "/vms/test/poweroff", NULL, cookie, key, refused[i]);
         api_check_error(r, 403, NULL);
     }
     g_autofree char *other_scheme =
         g_strdup_printf("Origin: https://%s", api_d->url + strlen("http://"));
     g_autoptr(VsTestResponse) csrf4 =
-        with_headers("POST", "/vms/test/poweroff", NULL, cookie, other_scheme);
+        with_session("POST", "/vms/test/poweroff", NULL, cookie, key, other_scheme);
     api_check_error(csrf4, 403, NULL);
     /* A proxy that passes the browser's Host on: a page injected at
      * http://<public name> matches that Host, and is still refused. */
-    const char *forwarded[] = {cookie, "Host: vs.example.com", "Origin: http://vs.example.com",
+    const char *forwarded[] = {cookie, key, "Host: vs.example.com", "Origin: http://vs.example.com",
                                NULL};
     g_autoptr(VsTestResponse) csrf5 =
         vs_http_raw(api_d, "POST", "/vms/test/poweroff", NULL, 0, forwarded);
     api_check_error(csrf5, 403, NULL);
     g_autoptr(VsTestResponse) csrf =
-        with_headers("POST", "/vms/test/poweroff", NULL, cookie, "Origin: http://evil.example");
+        with_session("POST", "/vms/test/poweroff", NULL, cookie, key,
+                     "Origin: http://evil.example");
     api_check_error(csrf, 403, NULL);
     g_autofree char *lookalike = g_strdup_printf("%s.evil.example", origin);
     g_autoptr(VsTestResponse) csrf2 =
-        with_headers("POST", "/vms/test/poweroff", NULL, cookie, lookalike);
+        with_session("POST", "/vms/test/poweroff", NULL, cookie, key, lookalike);
     api_check_error(csrf2, 403, NULL);
     g_autoptr(VsTestResponse) csrf3 =
-        with_headers("POST", "/vms/test/poweroff", NULL, cookie, "Origin: null");
+        with_session("POST", "/vms/test/poweroff", NULL, cookie, key, "Origin: null");
     api_check_error(csrf3, 403, NULL);
     json_t *vm = api_get_json("/vms/test");
     assert_string_equal(vs_json_str(vm, "state"), "running");
@@ -350,7 +395,7 @@ static void test_login_session(void **state)
         NULL);
     assert_challenge(forged);
     g_autofree char *altered = g_strdup_printf("%sx", cookie);
-    g_autoptr(VsTestResponse) alt = with_headers("GET", "/vms", NULL, altered, NULL);
+    g_autoptr(VsTestResponse) alt = with_session("GET", "/vms", NULL, altered, key, NULL);
     assert_challenge(alt);
 
     /* Two logins are two sessions; logging out ends only the one. */
@@ -360,22 +405,26 @@ static void test_login_session(void **state)
     g_autofree char *pair2 = cookie_from(login2);
     assert_string_not_equal(pair2, pair);
     g_autofree char *cookie2 = g_strdup_printf("Cookie: %s", pair2);
+    g_autofree char *key2 = key_from(login2);
+    /* Each session's key is its own. */
+    g_autoptr(VsTestResponse) crossed = with_session("GET", "/vms", NULL, cookie2, key, NULL);
+    assert_challenge(crossed);
 
-    g_autoptr(VsTestResponse) out = with_headers("POST", "/logout", NULL, cookie, NULL);
+    g_autoptr(VsTestResponse) out = with_session("POST", "/logout", NULL, cookie, key, NULL);
     assert_int_equal(out->status, 204);
     g_autofree char *cleared = vs_response_header(out, "Set-Cookie");
     assert_non_null(cleared);
     assert_true(api_contains(cleared, "virtsnap_session=;") || api_contains(cleared, "Max-Age=0"));
-    g_autoptr(VsTestResponse) after = with_headers("GET", "/vms", NULL, cookie, NULL);
+    g_autoptr(VsTestResponse) after = with_session("GET", "/vms", NULL, cookie, key, NULL);
     assert_challenge(after);
-    g_autoptr(VsTestResponse) other = with_headers("GET", "/vms", NULL, cookie2, NULL);
+    g_autoptr(VsTestResponse) other = with_session("GET", "/vms", NULL, cookie2, key2, NULL);
     assert_int_equal(other->status, 200);
     /* Logging out needs credentials. */
     g_autoptr(VsTestResponse) anon_out = with_headers("POST", "/logout", NULL, NULL, NULL);
     assert_challenge(anon_out);
-    g_autoptr(VsTestResponse) out2 = with_headers("POST", "/logout", NULL, cookie2, NULL);
+    g_autoptr(VsTestResponse) out2 = with_session("POST", "/logout", NULL, cookie2, key2, NULL);
     assert_int_equal(out2->status, 204);
-    g_autoptr(VsTestResponse) after2 = with_headers("GET", "/vms", NULL, cookie2, NULL);
+    g_autoptr(VsTestResponse) after2 = with_session("GET", "/vms", NULL, cookie2, key2, NULL);
     assert_challenge(after2);
 }
 
@@ -423,15 +472,16 @@ static void test_session_expiry(void **state)
     assert_int_equal(login->status, 200);
     g_autofree char *pair = cookie_from(login);
     g_autofree char *cookie = g_strdup_printf("Cookie: %s", pair);
+    g_autofree char *key = key_from(login);
     /* Used within the idle limit it lives on, past the limit in total. */
     for (int i = 0; i < 3; i++) {
         g_usleep(500 * 1000);
-        g_autoptr(VsTestResponse) r = with_headers("GET", "/tasks", NULL, cookie, NULL);
+        g_autoptr(VsTestResponse) r = with_session("GET", "/tasks", NULL, cookie, key, NULL);
         assert_int_equal(r->status, 200);
     }
     /* Idle for longer than --session-ttl, it is gone. */
     g_usleep(1600 * 1000);
-    g_autoptr(VsTestResponse) late = with_headers("GET", "/tasks", NULL, cookie, NULL);
+    g_autoptr(VsTestResponse) late = with_session("GET", "/tasks", NULL, cookie, key, NULL);
     assert_challenge(late);
 }
 

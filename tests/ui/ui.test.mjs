@@ -45,13 +45,32 @@ function stopDaemon() {
 }
 process.on('exit', stopDaemon); // even when a test or hook throws
 
+// System-account logins go through pam_wrapper and pam_matrix (libpam-wrapper, a test
+// dependency): one throw-away account, alice, in a password file of the run's state.
+const PAM_LIB = '/usr/lib/x86_64-linux-gnu';
+const PAM_MATRIX = `${PAM_LIB}/pam_wrapper/pam_matrix.so`;
+const pamUsable = fs.existsSync(`${PAM_LIB}/libpam_wrapper.so`) && fs.existsSync(PAM_MATRIX);
+
+function pamEnv() {
+  if (!pamUsable) return process.env;
+  const services = path.join(stateDir, 'pam-services');
+  const passdb = path.join(stateDir, 'pam-passdb');
+  fs.mkdirSync(services);
+  fs.writeFileSync(passdb, 'alice:wonderland:virtsnap\n');
+  fs.writeFileSync(path.join(services, 'virtsnap'),
+    `auth required ${PAM_MATRIX} passdb=${passdb}\naccount required ${PAM_MATRIX} passdb=${passdb}\n`);
+  const preload = process.env.VS_DAEMON ? {} : { LD_PRELOAD: 'libpam_wrapper.so' };
+  return { ...process.env, ...preload, PAM_WRAPPER: '1', PAM_WRAPPER_SERVICE_DIR: services };
+}
+
 async function startDaemon() {
   assert.ok(fs.existsSync(DAEMON), `daemon not built: ${DAEMON} (run ninja -C build)`);
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtsnap-ui-state-'));
   // The daemon picks its port and logs it: a port picked here and freed could be
   // taken by another test's daemon before ours binds it.
   daemon = spawn(DAEMON, ['--connect', 'test:///default', '--state-dir', stateDir,
-    '--listen', '127.0.0.1:0', '--web-dir', WEB], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--listen', '127.0.0.1:0', '--web-dir', WEB, '--login-group='],
+  { stdio: ['ignore', 'pipe', 'pipe'], env: pamEnv() });
   daemon.stdout.on('data', (d) => { daemonLog += d; });
   daemon.stderr.on('data', (d) => { daemonLog += d; });
   const deadline = Date.now() + 15000;
@@ -230,9 +249,9 @@ async function loginWithToken(t) {
 
 /** it() that adds what the page says (messages, dialog, login text) to a failure. */
 function step(title, fn) {
-  it(title, async () => {
+  it(title, async (t) => {
     try {
-      await fn();
+      await fn(t);
     } catch (e) {
       const seen = await page.evaluate(() => ['messages', 'dialog', 'login-message']
         .map((id) => `${id}: ${document.getElementById(id).innerText.trim()}`).join(' | ')).catch(() => '?');
@@ -599,6 +618,41 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.locator('#login-message').textContent(), 'You are signed out.');
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     assert.equal(await page.locator('#logout').isHidden(), true);
+  });
+
+  step('logs in with a system account: the session cookie works only beside its key', async (t) => {
+    if (!pamUsable || process.env.VS_DAEMON) {
+      t.skip('needs libpam-wrapper and the normal build of the daemon');
+      return;
+    }
+    await page.fill('#login-user', 'alice');
+    await page.fill('#login-password', 'wonderland');
+    await page.click('#login-pam button[type=submit]');
+    await row('test').waitFor();
+    assert.equal(await page.locator('#whoami').textContent(), 'Signed in as alice');
+    const key = await page.evaluate(() => localStorage.getItem('virtsnap.sessionKey'));
+    assert.match(key || '', /^[0-9a-f]{64}$/, 'the session key is kept in localStorage');
+    // The browser sends the cookie with any request to this host, as it would to a page
+    // another local user serves on another port; without the key it is refused.
+    // (X-Requested-With: a 401 without it challenges for Basic, and the browser would ask.)
+    const xhr = { 'X-Requested-With': 'XMLHttpRequest' };
+    const statuses = await page.evaluate(async ([k, h]) => [
+      (await fetch('/vms', { headers: h })).status,
+      (await fetch('/vms', { headers: { ...h, 'X-Virtsnap-Key': k } })).status,
+    ], [key, xhr]);
+    assert.deepEqual(statuses, [401, 200]);
+    // A second tab of the same browser is signed in too (the cookie and the key).
+    const other = await context.newPage();
+    await other.goto(`${base}/`);
+    await other.locator('#vm-rows tr').first().waitFor();
+    assert.equal(await other.locator('#login-view').isHidden(), true);
+    await other.close();
+    await page.click('#logout');
+    await page.locator('#login-view').waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem('virtsnap.sessionKey')), null);
+    const after = await page.evaluate(async ([k, h]) =>
+      (await fetch('/vms', { headers: { ...h, 'X-Virtsnap-Key': k } })).status, [key, xhr]);
+    assert.equal(after, 401, 'the session ended at the daemon');
   });
 
   step('keeps a 200-snapshot tree readable: folded chains, collapse, zoom, keyboard', async () => {
