@@ -328,7 +328,7 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         if (vs_journal_settle(&journal, what, error) == VS_JOURNAL_UNDONE)
             g_prefix_error(error, "the clone '%s' was not made, nothing of it is left: ",
                            job->name);
-    } else if (!ok && clone && vs_hv_undefine(clone) < 0) {
+    } else if (!ok && clone && vs_hv_undefine(clone, false) < 0) {
         /* (with its NVRAM: libvirt refuses otherwise) Its files stay
          * with the domain that names them, for the user to delete. */
         g_autoptr(GError) why = NULL;

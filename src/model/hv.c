@@ -516,11 +516,11 @@ xmlDoc *vs_hv_domain_xml(virDomainPtr dom, unsigned int flags, GError **error)
     return vs_xml_parse(text, error);
 }
 
-int vs_hv_undefine(virDomainPtr dom)
+int vs_hv_undefine(virDomainPtr dom, bool keep_nvram)
 {
     unsigned int basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
-    if (virDomainUndefineFlags(dom, basic | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA |
-                                        VIR_DOMAIN_UNDEFINE_NVRAM) == 0)
+    unsigned int nvram = keep_nvram ? VIR_DOMAIN_UNDEFINE_KEEP_NVRAM : VIR_DOMAIN_UNDEFINE_NVRAM;
+    if (virDomainUndefineFlags(dom, basic | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | nvram) == 0)
         return 0;
     virErrorPtr err = virGetLastError();
     if (!err || (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT))

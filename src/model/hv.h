@@ -93,6 +93,8 @@ char *vs_hv_uuid(virDomainPtr dom);
 /* The domain's XML (virDomainGetXMLDesc FLAGS), parsed. */
 xmlDoc *vs_hv_domain_xml(virDomainPtr dom, unsigned int flags, GError **error);
 
-/* Undefines DOM with its managed save, snapshot and checkpoint metadata and
- * NVRAM, falling back to fewer flags on drivers that lack some. -1 on error. */
-int vs_hv_undefine(virDomainPtr dom);
+/* Undefines DOM with its managed save, snapshot and checkpoint metadata,
+ * and its UEFI variable store unless KEEP_NVRAM (libvirt refuses a VM that
+ * has one without either flag), falling back to fewer flags on drivers that
+ * lack some. -1 on error. */
+int vs_hv_undefine(virDomainPtr dom, bool keep_nvram);

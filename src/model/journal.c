@@ -449,7 +449,7 @@ static VsJournalOutcome recover_clone(virConnectPtr conn, GKeyFile *kf)
     g_autoptr(virDomain) clone = virDomainLookupByUUIDString(conn, new_uuid);
     if (clone) {
         vs_snapshot_discard_metadata(clone, NULL);
-        vs_hv_undefine(clone); /* with its NVRAM, which libvirt requires */
+        vs_hv_undefine(clone, false); /* with its NVRAM, which libvirt requires */
         g_autoptr(virDomain) still = virDomainLookupByUUIDString(conn, new_uuid);
         if (still || virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
             return VS_JOURNAL_UNSETTLED;
@@ -512,17 +512,20 @@ static VsJournalOutcome recover_revert(virDomainPtr dom, GKeyFile *kf)
 static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, const char *uuid,
                                        GKeyFile *kf)
 {
+    bool keep_disks = g_key_file_get_boolean(kf, "op", "keep_disks", NULL);
     if (dom) {
-        vs_snapshot_discard_metadata(dom, NULL);
+        bool persistent = virDomainIsPersistent(dom) == 1;
+        if (!persistent) /* its metadata would be stranded by the power-off */
+            vs_snapshot_discard_metadata(dom, NULL);
         if (virDomainIsActive(dom) == 1)
             virDomainDestroy(dom);
-        if (virDomainIsPersistent(dom) == 1)
-            vs_hv_undefine(dom);
+        if (persistent)
+            vs_hv_undefine(dom, keep_disks);
         g_autoptr(virDomain) still = virDomainLookupByUUIDString(conn, uuid);
         if (still || virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
             return VS_JOURNAL_UNSETTLED;
     }
-    remove_files(kf, "files", g_key_file_get_boolean(kf, "op", "keep_disks", NULL));
+    remove_files(kf, "files", keep_disks);
     vs_snapshot_forget_vm(uuid);
     vs_info("recovery: finished an interrupted delete of VM %s", uuid);
     return VS_JOURNAL_DONE;

@@ -539,6 +539,27 @@ static GPtrArray *owned_images(virDomainPtr dom)
     return paths;
 }
 
+/* Powers off transient DOM, whose snapshot metadata libvirt would strand
+ * (the domain goes with the power-off, the metadata files stay): the
+ * metadata goes first. If the power-off then fails, the tree is defined
+ * again, so the VM that goes on running keeps its snapshots. */
+static bool destroy_transient(virDomainPtr dom, GError **error)
+{
+    const char *name = virDomainGetName(dom);
+    g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
+    if (!tree || !vs_snapshot_discard_metadata(dom, error))
+        return false;
+    vs_fault_point("delete-before-power-off");
+    if (!vs_fault_fails("destroy") && virDomainDestroy(dom) == 0)
+        return true;
+    vs_hv_set_error(error, "cannot power off VM '%s'", name);
+    g_autoptr(GError) restore_error = NULL;
+    if (vs_snapshot_tree_define_missing(dom, tree, NULL, &restore_error) < 0)
+        vs_error("VM '%s' was not powered off, and its snapshots could not be defined again: %s",
+                 name, restore_error->message);
+    return false;
+}
+
 bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(error);
@@ -558,15 +579,20 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         vs_journal_set(journal, "keep_disks", keep_disks ? "true" : "false");
         ok = vs_journal_commit(journal, error);
     }
-    /* Snapshot metadata goes first, so nothing is stranded whatever follows;
-     * the contents stay inside the images (deleted below unless kept). */
-    ok = ok && vs_snapshot_discard_metadata(dom, error);
-    vs_fault_point("delete-after-discard");
-    if (ok && virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
-        vs_hv_set_error(error, "cannot power off VM '%s'", name);
-        ok = false;
+    /* A persistent VM is powered off, then undefined with its snapshot
+     * metadata in one call: a failure at either step leaves it whole. A
+     * transient one loses its metadata first (destroy_transient). The
+     * snapshots' contents stay inside the images (deleted below unless kept). */
+    if (ok && !persistent) {
+        ok = destroy_transient(dom, error);
+    } else if (ok) {
+        vs_fault_point("delete-before-power-off");
+        if (virDomainIsActive(dom) == 1 && (vs_fault_fails("destroy") || virDomainDestroy(dom) < 0)) {
+            vs_hv_set_error(error, "cannot power off VM '%s'", name);
+            ok = false;
+        }
     }
-    if (ok && persistent && vs_hv_undefine(dom) < 0) {
+    if (ok && persistent && vs_hv_undefine(dom, keep_disks) < 0) {
         vs_hv_set_error(error, "cannot delete VM '%s'", name);
         ok = false;
     }
@@ -649,7 +675,7 @@ static bool transient_guard(virDomainPtr dom, VsVmAction action, bool discard, G
                     virDomainGetName(dom), count);
         return false;
     }
-    return action == VS_VM_SHUTDOWN || vs_snapshot_discard_metadata(dom, error);
+    return true;
 }
 
 /* A VM whose RAM is on huge pages starts only when the host's pool has
@@ -696,7 +722,9 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     }
     ok = ok && transient_guard(dom, action, discard_snapshots, error);
     ok = ok && (action != VS_VM_START || hugepages_guard(dom, error));
-    if (ok && run_action(dom, action) < 0) {
+    if (ok && action == VS_VM_POWEROFF && virDomainIsPersistent(dom) == 0) {
+        ok = destroy_transient(dom, error);
+    } else if (ok && run_action(dom, action) < 0) {
         vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);
         ok = false;
     }

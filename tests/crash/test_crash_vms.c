@@ -3,7 +3,7 @@
  * at rename-after-discard and rename-after-rename keeps every snapshot, the
  * tree and the current snapshot, and revert works; a clone killed at
  * clone-after-copy and clone-after-define leaves no clone domain, no copied
- * image and the original intact; a delete killed at delete-after-discard
+ * image and the original intact; a delete killed at delete-before-power-off
  * (running VM, and shut-off VM with ?disks=keep) is finished: the VM is gone,
  * its images gone (or kept with their internal snapshots), and a new VM of the
  * same name has no snapshots. STATE/journal is empty after every scenario. */
@@ -268,15 +268,15 @@ static void delete_fault(const char *vm, bool running, bool keep)
     g_autofree char *images = vs_state_path(crash.d, "images", NULL);
     g_autofree char *images_before = vs_dir_list(images);
 
-    crash_arm("delete-after-discard");
+    crash_arm("delete-before-power-off");
     g_autoptr(VsTestResponse) r =
         vs_req(crash.d, "DELETE", NULL, keep ? "/vms/%s?disks=keep" : "/vms/%s", vm_enc);
     assert_int_equal(r->status, 0);
-    crash_wait_killed("delete-after-discard");
+    crash_wait_killed("delete-before-power-off");
     crash_restart_clean();
 
     crash_check_journal_empty();
-    printf("# delete of %s VM '%s'%s killed after the metadata went: VM %s\n",
+    printf("# delete of %s VM '%s'%s killed before its power-off: VM %s\n",
            running ? "running" : "shut-off", vm, keep ? " (disks=keep)" : "",
            vs_guest_vm_exists(crash.d, vm) ? "still there!" : "gone");
     assert_false(vs_guest_vm_exists(crash.d, vm));

@@ -416,8 +416,9 @@ static void delete_cut(const char *vm, VsCut cut, unsigned proc)
 static void test_delete_cut(void **state)
 {
     (void)state;
-    /* Before the first snapshot's metadata is dropped: nothing done yet. */
-    delete_cut("del-early", VS_CUT_BEFORE, VS_PROC_SNAPSHOT_DELETE);
+    /* Before libvirtd undefines the VM (with its snapshot metadata, in the
+     * same call): nothing done yet. */
+    delete_cut("del-early", VS_CUT_BEFORE, VS_PROC_UNDEFINE_FLAGS);
     /* After libvirtd undefined the VM: only the images were left to remove. */
     delete_cut("del-late", VS_CUT_AFTER_REPLY, VS_PROC_UNDEFINE_FLAGS);
 }

@@ -1,0 +1,135 @@
+/* test_vm_delete.c: unit tests of a VM delete or power-off that fails
+ * half-way (model/vm.c) on test:///default, in this process: the power-off
+ * is made to fail ($VIRTSNAP_FAIL=destroy*), and the VM must be left with
+ * every snapshot and its current one, persistent (powered off, then
+ * undefined with the metadata in one call) or transient (the metadata goes
+ * before the power-off, which would strand it, and is defined again when
+ * the power-off fails). Then, without the fault, both go as asked. */
+#include "hv_fixture.h"
+#include "model/vm.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+static char *state_dir;
+
+static int by_name(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return hv_fixture_start_model("vs-vm-delete", &state_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    g_unsetenv("VIRTSNAP_FAIL");
+    hv_fixture_stop_model(state_dir);
+    return 0;
+}
+
+static void snapshot(virDomainPtr dom, const char *name)
+{
+    g_autofree char *xml =
+        g_strdup_printf("<domainsnapshot><name>%s</name></domainsnapshot>", name);
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotCreateXML(dom, xml, 0);
+    assert_non_null(snap);
+}
+
+/* VM NAME's snapshots, as "a,b,c (current: c)"; NULL when the VM is gone. */
+static char *snapshots_of(const char *name)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, name);
+    if (!dom)
+        return NULL;
+    char *names[16];
+    int n = virDomainSnapshotListNames(dom, names, 16, 0);
+    assert_true(n >= 0);
+    g_autoptr(GPtrArray) sorted = g_ptr_array_new_with_free_func(free);
+    for (int i = 0; i < n; i++)
+        g_ptr_array_add(sorted, names[i]);
+    g_ptr_array_sort(sorted, by_name);
+    g_ptr_array_add(sorted, NULL);
+    g_autoptr(virDomainSnapshot) current = virDomainSnapshotCurrent(dom, 0);
+    g_autofree char *list = g_strjoinv(",", (char **)sorted->pdata);
+    return g_strdup_printf("%s (current: %s)", list,
+                           current ? virDomainSnapshotGetName(current) : "none");
+}
+
+static void test_persistent_kept_whole(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, "test"); /* running */
+    assert_non_null(dom);
+    snapshot(dom, "a");
+    snapshot(dom, "b");
+    snapshot(dom, "c");
+    g_setenv("VIRTSNAP_FAIL", "destroy*", TRUE);
+    g_autoptr(GError) error = NULL;
+    assert_false(vs_vm_delete("test", true, &error));
+    assert_non_null(strstr(error->message, "cannot power off VM 'test'"));
+    g_autofree char *after = snapshots_of("test");
+    assert_string_equal(after, "a,b,c (current: c)");
+    assert_int_equal(virDomainIsActive(dom), 1);
+
+    g_unsetenv("VIRTSNAP_FAIL");
+    g_clear_error(&error);
+    assert_true(vs_vm_delete("test", true, &error));
+    assert_null(snapshots_of("test"));
+}
+
+static void test_transient_gets_its_tree_back(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainCreateXML(
+        conn,
+        "<domain type='test'><name>passing</name><memory>65536</memory>"
+        "<os><type>hvm</type></os></domain>",
+        0);
+    assert_non_null(dom);
+    snapshot(dom, "one");
+    snapshot(dom, "two");
+    g_autoptr(virDomainSnapshot) one = virDomainSnapshotLookupByName(dom, "one", 0);
+    assert_int_equal(virDomainRevertToSnapshot(one, 0), 0);
+    snapshot(dom, "three"); /* a branch: one → two, one → three */
+    g_setenv("VIRTSNAP_FAIL", "destroy*", TRUE);
+    g_autoptr(GError) error = NULL;
+    assert_false(vs_vm_delete("passing", false, &error));
+    g_autofree char *after_delete = snapshots_of("passing");
+    assert_string_equal(after_delete, "one,three,two (current: three)");
+    g_autoptr(virDomainSnapshot) three = virDomainSnapshotLookupByName(dom, "three", 0);
+    g_autoptr(virDomainSnapshot) parent = virDomainSnapshotGetParent(three, 0);
+    assert_string_equal(virDomainSnapshotGetName(parent), "one");
+    g_clear_error(&error);
+    g_autoptr(VsVm) off = vs_vm_act("passing", VS_VM_POWEROFF, true, &error);
+    assert_null(off);
+    g_autofree char *after_poweroff = snapshots_of("passing");
+    assert_string_equal(after_poweroff, "one,three,two (current: three)");
+    assert_int_equal(virDomainIsActive(dom), 1);
+
+    g_unsetenv("VIRTSNAP_FAIL");
+    g_clear_error(&error);
+    g_autoptr(VsVm) gone = vs_vm_act("passing", VS_VM_POWEROFF, true, &error);
+    assert_non_null(gone);
+    assert_null(snapshots_of("passing"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_persistent_kept_whole),
+        cmocka_unit_test(test_transient_gets_its_tree_back),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
