@@ -531,6 +531,31 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
     return VS_JOURNAL_DONE;
 }
 
+/* A live snapshot's delete died between dropping its metadata and its
+ * contents (live.c): remove the contents, unless libvirt still has the
+ * snapshot (it died before: nothing was done). */
+static VsJournalOutcome recover_snapshot_delete(virDomainPtr dom, GKeyFile *kf)
+{
+    g_autofree char *tag = g_key_file_get_string(kf, "op", "tag", NULL);
+    g_autofree char *ram = g_key_file_get_string(kf, "op", "ram", NULL);
+    if (!tag)
+        return VS_JOURNAL_DONE;
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, tag, 0);
+    if (snap)
+        return VS_JOURNAL_UNDONE;
+    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT)
+        return VS_JOURNAL_UNSETTLED;
+    g_autoptr(GError) error = NULL;
+    if (!vs_live_delete_contents(dom, tag, ram, &error)) {
+        vs_error("recovery: snapshot '%s' of VM '%s' is deleted, but its contents stay: %s", tag,
+                 virDomainGetName(dom), error->message);
+        return VS_JOURNAL_DONE;
+    }
+    vs_info("recovery: removed the contents of deleted snapshot '%s' of VM '%s'", tag,
+            virDomainGetName(dom));
+    return VS_JOURNAL_DONE;
+}
+
 /* Repairs what one record shows; false if the record must stay for the
  * next start (libvirt could not answer: the VM's lookup failed, or a
  * create, rename, clone or delete could not be settled). */
@@ -551,6 +576,8 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
         return recover_revert(dom, kf) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "delete") == 0 && uuid)
         return recover_delete(conn, dom, uuid, kf) != VS_JOURNAL_UNSETTLED;
+    if (g_strcmp0(kind, "snapdelete") == 0 && dom)
+        return recover_snapshot_delete(dom, kf) != VS_JOURNAL_UNSETTLED;
     return true;
 }
 

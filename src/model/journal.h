@@ -12,6 +12,8 @@
  *   revert    a VM left shut off (or paused) half-way → revert again
  *   clone     → remove the half-made clone (domain, metadata, copied files)
  *   delete    → finish deleting (metadata, domain, images unless kept)
+ *   snapdelete a live snapshot whose metadata went → remove its disk tags
+ *             and memory file
  * and, while virtsnapd runs, settles an operation whose libvirt call broke
  * off with the connection (vs_journal_settle). */
 #pragma once
@@ -24,7 +26,7 @@ typedef struct VsJournal VsJournal;
 bool vs_journal_init(const char *state_dir, GError **error);
 
 /* Starts a record of KIND ("snapshot", "revert", "rename", "clone",
- * "delete") for the VM with UUID; returns NULL only if it cannot be written
+ * "delete", "snapdelete") for the VM with UUID; returns NULL only if it cannot be written
  * (with ERROR). */
 VsJournal *vs_journal_begin(const char *kind, const char *uuid, GError **error);
 void vs_journal_set(VsJournal *j, const char *key, const char *value);

@@ -12,6 +12,7 @@
 #include "../util/xml.h"
 #include "hv.h"
 #include "images.h"
+#include "journal.h"
 #include "pause.h"
 #include "ramcopy.h"
 
@@ -1247,22 +1248,47 @@ static bool delete_tags(virDomainPtr dom, const char *tag, GError **error)
     return true;
 }
 
+bool vs_live_delete_contents(virDomainPtr dom, const char *tag, const char *ram, GError **error)
+{
+    if (!delete_tags(dom, tag, error))
+        return false;
+    if (ram && g_unlink(ram) != 0 && errno != ENOENT)
+        vs_warn("cannot delete %s: %s", ram, g_strerror(errno));
+    return true;
+}
+
+/* The metadata goes first: a snapshot libvirt lists always has its
+ * contents (a revert of one whose tags were gone would fail, and so would
+ * its delete on a running VM). The journal record ("snapdelete") lets the
+ * next start remove the contents should virtsnapd die in between. */
 static bool delete_one_live(virDomainSnapshotPtr snap, GError **error)
 {
     virDomainPtr dom = virDomainSnapshotGetDomain(snap);
     g_autofree char *ram = vs_live_snapshot_ram(snap);
     g_autofree char *name = g_strdup(virDomainSnapshotGetName(snap));
-    if (!delete_tags(dom, name, error))
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    VsJournal *journal = vs_journal_begin("snapdelete", uuid, error);
+    if (!journal)
         return false;
-    if (ram && g_unlink(ram) != 0 && errno != ENOENT)
-        vs_warn("cannot delete %s: %s", ram, g_strerror(errno));
+    vs_journal_set(journal, "tag", name);
+    if (ram)
+        vs_journal_set(journal, "ram", ram);
+    bool ok = vs_journal_commit(journal, error);
     /* libvirt moves the children up and, for the current one, makes the
      * parent current; METADATA_ONLY as libvirt 9.0 cannot delete it itself. */
-    if (virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0) {
+    if (ok && virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0) {
         vs_hv_set_error(error, "cannot delete snapshot '%s'", name);
-        return false;
+        ok = false;
     }
-    return true;
+    if (ok)
+        vs_fault_point("live-delete-after-metadata");
+    if (ok && !vs_live_delete_contents(dom, name, ram, error)) {
+        g_prefix_error(error, "snapshot '%s' is deleted, but its contents stay inside the disks "
+                              "(qemu-img snapshot -l): ", name);
+        ok = false;
+    }
+    vs_journal_end(journal);
+    return ok;
 }
 
 static bool delete_one(virDomainSnapshotPtr snap, GError **error)

@@ -94,6 +94,10 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
  * libvirt as they are; live snapshots lose their qcow2 tags (delvm while the
  * VM runs, qemu-img snapshot -d otherwise), their RAM file and their metadata. */
 bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **error);
+/* Removes what a live snapshot holds, once its metadata is gone: the
+ * disks' tag TAG (through QEMU when DOM runs, qemu-img when not) and the
+ * memory file RAM (may be NULL). */
+bool vs_live_delete_contents(virDomainPtr dom, const char *tag, const char *ram, GError **error);
 
 /* True when PATH is a complete memory file (its header's magic is final). */
 bool vs_live_ram_complete(const char *path);

@@ -7,7 +7,9 @@
  * showed finished: complete, and the task finished), the running guest keeps
  * counting, a live create's raised QEMU migration bandwidth is put back
  * (QEMU asked directly), and the
- * same name can be taken again and reverted; a real kill -9 while a running
+ * same name can be taken again and reverted; a live snapshot's delete killed
+ * after its metadata went loses its disk tag and memory file at the restart;
+ * a real kill -9 while a running
  * VM is being reverted leaves it running with all its snapshots, and a
  * further revert brings its counter back to the snapshot's value. */
 #include "crash.h"
@@ -368,6 +370,42 @@ static void test_create_live_after(void **state)
     snapshot_fault("run", true, "snapshot-after-create", "l3", "true");
 }
 
+/* A live snapshot's delete killed between dropping its metadata and its
+ * contents: the next start removes its disk tag and memory file (journal
+ * record "snapdelete"), so the snapshot is gone whole, and its name can be
+ * taken again by a live snapshot (a tag left behind would refuse it). */
+static void test_delete_live_killed(void **state)
+{
+    (void)state;
+    const char *vm = "run";
+    g_autofree char *image = vs_guest_vm_image(crash.d, vm);
+    json_t *info = vs_guest_vm_get(crash.d, vm);
+    g_autofree char *uuid = g_strdup(vs_json_str(info, "uuid"));
+    json_decref(info);
+    g_autofree char *tags_before = vs_qemu_img_tags(image);
+    vs_guest_snapshot_kind(crash.d, vm, "ld", "true");
+    g_autofree char *ram = vs_state_path(crash.d, "live", uuid, "ld.ram", NULL);
+    assert_true(g_file_test(ram, G_FILE_TEST_EXISTS));
+
+    crash_arm("live-delete-after-metadata");
+    g_autoptr(VsTestResponse) r = vs_req(crash.d, "DELETE", NULL, "/vms/%s/snapshots/ld", vm);
+    assert_int_equal(r->status, 0);
+    crash_wait_killed("live-delete-after-metadata");
+    crash_restart_clean();
+
+    crash_check_journal_empty();
+    assert_null(snapshot_or_null(vm, "ld"));
+    g_autofree char *tags = vs_qemu_img_tags(image);
+    printf("# live snapshot delete killed after its metadata went: tags now [%s]\n", tags);
+    assert_string_equal(tags, tags_before);
+    assert_false(g_file_test(ram, G_FILE_TEST_EXISTS));
+    vs_guest_snapshot_kind(crash.d, vm, "ld", "true");
+    json_t *again = snapshot_or_null(vm, "ld");
+    assert_non_null(again);
+    assert_true(json_is_true(json_object_get(again, "live")));
+    json_decref(again);
+}
+
 /* A paused guest's snapshot (left to the daemon: live is tried first)
  * killed before libvirt made it: recovery removes what was begun and
  * leaves the guest paused, as the user had it. */
@@ -510,6 +548,7 @@ int main(int argc, char **argv)
         CRASH_TEST(test_create_live_copying),
         CRASH_TEST(test_create_live_recorded),
         CRASH_TEST(test_create_live_after),
+        CRASH_TEST(test_delete_live_killed),
         CRASH_TEST(test_create_paused_before),
         CRASH_TEST(test_create_shutoff_before),
         CRASH_TEST(test_create_shutoff_after),
