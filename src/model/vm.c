@@ -440,7 +440,7 @@ static bool rename_domain(virDomainPtr dom, const char *new_name, GError **error
     bool renamed = false;
     if (vs_snapshot_discard_metadata(dom, error)) {
         vs_fault_point("rename-after-discard");
-        renamed = virDomainRename(dom, new_name, 0) == 0;
+        renamed = !vs_fault_fails("rename") && virDomainRename(dom, new_name, 0) == 0;
         vs_fault_point("rename-after-rename");
         if (!renamed)
             vs_hv_set_error(error, "cannot rename VM '%s'", old_name);
@@ -476,6 +476,20 @@ static bool rename_domain(virDomainPtr dom, const char *new_name, GError **error
     return ok;
 }
 
+/* A rename that failed after the memory, CPUs or huge pages were changed:
+ * the definition as it was BEFORE is put back, if the VM (UUID) still has
+ * its old NAME, so that a failed change leaves nothing of itself. */
+static void put_back(virConnectPtr conn, const char *uuid, const char *name, const char *before)
+{
+    g_autoptr(virDomain) now = virDomainLookupByUUIDString(conn, uuid);
+    if (!now || strcmp(virDomainGetName(now), name) != 0)
+        return;
+    g_autoptr(virDomain) redefined = virDomainDefineXML(conn, before);
+    if (!redefined)
+        vs_error("VM '%s' was not renamed, and its memory and CPUs could not be put back: %s",
+                 name, virGetLastErrorMessage());
+}
+
 VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(error);
@@ -492,10 +506,20 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     bool ok = !renaming || held;
     if (ok && change->hugepages == VS_HUGEPAGES_ON)
         ok = hugepages_possible(error);
-    if (ok && (change->memory_mib || change->cpus || change->hugepages != VS_HUGEPAGES_KEEP))
-        ok = change_resources(conn, dom, change, error);
-    if (ok && renaming)
-        ok = rename_domain(dom, change->name, error);
+    g_autofree char *before = NULL;
+    if (ok && (change->memory_mib || change->cpus || change->hugepages != VS_HUGEPAGES_KEEP)) {
+        before = renaming ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
+                                                         VIR_DOMAIN_XML_SECURE)
+                          : NULL;
+        ok = (!renaming || before) && change_resources(conn, dom, change, error);
+        if (renaming && !before)
+            vs_hv_set_error(error, "cannot read the definition of VM '%s'", name);
+    }
+    if (ok && renaming && !rename_domain(dom, change->name, error)) {
+        ok = false;
+        if (before)
+            put_back(conn, uuid, name, before);
+    }
     if (held)
         vs_vmname_release(change->name);
     vs_vmlock_release(lock);

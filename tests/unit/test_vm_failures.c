@@ -1,12 +1,16 @@
-/* test_vm_delete.c: unit tests of a VM delete or power-off that fails
- * half-way (model/vm.c) on test:///default, in this process: the power-off
- * is made to fail ($VIRTSNAP_FAIL=destroy*), and the VM must be left with
- * every snapshot and its current one, persistent (powered off, then
- * undefined with the metadata in one call) or transient (the metadata goes
- * before the power-off, which would strand it, and is defined again when
- * the power-off fails). Then, without the fault, both go as asked. */
+/* test_vm_failures.c: unit tests of VM operations that fail half-way
+ * (model/vm.c) on test:///default, in this process, with libvirt's call
+ * made to fail ($VIRTSNAP_FAIL):
+ *   - a delete or power-off whose power-off fails leaves the VM with every
+ *     snapshot and its current one, persistent (powered off, then undefined
+ *     with the metadata in one call) or transient (the metadata goes before
+ *     the power-off, which would strand it, and is defined again when the
+ *     power-off fails); without the fault, both go as asked;
+ *   - a change of memory and name whose rename fails leaves the memory as
+ *     it was. */
 #include "hv_fixture.h"
 #include "model/vm.h"
+#include "util/xml.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,11 +129,49 @@ static void test_transient_gets_its_tree_back(void **state)
     assert_null(snapshots_of("passing"));
 }
 
+static guint64 memory_kib(const char *name)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, name);
+    assert_non_null(dom);
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
+    assert_non_null(doc);
+    return (guint64)vs_xml_int(doc, NULL, "string(/domain/memory)", 0);
+}
+
+static void test_failed_rename_keeps_memory(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainDefineXML(
+        conn, "<domain type='test'><name>changing</name><memory>65536</memory>"
+              "<os><type>hvm</type></os></domain>");
+    assert_non_null(dom);
+    snapshot(dom, "kept");
+    g_setenv("VIRTSNAP_FAIL", "rename*", TRUE);
+    VsVmChange change = {.name = "changed", .memory_mib = 256};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsVm) vm = vs_vm_update("changing", &change, &error);
+    assert_null(vm);
+    assert_non_null(strstr(error->message, "cannot rename VM 'changing'"));
+    assert_int_equal(memory_kib("changing"), 65536);
+    g_autofree char *snaps = snapshots_of("changing");
+    assert_string_equal(snaps, "kept (current: kept)");
+    assert_null(snapshots_of("changed"));
+
+    g_unsetenv("VIRTSNAP_FAIL");
+    g_clear_error(&error);
+    g_autoptr(VsVm) done = vs_vm_update("changing", &change, &error);
+    assert_non_null(done);
+    assert_int_equal(memory_kib("changed"), 256 * 1024);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_persistent_kept_whole),
         cmocka_unit_test(test_transient_gets_its_tree_back),
+        cmocka_unit_test(test_failed_rename_keeps_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
