@@ -16,6 +16,7 @@ typedef struct {
     const char *principal;  /* who is asking ("token", a user name) */
     const char *cookie;     /* the Cookie header, for /logout */
     bool secure;            /* served over TLS */
+    const char *peer;       /* the client's address, for the log */
 } VsApiRequest;
 
 typedef struct {

@@ -20,7 +20,7 @@ void vs_api_login(const VsApiRequest *req, VsApiResponse *resp)
         return;
     }
     g_autofree char *key = NULL;
-    g_autofree char *id = vs_auth_login(user, password, &key);
+    g_autofree char *id = vs_auth_login(user, password, req->peer, &key);
     if (!id) {
         vs_api_error(resp, 401, "invalid user name or password");
         return;

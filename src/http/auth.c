@@ -186,23 +186,40 @@ static char *session_user(const char *id, const char *key)
     return user;
 }
 
+/* Fewer failures first, then the older last one. */
+static gint by_failures(gconstpointer a, gconstpointer b, gpointer table)
+{
+    const Throttle *x = g_hash_table_lookup(table, *(char *const *)a);
+    const Throttle *y = g_hash_table_lookup(table, *(char *const *)b);
+    if (x->failures != y->failures)
+        return x->failures < y->failures ? -1 : 1;
+    return x->last < y->last ? -1 : x->last > y->last;
+}
+
 /* Once the table is full (random user names): forgets users with no recent
- * failure and nothing in flight, and if it is still over half full, every
- * one with nothing in flight. A scan frees at least half the table, so
- * scans stay rare whatever is tried. */
+ * failure and nothing in flight, and if it is still over half full, those
+ * with nothing in flight and the fewest failures, down to half: a flood of
+ * names failing once does not wipe out the count of one being guessed at.
+ * A scan frees at least half the table, so scans stay rare. */
 static void throttles_prune(gint64 now)
 {
     if (g_hash_table_size(auth.throttles) < MAX_THROTTLES)
         return;
-    for (int pass = 0; pass < 2 && g_hash_table_size(auth.throttles) > MAX_THROTTLES / 2; pass++) {
-        GHashTableIter it;
-        gpointer key, value;
-        g_hash_table_iter_init(&it, auth.throttles);
-        while (g_hash_table_iter_next(&it, &key, &value)) {
-            Throttle *t = value;
-            if (t->waiting == 0 && (pass == 1 || now - t->last > FAILURE_MEMORY_US))
-                g_hash_table_iter_remove(&it);
-        }
+    GHashTableIter it;
+    gpointer key, value;
+    g_autoptr(GPtrArray) idle = g_ptr_array_new();
+    g_hash_table_iter_init(&it, auth.throttles);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        Throttle *t = value;
+        if (t->waiting == 0 && now - t->last > FAILURE_MEMORY_US)
+            g_hash_table_iter_remove(&it);
+        else if (t->waiting == 0)
+            g_ptr_array_add(idle, key);
+    }
+    if (g_hash_table_size(auth.throttles) > MAX_THROTTLES / 2) {
+        g_ptr_array_sort_with_data(idle, by_failures, auth.throttles);
+        for (guint i = 0; i < idle->len && g_hash_table_size(auth.throttles) > MAX_THROTTLES / 2; i++)
+            g_hash_table_remove(auth.throttles, g_ptr_array_index(idle, i));
     }
     if (g_hash_table_size(auth.throttles) >= MAX_THROTTLES)
         vs_warn("login throttle: %u users have attempts in flight",
@@ -355,24 +372,25 @@ static void remember(const char *digest)
  * DIGEST (a Basic pair's key, NULL for a login) is remembered when it
  * passes, and looked up again once the turn comes: the same pair sent on
  * several connections at once is checked once. */
-static bool check_password(const char *user, const char *password, const char *digest)
+static bool check_password(const char *user, const char *password, const char *digest,
+                           const char *peer)
 {
     if (!throttle_enter(user)) {
-        vs_warn("refused login for user '%s': %d attempts for it are under way already", user,
-                MAX_WAITING_PER_USER);
+        vs_warn("refused login for user '%s' from %s: %d attempts for it are under way already",
+                user, peer ? peer : "?", MAX_WAITING_PER_USER);
         return false;
     }
     bool known = digest && is_remembered(digest);
-    bool ok = known || vs_pam_authenticate(auth.pam_service, user, password);
+    bool ok = known || vs_pam_authenticate(auth.pam_service, user, password, peer);
     bool allowed = known || (ok && vs_auth_user_allowed(user, auth.login_group));
     /* A right password of an account that may not log in counts as a
      * failure, and is answered the same: it tells nothing of the password. */
     throttle_leave(user, allowed);
     if (!ok)
-        vs_warn("failed login for user '%s'", user);
+        vs_warn("failed login for user '%s' from %s", user, peer ? peer : "?");
     else if (!allowed)
-        vs_warn("refused login for user '%s': not root and not in group '%s'", user,
-                auth.login_group);
+        vs_warn("refused login for user '%s' from %s: not root and not in group '%s'", user,
+                peer ? peer : "?", auth.login_group);
     else if (digest && !known)
         remember(digest);
     return allowed;
@@ -380,16 +398,16 @@ static bool check_password(const char *user, const char *password, const char *d
 
 /* An HTTP Basic pair: remembered, or checked as a login is and then
  * remembered (unless remembering is off). */
-static bool check_basic(const char *user, const char *password)
+static bool check_basic(const char *user, const char *password, const char *peer)
 {
     if (auth.remember_us <= 0)
-        return check_password(user, password, NULL);
+        return check_password(user, password, NULL, peer);
     g_autofree char *digest = basic_digest(user, password);
-    return is_remembered(digest) || check_password(user, password, digest);
+    return is_remembered(digest) || check_password(user, password, digest, peer);
 }
 
 char *vs_auth_check(const char *authorization, const char *cookie, const char *session_key,
-                    VsAuthKind *kind)
+                    const char *peer, VsAuthKind *kind)
 {
     *kind = VS_AUTH_NONE;
     g_autofree char *bearer = vs_auth_parse_bearer(authorization);
@@ -401,7 +419,7 @@ char *vs_auth_check(const char *authorization, const char *cookie, const char *s
     }
     g_autofree char *user = NULL, *password = NULL;
     if (vs_auth_parse_basic(authorization, &user, &password)) {
-        if (!check_basic(user, password))
+        if (!check_basic(user, password, peer))
             return NULL;
         *kind = VS_AUTH_BASIC;
         return g_steal_pointer(&user);
@@ -437,9 +455,9 @@ static void sessions_prune(gint64 now)
         g_hash_table_remove(auth.sessions, oldest);
 }
 
-char *vs_auth_login(const char *user, const char *password, char **key)
+char *vs_auth_login(const char *user, const char *password, const char *peer, char **key)
 {
-    if (!check_password(user, password, NULL))
+    if (!check_password(user, password, NULL, peer))
         return NULL;
     char *id = vs_random_hex(32);
     Session *s = g_new0(Session, 1);

@@ -32,11 +32,13 @@ void vs_auth_init(const VsAuthConfig *config);
  * A session cookie proves nothing without its SESSION_KEY. KIND tells which
  * proof was used. */
 char *vs_auth_check(const char *authorization, const char *cookie, const char *session_key,
-                    VsAuthKind *kind);
+                    const char *peer, VsAuthKind *kind);
 
 /* Checks USER/PASSWORD with PAM (slowed after failures); on success a new
- * session id and its *KEY (both newly allocated), else NULL. */
-char *vs_auth_login(const char *user, const char *password, char **key);
+ * session id and its *KEY (both newly allocated), else NULL. PEER (the
+ * client's address, or NULL) goes into the log lines of failures and to
+ * PAM, so that fail2ban or pam_faillock can act on it. */
+char *vs_auth_login(const char *user, const char *password, const char *peer, char **key);
 void vs_auth_logout(const char *cookie);
 /* The Set-Cookie value for session ID (an empty ID clears the cookie). */
 char *vs_auth_cookie_header(const char *id, bool secure);
@@ -52,4 +54,6 @@ bool vs_auth_user_allowed(const char *user, const char *group);
 guint vs_auth_delay_ms(guint failures);
 
 /* PAM (pam.c). */
-bool vs_pam_authenticate(const char *service, const char *user, const char *password);
+/* RHOST: the client's address (PAM_RHOST), or NULL. */
+bool vs_pam_authenticate(const char *service, const char *user, const char *password,
+                         const char *rhost);

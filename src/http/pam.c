@@ -19,11 +19,14 @@ static int answer(int n, const struct pam_message **msg, struct pam_response **r
     return PAM_SUCCESS;
 }
 
-bool vs_pam_authenticate(const char *service, const char *user, const char *password)
+bool vs_pam_authenticate(const char *service, const char *user, const char *password,
+                         const char *rhost)
 {
     struct pam_conv conv = {answer, (void *)password};
     pam_handle_t *pamh = NULL;
     int rc = pam_start(service, user, &conv, &pamh);
+    if (rc == PAM_SUCCESS && rhost) /* for pam_faillock, pam_access and the logs */
+        rc = pam_set_item(pamh, PAM_RHOST, rhost);
     if (rc == PAM_SUCCESS)
         rc = pam_authenticate(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     if (rc == PAM_SUCCESS)

@@ -44,14 +44,22 @@ struct VsServer {
     struct sockaddr_storage addr;
 };
 
+/* A body still coming this long after the request began, or this far
+ * past the limit (a chunked one, whose length was not announced), closes
+ * the connection: no thread is held by a body trickled or streamed without
+ * end. (libmicrohttpd can answer 413 only once the body is in.) */
+#define MAX_BODY_SECONDS 60
+
 typedef struct {
     GString *body;
     bool too_large;
+    size_t past_limit; /* bytes read and thrown away once too large */
     gint64 started;
     VsRouteMatch match;
     char *principal; /* who the headers proved, for an API route */
     VsAuthKind kind;
     char *method, *url; /* for the log line, written once the answer is sent */
+    char peer[INET6_ADDRSTRLEN]; /* the client's address, for logins' log lines */
     int status;         /* of the answer, 0 while there is none */
 } RequestState;
 
@@ -226,6 +234,21 @@ static bool secure_cookies(struct MHD_Connection *conn, bool tls, const char *pu
                    g_ascii_strcasecmp(origin, public_origin) == 0);
 }
 
+/* The client's address as text into OUT ("?" when unknown). */
+static void peer_address(struct MHD_Connection *conn, char out[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    const void *where = !sa                        ? NULL
+                        : sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                        : sa->sa_family == AF_INET6
+                            ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                            : NULL;
+    if (!where || !inet_ntop(sa->sa_family, where, out, INET6_ADDRSTRLEN))
+        g_strlcpy(out, "?", INET6_ADDRSTRLEN);
+}
+
 /* Parses the body into *BODY; false with an error answer in API. */
 static bool parse_body(struct MHD_Connection *conn, RequestState *st, VsApiResponse *api,
                        json_t **body)
@@ -318,7 +341,7 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
     const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
     const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, VS_SESSION_KEY_HEADER);
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    st->principal = vs_auth_check(authz, cookie, key, &st->kind);
+    st->principal = vs_auth_check(authz, cookie, key, st->peer, &st->kind);
     if (!st->principal) {
         vs_api_error(api, 401, "authentication required: send the API token as "
                                "'Authorization: Bearer <token>', log in (the session cookie "
@@ -376,7 +399,8 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
                             .body = body,
                             .principal = st->principal,
                             .cookie = cookie,
-                            .secure = secure_cookies(conn, tls, srv->config.public_origin)};
+                            .secure = secure_cookies(conn, tls, srv->config.public_origin),
+                            .peer = st->peer};
         ((VsApiHandler)match->route->handler)(&req, &api);
         if (!api.status)
             vs_api_error(&api, 500, "internal error: the handler gave no answer");
@@ -413,6 +437,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->started = g_get_monotonic_time();
         st->method = g_strdup(method);
         st->url = g_strdup(url);
+        peer_address(conn, st->peer);
         const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && g_ascii_strtoull(len, NULL, 10) > srv->config.max_body)
@@ -435,7 +460,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (!st->too_large)
             g_string_append_len(st->body, upload_data, (gssize)*upload_size);
+        else
+            st->past_limit += *upload_size;
         *upload_size = 0;
+        if (st->past_limit > srv->config.max_body ||
+            g_get_monotonic_time() - st->started > MAX_BODY_SECONDS * G_USEC_PER_SEC) {
+            vs_warn("%s %s: body %s: connection closed", st->method, st->url,
+                    st->too_large ? "far over the limit" : "still coming after 60 s");
+            return MHD_NO;
+        }
         return MHD_YES;
     }
     return dispatch(srv, conn, method, url, st, &st->status);
@@ -505,6 +538,18 @@ bool vs_listen_is_loopback(const char *host)
     return false;
 }
 
+/* Whether the address ADDR (resolved from the listen host) is loopback: what
+ * is bound decides, not how its name was written. */
+static bool addr_is_loopback(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr) >> 24) == 127;
+    if (addr->ss_family != AF_INET6)
+        return false;
+    const struct in6_addr *v6 = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(v6) || (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127);
+}
+
 static bool resolve_listen(VsServer *srv, char **host_out, guint16 *port, GError **error)
 {
     g_autofree char *host = NULL;
@@ -516,7 +561,8 @@ static bool resolve_listen(VsServer *srv, char **host_out, guint16 *port, GError
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     g_autofree char *service = g_strdup_printf("%u", *port);
-    if (getaddrinfo(strcmp(host, "localhost") ? host : "127.0.0.1", service, &hints, &res) != 0 || !res) {
+    bool localhost = g_ascii_strcasecmp(host, "localhost") == 0;
+    if (getaddrinfo(localhost ? "127.0.0.1" : host, service, &hints, &res) != 0 || !res) {
         g_set_error(error, VS_ERROR, VS_ERR_INVALID, "cannot resolve listen address '%s'", host);
         return false;
     }
@@ -535,7 +581,7 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
     if (!resolve_listen(srv, &host, &port, error))
         return NULL;
     bool tls = config->tls_cert && config->tls_key;
-    if (!tls && !vs_listen_is_loopback(host)) {
+    if (!tls && !(vs_listen_is_loopback(host) && addr_is_loopback(&srv->addr))) {
         g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                     "refusing to serve plain HTTP on non-loopback address %s: give --tls-cert and --tls-key",
                     host);
@@ -554,7 +600,7 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
         flags |= MHD_USE_TLS;
     srv->web_dir = g_strdup(config->web_dir);
     srv->config.web_dir = srv->web_dir;
-    srv->on_loopback = vs_listen_is_loopback(host);
+    srv->on_loopback = addr_is_loopback(&srv->addr);
     if (config->public_origin) {
         const char *authority = strstr(config->public_origin, "://");
         srv->public_host = authority ? host_name(authority + 3) : NULL;

@@ -8,13 +8,17 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+/* Writes DATA to PATH, mode 0600 whatever a file left there had (and never
+ * through a symbolic link put in its place). */
 static bool write_private(const char *path, const gnutls_datum_t *data)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write(fd, data->data, data->size) == (ssize_t)data->size && fsync(fd) == 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && fchmod(fd, 0600) == 0 &&
+              write(fd, data->data, data->size) == (ssize_t)data->size && fsync(fd) == 0;
     if (fd >= 0)
         close(fd);
     return ok;

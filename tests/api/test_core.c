@@ -247,6 +247,24 @@ static void test_body_limit(void **state)
         assert_int_equal(vs_json_int(after, "cpus"), 3);
         json_decref(after);
     }
+    /* Chunked and on past twice the limit: the connection is closed (a body
+     * streamed without end holds no thread), and nothing changes. */
+    {
+        size_t len = 3 * limit;
+        char *chunked = g_malloc(len + 1);
+        memset(chunked, ' ', len);
+        memcpy(chunked + len - strlen("{\"cpus\": 6}"), "{\"cpus\": 6}", strlen("{\"cpus\": 6}"));
+        chunked[len] = '\0';
+        g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s", api_d->token);
+        const char *headers[] = {auth, "Content-Type: application/json",
+                                 "Transfer-Encoding: chunked", NULL};
+        g_autoptr(VsTestResponse) cr = raw("PUT", "/vms/big-body", chunked, headers);
+        g_free(chunked);
+        assert_int_equal(cr->status, 0); /* no answer: closed */
+        json_t *after = api_get_json("/vms/big-body");
+        assert_int_equal(vs_json_int(after, "cpus"), 3);
+        json_decref(after);
+    }
     /* Far over the limit (the body need not be read). */
     size_t huge = 8 * limit;
     char *body = g_malloc(huge + 1);

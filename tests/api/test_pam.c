@@ -46,6 +46,7 @@ static int setup(void **state)
                         "bob:builder:virtsnap\n"
                         "carol:s3cret:virtsnap\n"
                         "erin:erinpw:virtsnap\n"
+                        "grace:gracepw:virtsnap\n"
                         "frank:first-pw:virtsnap\n"
                         "dave:davepw:othersvc\n"
                         /* system accounts, for --login-group */
@@ -272,7 +273,8 @@ static void test_basic_remembered(void **state)
     g_autofree char *log = NULL;
     assert_true(g_file_get_contents(api_d->log_path, &log, NULL, NULL));
     assert_true(strlen(log) >= log_from);
-    assert_true(api_contains(log + log_from, "failed login for user 'frank'")); /* PAM said no */
+    /* PAM said no; the client's address is in the line, for fail2ban. */
+    assert_true(api_contains(log + log_from, "failed login for user 'frank' from 127.0.0.1"));
     assert_int_equal(basic_status("frank", "second-pw"), 200);
 }
 
@@ -605,8 +607,34 @@ static void test_login_group(void **state)
     }
     g_autofree char *log = NULL;
     assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
-    assert_true(api_contains(log, "refused login for user 'daemon': not root and not in group 'nogroup'"));
+    assert_true(api_contains(log, "refused login for user 'daemon' from 127.0.0.1: "
+                                  "not root and not in group 'nogroup'"));
     vs_test_daemon_free(d);
+}
+
+/* A flood of made-up user names, each failing once, fills the throttle
+ * table (4,096 users): the prune forgets those with the fewest failures,
+ * not the count of a user whose password is being guessed. */
+static void test_throttle_survives_name_flood(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    long status = 0;
+    for (int i = 0; i < 3; i++) {
+        timed_login("grace", "guess", &status);
+        assert_int_equal(status, 401);
+    }
+    gint64 t0 = g_get_monotonic_time();
+    for (int i = 0; i < 4100; i++) {
+        g_autofree char *user = g_strdup_printf("flood-%d", i);
+        timed_login(user, "x", &status);
+        assert_int_equal(status, 401);
+    }
+    double flood = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    double after = timed_login("grace", "guess", &status); /* 3 failures: 1 s */
+    assert_int_equal(status, 401);
+    print_message("4,100 names failed in %.1f s; grace's next attempt took %.3f s\n", flood, after);
+    assert_true(after >= 0.9);
 }
 
 int main(void)
@@ -619,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_session_expiry),
         cmocka_unit_test(test_login_throttle),
         cmocka_unit_test(test_login_throttle_parallel),
+        cmocka_unit_test(test_throttle_survives_name_flood),
         cmocka_unit_test(test_login_group),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

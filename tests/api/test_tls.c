@@ -3,7 +3,8 @@
  * (the key readable by its owner alone), serves HTTPS with it (the API
  * token still required), answers nothing over plain HTTP, and keeps the
  * same certificate across a restart, so that a client that pinned it
- * (its SHA-256 is logged) can still connect. */
+ * (its SHA-256 is logged) can still connect; a key left readable by others
+ * is made owner-only again when the pair is made anew. */
 #include "api_util.h"
 
 #include <glib/gstdio.h>
@@ -50,6 +51,17 @@ static void test_self_signed_beyond_loopback(void **state)
     assert_string_equal(after, before);
     g_autoptr(VsTestResponse) again = vs_http(d, "GET", "/vms", NULL);
     assert_int_equal(again->status, 200);
+
+    /* A key left readable by others without its certificate (a copy gone
+     * wrong): the new pair is written, the key owner-only again. */
+    assert_int_equal(g_chmod(key, 0644), 0);
+    assert_int_equal(g_unlink(cert), 0);
+    vs_test_daemon_restart(d);
+    assert_int_equal(g_stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+    assert_true(g_file_test(cert, G_FILE_TEST_EXISTS));
+    g_autoptr(VsTestResponse) renewed = vs_http(d, "GET", "/vms", NULL);
+    assert_int_equal(renewed->status, 200);
     assert_int_equal(vs_test_daemon_term(d), 0);
     vs_test_daemon_free(d);
 }

@@ -217,22 +217,22 @@ static void test_check_token(void **state)
     vs_auth_init(&config);
     VsAuthKind kind = VS_AUTH_SESSION;
     g_autofree char *who =
-        vs_auth_check("Bearer 0123456789abcdef0123456789abcdef", NULL, NULL, &kind);
+        vs_auth_check("Bearer 0123456789abcdef0123456789abcdef", NULL, NULL, NULL, &kind);
     assert_non_null(who);
     assert_string_equal(who, "token");
     assert_int_equal(kind, VS_AUTH_TOKEN);
 
     kind = VS_AUTH_TOKEN;
-    assert_null(vs_auth_check("Bearer 0123456789abcdef0123456789abcdeF", NULL, NULL, &kind));
+    assert_null(vs_auth_check("Bearer 0123456789abcdef0123456789abcdeF", NULL, NULL, NULL, &kind));
     assert_int_equal(kind, VS_AUTH_NONE);
-    assert_null(vs_auth_check("Bearer 0123456789abcdef", NULL, NULL, &kind));
-    assert_null(vs_auth_check("Bearer 0123456789abcdef0123456789abcdef0", NULL, NULL, &kind));
-    assert_null(vs_auth_check(NULL, NULL, NULL, &kind));
+    assert_null(vs_auth_check("Bearer 0123456789abcdef", NULL, NULL, NULL, &kind));
+    assert_null(vs_auth_check("Bearer 0123456789abcdef0123456789abcdef0", NULL, NULL, NULL, &kind));
+    assert_null(vs_auth_check(NULL, NULL, NULL, NULL, &kind));
     assert_int_equal(kind, VS_AUTH_NONE);
     /* an unknown session id proves nothing, nor does a wrong bearer with a cookie */
-    assert_null(vs_auth_check(NULL, VS_SESSION_COOKIE "=deadbeef", NULL, &kind));
+    assert_null(vs_auth_check(NULL, VS_SESSION_COOKIE "=deadbeef", NULL, NULL, &kind));
     assert_int_equal(kind, VS_AUTH_NONE);
-    assert_null(vs_auth_check("Bearer wrong", VS_SESSION_COOKIE "=deadbeef", NULL, &kind));
+    assert_null(vs_auth_check("Bearer wrong", VS_SESSION_COOKIE "=deadbeef", NULL, NULL, &kind));
     vs_auth_logout(VS_SESSION_COOKIE "=deadbeef"); /* unknown: harmless */
 }
 

@@ -1,5 +1,6 @@
 /* test_listen.c: unit tests of the --listen parser and of the loopback
- * check that decides whether plain HTTP may be served. */
+ * check that decides whether plain HTTP may be served, and of what a
+ * server started on "localhost" in any case binds. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +10,12 @@
 #include <glib.h>
 
 #include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void expect_parse(const char *listen, const char *host, int port)
 {
@@ -73,12 +80,36 @@ static void test_loopback(void **state)
             fail_msg("'%s' must not count as loopback", no[i]);
 }
 
+/* "localhost" in any case is served plain, and bound to 127.0.0.1 itself
+ * (not to what a resolver makes of the name): a client reaches it there. */
+static void test_localhost_binds_loopback(void **state)
+{
+    (void)state;
+    VsServerConfig config = {.listen = "LocalHost:0", .web_dir = ".", .max_body = 4096};
+    g_autoptr(GError) error = NULL;
+    VsServer *srv = vs_server_start(&config, &error);
+    if (!srv)
+        fail_msg("not started: %s", error->message);
+    const char *url = vs_server_url(srv);
+    const char *colon = strrchr(url, ':');
+    assert_non_null(colon);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((guint16)atoi(colon + 1)),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    close(fd);
+    vs_server_stop(srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_localhost_binds_loopback),
     };
     return cmocka_run_group_tests_name("listen", tests, NULL, NULL);
 }
