@@ -81,6 +81,11 @@ static enum MHD_Result send_bytes(struct MHD_Connection *conn, int status, const
                                   const char *allow, bool challenge)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, mode);
+    if (!resp) { /* out of memory: the connection is closed */
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free((void *)data);
+        return MHD_NO;
+    }
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     for (size_t i = 0; i < G_N_ELEMENTS(security_headers); i++)
@@ -281,14 +286,21 @@ static bool parse_body(struct MHD_Connection *conn, RequestState *st, VsApiRespo
     return true;
 }
 
-/* Path parameters that are names must be valid names. */
+/* Path parameters that are names must be valid names; a VM's may be one
+ * another tool gave it (listed by GET /vms, so reachable: it can be
+ * renamed to a valid one). */
 static bool check_params(const VsRouteMatch *match, VsApiResponse *api)
 {
     const char *pattern = match->route->pattern;
     int idx = 0;
     for (const char *p = strchr(pattern, '{'); p && idx < match->n_params; p = strchr(p + 1, '{'), idx++) {
-        const char *what = g_str_has_prefix(p, "{vm}") ? "VM" : g_str_has_prefix(p, "{snap}") ? "snapshot" : NULL;
-        if (what && !vs_api_check_name(api, what, match->params[idx]))
+        const char *why = NULL;
+        const char *name = match->params[idx];
+        if (g_str_has_prefix(p, "{vm}") && !vs_name_addressable(name, &why)) {
+            vs_api_error(api, 400, "invalid VM name: it %s", why);
+            return false;
+        }
+        if (g_str_has_prefix(p, "{snap}") && !vs_api_check_name(api, "snapshot", name))
             return false;
     }
     return true;

@@ -82,6 +82,10 @@ VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **erro
             glong room = VS_NAME_MAX_CHARS - (glong)strlen(suffix);
             g_autofree char *base = g_utf8_substring(vm, 0, MIN(g_utf8_strlen(vm, -1), room));
             g_autofree char *candidate = g_strconcat(base, suffix, NULL);
+            if (!vs_name_valid(candidate, NULL)) { /* a VM another tool named ".old", say */
+                g_free(candidate);
+                candidate = g_strconcat("vm", suffix, NULL);
+            }
             if (vs_vmname_hold(conn, candidate, NULL))
                 name = g_steal_pointer(&candidate);
         }

@@ -1,8 +1,10 @@
 /* names.c: validates VM and snapshot names: 1 to 64 characters of UTF-8,
- * no '/', no control characters, not starting with '.', not only white space. */
+ * no '/', no control characters, not starting with '.', not only white space;
+ * and, more loosely, names of VMs other tools made. */
 #include "names.h"
 
 #include <glib.h>
+#include <string.h>
 
 bool vs_name_valid(const char *name, const char **why)
 {
@@ -37,6 +39,22 @@ bool vs_name_valid(const char *name, const char **why)
         if (!reason && only_space)
             reason = "must not be only white space";
     }
+    if (why)
+        *why = reason;
+    return reason == NULL;
+}
+
+bool vs_name_addressable(const char *name, const char **why)
+{
+    const char *reason = NULL;
+    if (name == NULL || *name == '\0')
+        reason = "must not be empty";
+    else if (!g_utf8_validate(name, -1, NULL))
+        reason = "must be valid UTF-8";
+    else if (strlen(name) > 1024)
+        reason = "must be at most 1024 bytes";
+    else if (strchr(name, '/'))
+        reason = "must not contain '/'";
     if (why)
         *why = reason;
     return reason == NULL;

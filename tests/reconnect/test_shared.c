@@ -218,12 +218,55 @@ static void test_definition_changed_by_another_client(void **state)
     assert_int_equal(libvirt_snapshots("c"), 1);
 }
 
+/* VMs another tool named outside virtsnap's rule (libvirt takes a leading
+ * '.', 65 characters and more) are listed, and can be looked at, renamed
+ * to a valid name and deleted; '/' stays refused. */
+static void test_names_other_tools_gave(void **state)
+{
+    (void)state;
+    g_autofree char *long_name = g_strnfill(70, 'x');
+    const char *names[] = {".old", long_name};
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *xml = g_strdup_printf("<domain type='test'><name>%s</name>"
+                                               "<memory>65536</memory><os><type>hvm</type></os>"
+                                               "</domain>",
+                                               names[i]);
+        virDomainPtr dom = virDomainDefineXML(t.direct, xml);
+        assert_non_null(dom);
+        virDomainFree(dom);
+    }
+    g_autoptr(VsTestResponse) list = vs_http(t.d, "GET", "/vms", NULL);
+    assert_int_equal(list->status, 200);
+    assert_non_null(strstr(list->body, "\".old\""));
+    assert_non_null(strstr(list->body, long_name));
+    g_autofree char *long_path = g_strdup_printf("/vms/%s", long_name);
+    g_autoptr(VsTestResponse) shown = vs_http(t.d, "GET", long_path, NULL);
+    assert_int_equal(shown->status, 200);
+    g_autoptr(VsTestResponse) old = vs_http(t.d, "GET", "/vms/.old", NULL);
+    assert_int_equal(old->status, 200);
+    g_autoptr(VsTestResponse) renamed = vs_http(t.d, "PUT", "/vms/.old", "{\"name\": \"old\"}");
+    assert_int_equal(renamed->status, 200);
+    assert_string_equal(vs_json_str(renamed->json, "name"), "old");
+    /* The new name must follow the rule. */
+    g_autoptr(VsTestResponse) back = vs_http(t.d, "PUT", "/vms/old", "{\"name\": \".old\"}");
+    assert_int_equal(back->status, 400);
+    g_autoptr(VsTestResponse) deleted = vs_http(t.d, "DELETE", long_path, NULL);
+    assert_int_equal(deleted->status, 204);
+    virDomainPtr gone = virDomainLookupByName(t.direct, long_name);
+    assert_null(gone);
+    g_autoptr(VsTestResponse) slash = vs_http(t.d, "GET", "/vms/a%2Fb", NULL);
+    assert_int_equal(slash->status, 400);
+    g_autoptr(VsTestResponse) cleanup = vs_http(t.d, "DELETE", "/vms/old", NULL);
+    assert_int_equal(cleanup->status, 204);
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("shared libvirtd test"))
         return 77;
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_name_changes_hands),
-                                       cmocka_unit_test(test_definition_changed_by_another_client)};
+                                       cmocka_unit_test(test_definition_changed_by_another_client),
+                                       cmocka_unit_test(test_names_other_tools_gave)};
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return vs_libvirtd_exit_status(failed, daemon_status);
 }
