@@ -137,6 +137,8 @@ void vs_route_match(const VsRoute *routes, size_t n_routes, const char *method,
         } else {
             if (!strstr(allow->str, routes[i].method))
                 g_string_append_printf(allow, "%s%s", allow->len ? ", " : "", routes[i].method);
+            if (strcmp(routes[i].method, "GET") == 0 && !strstr(allow->str, "HEAD"))
+                g_string_append(allow, ", HEAD"); /* answered wherever GET is */
             vs_route_match_clear(&candidate);
         }
     }

@@ -150,21 +150,21 @@ static void test_not_found(void **state)
 static void test_bad_method(void **state)
 {
     (void)state;
-    expect_allow("PATCH", "/vms/x", "GET, PUT, DELETE");
-    expect_allow("POST", "/vms/x", "GET, PUT, DELETE");
-    expect_allow("DELETE", "/vms", "GET, POST");
-    expect_allow("PUT", "/vms", "GET, POST");
-    expect_allow("POST", "/tasks", "GET");
-    expect_allow("DELETE", "/tasks/3", "GET");
+    expect_allow("PATCH", "/vms/x", "GET, HEAD, PUT, DELETE");
+    expect_allow("POST", "/vms/x", "GET, HEAD, PUT, DELETE");
+    expect_allow("DELETE", "/vms", "GET, HEAD, POST");
+    expect_allow("PUT", "/vms", "GET, HEAD, POST");
+    expect_allow("POST", "/tasks", "GET, HEAD");
+    expect_allow("DELETE", "/tasks/3", "GET, HEAD");
     expect_allow("GET", "/login", "POST");
     expect_allow("GET", "/vms/x/start", "POST");
     expect_allow("GET", "/vms/x/snapshots/s/revert", "POST");
-    expect_allow("POST", "/vms/x/snapshots/s", "GET, PUT, DELETE");
-    expect_allow("PUT", "/vms/x/snapshots", "GET, POST");
+    expect_allow("POST", "/vms/x/snapshots/s", "GET, HEAD, PUT, DELETE");
+    expect_allow("PUT", "/vms/x/snapshots", "GET, HEAD, POST");
     /* methods are case-sensitive */
-    expect_allow("get", "/vms", "GET, POST");
+    expect_allow("get", "/vms", "GET, HEAD, POST");
     /* the allow list is there even when the parameter is odd but decodable */
-    expect_allow("PATCH", "/vms/a%2Fb", "GET, PUT, DELETE");
+    expect_allow("PATCH", "/vms/a%2Fb", "GET, HEAD, PUT, DELETE");
 }
 
 static void test_head_matches_get(void **state)
@@ -185,7 +185,7 @@ static void test_trailing_slash(void **state)
     expect_found("GET", "/vms/x/", "GET", "/vms/{vm}", 1, "x");
     expect_found("POST", "/vms/x/snapshots/", "POST", "/vms/{vm}/snapshots", 1, "x");
     expect_found("GET", "/vms/x/snapshots/y/", "GET", "/vms/{vm}/snapshots/{snap}", 2, "x", "y");
-    expect_allow("PATCH", "/vms/", "GET, POST");
+    expect_allow("PATCH", "/vms/", "GET, HEAD, POST");
 }
 
 static void test_empty_segments(void **state)
