@@ -527,15 +527,22 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     bool quiet = vs_vmlock_quiet(lock, &ended), running = false;
     int state = VIR_DOMAIN_NOSTATE;
     guint64 changes = vs_hv_domain_changes(uuid); /* before the state is read or taken */
+    /* In the contract's order: the name taken (409), then what the disks,
+     * the live mode and the VM's queue allow; the name is reserved last. */
+    bool taken = name && name_taken(dom, uuid, name, &internal);
+    if (taken) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'",
+                    vm, name);
+        return NULL;
+    }
     if (!disks_can_snapshot(dom, uuid, images, &running, &state, error) ||
         (live == VS_LIVE_ON && !vs_live_supported(dom, error)) ||
         !vs_vmlock_has_room(lock, vm, error))
         return NULL;
     g_autofree char *chosen = NULL;
-    bool taken = false;
     if (name) {
         chosen = g_strdup(name);
-        taken = name_taken(dom, uuid, chosen, &internal) || !pending_reserve(uuid, chosen);
+        taken = !pending_reserve(uuid, chosen);
     } else { /* another default name if one was reserved since it was found free */
         do {
             g_clear_pointer(&chosen, g_free);

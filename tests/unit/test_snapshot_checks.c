@@ -13,6 +13,7 @@
 #include "model/snapshot.h"
 #include "model/tasks.h"
 #include "model/vmlock.h"
+#include "util/error.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,6 +287,31 @@ static void test_state_asked_again_after_an_event(void **state)
     assert_int_equal(info->status, VS_TASK_FINISHED);
 }
 
+/* The contract's order of checks: a name taken is said before a disk that
+ * cannot hold a snapshot (a raw one here). */
+static void test_name_taken_said_first(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainDefineXML(
+        conn, "<domain type='test'><name>rawvm</name><memory>65536</memory>"
+              "<os><type>hvm</type></os><devices>"
+              "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+              "<source file='/var/lib/rawvm.img'/><target dev='vda'/></disk>"
+              "</devices></domain>");
+    assert_non_null(dom);
+    g_autoptr(virDomainSnapshot) s = virDomainSnapshotCreateXML(
+        dom, "<domainsnapshot><name>s</name></domainsnapshot>", 0);
+    assert_non_null(s);
+    g_autoptr(GError) error = NULL;
+    assert_null(vs_snapshot_prepare("rawvm", "s", "", VS_LIVE_OFF, &error));
+    assert_true(g_error_matches(error, VS_ERROR, VS_ERR_CONFLICT));
+    assert_non_null(strstr(error->message, "already has a snapshot named 's'"));
+    g_clear_error(&error);
+    assert_null(vs_snapshot_prepare("rawvm", "t", "", VS_LIVE_OFF, &error));
+    assert_non_null(strstr(error->message, "only qcow2 disks can hold a snapshot"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +321,7 @@ int main(void)
         cmocka_unit_test_setup(test_state_asked_again_after_an_operation, define_vm),
         cmocka_unit_test_setup(test_name_asked_again_after_an_operation, define_vm),
         cmocka_unit_test_setup(test_state_asked_again_after_an_event, define_vm),
+        cmocka_unit_test(test_name_taken_said_first),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
