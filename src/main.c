@@ -38,12 +38,15 @@
 
 #define TASK_KEEP_SECONDS 3600
 
+/* A number option not given (0 is a value, refused where out of range). */
+#define UNSET G_MININT64
+
 typedef struct {
     char *listen, *connect, *state_dir, *tls_cert, *tls_key, *config, *web_dir, *pam_service,
         *log_level, *domain_type, *live_snapshots, *public_origin, *login_group;
-    gint64 session_ttl;
+    gint64 session_ttl;    /* UNSET: not given */
     gint64 basic_remember; /* -1: not given */
-    gint64 max_body;
+    gint64 max_body;       /* UNSET: not given */
     gboolean version;
 } Options;
 
@@ -106,7 +109,7 @@ static bool load_config(Options *o, GError **error)
         if (!*strings[i].slot)
             *strings[i].slot = g_key_file_get_string(kf, "virtsnapd", strings[i].key, NULL);
     struct { const char *key; gint64 *slot, unset; } numbers[] = {
-        {"session_ttl", &o->session_ttl, 0}, {"max_body", &o->max_body, 0},
+        {"session_ttl", &o->session_ttl, UNSET}, {"max_body", &o->max_body, UNSET},
         {"basic_remember", &o->basic_remember, -1},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
@@ -163,11 +166,11 @@ static bool check_options(const Options *o, GError **error)
     if (bad)
         g_set_error_literal(error, VS_ERROR, VS_ERR_INVALID, bad);
     return !bad &&
-           (!o->session_ttl ||
+           (o->session_ttl == UNSET ||
             in_range("--session-ttl", o->session_ttl, 1, VS_MAX_SESSION_TTL, "seconds", error)) &&
            (o->basic_remember == -1 || in_range("--basic-remember", o->basic_remember, 0,
                                                 VS_MAX_BASIC_REMEMBER, "seconds", error)) &&
-           (!o->max_body ||
+           (o->max_body == UNSET ||
             in_range("max_body", o->max_body, MIN_MAX_BODY, MAX_MAX_BODY, "bytes", error));
 }
 
@@ -337,7 +340,7 @@ static int run(Options *o)
 
 int main(int argc, char **argv)
 {
-    Options o = {.basic_remember = -1};
+    Options o = {.session_ttl = UNSET, .basic_remember = -1, .max_body = UNSET};
     GOptionEntry entries[] = {
         {"listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Address to serve on (default 127.0.0.1:8001)", "ADDR:PORT"},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &o.connect, "libvirt URI (default: embedded QEMU driver in STATE/libvirt)", "URI"},

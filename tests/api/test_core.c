@@ -670,6 +670,8 @@ static void test_bad_options(void **state)
     expect_exit(remember_high, 2, "--basic-remember must be between 0 and 3600 seconds");
     expect_exit(remember_negative, 2, "--basic-remember must be between 0 and 3600 seconds");
     expect_exit(ttl, 2, "--session-ttl must be between 1 and 31622400 seconds");
+    const char *ttl_zero[] = {"--session-ttl=0", NULL}; /* 0 is a value, not "the default" */
+    expect_exit(ttl_zero, 2, "--session-ttl must be between 1 and 31622400 seconds");
     /* The bounds themselves pass the check. */
     const char *lowest[] = {"--basic-remember=0", NULL};
     const char *highest[] = {"--basic-remember=3600", NULL};
@@ -684,6 +686,8 @@ static void test_bad_options(void **state)
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=soon\n", -1, NULL));
     expect_exit(from_file, 2, "basic_remember");
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nmax_body=10\n", -1, NULL));
+    expect_exit(from_file, 2, "max_body must be between 4096 and 1073741824 bytes");
+    assert_true(g_file_set_contents(conf, "[virtsnapd]\nmax_body=0\n", -1, NULL));
     expect_exit(from_file, 2, "max_body must be between 4096 and 1073741824 bytes");
     g_unlink(conf);
     g_rmdir(dir);
