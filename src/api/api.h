@@ -17,6 +17,7 @@ typedef struct {
     const char *cookie;     /* the Cookie header, for /logout */
     bool secure;            /* served over TLS */
     const char *peer;       /* the client's address, for the log */
+    const char *session_key; /* the X-Virtsnap-Key header, for /logout */
 } VsApiRequest;
 
 typedef struct {

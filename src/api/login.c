@@ -1,5 +1,6 @@
 /* login.c: POST /login (PAM user → session cookie and its key) and POST
- * /logout. */
+ * /logout (needs no credentials: it always clears the cookie, and ends the
+ * session when the session's key comes with it). */
 #include "api.h"
 
 #include "../http/auth.h"
@@ -33,7 +34,7 @@ void vs_api_logout(const VsApiRequest *req, VsApiResponse *resp)
 {
     if (!vs_api_check_query(req, resp, NULL) || !vs_api_check_body(req, resp, NULL, 0))
         return;
-    vs_auth_logout(req->cookie);
+    vs_auth_logout(req->cookie, req->session_key);
     resp->set_cookie = vs_auth_cookie_header("", req->secure);
     vs_api_json(resp, 204, NULL);
 }

@@ -473,13 +473,15 @@ char *vs_auth_login(const char *user, const char *password, const char *peer, ch
     return id;
 }
 
-void vs_auth_logout(const char *cookie)
+void vs_auth_logout(const char *cookie, const char *session_key)
 {
     g_autofree char *id = vs_auth_cookie_value(cookie, VS_SESSION_COOKIE);
     if (!id)
         return;
     g_mutex_lock(&auth.lock);
-    g_hash_table_remove(auth.sessions, id);
+    Session *s = g_hash_table_lookup(auth.sessions, id);
+    if (s && session_key && vs_auth_equal(session_key, s->key))
+        g_hash_table_remove(auth.sessions, id);
     g_mutex_unlock(&auth.lock);
 }
 

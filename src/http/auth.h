@@ -39,7 +39,8 @@ char *vs_auth_check(const char *authorization, const char *cookie, const char *s
  * client's address, or NULL) goes into the log lines of failures and to
  * PAM, so that fail2ban or pam_faillock can act on it. */
 char *vs_auth_login(const char *user, const char *password, const char *peer, char **key);
-void vs_auth_logout(const char *cookie);
+/* Ends the session of COOKIE if SESSION_KEY is its key. */
+void vs_auth_logout(const char *cookie, const char *session_key);
 /* The Set-Cookie value for session ID (an empty ID clears the cookie). */
 char *vs_auth_cookie_header(const char *id, bool secure);
 

@@ -346,8 +346,12 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
     size_t n_routes;
     const VsRoute *routes = vs_api_routes(&n_routes);
     vs_route_match(routes, n_routes, method, url, &st->match);
-    if (st->match.status != VS_ROUTE_FOUND || st->match.route->handler == (void *)vs_api_login)
-        return 0; /* a static file, an error or the login: decided once the body is in */
+    /* A static file, an error, the login, or a logout (which clears the
+     * cookie of an expired session too, and ends one only with its key):
+     * decided once the body is in. */
+    if (st->match.status != VS_ROUTE_FOUND || st->match.route->handler == (void *)vs_api_login ||
+        st->match.route->handler == (void *)vs_api_logout)
+        return 0;
     const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_AUTHORIZATION);
     const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
@@ -412,7 +416,9 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
                             .principal = st->principal,
                             .cookie = cookie,
                             .secure = secure_cookies(conn, tls, srv->config.public_origin),
-                            .peer = st->peer};
+                            .peer = st->peer,
+                            .session_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                       VS_SESSION_KEY_HEADER)};
         ((VsApiHandler)match->route->handler)(&req, &api);
         if (!api.status)
             vs_api_error(&api, 500, "internal error: the handler gave no answer");

@@ -421,9 +421,14 @@ static void test_login_session(void **state)
     assert_challenge(after);
     g_autoptr(VsTestResponse) other = with_session("GET", "/vms", NULL, cookie2, key2, NULL);
     assert_int_equal(other->status, 200);
-    /* Logging out needs credentials. */
+    /* A logout without the session's key clears the cookie and ends
+     * nothing (a page on another port, a cross-site form). */
     g_autoptr(VsTestResponse) anon_out = with_headers("POST", "/logout", NULL, NULL, NULL);
-    assert_challenge(anon_out);
+    assert_int_equal(anon_out->status, 204);
+    g_autoptr(VsTestResponse) keyless_out = with_headers("POST", "/logout", NULL, cookie2, NULL);
+    assert_int_equal(keyless_out->status, 204);
+    g_autoptr(VsTestResponse) still = with_session("GET", "/vms", NULL, cookie2, key2, NULL);
+    assert_int_equal(still->status, 200);
     g_autoptr(VsTestResponse) out2 = with_session("POST", "/logout", NULL, cookie2, key2, NULL);
     assert_int_equal(out2->status, 204);
     g_autoptr(VsTestResponse) after2 = with_session("GET", "/vms", NULL, cookie2, key2, NULL);
@@ -485,6 +490,12 @@ static void test_session_expiry(void **state)
     g_usleep(1600 * 1000);
     g_autoptr(VsTestResponse) late = with_session("GET", "/tasks", NULL, cookie, key, NULL);
     assert_challenge(late);
+    /* Logging out of it still clears the browser's cookie. */
+    g_autoptr(VsTestResponse) out = with_session("POST", "/logout", NULL, cookie, key, NULL);
+    assert_int_equal(out->status, 204);
+    g_autofree char *cleared = vs_response_header(out, "Set-Cookie");
+    assert_non_null(cleared);
+    assert_true(api_contains(cleared, "Max-Age=0"));
 }
 
 static double timed_login(const char *user, const char *password, long *status)

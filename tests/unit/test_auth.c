@@ -233,7 +233,7 @@ static void test_check_token(void **state)
     assert_null(vs_auth_check(NULL, VS_SESSION_COOKIE "=deadbeef", NULL, NULL, &kind));
     assert_int_equal(kind, VS_AUTH_NONE);
     assert_null(vs_auth_check("Bearer wrong", VS_SESSION_COOKIE "=deadbeef", NULL, NULL, &kind));
-    vs_auth_logout(VS_SESSION_COOKIE "=deadbeef"); /* unknown: harmless */
+    vs_auth_logout(VS_SESSION_COOKIE "=deadbeef", "key"); /* unknown: harmless */
 }
 
 /* Debian's own accounts: root (uid 0), daemon (group daemon), nobody
