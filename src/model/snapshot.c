@@ -949,20 +949,27 @@ VsSnapshot *vs_snapshot_update(const char *vm, const char *name, const char *new
     return op.result;
 }
 
-/* Deletes one snapshot with FLAGS; drivers without METADATA_ONLY
- * (test:///) keep no disk contents, so a plain delete is the same there.
- * libvirt 9.0 cannot delete a live snapshot with its contents: live.c does. */
-static int delete_one(virDomainSnapshotPtr snap, unsigned int flags)
+/* Deletes one snapshot with FLAGS. The test driver refuses METADATA_ONLY
+ * and keeps no disk contents, so a plain delete is the same there; on any
+ * other driver a refusal stays one (a plain delete would destroy the
+ * contents that a rename or a delete with disks=keep must keep). libvirt
+ * 9.0 cannot delete a live snapshot with its contents: live.c does. */
+static bool delete_one(virDomainSnapshotPtr snap, unsigned int flags, GError **error)
 {
-    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY))
-        return vs_live_delete(snap, false, NULL) ? 0 : -1; /* either kind */
+    const char *name = virDomainSnapshotGetName(snap);
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)) /* either kind; its own error */
+        return vs_live_delete(snap, false, error);
     if (virDomainSnapshotDelete(snap, flags) == 0)
-        return 0;
+        return true;
     virErrorPtr err = virGetLastError();
-    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) || !err ||
-        (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT))
-        return -1;
-    return virDomainSnapshotDelete(snap, flags & ~VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY);
+    if (!err || (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT) ||
+        !g_str_has_prefix(vs_hv_uri(), "test") ||
+        virDomainSnapshotDelete(snap, flags & ~VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0) {
+        vs_hv_set_error(error, "cannot delete snapshot '%s' of VM '%s'", name,
+                        virDomainGetName(virDomainSnapshotGetDomain(snap)));
+        return false;
+    }
+    return true;
 }
 
 /* Deletes TOP and its descendants (TOP NULL: every snapshot of DOM) one at a
@@ -990,9 +997,7 @@ static bool delete_leaves_first(virDomainPtr dom, virDomainSnapshotPtr top, unsi
         g_autofree char *name = g_strdup(virDomainSnapshotGetName(all[i]));
         if (top && !g_hash_table_contains(doomed, name))
             continue;
-        if (delete_one(all[i], flags) < 0) {
-            vs_hv_set_error(error, "cannot delete snapshot '%s' of VM '%s'", name,
-                            virDomainGetName(dom));
+        if (!delete_one(all[i], flags, error)) {
             ok = false;
         } else if (forget_uuid) {
             vs_snapnames_forget(forget_uuid, name);
