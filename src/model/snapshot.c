@@ -841,11 +841,15 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
      * every failure. A snapshot of that libvirt name is then another
      * client's, made since the name was found free (libvirt refused the
      * name before doing anything), and stays. */
-    vs_journal_end(journal);
     if (snap && !ok && !broken_off) { /* only one our call returned, never one found */
-        vs_live_delete(snap, false, NULL); /* either kind */
+        g_autoptr(GError) undo_error = NULL;
+        if (!vs_live_delete(snap, false, &undo_error)) /* either kind */
+            vs_warn("VM '%s': snapshot '%s' was made, then its create failed, and it cannot be "
+                    "deleted: %s", job->vm, job->name, undo_error->message);
         vs_snapnames_forget(job->uuid, internal);
     }
+    /* Ended after that undo: a crash before it finds the snapshot made. */
+    vs_journal_end(journal);
     if (!ok)
         return false;
     vs_info("VM '%s': created %s snapshot '%s' (libvirt name '%s')%s", job->vm,
