@@ -1,7 +1,8 @@
 /* test_diskfull.c: the state directory's file system fills up while a
  * snapshot of a running VM is taken (issue 6). The task must fail with the
  * reason, leave no snapshot (no metadata, no qcow2 tag), and the VM must keep
- * running; once there is room again snapshots and reverts work as before.
+ * running; a snapshot rename with a new description fails whole; once there
+ * is room again snapshots and reverts work as before.
  * The state directory lives on a 64 MiB tmpfs the test mounts (root only). */
 #include "guest.h"
 #include "harness.h"
@@ -84,8 +85,35 @@ static void test_snapshot_on_full_disk(void **state)
         count_before = vs_guest_wait_count(log, 0, count_before + 10, 30);
     }
 
+    /* Full to the last block: a snapshot's new name cannot be written, and
+     * the request changes nothing, its new description included. */
+    assert_int_equal(g_unlink(filler), 0);
+    g_free(filler);
+    filler = fill_up(0);
+    g_autoptr(VsTestResponse) renamed = vs_req(
+        d, "PUT", "{\"name\":\"renamed\",\"description\":\"new words\"}", "/vms/df/snapshots/before");
+    printf("# rename and new description on a full disk: %ld %s\n", renamed->status, renamed->body);
+    assert_true(renamed->status >= 500);
+    g_autoptr(VsTestResponse) kept = vs_req(d, "GET", NULL, "/vms/df/snapshots/before");
+    assert_int_equal(kept->status, 200);
+    assert_string_not_equal(vs_json_str(kept->json, "description"), "new words");
+    /* A new description alone: libvirt 9.0 cannot save it, and drops the
+     * snapshot from its list (its file keeps the old text); virtsnapd says
+     * so, and after a restart the snapshot is back, as it was. */
+    g_autoptr(VsTestResponse) described =
+        vs_req(d, "PUT", "{\"description\":\"new words\"}", "/vms/df/snapshots/before");
+    printf("# new description on a full disk: %ld %s\n", described->status, described->body);
+    assert_true(described->status >= 500);
+
     /* Room again: everything works as before. */
     assert_int_equal(g_unlink(filler), 0);
+    vs_test_daemon_restart(d);
+    g_autoptr(VsTestResponse) back = vs_req(d, "GET", NULL, "/vms/df/snapshots/before");
+    assert_int_equal(back->status, 200);
+    assert_string_not_equal(vs_json_str(back->json, "description"), "new words");
+    json_t *after_restart = vs_guest_vm_get(d, "df");
+    assert_string_equal(vs_json_str(after_restart, "state"), "running");
+    json_decref(after_restart);
     vs_guest_snapshot(d, "df", "full");
     gsize offset = vs_file_size(log);
     long at_before = vs_guest_last_count(log);
