@@ -631,7 +631,7 @@ static int domain_state(virDomainPtr dom)
 /* The snapshot metadata libvirt gets (REDEFINE): what was saved and where. */
 static char *snapshot_metadata(const char *internal, const char *description, gint64 created,
                                const char *parent, const char *ram_path, xmlDoc *domain,
-                               GPtrArray *disks)
+                               xmlDoc *inactive, GPtrArray *disks)
 {
     g_autoptr(xmlDoc) doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"domainsnapshot");
@@ -666,6 +666,13 @@ static char *snapshot_metadata(const char *internal, const char *description, gi
         xmlNewProp(d, (const xmlChar *)"snapshot", (const xmlChar *)(internal_disk ? "internal" : "no"));
     }
     xmlAddChild(root, xmlDocCopyNode(xmlDocGetRootElement(domain), doc, 1));
+    /* The definition for the next start, as libvirt keeps it with a running
+     * VM's snapshot: a revert brings it back. */
+    if (inactive) {
+        xmlNode *copy = xmlDocCopyNode(xmlDocGetRootElement(inactive), doc, 1);
+        xmlNodeSetName(copy, (const xmlChar *)"inactiveDomain");
+        xmlAddChild(root, copy);
+    }
     return vs_xml_to_string(doc);
 }
 
@@ -761,6 +768,10 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     if (!domain)
         return NULL;
     g_autofree char *domain_xml = vs_xml_to_string(domain);
+    g_autoptr(xmlDoc) inactive =
+        vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, error);
+    if (!inactive)
+        return NULL;
     g_autofree char *cookie = save_cookie(dom);
     g_autoptr(virDomainSnapshot) current = virDomainSnapshotCurrent(dom, 0);
     g_autofree char *parent = current ? g_strdup(virDomainSnapshotGetName(current)) : NULL;
@@ -1005,7 +1016,8 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     double t_done = now_ms();
 
     g_autofree char *meta =
-        snapshot_metadata(internal, description, created, parent, ram_path, domain, disks);
+        snapshot_metadata(internal, description, created, parent, ram_path, domain, inactive,
+                          disks);
     virDomainSnapshotPtr snap = virDomainSnapshotCreateXML(
         dom, meta, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT);
     if (!snap) {
@@ -1067,13 +1079,18 @@ char *vs_live_snapshot_ram(virDomainSnapshotPtr snap)
 }
 
 /* The snapshot's own copy of the domain as a document of its own. */
-static xmlDoc *snapshot_domain(xmlDoc *doc)
+/* The snapshot DOC's element WHAT ("domain", "inactiveDomain") as a
+ * domain document of its own, or NULL. */
+static xmlDoc *snapshot_domain(xmlDoc *doc, const char *what)
 {
-    g_autoptr(GPtrArray) nodes = vs_xml_nodes(doc, NULL, "/domainsnapshot/domain");
+    g_autofree char *path = g_strdup_printf("/domainsnapshot/%s", what);
+    g_autoptr(GPtrArray) nodes = vs_xml_nodes(doc, NULL, path);
     if (nodes->len == 0)
         return NULL;
     xmlDoc *out = xmlNewDoc((const xmlChar *)"1.0");
-    xmlDocSetRootElement(out, xmlDocCopyNode(g_ptr_array_index(nodes, 0), out, 1));
+    xmlNode *root = xmlDocCopyNode(g_ptr_array_index(nodes, 0), out, 1);
+    xmlNodeSetName(root, (const xmlChar *)"domain");
+    xmlDocSetRootElement(out, root);
     return out;
 }
 
@@ -1125,7 +1142,7 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
     if (!doc)
         return false;
     g_autofree char *ram = vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)");
-    g_autoptr(xmlDoc) domain = snapshot_domain(doc);
+    g_autoptr(xmlDoc) domain = snapshot_domain(doc, "domain");
     if (!doc_is_live(doc) || !ram || !domain) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "snapshot '%s' of VM '%s' is not a live snapshot",
                     tag, vm);
@@ -1150,6 +1167,11 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
         }
     }
     g_autofree char *dxml = vs_xml_to_string(domain);
+    /* The definition for the next start as it was then (a memory or CPU
+     * change made while the VM ran waits there), as libvirt's own revert
+     * brings back; a snapshot taken before session 16 has only DOMAIN. */
+    g_autoptr(xmlDoc) inactive = snapshot_domain(doc, "inactiveDomain");
+    g_autofree char *next_start = inactive ? vs_xml_to_string(inactive) : g_strdup(dxml);
     if (virDomainIsPersistent(dom) != 1) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                     "VM '%s' is transient: stopping it to revert would end it", vm);
@@ -1179,7 +1201,7 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
                           "from them, or revert again): ";
     /* libvirt's own revert brings the snapshot's definition back too. */
     if (virDomainIsPersistent(dom) == 1) {
-        g_autoptr(virDomain) defined = virDomainDefineXML(conn, dxml);
+        g_autoptr(virDomain) defined = virDomainDefineXML(conn, next_start);
         if (!defined) {
             vs_hv_set_error(error, "cannot restore the definition of VM '%s'", vm);
             g_prefix_error(error, stopped, vm, tag);

@@ -4,7 +4,8 @@
  * and memory_bytes, writes STATE/live/<uuid>/<name>.ram, and a classic one
  * ("live": false) reports its figures too; (2) revert to a live snapshot
  * brings the RAM counter back, also in a tree mixing both kinds, and a live
- * snapshot right after a classic revert works; (3) disks and RAM are from
+ * snapshot right after a classic revert works, and a revert brings back the
+ * definition for the next start as it was; (3) disks and RAM are from
  * the same instant (with the live-proof guest, which also writes its counter
  * to its disk), and a paused VM reverts to it; (4) 409 for a VM that is not running and 400 for a
  * non-boolean "live" change nothing, what "live" absent means, deletes of
@@ -451,6 +452,47 @@ static void test_revert_live(void **state)
     expect_parent(VM, "c1", "l1");
     g_autofree char *tags = vs_qemu_img_tags(vm_image);
     assert_string_equal(tags, "c1,l1");
+}
+
+/* The vCPU count in the definition of VM for its next start (the embedded
+ * driver's saved XML). */
+static int next_start_cpus(const char *vm)
+{
+    g_autofree char *file = g_strdup_printf("%s.xml", vm);
+    g_autofree char *path = vs_state_path(e2e.d, "libvirt", "etc", "qemu", file, NULL);
+    g_autofree char *xml = vs_read_file(path);
+    const char *vcpu = strstr(xml, "<vcpu");
+    const char *text = vcpu ? strchr(vcpu, '>') : NULL;
+    assert_non_null(text);
+    return atoi(text + 1);
+}
+
+/* (2) A live snapshot keeps the definition for the next start, as libvirt
+ * does for a classic one: a CPU change made while the VM ran (it waits for
+ * the next start) comes back with a revert, and a later one goes. */
+static void test_revert_live_next_start(void **state)
+{
+    (void)state;
+    skip_unless_live();
+    {
+        g_autoptr(VsTestResponse) two =
+            vs_expect(e2e.d, 200, "PUT", "{\"cpus\": 2}", "/vms/%s", VM);
+    }
+    vs_guest_snapshot_kind(e2e.d, VM, "nx", "true");
+    {
+        g_autoptr(VsTestResponse) three =
+            vs_expect(e2e.d, 200, "PUT", "{\"cpus\": 3}", "/vms/%s", VM);
+    }
+    assert_int_equal(next_start_cpus(VM), 3);
+    vs_guest_revert(e2e.d, VM, "nx");
+    assert_int_equal(next_start_cpus(VM), 2);
+    {
+        g_autoptr(VsTestResponse) one =
+            vs_expect(e2e.d, 200, "PUT", "{\"cpus\": 1}", "/vms/%s", VM);
+        g_autoptr(VsTestResponse) del =
+            vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/%s/snapshots/nx", VM);
+    }
+    assert_int_equal(next_start_cpus(VM), 1);
 }
 
 /* The counter the guest-dirty guest last wrote to its disk (the last sector
@@ -1043,6 +1085,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_take_live),
         cmocka_unit_test(test_revert_live),
+        cmocka_unit_test(test_revert_live_next_start),
         cmocka_unit_test(test_disk_ram_instant),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_edit_delete),
