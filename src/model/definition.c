@@ -111,6 +111,9 @@ static VsDefinition *definition_read(virDomainPtr dom, GError **error)
     VsDefinition *d = g_new0(VsDefinition, 1);
     d->state = state;
     d->hugepages = vs_definition_hugepages(doc);
+    g_autofree char *loader = vs_xml_string(doc, NULL, "string(/domain/os/loader/@type)");
+    g_autofree char *nvram = vs_xml_string(doc, NULL, "string(/domain/os/nvram/@format)");
+    d->pflash = g_strcmp0(loader, "pflash") == 0 && g_strcmp0(nvram, "qcow2") != 0;
     d->serial_log = vs_xml_string(doc, NULL,
                                   "string(/domain/devices/serial[@type='file']/source/@path)");
     d->disks = parse_disks(doc);

@@ -22,6 +22,7 @@ typedef struct {
     VsDefinitionMarks marks;
     int state; /* virDomainGetState's */
     bool hugepages;
+    bool pflash; /* UEFI firmware from pflash with a raw variable store */
     char *serial_log;
     GPtrArray *disks; /* VsDisk*, sizes not filled */
 } VsDefinition;

@@ -451,15 +451,29 @@ static void pending_release(const char *uuid, const char *name)
  * IMAGES, and sets *RUNNING to whether the VM runs (its domain ID as the
  * handle was looked up) and *STATE to its state. The definition (the
  * running one while it runs) and the state are those kept since nothing
- * changed the VM (definition.h): no round trip then on a libvirtd. */
+ * changed the VM (definition.h): no round trip then on a libvirtd.
+ * CLASSIC: the snapshot would be libvirt's (not live). QEMU's libvirt takes
+ * no internal snapshot of a VM whose UEFI firmware runs from pflash with a
+ * raw variable store (QEMU's savevm cannot hold it): 409 at once, rather
+ * than a task that fails; a live snapshot of it, which keeps the store's
+ * contents in the memory file, works. */
 static bool disks_can_snapshot(virDomainPtr dom, const char *uuid, GPtrArray *images,
-                               bool *running, int *state, GError **error)
+                               bool classic, bool *running, int *state, GError **error)
 {
     g_autoptr(VsDefinition) def = vs_definition_get(dom, uuid, error);
     if (!def)
         return false;
     *running = virDomainGetID(dom) != (unsigned int)-1; /* no call to libvirt */
     *state = def->state;
+    if (def->pflash && (classic || *state != VIR_DOMAIN_RUNNING) &&
+        g_str_has_prefix(vs_hv_uri(), "qemu")) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' boots UEFI firmware from pflash, of which libvirt takes no internal "
+                    "snapshot: %s", virDomainGetName(dom),
+                    *state == VIR_DOMAIN_RUNNING ? "take a live snapshot (\"live\": true)"
+                                                 : "start it and take a live snapshot");
+        return false;
+    }
     for (guint i = 0; i < def->disks->len; i++) {
         const VsDisk *disk = g_ptr_array_index(def->disks, i);
         if (disk->readonly)
@@ -535,7 +549,8 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
                     vm, name);
         return NULL;
     }
-    if (!disks_can_snapshot(dom, uuid, images, &running, &state, error) ||
+    bool classic = live == VS_LIVE_OFF || (live == VS_LIVE_AUTO && live_default == VS_LIVE_OFF);
+    if (!disks_can_snapshot(dom, uuid, images, classic, &running, &state, error) ||
         (live == VS_LIVE_ON && !vs_live_supported(dom, error)) ||
         !vs_vmlock_has_room(lock, vm, error))
         return NULL;

@@ -7,7 +7,10 @@
  *   - the link drops and libvirtd goes on: virtsnapd, back before libvirtd
  *     has finished, waits for libvirt's job and finds the snapshot made;
  *   - libvirtd itself is killed and restarted: the snapshot is not made,
- *     and nothing of it is left (no metadata, no qcow2 tag), the guest runs. */
+ *     and nothing of it is left (no metadata, no qcow2 tag), the guest runs.
+ * Also, a UEFI VM (pflash firmware) another client defined: a snapshot
+ * create is refused at once (409), and its delete keeps its variable store
+ * with ?disks=keep and removes it otherwise. */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -204,6 +207,61 @@ static void test_live_cut_at_metadata(void **state)
     json_decref(vm);
 }
 
+/* Defines, through another client of the same libvirtd, VM "uefi": UEFI
+ * firmware from pflash (a stand-in code file: the VM is never started), its
+ * variable store NVRAM, a qcow2 disk outside STATE. */
+static void define_uefi(const char *nvram, const char *disk)
+{
+    assert_true(g_file_set_contents(nvram, "variables", -1, NULL));
+    g_autofree char *code = g_build_filename(t.workdir, "CODE.fd", NULL);
+    assert_true(g_file_set_contents(code, "firmware", -1, NULL));
+    g_autofree char *uri = g_strdup_printf("qemu+unix:///system?socket=%s", vs_libvirtd_socket());
+    virConnectPtr conn = virConnectOpen(uri);
+    assert_non_null(conn);
+    g_autofree char *xml = g_strdup_printf(
+        "<domain type='qemu'><name>uefi</name><memory unit='MiB'>64</memory>"
+        "<os><type arch='x86_64' machine='q35'>hvm</type>"
+        "<loader readonly='yes' type='pflash'>%s</loader><nvram>%s</nvram></os>"
+        "<features><acpi/></features><devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='%s'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+        code, nvram, disk);
+    virDomainPtr dom = virDomainDefineXML(conn, xml);
+    assert_non_null(dom);
+    virDomainFree(dom);
+    virConnectClose(conn);
+}
+
+/* A UEFI VM (pflash firmware) on QEMU: libvirt takes no internal snapshot
+ * of it, so a create answers 409 at once, saying what works instead; its
+ * delete keeps the variable store with ?disks=keep and removes it
+ * otherwise (libvirt's UNDEFINE_KEEP_NVRAM / _NVRAM), and never touches a
+ * disk outside STATE. */
+static void test_uefi_vm(void **state)
+{
+    (void)state;
+    g_autofree char *nvram = g_build_filename(t.workdir, "uefi_VARS.fd", NULL);
+    g_autofree char *disk = g_build_filename(t.workdir, "uefi.qcow2", NULL);
+    const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", disk, "16M", NULL};
+    assert_int_equal(vs_run(argv, NULL), 0);
+    define_uefi(nvram, disk);
+    g_autoptr(VsTestResponse) refused =
+        vs_http(t.d, "POST", "/vms/uefi/snapshots", "{\"name\": \"u1\"}");
+    assert_int_equal(refused->status, 409);
+    assert_non_null(strstr(vs_json_str(refused->json, "reason"), "pflash"));
+    assert_non_null(strstr(vs_json_str(refused->json, "reason"), "live snapshot"));
+    g_autoptr(VsTestResponse) kept = vs_http(t.d, "DELETE", "/vms/uefi?disks=keep", NULL);
+    assert_int_equal(kept->status, 204);
+    assert_true(g_file_test(nvram, G_FILE_TEST_EXISTS));
+    define_uefi(nvram, disk);
+    g_autoptr(VsTestResponse) gone = vs_http(t.d, "DELETE", "/vms/uefi", NULL);
+    assert_int_equal(gone->status, 204);
+    assert_false(g_file_test(nvram, G_FILE_TEST_EXISTS));
+    assert_true(g_file_test(disk, G_FILE_TEST_EXISTS));
+    g_autoptr(VsTestResponse) none = vs_http(t.d, "GET", "/vms/uefi", NULL);
+    assert_int_equal(none->status, 404);
+}
+
 int main(void)
 {
     virSetErrorFunc(NULL, quiet); /* expected refusals, checked by the tests */
@@ -213,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_link_drops_libvirtd_finishes),
         cmocka_unit_test(test_libvirtd_killed_midway),
         cmocka_unit_test(test_live_cut_at_metadata),
+        cmocka_unit_test(test_uefi_vm),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
     return vs_libvirtd_exit_status(failed, daemon_status);
