@@ -31,24 +31,33 @@ export const session = {
   setToken(token) {
     sessionStorage.setItem(TOKEN_KEY, token);
     sessionStorage.removeItem(USER_KEY);
-    localStorage.removeItem(SESSION_KEY);
   },
   setUser(user, key) {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.setItem(USER_KEY, user);
     localStorage.setItem(SESSION_KEY, key);
   },
-  clear() {
+  /** This tab's sign-in; the session key, which the other tabs share, stays. */
+  forget() {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(USER_KEY);
+  },
+  /** Signing out: the session key goes too (the cookie is gone for every tab). */
+  clear() {
+    this.forget();
     localStorage.removeItem(SESSION_KEY);
   },
 };
 
-/** Path helpers: every name is percent-encoded. */
-export const vmPath = (vm) => `/vms/${encodeURIComponent(vm)}`;
+/** Path helpers: every name is percent-encoded, "." and ".." too (fetch would resolve
+ *  them as path steps; another tool may have named a VM so). */
+const segment = (name) => {
+  const enc = encodeURIComponent(name);
+  return enc === '.' || enc === '..' ? enc.replace(/\./g, '%2E') : enc;
+};
+export const vmPath = (vm) => `/vms/${segment(vm)}`;
 export const snapsPath = (vm) => `${vmPath(vm)}/snapshots`;
-export const snapPath = (vm, snap) => `${snapsPath(vm)}/${encodeURIComponent(snap)}`;
+export const snapPath = (vm, snap) => `${snapsPath(vm)}/${segment(snap)}`;
 
 /**
  * Sends one request. BODY (if not undefined) goes as JSON. Resolves to the parsed JSON
@@ -61,6 +70,7 @@ export async function request(method, path, body, options = {}) {
   if (token && !options.noToken) headers.Authorization = `Bearer ${token}`;
   const key = session.key();
   if (key) headers['X-Virtsnap-Key'] = key;
+  const sentKey = key;
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -86,6 +96,10 @@ export async function request(method, path, body, options = {}) {
       ? data.reason
       : `virtsnapd answered ${resp.status} ${resp.statusText || ''}`.trim();
     const err = new ApiError(resp.status, reason);
+    // A key the daemon no longer knows goes, unless another tab has signed in since.
+    if (resp.status === 401 && sentKey && !headers.Authorization && session.key() === sentKey) {
+      localStorage.removeItem(SESSION_KEY);
+    }
     if (resp.status === 401 && !options.quiet401) unauthorizedHandler(err);
     throw err;
   }

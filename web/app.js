@@ -52,7 +52,7 @@ async function loginWithToken(e) {
   try {
     await api.get('/vms', { quiet401: true });
   } catch (err) {
-    session.clear();
+    session.forget();
     loginError(err.status === 401 ? 'That API token was not accepted. Copy it again from STATE/token.' : `Could not sign in: ${err.reason}`);
     input.focus();
     return;
@@ -65,7 +65,7 @@ async function loginWithPassword(e) {
   const user = $('login-user').value.trim();
   const password = $('login-password').value;
   $('login-password').value = ''; // the password is never kept anywhere
-  session.clear();
+  session.forget(); // the other tabs' session key stays until this login replaces it
   const button = e.submitter || $('login-pam').querySelector('button');
   button.disabled = true;
   try {
@@ -172,7 +172,7 @@ function route() {
 
 async function start() {
   onUnauthorized(() => {
-    session.clear();
+    session.forget();
     showLogin('Your session has ended or the token is no longer valid. Please sign in again.');
   });
   $('login-token').addEventListener('submit', loginWithToken);

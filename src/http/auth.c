@@ -381,7 +381,8 @@ static bool check_password(const char *user, const char *password, const char *d
         return false;
     }
     bool known = digest && is_remembered(digest);
-    bool ok = known || vs_pam_authenticate(auth.pam_service, user, password, peer);
+    bool ok = known || vs_pam_authenticate(auth.pam_service, user, password,
+                                           peer && strcmp(peer, "?") != 0 ? peer : NULL);
     bool allowed = known || (ok && vs_auth_user_allowed(user, auth.login_group));
     /* A right password of an account that may not log in counts as a
      * failure, and is answered the same: it tells nothing of the password. */

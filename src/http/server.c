@@ -40,6 +40,7 @@ struct VsServer {
     char *url;
     char *tls_cert_pem, *tls_key_pem;
     char *public_host; /* the host name of config.public_origin, or NULL */
+    char *listen_host; /* the host of config.listen, as given */
     bool on_loopback;  /* listening on a loopback address */
     struct sockaddr_storage addr;
 };
@@ -193,18 +194,20 @@ static bool host_is_loopback(const char *host)
     return name && vs_listen_is_loopback(name);
 }
 
-/* Served on loopback, a request must have been sent to a loopback name (or
- * to the public origin's host, through its proxy): a page whose own name
- * resolves to 127.0.0.1 (DNS rebinding) would otherwise be "same origin"
- * with virtsnapd and could have the browser ask for a password for it.
- * A request without Host (HTTP/1.0, not a browser) passes. */
+/* Served on loopback, a request must have been sent to a loopback name, to
+ * the name virtsnapd was told to listen on (say a host name that
+ * /etc/hosts maps to 127.0.1.1), or to the public origin's host, through
+ * its proxy: a page whose own name resolves to 127.0.0.1 (DNS rebinding)
+ * would otherwise be "same origin" with virtsnapd and could have the
+ * browser ask for a password for it. A request without Host (HTTP/1.0, not
+ * a browser) passes. */
 static bool host_allowed(const VsServer *srv, struct MHD_Connection *conn)
 {
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!srv->on_loopback || !host)
         return true;
     g_autofree char *name = host_name(host);
-    return name && (vs_listen_is_loopback(name) ||
+    return name && (vs_listen_is_loopback(name) || g_ascii_strcasecmp(name, srv->listen_host) == 0 ||
                     (srv->public_host && g_ascii_strcasecmp(name, srv->public_host) == 0));
 }
 
@@ -349,8 +352,15 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
     /* A static file, an error, the login, or a logout (which clears the
      * cookie of an expired session too, and ends one only with its key):
      * decided once the body is in. */
+    bool logout = st->match.status == VS_ROUTE_FOUND &&
+                  st->match.route->handler == (void *)vs_api_logout;
+    if (logout && !same_origin(conn, srv->config.tls_cert != NULL, srv->config.public_origin)) {
+        /* a cross-site form would sign the user's tabs out */
+        vs_api_error(api, 403, "cross-site request refused: Origin does not match");
+        return api->status;
+    }
     if (st->match.status != VS_ROUTE_FOUND || st->match.route->handler == (void *)vs_api_login ||
-        st->match.route->handler == (void *)vs_api_logout)
+        logout)
         return 0;
     const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_AUTHORIZATION);
@@ -619,6 +629,7 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
     srv->web_dir = g_strdup(config->web_dir);
     srv->config.web_dir = srv->web_dir;
     srv->on_loopback = addr_is_loopback(&srv->addr);
+    srv->listen_host = g_strdup(host);
     if (config->public_origin) {
         const char *authority = strstr(config->public_origin, "://");
         srv->public_host = authority ? host_name(authority + 3) : NULL;
@@ -644,6 +655,7 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
         g_free(srv->tls_key_pem);
         g_free(srv->web_dir);
         g_free(srv->public_host);
+        g_free(srv->listen_host);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -666,5 +678,6 @@ void vs_server_stop(VsServer *srv)
     g_free(srv->tls_cert_pem);
     g_free(srv->tls_key_pem);
     g_free(srv->public_host);
+    g_free(srv->listen_host);
     g_free(srv);
 }

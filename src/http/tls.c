@@ -7,20 +7,26 @@
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Writes DATA to PATH, mode 0600 whatever a file left there had (and never
- * through a symbolic link put in its place). */
+/* Writes DATA to PATH through a new file of mode 0600 renamed over it: not
+ * into a file left there (whose mode, or a descriptor someone holds open
+ * on it, could let others read the key), nor through a symbolic link. */
 static bool write_private(const char *path, const gnutls_datum_t *data)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    bool ok = fd >= 0 && fchmod(fd, 0600) == 0 &&
-              write(fd, data->data, data->size) == (ssize_t)data->size && fsync(fd) == 0;
+    g_autofree char *tmp = g_strdup_printf("%s.new", path);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && write(fd, data->data, data->size) == (ssize_t)data->size &&
+              fsync(fd) == 0;
     if (fd >= 0)
         close(fd);
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok)
+        unlink(tmp);
     return ok;
 }
 

@@ -655,6 +655,8 @@ static VsJournalOutcome settle_once(VsJournal *j, gint64 deadline)
         return recover_clone(conn, j->kf);
     if (gone) /* with its snapshots */
         return VS_JOURNAL_UNDONE;
+    if (g_strcmp0(kind, "snapdelete") == 0)
+        return recover_snapshot_delete(dom, j->kf);
     if (g_strcmp0(kind, "snapshot") == 0)
         return recover_snapshot(dom, uuid, j->kf, deadline);
     if (g_strcmp0(kind, "revert") == 0 && g_key_file_get_boolean(j->kf, "op", "at_start", NULL))

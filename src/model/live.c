@@ -1289,25 +1289,34 @@ static bool delete_one_live(virDomainSnapshotPtr snap, GError **error)
     g_autofree char *ram = vs_live_snapshot_ram(snap);
     g_autofree char *name = g_strdup(virDomainSnapshotGetName(snap));
     g_autofree char *uuid = vs_hv_uuid(dom);
-    VsJournal *journal = vs_journal_begin("snapdelete", uuid, error);
+    /* A record that cannot be written (a full disk, which this delete may
+     * be meant to relieve) does not stop it: it goes on without one. */
+    g_autoptr(GError) record_error = NULL;
+    VsJournal *journal = vs_journal_begin("snapdelete", uuid, &record_error);
+    if (journal) {
+        vs_journal_set(journal, "tag", name);
+        if (ram)
+            vs_journal_set(journal, "ram", ram);
+    }
+    if (journal && !vs_journal_commit(journal, &record_error))
+        g_clear_pointer(&journal, vs_journal_end);
     if (!journal)
-        return false;
-    vs_journal_set(journal, "tag", name);
-    if (ram)
-        vs_journal_set(journal, "ram", ram);
-    bool ok = vs_journal_commit(journal, error);
+        vs_warn("VM '%s': deleting live snapshot '%s' without a journal record: %s",
+                virDomainGetName(dom), name, record_error->message);
     /* libvirt moves the children up and, for the current one, makes the
      * parent current; METADATA_ONLY as libvirt 9.0 cannot delete it itself. */
-    if (ok && virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0) {
+    bool ok = virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) == 0;
+    if (!ok)
         vs_hv_set_error(error, "cannot delete snapshot '%s'", name);
-        ok = false;
-    }
     if (ok)
         vs_fault_point("live-delete-after-metadata");
     if (ok && !vs_live_delete_contents(dom, name, ram, error)) {
         g_prefix_error(error, "snapshot '%s' is deleted, but its contents stay inside the disks "
-                              "(qemu-img snapshot -l): ", name);
+                              "(qemu-img snapshot -l) until the VM's next change tries again: ",
+                       name);
         ok = false;
+        if (journal)
+            vs_journal_keep(&journal); /* settled (tried once more) before that change */
     }
     vs_journal_end(journal);
     return ok;

@@ -927,7 +927,8 @@ static bool set_description(virDomainSnapshotPtr snap, const char *description, 
         flags |= VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT;
     virDomainPtr dom = virDomainSnapshotGetDomain(snap);
     const char *name = virDomainSnapshotGetName(snap);
-    g_autoptr(virDomainSnapshot) redefined = virDomainSnapshotCreateXML(dom, xml, flags);
+    g_autoptr(virDomainSnapshot) redefined =
+        vs_fault_fails("snapshot-description") ? NULL : virDomainSnapshotCreateXML(dom, xml, flags);
     if (redefined)
         return true;
     vs_hv_set_error(error, "cannot change the description of snapshot '%s'", name);

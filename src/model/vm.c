@@ -479,15 +479,16 @@ static bool rename_domain(virDomainPtr dom, const char *new_name, GError **error
 /* A rename that failed after the memory, CPUs or huge pages were changed:
  * the definition as it was BEFORE is put back, if the VM (UUID) still has
  * its old NAME, so that a failed change leaves nothing of itself. */
-static void put_back(virConnectPtr conn, const char *uuid, const char *name, const char *before)
+static void put_back(const char *uuid, const char *name, const char *before)
 {
-    g_autoptr(virDomain) now = virDomainLookupByUUIDString(conn, uuid);
-    if (!now || strcmp(virDomainGetName(now), name) != 0)
-        return;
-    g_autoptr(virDomain) redefined = virDomainDefineXML(conn, before);
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL); /* a settled rename reconnected */
+    g_autoptr(virDomain) now = conn ? virDomainLookupByUUIDString(conn, uuid) : NULL;
+    if (now && strcmp(virDomainGetName(now), name) != 0)
+        return; /* renamed after all: the whole change stands */
+    g_autoptr(virDomain) redefined = now ? virDomainDefineXML(conn, before) : NULL;
     if (!redefined)
         vs_error("VM '%s' was not renamed, and its memory and CPUs could not be put back: %s",
-                 name, virGetLastErrorMessage());
+                 name, conn ? virGetLastErrorMessage() : "no connection to libvirt");
 }
 
 VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
@@ -518,7 +519,7 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     if (ok && renaming && !rename_domain(dom, change->name, error)) {
         ok = false;
         if (before)
-            put_back(conn, uuid, name, before);
+            put_back(uuid, name, before);
     }
     if (held)
         vs_vmname_release(change->name);

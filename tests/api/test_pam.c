@@ -427,6 +427,10 @@ static void test_login_session(void **state)
     assert_int_equal(anon_out->status, 204);
     g_autoptr(VsTestResponse) keyless_out = with_headers("POST", "/logout", NULL, cookie2, NULL);
     assert_int_equal(keyless_out->status, 204);
+    /* From another site: refused, so no form there signs the user out. */
+    g_autoptr(VsTestResponse) foreign_out =
+        with_session("POST", "/logout", NULL, cookie2, key2, "Origin: http://evil.example");
+    api_check_error(foreign_out, 403, NULL);
     g_autoptr(VsTestResponse) still = with_session("GET", "/vms", NULL, cookie2, key2, NULL);
     assert_int_equal(still->status, 200);
     g_autoptr(VsTestResponse) out2 = with_session("POST", "/logout", NULL, cookie2, key2, NULL);

@@ -646,13 +646,25 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await other.goto(`${base}/`);
     await other.locator('#vm-rows tr').first().waitFor();
     assert.equal(await other.locator('#login-view').isHidden(), true);
+    // A 401 in that tab (a token that is not accepted) signs only that tab out.
+    await other.evaluate(() => sessionStorage.setItem('virtsnap.token', 'not-the-token'));
+    await other.click('#list-refresh');
+    await other.locator('#login-view').waitFor();
+    assert.equal(await other.evaluate(() => localStorage.getItem('virtsnap.sessionKey')), key);
     await other.close();
+    await page.click('#list-refresh');
+    await row('test').waitFor();
+    assert.equal(await page.locator('#login-view').isHidden(), true, 'the first tab stays in');
+    // Logging out ends the session at the daemon: the cookie, put back, is refused.
+    const cookies = await context.cookies();
     await page.click('#logout');
     await page.locator('#login-view').waitFor();
     assert.equal(await page.evaluate(() => localStorage.getItem('virtsnap.sessionKey')), null);
+    await context.addCookies(cookies.filter((c) => c.name === 'virtsnap_session'));
     const after = await page.evaluate(async ([k, h]) =>
       (await fetch('/vms', { headers: { ...h, 'X-Virtsnap-Key': k } })).status, [key, xhr]);
     assert.equal(after, 401, 'the session ended at the daemon');
+    await context.clearCookies();
   });
 
   step('keeps a 200-snapshot tree readable: folded chains, collapse, zoom, keyboard', async () => {

@@ -7,8 +7,11 @@
  *     the power-off, which would strand it, and is defined again when the
  *     power-off fails); without the fault, both go as asked;
  *   - a change of memory and name whose rename fails leaves the memory as
- *     it was. */
+ *     it was;
+ *   - a snapshot's new name and description whose description libvirt
+ *     refuses leaves its name as it was. */
 #include "hv_fixture.h"
+#include "model/snapshot.h"
 #include "model/vm.h"
 #include "util/xml.h"
 
@@ -166,12 +169,44 @@ static void test_failed_rename_keeps_memory(void **state)
     assert_int_equal(memory_kib("changed"), 256 * 1024);
 }
 
+static void test_failed_description_keeps_name(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainDefineXML(
+        conn, "<domain type='test'><name>described</name><memory>65536</memory>"
+              "<os><type>hvm</type></os></domain>");
+    assert_non_null(dom);
+    snapshot(dom, "named");
+    g_setenv("VIRTSNAP_FAIL", "snapshot-description*", TRUE);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsSnapshot) updated = vs_snapshot_update("described", "named", "renamed", "words",
+                                                       &error);
+    assert_null(updated);
+    assert_non_null(strstr(error->message, "description"));
+    g_clear_error(&error);
+    g_autoptr(VsSnapshot) same = vs_snapshot_get("described", "named", &error);
+    assert_non_null(same);
+    assert_string_not_equal(same->description, "words");
+    g_autoptr(VsSnapshot) none = vs_snapshot_get("described", "renamed", &error);
+    assert_null(none);
+
+    g_unsetenv("VIRTSNAP_FAIL");
+    g_clear_error(&error);
+    g_autoptr(VsSnapshot) done = vs_snapshot_update("described", "named", "renamed", "words",
+                                                    &error);
+    assert_non_null(done);
+    assert_string_equal(done->name, "renamed");
+    assert_string_equal(done->description, "words");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_persistent_kept_whole),
         cmocka_unit_test(test_transient_gets_its_tree_back),
         cmocka_unit_test(test_failed_rename_keeps_memory),
+        cmocka_unit_test(test_failed_description_keeps_name),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
