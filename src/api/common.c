@@ -57,6 +57,7 @@ void vs_api_gerror(VsApiResponse *resp, const GError *error)
     static const int status_of[] = {
         [VS_ERR_INVALID] = 400,     [VS_ERR_NOT_FOUND] = 404, [VS_ERR_CONFLICT] = 409,
         [VS_ERR_UNAVAILABLE] = 503, [VS_ERR_FAILED] = 500,  [VS_ERR_BUSY] = 429,
+        [VS_ERR_NO_SPACE] = 507,
     };
     int status = 500;
     if (error->domain == VS_ERROR && error->code >= 0 &&

@@ -11,6 +11,7 @@
 #include <libvirt/virterror.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define RECONNECT_INTERVAL_US (2 * G_USEC_PER_SEC)
@@ -526,4 +527,22 @@ int vs_hv_undefine(virDomainPtr dom, bool keep_nvram)
     if (!err || (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT))
         return -1;
     return virDomainUndefineFlags(dom, basic);
+}
+
+bool vs_hv_room_for_metadata(GError **error)
+{
+    if (!g_str_has_prefix(hv.uri, "qemu:///embed"))
+        return true;
+    g_autofree char *dir = g_build_filename(hv.state_dir, "libvirt", NULL);
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0)
+        return true; /* not known: libvirt will say */
+    guint64 free_bytes = (guint64)fs.f_bavail * fs.f_frsize;
+    if (free_bytes >= 4u << 20)
+        return true;
+    g_set_error(error, VS_ERROR, VS_ERR_NO_SPACE,
+                "only %" G_GUINT64_FORMAT " KiB are free where libvirt keeps its files (%s): "
+                "free some space first (libvirt 9.0 loses track of a snapshot it cannot save)",
+                free_bytes >> 10, dir);
+    return false;
 }

@@ -54,6 +54,13 @@ typedef void (*VsHvGoneHook)(const char *uuid);
 void vs_hv_set_gone_hook(VsHvGoneHook hook);
 const char *vs_hv_domain_type(void); /* "kvm", "qemu", "test", … */
 const char *vs_hv_state_dir(void);
+/* Whether libvirt has room to save a snapshot's metadata again (a
+ * description, the current mark): libvirt 9.0 drops a snapshot it fails to
+ * save so, leaving its children pointing at freed memory (a crash at their
+ * next delete, seen on a full disk). Known for the embedded driver only
+ * (its files are under STATE/libvirt): elsewhere true. False with a 507
+ * (VS_ERR_NO_SPACE) ERROR when under 4 MiB are free. */
+bool vs_hv_room_for_metadata(GError **error);
 const char *vs_hv_images_dir(void);  /* STATE/images */
 const char *vs_hv_logs_dir(void);    /* STATE/logs */
 const char *vs_hv_vnc_dir(void);     /* STATE/vnc: VNC sockets of VMs */

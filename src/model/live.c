@@ -1166,6 +1166,9 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
             return false;
         }
     }
+    /* The revert marks the snapshot current by saving it again (make_current). */
+    if (!vs_hv_room_for_metadata(error))
+        return false;
     g_autofree char *dxml = vs_xml_to_string(domain);
     /* The definition for the next start as it was then (a memory or CPU
      * change made while the VM ran waits there), as libvirt's own revert
@@ -1272,11 +1275,11 @@ static bool delete_tags(virDomainPtr dom, const char *tag, GError **error)
 
 bool vs_live_delete_contents(virDomainPtr dom, const char *tag, const char *ram, GError **error)
 {
-    if (!delete_tags(dom, tag, error))
-        return false;
+    /* The memory file first: on a full disk its space lets the images'
+     * refcount updates through. */
     if (ram && g_unlink(ram) != 0 && errno != ENOENT)
         vs_warn("cannot delete %s: %s", ram, g_strerror(errno));
-    return true;
+    return delete_tags(dom, tag, error);
 }
 
 /* The metadata goes first: a snapshot libvirt lists always has its

@@ -95,8 +95,8 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
  * VM runs, qemu-img snapshot -d otherwise), their RAM file and their metadata. */
 bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **error);
 /* Removes what a live snapshot holds, once its metadata is gone: the
- * disks' tag TAG (through QEMU when DOM runs, qemu-img when not) and the
- * memory file RAM (may be NULL). */
+ * memory file RAM (may be NULL) and the disks' tag TAG (through QEMU when
+ * DOM runs, qemu-img when not). */
 bool vs_live_delete_contents(virDomainPtr dom, const char *tag, const char *ram, GError **error);
 
 /* True when PATH is a complete memory file (its header's magic is final). */

@@ -913,6 +913,8 @@ typedef struct {
 
 static bool set_description(virDomainSnapshotPtr snap, const char *description, GError **error)
 {
+    if (!vs_hv_room_for_metadata(error))
+        return false;
     g_autofree char *text = virDomainSnapshotGetXMLDesc(snap, VIR_DOMAIN_SNAPSHOT_XML_SECURE);
     g_autoptr(xmlDoc) doc = text ? vs_xml_parse(text, error) : NULL;
     if (!doc) {

@@ -13,4 +13,5 @@ typedef enum {
     VS_ERR_UNAVAILABLE, /* hypervisor connection lost: 503 */
     VS_ERR_FAILED,      /* the operation itself failed: 500 */
     VS_ERR_BUSY,        /* too much already queued for that VM: 429 */
+    VS_ERR_NO_SPACE,    /* no room to save the change: 507 */
 } VsErrorCode;
