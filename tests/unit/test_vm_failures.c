@@ -142,15 +142,23 @@ static guint64 memory_kib(const char *name)
     return (guint64)vs_xml_int(doc, NULL, "string(/domain/memory)", 0);
 }
 
+/* Defines a shut-off VM NAME of 64 MiB with one snapshot, SNAP. */
+static void define_with_snapshot(const char *name, const char *snap)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autofree char *xml = g_strdup_printf("<domain type='test'><name>%s</name>"
+                                           "<memory>65536</memory><os><type>hvm</type></os>"
+                                           "</domain>",
+                                           name);
+    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+    assert_non_null(dom);
+    snapshot(dom, snap);
+}
+
 static void test_failed_rename_keeps_memory(void **state)
 {
     (void)state;
-    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
-    g_autoptr(virDomain) dom = virDomainDefineXML(
-        conn, "<domain type='test'><name>changing</name><memory>65536</memory>"
-              "<os><type>hvm</type></os></domain>");
-    assert_non_null(dom);
-    snapshot(dom, "kept");
+    define_with_snapshot("changing", "kept");
     g_setenv("VIRTSNAP_FAIL", "rename*", TRUE);
     VsVmChange change = {.name = "changed", .memory_mib = 256};
     g_autoptr(GError) error = NULL;
@@ -172,12 +180,7 @@ static void test_failed_rename_keeps_memory(void **state)
 static void test_failed_description_keeps_name(void **state)
 {
     (void)state;
-    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
-    g_autoptr(virDomain) dom = virDomainDefineXML(
-        conn, "<domain type='test'><name>described</name><memory>65536</memory>"
-              "<os><type>hvm</type></os></domain>");
-    assert_non_null(dom);
-    snapshot(dom, "named");
+    define_with_snapshot("described", "named");
     g_setenv("VIRTSNAP_FAIL", "snapshot-description*", TRUE);
     g_autoptr(GError) error = NULL;
     g_autoptr(VsSnapshot) updated = vs_snapshot_update("described", "named", "renamed", "words",
