@@ -317,7 +317,10 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
     } else if (vs_hv_is_local()) { /* a remote host's images are not ours to open */
         g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
         g_autoptr(GPtrArray) paths =
-            doc ? vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file")
+            /* read-only disks hold no tag of ours (a shared base image
+             * may hold one of the same name: never touched) */
+            doc ? vs_xml_nodes(doc, NULL,
+                               "/domain/devices/disk[@device='disk' and not(readonly)]/source/@file")
                 : g_ptr_array_new();
         for (guint i = 0; i < paths->len; i++) {
             xmlChar *path = xmlNodeGetContent(g_ptr_array_index(paths, i));

@@ -1259,7 +1259,9 @@ static bool delete_tags(virDomainPtr dom, const char *tag, GError **error)
     if (!def)
         return false;
     g_autoptr(GPtrArray) files = vs_xml_nodes(
-        def, NULL, "/domain/devices/disk[@device='disk' and driver/@type='qcow2']/source/@file");
+        def, NULL,
+        "/domain/devices/disk[@device='disk' and driver/@type='qcow2' and not(readonly)]"
+        "/source/@file"); /* a read-only (shared) image's tag of that name is not ours */
     for (guint i = 0; i < files->len; i++) {
         xmlNode *attr = g_ptr_array_index(files, i);
         g_autofree char *file = (char *)xmlNodeGetContent(attr);
