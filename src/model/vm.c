@@ -747,7 +747,11 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     }
     ok = ok && transient_guard(dom, action, discard_snapshots, error);
     ok = ok && (action != VS_VM_START || hugepages_guard(dom, error));
+    /* A transient VM ends with its power-off: the answer is the VM as it
+     * was, shut off, with no snapshots left. */
+    g_autoptr(VsVm) ending = NULL;
     if (ok && action == VS_VM_POWEROFF && virDomainIsPersistent(dom) == 0) {
+        ending = vm_from_domain(dom, NULL);
         ok = destroy_transient(dom, error);
     } else if (ok && run_action(dom, action) < 0) {
         vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);
@@ -760,12 +764,17 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     if (!fresh) { /* a transient VM that was powered off is gone: say so */
         if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) /* what virtsnapd kept of it goes too */
             vs_snapshot_forget_vm(uuid);
-        VsVm *gone = g_new0(VsVm, 1);
-        gone->name = g_strdup(name);
-        gone->uuid = g_steal_pointer(&uuid);
+        VsVm *gone = g_steal_pointer(&ending);
+        if (!gone) { /* read before the power-off failed, or stopped from inside */
+            gone = g_new0(VsVm, 1);
+            gone->name = g_strdup(name);
+            gone->uuid = g_steal_pointer(&uuid);
+            gone->disks = g_ptr_array_new();
+        }
         gone->state = "shutoff";
-        gone->disks = g_ptr_array_new();
+        g_free(gone->current_snapshot);
         gone->current_snapshot = g_strdup("");
+        gone->snapshots = 0;
         return gone;
     }
     return vm_from_domain(fresh, error);

@@ -782,6 +782,11 @@ static void test_transient_guard(void **state)
         vs_http(api_d, "POST", "/vms/transient-vm/poweroff?discard_snapshots=true", NULL);
     assert_int_equal(ok->status, 200);
     assert_string_equal(vs_json_str(ok->json, "state"), "shutoff");
+    /* The answer is the VM as it was, shut off and without snapshots. */
+    assert_true(vs_json_int(ok->json, "memory") > 0);
+    assert_true(vs_json_int(ok->json, "cpus") > 0);
+    assert_int_equal(vs_json_int(ok->json, "snapshots"), 0);
+    assert_string_equal(vs_json_str(ok->json, "current-snapshot"), "");
     g_autoptr(VsTestResponse) gone = vs_http(api_d, "GET", "/vms/transient-vm", NULL);
     api_check_error(gone, 404, NULL);
     /* A transient VM without snapshots just stops. */
