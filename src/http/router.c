@@ -85,15 +85,17 @@ static VsRouteStatus match_pattern(const char *pattern, GPtrArray *segs, VsRoute
     char *params[VS_ROUTE_MAX_PARAMS] = {0};
     VsRouteStatus status = VS_ROUTE_FOUND;
     const char *p = pattern + 1;
-    for (guint i = 0; i < n_pat && status == VS_ROUTE_FOUND; i++) {
+    /* A malformed escape (BAD_PATH) counts only where every fixed segment
+     * matches too: another shape is simply not this route (404). */
+    for (guint i = 0; i < n_pat && status != VS_ROUTE_NOT_FOUND; i++) {
         size_t len = strcspn(p, "/");
         const char *raw = g_ptr_array_index(segs, i);
         if (p[0] == '{') {
-            char *decoded = vs_percent_decode(raw, -1, false);
-            if (!decoded || n >= VS_ROUTE_MAX_PARAMS) {
+            char *decoded = status == VS_ROUTE_FOUND ? vs_percent_decode(raw, -1, false) : NULL;
+            if (status == VS_ROUTE_FOUND && (!decoded || n >= VS_ROUTE_MAX_PARAMS)) {
                 status = VS_ROUTE_BAD_PATH;
                 g_free(decoded); /* never past the end of PARAMS */
-            } else {
+            } else if (decoded) {
                 params[n++] = decoded;
             }
         } else if (strlen(raw) != len || memcmp(p, raw, len) != 0) {
@@ -121,16 +123,16 @@ void vs_route_match(const VsRoute *routes, size_t n_routes, const char *method,
         return;
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     g_autoptr(GString) allow = g_string_new(NULL);
+    bool bad_path = false; /* the route for this shape and method has a malformed escape */
     for (size_t i = 0; i < n_routes; i++) {
         VsRouteMatch candidate = {0};
         VsRouteStatus status = match_pattern(routes[i].pattern, segs, &candidate);
-        if (status == VS_ROUTE_BAD_PATH) {
-            match->status = VS_ROUTE_BAD_PATH;
-            return;
-        }
-        if (status != VS_ROUTE_FOUND)
+        if (status == VS_ROUTE_NOT_FOUND)
             continue;
-        if (strcmp(routes[i].method, want) == 0 && match->status != VS_ROUTE_FOUND) {
+        if (status == VS_ROUTE_BAD_PATH && strcmp(routes[i].method, want) == 0) {
+            bad_path = true;
+        } else if (status == VS_ROUTE_FOUND && strcmp(routes[i].method, want) == 0 &&
+                   match->status != VS_ROUTE_FOUND) {
             *match = candidate;
             match->status = VS_ROUTE_FOUND;
             match->route = &routes[i];
@@ -143,6 +145,10 @@ void vs_route_match(const VsRoute *routes, size_t n_routes, const char *method,
         }
     }
     if (match->status == VS_ROUTE_FOUND) {
+        return;
+    }
+    if (bad_path) {
+        match->status = VS_ROUTE_BAD_PATH;
         return;
     }
     if (allow->len) {

@@ -127,6 +127,11 @@ static void test_bad_escapes(void **state)
     expect_status("GET", "/vms/a%00b", VS_ROUTE_BAD_PATH);
     expect_status("DELETE", "/vms/ok/snapshots/%0", VS_ROUTE_BAD_PATH);
     expect_status("POST", "/vms/%xx/snapshots/s/revert", VS_ROUTE_BAD_PATH);
+    /* A malformed escape counts only on a path of a known shape, with a
+     * method it takes: otherwise 404 or 405 as for any other path. */
+    expect_status("GET", "/vms/%zz/bogus", VS_ROUTE_NOT_FOUND);
+    expect_status("POST", "/vms/%xx/snapshots/s/nothing", VS_ROUTE_NOT_FOUND);
+    expect_allow("PATCH", "/vms/%zz", "GET, HEAD, PUT, DELETE");
     /* a bad escape where only a literal could be is simply not found */
     expect_status("GET", "/vm%zz", VS_ROUTE_NOT_FOUND);
 }
