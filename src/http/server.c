@@ -405,8 +405,15 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
     bool challenge = false;
     json_t *body = NULL;
 
+    /* The web UI's paths take GET and HEAD only. */
+    bool web_path = !strcmp(url, "/") || !strcmp(url, "/index.html") ||
+                    g_str_has_prefix(url, "/static/");
+    const char *allow = NULL;
     if (is_static)
         vs_api_error(&api, 404, "no such file: %s", url);
+    else if (!get && web_path && match->status == VS_ROUTE_NOT_FOUND)
+        vs_api_error(&api, 405, "method %s is not allowed here; use %s", method,
+                     allow = "GET, HEAD");
     else if (match->status == VS_ROUTE_NOT_FOUND)
         vs_api_error(&api, 404, "no such resource: %s", url);
     else if (match->status == VS_ROUTE_BAD_PATH)
@@ -437,9 +444,9 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
     *status_out = api.status;
     g_free(qp.bad);
     json_decref(body);
-    return answer(conn, &api,
-                  !is_static && match->status == VS_ROUTE_BAD_METHOD ? match->allow : NULL,
-                  challenge);
+    if (!allow && !is_static && match->status == VS_ROUTE_BAD_METHOD)
+        allow = match->allow;
+    return answer(conn, &api, allow, challenge);
 }
 
 /* After the answer was sent (on_completed): the log line's write is not in

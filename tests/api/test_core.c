@@ -117,6 +117,11 @@ static void test_method_not_allowed(void **state)
         {"PUT", "/tasks", {"GET"}, "PUT"},
         {"GET", "/login", {"POST"}, "GET"},
         {"DELETE", "/vms/test/snapshots", {"GET", "POST"}, "DELETE"},
+        /* the web UI's paths */
+        {"POST", "/", {"GET", "HEAD"}, "POST"},
+        {"PUT", "/static/app.js", {"GET", "HEAD"}, "PUT"},
+        /* a malformed escape on a path that takes no such method */
+        {"PATCH", "/vms/%zz", {"GET", "PUT", "DELETE"}, "PATCH"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(VsTestResponse) r = vs_http(api_d, cases[i].method, cases[i].path, NULL);
