@@ -546,3 +546,10 @@ bool vs_hv_room_for_metadata(GError **error)
                 free_bytes >> 10, dir);
     return false;
 }
+
+bool vs_hv_driver_is(const char *driver)
+{
+    size_t len = strlen(driver);
+    return hv.uri && strncmp(hv.uri, driver, len) == 0 &&
+           (hv.uri[len] == ':' || hv.uri[len] == '+');
+}

@@ -24,6 +24,9 @@ void vs_hv_shutdown(void);
 virConnectPtr vs_hv_connect(GError **error);
 
 const char *vs_hv_uri(void);
+/* Whether the connection's driver is DRIVER ("qemu", "test"): the URI's
+ * scheme, transport aside (qemu+ssh:// is "qemu"). */
+bool vs_hv_driver_is(const char *driver);
 bool vs_hv_is_local(void); /* the hypervisor runs on this host (its files are ours to read) */
 /* Only this process changes the hypervisor's domains and snapshots (the
  * embedded QEMU driver, test://): what it reads may be kept until it

@@ -466,7 +466,7 @@ static bool disks_can_snapshot(virDomainPtr dom, const char *uuid, GPtrArray *im
     *running = virDomainGetID(dom) != (unsigned int)-1; /* no call to libvirt */
     *state = def->state;
     if (def->pflash && (classic || *state != VIR_DOMAIN_RUNNING) &&
-        g_str_has_prefix(vs_hv_uri(), "qemu")) {
+        vs_hv_driver_is("qemu")) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                     "VM '%s' boots UEFI firmware from pflash, of which libvirt takes no internal "
                     "snapshot: %s", virDomainGetName(dom),
@@ -1004,7 +1004,7 @@ static bool delete_one(virDomainSnapshotPtr snap, unsigned int flags, GError **e
         return true;
     virErrorPtr err = virGetLastError();
     if (!err || (err->code != VIR_ERR_INVALID_ARG && err->code != VIR_ERR_NO_SUPPORT) ||
-        !g_str_has_prefix(vs_hv_uri(), "test") ||
+        !vs_hv_driver_is("test") ||
         virDomainSnapshotDelete(snap, flags & ~VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0) {
         vs_hv_set_error(error, "cannot delete snapshot '%s' of VM '%s'", name,
                         virDomainGetName(virDomainSnapshotGetDomain(snap)));

@@ -338,8 +338,10 @@ VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
 }
 
 /* Memory and CPUs: edit the persistent definition (applies at next start). */
+/* Changes DOM's memory, CPUs and huge pages as CHANGE says; *BEFORE (when
+ * given) gets the definition as it was, to be put back. */
 static bool change_resources(virConnectPtr conn, virDomainPtr dom, const VsVmChange *change,
-                             GError **error)
+                             char **before, GError **error)
 {
     if (virDomainIsPersistent(dom) != 1) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
@@ -351,6 +353,8 @@ static bool change_resources(virConnectPtr conn, virDomainPtr dom, const VsVmCha
         vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, error);
     if (!doc)
         return false;
+    if (before)
+        *before = vs_xml_to_string(doc);
     xmlNode *root = xmlDocGetRootElement(doc);
     if (change->memory_mib) {
         g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, change->memory_mib);
@@ -507,15 +511,9 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     bool ok = !renaming || held;
     if (ok && change->hugepages == VS_HUGEPAGES_ON)
         ok = hugepages_possible(error);
-    g_autofree char *before = NULL;
-    if (ok && (change->memory_mib || change->cpus || change->hugepages != VS_HUGEPAGES_KEEP)) {
-        before = renaming ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
-                                                         VIR_DOMAIN_XML_SECURE)
-                          : NULL;
-        ok = (!renaming || before) && change_resources(conn, dom, change, error);
-        if (renaming && !before)
-            vs_hv_set_error(error, "cannot read the definition of VM '%s'", name);
-    }
+    g_autofree char *before = NULL; /* put back should the rename fail */
+    if (ok && (change->memory_mib || change->cpus || change->hugepages != VS_HUGEPAGES_KEEP))
+        ok = change_resources(conn, dom, change, renaming ? &before : NULL, error);
     if (ok && renaming && !rename_domain(dom, change->name, error)) {
         ok = false;
         if (before)
