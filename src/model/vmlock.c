@@ -127,14 +127,19 @@ virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **l
     if (!vs_vmlock_has_room(*lock, name, error))
         return NULL;
     vs_vmlock_acquire(*lock);
-    /* NOT_FOUND only when libvirt says so: a connection lost meanwhile is
-     * UNAVAILABLE (503), not "gone". */
-    g_autoptr(virDomain) again = vs_hv_domain(conn, name, error);
-    g_autofree char *again_uuid = again ? vs_hv_uuid(again) : NULL;
-    bool same = again_uuid && strcmp(uuid, again_uuid) == 0;
-    if (again && !same)
-        g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' does not exist", name);
-    if (!same || (gate && !gate(uuid, error))) {
+    /* The gate first: settling an interrupted operation may remove or
+     * rename the VM, which the lookup below must then see (404, not a
+     * failed libvirt call on a VM that is gone). NOT_FOUND only when
+     * libvirt says so: a connection lost meanwhile is UNAVAILABLE (503). */
+    g_autoptr(virDomain) again = NULL;
+    g_autofree char *again_uuid = NULL;
+    if (!gate || gate(uuid, error)) {
+        again = vs_hv_domain(conn, name, error);
+        again_uuid = again ? vs_hv_uuid(again) : NULL;
+        if (again && strcmp(uuid, again_uuid) != 0)
+            g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "VM '%s' does not exist", name);
+    }
+    if (!again_uuid || strcmp(uuid, again_uuid) != 0) {
         vs_vmlock_release(*lock);
         return NULL;
     }

@@ -42,8 +42,9 @@ bool vs_vmlock_quiet(VsVmLock *lock, guint64 *ended);
 typedef bool (*VsVmLockGate)(const char *uuid, GError **error);
 void vs_vmlock_set_gate(VsVmLockGate gate);
 
-/* Looks VM NAME up, waits for its turn, checks it is still there under
- * that name (a delete or rename may have gone first) and passes the gate:
+/* Looks VM NAME up, waits for its turn, passes the gate, then checks it
+ * is still there under that name (a delete or rename may have gone first,
+ * or the gate's settling removed it):
  * the domain with its lock held, or NULL with ERROR (NOT_FOUND, or the
  * gate's; lock released). Release with vs_vmlock_release(*LOCK). */
 virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **lock,

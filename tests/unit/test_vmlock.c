@@ -1,6 +1,7 @@
 /* test_vmlock.c: unit tests of the per-VM FIFO locks (src/model/vmlock.h):
  * holders run one at a time and in ticket order, whatever order their
- * threads start in; different VMs do not wait for each other. */
+ * threads start in; different VMs do not wait for each other; a VM the
+ * lock's gate removes is not found. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +10,7 @@
 
 #include <glib.h>
 
+#include "hv_fixture.h"
 #include "model/vmlock.h"
 #include "util/error.h"
 
@@ -206,6 +208,42 @@ static void test_vms_independent(void **state)
     vs_vmlock_release(a);
 }
 
+/* A gate that removes the VM it is asked about, as the settle of a VM
+ * delete cut off earlier does. */
+static bool gate_removes_vm(const char *uuid, GError **error)
+{
+    (void)error;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(conn, uuid);
+    return dom && virDomainUndefine(dom) == 0;
+}
+
+/* The VM is looked up again after the gate, not before: a request for a
+ * VM that settling removed answers "not found" and holds no lock, instead
+ * of going on with a domain that is gone. */
+static void test_gate_removes_vm(void **state)
+{
+    (void)state;
+    g_autofree char *dir = NULL;
+    assert_true(hv_fixture_start("vs-vmlock", &dir));
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) vm = virDomainDefineXML(
+        conn, "<domain type='test'><name>settled-away</name><memory>65536</memory>"
+              "<os><type>hvm</type></os></domain>");
+    assert_non_null(vm);
+    g_autofree char *uuid = vs_hv_uuid(vm);
+    vs_vmlock_set_gate(gate_removes_vm);
+    VsVmLock *lock = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virDomain) dom = vs_vmlock_domain(conn, "settled-away", &lock, &error);
+    vs_vmlock_set_gate(NULL);
+    assert_null(dom);
+    assert_true(g_error_matches(error, VS_ERROR, VS_ERR_NOT_FOUND));
+    assert_true(vs_vmlock_try_acquire(vs_vmlock_for(uuid))); /* released */
+    vs_vmlock_release(vs_vmlock_for(uuid));
+    hv_fixture_stop(g_steal_pointer(&dir));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_queue_bounded),
         cmocka_unit_test(test_quiet),
         cmocka_unit_test(test_try_acquire),
+        cmocka_unit_test(test_gate_removes_vm),
     };
     return cmocka_run_group_tests_name("vmlock", tests, NULL, NULL);
 }
