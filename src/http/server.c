@@ -166,13 +166,30 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* "application/json", optionally followed by ";" parameters (RFC 9110),
+ * of which a charset can only be UTF-8: JSON has no other (RFC 8259). */
 static bool content_type_is_json(const char *type)
 {
-    if (!type)
-        return false;
     size_t n = strlen("application/json");
-    return g_ascii_strncasecmp(type, "application/json", n) == 0 &&
-           (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+    if (!type || g_ascii_strncasecmp(type, "application/json", n) != 0)
+        return false;
+    const char *rest = type + n;
+    rest += strspn(rest, " \t");
+    if (*rest == '\0')
+        return true;
+    if (*rest != ';')
+        return false;
+    g_auto(GStrv) params = g_strsplit(rest + 1, ";", -1);
+    for (char **p = params; *p; p++) {
+        g_autofree char *param = g_strstrip(g_strdup(*p));
+        if (g_ascii_strncasecmp(param, "charset=", 8) != 0)
+            continue;
+        const char *charset = param + 8;
+        if (g_ascii_strcasecmp(charset, "utf-8") != 0 &&
+            g_ascii_strcasecmp(charset, "\"utf-8\"") != 0)
+            return false;
+    }
+    return true;
 }
 
 /* The name in a Host header or URL authority ("name[:port]", "[v6][:port]"),
