@@ -45,6 +45,7 @@ typedef struct {
     char *listen, *connect, *state_dir, *tls_cert, *tls_key, *config, *web_dir, *pam_service,
         *log_level, *domain_type, *live_snapshots, *public_origin, *login_group;
     gint64 session_ttl;    /* UNSET: not given */
+    gint64 session_max_age; /* UNSET: not given */
     gint64 basic_remember; /* -1: not given */
     gint64 max_body;       /* UNSET: not given */
     gboolean version;
@@ -110,6 +111,7 @@ static bool load_config(Options *o, GError **error)
             *strings[i].slot = g_key_file_get_string(kf, "virtsnapd", strings[i].key, NULL);
     struct { const char *key; gint64 *slot, unset; } numbers[] = {
         {"session_ttl", &o->session_ttl, UNSET}, {"max_body", &o->max_body, UNSET},
+        {"session_max_age", &o->session_max_age, UNSET},
         {"basic_remember", &o->basic_remember, -1},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
@@ -168,6 +170,8 @@ static bool check_options(const Options *o, GError **error)
     return !bad &&
            (o->session_ttl == UNSET ||
             in_range("--session-ttl", o->session_ttl, 1, VS_MAX_SESSION_TTL, "seconds", error)) &&
+           (o->session_max_age == UNSET || in_range("--session-max-age", o->session_max_age, 1,
+                                                    VS_MAX_SESSION_TTL, "seconds", error)) &&
            (o->basic_remember == -1 || in_range("--basic-remember", o->basic_remember, 0,
                                                 VS_MAX_BASIC_REMEMBER, "seconds", error)) &&
            (o->max_body == UNSET ||
@@ -280,6 +284,7 @@ static int run(Options *o)
                          .pam_service = o->pam_service,
                          .login_group = o->login_group,
                          .session_ttl = o->session_ttl,
+                         .session_max_age = o->session_max_age,
                          .basic_remember = o->basic_remember};
     vs_auth_init(&auth);
     vs_tasks_init();
@@ -340,7 +345,8 @@ static int run(Options *o)
 
 int main(int argc, char **argv)
 {
-    Options o = {.session_ttl = UNSET, .basic_remember = -1, .max_body = UNSET};
+    Options o = {.session_ttl = UNSET, .session_max_age = UNSET, .basic_remember = -1,
+                 .max_body = UNSET};
     GOptionEntry entries[] = {
         {"listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Address to serve on (default 127.0.0.1:8001)", "ADDR:PORT"},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &o.connect, "libvirt URI (default: embedded QEMU driver in STATE/libvirt)", "URI"},
@@ -353,6 +359,7 @@ int main(int argc, char **argv)
         {"pam-service", 0, 0, G_OPTION_ARG_STRING, &o.pam_service, "PAM service for logins (default virtsnap)", "NAME"},
         {"login-group", 0, 0, G_OPTION_ARG_STRING, &o.login_group, "Group whose members may log in besides root (default virtsnap; empty: every account PAM accepts)", "GROUP"},
         {"session-ttl", 0, 0, G_OPTION_ARG_INT64, &o.session_ttl, "Idle seconds before a login session expires (default 1800)", "SECONDS"},
+        {"session-max-age", 0, 0, G_OPTION_ARG_INT64, &o.session_max_age, "Seconds after its login a session ends, however much it is used (default 86400)", "SECONDS"},
         {"basic-remember", 0, 0, G_OPTION_ARG_INT64, &o.basic_remember, "Seconds an HTTP Basic user and password that passed are taken again without PAM (default 60; 0: ask PAM every time)", "SECONDS"},
         {"domain-type", 0, 0, G_OPTION_ARG_STRING, &o.domain_type, "Domain type of new VMs: kvm or qemu (TCG); default: kvm when available", "TYPE"},
         {"live-snapshots", 0, 0, G_OPTION_ARG_STRING, &o.live_snapshots, "Snapshots of running VMs without \"live\": auto (live where possible, default) or off (classic)", "MODE"},

@@ -33,7 +33,9 @@
 typedef struct {
     char *user;
     char *key;
+    gint64 created;   /* monotonic µs of the login */
     gint64 last_used; /* monotonic µs */
+    gint64 checked;   /* monotonic µs of the last account check */
 } Session;
 
 /* One user's login attempts run one after another, each after the delay
@@ -51,6 +53,8 @@ static struct {
     char *pam_service;
     char *login_group; /* "": any account PAM accepts */
     gint64 ttl_us;
+    gint64 max_age_us;
+    gint64 recheck_us;
     GMutex lock;
     GCond turn;
     GHashTable *sessions;  /* id → Session* */
@@ -81,6 +85,14 @@ void vs_auth_init(const VsAuthConfig *config)
     auth.login_group = g_strdup(config->login_group ? config->login_group : "virtsnap");
     auth.ttl_us = (config->session_ttl > 0 ? MIN(config->session_ttl, VS_MAX_SESSION_TTL) : 1800) *
                   G_USEC_PER_SEC;
+    auth.max_age_us = (config->session_max_age > 0
+                           ? MIN(config->session_max_age, VS_MAX_SESSION_TTL)
+                           : VS_DEFAULT_SESSION_MAX_AGE) *
+                      G_USEC_PER_SEC;
+    /* $VIRTSNAP_SESSION_RECHECK (seconds) is for tests. */
+    const char *recheck = g_getenv("VIRTSNAP_SESSION_RECHECK");
+    auth.recheck_us = (recheck ? g_ascii_strtoll(recheck, NULL, 10) : VS_SESSION_RECHECK) *
+                      G_USEC_PER_SEC;
     if (!*auth.login_group)
         vs_info("logins: every account that PAM service '%s' accepts", auth.pam_service);
     else if (!getgrnam(auth.login_group))
@@ -166,13 +178,30 @@ guint vs_auth_delay_ms(guint failures)
     return MIN(250u << shift, 5000u);
 }
 
+static void end_session(const char *id)
+{
+    g_mutex_lock(&auth.lock);
+    g_hash_table_remove(auth.sessions, id);
+    g_mutex_unlock(&auth.lock);
+}
+
+static bool session_expired(const Session *s, gint64 now)
+{
+    return now - s->last_used > auth.ttl_us || now - s->created > auth.max_age_us;
+}
+
+/* The user of session ID if KEY is its key and it has not expired. Every
+ * recheck_us its account is checked again (outside the lock: PAM and NSS
+ * may be slow), and the session ends when the account may no longer log
+ * in. */
 static char *session_user(const char *id, const char *key)
 {
     char *user = NULL;
+    bool recheck = false;
     gint64 now = g_get_monotonic_time();
     g_mutex_lock(&auth.lock);
     Session *s = g_hash_table_lookup(auth.sessions, id);
-    if (s && now - s->last_used > auth.ttl_us) {
+    if (s && session_expired(s, now)) {
         g_hash_table_remove(auth.sessions, id);
         s = NULL;
     }
@@ -181,10 +210,22 @@ static char *session_user(const char *id, const char *key)
     if (s) {
         s->last_used = now;
         user = g_strdup(s->user);
+        recheck = now - s->checked >= auth.recheck_us;
+        if (recheck)
+            s->checked = now; /* one check at a time, not one per request */
     }
     g_mutex_unlock(&auth.lock);
+    if (recheck && !(vs_pam_account_valid(auth.pam_service, user) &&
+                     vs_auth_user_allowed(user, auth.login_group))) {
+        vs_warn("ended the session of user '%s': the account may no longer log in (PAM's "
+                "account check, or not root and not in group '%s')",
+                user, auth.login_group);
+        end_session(id);
+        g_clear_pointer(&user, g_free);
+    }
     return user;
 }
+
 
 /* Fewer failures first, then the older last one. */
 static gint by_failures(gconstpointer a, gconstpointer b, gpointer table)
@@ -445,7 +486,7 @@ static void sessions_prune(gint64 now)
     g_hash_table_iter_init(&it, auth.sessions);
     while (g_hash_table_iter_next(&it, &key, &value)) {
         Session *s = value;
-        if (now - s->last_used > auth.ttl_us) {
+        if (session_expired(s, now)) {
             g_hash_table_iter_remove(&it);
         } else if (s->last_used < oldest_used) {
             oldest_used = s->last_used;
@@ -465,7 +506,7 @@ char *vs_auth_login(const char *user, const char *password, const char *peer, ch
     s->user = g_strdup(user);
     s->key = vs_random_hex(32);
     *key = g_strdup(s->key);
-    s->last_used = g_get_monotonic_time();
+    s->created = s->last_used = s->checked = g_get_monotonic_time();
     g_mutex_lock(&auth.lock);
     sessions_prune(s->last_used);
     g_hash_table_insert(auth.sessions, g_strdup(id), s);

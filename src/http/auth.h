@@ -17,12 +17,18 @@ typedef struct {
     const char *pam_service; /* "virtsnap" */
     const char *login_group; /* members (and root) may log in ("virtsnap"); "": any PAM account */
     gint64 session_ttl;      /* seconds of idleness before a session expires */
+    gint64 session_max_age;  /* seconds after its login a session ends, however used */
     /* Seconds an HTTP Basic user/password pair that passed is taken again
      * without PAM (0: every request asks PAM); negative: the default. */
     gint64 basic_remember;
 } VsAuthConfig;
 
 #define VS_MAX_SESSION_TTL (366 * 24 * 3600)
+#define VS_DEFAULT_SESSION_MAX_AGE (24 * 3600)
+/* How often a session's account is checked again (PAM's account check and
+ * the login group): a locked, expired or removed account, or a user taken
+ * out of the group, loses its sessions within this many seconds. */
+#define VS_SESSION_RECHECK 60
 #define VS_DEFAULT_BASIC_REMEMBER 60
 #define VS_MAX_BASIC_REMEMBER 3600
 
@@ -58,3 +64,6 @@ guint vs_auth_delay_ms(guint failures);
 /* RHOST: the client's address (PAM_RHOST), or NULL. */
 bool vs_pam_authenticate(const char *service, const char *user, const char *password,
                          const char *rhost);
+/* PAM's account check alone (no password): whether USER's account is still
+ * valid (not locked, expired, or refused by the service). */
+bool vs_pam_account_valid(const char *service, const char *user);

@@ -1,4 +1,5 @@
-/* pam.c: checks a user name and password against PAM. */
+/* pam.c: checks a user name and password against PAM, and an account
+ * alone (for sessions, which are checked again while they last). */
 #include "auth.h"
 
 #include <security/pam_appl.h>
@@ -31,6 +32,18 @@ bool vs_pam_authenticate(const char *service, const char *user, const char *pass
         rc = pam_authenticate(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     if (rc == PAM_SUCCESS)
         rc = pam_acct_mgmt(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    if (pamh)
+        pam_end(pamh, rc);
+    return rc == PAM_SUCCESS;
+}
+
+bool vs_pam_account_valid(const char *service, const char *user)
+{
+    struct pam_conv conv = {answer, (void *)""};
+    pam_handle_t *pamh = NULL;
+    int rc = pam_start(service, user, &conv, &pamh);
+    if (rc == PAM_SUCCESS)
+        rc = pam_acct_mgmt(pamh, PAM_SILENT);
     if (pamh)
         pam_end(pamh, rc);
     return rc == PAM_SUCCESS;

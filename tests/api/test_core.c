@@ -672,6 +672,8 @@ static void test_bad_options(void **state)
     expect_exit(ttl, 2, "--session-ttl must be between 1 and 31622400 seconds");
     const char *ttl_zero[] = {"--session-ttl=0", NULL}; /* 0 is a value, not "the default" */
     expect_exit(ttl_zero, 2, "--session-ttl must be between 1 and 31622400 seconds");
+    const char *max_age_zero[] = {"--session-max-age=0", NULL};
+    expect_exit(max_age_zero, 2, "--session-max-age must be between 1 and 31622400 seconds");
     /* The bounds themselves pass the check. */
     const char *lowest[] = {"--basic-remember=0", NULL};
     const char *highest[] = {"--basic-remember=3600", NULL};

@@ -3,9 +3,10 @@
  * password file; the accounts are not the system's, except root, daemon and
  * nobody): HTTP Basic, POST /login with its session cookie, POST /logout,
  * refused passwords, the growing delay after repeated failures, also for
- * attempts in parallel, who may log in (--login-group), and how long a
+ * attempts in parallel, who may log in (--login-group), how long a
  * Basic user/password pair that passed is taken without PAM
- * (--basic-remember). */
+ * (--basic-remember), and how long a session lives (--session-ttl,
+ * --session-max-age, and an account PAM no longer accepts). */
 #include "api_util.h"
 
 #include <string.h>
@@ -48,6 +49,8 @@ static int setup(void **state)
                         "erin:erinpw:virtsnap\n"
                         "grace:gracepw:virtsnap\n"
                         "frank:first-pw:virtsnap\n"
+                        "heidi:heidipw:virtsnap\n"
+                        "ivan:ivanpw:virtsnap\n"
                         "dave:davepw:othersvc\n"
                         /* system accounts, for --login-group */
                         "root:rootpw:virtsnap\n"
@@ -627,6 +630,71 @@ static void test_login_group(void **state)
     vs_test_daemon_free(d);
 }
 
+/* GET /tasks on daemon D with the session of LOGIN's answer; its status. */
+static long session_status(VsTestDaemon *d, const VsTestResponse *login)
+{
+    g_autofree char *pair = cookie_from(login);
+    g_autofree char *cookie = g_strdup_printf("Cookie: %s", pair);
+    g_autofree char *key = key_from(login);
+    const char *headers[] = {cookie, key, NULL};
+    g_autoptr(VsTestResponse) r = vs_http_raw(d, "GET", "/tasks", NULL, 0, headers);
+    return r->status;
+}
+
+static VsTestResponse *login_on(VsTestDaemon *d, const char *user, const char *password)
+{
+    g_autofree char *body =
+        g_strdup_printf("{\"username\": \"%s\", \"password\": \"%s\"}", user, password);
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    VsTestResponse *r = vs_http_raw(d, "POST", "/login", body, strlen(body), headers);
+    assert_int_equal(r->status, 200);
+    return r;
+}
+
+/* A session in use ends --session-max-age seconds (2 here) after its login;
+ * and one whose account PAM no longer accepts ends at its next check
+ * (every request here: $VIRTSNAP_SESSION_RECHECK=0), while another user's
+ * session goes on. */
+static void test_session_limits(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    g_setenv("VIRTSNAP_SESSION_RECHECK", "0", TRUE);
+    const char *args[] = {"--login-group=", "--session-max-age=2", NULL};
+    VsTestDaemon *d = start_pam_daemon(args);
+    g_unsetenv("VIRTSNAP_SESSION_RECHECK");
+    g_autoptr(VsTestResponse) heidi = login_on(d, "heidi", "heidipw");
+    gint64 t0 = g_get_monotonic_time();
+    long status = 200;
+    while (status == 200 && g_get_monotonic_time() - t0 < 5 * G_USEC_PER_SEC) {
+        status = session_status(d, heidi);
+        g_usleep(200 * 1000);
+    }
+    double lived = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    print_message("a session used every 0.2 s lived %.1f s\n", lived);
+    assert_int_equal(status, 401);
+    assert_true(lived >= 1.8 && lived < 3.5);
+
+    g_autoptr(VsTestResponse) ivan = login_on(d, "ivan", "ivanpw");
+    g_autoptr(VsTestResponse) other = login_on(d, "heidi", "heidipw");
+    assert_int_equal(session_status(d, ivan), 200);
+    /* ivan's account is now refused by the service (pam_matrix: another service). */
+    g_autofree char *text = NULL;
+    assert_true(g_file_get_contents(passdb_path, &text, NULL, NULL));
+    GString *refused = g_string_new(text);
+    assert_int_equal(g_string_replace(refused, "ivan:ivanpw:virtsnap", "ivan:ivanpw:othersvc", 1), 1);
+    assert_true(g_file_set_contents(passdb_path, refused->str, -1, NULL));
+    g_string_free(refused, TRUE);
+    assert_int_equal(session_status(d, ivan), 401);
+    assert_int_equal(session_status(d, other), 200);
+    assert_true(g_file_set_contents(passdb_path, text, -1, NULL));
+    assert_int_equal(session_status(d, ivan), 401); /* ended, not only refused once */
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
+    assert_true(api_contains(log, "ended the session of user 'ivan'"));
+    vs_test_daemon_free(d);
+}
+
 /* A flood of made-up user names, each failing once, fills the throttle
  * table (4,096 users): the prune forgets those with the fewest failures,
  * not the count of a user whose password is being guessed. */
@@ -664,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_login_throttle_parallel),
         cmocka_unit_test(test_throttle_survives_name_flood),
         cmocka_unit_test(test_login_group),
+        cmocka_unit_test(test_session_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
