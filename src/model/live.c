@@ -604,9 +604,11 @@ static json_t *snapshot_actions(GPtrArray *disks, const char *tag, const char *t
     return actions;
 }
 
-/* Removes TAG from the disks of a running DOM (best effort). */
-static void delete_tags_running(virDomainPtr dom, GPtrArray *disks, const char *tag)
+/* Removes TAG from the disks of a running DOM (best effort): whether all
+ * went. */
+static bool delete_tags_running(virDomainPtr dom, GPtrArray *disks, const char *tag)
 {
+    bool all = true;
     for (guint i = 0; i < disks->len; i++) {
         LiveDisk *d = g_ptr_array_index(disks, i);
         g_autoptr(GError) err = NULL;
@@ -614,10 +616,13 @@ static void delete_tags_running(virDomainPtr dom, GPtrArray *disks, const char *
                     json_pack("{s:s, s:{s:s, s:s}}", "execute",
                               "blockdev-snapshot-delete-internal-sync", "arguments", "device",
                               d->node, "name", tag),
-                    &err))
+                    &err)) {
             vs_warn("VM '%s': cannot remove snapshot tag '%s' from %s: %s",
                     virDomainGetName(dom), tag, d->file, err->message);
+            all = false;
+        }
     }
+    return all;
 }
 
 static int domain_state(virDomainPtr dom)
@@ -692,7 +697,9 @@ typedef struct {
     VsPauseMeter *meter;
 } Take;
 
-/* Undoes whatever T reached; leaves the VM running. */
+static bool delete_tags(virDomainPtr dom, const char *tag, GError **error);
+
+/* Undoes whatever T reached; leaves the VM running (if it still runs). */
 static void take_cleanup(Take *t, bool keep)
 {
     if (t->meter) {
@@ -726,8 +733,18 @@ static void take_cleanup(Take *t, bool keep)
         set_background_snapshot(t->dom, false, NULL);
     if (t->bandwidth_set)
         set_bandwidth(t->dom, t->old_bandwidth, NULL);
-    if (!keep && t->tagged)
-        delete_tags_running(t->dom, t->disks, t->tag);
+    if (!keep && t->tagged &&
+        !(virDomainIsActive(t->dom) == 1 && delete_tags_running(t->dom, t->disks, t->tag))) {
+        /* QEMU is gone, or going (it crashed, or the guest powered off
+         * during the copy): once libvirt has seen it end, from the images. */
+        for (int i = 0; i < 50 && virDomainIsActive(t->dom) == 1; i++)
+            g_usleep(100 * 1000);
+        g_autoptr(GError) err = NULL;
+        if (virDomainIsActive(t->dom) == 1 || !delete_tags(t->dom, t->tag, &err))
+            vs_warn("VM '%s': snapshot tag '%s' is left on its disks%s%s",
+                    virDomainGetName(t->dom), t->tag, err ? ": " : " (QEMU still runs)",
+                    err ? err->message : "");
+    }
     if (t->paused_by_us && domain_state(t->dom) == VIR_DOMAIN_PAUSED)
         virDomainResume(t->dom);
     if (t->fd >= 0) {
@@ -873,6 +890,8 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         return NULL;
     }
     t.migrating = true;
+    if (stats)
+        stats->started = true;
     double t_migrating = now_ms();
     bool held = vs_ram_copy_wait_writer_blocked(t.copy, pid, "bg_snapshot", WALK_TIMEOUT_US);
     double t_walked = now_ms();

@@ -36,6 +36,9 @@ typedef struct {
     double total_ms;
     /* Size of the RAM file. */
     guint64 memory_bytes;
+    /* QEMU began the memory copy: a failure after that is no "nothing
+     * changed" (the guest may have stopped meanwhile), whatever its code. */
+    bool started;
 } VsLiveStats;
 
 /* Whether DOM can take a live snapshot right now. False with VS_ERR_CONFLICT

@@ -815,7 +815,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
         live ? vs_live_take(dom, internal, job->description, ram, journal, live_progress, task,
                             &stats, &live_error)
              : NULL;
-    if (live && !snap && job->live == VS_LIVE_AUTO &&
+    if (live && !snap && job->live == VS_LIVE_AUTO && !stats.started &&
         g_error_matches(live_error, VS_ERROR, VS_ERR_CONFLICT)) {
         /* Not possible here (or QEMU refused), nothing changed: classic then. */
         vs_info("VM '%s': no live snapshot (%s): taking a classic one", job->vm,

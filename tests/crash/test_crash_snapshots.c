@@ -18,6 +18,7 @@
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,6 +535,53 @@ static void test_kill_during_live_revert(void **state)
     kill_during_revert("rvl", "true");
 }
 
+/* QEMU dies (a crash, or the guest powering off) while it copies a live
+ * snapshot's memory, after the disk tags were made: the task fails (not a
+ * classic snapshot taken instead, "live" being asked for by default), no
+ * snapshot is listed, and the tags are gone from the image. Last: it leaves
+ * VM "run" shut off. */
+static void test_qemu_dies_during_live_copy(void **state)
+{
+    (void)state;
+    g_autofree char *image = vs_guest_vm_image(crash.d, "run");
+    g_autofree char *tags_before = vs_qemu_img_tags(image);
+    json_t *before = vs_guest_snapshots_all(crash.d, "run");
+    g_setenv("VIRTSNAP_PAUSE", "snapshot-live-copying", TRUE);
+    vs_test_daemon_restart(crash.d);
+    g_unsetenv("VIRTSNAP_PAUSE");
+    gsize log_from = vs_file_size(crash.d->log_path);
+    g_autoptr(VsTestResponse) posted =
+        vs_expect(crash.d, 202, "POST", "{\"name\":\"q1\"}", "/vms/run/snapshots");
+    bool paused = false;
+    for (int i = 0; i < 600 && !paused; i++) {
+        g_autofree char *log = NULL;
+        g_file_get_contents(crash.d->log_path, &log, NULL, NULL);
+        paused = log && strlen(log) > log_from &&
+                 strstr(log + log_from, "waiting 4 s at 'snapshot-live-copying'");
+        if (!paused)
+            g_usleep(50 * 1000);
+    }
+    assert_true(paused);
+    g_autoptr(GArray) pids = vs_qemu_pids(crash.d->state_dir, "run");
+    assert_int_equal(pids->len, 1);
+    assert_int_equal(kill(g_array_index(pids, pid_t, 0), SIGKILL), 0);
+    json_t *task = vs_wait_task(crash.d, vs_json_str(posted->json, "id"), 120);
+    printf("# QEMU killed during the copy: task %s: %s\n", vs_json_str(task, "status"),
+           vs_json_str(task, "message"));
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    json_decref(task);
+    json_t *got = snapshot_or_null("run", "q1");
+    assert_null(got);
+    json_t *after = vs_guest_snapshots_all(crash.d, "run");
+    assert_true(json_equal(after, before));
+    json_decref(after);
+    json_decref(before);
+    g_autofree char *tags = vs_qemu_img_tags(image);
+    assert_string_equal(tags, tags_before);
+    crash_check_journal_empty();
+    crash_restart_clean();
+}
+
 int main(int argc, char **argv)
 {
     self_exe = g_file_read_link("/proc/self/exe", NULL);
@@ -554,6 +602,7 @@ int main(int argc, char **argv)
         CRASH_TEST(test_create_shutoff_after),
         CRASH_TEST(test_kill_during_revert),
         CRASH_TEST(test_kill_during_live_revert),
+        CRASH_TEST(test_qemu_dies_during_live_copy),
     };
     return crash_run_group("crash-snapshots", tests, G_N_ELEMENTS(tests));
 }
