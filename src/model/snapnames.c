@@ -45,12 +45,22 @@ static char *map_path(const char *uuid)
     return g_build_filename(dir, file, NULL);
 }
 
-/* Shows INTERNAL as DISPLAY; false when it already was (nothing changed). */
+/* Shows INTERNAL as DISPLAY; false when it already was (nothing changed).
+ * A display name is one snapshot's: another's entry for it is stale (that
+ * snapshot went without its entry: another client's delete, a metadata
+ * drop), and goes. */
 static bool map_put(NameMap *map, const char *internal, const char *display)
 {
+    bool changed = false;
+    const char *other = g_hash_table_lookup(map->internal_of, display);
+    if (other && strcmp(other, internal) != 0) {
+        g_hash_table_remove(map->display_of, other);
+        g_hash_table_remove(map->internal_of, display); /* frees OTHER */
+        changed = true;
+    }
     const char *old = g_hash_table_lookup(map->display_of, internal);
     if (strcmp(old ? old : internal, display) == 0)
-        return false;
+        return changed;
     if (old)
         g_hash_table_remove(map->internal_of, old);
     if (strcmp(internal, display) == 0) {

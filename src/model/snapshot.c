@@ -1062,10 +1062,14 @@ static bool delete_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     if (op->with_children)
         return delete_leaves_first(dom, snap, 0, uuid, error);
     g_autofree char *internal = g_strdup(virDomainSnapshotGetName(snap));
-    if (!vs_live_delete(snap, false, error)) /* either kind; children move up */
-        return false;
-    vs_snapnames_forget(uuid, internal);
-    return true;
+    bool deleted = vs_live_delete(snap, false, error); /* either kind; children move up */
+    /* A live snapshot's metadata goes first: if its contents then failed,
+     * it is gone all the same, and so is its display name. */
+    g_autoptr(virDomainSnapshot) still =
+        deleted ? NULL : virDomainSnapshotLookupByName(dom, internal, 0);
+    if (deleted || (!still && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN_SNAPSHOT))
+        vs_snapnames_forget(uuid, internal);
+    return deleted;
 }
 
 bool vs_snapshot_delete(const char *vm, const char *name, bool with_children, GError **error)

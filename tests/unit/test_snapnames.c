@@ -195,6 +195,22 @@ static void test_forget(void **state)
     expect_display(VM_A, "vs-2", "vs-2");
 }
 
+/* Snapshot vs-1, shown as "foo", went without its entry going (another
+ * client dropped it): a new snapshot made under the free name "foo" is
+ * found by it, and the stale entry is gone, also after a reload. */
+static void test_stale_entry_replaced(void **state)
+{
+    (void)state;
+    set(VM_A, "vs-1", "foo");
+    set(VM_A, "foo", "foo");
+    expect_internal(VM_A, "foo", "foo");
+    expect_display(VM_A, "vs-1", "vs-1");
+    reload();
+    expect_internal(VM_A, "foo", "foo");
+    expect_display(VM_A, "vs-1", "vs-1");
+    vs_snapnames_forget_vm(VM_A);
+}
+
 static void test_copy_vm(void **state)
 {
     (void)state;
@@ -385,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mapping_and_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_entry_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_vm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_not_rewritten, setup, teardown),
