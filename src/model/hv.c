@@ -269,10 +269,6 @@ static bool open_connection(Link *link)
     if (!hv.told)
         vs_warn("%s takes no lifecycle or device events: what is read of a VM is read again "
                 "every time", hv.uri);
-    g_mutex_lock(&gone_hook_lock); /* the stops and undefines while we were away */
-    if (gone_hook)
-        gone_hook(NULL);
-    g_mutex_unlock(&gone_hook_lock);
     if (!vs_pause_watch(link->conn, link->pause_ids))
         vs_warn("%s takes no event callbacks: pauses are bounded by the calls' times", hv.uri);
     /* Remote connections notice a dead peer in ~15 s; local drivers ignore it. */
@@ -386,8 +382,15 @@ static void try_reconnect(void)
     if (opened)
         hv.current = fresh; /* were it dead already, the next request sets it aside */
     g_mutex_unlock(&hv.lock);
-    if (opened)
-        vs_info("reconnected to %s", hv.uri);
+    if (!opened)
+        return;
+    vs_info("reconnected to %s", hv.uri);
+    /* The stops and undefines while we were away: swept once the new
+     * connection is the current one (the sweep asks for it). */
+    g_mutex_lock(&gone_hook_lock);
+    if (gone_hook)
+        gone_hook(NULL);
+    g_mutex_unlock(&gone_hook_lock);
 }
 
 virConnectPtr vs_hv_connect(GError **error)

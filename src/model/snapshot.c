@@ -51,7 +51,11 @@ static virDomainSnapshotPtr resolve(virDomainPtr dom, const char *uuid, const ch
 {
     g_autofree char *internal = vs_snapnames_internal(uuid, name);
     virDomainSnapshotPtr snap = internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
-    if (!snap)
+    /* NOT_FOUND only when libvirt says so: a lost connection is a 503. */
+    if (!snap && internal && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT)
+        vs_hv_set_error(error, "cannot look up snapshot '%s' of VM '%s'", name,
+                        virDomainGetName(dom));
+    else if (!snap)
         g_set_error(error, VS_ERROR, VS_ERR_NOT_FOUND, "snapshot '%s' of VM '%s' does not exist",
                     name, virDomainGetName(dom));
     return snap;

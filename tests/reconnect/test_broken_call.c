@@ -10,7 +10,9 @@
  * create whose connection stays away is settled in the background once it
  * is back, before the VM's next change, or at the next start; a VM
  * delete cut half-way is finished; a VM rename cut half-way keeps its whole
- * snapshot tree; a clone cut half-way is removed. */
+ * snapshot tree; a clone cut half-way is removed; a VM another client
+ * undefined while the connection was away loses what virtsnapd kept of it
+ * once the connection is back. */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -549,6 +551,51 @@ static void test_revert_cut(void **state)
     revert_cut(VS_CUT_BEFORE);      /* libvirtd never saw the call */
 }
 
+/* While virtsnapd's connection is away, another client undefines a VM
+ * whose renamed snapshot's display name virtsnapd keeps: no event can tell
+ * virtsnapd, so the sweep after the reconnection must find it gone and
+ * remove the display names (it used to run before the new connection was
+ * the current one, found no connection, and kept them). */
+static void test_gone_while_away(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"jan\"}");
+    assert_int_equal(made->status, 201);
+    const char *uuid = vs_json_str(made->json, "uuid");
+    g_autofree char *status = vs_take_snapshot(t.d, "jan", "s0", NULL);
+    assert_string_equal(status, "finished");
+    g_autoptr(VsTestResponse) renamed =
+        vs_http(t.d, "PUT", "/vms/jan/snapshots/s0", "{\"name\": \"first one\"}");
+    if (renamed->status != 200 || strcmp(vs_json_str(renamed->json, "name"), "first one") != 0)
+        fail_msg("rename: %ld %s", renamed->status, renamed->body);
+    g_autofree char *conf = g_strdup_printf("%s.conf", uuid);
+    g_autofree char *names = g_build_filename(t.d->state_dir, "snapnames", conf, NULL);
+    assert_true(g_file_test(names, G_FILE_TEST_EXISTS));
+
+    vs_relay_hold_after_cut(true);
+    vs_relay_arm(VS_CUT_BEFORE, VS_PROC_SNAPSHOT_LOOKUP_BY_NAME);
+    g_autoptr(VsTestResponse) cut = vs_http(t.d, "GET", "/vms/jan/snapshots/first%20one", NULL);
+    if (cut->status != 503)
+        fail_msg("GET during the cut: %ld %s", cut->status, cut->body);
+    virDomainPtr dom = virDomainLookupByName(t.direct, "jan");
+    assert_non_null(dom);
+    assert_int_equal(virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA), 0);
+    virDomainFree(dom);
+    vs_relay_hold_after_cut(false);
+
+    long served = 503; /* until virtsnapd has reconnected (every 2 s at most) */
+    for (int i = 0; i < 100 && served == 503; i++) {
+        g_autoptr(VsTestResponse) r = vs_http(t.d, "GET", "/vms", NULL);
+        served = r->status;
+        if (served == 503)
+            g_usleep(100000);
+    }
+    assert_int_equal(served, 200);
+    for (int i = 0; i < 50 && g_file_test(names, G_FILE_TEST_EXISTS); i++)
+        g_usleep(100000);
+    assert_false(g_file_test(names, G_FILE_TEST_EXISTS));
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("broken-call test"))
@@ -566,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_delete_cut),
         cmocka_unit_test(test_rename_cut),
         cmocka_unit_test(test_clone_cut),
+        cmocka_unit_test(test_gone_while_away),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
     return vs_libvirtd_exit_status(failed, daemon_status);
