@@ -755,25 +755,27 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
         vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);
         ok = false;
     }
-    vs_vmlock_release(lock);
-    if (!ok)
-        return NULL;
-    g_autoptr(virDomain) fresh = virDomainLookupByUUIDString(conn, uuid);
-    if (!fresh) { /* a transient VM that was powered off is gone: say so */
+    /* The answer is read before the lock goes: a delete queued behind
+     * this action must not turn it into a VM made up of nothing. */
+    g_autoptr(virDomain) fresh = ok ? virDomainLookupByUUIDString(conn, uuid) : NULL;
+    VsVm *answer = NULL;
+    if (fresh) {
+        answer = vm_from_domain(fresh, error);
+    } else if (ok) { /* a transient VM that was powered off is gone: say so */
         if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) /* what virtsnapd kept of it goes too */
             vs_snapshot_forget_vm(uuid);
-        VsVm *gone = g_steal_pointer(&ending);
-        if (!gone) { /* read before the power-off failed, or stopped from inside */
-            gone = g_new0(VsVm, 1);
-            gone->name = g_strdup(name);
-            gone->uuid = g_steal_pointer(&uuid);
-            gone->disks = g_ptr_array_new();
+        answer = g_steal_pointer(&ending);
+        if (!answer) { /* read before the power-off failed, or stopped from inside */
+            answer = g_new0(VsVm, 1);
+            answer->name = g_strdup(name);
+            answer->uuid = g_steal_pointer(&uuid);
+            answer->disks = g_ptr_array_new();
         }
-        gone->state = "shutoff";
-        g_free(gone->current_snapshot);
-        gone->current_snapshot = g_strdup("");
-        gone->snapshots = 0;
-        return gone;
+        answer->state = "shutoff";
+        g_free(answer->current_snapshot);
+        answer->current_snapshot = g_strdup("");
+        answer->snapshots = 0;
     }
-    return vm_from_domain(fresh, error);
+    vs_vmlock_release(lock);
+    return answer;
 }
