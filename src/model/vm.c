@@ -202,6 +202,23 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
                         "instead", spec->image);
             return false;
         }
+        /* An overlay smaller than its image would show the guest a disk
+         * cut off at its end. */
+        guint64 size = 0;
+        if (!vs_image_virtual_size(spec->image, &size) || size == 0) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "field 'image': %s is empty or cannot be read", spec->image);
+            return false;
+        }
+        if (spec->disk_gib && spec->disk_gib * G_GUINT64_CONSTANT(1073741824) < size) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "field 'disk': %" G_GUINT64_FORMAT " GiB is smaller than image %s "
+                        "(%.1f GiB): the guest would see its disk cut off; give at least %"
+                        G_GUINT64_FORMAT " or leave 'disk' out",
+                        spec->disk_gib, spec->image, (double)size / 1073741824.0,
+                        (size + G_GUINT64_CONSTANT(1073741823)) / G_GUINT64_CONSTANT(1073741824));
+            return false;
+        }
     }
     return true;
 }

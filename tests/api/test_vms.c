@@ -6,7 +6,9 @@
  * holds snapshots. */
 #include "api_util.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const special_names[] = {"a&b", "<x>", "\"q\"", "пeω-∨м", "snap 1",
                                             "50% off?", "#hash", "back\\slash"};
@@ -213,6 +215,17 @@ static void test_create_invalid(void **state)
     assert_true(g_file_set_contents(base, "0123456789", 10, NULL));
     g_autofree char *missing = g_strdup_printf("{\"name\": \"img\", \"image\": \"%s/missing.img\"}", tmpdir);
     g_autofree char *dir_image = g_strdup_printf("{\"name\": \"img\", \"image\": \"%s\"}", tmpdir);
+    /* An empty image; a 2 GiB one (sparse) under a 1 GiB overlay, which
+     * would cut the guest's disk off. */
+    g_autofree char *empty = g_build_filename(tmpdir, "empty.img", NULL);
+    assert_true(g_file_set_contents(empty, "", 0, NULL));
+    g_autofree char *empty_image = g_strdup_printf("{\"name\": \"img\", \"image\": \"%s\"}", empty);
+    g_autofree char *big = g_build_filename(tmpdir, "big.img", NULL);
+    int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0 && ftruncate(fd, (off_t)2 << 30) == 0);
+    close(fd);
+    g_autofree char *cut_off =
+        g_strdup_printf("{\"name\": \"img\", \"image\": \"%s\", \"disk\": 1}", big);
     struct {
         const char *body, *mentions;
     } cases[] = {
@@ -244,6 +257,8 @@ static void test_create_invalid(void **state)
         {dotdot, "image"},
         {missing, "image"},
         {dir_image, "image"},
+        {empty_image, "is empty"},
+        {cut_off, "smaller than image"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms", cases[i].body);
@@ -257,6 +272,8 @@ static void test_create_invalid(void **state)
     json_decref(after);
     assert_int_equal(api_count_files(images), files);
     g_unlink(base);
+    g_unlink(empty);
+    g_unlink(big);
     g_rmdir(tmpdir);
 }
 
