@@ -46,9 +46,10 @@ typedef struct {
         *log_level, *domain_type, *live_snapshots, *public_origin, *login_group;
     gint64 session_ttl;    /* UNSET: not given */
     gint64 session_max_age; /* UNSET: not given */
-    gint64 basic_remember; /* -1: not given */
+    gint64 basic_remember; /* UNSET: not given */
     gint64 max_body;       /* UNSET: not given */
     gboolean version;
+    GPtrArray *from_config; /* the keys that --config gave (its flags not given) */
 } Options;
 
 static void options_clear(Options *o)
@@ -59,6 +60,7 @@ static void options_clear(Options *o)
                         &o->login_group};
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         g_clear_pointer(strings[i], g_free);
+    g_clear_pointer(&o->from_config, g_ptr_array_unref);
 }
 
 /* ORIGIN ("https://Name:443", say) as browsers send it ("https://name"):
@@ -106,16 +108,39 @@ static bool load_config(Options *o, GError **error)
         {"domain_type", &o->domain_type}, {"live_snapshots", &o->live_snapshots},
         {"public_origin", &o->public_origin}, {"login_group", &o->login_group},
     };
-    for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
-        if (!*strings[i].slot)
-            *strings[i].slot = g_key_file_get_string(kf, "virtsnapd", strings[i].key, NULL);
-    struct { const char *key; gint64 *slot, unset; } numbers[] = {
-        {"session_ttl", &o->session_ttl, UNSET}, {"max_body", &o->max_body, UNSET},
-        {"session_max_age", &o->session_max_age, UNSET},
-        {"basic_remember", &o->basic_remember, -1},
+    struct { const char *key; gint64 *slot; } numbers[] = {
+        {"session_ttl", &o->session_ttl}, {"max_body", &o->max_body},
+        {"session_max_age", &o->session_max_age}, {"basic_remember", &o->basic_remember},
     };
+    /* A key or group that is not ours is a typo (session-ttl, [virtsnap]):
+     * refused rather than silently ignored. */
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    for (char **g = groups; *g; g++)
+        if (strcmp(*g, "virtsnapd") != 0) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "unknown group [%s] (the settings go in [virtsnapd])", *g);
+            return false;
+        }
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, "virtsnapd", NULL, NULL);
+    for (char **k = keys; k && *k; k++) {
+        bool known = false;
+        for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
+            known |= strcmp(*k, strings[i].key) == 0;
+        for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++)
+            known |= strcmp(*k, numbers[i].key) == 0;
+        if (!known) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "unknown key '%s' in [virtsnapd] (keys are the long flags' names with "
+                        "'_' for '-', see virtsnapd(8))", *k);
+            return false;
+        }
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
+        if (!*strings[i].slot &&
+            (*strings[i].slot = g_key_file_get_string(kf, "virtsnapd", strings[i].key, NULL)))
+            g_ptr_array_add(o->from_config, (gpointer)strings[i].key);
     for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
-        if (*numbers[i].slot != numbers[i].unset ||
+        if (*numbers[i].slot != UNSET ||
             !g_key_file_has_key(kf, "virtsnapd", numbers[i].key, NULL))
             continue;
         GError *bad = NULL;
@@ -125,8 +150,26 @@ static bool load_config(Options *o, GError **error)
             g_error_free(bad);
             return false;
         }
+        g_ptr_array_add(o->from_config, (gpointer)numbers[i].key);
     }
     return true;
+}
+
+/* ERROR names a flag ("--log-level must be …"): when --config gave its
+ * value, says so with the key's name. */
+static void name_config_key(const Options *o, GError *error)
+{
+    for (guint i = 0; i < o->from_config->len; i++) {
+        const char *key = g_ptr_array_index(o->from_config, i);
+        g_autofree char *flag = g_strdup_printf("--%s ", key);
+        g_strdelimit(flag, "_", '-');
+        if (g_str_has_prefix(error->message, flag)) {
+            char *named = g_strdup_printf("%s (key %s in %s)", error->message, key, o->config);
+            g_free(error->message);
+            error->message = named;
+            return;
+        }
+    }
 }
 
 #define MIN_MAX_BODY 4096
@@ -147,7 +190,7 @@ static bool in_range(const char *name, gint64 value, gint64 min, gint64 max, con
 
 /* Checks every setting before anything is made: false, with ERROR saying
  * which and why, on the first that is wrong (exit status 2). Numbers left
- * unset (0, or -1 for --basic-remember) take their defaults later. */
+ * UNSET take their defaults later. */
 static bool check_options(const Options *o, GError **error)
 {
     const char *bad = NULL;
@@ -172,7 +215,7 @@ static bool check_options(const Options *o, GError **error)
             in_range("--session-ttl", o->session_ttl, 1, VS_MAX_SESSION_TTL, "seconds", error)) &&
            (o->session_max_age == UNSET || in_range("--session-max-age", o->session_max_age, 1,
                                                     VS_MAX_SESSION_TTL, "seconds", error)) &&
-           (o->basic_remember == -1 || in_range("--basic-remember", o->basic_remember, 0,
+           (o->basic_remember == UNSET || in_range("--basic-remember", o->basic_remember, 0,
                                                 VS_MAX_BASIC_REMEMBER, "seconds", error)) &&
            (o->max_body == UNSET ||
             in_range("max_body", o->max_body, MIN_MAX_BODY, MAX_MAX_BODY, "bytes", error));
@@ -239,6 +282,7 @@ static int run(Options *o)
         return 2;
     }
     if (!check_options(o, &error)) {
+        name_config_key(o, error);
         vs_error("%s", error->message);
         return 2;
     }
@@ -285,7 +329,7 @@ static int run(Options *o)
                          .login_group = o->login_group,
                          .session_ttl = o->session_ttl,
                          .session_max_age = o->session_max_age,
-                         .basic_remember = o->basic_remember};
+                         .basic_remember = o->basic_remember == UNSET ? -1 : o->basic_remember};
     vs_auth_init(&auth);
     vs_tasks_init();
     g_autofree char *tasks_dir = g_build_filename(o->state_dir, "tasks", NULL);
@@ -314,6 +358,10 @@ static int run(Options *o)
         .max_body = o->max_body > 0 ? (size_t)o->max_body : 1024 * 1024,
         .public_origin = o->public_origin,
     };
+    g_autofree char *index = g_build_filename(server_config.web_dir, "index.html", NULL);
+    if (!g_file_test(index, G_FILE_TEST_IS_REGULAR))
+        vs_warn("no web UI: %s has no index.html (see --web-dir); the API is served",
+                server_config.web_dir);
     VsServer *server = vs_server_start(&server_config, &error);
     if (!server) {
         vs_error("%s", error->message);
@@ -345,8 +393,8 @@ static int run(Options *o)
 
 int main(int argc, char **argv)
 {
-    Options o = {.session_ttl = UNSET, .session_max_age = UNSET, .basic_remember = -1,
-                 .max_body = UNSET};
+    Options o = {.session_ttl = UNSET, .session_max_age = UNSET, .basic_remember = UNSET,
+                 .max_body = UNSET, .from_config = g_ptr_array_new()};
     GOptionEntry entries[] = {
         {"listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Address to serve on (default 127.0.0.1:8001)", "ADDR:PORT"},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &o.connect, "libvirt URI (default: embedded QEMU driver in STATE/libvirt)", "URI"},

@@ -669,6 +669,8 @@ static void test_bad_options(void **state)
     const char *ttl[] = {"--session-ttl=-1", NULL};
     expect_exit(remember_high, 2, "--basic-remember must be between 0 and 3600 seconds");
     expect_exit(remember_negative, 2, "--basic-remember must be between 0 and 3600 seconds");
+    const char *remember_minus_one[] = {"--basic-remember=-1", NULL}; /* not "the default" */
+    expect_exit(remember_minus_one, 2, "--basic-remember must be between 0 and 3600 seconds");
     expect_exit(ttl, 2, "--session-ttl must be between 1 and 31622400 seconds");
     const char *ttl_zero[] = {"--session-ttl=0", NULL}; /* 0 is a value, not "the default" */
     expect_exit(ttl_zero, 2, "--session-ttl must be between 1 and 31622400 seconds");
@@ -684,7 +686,15 @@ static void test_bad_options(void **state)
     g_autofree char *conf_arg = g_strdup_printf("--config=%s", conf);
     const char *from_file[] = {conf_arg, NULL};
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=7200\n", -1, NULL));
-    expect_exit(from_file, 2, "--basic-remember must be between 0 and 3600 seconds");
+    expect_exit(from_file, 2,
+                "--basic-remember must be between 0 and 3600 seconds (key basic_remember in");
+    assert_true(g_file_set_contents(conf, "[virtsnapd]\nlog_level=loud\n", -1, NULL));
+    expect_exit(from_file, 2, "--log-level must be debug, info or warn (key log_level in");
+    /* A typo in a key or the group is refused, not ignored. */
+    assert_true(g_file_set_contents(conf, "[virtsnapd]\nsession-ttl=5\n", -1, NULL));
+    expect_exit(from_file, 2, "unknown key 'session-ttl' in [virtsnapd]");
+    assert_true(g_file_set_contents(conf, "# comment\n[virtsnap]\nlog_level=info\n", -1, NULL));
+    expect_exit(from_file, 2, "unknown group [virtsnap]");
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=soon\n", -1, NULL));
     expect_exit(from_file, 2, "basic_remember");
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nmax_body=10\n", -1, NULL));
@@ -693,6 +703,15 @@ static void test_bad_options(void **state)
     expect_exit(from_file, 2, "max_body must be between 4096 and 1073741824 bytes");
     g_unlink(conf);
     g_rmdir(dir);
+    /* A web directory without the UI is said at start (the API still works). */
+    const char *no_ui[] = {"--web-dir=/nonexistent/virtsnap-web", NULL};
+    VsTestDaemon *d = vs_test_daemon_start("test:///default", no_ui);
+    g_autoptr(VsTestResponse) vms = vs_http(d, "GET", "/vms", NULL);
+    assert_int_equal(vms->status, 200);
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
+    assert_non_null(strstr(log, "no web UI: /nonexistent/virtsnap-web has no index.html"));
+    vs_test_daemon_free(d);
 }
 
 int main(void)
