@@ -45,22 +45,12 @@ static char *map_path(const char *uuid)
     return g_build_filename(dir, file, NULL);
 }
 
-/* Shows INTERNAL as DISPLAY; false when it already was (nothing changed).
- * A display name is one snapshot's: another's entry for it is stale (that
- * snapshot went without its entry: another client's delete, a metadata
- * drop), and goes. */
+/* Shows INTERNAL as DISPLAY; false when it already was (nothing changed). */
 static bool map_put(NameMap *map, const char *internal, const char *display)
 {
-    bool changed = false;
-    const char *other = g_hash_table_lookup(map->internal_of, display);
-    if (other && strcmp(other, internal) != 0) {
-        g_hash_table_remove(map->display_of, other);
-        g_hash_table_remove(map->internal_of, display); /* frees OTHER */
-        changed = true;
-    }
     const char *old = g_hash_table_lookup(map->display_of, internal);
     if (strcmp(old ? old : internal, display) == 0)
-        return changed;
+        return false;
     if (old)
         g_hash_table_remove(map->internal_of, old);
     if (strcmp(internal, display) == 0) {
@@ -197,9 +187,20 @@ bool vs_snapnames_set(const char *uuid, const char *internal, const char *displa
     NameMap *map = map_for(uuid);
     const char *shown = g_hash_table_lookup(map->display_of, internal);
     g_autofree char *before = g_strdup(shown ? shown : internal);
-    /* A new snapshot shown under its libvirt name changes nothing: no write
-     * (the file holds every renamed snapshot of the VM and is fsynced). */
-    bool changed = map_put(map, internal, display);
+    /* A display name the API gives is free (the API checked): another
+     * snapshot's entry for it is stale (that snapshot went without its
+     * entry: another client's delete, a metadata drop), and goes. */
+    bool changed = false;
+    const char *other = g_hash_table_lookup(map->internal_of, display);
+    if (other && strcmp(other, internal) != 0) {
+        g_hash_table_remove(map->display_of, other);
+        g_hash_table_remove(map->internal_of, display); /* frees OTHER */
+        changed = true;
+    }
+    /* A new snapshot shown under its libvirt name changes nothing else: no
+     * write (the file holds every renamed snapshot of the VM and is
+     * fsynced). */
+    changed |= map_put(map, internal, display);
     bool ok = changed || map->unsaved ? map_save(uuid, map, error) : true;
     if (!ok)
         map_put(map, internal, before); /* a failed set changes nothing */
