@@ -247,7 +247,7 @@ char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
     task->data = data;
     task->free_data = free_data;
     task->info.status = VS_TASK_RUNNING;
-    task->info.message = g_strdup("running");
+    task->info.message = g_strdup("queued"); /* until its worker says more */
     task->info.target_uri = g_strdup(target_uri);
     task->info.created = g_get_real_time() / G_USEC_PER_SEC;
     task->info.progress = -1;
