@@ -24,6 +24,10 @@ json_t *vs_json_vm(const VsVm *vm)
                             "current-snapshot", vm->current_snapshot, "snapshots", vm->snapshots);
     if (vm->serial_log)
         json_object_set_new(obj, "serial_log", json_string(vm->serial_log));
+    if (vm->next_start)
+        json_object_set_new(obj, "next_start",
+                            json_pack("{s:I, s:i, s:b}", "memory", (json_int_t)vm->next_memory_mib,
+                                      "cpus", (int)vm->next_cpus, "hugepages", vm->next_hugepages));
     return obj;
 }
 

@@ -88,6 +88,10 @@ static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
     vm->hugepages = def->hugepages;
     vm->disks = disks_with_sizes(dom, def->disks);
     vm->serial_log = g_strdup(def->serial_log);
+    vm->next_start = def->next_differs;
+    vm->next_memory_mib = def->next_memory_mib;
+    vm->next_cpus = def->next_cpus;
+    vm->next_hugepages = def->next_hugepages;
     vm->snapshots = MAX(virDomainSnapshotNum(dom, 0), 0);
     vm->current_snapshot = g_strdup("");
     if (vm->snapshots > 0 && virDomainHasCurrentSnapshot(dom, 0) == 1) {

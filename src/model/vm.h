@@ -25,6 +25,12 @@ typedef struct {
     char *current_snapshot; /* display name, "" for none */
     int snapshots;
     char *serial_log; /* file the serial console goes to, or NULL */
+    /* A running VM changed since its start (PUT /vms): NEXT_START, and the
+     * memory, CPUs and huge pages its next start brings. */
+    bool next_start;
+    guint64 next_memory_mib;
+    guint next_cpus;
+    bool next_hugepages;
 } VsVm;
 
 void vs_vm_free(VsVm *vm);

@@ -520,6 +520,23 @@ static void test_update(void **state)
     api_check_error(running2, 409, NULL);
     got = api_get_json(new_path);
     assert_int_equal(vs_json_int(got, "cpus"), 2);
+    assert_null(json_object_get(got, "next_start")); /* nothing waits for the next start */
+    json_decref(got);
+    /* A change while it runs applies at the next start, and says so. */
+    g_autoptr(VsTestResponse) later = vs_http(api_d, "PUT", new_path, "{\"memory\": 768, \"cpus\": 3}");
+    assert_int_equal(later->status, 200);
+    assert_int_equal(vs_json_int(later->json, "memory"), 1024); /* what it runs with */
+    json_t *next = json_object_get(later->json, "next_start");
+    assert_non_null(next);
+    assert_int_equal(vs_json_int(next, "memory"), 768);
+    assert_int_equal(vs_json_int(next, "cpus"), 3);
+    assert_true(json_is_false(json_object_get(next, "hugepages")));
+    g_free(api_vm_action("upd <2> & \"co\"", "poweroff"));
+    g_free(api_vm_action("upd <2> & \"co\"", "start"));
+    got = api_get_json(new_path);
+    assert_int_equal(vs_json_int(got, "memory"), 768);
+    assert_int_equal(vs_json_int(got, "cpus"), 3);
+    assert_null(json_object_get(got, "next_start"));
     json_decref(got);
     api_delete_vm("upd <2> & \"co\"");
 }
