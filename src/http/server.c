@@ -19,6 +19,7 @@
 #include "router.h"
 #include "routes.h"
 #include "static.h"
+#include "watchdog.h"
 
 #include <arpa/inet.h>
 #include <malloc.h>
@@ -43,6 +44,7 @@ struct VsServer {
     char *listen_host; /* the host of config.listen, as given */
     bool on_loopback;  /* listening on a loopback address */
     struct sockaddr_storage addr;
+    VsWatchdog *watchdog; /* headers trickled for too long close the connection */
 };
 
 /* A body still coming this long after the request began, or this far
@@ -476,6 +478,14 @@ static void log_request(const RequestState *st, enum MHD_RequestTerminationCode 
             code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (answer not delivered)");
 }
 
+/* The connection's watch (watchdog.h), or NULL. */
+static VsWatched *watched(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -490,6 +500,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->method = g_strdup(method);
         st->url = g_strdup(url);
         peer_address(conn, st->peer);
+        vs_watchdog_busy(srv->watchdog, watched(conn));
         const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && g_ascii_strtoull(len, NULL, 10) > srv->config.max_body)
@@ -526,11 +537,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return dispatch(srv, conn, method, url, st, &st->status);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    VsServer *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        char peer[INET6_ADDRSTRLEN];
+        peer_address(conn, peer);
+        *socket_context = vs_watchdog_add(srv->watchdog, fd ? fd->connect_fd : -1, peer);
+    } else {
+        vs_watchdog_remove(srv->watchdog, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)cls;
-    (void)conn;
+    VsServer *srv = cls;
+    vs_watchdog_idle(srv->watchdog, watched(conn));
     RequestState *st = *con_cls;
     if (st) {
         if (st->status)
@@ -658,9 +685,14 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
         const char *authority = strstr(config->public_origin, "://");
         srv->public_host = authority ? host_name(authority + 3) : NULL;
     }
+    /* $VIRTSNAP_HEADER_DEADLINE (seconds) is for tests. */
+    const char *deadline = g_getenv("VIRTSNAP_HEADER_DEADLINE");
+    srv->watchdog = vs_watchdog_new(deadline ? MAX(g_ascii_strtoll(deadline, NULL, 10), 1)
+                                             : VS_HEADER_DEADLINE);
     struct MHD_OptionItem options[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &srv->addr},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_escaped, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
@@ -680,6 +712,7 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
         g_free(srv->web_dir);
         g_free(srv->public_host);
         g_free(srv->listen_host);
+        vs_watchdog_free(srv->watchdog);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -697,6 +730,7 @@ void vs_server_stop(VsServer *srv)
     if (!srv)
         return;
     MHD_stop_daemon(srv->mhd);
+    vs_watchdog_free(srv->watchdog);
     g_free(srv->url);
     g_free(srv->web_dir);
     g_free(srv->tls_cert_pem);

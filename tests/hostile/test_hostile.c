@@ -257,6 +257,70 @@ static void test_slowloris(void **state)
     assert_true(elapsed_ms < 5000);
 }
 
+static int connect_to(VsTestDaemon *daemon)
+{
+    VsTestDaemon *saved = d;
+    d = daemon;
+    int fd = connect_raw();
+    d = saved;
+    return fd;
+}
+
+/* A full request on FD with the token; whether a 200 status line came. */
+static bool request_ok(VsTestDaemon *daemon, int fd)
+{
+    g_autofree char *req = g_strdup_printf("GET /tasks HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                           "Authorization: Bearer %s\r\n\r\n",
+                                           daemon->token);
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
+        return false;
+    char buf[4096] = "";
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    return n > 0 && g_str_has_prefix(buf, "HTTP/1.1 200");
+}
+
+/* Headers that keep coming, a line every 0.5 s (so that the idle timeout
+ * never fires), are cut off once they have taken longer than the deadline
+ * ($VIRTSNAP_HEADER_DEADLINE, 2 s here; 60 s by default); a connection that
+ * makes requests with pauses between them is not. */
+static void test_header_deadline(void **state)
+{
+    (void)state;
+    g_setenv("VIRTSNAP_HEADER_DEADLINE", "2", TRUE);
+    VsTestDaemon *slow = vs_test_daemon_start("test:///default", NULL);
+    g_unsetenv("VIRTSNAP_HEADER_DEADLINE");
+    int fd = connect_to(slow);
+    const char *start = "GET /tasks HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    assert_true(send(fd, start, strlen(start), MSG_NOSIGNAL) > 0);
+    gint64 t0 = g_get_monotonic_time();
+    bool open = true;
+    while (open && g_get_monotonic_time() - t0 < 10 * G_USEC_PER_SEC) {
+        g_usleep(500 * 1000);
+        open = send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL) > 0;
+        char c;
+        if (open && recv(fd, &c, 1, MSG_DONTWAIT) == 0)
+            open = false; /* closed by the daemon */
+    }
+    double lasted = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    print_message("trickled headers were cut off after %.1f s\n", lasted);
+    assert_false(open);
+    assert_true(lasted >= 1.9 && lasted < 6);
+    close(fd);
+    /* The time is counted from a connection's start or its last answer (a
+     * pause between requests counts, as for libmicrohttpd's own 30 s idle
+     * timeout, which comes first with the default deadline). */
+    int again = connect_to(slow);
+    assert_true(request_ok(slow, again));
+    g_usleep(1000 * 1000);
+    assert_true(request_ok(slow, again)); /* a pause under the deadline */
+    close(again);
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(slow->log_path, &log, NULL, NULL));
+    assert_non_null(strstr(log, "its request headers were still coming after 2 s"));
+    assert_int_equal(vs_test_daemon_term(slow), 0);
+    vs_test_daemon_free(slow);
+}
+
 typedef struct {
     const char *method, *path, *body;
     long status;
@@ -320,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_wrong_methods),
         cmocka_unit_test(test_oversized_headers),
         cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_header_deadline),
         cmocka_unit_test(test_concurrent_conflicts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
