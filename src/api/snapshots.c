@@ -140,11 +140,6 @@ void vs_api_snapshot_update(const VsApiRequest *req, VsApiResponse *resp)
     g_autoptr(GError) error = NULL;
     g_autoptr(VsSnapshot) snap =
         vs_snapshot_update(req->params[0], req->params[1], name, description, &error);
-    if (snap && name && strcmp(name, req->params[1]) != 0) { /* tasks point at the new name */
-        g_autofree char *from = vs_api_snapshot_uri(req->params[0], req->params[1]);
-        g_autofree char *to = vs_api_snapshot_uri(req->params[0], name);
-        vs_tasks_retarget(from, to);
-    }
     answer_snapshot(resp, snap, error);
 }
 

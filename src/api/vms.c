@@ -145,11 +145,6 @@ void vs_api_vm_update(const VsApiRequest *req, VsApiResponse *resp)
                          .hugepages = hugepages_field(req)};
     g_autoptr(GError) error = NULL;
     g_autoptr(VsVm) vm = vs_vm_update(req->params[0], &change, &error);
-    if (vm && strcmp(vm->name, req->params[0]) != 0) { /* tasks point at the new name */
-        g_autofree char *from = vs_api_vm_uri(req->params[0]);
-        g_autofree char *to = vs_api_vm_uri(vm->name);
-        vs_tasks_retarget(from, to);
-    }
     answer_vm(resp, 200, vm, error);
 }
 

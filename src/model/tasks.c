@@ -280,26 +280,6 @@ void vs_task_set_message(VsTask *task, const char *message)
     g_mutex_unlock(&lock);
 }
 
-guint vs_tasks_retarget(const char *from, const char *to)
-{
-    guint moved = 0;
-    size_t n = strlen(from);
-    g_mutex_lock(&lock);
-    for (GList *l = order.head; l; l = l->next) {
-        VsTask *task = l->data;
-        const char *uri = task->info.target_uri;
-        if (!uri || strncmp(uri, from, n) != 0 || (uri[n] != '\0' && uri[n] != '/'))
-            continue;
-        char *moved_uri = g_strconcat(to, uri + n, NULL);
-        g_free(task->info.target_uri);
-        task->info.target_uri = moved_uri;
-        save_record(task, RECORD_FINAL); /* replaces the record that exists */
-        moved++;
-    }
-    g_mutex_unlock(&lock);
-    return moved;
-}
-
 static VsTaskInfo *copy_info(const VsTaskInfo *info)
 {
     VsTaskInfo *copy = g_new0(VsTaskInfo, 1);

@@ -40,10 +40,6 @@ void vs_task_finish_early(VsTask *task);
 
 void vs_task_set_progress(VsTask *task, int percent);
 void vs_task_set_message(VsTask *task, const char *message);
-/* What was at FROM is now at TO (a VM or snapshot renamed): the target URIs
- * of the tasks in memory that are FROM or below it ("FROM/…") follow, in
- * their records too; how many did. */
-guint vs_tasks_retarget(const char *from, const char *to);
 
 VsTaskInfo *vs_task_get(const char *id); /* NULL if unknown */
 /* vs_task_get once task ID has ended, TIMEOUT_MS have passed or waits were

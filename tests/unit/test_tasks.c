@@ -585,41 +585,6 @@ static void test_records_at_start(void **state)
     g_free(job);
 }
 
-/* A VM renamed from a to b: the tasks of /vms/a and below point at /vms/b,
- * running or ended, in memory and in their records; /vms/ab is another VM. */
-static void test_retarget(void **state)
-{
-    (void)state;
-    g_autofree char *dir = keep_records();
-    int freed = 0;
-    Job *job = NULL;
-    g_autofree char *running = start_held("/vms/a/snapshots/s", &freed, &job);
-    g_autofree char *ended = vs_task_start("/vms/a", quick_run, NULL, NULL);
-    g_autofree char *other = vs_task_start("/vms/ab", quick_run, NULL, NULL);
-    vs_task_info_free(wait_ended(ended));
-    vs_task_info_free(wait_ended(other));
-    assert_int_equal(vs_tasks_retarget("/vms/a", "/vms/b"), 2);
-    g_autoptr(VsTaskInfo) r = vs_task_get(running);
-    assert_string_equal(r->target_uri, "/vms/b/snapshots/s");
-    g_autoptr(VsTaskInfo) e = vs_task_get(ended);
-    assert_string_equal(e->target_uri, "/vms/b");
-    g_autoptr(VsTaskInfo) o = vs_task_get(other);
-    assert_string_equal(o->target_uri, "/vms/ab");
-    job_open(job);
-    vs_task_info_free(wait_ended(running));
-    vs_tasks_shutdown(); /* the records say so after a restart */
-    vs_tasks_init();
-    g_autoptr(GError) error = NULL;
-    assert_true(vs_tasks_persist(dir, &error));
-    g_autoptr(VsTaskInfo) r2 = vs_task_get(running);
-    assert_string_equal(r2->target_uri, "/vms/b/snapshots/s");
-    g_autoptr(VsTaskInfo) e2 = vs_task_get(ended);
-    assert_string_equal(e2->target_uri, "/vms/b");
-    vs_tasks_expire(0);
-    remove_dir(dir);
-    g_free(job);
-}
-
 static void test_stop_waits(void **state)
 {
     (void)state;
@@ -650,7 +615,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_success, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retarget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_success_without_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_clamped, setup, teardown),
