@@ -117,20 +117,6 @@ static VsDefinition *definition_read(virDomainPtr dom, GError **error)
     d->serial_log = vs_xml_string(doc, NULL,
                                   "string(/domain/devices/serial[@type='file']/source/@path)");
     d->disks = parse_disks(doc);
-    /* What the next start brings, for a persistent VM that runs. */
-    g_autoptr(xmlDoc) next = state != VIR_DOMAIN_SHUTOFF && virDomainIsPersistent(dom) == 1
-                                 ? vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL)
-                                 : NULL;
-    if (next) {
-        d->next_memory_mib = (guint64)MAX(vs_xml_int(next, NULL, "string(/domain/memory)", 0), 0) /
-                             1024; /* KiB, as libvirt writes it */
-        d->next_cpus = (guint)MAX(vs_xml_int(next, NULL, "string(/domain/vcpu)", 0), 0);
-        d->next_hugepages = vs_definition_hugepages(next);
-        d->next_differs =
-            d->next_memory_mib != (guint64)MAX(vs_xml_int(doc, NULL, "string(/domain/memory)", 0), 0) / 1024 ||
-            d->next_cpus != (guint)MAX(vs_xml_int(doc, NULL, "string(/domain/vcpu)", 0), 0) ||
-            d->next_hugepages != d->hugepages;
-    }
     return d;
 }
 

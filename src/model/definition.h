@@ -25,13 +25,6 @@ typedef struct {
     bool pflash; /* UEFI firmware from pflash with a raw variable store */
     char *serial_log;
     GPtrArray *disks; /* VsDisk*, sizes not filled */
-    /* A running VM's definition for its next start, where its memory, CPUs
-     * or huge pages differ from those it runs with (a change made while it
-     * ran): NEXT_DIFFERS, and the three of the next start. */
-    bool next_differs;
-    guint64 next_memory_mib;
-    guint next_cpus;
-    bool next_hugepages;
 } VsDefinition;
 
 void vs_definition_free(VsDefinition *d);
