@@ -33,6 +33,7 @@
 typedef struct {
     char *user;
     char *key;
+    char *peer;       /* the client's address at the login (PAM_RHOST), or NULL */
     gint64 created;   /* monotonic µs of the login */
     gint64 last_used; /* monotonic µs */
     gint64 checked;   /* monotonic µs of the last account check */
@@ -75,6 +76,7 @@ static void session_free(Session *s)
 {
     g_free(s->user);
     g_free(s->key);
+    g_free(s->peer);
     g_free(s);
 }
 
@@ -190,13 +192,23 @@ static bool session_expired(const Session *s, gint64 now)
     return now - s->last_used > auth.ttl_us || now - s->created > auth.max_age_us;
 }
 
+static VsAccountCheck user_allowed(const char *user, const char *group);
+
+static VsAccountCheck account_check(const char *user, const char *peer)
+{
+    VsAccountCheck pam = vs_pam_account_check(auth.pam_service, user, peer);
+    return pam != VS_ACCOUNT_VALID ? pam : user_allowed(user, auth.login_group);
+}
+
 /* The user of session ID if KEY is its key and it has not expired. Every
  * recheck_us its account is checked again (outside the lock: PAM and NSS
- * may be slow), and the session ends when the account may no longer log
- * in. */
+ * may be slow), and the session ends when the account may, for certain, no
+ * longer log in (a check that cannot tell keeps it: a directory server
+ * down must not log everyone out). */
 static char *session_user(const char *id, const char *key)
 {
     char *user = NULL;
+    g_autofree char *peer = NULL;
     bool recheck = false;
     gint64 now = g_get_monotonic_time();
     g_mutex_lock(&auth.lock);
@@ -211,12 +223,17 @@ static char *session_user(const char *id, const char *key)
         s->last_used = now;
         user = g_strdup(s->user);
         recheck = now - s->checked >= auth.recheck_us;
-        if (recheck)
+        if (recheck) {
             s->checked = now; /* one check at a time, not one per request */
+            peer = g_strdup(s->peer);
+        }
     }
     g_mutex_unlock(&auth.lock);
-    if (recheck && !(vs_pam_account_valid(auth.pam_service, user) &&
-                     vs_auth_user_allowed(user, auth.login_group))) {
+    VsAccountCheck check = recheck ? account_check(user, peer) : VS_ACCOUNT_VALID;
+    if (check == VS_ACCOUNT_UNKNOWN)
+        vs_warn("could not check the account of user '%s' again (PAM or NSS did not answer); "
+                "its session goes on", user);
+    if (check == VS_ACCOUNT_REFUSED) {
         vs_warn("ended the session of user '%s': the account may no longer log in (PAM's "
                 "account check, or not root and not in group '%s')",
                 user, auth.login_group);
@@ -319,16 +336,21 @@ static void throttle_leave(const char *user, bool success)
 /* Whether USER may use virtsnap once PAM has accepted it: root, or a member
  * of the login group (primary or supplementary), or anyone when the group
  * is "". */
-bool vs_auth_user_allowed(const char *user, const char *group)
+/* Whether USER may log in (root, a member of GROUP, anyone if GROUP is
+ * ""), or UNKNOWN when NSS could not tell (a directory down). */
+static VsAccountCheck user_allowed(const char *user, const char *group)
 {
     if (!*group)
-        return true;
+        return VS_ACCOUNT_VALID;
     char buf[16384];
     struct passwd pw, *found = NULL;
-    if (getpwnam_r(user, &pw, buf, sizeof buf, &found) != 0 || !found)
-        return false;
+    int rc = getpwnam_r(user, &pw, buf, sizeof buf, &found);
+    if (rc != 0)
+        return VS_ACCOUNT_UNKNOWN;
+    if (!found)
+        return VS_ACCOUNT_REFUSED;
     if (pw.pw_uid == 0)
-        return true;
+        return VS_ACCOUNT_VALID;
     /* The group's id (a big directory group needs a big buffer), then the
      * user's groups as NSS lists them (members need not be listed in the
      * group's own entry, as with SSSD's ignore_group_members). */
@@ -337,29 +359,36 @@ bool vs_auth_user_allowed(const char *user, const char *group)
     for (size_t size = 65536; size <= 16 * 1024 * 1024 && !known; size *= 4) {
         g_autofree char *gbuf = g_malloc(size);
         struct group gr, *gfound = NULL;
-        int rc = getgrnam_r(group, &gr, gbuf, size, &gfound);
+        rc = getgrnam_r(group, &gr, gbuf, size, &gfound);
         if (rc == ERANGE)
             continue;
-        if (rc != 0 || !gfound)
-            return false;
+        if (rc != 0)
+            return VS_ACCOUNT_UNKNOWN;
+        if (!gfound)
+            return VS_ACCOUNT_REFUSED;
         gid = gr.gr_gid;
         known = true;
     }
     if (!known)
-        return false;
+        return VS_ACCOUNT_UNKNOWN;
     if (pw.pw_gid == gid)
-        return true;
+        return VS_ACCOUNT_VALID;
     int n = 64, size = n;
     g_autofree gid_t *groups = g_new(gid_t, size);
     while (getgrouplist(user, pw.pw_gid, groups, &n) < 0) {
         if (n <= size || n > 65536)
-            return false;
+            return VS_ACCOUNT_UNKNOWN;
         groups = g_renew(gid_t, groups, size = n);
     }
     for (int i = 0; i < n; i++)
         if (groups[i] == gid)
-            return true;
-    return false;
+            return VS_ACCOUNT_VALID;
+    return VS_ACCOUNT_REFUSED;
+}
+
+bool vs_auth_user_allowed(const char *user, const char *group)
+{
+    return user_allowed(user, group) == VS_ACCOUNT_VALID;
 }
 
 /* The key under which a Basic pair is remembered. */
@@ -505,6 +534,7 @@ char *vs_auth_login(const char *user, const char *password, const char *peer, ch
     Session *s = g_new0(Session, 1);
     s->user = g_strdup(user);
     s->key = vs_random_hex(32);
+    s->peer = peer && strcmp(peer, "?") != 0 ? g_strdup(peer) : NULL;
     *key = g_strdup(s->key);
     s->created = s->last_used = s->checked = g_get_monotonic_time();
     g_mutex_lock(&auth.lock);

@@ -64,6 +64,12 @@ guint vs_auth_delay_ms(guint failures);
 /* RHOST: the client's address (PAM_RHOST), or NULL. */
 bool vs_pam_authenticate(const char *service, const char *user, const char *password,
                          const char *rhost);
-/* PAM's account check alone (no password): whether USER's account is still
- * valid (not locked, expired, or refused by the service). */
-bool vs_pam_account_valid(const char *service, const char *user);
+/* What a check of an account that logged in earlier says. */
+typedef enum {
+    VS_ACCOUNT_VALID,
+    VS_ACCOUNT_REFUSED, /* for certain: unknown, expired, locked, refused by the service */
+    VS_ACCOUNT_UNKNOWN, /* the check could not tell (PAM or NSS unavailable) */
+} VsAccountCheck;
+/* PAM's account check alone (no password), with RHOST (or NULL) as at the
+ * login. */
+VsAccountCheck vs_pam_account_check(const char *service, const char *user, const char *rhost);

@@ -37,14 +37,27 @@ bool vs_pam_authenticate(const char *service, const char *user, const char *pass
     return rc == PAM_SUCCESS;
 }
 
-bool vs_pam_account_valid(const char *service, const char *user)
+VsAccountCheck vs_pam_account_check(const char *service, const char *user, const char *rhost)
 {
     struct pam_conv conv = {answer, (void *)""};
     pam_handle_t *pamh = NULL;
     int rc = pam_start(service, user, &conv, &pamh);
+    if (rc == PAM_SUCCESS && rhost)
+        rc = pam_set_item(pamh, PAM_RHOST, rhost);
     if (rc == PAM_SUCCESS)
         rc = pam_acct_mgmt(pamh, PAM_SILENT);
     if (pamh)
         pam_end(pamh, rc);
-    return rc == PAM_SUCCESS;
+    switch (rc) {
+    case PAM_SUCCESS:
+        return VS_ACCOUNT_VALID;
+    case PAM_ACCT_EXPIRED:
+    case PAM_USER_UNKNOWN:
+    case PAM_PERM_DENIED:
+    case PAM_AUTH_ERR:
+    case PAM_NEW_AUTHTOK_REQD: /* a password to change: a login would fail too */
+        return VS_ACCOUNT_REFUSED;
+    default: /* PAM_SYSTEM_ERR, PAM_AUTHINFO_UNAVAIL, PAM_BUF_ERR, …: ask again later */
+        return VS_ACCOUNT_UNKNOWN;
+    }
 }

@@ -689,9 +689,18 @@ static void test_session_limits(void **state)
     assert_int_equal(session_status(d, other), 200);
     assert_true(g_file_set_contents(passdb_path, text, -1, NULL));
     assert_int_equal(session_status(d, ivan), 401); /* ended, not only refused once */
+    /* A check that cannot tell (the account database unreadable, as a
+     * directory server down) keeps the session. */
+    g_autofree char *away = g_strconcat(passdb_path, ".away", NULL);
+    assert_int_equal(g_rename(passdb_path, away), 0);
+    long while_away = session_status(d, other);
+    assert_int_equal(g_rename(away, passdb_path), 0);
+    assert_int_equal(while_away, 200);
+    assert_int_equal(session_status(d, other), 200);
     g_autofree char *log = NULL;
     assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
     assert_true(api_contains(log, "ended the session of user 'ivan'"));
+    assert_true(api_contains(log, "could not check the account of user 'heidi' again"));
     vs_test_daemon_free(d);
 }
 
