@@ -247,12 +247,19 @@ async function loginWithToken(t) {
   await page.click('#login-token button[type=submit]');
 }
 
+let failedStep = null; // the steps build on each other: after a failure the rest are skipped
+
 /** it() that adds what the page says (messages, dialog, login text) to a failure. */
 function step(title, fn) {
   it(title, async (t) => {
+    if (failedStep) {
+      t.skip(`after the failure of "${failedStep}"`);
+      return;
+    }
     try {
       await fn(t);
     } catch (e) {
+      failedStep = title;
       const seen = await page.evaluate(() => ['messages', 'dialog', 'login-message']
         .map((id) => `${id}: ${document.getElementById(id).innerText.trim()}`).join(' | ')).catch(() => '?');
       e.message += `\n  page shows: ${seen}\n  daemon log tail: ${daemonLog.slice(-800)}`;
