@@ -176,6 +176,56 @@ export function nameList(names, cls = 'name-list') {
 
 /* ---------- task tray ---------- */
 
+/* One entry of the tray: LABEL, a progress bar and a status word; ID is the task's. */
+function trayEntry(label, id) {
+  const tray = $('tasks');
+  const bar = el('progress', { max: '100', 'aria-label': `${label}: progress` });
+  const status = el('span', { class: 'task-status' });
+  const item = el('div', { class: 'task running', 'data-task': id },
+    el('span', { class: 'task-label', text: label }), bar, status);
+  tray.append(item);
+  tray.hidden = false;
+  return {
+    /** Shows T ({status, progress?}) as a task answers it. */
+    update(t) {
+      if (typeof t.progress === 'number') bar.value = t.progress;
+      else if (t.status !== 'running') bar.value = t.status === 'unknown' ? 0 : 100;
+      else bar.removeAttribute('value'); // indeterminate
+      status.textContent = t.status === 'running'
+        ? (typeof t.progress === 'number' ? `${Math.round(t.progress)}%` : 'working…')
+        : { finished: 'done', failed: 'failed' }[t.status] || 'not known';
+    },
+    /** The end (STATUS finished, failed or unknown): the entry goes after a moment. */
+    end(st) {
+      this.update({ status: st });
+      item.classList.remove('running');
+      item.classList.add(st === 'unknown' ? 'failed' : st);
+      setTimeout(() => {
+        item.remove();
+        if (!tray.children.length) tray.hidden = true;
+      }, st === 'failed' ? 1500 : 2500);
+    },
+  };
+}
+
+/**
+ * Shows LABEL in the tray while PROMISE (a plain request, such as a revert, that may wait
+ * behind work queued on its VM) runs, then "done" or "failed". Resolves or rejects as
+ * PROMISE does; the caller says why it failed.
+ */
+export async function trackRequest(label, promise) {
+  const entry = trayEntry(label, undefined);
+  entry.update({ status: 'running' });
+  try {
+    const result = await promise;
+    entry.end('finished');
+    return result;
+  } catch (err) {
+    entry.end('failed');
+    throw err;
+  }
+}
+
 const followed = new Map(); // task id → the promise of its end, while followed
 
 /**
@@ -194,41 +244,20 @@ export function trackTask(task, label) {
 }
 
 async function follow(task, label) {
-  const tray = $('tasks');
-  const bar = el('progress', { max: '100', 'aria-label': `${label}: progress` });
-  const status = el('span', { class: 'task-status' });
-  const item = el('div', { class: 'task running', 'data-task': task.id },
-    el('span', { class: 'task-label', text: label }), bar, status);
-  tray.append(item);
-  tray.hidden = false;
-  const update = (t) => {
-    if (typeof t.progress === 'number') bar.value = t.progress;
-    else if (t.status !== 'running') bar.value = 100;
-    else bar.removeAttribute('value'); // indeterminate
-    status.textContent = t.status === 'running'
-      ? (typeof t.progress === 'number' ? `${Math.round(t.progress)}%` : 'working…')
-      : { finished: 'done', failed: 'failed' }[t.status] || 'not known';
-  };
+  const entry = trayEntry(label, task.id);
   let final;
   try {
-    final = await waitForTask(task, update);
+    final = await waitForTask(task, (t) => entry.update(t));
   } catch (e) {
     // Not a failure of the task: this page could not follow it to its end.
     final = { ...task, status: 'unknown', message: e.reason || e.message };
-    bar.value = 0;
-    update(final);
   }
-  item.classList.remove('running');
-  item.classList.add(final.status === 'unknown' ? 'failed' : final.status);
+  entry.end(final.status);
   if (final.status === 'failed') showError(`${label} failed`, { reason: final.message || 'the task failed' });
   if (final.status === 'unknown') {
     showError(`${label}: this page lost track of it`, {
       reason: `${final.message}; it may still be running (Refresh shows what it came to)`,
     });
   }
-  setTimeout(() => {
-    item.remove();
-    if (!tray.children.length) tray.hidden = true;
-  }, final.status === 'failed' ? 1500 : 2500);
   return final;
 }

@@ -1,7 +1,9 @@
 // vmactions.js: the buttons and confirmations for one VM (start, shut down, power off,
-// suspend, resume, clone, rename, delete), shared by the VM list and the VM page.
+// suspend, resume, clone, rename, delete), shared by the VM list and the VM page. They are
+// off while their VM is busy (busy.js) or while their own call runs.
 
 import { api, nameFromUri, snapsPath, vmPath } from './api.js';
+import { busyWith, onBusyChange, whileBusy } from './busy.js';
 import { el, nameList, openDialog, quote, showError, showNotice, trackTask } from './ui.js';
 
 const LIFECYCLE = [
@@ -30,6 +32,17 @@ function confirmDiscard(vm, label) {
 
 const following = new Set(); // VMs whose shutdown is being followed
 const inFlight = new Set(); // "<vm>\n<action>" calls under way (buttons redrawn meanwhile stay off)
+
+/* Whether the ACTION button of VM NAME is off for the moment: its VM busy, or its call running. */
+const offForNow = (name, action) => !!busyWith(name) || inFlight.has(`${name}\n${action}`);
+
+/** Sets every VM action button on the page (data-vm, data-action) from the state above. */
+export function syncVmButtons() {
+  for (const b of document.querySelectorAll('button[data-vm][data-action]')) {
+    if (b.offAnyway !== undefined) b.disabled = b.offAnyway || offForNow(b.dataset.vm, b.dataset.action);
+  }
+}
+onBusyChange(syncVmButtons);
 
 /* After a shutdown request the guest takes its time: follow the VM (once) for up to two
    minutes and refresh once it has stopped, or leave its page quietly if it is gone (a
@@ -62,12 +75,12 @@ async function followShutdown(vm, hooks) {
   }
 }
 
-async function lifecycle(vm, action, label, done, hooks, button) {
+async function lifecycle(vm, action, label, done, hooks) {
   const path = `${vmPath(vm.name)}/${action}`;
   const key = `${vm.name}\n${action}`;
-  if (inFlight.has(key)) return;
+  if (offForNow(vm.name, action)) return;
   inFlight.add(key); // a slow call is not sent twice
-  button.disabled = true;
+  syncVmButtons();
   try {
     await api.post(path);
     showNotice(`VM ${quote(vm.name)} ${done}.`);
@@ -87,7 +100,7 @@ async function lifecycle(vm, action, label, done, hooks, button) {
     }
   } finally {
     inFlight.delete(key);
-    button.disabled = false;
+    syncVmButtons();
   }
   await hooks.refresh();
   if (action === 'shutdown') await followShutdown(vm, hooks);
@@ -190,8 +203,13 @@ export async function deleteVm(vm, hooks) {
     danger: true,
   });
   if (!answer) return;
+  if (busyWith(vm.name)) {
+    showNotice(`VM ${quote(vm.name)} is busy (${busyWith(vm.name)}); it was not deleted.`);
+    return;
+  }
   try {
-    await api.del(`${vmPath(vm.name)}${answer.checked ? '?disks=keep' : ''}`);
+    await whileBusy(vm.name, `Deleting VM ${quote(vm.name)}…`,
+      () => api.del(`${vmPath(vm.name)}${answer.checked ? '?disks=keep' : ''}`));
     showNotice(`VM ${quote(vm.name)} deleted${answer.checked ? ' (disk images kept)' : ''}.`);
     if (hooks.deleted) hooks.deleted();
     else await hooks.refresh();
@@ -199,6 +217,16 @@ export async function deleteVm(vm, hooks) {
     showError(`Could not delete VM ${quote(vm.name)}`, err);
     await hooks.refresh();
   }
+}
+
+/* One action button of VM; OFF_ANYWAY: off whatever the VM is busy with. */
+function actionButton(vm, action, offAnyway, attrs) {
+  const button = el('button', {
+    type: 'button', 'data-vm': vm.name, 'data-action': action, ...attrs,
+    disabled: offAnyway || offForNow(vm.name, action),
+  });
+  button.offAnyway = offAnyway;
+  return button;
 }
 
 /**
@@ -209,35 +237,30 @@ export function vmActionButtons(vm, hooks) {
   const buttons = [];
   for (const [action, label, done, states] of LIFECYCLE) {
     if (!states.includes(vm.state)) continue;
-    const button = el('button', {
-      type: 'button', class: 'secondary small', 'data-action': action, text: label,
-      'aria-label': `${label} VM ${vm.name}`, disabled: inFlight.has(`${vm.name}\n${action}`),
-      onclick: () => lifecycle(vm, action, label, done, hooks, button),
-    });
-    buttons.push(button);
+    buttons.push(actionButton(vm, action, false, {
+      class: 'secondary small', text: label, 'aria-label': `${label} VM ${vm.name}`,
+      onclick: () => lifecycle(vm, action, label, done, hooks),
+    }));
   }
   const shutoff = vm.state === 'shutoff';
-  buttons.push(el('button', {
-    type: 'button', class: 'secondary small', 'data-action': 'clone', text: 'Clone',
-    'aria-label': `Clone VM ${vm.name}`, disabled: !shutoff,
+  buttons.push(actionButton(vm, 'clone', !shutoff, {
+    class: 'secondary small', text: 'Clone', 'aria-label': `Clone VM ${vm.name}`,
     title: shutoff ? 'Copy this VM with its disks and snapshot tree' : 'Shut the VM off to clone it',
     onclick: () => clone(vm, hooks),
   }));
-  buttons.push(el('button', {
-    type: 'button', class: 'secondary small', 'data-action': 'settings', text: 'Settings',
-    'aria-label': `Settings of VM ${vm.name}`, disabled: !vm.persistent,
+  buttons.push(actionButton(vm, 'settings', !vm.persistent, {
+    class: 'secondary small', text: 'Settings', 'aria-label': `Settings of VM ${vm.name}`,
     title: vm.persistent ? 'Memory, CPUs and huge pages, from the next start' : 'A transient VM has no definition to change',
     onclick: () => settings(vm, hooks),
   }));
-  buttons.push(el('button', {
-    type: 'button', class: 'secondary small', 'data-action': 'rename', text: 'Rename',
-    'aria-label': `Rename VM ${vm.name}`, disabled: !shutoff,
+  buttons.push(actionButton(vm, 'rename', !shutoff, {
+    class: 'secondary small', text: 'Rename', 'aria-label': `Rename VM ${vm.name}`,
     title: shutoff ? 'Give this VM another name; its snapshots stay as they are' : 'Shut the VM off to rename it',
     onclick: () => rename(vm, hooks),
   }));
-  buttons.push(el('button', {
-    type: 'button', class: 'danger small', 'data-action': 'delete', text: 'Delete',
-    'aria-label': `Delete VM ${vm.name}`, onclick: () => deleteVm(vm, hooks),
+  buttons.push(actionButton(vm, 'delete', false, {
+    class: 'danger small', text: 'Delete', 'aria-label': `Delete VM ${vm.name}`,
+    onclick: () => deleteVm(vm, hooks),
   }));
   return buttons;
 }

@@ -1,8 +1,10 @@
 // vmpage.js: the page of one VM: its state and actions, "Take a snapshot" with task
 // progress, the snapshot tree (tree.js) and the details panel of the selected snapshot
-// (revert, rename and edit description in place, delete one or a subtree).
+// (revert, rename and edit description in place, delete one or a subtree). While a revert
+// or delete runs (busy.js), the buttons that would conflict with it are off.
 
 import { api, nameFromUri, snapPath, snapsPath, vmPath } from './api.js';
+import { busyWith, onBusyChange, whileBusy } from './busy.js';
 import {
   $, el, formatTime, nameList, openDialog, quote, showError, showNotice, snapshotStateText,
   stateWord, trackTask,
@@ -17,6 +19,7 @@ let vmName = null; // the VM this page shows
 let loading = 0;
 let revealOnLoad = false; // scroll to the selected (current) snapshot after the first load
 let detailsFor = null; // the snapshot the details panel shows (its open edit forms survive a reload)
+let taking = false; // a snapshot create is being followed
 
 export function initVmPage(navigation) {
   nav = navigation;
@@ -62,6 +65,21 @@ export function initVmPage(navigation) {
   $('d-toggle').addEventListener('click', () => tree.toggle(tree.selected));
   $('d-delete').addEventListener('click', () => deleteSnapshot(tree.selected, false));
   $('d-delete-tree').addEventListener('click', () => deleteSnapshot(tree.selected, true));
+  onBusyChange(syncButtons);
+}
+
+/* Revert, delete and take are off while the VM shown is busy with a revert or a delete. */
+function syncButtons() {
+  const busy = !!busyWith(vmName);
+  for (const id of ['d-revert', 'd-delete', 'd-delete-tree']) $(id).disabled = busy;
+  $('snap-take').disabled = busy || taking;
+}
+
+/* Says that the VM is busy (the keyboard reaches actions whose buttons are off): true if so. */
+function refuseWhileBusy(forVm) {
+  const what = busyWith(forVm);
+  if (what) showNotice(`VM ${quote(forVm)} is busy: ${what} Wait until that is done.`);
+  return !!what;
 }
 
 /** Shows VM NAME (called by the router). */
@@ -81,6 +99,7 @@ export async function showVmPage(name) {
     tree.setData(name, []);
     $('tree-summary').textContent = 'Loading…';
     revealOnLoad = true;
+    syncButtons();
   }
   await reload();
 }
@@ -270,9 +289,10 @@ async function takeSnapshot(e) {
   if (name) body.name = name;
   if (description) body.description = description;
   if ($('snap-mode').value) body.live = $('snap-mode').value === 'true';
-  const button = $('snap-take');
   const forVm = vmName;
-  button.disabled = true;
+  if (refuseWhileBusy(forVm)) return;
+  taking = true;
+  syncButtons();
   try {
     let task;
     try {
@@ -292,14 +312,15 @@ async function takeSnapshot(e) {
       if (final.status === 'finished' && tree.byName.has(snap)) tree.select(snap);
     }
   } finally {
-    button.disabled = false;
+    taking = false;
+    syncButtons();
   }
 }
 
 async function revert(name) {
   const forVm = vmName; // as for a delete: the user may go to another VM meanwhile
   const s = tree.byName.get(name);
-  if (!s) return;
+  if (!s || refuseWhileBusy(forVm)) return;
   const cur = tree.current();
   const lost = cur
     ? `Everything that changed in VM ${quote(vmName)} since its current snapshot ${quote(cur)}` +
@@ -319,9 +340,10 @@ async function revert(name) {
     confirm: 'Revert',
     danger: true,
   });
-  if (!ok || vmName !== forVm) return;
+  if (!ok || vmName !== forVm || refuseWhileBusy(forVm)) return;
   try {
-    await api.post(`${snapPath(forVm, name)}/revert`);
+    await whileBusy(forVm, `Reverting ${quote(forVm)} to ${quote(name)}…`,
+      () => api.post(`${snapPath(forVm, name)}/revert`));
     showNotice(`VM ${quote(forVm)} reverted to snapshot ${quote(name)}.`);
   } catch (err) {
     showError(`Could not revert to snapshot ${quote(name)}`, err);
@@ -335,6 +357,7 @@ async function deleteSnapshot(name, subtree) {
   // may have added snapshots below): load it again before saying. The VM is held fixed:
   // the user may go to another VM (a clone has the same snapshot names) meanwhile.
   const forVm = vmName;
+  if (refuseWhileBusy(forVm)) return;
   if (!(await reload()) || vmName !== forVm) return;
   const s = tree.byName.get(name);
   if (!s) {
@@ -370,9 +393,12 @@ async function deleteSnapshot(name, subtree) {
     confirm: going.length === 1 ? 'Delete snapshot' : `Delete ${going.length} snapshots`,
     danger: true,
   });
-  if (!ok || vmName !== forVm) return;
+  if (!ok || vmName !== forVm || refuseWhileBusy(forVm)) return;
   try {
-    await api.del(`${snapPath(forVm, name)}${subtree ? '?children=true' : ''}`);
+    await whileBusy(forVm, going.length === 1
+      ? `Deleting snapshot ${quote(name)} of ${quote(forVm)}…`
+      : `Deleting ${going.length} snapshots of ${quote(forVm)}…`,
+    () => api.del(`${snapPath(forVm, name)}${subtree ? '?children=true' : ''}`));
     showNotice(going.length === 1 ? `Snapshot ${quote(name)} deleted.` : `${going.length} snapshots deleted.`);
     tree.selected = s.parent && tree.byName.has(s.parent) ? s.parent : null;
   } catch (err) {

@@ -242,6 +242,41 @@ async function rowCells(name) {
     [...tr.children].map((c) => [c.dataset.label, c.textContent.trim()])));
 }
 
+/**
+ * Holds the page's METHOD requests whose path ends with PATH_END (percent-encoded) until
+ * release(); then answers each with ANSWER ({status, reason}) or passes it on to virtsnapd.
+ * done() releases and removes the route. `count` says how many came, `arrived` resolves
+ * on the first.
+ */
+async function hold(method, pathEnd, answer = null) {
+  let release;
+  let arrived;
+  const gate = new Promise((r) => { release = r; });
+  const held = { count: 0, release, arrived: new Promise((r) => { arrived = r; }) };
+  const answered = [];
+  const matcher = (url) => url.pathname.endsWith(pathEnd);
+  const handler = (route) => {
+    if (route.request().method() !== method) return route.fallback();
+    held.count += 1;
+    arrived();
+    const end = gate.then(() => (answer
+      ? route.fulfill({ status: answer.status, contentType: 'application/json',
+        body: JSON.stringify({ code: answer.status, reason: answer.reason }) })
+      : route.continue())).catch(() => { /* the page went away meanwhile */ });
+    answered.push(end);
+    return end;
+  };
+  await page.route(matcher, handler);
+  held.done = async () => {
+    release();
+    await Promise.all(answered); // answered as said before the route goes
+    await page.unroute(matcher, handler);
+  };
+  return held;
+}
+
+const vmUrl = (name) => `/vms/${encodeURIComponent(name)}`;
+
 async function loginWithToken(t) {
   await page.fill('#login-token-input', t);
   await page.click('#login-token button[type=submit]');
@@ -458,6 +493,37 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assertTree(await treeState(), { A: '', B: 'A' }, 'B');
   });
 
+  step('shows a revert in the tray while it waits, with the conflicting buttons off, then why it failed', async () => {
+    const held = await hold('POST', `${vmUrl(VM)}/snapshots/A/revert`, { status: 503, reason: 'libvirt is not answering' });
+    try {
+      await node('A').click();
+      await page.click('#d-revert');
+      await dialogText();
+      await page.click('#dialog-ok');
+      await held.arrived;
+      const item = page.locator('#tasks .task', { hasText: `Reverting “${VM}” to “A”…` });
+      await item.waitFor();
+      const conflicting = ['#d-revert', '#d-delete', '#d-delete-tree', '#snap-take',
+        '#vm-actions button[data-action=start]', '#vm-actions button[data-action=delete]'];
+      for (const sel of conflicting) assert.equal(await page.locator(sel).isDisabled(), true, `${sel} off while the revert waits`);
+      await page.click('#vm-refresh'); // a redraw keeps them off
+      await until(treeState, (st) => st.summary.startsWith('2 snapshots'), 'redrawn');
+      for (const sel of conflicting) assert.equal(await page.locator(sel).isDisabled(), true, `${sel} off after a redraw`);
+      held.release();
+      const err = page.locator('.message.error').last();
+      await err.waitFor();
+      assert.match(await err.textContent(), /Could not revert to snapshot “A”: Libvirt is not answering\./);
+      await until(() => item.getAttribute('class'), (c) => /failed/.test(c || ''), 'the tray entry failed');
+      assert.equal(held.count, 1, 'one revert sent');
+      for (const sel of ['#d-revert', '#d-delete', '#snap-take', '#vm-actions button[data-action=start]']) {
+        await until(() => page.locator(sel).isDisabled(), (off) => !off, `${sel} on again`);
+      }
+      await err.getByRole('button', { name: /Dismiss/ }).click();
+    } finally {
+      await held.done();
+    }
+  });
+
   step('reverts to A after a confirmation that says what is lost', async () => {
     await revertTo('A', 'B');
     const s = await treeState();
@@ -521,7 +587,18 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.match(text, /These 3 snapshots will be deleted/);
     assert.match(text, /current snapshot is among them; “A” becomes the current snapshot/);
     assert.equal(await page.locator('#dialog-ok').textContent(), 'Delete 3 snapshots');
-    await page.click('#dialog-ok');
+    const held = await hold('DELETE', `${vmUrl(VM)}/snapshots/${encodeURIComponent(B2)}`);
+    try {
+      await page.click('#dialog-ok');
+      await held.arrived;
+      // While the delete waits its turn, it shows in the tray and is not sent twice.
+      await page.locator('#tasks .task', { hasText: `Deleting 3 snapshots of “${VM}”…` }).waitFor();
+      for (const sel of ['#d-revert', '#d-delete', '#d-delete-tree', '#snap-take', '#vm-actions button[data-action=delete]']) {
+        assert.equal(await page.locator(sel).isDisabled(), true, `${sel} off while the delete waits`);
+      }
+    } finally {
+      await held.done();
+    }
     const s = await until(treeState, (st) => st.nodes.length === 2, 'two snapshots left');
     assertTree(s, { A: '', C: 'A' }, 'A');
   });
@@ -602,7 +679,17 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.deepEqual(await page.locator('#dialog .name-list li').allTextContents(), ['A', 'C']);
     await page.check('#dialog-check');
     assert.equal(await page.locator('#dialog-ok').textContent(), 'Delete VM and 2 snapshots');
-    await page.click('#dialog-ok');
+    const held = await hold('DELETE', vmUrl(VM));
+    try {
+      await page.click('#dialog-ok');
+      await held.arrived;
+      await page.locator('#tasks .task', { hasText: `Deleting VM “${VM}”…` }).waitFor();
+      for (const action of ['delete', 'start', 'clone']) {
+        assert.equal(await row(VM).locator(`button[data-action=${action}]`).isDisabled(), true, `${action} off while the delete waits`);
+      }
+    } finally {
+      await held.done();
+    }
     await until(() => row(VM).count(), (n) => n === 0, 'VM row gone');
     assert.ok(requests.includes(`DELETE ${base}/vms/${encodeURIComponent(VM)}?disks=keep`), 'DELETE with disks=keep');
     assert.equal(await row('test').count(), 1, 'the other VMs stay');
