@@ -18,14 +18,35 @@ const LIFECYCLE = [
 
 /* Powering off or shutting down a transient VM ends it: virtsnapd refuses while it has
    snapshots (their metadata would go with it) unless asked to discard them. */
+const discardWords = (vm) => [
+  el('p', { class: 'dialog-lead' }, `VM ${quote(vm.name)} is transient: powering it off ends it, and libvirt keeps no snapshot metadata for a VM that is gone.`),
+  el('p', { class: 'warning' }, 'Its snapshots will no longer be listed or reverted to. Their contents stay inside the disk images (qemu-img snapshot -l lists them).'),
+];
+
 function confirmDiscard(vm, label) {
   return openDialog({
     title: `${label} transient VM ${quote(vm.name)}?`,
-    body: [
-      el('p', { class: 'dialog-lead' }, `VM ${quote(vm.name)} is transient: powering it off ends it, and libvirt keeps no snapshot metadata for a VM that is gone.`),
-      el('p', { class: 'warning' }, 'Its snapshots will no longer be listed or reverted to. Their contents stay inside the disk images (qemu-img snapshot -l lists them).'),
-    ],
+    body: discardWords(vm),
     confirm: `${label} and drop the snapshots' metadata`,
+    danger: true,
+  });
+}
+
+/* Power off is forced (libvirt's destroy): asked first, saying what is lost and what Shut
+   down does instead. DISCARD: a transient VM with snapshots, whose metadata goes too. */
+function confirmPowerOff(vm, discard) {
+  const canShutDown = vm.state === 'running' || vm.state === 'blocked';
+  return openDialog({
+    title: `Power off VM ${quote(vm.name)}?`,
+    body: [
+      el('p', { class: 'dialog-lead' }, `Powering off stops VM ${quote(vm.name)} at once, as pulling the plug would.`),
+      el('p', { class: 'warning' }, 'Whatever the guest has not saved to its disks is lost.'),
+      canShutDown
+        ? 'Shut down asks the guest to shut itself down instead, saving its data first.'
+        : 'Shut down asks the guest to shut itself down instead, saving its data first; it needs the VM running.',
+      ...(discard ? discardWords(vm) : []),
+    ],
+    confirm: discard ? "Power off and drop the snapshots' metadata" : 'Power off',
     danger: true,
   });
 }
@@ -79,11 +100,18 @@ async function lifecycle(vm, action, label, done, hooks) {
   const path = `${vmPath(vm.name)}/${action}`;
   const key = `${vm.name}\n${action}`;
   if (offForNow(vm.name, action)) return;
+  // (A transient VM that has snapshots, as last loaded: one question for both.)
+  const discard = action === 'poweroff' && !vm.persistent && vm.snapshots > 0;
+  if (action === 'poweroff' && !(await confirmPowerOff(vm, discard))) return;
+  if (offForNow(vm.name, action)) {
+    showNotice(`VM ${quote(vm.name)} is busy (${busyWith(vm.name) || `${label} is under way`}); it was not sent.`);
+    return;
+  }
   inFlight.add(key); // a slow call is not sent twice
   syncVmButtons();
   try {
-    await api.post(path);
-    showNotice(`VM ${quote(vm.name)} ${done}.`);
+    await api.post(discard ? `${path}?discard_snapshots=true` : path);
+    showNotice(`VM ${quote(vm.name)} ${done}${discard ? "; its snapshots' metadata is gone" : ''}.`);
   } catch (err) {
     // (Only for a power-off: a shutdown would drop the metadata at once, whether or
     // not the guest then shuts down.)

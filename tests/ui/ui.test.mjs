@@ -624,8 +624,25 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(cells['Current snapshot'], 'A');
     const state = () => rowCells(VM).then((c) => c.State);
     const renameButton = () => row(VM).getByRole('button', { name: `Rename VM ${VM}` });
+    const powerOffs = () => requests.filter((r) => r === `POST ${base}${vmUrl(VM)}/poweroff`).length;
     for (const [button, expected] of [['Start', 'running'], ['Suspend', 'paused'], ['Resume', 'running'], ['Power off', 'shut off']]) {
       await row(VM).getByRole('button', { name: `${button} VM ${VM}` }).click();
+      if (button === 'Power off') {
+        // A forced stop: confirmed first, saying what is lost and what Shut down does instead.
+        const text = await dialogText();
+        assert.match(text, new RegExp(`Power off VM “${escapeRe(VM)}”\\?`));
+        assert.match(text, /not saved to its disks is lost/);
+        assert.match(text, /Shut down asks the guest to shut itself down instead/);
+        assert.equal(await page.locator('#dialog-ok').getAttribute('class'), 'danger');
+        assert.equal(await page.evaluate(() => document.activeElement.id), 'dialog-cancel', 'Enter does not power off');
+        await page.click('#dialog-cancel');
+        await sleep(200);
+        assert.equal(await state(), 'running', 'cancelled: still running');
+        assert.equal(powerOffs(), 0, 'no power off sent');
+        await row(VM).getByRole('button', { name: `${button} VM ${VM}` }).click();
+        await dialogText();
+        await page.click('#dialog-ok');
+      }
       await until(state, (st) => st === expected, `${button} → ${expected}`);
       // A rename needs the VM shut off: the button says so rather than failing.
       assert.equal(await renameButton().isDisabled(), expected !== 'shut off', `Rename while ${expected}`);
