@@ -4,7 +4,7 @@
 
 import { api, nameFromUri, snapsPath, vmPath } from './api.js';
 import { busyWith, onBusyChange, whileBusy } from './busy.js';
-import { el, nameList, openDialog, quote, showError, showNotice, trackTask } from './ui.js';
+import { el, nameList, openDialog, quote, sentence, showError, showNotice, trackTask } from './ui.js';
 
 const LIFECYCLE = [
   // [action, label, done text, states where it applies]
@@ -203,23 +203,37 @@ async function rename(vm, hooks) {
   }
 }
 
-export async function deleteVm(vm, hooks) {
-  let snaps = [];
+/* The VM delete says what goes as it is now: the VM (state, snapshot count) and its
+   snapshots are asked for again; should the snapshots not list, the VM's count says how
+   many go, with the reason. */
+export async function deleteVm(shown, hooks) {
+  let vm;
+  try {
+    vm = await api.get(vmPath(shown.name));
+  } catch (err) {
+    showError(`Could not delete VM ${quote(shown.name)}`, err);
+    if (err.status === 404) await (hooks.deleted ? hooks.deleted() : hooks.refresh());
+    return;
+  }
+  let snaps = null;
+  let unlisted = null;
   try {
     snaps = await api.get(`${snapsPath(vm.name)}?all=true`);
   } catch (err) {
-    if (err.status !== 409) {
-      showError(`Could not list the snapshots of VM ${quote(vm.name)}`, err);
-      return;
-    }
+    if (err.status === 401) return;
+    unlisted = err;
   }
-  const count = snaps.length;
+  const count = snaps ? snaps.length : vm.snapshots;
   const body = [
     el('p', { class: 'dialog-lead' }, count
-      ? `VM ${quote(vm.name)} and its ${count} snapshot${count === 1 ? '' : 's'} will be deleted:`
-      : `VM ${quote(vm.name)} will be deleted. It has no snapshots.`),
+      ? `VM ${quote(vm.name)} and its ${count} snapshot${count === 1 ? '' : 's'} will be deleted${snaps ? ':' : '.'}`
+      : `VM ${quote(vm.name)} will be deleted. ${snaps ? 'It has no snapshots.' : 'By its count it has no snapshots.'}`),
   ];
-  if (count) body.push(nameList(snaps.map((s) => s.name)));
+  if (snaps && count) body.push(nameList(snaps.map((s) => s.name)));
+  if (unlisted) {
+    body.push(el('p', { class: 'warning' },
+      `${count ? 'Their names' : 'Its snapshots'} could not be listed: ${sentence(unlisted.reason)}`));
+  }
   if (vm.state !== 'shutoff') body.push(`It is ${vm.state === 'running' ? 'running' : 'not shut off'}: it will be powered off first.`);
   body.push('The disk images virtsnap created for it are deleted too, with the snapshots inside them, unless you keep them below; ' +
     'disk images of VMs made by other tools are never deleted. Snapshots taken live keep their memory in separate files, which are deleted either way, as is its serial log.');

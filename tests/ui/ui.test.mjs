@@ -689,6 +689,30 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(cells.Snapshots, '2');
   });
 
+  step('asks about a VM delete from the VM as it is now, and with its count when the names cannot be listed', async () => {
+    // Started behind the page's back; listing its snapshots fails.
+    await apiCall('POST', `${vmUrl(VM)}/start`);
+    const listing = (url) => url.pathname === `${vmUrl(VM)}/snapshots`;
+    await page.route(listing, (route) => route.fulfill({ status: 409, contentType: 'application/json',
+      body: JSON.stringify({ code: 409, reason: 'an earlier, interrupted operation on this VM is not settled yet' }) }));
+    try {
+      assert.equal((await rowCells(VM)).State, 'shut off', 'the list shows the old state');
+      await row(VM).getByRole('button', { name: `Delete VM ${VM}` }).click();
+      const text = await dialogText();
+      assert.match(text, new RegExp(`VM “${escapeRe(VM)}” and its 2 snapshots will be deleted`));
+      assert.doesNotMatch(text, /no snapshots/);
+      assert.match(text, /Their names could not be listed: An earlier, interrupted operation on this VM is not settled yet\./);
+      assert.match(text, /It is running: it will be powered off first\./);
+      assert.equal(await page.locator('#dialog-ok').textContent(), 'Delete VM and 2 snapshots');
+      await page.click('#dialog-cancel');
+    } finally {
+      await page.unroute(listing);
+    }
+    await apiCall('POST', `${vmUrl(VM)}/poweroff`);
+    await page.click('#list-refresh');
+    await until(() => rowCells(VM), (c) => c.State === 'shut off', 'shut off again');
+  });
+
   step('deletes a VM after saying how many snapshots go, keeping disks', async () => {
     await row(VM).getByRole('button', { name: `Delete VM ${VM}` }).click();
     const text = await dialogText();
