@@ -2,6 +2,7 @@
 // and wiring of the VM list (vms.js) and the VM page with its snapshot tree (vmpage.js).
 
 import { api, nameFromUri, onUnauthorized, session } from './api.js';
+import { whileCreating } from './busy.js';
 import { $, clearMessages, quote, showError, trackTask } from './ui.js';
 import { initVmList, showVmList } from './vms.js';
 import { initVmPage, showVmPage } from './vmpage.js';
@@ -96,11 +97,17 @@ async function logout() {
   showLogin('You are signed out.');
 }
 
+/* The VM whose snapshot TASK takes, or null (a clone, or a target not known). */
+function snapshotTaskVm(task) {
+  const parts = String(task.target_uri || '').split('/');
+  return parts.length === 5 && parts[1] === 'vms' && parts[3] === 'snapshots' ? nameFromUri(parts[2]) : null;
+}
+
 /* What a task does, from its target: a snapshot being taken, or a clone being made. */
 function taskLabel(task) {
   const parts = String(task.target_uri || '').split('/');
-  if (parts.length === 5 && parts[3] === 'snapshots') {
-    return `Taking snapshot ${quote(nameFromUri(parts[4]))} of ${quote(nameFromUri(parts[2]))}`;
+  if (snapshotTaskVm(task) !== null) {
+    return `Taking snapshot ${quote(nameFromUri(parts[4]))} of ${quote(snapshotTaskVm(task))}`;
   }
   if (parts.length === 3 && parts[1] === 'vms') return `Making VM ${quote(nameFromUri(parts[2]))}`;
   return `Task ${task.id}`;
@@ -118,8 +125,11 @@ async function followRunningTasks() {
   if (!Array.isArray(tasks)) return;
   for (const task of tasks) {
     if (task.status !== 'running') continue;
-    // When it ends, the view shows what it made (trackTask shows a task once).
-    trackTask(task, taskLabel(task)).then(() => {
+    // When it ends, the view shows what it made (trackTask shows a task once). While a
+    // snapshot is being taken, that VM's Take snapshot is off.
+    const vm = snapshotTaskVm(task);
+    const end = vm === null ? trackTask(task, taskLabel(task)) : whileCreating(vm, () => trackTask(task, taskLabel(task)));
+    end.then(() => {
       if ($('login-view').hidden) route();
     });
   }

@@ -1,11 +1,13 @@
 // busy.js: what this page is doing to each VM right now. A revert or a delete is a plain
 // request that may wait behind work queued on its VM: while it runs it shows in the task
-// tray and the VM counts as busy, so the buttons that would conflict with it stay off
-// (the views listen for the changes).
+// tray and the VM counts as busy, so the buttons that would conflict with it stay off.
+// Snapshot creates being followed (taken here, or found running after a reload) are kept
+// per VM too: Take snapshot is off for that VM only. The views listen for the changes.
 
 import { trackRequest } from './ui.js';
 
 const work = new Map(); // VM name → label of the request under way
+const creates = new Map(); // VM name → how many of its snapshot creates are being followed
 const listeners = [];
 
 /** The label of what VM is busy with, or null. */
@@ -31,6 +33,23 @@ export async function whileBusy(vm, label, request) {
     return await trackRequest(label, request());
   } finally {
     work.delete(vm);
+    changed();
+  }
+}
+
+/** Whether a snapshot create of VM is being followed. */
+export const creating = (vm) => creates.has(vm);
+
+/** Runs RUN() (a create and the following of its task) with VM counted as creating. */
+export async function whileCreating(vm, run) {
+  creates.set(vm, (creates.get(vm) || 0) + 1);
+  changed();
+  try {
+    return await run();
+  } finally {
+    const left = creates.get(vm) - 1;
+    if (left) creates.set(vm, left);
+    else creates.delete(vm);
     changed();
   }
 }

@@ -4,7 +4,7 @@
 // or delete runs (busy.js), the buttons that would conflict with it are off.
 
 import { api, nameFromUri, snapPath, snapsPath, vmPath } from './api.js';
-import { busyWith, onBusyChange, whileBusy } from './busy.js';
+import { busyWith, creating, onBusyChange, whileBusy, whileCreating } from './busy.js';
 import {
   $, el, formatTime, nameList, openDialog, quote, showError, showNotice, snapshotStateText,
   stateWord, trackTask,
@@ -19,7 +19,6 @@ let vmName = null; // the VM this page shows
 let loading = 0;
 let revealOnLoad = false; // scroll to the selected (current) snapshot after the first load
 let detailsFor = null; // the snapshot the details panel shows (its open edit forms survive a reload)
-let taking = false; // a snapshot create is being followed
 
 export function initVmPage(navigation) {
   nav = navigation;
@@ -68,11 +67,12 @@ export function initVmPage(navigation) {
   onBusyChange(syncButtons);
 }
 
-/* Revert, delete and take are off while the VM shown is busy with a revert or a delete. */
+/* Revert, delete and take are off while the VM shown is busy with a revert or a delete;
+   take also while a create of that VM is being followed. */
 function syncButtons() {
   const busy = !!busyWith(vmName);
   for (const id of ['d-revert', 'd-delete', 'd-delete-tree']) $(id).disabled = busy;
-  $('snap-take').disabled = busy || taking;
+  $('snap-take').disabled = busy || creating(vmName);
 }
 
 /* Says that the VM is busy (the keyboard reaches actions whose buttons are off): true if so. */
@@ -283,17 +283,15 @@ async function saveDescription(e) {
 
 async function takeSnapshot(e) {
   e.preventDefault();
+  const forVm = vmName;
+  if (refuseWhileBusy(forVm) || creating(forVm)) return;
   const name = $('snap-name').value.trim();
   const description = $('snap-desc').value;
   const body = {};
   if (name) body.name = name;
   if (description) body.description = description;
   if ($('snap-mode').value) body.live = $('snap-mode').value === 'true';
-  const forVm = vmName;
-  if (refuseWhileBusy(forVm)) return;
-  taking = true;
-  syncButtons();
-  try {
+  await whileCreating(forVm, async () => {
     let task;
     try {
       task = await api.post(snapsPath(forVm), body);
@@ -311,10 +309,7 @@ async function takeSnapshot(e) {
       await reload();
       if (final.status === 'finished' && tree.byName.has(snap)) tree.select(snap);
     }
-  } finally {
-    taking = false;
-    syncButtons();
-  }
+  });
 }
 
 async function revert(name) {

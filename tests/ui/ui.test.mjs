@@ -563,6 +563,54 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(s.details.desc, 'edited & <b>kept</b>');
   });
 
+  step('keeps Take snapshot off only for the VM whose snapshot is being taken, also after a reload', async () => {
+    // A create that runs until the test ends it (on test:///default a real one ends at once).
+    const slow = { id: 'slow-1', status: 'running', message: 'saving disks and memory', created: 0,
+      target_uri: `${vmUrl(VM)}/snapshots/slow` };
+    let ended = false;
+    const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    const creates = (url) => url.pathname === `${vmUrl(VM)}/snapshots`;
+    await page.route(creates, (route) => (route.request().method() === 'POST' ? json(route, 202, slow) : route.fallback()));
+    await page.route((url) => url.pathname === '/tasks', (route) => json(route, 200, [slow]));
+    await page.route((url) => url.pathname === '/tasks/slow-1', async (route) => {
+      await sleep(200);
+      await json(route, 200, ended ? { ...slow, status: 'failed', message: 'stopped by the test' } : slow).catch(() => {});
+    });
+    const takeOff = () => page.locator('#snap-take').isDisabled();
+    const show = async (name) => {
+      await page.evaluate((n) => { location.hash = `#/vm/${encodeURIComponent(n)}`; }, name);
+      await until(() => page.locator('#vm-title').textContent(), (t) => t === name, `page of ${name}`);
+      await until(treeState, (st) => st.summary !== 'Loading…', `${name} loaded`);
+    };
+    try {
+      await page.fill('#snap-name', 'slow');
+      await page.click('#snap-take');
+      await page.locator('#tasks .task[data-task="slow-1"]').waitFor();
+      assert.equal(await takeOff(), true, 'off for the VM whose create runs');
+      await show('test');
+      assert.equal(await takeOff(), false, 'on for another VM');
+      await show(VM);
+      assert.equal(await takeOff(), true, 'off again back on its page');
+      // After a reload the create is found running (GET /tasks) and followed.
+      await page.reload();
+      await page.locator('#tasks .task[data-task="slow-1"]').waitFor();
+      await until(takeOff, (off) => off, 'off after the reload');
+      await show('test');
+      assert.equal(await takeOff(), false, 'on for another VM after the reload');
+      await show(VM);
+      assert.equal(await takeOff(), true, 'off on its page after the reload');
+      ended = true;
+      const err = page.locator('.message.error', { hasText: 'stopped by the test' });
+      await err.waitFor();
+      await until(takeOff, (off) => !off, 'on once the create ended');
+      await err.getByRole('button', { name: /Dismiss/ }).click();
+    } finally {
+      ended = true;
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+    await page.fill('#snap-name', '');
+  });
+
   step('reverts to the renamed snapshot and branches D from it', async () => {
     await revertTo(B2, 'C', /Afterwards the VM is shut off/);
     await until(() => page.locator('#vm-state').textContent(), (t) => t === 'shut off', 'VM shut off by the revert');
