@@ -176,30 +176,48 @@ export function nameList(names, cls = 'name-list') {
 
 /* ---------- task tray ---------- */
 
-/* One entry of the tray: LABEL, a progress bar and a status word; ID is the task's. */
+/* Says TEXT to screen readers (the tray itself is not a live region: its progress changes
+   every second). Each announcement is its own line, gone after a while. */
+function announce(text) {
+  const line = el('p', { text });
+  $('tasks-said').append(line);
+  setTimeout(() => line.remove(), 15000);
+}
+
+const END_WORDS = { finished: 'done', failed: 'failed' };
+
+/* One entry of the tray: LABEL, a progress bar, a status word and what the task says it
+   is doing; ID is the task's. Its start and end are announced. */
 function trayEntry(label, id) {
   const tray = $('tasks');
   const bar = el('progress', { max: '100', 'aria-label': `${label}: progress` });
   const status = el('span', { class: 'task-status' });
+  const message = el('span', { class: 'task-message', hidden: true });
   const item = el('div', { class: 'task running', 'data-task': id },
-    el('span', { class: 'task-label', text: label }), bar, status);
+    el('span', { class: 'task-label', text: label }), bar, status, message);
   tray.append(item);
   tray.hidden = false;
+  announce(`${label}: started`);
   return {
-    /** Shows T ({status, progress?}) as a task answers it. */
+    /** Shows T ({status, progress?, message?}) as a task answers it. */
     update(t) {
       if (typeof t.progress === 'number') bar.value = t.progress;
       else if (t.status !== 'running') bar.value = t.status === 'unknown' ? 0 : 100;
       else bar.removeAttribute('value'); // indeterminate
       status.textContent = t.status === 'running'
         ? (typeof t.progress === 'number' ? `${Math.round(t.progress)}%` : 'working…')
-        : { finished: 'done', failed: 'failed' }[t.status] || 'not known';
+        : END_WORDS[t.status] || 'not known';
+      // What it is doing ("waiting for earlier operations on the VM", "copying disks").
+      const says = t.status === 'running' && typeof t.message === 'string' ? t.message.trim() : '';
+      message.textContent = says;
+      message.hidden = !says;
     },
-    /** The end (STATUS finished, failed or unknown): the entry goes after a moment. */
+    /** The end (STATUS finished, failed or unknown): announced; the entry goes after a moment. */
     end(st) {
       this.update({ status: st });
       item.classList.remove('running');
       item.classList.add(st === 'unknown' ? 'failed' : st);
+      announce(`${label}: ${END_WORDS[st] || 'not known'}`);
       setTimeout(() => {
         item.remove();
         if (!tray.children.length) tray.hidden = true;

@@ -393,6 +393,60 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     }
   });
 
+  step('shows what a running task is doing, and announces only its start and end', async () => {
+    const ghost = { id: 'ghost-2', status: 'running', message: 'waiting for earlier operations on the VM', created: 0,
+      target_uri: '/vms/far%20vm/snapshots/s%202' };
+    const steps = [[10, 'copying disks'], [40, 'copying disks'], [70, 'copying memory'], [90, 'copying memory']];
+    let waits = 0;
+    const json = (route, body) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    let listening;
+    const listened = new Promise((r) => { listening = r; });
+    await page.route((url) => url.pathname === '/tasks', async (route) => {
+      await listened; // the page learns of the task once the test listens
+      await json(route, [ghost]).catch(() => {});
+    });
+    await page.route((url) => url.pathname === '/tasks/ghost-2', async (route) => {
+      const [progress, message] = steps[Math.min(waits, steps.length - 1)];
+      waits += 1;
+      await sleep(250);
+      await json(route, waits <= steps.length ? { ...ghost, progress, message }
+        : { ...ghost, status: 'finished', progress: 100, message: 'OK' }).catch(() => {});
+    });
+    try {
+      await page.reload();
+      // What screen readers hear: the text of every live region, each time it changes.
+      await page.evaluate(() => {
+        window.heard = [];
+        const last = new Map();
+        const listen = () => {
+          for (const r of document.querySelectorAll('[aria-live], [role=status], [role=alert], [role=log]')) {
+            const text = r.textContent.trim();
+            if (text && text !== last.get(r)) window.heard.push(text);
+            last.set(r, text);
+          }
+        };
+        new MutationObserver(listen).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+      });
+      listening();
+      const item = page.locator('#tasks .task[data-task="ghost-2"]');
+      await item.waitFor();
+      await until(() => item.textContent(), (t) => /copying disks/.test(t) && /\d+%/.test(t), 'the message beside the progress');
+      await until(() => item.textContent(), (t) => /copying memory/.test(t), 'the next message');
+      await until(() => item.getAttribute('class'), (c) => /finished/.test(c || ''), 'the task shown finished');
+      assert.equal(await page.locator('#tasks').getAttribute('aria-live'), null, 'the tray itself is not live');
+      await sleep(300);
+      const heard = await page.evaluate(() => window.heard);
+      const about = heard.filter((h) => h.includes('Taking snapshot “s 2” of “far vm”'));
+      assert.ok(about.every((h) => !/%|copying/.test(h)), `no progress read aloud: ${JSON.stringify(about)}`);
+      assert.equal(about.length, 2, `start and end only: ${JSON.stringify(about)}`);
+      assert.match(about[0], /started/);
+      assert.match(about[1], /done/);
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+    await row('test').waitFor();
+  });
+
   step('creates a VM with an awkward name, and shows a conflict in plain words', async () => {
     await page.fill('#new-vm-name', VM);
     await page.fill('#new-vm-memory', '64');
