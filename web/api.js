@@ -7,6 +7,8 @@ const USER_KEY = 'virtsnap.user';
 // The key of the session cookie, which the daemon wants beside it (X-Virtsnap-Key): browsers
 // send the cookie to every port of the host, this page's localStorage is its origin's own.
 const SESSION_KEY = 'virtsnap.sessionKey';
+/** The tasks this tab started and has not yet seen end (ui.js), kept through a reload. */
+export const TASKS_KEY = 'virtsnap.tasks';
 
 /** An API answer that is not 2xx; `reason` is the daemon's sentence, ready to show. */
 export class ApiError extends Error {
@@ -37,10 +39,11 @@ export const session = {
     sessionStorage.setItem(USER_KEY, user);
     localStorage.setItem(SESSION_KEY, key);
   },
-  /** This tab's sign-in; the session key, which the other tabs share, stays. */
+  /** This tab's sign-in (and its tasks); the session key, which the other tabs share, stays. */
   forget() {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(USER_KEY);
+    sessionStorage.removeItem(TASKS_KEY);
   },
   /** Signing out: the session key goes too (the cookie is gone for every tab). */
   clear() {

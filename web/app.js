@@ -3,7 +3,7 @@
 
 import { api, nameFromUri, onUnauthorized, session } from './api.js';
 import { whileCreating } from './busy.js';
-import { $, clearMessages, quote, showError, trackTask } from './ui.js';
+import { $, clearMessages, quote, reportMyTasks, showError, trackTask } from './ui.js';
 import { initVmList, showVmList } from './vms.js';
 import { initVmPage, showVmPage } from './vmpage.js';
 
@@ -114,7 +114,8 @@ function taskLabel(task) {
 }
 
 /* Tasks still running that this page does not follow (started before a reload, from
-   another tab, or by another client) show in the tray too, until they end. */
+   another tab, or by another client) show in the tray too, until they end; those this
+   tab started that failed meanwhile are reported. */
 async function followRunningTasks() {
   let tasks;
   try {
@@ -123,6 +124,7 @@ async function followRunningTasks() {
     return; // the views say what is wrong
   }
   if (!Array.isArray(tasks)) return;
+  reportMyTasks(tasks);
   for (const task of tasks) {
     if (task.status !== 'running') continue;
     // When it ends, the view shows what it made (trackTask shows a task once). While a

@@ -1,7 +1,7 @@
 // ui.js: small DOM helpers shared by the views: element building (text only, never HTML),
 // messages, the modal dialog, the task tray with progress, and formatting of times and states.
 
-import { waitForTask } from './api.js';
+import { TASKS_KEY, waitForTask } from './api.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -246,13 +246,55 @@ export async function trackRequest(label, promise) {
 
 const followed = new Map(); // task id → the promise of its end, while followed
 
+/* The tasks this tab started, [{id, target, label}], kept in sessionStorage until this tab
+   has seen them end: a failure while the page was reloading is reported when it loads. */
+const mine = {
+  all() {
+    try {
+      const list = JSON.parse(sessionStorage.getItem(TASKS_KEY));
+      return Array.isArray(list) ? list : [];
+    } catch {
+      return [];
+    }
+  },
+  save(list) {
+    if (list.length) sessionStorage.setItem(TASKS_KEY, JSON.stringify(list));
+    else sessionStorage.removeItem(TASKS_KEY);
+  },
+  add(task, label) {
+    this.save([...this.all().filter((t) => t.id !== task.id), { id: task.id, target: task.target_uri, label }]);
+  },
+  drop(id) {
+    this.save(this.all().filter((t) => t.id !== id));
+  },
+};
+
+/**
+ * Reports this tab's tasks that ended while it was not following them (a reload): TASKS is
+ * GET /tasks. A failed one shows its reason; one still running is followed again under
+ * its label; one no longer known (ended over an hour ago, or an id given out again after
+ * a restart: the target differs) is forgotten.
+ */
+export function reportMyTasks(tasks) {
+  for (const t of mine.all()) {
+    const task = tasks.find((k) => k.id === t.id && k.target_uri === t.target);
+    if (task && task.status === 'running') {
+      trackTask(task, t.label, true);
+      continue;
+    }
+    if (task && task.status === 'failed') showError(`${t.label} failed`, { reason: task.message || 'the task failed' });
+    mine.drop(t.id);
+  }
+}
+
 /**
  * Shows TASK (as answered by a 202) in the tray with its progress and follows it until it
  * ends. Resolves to the final task; a failed task also shows its message as an error. A
  * task already followed (the page found it running as it loaded) is not shown twice: its
- * promise is returned.
+ * promise is returned. MINE: this tab started it (kept until seen to end, reportMyTasks).
  */
-export function trackTask(task, label) {
+export function trackTask(task, label, isMine = false) {
+  if (isMine) mine.add(task, label);
   if (!followed.has(task.id)) {
     const end = follow(task, label);
     followed.set(task.id, end);
@@ -271,6 +313,7 @@ async function follow(task, label) {
     final = { ...task, status: 'unknown', message: e.reason || e.message };
   }
   entry.end(final.status);
+  if (final.status !== 'unknown') mine.drop(task.id); // seen to end (else a later load says)
   if (final.status === 'failed') showError(`${label} failed`, { reason: final.message || 'the task failed' });
   if (final.status === 'unknown') {
     showError(`${label}: this page lost track of it`, {

@@ -150,7 +150,7 @@ async function clone(vm, hooks) {
     return;
   }
   const target = nameFromUri(task.target_uri);
-  const final = await trackTask(task, `Cloning ${quote(vm.name)} as ${quote(target)}`);
+  const final = await trackTask(task, `Cloning ${quote(vm.name)} as ${quote(target)}`, true);
   if (final.status === 'finished') showNotice(`VM ${quote(vm.name)} cloned as ${quote(target)}.`);
   await hooks.refresh();
 }

@@ -302,7 +302,7 @@ async function takeSnapshot(e) {
     const snap = nameFromUri(task.target_uri);
     $('snap-name').value = '';
     $('snap-desc').value = '';
-    const final = await trackTask(task, `Taking snapshot ${quote(snap)} of ${quote(forVm)}`);
+    const final = await trackTask(task, `Taking snapshot ${quote(snap)} of ${quote(forVm)}`, true);
     if (final.status === 'finished') showNotice(`Snapshot ${quote(snap)} taken; it is now the current snapshot.`);
     if (forVm === vmName) {
       if (final.status === 'finished') tree.selected = snap;

@@ -665,6 +665,44 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.fill('#snap-name', '');
   });
 
+  step('reports a failure of this tab\'s task that ended while the page was reloading', async () => {
+    const lost = { id: 'lost-1', status: 'running', message: '', created: 0, target_uri: `${vmUrl(VM)}/snapshots/lost` };
+    const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    let reloaded;
+    const reloading = new Promise((r) => { reloaded = r; });
+    await page.route((url) => url.pathname === `${vmUrl(VM)}/snapshots`,
+      (route) => (route.request().method() === 'POST' ? json(route, 202, lost) : route.fallback()));
+    await page.route((url) => url.pathname === '/tasks/lost-1', async (route) => {
+      await reloading; // no answer before the reload
+      await route.abort().catch(() => {});
+    });
+    try {
+      await page.fill('#snap-name', 'lost');
+      await page.click('#snap-take');
+      await page.locator('#tasks .task[data-task="lost-1"]').waitFor();
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      // It fails while the page reloads: after the reload GET /tasks lists it failed.
+      await page.route((url) => url.pathname === '/tasks',
+        (route) => json(route, 200, [{ ...lost, status: 'failed', message: 'no room left on the device' }]));
+      const reload = page.reload();
+      reloaded();
+      await reload;
+      const err = page.locator('.message.error', { hasText: 'no room left' });
+      await err.waitFor();
+      assert.match(await err.textContent(), new RegExp(`Taking snapshot “lost” of “${escapeRe(VM)}” failed: No room left on the device\\.`));
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('virtsnap.tasks')), null, 'reported once');
+      await err.getByRole('button', { name: /Dismiss/ }).click();
+      // Another reload says nothing more.
+      await page.reload();
+      await until(treeState, (st) => st.summary.startsWith('3 snapshots'), 'tree after the reload');
+      await sleep(300);
+      assert.equal(await page.locator('.message.error').count(), 0, 'reported once');
+    } finally {
+      reloaded();
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+  });
+
   step('reverts to the renamed snapshot and branches D from it', async () => {
     await revertTo(B2, 'C', /Afterwards the VM is shut off/);
     await until(() => page.locator('#vm-state').textContent(), (t) => t === 'shut off', 'VM shut off by the revert');
