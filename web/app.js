@@ -1,11 +1,12 @@
 // app.js: entry point of the web UI: login/logout, the hash router (#/ and #/vm/<name>),
-// and wiring of the VM list (vms.js) and the VM page with its snapshot tree (vmpage.js).
+// wiring of the VM list (vms.js) and the VM page with its snapshot tree (vmpage.js), and
+// their refresh by themselves while the tab is visible.
 
 import { api, nameFromUri, onUnauthorized, session } from './api.js';
 import { whileCreating } from './busy.js';
 import { $, clearMessages, quote, reportMyTasks, showError, trackTask } from './ui.js';
-import { initVmList, showVmList } from './vms.js';
-import { initVmPage, showVmPage } from './vmpage.js';
+import { forgetVmList, initVmList, showVmList } from './vms.js';
+import { forgetVmPage, initVmPage, refreshVmPage, showVmPage } from './vmpage.js';
 
 const views = ['login-view', 'list-view', 'vm-view'];
 
@@ -22,8 +23,8 @@ function showView(id) {
 function showLogin(message) {
   showView('login-view');
   document.title = 'Sign in · virtsnap';
-  $('vm-rows').replaceChildren(); // nothing of the last session stays on the page
-  $('tree').replaceChildren();
+  forgetVmList(); // nothing of the last session stays on the page
+  forgetVmPage();
   const msg = $('login-message');
   msg.textContent = message || '';
   msg.hidden = !message;
@@ -180,6 +181,26 @@ function route() {
   }
 }
 
+/* ---------- refreshing by itself ---------- */
+
+// The view shown is loaded again every few seconds while the tab is visible, and at once
+// when it becomes visible again; a load that brings nothing new draws nothing, and an
+// edit form stays open through it. Not while a dialog is open: it is about what is shown,
+// and gives the focus back to the button that opened it.
+const REFRESH_MS = 5000;
+let refreshing = false;
+
+async function refreshByItself() {
+  if (refreshing || document.visibilityState !== 'visible' || $('dialog').open || !$('login-view').hidden) return;
+  refreshing = true;
+  try {
+    if (!$('vm-view').hidden) await refreshVmPage();
+    else if (!$('list-view').hidden) await showVmList({ auto: true });
+  } finally {
+    refreshing = false;
+  }
+}
+
 /* ---------- start ---------- */
 
 async function start() {
@@ -196,6 +217,8 @@ async function start() {
   });
   initVmList({ goToVm });
   initVmPage({ goToVm, goToList });
+  setInterval(refreshByItself, REFRESH_MS);
+  document.addEventListener('visibilitychange', refreshByItself);
 
   if (session.token() || session.user()) {
     enterApp(); // a 401 on the first request brings the login page back

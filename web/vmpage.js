@@ -1,7 +1,8 @@
 // vmpage.js: the page of one VM: its state and actions, "Take a snapshot" with task
 // progress, the snapshot tree (tree.js) and the details panel of the selected snapshot
 // (revert, rename and edit description in place, delete one or a subtree). While a revert
-// or delete runs (busy.js), the buttons that would conflict with it are off.
+// or delete runs (busy.js), the buttons that would conflict with it are off. The page
+// refreshes by itself (app.js); a load that brings what is shown already draws nothing.
 
 import { api, nameFromUri, snapPath, snapsPath, vmPath } from './api.js';
 import { busyWith, creating, onBusyChange, whileBusy, whileCreating } from './busy.js';
@@ -19,6 +20,8 @@ let vmName = null; // the VM this page shows
 let loading = 0;
 let revealOnLoad = false; // scroll to the selected (current) snapshot after the first load
 let detailsFor = null; // the snapshot the details panel shows (its open edit forms survive a reload)
+let drawnFrom = null; // the answers the page was drawn from
+let failing = false; // the last load failed (a refresh by itself says so once)
 
 export function initVmPage(navigation) {
   nav = navigation;
@@ -97,6 +100,7 @@ export async function showVmPage(name) {
     endEdit('rename');
     endEdit('desc');
     tree.setData(name, []);
+    drawnFrom = null;
     $('tree-summary').textContent = 'Loading…';
     revealOnLoad = true;
     syncButtons();
@@ -104,9 +108,21 @@ export async function showVmPage(name) {
   await reload();
 }
 
-/** Reloads the VM and its snapshots and redraws everything: true if it drew (this VM's
- * page still shown, no newer reload, no error). */
-async function reload() {
+/** Forgets what the page shows (signed out): the next showVmPage starts afresh. */
+export function forgetVmPage() {
+  vmName = null;
+  drawnFrom = null;
+  $('tree').replaceChildren();
+}
+
+/** A refresh by itself: not while a revert or delete of this VM runs (its end reloads). */
+export function refreshVmPage() {
+  return vmName === null || busyWith(vmName) ? Promise.resolve(false) : reload({ auto: true });
+}
+
+/** Reloads the VM and its snapshots and redraws what changed: true if the page shows them
+ * (this VM's page still shown, no newer reload, no error). AUTO: a refresh by itself. */
+async function reload({ auto = false } = {}) {
   const ticket = ++loading;
   const name = vmName;
   let v;
@@ -121,10 +137,15 @@ async function reload() {
       nav.goToList();
       return false;
     }
-    showError(`Could not load VM ${quote(name)}`, err);
+    if (!(auto && failing)) showError(`Could not load VM ${quote(name)}`, err);
+    failing = true;
     return false;
   }
+  failing = false;
   if (ticket !== loading || name !== vmName || $('vm-view').hidden) return false;
+  const key = JSON.stringify([v, snaps]);
+  if (key === drawnFrom) return true; // shown already
+  drawnFrom = key;
   vm = v;
   drawVm();
   tree.setData(name, snaps);

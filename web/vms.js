@@ -1,5 +1,6 @@
 // vms.js: the VM list view: every VM with its state, size, snapshot count and current
-// snapshot, its action buttons, and the "New VM" form.
+// snapshot, its action buttons, and the "New VM" form. A load that brings what is shown
+// already draws nothing (the list refreshes by itself every few seconds).
 
 import { api } from './api.js';
 import { $, el, quote, showError, showNotice, stateWord } from './ui.js';
@@ -7,6 +8,8 @@ import { vmActionButtons } from './vmactions.js';
 
 let nav = null;
 let loading = 0;
+let drawnFrom = null; // the answer the rows were drawn from
+let failing = false; // the last load failed (a refresh by itself says so once)
 
 export function initVmList(navigation) {
   nav = navigation;
@@ -31,17 +34,28 @@ function vmRow(vm) {
         vmActionButtons(vm, { refresh: showVmList }))));
 }
 
-/** Loads the VM list and draws it. */
-export async function showVmList() {
+/** Empties the list (signed out): nothing of the session stays, the next load draws. */
+export function forgetVmList() {
+  drawnFrom = null;
+  $('vm-rows').replaceChildren();
+}
+
+/** Loads the VM list and draws it. AUTO: a refresh by itself. */
+export async function showVmList({ auto = false } = {}) {
   const ticket = ++loading;
   let vms;
   try {
     vms = await api.get('/vms');
   } catch (err) {
-    if (err.status !== 401) showError('Could not load the VM list', err);
+    if (err.status !== 401 && !(auto && failing)) showError('Could not load the VM list', err);
+    failing = true;
     return;
   }
+  failing = false;
   if (ticket !== loading || $('list-view').hidden) return; // a newer load or another view won
+  const key = JSON.stringify(vms);
+  if (key === drawnFrom) return;
+  drawnFrom = key;
   $('vm-rows').replaceChildren(...vms.map(vmRow));
   $('vm-empty').hidden = vms.length > 0;
 }

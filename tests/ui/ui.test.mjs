@@ -757,11 +757,55 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.locator('#d-desc-form').isHidden(), true);
   });
 
+  step('refreshes by itself while visible, keeping an open edit form, a dialog and the focus', async () => {
+    const descOf = (name) => treeState().then((st) => (byName(st)[name] || {}).desc);
+    const loads = () => requests.filter((r) => r === `GET ${base}${vmUrl(VM)}`).length;
+    const setVisible = (visible) => page.evaluate((v) => {
+      Object.defineProperty(document, 'visibilityState', { value: v ? 'visible' : 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, visible);
+    // A change made elsewhere shows without Refresh; the form being typed in stays, with the focus.
+    await node('A').click();
+    await page.click('#d-edit-desc');
+    await page.fill('#d-desc-input', 'typing');
+    await apiCall('PUT', `${vmUrl(VM)}/snapshots/C`, { description: 'changed elsewhere' });
+    await until(() => descOf('C'), (d) => d === 'changed elsewhere', 'the change shown by itself', 12000);
+    assert.equal(await page.locator('#d-desc-form').isVisible(), true, 'the edit form stays open');
+    assert.equal(await page.inputValue('#d-desc-input'), 'typing');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'd-desc-input', 'the focus stays');
+    await page.click('#d-desc-cancel');
+
+    // Not while a dialog is open (it would redraw what the dialog is about and lose the focus).
+    await page.click('#d-revert');
+    await dialogText();
+    let before = loads();
+    await apiCall('PUT', `${vmUrl(VM)}/snapshots/C`, { description: 'changed under a dialog' });
+    await sleep(5600); // more than one 5 s tick
+    assert.equal(loads(), before, 'no refresh while the dialog is open');
+    assert.equal(await page.locator('#dialog[open]').count(), 1, 'the dialog stays');
+    await page.click('#dialog-cancel');
+    await setVisible(true); // (at once, rather than at the next tick)
+    await until(() => descOf('C'), (d) => d === 'changed under a dialog', 'refreshed after the dialog', 1500);
+
+    // Not while the tab is hidden; at once when it is shown again.
+    await setVisible(false);
+    before = loads();
+    await apiCall('PUT', `${vmUrl(VM)}/snapshots/C`, { description: 'changed while hidden' });
+    await sleep(5600); // more than one 5 s tick
+    assert.equal(loads(), before, 'no refresh while hidden');
+    await setVisible(true);
+    await until(() => descOf('C'), (d) => d === 'changed while hidden', 'refreshed when shown', 1500);
+  });
+
   step('shows the new counts in the VM list and runs VM actions', async () => {
     await page.click('#vm-back');
     await row(VM).waitFor();
     let cells = await until(() => rowCells(VM), (c) => c.Snapshots === '2', 'count 2');
     assert.equal(cells['Current snapshot'], 'A');
+    // The list refreshes by itself too.
+    await apiCall('POST', '/vms/test/suspend');
+    await until(() => rowCells('test'), (c) => c.State === 'paused', 'a change elsewhere shown by itself', 12000);
+    await apiCall('POST', '/vms/test/resume');
     const state = () => rowCells(VM).then((c) => c.State);
     const renameButton = () => row(VM).getByRole('button', { name: `Rename VM ${VM}` });
     const powerOffs = () => requests.filter((r) => r === `POST ${base}${vmUrl(VM)}/poweroff`).length;
