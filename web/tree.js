@@ -1,9 +1,10 @@
 // tree.js: draws a VM's snapshot tree as SVG. d3-hierarchy (global `d3`, d3.stratify +
 // d3.tree) does the layout; this module draws cards and links, marks the current snapshot
 // ("you are here"), and handles selection, keyboard moves, collapsed subtrees, compacted
-// long chains (for trees of hundreds of snapshots), zoom and panning.
+// long chains (for trees of hundreds of snapshots), zoom and panning. A redraw keeps the
+// keyboard focus on the node that had it.
 
-import { formatTime, snapshotStateText, stateWord } from './ui.js';
+import { formatTime, keepFocus, snapshotStateText, stateWord } from './ui.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const ROOT_ID = '\u0000vm'; // ids with control characters are never snapshot names
@@ -270,6 +271,10 @@ export class SnapshotTree {
   }
 
   render() {
+    keepFocus(this.svg, () => this.draw());
+  }
+
+  draw() {
     const svgEl = this.svg;
     svgEl.replaceChildren();
     this.drawn.clear();

@@ -23,6 +23,40 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/* ---------- the focus through redraws ---------- */
+
+/* A selector that finds the replacement of the focused element NODE after a redraw: its VM
+   and action (VM buttons and links), or a tree node's name (a folded chain's first). */
+function focusSelector(node) {
+  const d = node.dataset || {};
+  if (d.vm !== undefined && d.action) return `[data-vm="${CSS.escape(d.vm)}"][data-action="${CSS.escape(d.action)}"]`;
+  if (d.name !== undefined && node.matches('g.snap-node')) return `g.snap-node[data-name="${CSS.escape(d.name)}"]`;
+  if (d.first !== undefined && node.matches('g.chain-node')) return `g.chain-node[data-first="${CSS.escape(d.first)}"]`;
+  return null;
+}
+
+/**
+ * Runs DRAW(), which replaces what CONTAINER holds. If the keyboard focus was in there, it
+ * goes to the replacement of the focused element; failing that (gone, or off), to another
+ * control of the same VM, or to the tree's selected node. Focus outside CONTAINER is left
+ * alone.
+ */
+export function keepFocus(container, draw) {
+  const old = document.activeElement;
+  const inside = old && old !== document.body && container.contains(old);
+  const selector = inside ? focusSelector(old) : null;
+  draw();
+  if (!inside || old.isConnected) return;
+  const usable = (n) => n && !n.disabled;
+  let next = selector && container.querySelector(selector);
+  if (!usable(next) && old.dataset.vm !== undefined) {
+    const vm = CSS.escape(old.dataset.vm);
+    next = container.querySelector(`button[data-vm="${vm}"]:not([disabled]), a[data-vm="${vm}"]`);
+  }
+  if (!usable(next)) next = container.querySelector('g[tabindex="0"]');
+  if (usable(next)) next.focus({ preventScroll: true });
+}
+
 /* ---------- formatting ---------- */
 
 const pad = (n) => String(n).padStart(2, '0');

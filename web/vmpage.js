@@ -7,7 +7,7 @@
 import { api, nameFromUri, snapPath, snapsPath, vmPath } from './api.js';
 import { busyWith, creating, onBusyChange, whileBusy, whileCreating } from './busy.js';
 import {
-  $, el, formatTime, nameList, openDialog, quote, showError, showNotice, snapshotStateText,
+  $, el, formatTime, keepFocus, nameList, openDialog, quote, showError, showNotice, snapshotStateText,
   stateWord, trackTask,
 } from './ui.js';
 import { SnapshotTree } from './tree.js';
@@ -165,7 +165,7 @@ function drawVm() {
     ? vm.disks.map((d) => `${d.target} ${d.format}`).join(', ')
     : 'no disk';
   $('vm-facts').textContent = `${vm.memory} MiB${vm.hugepages ? ' on huge pages' : ''} · ${vm.cpus} CPU${vm.cpus === 1 ? '' : 's'} · ${disk}`;
-  $('vm-actions').replaceChildren(...vmActionButtons(vm, {
+  keepFocus($('vm-actions'), () => $('vm-actions').replaceChildren(...vmActionButtons(vm, {
     refresh: reload,
     renamed: (newName) => {
       vmName = newName; // keeps the tree's selection and collapse state
@@ -173,7 +173,7 @@ function drawVm() {
       nav.goToVm(newName);
     },
     deleted: () => nav.goToList(),
-  }));
+  })));
 }
 
 function updateToolbar() {

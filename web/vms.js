@@ -1,9 +1,10 @@
 // vms.js: the VM list view: every VM with its state, size, snapshot count and current
 // snapshot, its action buttons, and the "New VM" form. A load that brings what is shown
-// already draws nothing (the list refreshes by itself every few seconds).
+// already draws nothing (the list refreshes by itself every few seconds); a redraw keeps
+// the keyboard focus where it was.
 
 import { api } from './api.js';
-import { $, el, quote, showError, showNotice, stateWord } from './ui.js';
+import { $, el, keepFocus, quote, showError, showNotice, stateWord } from './ui.js';
 import { vmActionButtons } from './vmactions.js';
 
 let nav = null;
@@ -18,7 +19,9 @@ export function initVmList(navigation) {
 }
 
 function vmRow(vm) {
-  const open = el('a', { href: `#/vm/${encodeURIComponent(vm.name)}`, class: 'vm-link', text: vm.name });
+  const open = el('a', {
+    href: `#/vm/${encodeURIComponent(vm.name)}`, class: 'vm-link', text: vm.name, 'data-vm': vm.name, 'data-action': 'open',
+  });
   const current = vm['current-snapshot']
     ? el('span', { class: 'current-name', text: vm['current-snapshot'] })
     : el('span', { class: 'none', text: '—' });
@@ -56,7 +59,7 @@ export async function showVmList({ auto = false } = {}) {
   const key = JSON.stringify(vms);
   if (key === drawnFrom) return;
   drawnFrom = key;
-  $('vm-rows').replaceChildren(...vms.map(vmRow));
+  keepFocus($('vm-rows'), () => $('vm-rows').replaceChildren(...vms.map(vmRow)));
   $('vm-empty').hidden = vms.length > 0;
 }
 

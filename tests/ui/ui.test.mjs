@@ -797,6 +797,29 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await until(() => descOf('C'), (d) => d === 'changed while hidden', 'refreshed when shown', 1500);
   });
 
+  step('keeps the keyboard focus on a tree node and on a VM action button through redraws', async () => {
+    const focused = () => page.evaluate(() => {
+      const a = document.activeElement;
+      return a && a !== document.body ? { name: a.dataset.name, vm: a.dataset.vm, action: a.dataset.action, connected: a.isConnected } : null;
+    });
+    const shown = async () => {
+      await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange'))); // refresh at once
+    };
+    await node('A').focus();
+    await apiCall('PUT', `${vmUrl(VM)}/snapshots/C`, { description: 'redrawn under the focus' });
+    await shown();
+    await until(treeState, (st) => byName(st).C.desc === 'redrawn under the focus', 'the tree redrawn');
+    assert.deepEqual(await focused(), { name: 'A', vm: undefined, action: undefined, connected: true }, 'A keeps the focus');
+    await page.keyboard.press('ArrowDown'); // and the keyboard goes on from there
+    await until(treeState, (st) => st.details && st.details.name === 'C', 'C (A\'s child) selected by ArrowDown');
+
+    await page.locator('#vm-actions button[data-action=settings]').focus();
+    await apiCall('PUT', vmUrl(VM), { memory: 96 });
+    await shown();
+    await until(() => page.locator('#vm-facts').textContent(), (t) => t.startsWith('96 MiB'), 'the VM redrawn');
+    assert.deepEqual(await focused(), { name: undefined, vm: VM, action: 'settings', connected: true }, 'Settings keeps the focus');
+  });
+
   step('shows the new counts in the VM list and runs VM actions', async () => {
     await page.click('#vm-back');
     await row(VM).waitFor();
@@ -843,8 +866,11 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.inputValue('#dialog-field-memory'), before.Memory.replace(' MiB', ''));
     await page.fill('#dialog-field-memory', '256');
     await page.fill('#dialog-field-cpus', '3');
-    await page.click('#dialog-ok');
+    await page.press('#dialog-field-cpus', 'Enter');
     const cells = await until(() => rowCells(VM), (c) => c.Memory === '256 MiB' && c.CPUs === '3', '256 MiB, 3 CPUs');
+    // The row was drawn anew: the focus is on its Settings button again, not lost.
+    assert.deepEqual(await page.evaluate(() => [document.activeElement.dataset.vm, document.activeElement.dataset.action,
+      document.activeElement.isConnected]), [VM, 'settings', true]);
     assert.equal(cells.Snapshots, before.Snapshots);
     const vm = await apiCall('GET', `/vms/${encodeURIComponent(VM)}`);
     assert.equal(vm.memory, 256);
