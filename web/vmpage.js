@@ -265,6 +265,7 @@ function endEdit(which) {
 
 async function saveRename(e) {
   e.preventDefault();
+  const forVm = vmName;
   const old = tree.selected;
   const name = $('d-rename-input').value.trim(); // as a new snapshot's name is
   if (name === old) {
@@ -272,29 +273,32 @@ async function saveRename(e) {
     return;
   }
   try {
-    const updated = await api.put(snapPath(vmName, old), { name });
-    endEdit('rename');
+    const updated = await api.put(snapPath(forVm, old), { name });
     showNotice(`Snapshot ${quote(old)} renamed to ${quote(updated.name)}.`);
+    if (vmName !== forVm) return; // another VM's page is shown now: it is left as it is
+    endEdit('rename');
     if (tree.collapsed.delete(old)) tree.collapsed.add(updated.name);
     tree.selected = updated.name;
     await reload();
-    tree.select(updated.name, true);
+    if (vmName === forVm) tree.select(updated.name, true);
   } catch (err) {
     showError(`Could not rename snapshot ${quote(old)}`, err);
-    $('d-rename-input').focus();
+    if (vmName === forVm) $('d-rename-input').focus();
   }
 }
 
 async function saveDescription(e) {
   e.preventDefault();
+  const forVm = vmName;
   const name = tree.selected;
   const description = $('d-desc-input').value;
   try {
-    await api.put(snapPath(vmName, name), { description });
-    endEdit('desc');
+    await api.put(snapPath(forVm, name), { description });
     showNotice(`Description of snapshot ${quote(name)} saved.`);
+    if (vmName !== forVm) return;
+    endEdit('desc');
     await reload();
-    $('d-edit-desc').focus();
+    if (vmName === forVm) $('d-edit-desc').focus();
   } catch (err) {
     showError(`Could not save the description of snapshot ${quote(name)}`, err);
   }
@@ -333,22 +337,26 @@ async function takeSnapshot(e) {
   });
 }
 
+/* Revert and delete hold their VM fixed: the user may go to another VM (a clone has the
+   same snapshot names) while they wait. A confirmed one is carried out for the VM its
+   dialog named; after each wait, only that VM's page is touched, and only if it is shown. */
+
 async function revert(name) {
-  const forVm = vmName; // as for a delete: the user may go to another VM meanwhile
+  const forVm = vmName;
   const s = tree.byName.get(name);
   if (!s || refuseWhileBusy(forVm)) return;
   const cur = tree.current();
   const lost = cur
-    ? `Everything that changed in VM ${quote(vmName)} since its current snapshot ${quote(cur)}` +
+    ? `Everything that changed in VM ${quote(forVm)} since its current snapshot ${quote(cur)}` +
       ' (the disks, and the memory if it is running) and is not saved in a snapshot will be lost.'
-    : `Everything that changed in VM ${quote(vmName)} and is not saved in a snapshot will be lost.`;
+    : `Everything that changed in VM ${quote(forVm)} and is not saved in a snapshot will be lost.`;
   const after = s.state === 'running' || s.state === 'paused'
     ? `Afterwards the VM is ${stateWord(s.state)}${s.memory ? ', with the memory it had then' : ''}.`
     : 'Afterwards the VM is shut off, with the disks as they were then.';
   const ok = await openDialog({
     title: `Revert to snapshot ${quote(name)}?`,
     body: [
-      el('p', { class: 'dialog-lead' }, `VM ${quote(vmName)} goes back to snapshot ${quote(name)}, taken ${formatTime(s.created)}.`),
+      el('p', { class: 'dialog-lead' }, `VM ${quote(forVm)} goes back to snapshot ${quote(name)}, taken ${formatTime(s.created)}.`),
       el('p', { class: 'warning' }, lost),
       after,
       `No snapshot is deleted; ${quote(name)} becomes the current snapshot and the next snapshot will be its child.`,
@@ -356,33 +364,59 @@ async function revert(name) {
     confirm: 'Revert',
     danger: true,
   });
-  if (!ok || vmName !== forVm || refuseWhileBusy(forVm)) return;
+  if (!ok || refuseWhileBusy(forVm)) return;
   try {
     await whileBusy(forVm, `Reverting ${quote(forVm)} to ${quote(name)}…`,
       () => api.post(`${snapPath(forVm, name)}/revert`));
     showNotice(`VM ${quote(forVm)} reverted to snapshot ${quote(name)}.`);
   } catch (err) {
-    showError(`Could not revert to snapshot ${quote(name)}`, err);
+    showError(`Could not revert VM ${quote(forVm)} to snapshot ${quote(name)}`, err);
   }
+  if (vmName !== forVm) return;
   await reload();
+  if (vmName !== forVm) return;
   tree.select(tree.byName.has(name) ? name : tree.current(), true);
+}
+
+/* The children and all descendants of NAME in SNAPS (a listing, parents first). */
+function family(snaps, name) {
+  const kidsOf = (n) => snaps.filter((x) => x.parent === n).map((x) => x.name);
+  const all = [];
+  const stack = kidsOf(name).reverse();
+  while (stack.length) {
+    const n = stack.pop();
+    all.push(n);
+    stack.push(...kidsOf(n).reverse());
+  }
+  return { kids: kidsOf(name), all };
 }
 
 async function deleteSnapshot(name, subtree) {
   // What goes is the tree as it is now, not as this page last loaded it (another client
-  // may have added snapshots below): load it again before saying. The VM is held fixed:
-  // the user may go to another VM (a clone has the same snapshot names) meanwhile.
+  // may have added snapshots below): it is listed again for the dialog, whatever other
+  // load of the page overtakes this one, and the page is brought up to date.
   const forVm = vmName;
-  if (refuseWhileBusy(forVm)) return;
-  if (!(await reload()) || vmName !== forVm) return;
-  const s = tree.byName.get(name);
+  if (name === null || refuseWhileBusy(forVm)) return;
+  let snaps;
+  try {
+    snaps = await api.get(`${snapsPath(forVm)}?all=true`);
+  } catch (err) {
+    showError(`Could not delete snapshot ${quote(name)} of VM ${quote(forVm)}`, err);
+    return;
+  }
+  if (vmName !== forVm) {
+    showNotice(`Snapshot ${quote(name)} of VM ${quote(forVm)} was not deleted: another VM is shown now.`);
+    return;
+  }
+  reload(); // the page too (the dialog does not wait for it)
+  const s = snaps.find((x) => x.name === name);
   if (!s) {
     showError(`Snapshot ${quote(name)}`, { reason: 'it is no longer there' });
     return;
   }
-  const kids = tree.children(name);
-  const going = subtree ? [name, ...tree.descendants(name)] : [name];
-  const cur = tree.current();
+  const { kids, all } = family(snaps, name);
+  const going = subtree ? [name, ...all] : [name];
+  const cur = (snaps.find((x) => x.current) || {}).name;
   const body = [
     el('p', { class: 'dialog-lead' }, going.length === 1
       ? 'This snapshot will be deleted:'
@@ -409,17 +443,22 @@ async function deleteSnapshot(name, subtree) {
     confirm: going.length === 1 ? 'Delete snapshot' : `Delete ${going.length} snapshots`,
     danger: true,
   });
-  if (!ok || vmName !== forVm || refuseWhileBusy(forVm)) return;
+  if (!ok || refuseWhileBusy(forVm)) return;
+  let deleted = false;
   try {
     await whileBusy(forVm, going.length === 1
       ? `Deleting snapshot ${quote(name)} of ${quote(forVm)}…`
       : `Deleting ${going.length} snapshots of ${quote(forVm)}…`,
     () => api.del(`${snapPath(forVm, name)}${subtree ? '?children=true' : ''}`));
-    showNotice(going.length === 1 ? `Snapshot ${quote(name)} deleted.` : `${going.length} snapshots deleted.`);
-    tree.selected = s.parent && tree.byName.has(s.parent) ? s.parent : null;
+    showNotice(going.length === 1
+      ? `Snapshot ${quote(name)} deleted.`
+      : `${going.length} snapshots deleted.`);
+    deleted = true;
   } catch (err) {
-    showError(`Could not delete snapshot ${quote(name)}`, err);
+    showError(`Could not delete snapshot ${quote(name)} of VM ${quote(forVm)}`, err);
   }
+  if (vmName !== forVm) return;
+  if (deleted) tree.selected = s.parent && tree.byName.has(s.parent) ? s.parent : null;
   await reload();
-  if (tree.selected) tree.select(tree.selected, true);
+  if (vmName === forVm && tree.selected) tree.select(tree.selected, true);
 }

@@ -566,7 +566,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       held.release();
       const err = page.locator('.message.error').last();
       await err.waitFor();
-      assert.match(await err.textContent(), /Could not revert to snapshot “A”: Libvirt is not answering\./);
+      assert.match(await err.textContent(), new RegExp(`Could not revert VM “${escapeRe(VM)}” to snapshot “A”: Libvirt is not answering\\.`));
       await until(() => item.getAttribute('class'), (c) => /failed/.test(c || ''), 'the tray entry failed');
       assert.equal(held.count, 1, 'one revert sent');
       for (const sel of ['#d-revert', '#d-delete', '#snap-take', '#vm-actions button[data-action=start]']) {
@@ -741,6 +741,79 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     }
     const s = await until(treeState, (st) => st.nodes.length === 2, 'two snapshots left');
     assertTree(s, { A: '', C: 'A' }, 'A');
+  });
+
+  step('carries out a confirmed delete or revert for the VM it named, touching only that VM\'s page', async () => {
+    // A twin with the same snapshot names (as a clone has): A, and T below it, on both.
+    await apiCall('POST', '/vms', { name: 'twin', memory: 64, disk: 1 });
+    await apiTask(`${vmUrl('twin')}/snapshots`, { name: 'A' });
+    await apiTask(`${vmUrl('twin')}/snapshots`, { name: 'T' });
+    await apiTask(`${vmUrl(VM)}/snapshots`, { name: 'T' });
+    const show = async (name, summary) => {
+      await page.evaluate((n) => { location.hash = `#/vm/${encodeURIComponent(n)}`; }, name);
+      await until(treeState, (st) => st.summary === summary, `page of ${name}`);
+      assert.equal(await page.locator('#vm-title').textContent(), name);
+    };
+    await page.click('#vm-refresh');
+    await until(treeState, (st) => st.summary === '3 snapshots · current: T', 'T shown');
+    try {
+      // A reload that another one overtakes still opens the dialog (it did nothing).
+      await node('T').click();
+      let first = true;
+      let letGo;
+      const gate = new Promise((r) => { letGo = r; });
+      const listing = (url) => url.pathname === `${vmUrl(VM)}/snapshots`;
+      await page.route(listing, async (route) => {
+        if (!first || route.request().method() !== 'GET') return route.fallback();
+        first = false;
+        await gate;
+        return route.fallback();
+      });
+      await page.click('#d-delete');
+      await until(() => first, (f) => !f, 'the delete\'s reload sent');
+      await page.click('#vm-refresh');
+      await sleep(300);
+      letGo();
+      let text = await dialogText();
+      assert.match(text, new RegExp(`Delete snapshot “T” of VM “${escapeRe(VM)}”\\?`));
+      await page.unroute(listing);
+
+      // Confirmed, then the user goes to the twin while the delete waits: the twin's page
+      // keeps its selection.
+      const held = await hold('DELETE', `${vmUrl(VM)}/snapshots/T`);
+      try {
+        await page.click('#dialog-ok');
+        await held.arrived;
+        await show('twin', '2 snapshots · current: T');
+        assert.equal((await treeState()).details.name, 'T');
+      } finally {
+        await held.done();
+      }
+      await page.locator('.message.notice', { hasText: 'Snapshot “T” deleted.' }).waitFor();
+      await sleep(300);
+      let s = await treeState();
+      assert.equal(s.summary, '2 snapshots · current: T', 'the twin keeps its tree');
+      assert.equal(s.details.name, 'T', 'the twin keeps its selection');
+      assert.deepEqual((await apiCall('GET', `${vmUrl(VM)}/snapshots?all=true`)).map((x) => x.name), ['A', 'C']);
+
+      // A revert confirmed after the page moved on is sent for the VM it named, not dropped.
+      await show(VM, '2 snapshots · current: A');
+      await node('A').click();
+      await page.click('#d-revert');
+      text = await dialogText();
+      assert.match(text, new RegExp(`VM “${escapeRe(VM)}” goes back to snapshot “A”`));
+      await page.evaluate(() => { location.hash = '#/vm/twin'; });
+      await until(() => page.locator('#vm-title').textContent(), (t) => t === 'twin', 'the twin shown under the dialog');
+      await page.click('#dialog-ok');
+      await page.locator('.message.notice', { hasText: `VM “${VM}” reverted to snapshot “A”.` }).waitFor();
+      assert.ok(requests.includes(`POST ${base}${vmUrl(VM)}/snapshots/A/revert`), 'the revert was sent');
+      s = await until(treeState, (st) => st.summary === '2 snapshots · current: T', 'the twin shown');
+      assert.equal(s.details.name, 'T', 'the twin keeps its selection');
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      await apiCall('DELETE', '/vms/twin');
+    }
+    await show(VM, '2 snapshots · current: A');
   });
 
   step('keeps a description being typed through a refresh that shows changes made elsewhere', async () => {
