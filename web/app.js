@@ -4,7 +4,7 @@
 
 import { api, nameFromUri, onUnauthorized, session } from './api.js';
 import { whileCreating } from './busy.js';
-import { $, clearMessages, quote, reportMyTasks, showError, trackTask } from './ui.js';
+import { $, clearMessages, closeDialog, quote, reportMyTasks, showError, trackTask } from './ui.js';
 import { forgetVmList, initVmList, showVmList } from './vms.js';
 import { forgetVmPage, initVmPage, refreshVmPage, showVmPage } from './vmpage.js';
 
@@ -205,7 +205,10 @@ async function refreshByItself() {
 
 async function start() {
   onUnauthorized(() => {
+    // Nothing of the session stays: a dialog open is closed (as cancelled), old messages go.
     session.forget();
+    closeDialog();
+    clearMessages();
     showLogin('Your session has ended or the token is no longer valid. Please sign in again.');
   });
   $('login-token').addEventListener('submit', loginWithToken);

@@ -99,8 +99,10 @@ export function sentence(text) {
 
 /* ---------- messages ---------- */
 
-/** Shows an error until dismissed. CONTEXT says what was being done. */
+/** Shows an error until dismissed. CONTEXT says what was being done. A 401 shows nothing:
+ *  the login page says the session has ended. */
 export function showError(context, err) {
+  if (err && err.status === 401) return null;
   const reason = err && err.reason !== undefined ? err.reason : (err && err.message) || String(err);
   const box = el('div', { class: 'message error', role: 'alert' },
     el('p', {}, el('strong', { text: context ? `${context}: ` : '' }), sentence(reason)));
@@ -201,6 +203,11 @@ export function openDialog({
       ok.focus();
     }
   });
+}
+
+/** Closes the dialog if open, as Cancel would (the session has ended, say). */
+export function closeDialog() {
+  if ($('dialog').open) $('dialog').close();
 }
 
 /** A bulleted list of names (for confirmations). */
@@ -343,10 +350,12 @@ async function follow(task, label) {
   try {
     final = await waitForTask(task, (t) => entry.update(t));
   } catch (e) {
-    // Not a failure of the task: this page could not follow it to its end.
-    final = { ...task, status: 'unknown', message: e.reason || e.message };
+    // Not a failure of the task: this page could not follow it to its end (or, on a 401,
+    // may not: the login page says so, and the next sign-in finds it if it still runs).
+    final = { ...task, status: 'unknown', message: e.reason || e.message, signedOut: e.status === 401 };
   }
   entry.end(final.status);
+  if (final.signedOut) return final;
   if (final.status !== 'unknown') mine.drop(task.id); // seen to end (else a later load says)
   if (final.status === 'failed') showError(`${label} failed`, { reason: final.message || 'the task failed' });
   if (final.status === 'unknown') {

@@ -1019,6 +1019,41 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await row('test').count(), 1, 'the other VMs stay');
   });
 
+  step('ends a session cleanly while following a task: no dialog left open, no old or "lost track" messages', async () => {
+    const t = { id: 't401', status: 'running', message: '', created: 0, target_uri: '/vms/test/snapshots/x' };
+    const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    let letGo;
+    const gate = new Promise((r) => { letGo = r; });
+    await page.route((url) => url.pathname === '/tasks', (route) => json(route, 200, [t]));
+    await page.route((url) => url.pathname === '/tasks/t401', async (route) => {
+      await gate;
+      await json(route, 401, { code: 401, reason: 'the session has ended' }).catch(() => {});
+    });
+    try {
+      await page.reload();
+      await page.locator('#tasks .task[data-task="t401"]').waitFor();
+      await page.fill('#new-vm-name', 'test'); // an error message from before
+      await page.click('#create-vm button[type=submit]');
+      await page.locator('.message.error', { hasText: 'already exists' }).waitFor();
+      await row('test').getByRole('button', { name: 'Settings of VM test' }).click(); // a dialog open
+      await dialogText();
+      letGo();
+      await page.locator('#login-view').waitFor();
+      assert.match(await page.locator('#login-message').textContent(), /session has ended/);
+      await sleep(300);
+      assert.equal(await page.locator('#dialog[open]').count(), 0, 'the dialog is closed');
+      assert.deepEqual(await page.locator('#messages .message').allTextContents(), [], 'no messages left');
+    } finally {
+      letGo();
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+    await loginWithToken(token);
+    await row('test').waitFor();
+    await sleep(300);
+    assert.equal(await page.locator('#messages .message.error').count(), 0, 'nothing about losing track');
+    await page.fill('#new-vm-name', '');
+  });
+
   step('sends the user back to the login page when the session ends', async () => {
     await page.evaluate(() => sessionStorage.setItem('virtsnap.token', 'expired-token'));
     await page.click('#list-refresh');
