@@ -325,15 +325,18 @@ async function takeSnapshot(e) {
       return;
     }
     const snap = nameFromUri(task.target_uri);
-    $('snap-name').value = '';
-    $('snap-desc').value = '';
     const final = await trackTask(task, `Taking snapshot ${quote(snap)} of ${quote(forVm)}`, true);
     if (final.status === 'finished') showNotice(`Snapshot ${quote(snap)} taken; it is now the current snapshot.`);
-    if (forVm === vmName) {
-      if (final.status === 'finished') tree.selected = snap;
-      await reload();
-      if (final.status === 'finished' && tree.byName.has(snap)) tree.select(snap);
+    if (forVm !== vmName) return;
+    // Taken: the form empties, unless something else has been typed since. A failed
+    // create keeps what was typed for another try.
+    if (final.status === 'finished' && $('snap-name').value.trim() === name && $('snap-desc').value === description) {
+      $('snap-name').value = '';
+      $('snap-desc').value = '';
     }
+    if (final.status === 'finished') tree.selected = snap;
+    await reload();
+    if (forVm === vmName && final.status === 'finished' && tree.byName.has(snap)) tree.select(snap);
   });
 }
 

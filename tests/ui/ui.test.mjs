@@ -220,6 +220,7 @@ async function takeSnapshot(name, description) {
   await task.waitFor();
   await until(() => task.locator('.task-status').textContent(), (t) => t === 'done', `task of ${name} done`);
   await until(treeState, (s) => s.nodes.some((n) => n.name === name && n.current), `${name} shown as current`);
+  assert.deepEqual([await page.inputValue('#snap-name'), await page.inputValue('#snap-desc')], ['', ''], 'the form emptied once taken');
 }
 
 async function revertTo(name, expectLost, expectAfter = /Afterwards the VM is shut off/) {
@@ -663,6 +664,32 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await page.unrouteAll({ behavior: 'ignoreErrors' });
     }
     await page.fill('#snap-name', '');
+  });
+
+  step('keeps the typed name and description when a snapshot create fails', async () => {
+    const t = { id: 'fail-1', status: 'running', message: '', created: 0, target_uri: `${vmUrl(VM)}/snapshots/keep%20me` };
+    const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    await page.route((url) => url.pathname === `${vmUrl(VM)}/snapshots`,
+      (route) => (route.request().method() === 'POST' ? json(route, 202, t) : route.fallback()));
+    await page.route((url) => url.pathname === '/tasks/fail-1', async (route) => {
+      await sleep(400);
+      await json(route, 200, { ...t, status: 'failed', message: 'libvirt refused the snapshot' }).catch(() => {});
+    });
+    try {
+      await page.fill('#snap-name', 'keep me');
+      await page.fill('#snap-desc', 'typed with care');
+      await page.click('#snap-take');
+      await page.locator('#tasks .task[data-task="fail-1"]').waitFor();
+      const err = page.locator('.message.error', { hasText: 'libvirt refused the snapshot' });
+      await err.waitFor();
+      assert.equal(await page.inputValue('#snap-name'), 'keep me', 'the name stays for another try');
+      assert.equal(await page.inputValue('#snap-desc'), 'typed with care');
+      await err.getByRole('button', { name: /Dismiss/ }).click();
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+    await page.fill('#snap-name', '');
+    await page.fill('#snap-desc', '');
   });
 
   step('reports a failure of this tab\'s task that ended while the page was reloading', async () => {
