@@ -1,7 +1,9 @@
 // ui.test.mjs: browser tests of the web UI (issue 5). Starts its own virtsnapd on
 // test:///default, drives Debian's Chromium headless with playwright-core, and checks what
 // the page shows after every step: login, VMs, a branching snapshot tree, rename, revert,
-// subtree delete, VM actions, session end, logout, and a 200-snapshot tree.
+// subtree delete, VM actions, session end, logout, and a 200-snapshot tree; with requests
+// held or answered by page.route: the task tray, busy VMs, the refresh by itself, the
+// keyboard focus through redraws, tasks that end during a reload.
 // Run: node --test tests/ui/ui.test.mjs   (VS_BUILD_DIR or VS_DAEMON pick the daemon)
 
 import { after, before, describe, it } from 'node:test';
@@ -433,6 +435,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await item.waitFor();
       await until(() => item.textContent(), (t) => /copying disks/.test(t) && /\d+%/.test(t), 'the message beside the progress');
       await until(() => item.textContent(), (t) => /copying memory/.test(t), 'the next message');
+      await page.locator('.toasts').screenshot({ path: path.join(ARTIFACTS, 'tray.png') });
       await until(() => item.getAttribute('class'), (c) => /finished/.test(c || ''), 'the task shown finished');
       assert.equal(await page.locator('#tasks').getAttribute('aria-live'), null, 'the tray itself is not live');
       await sleep(300);
@@ -561,6 +564,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       const conflicting = ['#d-revert', '#d-delete', '#d-delete-tree', '#snap-take',
         '#vm-actions button[data-action=start]', '#vm-actions button[data-action=delete]'];
       for (const sel of conflicting) assert.equal(await page.locator(sel).isDisabled(), true, `${sel} off while the revert waits`);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'busy.png') });
       await page.click('#vm-refresh'); // a redraw keeps them off
       await until(treeState, (st) => st.summary.startsWith('2 snapshots'), 'redrawn');
       for (const sel of conflicting) assert.equal(await page.locator(sel).isDisabled(), true, `${sel} off after a redraw`);
