@@ -77,6 +77,17 @@ const STATE_WORDS = {
 
 export const stateWord = (state) => STATE_WORDS[state] || String(state || 'unknown');
 
+/** What a running VM's next start brings, where a settings change waits for it ("" if none). */
+export function nextStartText(vm) {
+  const next = vm.next_start;
+  if (!next) return '';
+  const parts = [];
+  if (next.memory !== vm.memory) parts.push(`${next.memory} MiB`);
+  if (next.cpus !== vm.cpus) parts.push(`${next.cpus} CPU${next.cpus === 1 ? '' : 's'}`);
+  if (next.hugepages !== vm.hugepages) parts.push(next.hugepages ? 'on huge pages' : 'not on huge pages');
+  return parts.length ? `from its next start: ${parts.join(', ')}` : '';
+}
+
 /** "running, with memory" / "shut off, disk only". */
 const formatBytes = (n) =>
   n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;

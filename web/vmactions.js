@@ -157,26 +157,28 @@ async function clone(vm, hooks) {
 
 /* Memory, CPUs and huge pages: the persistent definition, used from the next start. */
 async function settings(vm, hooks) {
+  const next = vm.next_start || vm; /* the definition the dialog changes */
   const answer = await openDialog({
     title: `Settings of VM ${quote(vm.name)}`,
     body: [vm.state === 'shutoff'
       ? 'They apply when the VM is next started.'
       : 'They apply when the VM is next started; it keeps what it has until it is shut off.'],
     fields: [
-      { name: 'memory', label: 'Memory (MiB)', value: vm.memory, min: 16 },
-      { name: 'cpus', label: 'CPUs', value: vm.cpus, min: 1 },
+      { name: 'memory', label: 'Memory (MiB)', value: next.memory, min: 16 },
+      { name: 'cpus', label: 'CPUs', value: next.cpus, min: 1 },
     ],
-    checkbox: { label: "Guest RAM on the host's huge pages", checked: vm.hugepages },
+    checkbox: { label: "Guest RAM on the host's huge pages", checked: next.hugepages },
     confirm: 'Save',
   });
   if (!answer) return;
   const change = {};
-  if (answer.values.memory !== vm.memory) change.memory = answer.values.memory;
-  if (answer.values.cpus !== vm.cpus) change.cpus = answer.values.cpus;
-  if (answer.checked !== !!vm.hugepages) change.hugepages = answer.checked;
+  if (answer.values.memory !== next.memory) change.memory = answer.values.memory;
+  if (answer.values.cpus !== next.cpus) change.cpus = answer.values.cpus;
+  if (answer.checked !== !!next.hugepages) change.hugepages = answer.checked;
   if (!Object.keys(change).length) return;
   try {
-    const updated = await api.put(vmPath(vm.name), change);
+    const answered = await api.put(vmPath(vm.name), change);
+    const updated = answered.next_start || answered; /* a running VM keeps what it has */
     showNotice(`VM ${quote(vm.name)} now has ${updated.memory} MiB and ${updated.cpus} CPU${updated.cpus === 1 ? '' : 's'}` +
       `${updated.hugepages ? ' on huge pages' : ''} (from its next start).`);
   } catch (err) {

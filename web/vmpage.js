@@ -8,7 +8,7 @@ import { api, nameFromUri, snapPath, snapsPath, vmPath } from './api.js';
 import { busyWith, creating, onBusyChange, whileBusy, whileCreating } from './busy.js';
 import {
   $, el, formatTime, keepFocus, nameList, openDialog, quote, showError, showNotice, snapshotStateText,
-  stateWord, trackTask,
+  nextStartText, stateWord, trackTask,
 } from './ui.js';
 import { SnapshotTree } from './tree.js';
 import { vmActionButtons } from './vmactions.js';
@@ -164,7 +164,9 @@ function drawVm() {
   const disk = vm.disks && vm.disks.length
     ? vm.disks.map((d) => `${d.target} ${d.format}`).join(', ')
     : 'no disk';
-  $('vm-facts').textContent = `${vm.memory} MiB${vm.hugepages ? ' on huge pages' : ''} · ${vm.cpus} CPU${vm.cpus === 1 ? '' : 's'} · ${disk}`;
+  const pending = nextStartText(vm);
+  $('vm-facts').textContent = `${vm.memory} MiB${vm.hugepages ? ' on huge pages' : ''} · ${vm.cpus} CPU${vm.cpus === 1 ? '' : 's'} · ${disk}` +
+    (pending ? ` · ${pending}` : '');
   keepFocus($('vm-actions'), () => $('vm-actions').replaceChildren(...vmActionButtons(vm, {
     refresh: reload,
     renamed: (newName) => {

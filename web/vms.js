@@ -4,7 +4,7 @@
 // the keyboard focus where it was.
 
 import { api } from './api.js';
-import { $, el, keepFocus, quote, showError, showNotice, stateWord } from './ui.js';
+import { $, el, keepFocus, nextStartText, quote, showError, showNotice, stateWord } from './ui.js';
 import { vmActionButtons } from './vmactions.js';
 
 let nav = null;
@@ -28,8 +28,12 @@ function vmRow(vm) {
   return el('tr', { 'data-vm': vm.name },
     el('th', { scope: 'row', 'data-label': 'Name' }, open),
     el('td', { 'data-label': 'State' }, el('span', { class: `badge state-${vm.state}`, text: stateWord(vm.state) })),
-    el('td', { 'data-label': 'Memory', text: `${vm.memory} MiB` }),
-    el('td', { 'data-label': 'CPUs', text: String(vm.cpus) }),
+    el('td', { 'data-label': 'Memory', text: `${vm.memory} MiB` },
+      ...(vm.next_start && vm.next_start.memory !== vm.memory
+        ? [el('span', { class: 'pending', text: ` (${vm.next_start.memory} MiB from its next start)` })] : [])),
+    el('td', { 'data-label': 'CPUs', text: String(vm.cpus) },
+      ...(vm.next_start && vm.next_start.cpus !== vm.cpus
+        ? [el('span', { class: 'pending', text: ` (${vm.next_start.cpus} from its next start)` })] : [])),
     el('td', { 'data-label': 'Snapshots', class: 'snap-count', text: String(vm.snapshots) }),
     el('td', { 'data-label': 'Current snapshot' }, current),
     el('td', { 'data-label': 'Actions' },

@@ -982,6 +982,31 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.ok(requests.includes(`PUT ${base}/vms/${encodeURIComponent(VM)}`), 'the dialog PUTs the VM');
   });
 
+  step('a running VM\'s settings change shows as waiting for its next start', async () => {
+    const before = await rowCells('test');
+    assert.equal(before.State, 'running');
+    const runs = Number(before.Memory.replace(' MiB', ''));
+    await row('test').getByRole('button', { name: 'Settings of VM test' }).click();
+    assert.match(await dialogText(), /keeps what it has until it is shut off/);
+    await page.fill('#dialog-field-memory', String(runs / 2));
+    await page.press('#dialog-field-memory', 'Enter');
+    const cells = await until(() => rowCells('test'), (c) => c.Memory.includes('from its next start'),
+      'the memory of the next start');
+    assert.equal(cells.Memory, `${runs} MiB (${runs / 2} MiB from its next start)`);
+    assert.match(await page.locator('#messages').textContent(), new RegExp(`now has ${runs / 2} MiB`));
+    // The dialog opens on the next start's figures, and the VM page says what waits.
+    await row('test').getByRole('button', { name: 'Settings of VM test' }).click();
+    await dialogText();
+    assert.equal(await page.inputValue('#dialog-field-memory'), String(runs / 2));
+    await page.click('#dialog-cancel');
+    await row('test').locator('a.vm-link').click();
+    await until(() => page.locator('#vm-facts').textContent(), (t) => t.includes(`from its next start: ${runs / 2} MiB`),
+      'the VM page says what the next start brings');
+    await page.click('#vm-back');
+    await apiCall('PUT', '/vms/test', { memory: runs }); // as it was
+    await until(() => rowCells('test'), (c) => c.Memory === `${runs} MiB`, 'nothing waits any more');
+  });
+
   step('clones the VM with its tree and renames the clone', async () => {
     await row(VM).getByRole('button', { name: `Clone VM ${VM}` }).click();
     await dialogText();
