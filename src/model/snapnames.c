@@ -192,9 +192,10 @@ bool vs_snapnames_set(const char *uuid, const char *internal, const char *displa
      * entry: another client's delete, a metadata drop), and goes. */
     bool changed = false;
     const char *other = g_hash_table_lookup(map->internal_of, display);
-    if (other && strcmp(other, internal) != 0) {
-        g_hash_table_remove(map->display_of, other);
-        g_hash_table_remove(map->internal_of, display); /* frees OTHER */
+    g_autofree char *dropped = other && strcmp(other, internal) != 0 ? g_strdup(other) : NULL;
+    if (dropped) {
+        g_hash_table_remove(map->display_of, dropped);
+        g_hash_table_remove(map->internal_of, display);
         changed = true;
     }
     /* A new snapshot shown under its libvirt name changes nothing else: no
@@ -202,8 +203,11 @@ bool vs_snapnames_set(const char *uuid, const char *internal, const char *displa
      * fsynced). */
     changed |= map_put(map, internal, display);
     bool ok = changed || map->unsaved ? map_save(uuid, map, error) : true;
-    if (!ok)
-        map_put(map, internal, before); /* a failed set changes nothing */
+    if (!ok) { /* a failed set changes nothing */
+        map_put(map, internal, before);
+        if (dropped)
+            map_put(map, dropped, display);
+    }
     g_mutex_unlock(&lock);
     return ok;
 }

@@ -400,11 +400,14 @@ static char *pending_key(const char *uuid, const char *name)
     return g_strdup_printf("%s/%s", uuid, name);
 }
 
-/* True when users already see a snapshot called NAME, or one is being made.
- * When false, *FREE_INTERNAL (if asked for) is NAME if libvirt has no
+/* 1 when users already see a snapshot called NAME, or one is being made;
+ * 0 when not; -1 with ERROR when libvirt cannot tell (a lost connection:
+ * not "free", which would let a rename or create drop the entry of a name
+ * in use). When 0, *FREE_INTERNAL (if asked for) is NAME if libvirt has no
  * snapshot of that name either and NAME may be a libvirt name (what
  * pick_internal_name would choose), else NULL. */
-static bool name_taken(virDomainPtr dom, const char *uuid, const char *name, char **free_internal)
+static int name_taken(virDomainPtr dom, const char *uuid, const char *name, char **free_internal,
+                      GError **error)
 {
     if (free_internal)
         *free_internal = NULL;
@@ -413,10 +416,15 @@ static bool name_taken(virDomainPtr dom, const char *uuid, const char *name, cha
     bool taken = pending && g_hash_table_contains(pending, key);
     g_mutex_unlock(&pending_lock);
     if (taken)
-        return true;
+        return 1;
     g_autofree char *internal = vs_snapnames_internal(uuid, name);
     g_autoptr(virDomainSnapshot) snap =
         internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    if (!snap && internal && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
+        vs_hv_set_error(error, "cannot look up snapshot '%s' of VM '%s'", name,
+                        virDomainGetName(dom));
+        return -1;
+    }
     if (free_internal && !snap && internal && strcmp(internal, name) == 0 &&
         vs_snapnames_safe_internal(name))
         *free_internal = g_steal_pointer(&internal);
@@ -519,16 +527,21 @@ void vs_snapshot_set_live_default(VsLiveMode mode)
     live_default = mode == VS_LIVE_OFF ? VS_LIVE_OFF : VS_LIVE_AUTO;
 }
 
-/* A free name from the time of day (FREE_INTERNAL as from name_taken). */
-static char *default_name(virDomainPtr dom, const char *uuid, char **free_internal)
+/* A free name from the time of day (FREE_INTERNAL as from name_taken), or
+ * NULL with ERROR. */
+static char *default_name(virDomainPtr dom, const char *uuid, char **free_internal,
+                          GError **error)
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_local();
     g_autofree char *base = g_date_time_format(now, "snap-%Y%m%d-%H%M%S");
     char *name = g_strdup(base);
-    for (int n = 2; name_taken(dom, uuid, name, free_internal); n++) {
+    int taken;
+    for (int n = 2; (taken = name_taken(dom, uuid, name, free_internal, error)) > 0; n++) {
         g_free(name);
         name = g_strdup_printf("%s-%d", base, n);
     }
+    if (taken < 0)
+        g_clear_pointer(&name, g_free);
     return name;
 }
 
@@ -547,7 +560,10 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
     guint64 changes = vs_hv_domain_changes(uuid); /* before the state is read or taken */
     /* In the contract's order: the name taken (409), then what the disks,
      * the live mode and the VM's queue allow; the name is reserved last. */
-    bool taken = name && name_taken(dom, uuid, name, &internal);
+    int in_use = name ? name_taken(dom, uuid, name, &internal, error) : 0;
+    if (in_use < 0)
+        return NULL;
+    bool taken = in_use > 0;
     if (taken) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'",
                     vm, name);
@@ -566,8 +582,10 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
         do {
             g_clear_pointer(&chosen, g_free);
             g_clear_pointer(&internal, g_free);
-            chosen = default_name(dom, uuid, &internal);
-        } while (!pending_reserve(uuid, chosen));
+            chosen = default_name(dom, uuid, &internal, error);
+        } while (chosen && !pending_reserve(uuid, chosen));
+        if (!chosen)
+            return NULL;
     }
     if (taken) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'",
@@ -735,12 +753,19 @@ static bool settle_create(VsTask *task, VsSnapshotJob *job, VsJournal **journal,
 }
 
 /* Whether a libvirt snapshot now stands for display name NAME of the VM
- * with UUID (no reservation counted). */
-static bool display_name_taken(virDomainPtr dom, const char *uuid, const char *name)
+ * with UUID (no reservation counted): 1 or 0, or -1 with ERROR when
+ * libvirt cannot tell. */
+static int display_name_taken(virDomainPtr dom, const char *uuid, const char *name,
+                              GError **error)
 {
     g_autofree char *internal = vs_snapnames_internal(uuid, name);
     g_autoptr(virDomainSnapshot) snap =
         internal ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    if (!snap && internal && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
+        vs_hv_set_error(error, "cannot look up snapshot '%s' of VM '%s'", name,
+                        virDomainGetName(dom));
+        return -1;
+    }
     virResetLastError();
     return snap != NULL;
 }
@@ -768,7 +793,11 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
      * taken it, or an operation that ran before this one may have brought
      * it back (a rename defines its tree again, after the request found
      * the metadata dropped). */
-    if ((settled > 0 || !job->fresh) && display_name_taken(dom, job->uuid, job->name)) {
+    int back = settled > 0 || !job->fresh ? display_name_taken(dom, job->uuid, job->name, error)
+                                          : 0;
+    if (back < 0)
+        return false;
+    if (back > 0) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' already has a snapshot named '%s'%s",
                     job->vm, job->name,
                     settled > 0 ? " (an earlier, interrupted create of it was found made)"
@@ -961,7 +990,10 @@ static bool update_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     const char *internal = virDomainSnapshotGetName(snap);
     bool renaming = op->new_name && strcmp(op->new_name, op->name) != 0;
     if (renaming) { /* reserved like a create's name, until it is given */
-        if (name_taken(dom, uuid, op->new_name, NULL) || !pending_reserve(uuid, op->new_name)) {
+        int in_use = name_taken(dom, uuid, op->new_name, NULL, error);
+        if (in_use < 0)
+            return false;
+        if (in_use > 0 || !pending_reserve(uuid, op->new_name)) {
             g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                         "VM '%s' already has a snapshot named '%s'", virDomainGetName(dom),
                         op->new_name);

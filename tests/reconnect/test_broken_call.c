@@ -596,6 +596,39 @@ static void test_gone_while_away(void **state)
     assert_false(g_file_test(names, G_FILE_TEST_EXISTS));
 }
 
+/* A snapshot rename whose check of the new name is cut off answers 503
+ * and changes nothing: before, a failed lookup counted as "free", and the
+ * rename took the name from the snapshot that had it. */
+static void test_rename_check_cut(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"nt\"}");
+    assert_int_equal(made->status, 201);
+    g_autofree char *a = vs_take_snapshot(t.d, "nt", "a", "first");
+    g_autofree char *b = vs_take_snapshot(t.d, "nt", "b", "second");
+    assert_string_equal(a, "finished");
+    assert_string_equal(b, "finished");
+    g_autoptr(VsTestResponse) named = vs_http(t.d, "PUT", "/vms/nt/snapshots/b", "{\"name\": \"foo\"}");
+    assert_int_equal(named->status, 200);
+    int cuts = vs_relay_cuts();
+    vs_relay_arm_nth(VS_CUT_BEFORE, VS_PROC_SNAPSHOT_LOOKUP_BY_NAME, 2);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "PUT", "/vms/nt/snapshots/a", "{\"name\": \"foo\"}");
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    if (r->status != 503)
+        fail_msg("rename during the cut: %ld %s", r->status, r->body);
+    g_autoptr(VsTestResponse) foo = NULL;
+    for (int i = 0; i < 100 && (!foo || foo->status == 503); i++) {
+        if (foo)
+            g_usleep(100000);
+        g_clear_pointer(&foo, vs_response_free);
+        foo = vs_http(t.d, "GET", "/vms/nt/snapshots/foo", NULL);
+    }
+    assert_int_equal(foo->status, 200);
+    assert_string_equal(vs_json_str(foo->json, "description"), "second");
+    g_autoptr(VsTestResponse) still = vs_http(t.d, "GET", "/vms/nt/snapshots/a", NULL);
+    assert_int_equal(still->status, 200);
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("broken-call test"))
@@ -614,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_rename_cut),
         cmocka_unit_test(test_clone_cut),
         cmocka_unit_test(test_gone_while_away),
+        cmocka_unit_test(test_rename_check_cut),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
     return vs_libvirtd_exit_status(failed, daemon_status);
