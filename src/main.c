@@ -155,15 +155,15 @@ static bool load_config(Options *o, GError **error)
     return true;
 }
 
-/* ERROR names a flag ("--log-level must be …"): when --config gave its
- * value, says so with the key's name. */
+/* ERROR names a setting ("--log-level must be …", "max_body must be …"):
+ * when --config gave its value, says so with the key's name. */
 static void name_config_key(const Options *o, GError *error)
 {
     for (guint i = 0; i < o->from_config->len; i++) {
         const char *key = g_ptr_array_index(o->from_config, i);
-        g_autofree char *flag = g_strdup_printf("--%s ", key);
+        g_autofree char *flag = g_strdup_printf("--%s", key);
         g_strdelimit(flag, "_", '-');
-        if (g_str_has_prefix(error->message, flag)) {
+        if (strstr(error->message, flag) || g_str_has_prefix(error->message, key)) {
             char *named = g_strdup_printf("%s (key %s in %s)", error->message, key, o->config);
             g_free(error->message);
             error->message = named;
@@ -293,8 +293,12 @@ static int run(Options *o)
     if (o->public_origin) {
         char *canonical = canonical_origin(o->public_origin);
         if (!canonical) {
-            vs_error("--public-origin must be https://HOST[:PORT] or http://HOST[:PORT] (an ASCII "
-                     "host name, punycode for others; no path, no trailing slash)");
+            g_set_error_literal(&error, VS_ERROR, VS_ERR_INVALID,
+                                "--public-origin must be https://HOST[:PORT] or http://HOST[:PORT] "
+                                "(an ASCII host name, punycode for others; no path, no trailing "
+                                "slash)");
+            name_config_key(o, error);
+            vs_error("%s", error->message);
             return 2;
         }
         g_free(o->public_origin);

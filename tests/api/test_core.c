@@ -698,7 +698,9 @@ static void test_bad_options(void **state)
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=soon\n", -1, NULL));
     expect_exit(from_file, 2, "basic_remember");
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nmax_body=10\n", -1, NULL));
-    expect_exit(from_file, 2, "max_body must be between 4096 and 1073741824 bytes");
+    expect_exit(from_file, 2, "max_body must be between 4096 and 1073741824 bytes (key max_body in");
+    assert_true(g_file_set_contents(conf, "[virtsnapd]\npublic_origin=ftp://x\n", -1, NULL));
+    expect_exit(from_file, 2, "(key public_origin in");
     assert_true(g_file_set_contents(conf, "[virtsnapd]\nmax_body=0\n", -1, NULL));
     expect_exit(from_file, 2, "max_body must be between 4096 and 1073741824 bytes");
     g_unlink(conf);
