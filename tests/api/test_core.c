@@ -685,24 +685,24 @@ static void test_bad_options(void **state)
     g_autofree char *conf = g_build_filename(dir, "virtsnapd.conf", NULL);
     g_autofree char *conf_arg = g_strdup_printf("--config=%s", conf);
     const char *from_file[] = {conf_arg, NULL};
-    assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=7200\n", -1, NULL));
-    expect_exit(from_file, 2,
-                "--basic-remember must be between 0 and 3600 seconds (key basic_remember in");
-    assert_true(g_file_set_contents(conf, "[virtsnapd]\nlog_level=loud\n", -1, NULL));
-    expect_exit(from_file, 2, "--log-level must be debug, info or warn (key log_level in");
-    /* A typo in a key or the group is refused, not ignored. */
-    assert_true(g_file_set_contents(conf, "[virtsnapd]\nsession-ttl=5\n", -1, NULL));
-    expect_exit(from_file, 2, "unknown key 'session-ttl' in [virtsnapd]");
-    assert_true(g_file_set_contents(conf, "# comment\n[virtsnap]\nlog_level=info\n", -1, NULL));
-    expect_exit(from_file, 2, "unknown group [virtsnap]");
-    assert_true(g_file_set_contents(conf, "[virtsnapd]\nbasic_remember=soon\n", -1, NULL));
-    expect_exit(from_file, 2, "basic_remember");
-    assert_true(g_file_set_contents(conf, "[virtsnapd]\nmax_body=10\n", -1, NULL));
-    expect_exit(from_file, 2, "max_body must be between 4096 and 1073741824 bytes (key max_body in");
-    assert_true(g_file_set_contents(conf, "[virtsnapd]\npublic_origin=ftp://x\n", -1, NULL));
-    expect_exit(from_file, 2, "(key public_origin in");
-    assert_true(g_file_set_contents(conf, "[virtsnapd]\nmax_body=0\n", -1, NULL));
-    expect_exit(from_file, 2, "max_body must be between 4096 and 1073741824 bytes");
+    /* Each file, and what the refusal says (a wrong value names its key; a
+     * typo in a key or the group is refused, not ignored). */
+    const char *files[][2] = {
+        {"[virtsnapd]\nbasic_remember=7200\n",
+         "--basic-remember must be between 0 and 3600 seconds (key basic_remember in"},
+        {"[virtsnapd]\nlog_level=loud\n", "--log-level must be debug, info or warn (key log_level in"},
+        {"[virtsnapd]\nsession-ttl=5\n", "unknown key 'session-ttl' in [virtsnapd]"},
+        {"# comment\n[virtsnap]\nlog_level=info\n", "unknown group [virtsnap]"},
+        {"[virtsnapd]\nbasic_remember=soon\n", "basic_remember"},
+        {"[virtsnapd]\nmax_body=10\n",
+         "max_body must be between 4096 and 1073741824 bytes (key max_body in"},
+        {"[virtsnapd]\npublic_origin=ftp://x\n", "(key public_origin in"},
+        {"[virtsnapd]\nmax_body=0\n", "max_body must be between 4096 and 1073741824 bytes"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        assert_true(g_file_set_contents(conf, files[i][0], -1, NULL));
+        expect_exit(from_file, 2, files[i][1]);
+    }
     g_unlink(conf);
     g_rmdir(dir);
     /* A web directory without the UI is said at start (the API still works). */
