@@ -39,15 +39,16 @@ export const session = {
     sessionStorage.setItem(USER_KEY, user);
     localStorage.setItem(SESSION_KEY, key);
   },
-  /** This tab's sign-in (and its tasks); the session key, which the other tabs share, stays. */
+  /** This tab's sign-in; the session key, which the other tabs share, stays, and so do the
+   *  tasks this tab follows (one that fails while the user signs in again is still told). */
   forget() {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(USER_KEY);
-    sessionStorage.removeItem(TASKS_KEY);
   },
-  /** Signing out: the session key goes too (the cookie is gone for every tab). */
+  /** Signing out: the session key and this tab's tasks go too (the cookie is gone for every tab). */
   clear() {
     this.forget();
+    sessionStorage.removeItem(TASKS_KEY);
     localStorage.removeItem(SESSION_KEY);
   },
 };

@@ -196,6 +196,8 @@ async function refreshByItself() {
   try {
     if (!$('vm-view').hidden) await refreshVmPage();
     else if (!$('list-view').hidden) await showVmList({ auto: true });
+  } catch (err) {
+    console.error('refresh by itself:', err); // a draw that threw; the next refresh tries again
   } finally {
     refreshing = false;
   }

@@ -37,8 +37,9 @@ function focusSelector(node) {
 
 /**
  * Runs DRAW(), which replaces what CONTAINER holds. If the keyboard focus was in there, it
- * goes to the replacement of the focused element; failing that (gone, or off), to another
- * control of the same VM, or to the tree's selected node. Focus outside CONTAINER is left
+ * goes to the replacement of the focused element; failing that (gone, or off), to a control
+ * of the same VM that does nothing by itself (its link, its Settings: never another action a
+ * second Enter would run), or to the tree's selected node. Focus outside CONTAINER is left
  * alone.
  */
 export function keepFocus(container, draw) {
@@ -51,7 +52,8 @@ export function keepFocus(container, draw) {
   let next = selector && container.querySelector(selector);
   if (!usable(next) && old.dataset.vm !== undefined) {
     const vm = CSS.escape(old.dataset.vm);
-    next = container.querySelector(`button[data-vm="${vm}"]:not([disabled]), a[data-vm="${vm}"]`);
+    next = container.querySelector(`a[data-vm="${vm}"]`) ||
+      container.querySelector(`button[data-vm="${vm}"][data-action="settings"]:not([disabled])`);
   }
   if (!usable(next)) next = container.querySelector('g[tabindex="0"]');
   if (usable(next)) next.focus({ preventScroll: true });

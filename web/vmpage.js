@@ -131,7 +131,8 @@ async function reload({ auto = false } = {}) {
     [v, snaps] = await Promise.all([api.get(vmPath(name)), api.get(`${snapsPath(name)}?all=true`)]);
   } catch (err) {
     if (err.status === 401) return false;
-    if (ticket !== loading) return false;
+    // The page moved on meanwhile (another load, a rename, the list): the answer is stale.
+    if (ticket !== loading || name !== vmName || $('vm-view').hidden) return false;
     if (err.status === 404) {
       showError(`VM ${quote(name)}`, err);
       nav.goToList();
@@ -145,10 +146,10 @@ async function reload({ auto = false } = {}) {
   if (ticket !== loading || name !== vmName || $('vm-view').hidden) return false;
   const key = JSON.stringify([v, snaps]);
   if (key === drawnFrom) return true; // shown already
-  drawnFrom = key;
   vm = v;
   drawVm();
   tree.setData(name, snaps);
+  drawnFrom = key; // only once drawn: a draw that threw is tried again by the next load
   $('tree-empty').hidden = snaps.length > 0;
   showDetails(tree.selected);
   if (revealOnLoad && tree.selected !== null) tree.reveal(tree.selected, false);
@@ -380,7 +381,15 @@ async function revert(name) {
   if (vmName !== forVm) return;
   await reload();
   if (vmName !== forVm) return;
-  tree.select(tree.byName.has(name) ? name : tree.current(), true);
+  tree.select(tree.byName.has(name) ? name : tree.current(), focusIsFree());
+}
+
+/* Whether the end of a long revert or delete may move the keyboard focus to the tree: not
+ * when the user has gone on to something else meanwhile (the snapshot form, say). */
+function focusIsFree() {
+  const a = document.activeElement;
+  return !a || a === document.body || $('tree').contains(a) || $('snap-details').contains(a) ||
+    $('vm-actions').contains(a);
 }
 
 /* The children and all descendants of NAME in SNAPS (a listing, parents first). */
@@ -409,11 +418,14 @@ async function deleteSnapshot(name, subtree) {
     showError(`Could not delete snapshot ${quote(name)} of VM ${quote(forVm)}`, err);
     return;
   }
-  if (vmName !== forVm) {
+  const movedOn = () => {
+    if (vmName === forVm) return false;
     showNotice(`Snapshot ${quote(name)} of VM ${quote(forVm)} was not deleted: another VM is shown now.`);
-    return;
-  }
-  reload(); // the page too (the dialog does not wait for it)
+    return true;
+  };
+  if (movedOn()) return;
+  await reload(); // the page too, before the dialog: a redraw under it would lose the focus
+  if (movedOn()) return;
   const s = snaps.find((x) => x.name === name);
   if (!s) {
     showError(`Snapshot ${quote(name)}`, { reason: 'it is no longer there' });
@@ -465,5 +477,5 @@ async function deleteSnapshot(name, subtree) {
   if (vmName !== forVm) return;
   if (deleted) tree.selected = s.parent && tree.byName.has(s.parent) ? s.parent : null;
   await reload();
-  if (vmName === forVm && tree.selected) tree.select(tree.selected, true);
+  if (vmName === forVm && tree.selected) tree.select(tree.selected, focusIsFree());
 }

@@ -62,9 +62,9 @@ export async function showVmList({ auto = false } = {}) {
   if (ticket !== loading || $('list-view').hidden) return; // a newer load or another view won
   const key = JSON.stringify(vms);
   if (key === drawnFrom) return;
-  drawnFrom = key;
   keepFocus($('vm-rows'), () => $('vm-rows').replaceChildren(...vms.map(vmRow)));
   $('vm-empty').hidden = vms.length > 0;
+  drawnFrom = key; // only once drawn
 }
 
 async function createVm(e) {

@@ -565,8 +565,10 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
         '#vm-actions button[data-action=start]', '#vm-actions button[data-action=delete]'];
       for (const sel of conflicting) assert.equal(await page.locator(sel).isDisabled(), true, `${sel} off while the revert waits`);
       await page.screenshot({ path: path.join(ARTIFACTS, 'busy.png') });
-      await page.click('#vm-refresh'); // a redraw keeps them off
-      await until(treeState, (st) => st.summary.startsWith('2 snapshots'), 'redrawn');
+      // A redraw keeps them off: something changes elsewhere, and the page draws it.
+      await apiCall('PUT', `/vms/${encodeURIComponent(VM)}/snapshots/B`, { description: 'second, redrawn' });
+      await page.click('#vm-refresh');
+      await until(treeState, (st) => byName(st).B.desc === 'second, redrawn', 'redrawn');
       for (const sel of conflicting) assert.equal(await page.locator(sel).isDisabled(), true, `${sel} off after a redraw`);
       held.release();
       const err = page.locator('.message.error').last();
@@ -788,26 +790,10 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.click('#vm-refresh');
     await until(treeState, (st) => st.summary === '3 snapshots · current: T', 'T shown');
     try {
-      // A reload that another one overtakes still opens the dialog (it did nothing).
       await node('T').click();
-      let first = true;
-      let letGo;
-      const gate = new Promise((r) => { letGo = r; });
-      const listing = (url) => url.pathname === `${vmUrl(VM)}/snapshots`;
-      await page.route(listing, async (route) => {
-        if (!first || route.request().method() !== 'GET') return route.fallback();
-        first = false;
-        await gate;
-        return route.fallback();
-      });
       await page.click('#d-delete');
-      await until(() => first, (f) => !f, 'the delete\'s reload sent');
-      await page.click('#vm-refresh');
-      await sleep(300);
-      letGo();
       let text = await dialogText();
       assert.match(text, new RegExp(`Delete snapshot “T” of VM “${escapeRe(VM)}”\\?`));
-      await page.unroute(listing);
 
       // Confirmed, then the user goes to the twin while the delete waits: the twin's page
       // keeps its selection.
@@ -882,6 +868,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     // Not while a dialog is open (it would redraw what the dialog is about and lose the focus).
     await page.click('#d-revert');
     await dialogText();
+    await sleep(1000); // a refresh begun just before the dialog has been counted by now
     let before = loads();
     await apiCall('PUT', `${vmUrl(VM)}/snapshots/C`, { description: 'changed under a dialog' });
     await sleep(5600); // more than one 5 s tick
@@ -893,6 +880,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
 
     // Not while the tab is hidden; at once when it is shown again.
     await setVisible(false);
+    await sleep(1000); // likewise for one begun just before
     before = loads();
     await apiCall('PUT', `${vmUrl(VM)}/snapshots/C`, { description: 'changed while hidden' });
     await sleep(5600); // more than one 5 s tick
@@ -1029,12 +1017,19 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
   });
 
   step('asks about a VM delete from the VM as it is now, and with its count when the names cannot be listed', async () => {
-    // Started behind the page's back; listing its snapshots fails.
+    // Started behind the page's back, while the list keeps showing it as it was (its
+    // refreshes get the old answer); listing its snapshots fails.
+    const stale = await apiCall('GET', '/vms');
+    const list = (url) => url.pathname === '/vms';
+    await page.route(list, (route) => (route.request().method() === 'GET'
+      ? route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(stale) })
+      : route.fallback()));
     await apiCall('POST', `${vmUrl(VM)}/start`);
     const listing = (url) => url.pathname === `${vmUrl(VM)}/snapshots`;
     await page.route(listing, (route) => route.fulfill({ status: 409, contentType: 'application/json',
       body: JSON.stringify({ code: 409, reason: 'an earlier, interrupted operation on this VM is not settled yet' }) }));
     try {
+      await page.click('#list-refresh');
       assert.equal((await rowCells(VM)).State, 'shut off', 'the list shows the old state');
       await row(VM).getByRole('button', { name: `Delete VM ${VM}` }).click();
       const text = await dialogText();
@@ -1046,6 +1041,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await page.click('#dialog-cancel');
     } finally {
       await page.unroute(listing);
+      await page.unroute(list);
     }
     await apiCall('POST', `${vmUrl(VM)}/poweroff`);
     await page.click('#list-refresh');
