@@ -404,14 +404,23 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     const json = (route, body) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
     let listening;
     const listened = new Promise((r) => { listening = r; });
+    // Each stage is answered only once the test has seen the one before (no race with a
+    // loaded machine's polling): the memory copy after the disks, the end after the memory.
+    let sawDisks;
+    let sawMemory;
+    const seenDisks = new Promise((r) => { sawDisks = r; });
+    const seenMemory = new Promise((r) => { sawMemory = r; });
     await page.route((url) => url.pathname === '/tasks', async (route) => {
       await listened; // the page learns of the task once the test listens
       await json(route, [ghost]).catch(() => {});
     });
     await page.route((url) => url.pathname === '/tasks/ghost-2', async (route) => {
       const [progress, message] = steps[Math.min(waits, steps.length - 1)];
+      const stage = waits;
       waits += 1;
       await sleep(250);
+      if (stage >= 2) await seenDisks;
+      if (stage >= steps.length) await seenMemory;
       await json(route, waits <= steps.length ? { ...ghost, progress, message }
         : { ...ghost, status: 'finished', progress: 100, message: 'OK' }).catch(() => {});
     });
@@ -434,8 +443,10 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       const item = page.locator('#tasks .task[data-task="ghost-2"]');
       await item.waitFor();
       await until(() => item.textContent(), (t) => /copying disks/.test(t) && /\d+%/.test(t), 'the message beside the progress');
+      sawDisks();
       await until(() => item.textContent(), (t) => /copying memory/.test(t), 'the next message');
       await page.locator('.toasts').screenshot({ path: path.join(ARTIFACTS, 'tray.png') });
+      sawMemory();
       await until(() => item.getAttribute('class'), (c) => /finished/.test(c || ''), 'the task shown finished');
       assert.equal(await page.locator('#tasks').getAttribute('aria-live'), null, 'the tray itself is not live');
       await sleep(300);
