@@ -1,5 +1,6 @@
 /* names.c: validates VM and snapshot names: 1 to 64 characters of UTF-8,
- * no '/', no control characters, not starting with '.', not only white space;
+ * no '/', no control characters, not starting with '.', not only white space
+ * and invisible format characters (a zero-width space: no one could see it);
  * and, more loosely, names of VMs other tools made. */
 #include "names.h"
 
@@ -33,11 +34,11 @@ bool vs_name_valid(const char *name, const char **why)
                 reason = "must not contain the non-characters U+FFFE or U+FFFF";
                 break;
             }
-            if (!g_unichar_isspace(c))
+            if (!g_unichar_isspace(c) && g_unichar_type(c) != G_UNICODE_FORMAT)
                 only_space = false;
         }
         if (!reason && only_space)
-            reason = "must not be only white space";
+            reason = "must not be only white space or invisible characters";
     }
     if (why)
         *why = reason;

@@ -61,6 +61,7 @@ static void test_other_valid(void **state)
     expect_valid("a.");      /* only a leading '.' is refused */
     expect_valid("a..b");
     expect_valid(" lead");   /* white space is fine when not alone */
+    expect_valid("a\u00ad");  /* an invisible character beside a visible one */
     expect_valid("trail ");
     expect_valid("tab\u00a0nbsp");
     expect_valid("%2F");     /* already decoded: a percent sign is just a character */
@@ -136,6 +137,8 @@ static void test_only_white_space(void **state)
     expect_invalid("\u00a0", "white space");       /* no-break space */
     expect_invalid(" \u3000 ", "white space");     /* ideographic space */
     expect_invalid("\u2003\u2009", "white space"); /* em space, thin space */
+    expect_invalid("\u200b", "invisible");        /* zero-width space, alone */
+    expect_invalid(" \u00ad\u2060 ", "invisible"); /* soft hyphen, word joiner */
 }
 
 /* Names end up in libvirt XML, which cannot carry U+FFFE or U+FFFF (found by
