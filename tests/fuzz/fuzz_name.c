@@ -36,9 +36,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The contract: 1 to 64 Unicode characters of UTF-8, no '/', no control
- * characters, not starting with '.', not only white space; and (found by
- * this harness) only characters that XML 1.0 can carry, as names end up in
- * libvirt XML: U+FFFE and U+FFFF cannot. */
+ * characters, not starting with '.', not only white space and invisible
+ * format characters (Unicode category Cf: a zero-width space alone); and
+ * (found by this harness) only characters that XML 1.0 can carry, as names
+ * end up in libvirt XML: U+FFFE and U+FFFF cannot. */
 static bool contract_valid(const char *name)
 {
     if (!*name || !g_utf8_validate(name, -1, NULL) || g_utf8_strlen(name, -1) > 64 ||
@@ -50,7 +51,7 @@ static bool contract_valid(const char *name)
         GUnicodeType t = g_unichar_type(c);
         if (t == G_UNICODE_CONTROL || c == 0x2028 || c == 0x2029 || c == 0xFFFE || c == 0xFFFF)
             return false;
-        if (!g_unichar_isspace(c))
+        if (!g_unichar_isspace(c) && t != G_UNICODE_FORMAT)
             any_non_space = true;
     }
     return any_non_space;
