@@ -75,6 +75,11 @@ bool vs_definition_hugepages(xmlDoc *doc)
 
 static GMutex definitions_lock;
 static GHashTable *definitions; /* uuid → VsDefinition* */
+typedef struct {
+    VsDefinitionMarks marks;
+    VsNextStart next;
+} KeptNextStart;
+static GHashTable *next_starts; /* uuid → KeptNextStart*, under DEFINITIONS_LOCK */
 
 void vs_definition_free(VsDefinition *d)
 {
@@ -266,11 +271,57 @@ void vs_definition_read_ahead_stop(void)
     g_mutex_unlock(&read_ahead_lock);
 }
 
+static bool next_start_read(virDomainPtr dom, VsNextStart *next)
+{
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
+    if (!doc)
+        return false;
+    next->memory_mib = (guint64)MAX(vs_xml_int(doc, NULL, "string(/domain/memory)", 0), 0) /
+                       1024; /* KiB, as libvirt writes it */
+    long long cpus = vs_xml_int(doc, NULL, "string(/domain/vcpu/@current)", -1);
+    if (cpus < 0) /* all of them, without a current count */
+        cpus = vs_xml_int(doc, NULL, "string(/domain/vcpu)", 0);
+    next->cpus = (guint)MAX(cpus, 0);
+    next->hugepages = vs_definition_hugepages(doc);
+    return true;
+}
+
+bool vs_definition_next_start(virDomainPtr dom, const char *uuid, VsNextStart *next)
+{
+    VsVmLock *lock = vs_vmlock_for(uuid);
+    VsDefinitionMarks marks = {0}, marks_after = {0};
+    if (!marks_now(lock, dom, uuid, &marks))
+        return next_start_read(dom, next);
+    g_mutex_lock(&definitions_lock);
+    KeptNextStart *kept = next_starts ? g_hash_table_lookup(next_starts, uuid) : NULL;
+    bool found = kept && same_marks(&kept->marks, &marks);
+    if (found)
+        *next = kept->next;
+    g_mutex_unlock(&definitions_lock);
+    if (found)
+        return true;
+    if (!next_start_read(dom, next))
+        return false;
+    if (marks_now(lock, dom, uuid, &marks_after) && same_marks(&marks, &marks_after)) {
+        KeptNextStart *keep = g_new(KeptNextStart, 1);
+        keep->marks = marks;
+        keep->next = *next;
+        g_mutex_lock(&definitions_lock);
+        if (!next_starts)
+            next_starts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        g_hash_table_replace(next_starts, g_strdup(uuid), keep);
+        g_mutex_unlock(&definitions_lock);
+    }
+    return true;
+}
+
 void vs_definition_forget(const char *uuid)
 {
     g_mutex_lock(&definitions_lock);
     if (definitions)
         g_hash_table_remove(definitions, uuid);
+    if (next_starts)
+        g_hash_table_remove(next_starts, uuid);
     g_mutex_unlock(&definitions_lock);
 }
 
@@ -285,5 +336,7 @@ void vs_definition_keep_only(GHashTable *uuids)
     g_mutex_lock(&definitions_lock);
     if (definitions)
         g_hash_table_foreach_remove(definitions, not_in, uuids);
+    if (next_starts)
+        g_hash_table_foreach_remove(next_starts, not_in, uuids);
     g_mutex_unlock(&definitions_lock);
 }

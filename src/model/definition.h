@@ -33,6 +33,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsDefinition, vs_definition_free)
 /* DOM's (UUID's) definition and state: kept or read (and kept when nothing
  * ran meanwhile). NULL with ERROR when either cannot be read. */
 VsDefinition *vs_definition_get(virDomainPtr dom, const char *uuid, GError **error);
+/* What a running persistent VM's definition for its next start says. */
+typedef struct {
+    guint64 memory_mib;
+    guint cpus; /* vcpu's current count where given */
+    bool hugepages;
+} VsNextStart;
+
+/* DOM's (UUID's) next start: kept or read (one read of the inactive XML),
+ * under the same marks as the kept definition (an operation of ours, or a
+ * libvirt event about the VM, makes it stale); false if it cannot be read.
+ * Apart from vs_definition_get, so that a create's checks never pay for it. */
+bool vs_definition_next_start(virDomainPtr dom, const char *uuid, VsNextStart *next);
 /* Forgets what was kept of a VM that is gone. */
 void vs_definition_forget(const char *uuid);
 /* Forgets what was kept of VMs not in UUIDS (all there are): those that went

@@ -68,28 +68,6 @@ static GPtrArray *disks_with_sizes(virDomainPtr dom, GPtrArray *disks)
 }
 
 /* The VM as the API shows it. */
-/* A persistent VM that runs: what its next start brings, where its memory,
- * CPUs or huge pages differ from those it runs with (a change made while
- * it ran). One read of the definition for the next start; not kept (the
- * snapshot paths never need it). */
-static void read_next_start(virDomainPtr dom, VsVm *vm)
-{
-    g_autoptr(xmlDoc) next = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
-    if (!next)
-        return;
-    guint64 memory_mib = (guint64)MAX(vs_xml_int(next, NULL, "string(/domain/memory)", 0), 0) /
-                         1024; /* KiB, as libvirt writes it */
-    long long cpus = vs_xml_int(next, NULL, "string(/domain/vcpu/@current)", -1);
-    if (cpus < 0) /* all of them, without a current count */
-        cpus = vs_xml_int(next, NULL, "string(/domain/vcpu)", 0);
-    bool hugepages = vs_definition_hugepages(next);
-    vm->next_start = memory_mib != vm->memory_mib || (guint)cpus != vm->cpus ||
-                     hugepages != vm->hugepages;
-    vm->next_memory_mib = memory_mib;
-    vm->next_cpus = (guint)MAX(cpus, 0);
-    vm->next_hugepages = hugepages;
-}
-
 static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
 {
     virDomainInfo info;
@@ -110,8 +88,16 @@ static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
     vm->hugepages = def->hugepages;
     vm->disks = disks_with_sizes(dom, def->disks);
     vm->serial_log = g_strdup(def->serial_log);
-    if (info.state != VIR_DOMAIN_SHUTOFF && vm->persistent)
-        read_next_start(dom, vm);
+    VsNextStart next;
+    if (info.state != VIR_DOMAIN_SHUTOFF && vm->persistent &&
+        vs_definition_next_start(dom, vm->uuid, &next)) {
+        /* A change made while it ran waits for its next start. */
+        vm->next_start = next.memory_mib != vm->memory_mib || next.cpus != vm->cpus ||
+                         next.hugepages != vm->hugepages;
+        vm->next_memory_mib = next.memory_mib;
+        vm->next_cpus = next.cpus;
+        vm->next_hugepages = next.hugepages;
+    }
     vm->snapshots = MAX(virDomainSnapshotNum(dom, 0), 0);
     vm->current_snapshot = g_strdup("");
     if (vm->snapshots > 0 && virDomainHasCurrentSnapshot(dom, 0) == 1) {
