@@ -9,10 +9,14 @@
  *   - a change of memory and name whose rename fails leaves the memory as
  *     it was;
  *   - a snapshot's new name and description whose description libvirt
- *     refuses leaves its name as it was. */
+ *     refuses leaves its name as it was;
+ *   - a create whose definition libvirt refuses answers libvirt's reason
+ *     (not the "no such domain" of the look-up that follows it) and leaves
+ *     no disk image behind. */
 #include "hv_fixture.h"
 #include "model/snapshot.h"
 #include "model/vm.h"
+#include "util/error.h"
 #include "util/xml.h"
 
 #include <setjmp.h>
@@ -203,6 +207,37 @@ static void test_failed_description_keeps_name(void **state)
     assert_string_equal(done->description, "words");
 }
 
+static guint files_in(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    guint n = 0;
+    while (d && g_dir_read_name(d))
+        n++;
+    return n;
+}
+
+static void test_refused_define_says_why(void **state)
+{
+    (void)state;
+    guint images = files_in(vs_hv_images_dir());
+    g_setenv("VIRTSNAP_FAIL", "define", TRUE);
+    VsVmSpec spec = {.name = "refused", .disk_gib = 1};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VsVm) vm = vs_vm_create(&spec, &error);
+    assert_null(vm);
+    assert_false(g_error_matches(error, VS_ERROR, VS_ERR_NOT_FOUND));
+    assert_non_null(strstr(error->message, "cannot define VM 'refused'"));
+    assert_null(strstr(error->message, "not found"));
+    assert_int_equal(files_in(vs_hv_images_dir()), images);
+    assert_null(snapshots_of("refused"));
+
+    g_unsetenv("VIRTSNAP_FAIL");
+    g_clear_error(&error);
+    g_autoptr(VsVm) made = vs_vm_create(&spec, &error);
+    assert_non_null(made);
+    assert_int_equal(files_in(vs_hv_images_dir()), images + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_transient_gets_its_tree_back),
         cmocka_unit_test(test_failed_rename_keeps_memory),
         cmocka_unit_test(test_failed_description_keeps_name),
+        cmocka_unit_test(test_refused_define_says_why),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
