@@ -304,13 +304,15 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     plan_disks(plan, doc, new_uuid, paths);
     g_autofree char *nvram = plan_nvram(plan, doc, new_uuid);
     rewrite.nvram = nvram;
-    bool ok = plan_tree(plan, job->vm, tree, paths, new_uuid, error) &&
-              vs_journal_commit(journal, error) && copy_files(task, journal, plan, made, error);
-    /* The clone is an operation on the new VM too until its snapshots are
-     * in place: a request for it meanwhile waits (and finds it gone if
-     * the clone fails). */
+    /* The clone is an operation on the new VM from the first file it
+     * copies until its snapshots are in place: a request for it meanwhile
+     * waits (and finds it gone if the clone fails), and the janitor's
+     * sweep, which sees the copied memory files of a VM libvirt does not
+     * have yet, waits too instead of removing them. */
     VsVmLock *new_lock = vs_vmlock_for(new_uuid);
     vs_vmlock_acquire(new_lock);
+    bool ok = plan_tree(plan, job->vm, tree, paths, new_uuid, error) &&
+              vs_journal_commit(journal, error) && copy_files(task, journal, plan, made, error);
     if (ok) {
         xmlNode *root = xmlDocGetRootElement(doc);
         vs_domain_rewrite(root, &rewrite); /* new MACs, kept for the snapshots' copies */
