@@ -794,9 +794,13 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     VsVm *answer = NULL;
     if (fresh) {
         answer = vm_from_domain(fresh, error);
+    } else if (ok && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
+        /* done, but the VM cannot be read back (the connection broke):
+         * not a made-up shut-off VM */
+        vs_hv_set_error(error, "VM '%s' was asked to %s, but cannot be read back", name,
+                        action_name(action));
     } else if (ok) { /* a transient VM that was powered off is gone: say so */
-        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) /* what virtsnapd kept of it goes too */
-            vs_snapshot_forget_vm(uuid);
+        vs_snapshot_forget_vm(uuid); /* and what virtsnapd kept of it */
         answer = g_steal_pointer(&ending);
         if (!answer) { /* read before the power-off failed, or stopped from inside */
             answer = g_new0(VsVm, 1);

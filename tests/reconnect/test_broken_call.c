@@ -12,7 +12,8 @@
  * delete cut half-way is finished; a VM rename cut half-way keeps its whole
  * snapshot tree; a clone cut half-way is removed; a VM another client
  * undefined while the connection was away loses what virtsnapd kept of it
- * once the connection is back. */
+ * once the connection is back; a VM started whose answer cannot be read
+ * back is a 503, not a made-up shut-off VM. */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -629,6 +630,41 @@ static void test_rename_check_cut(void **state)
     assert_int_equal(still->status, 200);
 }
 
+/* A start that libvirt did, with the connection cut as the VM is read back
+ * for the answer: 503 (before, 200 with the VM "shutoff" and no
+ * snapshots), and the VM runs once the connection is back. */
+static void test_action_answer_cut(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"act\"}");
+    assert_int_equal(made->status, 201);
+    g_autofree char *snap = vs_take_snapshot(t.d, "act", "s", NULL);
+    assert_string_equal(snap, "finished");
+    /* the definition's read-ahead after the snapshot (20 ms on) looks the
+     * VM up by UUID too: let it pass before the cut is armed */
+    g_usleep(G_USEC_PER_SEC);
+    int cuts = vs_relay_cuts();
+    /* the second: libvirt's remote driver looks the VM up by UUID itself
+     * inside virDomainCreate, for its new id */
+    vs_relay_arm_nth(VS_CUT_BEFORE, VS_PROC_LOOKUP_BY_UUID, 2);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "POST", "/vms/act/start", NULL);
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    if (r->status != 503)
+        fail_msg("start, answer cut: %ld %s", r->status, r->body);
+    if (!strstr(vs_json_str(r->json, "reason"), "cannot be read back"))
+        fail_msg("start, answer cut: %s", r->body);
+    g_autoptr(VsTestResponse) vm = NULL;
+    for (int i = 0; i < 100 && (!vm || vm->status == 503); i++) {
+        if (vm)
+            g_usleep(100000);
+        g_clear_pointer(&vm, vs_response_free);
+        vm = vs_http(t.d, "GET", "/vms/act", NULL);
+    }
+    assert_int_equal(vm->status, 200);
+    assert_string_equal(vs_json_str(vm->json, "state"), "running");
+    assert_int_equal(json_integer_value(json_object_get(vm->json, "snapshots")), 1);
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("broken-call test"))
@@ -648,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_clone_cut),
         cmocka_unit_test(test_gone_while_away),
         cmocka_unit_test(test_rename_check_cut),
+        cmocka_unit_test(test_action_answer_cut),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
     return vs_libvirtd_exit_status(failed, daemon_status);
