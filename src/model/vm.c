@@ -568,13 +568,13 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
 }
 
 /* The disk images virtsnap made for DOM (those under STATE/images). */
-static GPtrArray *owned_images(virDomainPtr dom)
+static GPtrArray *owned_images(virDomainPtr dom, GError **error)
 {
-    GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
     unsigned int flags = virDomainIsPersistent(dom) == 1 ? VIR_DOMAIN_XML_INACTIVE : 0;
-    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, NULL);
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
     if (!doc)
-        return paths;
+        return NULL;
+    GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) nodes =
         vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file");
     for (guint i = 0; i < nodes->len; i++) {
@@ -626,9 +626,14 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     if (!dom)
         return false;
     g_autofree char *uuid = vs_hv_uuid(dom);
-    g_autoptr(GPtrArray) files = owned_images(dom);
-    bool persistent = virDomainIsPersistent(dom) == 1;
-    VsJournal *journal = vs_journal_begin("delete", uuid, error);
+    /* The files to remove come from the definition: unread (the connection
+     * broke), the delete would strand them, so it does not start. */
+    g_autoptr(GPtrArray) files = owned_images(dom, error);
+    int persistence = files ? virDomainIsPersistent(dom) : -1;
+    if (files && persistence < 0)
+        vs_hv_set_error(error, "cannot read VM '%s'", name);
+    bool persistent = persistence == 1;
+    VsJournal *journal = persistence >= 0 ? vs_journal_begin("delete", uuid, error) : NULL;
     bool ok = journal != NULL;
     if (ok) {
         vs_journal_set_list(journal, "files", (const char *const *)files->pdata, files->len);

@@ -13,7 +13,8 @@
  * snapshot tree; a clone cut half-way is removed; a VM another client
  * undefined while the connection was away loses what virtsnapd kept of it
  * once the connection is back; a VM started whose answer cannot be read
- * back is a 503, not a made-up shut-off VM. */
+ * back is a 503, not a made-up shut-off VM; a VM delete whose definition
+ * cannot be read (to know its files) does not start. */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -665,6 +666,42 @@ static void test_action_answer_cut(void **state)
     assert_int_equal(json_integer_value(json_object_get(vm->json, "snapshots")), 1);
 }
 
+/* A VM delete with the connection cut as it reads the definition that
+ * names its files: 503 and the VM whole (before, the delete went on with
+ * no files to remove, and its images stayed behind); once the connection
+ * is back the delete removes it all. */
+static void test_delete_read_cut(void **state)
+{
+    (void)state;
+    g_autofree char *images = g_build_filename(t.d->state_dir, "images", NULL);
+    int before = vs_dir_count(images);
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"dr\"}");
+    assert_int_equal(made->status, 201);
+    g_autofree char *snap = vs_take_snapshot(t.d, "dr", "s", NULL);
+    assert_string_equal(snap, "finished");
+    g_usleep(G_USEC_PER_SEC); /* the definition's read-ahead reads it too */
+    int cuts = vs_relay_cuts();
+    vs_relay_arm(VS_CUT_BEFORE, VS_PROC_GET_XML_DESC);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "DELETE", "/vms/dr", NULL);
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    if (r->status != 503)
+        fail_msg("delete, definition cut: %ld %s", r->status, r->body);
+    g_autoptr(VsTestResponse) vm = NULL;
+    for (int i = 0; i < 100 && (!vm || vm->status == 503); i++) {
+        if (vm)
+            g_usleep(100000);
+        g_clear_pointer(&vm, vs_response_free);
+        vm = vs_http(t.d, "GET", "/vms/dr", NULL);
+    }
+    assert_int_equal(vm->status, 200);
+    assert_int_equal(json_integer_value(json_object_get(vm->json, "snapshots")), 1);
+    assert_true(vs_dir_count(images) > before);
+    assert_journal_empty();
+    g_autoptr(VsTestResponse) gone = vs_http(t.d, "DELETE", "/vms/dr", NULL);
+    assert_int_equal(gone->status, 204);
+    assert_int_equal(vs_dir_count(images), before);
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("broken-call test"))
@@ -685,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_gone_while_away),
         cmocka_unit_test(test_rename_check_cut),
         cmocka_unit_test(test_action_answer_cut),
+        cmocka_unit_test(test_delete_read_cut),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
     return vs_libvirtd_exit_status(failed, daemon_status);
