@@ -1303,14 +1303,26 @@ bool vs_live_delete_contents(virDomainPtr dom, const char *tag, const char *ram,
     return delete_tags(dom, tag, error);
 }
 
+/* Whether DOC's snapshot keeps everything inside the disks' qcow2 images
+ * (a classic snapshot: libvirt's "internal"), with nothing external. */
+static bool doc_is_internal(xmlDoc *doc)
+{
+    g_autoptr(GPtrArray) external =
+        vs_xml_nodes(doc, NULL, "/domainsnapshot//*[@snapshot='external']");
+    return external->len == 0;
+}
+
 /* The metadata goes first: a snapshot libvirt lists always has its
  * contents (a revert of one whose tags were gone would fail, and so would
  * its delete on a running VM). The journal record ("snapdelete") lets the
- * next start remove the contents should virtsnapd die in between. */
-static bool delete_one_live(virDomainSnapshotPtr snap, GError **error)
+ * next start remove the contents should virtsnapd die in between. libvirt's
+ * own delete of a classic snapshot does the opposite (the tags, then the
+ * metadata), and on the embedded driver a crash between is virtsnapd's. */
+static bool delete_metadata_first(virDomainSnapshotPtr snap, xmlDoc *doc, GError **error)
 {
     virDomainPtr dom = virDomainSnapshotGetDomain(snap);
-    g_autofree char *ram = vs_live_snapshot_ram(snap);
+    g_autofree char *ram =
+        doc_is_live(doc) ? vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)") : NULL;
     g_autofree char *name = g_strdup(virDomainSnapshotGetName(snap));
     g_autofree char *uuid = vs_hv_uuid(dom);
     /* A record that cannot be written (a full disk, which this delete may
@@ -1325,15 +1337,16 @@ static bool delete_one_live(virDomainSnapshotPtr snap, GError **error)
     if (journal && !vs_journal_commit(journal, &record_error))
         g_clear_pointer(&journal, vs_journal_end);
     if (!journal)
-        vs_warn("VM '%s': deleting live snapshot '%s' without a journal record: %s",
+        vs_warn("VM '%s': deleting snapshot '%s' without a journal record: %s",
                 virDomainGetName(dom), name, record_error->message);
     /* libvirt moves the children up and, for the current one, makes the
-     * parent current; METADATA_ONLY as libvirt 9.0 cannot delete it itself. */
+     * parent current; METADATA_ONLY as libvirt 9.0 cannot delete a live
+     * snapshot itself. */
     bool ok = virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) == 0;
     if (!ok)
         vs_hv_set_error(error, "cannot delete snapshot '%s'", name);
     if (ok)
-        vs_fault_point("live-delete-after-metadata");
+        vs_fault_point("delete-after-metadata");
     if (ok && !vs_live_delete_contents(dom, name, ram, error)) {
         g_prefix_error(error, "snapshot '%s' is deleted, but its contents stay inside the disks "
                               "(qemu-img snapshot -l) until the VM's next change tries again: ",
@@ -1348,8 +1361,12 @@ static bool delete_one_live(virDomainSnapshotPtr snap, GError **error)
 
 static bool delete_one(virDomainSnapshotPtr snap, GError **error)
 {
-    if (vs_live_is_live(snap))
-        return delete_one_live(snap, error);
+    /* The test driver keeps no contents (and refuses METADATA_ONLY); an
+     * external snapshot another tool made is libvirt's to delete, or to
+     * refuse. */
+    g_autoptr(xmlDoc) doc = snapshot_doc(snap, NULL);
+    if (doc && (doc_is_live(doc) || (doc_is_internal(doc) && !vs_hv_driver_is("test"))))
+        return delete_metadata_first(snap, doc, error);
     if (virDomainSnapshotDelete(snap, 0) < 0) {
         vs_hv_set_error(error, "cannot delete snapshot '%s'", virDomainSnapshotGetName(snap));
         return false;
@@ -1369,21 +1386,11 @@ bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **erro
                         virDomainSnapshotGetName(snap));
         return false;
     }
-    bool any_live = vs_live_is_live(snap);
-    for (int i = 0; i < n && !any_live; i++)
-        any_live = vs_live_is_live(below[i]);
+    /* Leaves first (parents come first in topological order). */
     bool ok = true;
-    if (!any_live) {
-        ok = virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN) == 0;
-        if (!ok)
-            vs_hv_set_error(error, "cannot delete snapshot '%s'", virDomainSnapshotGetName(snap));
-    } else {
-        /* libvirt refuses subtrees with "external" snapshots: one by one,
-         * leaves first (parents come first in topological order). */
-        for (int i = n - 1; i >= 0 && ok; i--)
-            ok = delete_one(below[i], error);
-        ok = ok && delete_one(snap, error);
-    }
+    for (int i = n - 1; i >= 0 && ok; i--)
+        ok = delete_one(below[i], error);
+    ok = ok && delete_one(snap, error);
     for (int i = 0; i < n; i++)
         virDomainSnapshotFree(below[i]);
     free(below);

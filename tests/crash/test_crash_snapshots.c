@@ -8,13 +8,16 @@
  * counting, a live create's raised QEMU migration bandwidth is put back
  * (QEMU asked directly), and the
  * same name can be taken again and reverted; a live snapshot's delete killed
- * after its metadata went loses its disk tag and memory file at the restart;
+ * after its metadata went loses its disk tag and memory file at the restart,
+ * and a classic one's killed while qemu-img removes its tag is gone whole
+ * (not listed with nothing in it);
  * a real kill -9 while a running
  * VM is being reverted leaves it running with all its snapshots, and a
  * further revert brings its counter back to the snapshot's value. */
 #include "crash.h"
 #include "embed.h"
 
+#include <glib/gstdio.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 #include <pthread.h>
@@ -388,10 +391,10 @@ static void test_delete_live_killed(void **state)
     g_autofree char *ram = vs_state_path(crash.d, "live", uuid, "ld.ram", NULL);
     assert_true(g_file_test(ram, G_FILE_TEST_EXISTS));
 
-    crash_arm("live-delete-after-metadata");
+    crash_arm("delete-after-metadata");
     g_autoptr(VsTestResponse) r = vs_req(crash.d, "DELETE", NULL, "/vms/%s/snapshots/ld", vm);
     assert_int_equal(r->status, 0);
-    crash_wait_killed("live-delete-after-metadata");
+    crash_wait_killed("delete-after-metadata");
     crash_restart_clean();
 
     crash_check_journal_empty();
@@ -405,6 +408,86 @@ static void test_delete_live_killed(void **state)
     assert_non_null(again);
     assert_true(json_is_true(json_object_get(again, "live")));
     json_decref(again);
+}
+
+typedef struct {
+    const char *path;
+    long status;
+} DeleteCall;
+
+static void *delete_thread(void *data)
+{
+    DeleteCall *call = data;
+    VsTestResponse *r = vs_http(crash.d, "DELETE", call->path, NULL);
+    call->status = r->status;
+    vs_response_free(r);
+    return NULL;
+}
+
+/* A classic snapshot's delete on a shut-off VM, virtsnapd killed while
+ * qemu-img removes its tag (a qemu-img in PATH that waits 3 s first, then
+ * does its work: the real one goes on after its parent died). libvirt's
+ * own delete removed the tag first and the metadata after, so the
+ * snapshot came back listed, with nothing in it, and its revert failed;
+ * now the metadata goes first, and the snapshot is gone whole. */
+static void test_delete_classic_killed(void **state)
+{
+    (void)state;
+    const char *vm = "cdel";
+    make_vm(vm, false);
+    g_autofree char *image = vs_guest_vm_image(crash.d, vm);
+    g_autofree char *tags_before = vs_qemu_img_tags(image);
+    vs_guest_snapshot(crash.d, vm, "cd");
+    g_autofree char *with_cd = tags_plus(tags_before, "cd");
+    g_autofree char *tags_made = vs_qemu_img_tags(image);
+    assert_string_equal(tags_made, with_cd);
+
+    g_autofree char *bin = g_build_filename(crash.workdir, "slow-qemu-img", NULL);
+    g_autofree char *started = g_build_filename(crash.workdir, "slow-delete.started", NULL);
+    g_autofree char *done = g_build_filename(crash.workdir, "slow-delete.done", NULL);
+    g_autofree char *real = g_find_program_in_path("qemu-img");
+    assert_non_null(real);
+    assert_int_equal(g_mkdir_with_parents(bin, 0755), 0);
+    g_autofree char *wrapper = g_build_filename(bin, "qemu-img", NULL);
+    g_autofree char *script = g_strdup_printf(
+        "#!/bin/sh\n"
+        "if [ \"$1\" = snapshot ] && [ \"$2\" = -d ]; then\n"
+        "  touch '%s'; sleep 3; '%s' \"$@\"; rc=$?; touch '%s'; exit $rc\n"
+        "fi\n"
+        "exec '%s' \"$@\"\n",
+        started, real, done, real);
+    assert_true(g_file_set_contents(wrapper, script, -1, NULL));
+    assert_int_equal(g_chmod(wrapper, 0755), 0);
+    g_autofree char *path = g_strdup(g_getenv("PATH"));
+    g_autofree char *slow_path = g_strdup_printf("%s:%s", bin, path);
+    g_setenv("PATH", slow_path, TRUE);
+    vs_test_daemon_restart(crash.d);
+    g_setenv("PATH", path, TRUE); /* the daemon has it; nothing else must */
+
+    g_autofree char *vm_path = g_strdup_printf("/vms/%s/snapshots/cd", vm);
+    DeleteCall call = {.path = vm_path};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, delete_thread, &call), 0);
+    for (int i = 0; i < 300 && !g_file_test(started, G_FILE_TEST_EXISTS); i++)
+        g_usleep(100000);
+    assert_true(g_file_test(started, G_FILE_TEST_EXISTS));
+    crash_kill_now();
+    pthread_join(thread, NULL);
+    assert_int_equal(call.status, 0); /* cut off by the kill */
+    for (int i = 0; i < 300 && !g_file_test(done, G_FILE_TEST_EXISTS); i++)
+        g_usleep(100000);
+    assert_true(g_file_test(done, G_FILE_TEST_EXISTS)); /* the tag went after the kill */
+    crash_restart_clean();
+
+    crash_check_journal_empty();
+    json_t *left = snapshot_or_null(vm, "cd");
+    if (left)
+        fail_msg("snapshot 'cd' is still listed after its delete was killed, its tags now [%s]",
+                 vs_qemu_img_tags(image));
+    g_autofree char *tags = vs_qemu_img_tags(image);
+    printf("# classic snapshot delete killed in qemu-img: tags now [%s]\n", tags);
+    assert_string_equal(tags, tags_before);
+    vs_guest_revert(crash.d, vm, "base"); /* the rest of the tree works */
 }
 
 /* A paused guest's snapshot (left to the daemon: live is tried first)
@@ -597,6 +680,7 @@ int main(int argc, char **argv)
         CRASH_TEST(test_create_live_recorded),
         CRASH_TEST(test_create_live_after),
         CRASH_TEST(test_delete_live_killed),
+        CRASH_TEST(test_delete_classic_killed),
         CRASH_TEST(test_create_paused_before),
         CRASH_TEST(test_create_shutoff_before),
         CRASH_TEST(test_create_shutoff_after),
