@@ -86,8 +86,13 @@ VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **erro
                 g_free(candidate);
                 candidate = g_strconcat("vm", suffix, NULL);
             }
-            if (vs_vmname_hold(conn, candidate, NULL))
+            g_autoptr(GError) why = NULL;
+            if (vs_vmname_hold(conn, candidate, &why))
                 name = g_steal_pointer(&candidate);
+            else if (!g_error_matches(why, VS_ERROR, VS_ERR_CONFLICT)) { /* none can be told free */
+                g_propagate_error(error, g_steal_pointer(&why));
+                return NULL;
+            }
         }
     }
     VsCloneJob *job = g_new0(VsCloneJob, 1);

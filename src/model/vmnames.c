@@ -3,6 +3,7 @@
 #include "vmnames.h"
 
 #include "../util/error.h"
+#include "hv.h"
 
 static GMutex lock;
 static GHashTable *held; /* names */
@@ -10,6 +11,11 @@ static GHashTable *held; /* names */
 bool vs_vmname_hold(virConnectPtr conn, const char *name, GError **error)
 {
     g_autoptr(virDomain) existing = virDomainLookupByName(conn, name);
+    if (!existing && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
+        /* libvirt could not tell (a lost connection): not "free" */
+        vs_hv_set_error(error, "cannot tell whether a VM named '%s' exists", name);
+        return false;
+    }
     g_mutex_lock(&lock);
     if (!held)
         held = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

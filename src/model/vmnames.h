@@ -9,7 +9,8 @@
 #include <stdbool.h>
 
 /* Holds NAME: false with VS_ERR_CONFLICT if libvirt has a VM of that name
- * or another operation holds it. */
+ * or another operation holds it, and with libvirt's error (503 for a lost
+ * connection) if libvirt cannot tell. */
 bool vs_vmname_hold(virConnectPtr conn, const char *name, GError **error);
 /* The operation has ended (its domain defined, or not): NAME is free again. */
 void vs_vmname_release(const char *name);

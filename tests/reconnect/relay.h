@@ -19,6 +19,7 @@ void vs_relay_stop(void);
 /* Procedures of libvirt's remote protocol (src/remote/remote_protocol.x). */
 #define VS_PROC_DEFINE_XML 11u
 #define VS_PROC_GET_XML_DESC 14u
+#define VS_PROC_LOOKUP_BY_NAME 23u
 #define VS_PROC_LOOKUP_BY_UUID 24u
 #define VS_PROC_SNAPSHOT_CREATE_XML 185u
 #define VS_PROC_SNAPSHOT_LOOKUP_BY_NAME 189u

@@ -14,7 +14,8 @@
  * undefined while the connection was away loses what virtsnapd kept of it
  * once the connection is back; a VM started whose answer cannot be read
  * back is a 503, not a made-up shut-off VM; a VM delete whose definition
- * cannot be read (to know its files) does not start. */
+ * cannot be read (to know its files) does not start; a clone whose new
+ * name libvirt cannot check is refused at once (503). */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -702,6 +703,39 @@ static void test_delete_read_cut(void **state)
     assert_int_equal(vs_dir_count(images), before);
 }
 
+/* A clone whose new name's check is cut: 503 at once (before, the name
+ * counted as free, the clone was queued, copied the disks and failed at
+ * the define: a VM of that name exists). The default name too. */
+static void test_clone_name_check_cut(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) src = vs_http(t.d, "POST", "/vms", "{\"name\": \"nh\"}");
+    assert_int_equal(src->status, 201);
+    g_autoptr(VsTestResponse) taken = vs_http(t.d, "POST", "/vms", "{\"name\": \"nh-taken\"}");
+    assert_int_equal(taken->status, 201);
+    const char *bodies[] = {"{\"name\": \"nh-taken\"}", "{}"};
+    for (gsize i = 0; i < G_N_ELEMENTS(bodies); i++) {
+        int cuts = vs_relay_cuts();
+        /* the second: the first looks up the VM being cloned */
+        vs_relay_arm_nth(VS_CUT_BEFORE, VS_PROC_LOOKUP_BY_NAME, 2);
+        g_autoptr(VsTestResponse) r = vs_http(t.d, "POST", "/vms/nh/clone", bodies[i]);
+        assert_int_equal(vs_relay_cuts(), cuts + 1);
+        if (r->status != 503)
+            fail_msg("clone %s, name check cut: %ld %s", bodies[i], r->status, r->body);
+        g_autoptr(VsTestResponse) list = NULL;
+        for (int k = 0; k < 100 && (!list || list->status == 503); k++) {
+            if (list)
+                g_usleep(100000);
+            g_clear_pointer(&list, vs_response_free);
+            list = vs_http(t.d, "GET", "/vms", NULL);
+        }
+        assert_int_equal(list->status, 200);
+        assert_null(strstr(list->body, "nh-clone"));
+    }
+    g_autoptr(VsTestResponse) again = vs_http(t.d, "POST", "/vms/nh/clone", "{\"name\": \"nh-taken\"}");
+    assert_int_equal(again->status, 409);
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("broken-call test"))
@@ -723,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_rename_check_cut),
         cmocka_unit_test(test_action_answer_cut),
         cmocka_unit_test(test_delete_read_cut),
+        cmocka_unit_test(test_clone_name_check_cut),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
     return vs_libvirtd_exit_status(failed, daemon_status);
