@@ -667,8 +667,10 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
         return NULL;
     }
     if (tls && (!g_file_get_contents(config->tls_cert, &srv->tls_cert_pem, NULL, error) ||
-                !g_file_get_contents(config->tls_key, &srv->tls_key_pem, NULL, error)))
+                !g_file_get_contents(config->tls_key, &srv->tls_key_pem, NULL, error))) {
+        g_free(srv->tls_cert_pem);
         return NULL;
+    }
     /* poll(), not select(): descriptors may go beyond 1024 (main.c raises
      * the limit). */
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |

@@ -1277,6 +1277,9 @@ int vs_snapshot_tree_define_missing(virDomainPtr dom, const VsSnapshotTree *tree
         g_autoptr(xmlDoc) doc = vs_xml_parse(text, error);
         g_autofree char *name =
             doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/name)") : NULL;
+        if (doc && !name)
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "a saved snapshot of VM '%s' has no name",
+                        virDomainGetName(dom));
         if (!name)
             return -1;
         g_autoptr(virDomainSnapshot) there = virDomainSnapshotLookupByName(dom, name, 0);
