@@ -16,6 +16,7 @@
 #include "live.h"
 #include "snapnames.h"
 #include "snapshot.h"
+#include "snaptree.h"
 #include "vmlock.h"
 #include "vmnames.h"
 

@@ -10,6 +10,7 @@
 #include "live.h"
 #include "snapnames.h"
 #include "snapshot.h"
+#include "snaptree.h"
 #include "vmlock.h"
 
 #include <glib/gstdio.h>

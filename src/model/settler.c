@@ -12,6 +12,7 @@
 #include "hv.h"
 #include "journal.h"
 #include "snapshot.h"
+#include "snaptree.h"
 #include "vmlock.h"
 
 static struct {

@@ -7,6 +7,7 @@
  * kept for life; users' names and measured figures live in snapnames. Every
  * change to a VM's snapshots holds that VM's FIFO lock (vmlock). */
 #include "snapshot.h"
+#include "snaptree.h"
 
 #include "../util/error.h"
 #include "../util/fault.h"
