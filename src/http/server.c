@@ -27,6 +27,7 @@
 #include <netdb.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* Connections at most, and from one address: each holds a thread. */
 #define CONNECTION_LIMIT 512u
@@ -45,7 +46,17 @@ struct VsServer {
     bool on_loopback;  /* listening on a loopback address */
     struct sockaddr_storage addr;
     VsWatchdog *watchdog; /* headers trickled for too long close the connection */
+    /* Stopping: requests being served are let finish and answer (up to
+     * DRAIN_SECONDS); new ones get 503. */
+    GMutex drain_lock;
+    GCond drained;
+    guint in_flight; /* requests begun and not yet answered (drain_lock) */
+    bool stopping;   /* (drain_lock) */
 };
+
+/* How long a stop waits for the requests being served: a revert may take
+ * a while, and systemd's default stop timeout is 90 s. */
+#define DRAIN_SECONDS 80
 
 /* A body still coming this long after the request began, or this far
  * past the limit (a chunked one, whose length was not announced), closes
@@ -64,6 +75,7 @@ typedef struct {
     char *method, *url; /* for the log line, written once the answer is sent */
     char peer[INET6_ADDRSTRLEN]; /* the client's address, for logins' log lines */
     int status;         /* of the answer, 0 while there is none */
+    bool counted;       /* in the server's in_flight */
 } RequestState;
 
 static const char *const security_headers[][2] = {
@@ -508,7 +520,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = st;
         VsApiResponse api = {0};
         bool challenge = false;
-        int refused = admit(srv, conn, method, url, st, &api, &challenge);
+        g_mutex_lock(&srv->drain_lock);
+        bool stopping = srv->stopping;
+        st->counted = !stopping;
+        srv->in_flight += st->counted;
+        g_mutex_unlock(&srv->drain_lock);
+        int refused = 0;
+        if (stopping) {
+            vs_api_error(&api, 503, "virtsnapd is stopping: try again once it is back");
+            refused = api.status;
+        } else {
+            refused = admit(srv, conn, method, url, st, &api, &challenge);
+        }
         if (!refused)
             return MHD_YES;
         /* Answered now: the body, if any, is never read (MHD closes the
@@ -559,6 +582,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     VsServer *srv = cls;
     vs_watchdog_idle(srv->watchdog, watched(conn));
     RequestState *st = *con_cls;
+    if (st && st->counted) {
+        g_mutex_lock(&srv->drain_lock);
+        if (--srv->in_flight == 0)
+            g_cond_broadcast(&srv->drained);
+        g_mutex_unlock(&srv->drain_lock);
+    }
     if (st) {
         if (st->status)
             log_request(st, code);
@@ -654,6 +683,8 @@ static bool resolve_listen(VsServer *srv, char **host_out, guint16 *port, GError
 VsServer *vs_server_start(const VsServerConfig *config, GError **error)
 {
     g_autofree VsServer *srv = g_new0(VsServer, 1);
+    g_mutex_init(&srv->drain_lock);
+    g_cond_init(&srv->drained);
     srv->config = *config;
     g_autofree char *host = NULL;
     guint16 port = 0;
@@ -673,8 +704,9 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
     }
     /* poll(), not select(): descriptors may go beyond 1024 (main.c raises
      * the limit). */
+    /* ITC: MHD_quiesce_daemon needs it in this threading mode. */
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                         MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                         MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (srv->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls)
@@ -731,7 +763,30 @@ void vs_server_stop(VsServer *srv)
 {
     if (!srv)
         return;
+    /* No new connection (the listening socket shut, so that a client is
+     * refused at once rather than left in its backlog; MHD closes it), and
+     * no new request on a kept-alive one (503); those being served finish
+     * and answer, for DRAIN_SECONDS at most. */
+    MHD_socket listening = MHD_quiesce_daemon(srv->mhd);
+    if (listening != MHD_INVALID_SOCKET)
+        shutdown(listening, SHUT_RDWR);
+    gint64 deadline = g_get_monotonic_time() + DRAIN_SECONDS * G_USEC_PER_SEC;
+    g_mutex_lock(&srv->drain_lock);
+    srv->stopping = true;
+    if (srv->in_flight > 0)
+        vs_info("stopping: waiting for %u request(s) being served", srv->in_flight);
+    while (srv->in_flight > 0 && g_cond_wait_until(&srv->drained, &srv->drain_lock, deadline))
+        ;
+    if (srv->in_flight > 0)
+        vs_warn("stopping after %d s with %u request(s) still being served: their answers are "
+                "lost (the operations finish)",
+                DRAIN_SECONDS, srv->in_flight);
+    g_mutex_unlock(&srv->drain_lock);
     MHD_stop_daemon(srv->mhd);
+    if (listening != MHD_INVALID_SOCKET)
+        close(listening);
+    g_mutex_clear(&srv->drain_lock);
+    g_cond_clear(&srv->drained);
     vs_watchdog_free(srv->watchdog);
     g_free(srv->url);
     g_free(srv->web_dir);

@@ -1,12 +1,15 @@
 /* test_core.c: API tests of the REST core against a real virtsnapd on
  * test:///default: token authentication (401 + WWW-Authenticate), error
  * bodies, 404/405/400/415/413, percent-decoding of path segments, /tasks,
- * the token file, restart and clean SIGTERM exit, security headers; refusals
+ * the token file, restart and clean SIGTERM exit (a request being served
+ * still answers; new ones are refused), security headers; refusals
  * answered from the headers alone (no body read) and the Host check. */
 #include "api_util.h"
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -640,6 +643,62 @@ static void test_sigterm(void **state)
     vs_test_daemon_restart(api_d);
 }
 
+typedef struct {
+    VsTestDaemon *d;
+    long status;
+} DeleteCall;
+
+static void *delete_vm_thread(void *data)
+{
+    DeleteCall *call = data;
+    VsTestResponse *r = vs_http(call->d, "DELETE", "/vms/drain", NULL);
+    call->status = r->status;
+    vs_response_free(r);
+    return NULL;
+}
+
+/* SIGTERM while a VM delete is being served (held 4 s at a fault point):
+ * the delete finishes and answers 204 before virtsnapd exits (before, the
+ * answer was lost: "answer not delivered"), a new connection meanwhile is
+ * refused, and the exit is clean. */
+static void test_sigterm_answers_requests(void **state)
+{
+    (void)state;
+    g_setenv("VIRTSNAP_PAUSE", "delete-before-power-off", TRUE);
+    VsTestDaemon *d = vs_test_daemon_start("test:///default", NULL);
+    g_unsetenv("VIRTSNAP_PAUSE");
+    g_autoptr(VsTestResponse) made = vs_http(d, "POST", "/vms", "{\"name\": \"drain\"}");
+    assert_int_equal(made->status, 201);
+    DeleteCall call = {.d = d};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, delete_vm_thread, &call), 0);
+    bool held = false;
+    for (int i = 0; i < 100 && !held; i++) {
+        g_usleep(50000);
+        g_autofree char *log = NULL;
+        held = g_file_get_contents(d->log_path, &log, NULL, NULL) &&
+               strstr(log, "waiting 4 s at 'delete-before-power-off'");
+    }
+    assert_true(held);
+    assert_int_equal(kill(d->pid, SIGTERM), 0);
+    g_usleep(300000);
+    g_autoptr(VsTestResponse) refused = vs_http(d, "GET", "/vms", NULL);
+    assert_int_equal(refused->status, 0); /* nobody takes new connections */
+    pthread_join(thread, NULL);
+    if (call.status != 204)
+        fail_msg("the delete being served at SIGTERM answered %ld", call.status);
+    int status = -1;
+    for (int i = 0; i < 100 && waitpid(d->pid, &status, WNOHANG) == 0; i++)
+        g_usleep(100000);
+    d->pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    vs_test_daemon_restart(d);
+    g_autoptr(VsTestResponse) gone = vs_http(d, "GET", "/vms/drain", NULL);
+    assert_int_equal(gone->status, 404);
+    vs_test_daemon_free(d);
+}
+
 /* Runs the daemon with ARGS and a state directory it cannot make, and
  * fails unless it exits with CODE: 2 with MESSAGE on stderr for an option
  * refused (before it touches anything), or 1 with MESSAGE NULL for options
@@ -734,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_token_file),
         cmocka_unit_test(test_token_differs_per_state_dir),
         cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_sigterm_answers_requests),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
