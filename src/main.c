@@ -260,10 +260,18 @@ static void raise_fd_limit(void)
     }
 }
 
+/* The SIGTERM and SIGINT sources: the first signal removes both, so that
+ * a second one, while the stop waits for the requests being served, ends
+ * the daemon at once (the signals' default action). */
+static guint stop_signals[2];
+
 static gboolean on_signal(gpointer loop)
 {
     vs_info("stopping (running VMs keep running)");
     g_main_loop_quit(loop);
+    for (gsize i = 0; i < G_N_ELEMENTS(stop_signals); i++)
+        if (stop_signals[i] && stop_signals[i] != g_source_get_id(g_main_current_source()))
+            g_source_remove(stop_signals[i]);
     return G_SOURCE_REMOVE;
 }
 
@@ -376,8 +384,8 @@ static int run(Options *o)
     vs_info("virtsnapd %s listening on %s (API token in %s)", VS_VERSION, vs_server_url(server),
             token_path);
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-    g_unix_signal_add(SIGTERM, on_signal, loop);
-    g_unix_signal_add(SIGINT, on_signal, loop);
+    stop_signals[0] = g_unix_signal_add(SIGTERM, on_signal, loop);
+    stop_signals[1] = g_unix_signal_add(SIGINT, on_signal, loop);
     g_timeout_add_seconds(60, expire_tasks, NULL);
     vs_settler_start();
     vs_janitor_start();
