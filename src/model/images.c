@@ -2,6 +2,7 @@
 #include "images.h"
 
 #include "../util/error.h"
+#include "../util/log.h"
 #include "hv.h"
 
 #include <errno.h>
@@ -129,13 +130,16 @@ const char *vs_image_detect_format(const char *path)
 bool vs_image_create(const char *path, guint64 size_gib, const char *backing, GError **error)
 {
     g_autofree char *size = size_gib ? g_strdup_printf("%" G_GUINT64_FORMAT "G", size_gib) : NULL;
-    if (backing) {
-        const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F",
-                              vs_image_detect_format(backing), path, size, NULL};
-        return vs_image_qemu_img(argv, NULL, error);
-    }
-    const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", path, size, NULL};
-    return vs_image_qemu_img(argv, NULL, error);
+    const char *blank[] = {"qemu-img", "create", "-q", "-f", "qcow2", path, size, NULL};
+    const char *overlay[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F",
+                             backing ? vs_image_detect_format(backing) : NULL, path, size, NULL};
+    if (!vs_image_qemu_img(backing ? overlay : blank, NULL, error))
+        return false;
+    /* The guest's data: its owner's only (qemu-img follows the umask), as
+     * copies are (vs_image_copy); libvirt gives it to QEMU's user. */
+    if (g_chmod(path, 0600) != 0)
+        vs_warn("cannot make %s private: %s", path, g_strerror(errno));
+    return true;
 }
 
 bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gpointer data,

@@ -2,7 +2,8 @@
  * the qcow2 snapshot table read straight from the file (which snapshots an
  * image holds, and the size of the memory saved with each), against images
  * and snapshots made with qemu-img, a table past the reader's 16 KiB window
- * too, and hand-made hostile tables. Skipped when qemu-img is missing. */
+ * too, and hand-made hostile tables; a new disk, blank or over a base image,
+ * is its owner's only. Skipped when qemu-img is missing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "model/images.h"
@@ -192,6 +194,27 @@ static void test_not_qcow2(void **state)
     g_unlink(raw);
 }
 
+static void test_new_disks_private(void **state)
+{
+    (void)state;
+    mode_t old_mask = umask(022);
+    g_autofree char *base = g_build_filename(dir, "base.raw", NULL);
+    assert_true(g_file_set_contents(base, "x", 1, NULL));
+    g_autofree char *blank = g_build_filename(dir, "blank.qcow2", NULL);
+    g_autofree char *overlay = g_build_filename(dir, "overlay.qcow2", NULL);
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_image_create(blank, 1, NULL, &error));
+    assert_true(vs_image_create(overlay, 1, base, &error));
+    umask(old_mask);
+    const char *made[] = {blank, overlay};
+    for (size_t i = 0; i < G_N_ELEMENTS(made); i++) {
+        struct stat st;
+        assert_int_equal(stat(made[i], &st), 0);
+        if ((st.st_mode & 0777) != 0600)
+            fail_msg("%s has mode %o", made[i], st.st_mode & 0777);
+    }
+}
+
 int main(void)
 {
     g_autofree char *tool = g_find_program_in_path("qemu-img");
@@ -205,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_large_table),
         cmocka_unit_test(test_hostile_tables),
         cmocka_unit_test(test_not_qcow2),
+        cmocka_unit_test(test_new_disks_private),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     g_rmdir(dir);
