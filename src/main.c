@@ -11,6 +11,7 @@
 #include "model/settler.h"
 #include "model/snapnames.h"
 #include "model/snapshot.h"
+#include "model/tasknames.h"
 #include "model/tasks.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -344,6 +345,7 @@ static int run(Options *o)
                          .basic_remember = o->basic_remember == UNSET ? -1 : o->basic_remember};
     vs_auth_init(&auth);
     vs_tasks_init();
+    vs_tasks_set_namer(vs_task_name_target);
     g_autofree char *tasks_dir = g_build_filename(o->state_dir, "tasks", NULL);
     if (!vs_tasks_persist(tasks_dir, &error)) {
         vs_error("cannot keep task records in %s: %s", tasks_dir, error->message);

@@ -300,8 +300,10 @@ export async function trackRequest(label, promise) {
 
 const followed = new Map(); // task id → the promise of its end, while followed
 
-/* The tasks this tab started, [{id, target, label}], kept in sessionStorage until this tab
-   has seen them end: a failure while the page was reloading is reported when it loads. */
+/* The tasks this tab started, [{id, created, label}], kept in sessionStorage until this tab
+   has seen them end: a failure while the page was reloading is reported when it loads. A
+   task is known by its id and creation time (an id given out again after a restart is
+   another task; the target URI follows renames, so it does not tell them apart). */
 const mine = {
   all() {
     try {
@@ -316,7 +318,7 @@ const mine = {
     else sessionStorage.removeItem(TASKS_KEY);
   },
   add(task, label) {
-    this.save([...this.all().filter((t) => t.id !== task.id), { id: task.id, target: task.target_uri, label }]);
+    this.save([...this.all().filter((t) => t.id !== task.id), { id: task.id, created: task.created, label }]);
   },
   drop(id) {
     this.save(this.all().filter((t) => t.id !== id));
@@ -327,11 +329,11 @@ const mine = {
  * Reports this tab's tasks that ended while it was not following them (a reload): TASKS is
  * GET /tasks. A failed one shows its reason; one still running is followed again under
  * its label; one no longer known (ended over an hour ago, or an id given out again after
- * a restart: the target differs) is forgotten.
+ * a restart: made at another time) is forgotten.
  */
 export function reportMyTasks(tasks) {
   for (const t of mine.all()) {
-    const task = tasks.find((k) => k.id === t.id && k.target_uri === t.target);
+    const task = tasks.find((k) => k.id === t.id && k.created === t.created);
     if (task && task.status === 'running') {
       trackTask(task, t.label, true);
       continue;

@@ -110,8 +110,9 @@ void vs_api_snapshots_create(const VsApiRequest *req, VsApiResponse *resp)
         vs_api_gerror(resp, error);
         return;
     }
-    g_autofree char *target = vs_api_snapshot_uri(vs_snapshot_job_vm(job), vs_snapshot_job_name(job));
-    g_autofree char *id = vs_task_start(target, vs_snapshot_job_run, job, vs_snapshot_job_free);
+    VsTaskTarget target = {.vm_uuid = vs_snapshot_job_uuid(job), .vm = vs_snapshot_job_vm(job),
+                           .snapshot = vs_snapshot_job_name(job)};
+    g_autofree char *id = vs_task_start(&target, vs_snapshot_job_run, job, vs_snapshot_job_free);
     vs_api_task_accepted(resp, id);
 }
 

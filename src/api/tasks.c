@@ -7,10 +7,13 @@
 json_t *vs_json_task(const VsTaskInfo *task)
 {
     static const char *status[] = {"running", "finished", "failed"};
+    /* The target's names as they are now (the model follows renames). */
+    g_autofree char *target = !task->vm       ? g_strdup(task->target_uri ? task->target_uri : "")
+                              : task->snapshot ? vs_api_snapshot_uri(task->vm, task->snapshot)
+                                               : vs_api_vm_uri(task->vm);
     json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", task->id, "status",
                             status[task->status], "message", task->message ? task->message : "",
-                            "target_uri", task->target_uri ? task->target_uri : "", "created",
-                            (json_int_t)task->created);
+                            "target_uri", target, "created", (json_int_t)task->created);
     if (task->progress >= 0)
         json_object_set_new(obj, "progress", json_integer(task->progress));
     return obj;

@@ -199,7 +199,7 @@ void vs_api_vm_clone(const VsApiRequest *req, VsApiResponse *resp)
         vs_api_gerror(resp, error);
         return;
     }
-    g_autofree char *target = vs_api_vm_uri(vs_clone_job_name(job));
-    g_autofree char *id = vs_task_start(target, vs_clone_job_run, job, vs_clone_job_free);
+    VsTaskTarget target = {.vm = vs_clone_job_name(job)}; /* its UUID: once it runs */
+    g_autofree char *id = vs_task_start(&target, vs_clone_job_run, job, vs_clone_job_free);
     vs_api_task_accepted(resp, id);
 }

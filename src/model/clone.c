@@ -317,6 +317,7 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
      * have yet, waits too instead of removing them. */
     VsVmLock *new_lock = vs_vmlock_for(new_uuid);
     vs_vmlock_acquire(new_lock);
+    vs_task_set_target_uuid(task, new_uuid); /* what it is known by through renames */
     bool ok = plan_tree(plan, job->vm, tree, paths, new_uuid, error) &&
               vs_journal_commit(journal, error) && copy_files(task, journal, plan, made, error);
     if (ok) {

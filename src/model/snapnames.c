@@ -166,6 +166,14 @@ char *vs_snapnames_display(const char *uuid, const char *internal)
     return copy;
 }
 
+char *vs_snapnames_renamed(const char *uuid, const char *internal)
+{
+    g_mutex_lock(&lock);
+    char *display = g_strdup(g_hash_table_lookup(map_for(uuid)->display_of, internal));
+    g_mutex_unlock(&lock);
+    return display;
+}
+
 char *vs_snapnames_internal(const char *uuid, const char *display)
 {
     g_mutex_lock(&lock);

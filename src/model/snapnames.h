@@ -22,6 +22,9 @@ bool vs_snapnames_init(const char *state_dir, GError **error);
 
 /* The display name of internal snapshot INTERNAL of VM UUID (newly allocated). */
 char *vs_snapnames_display(const char *uuid, const char *internal);
+/* The display name INTERNAL was given by a rename (newly allocated), or
+ * NULL when it has none: shown under its libvirt name, or gone. */
+char *vs_snapnames_renamed(const char *uuid, const char *internal);
 /* The internal name behind display name DISPLAY, or NULL when no snapshot is
  * shown under that name (because it was renamed away). The caller still
  * checks that libvirt has it. */

@@ -619,6 +619,7 @@ VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char 
 }
 
 const char *vs_snapshot_job_vm(const VsSnapshotJob *job) { return job->vm; }
+const char *vs_snapshot_job_uuid(const VsSnapshotJob *job) { return job->uuid; }
 const char *vs_snapshot_job_name(const VsSnapshotJob *job) { return job->name; }
 
 /* Gives up the job's reservation of its name (once). */
@@ -810,6 +811,7 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     bool fresh = job->fresh && same_conn;
     g_autofree char *internal = fresh && job->internal ? g_steal_pointer(&job->internal)
                                                        : pick_internal_name(dom, job->name);
+    vs_task_set_target_internal(task, internal); /* what it is known by through renames */
     bool running = fresh ? job->running : virDomainIsActive(dom) == 1;
     /* vs_live_take checks first whether a live snapshot can be taken (ON
      * was also checked when the task was accepted); where it cannot, AUTO

@@ -51,6 +51,7 @@ typedef struct VsSnapshotJob VsSnapshotJob;
 VsSnapshotJob *vs_snapshot_prepare(const char *vm, const char *name, const char *description,
                                    VsLiveMode live, GError **error);
 const char *vs_snapshot_job_vm(const VsSnapshotJob *job);
+const char *vs_snapshot_job_uuid(const VsSnapshotJob *job);
 const char *vs_snapshot_job_name(const VsSnapshotJob *job);
 gboolean vs_snapshot_job_run(VsTask *task, gpointer job, GError **error);
 void vs_snapshot_job_free(gpointer job);

@@ -40,6 +40,7 @@ static guint n_ended;        /* ended tasks in ORDER */
 static GArray *evicted;      /* Evicted, by id: ended tasks no longer in ORDER */
 static GCond ended;          /* broadcast, with LOCK, when a task ends */
 static bool waits_stopped;   /* vs_tasks_stop_waits was called */
+static VsTaskNamer namer;    /* set once, before requests */
 
 #define INTERRUPTED "interrupted: virtsnapd stopped while this task was running"
 
@@ -59,7 +60,15 @@ static char *record_text(const VsTask *task, gint64 ended_at, gsize *len)
     g_key_file_set_string(kf, "task", "id", task->info.id);
     g_key_file_set_integer(kf, "task", "status", task->info.status);
     g_key_file_set_string(kf, "task", "message", task->info.message);
-    g_key_file_set_string(kf, "task", "target_uri", task->info.target_uri);
+    const VsTaskInfo *i = &task->info;
+    const char *target[][2] = {{"vm", i->vm},
+                               {"snapshot", i->snapshot},
+                               {"vm_uuid", i->target_uuid},
+                               {"internal", i->target_internal},
+                               {"target_uri", i->target_uri}};
+    for (gsize k = 0; k < G_N_ELEMENTS(target); k++)
+        if (target[k][1])
+            g_key_file_set_string(kf, "task", target[k][0], target[k][1]);
     g_key_file_set_int64(kf, "task", "created", task->info.created);
     g_key_file_set_int64(kf, "task", "ended", ended_at);
     g_key_file_set_integer(kf, "task", "progress", task->info.progress);
@@ -115,11 +124,21 @@ static void save_record(const VsTask *task, RecordKind kind)
     write_record(task->info.id, text, len, kind);
 }
 
+/* Frees what INFO holds (not INFO). */
+static void info_clear(VsTaskInfo *info)
+{
+    g_free(info->id);
+    g_free(info->message);
+    g_free(info->vm);
+    g_free(info->snapshot);
+    g_free(info->target_uri);
+    g_free(info->target_uuid);
+    g_free(info->target_internal);
+}
+
 static void task_free(VsTask *task)
 {
-    g_free(task->info.id);
-    g_free(task->info.message);
-    g_free(task->info.target_uri);
+    info_clear(&task->info);
     g_free(task);
 }
 
@@ -239,7 +258,7 @@ void vs_tasks_shutdown(void)
     g_clear_pointer(&evicted, g_array_unref);
 }
 
-char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
+char *vs_task_start(const VsTaskTarget *target, VsTaskFunc fn, gpointer data,
                     GDestroyNotify free_data)
 {
     VsTask *task = g_new0(VsTask, 1);
@@ -248,7 +267,9 @@ char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
     task->free_data = free_data;
     task->info.status = VS_TASK_RUNNING;
     task->info.message = g_strdup("queued"); /* until its worker says more */
-    task->info.target_uri = g_strdup(target_uri);
+    task->info.vm = g_strdup(target->vm);
+    task->info.snapshot = g_strdup(target->snapshot);
+    task->info.target_uuid = g_strdup(target->vm_uuid);
     task->info.created = g_get_real_time() / G_USEC_PER_SEC;
     task->info.progress = -1;
     g_mutex_lock(&lock);
@@ -261,6 +282,27 @@ char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
     g_thread_pool_push(workers, task, NULL);
     return id;
 }
+
+/* Sets *FIELD of TASK to VALUE (under LOCK): kept in its next record. */
+static void set_target_field(char **field, const char *value)
+{
+    g_mutex_lock(&lock);
+    g_free(*field);
+    *field = g_strdup(value);
+    g_mutex_unlock(&lock);
+}
+
+void vs_task_set_target_uuid(VsTask *task, const char *uuid)
+{
+    set_target_field(&task->info.target_uuid, uuid);
+}
+
+void vs_task_set_target_internal(VsTask *task, const char *internal)
+{
+    set_target_field(&task->info.target_internal, internal);
+}
+
+void vs_tasks_set_namer(VsTaskNamer how) { namer = how; }
 
 void vs_task_set_progress(VsTask *task, int percent)
 {
@@ -286,8 +328,21 @@ static VsTaskInfo *copy_info(const VsTaskInfo *info)
     *copy = *info;
     copy->id = g_strdup(info->id);
     copy->message = g_strdup(info->message);
+    copy->vm = g_strdup(info->vm);
+    copy->snapshot = g_strdup(info->snapshot);
     copy->target_uri = g_strdup(info->target_uri);
+    copy->target_uuid = g_strdup(info->target_uuid);
+    copy->target_internal = g_strdup(info->target_internal);
     return copy;
+}
+
+/* INFO (may be NULL) with its target named as it is now (outside LOCK:
+ * the namer may ask libvirt). */
+static VsTaskInfo *named(VsTaskInfo *info, GHashTable *cache)
+{
+    if (info && info->vm && namer)
+        namer(info, cache);
+    return info;
 }
 
 static VsTask *load_record(const char *path, bool *interrupted);
@@ -321,7 +376,8 @@ VsTaskInfo *vs_task_get(const char *id)
         if (!strcmp(canonical, id)) /* "007" is not task 7 */
             info = load_evicted(number);
     }
-    return info;
+    g_autoptr(GHashTable) cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return named(info, cache);
 }
 
 VsTaskInfo *vs_task_wait(const char *id, guint timeout_ms)
@@ -369,6 +425,9 @@ GPtrArray *vs_tasks_list(void)
     for (; r < recent->len; r++)
         g_ptr_array_add(list, g_steal_pointer(&recent->pdata[r]));
     g_ptr_array_unref(recent);
+    g_autoptr(GHashTable) cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    for (guint k = 0; k < list->len; k++)
+        named(list->pdata[k], cache);
     return list;
 }
 
@@ -376,9 +435,7 @@ void vs_task_info_free(VsTaskInfo *info)
 {
     if (!info)
         return;
-    g_free(info->id);
-    g_free(info->message);
-    g_free(info->target_uri);
+    info_clear(info);
     g_free(info);
 }
 
@@ -437,7 +494,12 @@ static VsTask *load_record(const char *path, bool *interrupted)
     task->info.id = g_steal_pointer(&id);
     task->info.status = (VsTaskStatus)CLAMP(g_key_file_get_integer(kf, "task", "status", NULL), 0, 2);
     task->info.message = g_key_file_get_string(kf, "task", "message", NULL);
-    task->info.target_uri = g_key_file_get_string(kf, "task", "target_uri", NULL);
+    task->info.vm = g_key_file_get_string(kf, "task", "vm", NULL);
+    task->info.snapshot = g_key_file_get_string(kf, "task", "snapshot", NULL);
+    task->info.target_uuid = g_key_file_get_string(kf, "task", "vm_uuid", NULL);
+    task->info.target_internal = g_key_file_get_string(kf, "task", "internal", NULL);
+    if (!task->info.vm) /* a record from before */
+        task->info.target_uri = g_key_file_get_string(kf, "task", "target_uri", NULL);
     task->info.created = g_key_file_get_int64(kf, "task", "created", NULL);
     task->info.progress = g_key_file_get_integer(kf, "task", "progress", NULL);
     task->ended = g_key_file_get_int64(kf, "task", "ended", NULL);
@@ -482,8 +544,10 @@ bool vs_tasks_persist(const char *dir, GError **error)
         }
         if (interrupted) {
             save_record(task, RECORD_FINAL);
-            vs_warn("task %s (%s) was interrupted by a stop of virtsnapd", task->info.id,
-                    task->info.target_uri);
+            vs_warn("task %s (VM '%s'%s%s) was interrupted by a stop of virtsnapd",
+                    task->info.id, task->info.vm ? task->info.vm : "?",
+                    task->info.snapshot ? ", snapshot " : "",
+                    task->info.snapshot ? task->info.snapshot : "");
         }
         next_id = MAX(next_id, g_ascii_strtoull(task->info.id, NULL, 10));
         loaded = g_list_prepend(loaded, task);

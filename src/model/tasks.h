@@ -15,10 +15,30 @@ typedef struct {
     char *id;
     VsTaskStatus status;
     char *message;
+    /* The target, named as it is now (vs_tasks_set_namer: a VM or snapshot
+     * renamed since the task was made shows its new name): a VM, or
+     * SNAPSHOT (display name) of VM. NULL VM: a record from before targets
+     * were kept so, whose TARGET_URI is the URI it was made with. */
+    char *vm, *snapshot;
     char *target_uri;
+    /* What names it: the VM's UUID (NULL until known: a clone's new VM)
+     * and the snapshot's libvirt name (NULL until chosen). */
+    char *target_uuid, *target_internal;
     gint64 created;
     int progress; /* 0..100, or -1 when unknown */
 } VsTaskInfo;
+
+/* What a task is made for: VM (with VM_UUID when known) or its snapshot
+ * SNAPSHOT (display name), by the names they have as it starts. */
+typedef struct {
+    const char *vm_uuid, *vm, *snapshot;
+} VsTaskTarget;
+
+/* Names INFO's target as it is now: may replace INFO->vm and
+ * INFO->snapshot (found through target_uuid and target_internal). CACHE
+ * (char* → char*, freed by the caller) lasts one answer: a list names each
+ * VM once. */
+typedef void (*VsTaskNamer)(VsTaskInfo *info, GHashTable *cache);
 
 void vs_tasks_init(void);
 /* Keeps task records in DIR too, so they outlive the process: records of
@@ -26,10 +46,17 @@ void vs_tasks_init(void);
 bool vs_tasks_persist(const char *dir, GError **error);
 void vs_tasks_shutdown(void); /* waits for running tasks */
 
-/* Starts FN(task, DATA) on a worker; DATA is freed with FREE_DATA after.
- * Returns the new task's id. */
-char *vs_task_start(const char *target_uri, VsTaskFunc fn, gpointer data,
+/* Starts FN(task, DATA) on a worker, for TARGET; DATA is freed with
+ * FREE_DATA after. Returns the new task's id. */
+char *vs_task_start(const VsTaskTarget *target, VsTaskFunc fn, gpointer data,
                     GDestroyNotify free_data);
+/* From inside FN: the target VM's UUID once known (a clone's new VM), and
+ * the libvirt name of the target snapshot once chosen. */
+void vs_task_set_target_uuid(VsTask *task, const char *uuid);
+void vs_task_set_target_internal(VsTask *task, const char *internal);
+/* How tasks' targets are named as they are now (the model's VMs and
+ * snapshots); without one, by the names they were made with. */
+void vs_tasks_set_namer(VsTaskNamer namer);
 
 /* Shows TASK as finished now, from inside its FN, which then only tidies up
  * what a crash would leave recovered the same way anyway: clients waiting for

@@ -2,7 +2,8 @@
  * on libvirt's test driver: create as a task and its up-front checks, the
  * listings and their order, inspect, rename and describe, delete (alone and
  * with the subtree), revert and the branching tree rule, serialized creates,
- * snapshots across VM rename, clone and delete; and, on a test-driver node
+ * snapshots across VM rename, clone and delete; a task's target_uri that
+ * follows renames of its VM and snapshot; and, on a test-driver node
  * file whose snapshots outlive the daemon, renames that survive a restart. */
 #include "api_util.h"
 
@@ -1439,6 +1440,74 @@ static void check_renamed_tree(void)
     assert_current("keeper", "s1");
 }
 
+/* Starts a create of snapshot SNAP of VM, waits for it; the task's id. */
+static char *snap_task(const char *vm, const char *snap)
+{
+    g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", snap);
+    g_autofree char *path = api_vm_path(vm, "/snapshots");
+    g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", path, body);
+    assert_int_equal(r->status, 202);
+    char *id = g_strdup(vs_json_str(r->json, "id"));
+    json_t *task = vs_wait_task(api_d, id, 60);
+    assert_string_equal(vs_json_str(task, "status"), "finished");
+    json_decref(task);
+    return id;
+}
+
+static void assert_task_target(const char *id, const char *uri)
+{
+    g_autofree char *path = g_strdup_printf("/tasks/%s", id);
+    json_t *task = api_get_json(path);
+    assert_string_equal(vs_json_str(task, "target_uri"), uri);
+    json_decref(task);
+    /* The list says the same. */
+    json_t *all = api_get_json("/tasks");
+    bool seen = false;
+    for (size_t i = 0; i < json_array_size(all); i++) {
+        json_t *t = json_array_get(all, i);
+        if (!strcmp(vs_json_str(t, "id"), id)) {
+            assert_string_equal(vs_json_str(t, "target_uri"), uri);
+            seen = true;
+        }
+    }
+    json_decref(all);
+    assert_true(seen);
+}
+
+/* A task's target_uri names its snapshot and VM as they are now: after a
+ * snapshot rename, a new snapshot under the old name (a task of its own),
+ * a VM rename, and for a clone's task a rename of the clone. Before, each
+ * kept the URI it was made with, which led to nothing, or to the new
+ * snapshot that took the old name. */
+static void test_task_target_follows_renames(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("tt", NULL));
+    g_autofree char *first = snap_task("tt", "x1");
+    assert_task_target(first, "/vms/tt/snapshots/x1");
+    rename_snap("tt", "x1", "x2 ω");
+    assert_task_target(first, "/vms/tt/snapshots/x2%20%CF%89");
+    g_autofree char *second = snap_task("tt", "x1");
+    assert_task_target(second, "/vms/tt/snapshots/x1");
+    assert_task_target(first, "/vms/tt/snapshots/x2%20%CF%89");
+    g_autoptr(VsTestResponse) renamed = vs_http(api_d, "PUT", "/vms/tt", "{\"name\": \"tt b\"}");
+    assert_int_equal(renamed->status, 200);
+    assert_task_target(first, "/vms/tt%20b/snapshots/x2%20%CF%89");
+    assert_task_target(second, "/vms/tt%20b/snapshots/x1");
+
+    g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms/tt%20b/clone", "{\"name\": \"tt-c\"}");
+    assert_int_equal(r->status, 202);
+    g_autofree char *clone = g_strdup(vs_json_str(r->json, "id"));
+    json_decref(vs_wait_task(api_d, clone, 120));
+    assert_task_target(clone, "/vms/tt-c");
+    g_autoptr(VsTestResponse) moved = vs_http(api_d, "PUT", "/vms/tt-c", "{\"name\": \"tt-d\"}");
+    assert_int_equal(moved->status, 200);
+    assert_task_target(clone, "/vms/tt-d");
+    /* Gone: the name it was made with. */
+    api_delete_vm("tt-d");
+    assert_task_target(clone, "/vms/tt-c");
+}
+
 static void test_rename_survives_restart(void **state)
 {
     (void)state;
@@ -1493,6 +1562,7 @@ int main(void)
         cmocka_unit_test(test_create_during_rename),
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_delete_vm_with_snapshots),
+        cmocka_unit_test(test_task_target_follows_renames),
     };
     const struct CMUnitTest file_tests[] = {
         cmocka_unit_test(test_rename_survives_restart),

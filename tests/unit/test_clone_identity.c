@@ -115,8 +115,8 @@ static void clone_vm(const char *from, const char *to)
     VsCloneJob *job = vs_clone_prepare(from, to, &error);
     if (!job)
         fail_msg("clone %s: %s", from, error->message);
-    g_autofree char *uri = g_strdup_printf("/vms/%s", to);
-    g_autofree char *id = vs_task_start(uri, vs_clone_job_run, job, vs_clone_job_free);
+    g_autofree char *id = vs_task_start(&(VsTaskTarget){.vm = to}, vs_clone_job_run, job,
+                                        vs_clone_job_free);
     g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
     if (info->status != VS_TASK_FINISHED)
         fail_msg("clone %s: %s", from, info->message);
@@ -215,7 +215,7 @@ static void test_clone_name_held(void **state)
     assert_true(g_error_matches(error, VS_ERROR, VS_ERR_CONFLICT));
     g_clear_error(&error);
 
-    g_autofree char *id = vs_task_start("/vms/held", vs_clone_job_run, job, vs_clone_job_free);
+    g_autofree char *id = vs_task_start(&(VsTaskTarget){.vm = "held"}, vs_clone_job_run, job, vs_clone_job_free);
     g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
     if (info->status != VS_TASK_FINISHED)
         fail_msg("clone: %s", info->message);
@@ -317,7 +317,7 @@ static void test_clone_refuses_detached_disk(void **state)
     g_autoptr(GError) error = NULL;
     VsCloneJob *job = vs_clone_prepare("det", "det-copy", &error);
     assert_non_null(job);
-    g_autofree char *id = vs_task_start("/vms/det-copy", vs_clone_job_run, job, vs_clone_job_free);
+    g_autofree char *id = vs_task_start(&(VsTaskTarget){.vm = "det-copy"}, vs_clone_job_run, job, vs_clone_job_free);
     g_autoptr(VsTaskInfo) info = vs_task_wait(id, 30000);
     assert_int_equal(info->status, VS_TASK_FAILED);
     assert_non_null(strstr(info->message, "snapshot 'with-vdb'"));

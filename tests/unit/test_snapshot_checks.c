@@ -46,7 +46,7 @@ static VsVmLock *lock_of_vm(void)
  * finished (*MESSAGE, if given: the task's last message). */
 static bool run_job_message(VsSnapshotJob *job, char **message)
 {
-    g_autofree char *id = vs_task_start("/test", vs_snapshot_job_run, job, vs_snapshot_job_free);
+    g_autofree char *id = vs_task_start(&(VsTaskTarget){.vm = "test"}, vs_snapshot_job_run, job, vs_snapshot_job_free);
     g_autoptr(VsTaskInfo) info = vs_task_wait(id, 20000);
     assert_non_null(info);
     if (message)
@@ -277,7 +277,7 @@ static void test_state_asked_again_after_an_event(void **state)
         g_usleep(5000);
     assert_true(vs_hv_domain_changes(uuid) != changes); /* the event is in */
     g_setenv("VIRTSNAP_PAUSE", "snapshot-before-create", TRUE);
-    g_autofree char *id = vs_task_start("/test", vs_snapshot_job_run, job, vs_snapshot_job_free);
+    g_autofree char *id = vs_task_start(&(VsTaskTarget){.vm = "test"}, vs_snapshot_job_run, job, vs_snapshot_job_free);
     g_autofree char *record = journal_record();
     g_autoptr(VsTaskInfo) info = vs_task_wait(id, 20000);
     g_unsetenv("VIRTSNAP_PAUSE");

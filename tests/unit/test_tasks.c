@@ -3,8 +3,9 @@
  * while running, listing order, expiry of ended tasks, waiting for a task's
  * end (and the shutdown that ends every wait), a task shown finished before
  * its function returns, ended tasks kept on disk
- * only (past the newest 1,000) still answered and expired, and the records
- * a crash leaves read back at the next start. */
+ * only (past the newest 1,000) still answered and expired, the records
+ * a crash leaves read back at the next start, and a target named as it is
+ * now (by the namer, through what the task knows it by, across a restart). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -106,6 +107,24 @@ static VsTaskInfo *wait_ended(const char *id)
     return NULL;
 }
 
+/* vs_task_start for the target URI "/vms/VM[/snapshots/SNAP]", as the API
+ * would make it (no encoding here: the names are the URI's segments). */
+static char *start_for(const char *uri, VsTaskFunc fn, gpointer data, GDestroyNotify free_data)
+{
+    g_auto(GStrv) parts = g_strsplit(uri, "/", 5); /* "", "vms", VM, "snapshots", SNAP */
+    assert_true(g_strv_length(parts) >= 3);
+    VsTaskTarget target = {.vm = parts[2], .snapshot = parts[3] ? parts[4] : NULL};
+    return vs_task_start(&target, fn, data, free_data);
+}
+
+static void assert_target(const VsTaskInfo *info, const char *uri)
+{
+    g_autofree char *made = info->snapshot
+                                ? g_strdup_printf("/vms/%s/snapshots/%s", info->vm, info->snapshot)
+                                : g_strdup_printf("/vms/%s", info->vm);
+    assert_string_equal(made, uri);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -129,7 +148,7 @@ static void test_success(void **state)
     job->progress = 40;
     job->message = "copying disk vda";
     gint64 before = g_get_real_time() / G_USEC_PER_SEC;
-    g_autofree char *id = vs_task_start("/vms/a%26b", job_run, job, job_free_data);
+    g_autofree char *id = start_for("/vms/a%26b", job_run, job, job_free_data);
     assert_non_null(id);
     assert_true(*id);
     job_wait_started(job);
@@ -140,7 +159,7 @@ static void test_success(void **state)
     assert_int_equal(running->status, VS_TASK_RUNNING);
     assert_int_equal(running->progress, 40);
     assert_string_equal(running->message, "copying disk vda");
-    assert_string_equal(running->target_uri, "/vms/a%26b");
+    assert_target(running, "/vms/a%26b");
     assert_true(running->created >= before && running->created <= before + 5);
     assert_int_equal(freed, 0);
 
@@ -149,7 +168,7 @@ static void test_success(void **state)
     assert_int_equal(done->status, VS_TASK_FINISHED);
     assert_int_equal(done->progress, 100);
     assert_string_equal(done->message, "OK");
-    assert_string_equal(done->target_uri, "/vms/a%26b");
+    assert_target(done, "/vms/a%26b");
     assert_int_equal(done->created, running->created);
     assert_int_equal(freed, 1); /* the data was handed back exactly once */
     g_free(job);
@@ -160,7 +179,7 @@ static void test_success_without_progress(void **state)
     (void)state;
     int freed = 0;
     Job *job = job_new(&freed);
-    g_autofree char *id = vs_task_start("/vms/x", job_run, job, job_free_data);
+    g_autofree char *id = start_for("/vms/x", job_run, job, job_free_data);
     g_autoptr(VsTaskInfo) done = wait_ended(id);
     assert_int_equal(done->status, VS_TASK_FINISHED);
     assert_int_equal(done->progress, -1); /* unknown stays unknown */
@@ -175,18 +194,18 @@ static void test_failure(void **state)
     Job *job = job_new(&freed);
     job->progress = 30;
     job->fail_with = "disk 'vda' of VM 'x' is raw: only qcow2 disks can hold a snapshot";
-    g_autofree char *id = vs_task_start("/vms/x/snapshots/s1", job_run, job, job_free_data);
+    g_autofree char *id = start_for("/vms/x/snapshots/s1", job_run, job, job_free_data);
     g_autoptr(VsTaskInfo) done = wait_ended(id);
     assert_int_equal(done->status, VS_TASK_FAILED);
     assert_string_equal(done->message, job->fail_with);
     assert_int_equal(done->progress, 30); /* a failure does not claim 100 % */
-    assert_string_equal(done->target_uri, "/vms/x/snapshots/s1");
+    assert_target(done, "/vms/x/snapshots/s1");
     assert_int_equal(freed, 1);
     g_free(job);
 
     Job *silent = job_new(&freed);
     silent->fail_without_error = true;
-    g_autofree char *id2 = vs_task_start("/vms/y", job_run, silent, NULL); /* no free_data */
+    g_autofree char *id2 = start_for("/vms/y", job_run, silent, NULL); /* no free_data */
     g_autoptr(VsTaskInfo) done2 = wait_ended(id2);
     assert_int_equal(done2->status, VS_TASK_FAILED);
     assert_true(done2->message && *done2->message);
@@ -202,7 +221,7 @@ static void test_progress_clamped(void **state)
     Job *high = job_new(&freed);
     high->open = false;
     high->progress = 150;
-    g_autofree char *id = vs_task_start("/vms/x", job_run, high, NULL);
+    g_autofree char *id = start_for("/vms/x", job_run, high, NULL);
     job_wait_started(high);
     g_autoptr(VsTaskInfo) info = vs_task_get(id);
     assert_int_equal(info->progress, 100);
@@ -212,7 +231,7 @@ static void test_progress_clamped(void **state)
     Job *low = job_new(&freed);
     low->open = false;
     low->progress = -7;
-    g_autofree char *id2 = vs_task_start("/vms/x", job_run, low, NULL);
+    g_autofree char *id2 = start_for("/vms/x", job_run, low, NULL);
     job_wait_started(low);
     g_autoptr(VsTaskInfo) info2 = vs_task_get(id2);
     assert_int_equal(info2->progress, 0);
@@ -241,7 +260,7 @@ static void test_list_order(void **state)
         jobs[i] = job_new(&freed);
         jobs[i]->open = i % 2 == 0; /* some end at once, some keep running */
         g_autofree char *uri = g_strdup_printf("/vms/vm%d", i);
-        ids[i] = vs_task_start(uri, job_run, jobs[i], job_free_data);
+        ids[i] = start_for(uri, job_run, jobs[i], job_free_data);
         for (int j = 0; j < i; j++)
             assert_string_not_equal(ids[i], ids[j]);
     }
@@ -251,7 +270,7 @@ static void test_list_order(void **state)
         const VsTaskInfo *info = g_ptr_array_index(list, before->len + (guint)i);
         assert_string_equal(info->id, ids[i]); /* oldest first */
         g_autofree char *uri = g_strdup_printf("/vms/vm%d", i);
-        assert_string_equal(info->target_uri, uri);
+        assert_target(info, uri);
     }
     for (int i = 0; i < 5; i++) {
         job_open(jobs[i]);
@@ -277,9 +296,9 @@ static void test_expire(void **state)
     failed->fail_with = "no";
     Job *running = job_new(&freed);
     running->open = false;
-    g_autofree char *id_ended = vs_task_start("/vms/a", job_run, ended, NULL);
-    g_autofree char *id_failed = vs_task_start("/vms/b", job_run, failed, NULL);
-    g_autofree char *id_running = vs_task_start("/vms/c", job_run, running, NULL);
+    g_autofree char *id_ended = start_for("/vms/a", job_run, ended, NULL);
+    g_autofree char *id_failed = start_for("/vms/b", job_run, failed, NULL);
+    g_autofree char *id_running = start_for("/vms/c", job_run, running, NULL);
     vs_task_info_free(wait_ended(id_ended));
     vs_task_info_free(wait_ended(id_failed));
     job_wait_started(running);
@@ -343,7 +362,7 @@ static void test_evicted_to_disk(void **state)
     char **ids = g_new0(char *, N + 1);
     for (int i = 0; i < N; i++) {
         g_autofree char *uri = g_strdup_printf("/vms/v/snapshots/s%d", i);
-        ids[i] = vs_task_start(uri, quick_run, NULL, NULL);
+        ids[i] = start_for(uri, quick_run, NULL, NULL);
     }
     for (int i = 0; i < N; i++)
         vs_task_info_free(wait_ended(ids[i]));
@@ -352,7 +371,7 @@ static void test_evicted_to_disk(void **state)
     assert_non_null(first);
     assert_int_equal(first->status, VS_TASK_FINISHED);
     assert_string_equal(first->message, "OK");
-    assert_string_equal(first->target_uri, "/vms/v/snapshots/s0");
+    assert_target(first, "/vms/v/snapshots/s0");
     g_autofree char *padded = g_strdup_printf("0%s", ids[0]);
     assert_null(vs_task_get(padded));
 
@@ -363,7 +382,7 @@ static void test_evicted_to_disk(void **state)
         assert_string_equal(info->id, ids[i]);
         assert_int_equal(info->status, VS_TASK_FINISHED);
         g_autofree char *uri = g_strdup_printf("/vms/v/snapshots/s%d", i);
-        assert_string_equal(info->target_uri, uri);
+        assert_target(info, uri);
     }
 
     vs_tasks_expire(3600);
@@ -407,7 +426,7 @@ static char *start_held(const char *uri, int *freed, Job **job)
 {
     *job = job_new(freed);
     (*job)->open = false;
-    char *id = vs_task_start(uri, job_run, *job, job_free_data);
+    char *id = start_for(uri, job_run, *job, job_free_data);
     job_wait_started(*job);
     return id;
 }
@@ -496,7 +515,7 @@ static void test_finish_early(void **state)
     job->open = false;
     job->finish_early = true;
     job->fail_with = "tidying failed";
-    g_autofree char *id = vs_task_start("/vms/e", job_run, job, job_free_data);
+    g_autofree char *id = start_for("/vms/e", job_run, job, job_free_data);
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(VsTaskInfo) shown = vs_task_wait(id, 60 * 1000);
     assert_true(g_get_monotonic_time() - t0 < 10 * G_USEC_PER_SEC);
@@ -572,7 +591,7 @@ static void test_records_at_start(void **state)
     assert_null(vs_task_get("77"));
     assert_false(g_file_test(path77, G_FILE_TEST_EXISTS));
     /* New records are written after the restart, and only records stay. */
-    g_autofree char *next = vs_task_start("/vms/r", quick_run, NULL, NULL);
+    g_autofree char *next = start_for("/vms/r", quick_run, NULL, NULL);
     g_autoptr(VsTaskInfo) next_done = wait_ended(next);
     vs_tasks_shutdown();
     assert_int_equal(record_status(dir, next), VS_TASK_FINISHED);
@@ -611,6 +630,78 @@ static void test_stop_waits(void **state)
     g_free(job);
 }
 
+/* A task that learns its target's UUID and libvirt name as it runs. */
+static gboolean identify_run(VsTask *task, gpointer data, GError **error)
+{
+    (void)data;
+    (void)error;
+    vs_task_set_target_uuid(task, "uuid-1");
+    vs_task_set_target_internal(task, "internal-1");
+    return TRUE;
+}
+
+static int namer_calls;
+
+/* The model's names now: VM uuid-1 is "after", its snapshot internal-1
+ * "renamed"; once per VM and answer (CACHE). */
+static void test_namer(VsTaskInfo *info, GHashTable *cache)
+{
+    if (g_strcmp0(info->target_uuid, "uuid-1") != 0)
+        return;
+    if (!g_hash_table_contains(cache, info->target_uuid)) {
+        namer_calls++;
+        g_hash_table_insert(cache, g_strdup(info->target_uuid), g_strdup("after"));
+    }
+    g_free(info->vm);
+    info->vm = g_strdup(g_hash_table_lookup(cache, info->target_uuid));
+    if (info->snapshot && g_strcmp0(info->target_internal, "internal-1") == 0) {
+        g_free(info->snapshot);
+        info->snapshot = g_strdup("renamed");
+    }
+}
+
+/* A task's target as the model names it now: by the UUID and libvirt name
+ * the task learnt, which its record keeps across a restart; the names it
+ * was made with without a namer, or for a task that learnt neither. */
+static void test_target_named(void **state)
+{
+    (void)state;
+    g_autofree char *dir = keep_records();
+    g_autofree char *id = start_for("/vms/before/snapshots/s", identify_run, NULL, NULL);
+    g_autofree char *plain = start_for("/vms/other/snapshots/s", quick_run, NULL, NULL);
+    g_autoptr(VsTaskInfo) done = wait_ended(id);
+    g_autoptr(VsTaskInfo) other = wait_ended(plain);
+    assert_target(done, "/vms/before/snapshots/s");
+    vs_tasks_set_namer(test_namer);
+    g_autoptr(VsTaskInfo) named = vs_task_get(id);
+    assert_target(named, "/vms/after/snapshots/renamed");
+    g_autoptr(VsTaskInfo) same = vs_task_get(plain);
+    assert_target(same, "/vms/other/snapshots/s");
+    namer_calls = 0;
+    g_autofree char *second = start_for("/vms/before", identify_run, NULL, NULL);
+    g_autoptr(VsTaskInfo) second_done = wait_ended(second);
+    assert_target(second_done, "/vms/after");
+    namer_calls = 0;
+    g_autoptr(GPtrArray) list = vs_tasks_list();
+    assert_int_equal(list->len, 3);
+    assert_target(list->pdata[0], "/vms/after/snapshots/renamed");
+    assert_target(list->pdata[1], "/vms/other/snapshots/s");
+    assert_target(list->pdata[2], "/vms/after");
+    assert_int_equal(namer_calls, 1); /* one VM, named once for the list */
+
+    vs_tasks_shutdown(); /* a restart: the records are read back */
+    vs_tasks_init();
+    assert_true(vs_tasks_persist(dir, NULL));
+    g_autoptr(VsTaskInfo) reloaded = vs_task_get(id);
+    assert_target(reloaded, "/vms/after/snapshots/renamed");
+    vs_tasks_set_namer(NULL);
+    g_autoptr(VsTaskInfo) unnamed = vs_task_get(id);
+    assert_target(unnamed, "/vms/before/snapshots/s");
+    vs_tasks_shutdown();
+    vs_tasks_init(); /* for the teardown */
+    remove_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evicted_to_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_named, setup, teardown),
     };
     return cmocka_run_group_tests_name("tasks", tests, NULL, NULL);
 }
