@@ -21,7 +21,7 @@ json_t *vs_json_task(const VsTaskInfo *task)
 
 void vs_api_task_accepted(VsApiResponse *resp, const char *task_id)
 {
-    g_autoptr(VsTaskInfo) task = vs_task_get(task_id);
+    g_autoptr(VsTaskInfo) task = vs_task_get_just_made(task_id);
     g_free(resp->location);
     resp->location = g_strdup_printf("/tasks/%s", task_id);
     if (task)

@@ -361,7 +361,13 @@ static VsTaskInfo *load_evicted(guint64 id)
     return info;
 }
 
-VsTaskInfo *vs_task_get(const char *id)
+static VsTaskInfo *get_info(const char *id, bool name_target);
+
+VsTaskInfo *vs_task_get(const char *id) { return get_info(id, true); }
+
+VsTaskInfo *vs_task_get_just_made(const char *id) { return get_info(id, false); }
+
+static VsTaskInfo *get_info(const char *id, bool name_target)
 {
     g_mutex_lock(&lock);
     VsTask *task = g_hash_table_lookup(tasks, id);
@@ -376,6 +382,8 @@ VsTaskInfo *vs_task_get(const char *id)
         if (!strcmp(canonical, id)) /* "007" is not task 7 */
             info = load_evicted(number);
     }
+    if (!name_target)
+        return info;
     g_autoptr(GHashTable) cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return named(info, cache);
 }

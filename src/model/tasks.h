@@ -69,6 +69,9 @@ void vs_task_set_progress(VsTask *task, int percent);
 void vs_task_set_message(VsTask *task, const char *message);
 
 VsTaskInfo *vs_task_get(const char *id); /* NULL if unknown */
+/* The same for the answer to the request that made task ID: its target
+ * has the names just given (no look-up). */
+VsTaskInfo *vs_task_get_just_made(const char *id);
 /* vs_task_get once task ID has ended, TIMEOUT_MS have passed or waits were
  * stopped, whichever comes first: a client learns of the end at once
  * without polling. */
