@@ -31,7 +31,8 @@ ui-deps:
 	@if [ -f web/package.json ]; then cd web && \
 	  { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }; fi
 
-run: deps all ui-deps
+run: deps $(BUILD)/build.ninja ui-deps
+	ninja -C $(BUILD) virtsnapd
 	@echo "virtsnapd: state in $(STATE_DIR), API token in $(STATE_DIR)/token"
 	@echo "virtsnapd: open http://$(LISTEN)/ (first start probes QEMU for a few seconds)"
 	exec $(BUILD)/virtsnapd --listen $(LISTEN) --state-dir $(STATE_DIR)

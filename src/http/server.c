@@ -400,10 +400,16 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     st->principal = vs_auth_check(authz, cookie, key, st->peer, &st->kind);
     if (!st->principal) {
-        vs_api_error(api, 401, "authentication required: send the API token as "
-                               "'Authorization: Bearer <token>', log in (the session cookie "
-                               "with the key the login answered, in '" VS_SESSION_KEY_HEADER
-                               "'), or use HTTP Basic");
+        /* Whether something was sent that was refused (a stale token, an
+         * expired session), or nothing at all. */
+        bool sent = (authz && *authz) || (key && *key);
+        vs_api_error(api, 401,
+                     "%s: send the API token as 'Authorization: Bearer <token>', log in (the "
+                     "session cookie with the key the login answered, in '" VS_SESSION_KEY_HEADER
+                     "'), or use HTTP Basic",
+                     sent ? "the credentials sent were not accepted (a wrong or old token, an "
+                            "ended session, or a refused account)"
+                          : "authentication required");
         *challenge = true;
     } else if ((st->kind == VS_AUTH_SESSION || st->kind == VS_AUTH_BASIC) && !get &&
                !same_origin(conn, srv->config.tls_cert != NULL, srv->config.public_origin)) {

@@ -199,8 +199,9 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
             return false;
         }
         if (!g_file_test(spec->image, G_FILE_TEST_IS_REGULAR)) {
-            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                        "field 'image': %s is not a regular file", spec->image);
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s %s", spec->image,
+                        g_file_test(spec->image, G_FILE_TEST_EXISTS) ? "is not a regular file"
+                                                                      : "does not exist");
             return false;
         }
         /* Another VM's disk would become this one's backing file, and go
@@ -209,8 +210,9 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
         g_autofree char *images = realpath(vs_hv_images_dir(), NULL);
         if (real && images && g_str_has_prefix(real, images) && real[strlen(images)] == '/') {
             g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                        "field 'image': %s is a disk of a VM that virtsnap made; clone that VM "
-                        "instead", spec->image);
+                        "field 'image': %s is in virtsnap's own images directory (a VM's "
+                        "disk, or one kept from a deleted VM): clone that VM instead, or move "
+                        "a kept disk out of %s first", spec->image, vs_hv_images_dir());
             return false;
         }
         /* An overlay smaller than its image would show the guest a disk
@@ -691,10 +693,11 @@ bool vs_vm_action_allowed(VsVmAction action, int state, bool active, const char 
     /* BLOCKED: a running guest whose vCPUs wait for a resource. */
     bool running = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_BLOCKED;
     switch (action) {
-    case VS_VM_START: *need = "shut off"; return !active;
-    case VS_VM_POWEROFF: *need = "running or paused"; return active; /* crashed, kept too */
-    case VS_VM_SHUTDOWN: *need = "running"; return active && running;
-    case VS_VM_SUSPEND: *need = "running"; return active && running;
+    /* NEED in the API's state names, as the refusal quotes the state. */
+    case VS_VM_START: *need = "shutoff"; return !active;
+    case VS_VM_POWEROFF: *need = "active (running, paused, blocked, crashed...)"; return active;
+    case VS_VM_SHUTDOWN: *need = "running or blocked"; return active && running;
+    case VS_VM_SUSPEND: *need = "running or blocked"; return active && running;
     case VS_VM_RESUME: *need = "paused"; return active && state == VIR_DOMAIN_PAUSED;
     }
     return false;
@@ -779,6 +782,7 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
         vs_hv_set_error(error, "cannot read the state of VM '%s'", name);
     else if (!vs_vm_action_allowed(action, state, active == 1, &need)) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "cannot %s VM '%s': it is %s, not %s",
+                    /* e.g. "it is running, not shutoff": the states of GET /vms/<vm> */
                     action_name(action), name, state_name(state), need);
         ok = false;
     }

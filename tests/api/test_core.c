@@ -51,6 +51,7 @@ static void test_auth(void **state)
     /* No credentials at all. */
     g_autoptr(VsTestResponse) none = raw("GET", "/vms", NULL, NULL);
     assert_challenge(none);
+    api_check_error(none, 401, "authentication required");
     /* A wrong token, a prefix of the right one, an empty one, the right one
      * under another scheme. */
     g_autofree char *prefix = g_strndup(api_d->token, strlen(api_d->token) - 1);
@@ -62,6 +63,8 @@ static void test_auth(void **state)
         const char *headers[] = {h, NULL};
         g_autoptr(VsTestResponse) r = raw("GET", "/vms", NULL, headers);
         assert_challenge(r);
+        if (*wrong[i]) /* one sent and refused says so */
+            api_check_error(r, 401, "the credentials sent were not accepted");
     }
     g_autofree char *token_scheme = g_strdup_printf("Authorization: Token %s", api_d->token);
     const char *other_scheme[] = {token_scheme, NULL};

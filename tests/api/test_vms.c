@@ -305,6 +305,10 @@ static void test_create_with_image(void **state)
     api_check_error(refused, 400, "clone that VM instead");
     g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/on-own", NULL);
     api_check_error(none, 404, NULL);
+    /* A path to nothing says so. */
+    g_autoptr(VsTestResponse) missing =
+        vs_http(api_d, "POST", "/vms", "{\"name\": \"on-none\", \"image\": \"/no/such.qcow2\"}");
+    api_check_error(missing, 400, "/no/such.qcow2 does not exist");
     /* Deleting the VM deletes its overlay, never the base image. */
     g_autofree char *overlay = g_strdup(path);
     json_decref(vm);
