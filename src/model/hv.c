@@ -276,23 +276,39 @@ static bool open_connection(Link *link)
     return true;
 }
 
-/* kvm when the host offers it for x86_64, else qemu, else the first type the
+/* Whether the capabilities DOC offer domain type TYPE for x86_64 guests. */
+static bool offers(xmlDoc *doc, const char *type)
+{
+    g_autofree char *xp = g_strdup_printf(
+        "string(/capabilities/guest[os_type='hvm']/arch[@name='x86_64']/domain[@type='%s']/@type)",
+        type);
+    g_autofree char *found = vs_xml_string(doc, NULL, xp);
+    return found != NULL;
+}
+
+/* WANTED (--domain-type) when the host offers it (NULL and ERROR if not: a
+ * forced kvm without a usable /dev/kvm failed every create, late); else kvm
+ * when the host offers it for x86_64, else qemu, else the first type the
  * driver lists (test:///default offers "test"). */
-static char *pick_domain_type(virConnectPtr conn)
+static char *pick_domain_type(virConnectPtr conn, const char *wanted, GError **error)
 {
     g_autofree char *caps = virConnectGetCapabilities(conn);
     g_autoptr(xmlDoc) doc = vs_xml_parse(caps, NULL);
     if (!doc)
-        return g_strdup("qemu");
-    const char *wanted[] = {"kvm", "qemu"};
-    for (size_t i = 0; i < G_N_ELEMENTS(wanted); i++) {
-        g_autofree char *xp = g_strdup_printf(
-            "string(/capabilities/guest[os_type='hvm']/arch[@name='x86_64']/domain[@type='%s']/@type)",
-            wanted[i]);
-        g_autofree char *found = vs_xml_string(doc, NULL, xp);
-        if (found)
-            return g_steal_pointer(&found);
+        return g_strdup(wanted ? wanted : "qemu");
+    if (wanted && !offers(doc, wanted)) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                    "--domain-type %s: %s offers no such x86_64 guests%s", wanted, hv.uri,
+                    strcmp(wanted, "kvm") == 0 ? " (no usable /dev/kvm: use qemu, or leave it out)"
+                                               : "");
+        return NULL;
     }
+    if (wanted)
+        return g_strdup(wanted);
+    const char *preferred[] = {"kvm", "qemu"};
+    for (size_t i = 0; i < G_N_ELEMENTS(preferred); i++)
+        if (offers(doc, preferred[i]))
+            return g_strdup(preferred[i]);
     char *first = vs_xml_string(doc, NULL, "string(/capabilities/guest/arch/domain/@type)");
     return first ? first : g_strdup("qemu");
 }
@@ -327,8 +343,9 @@ bool vs_hv_init(const VsHvConfig *config, GError **error)
         vs_hv_set_error(error, "cannot connect to %s", hv.uri);
         return false;
     }
-    hv.domain_type = config->domain_type ? g_strdup(config->domain_type)
-                                         : pick_domain_type(hv.current.conn);
+    hv.domain_type = pick_domain_type(hv.current.conn, config->domain_type, error);
+    if (!hv.domain_type)
+        return false;
     if (embedded && strcmp(hv.domain_type, "kvm") != 0)
         vs_warn("/dev/kvm is not usable: guests run under TCG emulation (slow)");
     vs_info("connected to %s; new VMs use domain type '%s'", hv.uri, hv.domain_type);

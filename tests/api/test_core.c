@@ -776,6 +776,21 @@ static void test_bad_options(void **state)
     assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
     assert_non_null(strstr(log, "no web UI: /nonexistent/virtsnap-web has no index.html"));
     vs_test_daemon_free(d);
+    /* A domain type the hypervisor does not offer stops the start (before,
+     * every create failed with a 500). */
+    g_autofree char *type_dir = g_dir_make_tmp("virtsnap-type-XXXXXX", NULL);
+    g_autofree char *state_arg = g_strdup_printf("--state-dir=%s", type_dir);
+    const char *argv[] = {vs_test_daemon_binary(), state_arg, "--connect=test:///default",
+                          "--domain-type=kvm", "--listen=127.0.0.1:0", NULL};
+    g_autofree char *out = NULL, *err = NULL;
+    int status = 0;
+    assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                             &status, NULL));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+        !strstr(err, "--domain-type kvm: test:///default offers no such x86_64 guests"))
+        fail_msg("--domain-type kvm on the test driver: status %d, stderr: %s", status, err);
+    g_autofree char *rm = g_strdup_printf("rm -rf '%s'", type_dir);
+    assert_int_equal(system(rm), 0);
 }
 
 int main(void)
