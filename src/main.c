@@ -144,11 +144,13 @@ static bool load_config(Options *o, GError **error)
         if (*numbers[i].slot != UNSET ||
             !g_key_file_has_key(kf, "virtsnapd", numbers[i].key, NULL))
             continue;
-        GError *bad = NULL;
+        g_autoptr(GError) bad = NULL;
         *numbers[i].slot = g_key_file_get_int64(kf, "virtsnapd", numbers[i].key, &bad);
         if (bad) {
-            g_set_error(error, VS_ERROR, VS_ERR_INVALID, "%s: %s", numbers[i].key, bad->message);
-            g_error_free(bad);
+            g_autofree char *value = g_key_file_get_value(kf, "virtsnapd", numbers[i].key, NULL);
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "%s must be a whole number, not '%s' (in %s)", numbers[i].key,
+                        value ? value : "", o->config);
             return false;
         }
         g_ptr_array_add(o->from_config, (gpointer)numbers[i].key);

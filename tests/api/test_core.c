@@ -755,7 +755,7 @@ static void test_bad_options(void **state)
         {"[virtsnapd]\nlog_level=loud\n", "--log-level must be debug, info or warn (key log_level in"},
         {"[virtsnapd]\nsession-ttl=5\n", "unknown key 'session-ttl' in [virtsnapd]"},
         {"# comment\n[virtsnap]\nlog_level=info\n", "unknown group [virtsnap]"},
-        {"[virtsnapd]\nbasic_remember=soon\n", "basic_remember"},
+        {"[virtsnapd]\nbasic_remember=soon\n", "basic_remember must be a whole number, not 'soon' (in"},
         {"[virtsnapd]\nmax_body=10\n",
          "max_body must be between 4096 and 1073741824 bytes (key max_body in"},
         {"[virtsnapd]\npublic_origin=ftp://x\n", "(key public_origin in"},
