@@ -434,6 +434,14 @@ virConnectPtr vs_hv_connect(GError **error)
     return conn;
 }
 
+virConnectPtr vs_hv_current(void)
+{
+    virConnectPtr conn = current_ref();
+    if (conn && virConnectIsAlive(conn) != 1)
+        g_clear_pointer(&conn, virConnectClose);
+    return conn;
+}
+
 const char *vs_hv_uri(void) { return hv.uri; }
 
 bool vs_hv_is_local(void)

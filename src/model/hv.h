@@ -27,6 +27,9 @@ const char *vs_hv_uri(void);
 /* Whether the connection's driver is DRIVER ("qemu", "test"): the URI's
  * scheme, transport aside (qemu+ssh:// is "qemu"). */
 bool vs_hv_driver_is(const char *driver);
+/* The connection as it is, or NULL when there is none or it is dead: for
+ * what may do without libvirt rather than wait for a reconnection. */
+virConnectPtr vs_hv_current(void);
 bool vs_hv_is_local(void); /* the hypervisor runs on this host (its files are ours to read) */
 /* Only this process changes the hypervisor's domains and snapshots (the
  * embedded QEMU driver, test://): what it reads may be kept until it

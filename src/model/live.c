@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "pause.h"
 #include "ramcopy.h"
+#include "snapnames.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1254,6 +1255,11 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
 
 /* ---- delete ------------------------------------------------------------- */
 
+/* The files of a domain's writable qcow2 disks (a read-only, shared image's
+ * tag of a snapshot's name is not the snapshot's). */
+#define OWN_QCOW2_FILES                                                                            \
+    "/domain/devices/disk[@device='disk' and driver/@type='qcow2' and not(readonly)]/source/@file"
+
 /* Removes TAG from the disks of DOM: delvm while QEMU runs (what libvirt does
  * for its own internal snapshots), qemu-img on the images otherwise. */
 static bool delete_tags(virDomainPtr dom, const char *tag, GError **error)
@@ -1266,7 +1272,8 @@ static bool delete_tags(virDomainPtr dom, const char *tag, GError **error)
                             virDomainGetName(dom));
             return false;
         }
-        bool failed = reply && strstr(reply, "Error") != NULL;
+        /* Silent when done: any answer ("Error: …", a parse error) is a failure. */
+        bool failed = reply && *g_strstrip(reply) != '\0';
         if (failed)
             g_set_error(error, VS_ERROR, VS_ERR_FAILED,
                         "cannot remove snapshot '%s' from the disks of VM '%s': %s", tag,
@@ -1277,10 +1284,7 @@ static bool delete_tags(virDomainPtr dom, const char *tag, GError **error)
     g_autoptr(xmlDoc) def = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, error);
     if (!def)
         return false;
-    g_autoptr(GPtrArray) files = vs_xml_nodes(
-        def, NULL,
-        "/domain/devices/disk[@device='disk' and driver/@type='qcow2' and not(readonly)]"
-        "/source/@file"); /* a read-only (shared) image's tag of that name is not ours */
+    g_autoptr(GPtrArray) files = vs_xml_nodes(def, NULL, OWN_QCOW2_FILES);
     for (guint i = 0; i < files->len; i++) {
         xmlNode *attr = g_ptr_array_index(files, i);
         g_autofree char *file = (char *)xmlNodeGetContent(attr);
@@ -1359,13 +1363,54 @@ static bool delete_metadata_first(virDomainSnapshotPtr snap, xmlDoc *doc, GError
     return ok;
 }
 
+/* Whether virtsnapd removes classic snapshot SNAP (its XML DOC) itself, the
+ * metadata first, rather than leaving it to libvirt's delete (the tags, then
+ * the metadata). Only where libvirt runs inside virtsnapd (the embedded
+ * driver), so that a crash of virtsnapd between libvirt's two steps is
+ * libvirt's (a libvirtd finishes its own delete; the test driver keeps no
+ * contents and refuses METADATA_ONLY); for a name that delvm and qemu-img
+ * take as it is (no quoting; not a number, which qemu-img would take for
+ * a snapshot id); and, the VM stopped, when every disk of the snapshot is
+ * one of the VM's own qcow2 files, which delete_tags reads (not a block
+ * device, not a disk since removed). Else libvirt's delete, as before. */
+static bool classic_ours(virDomainSnapshotPtr snap, xmlDoc *doc)
+{
+    virDomainPtr dom = virDomainSnapshotGetDomain(snap);
+    const char *name = virDomainSnapshotGetName(snap);
+    bool number = strspn(name, "0123456789") == strlen(name);
+    if (!vs_hv_private() || vs_hv_driver_is("test") || !doc_is_internal(doc) ||
+        !vs_snapnames_safe_internal(name) || number)
+        return false;
+    if (virDomainIsActive(dom) == 1)
+        return true; /* delvm: QEMU finds the tag in every disk */
+    g_autoptr(xmlDoc) def = vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE, NULL);
+    if (!def)
+        return false;
+    g_autoptr(GHashTable) own = g_hash_table_new_full(g_str_hash, g_str_equal, xmlFree, NULL);
+    g_autoptr(GPtrArray) files = vs_xml_nodes(def, NULL, OWN_QCOW2_FILES);
+    for (guint i = 0; i < files->len; i++)
+        g_hash_table_add(own, xmlNodeGetContent(g_ptr_array_index(files, i)));
+    g_autoptr(GPtrArray) disks =
+        vs_xml_nodes(doc, NULL, "/domainsnapshot/disks/disk[@snapshot='internal']");
+    for (guint i = 0; i < disks->len; i++) {
+        g_autofree char *target = vs_xml_string(doc, g_ptr_array_index(disks, i), "string(@name)");
+        if (!target || strspn(target, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(target))
+            return false;
+        g_autofree char *xp = g_strdup_printf(
+            "string(/domainsnapshot/domain/devices/disk[target/@dev='%s']/source/@file)", target);
+        g_autofree char *file = vs_xml_string(doc, NULL, xp);
+        if (!file || !g_hash_table_contains(own, file))
+            return false;
+    }
+    return true;
+}
+
 static bool delete_one(virDomainSnapshotPtr snap, GError **error)
 {
-    /* The test driver keeps no contents (and refuses METADATA_ONLY); an
-     * external snapshot another tool made is libvirt's to delete, or to
-     * refuse. */
+    /* An external snapshot another tool made is libvirt's to delete, or
+     * to refuse. */
     g_autoptr(xmlDoc) doc = snapshot_doc(snap, NULL);
-    if (doc && (doc_is_live(doc) || (doc_is_internal(doc) && !vs_hv_driver_is("test"))))
+    if (doc && (doc_is_live(doc) || classic_ours(snap, doc)))
         return delete_metadata_first(snap, doc, error);
     if (virDomainSnapshotDelete(snap, 0) < 0) {
         vs_hv_set_error(error, "cannot delete snapshot '%s'", virDomainSnapshotGetName(snap));

@@ -3,8 +3,8 @@
  * libvirt name, which a rename keeps too (a rename changes only the name it
  * is shown under: snapnames.h). A snapshot renamed and a new one made under
  * its old name are thus told apart. A VM libvirt no longer has, or cannot
- * answer for now, keeps the names the task was made with. Knows nothing of
- * HTTP. */
+ * answer for now (no connection: none is made for this), keeps the names
+ * the task was made with. Knows nothing of HTTP. */
 #include "tasknames.h"
 
 #include "hv.h"
@@ -21,7 +21,9 @@ void vs_task_name_target(VsTaskInfo *info, GHashTable *cache)
     if (!info->target_uuid)
         return;
     if (!g_hash_table_contains(cache, info->target_uuid)) {
-        g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+        /* Not worth a reconnection: tasks are how a client learns what
+         * happened while libvirt was away. */
+        g_autoptr(virConnect) conn = vs_hv_current();
         g_autoptr(virDomain) dom =
             conn ? virDomainLookupByUUIDString(conn, info->target_uuid) : NULL;
         virResetLastError();
