@@ -770,7 +770,8 @@ void vs_server_stop(VsServer *srv)
     if (!srv)
         return;
     /* No new connection (the listening socket shut, so that a client is
-     * refused at once rather than left in its backlog; MHD closes it), and
+     * refused at once rather than left in its backlog; closed once MHD has
+     * stopped, as it may still be in use until then), and
      * no new request on a kept-alive one (503); those being served finish
      * and answer, for DRAIN_SECONDS at most. */
     MHD_socket listening = MHD_quiesce_daemon(srv->mhd);
@@ -784,9 +785,9 @@ void vs_server_stop(VsServer *srv)
     while (srv->in_flight > 0 && g_cond_wait_until(&srv->drained, &srv->drain_lock, deadline))
         ;
     if (srv->in_flight > 0)
-        vs_warn("stopping after %d s with %u request(s) still being served: their answers are "
-                "lost (the operations finish)",
-                DRAIN_SECONDS, srv->in_flight);
+        vs_warn("%u request(s) still being served after %d s: stopping the server now, which "
+                "still waits for them to end; their answers may be lost",
+                srv->in_flight, DRAIN_SECONDS);
     g_mutex_unlock(&srv->drain_lock);
     MHD_stop_daemon(srv->mhd);
     if (listening != MHD_INVALID_SOCKET)
