@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "model/snapshot.h"
+#include "model/rewrite.h"
 #include "util/xml.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

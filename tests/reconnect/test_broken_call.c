@@ -125,6 +125,19 @@ static long snapshot_status(const char *name)
     return r->status;
 }
 
+/* GET PATH once the connection is back (503 until then; 10 s at most). */
+static VsTestResponse *get_when_back(const char *path)
+{
+    VsTestResponse *r = NULL;
+    for (int i = 0; i < 100 && (!r || r->status == 503); i++) {
+        if (r)
+            g_usleep(100000);
+        g_clear_pointer(&r, vs_response_free);
+        r = vs_http(t.d, "GET", path, NULL);
+    }
+    return r;
+}
+
 /* libvirtd made the snapshot; its reply was lost with the connection. */
 static void test_cut_after_libvirt_made_it(void **state)
 {
@@ -251,13 +264,7 @@ static void test_cut_and_away_gate(void **state)
  * reconnected (every 2 s at most; a read settles nothing). */
 static char *off_description(void)
 {
-    g_autoptr(VsTestResponse) r = NULL;
-    for (int i = 0; i < 100 && (!r || r->status == 503); i++) {
-        if (r)
-            g_usleep(100000);
-        g_clear_pointer(&r, vs_response_free);
-        r = vs_http(t.d, "GET", "/vms/cut/snapshots/off", NULL);
-    }
+    g_autoptr(VsTestResponse) r = get_when_back("/vms/cut/snapshots/off");
     assert_int_equal(r->status, 200);
     return g_strdup(vs_json_str(r->json, "description"));
 }
@@ -619,13 +626,7 @@ static void test_rename_check_cut(void **state)
     assert_int_equal(vs_relay_cuts(), cuts + 1);
     if (r->status != 503)
         fail_msg("rename during the cut: %ld %s", r->status, r->body);
-    g_autoptr(VsTestResponse) foo = NULL;
-    for (int i = 0; i < 100 && (!foo || foo->status == 503); i++) {
-        if (foo)
-            g_usleep(100000);
-        g_clear_pointer(&foo, vs_response_free);
-        foo = vs_http(t.d, "GET", "/vms/nt/snapshots/foo", NULL);
-    }
+    g_autoptr(VsTestResponse) foo = get_when_back("/vms/nt/snapshots/foo");
     assert_int_equal(foo->status, 200);
     assert_string_equal(vs_json_str(foo->json, "description"), "second");
     g_autoptr(VsTestResponse) still = vs_http(t.d, "GET", "/vms/nt/snapshots/a", NULL);
@@ -655,13 +656,7 @@ static void test_action_answer_cut(void **state)
         fail_msg("start, answer cut: %ld %s", r->status, r->body);
     if (!strstr(vs_json_str(r->json, "reason"), "cannot be read back"))
         fail_msg("start, answer cut: %s", r->body);
-    g_autoptr(VsTestResponse) vm = NULL;
-    for (int i = 0; i < 100 && (!vm || vm->status == 503); i++) {
-        if (vm)
-            g_usleep(100000);
-        g_clear_pointer(&vm, vs_response_free);
-        vm = vs_http(t.d, "GET", "/vms/act", NULL);
-    }
+    g_autoptr(VsTestResponse) vm = get_when_back("/vms/act");
     assert_int_equal(vm->status, 200);
     assert_string_equal(vs_json_str(vm->json, "state"), "running");
     assert_int_equal(json_integer_value(json_object_get(vm->json, "snapshots")), 1);
@@ -687,13 +682,7 @@ static void test_delete_read_cut(void **state)
     assert_int_equal(vs_relay_cuts(), cuts + 1);
     if (r->status != 503)
         fail_msg("delete, definition cut: %ld %s", r->status, r->body);
-    g_autoptr(VsTestResponse) vm = NULL;
-    for (int i = 0; i < 100 && (!vm || vm->status == 503); i++) {
-        if (vm)
-            g_usleep(100000);
-        g_clear_pointer(&vm, vs_response_free);
-        vm = vs_http(t.d, "GET", "/vms/dr", NULL);
-    }
+    g_autoptr(VsTestResponse) vm = get_when_back("/vms/dr");
     assert_int_equal(vm->status, 200);
     assert_int_equal(json_integer_value(json_object_get(vm->json, "snapshots")), 1);
     assert_true(vs_dir_count(images) > before);
@@ -722,13 +711,7 @@ static void test_clone_name_check_cut(void **state)
         assert_int_equal(vs_relay_cuts(), cuts + 1);
         if (r->status != 503)
             fail_msg("clone %s, name check cut: %ld %s", bodies[i], r->status, r->body);
-        g_autoptr(VsTestResponse) list = NULL;
-        for (int k = 0; k < 100 && (!list || list->status == 503); k++) {
-            if (list)
-                g_usleep(100000);
-            g_clear_pointer(&list, vs_response_free);
-            list = vs_http(t.d, "GET", "/vms", NULL);
-        }
+        g_autoptr(VsTestResponse) list = get_when_back("/vms");
         assert_int_equal(list->status, 200);
         assert_null(strstr(list->body, "nh-clone"));
     }
