@@ -1090,12 +1090,17 @@ bool vs_live_is_live(virDomainSnapshotPtr snap)
     return doc && doc_is_live(doc);
 }
 
+/* The memory file of the live snapshot whose XML is DOC, or NULL. */
+static char *doc_ram(xmlDoc *doc)
+{
+    return doc_is_live(doc) ? vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)")
+                            : NULL;
+}
+
 char *vs_live_snapshot_ram(virDomainSnapshotPtr snap)
 {
     g_autoptr(xmlDoc) doc = snapshot_doc(snap, NULL);
-    if (!doc || !doc_is_live(doc))
-        return NULL;
-    return vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)");
+    return doc ? doc_ram(doc) : NULL;
 }
 
 /* The snapshot's own copy of the domain as a document of its own. */
@@ -1325,8 +1330,7 @@ static bool doc_is_internal(xmlDoc *doc)
 static bool delete_metadata_first(virDomainSnapshotPtr snap, xmlDoc *doc, GError **error)
 {
     virDomainPtr dom = virDomainSnapshotGetDomain(snap);
-    g_autofree char *ram =
-        doc_is_live(doc) ? vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)") : NULL;
+    g_autofree char *ram = doc_ram(doc);
     g_autofree char *name = g_strdup(virDomainSnapshotGetName(snap));
     g_autofree char *uuid = vs_hv_uuid(dom);
     /* A record that cannot be written (a full disk, which this delete may

@@ -94,10 +94,12 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
 /* Deletes SNAP, live or classic. Alone: its children move up to its parent
  * (libvirt re-parents them) and, if it was current, the parent becomes
  * current. WITH_CHILDREN: the whole subtree goes, one snapshot at a time,
- * leaves first. Each loses its metadata first, then its qcow2 tags (delvm
- * while the VM runs, qemu-img snapshot -d otherwise) and RAM file, under a
- * journal record that finishes the job after a crash. An external snapshot
- * (another tool's) and any on the test driver go to libvirt's own delete. */
+ * leaves first. A live snapshot, and a classic one where virtsnapd can
+ * remove its contents itself (the embedded driver: see classic_ours in
+ * live.c), loses its metadata first, then its qcow2 tags (delvm while the
+ * VM runs, qemu-img snapshot -d otherwise) and RAM file, under a journal
+ * record that finishes the job after a crash; any other goes to libvirt's
+ * own delete. */
 bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **error);
 /* Removes what a live snapshot holds, once its metadata is gone: the
  * memory file RAM (may be NULL) and the disks' tag TAG (through QEMU when

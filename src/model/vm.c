@@ -570,10 +570,11 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     return vm_from_domain(fresh, error);
 }
 
-/* The disk images virtsnap made for DOM (those under STATE/images). */
-static GPtrArray *owned_images(virDomainPtr dom, GError **error)
+/* The disk images virtsnap made for DOM (those under STATE/images), from its
+ * definition (the persistent one of a PERSISTENT VM). */
+static GPtrArray *owned_images(virDomainPtr dom, bool persistent, GError **error)
 {
-    unsigned int flags = virDomainIsPersistent(dom) == 1 ? VIR_DOMAIN_XML_INACTIVE : 0;
+    unsigned int flags = persistent ? VIR_DOMAIN_XML_INACTIVE : 0;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
     if (!doc)
         return NULL;
@@ -631,12 +632,12 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     g_autofree char *uuid = vs_hv_uuid(dom);
     /* The files to remove come from the definition: unread (the connection
      * broke), the delete would strand them, so it does not start. */
-    g_autoptr(GPtrArray) files = owned_images(dom, error);
-    int persistence = files ? virDomainIsPersistent(dom) : -1;
-    if (files && persistence < 0)
+    int persistence = virDomainIsPersistent(dom);
+    if (persistence < 0)
         vs_hv_set_error(error, "cannot read VM '%s'", name);
     bool persistent = persistence == 1;
-    VsJournal *journal = persistence >= 0 ? vs_journal_begin("delete", uuid, error) : NULL;
+    g_autoptr(GPtrArray) files = persistence >= 0 ? owned_images(dom, persistent, error) : NULL;
+    VsJournal *journal = files ? vs_journal_begin("delete", uuid, error) : NULL;
     bool ok = journal != NULL;
     if (ok) {
         vs_journal_set_list(journal, "files", (const char *const *)files->pdata, files->len);
