@@ -17,6 +17,7 @@
 #include "util/log.h"
 #include "util/random.h"
 #include "util/reaper.h"
+#include "util/statelock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -316,6 +317,12 @@ static int run(Options *o)
         o->public_origin = canonical;
         vs_info("public origin (a proxy in front): %s", o->public_origin);
     }
+    const char *listen = o->listen ? o->listen : "127.0.0.1:8001";
+    int listen_fd = vs_server_listen(listen, &error);
+    if (listen_fd < 0) {
+        vs_error("%s", error->message);
+        return 1;
+    }
     if (!o->state_dir)
         o->state_dir = default_state_dir();
     if (!g_path_is_absolute(o->state_dir)) {
@@ -325,6 +332,10 @@ static int run(Options *o)
     }
     if (g_mkdir_with_parents(o->state_dir, 0700) != 0 || chmod(o->state_dir, 0700) != 0) {
         vs_error("cannot create state directory %s: %s", o->state_dir, g_strerror(errno));
+        return 1;
+    }
+    if (!vs_state_lock(o->state_dir, &error)) {
+        vs_error("%s", error->message);
         return 1;
     }
     g_autofree char *token = load_or_make_token(o->state_dir, &error);
@@ -353,7 +364,6 @@ static int run(Options *o)
         vs_error("cannot keep task records in %s: %s", tasks_dir, error->message);
         return 1;
     }
-    const char *listen = o->listen ? o->listen : "127.0.0.1:8001";
     g_autofree char *host = NULL;
     guint16 port = 0;
     if (!o->tls_cert && vs_listen_parse(listen, &host, &port) && !vs_listen_is_loopback(host)) {
@@ -378,7 +388,7 @@ static int run(Options *o)
     if (!g_file_test(index, G_FILE_TEST_IS_REGULAR))
         vs_warn("no web UI: %s has no index.html (see --web-dir); the API is served",
                 server_config.web_dir);
-    VsServer *server = vs_server_start(&server_config, &error);
+    VsServer *server = vs_server_start(&server_config, listen_fd, &error);
     if (!server) {
         vs_error("%s", error->message);
         vs_hv_shutdown();

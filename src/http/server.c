@@ -664,12 +664,14 @@ static bool addr_is_loopback(const struct sockaddr_storage *addr)
     return IN6_IS_ADDR_LOOPBACK(v6) || (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127);
 }
 
-static bool resolve_listen(VsServer *srv, char **host_out, guint16 *port, GError **error)
+/* LISTEN's host (as given) and port, and the address it resolves to. */
+static bool resolve_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *addr_len,
+                           char **host_out, guint16 *port, GError **error)
 {
     g_autofree char *host = NULL;
-    if (!vs_listen_parse(srv->config.listen, &host, port)) {
+    if (!vs_listen_parse(listen, &host, port)) {
         g_set_error(error, VS_ERROR, VS_ERR_INVALID, "cannot parse listen address '%s' (want ADDR:PORT)",
-                    srv->config.listen);
+                    listen);
         return false;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -680,32 +682,107 @@ static bool resolve_listen(VsServer *srv, char **host_out, guint16 *port, GError
         g_set_error(error, VS_ERROR, VS_ERR_INVALID, "cannot resolve listen address '%s'", host);
         return false;
     }
-    memcpy(&srv->addr, res->ai_addr, res->ai_addrlen);
+    memset(addr, 0, sizeof *addr);
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *addr_len = res->ai_addrlen;
     freeaddrinfo(res);
     *host_out = g_steal_pointer(&host);
     return true;
 }
 
-VsServer *vs_server_start(const VsServerConfig *config, GError **error)
+int vs_server_listen(const char *address, GError **error)
 {
-    g_autofree VsServer *srv = g_new0(VsServer, 1);
-    g_mutex_init(&srv->drain_lock);
-    g_cond_init(&srv->drained);
-    srv->config = *config;
+    struct sockaddr_storage addr;
+    socklen_t addr_len = 0;
     g_autofree char *host = NULL;
     guint16 port = 0;
-    if (!resolve_listen(srv, &host, &port, error))
-        return NULL;
+    if (!resolve_listen(address, &addr, &addr_len, &host, &port, error))
+        return -1;
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    /* As libmicrohttpd sets them on a socket of its own. */
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+        (addr.ss_family != AF_INET6 ||
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == 0) &&
+        bind(fd, (struct sockaddr *)&addr, addr_len) == 0 && listen(fd, SOMAXCONN) == 0)
+        return fd;
+    int err = errno;
+    g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot listen on %s: %s", address,
+                g_strerror(err));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* The port LISTEN_FD is bound to. */
+static guint16 bound_port(const struct sockaddr_storage *addr)
+{
+    return ntohs(addr->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port
+                                             : ((const struct sockaddr_in *)addr)->sin_port);
+}
+
+/* Fills SRV from CONFIG and LISTEN_FD, checks that plain HTTP stays on
+ * loopback and reads the TLS files: false, with ERROR, if it may not be
+ * served. */
+static bool prepare(VsServer *srv, const VsServerConfig *config, int listen_fd, GError **error)
+{
+    g_autofree char *host = NULL;
+    guint16 port = 0;
+    socklen_t addr_len = sizeof srv->addr;
+    srv->config = *config;
+    if (!vs_listen_parse(config->listen, &host, &port) ||
+        getsockname(listen_fd, (struct sockaddr *)&srv->addr, &addr_len) != 0) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "no socket listening on '%s'", config->listen);
+        return false;
+    }
     bool tls = config->tls_cert && config->tls_key;
     if (!tls && !(vs_listen_is_loopback(host) && addr_is_loopback(&srv->addr))) {
         g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                     "refusing to serve plain HTTP on non-loopback address %s: give --tls-cert and --tls-key",
                     host);
-        return NULL;
+        return false;
     }
     if (tls && (!g_file_get_contents(config->tls_cert, &srv->tls_cert_pem, NULL, error) ||
-                !g_file_get_contents(config->tls_key, &srv->tls_key_pem, NULL, error))) {
-        g_free(srv->tls_cert_pem);
+                !g_file_get_contents(config->tls_key, &srv->tls_key_pem, NULL, error)))
+        return false;
+    srv->web_dir = g_strdup(config->web_dir);
+    srv->config.web_dir = srv->web_dir;
+    srv->on_loopback = addr_is_loopback(&srv->addr);
+    srv->listen_host = g_strdup(host);
+    if (config->public_origin) {
+        const char *authority = strstr(config->public_origin, "://");
+        srv->public_host = authority ? host_name(authority + 3) : NULL;
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    srv->url = g_strdup_printf("%s://%s%s%s:%u", tls ? "https" : "http", v6 ? "[" : "", host,
+                               v6 ? "]" : "", bound_port(&srv->addr));
+    return true;
+}
+
+/* What vs_server_stop frees, for a server that never started too. */
+static void free_server(VsServer *srv)
+{
+    g_mutex_clear(&srv->drain_lock);
+    g_cond_clear(&srv->drained);
+    if (srv->watchdog)
+        vs_watchdog_free(srv->watchdog);
+    g_free(srv->url);
+    g_free(srv->web_dir);
+    g_free(srv->tls_cert_pem);
+    g_free(srv->tls_key_pem);
+    g_free(srv->public_host);
+    g_free(srv->listen_host);
+    g_free(srv);
+}
+
+VsServer *vs_server_start(const VsServerConfig *config, int listen_fd, GError **error)
+{
+    VsServer *srv = g_new0(VsServer, 1);
+    g_mutex_init(&srv->drain_lock);
+    g_cond_init(&srv->drained);
+    if (!prepare(srv, config, listen_fd, error)) {
+        close(listen_fd);
+        free_server(srv);
         return NULL;
     }
     /* poll(), not select(): descriptors may go beyond 1024 (main.c raises
@@ -715,52 +792,36 @@ VsServer *vs_server_start(const VsServerConfig *config, GError **error)
                          MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (srv->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    if (tls)
+    if (srv->tls_cert_pem)
         flags |= MHD_USE_TLS;
-    srv->web_dir = g_strdup(config->web_dir);
-    srv->config.web_dir = srv->web_dir;
-    srv->on_loopback = addr_is_loopback(&srv->addr);
-    srv->listen_host = g_strdup(host);
-    if (config->public_origin) {
-        const char *authority = strstr(config->public_origin, "://");
-        srv->public_host = authority ? host_name(authority + 3) : NULL;
-    }
     /* $VIRTSNAP_HEADER_DEADLINE (seconds) is for tests. */
     const char *deadline = g_getenv("VIRTSNAP_HEADER_DEADLINE");
     srv->watchdog = vs_watchdog_new(deadline ? MAX(g_ascii_strtoll(deadline, NULL, 10), 1)
                                              : VS_HEADER_DEADLINE);
     struct MHD_OptionItem options[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &srv->addr},
+        {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_escaped, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_CONNECTION_LIMIT, NULL},
-        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->tls_key_pem},
+        {srv->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->tls_key_pem},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, options,
-                                MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(flags, bound_port(&srv->addr), NULL, NULL, on_request, srv,
+                                MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!srv->mhd) {
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot listen on %s (address in use?)",
-                    config->listen);
-        g_free(srv->tls_cert_pem);
-        g_free(srv->tls_key_pem);
-        g_free(srv->web_dir);
-        g_free(srv->public_host);
-        g_free(srv->listen_host);
-        vs_watchdog_free(srv->watchdog);
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot serve on %s (libmicrohttpd refused "
+                    "to start; see the messages above)", config->listen);
+        /* listen_fd is not closed here: libmicrohttpd may have closed it
+         * already, and the daemon ends on this error anyway. */
+        free_server(srv);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    guint16 bound = info ? info->port : port;
-    bool v6 = strchr(host, ':') != NULL;
-    srv->url = g_strdup_printf("%s://%s%s%s:%u", tls ? "https" : "http", v6 ? "[" : "", host,
-                               v6 ? "]" : "", bound);
-    return g_steal_pointer(&srv);
+    return srv;
 }
 
 const char *vs_server_url(const VsServer *srv) { return srv->url; }
@@ -792,14 +853,5 @@ void vs_server_stop(VsServer *srv)
     MHD_stop_daemon(srv->mhd);
     if (listening != MHD_INVALID_SOCKET)
         close(listening);
-    g_mutex_clear(&srv->drain_lock);
-    g_cond_clear(&srv->drained);
-    vs_watchdog_free(srv->watchdog);
-    g_free(srv->url);
-    g_free(srv->web_dir);
-    g_free(srv->tls_cert_pem);
-    g_free(srv->tls_key_pem);
-    g_free(srv->public_host);
-    g_free(srv->listen_host);
-    g_free(srv);
+    free_server(srv);
 }

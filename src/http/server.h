@@ -19,7 +19,14 @@ typedef struct {
 
 typedef struct VsServer VsServer;
 
-VsServer *vs_server_start(const VsServerConfig *config, GError **error);
+/* Binds ADDRESS ("ADDR:PORT", "[V6]:PORT", "localhost:PORT"; port 0: any
+ * free one) and listens, before anything else is set up, so that an
+ * address in use is said at once: the socket, or -1 with ERROR. Nothing is
+ * served on it until vs_server_start: connections wait in its backlog. */
+int vs_server_listen(const char *address, GError **error);
+/* Serves on LISTEN_FD (from vs_server_listen on CONFIG's listen, which the
+ * server takes: closed when it stops or fails to start). */
+VsServer *vs_server_start(const VsServerConfig *config, int listen_fd, GError **error);
 /* The URL clients use, e.g. "http://127.0.0.1:8001". */
 const char *vs_server_url(const VsServer *server);
 void vs_server_stop(VsServer *server);

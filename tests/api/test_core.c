@@ -793,6 +793,45 @@ static void test_bad_options(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* One daemon per state directory: a second one on the same directory stops
+ * at once, naming the first (before, on any driver but the embedded one,
+ * it ran beside it, each recovering the other's journal). An address in
+ * use stops the start before anything is made in the state directory. */
+static void test_one_daemon_per_state_dir(void **state)
+{
+    (void)state;
+    g_autofree char *same_dir = g_strdup_printf("--state-dir=%s", api_d->state_dir);
+    const char *same[] = {"timeout", "10", vs_test_daemon_binary(), same_dir,
+                          "--connect=test:///default", "--listen=127.0.0.1:0", NULL};
+    g_autofree char *out = NULL, *err = NULL;
+    int status = 0;
+    assert_true(g_spawn_sync(NULL, (char **)same, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                             &err, &status, NULL));
+    g_autofree char *holder = g_strdup_printf("another virtsnapd (pid %d) uses the state directory %s",
+                                              (int)api_d->pid, api_d->state_dir);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, holder))
+        fail_msg("second daemon on one state directory: status %d, stderr: %s", status, err);
+    g_autoptr(VsTestResponse) still = vs_http(api_d, "GET", "/vms", NULL);
+    assert_int_equal(still->status, 200);
+
+    g_autofree char *parent = g_dir_make_tmp("virtsnap-port-XXXXXX", NULL);
+    g_autofree char *fresh = g_build_filename(parent, "state", NULL);
+    g_autofree char *fresh_arg = g_strdup_printf("--state-dir=%s", fresh);
+    g_autofree char *taken = g_strdup_printf("--listen=127.0.0.1:%d", api_d->port);
+    const char *busy[] = {"timeout", "10", vs_test_daemon_binary(), fresh_arg,
+                          "--connect=test:///default", taken, NULL};
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    assert_true(g_spawn_sync(NULL, (char **)busy, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                             &err, &status, NULL));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+        !strstr(err, "cannot listen on 127.0.0.1:") || !strstr(err, "Address already in use"))
+        fail_msg("address in use: status %d, stderr: %s", status, err);
+    if (g_file_test(fresh, G_FILE_TEST_EXISTS))
+        fail_msg("the state directory %s was made although the address was in use", fresh);
+    g_rmdir(parent);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_sigterm),
         cmocka_unit_test(test_sigterm_answers_requests),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_one_daemon_per_state_dir),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

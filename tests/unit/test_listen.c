@@ -87,7 +87,10 @@ static void test_localhost_binds_loopback(void **state)
     (void)state;
     VsServerConfig config = {.listen = "LocalHost:0", .web_dir = ".", .max_body = 4096};
     g_autoptr(GError) error = NULL;
-    VsServer *srv = vs_server_start(&config, &error);
+    int listen_fd = vs_server_listen(config.listen, &error);
+    if (listen_fd < 0)
+        fail_msg("not bound: %s", error->message);
+    VsServer *srv = vs_server_start(&config, listen_fd, &error);
     if (!srv)
         fail_msg("not started: %s", error->message);
     const char *url = vs_server_url(srv);
