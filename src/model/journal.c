@@ -466,6 +466,19 @@ static VsJournalOutcome recover_clone(virConnectPtr conn, GKeyFile *kf)
     return VS_JOURNAL_UNDONE;
 }
 
+/* A VM create died or broke off between making its disk and knowing
+ * whether libvirt defined it: DONE if libvirt has the VM (its files are
+ * its own), else UNDONE with the files removed. DOM: the VM of the
+ * record's UUID, NULL when libvirt said it has none. */
+static VsJournalOutcome recover_create(virDomainPtr dom, const char *uuid, GKeyFile *kf)
+{
+    if (dom)
+        return VS_JOURNAL_DONE;
+    remove_files(kf, "files", false);
+    vs_info("recovery: removed the disk of a VM create that did not reach libvirt (%s)", uuid);
+    return VS_JOURNAL_UNDONE;
+}
+
 /* A revert died. libvirt stops QEMU and starts it again from the snapshot, so
  * the VM may be left shut off (or its half-started QEMU is killed when libvirt
  * reconnects): then revert again. A VM already in the snapshot's state is
@@ -576,6 +589,8 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
         return recover_rename(dom, kf) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "clone") == 0)
         return recover_clone(conn, kf) != VS_JOURNAL_UNSETTLED;
+    if (g_strcmp0(kind, "create") == 0 && uuid)
+        return recover_create(dom, uuid, kf) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "revert") == 0 && dom)
         return recover_revert(dom, kf) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "delete") == 0 && uuid)
@@ -588,14 +603,16 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
 /* Whether a record cut off while virtsnapd runs, when it cannot be
  * settled, is held pending (the VM's changes wait for it) rather than
  * dropped: a create and a rename, whose replay is safe and which a later
- * change could spoil (a rename's tree), and a clone, whose half-made VM was
- * never handed over (its changes wait too). A revert or delete is not
+ * change could spoil (a rename's tree), a clone, whose half-made VM was
+ * never handed over (its changes wait too), and a VM create, whose disk
+ * stays until libvirt says whether it has the VM. A revert or delete is not
  * replayed: its client is told to look and try again. Records found at
  * start are all held pending (vs_journal_recover): nothing ran since. */
 static bool pends(GKeyFile *kf)
 {
     g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
-    return !g_strcmp0(kind, "snapshot") || !g_strcmp0(kind, "rename") || !g_strcmp0(kind, "clone");
+    return !g_strcmp0(kind, "snapshot") || !g_strcmp0(kind, "rename") ||
+           !g_strcmp0(kind, "clone") || !g_strcmp0(kind, "create");
 }
 
 int vs_journal_recover(void)
@@ -657,6 +674,8 @@ static VsJournalOutcome settle_once(VsJournal *j, gint64 deadline)
         return recover_delete(conn, dom, uuid, j->kf);
     if (g_strcmp0(kind, "clone") == 0)
         return recover_clone(conn, j->kf);
+    if (g_strcmp0(kind, "create") == 0)
+        return recover_create(dom, uuid, j->kf);
     if (gone) /* with its snapshots */
         return VS_JOURNAL_UNDONE;
     if (g_strcmp0(kind, "snapdelete") == 0)

@@ -10,6 +10,7 @@
  *   rename    a VM whose snapshot metadata was dropped, all or some → redefine
  *             the saved tree
  *   revert    a VM left shut off (or paused) half-way → revert again
+ *   create    a VM libvirt has → keep it; not defined → remove its disk
  *   clone     → remove the half-made clone (domain, metadata, copied files)
  *   delete    → finish deleting (metadata, domain, images unless kept)
  *   snapdelete a live snapshot whose metadata went → remove its disk tags
@@ -25,8 +26,8 @@ typedef struct VsJournal VsJournal;
 /* Where records live; call once at start, before vs_journal_recover. */
 bool vs_journal_init(const char *state_dir, GError **error);
 
-/* Starts a record of KIND ("snapshot", "revert", "rename", "clone",
- * "delete", "snapdelete") for the VM with UUID; returns NULL only if it cannot be written
+/* Starts a record of KIND ("snapshot", "revert", "rename", "create",
+ * "clone", "delete", "snapdelete") for the VM with UUID; returns NULL only if it cannot be written
  * (with ERROR). */
 VsJournal *vs_journal_begin(const char *kind, const char *uuid, GError **error);
 void vs_journal_set(VsJournal *j, const char *key, const char *value);
@@ -55,10 +56,11 @@ typedef enum {
  *   rename    by defining the saved tree's missing snapshots under the VM's
  *             name as it is now (DONE: the tree is whole; renamed or not, ask
  *             libvirt);
+ *   create    DONE if libvirt has the VM, else UNDONE (its disk removed);
  *   clone     by removing the clone (UNDONE).
  * DONE clears ERROR. UNSETTLED (the connection or the job did not end in
  * time, the daemon stops, libvirt cannot say) says so in ERROR and, for a
- * snapshot, rename or clone, keeps the record (*J becomes NULL): the
+ * snapshot, rename, create or clone, keeps the record (*J becomes NULL): the
  * background settler (settler.h) or the VM's next operation (a clone's:
  * the clone's, under its lock) settles it (vs_journal_settle_pending),
  * or the next start; a revert or delete is not replayed on a VM that may

@@ -321,7 +321,32 @@ static char *build_domain_xml(const VsVmSpec *spec, const char *uuid, const char
     return vs_xml_to_string(doc);
 }
 
-/* vs_vm_create's work once SPEC's name is held. */
+/* Defines the VM of XML, or sets ERROR: libvirt's reason, a name another
+ * client took meanwhile (CONFLICT), or a call that broke off with the
+ * connection (UNAVAILABLE: libvirt may have defined it). */
+static virDomainPtr define_xml(virConnectPtr conn, const char *name, const char *xml,
+                               GError **error)
+{
+    /* (a test's fault: a definition libvirt refuses) */
+    const char *defined = vs_fault_fails("define") ? "<domain/>" : xml;
+    virDomainPtr dom = virDomainDefineXML(conn, defined);
+    if (dom)
+        return dom;
+    /* libvirt's reason, before the look-up for a race replaces it */
+    virErrorPtr why = virSaveLastError();
+    vs_hv_set_error_from(why, error, "cannot define VM '%s'", name);
+    g_autoptr(virDomain) raced = vs_hv_broke_off(error) ? NULL : virDomainLookupByName(conn, name);
+    if (raced) {
+        g_clear_error(error);
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists", name);
+    }
+    return NULL;
+}
+
+/* vs_vm_create's work once SPEC's name is held. A "create" journal record
+ * covers it from the disk's creation to the definition, so that neither a
+ * crash nor a define that broke off with the connection leaves a disk
+ * without its VM, or removes the disk of a VM libvirt did define. */
 static VsVm *define_new_vm(virConnectPtr conn, const VsVmSpec *spec, GError **error)
 {
     g_autofree char *uuid = g_uuid_string_random();
@@ -329,30 +354,44 @@ static VsVm *define_new_vm(virConnectPtr conn, const VsVmSpec *spec, GError **er
     g_autofree char *disk_path = vs_image_new_path(stem);
     g_autofree char *log_name = g_strdup_printf("%s.serial.log", uuid);
     g_autofree char *log_path = g_build_filename(vs_hv_logs_dir(), log_name, NULL);
-    if (!vs_image_create(disk_path, spec->disk_gib, spec->image, error))
-        return NULL;
     g_autofree char *vnc_name = g_strdup_printf("%s.vnc", uuid);
     g_autofree char *vnc_path = g_build_filename(vs_hv_vnc_dir(), vnc_name, NULL);
     g_autofree char *xml = build_domain_xml(spec, uuid, disk_path, log_path, vnc_path);
-    /* (a test's fault: a definition libvirt refuses) */
-    const char *defined = vs_fault_fails("define") ? "<domain/>" : xml;
-    g_autoptr(virDomain) dom = virDomainDefineXML(conn, defined);
-    if (!dom) {
-        /* libvirt's reason, before the look-up for a race replaces it */
-        virErrorPtr why = virSaveLastError();
-        g_autoptr(virDomain) raced = virDomainLookupByName(conn, spec->name);
-        if (raced) {
-            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "a VM named '%s' already exists",
-                        spec->name);
-            virFreeError(why);
-        } else {
-            vs_hv_set_error_from(why, error, "cannot define VM '%s'", spec->name);
-        }
-        g_unlink(disk_path);
+    VsJournal *journal = vs_journal_begin("create", uuid, error);
+    if (!journal)
         return NULL;
+    const char *files[] = {disk_path, log_path};
+    vs_journal_set_list(journal, "files", files, G_N_ELEMENTS(files));
+    /* A request for the new VM, once it can be found, waits for the end. */
+    VsVmLock *lock = vs_vmlock_for(uuid);
+    vs_vmlock_acquire(lock);
+    g_autoptr(virDomain) dom = NULL;
+    bool began = vs_journal_commit(journal, error) &&
+                 vs_image_create(disk_path, spec->disk_gib, spec->image, error);
+    if (began)
+        vs_fault_point("create-before-define");
+    if (began && !(dom = define_xml(conn, spec->name, xml, error)) && vs_hv_broke_off(error)) {
+        g_autofree char *what = g_strdup_printf("VM '%s' being created", spec->name);
+        g_autoptr(virConnect) back = NULL;
+        if (vs_journal_settle(&journal, what, error) == VS_JOURNAL_UNDONE)
+            g_prefix_error(error, "VM '%s' was not created, nothing of it is left: ", spec->name);
+        else if (!*error && (back = vs_hv_connect(error)) &&
+                 !(dom = virDomainLookupByUUIDString(back, uuid)))
+            vs_hv_set_error(error, "VM '%s' was created, but cannot be looked up", spec->name);
+    } else if (began && !dom) {
+        g_unlink(disk_path);
     }
+    if (dom)
+        vs_fault_point("create-after-define");
+    vs_journal_end(journal);
+    vs_vmlock_release(lock);
+    if (!dom)
+        return NULL;
     vs_info("defined VM '%s' (%s) with disk %s", spec->name, uuid, disk_path);
-    return vm_from_domain(dom, error);
+    VsVm *vm = vm_from_domain(dom, error);
+    if (!vm)
+        g_prefix_error(error, "VM '%s' was created, but cannot be read back: ", spec->name);
+    return vm;
 }
 
 VsVm *vs_vm_create(const VsVmSpec *in, GError **error)

@@ -6,7 +6,9 @@
  * image and the original intact; a delete killed at delete-before-power-off
  * (running VM, and shut-off VM with ?disks=keep) is finished: the VM is gone,
  * its images gone (or kept with their internal snapshots), and a new VM of the
- * same name has no snapshots. STATE/journal is empty after every scenario. */
+ * same name has no snapshots; a create killed before its define leaves no
+ * disk, and after it the VM with its disk. STATE/journal is empty after
+ * every scenario. */
 #include "crash.h"
 
 #include <glib/gstdio.h>
@@ -332,6 +334,42 @@ static void test_delete_keep(void **state)
     delete_fault("dl-keep", false, true);
 }
 
+/* ---- create ------------------------------------------------------------ */
+
+/* A VM create killed at POINT, after its disk is made: after the restart,
+ * the VM and its disk are both there (DEFINED) or neither (before, a kill
+ * ahead of the define left its disk in STATE/images, named by no VM). */
+static void create_fault(const char *point, bool defined)
+{
+    g_autofree char *images = vs_state_path(crash.d, "images", NULL);
+    g_autofree char *images_before = vs_dir_list(images);
+    crash_arm(point);
+    g_autoptr(VsTestResponse) cut = vs_http(crash.d, "POST", "/vms", "{\"name\":\"cr\",\"disk\":1}");
+    crash_wait_killed(point);
+    crash_restart_clean();
+    g_autofree char *images_after = vs_dir_list(images);
+    if (!defined) {
+        assert_false(vs_guest_vm_exists(crash.d, "cr"));
+        assert_string_equal(images_after, images_before);
+    } else {
+        json_t *vm = vs_guest_vm_get(crash.d, "cr");
+        const char *disk = vs_json_str(json_array_get(json_object_get(vm, "disks"), 0), "path");
+        if (!g_file_test(disk, G_FILE_TEST_IS_REGULAR))
+            fail_msg("the VM's disk %s is gone", disk);
+        json_decref(vm);
+        assert_true(strlen(images_after) > strlen(images_before));
+        g_autoptr(VsTestResponse) del = vs_expect(crash.d, 204, "DELETE", NULL, "/vms/cr");
+    }
+    crash_check_journal_empty();
+}
+
+static void test_create(void **state)
+{
+    (void)state;
+    create_fault("create-before-define", false);
+    create_fault("create-after-define", true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +377,7 @@ int main(void)
         CRASH_TEST(test_clone),
         CRASH_TEST(test_delete_running),
         CRASH_TEST(test_delete_keep),
+        CRASH_TEST(test_create),
     };
     int failed = crash_run_group("crash-vms", tests, G_N_ELEMENTS(tests));
     g_free(tree_vm);

@@ -15,7 +15,8 @@
  * once the connection is back; a VM started whose answer cannot be read
  * back is a 503, not a made-up shut-off VM; a VM delete whose definition
  * cannot be read (to know its files) does not start; a clone whose new
- * name libvirt cannot check is refused at once (503). */
+ * name libvirt cannot check is refused at once (503); a VM create cut at
+ * its define answers by what libvirtd did. */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -719,6 +720,42 @@ static void test_clone_name_check_cut(void **state)
     assert_int_equal(again->status, 409);
 }
 
+/* A VM create whose define is cut: once the connection is back, a define
+ * libvirtd did is a 201 with the VM and its disk (before, 503 and its disk
+ * deleted under the defined VM); one libvirtd never saw is a 503 saying
+ * nothing is left, and no disk stays behind. */
+static void test_create_define_cut(void **state)
+{
+    (void)state;
+    g_autofree char *images = g_build_filename(t.d->state_dir, "images", NULL);
+    int before = vs_dir_count(images);
+    int cuts = vs_relay_cuts();
+    vs_relay_arm(VS_CUT_AFTER_CALL, VS_PROC_DEFINE_XML);
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"dc\"}");
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    if (made->status != 201)
+        fail_msg("create, define cut after libvirtd saw it: %ld %s", made->status, made->body);
+    assert_string_equal(vs_json_str(made->json, "name"), "dc");
+    json_t *disks = json_object_get(made->json, "disks");
+    const char *disk = vs_json_str(json_array_get(disks, 0), "path");
+    if (!g_file_test(disk, G_FILE_TEST_IS_REGULAR))
+        fail_msg("the created VM's disk %s is gone", disk);
+    assert_int_equal(vs_dir_count(images), before + 1);
+    assert_journal_empty();
+    g_autoptr(VsTestResponse) again = vs_http(t.d, "POST", "/vms", "{\"name\": \"dc\"}");
+    assert_int_equal(again->status, 409);
+
+    vs_relay_arm(VS_CUT_BEFORE, VS_PROC_DEFINE_XML);
+    g_autoptr(VsTestResponse) lost = vs_http(t.d, "POST", "/vms", "{\"name\": \"dl\"}");
+    assert_int_equal(vs_relay_cuts(), cuts + 2);
+    if (lost->status != 503 || !strstr(vs_json_str(lost->json, "reason"), "nothing of it is left"))
+        fail_msg("create, define cut before libvirtd saw it: %ld %s", lost->status, lost->body);
+    g_autoptr(VsTestResponse) none = get_when_back("/vms/dl");
+    assert_int_equal(none->status, 404);
+    assert_int_equal(vs_dir_count(images), before + 1);
+    assert_journal_empty();
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("broken-call test"))
@@ -738,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_clone_cut),
         cmocka_unit_test(test_gone_while_away),
         cmocka_unit_test(test_rename_check_cut),
+        cmocka_unit_test(test_create_define_cut),
         cmocka_unit_test(test_action_answer_cut),
         cmocka_unit_test(test_delete_read_cut),
         cmocka_unit_test(test_clone_name_check_cut),
