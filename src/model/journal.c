@@ -395,7 +395,7 @@ static char *keep_tree(virDomainPtr dom, const VsSnapshotTree *tree)
     return path;
 }
 
-static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf)
+static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf, const char *path)
 {
     g_autoptr(GPtrArray) xml = get_list(kf, "tree");
     if (xml->len == 0)
@@ -415,6 +415,10 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf)
             return VS_JOURNAL_UNSETTLED;
         int refusals = g_key_file_get_integer(kf, "op", "refusals", NULL) + 1;
         g_key_file_set_integer(kf, "op", "refusals", refusals);
+        /* counted across restarts too (the record is rewritten whole) */
+        g_autoptr(GError) unsaved = NULL;
+        if (!g_key_file_save_to_file(kf, path, &unsaved))
+            vs_warn("recovery: cannot count the refusal in %s: %s", path, unsaved->message);
         g_autofree char *kept = refusals >= RENAME_REFUSALS ? keep_tree(dom, tree) : NULL;
         if (!kept)
             return VS_JOURNAL_UNSETTLED;
@@ -576,7 +580,7 @@ static VsJournalOutcome recover_snapshot_delete(virDomainPtr dom, GKeyFile *kf)
 /* Repairs what one record shows; false if the record must stay for the
  * next start (libvirt could not answer: the VM's lookup failed, or a
  * create, rename, clone or delete could not be settled). */
-static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
+static bool recover_record(virConnectPtr conn, GKeyFile *kf, const char *path, gint64 deadline)
 {
     g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
     g_autofree char *uuid = g_key_file_get_string(kf, "op", "uuid", NULL);
@@ -586,7 +590,7 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, gint64 deadline)
     if (g_strcmp0(kind, "snapshot") == 0 && dom)
         return recover_snapshot(dom, uuid, kf, deadline) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "rename") == 0 && dom)
-        return recover_rename(dom, kf) != VS_JOURNAL_UNSETTLED;
+        return recover_rename(dom, kf, path) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "clone") == 0)
         return recover_clone(conn, kf) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "create") == 0 && uuid)
@@ -636,7 +640,7 @@ int vs_journal_recover(void)
             continue;
         }
         /* Without libvirt (away at start) nothing is settled now. */
-        if (conn && recover_record(conn, kf, deadline)) {
+        if (conn && recover_record(conn, kf, path, deadline)) {
             g_unlink(path);
             handled++;
             continue;
@@ -687,7 +691,7 @@ static VsJournalOutcome settle_once(VsJournal *j, gint64 deadline)
     if (g_strcmp0(kind, "revert") == 0)
         return finish_revert(dom, j->kf, deadline);
     if (g_strcmp0(kind, "rename") == 0)
-        return recover_rename(dom, j->kf);
+        return recover_rename(dom, j->kf, j->path);
     return VS_JOURNAL_UNSETTLED;
 }
 

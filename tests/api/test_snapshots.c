@@ -1079,8 +1079,8 @@ static void test_rename_tree_refused(void **state)
 }
 
 /* A tree libvirt refuses for good does not hold the VM for ever: after 10
- * refusals its XML is kept in STATE/kept-trees/ and the VM's changes (here
- * its delete) go on. */
+ * refusals (counted in its journal record, so across restarts too) its XML
+ * is kept in STATE/kept-trees/ and the VM's changes (here its delete) go on. */
 static void test_rename_tree_refused_for_good(void **state)
 {
     (void)state;
@@ -1092,12 +1092,22 @@ static void test_rename_tree_refused_for_good(void **state)
     api_check_error(r, 500, "did not take all of its snapshots back");
     long status = 0;
     int tries = 0;
+    g_autofree char *journal = g_build_filename(api_d->state_dir, "journal", NULL);
+    int counted = 0; /* the refusals the record on disk holds (for the next start) */
     for (; tries < 40 && status != 204; tries++) {
         g_autoptr(VsTestResponse) del = vs_http(api_d, "DELETE", "/vms/rg-new", NULL);
         status = del->status;
         if (status != 204)
             api_check_error(del, 503, "not settled yet");
+        g_autoptr(GDir) records = g_dir_open(journal, 0, NULL);
+        const char *name = records ? g_dir_read_name(records) : NULL;
+        g_autofree char *record = name ? g_build_filename(journal, name, NULL) : NULL;
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        if (status != 204 && record && g_key_file_load_from_file(kf, record, 0, NULL))
+            counted = MAX(counted, g_key_file_get_integer(kf, "op", "refusals", NULL));
     }
+    if (counted < 1)
+        fail_msg("the rename's record on disk never counted a refusal");
     print_message("the delete went through at try %d\n", tries);
     assert_int_equal(status, 204);
     g_autofree char *kept = g_build_filename(api_d->state_dir, "kept-trees", NULL);
