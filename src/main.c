@@ -17,7 +17,7 @@
 #include "util/log.h"
 #include "util/random.h"
 #include "util/reaper.h"
-#include "util/statelock.h"
+#include "util/statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -229,12 +229,24 @@ static bool check_options(const Options *o, GError **error)
 static char *load_or_make_token(const char *state_dir, GError **error)
 {
     g_autofree char *path = g_build_filename(state_dir, "token", NULL);
-    char *text = NULL;
-    if (g_file_get_contents(path, &text, NULL, NULL)) {
+    int existing = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (existing >= 0 || errno != ENOENT) {
+        /* One that another user could have written or read lets its holder in. */
+        char text[256] = "";
+        ssize_t n = -1;
+        if (existing < 0 ||
+            (vs_state_file_private(existing, path, error) &&
+             (n = read(existing, text, sizeof text - 1)) < 0))
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot read %s: %s", path,
+                        g_strerror(errno));
+        if (existing >= 0)
+            close(existing);
+        if (n < 0)
+            return NULL;
+        text[n] = '\0';
         g_strstrip(text);
         if (strlen(text) >= 32)
-            return text;
-        g_free(text);
+            return g_strdup(text);
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "%s is too short to be a token; delete it", path);
         return NULL;
     }
@@ -325,16 +337,12 @@ static int run(Options *o)
     }
     if (!o->state_dir)
         o->state_dir = default_state_dir();
-    if (!g_path_is_absolute(o->state_dir)) {
-        char *abs = g_canonicalize_filename(o->state_dir, NULL);
-        g_free(o->state_dir);
-        o->state_dir = abs;
-    }
-    if (g_mkdir_with_parents(o->state_dir, 0700) != 0 || chmod(o->state_dir, 0700) != 0) {
-        vs_error("cannot create state directory %s: %s", o->state_dir, g_strerror(errno));
-        return 1;
-    }
-    if (!vs_state_lock(o->state_dir, &error)) {
+    /* absolute, without "." or ".." parts: the daemon's files are known by
+     * their place under it */
+    char *canonical_state = g_canonicalize_filename(o->state_dir, NULL);
+    g_free(o->state_dir);
+    o->state_dir = canonical_state;
+    if (!vs_state_dir_make(o->state_dir, &error) || !vs_state_lock(o->state_dir, &error)) {
         vs_error("%s", error->message);
         return 1;
     }

@@ -1,6 +1,8 @@
 /* images.c: qcow2 image creation, whole-file copies, ownership. */
 #include "images.h"
 
+#include "../util/files.h"
+
 #include "../util/error.h"
 #include "../util/log.h"
 #include "hv.h"
@@ -185,9 +187,7 @@ bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gp
 
 bool vs_image_is_owned(const char *path)
 {
-    const char *dir = vs_hv_images_dir();
-    size_t len = strlen(dir);
-    return path && strncmp(path, dir, len) == 0 && path[len] == '/' && !strstr(path, "/../");
+    return vs_path_is_inside(path, vs_hv_images_dir());
 }
 
 char *vs_image_new_path(const char *stem)

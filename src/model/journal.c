@@ -434,14 +434,28 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf, const cha
     return VS_JOURNAL_DONE;
 }
 
+/* Removes the files the record's list KEY names (ONLY_LOGS: the serial logs
+ * and VNC sockets among them), each only if it lies where virtsnapd keeps
+ * its own, or is a clone's copy of the UEFI variable store (beside the
+ * source's, named by the clone's new UUID): a record names nothing else. */
 static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
 {
     g_autoptr(GPtrArray) files = get_list(kf, key);
+    g_autofree char *live = g_build_filename(vs_hv_state_dir(), "live", NULL);
+    g_autofree char *new_uuid = g_key_file_get_string(kf, "op", "new_uuid", NULL);
+    g_autofree char *nvram = new_uuid ? g_strdup_printf("/%s_VARS.fd", new_uuid) : NULL;
     for (guint i = 0; i < files->len; i++) {
         const char *path = g_ptr_array_index(files, i);
-        if (!only_logs || g_str_has_prefix(path, vs_hv_logs_dir()) ||
-            g_str_has_prefix(path, vs_hv_vnc_dir()))
+        bool log = vs_path_is_inside(path, vs_hv_logs_dir()) ||
+                   vs_path_is_inside(path, vs_hv_vnc_dir());
+        bool ours = log || vs_path_is_inside(path, vs_hv_images_dir()) ||
+                    vs_path_is_inside(path, live) ||
+                    (nvram && g_path_is_absolute(path) && g_str_has_suffix(path, nvram) &&
+                     !strstr(path, "/../"));
+        if (ours && (log || !only_logs))
             g_unlink(path);
+        else if (!ours)
+            vs_warn("recovery: %s is not among virtsnapd's files; left as it is", path);
     }
 }
 

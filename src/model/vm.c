@@ -5,6 +5,7 @@
 
 #include "../util/error.h"
 #include "../util/fault.h"
+#include "../util/files.h"
 #include "../util/hugepages.h"
 #include "../util/log.h"
 #include "../util/names.h"
@@ -215,6 +216,15 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
                         "a kept disk out of %s first", spec->image, vs_hv_images_dir());
             return false;
         }
+        /* Nor the daemon's own files: its token, TLS key, other VMs' memory
+         * files, libvirt's state (the guest would read them as its disk). */
+        g_autofree char *state = realpath(vs_hv_state_dir(), NULL);
+        if (real && state && g_str_has_prefix(real, state) && real[strlen(state)] == '/') {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "field 'image': %s is in virtsnap's state directory %s, which holds its "
+                        "own files, not images", spec->image, vs_hv_state_dir());
+            return false;
+        }
         /* An overlay smaller than its image would show the guest a disk
          * cut off at its end. */
         guint64 size = 0;
@@ -366,8 +376,14 @@ static VsVm *define_new_vm(virConnectPtr conn, const VsVmSpec *spec, GError **er
     VsVmLock *lock = vs_vmlock_for(uuid);
     vs_vmlock_acquire(lock);
     g_autoptr(virDomain) dom = NULL;
-    bool began = vs_journal_commit(journal, error) &&
-                 vs_image_create(disk_path, spec->disk_gib, spec->image, error);
+    /* The image as it is now, not a symbolic link that may lead elsewhere
+     * later (under the overlay that depends on its contents). */
+    g_autofree char *base = spec->image ? realpath(spec->image, NULL) : NULL;
+    if (spec->image && !base)
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s: %s", spec->image,
+                    g_strerror(errno));
+    bool began = (!spec->image || base) && vs_journal_commit(journal, error) &&
+                 vs_image_create(disk_path, spec->disk_gib, base, error);
     if (began)
         vs_fault_point("create-before-define");
     if (began && !(dom = define_xml(conn, spec->name, xml, error)) && vs_hv_broke_off(error)) {
@@ -628,12 +644,12 @@ static GPtrArray *owned_images(virDomainPtr dom, bool persistent, GError **error
     }
     g_autofree char *log = vs_xml_string(doc, NULL,
                                          "string(/domain/devices/serial[@type='file']/source/@path)");
-    if (log && g_str_has_prefix(log, vs_hv_logs_dir()))
+    if (vs_path_is_inside(log, vs_hv_logs_dir()))
         g_ptr_array_add(paths, g_steal_pointer(&log));
     /* QEMU leaves its VNC socket file behind when it ends. */
     g_autofree char *vnc = vs_xml_string(doc, NULL,
                                          "string(/domain/devices/graphics[@type='vnc']/@socket)");
-    if (vnc && g_str_has_prefix(vnc, vs_hv_vnc_dir()))
+    if (vs_path_is_inside(vnc, vs_hv_vnc_dir()))
         g_ptr_array_add(paths, g_steal_pointer(&vnc));
     return paths;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <string.h>
 #include <unistd.h>
 
 bool vs_dir_remove_files(const char *dir)
@@ -15,6 +16,18 @@ bool vs_dir_remove_files(const char *dir)
         g_unlink(path);
     }
     return g_rmdir(dir) == 0;
+}
+
+bool vs_path_is_inside(const char *path, const char *dir)
+{
+    size_t len = dir ? strlen(dir) : 0;
+    if (!path || !len || strncmp(path, dir, len) != 0 || path[len] != '/' || !path[len + 1])
+        return false;
+    g_auto(GStrv) parts = g_strsplit(path + len + 1, "/", -1);
+    for (char **part = parts; *part; part++)
+        if (!**part || !strcmp(*part, ".") || !strcmp(*part, ".."))
+            return false;
+    return true;
 }
 
 bool vs_file_write_new(const char *path, const char *text, gsize len, GError **error)

@@ -7,6 +7,12 @@
  * nothing happens when DIR does not exist): whether DIR was removed. */
 bool vs_dir_remove_files(const char *dir);
 
+/* Whether PATH names something under DIR (absolute, without "." or ".."
+ * parts): DIR, a '/', then parts none of which is empty, "." or "..". A
+ * string check, for paths read from libvirt's definitions or the journal
+ * before virtsnapd removes what they name. */
+bool vs_path_is_inside(const char *path, const char *dir);
+
 /* The most vs_file_write_new writes whole even when the process is killed
  * during the write: one page, written from its start in one write(). */
 #define VS_FILE_NEW_MAX 4096

@@ -832,6 +832,59 @@ static void test_one_daemon_per_state_dir(void **state)
     g_rmdir(parent);
 }
 
+/* A journal record is replayed only on virtsnapd's own files: a clone's
+ * record naming a file elsewhere (as one planted in the state directory
+ * would) leaves that file alone, while the copy it names under
+ * STATE/images/ goes. And a state directory another user can write into is
+ * refused at start (before, it was used and its records replayed as root). */
+static void test_journal_own_files_only(void **state)
+{
+    (void)state;
+    VsTestDaemon *d = vs_test_daemon_start("test:///default", NULL);
+    vs_test_daemon_term(d);
+    g_autofree char *outside_dir = g_dir_make_tmp("virtsnap-victim-XXXXXX", NULL);
+    g_autofree char *victim = g_build_filename(outside_dir, "precious", NULL);
+    assert_true(g_file_set_contents(victim, "keep me", -1, NULL));
+    g_autofree char *copy = g_build_filename(d->state_dir, "images", "half-copied.qcow2", NULL);
+    assert_true(g_file_set_contents(copy, "x", -1, NULL));
+    g_autofree char *sneaky = g_build_filename(d->state_dir, "images", "..", "..",
+                                               g_path_get_basename(outside_dir), "precious", NULL);
+    g_autofree char *a = g_base64_encode((const guchar *)victim, strlen(victim));
+    g_autofree char *b = g_base64_encode((const guchar *)copy, strlen(copy));
+    g_autofree char *c = g_base64_encode((const guchar *)sneaky, strlen(sneaky));
+    g_autofree char *record = g_strdup_printf(
+        "[op]\nkind=clone\nuuid=11111111-2222-3333-4444-555555555555\n"
+        "new_uuid=11111111-2222-3333-4444-666666666666\nfiles=%s;%s;%s;\n", a, b, c);
+    g_autofree char *path = g_build_filename(d->state_dir, "journal", "clone-planted.op", NULL);
+    assert_true(g_file_set_contents(path, record, -1, NULL));
+    vs_test_daemon_restart(d);
+    g_autoptr(VsTestResponse) vms = vs_http(d, "GET", "/vms", NULL);
+    assert_int_equal(vms->status, 200);
+    assert_true(g_file_test(victim, G_FILE_TEST_EXISTS));
+    assert_false(g_file_test(copy, G_FILE_TEST_EXISTS));
+    assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
+    g_autofree char *said = g_strdup_printf("%s is not among virtsnapd's files", victim);
+    assert_non_null(strstr(log, said));
+    vs_test_daemon_term(d);
+    /* a state directory open to other users' writes is refused */
+    assert_int_equal(chmod(d->state_dir, 0777), 0);
+    g_autofree char *dir_arg = g_strdup_printf("--state-dir=%s", d->state_dir);
+    const char *argv[] = {"timeout", "10", vs_test_daemon_binary(), dir_arg,
+                          "--connect=test:///default", "--listen=127.0.0.1:0", NULL};
+    g_autofree char *out = NULL, *err = NULL;
+    int status = 0;
+    assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                             &err, &status, NULL));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, "writable by other users"))
+        fail_msg("state directory mode 0777: status %d, stderr: %s", status, err);
+    assert_int_equal(chmod(d->state_dir, 0700), 0);
+    vs_test_daemon_free(d);
+    g_unlink(victim);
+    g_rmdir(outside_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -853,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_answers_requests),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_one_daemon_per_state_dir),
+        cmocka_unit_test(test_journal_own_files_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

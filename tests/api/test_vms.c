@@ -303,6 +303,11 @@ static void test_create_with_image(void **state)
     g_autofree char *own = g_strdup_printf("{\"name\": \"on-own\", \"image\": \"%s\"}", path);
     g_autoptr(VsTestResponse) refused = vs_http(api_d, "POST", "/vms", own);
     api_check_error(refused, 400, "clone that VM instead");
+    /* Nor the daemon's own files (its token would become the guest's disk). */
+    g_autofree char *token = g_build_filename(api_d->state_dir, "token", NULL);
+    g_autofree char *secret = g_strdup_printf("{\"name\": \"on-token\", \"image\": \"%s\"}", token);
+    g_autoptr(VsTestResponse) own_file = vs_http(api_d, "POST", "/vms", secret);
+    api_check_error(own_file, 400, "state directory");
     g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/on-own", NULL);
     api_check_error(none, 404, NULL);
     /* A path to nothing says so. */

@@ -1,0 +1,102 @@
+/* statedir.c: the state directory's checks and lock file (see statedir.h). */
+#include "statedir.h"
+
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Whether a directory of mode MODE and owner UID may hold or lead to the
+ * state directory: no other user can write in it (or, sticky, replace
+ * what it holds). */
+static bool safe_ancestor(const struct stat *st)
+{
+    bool others_write = (st->st_mode & (S_IWGRP | S_IWOTH)) != 0;
+    return (st->st_uid == 0 || st->st_uid == geteuid()) &&
+           (!others_write || (st->st_mode & S_ISVTX));
+}
+
+bool vs_state_dir_make(const char *dir, GError **error)
+{
+    struct stat st;
+    /* the parents first, before anything is made in them */
+    g_autofree char *parent = g_path_get_dirname(dir);
+    while (strcmp(parent, "/") != 0 && strcmp(parent, ".") != 0) {
+        bool exists = lstat(parent, &st) == 0;
+        if ((exists && (!S_ISDIR(st.st_mode) || !safe_ancestor(&st))) ||
+            (!exists && errno != ENOENT)) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "state directory %s: its parent %s is not a directory that only root or "
+                        "this user can change (another user could replace what it holds)",
+                        dir, parent);
+            return false;
+        }
+        char *up = g_path_get_dirname(parent);
+        g_free(parent);
+        parent = up;
+    }
+    const char *wrong = NULL;
+    if (g_mkdir_with_parents(dir, 0700) != 0 || lstat(dir, &st) != 0)
+        wrong = g_strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        wrong = "not a directory (a symbolic link is not followed)";
+    else if (st.st_uid != geteuid())
+        wrong = "owned by another user";
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        wrong = "writable by other users";
+    else if ((st.st_mode & 077) && chmod(dir, 0700) != 0)
+        wrong = g_strerror(errno);
+    if (wrong)
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "state directory %s: %s", dir, wrong);
+    return !wrong;
+}
+
+bool vs_state_file_private(int fd, const char *path, GError **error)
+{
+    struct stat st;
+    const char *wrong = NULL;
+    if (fstat(fd, &st) != 0)
+        wrong = g_strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        wrong = "not a regular file";
+    else if (st.st_uid != geteuid())
+        wrong = "owned by another user";
+    else if (st.st_mode & 077)
+        wrong = "open to other users (it must be mode 0600)";
+    if (wrong)
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "%s: %s", path, wrong);
+    return !wrong;
+}
+
+bool vs_state_lock(const char *state_dir, GError **error)
+{
+    g_autofree char *path = g_build_filename(state_dir, "lock", NULL);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        char pid[32];
+        int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, len, 0) == len)
+            return true; /* fd stays open: the lock lasts as long as the process */
+    }
+    int err = errno;
+    if (fd >= 0 && (err == EWOULDBLOCK || err == EAGAIN)) {
+        char holder[32] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        g_strstrip(holder);
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "another virtsnapd (pid %s) uses the state directory %s: stop it, or give "
+                    "this one its own --state-dir",
+                    *holder ? holder : "unknown", state_dir);
+    } else {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot lock %s: %s", path, g_strerror(err));
+    }
+    if (fd >= 0)
+        close(fd);
+    return false;
+}
