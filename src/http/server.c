@@ -64,8 +64,14 @@ struct VsServer {
  * end. (libmicrohttpd can answer 413 only once the body is in.) */
 #define MAX_BODY_SECONDS 60
 
+/* The most a request that needs no body (GET, HEAD, a path no route
+ * takes) or a login's or logout's may send: small, since these are
+ * answered before any credentials are checked. */
+#define SMALL_BODY_MAX 4096
+
 typedef struct {
     GString *body;
+    size_t limit; /* of its body: max_body, or SMALL_BODY_MAX */
     bool too_large;
     size_t past_limit; /* bytes read and thrown away once too large */
     gint64 started;
@@ -294,7 +300,8 @@ static bool parse_body(struct MHD_Connection *conn, RequestState *st, VsApiRespo
 {
     *body = NULL;
     if (st->too_large) {
-        vs_api_error(api, 413, "the request body is larger than the limit");
+        vs_api_error(api, 413, "the request body is larger than the limit (%zu bytes here)",
+                     st->limit);
         return false;
     }
     if (st->body->len == 0)
@@ -364,8 +371,33 @@ static enum MHD_Result answer(struct MHD_Connection *conn, VsApiResponse *api, c
 /* What can be decided from the headers alone: 0 when the request may go on
  * (its body is read next), else the status of the refusal, answered in API
  * (*CHALLENGE: with WWW-Authenticate). Routes and authenticates into ST. */
+/* Whether METHOD on URL is refused for its path alone (no route takes it
+ * as MATCH says, or IS_STATIC: a web UI path without a file): API holds
+ * the answer and *ALLOW the methods a 405 names. */
+static bool route_refused(const char *method, const char *url, const VsRouteMatch *match,
+                          bool is_static, VsApiResponse *api, const char **allow)
+{
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    /* The web UI's paths take GET and HEAD only. */
+    bool web_path = !strcmp(url, "/") || !strcmp(url, "/index.html") ||
+                    g_str_has_prefix(url, "/static/");
+    if (is_static)
+        vs_api_error(api, 404, "no such file: %s", url);
+    else if (!get && web_path && match->status == VS_ROUTE_NOT_FOUND)
+        vs_api_error(api, 405, "method %s is not allowed here; use %s", method,
+                     *allow = "GET, HEAD");
+    else if (match->status == VS_ROUTE_NOT_FOUND)
+        vs_api_error(api, 404, "no such resource: %s", url);
+    else if (match->status == VS_ROUTE_BAD_PATH)
+        vs_api_error(api, 400, "the path has a malformed percent-escape");
+    else if (match->status == VS_ROUTE_BAD_METHOD)
+        vs_api_error(api, 405, "method %s is not allowed here; use %s", method,
+                     *allow = match->allow);
+    return api->status != 0;
+}
+
 static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method, const char *url,
-                 RequestState *st, VsApiResponse *api, bool *challenge)
+                 RequestState *st, VsApiResponse *api, const char **allow, bool *challenge)
 {
     *challenge = false;
     if (!host_allowed(srv, conn)) {
@@ -373,31 +405,41 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
                                "address, or the public origin set with --public-origin");
         return api->status;
     }
-    if (st->too_large) {
-        vs_api_error(api, 413, "the request body is larger than the limit");
-        return api->status;
-    }
     size_t n_routes;
     const VsRoute *routes = vs_api_routes(&n_routes);
     vs_route_match(routes, n_routes, method, url, &st->match);
+    bool found = st->match.status == VS_ROUTE_FOUND;
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    bool no_credentials_needed = !found || st->match.route->handler == (void *)vs_api_login ||
+                                 st->match.route->handler == (void *)vs_api_logout;
+    /* A path no route takes is answered now, its body never read (a GET
+     * may still be a web UI file: found once the request is in). */
+    if (!found && !get && route_refused(method, url, &st->match, false, api, allow))
+        return api->status;
+    st->limit = get || no_credentials_needed ? SMALL_BODY_MAX : srv->config.max_body;
+    const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    st->too_large = len && g_ascii_strtoull(len, NULL, 10) > st->limit;
+    if (st->too_large) {
+        vs_api_error(api, 413, "the request body is larger than the limit (%zu bytes here)",
+                     st->limit);
+        return api->status;
+    }
     /* A static file, an error, the login, or a logout (which clears the
      * cookie of an expired session too, and ends one only with its key):
      * decided once the body is in. */
-    bool logout = st->match.status == VS_ROUTE_FOUND &&
-                  st->match.route->handler == (void *)vs_api_logout;
+    bool logout = found && st->match.route->handler == (void *)vs_api_logout;
     if (logout && !same_origin(conn, srv->config.tls_cert != NULL, srv->config.public_origin)) {
         /* a cross-site form would sign the user's tabs out */
         vs_api_error(api, 403, "cross-site request refused: Origin does not match");
         return api->status;
     }
-    if (st->match.status != VS_ROUTE_FOUND || st->match.route->handler == (void *)vs_api_login ||
-        logout)
+    if (no_credentials_needed)
         return 0;
     const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_AUTHORIZATION);
     const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
     const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, VS_SESSION_KEY_HEADER);
-    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     st->principal = vs_auth_check(authz, cookie, key, st->peer, &st->kind);
     if (!st->principal) {
         /* Whether something was sent that was refused (a stale token, an
@@ -442,21 +484,9 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
     bool challenge = false;
     json_t *body = NULL;
 
-    /* The web UI's paths take GET and HEAD only. */
-    bool web_path = !strcmp(url, "/") || !strcmp(url, "/index.html") ||
-                    g_str_has_prefix(url, "/static/");
     const char *allow = NULL;
-    if (is_static)
-        vs_api_error(&api, 404, "no such file: %s", url);
-    else if (!get && web_path && match->status == VS_ROUTE_NOT_FOUND)
-        vs_api_error(&api, 405, "method %s is not allowed here; use %s", method,
-                     allow = "GET, HEAD");
-    else if (match->status == VS_ROUTE_NOT_FOUND)
-        vs_api_error(&api, 404, "no such resource: %s", url);
-    else if (match->status == VS_ROUTE_BAD_PATH)
-        vs_api_error(&api, 400, "the path has a malformed percent-escape");
-    else if (match->status == VS_ROUTE_BAD_METHOD)
-        vs_api_error(&api, 405, "method %s is not allowed here; use %s", method, match->allow);
+    if (route_refused(method, url, match, is_static, &api, &allow))
+        ;
     else if (qp.bad)
         vs_api_error(&api, 400, "query parameter '%s' is malformed or repeated", qp.bad);
     else if (check_params(match, &api) && parse_body(conn, st, &api, &body)) {
@@ -481,8 +511,6 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
     *status_out = api.status;
     g_free(qp.bad);
     json_decref(body);
-    if (!allow && !is_static && match->status == VS_ROUTE_BAD_METHOD)
-        allow = match->allow;
     return answer(conn, &api, allow, challenge);
 }
 
@@ -519,12 +547,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->url = g_strdup(url);
         peer_address(conn, st->peer);
         vs_watchdog_busy(srv->watchdog, watched(conn));
-        const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (len && g_ascii_strtoull(len, NULL, 10) > srv->config.max_body)
-            st->too_large = true;
+        st->limit = srv->config.max_body;
         *con_cls = st;
         VsApiResponse api = {0};
+        const char *allow = NULL;
         bool challenge = false;
         g_mutex_lock(&srv->drain_lock);
         bool stopping = srv->stopping;
@@ -536,17 +562,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             vs_api_error(&api, 503, "virtsnapd is stopping: try again once it is back");
             refused = api.status;
         } else {
-            refused = admit(srv, conn, method, url, st, &api, &challenge);
+            refused = admit(srv, conn, method, url, st, &api, &allow, &challenge);
         }
         if (!refused)
             return MHD_YES;
         /* Answered now: the body, if any, is never read (MHD closes the
          * connection after this answer). */
         st->status = refused;
-        return answer(conn, &api, NULL, challenge);
+        return answer(conn, &api, allow, challenge);
     }
     if (*upload_size) {
-        if (!st->too_large && st->body->len + *upload_size > srv->config.max_body) {
+        if (!st->too_large && st->body->len + *upload_size > st->limit) {
             st->too_large = true;
             g_string_truncate(st->body, 0); /* it will not be used */
         }
@@ -555,7 +581,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         else
             st->past_limit += *upload_size;
         *upload_size = 0;
-        if (st->past_limit > srv->config.max_body ||
+        if (st->past_limit > st->limit ||
             g_get_monotonic_time() - st->started > MAX_BODY_SECONDS * G_USEC_PER_SEC) {
             vs_warn("%s %s: body %s: connection closed", st->method, st->url,
                     st->too_large ? "far over the limit" : "still coming after 60 s");

@@ -317,20 +317,33 @@ static void test_refused_before_body(void **state)
     g_autofree char *host = g_strdup_printf("Host: 127.0.0.1:%d\r\n", api_d->port);
     g_autofree char *auth = g_strdup_printf("Authorization: Bearer %s\r\n", api_d->token);
     struct {
-        const char *what, *headers;
+        const char *what, *request_line, *headers;
         bool token;
         const char *status;
     } cases[] = {
-        {"no credentials, 1 MB announced", "Content-Length: 1000000\r\n", false, "HTTP/1.1 401"},
-        {"no credentials, chunked", "Transfer-Encoding: chunked\r\n", false, "HTTP/1.1 401"},
-        {"a wrong token", "Authorization: Bearer nope\r\nContent-Length: 500\r\n", false,
+        {"no credentials, 1 MB announced", "POST /vms", "Content-Length: 1000000\r\n", false,
          "HTTP/1.1 401"},
-        {"the token, too large", "Content-Length: 99999999\r\n", true, "HTTP/1.1 413"},
+        {"no credentials, chunked", "POST /vms", "Transfer-Encoding: chunked\r\n", false,
+         "HTTP/1.1 401"},
+        {"a wrong token", "POST /vms", "Authorization: Bearer nope\r\nContent-Length: 500\r\n",
+         false, "HTTP/1.1 401"},
+        {"the token, too large", "POST /vms", "Content-Length: 99999999\r\n", true,
+         "HTTP/1.1 413"},
+        /* answered before any credentials: their bodies are small or unread
+         * (before, each was read, up to max_body, from anyone) */
+        {"no route, 100 kB announced", "POST /nowhere", "Content-Length: 100000\r\n", false,
+         "HTTP/1.1 404"},
+        {"a wrong method, chunked", "PUT /tasks", "Transfer-Encoding: chunked\r\n", false,
+         "HTTP/1.1 405"},
+        {"a login of 5000 bytes", "POST /login", "Content-Length: 5000\r\n", false,
+         "HTTP/1.1 413"},
+        {"a GET with a body of 5000 bytes", "GET /vms", "Content-Length: 5000\r\n", true,
+         "HTTP/1.1 413"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *request = g_strdup_printf(
-            "POST /vms HTTP/1.1\r\n%s%sContent-Type: application/json\r\n%s\r\n{\"na", host,
-            cases[i].token ? auth : "", cases[i].headers);
+            "%s HTTP/1.1\r\n%s%sContent-Type: application/json\r\n%s\r\n{\"na",
+            cases[i].request_line, host, cases[i].token ? auth : "", cases[i].headers);
         gint64 t0 = g_get_monotonic_time();
         g_autofree char *got = exchange(request, 5000);
         double ms = (double)(g_get_monotonic_time() - t0) / 1000;
@@ -338,6 +351,8 @@ static void test_refused_before_body(void **state)
             fail_msg("%s: %s", cases[i].what, got);
         print_message("%s: %.1f ms\n", cases[i].what, ms);
         assert_true(ms < 2000); /* not after the 30 s idle timeout */
+        if (strstr(cases[i].status, "405") && !strstr(got, "Allow: "))
+            fail_msg("%s: no Allow header: %s", cases[i].what, got);
     }
     g_autoptr(VsTestResponse) vms = vs_http(api_d, "GET", "/vms", NULL);
     assert_int_equal(vms->status, 200);
