@@ -13,6 +13,7 @@
 #include "hv.h"
 #include "images.h"
 #include "journal.h"
+#include "keep.h"
 #include "live.h"
 #include "snapnames.h"
 #include "snapshot.h"
@@ -692,6 +693,10 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         vs_hv_set_error(error, "cannot read VM '%s'", name);
     bool persistent = persistence == 1;
     g_autoptr(GPtrArray) files = persistence >= 0 ? owned_images(dom, persistent, error) : NULL;
+    /* Kept disks keep their snapshots' names, XML and memory files beside them. */
+    g_autoptr(VsKeptSnapshots) kept = files && keep_disks ? vs_kept_read(dom, uuid, error) : NULL;
+    if (keep_disks && !kept)
+        g_clear_pointer(&files, g_ptr_array_unref);
     VsJournal *journal = files ? vs_journal_begin("delete", uuid, error) : NULL;
     bool ok = journal != NULL;
     if (ok) {
@@ -726,18 +731,25 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         if (settled)
             vs_definition_forget(uuid);
     }
+    g_autofree char *kept_dir = NULL;
+    for (guint i = 0; ok && !settled && kept && !kept_dir && i < files->len; i++)
+        if (vs_image_is_owned(g_ptr_array_index(files, i)))
+            kept_dir = vs_kept_write(kept, g_ptr_array_index(files, i));
     if (ok && !settled) {
         vs_snapshot_forget_vm(uuid);
         vs_definition_forget(uuid);
         for (guint i = 0; i < files->len; i++) {
             const char *path = g_ptr_array_index(files, i);
-            bool is_log = g_str_has_prefix(path, vs_hv_logs_dir()) ||
-                          g_str_has_prefix(path, vs_hv_vnc_dir());
+            bool is_log = vs_path_is_inside(path, vs_hv_logs_dir()) ||
+                          vs_path_is_inside(path, vs_hv_vnc_dir());
             if ((!keep_disks || is_log) && g_unlink(path) != 0 && g_file_test(path, G_FILE_TEST_EXISTS))
                 vs_warn("VM '%s' deleted but %s could not be removed", name, path);
         }
     }
-    if (ok)
+    if (ok && kept_dir)
+        vs_info("deleted VM '%s' (disks kept; their snapshots are described in %s)", name,
+                kept_dir);
+    else if (ok)
         vs_info("deleted VM '%s'%s", name, keep_disks ? " (disks kept)" : "");
     vs_journal_end(journal);
     vs_vmlock_release(lock);
@@ -844,11 +856,14 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     }
     ok = ok && transient_guard(dom, action, discard_snapshots, error);
     ok = ok && (action != VS_VM_START || hugepages_guard(dom, error));
-    /* A transient VM ends with its power-off: the answer is the VM as it
-     * was, shut off, with no snapshots left. */
+    /* A transient VM ends with its power-off, or a shutdown the guest
+     * finishes at once: the answer is then the VM as it was, shut off, with
+     * no snapshots left (before, a shutdown's had no memory, CPUs or disks). */
+    bool transient = ok && virDomainIsPersistent(dom) == 0;
     g_autoptr(VsVm) ending = NULL;
-    if (ok && action == VS_VM_POWEROFF && virDomainIsPersistent(dom) == 0) {
+    if (transient && (action == VS_VM_POWEROFF || action == VS_VM_SHUTDOWN))
         ending = vm_from_domain(dom, NULL);
+    if (transient && action == VS_VM_POWEROFF) {
         ok = destroy_transient(dom, error);
     } else if (ok && run_action(dom, action) < 0) {
         vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);

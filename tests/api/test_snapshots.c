@@ -1137,6 +1137,41 @@ static gpointer request_thread(gpointer data)
     return NULL;
 }
 
+/* What a delete with ?disks=keep leaves beside DISK (the tree of A → B2
+ * (taken as B) → ünï, current): each snapshot under the name the API
+ * showed, with the qcow2 tag that holds it (before, the tags alone were
+ * left: "B" for B2, an internal name for ünï), and libvirt's XML. */
+static void check_kept_index(const char *disk)
+{
+    g_autofree char *dir = g_strdup_printf("%s.snapshots", disk);
+    g_autofree char *index_path = g_build_filename(dir, "snapshots.json", NULL);
+    json_error_t jerr;
+    json_t *index = json_load_file(index_path, 0, &jerr);
+    if (!index)
+        fail_msg("%s: %s", index_path, jerr.text);
+    assert_string_equal(vs_json_str(index, "vm"), "s-gone");
+    json_t *snaps = json_object_get(index, "snapshots");
+    assert_int_equal(json_array_size(snaps), 3);
+    const char *want[][3] = {{"A", "A", ""}, {"B2", "B", "A"}, {"ünï", NULL, "B2"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+        json_t *s = json_array_get(snaps, i);
+        assert_string_equal(vs_json_str(s, "name"), want[i][0]);
+        if (want[i][1])
+            assert_string_equal(vs_json_str(s, "tag"), want[i][1]);
+        else
+            assert_string_not_equal(vs_json_str(s, "tag"), want[i][0]);
+        assert_string_equal(vs_json_str(s, "parent"), want[i][2]);
+        assert_int_equal(json_is_true(json_object_get(s, "current")), i == 2);
+        g_autofree char *xml_path = g_build_filename(dir, vs_json_str(s, "xml"), NULL);
+        g_autofree char *xml = NULL;
+        assert_true(g_file_get_contents(xml_path, &xml, NULL, NULL));
+        g_autofree char *tag = g_strdup_printf("<name>%s</name>", vs_json_str(s, "tag"));
+        assert_true(api_contains(xml, tag));
+    }
+    assert_string_equal(vs_json_str(json_array_get(snaps, 0), "description"), "old A");
+    json_decref(index);
+}
+
 /* A create accepted while a rename has the VM's snapshot metadata dropped
  * finds the name free; once the rename has defined the tree again, the
  * name is taken: the create fails, and no second snapshot of that name. */
@@ -1357,6 +1392,8 @@ static void test_delete_vm_with_snapshots(void **state)
         g_autoptr(VsTestResponse) gone = vs_http(api_d, "GET", "/vms/s-gone/snapshots/A", NULL);
         api_check_error(gone, 404, "s-gone");
         assert_int_equal(g_file_test(disk, G_FILE_TEST_EXISTS), keep);
+        if (keep)
+            check_kept_index(disk);
         /* No name map is left for the deleted VM. */
         g_autofree char *conf = g_strdup_printf("%s/%s.conf", names_dir, uuid);
         assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
@@ -1377,8 +1414,11 @@ static void test_delete_vm_with_snapshots(void **state)
         api_snap("s-gone", "B", NULL); /* an internal name the old VM used */
         assert_parent("s-gone", "B", "A");
         api_delete_vm("s-gone");
-        if (keep)
+        if (keep) {
             g_unlink(disk);
+            g_autofree char *rm = g_strdup_printf("rm -rf '%s.snapshots'", disk);
+            assert_int_equal(system(rm), 0);
+        }
     }
 }
 

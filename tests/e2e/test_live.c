@@ -24,6 +24,7 @@
 
 #include <glib/gstdio.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -970,6 +971,38 @@ static void test_clone_delete(void **state)
     assert_true(g_file_test(vm_image, G_FILE_TEST_IS_REGULAR));
     g_autofree char *kept = vs_qemu_img_tags(vm_image);
     assert_string_equal(kept, "c1,l1");
+    /* ... having moved the live snapshot's memory beside the disk, with an
+     * index naming each tag as the API did and XML that points at the
+     * moved file (before, the memory was deleted and the tags were all
+     * that was left) */
+    g_autofree char *kept_dir = g_strdup_printf("%s.snapshots", vm_image);
+    g_autofree char *kept_ram = g_build_filename(kept_dir, "l1.ram", NULL);
+    g_autofree char *kept_sha = vs_sha256(kept_ram);
+    assert_non_null(kept_sha);
+    assert_string_equal(kept_sha, src_ram_sha);
+    g_autofree char *index_path = g_build_filename(kept_dir, "snapshots.json", NULL);
+    json_error_t jerr;
+    json_t *index = json_load_file(index_path, 0, &jerr);
+    if (!index)
+        fail_msg("%s: %s", index_path, jerr.text);
+    json_t *snaps = json_object_get(index, "snapshots");
+    assert_int_equal(json_array_size(snaps), 2);
+    json_t *live = NULL;
+    for (size_t i = 0; i < json_array_size(snaps); i++)
+        if (!strcmp(vs_json_str(json_array_get(snaps, i), "tag"), "l1"))
+            live = json_array_get(snaps, i);
+    assert_non_null(live);
+    assert_string_equal(vs_json_str(live, "name"), renamed);
+    assert_true(json_is_true(json_object_get(live, "live")));
+    assert_string_equal(vs_json_str(live, "memory_file"), kept_ram);
+    g_autofree char *xml_path = g_build_filename(kept_dir, vs_json_str(live, "xml"), NULL);
+    g_autofree char *xml = vs_read_file(xml_path);
+    g_autofree char *points = g_strdup_printf("file=\"%s\"", kept_ram);
+    if (!xml || !strstr(xml, points))
+        fail_msg("%s does not name %s: %s", xml_path, kept_ram, xml ? xml : "(unreadable)");
+    json_decref(index);
+    g_autofree char *rm = g_strdup_printf("rm -rf '%s'", kept_dir);
+    assert_int_equal(system(rm), 0);
     g_unlink(vm_image);
 }
 

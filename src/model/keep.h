@@ -1,0 +1,33 @@
+/* keep.h: what a VM deleted with ?disks=keep leaves beside its kept disks,
+ * so that the snapshots inside them can still be told apart and used: in
+ * DISK.snapshots/ beside the VM's first disk under STATE/images,
+ *   snapshots.json  each snapshot as the API showed it (name, parent,
+ *                   description, state, time, whether current) with the
+ *                   qcow2 tag that holds it (libvirt's name: a renamed
+ *                   snapshot's keeps the name it was taken under, one
+ *                   qemu-img could not take is internal);
+ *   NNNN-TAG.xml    libvirt's snapshot XML, parents first, which `virsh
+ *                   snapshot-create --redefine` takes back once a domain
+ *                   over the disks is defined again;
+ *   TAG.ram         a live snapshot's memory (moved out of STATE/live/,
+ *                   which the delete empties), named in its XML.
+ * Without it, a kept image's tags had the old names of renamed snapshots
+ * and internal ones for names qemu-img cannot take, and live snapshots
+ * lost their memory. */
+#pragma once
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+typedef struct VsKeptSnapshots VsKeptSnapshots;
+
+/* Reads what DOM (whose UUID is UUID) will leave, before the delete drops
+ * its snapshots' metadata: NULL with ERROR if it cannot be read; an empty
+ * set for a VM without snapshots. */
+VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, GError **error);
+/* After the delete: writes KEPT beside DISK, moving the memory files out of
+ * STATE/live/ (call before they are forgotten). Its directory, or NULL
+ * when there was nothing to keep or it could not be written whole (said in
+ * the log: the disk's tags stay either way). */
+char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk);
+void vs_kept_free(VsKeptSnapshots *kept);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsKeptSnapshots, vs_kept_free)
