@@ -532,6 +532,9 @@ static void test_lists(void **state)
     assert_string_equal(roots, "A");
     g_autofree char *roots_false = api_snap_names("s-list", "?all=false");
     assert_string_equal(roots_false, "A");
+    /* a root's parent, "", names the roots (before: 400) */
+    g_autofree char *roots_empty = api_snap_names("s-list", "?parent=");
+    assert_string_equal(roots_empty, "A");
     g_autofree char *leaf = api_snap_names("s-list", "?parent=C");
     assert_string_equal(leaf, "");
     g_autofree char *mid = api_snap_names("s-list", "?parent=m-first");
