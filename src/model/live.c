@@ -532,27 +532,35 @@ static gint64 reserve_space(virDomainPtr dom, int fd, const char *path, GError *
 
 /* ---- huge pages after a copy ------------------------------------------- */
 
-/* The pid of the QEMU process running DOM (its command line holds -uuid
- * UUID), or 0. */
+/* The pid of the QEMU process running DOM, from the pid file libvirt keeps
+ * for it (the embedded driver's STATE/libvirt/run/qemu/NAME.pid, else
+ * qemu:///system's /run/libvirt/qemu/NAME.pid), if that process's command
+ * line holds -uuid UUID (not a pid used again since); or 0. Not found by
+ * searching /proc for such a command line: any local user could start a
+ * process named so first. */
 static pid_t qemu_pid(virDomainPtr dom)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
     if (virDomainGetUUIDString(dom, uuid) < 0)
         return 0;
-    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
-    const char *entry;
-    while (proc && (entry = g_dir_read_name(proc))) {
-        if (!g_ascii_isdigit(entry[0]))
-            continue;
-        g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", entry);
-        g_autofree char *cmdline = NULL;
-        gsize len = 0;
-        if (!g_file_get_contents(path, &cmdline, &len, NULL) || !strstr(cmdline, "qemu"))
-            continue;
-        for (gsize i = 0; i + 1 < len; i += strlen(cmdline + i) + 1)
-            if (!strcmp(cmdline + i, "-uuid") && i + 6 < len && !strcmp(cmdline + i + 6, uuid))
-                return (pid_t)atoi(entry);
-    }
+    g_autofree char *file = g_strdup_printf("%s.pid", virDomainGetName(dom));
+    g_autofree char *pidfile =
+        g_str_has_prefix(vs_hv_uri(), "qemu:///embed")
+            ? g_build_filename(vs_hv_state_dir(), "libvirt", "run", "qemu", file, NULL)
+            : g_build_filename("/run/libvirt/qemu", file, NULL);
+    g_autofree char *text = NULL;
+    gint64 pid = g_file_get_contents(pidfile, &text, NULL, NULL)
+                     ? g_ascii_strtoll(g_strstrip(text), NULL, 10)
+                     : 0;
+    g_autofree char *path = pid > 0 ? g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline", pid)
+                                    : NULL;
+    g_autofree char *cmdline = NULL;
+    gsize len = 0;
+    if (!path || !g_file_get_contents(path, &cmdline, &len, NULL))
+        return 0;
+    for (gsize i = 0; i + 1 < len; i += strlen(cmdline + i) + 1)
+        if (!strcmp(cmdline + i, "-uuid") && i + 6 < len && !strcmp(cmdline + i + 6, uuid))
+            return (pid_t)pid;
     return 0;
 }
 
