@@ -541,7 +541,7 @@ char *vs_auth_login(const char *user, const char *password, const char *peer, ch
     sessions_prune(s->last_used);
     g_hash_table_insert(auth.sessions, g_strdup(id), s);
     g_mutex_unlock(&auth.lock);
-    vs_info("user '%s' logged in", user);
+    vs_info("user '%s' logged in from %s", user, peer ? peer : "?");
     return id;
 }
 

@@ -519,8 +519,11 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
  * request). The time is until the answer was sent. */
 static void log_request(const RequestState *st, enum MHD_RequestTerminationCode code)
 {
-    vs_info("%s %s %d %.1fms%s", st->method, st->url, st->status,
+    /* who (the principal the credentials proved, if any) and from where:
+     * an audit of who deleted or reverted what */
+    vs_info("%s %s %d %.1fms%s%s from %s%s", st->method, st->url, st->status,
             (double)(g_get_monotonic_time() - st->started) / 1000.0,
+            st->principal ? " by " : "", st->principal ? st->principal : "", st->peer,
             code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (answer not delivered)");
 }
 

@@ -95,6 +95,25 @@ static void test_auth(void **state)
     const char *lower_h[] = {lower, NULL};
     g_autoptr(VsTestResponse) ok2 = raw("GET", "/vms", NULL, lower_h);
     assert_int_equal(ok2->status, 200);
+    /* The log says who asked, and from where (after the answer: wait for it). */
+    g_autofree char *log = NULL;
+    for (int i = 0; i < 50; i++) {
+        g_clear_pointer(&log, g_free);
+        assert_true(g_file_get_contents(api_d->log_path, &log, NULL, NULL));
+        if (strstr(log, "GET /tasks 401") && strstr(log, "GET /vms 200"))
+            break;
+        g_usleep(20 * 1000);
+    }
+    const char *refused = strstr(log, "GET /tasks 401");
+    const char *served = strstr(log, "GET /vms 200");
+    assert_non_null(refused);
+    assert_non_null(served);
+    g_autofree char *refused_line = g_strndup(refused, strcspn(refused, "\n"));
+    g_autofree char *served_line = g_strndup(served, strcspn(served, "\n"));
+    if (!g_str_has_suffix(refused_line, " from 127.0.0.1") || strstr(refused_line, " by "))
+        fail_msg("refused request's log line: %s", refused_line);
+    if (!g_str_has_suffix(served_line, " by token from 127.0.0.1"))
+        fail_msg("served request's log line: %s", served_line);
 }
 
 static void test_not_found(void **state)
