@@ -442,10 +442,25 @@ static void remember(const char *digest)
  * DIGEST (a Basic pair's key, NULL for a login) is remembered when it
  * passes, and looked up again once the turn comes: the same pair sent on
  * several connections at once is checked once. */
+/* The account USER names as the system's user database spells it (one
+ * that matches names in any case, as LDAP or SSSD may, gives one spelling
+ * for "alice" and "Alice"), or USER itself when it names none: what failed
+ * attempts are counted under, so that respelling a name does not start
+ * its count over. */
+static char *account_key(const char *user)
+{
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    if (getpwnam_r(user, &pw, buf, sizeof buf, &found) == 0 && found && found->pw_name)
+        return g_strdup(found->pw_name);
+    return g_strdup(user);
+}
+
 static bool check_password(const char *user, const char *password, const char *digest,
                            const char *peer)
 {
-    if (!throttle_enter(user)) {
+    g_autofree char *key = account_key(user);
+    if (!throttle_enter(key)) {
         vs_warn("refused login for user '%s' from %s: %d attempts for it are under way already",
                 user, peer ? peer : "?", MAX_WAITING_PER_USER);
         return false;
@@ -456,7 +471,7 @@ static bool check_password(const char *user, const char *password, const char *d
     bool allowed = known || (ok && vs_auth_user_allowed(user, auth.login_group));
     /* A right password of an account that may not log in counts as a
      * failure, and is answered the same: it tells nothing of the password. */
-    throttle_leave(user, allowed);
+    throttle_leave(key, allowed);
     if (!ok)
         vs_warn("failed login for user '%s' from %s", user, peer ? peer : "?");
     else if (!allowed)
