@@ -104,13 +104,25 @@ static char *display(const VsKeptSnapshots *kept, const char *name)
     return name && *name ? vs_snapnames_display(kept->uuid, name) : g_strdup("");
 }
 
+/* TAG as part of a file name: no '/' (libvirt refuses it in a snapshot's
+ * name, but another tool's may bear anything), nor a leading '.'. */
+static char *file_part(const char *tag)
+{
+    char *part = g_strdup(tag);
+    g_strdelimit(part, "/", '_');
+    if (part[0] == '.')
+        part[0] = '_';
+    return part;
+}
+
 /* Writes K's XML (its memory file's path made DIR's copy) into DIR as
  * file number I; false if it could not be. */
 static bool write_one(const Kept *k, guint i, const char *dir, json_t *entry)
 {
     g_autofree char *moved = NULL;
+    g_autofree char *part = file_part(k->tag);
     if (k->ram) {
-        g_autofree char *ram_name = g_strdup_printf("%s.ram", k->tag);
+        g_autofree char *ram_name = g_strdup_printf("%04u-%s.ram", i, part);
         moved = g_build_filename(dir, ram_name, NULL);
         if (g_rename(k->ram, moved) != 0) {
             vs_warn("kept disks: cannot move the memory of snapshot '%s' (%s) to %s: %s", k->name,
@@ -124,7 +136,7 @@ static bool write_one(const Kept *k, guint i, const char *dir, json_t *entry)
         }
     }
     json_object_set_new(entry, "memory_file", moved ? json_string(moved) : json_null());
-    g_autofree char *xml_name = g_strdup_printf("%04u-%s.xml", i, k->tag);
+    g_autofree char *xml_name = g_strdup_printf("%04u-%s.xml", i, part);
     g_autofree char *xml_path = g_build_filename(dir, xml_name, NULL);
     json_object_set_new(entry, "xml", json_string(xml_name));
     g_autofree char *text = vs_xml_to_string(k->doc);

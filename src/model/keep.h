@@ -9,7 +9,7 @@
  *   NNNN-TAG.xml    libvirt's snapshot XML, parents first, which `virsh
  *                   snapshot-create --redefine` takes back once a domain
  *                   over the disks is defined again;
- *   TAG.ram         a live snapshot's memory (moved out of STATE/live/,
+ *   NNNN-TAG.ram    a live snapshot's memory (moved out of STATE/live/,
  *                   which the delete empties), named in its XML.
  * Without it, a kept image's tags had the old names of renamed snapshots
  * and internal ones for names qemu-img cannot take, and live snapshots

@@ -976,10 +976,6 @@ static void test_clone_delete(void **state)
      * moved file (before, the memory was deleted and the tags were all
      * that was left) */
     g_autofree char *kept_dir = g_strdup_printf("%s.snapshots", vm_image);
-    g_autofree char *kept_ram = g_build_filename(kept_dir, "l1.ram", NULL);
-    g_autofree char *kept_sha = vs_sha256(kept_ram);
-    assert_non_null(kept_sha);
-    assert_string_equal(kept_sha, src_ram_sha);
     g_autofree char *index_path = g_build_filename(kept_dir, "snapshots.json", NULL);
     json_error_t jerr;
     json_t *index = json_load_file(index_path, 0, &jerr);
@@ -994,7 +990,11 @@ static void test_clone_delete(void **state)
     assert_non_null(live);
     assert_string_equal(vs_json_str(live, "name"), renamed);
     assert_true(json_is_true(json_object_get(live, "live")));
-    assert_string_equal(vs_json_str(live, "memory_file"), kept_ram);
+    const char *kept_ram = vs_json_str(live, "memory_file");
+    assert_true(g_str_has_prefix(kept_ram, kept_dir));
+    g_autofree char *kept_sha = vs_sha256(kept_ram);
+    assert_non_null(kept_sha);
+    assert_string_equal(kept_sha, src_ram_sha);
     g_autofree char *xml_path = g_build_filename(kept_dir, vs_json_str(live, "xml"), NULL);
     g_autofree char *xml = vs_read_file(xml_path);
     g_autofree char *points = g_strdup_printf("file=\"%s\"", kept_ram);
