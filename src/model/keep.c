@@ -1,9 +1,13 @@
 /* keep.c: a deleted VM's snapshots, kept beside its kept disks (keep.h). */
 #include "keep.h"
 
+#include "../util/error.h"
+#include "../util/files.h"
 #include "../util/log.h"
 #include "../util/xml.h"
 #include "hv.h"
+#include "images.h"
+#include "live.h"
 #include "snapnames.h"
 #include "snaptree.h"
 
@@ -12,6 +16,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     char *name;        /* libvirt's */
@@ -115,48 +120,82 @@ static char *file_part(const char *tag)
     return part;
 }
 
-/* Writes K's XML (its memory file's path made DIR's copy) into DIR as
- * file number I; false if it could not be. */
-static bool write_one(const Kept *k, guint i, const char *dir, json_t *entry)
+/* Puts a second name, COPY, on the memory file RAM (a hard link, or a copy
+ * where STATE/images is another file system), so that the delete that
+ * removes STATE/live/ leaves it. */
+static bool keep_ram(const char *ram, const char *copy, GError **error)
 {
-    g_autofree char *moved = NULL;
+    if (link(ram, copy) == 0)
+        return true;
+    if (errno == EXDEV)
+        return vs_image_copy(ram, copy, NULL, NULL, error);
+    g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot keep the memory file %s as %s: %s", ram,
+                copy, g_strerror(errno));
+    return false;
+}
+
+/* Writes K's XML into DIR as file number I, with its memory file (one of
+ * virtsnapd's own, for the VM of UUID) kept beside it and named in it;
+ * fills ENTRY's "memory_file" and "xml". False with ERROR if any of it
+ * could not be. */
+static bool write_one(const Kept *k, guint i, const char *uuid, const char *dir, json_t *entry,
+                      GError **error)
+{
     g_autofree char *part = file_part(k->tag);
-    if (k->ram) {
+    g_autofree char *kept_ram = NULL;
+    g_autofree char *live_dir = vs_live_vm_dir(uuid);
+    if (k->ram && vs_path_is_inside(k->ram, live_dir)) {
         g_autofree char *ram_name = g_strdup_printf("%04u-%s.ram", i, part);
-        moved = g_build_filename(dir, ram_name, NULL);
-        if (g_rename(k->ram, moved) != 0) {
-            vs_warn("kept disks: cannot move the memory of snapshot '%s' (%s) to %s: %s", k->name,
-                    k->ram, moved, g_strerror(errno));
-            g_clear_pointer(&moved, g_free);
-        } else {
-            xmlNode *root = xmlDocGetRootElement(k->doc);
-            xmlNode *memory = vs_xml_child(root, "memory");
-            if (memory)
-                xmlSetProp(memory, (const xmlChar *)"file", (const xmlChar *)moved);
-        }
+        kept_ram = g_build_filename(dir, ram_name, NULL);
+        if (!keep_ram(k->ram, kept_ram, error))
+            return false;
+        xmlNode *memory = vs_xml_child(xmlDocGetRootElement(k->doc), "memory");
+        if (memory)
+            xmlSetProp(memory, (const xmlChar *)"file", (const xmlChar *)kept_ram);
     }
-    json_object_set_new(entry, "memory_file", moved ? json_string(moved) : json_null());
+    /* (a memory file elsewhere is not virtsnapd's: it stays where it is) */
+    json_object_set_new(entry, "memory_file",
+                        kept_ram ? json_string(kept_ram) : k->ram ? json_string(k->ram) : json_null());
     g_autofree char *xml_name = g_strdup_printf("%04u-%s.xml", i, part);
     g_autofree char *xml_path = g_build_filename(dir, xml_name, NULL);
     json_object_set_new(entry, "xml", json_string(xml_name));
     g_autofree char *text = vs_xml_to_string(k->doc);
     return g_file_set_contents_full(xml_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                    NULL);
+                                    error);
 }
 
-char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk)
+/* A new directory beside DISK: DISK.snapshots, or DISK.snapshots-N when
+ * that exists (an earlier delete's, of a VM redefined over the disk). */
+static char *make_dir(const char *disk, GError **error)
 {
-    if (!kept || kept->snaps->len == 0 || !disk)
-        return NULL;
-    g_autofree char *dir = g_strdup_printf("%s.snapshots", disk);
-    if (g_mkdir(dir, 0700) != 0) {
-        vs_warn("kept disks of VM '%s': cannot make %s: %s; the tags in the disks stay, "
-                "without their names", kept->vm, dir, g_strerror(errno));
-        return NULL;
+    for (int n = 1; n < 100; n++) {
+        char *dir = n == 1 ? g_strdup_printf("%s.snapshots", disk)
+                           : g_strdup_printf("%s.snapshots-%d", disk, n);
+        if (g_mkdir(dir, 0700) == 0)
+            return dir;
+        int err = errno;
+        g_free(dir);
+        if (err != EEXIST) {
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make a directory beside %s: %s",
+                        disk, g_strerror(err));
+            return NULL;
+        }
     }
+    g_set_error(error, VS_ERROR, VS_ERR_FAILED, "too many kept snapshot directories beside %s",
+                disk);
+    return NULL;
+}
+
+char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **error)
+{
+    if (kept->snaps->len == 0)
+        return g_strdup("");
+    g_autofree char *dir = make_dir(disk, error);
+    if (!dir)
+        return NULL;
     json_t *list = json_array();
     bool whole = true;
-    for (guint i = 0; i < kept->snaps->len; i++) {
+    for (guint i = 0; whole && i < kept->snaps->len; i++) {
         const Kept *k = g_ptr_array_index(kept->snaps, i);
         g_autofree char *name = display(kept, k->name);
         g_autofree char *parent = display(kept, k->parent);
@@ -165,7 +204,7 @@ char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk)
                                   k->description ? k->description : "", "state",
                                   k->state ? k->state : "", "created", (json_int_t)k->created,
                                   "live", k->ram != NULL, "current", k->current);
-        whole = write_one(k, i, dir, entry) && whole;
+        whole = write_one(k, i, kept->uuid, dir, entry, error);
         json_array_append_new(list, entry);
     }
     json_t *index = json_pack("{s:s, s:s, s:I, s:s, s:o}", "vm", kept->vm, "uuid", kept->uuid,
@@ -174,13 +213,19 @@ char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk)
     g_autofree char *text = json_dumps(index, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(index);
     g_autofree char *index_path = g_build_filename(dir, "snapshots.json", NULL);
-    whole = text &&
+    whole = whole && text &&
             g_file_set_contents_full(index_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                     NULL) &&
-            whole;
+                                     error);
     if (!whole) {
-        vs_warn("kept disks of VM '%s': %s is not whole (see above)", kept->vm, dir);
+        g_prefix_error(error, "cannot keep the snapshots' description beside the disks: ");
+        vs_kept_discard(dir);
         return NULL;
     }
     return g_steal_pointer(&dir);
+}
+
+void vs_kept_discard(const char *dir)
+{
+    if (dir && *dir && !vs_dir_remove_files(dir))
+        vs_warn("cannot remove %s", dir);
 }

@@ -1,6 +1,7 @@
 /* keep.h: what a VM deleted with ?disks=keep leaves beside its kept disks,
  * so that the snapshots inside them can still be told apart and used: in
- * DISK.snapshots/ beside the VM's first disk under STATE/images,
+ * DISK.snapshots/ (DISK.snapshots-N if that exists) beside the VM's first
+ * disk under STATE/images, written before the delete begins,
  *   snapshots.json  each snapshot as the API showed it (name, parent,
  *                   description, state, time, whether current) with the
  *                   qcow2 tag that holds it (libvirt's name: a renamed
@@ -9,8 +10,9 @@
  *   NNNN-TAG.xml    libvirt's snapshot XML, parents first, which `virsh
  *                   snapshot-create --redefine` takes back once a domain
  *                   over the disks is defined again;
- *   NNNN-TAG.ram    a live snapshot's memory (moved out of STATE/live/,
- *                   which the delete empties), named in its XML.
+ *   NNNN-TAG.ram    a live snapshot's memory (the file in STATE/live/,
+ *                   which the delete empties, under a second name),
+ *                   named in its XML.
  * Without it, a kept image's tags had the old names of renamed snapshots
  * and internal ones for names qemu-img cannot take, and live snapshots
  * lost their memory. */
@@ -24,10 +26,14 @@ typedef struct VsKeptSnapshots VsKeptSnapshots;
  * its snapshots' metadata: NULL with ERROR if it cannot be read; an empty
  * set for a VM without snapshots. */
 VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, GError **error);
-/* After the delete: writes KEPT beside DISK, moving the memory files out of
- * STATE/live/ (call before they are forgotten). Its directory, or NULL
- * when there was nothing to keep or it could not be written whole (said in
- * the log: the disk's tags stay either way). */
-char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk);
+/* Before the delete: writes KEPT beside DISK, the memory files given a
+ * second name there (a hard link, or a copy across file systems), so that
+ * whatever way the delete then ends (done, finished after a lost
+ * connection or a crash) they stay. Its directory ("" for a VM without
+ * snapshots), or NULL with ERROR, nothing of it left, if it could not be
+ * written whole: the delete must not go on. */
+char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **error);
+/* Removes what vs_kept_write made in DIR, for a delete that did not happen. */
+void vs_kept_discard(const char *dir);
 void vs_kept_free(VsKeptSnapshots *kept);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsKeptSnapshots, vs_kept_free)

@@ -21,6 +21,7 @@
 #include "vmlock.h"
 #include "vmnames.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,8 +169,9 @@ static bool hugepages_possible(GError **error)
     return false;
 }
 
-bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
+bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
 {
+    *image_real = NULL;
     const char *why = NULL;
     if (!vs_name_valid(spec->name, &why)) {
         g_set_error(error, VS_ERROR, VS_ERR_INVALID, "invalid VM name: it %s", why);
@@ -209,8 +211,13 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
         /* Another VM's disk would become this one's backing file, and go
          * with that VM's delete. */
         g_autofree char *real = realpath(spec->image, NULL);
+        if (!real) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s: %s", spec->image,
+                        g_strerror(errno));
+            return false;
+        }
         g_autofree char *images = realpath(vs_hv_images_dir(), NULL);
-        if (real && images && g_str_has_prefix(real, images) && real[strlen(images)] == '/') {
+        if (images && g_str_has_prefix(real, images) && real[strlen(images)] == '/') {
             g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                         "field 'image': %s is in virtsnap's own images directory (a VM's "
                         "disk, or one kept from a deleted VM): clone that VM instead, or move "
@@ -220,7 +227,7 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
         /* Nor the daemon's own files: its token, TLS key, other VMs' memory
          * files, libvirt's state (the guest would read them as its disk). */
         g_autofree char *state = realpath(vs_hv_state_dir(), NULL);
-        if (real && state && g_str_has_prefix(real, state) && real[strlen(state)] == '/') {
+        if (state && g_str_has_prefix(real, state) && real[strlen(state)] == '/') {
             g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                         "field 'image': %s is in virtsnap's state directory %s, which holds its "
                         "own files, not images", spec->image, vs_hv_state_dir());
@@ -229,7 +236,7 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
         /* An overlay smaller than its image would show the guest a disk
          * cut off at its end. */
         guint64 size = 0;
-        if (!vs_image_virtual_size(spec->image, &size) || size == 0) {
+        if (!vs_image_virtual_size(real, &size) || size == 0) {
             g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                         "field 'image': %s is empty or cannot be read", spec->image);
             return false;
@@ -243,6 +250,9 @@ bool vs_vm_spec_check(const VsVmSpec *spec, GError **error)
                         (size + G_GUINT64_CONSTANT(1073741823)) / G_GUINT64_CONSTANT(1073741824));
             return false;
         }
+        /* what was checked is what the overlay will name: the file a link
+         * led to now, not whatever it leads to later */
+        *image_real = g_steal_pointer(&real);
     }
     return true;
 }
@@ -377,14 +387,8 @@ static VsVm *define_new_vm(virConnectPtr conn, const VsVmSpec *spec, GError **er
     VsVmLock *lock = vs_vmlock_for(uuid);
     vs_vmlock_acquire(lock);
     g_autoptr(virDomain) dom = NULL;
-    /* The image as it is now, not a symbolic link that may lead elsewhere
-     * later (under the overlay that depends on its contents). */
-    g_autofree char *base = spec->image ? realpath(spec->image, NULL) : NULL;
-    if (spec->image && !base)
-        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s: %s", spec->image,
-                    g_strerror(errno));
-    bool began = (!spec->image || base) && vs_journal_commit(journal, error) &&
-                 vs_image_create(disk_path, spec->disk_gib, base, error);
+    bool began = vs_journal_commit(journal, error) &&
+                 vs_image_create(disk_path, spec->disk_gib, spec->image, error);
     if (began)
         vs_fault_point("create-before-define");
     if (began && !(dom = define_xml(conn, spec->name, xml, error)) && vs_hv_broke_off(error)) {
@@ -395,7 +399,7 @@ static VsVm *define_new_vm(virConnectPtr conn, const VsVmSpec *spec, GError **er
         else if (!*error && (back = vs_hv_connect(error)) &&
                  !(dom = virDomainLookupByUUIDString(back, uuid)))
             vs_hv_set_error(error, "VM '%s' was created, but cannot be looked up", spec->name);
-    } else if (began && !dom) {
+    } else if (!dom) { /* (a disk qemu-img left half made, too) */
         g_unlink(disk_path);
     }
     if (dom)
@@ -417,8 +421,10 @@ VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
     spec.memory_mib = spec.memory_mib ? spec.memory_mib : VS_VM_DEFAULT_MEMORY_MIB;
     spec.cpus = spec.cpus ? spec.cpus : VS_VM_DEFAULT_CPUS;
     spec.disk_gib = spec.disk_gib || spec.image ? spec.disk_gib : VS_VM_DEFAULT_DISK_GIB;
-    if (!vs_vm_spec_check(&spec, error))
+    g_autofree char *image = NULL;
+    if (!vs_vm_spec_check(&spec, &image, error))
         return NULL;
+    spec.image = image; /* resolved once, as checked */
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return NULL;
@@ -655,6 +661,20 @@ static GPtrArray *owned_images(virDomainPtr dom, bool persistent, GError **error
     return paths;
 }
 
+/* Writes what DOM's snapshots leave beside the first of FILES that is a
+ * disk of virtsnapd's (keep.h): its directory, "" when there is nothing to
+ * write (no snapshots, no such disk), or NULL with ERROR. */
+static char *keep_beside(virDomainPtr dom, const char *uuid, GPtrArray *files, GError **error)
+{
+    g_autoptr(VsKeptSnapshots) kept = vs_kept_read(dom, uuid, error);
+    if (!kept)
+        return NULL;
+    for (guint i = 0; i < files->len; i++)
+        if (vs_image_is_owned(g_ptr_array_index(files, i)))
+            return vs_kept_write(kept, g_ptr_array_index(files, i), error);
+    return g_strdup("");
+}
+
 /* Powers off transient DOM, whose snapshot metadata libvirt would strand
  * (the domain goes with the power-off, the metadata files stay): the
  * metadata goes first. If the power-off then fails, the tree is defined
@@ -693,9 +713,10 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         vs_hv_set_error(error, "cannot read VM '%s'", name);
     bool persistent = persistence == 1;
     g_autoptr(GPtrArray) files = persistence >= 0 ? owned_images(dom, persistent, error) : NULL;
-    /* Kept disks keep their snapshots' names, XML and memory files beside them. */
-    g_autoptr(VsKeptSnapshots) kept = files && keep_disks ? vs_kept_read(dom, uuid, error) : NULL;
-    if (keep_disks && !kept)
+    /* Kept disks keep their snapshots' names, XML and memory files beside
+     * them, written before anything goes. */
+    g_autofree char *kept_dir = files && keep_disks ? keep_beside(dom, uuid, files, error) : NULL;
+    if (keep_disks && !kept_dir)
         g_clear_pointer(&files, g_ptr_array_unref);
     VsJournal *journal = files ? vs_journal_begin("delete", uuid, error) : NULL;
     bool ok = journal != NULL;
@@ -731,10 +752,10 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         if (settled)
             vs_definition_forget(uuid);
     }
-    g_autofree char *kept_dir = NULL;
-    for (guint i = 0; ok && !settled && kept && !kept_dir && i < files->len; i++)
-        if (vs_image_is_owned(g_ptr_array_index(files, i)))
-            kept_dir = vs_kept_write(kept, g_ptr_array_index(files, i));
+    /* Not deleted (libvirt refused): what was kept beside the disks goes.
+     * Not known (the connection stayed away): it stays, in case it was. */
+    if (!ok && kept_dir && !vs_hv_broke_off(error))
+        vs_kept_discard(kept_dir);
     if (ok && !settled) {
         vs_snapshot_forget_vm(uuid);
         vs_definition_forget(uuid);
@@ -746,7 +767,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
                 vs_warn("VM '%s' deleted but %s could not be removed", name, path);
         }
     }
-    if (ok && kept_dir)
+    if (ok && kept_dir && *kept_dir)
         vs_info("deleted VM '%s' (disks kept; their snapshots are described in %s)", name,
                 kept_dir);
     else if (ok)

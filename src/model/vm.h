@@ -82,5 +82,7 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
  * state it needs. */
 bool vs_vm_action_allowed(VsVmAction action, int state, bool active, const char **need);
 
-/* Checks a spec's numbers and image path; VS_ERR_INVALID naming the field. */
-bool vs_vm_spec_check(const VsVmSpec *spec, GError **error);
+/* Checks a spec's numbers and image path; VS_ERR_INVALID naming the field.
+ * *IMAGE_REAL: the image's path with every link resolved (what was checked,
+ * and what a new VM's overlay must name), or NULL without an image. */
+bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error);

@@ -1425,6 +1425,43 @@ static void test_delete_vm_with_snapshots(void **state)
     }
 }
 
+/* A delete with ?disks=keep that libvirt refuses (the power-off, once)
+ * leaves nothing beside the disk; the next, with a directory of that name
+ * already there (an earlier delete's), writes its own beside it. */
+static void test_keep_refused_and_again(void **state)
+{
+    (void)state;
+    VsTestDaemon *shared = own_daemon("VIRTSNAP_FAIL", "destroy");
+    json_t *vm = api_create_vm("k-again", NULL);
+    g_autofree char *disk =
+        g_strdup(vs_json_str(json_array_get(json_object_get(vm, "disks"), 0), "path"));
+    json_decref(vm);
+    api_snap("k-again", "one", "the first");
+    g_free(api_vm_action("k-again", "start"));
+    g_autofree char *dir = g_strdup_printf("%s.snapshots", disk);
+    g_autoptr(VsTestResponse) refused = vs_http(api_d, "DELETE", "/vms/k-again?disks=keep", NULL);
+    api_check_error(refused, 500, "cannot power off");
+    assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+    json_t *still = api_get_json("/vms/k-again");
+    assert_int_equal(vs_json_int(still, "snapshots"), 1);
+    json_decref(still);
+    assert_int_equal(g_mkdir(dir, 0700), 0);
+    g_autoptr(VsTestResponse) del = vs_http(api_d, "DELETE", "/vms/k-again?disks=keep", NULL);
+    assert_int_equal(del->status, 204);
+    g_autofree char *index = g_strdup_printf("%s.snapshots-2/snapshots.json", disk);
+    json_error_t jerr;
+    json_t *kept = json_load_file(index, 0, &jerr);
+    if (!kept)
+        fail_msg("%s: %s", index, jerr.text);
+    json_t *first = json_array_get(json_object_get(kept, "snapshots"), 0);
+    assert_string_equal(vs_json_str(first, "name"), "one");
+    assert_string_equal(vs_json_str(first, "description"), "the first");
+    json_decref(kept);
+    g_autofree char *rm = g_strdup_printf("rm -rf '%s' '%s' '%s.snapshots-2'", disk, dir, disk);
+    assert_int_equal(system(rm), 0);
+    own_daemon_end(shared);
+}
+
 /* ---- renames that survive a restart (test-driver node file) ------------- */
 
 static char *file_tmp;
@@ -1612,6 +1649,7 @@ int main(void)
         cmocka_unit_test(test_vm_rename_keeps_tree),
         cmocka_unit_test(test_rename_tree_refused),
         cmocka_unit_test(test_rename_tree_refused_for_good),
+        cmocka_unit_test(test_keep_refused_and_again),
         cmocka_unit_test(test_create_during_rename),
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_delete_vm_with_snapshots),

@@ -303,6 +303,18 @@ static void test_create_with_image(void **state)
     g_autofree char *own = g_strdup_printf("{\"name\": \"on-own\", \"image\": \"%s\"}", path);
     g_autoptr(VsTestResponse) refused = vs_http(api_d, "POST", "/vms", own);
     api_check_error(refused, 400, "clone that VM instead");
+    /* A link is followed once: the overlay names the file it led to. */
+    g_autofree char *link = g_strdup_printf("%s.link", base);
+    assert_int_equal(symlink(base, link), 0);
+    g_autofree char *via = g_strdup_printf("{\"name\": \"via-link\", \"image\": \"%s\"}", link);
+    g_autoptr(VsTestResponse) linked = vs_http(api_d, "POST", "/vms", via);
+    assert_int_equal(linked->status, 201);
+    g_autofree char *linked_backing = NULL;
+    guint64 linked_size = 0;
+    assert_true(qcow2_header(disk_path(linked->json), &linked_size, &linked_backing));
+    assert_string_equal(linked_backing, base);
+    api_delete_vm("via-link");
+    g_unlink(link);
     /* Nor the daemon's own files (its token would become the guest's disk). */
     g_autofree char *token = g_build_filename(api_d->state_dir, "token", NULL);
     g_autofree char *secret = g_strdup_printf("{\"name\": \"on-token\", \"image\": \"%s\"}", token);
