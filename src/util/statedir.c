@@ -11,25 +11,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Whether a directory of mode MODE and owner UID may hold or lead to the
- * state directory: no other user can write in it (or, sticky, replace
- * what it holds). */
-static bool safe_ancestor(const struct stat *st)
+/* Whether the write bits of ST (a directory) let in users other than this
+ * one: others', or its group's where that is not this process's own group
+ * (a private group, as umask 002 leaves on new directories). */
+static bool writable_by_others(const struct stat *st)
 {
-    bool others_write = (st->st_mode & (S_IWGRP | S_IWOTH)) != 0;
-    return (st->st_uid == 0 || st->st_uid == geteuid()) &&
-           (!others_write || (st->st_mode & S_ISVTX));
+    return (st->st_mode & S_IWOTH) || ((st->st_mode & S_IWGRP) && st->st_gid != getegid());
 }
 
-bool vs_state_dir_make(const char *dir, GError **error)
+/* Whether the file ST (from lstat) may hold or lead to the state directory:
+ * root's or this user's, and a directory no other user can write in (or,
+ * sticky as /tmp, replace what it holds), or a symbolic link (which only
+ * its owner can change; where it leads is checked on its own). */
+static bool safe_ancestor(const struct stat *st)
 {
-    struct stat st;
-    /* the parents first, before anything is made in them */
-    g_autofree char *parent = g_path_get_dirname(dir);
+    return (st->st_uid == 0 || st->st_uid == geteuid()) &&
+           (S_ISLNK(st->st_mode) ||
+            (S_ISDIR(st->st_mode) && (!writable_by_others(st) || (st->st_mode & S_ISVTX))));
+}
+
+/* Whether each existing directory above PATH (up to "/") is safe_ancestor;
+ * false with ERROR naming DIR and the first that is not. */
+static bool ancestors_safe(const char *dir, const char *path, GError **error)
+{
+    g_autofree char *parent = g_path_get_dirname(path);
     while (strcmp(parent, "/") != 0 && strcmp(parent, ".") != 0) {
+        struct stat st;
         bool exists = lstat(parent, &st) == 0;
-        if ((exists && (!S_ISDIR(st.st_mode) || !safe_ancestor(&st))) ||
-            (!exists && errno != ENOENT)) {
+        if ((exists && !safe_ancestor(&st)) || (!exists && errno != ENOENT)) {
             g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                         "state directory %s: its parent %s is not a directory that only root or "
                         "this user can change (another user could replace what it holds)",
@@ -40,6 +49,26 @@ bool vs_state_dir_make(const char *dir, GError **error)
         g_free(parent);
         parent = up;
     }
+    return true;
+}
+
+/* The parents of DIR as written and, where links lead elsewhere, as they
+ * are reached. */
+static bool parents_safe(const char *dir, GError **error)
+{
+    g_autofree char *parent = g_path_get_dirname(dir);
+    g_autofree char *real = realpath(parent, NULL);
+    g_autofree char *inside = real ? g_build_filename(real, "x", NULL) : NULL;
+    return ancestors_safe(dir, dir, error) && (!inside || ancestors_safe(dir, inside, error));
+}
+
+bool vs_state_dir_make(const char *dir, GError **error)
+{
+    struct stat st;
+    /* the parents before anything is made in them, and again after (one
+     * made meanwhile by another user) */
+    if (!parents_safe(dir, error))
+        return false;
     const char *wrong = NULL;
     if (g_mkdir_with_parents(dir, 0700) != 0 || lstat(dir, &st) != 0)
         wrong = g_strerror(errno);
@@ -47,13 +76,13 @@ bool vs_state_dir_make(const char *dir, GError **error)
         wrong = "not a directory (a symbolic link is not followed)";
     else if (st.st_uid != geteuid())
         wrong = "owned by another user";
-    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+    else if (writable_by_others(&st))
         wrong = "writable by other users";
     else if ((st.st_mode & 077) && chmod(dir, 0700) != 0)
         wrong = g_strerror(errno);
     if (wrong)
         g_set_error(error, VS_ERROR, VS_ERR_INVALID, "state directory %s: %s", dir, wrong);
-    return !wrong;
+    return !wrong && parents_safe(dir, error);
 }
 
 bool vs_state_file_private(int fd, const char *path, GError **error)

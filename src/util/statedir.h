@@ -12,10 +12,12 @@
 
 /* Makes DIR (mode 0700, with its missing parents) or checks it: a real
  * directory (not a symbolic link) owned by this process's user, in which
- * no other user can write, below directories where no other user can
- * replace it (each owned by root or this user, and not writable by others
- * unless sticky, as /tmp). A directory of ours readable by others is made
- * 0700. False with ERROR naming the first that fails. */
+ * no other user can write (its group may, if it is this process's own),
+ * below directories where no other user can replace it (each owned by
+ * root or this user, and not writable by others unless sticky, as /tmp;
+ * a link among them is followed and the place it leads to checked too).
+ * Checked before and after DIR is made. A directory of ours open to others
+ * in any way is made 0700. False with ERROR naming the first that fails. */
 bool vs_state_dir_make(const char *dir, GError **error);
 
 /* Whether the file PATH, opened without following a symbolic link as FD,

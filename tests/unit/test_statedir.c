@@ -71,6 +71,25 @@ static void test_made_and_checked(void **state)
     g_autofree char *below = g_build_filename(open_dir, "state", NULL);
     expect_refused(below, "its parent");
     assert_false(g_file_test(below, G_FILE_TEST_EXISTS));
+    /* writable by its own group, this process's (umask 002 on a private
+     * group): taken, and closed */
+    g_autofree char *group = g_build_filename(root, "group", NULL);
+    assert_int_equal(g_mkdir(group, 0700), 0);
+    assert_int_equal(chmod(group, 0775), 0);
+    assert_true(vs_state_dir_make(group, &error));
+    assert_int_equal(stat(group, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    /* below a link of ours to a good directory (/srv -> /data/srv): taken;
+     * below a link to one others can write in: refused */
+    g_autofree char *to_good = g_build_filename(root, "to-good", NULL);
+    assert_int_equal(symlink(fresh, to_good), 0);
+    g_autofree char *via_good = g_build_filename(to_good, "state", NULL);
+    if (!vs_state_dir_make(via_good, &error))
+        fail_msg("%s: %s", via_good, error->message);
+    g_autofree char *to_open = g_build_filename(root, "to-open", NULL);
+    assert_int_equal(symlink(open_dir, to_open), 0);
+    g_autofree char *via_open = g_build_filename(to_open, "state", NULL);
+    expect_refused(via_open, "its parent");
     /* a symbolic link to a good one */
     g_autofree char *link = g_build_filename(root, "link", NULL);
     assert_int_equal(symlink(fresh, link), 0);
