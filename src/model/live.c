@@ -26,6 +26,7 @@
 #include <libvirt/virterror.h>
 #include <stdint.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <linux/falloc.h>
 #include <linux/userfaultfd.h>
@@ -532,35 +533,81 @@ static gint64 reserve_space(virDomainPtr dom, int fd, const char *path, GError *
 
 /* ---- huge pages after a copy ------------------------------------------- */
 
-/* The pid of the QEMU process running DOM, from the pid file libvirt keeps
- * for it (the embedded driver's STATE/libvirt/run/qemu/NAME.pid, else
- * qemu:///system's /run/libvirt/qemu/NAME.pid), if that process's command
- * line holds -uuid UUID (not a pid used again since); or 0. Not found by
- * searching /proc for such a command line: any local user could start a
- * process named so first. */
+/* Where libvirt keeps the pid files of the QEMU processes it runs, for
+ * the connection's URI: the embedded driver's ROOT/run/qemu, qemu:///session's
+ * $XDG_RUNTIME_DIR/libvirt/qemu/run, qemu:///system's /run/libvirt/qemu. */
+static char *pid_dir(void)
+{
+    const char *uri = vs_hv_uri();
+    const char *root = g_str_has_prefix(uri, "qemu:///embed") ? strstr(uri, "root=") : NULL;
+    if (root) {
+        g_autofree char *raw = g_strndup(root + 5, strcspn(root + 5, "&"));
+        g_autofree char *path = g_uri_unescape_string(raw, NULL);
+        return path ? g_build_filename(path, "run", "qemu", NULL) : NULL;
+    }
+    if (g_str_has_prefix(uri, "qemu:///session"))
+        return g_build_filename(g_get_user_runtime_dir(), "libvirt", "qemu", "run", NULL);
+    return g_strdup("/run/libvirt/qemu");
+}
+
+/* Whether PID's command line holds -uuid UUID. */
+static bool runs_uuid(gint64 pid, const char *uuid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline", pid);
+    g_autofree char *cmdline = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &cmdline, &len, NULL))
+        return false;
+    for (gsize i = 0; i + 1 < len; i += strlen(cmdline + i) + 1)
+        if (!strcmp(cmdline + i, "-uuid") && i + 6 < len && !strcmp(cmdline + i + 6, uuid))
+            return true;
+    return false;
+}
+
+/* Whether process PID runs as a user QEMU is run as by libvirt (root, the
+ * libvirt-qemu account, or this process's own for qemu:///session): one
+ * that an ordinary local user cannot start a process as. */
+static bool qemu_owner(gint64 pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT, pid);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    struct passwd pw, *qemu = NULL;
+    char buf[1024];
+    if (st.st_uid == 0 || st.st_uid == geteuid())
+        return true;
+    return getpwnam_r("libvirt-qemu", &pw, buf, sizeof buf, &qemu) == 0 && qemu &&
+           st.st_uid == qemu->pw_uid;
+}
+
+/* The pid of the QEMU process running DOM on this host, or 0: the one in
+ * the pid file libvirt keeps for it (pid_dir) if its command line holds
+ * -uuid UUID (not a pid used again since); else (a libvirtd that keeps its
+ * files out of sight, in another mount namespace) the process with that
+ * command line among those running as a user libvirt runs QEMU as, so that
+ * a local user cannot make a process of their own named so be taken. */
 static pid_t qemu_pid(virDomainPtr dom)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
-    if (virDomainGetUUIDString(dom, uuid) < 0)
+    if (!vs_hv_is_local() || virDomainGetUUIDString(dom, uuid) < 0)
         return 0;
+    g_autofree char *dir = pid_dir();
     g_autofree char *file = g_strdup_printf("%s.pid", virDomainGetName(dom));
-    g_autofree char *pidfile =
-        g_str_has_prefix(vs_hv_uri(), "qemu:///embed")
-            ? g_build_filename(vs_hv_state_dir(), "libvirt", "run", "qemu", file, NULL)
-            : g_build_filename("/run/libvirt/qemu", file, NULL);
+    g_autofree char *pidfile = dir ? g_build_filename(dir, file, NULL) : NULL;
     g_autofree char *text = NULL;
-    gint64 pid = g_file_get_contents(pidfile, &text, NULL, NULL)
+    gint64 pid = pidfile && g_file_get_contents(pidfile, &text, NULL, NULL)
                      ? g_ascii_strtoll(g_strstrip(text), NULL, 10)
                      : 0;
-    g_autofree char *path = pid > 0 ? g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline", pid)
-                                    : NULL;
-    g_autofree char *cmdline = NULL;
-    gsize len = 0;
-    if (!path || !g_file_get_contents(path, &cmdline, &len, NULL))
-        return 0;
-    for (gsize i = 0; i + 1 < len; i += strlen(cmdline + i) + 1)
-        if (!strcmp(cmdline + i, "-uuid") && i + 6 < len && !strcmp(cmdline + i + 6, uuid))
+    if (pid > 0 && runs_uuid(pid, uuid))
+        return (pid_t)pid;
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *entry;
+    while (proc && (entry = g_dir_read_name(proc))) {
+        pid = g_ascii_isdigit(entry[0]) ? g_ascii_strtoll(entry, NULL, 10) : 0;
+        if (pid > 0 && runs_uuid(pid, uuid) && qemu_owner(pid))
             return (pid_t)pid;
+    }
     return 0;
 }
 
