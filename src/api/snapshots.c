@@ -78,13 +78,14 @@ void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp)
         return;
     bool all = vs_api_query_flag(req, resp, "all", &ok);
     const char *parent = g_hash_table_lookup(req->query, "parent");
+    bool by_parent = parent != NULL;
     /* "": a root's parent, as a snapshot shows it: the roots (a client can
      * walk up with ?parent=<snap.parent>) */
     if (parent && !*parent)
         parent = NULL;
     if (!ok || (parent && !vs_api_check_name(resp, "parent snapshot", parent)))
         return;
-    if (all && parent) {
+    if (all && by_parent) {
         vs_api_error(resp, 400, "use either 'parent' or 'all', not both");
         return;
     }

@@ -535,6 +535,9 @@ static void test_lists(void **state)
     /* a root's parent, "", names the roots (before: 400) */
     g_autofree char *roots_empty = api_snap_names("s-list", "?parent=");
     assert_string_equal(roots_empty, "A");
+    g_autoptr(VsTestResponse) empty_and_all =
+        vs_http(api_d, "GET", "/vms/s-list/snapshots?parent=&all=true", NULL);
+    api_check_error(empty_and_all, 400, "either");
     g_autofree char *leaf = api_snap_names("s-list", "?parent=C");
     assert_string_equal(leaf, "");
     g_autofree char *mid = api_snap_names("s-list", "?parent=m-first");
