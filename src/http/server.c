@@ -733,7 +733,7 @@ int vs_server_listen(const char *address, GError **error)
     if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
         (addr.ss_family != AF_INET6 ||
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == 0) &&
-        bind(fd, (struct sockaddr *)&addr, addr_len) == 0)
+        bind(fd, (struct sockaddr *)&addr, addr_len) == 0 && listen(fd, SOMAXCONN) == 0)
         return fd;
     int err = errno;
     g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot listen on %s: %s", address,
@@ -809,14 +809,6 @@ VsServer *vs_server_start(const VsServerConfig *config, int listen_fd, GError **
     VsServer *srv = g_new0(VsServer, 1);
     g_mutex_init(&srv->drain_lock);
     g_cond_init(&srv->drained);
-    /* listening only now: until here a client is refused, not left waiting */
-    if (listen(listen_fd, SOMAXCONN) != 0) {
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot listen on %s: %s", config->listen,
-                    g_strerror(errno));
-        close(listen_fd);
-        free_server(srv);
-        return NULL;
-    }
     if (!prepare(srv, config, listen_fd, error)) {
         close(listen_fd);
         free_server(srv);

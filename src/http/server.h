@@ -20,13 +20,16 @@ typedef struct {
 typedef struct VsServer VsServer;
 
 /* Binds ADDRESS ("ADDR:PORT", "[V6]:PORT", "localhost:PORT"; port 0: any
- * free one) before anything else is set up, so that an address in use is
- * said at once: the socket, or -1 with ERROR. It listens only from
- * vs_server_start on: until then a client is refused, not kept waiting. */
+ * free one) and listens, before anything else is set up, so that an
+ * address in use is said at once and no one else can take it meanwhile (a
+ * bound socket that does not listen yet would not stop another
+ * SO_REUSEADDR bind): the socket, or -1 with ERROR. Nothing is served on it
+ * until vs_server_start: a client during a long start (journal recovery
+ * may wait 2 minutes for libvirt) waits in its backlog. */
 int vs_server_listen(const char *address, GError **error);
-/* Listens and serves on LISTEN_FD (from vs_server_listen on CONFIG's
- * listen), which the server takes: closed when it stops, or when it fails
- * to start before libmicrohttpd has it. */
+/* Serves on LISTEN_FD (from vs_server_listen on CONFIG's listen), which
+ * the server takes: closed when it stops, or when it fails to start before
+ * libmicrohttpd has it. */
 VsServer *vs_server_start(const VsServerConfig *config, int listen_fd, GError **error);
 /* The URL clients use, e.g. "http://127.0.0.1:8001". */
 const char *vs_server_url(const VsServer *server);

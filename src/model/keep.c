@@ -113,7 +113,12 @@ static char *display(const VsKeptSnapshots *kept, const char *name)
  * name, but another tool's may bear anything), nor a leading '.'. */
 static char *file_part(const char *tag)
 {
-    char *part = g_strdup(tag);
+    /* at most 100 bytes (a name made by another tool may be far longer
+     * than a file name may), cut at a character's start */
+    const char *end = tag;
+    while (*end && end - tag + 4 <= 100)
+        end = g_utf8_next_char(end);
+    char *part = g_strndup(tag, end - tag);
     g_strdelimit(part, "/", '_');
     if (part[0] == '.')
         part[0] = '_';
@@ -144,7 +149,11 @@ static bool write_one(const Kept *k, guint i, const char *uuid, const char *dir,
     g_autofree char *part = file_part(k->tag);
     g_autofree char *kept_ram = NULL;
     g_autofree char *live_dir = vs_live_vm_dir(uuid);
-    if (k->ram && vs_path_is_inside(k->ram, live_dir)) {
+    /* (one already gone, say by hand, cannot be kept: its XML still names it) */
+    bool ram_there = k->ram && g_file_test(k->ram, G_FILE_TEST_EXISTS);
+    if (k->ram && !ram_there)
+        vs_warn("kept disks: the memory file %s of snapshot '%s' is missing", k->ram, k->name);
+    if (ram_there && vs_path_is_inside(k->ram, live_dir)) {
         g_autofree char *ram_name = g_strdup_printf("%04u-%s.ram", i, part);
         kept_ram = g_build_filename(dir, ram_name, NULL);
         if (!keep_ram(k->ram, kept_ram, error))
@@ -204,7 +213,10 @@ char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **erro
                                   k->description ? k->description : "", "state",
                                   k->state ? k->state : "", "created", (json_int_t)k->created,
                                   "live", k->ram != NULL, "current", k->current);
-        whole = write_one(k, i, kept->uuid, dir, entry, error);
+        if (!entry) /* (a text that is not UTF-8) */
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "snapshot '%s' cannot be described",
+                        k->name);
+        whole = entry && write_one(k, i, kept->uuid, dir, entry, error);
         json_array_append_new(list, entry);
     }
     json_t *index = json_pack("{s:s, s:s, s:I, s:s, s:o}", "vm", kept->vm, "uuid", kept->uuid,
@@ -213,6 +225,8 @@ char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **erro
     g_autofree char *text = json_dumps(index, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(index);
     g_autofree char *index_path = g_build_filename(dir, "snapshots.json", NULL);
+    if (whole && !text)
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot write the index %s", index_path);
     whole = whole && text &&
             g_file_set_contents_full(index_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
                                      error);

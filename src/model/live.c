@@ -565,20 +565,26 @@ static bool runs_uuid(gint64 pid, const char *uuid)
 }
 
 /* Whether process PID runs as a user QEMU is run as by libvirt (root, the
- * libvirt-qemu account, or this process's own for qemu:///session): one
- * that an ordinary local user cannot start a process as. */
+ * account libvirt's packages make for it, libvirt-qemu on Debian and qemu
+ * elsewhere, or this process's own for qemu:///session): one that an
+ * ordinary local user cannot start a process as. */
 static bool qemu_owner(gint64 pid)
 {
     g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT, pid);
     struct stat st;
     if (stat(path, &st) != 0)
         return false;
-    struct passwd pw, *qemu = NULL;
-    char buf[1024];
     if (st.st_uid == 0 || st.st_uid == geteuid())
         return true;
-    return getpwnam_r("libvirt-qemu", &pw, buf, sizeof buf, &qemu) == 0 && qemu &&
-           st.st_uid == qemu->pw_uid;
+    const char *accounts[] = {"libvirt-qemu", "qemu"};
+    for (gsize i = 0; i < G_N_ELEMENTS(accounts); i++) {
+        struct passwd pw, *qemu = NULL;
+        char buf[1024];
+        if (getpwnam_r(accounts[i], &pw, buf, sizeof buf, &qemu) == 0 && qemu &&
+            st.st_uid == qemu->pw_uid)
+            return true;
+    }
+    return false;
 }
 
 /* The pid of the QEMU process running DOM on this host, or 0: the one in

@@ -752,10 +752,6 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         if (settled)
             vs_definition_forget(uuid);
     }
-    /* Not deleted (libvirt refused): what was kept beside the disks goes.
-     * Not known (the connection stayed away): it stays, in case it was. */
-    if (!ok && kept_dir && !vs_hv_broke_off(error))
-        vs_kept_discard(kept_dir);
     if (ok && !settled) {
         vs_snapshot_forget_vm(uuid);
         vs_definition_forget(uuid);
@@ -773,6 +769,11 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     else if (ok)
         vs_info("deleted VM '%s'%s", name, keep_disks ? " (disks kept)" : "");
     vs_journal_end(journal);
+    /* Not deleted (libvirt refused): what was kept beside the disks goes,
+     * once no record could finish the delete at a restart. Not known (the
+     * connection stayed away): it stays, in case it was. */
+    if (!ok && kept_dir && !vs_hv_broke_off(error))
+        vs_kept_discard(kept_dir);
     vs_vmlock_release(lock);
     return ok;
 }

@@ -5,18 +5,37 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Whether GID is this user's private group: named as the user, with no
+ * other member (the convention under which umask 002 is the default). */
+static bool private_group(gid_t gid)
+{
+    struct passwd pw, *user = NULL;
+    struct group gr, *group = NULL;
+    char pw_buf[4096], gr_buf[16384];
+    if (getpwuid_r(geteuid(), &pw, pw_buf, sizeof pw_buf, &user) != 0 || !user ||
+        getgrgid_r(gid, &gr, gr_buf, sizeof gr_buf, &group) != 0 || !group ||
+        strcmp(group->gr_name, user->pw_name) != 0)
+        return false;
+    for (char **member = group->gr_mem; member && *member; member++)
+        if (strcmp(*member, user->pw_name) != 0)
+            return false;
+    return true;
+}
+
 /* Whether the write bits of ST (a directory) let in users other than this
- * one: others', or its group's where that is not this process's own group
- * (a private group, as umask 002 leaves on new directories). */
+ * one: others', or its group's unless that is this user's private group
+ * (as umask 002 leaves on new directories). */
 static bool writable_by_others(const struct stat *st)
 {
-    return (st->st_mode & S_IWOTH) || ((st->st_mode & S_IWGRP) && st->st_gid != getegid());
+    return (st->st_mode & S_IWOTH) || ((st->st_mode & S_IWGRP) && !private_group(st->st_gid));
 }
 
 /* Whether the file ST (from lstat) may hold or lead to the state directory:

@@ -12,7 +12,8 @@
 
 /* Makes DIR (mode 0700, with its missing parents) or checks it: a real
  * directory (not a symbolic link) owned by this process's user, in which
- * no other user can write (its group may, if it is this process's own),
+ * no other user can write (its group may, if it is this user's private
+ * group: named as the user, with no other member),
  * below directories where no other user can replace it (each owned by
  * root or this user, and not writable by others unless sticky, as /tmp;
  * a link among them is followed and the place it leads to checked too).

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -71,14 +72,23 @@ static void test_made_and_checked(void **state)
     g_autofree char *below = g_build_filename(open_dir, "state", NULL);
     expect_refused(below, "its parent");
     assert_false(g_file_test(below, G_FILE_TEST_EXISTS));
-    /* writable by its own group, this process's (umask 002 on a private
-     * group): taken, and closed */
+    /* writable by its own group, this user's private one (umask 002):
+     * taken, and closed */
     g_autofree char *group = g_build_filename(root, "group", NULL);
     assert_int_equal(g_mkdir(group, 0700), 0);
     assert_int_equal(chmod(group, 0775), 0);
     assert_true(vs_state_dir_make(group, &error));
     assert_int_equal(stat(group, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0700);
+    /* writable by a group shared with others (here "users", gid 100, not
+     * named as this user): refused as before */
+    if (geteuid() == 0 && getgrgid(100)) {
+        g_autofree char *shared = g_build_filename(root, "shared", NULL);
+        assert_int_equal(g_mkdir(shared, 0700), 0);
+        assert_int_equal(chown(shared, 0, 100), 0);
+        assert_int_equal(chmod(shared, 0775), 0);
+        expect_refused(shared, "writable by other users");
+    }
     /* below a link of ours to a good directory (/srv -> /data/srv): taken;
      * below a link to one others can write in: refused */
     g_autofree char *to_good = g_build_filename(root, "to-good", NULL);
