@@ -757,6 +757,24 @@ static void expect_exit(const char *const *args, int code, const char *message)
         fail_msg("%s: status %d, stderr: %s", args[0], status, err);
 }
 
+/* Starts the daemon on STATE_DIR (test:///default, LISTEN, EXTRA when not
+ * NULL) and fails unless it stops at start with status 1 and WANT in its
+ * stderr (after 10 s, one that kept running is stopped: status 124). */
+static void expect_start_refused(const char *state_dir, const char *listen, const char *extra,
+                                 const char *want)
+{
+    g_autofree char *dir_arg = g_strdup_printf("--state-dir=%s", state_dir);
+    g_autofree char *listen_arg = g_strdup_printf("--listen=%s", listen);
+    const char *argv[] = {"timeout", "10", vs_test_daemon_binary(), dir_arg,
+                          "--connect=test:///default", listen_arg, extra, NULL};
+    g_autofree char *out = NULL, *err = NULL;
+    int status = 0;
+    assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                             &err, &status, NULL));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, want))
+        fail_msg("expected a refused start saying '%s': status %d, stderr: %s", want, status, err);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -813,16 +831,8 @@ static void test_bad_options(void **state)
     /* A domain type the hypervisor does not offer stops the start (before,
      * every create failed with a 500). */
     g_autofree char *type_dir = g_dir_make_tmp("virtsnap-type-XXXXXX", NULL);
-    g_autofree char *state_arg = g_strdup_printf("--state-dir=%s", type_dir);
-    const char *argv[] = {vs_test_daemon_binary(), state_arg, "--connect=test:///default",
-                          "--domain-type=kvm", "--listen=127.0.0.1:0", NULL};
-    g_autofree char *out = NULL, *err = NULL;
-    int status = 0;
-    assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                             &status, NULL));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
-        !strstr(err, "--domain-type kvm: test:///default offers no such x86_64 guests"))
-        fail_msg("--domain-type kvm on the test driver: status %d, stderr: %s", status, err);
+    expect_start_refused(type_dir, "127.0.0.1:0", "--domain-type=kvm",
+                         "--domain-type kvm: test:///default offers no such x86_64 guests");
     g_autofree char *rm = g_strdup_printf("rm -rf '%s'", type_dir);
     assert_int_equal(system(rm), 0);
 }
@@ -834,33 +844,17 @@ static void test_bad_options(void **state)
 static void test_one_daemon_per_state_dir(void **state)
 {
     (void)state;
-    g_autofree char *same_dir = g_strdup_printf("--state-dir=%s", api_d->state_dir);
-    const char *same[] = {"timeout", "10", vs_test_daemon_binary(), same_dir,
-                          "--connect=test:///default", "--listen=127.0.0.1:0", NULL};
-    g_autofree char *out = NULL, *err = NULL;
-    int status = 0;
-    assert_true(g_spawn_sync(NULL, (char **)same, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
-                             &err, &status, NULL));
     g_autofree char *holder = g_strdup_printf("another virtsnapd (pid %d) uses the state directory %s",
                                               (int)api_d->pid, api_d->state_dir);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, holder))
-        fail_msg("second daemon on one state directory: status %d, stderr: %s", status, err);
+    expect_start_refused(api_d->state_dir, "127.0.0.1:0", NULL, holder);
     g_autoptr(VsTestResponse) still = vs_http(api_d, "GET", "/vms", NULL);
     assert_int_equal(still->status, 200);
 
     g_autofree char *parent = g_dir_make_tmp("virtsnap-port-XXXXXX", NULL);
     g_autofree char *fresh = g_build_filename(parent, "state", NULL);
-    g_autofree char *fresh_arg = g_strdup_printf("--state-dir=%s", fresh);
-    g_autofree char *taken = g_strdup_printf("--listen=127.0.0.1:%d", api_d->port);
-    const char *busy[] = {"timeout", "10", vs_test_daemon_binary(), fresh_arg,
-                          "--connect=test:///default", taken, NULL};
-    g_clear_pointer(&out, g_free);
-    g_clear_pointer(&err, g_free);
-    assert_true(g_spawn_sync(NULL, (char **)busy, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
-                             &err, &status, NULL));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
-        !strstr(err, "cannot listen on 127.0.0.1:") || !strstr(err, "Address already in use"))
-        fail_msg("address in use: status %d, stderr: %s", status, err);
+    g_autofree char *taken = g_strdup_printf("127.0.0.1:%d", api_d->port);
+    g_autofree char *in_use = g_strdup_printf("cannot listen on %s: Address already in use", taken);
+    expect_start_refused(fresh, taken, NULL, in_use);
     if (g_file_test(fresh, G_FILE_TEST_EXISTS))
         fail_msg("the state directory %s was made although the address was in use", fresh);
     g_rmdir(parent);
@@ -904,15 +898,7 @@ static void test_journal_own_files_only(void **state)
     vs_test_daemon_term(d);
     /* a state directory open to other users' writes is refused */
     assert_int_equal(chmod(d->state_dir, 0777), 0);
-    g_autofree char *dir_arg = g_strdup_printf("--state-dir=%s", d->state_dir);
-    const char *argv[] = {"timeout", "10", vs_test_daemon_binary(), dir_arg,
-                          "--connect=test:///default", "--listen=127.0.0.1:0", NULL};
-    g_autofree char *out = NULL, *err = NULL;
-    int status = 0;
-    assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
-                             &err, &status, NULL));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, "writable by other users"))
-        fail_msg("state directory mode 0777: status %d, stderr: %s", status, err);
+    expect_start_refused(d->state_dir, "127.0.0.1:0", NULL, "writable by other users");
     assert_int_equal(chmod(d->state_dir, 0700), 0);
     vs_test_daemon_free(d);
     g_unlink(victim);
