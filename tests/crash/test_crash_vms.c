@@ -5,7 +5,8 @@
  * clone-after-copy and clone-after-define leaves no clone domain, no copied
  * image and the original intact; a delete killed at delete-before-power-off
  * (running VM, and shut-off VM with ?disks=keep) is finished: the VM is gone,
- * its images gone (or kept with their internal snapshots), and a new VM of the
+ * its images gone (or kept with their internal snapshots and, beside them,
+ * the description of those written before the kill), and a new VM of the
  * same name has no snapshots; a create killed before its define leaves no
  * disk, and after it the VM with its disk. STATE/journal is empty after
  * every scenario. */
@@ -290,10 +291,27 @@ static void delete_fault(const char *vm, bool running, bool keep)
     assert_false(g_file_test(vnc, G_FILE_TEST_EXISTS)); /* QEMU's socket file */
     g_autofree char *images_after = vs_dir_list(images);
     if (keep) {
-        /* The image stays with its snapshot contents. */
-        assert_string_equal(images_after, images_before);
+        /* The image stays with its snapshot contents, and beside it what
+         * names them, written before the kill (the recovery that finished
+         * the delete left it). */
+        g_autofree char *kept_dir = g_strdup_printf("%s.snapshots", image);
+        g_autofree char *kept_base = g_path_get_basename(kept_dir);
+        g_auto(GStrv) before_parts = g_strsplit(images_before, ",", -1);
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        for (char **p = before_parts; *p; p++)
+            g_ptr_array_add(names, g_strdup(*p));
+        g_ptr_array_add(names, g_strdup(kept_base));
+        g_autofree char *want = vs_join_sorted(names);
+        assert_string_equal(images_after, want);
         g_autofree char *tags = vs_qemu_img_tags(image);
         assert_string_equal(tags, "a,b");
+        g_autofree char *index = g_build_filename(kept_dir, "snapshots.json", NULL);
+        g_autofree char *text = vs_read_file(index);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "\"name\": \"b renamed\""));
+        assert_non_null(strstr(text, "\"tag\": \"b\""));
+        g_autofree char *rm = g_strdup_printf("rm -rf '%s'", kept_dir);
+        assert_int_equal(system(rm), 0);
     } else {
         assert_false(g_file_test(image, G_FILE_TEST_EXISTS));
         g_autofree char *base = g_path_get_basename(image);
