@@ -11,7 +11,8 @@ typedef struct {
     const char *path;       /* raw path, still percent-encoded */
     char *const *params;    /* decoded {…} path captures */
     int n_params;
-    GHashTable *query;      /* decoded name → value */
+    GHashTable *query;      /* decoded name → value ("" for none) */
+    GHashTable *bare;       /* the names given without '=' ("?children"), or NULL */
     json_t *body;           /* a JSON object, or NULL when the request had no body */
     const char *principal;  /* who is asking ("token", a user name) */
     const char *cookie;     /* the Cookie header, for /logout */

@@ -130,9 +130,14 @@ bool vs_api_query_flag(const VsApiRequest *req, VsApiResponse *resp, const char 
     const char *value = req->query ? g_hash_table_lookup(req->query, name) : NULL;
     if (!value || !strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no"))
         return false;
-    if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") || !*value)
+    /* a bare name ("?children") is true; "?children=" with nothing after it
+     * is more likely a client's empty variable than a yes, and a flag may
+     * delete a subtree */
+    bool bare = !*value && req->bare && g_hash_table_contains(req->bare, name);
+    if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") || bare)
         return true;
-    vs_api_error(resp, 400, "query parameter '%s' must be true or false", name);
+    vs_api_error(resp, 400, "query parameter '%s' must be true or false%s", name,
+                 *value ? "" : " (it was given empty: leave it out for false)");
     *ok = false;
     return false;
 }

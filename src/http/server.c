@@ -158,6 +158,7 @@ static enum MHD_Result send_api(struct MHD_Connection *conn, VsApiResponse *api,
 
 typedef struct {
     GHashTable *query;
+    GHashTable *bare; /* the names given without '=' ("?children") */
     char *bad;
 } QueryParse;
 
@@ -182,6 +183,8 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
         g_free(v);
         return MHD_YES;
     }
+    if (!value)
+        g_hash_table_add(qp->bare, g_strdup(k));
     g_hash_table_insert(qp->query, k, v);
     return MHD_YES;
 }
@@ -478,7 +481,8 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
     }
     VsRouteMatch *match = &st->match;
     g_autoptr(GHashTable) query = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    QueryParse qp = {query, NULL};
+    g_autoptr(GHashTable) bare = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    QueryParse qp = {query, bare, NULL};
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &qp);
     const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
     bool challenge = false;
@@ -496,6 +500,7 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
                             .params = match->params,
                             .n_params = match->n_params,
                             .query = query,
+                            .bare = bare,
                             .body = body,
                             .principal = st->principal,
                             .cookie = cookie,

@@ -544,6 +544,11 @@ static void test_lists(void **state)
     assert_string_equal(mid, "C");
     json_t *all = list_json("s-list", "?all=true");
     assert_int_equal(json_array_size(all), 6);
+    json_t *all_bare = list_json("s-list", "?all"); /* a bare flag is true */
+    assert_int_equal(json_array_size(all_bare), 6);
+    json_decref(all_bare);
+    g_autoptr(VsTestResponse) all_empty = vs_http(api_d, "GET", "/vms/s-list/snapshots?all=", NULL);
+    api_check_error(all_empty, 400, "given empty");
     assert_int_equal(vm_count("s-list"), 6);
     assert_parents_first(all);
     assert_string_equal(vs_json_str(json_array_get(all, 0), "name"), "A");
@@ -807,6 +812,9 @@ static void test_delete(void **state)
     /* Errors change nothing. */
     g_autoptr(VsTestResponse) unknown = snap_req("DELETE", "s-del", "nope", NULL, NULL);
     api_check_error(unknown, 404, "nope");
+    /* given empty (a client's unset variable): refused, nothing deleted */
+    g_autoptr(VsTestResponse) empty_flag = snap_req("DELETE", "s-del", "C", "?children=", NULL);
+    api_check_error(empty_flag, 400, "given empty");
     g_autoptr(VsTestResponse) flag = snap_req("DELETE", "s-del", "C", "?children=maybe", NULL);
     api_check_error(flag, 400, "children");
     g_autoptr(VsTestResponse) extra = snap_req("DELETE", "s-del", "C", "?force=true", NULL);

@@ -205,7 +205,7 @@ static void test_query_flag(void **state)
     assert_false(vs_api_query_flag(&req, &resp, "children", &ok)); /* no query at all */
     assert_true(ok);
 
-    const char *yes[] = {"true", "1", "yes", ""}; /* a bare ?children means yes */
+    const char *yes[] = {"true", "1", "yes"};
     for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
         g_autoptr(GHashTable) q = query_of("children", yes[i], NULL);
         req.query = q;
@@ -214,6 +214,22 @@ static void test_query_flag(void **state)
         assert_true(ok);
         assert_int_equal(resp.status, 0);
     }
+    /* a bare ?children means yes; ?children= (given empty) is refused: a
+     * client's empty variable must not delete a subtree */
+    g_autoptr(GHashTable) empty = query_of("children", "", NULL);
+    g_autoptr(GHashTable) bare = g_hash_table_new(g_str_hash, g_str_equal);
+    g_hash_table_add(bare, "children");
+    req.query = empty;
+    req.bare = bare;
+    ok = true;
+    assert_true(vs_api_query_flag(&req, &resp, "children", &ok));
+    assert_true(ok);
+    req.bare = NULL;
+    ok = true;
+    assert_false(vs_api_query_flag(&req, &resp, "children", &ok));
+    assert_false(ok);
+    expect_error(&resp, 400, "given empty");
+    response_clear(&resp);
     const char *no[] = {"false", "0", "no"};
     for (size_t i = 0; i < G_N_ELEMENTS(no); i++) {
         g_autoptr(GHashTable) q = query_of("children", no[i], NULL);
