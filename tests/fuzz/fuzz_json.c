@@ -124,16 +124,21 @@ static void check_query(json_t *body)
 {
     static const char *const allowed[] = {"parent", "all", "children", NULL};
     g_autoptr(GHashTable) query = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) bare = g_hash_table_new(g_str_hash, g_str_equal);
     const char *key;
     json_t *value;
     bool all_known = true;
     json_object_foreach(body, key, value) {
-        if (!json_is_string(value))
+        /* a string: "?key=value"; true: a bare "?key" */
+        if (!json_is_string(value) && !json_is_true(value))
             continue;
-        g_hash_table_insert(query, (gpointer)key, (gpointer)json_string_value(value));
+        if (json_is_true(value))
+            g_hash_table_add(bare, (gpointer)key);
+        g_hash_table_insert(query, (gpointer)key,
+                            (gpointer)(json_is_true(value) ? "" : json_string_value(value)));
         all_known &= g_strv_contains(allowed, key);
     }
-    VsApiRequest req = {.method = "GET", .path = "/fuzz", .query = query};
+    VsApiRequest req = {.method = "GET", .path = "/fuzz", .query = query, .bare = bare};
     VsApiResponse resp = {0};
     bool ok = vs_api_check_query(&req, &resp, allowed);
     FUZZ_ASSERT(ok == all_known);
@@ -147,7 +152,8 @@ static void check_query(json_t *body)
         bool valid = true;
         bool on = vs_api_query_flag(&req, &r, flags[i], &valid);
         const char *v = g_hash_table_lookup(query, flags[i]);
-        bool yes = v && (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !*v);
+        bool yes = v && (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") ||
+                         g_hash_table_contains(bare, flags[i])); /* "?children=": refused */
         bool no = !v || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no");
         FUZZ_ASSERT(on == yes);
         FUZZ_ASSERT(valid == (yes || no));
