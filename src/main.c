@@ -349,6 +349,13 @@ static int run(Options *o)
     g_autofree char *token = load_or_make_token(o->state_dir, &error);
     vs_snapshot_set_live_default(g_strcmp0(o->live_snapshots, "off") == 0 ? VS_LIVE_OFF
                                                                           : VS_LIVE_AUTO);
+    /* Once the settings, the address and the state directory are known
+     * good (a start refused before this ends with no thread under way:
+     * LeakSanitizer took the reaper thread's start for a leak when the
+     * process exited at once), and before libvirt forks anything: exited
+     * QEMUs are then reaped here at once rather than by PID 1
+     * (util/reaper.c). */
+    vs_reaper_start();
     VsHvConfig hv = {.uri = o->connect, .state_dir = o->state_dir, .domain_type = o->domain_type};
     if (!token || !vs_snapnames_init(o->state_dir, &error) ||
         !vs_journal_init(o->state_dir, &error) || !vs_hv_init(&hv, &error)) {
@@ -462,9 +469,6 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
-    /* Before libvirt forks anything: exited QEMUs are then reaped here at
-     * once rather than by PID 1 (util/reaper.c). */
-    vs_reaper_start();
     xmlInitParser();
     int rc = run(&o);
     options_clear(&o);
