@@ -29,8 +29,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Connections at most, and from one address: each holds a thread. */
+/* Connections at most, and from one address: each holds a thread. Past
+ * CONNECTION_LIMIT - CONNECTION_HEADROOM open, each new connection closes
+ * the one that has waited longest for a request (watchdog.h): idle ones
+ * from a few addresses cannot keep everyone else out. */
 #define CONNECTION_LIMIT 512u
+#define CONNECTION_HEADROOM 64u
 #define PER_IP_CONNECTION_LIMIT 128u
 /* TLS 1.2 and 1.3 only. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -831,7 +835,8 @@ VsServer *vs_server_start(const VsServerConfig *config, int listen_fd, GError **
     /* $VIRTSNAP_HEADER_DEADLINE (seconds) is for tests. */
     const char *deadline = g_getenv("VIRTSNAP_HEADER_DEADLINE");
     srv->watchdog = vs_watchdog_new(deadline ? MAX(g_ascii_strtoll(deadline, NULL, 10), 1)
-                                             : VS_HEADER_DEADLINE);
+                                             : VS_HEADER_DEADLINE,
+                                    CONNECTION_LIMIT - CONNECTION_HEADROOM);
     struct MHD_OptionItem options[] = {
         {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},

@@ -1,7 +1,9 @@
 /* watchdog.c: closes connections whose request headers are still coming
- * after the deadline (watchdog.h). A thread looks every second; it shuts
- * the socket down through its own duplicate of the descriptor, which makes
- * libmicrohttpd's read fail and close the connection on its thread. */
+ * after the deadline, and, when too many are open, the one that has waited
+ * longest for its next request (watchdog.h). A thread looks every second;
+ * a connection is shut down through the watchdog's own duplicate of its
+ * descriptor, which makes libmicrohttpd's read fail and close the
+ * connection on its thread. */
 #include "watchdog.h"
 
 #include "../util/log.h"
@@ -23,9 +25,45 @@ struct VsWatchdog {
     GCond stop_cond;
     bool stopping;
     gint64 deadline_us;
+    guint crowd;         /* open connections above which the longest waiting closes */
+    guint open;          /* watched and not shut down */
+    guint crowded_out;   /* closed for the crowd since the last log line */
     GHashTable *watched; /* VsWatched* set */
     GThread *thread;
 };
+
+/* Called with the lock held. */
+static void shut(VsWatchdog *w, VsWatched *c)
+{
+    shutdown(c->fd, SHUT_RDWR);
+    c->shut = true;
+    w->open--;
+}
+
+/* Makes room for NEWCOMER when more than the crowd are open (called with
+ * the lock held): the connection that has waited longest for a request's
+ * headers closes, be it a slowloris, a client that connected and sent
+ * nothing, or an idle keep-alive one (its client connects again). One whose
+ * request is being served is never closed; if every other one is, the
+ * newcomer stays, up to libmicrohttpd's own limit. */
+static void make_room(VsWatchdog *w, VsWatched *newcomer)
+{
+    if (w->open <= w->crowd)
+        return;
+    VsWatched *oldest = NULL;
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, w->watched);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        VsWatched *c = key;
+        if (c != newcomer && !c->shut && c->waiting && (!oldest || c->waiting < oldest->waiting))
+            oldest = c;
+    }
+    if (!oldest)
+        return;
+    shut(w, oldest);
+    w->crowded_out++;
+}
 
 static gpointer watch(gpointer data)
 {
@@ -42,18 +80,22 @@ static gpointer watch(gpointer data)
                 continue;
             vs_warn("closed a connection from %s: its request headers were still coming after "
                     "%" G_GINT64_FORMAT " s", c->peer, w->deadline_us / G_USEC_PER_SEC);
-            shutdown(c->fd, SHUT_RDWR);
-            c->shut = true;
+            shut(w, c);
         }
+        if (w->crowded_out) /* one line a second, however many */
+            vs_warn("closed %u connection(s) that waited longest for a request: more than %u "
+                    "were open", w->crowded_out, w->crowd);
+        w->crowded_out = 0;
         g_cond_wait_until(&w->stop_cond, &w->lock, g_get_monotonic_time() + G_USEC_PER_SEC);
     }
     g_mutex_unlock(&w->lock);
     return NULL;
 }
 
-VsWatchdog *vs_watchdog_new(gint64 deadline_s)
+VsWatchdog *vs_watchdog_new(gint64 deadline_s, guint crowd)
 {
     VsWatchdog *w = g_new0(VsWatchdog, 1);
+    w->crowd = crowd;
     g_mutex_init(&w->lock);
     g_cond_init(&w->stop_cond);
     w->deadline_us = deadline_s * G_USEC_PER_SEC;
@@ -95,6 +137,8 @@ VsWatched *vs_watchdog_add(VsWatchdog *w, int fd, const char *peer)
     g_strlcpy(c->peer, peer ? peer : "?", sizeof c->peer);
     g_mutex_lock(&w->lock);
     g_hash_table_add(w->watched, c);
+    w->open++;
+    make_room(w, c);
     g_mutex_unlock(&w->lock);
     return c;
 }
@@ -123,6 +167,8 @@ void vs_watchdog_remove(VsWatchdog *w, VsWatched *c)
         return;
     g_mutex_lock(&w->lock);
     g_hash_table_remove(w->watched, c);
+    if (!c->shut)
+        w->open--;
     g_mutex_unlock(&w->lock);
     close(c->fd);
     g_free(c);

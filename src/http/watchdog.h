@@ -1,8 +1,11 @@
 /* watchdog.h: closes connections that take too long to send a request's
  * headers (a "slowloris": a byte now and then keeps libmicrohttpd's idle
- * timeout from firing, and each such connection holds a thread). Each
- * connection is watched from its start, and again after each request it
- * ended, until the next request's headers are in. */
+ * timeout from firing, and each such connection holds a thread), and, when
+ * more than a set number are open, the one that has waited longest for a
+ * request (so that connections that send nothing cannot fill the server's
+ * limit and keep others out). Each connection is watched from its start,
+ * and again after each request it ended, until the next request's headers
+ * are in. */
 #pragma once
 #include <glib.h>
 
@@ -13,8 +16,10 @@ typedef struct VsWatched VsWatched;
  * set $VIRTSNAP_HEADER_DEADLINE). */
 #define VS_HEADER_DEADLINE 60
 
-/* Starts the watchdog's thread; DEADLINE_S seconds for headers. */
-VsWatchdog *vs_watchdog_new(gint64 deadline_s);
+/* Starts the watchdog's thread; DEADLINE_S seconds for headers; with more
+ * than CROWD connections open, each new one closes the one that has waited
+ * longest for a request's headers. */
+VsWatchdog *vs_watchdog_new(gint64 deadline_s, guint crowd);
 /* Stops it (after libmicrohttpd stopped: no connection is left). */
 void vs_watchdog_free(VsWatchdog *w);
 /* Watches the connection on socket FD (kept open by a duplicate until

@@ -11,7 +11,9 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -321,6 +323,69 @@ static void test_header_deadline(void **state)
     vs_test_daemon_free(slow);
 }
 
+/* A connection to the daemon from loopback address 127.0.0.HOST. */
+static int connect_from(uint8_t host)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in from = {.sin_family = AF_INET,
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + host)};
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof from), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+    return fd;
+}
+
+/* Whether the daemon closed FD (without waiting). */
+static bool closed_by_daemon(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* More connections than the daemon takes (512), from five addresses (each
+ * may hold 128), none sending a whole request: a new client is still
+ * served, because past 448 open each new connection closes the one that
+ * has waited longest. Before, the 513th and every later connection were
+ * refused until the idle ones timed out (30 s, or 60 s for a trickle). */
+static void test_crowd_of_idle_connections(void **state)
+{
+    (void)state;
+    enum { HOSTS = 5, PER_HOST = 110, N = HOSTS * PER_HOST };
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    int *fds = g_new(int, N);
+    for (int i = 0; i < N; i++) {
+        fds[i] = connect_from((uint8_t)(1 + i % HOSTS));
+        (void)!write(fds[i], "GET /vms HTTP/1.1\r\nX-", 21);
+    }
+    g_usleep(500 * 1000); /* the daemon accepts them */
+    gint64 start = g_get_monotonic_time();
+    g_autoptr(VsTestResponse) r = vs_http(d, "GET", "/vms/" VICTIM, NULL);
+    double took = (double)(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
+    int closed = 0;
+    for (int i = 0; i < N; i++)
+        closed += closed_by_daemon(fds[i]);
+    bool first_closed = closed_by_daemon(fds[0]), last_open = !closed_by_daemon(fds[N - 1]);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    g_free(fds);
+    print_message("a new client served in %.3f s beside %d idle connections; %d of them "
+                  "closed\n", took, N, closed);
+    assert_int_equal(r->status, 200);
+    assert_true(took < 5);
+    assert_true(closed >= N - 448); /* at most 448 idle ones stay */
+    assert_true(first_closed);      /* the longest waiting went first */
+    assert_true(last_open);
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
+    assert_non_null(strstr(log, "that waited longest for a request: more than 448 were open"));
+}
+
 typedef struct {
     const char *method, *path, *body;
     long status;
@@ -385,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_oversized_headers),
         cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_header_deadline),
+        cmocka_unit_test(test_crowd_of_idle_connections),
         cmocka_unit_test(test_concurrent_conflicts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
