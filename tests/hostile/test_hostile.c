@@ -400,6 +400,7 @@ static void test_crowd_of_idle_connections(void **state)
 typedef struct {
     const char *method, *path, *body;
     long status;
+    char *task; /* the task's id, for a 202 */
 } Racer;
 
 static void *race(void *arg)
@@ -407,6 +408,8 @@ static void *race(void *arg)
     Racer *r = arg;
     g_autoptr(VsTestResponse) resp = vs_http(d, r->method, r->path, r->body);
     r->status = resp->status;
+    if (resp->status == 202)
+        r->task = g_strdup(vs_json_str(resp->json, "id"));
     return NULL;
 }
 
@@ -423,22 +426,27 @@ static void test_concurrent_conflicts(void **state)
 {
     (void)state;
     /* Same name created twice at once: exactly one 201, the other 409. */
-    Racer creates[2] = {{"POST", "/vms", "{\"name\":\"twin\",\"memory\":64}", 0},
-                        {"POST", "/vms", "{\"name\":\"twin\",\"memory\":64}", 0}};
+    Racer creates[2] = {{"POST", "/vms", "{\"name\":\"twin\",\"memory\":64}", 0, NULL},
+                        {"POST", "/vms", "{\"name\":\"twin\",\"memory\":64}", 0, NULL}};
     run_race(creates, 2);
     assert_true((creates[0].status == 201) != (creates[1].status == 201));
     assert_true(creates[0].status == 409 || creates[1].status == 409);
     /* Same VM deleted twice at once: one 204, the other 404. */
-    Racer deletes[2] = {{"DELETE", "/vms/twin", NULL, 0}, {"DELETE", "/vms/twin", NULL, 0}};
+    Racer deletes[2] = {{"DELETE", "/vms/twin", NULL, 0, NULL}, {"DELETE", "/vms/twin", NULL, 0, NULL}};
     run_race(deletes, 2);
     assert_true((deletes[0].status == 204) != (deletes[1].status == 204));
     assert_true(deletes[0].status == 404 || deletes[1].status == 404);
     /* Same snapshot name twice at once: one task, one 409 (or a failed task). */
-    Racer snaps[2] = {{"POST", "/vms/" VICTIM "/snapshots", "{\"name\":\"dup\"}", 0},
-                      {"POST", "/vms/" VICTIM "/snapshots", "{\"name\":\"dup\"}", 0}};
+    Racer snaps[2] = {{"POST", "/vms/" VICTIM "/snapshots", "{\"name\":\"dup\"}", 0, NULL},
+                      {"POST", "/vms/" VICTIM "/snapshots", "{\"name\":\"dup\"}", 0, NULL}};
     run_race(snaps, 2);
     assert_true((snaps[0].status == 202) != (snaps[1].status == 202));
-    g_usleep(300000);
+    g_autofree char *task = g_strdup(snaps[0].task ? snaps[0].task : snaps[1].task);
+    g_free(snaps[0].task);
+    g_free(snaps[1].task);
+    json_t *ended = vs_wait_task(d, task, 60); /* not a fixed wait: slower under ASan */
+    assert_string_equal(vs_json_str(ended, "status"), "finished");
+    json_decref(ended);
     g_autoptr(VsTestResponse) list = vs_http(d, "GET", "/vms/" VICTIM "/snapshots?parent=base", NULL);
     assert_int_equal(json_array_size(list->json), 1);
     g_autoptr(VsTestResponse) gone = vs_http(d, "DELETE", "/vms/" VICTIM "/snapshots/dup", NULL);
