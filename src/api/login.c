@@ -21,7 +21,13 @@ void vs_api_login(const VsApiRequest *req, VsApiResponse *resp)
         return;
     }
     g_autofree char *key = NULL;
-    g_autofree char *id = vs_auth_login(user, password, req->peer, &key);
+    bool busy = false;
+    g_autofree char *id = vs_auth_login(user, password, req->peer, &key, &busy);
+    if (!id && busy) {
+        vs_api_error(resp, 503, "too many logins are being checked at once: try again in a "
+                                "few seconds");
+        return;
+    }
     if (!id) {
         vs_api_error(resp, 401, "invalid user name or password");
         return;

@@ -24,6 +24,13 @@
  * refused at once, without PAM (a flood of guesses for one user cannot
  * hold connections for minutes; the API token is never throttled). */
 #define MAX_WAITING_PER_USER 8
+/* Password checks (Basic or login) in flight or waiting, all users
+ * together: more are refused at once (503), before the account lookup.
+ * Each holds its connection's thread (PAM ~0.12 s, pam_faildelay's 2 s
+ * after a failure, the throttle's delays), and made-up names each get a
+ * throttle of their own: without this bound, logins could keep every
+ * connection busy, where none is closed to make room (watchdog.h). */
+#define MAX_CHECKS_AT_ONCE 32
 
 /* A session: its cookie's ID is the hash table's key; KEY must come with
  * it in the X-Virtsnap-Key header. Browsers send a host's cookies to every
@@ -60,6 +67,7 @@ static struct {
     GCond turn;
     GHashTable *sessions;  /* id → Session* */
     GHashTable *throttles; /* user → Throttle* */
+    guint checks;          /* password checks in flight or waiting (MAX_CHECKS_AT_ONCE) */
     /* HTTP Basic pairs that passed PAM and the login group: a script's
      * every request would otherwise cost a PAM check (~0.12 s with Debian's
      * yescrypt hashes) and wait its turn in the user's throttle. Keyed by
@@ -438,10 +446,6 @@ static void remember(const char *digest)
     g_mutex_unlock(&auth.lock);
 }
 
-/* Checks USER/PASSWORD in the user's turn: PAM, then the login group.
- * DIGEST (a Basic pair's key, NULL for a login) is remembered when it
- * passes, and looked up again once the turn comes: the same pair sent on
- * several connections at once is checked once. */
 /* The account USER names as the system's user database spells it (one
  * that matches names in any case, as LDAP or SSSD may, gives one spelling
  * for "alice" and "Alice"), or USER itself when it names none: what failed
@@ -456,8 +460,10 @@ static char *account_key(const char *user)
     return g_strdup(user);
 }
 
-static bool check_password(const char *user, const char *password, const char *digest,
-                           const char *peer)
+/* USER/PASSWORD checked in the user's turn (throttle_enter), or refused
+ * at once when too many attempts for the user wait already. */
+static bool check_in_turn(const char *user, const char *password, const char *digest,
+                          const char *peer)
 {
     g_autofree char *key = account_key(user);
     if (!throttle_enter(key)) {
@@ -482,14 +488,40 @@ static bool check_password(const char *user, const char *password, const char *d
     return allowed;
 }
 
+typedef enum { PASSWORD_WRONG, PASSWORD_OK, PASSWORD_BUSY } PasswordCheck;
+
+/* Checks USER/PASSWORD in the user's turn: PAM, then the login group.
+ * DIGEST (a Basic pair's key, NULL for a login) is remembered when it
+ * passes, and looked up again once the turn comes: the same pair sent on
+ * several connections at once is checked once. BUSY, unchecked, when
+ * MAX_CHECKS_AT_ONCE are under way. */
+static PasswordCheck check_password(const char *user, const char *password, const char *digest,
+                                    const char *peer)
+{
+    g_mutex_lock(&auth.lock);
+    bool room = auth.checks < MAX_CHECKS_AT_ONCE;
+    auth.checks += room;
+    g_mutex_unlock(&auth.lock);
+    if (!room) {
+        vs_warn("refused login for user '%s' from %s: %d password checks are under way already",
+                user, peer ? peer : "?", MAX_CHECKS_AT_ONCE);
+        return PASSWORD_BUSY;
+    }
+    bool allowed = check_in_turn(user, password, digest, peer);
+    g_mutex_lock(&auth.lock);
+    auth.checks--;
+    g_mutex_unlock(&auth.lock);
+    return allowed ? PASSWORD_OK : PASSWORD_WRONG;
+}
+
 /* An HTTP Basic pair: remembered, or checked as a login is and then
  * remembered (unless remembering is off). */
-static bool check_basic(const char *user, const char *password, const char *peer)
+static PasswordCheck check_basic(const char *user, const char *password, const char *peer)
 {
     if (auth.remember_us <= 0)
         return check_password(user, password, NULL, peer);
     g_autofree char *digest = basic_digest(user, password);
-    return is_remembered(digest) || check_password(user, password, digest, peer);
+    return is_remembered(digest) ? PASSWORD_OK : check_password(user, password, digest, peer);
 }
 
 char *vs_auth_check(const char *authorization, const char *cookie, const char *session_key,
@@ -505,7 +537,10 @@ char *vs_auth_check(const char *authorization, const char *cookie, const char *s
     }
     g_autofree char *user = NULL, *password = NULL;
     if (vs_auth_parse_basic(authorization, &user, &password)) {
-        if (!check_basic(user, password, peer))
+        PasswordCheck checked = check_basic(user, password, peer);
+        if (checked == PASSWORD_BUSY)
+            *kind = VS_AUTH_BUSY;
+        if (checked != PASSWORD_OK)
             return NULL;
         *kind = VS_AUTH_BASIC;
         return g_steal_pointer(&user);
@@ -541,9 +576,12 @@ static void sessions_prune(gint64 now)
         g_hash_table_remove(auth.sessions, oldest);
 }
 
-char *vs_auth_login(const char *user, const char *password, const char *peer, char **key)
+char *vs_auth_login(const char *user, const char *password, const char *peer, char **key,
+                    bool *busy)
 {
-    if (!check_password(user, password, NULL, peer))
+    PasswordCheck checked = check_password(user, password, NULL, peer);
+    *busy = checked == PASSWORD_BUSY;
+    if (checked != PASSWORD_OK)
         return NULL;
     char *id = vs_random_hex(32);
     Session *s = g_new0(Session, 1);

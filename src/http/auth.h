@@ -10,7 +10,9 @@
 #define VS_SESSION_COOKIE "virtsnap_session"
 #define VS_SESSION_KEY_HEADER "X-Virtsnap-Key"
 
-typedef enum { VS_AUTH_NONE, VS_AUTH_TOKEN, VS_AUTH_BASIC, VS_AUTH_SESSION } VsAuthKind;
+/* BUSY: a Basic pair left unchecked, too many password checks being under
+ * way (answered 503, not 401). */
+typedef enum { VS_AUTH_NONE, VS_AUTH_TOKEN, VS_AUTH_BASIC, VS_AUTH_SESSION, VS_AUTH_BUSY } VsAuthKind;
 
 typedef struct {
     const char *token;       /* the API token */
@@ -41,10 +43,12 @@ char *vs_auth_check(const char *authorization, const char *cookie, const char *s
                     const char *peer, VsAuthKind *kind);
 
 /* Checks USER/PASSWORD with PAM (slowed after failures); on success a new
- * session id and its *KEY (both newly allocated), else NULL. PEER (the
- * client's address, or NULL) goes into the log lines of failures and to
- * PAM, so that fail2ban or pam_faillock can act on it. */
-char *vs_auth_login(const char *user, const char *password, const char *peer, char **key);
+ * session id and its *KEY (both newly allocated), else NULL, with *BUSY
+ * set when it was not checked (too many password checks under way). PEER
+ * (the client's address, or NULL) goes into the log lines of failures and
+ * to PAM, so that fail2ban or pam_faillock can act on it. */
+char *vs_auth_login(const char *user, const char *password, const char *peer, char **key,
+                    bool *busy);
 /* Ends the session of COOKIE if SESSION_KEY is its key. */
 void vs_auth_logout(const char *cookie, const char *session_key);
 /* The Set-Cookie value for session ID (an empty ID clears the cookie). */

@@ -448,7 +448,10 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
     const char *cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
     const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, VS_SESSION_KEY_HEADER);
     st->principal = vs_auth_check(authz, cookie, key, st->peer, &st->kind);
-    if (!st->principal) {
+    if (!st->principal && st->kind == VS_AUTH_BUSY) {
+        vs_api_error(api, 503, "too many logins are being checked at once: try again in a few "
+                               "seconds");
+    } else if (!st->principal) {
         /* Whether something was sent that was refused (a stale token, an
          * expired session), or nothing at all. */
         bool sent = (authz && *authz) || (key && *key);

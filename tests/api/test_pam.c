@@ -591,6 +591,45 @@ static void test_login_throttle_parallel(void **state)
     assert_int_equal(right.status, 200);
 }
 
+/* More password checks at once than the daemon takes (32, all users
+ * together): the ones over are answered 503 at once, unchecked, instead of
+ * each holding a connection through its user's delays; the daemon then
+ * checks passwords again. 10 made-up users, 5 wrong guesses each, all sent
+ * together: each user's guesses wait for each other (0, 0.25, 0.5 and 1 s),
+ * so at least 40 are under way or waiting at once. */
+static void test_login_flood_bounded(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    enum { USERS = 10, EACH = 5, N = USERS * EACH };
+    Attempt attempts[N];
+    GThread *threads[N];
+    g_autofree char *names = g_malloc0(USERS * 16);
+    for (int i = 0; i < N; i++) {
+        char *name = names + (i % USERS) * 16;
+        g_snprintf(name, 16, "crowd-%d", i % USERS);
+        attempts[i] = (Attempt){.user = name, .password = "guess"};
+        threads[i] = g_thread_new("crowd", attempt_basic, &attempts[i]);
+    }
+    int busy = 0, refused = 0;
+    for (int i = 0; i < N; i++) {
+        g_thread_join(threads[i]);
+        busy += attempts[i].status == 503;
+        refused += attempts[i].status == 401;
+    }
+    print_message("%d guesses at once: %d answered 503, %d 401\n", N, busy, refused);
+    assert_int_equal(busy + refused, N);
+    assert_true(busy >= N - 32 - USERS); /* each user's first guess may end before the rest came */
+    assert_true(refused >= 32);
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(api_d->log_path, &log, NULL, NULL));
+    assert_true(api_contains(log, "32 password checks are under way already"));
+    /* The daemon checks passwords again. */
+    long status = 0;
+    timed_login("alice", "wonderland", &status);
+    assert_int_equal(status, 200);
+}
+
 /* With --login-group, PAM's yes is not enough: only root and the group's
  * members get in, and a refused account is answered as a wrong password. */
 static void test_login_group(void **state)
@@ -740,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_login_throttle),
         cmocka_unit_test(test_login_throttle_parallel),
         cmocka_unit_test(test_throttle_survives_name_flood),
+        cmocka_unit_test(test_login_flood_bounded),
         cmocka_unit_test(test_login_group),
         cmocka_unit_test(test_session_limits),
     };
