@@ -928,5 +928,5 @@ int main(void)
         cmocka_unit_test(test_one_daemon_per_state_dir),
         cmocka_unit_test(test_journal_own_files_only),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return vs_test_exit_status(cmocka_run_group_tests(tests, setup, teardown));
 }

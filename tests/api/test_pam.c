@@ -783,5 +783,5 @@ int main(void)
         cmocka_unit_test(test_login_group),
         cmocka_unit_test(test_session_limits),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return vs_test_exit_status(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -1672,5 +1672,5 @@ int main(void)
     int failed = cmocka_run_group_tests_name("snapshots", tests, setup, teardown);
     failed += cmocka_run_group_tests_name("snapshots-restart", file_tests, setup_file,
                                           teardown_file);
-    return failed;
+    return vs_test_exit_status(failed);
 }

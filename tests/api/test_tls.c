@@ -71,5 +71,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_self_signed_beyond_loopback),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vs_test_exit_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -914,5 +914,5 @@ int main(void)
     int failed = cmocka_run_group_tests_name("vms", tests, setup, teardown);
     failed += cmocka_run_group_tests_name("vms-outside-virtsnap", file_tests, setup_file,
                                           teardown_file);
-    return failed;
+    return vs_test_exit_status(failed);
 }

@@ -199,6 +199,9 @@ void vs_test_daemon_explain_stuck_forks(const VsTestDaemon *d)
     }
 }
 
+/* Daemons vs_test_daemon_term() stopped that did not exit with 0. */
+static int unclean_exits;
+
 int vs_test_daemon_term(VsTestDaemon *d)
 {
     if (!d->pid)
@@ -212,7 +215,9 @@ int vs_test_daemon_term(VsTestDaemon *d)
                 show_log_tail(d, g_strsignal(WTERMSIG(status)));
             else if (WEXITSTATUS(status) != 0)
                 show_log_tail(d, "exited non-zero");
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            unclean_exits += code != 0;
+            return code;
         }
         g_usleep(100000);
     }
@@ -221,7 +226,16 @@ int vs_test_daemon_term(VsTestDaemon *d)
     kill(d->pid, SIGKILL);
     waitpid(d->pid, &status, 0);
     d->pid = 0;
+    unclean_exits++;
     return -1;
+}
+
+int vs_test_exit_status(int failed)
+{
+    if (unclean_exits)
+        fprintf(stderr, "harness: %d virtsnapd process(es) did not exit with 0 when stopped "
+                        "(see \"end of its log\" above)\n", unclean_exits);
+    return failed ? failed : unclean_exits ? 1 : 0;
 }
 
 static void remove_tree(const char *path)

@@ -35,6 +35,12 @@ VsTestDaemon *vs_test_daemon_start(const char *connect, const char *const *extra
 void vs_test_daemon_restart(VsTestDaemon *d);
 /* SIGTERM and wait: the exit status (or -1 on a signal/timeout). */
 int vs_test_daemon_term(VsTestDaemon *d);
+/* A test program's exit status: FAILED (cmocka's count), else 1 if any
+ * daemon that vs_test_daemon_term() stopped (directly, or through a restart
+ * or vs_test_daemon_free) exited otherwise than with 0: a sanitizer's
+ * report at exit, a crash, a stop that hung. Stops in a group teardown, or
+ * ignored by a test, count too (cmocka does not count a failed teardown). */
+int vs_test_exit_status(int failed);
 /* Prints, for each fork of the daemon that sleeps without having run another
  * program, its stack (gdb) and, for an AddressSanitizer allocator lock, why:
  * a hang's explanation (called when the daemon or a task does not end). */

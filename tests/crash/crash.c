@@ -62,7 +62,7 @@ int crash_test_setup(void **state)
 
 int crash_run_group(const char *name, const struct CMUnitTest *tests, size_t n)
 {
-    int failures = vs_guest_run_group(name, tests, n, setup, teardown);
+    int failures = vs_test_exit_status(vs_guest_run_group(name, tests, n, setup, teardown));
     if (failures)
         vs_print_log_tail(log_copy, 8000);
     else if (log_copy)

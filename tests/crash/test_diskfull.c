@@ -166,7 +166,7 @@ int main(void)
     mnt = dir;
     setenv("TMPDIR", dir, 1);
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_snapshot_on_full_disk)};
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = vs_test_exit_status(cmocka_run_group_tests(tests, NULL, NULL));
     umount2(dir, MNT_DETACH);
     rmdir(dir);
     return rc;

@@ -160,7 +160,7 @@ int e2e_teardown(void **state)
 
 int e2e_run_group(const char *name, const struct CMUnitTest *tests, size_t n)
 {
-    int failed = vs_guest_run_group(name, tests, n, e2e_setup, e2e_teardown);
+    int failed = vs_test_exit_status(vs_guest_run_group(name, tests, n, e2e_setup, e2e_teardown));
     if (!failed && daemon_log_copy)
         g_unlink(daemon_log_copy);
     return failed;

@@ -472,5 +472,5 @@ int main(void)
         cmocka_unit_test(test_crowd_of_idle_connections),
         cmocka_unit_test(test_concurrent_conflicts),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return vs_test_exit_status(cmocka_run_group_tests(tests, setup, teardown));
 }

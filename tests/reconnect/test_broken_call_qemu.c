@@ -274,5 +274,5 @@ int main(void)
         cmocka_unit_test(test_uefi_vm),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
-    return vs_libvirtd_exit_status(failed, daemon_status);
+    return vs_libvirtd_exit_status(vs_test_exit_status(failed), daemon_status);
 }

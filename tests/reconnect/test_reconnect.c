@@ -106,5 +106,5 @@ int main(void)
         return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_libvirtd_restart, cleanup)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vs_test_exit_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

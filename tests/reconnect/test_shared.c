@@ -268,5 +268,5 @@ int main(void)
                                        cmocka_unit_test(test_definition_changed_by_another_client),
                                        cmocka_unit_test(test_names_other_tools_gave)};
     int failed = cmocka_run_group_tests(tests, setup, teardown);
-    return vs_libvirtd_exit_status(failed, daemon_status);
+    return vs_libvirtd_exit_status(vs_test_exit_status(failed), daemon_status);
 }
