@@ -527,25 +527,27 @@ static void test_login_throttle(void **state)
     double third = timed_login("carol", "wrong3", &status);
     assert_int_equal(status, 401);
     print_message("failed logins took %.3f, %.3f, %.3f s\n", first, second, third);
-    assert_true(second >= first + 0.15);
-    assert_true(third >= second + 0.15);
+    /* Lower bounds only, the delays after 1 and 2 failures being 0.25 and
+     * 0.5 s: one round trip's time varies too much under ASan to compare. */
+    assert_true(second >= 0.25);
+    assert_true(third >= 0.5);
     /* Basic counts as an attempt for the same user as well. */
     g_autofree char *h = basic_header("carol", "wrong4");
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(VsTestResponse) basic = with_headers("GET", "/vms", NULL, h, NULL);
     double fourth = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
     assert_challenge(basic);
-    assert_true(fourth >= third + 0.15);
-    /* Another user is not slowed down by carol's failures. */
+    assert_true(fourth >= 1.0);
+    /* Another user is not slowed down by carol's failures (1 s now). */
     double alice = timed_login("alice", "wonderland", &status);
     assert_int_equal(status, 200);
-    assert_true(alice < second);
+    assert_true(alice < fourth - 0.5);
     /* The right password still gets in, and resets the count. */
     timed_login("carol", "s3cret", &status);
     assert_int_equal(status, 200);
     double fresh = timed_login("carol", "wrong5", &status);
     assert_int_equal(status, 401);
-    assert_true(fresh < second);
+    assert_true(fresh < fourth - 0.5);
 }
 
 typedef struct {

@@ -1199,7 +1199,7 @@ static void test_create_during_rename(void **state)
     GThread *t = g_thread_new("rename", request_thread, &rename);
     /* The rename waits 4 s with the metadata dropped. */
     bool dropped = false;
-    for (int i = 0; i < 40 && !dropped; i++) {
+    for (int i = 0; i < 160 && !dropped; i++) { /* up to 8 s: slower under ASan */
         g_usleep(50 * 1000);
         g_autoptr(VsTestResponse) vm = vs_http(api_d, "GET", "/vms/cr-old", NULL);
         dropped = vm->status == 200 && vs_json_int(vm->json, "snapshots") == 0;
