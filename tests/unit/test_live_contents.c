@@ -36,11 +36,15 @@ static void image_with_tag(const char *path, const char *tag)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Whether the qcow2 image PATH, which qemu-img must be able to read, holds
+ * TAG (a missing, corrupt or locked image fails the test, not "no"). */
 static bool has_tag(const char *path, const char *tag)
 {
-    g_autofree char *cmd = g_strdup_printf("qemu-img snapshot -l '%s'", path);
+    g_autofree char *cmd = g_strdup_printf("qemu-img snapshot -l -U '%s'", path);
     g_autofree char *out = NULL;
-    assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+    int wait_status = -1;
+    assert_true(g_spawn_command_line_sync(cmd, &out, NULL, &wait_status, NULL));
+    assert_true(g_spawn_check_wait_status(wait_status, NULL));
     g_autofree char *word = g_strdup_printf(" %s ", tag);
     return strstr(out, word) != NULL;
 }
