@@ -150,5 +150,30 @@ void vs_libvirtd_remove(void)
                  NULL);
 }
 
+static void print_stacks(const char *who, pid_t pid)
+{
+    g_autofree char *cmd =
+        g_strdup_printf("timeout 60 gdb -p %d -batch -ex 'thread apply all bt'", (int)pid);
+    g_autofree char *out = NULL;
+    g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL);
+    fprintf(stderr, "---- %s (pid %d): every thread's stack ----\n%s---- end ----\n", who,
+            (int)pid, out ? out : "(gdb gave nothing)\n");
+}
+
+void vs_libvirtd_explain(pid_t daemon)
+{
+    bool runs = d.pid > 0 && kill(d.pid, 0) == 0;
+    fprintf(stderr, "libvirtd (pid %d) %s\n", (int)d.pid, runs ? "runs" : "does not run");
+    g_autofree char *log = NULL;
+    gsize len = 0;
+    if (d.log && g_file_get_contents(d.log, &log, &len, NULL))
+        fprintf(stderr, "---- libvirtd's log (tail) ----\n%s\n---- end ----\n",
+                len > 3000 ? log + len - 3000 : log);
+    if (runs)
+        print_stacks("libvirtd", d.pid);
+    if (daemon > 0)
+        print_stacks("virtsnapd", daemon);
+}
+
 const char *vs_libvirtd_socket(void) { return d.sock; }
 const char *vs_libvirtd_dir(void) { return d.dir; }

@@ -28,6 +28,10 @@ void vs_libvirtd_stop(void);
 void vs_libvirtd_kill(void);
 /* Stops it and removes the run's directory (kept with VS_KEEP_STATE). */
 void vs_libvirtd_remove(void);
+/* Prints to stderr whether libvirtd runs and every thread's stack in it
+ * and in process DAEMON (virtsnapd; 0: none), with its log's end: to
+ * explain a connection that never came back. */
+void vs_libvirtd_explain(pid_t daemon);
 /* The socket clients connect to, and the directory of the run. */
 const char *vs_libvirtd_socket(void);
 const char *vs_libvirtd_dir(void);

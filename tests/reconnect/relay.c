@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -177,6 +178,8 @@ static gpointer relay_connection(gpointer data)
 {
     int client = GPOINTER_TO_INT(data);
     int server = connect_upstream();
+    if (server < 0) /* a failure to explain (libvirtd gone?) */
+        fprintf(stderr, "relay: cannot connect to %s: %s\n", relay.upstream, g_strerror(errno));
     Upstream up = {.bytes = g_byte_array_new(), .fds = g_array_new(FALSE, FALSE, sizeof(int))};
     g_autoptr(GByteArray) downstream = g_byte_array_new(); /* libvirtd → client, once held */
     bool holding = false, open = server >= 0, cut = false;
@@ -223,8 +226,17 @@ static gpointer relay_accept(gpointer data)
     (void)data;
     for (;;) {
         int client = accept4(relay.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (client < 0)
-            return NULL; /* the listening socket was shut down */
+        if (client < 0 && (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||
+                           errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+            fprintf(stderr, "relay: accept: %s (going on)\n", g_strerror(errno));
+            g_usleep(10000);
+            continue;
+        }
+        if (client < 0) { /* the listening socket was shut down (EINVAL) */
+            if (errno != EINVAL)
+                fprintf(stderr, "relay: accept: %s: no more connections\n", g_strerror(errno));
+            return NULL;
+        }
         if (g_atomic_int_get(&relay.away)) {
             close(client);
             continue;
