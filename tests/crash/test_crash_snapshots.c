@@ -566,8 +566,19 @@ static void kill_during_revert(const char *vm, const char *live)
     RevertCall call = {.vm = vm, .snap = "mark"};
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, revert_thread, &call), 0);
-    /* ~100 ms: libvirt has begun stopping QEMU to start it again from the
-     * snapshot. VS_CRASH_REVERT_KILL_MS moves the kill (to explore). */
+    /* The revert's journal record is written just before libvirt's call;
+     * ~100 ms after it, libvirt has begun stopping QEMU to start it again
+     * from the snapshot (a revert takes ~1 s here). VS_CRASH_REVERT_KILL_MS
+     * moves the kill (to explore). */
+    g_autofree char *journal = vs_state_path(crash.d, "journal", NULL);
+    bool recorded = false;
+    for (int i = 0; i < 1000 && !recorded; i++) {
+        g_autofree char *records = vs_dir_list(journal);
+        recorded = strstr(records, "revert-") != NULL;
+        if (!recorded)
+            g_usleep(5000);
+    }
+    assert_true(recorded);
     const char *delay = g_getenv("VS_CRASH_REVERT_KILL_MS");
     g_usleep((gulong)(delay ? atoi(delay) : 100) * 1000);
     crash_kill_now();
@@ -575,6 +586,8 @@ static void kill_during_revert(const char *vm, const char *live)
     printf("# the revert request %s before the kill (HTTP %ld after %.0f ms)\n",
            call.status == 200 ? "was answered" : "was cut off", call.status,
            (double)call.took_us / 1000);
+    if (!delay && call.status != 0) /* else the kill fell after the revert */
+        fail_msg("the revert ended before the kill (HTTP %ld): nothing was tested", call.status);
     gsize serial_at_restart = vs_file_size(serial);
     crash_restart_clean();
 

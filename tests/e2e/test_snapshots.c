@@ -145,6 +145,7 @@ static void test_paused(void **state)
     (void)state;
     g_autofree char *serial = start_counting("pz");
     vs_guest_vm_action(e2e.d, "pz", "suspend", "paused");
+    g_usleep(300000); /* let the last line in flight reach the file (as test_lifecycle) */
     long at = vs_guest_last_count(serial);
     vs_guest_snapshot(e2e.d, "pz", "p1");
     json_t *snap = vs_guest_snapshot_get(e2e.d, "pz", "p1");
