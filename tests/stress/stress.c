@@ -18,6 +18,7 @@ typedef struct {
     gint64 deadline;
     /* results */
     int requests, errors_5xx, other_errors, busy;
+    int reverted; /* reverts answered 200 */
     GPtrArray *task_ids; /* char*, per VM index */
     GArray *read_us;     /* latency of reads, µs */
 } Worker;
@@ -75,6 +76,7 @@ static void *work(void *arg)
             g_autofree char *path = g_strdup_printf("%s/snapshots/%s/revert", vm_path, enc);
             g_autoptr(VsTestResponse) r = vs_http(d, "POST", path, NULL);
             count(w, r->status);
+            w->reverted += r->status == 200;
         } else {
             static const char *reads[] = {"", "/snapshots?all=true", "/snapshots", NULL};
             int which = dice % 4;
@@ -187,7 +189,7 @@ int main(int argc, char **argv)
                               .read_us = g_array_new(FALSE, FALSE, sizeof(gint64))};
         pthread_create(&threads[i], NULL, work, &workers[i]);
     }
-    int requests = 0, e5xx = 0, other = 0, busy = 0, created = 0, failed = 0;
+    int requests = 0, e5xx = 0, other = 0, busy = 0, created = 0, failed = 0, reverted = 0;
     int *per_vm = g_new0(int, n_vms);
     GArray *all_reads = g_array_new(FALSE, FALSE, sizeof(gint64));
     for (int i = 0; i < conns; i++) {
@@ -196,6 +198,7 @@ int main(int argc, char **argv)
         e5xx += workers[i].errors_5xx;
         other += workers[i].other_errors;
         busy += workers[i].busy;
+        reverted += workers[i].reverted;
         g_array_append_vals(all_reads, workers[i].read_us->data, workers[i].read_us->len);
     }
     pthread_join(refresher, NULL);
@@ -235,7 +238,8 @@ int main(int argc, char **argv)
            seconds, conns, n_vms, requests, requests / (double)seconds, e5xx, busy, other);
     printf("stress: snapshots made %d, failed tasks %d, unaccounted %d; reads p50 %.1f ms p99 %.1f ms\n",
            created, failed, missing, p50, p99);
-    printf("stress: virtsnapd RSS %ld KiB before load, %ld KiB after\n", rss_before, rss_after);
+    printf("stress: virtsnapd RSS %ld KiB before load, %ld KiB after; %d reverts answered 200\n",
+           rss_before, rss_after, reverted);
     /* VS_STRESS_RSS_MIB: the growth allowed (ASan's quarantine keeps freed
      * memory, so its run allows more and relies on LeakSanitizer instead). */
     const char *slack = g_getenv("VS_STRESS_RSS_MIB");
@@ -243,8 +247,8 @@ int main(int argc, char **argv)
                     rss_after - rss_before < (slack ? atol(slack) : 32) * 1024;
     vs_test_daemon_free(d);
     bool stopped = vs_test_exit_status(0) == 0; /* LeakSanitizer's report fails the exit */
-    bool ok = e5xx == 0 && other == 0 && failed == 0 && missing == 0 && created > 0 && rss_flat &&
-              stopped;
+    bool ok = e5xx == 0 && other == 0 && failed == 0 && missing == 0 && created > 0 &&
+              reverted > 0 && rss_flat && stopped;
     printf("%d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);
     return ok ? 0 : 1;
 }
