@@ -24,13 +24,17 @@
  * refused at once, without PAM (a flood of guesses for one user cannot
  * hold connections for minutes; the API token is never throttled). */
 #define MAX_WAITING_PER_USER 8
-/* Password checks (Basic or login) in flight or waiting, all users
- * together: more are refused at once (503), before the account lookup.
- * Each holds its connection's thread (PAM ~0.12 s, pam_faildelay's 2 s
- * after a failure, the throttle's delays), and made-up names each get a
- * throttle of their own: without this bound, logins could keep every
- * connection busy, where none is closed to make room (watchdog.h). */
-#define MAX_CHECKS_AT_ONCE 32
+/* Password checks (Basic or login) in flight or waiting, from one client
+ * address and from all together: more are refused at once (503), before
+ * the account lookup. Each holds its connection's thread (PAM ~0.12 s,
+ * pam_faildelay's 2 s after a failure, the throttle's delays), and made-up
+ * names each get a throttle of their own: without a bound, logins could
+ * keep every connection busy, where none is closed to make room
+ * (watchdog.h). The bound per address keeps one client from taking every
+ * check; the overall one keeps half of the server's 512 connections from
+ * logins. */
+#define MAX_CHECKS_PER_ADDRESS 8
+#define MAX_CHECKS_AT_ONCE 256
 
 /* A session: its cookie's ID is the hash table's key; KEY must come with
  * it in the X-Virtsnap-Key header. Browsers send a host's cookies to every
@@ -68,6 +72,9 @@ static struct {
     GHashTable *sessions;  /* id → Session* */
     GHashTable *throttles; /* user → Throttle* */
     guint checks;          /* password checks in flight or waiting (MAX_CHECKS_AT_ONCE) */
+    GHashTable *checks_by_peer; /* client address → guint checks from it, as a pointer */
+    guint busy_refused;    /* 503s not logged yet (one line a second at most) */
+    gint64 busy_logged;    /* monotonic µs of the last such line */
     /* HTTP Basic pairs that passed PAM and the login group: a script's
      * every request would otherwise cost a PAM check (~0.12 s with Debian's
      * yescrypt hashes) and wait its turn in the user's throttle. Keyed by
@@ -114,6 +121,7 @@ void vs_auth_init(const VsAuthConfig *config)
     auth.sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           (GDestroyNotify)session_free);
     auth.throttles = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    auth.checks_by_peer = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     auth.remembered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     auth.remember_key = vs_random_hex(32);
     auth.remember_us = MIN(config->basic_remember < 0 ? VS_DEFAULT_BASIC_REMEMBER
@@ -498,18 +506,38 @@ typedef enum { PASSWORD_WRONG, PASSWORD_OK, PASSWORD_BUSY } PasswordCheck;
 static PasswordCheck check_password(const char *user, const char *password, const char *digest,
                                     const char *peer)
 {
+    const char *from = peer ? peer : "?";
     g_mutex_lock(&auth.lock);
-    bool room = auth.checks < MAX_CHECKS_AT_ONCE;
-    auth.checks += room;
-    g_mutex_unlock(&auth.lock);
-    if (!room) {
-        vs_warn("refused login for user '%s' from %s: %d password checks are under way already",
-                user, peer ? peer : "?", MAX_CHECKS_AT_ONCE);
-        return PASSWORD_BUSY;
+    guint mine = GPOINTER_TO_UINT(g_hash_table_lookup(auth.checks_by_peer, from));
+    bool room = auth.checks < MAX_CHECKS_AT_ONCE && mine < MAX_CHECKS_PER_ADDRESS;
+    if (room) {
+        auth.checks++;
+        g_hash_table_replace(auth.checks_by_peer, g_strdup(from), GUINT_TO_POINTER(mine + 1));
+    } else {
+        auth.busy_refused++;
     }
+    /* Logged once a second at most: each refusal costs its sender nothing. */
+    gint64 now = g_get_monotonic_time();
+    guint to_log = !room && now - auth.busy_logged >= G_USEC_PER_SEC ? auth.busy_refused : 0;
+    if (to_log) {
+        auth.busy_refused = 0;
+        auth.busy_logged = now;
+    }
+    g_mutex_unlock(&auth.lock);
+    if (to_log)
+        vs_warn("refused %u login(s) unchecked (the last for user '%s' from %s): %d password "
+                "checks from one address, or %d in all, are under way already", to_log, user,
+                from, MAX_CHECKS_PER_ADDRESS, MAX_CHECKS_AT_ONCE);
+    if (!room)
+        return PASSWORD_BUSY;
     bool allowed = check_in_turn(user, password, digest, peer);
     g_mutex_lock(&auth.lock);
     auth.checks--;
+    mine = GPOINTER_TO_UINT(g_hash_table_lookup(auth.checks_by_peer, from)) - 1;
+    if (mine)
+        g_hash_table_replace(auth.checks_by_peer, g_strdup(from), GUINT_TO_POINTER(mine));
+    else
+        g_hash_table_remove(auth.checks_by_peer, from);
     g_mutex_unlock(&auth.lock);
     return allowed ? PASSWORD_OK : PASSWORD_WRONG;
 }

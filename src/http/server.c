@@ -561,9 +561,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->method = g_strdup(method);
         st->url = g_strdup(url);
         peer_address(conn, st->peer);
-        vs_watchdog_busy(srv->watchdog, watched(conn));
         st->limit = srv->config.max_body;
         *con_cls = st;
+        /* Closed to make room (watchdog.h) as its headers came in: nothing
+         * runs (its answer could not be delivered). */
+        if (!vs_watchdog_busy(srv->watchdog, watched(conn)))
+            return MHD_NO;
         VsApiResponse api = {0};
         const char *allow = NULL;
         bool challenge = false;
@@ -579,6 +582,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         } else {
             refused = admit(srv, conn, method, url, st, &api, &allow, &challenge);
         }
+        /* One admitted without credentials (a login, a logout, a static
+         * file) may be closed to make room until its body is in, as if its
+         * headers were still coming: else bodies trickled by anyone would
+         * keep connections from being closed (up to MAX_BODY_SECONDS). */
+        if (!refused && !st->principal)
+            vs_watchdog_idle(srv->watchdog, watched(conn));
         if (!refused)
             return MHD_YES;
         /* Answered now: the body, if any, is never read (MHD closes the
@@ -604,6 +613,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    if (!st->principal && !vs_watchdog_busy(srv->watchdog, watched(conn)))
+        return MHD_NO; /* closed to make room while its body came */
     return dispatch(srv, conn, method, url, st, &st->status);
 }
 

@@ -29,8 +29,19 @@ struct VsWatchdog {
     guint open;          /* watched and not shut down */
     guint crowded_out;   /* closed for the crowd since the last log line */
     GHashTable *watched; /* VsWatched* set */
+    GHashTable *by_peer; /* peer → guint open (watched and not shut) from it, as a pointer */
     GThread *thread;
 };
+
+/* Counts a connection from PEER in (+1) or out (-1); with the lock held. */
+static void count_peer(VsWatchdog *w, const char *peer, int change)
+{
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, peer)) + (guint)change;
+    if (n)
+        g_hash_table_replace(w->by_peer, g_strdup(peer), GUINT_TO_POINTER(n));
+    else
+        g_hash_table_remove(w->by_peer, peer);
+}
 
 /* Called with the lock held. */
 static void shut(VsWatchdog *w, VsWatched *c)
@@ -38,30 +49,43 @@ static void shut(VsWatchdog *w, VsWatched *c)
     shutdown(c->fd, SHUT_RDWR);
     c->shut = true;
     w->open--;
+    count_peer(w, c->peer, -1);
 }
 
 /* Makes room for NEWCOMER when more than the crowd are open (called with
- * the lock held): the connection that has waited longest for a request's
- * headers closes, be it a slowloris, a client that connected and sent
- * nothing, or an idle keep-alive one (its client connects again). One whose
- * request is being served is never closed; if every other one is, the
- * newcomer stays, up to libmicrohttpd's own limit. */
+ * the lock held): a connection waiting for a request's headers closes, be
+ * it a slowloris, a client that connected and sent nothing, or an idle
+ * keep-alive one (its client connects again). Of those, the one that has
+ * waited longest among those of the address holding the most connections
+ * (so that one address opening connections fast cannot push others' out),
+ * else the one that has waited longest. One whose request is being served
+ * is never closed; if every other one is, the newcomer stays, up to
+ * libmicrohttpd's own limit. */
 static void make_room(VsWatchdog *w, VsWatched *newcomer)
 {
     if (w->open <= w->crowd)
         return;
-    VsWatched *oldest = NULL;
+    VsWatched *oldest = NULL, *oldest_of_most = NULL;
+    guint most = 0;
     GHashTableIter it;
     gpointer key;
     g_hash_table_iter_init(&it, w->watched);
     while (g_hash_table_iter_next(&it, &key, NULL)) {
         VsWatched *c = key;
-        if (c != newcomer && !c->shut && c->waiting && (!oldest || c->waiting < oldest->waiting))
+        if (c == newcomer || c->shut || !c->waiting)
+            continue;
+        if (!oldest || c->waiting < oldest->waiting)
             oldest = c;
+        guint from = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, c->peer));
+        if (from > most || (from == most && c->waiting < oldest_of_most->waiting)) {
+            most = from;
+            oldest_of_most = c;
+        }
     }
-    if (!oldest)
+    VsWatched *victim = most > 1 ? oldest_of_most : oldest;
+    if (!victim)
         return;
-    shut(w, oldest);
+    shut(w, victim);
     w->crowded_out++;
 }
 
@@ -83,7 +107,8 @@ static gpointer watch(gpointer data)
             shut(w, c);
         }
         if (w->crowded_out) /* one line a second, however many */
-            vs_warn("closed %u connection(s) that waited longest for a request: more than %u "
+            vs_warn("closed %u connection(s) waiting for a request, from the addresses holding "
+                    "the most: more than %u "
                     "were open", w->crowded_out, w->crowd);
         w->crowded_out = 0;
         g_cond_wait_until(&w->stop_cond, &w->lock, g_get_monotonic_time() + G_USEC_PER_SEC);
@@ -100,6 +125,7 @@ VsWatchdog *vs_watchdog_new(gint64 deadline_s, guint crowd)
     g_cond_init(&w->stop_cond);
     w->deadline_us = deadline_s * G_USEC_PER_SEC;
     w->watched = g_hash_table_new(g_direct_hash, g_direct_equal);
+    w->by_peer = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     w->thread = g_thread_new("header-watchdog", watch, w);
     return w;
 }
@@ -121,6 +147,7 @@ void vs_watchdog_free(VsWatchdog *w)
         g_free(key);
     }
     g_hash_table_unref(w->watched);
+    g_hash_table_unref(w->by_peer);
     g_cond_clear(&w->stop_cond);
     g_mutex_clear(&w->lock);
     g_free(w);
@@ -138,18 +165,21 @@ VsWatched *vs_watchdog_add(VsWatchdog *w, int fd, const char *peer)
     g_mutex_lock(&w->lock);
     g_hash_table_add(w->watched, c);
     w->open++;
+    count_peer(w, c->peer, +1);
     make_room(w, c);
     g_mutex_unlock(&w->lock);
     return c;
 }
 
-void vs_watchdog_busy(VsWatchdog *w, VsWatched *c)
+bool vs_watchdog_busy(VsWatchdog *w, VsWatched *c)
 {
     if (!c)
-        return;
+        return true;
     g_mutex_lock(&w->lock);
     c->waiting = 0;
+    bool open = !c->shut;
     g_mutex_unlock(&w->lock);
+    return open;
 }
 
 void vs_watchdog_idle(VsWatchdog *w, VsWatched *c)
@@ -167,8 +197,10 @@ void vs_watchdog_remove(VsWatchdog *w, VsWatched *c)
         return;
     g_mutex_lock(&w->lock);
     g_hash_table_remove(w->watched, c);
-    if (!c->shut)
+    if (!c->shut) {
         w->open--;
+        count_peer(w, c->peer, -1);
+    }
     g_mutex_unlock(&w->lock);
     close(c->fd);
     g_free(c);

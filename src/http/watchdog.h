@@ -8,6 +8,7 @@
  * are in. */
 #pragma once
 #include <glib.h>
+#include <stdbool.h>
 
 typedef struct VsWatchdog VsWatchdog;
 typedef struct VsWatched VsWatched;
@@ -26,8 +27,10 @@ void vs_watchdog_free(VsWatchdog *w);
  * vs_watchdog_remove, so the descriptor the watchdog shuts down is never
  * another file's); PEER names it in the log line. */
 VsWatched *vs_watchdog_add(VsWatchdog *w, int fd, const char *peer);
-/* A request's headers are in (busy until vs_watchdog_idle). */
-void vs_watchdog_busy(VsWatchdog *w, VsWatched *c);
+/* A request's headers are in (busy until vs_watchdog_idle): false if the
+ * connection was closed meanwhile to make room (its request must not run:
+ * its answer could not be delivered). */
+bool vs_watchdog_busy(VsWatchdog *w, VsWatched *c);
 /* The request ended: the next one's headers are awaited from now. */
 void vs_watchdog_idle(VsWatchdog *w, VsWatched *c);
 /* The connection closed. */

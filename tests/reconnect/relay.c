@@ -31,6 +31,7 @@ static struct {
     gint cuts; /* connections cut */
     gint hold; /* close new connections after a cut */
     gint away; /* ... and one has happened */
+    GMutex hold_lock; /* hold and away change together */
 } relay = {.listen_fd = -1};
 
 static guint32 word(const guint8 *p, guint index)
@@ -208,7 +209,10 @@ static gpointer relay_connection(gpointer data)
         }
     }
     if (cut) {
+        /* Under the lock: a hold ended meanwhile must not be undone. */
+        g_mutex_lock(&relay.hold_lock);
         g_atomic_int_set(&relay.away, g_atomic_int_get(&relay.hold));
+        g_mutex_unlock(&relay.hold_lock);
         g_atomic_int_inc(&relay.cuts);
     }
     if (server >= 0)
@@ -229,7 +233,7 @@ static gpointer relay_accept(gpointer data)
         if (client < 0 && (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||
                            errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
             fprintf(stderr, "relay: accept: %s (going on)\n", g_strerror(errno));
-            g_usleep(10000);
+            g_usleep(100000); /* a lasting one prints ten lines a second */
             continue;
         }
         if (client < 0) { /* the listening socket was shut down (EINVAL) */
@@ -278,9 +282,11 @@ void vs_relay_arm_nth(VsCut cut, unsigned proc, int nth)
 void vs_relay_arm(VsCut cut, unsigned proc) { vs_relay_arm_nth(cut, proc, 1); }
 void vs_relay_hold_after_cut(bool hold)
 {
+    g_mutex_lock(&relay.hold_lock);
     g_atomic_int_set(&relay.hold, hold);
     if (!hold)
         g_atomic_int_set(&relay.away, 0);
+    g_mutex_unlock(&relay.hold_lock);
 }
 
 bool vs_relay_armed(void) { return g_atomic_int_get(&relay.cut) != VS_CUT_NONE; }

@@ -204,7 +204,7 @@ static void test_definition_changed_by_another_client(void **state)
 
     define_as("c", "c", "raw", true); /* the same VM, defined again */
     char *format = NULL;
-    for (int i = 0; i < 100 && (!format || strcmp(format, "raw") != 0); i++) {
+    for (int i = 0; i < 500 && (!format || strcmp(format, "raw") != 0); i++) { /* 10 s */
         g_free(format);
         g_usleep(i ? 20000 : 0);
         format = shown_format("c");
