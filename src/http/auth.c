@@ -5,6 +5,7 @@
 
 #include "../util/log.h"
 #include "../util/random.h"
+#include "peer.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -30,9 +31,9 @@
  * pam_faildelay's 2 s after a failure, the throttle's delays), and made-up
  * names each get a throttle of their own: without a bound, logins could
  * keep every connection busy, where none is closed to make room
- * (watchdog.h). The bound per address keeps one client from taking every
- * check; the overall one keeps half of the server's 512 connections from
- * logins. */
+ * (watchdog.h). The bound per address (an IPv6 /64, peer.h) keeps one
+ * client from taking every check; the overall one keeps half of the
+ * server's 512 connections from logins. */
 #define MAX_CHECKS_PER_ADDRESS 8
 #define MAX_CHECKS_AT_ONCE 256
 
@@ -506,7 +507,8 @@ typedef enum { PASSWORD_WRONG, PASSWORD_OK, PASSWORD_BUSY } PasswordCheck;
 static PasswordCheck check_password(const char *user, const char *password, const char *digest,
                                     const char *peer)
 {
-    const char *from = peer ? peer : "?";
+    char from[VS_PEER_KEY_MAX];
+    vs_peer_key(peer, from);
     g_mutex_lock(&auth.lock);
     guint mine = GPOINTER_TO_UINT(g_hash_table_lookup(auth.checks_by_peer, from));
     bool room = auth.checks < MAX_CHECKS_AT_ONCE && mine < MAX_CHECKS_PER_ADDRESS;
@@ -527,7 +529,7 @@ static PasswordCheck check_password(const char *user, const char *password, cons
     if (to_log)
         vs_warn("refused %u login(s) unchecked (the last for user '%s' from %s): %d password "
                 "checks from one address, or %d in all, are under way already", to_log, user,
-                from, MAX_CHECKS_PER_ADDRESS, MAX_CHECKS_AT_ONCE);
+                peer ? peer : "?", MAX_CHECKS_PER_ADDRESS, MAX_CHECKS_AT_ONCE);
     if (!room)
         return PASSWORD_BUSY;
     bool allowed = check_in_turn(user, password, digest, peer);

@@ -7,6 +7,7 @@
 #include "watchdog.h"
 
 #include "../util/log.h"
+#include "peer.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -18,6 +19,7 @@ struct VsWatched {
     gint64 waiting;   /* monotonic µs since headers are awaited; 0: busy */
     bool shut;        /* shut down already */
     char peer[64];
+    char key[VS_PEER_KEY_MAX]; /* what it is counted under (peer.h) */
 };
 
 struct VsWatchdog {
@@ -29,18 +31,18 @@ struct VsWatchdog {
     guint open;          /* watched and not shut down */
     guint crowded_out;   /* closed for the crowd since the last log line */
     GHashTable *watched; /* VsWatched* set */
-    GHashTable *by_peer; /* peer → guint open (watched and not shut) from it, as a pointer */
+    GHashTable *by_peer; /* peer key → guint open (watched and not shut) from it, as a pointer */
     GThread *thread;
 };
 
-/* Counts a connection from PEER in (+1) or out (-1); with the lock held. */
-static void count_peer(VsWatchdog *w, const char *peer, int change)
+/* Counts a connection from peer KEY in (+1) or out (-1); with the lock held. */
+static void count_peer(VsWatchdog *w, const char *key, int change)
 {
-    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, peer)) + (guint)change;
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, key)) + (guint)change;
     if (n)
-        g_hash_table_replace(w->by_peer, g_strdup(peer), GUINT_TO_POINTER(n));
+        g_hash_table_replace(w->by_peer, g_strdup(key), GUINT_TO_POINTER(n));
     else
-        g_hash_table_remove(w->by_peer, peer);
+        g_hash_table_remove(w->by_peer, key);
 }
 
 /* Called with the lock held. */
@@ -49,15 +51,16 @@ static void shut(VsWatchdog *w, VsWatched *c)
     shutdown(c->fd, SHUT_RDWR);
     c->shut = true;
     w->open--;
-    count_peer(w, c->peer, -1);
+    count_peer(w, c->key, -1);
 }
 
 /* Makes room for NEWCOMER when more than the crowd are open (called with
  * the lock held): a connection waiting for a request's headers closes, be
  * it a slowloris, a client that connected and sent nothing, or an idle
  * keep-alive one (its client connects again). Of those, the one that has
- * waited longest among those of the address holding the most connections
- * (so that one address opening connections fast cannot push others' out),
+ * waited longest among those of the address (an IPv6 /64) holding the most
+ * connections (so that one client opening connections fast cannot push
+ * others' out),
  * else the one that has waited longest. One whose request is being served
  * is never closed; if every other one is, the newcomer stays, up to
  * libmicrohttpd's own limit. */
@@ -76,7 +79,7 @@ static void make_room(VsWatchdog *w, VsWatched *newcomer)
             continue;
         if (!oldest || c->waiting < oldest->waiting)
             oldest = c;
-        guint from = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, c->peer));
+        guint from = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, c->key));
         if (from > most || (from == most && c->waiting < oldest_of_most->waiting)) {
             most = from;
             oldest_of_most = c;
@@ -162,10 +165,11 @@ VsWatched *vs_watchdog_add(VsWatchdog *w, int fd, const char *peer)
     c->fd = copy;
     c->waiting = g_get_monotonic_time();
     g_strlcpy(c->peer, peer ? peer : "?", sizeof c->peer);
+    vs_peer_key(peer, c->key);
     g_mutex_lock(&w->lock);
     g_hash_table_add(w->watched, c);
     w->open++;
-    count_peer(w, c->peer, +1);
+    count_peer(w, c->key, +1);
     make_room(w, c);
     g_mutex_unlock(&w->lock);
     return c;
@@ -199,7 +203,7 @@ void vs_watchdog_remove(VsWatchdog *w, VsWatched *c)
     g_hash_table_remove(w->watched, c);
     if (!c->shut) {
         w->open--;
-        count_peer(w, c->peer, -1);
+        count_peer(w, c->key, -1);
     }
     g_mutex_unlock(&w->lock);
     close(c->fd);
