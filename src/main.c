@@ -370,7 +370,8 @@ static int run(Options *o)
                          .login_group = o->login_group,
                          .session_ttl = o->session_ttl,
                          .session_max_age = o->session_max_age,
-                         .basic_remember = o->basic_remember == UNSET ? -1 : o->basic_remember};
+                         .basic_remember = o->basic_remember == UNSET ? -1 : o->basic_remember,
+                         .proxied = o->public_origin != NULL};
     vs_auth_init(&auth);
     vs_tasks_init();
     vs_tasks_set_namer(vs_task_name_target);

@@ -6,6 +6,7 @@
 #include "../util/log.h"
 #include "../util/random.h"
 #include "peer.h"
+#include "server.h" /* vs_listen_is_loopback */
 
 #include <errno.h>
 #include <grp.h>
@@ -76,6 +77,7 @@ static struct {
     GHashTable *checks_by_peer; /* client address → guint checks from it, as a pointer */
     guint busy_refused;    /* 503s not logged yet (one line a second at most) */
     gint64 busy_logged;    /* monotonic µs of the last such line */
+    bool proxied;          /* VsAuthConfig's */
     /* HTTP Basic pairs that passed PAM and the login group: a script's
      * every request would otherwise cost a PAM check (~0.12 s with Debian's
      * yescrypt hashes) and wait its turn in the user's throttle. Keyed by
@@ -98,6 +100,7 @@ static void session_free(Session *s)
 
 void vs_auth_init(const VsAuthConfig *config)
 {
+    auth.proxied = config->proxied;
     auth.token = g_strdup(config->token);
     auth.pam_service = g_strdup(config->pam_service ? config->pam_service : "virtsnap");
     auth.login_group = g_strdup(config->login_group ? config->login_group : "virtsnap");
@@ -509,9 +512,10 @@ static PasswordCheck check_password(const char *user, const char *password, cons
 {
     char from[VS_PEER_KEY_MAX];
     vs_peer_key(peer, from);
+    bool per_address = !(auth.proxied && peer && vs_listen_is_loopback(peer));
     g_mutex_lock(&auth.lock);
     guint mine = GPOINTER_TO_UINT(g_hash_table_lookup(auth.checks_by_peer, from));
-    bool room = auth.checks < MAX_CHECKS_AT_ONCE && mine < MAX_CHECKS_PER_ADDRESS;
+    bool room = auth.checks < MAX_CHECKS_AT_ONCE && (!per_address || mine < MAX_CHECKS_PER_ADDRESS);
     if (room) {
         auth.checks++;
         g_hash_table_replace(auth.checks_by_peer, g_strdup(from), GUINT_TO_POINTER(mine + 1));
@@ -540,7 +544,17 @@ static PasswordCheck check_password(const char *user, const char *password, cons
         g_hash_table_replace(auth.checks_by_peer, g_strdup(from), GUINT_TO_POINTER(mine));
     else
         g_hash_table_remove(auth.checks_by_peer, from);
+    /* The end of a burst of refusals, told by the checks that outlasted it. */
+    now = g_get_monotonic_time();
+    to_log = auth.busy_refused && now - auth.busy_logged >= G_USEC_PER_SEC ? auth.busy_refused : 0;
+    if (to_log) {
+        auth.busy_refused = 0;
+        auth.busy_logged = now;
+    }
     g_mutex_unlock(&auth.lock);
+    if (to_log)
+        vs_warn("refused %u more login(s) unchecked: too many password checks were under way",
+                to_log);
     return allowed ? PASSWORD_OK : PASSWORD_WRONG;
 }
 

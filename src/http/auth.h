@@ -23,6 +23,10 @@ typedef struct {
     /* Seconds an HTTP Basic user/password pair that passed is taken again
      * without PAM (0: every request asks PAM); negative: the default. */
     gint64 basic_remember;
+    /* Clients come through a proxy on loopback (--public-origin): the bound
+     * of password checks per client address does not apply to loopback
+     * clients, which are the proxy's many (the proxy limits its own). */
+    bool proxied;
 } VsAuthConfig;
 
 #define VS_MAX_SESSION_TTL (366 * 24 * 3600)

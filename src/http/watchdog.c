@@ -80,7 +80,8 @@ static void make_room(VsWatchdog *w, VsWatched *newcomer)
         if (!oldest || c->waiting < oldest->waiting)
             oldest = c;
         guint from = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, c->key));
-        if (from > most || (from == most && c->waiting < oldest_of_most->waiting)) {
+        if (!oldest_of_most || from > most ||
+            (from == most && c->waiting < oldest_of_most->waiting)) {
             most = from;
             oldest_of_most = c;
         }
@@ -105,7 +106,8 @@ static gpointer watch(gpointer data)
             VsWatched *c = key;
             if (c->shut || !c->waiting || now - c->waiting <= w->deadline_us)
                 continue;
-            vs_warn("closed a connection from %s: its request headers were still coming after "
+            vs_warn("closed a connection from %s: its request (headers, or a body sent without "
+                    "credentials) was still coming after "
                     "%" G_GINT64_FORMAT " s", c->peer, w->deadline_us / G_USEC_PER_SEC);
             shut(w, c);
         }

@@ -607,39 +607,58 @@ static gpointer fail_three_times(gpointer user)
     return GINT_TO_POINTER(all_refused);
 }
 
+#define FLOOD_NAME 16
+
+/* Fails each of the USERS names 3 times (5 names at once, under any
+ * bound), so that each further guess waits at least 1 s; then sends EACH
+ * wrong guess for each at once and counts the 503 and 401 answers. */
+static void flood(char names[][FLOOD_NAME], int users, int each, int *busy, int *refused)
+{
+    GThread *warm[users];
+    for (int batch = 0; batch < users; batch += 5) {
+        int end = MIN(batch + 5, users);
+        for (int u = batch; u < end; u++)
+            warm[u] = g_thread_new("warm", fail_three_times, names[u]);
+        for (int u = batch; u < end; u++)
+            assert_true(GPOINTER_TO_INT(g_thread_join(warm[u])));
+    }
+    int n = users * each;
+    Attempt *attempts = g_new(Attempt, n);
+    GThread **threads = g_new(GThread *, n);
+    for (int i = 0; i < n; i++) {
+        attempts[i] = (Attempt){.user = names[i % users], .password = "guess"};
+        threads[i] = g_thread_new("flood", attempt_basic, &attempts[i]);
+    }
+    *busy = *refused = 0;
+    for (int i = 0; i < n; i++) {
+        g_thread_join(threads[i]);
+        *busy += attempts[i].status == 503;
+        *refused += attempts[i].status == 401;
+    }
+    g_free(threads);
+    g_free(attempts);
+}
+
 /* More password checks at once from one address than the daemon takes (8;
  * 256 from all together): the ones over are answered 503 at once,
  * unchecked, instead of each holding a connection through its user's
- * delays; then the daemon checks passwords again. 10 made-up users, each
- * failed 3 times first (so that each further guess waits at least 1 s), 5
- * wrong guesses each, all sent together. */
+ * delays; then the daemon checks passwords again. 10 made-up users, 5
+ * wrong guesses each, all sent together. Behind --public-origin's proxy
+ * (the shared daemon's setting) loopback clients are the proxy's many:
+ * not bounded per address. */
 static void test_login_flood_bounded(void **state)
 {
     (void)state;
     SKIP_IF_NO_PAM();
     enum { USERS = 10, EACH = 5, N = USERS * EACH, PER_ADDRESS = 8 };
-    char names[USERS][16];
-    GThread *warm[USERS];
+    char names[USERS][FLOOD_NAME];
     for (int u = 0; u < USERS; u++)
-        g_snprintf(names[u], sizeof names[u], "crowd-%d", u);
-    for (int batch = 0; batch < USERS; batch += 5) { /* 5 at once: under the 8 */
-        for (int u = batch; u < batch + 5; u++)
-            warm[u] = g_thread_new("warm", fail_three_times, names[u]);
-        for (int u = batch; u < batch + 5; u++)
-            assert_true(GPOINTER_TO_INT(g_thread_join(warm[u])));
-    }
-    Attempt attempts[N];
-    GThread *threads[N];
-    for (int i = 0; i < N; i++) {
-        attempts[i] = (Attempt){.user = names[i % USERS], .password = "guess"};
-        threads[i] = g_thread_new("crowd", attempt_basic, &attempts[i]);
-    }
+        g_snprintf(names[u], FLOOD_NAME, "crowd-%d", u);
+    VsTestDaemon *proxied = api_d;
+    const char *args[] = {"--login-group=", NULL};
+    api_d = start_pam_daemon(args); /* no proxy: loopback is a client like any */
     int busy = 0, refused = 0;
-    for (int i = 0; i < N; i++) {
-        g_thread_join(threads[i]);
-        busy += attempts[i].status == 503;
-        refused += attempts[i].status == 401;
-    }
+    flood(names, USERS, EACH, &busy, &refused);
     print_message("%d guesses at once from one address: %d answered 503, %d 401\n", N, busy,
                   refused);
     assert_int_equal(busy + refused, N);
@@ -647,14 +666,26 @@ static void test_login_flood_bounded(void **state)
     /* Each admitted guess holds its slot 1 s or more: more than the 8 get
      * in only if the 50 took that long to arrive (a margin of 10). */
     assert_true(busy >= N - PER_ADDRESS - 10);
+    long status = 0;
+    timed_login("alice", "wonderland", &status); /* passwords are checked again */
+    assert_int_equal(status, 200);
     g_autofree char *log = NULL;
     assert_true(g_file_get_contents(api_d->log_path, &log, NULL, NULL));
     assert_true(api_contains(log, "8 password checks from one address, or 256 in all, are under "
                                   "way already"));
-    /* The daemon checks passwords again. */
-    long status = 0;
-    timed_login("alice", "wonderland", &status);
-    assert_int_equal(status, 200);
+    assert_true(api_contains(log, "more login(s) unchecked")); /* the burst's end told */
+    assert_int_equal(vs_test_daemon_term(api_d), 0);
+    vs_test_daemon_free(api_d);
+    api_d = proxied;
+
+    enum { BEHIND = 12 };
+    char behind[BEHIND][FLOOD_NAME];
+    for (int u = 0; u < BEHIND; u++)
+        g_snprintf(behind[u], FLOOD_NAME, "proxied-%d", u);
+    flood(behind, BEHIND, 1, &busy, &refused);
+    print_message("%d guesses at once through the proxy: %d answered 503\n", BEHIND, busy);
+    assert_int_equal(busy, 0);
+    assert_int_equal(refused, BEHIND);
 }
 
 /* With --login-group, PAM's yes is not enough: only root and the group's
