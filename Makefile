@@ -54,7 +54,7 @@ install: deps all ui-deps
 
 check: test-deps all ui-deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD) virtsnapd
-	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite live
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite live --no-suite once-asan
 	$(MAKE) --no-print-directory check-asan
 	tests/fuzz/build-and-run.sh 5
 
