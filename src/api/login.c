@@ -24,8 +24,7 @@ void vs_api_login(const VsApiRequest *req, VsApiResponse *resp)
     bool busy = false;
     g_autofree char *id = vs_auth_login(user, password, req->peer, &key, &busy);
     if (!id && busy) {
-        vs_api_error(resp, 503, "too many logins are being checked at once: try again in a "
-                                "few seconds");
+        vs_api_error(resp, 503, VS_AUTH_BUSY_REASON);
         return;
     }
     if (!id) {

@@ -502,6 +502,20 @@ static bool check_in_turn(const char *user, const char *password, const char *di
 
 typedef enum { PASSWORD_WRONG, PASSWORD_OK, PASSWORD_BUSY } PasswordCheck;
 
+/* The refusals (503) not logged yet, taken when the last line is a second
+ * old or more, else 0 (with the lock held): each refusal costs its sender
+ * nothing, so they are logged once a second at most. */
+static guint refusals_to_log(void)
+{
+    gint64 now = g_get_monotonic_time();
+    if (!auth.busy_refused || now - auth.busy_logged < G_USEC_PER_SEC)
+        return 0;
+    guint n = auth.busy_refused;
+    auth.busy_refused = 0;
+    auth.busy_logged = now;
+    return n;
+}
+
 /* Checks USER/PASSWORD in the user's turn: PAM, then the login group.
  * DIGEST (a Basic pair's key, NULL for a login) is remembered when it
  * passes, and looked up again once the turn comes: the same pair sent on
@@ -518,17 +532,11 @@ static PasswordCheck check_password(const char *user, const char *password, cons
     bool room = auth.checks < MAX_CHECKS_AT_ONCE && (!per_address || mine < MAX_CHECKS_PER_ADDRESS);
     if (room) {
         auth.checks++;
-        g_hash_table_replace(auth.checks_by_peer, g_strdup(from), GUINT_TO_POINTER(mine + 1));
+        vs_peer_count(auth.checks_by_peer, from, +1);
     } else {
         auth.busy_refused++;
     }
-    /* Logged once a second at most: each refusal costs its sender nothing. */
-    gint64 now = g_get_monotonic_time();
-    guint to_log = !room && now - auth.busy_logged >= G_USEC_PER_SEC ? auth.busy_refused : 0;
-    if (to_log) {
-        auth.busy_refused = 0;
-        auth.busy_logged = now;
-    }
+    guint to_log = room ? 0 : refusals_to_log();
     g_mutex_unlock(&auth.lock);
     if (to_log)
         vs_warn("refused %u login(s) unchecked (the last for user '%s' from %s): %d password "
@@ -539,18 +547,8 @@ static PasswordCheck check_password(const char *user, const char *password, cons
     bool allowed = check_in_turn(user, password, digest, peer);
     g_mutex_lock(&auth.lock);
     auth.checks--;
-    mine = GPOINTER_TO_UINT(g_hash_table_lookup(auth.checks_by_peer, from)) - 1;
-    if (mine)
-        g_hash_table_replace(auth.checks_by_peer, g_strdup(from), GUINT_TO_POINTER(mine));
-    else
-        g_hash_table_remove(auth.checks_by_peer, from);
-    /* The end of a burst of refusals, told by the checks that outlasted it. */
-    now = g_get_monotonic_time();
-    to_log = auth.busy_refused && now - auth.busy_logged >= G_USEC_PER_SEC ? auth.busy_refused : 0;
-    if (to_log) {
-        auth.busy_refused = 0;
-        auth.busy_logged = now;
-    }
+    vs_peer_count(auth.checks_by_peer, from, -1);
+    to_log = refusals_to_log(); /* a burst's end, told by the checks that outlasted it */
     g_mutex_unlock(&auth.lock);
     if (to_log)
         vs_warn("refused %u more login(s) unchecked: too many password checks were under way",

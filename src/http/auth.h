@@ -13,6 +13,8 @@
 /* BUSY: a Basic pair left unchecked, too many password checks being under
  * way (answered 503, not 401). */
 typedef enum { VS_AUTH_NONE, VS_AUTH_TOKEN, VS_AUTH_BASIC, VS_AUTH_SESSION, VS_AUTH_BUSY } VsAuthKind;
+/* The 503's reason for a password left unchecked (a login or a Basic pair). */
+#define VS_AUTH_BUSY_REASON "too many logins are being checked at once: try again in a few seconds"
 
 typedef struct {
     const char *token;       /* the API token */

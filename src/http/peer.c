@@ -19,3 +19,13 @@ void vs_peer_key(const char *peer, char out[VS_PEER_KEY_MAX])
     }
     g_strlcpy(out, peer ? peer : "?", VS_PEER_KEY_MAX);
 }
+
+guint vs_peer_count(GHashTable *counts, const char *key, int change)
+{
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(counts, key)) + (guint)change;
+    if (n)
+        g_hash_table_replace(counts, g_strdup(key), GUINT_TO_POINTER(n));
+    else
+        g_hash_table_remove(counts, key);
+    return n;
+}

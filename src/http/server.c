@@ -31,8 +31,8 @@
 
 /* Connections at most, and from one address: each holds a thread. Past
  * CONNECTION_LIMIT - CONNECTION_HEADROOM open, each new connection closes
- * the one that has waited longest for a request (watchdog.h): idle ones
- * from a few addresses cannot keep everyone else out. */
+ * one waiting for a request (watchdog.h): idle ones from a few addresses
+ * cannot keep everyone else out. */
 #define CONNECTION_LIMIT 512u
 #define CONNECTION_HEADROOM 64u
 #define PER_IP_CONNECTION_LIMIT 128u
@@ -449,8 +449,7 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
     const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, VS_SESSION_KEY_HEADER);
     st->principal = vs_auth_check(authz, cookie, key, st->peer, &st->kind);
     if (!st->principal && st->kind == VS_AUTH_BUSY) {
-        vs_api_error(api, 503, "too many logins are being checked at once: try again in a few "
-                               "seconds");
+        vs_api_error(api, 503, VS_AUTH_BUSY_REASON);
     } else if (!st->principal) {
         /* Whether something was sent that was refused (a stale token, an
          * expired session), or nothing at all. */

@@ -1,6 +1,6 @@
 /* watchdog.c: closes connections whose request headers are still coming
- * after the deadline, and, when too many are open, the one that has waited
- * longest for its next request (watchdog.h). A thread looks every second;
+ * after the deadline, and, when too many are open, one waiting for its next
+ * request (watchdog.h). A thread looks every second;
  * a connection is shut down through the watchdog's own duplicate of its
  * descriptor, which makes libmicrohttpd's read fail and close the
  * connection on its thread. */
@@ -27,7 +27,7 @@ struct VsWatchdog {
     GCond stop_cond;
     bool stopping;
     gint64 deadline_us;
-    guint crowd;         /* open connections above which the longest waiting closes */
+    guint crowd;         /* open connections above which a waiting one closes */
     guint open;          /* watched and not shut down */
     guint crowded_out;   /* closed for the crowd since the last log line */
     GHashTable *watched; /* VsWatched* set */
@@ -35,23 +35,13 @@ struct VsWatchdog {
     GThread *thread;
 };
 
-/* Counts a connection from peer KEY in (+1) or out (-1); with the lock held. */
-static void count_peer(VsWatchdog *w, const char *key, int change)
-{
-    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, key)) + (guint)change;
-    if (n)
-        g_hash_table_replace(w->by_peer, g_strdup(key), GUINT_TO_POINTER(n));
-    else
-        g_hash_table_remove(w->by_peer, key);
-}
-
 /* Called with the lock held. */
 static void shut(VsWatchdog *w, VsWatched *c)
 {
     shutdown(c->fd, SHUT_RDWR);
     c->shut = true;
     w->open--;
-    count_peer(w, c->key, -1);
+    vs_peer_count(w->by_peer, c->key, -1);
 }
 
 /* Makes room for NEWCOMER when more than the crowd are open (called with
@@ -59,16 +49,15 @@ static void shut(VsWatchdog *w, VsWatched *c)
  * it a slowloris, a client that connected and sent nothing, or an idle
  * keep-alive one (its client connects again). Of those, the one that has
  * waited longest among those of the address (an IPv6 /64) holding the most
- * connections (so that one client opening connections fast cannot push
- * others' out),
- * else the one that has waited longest. One whose request is being served
- * is never closed; if every other one is, the newcomer stays, up to
- * libmicrohttpd's own limit. */
+ * connections, so that one client opening connections fast cannot push
+ * others' out (when every address holds one: the oldest of all). One whose
+ * request is being served is never closed; if every other one is, the
+ * newcomer stays, up to libmicrohttpd's own limit. */
 static void make_room(VsWatchdog *w, VsWatched *newcomer)
 {
     if (w->open <= w->crowd)
         return;
-    VsWatched *oldest = NULL, *oldest_of_most = NULL;
+    VsWatched *victim = NULL;
     guint most = 0;
     GHashTableIter it;
     gpointer key;
@@ -77,16 +66,12 @@ static void make_room(VsWatchdog *w, VsWatched *newcomer)
         VsWatched *c = key;
         if (c == newcomer || c->shut || !c->waiting)
             continue;
-        if (!oldest || c->waiting < oldest->waiting)
-            oldest = c;
         guint from = GPOINTER_TO_UINT(g_hash_table_lookup(w->by_peer, c->key));
-        if (!oldest_of_most || from > most ||
-            (from == most && c->waiting < oldest_of_most->waiting)) {
+        if (!victim || from > most || (from == most && c->waiting < victim->waiting)) {
             most = from;
-            oldest_of_most = c;
+            victim = c;
         }
     }
-    VsWatched *victim = most > 1 ? oldest_of_most : oldest;
     if (!victim)
         return;
     shut(w, victim);
@@ -171,7 +156,7 @@ VsWatched *vs_watchdog_add(VsWatchdog *w, int fd, const char *peer)
     g_mutex_lock(&w->lock);
     g_hash_table_add(w->watched, c);
     w->open++;
-    count_peer(w, c->key, +1);
+    vs_peer_count(w->by_peer, c->key, +1);
     make_room(w, c);
     g_mutex_unlock(&w->lock);
     return c;
@@ -205,7 +190,7 @@ void vs_watchdog_remove(VsWatchdog *w, VsWatched *c)
     g_hash_table_remove(w->watched, c);
     if (!c->shut) {
         w->open--;
-        count_peer(w, c->key, -1);
+        vs_peer_count(w->by_peer, c->key, -1);
     }
     g_mutex_unlock(&w->lock);
     close(c->fd);

@@ -1,9 +1,9 @@
 /* watchdog.h: closes connections that take too long to send a request's
  * headers (a "slowloris": a byte now and then keeps libmicrohttpd's idle
  * timeout from firing, and each such connection holds a thread), and, when
- * more than a set number are open, the one that has waited longest for a
- * request (so that connections that send nothing cannot fill the server's
- * limit and keep others out). Each connection is watched from its start,
+ * more than a set number are open, one waiting for a request, the oldest of
+ * the address holding the most (so that connections that send nothing
+ * cannot fill the server's limit and keep others out). Each connection is watched from its start,
  * and again after each request it ended, until the next request's headers
  * are in. */
 #pragma once
@@ -18,8 +18,8 @@ typedef struct VsWatched VsWatched;
 #define VS_HEADER_DEADLINE 60
 
 /* Starts the watchdog's thread; DEADLINE_S seconds for headers; with more
- * than CROWD connections open, each new one closes the one that has waited
- * longest for a request's headers. */
+ * than CROWD connections open, each new one closes one waiting for a
+ * request's headers (the oldest of the address holding the most). */
 VsWatchdog *vs_watchdog_new(gint64 deadline_s, guint crowd);
 /* Stops it (after libmicrohttpd stopped: no connection is left). */
 void vs_watchdog_free(VsWatchdog *w);
