@@ -342,6 +342,20 @@ static char *build_domain_xml(const VsVmSpec *spec, const char *uuid, const char
     return vs_xml_to_string(doc);
 }
 
+/* Sets ERROR from WHY (libvirt's saved error, freed here): its refusal of
+ * a definition virtsnapd built from the client's values. A configuration
+ * the hypervisor does not support (more cpus than the machine type takes)
+ * is the client's to change (INVALID: 400); anything else as
+ * vs_hv_set_error. */
+static void set_definition_error(GError **error, virErrorPtr why, const char *fmt,
+                                 const char *name)
+{
+    bool unsupported = why && why->code == VIR_ERR_CONFIG_UNSUPPORTED;
+    vs_hv_set_error_from(why, error, fmt, name);
+    if (unsupported && error && *error)
+        (*error)->code = VS_ERR_INVALID;
+}
+
 /* Defines the VM of XML, or sets ERROR: libvirt's reason, a name another
  * client took meanwhile (CONFLICT), or a call that broke off with the
  * connection (UNAVAILABLE: libvirt may have defined it). */
@@ -354,8 +368,7 @@ static virDomainPtr define_xml(virConnectPtr conn, const char *name, const char 
     if (dom)
         return dom;
     /* libvirt's reason, before the look-up for a race replaces it */
-    virErrorPtr why = virSaveLastError();
-    vs_hv_set_error_from(why, error, "cannot define VM '%s'", name);
+    set_definition_error(error, virSaveLastError(), "cannot define VM '%s'", name);
     g_autoptr(virDomain) raced = vs_hv_broke_off(error) ? NULL : virDomainLookupByName(conn, name);
     if (raced) {
         g_clear_error(error);
@@ -471,7 +484,8 @@ static bool change_resources(virConnectPtr conn, virDomainPtr dom, const VsVmCha
     g_autofree char *xml = vs_xml_to_string(doc);
     g_autoptr(virDomain) redefined = virDomainDefineXML(conn, xml);
     if (!redefined) {
-        vs_hv_set_error(error, "cannot change VM '%s'", virDomainGetName(dom));
+        virErrorPtr why = virSaveLastError(); /* before virDomainGetName resets it */
+        set_definition_error(error, why, "cannot change VM '%s'", virDomainGetName(dom));
         return false;
     }
     return true;

@@ -55,6 +55,17 @@ static void test_lifecycle(void **state)
         (void)dup;
     }
     assert_int_equal(vs_dir_count(images), 1); /* the refused duplicate made no image */
+    {
+        /* More cpus than QEMU's default machine type takes (255): libvirt
+         * refuses the definition, and that is the client's error. */
+        g_autoptr(VsTestResponse) many = vs_expect(
+            e2e.d, 400, "POST", "{\"name\":\"many\",\"memory\":64,\"cpus\":256}", "/vms");
+        assert_non_null(strstr(many->body, "machine type limit"));
+        g_autoptr(VsTestResponse) more =
+            vs_expect(e2e.d, 400, "PUT", "{\"cpus\":256}", "/vms/life");
+        assert_non_null(strstr(more->body, "machine type limit"));
+    }
+    assert_int_equal(vs_dir_count(images), 1); /* nor did the refused definition */
 
     /* wrong-state actions on a shut-off VM */
     expect_409("POST", "/vms/life/resume", "shutoff");
