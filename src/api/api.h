@@ -67,6 +67,10 @@ bool vs_api_check_body(const VsApiRequest *req, VsApiResponse *resp, const VsFie
                        size_t n_fields);
 /* A validated name; on failure answers 400 naming WHAT and returns false. */
 bool vs_api_check_name(VsApiResponse *resp, const char *what, const char *name);
+/* A name to look up (vs_name_addressable): one another tool gave a VM or a
+ * snapshot, outside the rule, is listed and so must be reachable; on
+ * failure answers 400 naming WHAT and returns false. */
+bool vs_api_check_addressable(VsApiResponse *resp, const char *what, const char *name);
 /* A query flag such as ?children=true: true for "true"/"1"/"yes", false when
  * absent or "false"/"0"/"no"; anything else answers 400 and sets *ok false. */
 bool vs_api_query_flag(const VsApiRequest *req, VsApiResponse *resp, const char *name, bool *ok);

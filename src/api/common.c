@@ -125,6 +125,15 @@ bool vs_api_check_name(VsApiResponse *resp, const char *what, const char *name)
     return false;
 }
 
+bool vs_api_check_addressable(VsApiResponse *resp, const char *what, const char *name)
+{
+    const char *why = NULL;
+    if (vs_name_addressable(name, &why))
+        return true;
+    vs_api_error(resp, 400, "invalid %s name: it %s", what, why);
+    return false;
+}
+
 bool vs_api_query_flag(const VsApiRequest *req, VsApiResponse *resp, const char *name, bool *ok)
 {
     const char *value = req->query ? g_hash_table_lookup(req->query, name) : NULL;

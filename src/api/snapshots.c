@@ -83,7 +83,7 @@ void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp)
      * walk up with ?parent=<snap.parent>) */
     if (parent && !*parent)
         parent = NULL;
-    if (!ok || (parent && !vs_api_check_name(resp, "parent snapshot", parent)))
+    if (!ok || (parent && !vs_api_check_addressable(resp, "parent snapshot", parent)))
         return;
     if (all && by_parent) {
         vs_api_error(resp, 400, "use either 'parent' or 'all', not both");

@@ -14,7 +14,6 @@
 #include "../api/api.h"
 #include "../util/error.h"
 #include "../util/log.h"
-#include "../util/names.h"
 #include "auth.h"
 #include "router.h"
 #include "routes.h"
@@ -334,21 +333,17 @@ static bool parse_body(struct MHD_Connection *conn, RequestState *st, VsApiRespo
     return true;
 }
 
-/* Path parameters that are names must be valid names; a VM's may be one
- * another tool gave it (listed by GET /vms, so reachable: it can be
- * renamed to a valid one). */
+/* Path parameters that are names must be names that can be looked up; a
+ * VM's or a snapshot's may be one another tool gave it, outside the rule
+ * (listed, so reachable: it can be renamed to a valid one). */
 static bool check_params(const VsRouteMatch *match, VsApiResponse *api)
 {
     const char *pattern = match->route->pattern;
     int idx = 0;
     for (const char *p = strchr(pattern, '{'); p && idx < match->n_params; p = strchr(p + 1, '{'), idx++) {
-        const char *why = NULL;
         const char *name = match->params[idx];
-        if (g_str_has_prefix(p, "{vm}") && !vs_name_addressable(name, &why)) {
-            vs_api_error(api, 400, "invalid VM name: it %s", why);
-            return false;
-        }
-        if (g_str_has_prefix(p, "{snap}") && !vs_api_check_name(api, "snapshot", name))
+        if ((g_str_has_prefix(p, "{vm}") && !vs_api_check_addressable(api, "VM", name)) ||
+            (g_str_has_prefix(p, "{snap}") && !vs_api_check_addressable(api, "snapshot", name)))
             return false;
     }
     return true;

@@ -570,8 +570,10 @@ static void test_lists(void **state)
     /* Errors. */
     g_autoptr(VsTestResponse) unknown = list_req("s-list", "?parent=nope");
     api_check_error(unknown, 404, "nope");
-    g_autoptr(VsTestResponse) bad = list_req("s-list", "?parent=.x");
-    api_check_error(bad, 400, NULL);
+    g_autoptr(VsTestResponse) outside = list_req("s-list", "?parent=.x"); /* looked up */
+    api_check_error(outside, 404, ".x");
+    g_autoptr(VsTestResponse) bad = list_req("s-list", "?parent=x%2Fy");
+    api_check_error(bad, 400, "parent snapshot");
     g_autoptr(VsTestResponse) both = list_req("s-list", "?parent=A&all=true");
     api_check_error(both, 400, NULL);
     g_autoptr(VsTestResponse) flag = list_req("s-list", "?all=maybe");
@@ -617,8 +619,11 @@ static void test_get_one(void **state)
     assert_int_equal(vs_json_int(s, "children"), 0);
     json_decref(s);
     assert_snap_missing("s-get", "nope");
-    g_autoptr(VsTestResponse) bad = vs_http(api_d, "GET", "/vms/s-get/snapshots/%2Ehidden", NULL);
-    api_check_error(bad, 400, NULL);
+    g_autoptr(VsTestResponse) bad = vs_http(api_d, "GET", "/vms/s-get/snapshots/x%2Fy", NULL);
+    api_check_error(bad, 400, "snapshot name");
+    /* a name outside the rule (another tool's) is looked up */
+    g_autoptr(VsTestResponse) hidden = vs_http(api_d, "GET", "/vms/s-get/snapshots/%2Ehidden", NULL);
+    api_check_error(hidden, 404, "does not exist");
     g_autoptr(VsTestResponse) q = vs_http(api_d, "GET", "/vms/s-get/snapshots/root?x=1", NULL);
     api_check_error(q, 400, "x");
     g_autoptr(VsTestResponse) other_vm = vs_http(api_d, "GET", "/vms/test/snapshots/root", NULL);

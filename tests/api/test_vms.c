@@ -740,6 +740,9 @@ static char *file_tmp;
     "<source file='/var/lib/nowhere/%s.qcow2'/><target dev='vda' bus='virtio'/></disk>" \
     "</devices>"
 
+/* 70 characters: over the 64 of a name virtsnap gives */
+#define ODD_LONG_NAME "a-snapshot-name-longer-than-virtsnap-allows-made-by-another-tool-0070"
+
 static int setup_file(void **state)
 {
     (void)state;
@@ -762,7 +765,18 @@ static int setup_file(void **state)
         "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
         "<name>virsh-made</name><uuid>3b7a1c7e-5a0e-4d8c-9d8e-2c1f2a9b7e03</uuid>"
         "<memory unit='MiB'>256</memory><vcpu>2</vcpu><os><type>hvm</type></os>%s"
-        "<test:runstate>5</test:runstate></domain>",
+        "<test:runstate>5</test:runstate></domain>"
+        /* snapshots another tool named outside virtsnap's rule */
+        "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
+        "<name>odd-snaps</name><uuid>3b7a1c7e-5a0e-4d8c-9d8e-2c1f2a9b7e04</uuid>"
+        "<memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>"
+        "<test:runstate>5</test:runstate>"
+        "<test:domainsnapshot><name>.base</name><state>shutoff</state>"
+        "<creationTime>1700000000</creationTime><active>0</active></test:domainsnapshot>"
+        "<test:domainsnapshot><name>" ODD_LONG_NAME "</name><state>shutoff</state>"
+        "<parent><name>.base</name></parent>"
+        "<creationTime>1700000001</creationTime><active>1</active></test:domainsnapshot>"
+        "</domain>",
         transient_disk, virsh_disk);
     g_autofree char *uri = api_test_driver_uri(file_tmp, domains);
     api_d = vs_test_daemon_start(uri, NULL);
@@ -785,7 +799,7 @@ static void test_foreign_vms(void **state)
     (void)state;
     json_t *list = api_get_json("/vms");
     g_autofree char *names = api_names(list);
-    assert_string_equal(names, "transient-bare|transient-vm|virsh-made");
+    assert_string_equal(names, "odd-snaps|transient-bare|transient-vm|virsh-made");
     json_decref(list);
     json_t *t = api_get_json("/vms/transient-vm");
     assert_true(json_is_false(json_object_get(t, "persistent")));
@@ -807,6 +821,48 @@ static void test_foreign_vms(void **state)
     /* A transient VM's memory and CPUs cannot be changed persistently. */
     g_autoptr(VsTestResponse) upd = vs_http(api_d, "PUT", "/vms/transient-bare", "{\"cpus\": 2}");
     api_check_error(upd, 409, "transient");
+}
+
+/* Snapshots another tool named outside the rule (a leading dot, over 64
+ * characters) are listed, so they can be used: looked up, listed under,
+ * renamed into the rule, deleted. */
+static void test_foreign_snapshot_names(void **state)
+{
+    (void)state;
+    json_t *all = api_get_json("/vms/odd-snaps/snapshots?all=true");
+    g_autofree char *names = api_names(all);
+    assert_string_equal(names, ".base|" ODD_LONG_NAME);
+    json_decref(all);
+    json_t *base = api_get_json("/vms/odd-snaps/snapshots/.base");
+    assert_int_equal(vs_json_int(base, "children"), 1);
+    json_decref(base);
+    json_t *under = api_get_json("/vms/odd-snaps/snapshots?parent=.base");
+    g_autofree char *child = api_names(under);
+    assert_string_equal(child, ODD_LONG_NAME);
+    json_decref(under);
+    json_t *vm = api_get_json("/vms/odd-snaps");
+    assert_string_equal(vs_json_str(vm, "current-snapshot"), ODD_LONG_NAME);
+    json_decref(vm);
+    /* renamed into the rule; the old name is gone */
+    g_autoptr(VsTestResponse) renamed =
+        vs_http(api_d, "PUT", "/vms/odd-snaps/snapshots/.base", "{\"name\": \"base\"}");
+    assert_int_equal(renamed->status, 200);
+    json_t *long_one = api_get_json("/vms/odd-snaps/snapshots/" ODD_LONG_NAME);
+    assert_string_equal(vs_json_str(long_one, "parent"), "base");
+    json_decref(long_one);
+    g_autoptr(VsTestResponse) old = vs_http(api_d, "GET", "/vms/odd-snaps/snapshots/.base", NULL);
+    api_check_error(old, 404, "does not exist");
+    /* a new name must still be in the rule */
+    g_autoptr(VsTestResponse) back =
+        vs_http(api_d, "PUT", "/vms/odd-snaps/snapshots/base", "{\"name\": \".base\"}");
+    api_check_error(back, 400, "name");
+    g_autoptr(VsTestResponse) del =
+        vs_http(api_d, "DELETE", "/vms/odd-snaps/snapshots/" ODD_LONG_NAME, NULL);
+    assert_int_equal(del->status, 204);
+    json_t *left = api_get_json("/vms/odd-snaps/snapshots?all=true");
+    g_autofree char *left_names = api_names(left);
+    assert_string_equal(left_names, "base");
+    json_decref(left);
 }
 
 static void test_transient_guard(void **state)
@@ -907,6 +963,7 @@ int main(void)
     };
     const struct CMUnitTest file_tests[] = {
         cmocka_unit_test(test_foreign_vms),
+        cmocka_unit_test(test_foreign_snapshot_names),
         cmocka_unit_test(test_transient_guard),
         cmocka_unit_test(test_failed_task),
         cmocka_unit_test(test_hugepages),
