@@ -646,9 +646,12 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     return vm_from_domain(fresh, error);
 }
 
-/* The disk images virtsnap made for DOM (those under STATE/images), from its
- * definition (the persistent one of a PERSISTENT VM). */
-static GPtrArray *owned_images(virDomainPtr dom, bool persistent, GError **error)
+/* The disk images virtsnap made for DOM (those under STATE/images), its
+ * serial log and VNC socket, from its definition (the persistent one of a
+ * PERSISTENT VM); *FIRST_DISK: its first disk image, virtsnap's or not
+ * (NULL if it has none in a file). */
+static GPtrArray *owned_images(virDomainPtr dom, bool persistent, char **first_disk,
+                               GError **error)
 {
     unsigned int flags = persistent ? VIR_DOMAIN_XML_INACTIVE : 0;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
@@ -659,6 +662,8 @@ static GPtrArray *owned_images(virDomainPtr dom, bool persistent, GError **error
         vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file");
     for (guint i = 0; i < nodes->len; i++) {
         xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, i));
+        if (i == 0)
+            *first_disk = g_strdup((const char *)path);
         if (vs_image_is_owned((const char *)path))
             g_ptr_array_add(paths, g_strdup((const char *)path));
         xmlFree(path);
@@ -675,18 +680,16 @@ static GPtrArray *owned_images(virDomainPtr dom, bool persistent, GError **error
     return paths;
 }
 
-/* Writes what DOM's snapshots leave beside the first of FILES that is a
- * disk of virtsnapd's (keep.h): its directory, "" when there is nothing to
- * write (no snapshots, no such disk), or NULL with ERROR. */
-static char *keep_beside(virDomainPtr dom, const char *uuid, GPtrArray *files, GError **error)
+/* Writes what DOM's snapshots leave beside DISK, its first disk image, kept
+ * (keep.h): virtsnap's or not, since every disk is kept. Returns the
+ * directory, "" when there is nothing to write (no snapshots, no disk in a
+ * file), or NULL with ERROR. */
+static char *keep_beside(virDomainPtr dom, const char *uuid, const char *disk, GError **error)
 {
     g_autoptr(VsKeptSnapshots) kept = vs_kept_read(dom, uuid, error);
     if (!kept)
         return NULL;
-    for (guint i = 0; i < files->len; i++)
-        if (vs_image_is_owned(g_ptr_array_index(files, i)))
-            return vs_kept_write(kept, g_ptr_array_index(files, i), error);
-    return g_strdup("");
+    return disk ? vs_kept_write(kept, disk, error) : g_strdup("");
 }
 
 /* Powers off transient DOM, whose snapshot metadata libvirt would strand
@@ -726,10 +729,13 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     if (persistence < 0)
         vs_hv_set_error(error, "cannot read VM '%s'", name);
     bool persistent = persistence == 1;
-    g_autoptr(GPtrArray) files = persistence >= 0 ? owned_images(dom, persistent, error) : NULL;
+    g_autofree char *first_disk = NULL;
+    g_autoptr(GPtrArray) files =
+        persistence >= 0 ? owned_images(dom, persistent, &first_disk, error) : NULL;
     /* Kept disks keep their snapshots' names, XML and memory files beside
      * them, written before anything goes. */
-    g_autofree char *kept_dir = files && keep_disks ? keep_beside(dom, uuid, files, error) : NULL;
+    g_autofree char *kept_dir =
+        files && keep_disks ? keep_beside(dom, uuid, first_disk, error) : NULL;
     if (keep_disks && !kept_dir)
         g_clear_pointer(&files, g_ptr_array_unref);
     VsJournal *journal = files ? vs_journal_begin("delete", uuid, error) : NULL;

@@ -770,6 +770,8 @@ static int setup_file(void **state)
         "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
         "<name>odd-snaps</name><uuid>3b7a1c7e-5a0e-4d8c-9d8e-2c1f2a9b7e04</uuid>"
         "<memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>"
+        "<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='%s/odd.qcow2'/><target dev='vda' bus='virtio'/></disk></devices>"
         "<test:runstate>5</test:runstate>"
         "<test:domainsnapshot><name>.base</name><state>shutoff</state>"
         "<creationTime>1700000000</creationTime><active>0</active></test:domainsnapshot>"
@@ -777,7 +779,7 @@ static int setup_file(void **state)
         "<parent><name>.base</name></parent>"
         "<creationTime>1700000001</creationTime><active>1</active></test:domainsnapshot>"
         "</domain>",
-        transient_disk, virsh_disk);
+        transient_disk, virsh_disk, file_tmp);
     g_autofree char *uri = api_test_driver_uri(file_tmp, domains);
     api_d = vs_test_daemon_start(uri, NULL);
     return 0;
@@ -863,6 +865,29 @@ static void test_foreign_snapshot_names(void **state)
     g_autofree char *left_names = api_names(left);
     assert_string_equal(left_names, "base");
     json_decref(left);
+
+    /* Deleted with its disks kept: its disk is not virtsnap's (outside
+     * STATE/images), and its snapshots are described beside it all the
+     * same (they were dropped with no trace before). */
+    g_autoptr(VsTestResponse) gone = vs_http(api_d, "DELETE", "/vms/odd-snaps?disks=keep", NULL);
+    assert_int_equal(gone->status, 204);
+    g_autofree char *kept = g_build_filename(file_tmp, "odd.qcow2.snapshots", NULL);
+    g_autofree char *index = g_build_filename(kept, "snapshots.json", NULL);
+    json_error_t jerr;
+    json_t *described = json_load_file(index, 0, &jerr);
+    if (!described)
+        fail_msg("%s: %s", index, jerr.text);
+    json_t *entry = json_array_get(json_object_get(described, "snapshots"), 0);
+    assert_string_equal(vs_json_str(entry, "name"), "base");
+    assert_string_equal(vs_json_str(entry, "tag"), ".base");
+    assert_int_equal(json_array_size(json_object_get(described, "snapshots")), 1);
+    json_decref(described);
+    g_autoptr(GDir) dir = g_dir_open(kept, 0, NULL);
+    for (const char *f; dir && (f = g_dir_read_name(dir));) {
+        g_autofree char *path = g_build_filename(kept, f, NULL);
+        g_unlink(path);
+    }
+    assert_int_equal(g_rmdir(kept), 0);
 }
 
 static void test_transient_guard(void **state)
