@@ -129,6 +129,42 @@ const char *vs_image_detect_format(const char *path)
     return "raw";
 }
 
+const char *vs_image_other_format(const char *path)
+{
+    /* The signatures QEMU's own probes look for (block/<format>.c). */
+    static const struct {
+        const char *format;
+        size_t at;
+        const char *magic;
+        size_t len;
+    } formats[] = {
+        {"vmdk", 0, "KDMV", 4},
+        {"vmdk", 0, "COWD", 4},
+        {"vmdk", 0, "# Disk DescriptorFile", 21},
+        {"vdi", 64, "\x7f\x10\xda\xbe", 4},
+        {"vhdx", 0, "vhdxfile", 8},
+        {"vpc", 0, "conectix", 8},
+        {"qed", 0, "QED\0", 4},
+        {"luks", 0, "LUKS\xba\xbe", 6},
+        {"parallels", 0, "WithoutFreeSpace", 16},
+        {"parallels", 0, "WithouFreSpacExt", 16},
+        {"bochs", 0, "Bochs Virtual HD Image", 22},
+    };
+    unsigned char head[128] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, head, sizeof head) : -1;
+    if (fd >= 0)
+        close(fd);
+    for (size_t i = 0; i < G_N_ELEMENTS(formats); i++)
+        if (n >= (ssize_t)(formats[i].at + formats[i].len) &&
+            memcmp(head + formats[i].at, formats[i].magic, formats[i].len) == 0)
+            return formats[i].format;
+    /* qcow2's magic with version 1: the older qcow, which qcow2 cannot read */
+    if (n >= 8 && memcmp(head, "QFI\xfb", 4) == 0 && be32(head + 4) < 2)
+        return "qcow";
+    return NULL;
+}
+
 bool vs_image_create(const char *path, guint64 size_gib, const char *backing, GError **error)
 {
     g_autofree char *size = size_gib ? g_strdup_printf("%" G_GUINT64_FORMAT "G", size_gib) : NULL;

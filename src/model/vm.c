@@ -233,6 +233,16 @@ bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
                         "own files, not images", spec->image, vs_hv_state_dir());
             return false;
         }
+        /* Another format would be the overlay's raw backing: the guest
+         * would see the container's bytes as its disk. */
+        const char *other = vs_image_other_format(real);
+        if (other) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "field 'image': %s is a %s image; virtsnap takes raw and qcow2 images "
+                        "(convert it: qemu-img convert -O qcow2 %s <new file>)",
+                        spec->image, other, spec->image);
+            return false;
+        }
         /* An overlay smaller than its image would show the guest a disk
          * cut off at its end. */
         guint64 size = 0;

@@ -226,6 +226,28 @@ static void test_create_invalid(void **state)
     close(fd);
     g_autofree char *cut_off =
         g_strdup_printf("{\"name\": \"img\", \"image\": \"%s\", \"disk\": 1}", big);
+    /* Formats QEMU knows that are neither raw nor qcow2: the overlay would
+     * show the guest the container's bytes. */
+    struct {
+        const char *file, *format;
+        size_t at;
+        const char *magic;
+        size_t len;
+    } others[] = {{"disk.vmdk", "vmdk", 0, "KDMV", 4},
+                  {"disk.vdi", "vdi", 64, "\x7f\x10\xda\xbe", 4},
+                  {"disk.vhdx", "vhdx", 0, "vhdxfile", 8},
+                  {"disk.qcow", "qcow", 0, "QFI\xfb\0\0\0\x01", 8}};
+    char *other_paths[G_N_ELEMENTS(others)], *other_bodies[G_N_ELEMENTS(others)],
+        *other_mentions[G_N_ELEMENTS(others)];
+    for (size_t i = 0; i < G_N_ELEMENTS(others); i++) {
+        char head[4096] = {0};
+        memcpy(head + others[i].at, others[i].magic, others[i].len);
+        other_paths[i] = g_build_filename(tmpdir, others[i].file, NULL);
+        assert_true(g_file_set_contents(other_paths[i], head, sizeof head, NULL));
+        other_bodies[i] =
+            g_strdup_printf("{\"name\": \"img\", \"image\": \"%s\"}", other_paths[i]);
+        other_mentions[i] = g_strdup_printf("is a %s image", others[i].format);
+    }
     struct {
         const char *body, *mentions;
     } cases[] = {
@@ -259,6 +281,10 @@ static void test_create_invalid(void **state)
         {dir_image, "image"},
         {empty_image, "is empty"},
         {cut_off, "smaller than image"},
+        {other_bodies[0], other_mentions[0]},
+        {other_bodies[1], other_mentions[1]},
+        {other_bodies[2], other_mentions[2]},
+        {other_bodies[3], other_mentions[3]},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms", cases[i].body);
@@ -274,6 +300,12 @@ static void test_create_invalid(void **state)
     g_unlink(base);
     g_unlink(empty);
     g_unlink(big);
+    for (size_t i = 0; i < G_N_ELEMENTS(others); i++) {
+        g_unlink(other_paths[i]);
+        g_free(other_paths[i]);
+        g_free(other_bodies[i]);
+        g_free(other_mentions[i]);
+    }
     g_rmdir(tmpdir);
 }
 
