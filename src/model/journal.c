@@ -582,8 +582,10 @@ static VsJournalOutcome recover_snapshot_delete(virDomainPtr dom, GKeyFile *kf)
         return VS_JOURNAL_UNSETTLED;
     g_autoptr(GError) error = NULL;
     if (!vs_live_delete_contents(dom, tag, ram, &error)) {
-        vs_error("recovery: snapshot '%s' of VM '%s' is deleted, but its contents stay: %s", tag,
-                 virDomainGetName(dom), error->message);
+        vs_error("recovery: snapshot '%s' of VM '%s' is deleted, but its contents stay as tag "
+                 "'%s' (qemu-img snapshot -l; with the VM shut off and room on the disk, "
+                 "qemu-img snapshot -d removes them): %s",
+                 tag, virDomainGetName(dom), tag, error->message);
         return VS_JOURNAL_DONE;
     }
     vs_info("recovery: removed the contents of deleted snapshot '%s' of VM '%s'", tag,

@@ -57,6 +57,7 @@ static void test_snapshot_on_full_disk(void **state)
     vs_guest_vm_action(d, "df", "start", "running");
     vs_guest_wait_counting(log, 0, 30);
     vs_guest_snapshot(d, "df", "before");
+    vs_guest_snapshot_kind(d, "df", "extra", "false"); /* classic, deleted on the full disk */
     vs_guest_snapshot_kind(d, "df", "spare", "true"); /* deleted below to free room */
     g_autofree char *image = vs_guest_vm_image(d, "df");
 
@@ -81,9 +82,9 @@ static void test_snapshot_on_full_disk(void **state)
         json_t *all = vs_guest_snapshots_all(d, "df");
         g_autofree char *names = vs_names(all);
         json_decref(all);
-        assert_string_equal(names, "before,spare");
+        assert_string_equal(names, "before,extra,spare");
         g_autofree char *tags = vs_qemu_img_tags(image);
-        assert_string_equal(tags, "before,spare");
+        assert_string_equal(tags, "before,extra,spare");
         json_t *now = vs_guest_vm_get(d, "df");
         assert_string_equal(vs_json_str(now, "state"), "running");
         assert_string_equal(vs_json_str(now, "current-snapshot"), "spare");
@@ -117,6 +118,26 @@ static void test_snapshot_on_full_disk(void **state)
     g_autoptr(VsTestResponse) still = vs_req(d, "GET", NULL, "/vms/df/snapshots/before");
     assert_int_equal(still->status, 200);
 
+    /* A classic snapshot's delete on a disk full to the last block: its
+     * journal record cannot be written, libvirt 9.0 drops its metadata but
+     * then fails to save the domain's status (it answered 500 with the
+     * snapshot gone and its tag left in the image, before), and removing
+     * the tag makes qcow2 write a new snapshot table. Either it goes whole,
+     * or the answer says what is left and how to remove it (nothing will
+     * try again). */
+    g_autoptr(VsTestResponse) classic = vs_req(d, "DELETE", NULL, "/vms/df/snapshots/extra");
+    printf("# classic snapshot delete on a full disk: %ld %s\n", classic->status, classic->body);
+    g_autofree char *tags_classic = vs_qemu_img_tags(image);
+    if (classic->status == 204) {
+        assert_string_equal(tags_classic, "before,spare");
+    } else {
+        assert_int_equal(classic->status, 500);
+        assert_non_null(strstr(classic->body, "qemu-img snapshot -d 'extra'"));
+        assert_string_equal(tags_classic, "before,extra,spare");
+    }
+    g_autoptr(VsTestResponse) unlisted = vs_req(d, "GET", NULL, "/vms/df/snapshots/extra");
+    assert_int_equal(unlisted->status, 404);
+
     /* Deleting a live snapshot frees room on a full disk (its journal
      * record cannot be written: it goes on without one). */
     json_t *vm_now = vs_guest_vm_get(d, "df");
@@ -136,6 +157,8 @@ static void test_snapshot_on_full_disk(void **state)
     vs_test_daemon_restart(d);
     g_autoptr(VsTestResponse) back = vs_req(d, "GET", NULL, "/vms/df/snapshots/before");
     assert_int_equal(back->status, 200);
+    g_autoptr(VsTestResponse) extra_gone = vs_req(d, "GET", NULL, "/vms/df/snapshots/extra");
+    assert_int_equal(extra_gone->status, 404); /* not brought back by libvirt's reload */
     assert_string_not_equal(vs_json_str(back->json, "description"), "new words");
     json_t *after_restart = vs_guest_vm_get(d, "df");
     assert_string_equal(vs_json_str(after_restart, "state"), "running");
