@@ -195,6 +195,11 @@ static char *make_dir(const char *disk, GError **error)
     return NULL;
 }
 
+guint vs_kept_count(const VsKeptSnapshots *kept)
+{
+    return kept->snaps->len;
+}
+
 char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **error)
 {
     if (kept->snaps->len == 0)

@@ -35,5 +35,7 @@ VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, GError **error
 char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **error);
 /* Removes what vs_kept_write made in DIR, for a delete that did not happen. */
 void vs_kept_discard(const char *dir);
+/* How many snapshots KEPT describes. */
+guint vs_kept_count(const VsKeptSnapshots *kept);
 void vs_kept_free(VsKeptSnapshots *kept);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsKeptSnapshots, vs_kept_free)

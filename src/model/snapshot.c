@@ -1073,11 +1073,15 @@ static bool delete_leaves_first(virDomainPtr dom, virDomainSnapshotPtr top, unsi
         g_hash_table_add(doomed, g_strdup(virDomainSnapshotGetName(top)));
     for (int i = 0; i < n_below; i++)
         g_hash_table_add(doomed, g_strdup(virDomainSnapshotGetName(below[i])));
+    int deleted = 0;
     for (int i = n_all - 1; ok && i >= 0; i--) {
         g_autofree char *name = g_strdup(virDomainSnapshotGetName(all[i]));
         if (top && !g_hash_table_contains(doomed, name))
             continue;
-        if (!delete_one(all[i], flags, error)) {
+        if (deleted++ && vs_fault_fails("delete-part-way")) { /* (a test's: stopped part-way) */
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot delete snapshot '%s'", name);
+            ok = false;
+        } else if (!delete_one(all[i], flags, error)) {
             ok = false;
         } else if (forget_uuid) {
             vs_snapnames_forget(forget_uuid, name);

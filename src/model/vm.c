@@ -658,8 +658,9 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
 
 /* The disk images virtsnap made for DOM (those under STATE/images), its
  * serial log and VNC socket, from its definition (the persistent one of a
- * PERSISTENT VM); *FIRST_DISK: its first disk image, virtsnap's or not
- * (NULL if it has none in a file). */
+ * PERSISTENT VM); *FIRST_DISK: its first disk image on this host,
+ * virtsnap's or not (NULL if none of its disks is a file here: on a remote
+ * host, say). */
 static GPtrArray *owned_images(virDomainPtr dom, bool persistent, char **first_disk,
                                GError **error)
 {
@@ -672,7 +673,7 @@ static GPtrArray *owned_images(virDomainPtr dom, bool persistent, char **first_d
         vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file");
     for (guint i = 0; i < nodes->len; i++) {
         xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, i));
-        if (i == 0)
+        if (!*first_disk && g_file_test((const char *)path, G_FILE_TEST_IS_REGULAR))
             *first_disk = g_strdup((const char *)path);
         if (vs_image_is_owned((const char *)path))
             g_ptr_array_add(paths, g_strdup((const char *)path));
@@ -692,30 +693,41 @@ static GPtrArray *owned_images(virDomainPtr dom, bool persistent, char **first_d
 
 /* Writes what DOM's snapshots leave beside DISK, its first disk image, kept
  * (keep.h): virtsnap's or not, since every disk is kept. Returns the
- * directory, "" when there is nothing to write (no snapshots, no disk in a
- * file), or NULL with ERROR. */
+ * directory, "" when there is nothing to write (no snapshots, or no disk
+ * on this host to write beside: logged), or NULL with ERROR. */
 static char *keep_beside(virDomainPtr dom, const char *uuid, const char *disk, GError **error)
 {
     g_autoptr(VsKeptSnapshots) kept = vs_kept_read(dom, uuid, error);
     if (!kept)
         return NULL;
+    if (!disk && vs_kept_count(kept))
+        vs_warn("VM '%s': none of its disks is a file on this host: its %u snapshots are not "
+                "described beside them", virDomainGetName(dom), vs_kept_count(kept));
     return disk ? vs_kept_write(kept, disk, error) : g_strdup("");
 }
 
 /* Powers off transient DOM, whose snapshot metadata libvirt would strand
  * (the domain goes with the power-off, the metadata files stay): the
- * metadata goes first. If the power-off then fails, the tree is defined
- * again, so the VM that goes on running keeps its snapshots. */
+ * metadata goes first. If the drop stops part-way or the power-off fails,
+ * the tree is defined again, so the VM that goes on running keeps its
+ * snapshots. */
 static bool destroy_transient(virDomainPtr dom, GError **error)
 {
     const char *name = virDomainGetName(dom);
     g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
-    if (!tree || !vs_snapshot_discard_metadata(dom, error))
+    if (!tree)
         return false;
-    vs_fault_point("delete-before-power-off");
-    if (!vs_fault_fails("destroy") && virDomainDestroy(dom) == 0)
+    /* The drop goes leaves first and may stop part-way: what went is
+     * defined again below, as after a failed power-off. */
+    bool ok = vs_snapshot_discard_metadata(dom, error);
+    if (ok) {
+        vs_fault_point("delete-before-power-off");
+        ok = !vs_fault_fails("destroy") && virDomainDestroy(dom) == 0;
+        if (!ok)
+            vs_hv_set_error(error, "cannot power off VM '%s'", name);
+    }
+    if (ok)
         return true;
-    vs_hv_set_error(error, "cannot power off VM '%s'", name);
     g_autoptr(GError) restore_error = NULL;
     if (vs_snapshot_tree_define_missing(dom, tree, NULL, &restore_error) < 0)
         vs_error("VM '%s' was not powered off, and its snapshots could not be defined again: %s",

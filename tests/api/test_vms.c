@@ -901,6 +901,8 @@ static void test_foreign_snapshot_names(void **state)
     /* Deleted with its disks kept: its disk is not virtsnap's (outside
      * STATE/images), and its snapshots are described beside it all the
      * same (they were dropped with no trace before). */
+    g_autofree char *disk = g_build_filename(file_tmp, "odd.qcow2", NULL);
+    assert_true(g_file_set_contents(disk, "", 0, NULL));
     g_autoptr(VsTestResponse) gone = vs_http(api_d, "DELETE", "/vms/odd-snaps?disks=keep", NULL);
     assert_int_equal(gone->status, 204);
     g_autofree char *kept = g_build_filename(file_tmp, "odd.qcow2.snapshots", NULL);
@@ -920,6 +922,8 @@ static void test_foreign_snapshot_names(void **state)
         g_unlink(path);
     }
     assert_int_equal(g_rmdir(kept), 0);
+    assert_true(g_file_test(disk, G_FILE_TEST_IS_REGULAR)); /* not virtsnap's to delete */
+    g_unlink(disk);
 }
 
 static void test_transient_guard(void **state)

@@ -136,6 +136,37 @@ static void test_transient_gets_its_tree_back(void **state)
     assert_null(snapshots_of("passing"));
 }
 
+/* The drop of a transient VM's metadata before its power-off stops after
+ * one leaf: the VM runs on with its whole tree defined again (before, the
+ * dropped leaf stayed gone). */
+static void test_transient_partial_drop_put_back(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainCreateXML(
+        conn,
+        "<domain type='test'><name>part-way</name><memory>65536</memory>"
+        "<os><type>hvm</type></os></domain>",
+        0);
+    assert_non_null(dom);
+    snapshot(dom, "one");
+    snapshot(dom, "two");
+    g_autoptr(virDomainSnapshot) one = virDomainSnapshotLookupByName(dom, "one", 0);
+    assert_int_equal(virDomainRevertToSnapshot(one, 0), 0);
+    snapshot(dom, "three");
+    g_setenv("VIRTSNAP_FAIL", "delete-part-way*", TRUE); /* "once" is once per process */
+    g_autoptr(GError) error = NULL;
+    assert_false(vs_vm_delete("part-way", false, &error));
+    assert_non_null(strstr(error->message, "cannot delete snapshot"));
+    g_autofree char *after = snapshots_of("part-way");
+    assert_string_equal(after, "one,three,two (current: three)");
+    assert_int_equal(virDomainIsActive(dom), 1);
+    g_unsetenv("VIRTSNAP_FAIL");
+    g_clear_error(&error);
+    assert_true(vs_vm_delete("part-way", false, &error));
+    assert_null(snapshots_of("part-way"));
+}
+
 static guint64 memory_kib(const char *name)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(NULL);
@@ -243,6 +274,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_persistent_kept_whole),
         cmocka_unit_test(test_transient_gets_its_tree_back),
+        cmocka_unit_test(test_transient_partial_drop_put_back),
         cmocka_unit_test(test_failed_rename_keeps_memory),
         cmocka_unit_test(test_failed_description_keeps_name),
         cmocka_unit_test(test_refused_define_says_why),
