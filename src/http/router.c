@@ -44,15 +44,16 @@ char *vs_percent_decode(const char *text, gssize len, bool plus_is_space)
 
 /* Splits PATH ("/a/b") into its raw segments; NULL for a path that does not
  * start with '/' or has an empty segment. "/" gives no segments and one
- * trailing '/' is ignored. */
-static GPtrArray *split_path(const char *path)
+ * trailing '/' is ignored (*SLASHED says so). */
+static GPtrArray *split_path(const char *path, bool *slashed)
 {
     if (path[0] != '/')
         return NULL;
     GPtrArray *segs = g_ptr_array_new_with_free_func(g_free);
     const char *p = path + 1;
     size_t total = strlen(path);
-    if (total > 1 && path[total - 1] == '/')
+    *slashed = total > 1 && path[total - 1] == '/';
+    if (*slashed)
         total--;
     if (total > 1 && path[total - 1] == '/') { /* "…//": an empty last segment */
         g_ptr_array_unref(segs);
@@ -73,13 +74,19 @@ static GPtrArray *split_path(const char *path)
 }
 
 /* Compares pattern segments with raw path segments; fills MATCH params.
- * Walks PATTERN in place (no g_strsplit per route and request). */
-static VsRouteStatus match_pattern(const char *pattern, GPtrArray *segs, VsRouteMatch *match)
+ * Walks PATTERN in place (no g_strsplit per route and request). A trailing
+ * slash (SLASHED) is taken only after a fixed segment ("/vms/",
+ * "/vms/x/snapshots/"), never after a name: a client resolves a name "."
+ * or ".." as a path step, so "/vms/x/snapshots/%2E%2E" reaches the server
+ * as "/vms/x/", which must not be the VM. */
+static VsRouteStatus match_pattern(const char *pattern, GPtrArray *segs, bool slashed,
+                                   VsRouteMatch *match)
 {
     guint n_pat = 0;
     for (const char *q = pattern; *q; q++)
         n_pat += *q == '/' && q[1];
-    if (n_pat != segs->len)
+    const char *last = strrchr(pattern, '/');
+    if (n_pat != segs->len || (slashed && last && last[1] == '{'))
         return VS_ROUTE_NOT_FOUND;
     int n = 0;
     char *params[VS_ROUTE_MAX_PARAMS] = {0};
@@ -118,7 +125,8 @@ void vs_route_match(const VsRoute *routes, size_t n_routes, const char *method,
 {
     memset(match, 0, sizeof *match);
     match->status = VS_ROUTE_NOT_FOUND;
-    g_autoptr(GPtrArray) segs = split_path(path);
+    bool slashed = false;
+    g_autoptr(GPtrArray) segs = split_path(path, &slashed);
     if (!segs)
         return;
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
@@ -126,7 +134,7 @@ void vs_route_match(const VsRoute *routes, size_t n_routes, const char *method,
     bool bad_path = false; /* the route for this shape and method has a malformed escape */
     for (size_t i = 0; i < n_routes; i++) {
         VsRouteMatch candidate = {0};
-        VsRouteStatus status = match_pattern(routes[i].pattern, segs, &candidate);
+        VsRouteStatus status = match_pattern(routes[i].pattern, segs, slashed, &candidate);
         if (status == VS_ROUTE_NOT_FOUND)
             continue;
         if (status == VS_ROUTE_BAD_PATH && strcmp(routes[i].method, want) == 0) {

@@ -148,10 +148,15 @@ static void test_names_at_limits(void **state)
     expect("GET", "/vms/a%00b", NULL, 0, NULL, 400);
     expect("GET", "/vms/a%zzb", NULL, 0, NULL, 400);
     expect("GET", "/vms/" VICTIM "%2F..%2Fx", NULL, 0, NULL, 400);
-    /* ".." is a name (a VM another tool could have made), not a step up:
-     * looked up, and not found. A snapshot named so is refused outright. */
+    /* ".." is a name (a VM or snapshot another tool could have made), not a
+     * step up: looked up, and not found. */
     expect("GET", "/vms/%2E%2E", NULL, 0, NULL, 404);
-    expect("GET", "/vms/" VICTIM "/snapshots/%2E%2E", NULL, 0, NULL, 400);
+    expect("GET", "/vms/" VICTIM "/snapshots/%2E%2E", NULL, 0, NULL, 404);
+    /* What a browser sends for DELETE /vms/victim/snapshots/%2E%2E (it
+     * resolves the dot segment): not the VM's delete. */
+    expect("DELETE", "/vms/" VICTIM "/", NULL, 0, NULL, 404);
+    expect("PUT", "/vms/" VICTIM "/", "{\"name\":\"moved\"}", 16, "application/json", 404);
+    expect("GET", "/vms/" VICTIM, NULL, 0, NULL, 200); /* still there */
     g_autofree char *too_long = g_strnfill(1025, 'x');
     g_autofree char *too_long_path = g_strdup_printf("/vms/%s", too_long);
     expect("GET", too_long_path, NULL, 0, NULL, 400);

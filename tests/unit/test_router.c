@@ -187,10 +187,22 @@ static void test_trailing_slash(void **state)
 {
     (void)state;
     expect_found("GET", "/vms/", "GET", "/vms", 0);
-    expect_found("GET", "/vms/x/", "GET", "/vms/{vm}", 1, "x");
+    expect_found("GET", "/tasks/", "GET", "/tasks", 0);
     expect_found("POST", "/vms/x/snapshots/", "POST", "/vms/{vm}/snapshots", 1, "x");
-    expect_found("GET", "/vms/x/snapshots/y/", "GET", "/vms/{vm}/snapshots/{snap}", 2, "x", "y");
+    expect_found("POST", "/vms/x/start/", "POST", "/vms/{vm}/start", 1, "x");
     expect_allow("PATCH", "/vms/", "GET, HEAD, POST");
+    /* Never after a name: a client resolves a snapshot named ".." as a
+     * step up, so DELETE /vms/x/snapshots/%2E%2E arrives as DELETE /vms/x/,
+     * which must not delete VM x. */
+    expect_status("DELETE", "/vms/x/", VS_ROUTE_NOT_FOUND);
+    expect_status("PUT", "/vms/x/", VS_ROUTE_NOT_FOUND);
+    expect_status("GET", "/vms/x/", VS_ROUTE_NOT_FOUND);
+    expect_status("GET", "/vms/x/snapshots/y/", VS_ROUTE_NOT_FOUND);
+    expect_status("GET", "/tasks/9/", VS_ROUTE_NOT_FOUND);
+    /* and "." resolved away ("/vms/x/snapshots/%2E") lands on a list,
+     * which takes no PUT or DELETE */
+    expect_allow("DELETE", "/vms/x/snapshots/", "GET, HEAD, POST");
+    expect_allow("DELETE", "/vms/", "GET, HEAD, POST");
 }
 
 static void test_empty_segments(void **state)
