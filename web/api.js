@@ -7,6 +7,8 @@ const USER_KEY = 'virtsnap.user';
 // The key of the session cookie, which the daemon wants beside it (X-Virtsnap-Key): browsers
 // send the cookie to every port of the host, this page's localStorage is its origin's own.
 const SESSION_KEY = 'virtsnap.sessionKey';
+/** Whose session that key is: the tab that signed in last decides for every tab. */
+const SESSION_USER_KEY = 'virtsnap.sessionUser';
 /** The tasks this tab started and has not yet seen end (ui.js), kept through a reload. */
 export const TASKS_KEY = 'virtsnap.tasks';
 
@@ -30,6 +32,8 @@ export const session = {
   token: () => sessionStorage.getItem(TOKEN_KEY),
   user: () => sessionStorage.getItem(USER_KEY),
   key: () => localStorage.getItem(SESSION_KEY),
+  /** The user the shared session key signs in as (another tab may have signed in since). */
+  sessionUser: () => localStorage.getItem(SESSION_USER_KEY),
   setToken(token) {
     sessionStorage.setItem(TOKEN_KEY, token);
     sessionStorage.removeItem(USER_KEY);
@@ -38,6 +42,7 @@ export const session = {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.setItem(USER_KEY, user);
     localStorage.setItem(SESSION_KEY, key);
+    localStorage.setItem(SESSION_USER_KEY, user);
   },
   /** This tab's sign-in; the session key, which the other tabs share, stays, and so do the
    *  tasks this tab follows (one that fails while the user signs in again is still told). */
@@ -45,34 +50,51 @@ export const session = {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(USER_KEY);
   },
-  /** Signing out: the session key and this tab's tasks go too (the cookie is gone for every tab). */
-  clear() {
+  /** Signing out: this tab's tasks go too; with ENDED (the session was ended: its cookie is
+   *  gone for every tab) the shared key too. A token tab's sign-out leaves the other tabs'
+   *  session alone. */
+  clear(ended) {
     this.forget();
     sessionStorage.removeItem(TASKS_KEY);
-    localStorage.removeItem(SESSION_KEY);
+    if (ended) {
+      localStorage.removeItem(SESSION_KEY);
+      localStorage.removeItem(SESSION_USER_KEY);
+    }
   },
 };
 
-/** Path helpers: every name is percent-encoded, "." and ".." too (fetch would resolve
- *  them as path steps; another tool may have named a VM so). */
-const segment = (name) => {
-  const enc = encodeURIComponent(name);
-  return enc === '.' || enc === '..' ? enc.replace(/\./g, '%2E') : enc;
-};
-export const vmPath = (vm) => `/vms/${segment(vm)}`;
+/** Path helpers: every name is percent-encoded. */
+export const vmPath = (vm) => `/vms/${encodeURIComponent(vm)}`;
 export const snapsPath = (vm) => `${vmPath(vm)}/snapshots`;
-export const snapPath = (vm, snap) => `${snapsPath(vm)}/${segment(snap)}`;
+export const snapPath = (vm, snap) => `${snapsPath(vm)}/${encodeURIComponent(snap)}`;
+
+/** Whether PATH holds a name "." or ".." (another tool's), which fetch resolves as a path
+ *  step however it is encoded (%2E%2E too): DELETE of snapshot ".." would go to its VM. */
+const hasDotName = (path) => path.split('?')[0].split('/').some((seg) => {
+  try {
+    const name = decodeURIComponent(seg);
+    return name === '.' || name === '..';
+  } catch {
+    return false;
+  }
+});
+export const DOT_NAME_REASON = 'A VM or snapshot named "." or ".." cannot be reached from a browser, '
+  + 'which reads such a name as a step in the path. Rename it with virsh, or with a client '
+  + 'that sends the path as it is (curl --path-as-is).';
 
 /**
  * Sends one request. BODY (if not undefined) goes as JSON. Resolves to the parsed JSON
  * (or null for an empty answer); rejects with ApiError. A 401 also calls the
- * unauthorized handler unless OPTIONS.quiet401 is set (login probes).
+ * unauthorized handler unless OPTIONS.quiet401 is set (login probes). OPTIONS.noToken and
+ * OPTIONS.noKey leave the API token and the session key out (a login needs neither, and
+ * its 401 for a wrong password must not cost the other tabs their session).
  */
 export async function request(method, path, body, options = {}) {
+  if (hasDotName(path)) throw new ApiError(400, DOT_NAME_REASON);
   const headers = { 'X-Requested-With': 'XMLHttpRequest', Accept: 'application/json' };
   const token = session.token();
   if (token && !options.noToken) headers.Authorization = `Bearer ${token}`;
-  const key = session.key();
+  const key = options.noKey ? null : session.key();
   if (key) headers['X-Virtsnap-Key'] = key;
   const sentKey = key;
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
@@ -94,6 +116,10 @@ export async function request(method, path, body, options = {}) {
     } catch {
       data = null;
     }
+  }
+  if (resp.ok && text && data === null) {
+    // Not virtsnapd's JSON: the request reached something else (a page, a proxy's answer).
+    throw new ApiError(502, `virtsnapd's answer to ${method} ${path} is not JSON`);
   }
   if (!resp.ok) {
     const reason = data && typeof data.reason === 'string' && data.reason

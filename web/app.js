@@ -40,7 +40,7 @@ function loginError(text) {
 }
 
 function whoami() {
-  const user = session.user();
+  const user = session.sessionUser() || session.user();
   $('whoami').textContent = session.token() ? 'Signed in with the API token' : `Signed in as ${user || 'a system user'}`;
 }
 
@@ -71,7 +71,7 @@ async function loginWithPassword(e) {
   const button = e.submitter || $('login-pam').querySelector('button');
   button.disabled = true;
   try {
-    const answer = await api.post('/login', { username: user, password }, { quiet401: true, noToken: true });
+    const answer = await api.post('/login', { username: user, password }, { quiet401: true, noToken: true, noKey: true });
     session.setUser(answer && answer.username ? answer.username : user, answer ? answer.key : '');
   } catch (err) {
     loginError(err.status === 401 ? `Sign-in failed: ${err.reason}.` : `Could not sign in: ${err.reason}`);
@@ -93,7 +93,7 @@ async function logout() {
       /* the session is gone either way */
     }
   }
-  session.clear();
+  session.clear(hadCookie);
   history.replaceState(null, '', '#/');
   showLogin('You are signed out.');
 }
@@ -224,6 +224,10 @@ async function start() {
   initVmPage({ goToVm, goToList });
   setInterval(refreshByItself, REFRESH_MS);
   document.addEventListener('visibilitychange', refreshByItself);
+  // Another tab signed in as someone else: the shared session key now acts as that user.
+  window.addEventListener('storage', () => {
+    if ($('login-view').hidden) whoami();
+  });
 
   if (session.token() || session.user()) {
     enterApp(); // a 401 on the first request brings the login page back

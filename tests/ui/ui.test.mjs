@@ -1082,6 +1082,28 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await row('test').count(), 1, 'the other VMs stay');
   });
 
+  step('refuses to send a name "." or "..", which the browser would resolve to another path', async () => {
+    // Another tool may name a snapshot "..": fetch would send DELETE …/snapshots/%2E%2E as
+    // DELETE /vms/test/, the VM. A name that only looks like one ("%2E%2E") still goes.
+    const before = requests.length;
+    const outcomes = await page.evaluate(async () => {
+      const { api, snapPath, vmPath } = await import('/static/api.js');
+      const outcome = (p) => p.then(() => 'sent', (e) => `${e.status} ${e.message}`);
+      return [
+        await outcome(api.del(snapPath('test', '..'))),
+        await outcome(api.put(vmPath('.'), { name: 'x' })),
+        await outcome(api.get(snapPath('test', '%2E%2E'))),
+      ];
+    });
+    assert.match(outcomes[0], /^400 .*cannot be reached from a browser/);
+    assert.match(outcomes[1], /^400 .*cannot be reached from a browser/);
+    assert.match(outcomes[2], /^404 .*does not exist/);
+    const sent = requests.slice(before);
+    assert.deepEqual(sent.filter((r) => !r.startsWith('GET ')), [], 'no DELETE or PUT went out');
+    assert.ok(sent.includes(`GET ${base}/vms/test/snapshots/%252E%252E`), 'the look-alike name was sent encoded');
+    assert.equal(await row('test').count(), 1, 'VM test stays');
+  });
+
   step('ends a session cleanly while following a task: no dialog left open, no old or "lost track" messages', async () => {
     const t = { id: 't401', status: 'running', message: '', created: 0, target_uri: '/vms/test/snapshots/x' };
     const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
@@ -1167,6 +1189,23 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await other.click('#list-refresh');
     await other.locator('#login-view').waitFor();
     assert.equal(await other.evaluate(() => localStorage.getItem('virtsnap.sessionKey')), key);
+    // A wrong password typed there costs the first tab nothing (a login sends no key; its
+    // 401 used to drop the shared key).
+    await other.fill('#login-user', 'alice');
+    await other.fill('#login-password', 'not-her-password');
+    await other.click('#login-pam button[type=submit]');
+    await other.locator('#login-message', { hasText: 'Sign-in failed' }).waitFor();
+    assert.equal(await other.evaluate(() => localStorage.getItem('virtsnap.sessionKey')), key,
+      'a wrong password leaves the shared key');
+    // Signed in there with the API token, and out again: the first tab's session stays (a
+    // token tab's sign-out used to drop the shared key too).
+    await other.fill('#login-token-input', token);
+    await other.click('#login-token button[type=submit]');
+    await other.locator('#vm-rows tr').first().waitFor();
+    await other.click('#logout');
+    await other.locator('#login-view').waitFor();
+    assert.equal(await other.evaluate(() => localStorage.getItem('virtsnap.sessionKey')), key,
+      "a token tab's sign-out leaves the shared key");
     await other.close();
     await page.click('#list-refresh');
     await row('test').waitFor();
