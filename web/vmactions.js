@@ -194,7 +194,8 @@ async function rename(vm, hooks) {
     input: { label: 'New name', value: vm.name },
     confirm: 'Rename',
   });
-  if (name === null || name.trim() === vm.name) return;
+  // Unchanged (a name another tool gave with spaces around it stays as it is).
+  if (name === null || name === vm.name || name.trim() === vm.name) return;
   try {
     const updated = await api.put(vmPath(vm.name), { name: name.trim() });
     showNotice(`VM ${quote(vm.name)} is now called ${quote(updated.name)}.`);

@@ -270,8 +270,10 @@ async function saveRename(e) {
   e.preventDefault();
   const forVm = vmName;
   const old = tree.selected;
-  const name = $('d-rename-input').value.trim(); // as a new snapshot's name is
-  if (name === old) {
+  const typed = $('d-rename-input').value;
+  const name = typed.trim(); // as a new snapshot's name is
+  // Unchanged (a name another tool gave with spaces around it stays as it is).
+  if (typed === old || name === old) {
     endEdit('rename');
     return;
   }

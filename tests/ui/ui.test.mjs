@@ -635,6 +635,23 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(s.details.desc, 'edited & <b>kept</b>');
   });
 
+  step('leaves a name with spaces around it (another tool\'s) as it is when a rename is saved unchanged', async () => {
+    await apiTask(`/vms/${encodeURIComponent(VM)}/snapshots`, { name: ' spaced ' });
+    await page.click('#vm-refresh');
+    await node(' spaced ').waitFor();
+    await node(' spaced ').click();
+    await page.click('#d-rename');
+    assert.equal(await page.inputValue('#d-rename-input'), ' spaced ');
+    const before = requests.length;
+    await page.press('#d-rename-input', 'Enter');
+    await page.locator('#d-rename-input').waitFor({ state: 'hidden' });
+    assert.deepEqual(requests.slice(before).filter((r) => r.startsWith('PUT ')), [], 'no rename sent');
+    await apiCall('DELETE', `/vms/${encodeURIComponent(VM)}/snapshots/${encodeURIComponent(' spaced ')}`);
+    await page.click('#vm-refresh');
+    await until(treeState, (st) => !byName(st)[' spaced '], 'spaced snapshot gone');
+    await node(B2).click();
+  });
+
   step('keeps Take snapshot off only for the VM whose snapshot is being taken, also after a reload', async () => {
     // A create that runs until the test ends it (on test:///default a real one ends at once).
     const slow = { id: 'slow-1', status: 'running', message: 'saving disks and memory', created: 0,
