@@ -239,6 +239,23 @@ bool vs_image_delete_snapshot(const char *path, const char *tag, GError **error)
     return vs_image_qemu_img(argv, NULL, error);
 }
 
+char *vs_image_backing_file(const char *path)
+{
+    guint8 header[20];
+    char name[1024];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool qcow2 = fd >= 0 && pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header &&
+                 memcmp(header, "QFI\xfb", 4) == 0;
+    guint64 offset = qcow2 ? be64(header + 8) : 0;
+    guint32 len = qcow2 ? be32(header + 16) : 0;
+    /* QEMU's own bound on the name is 1023 bytes */
+    bool named = offset && len && len < sizeof name && offset <= (guint64)G_MAXINT64 &&
+                 pread(fd, name, len, (off_t)offset) == (ssize_t)len;
+    if (fd >= 0)
+        close(fd);
+    return named ? g_strndup(name, len) : NULL;
+}
+
 bool vs_image_virtual_size(const char *path, guint64 *size)
 {
     unsigned char header[32];

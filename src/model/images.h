@@ -32,6 +32,10 @@ const char *vs_image_detect_format(const char *path);
  * overlay would show the guest as raw bytes; NULL otherwise (raw or qcow2,
  * or unreadable: the caller's size check says so). */
 const char *vs_image_other_format(const char *path);
+/* The backing file a qcow2 image at PATH names in its header, as written
+ * there (relative to the image's directory unless absolute), newly
+ * allocated; NULL for an image without one, or not qcow2. */
+char *vs_image_backing_file(const char *path);
 
 /* True when PATH lies in the images directory that virtsnap manages. */
 bool vs_image_is_owned(const char *path);

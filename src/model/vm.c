@@ -169,6 +169,67 @@ static bool hugepages_possible(GError **error)
     return false;
 }
 
+static bool is_inside(const char *real, const char *dir)
+{
+    return dir && g_str_has_prefix(real, dir) && real[strlen(dir)] == '/';
+}
+
+/* Whether REAL (a resolved path; SUBJECT names it for the client) may be
+ * under a new VM's overlay: not another VM's disk, which would go with that
+ * VM's delete, nor the daemon's own files (its token, TLS key, other VMs'
+ * memory files, libvirt's state: the guest would read them as its disk). */
+static bool outside_state(const char *subject, const char *real, GError **error)
+{
+    g_autofree char *images = realpath(vs_hv_images_dir(), NULL);
+    g_autofree char *state = realpath(vs_hv_state_dir(), NULL);
+    if (is_inside(real, images))
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                    "field 'image': %s is in virtsnap's own images directory (a VM's "
+                    "disk, or one kept from a deleted VM): clone that VM instead, or move "
+                    "a kept disk out of %s first", subject, vs_hv_images_dir());
+    else if (is_inside(real, state))
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                    "field 'image': %s is in virtsnap's state directory %s, which holds its "
+                    "own files, not images", subject, vs_hv_state_dir());
+    return !is_inside(real, images) && !is_inside(real, state);
+}
+
+#define MAX_BACKING_DEPTH 16
+
+/* The same for every backing file down the chain under qcow2 image REAL:
+ * an image over another VM's disk would tie the new VM to that disk too.
+ * A backing file that cannot be found, or one named in QEMU's json: form
+ * (which virtsnap does not follow), is refused. */
+static bool backing_chain_outside_state(const char *real, GError **error)
+{
+    g_autofree char *current = g_strdup(real);
+    for (int depth = 0; depth < MAX_BACKING_DEPTH; depth++) {
+        g_autofree char *named = vs_image_backing_file(current);
+        if (!named)
+            return true;
+        g_autofree char *subject = g_strdup_printf("the backing file %s of %s", named, current);
+        g_autofree char *dir = g_path_get_dirname(current);
+        g_autofree char *path =
+            g_path_is_absolute(named) ? g_strdup(named) : g_build_filename(dir, named, NULL);
+        bool json = g_str_has_prefix(named, "json:");
+        g_autofree char *next = json ? NULL : realpath(path, NULL);
+        if (!next) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s cannot be followed: %s",
+                        subject, json ? "virtsnap does not follow QEMU's json: form"
+                                      : g_strerror(errno));
+            return false;
+        }
+        if (!outside_state(subject, next, error))
+            return false;
+        g_free(current);
+        current = g_steal_pointer(&next);
+    }
+    g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                "field 'image': %s has more than %d backing files below it", real,
+                MAX_BACKING_DEPTH);
+    return false;
+}
+
 bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
 {
     *image_real = NULL;
@@ -208,31 +269,14 @@ bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
                                                                       : "does not exist");
             return false;
         }
-        /* Another VM's disk would become this one's backing file, and go
-         * with that VM's delete. */
         g_autofree char *real = realpath(spec->image, NULL);
         if (!real) {
             g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s: %s", spec->image,
                         g_strerror(errno));
             return false;
         }
-        g_autofree char *images = realpath(vs_hv_images_dir(), NULL);
-        if (images && g_str_has_prefix(real, images) && real[strlen(images)] == '/') {
-            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                        "field 'image': %s is in virtsnap's own images directory (a VM's "
-                        "disk, or one kept from a deleted VM): clone that VM instead, or move "
-                        "a kept disk out of %s first", spec->image, vs_hv_images_dir());
+        if (!outside_state(spec->image, real, error) || !backing_chain_outside_state(real, error))
             return false;
-        }
-        /* Nor the daemon's own files: its token, TLS key, other VMs' memory
-         * files, libvirt's state (the guest would read them as its disk). */
-        g_autofree char *state = realpath(vs_hv_state_dir(), NULL);
-        if (state && g_str_has_prefix(real, state) && real[strlen(state)] == '/') {
-            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                        "field 'image': %s is in virtsnap's state directory %s, which holds its "
-                        "own files, not images", spec->image, vs_hv_state_dir());
-            return false;
-        }
         /* Another format would be the overlay's raw backing: the guest
          * would see the container's bytes as its disk. */
         const char *other = vs_image_other_format(real);

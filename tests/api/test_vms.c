@@ -309,6 +309,66 @@ static void test_create_invalid(void **state)
     g_rmdir(tmpdir);
 }
 
+/* Writes a qcow2 header at PATH that names BACKING as its backing file
+ * (all the daemon reads of it before qemu-img would). */
+static void write_qcow2_over(const char *path, const char *backing)
+{
+    guint8 image[1024] = {0};
+    memcpy(image, "QFI\xfb", 4);
+    guint32 version = GUINT32_TO_BE(3), len = GUINT32_TO_BE((guint32)strlen(backing));
+    guint64 offset = GUINT64_TO_BE(512), size = GUINT64_TO_BE(G_GUINT64_CONSTANT(1) << 30);
+    memcpy(image + 4, &version, 4);
+    memcpy(image + 8, &offset, 8);
+    memcpy(image + 16, &len, 4);
+    memcpy(image + 24, &size, 8);
+    memcpy(image + 512, backing, strlen(backing));
+    assert_true(g_file_set_contents(path, (const char *)image, sizeof image, NULL));
+}
+
+/* An image whose chain of backing files leads into virtsnap's images
+ * directory (another VM's disk) is refused like that disk itself, and so is
+ * a chain that cannot be followed; nothing is made. */
+static void test_create_over_chain_into_state(void **state)
+{
+    (void)state;
+    json_t *owner = api_create_vm("chain-owner", NULL);
+    g_autofree char *disk = g_strdup(disk_path(owner));
+    json_decref(owner);
+    g_autofree char *images = images_dir();
+    int files = api_count_files(images);
+    g_autofree char *tmpdir = g_dir_make_tmp("virtsnap-chain-XXXXXX", NULL);
+    g_autofree char *over = g_build_filename(tmpdir, "over.qcow2", NULL);
+    g_autofree char *over2 = g_build_filename(tmpdir, "over2.qcow2", NULL);
+    g_autofree char *lost = g_build_filename(tmpdir, "lost.qcow2", NULL);
+    g_autofree char *json = g_build_filename(tmpdir, "json.qcow2", NULL);
+    write_qcow2_over(over, disk);            /* directly over the VM's disk */
+    write_qcow2_over(over2, "over.qcow2");   /* two steps, the first one relative */
+    write_qcow2_over(lost, "nowhere.qcow2"); /* a chain that cannot be followed */
+    write_qcow2_over(json, "json:{\"file.filename\":\"/etc/shadow\"}");
+    struct {
+        const char *image, *mentions;
+    } cases[] = {{over, "own images directory"},
+                 {over2, "own images directory"},
+                 {lost, "cannot be followed"},
+                 {json, "json: form"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *body =
+            g_strdup_printf("{\"name\": \"chained\", \"image\": \"%s\"}", cases[i].image);
+        g_autoptr(VsTestResponse) r = vs_http(api_d, "POST", "/vms", body);
+        if (r->status != 400)
+            fail_msg("POST /vms over %s: %ld %s", cases[i].image, r->status, r->body);
+        api_check_error(r, 400, cases[i].mentions);
+    }
+    g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/chained", NULL);
+    api_check_error(none, 404, NULL);
+    assert_int_equal(api_count_files(images), files);
+    const char *made[] = {over, over2, lost, json};
+    for (size_t i = 0; i < G_N_ELEMENTS(made); i++)
+        g_unlink(made[i]);
+    g_rmdir(tmpdir);
+    api_delete_vm("chain-owner");
+}
+
 static void test_create_with_image(void **state)
 {
     (void)state;
@@ -1015,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_create_names_round_trip),
         cmocka_unit_test(test_create_conflict),
         cmocka_unit_test(test_create_invalid),
+        cmocka_unit_test(test_create_over_chain_into_state),
         cmocka_unit_test(test_create_with_image),
         cmocka_unit_test(test_list_sorted),
         cmocka_unit_test(test_update),
