@@ -126,8 +126,8 @@ static char *file_part(const char *tag)
 }
 
 /* Puts a second name, COPY, on the memory file RAM (a hard link, or a copy
- * where STATE/images is another file system), so that the delete that
- * removes STATE/live/ leaves it. */
+ * where the kept directory is on another file system), so that the delete
+ * that removes STATE/live/ leaves it. */
 static bool keep_ram(const char *ram, const char *copy, GError **error)
 {
     if (link(ram, copy) == 0)
@@ -173,38 +173,51 @@ static bool write_one(const Kept *k, guint i, const char *uuid, const char *dir,
                                     error);
 }
 
-/* A new directory beside DISK: DISK.snapshots, or DISK.snapshots-N when
- * that exists (an earlier delete's, of a VM redefined over the disk). */
-static char *make_dir(const char *disk, GError **error)
+/* A new directory BASE.snapshots, or BASE.snapshots-N when that exists (an
+ * earlier delete's, of a VM redefined over the disk). */
+static char *make_dir(const char *base, GError **error)
 {
     for (int n = 1; n < 100; n++) {
-        char *dir = n == 1 ? g_strdup_printf("%s.snapshots", disk)
-                           : g_strdup_printf("%s.snapshots-%d", disk, n);
+        char *dir = n == 1 ? g_strdup_printf("%s.snapshots", base)
+                           : g_strdup_printf("%s.snapshots-%d", base, n);
         if (g_mkdir(dir, 0700) == 0)
             return dir;
         int err = errno;
         g_free(dir);
         if (err != EEXIST) {
             g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make a directory beside %s: %s",
-                        disk, g_strerror(err));
+                        base, g_strerror(err));
             return NULL;
         }
     }
     g_set_error(error, VS_ERROR, VS_ERR_FAILED, "too many kept snapshot directories beside %s",
-                disk);
+                base);
     return NULL;
 }
 
-guint vs_kept_count(const VsKeptSnapshots *kept)
+/* Where KEPT's directory goes: beside DISK when it is one of virtsnap's
+ * (STATE/images), else in STATE/kept/ under the VM's UUID: virtsnapd
+ * writes into no directory of another tool's (one another user could
+ * change under it), and a remote host's disks are not here at all. */
+static char *dir_base(const VsKeptSnapshots *kept, const char *disk, GError **error)
 {
-    return kept->snaps->len;
+    if (disk && vs_image_is_owned(disk))
+        return g_strdup(disk);
+    g_autofree char *kept_root = g_build_filename(vs_hv_state_dir(), "kept", NULL);
+    if (g_mkdir(kept_root, 0700) != 0 && errno != EEXIST) {
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make %s: %s", kept_root,
+                    g_strerror(errno));
+        return NULL;
+    }
+    return g_build_filename(kept_root, kept->uuid, NULL);
 }
 
 char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **error)
 {
     if (kept->snaps->len == 0)
         return g_strdup("");
-    g_autofree char *dir = make_dir(disk, error);
+    g_autofree char *base = dir_base(kept, disk, error);
+    g_autofree char *dir = base ? make_dir(base, error) : NULL;
     if (!dir)
         return NULL;
     json_t *list = json_array();
@@ -224,7 +237,7 @@ char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **erro
         whole = entry && write_one(k, i, kept->uuid, dir, entry, error);
         json_array_append_new(list, entry);
     }
-    json_t *index = json_pack("{s:s, s:s, s:I, s:s, s:o}", "vm", kept->vm, "uuid", kept->uuid,
+    json_t *index = json_pack("{s:s, s:s, s:I, s:s?, s:o}", "vm", kept->vm, "uuid", kept->uuid,
                               "deleted", (json_int_t)(g_get_real_time() / G_USEC_PER_SEC),
                               "disk", disk, "snapshots", list);
     g_autofree char *text = json_dumps(index, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

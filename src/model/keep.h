@@ -26,8 +26,10 @@ typedef struct VsKeptSnapshots VsKeptSnapshots;
  * its snapshots' metadata: NULL with ERROR if it cannot be read; an empty
  * set for a VM without snapshots. */
 VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, GError **error);
-/* Before the delete: writes KEPT beside DISK, the memory files given a
- * second name there (a hard link, or a copy across file systems), so that
+/* Before the delete: writes KEPT beside DISK (the VM's first disk, as
+ * libvirt names it, or NULL) when that is one of virtsnap's, else into
+ * STATE/kept/<uuid>.snapshots; the memory files are given a second name
+ * there (a hard link, or a copy across file systems), so that
  * whatever way the delete then ends (done, finished after a lost
  * connection or a crash) they stay. Its directory ("" for a VM without
  * snapshots), or NULL with ERROR, nothing of it left, if it could not be
@@ -35,7 +37,5 @@ VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, GError **error
 char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **error);
 /* Removes what vs_kept_write made in DIR, for a delete that did not happen. */
 void vs_kept_discard(const char *dir);
-/* How many snapshots KEPT describes. */
-guint vs_kept_count(const VsKeptSnapshots *kept);
 void vs_kept_free(VsKeptSnapshots *kept);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsKeptSnapshots, vs_kept_free)

@@ -700,13 +700,13 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     return vm_from_domain(fresh, error);
 }
 
-/* The disk images virtsnap made for DOM (those under STATE/images), its
- * serial log and VNC socket, from its definition (the persistent one of a
- * PERSISTENT VM); *FIRST_DISK: its first disk image on this host,
- * virtsnap's or not (NULL if none of its disks is a file here: on a remote
- * host, say). */
-static GPtrArray *owned_images(virDomainPtr dom, bool persistent, char **first_disk,
-                               GError **error)
+/* The files a delete of DOM removes: the disk images virtsnap made for it
+ * (those under STATE/images), its serial log and VNC socket, from its
+ * definition (the persistent one of a PERSISTENT VM). *FIRST_DISK: the
+ * disk its kept snapshots are described with, its first of virtsnap's, else
+ * its first in a file (NULL if it has none). */
+static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **first_disk,
+                                  GError **error)
 {
     unsigned int flags = persistent ? VIR_DOMAIN_XML_INACTIVE : 0;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
@@ -717,9 +717,12 @@ static GPtrArray *owned_images(virDomainPtr dom, bool persistent, char **first_d
         vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file");
     for (guint i = 0; i < nodes->len; i++) {
         xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, i));
-        if (!*first_disk && g_file_test((const char *)path, G_FILE_TEST_IS_REGULAR))
+        bool owned = vs_image_is_owned((const char *)path);
+        if (!*first_disk || (owned && !vs_image_is_owned(*first_disk))) {
+            g_free(*first_disk);
             *first_disk = g_strdup((const char *)path);
-        if (vs_image_is_owned((const char *)path))
+        }
+        if (owned)
             g_ptr_array_add(paths, g_strdup((const char *)path));
         xmlFree(path);
     }
@@ -735,19 +738,13 @@ static GPtrArray *owned_images(virDomainPtr dom, bool persistent, char **first_d
     return paths;
 }
 
-/* Writes what DOM's snapshots leave beside DISK, its first disk image, kept
- * (keep.h): virtsnap's or not, since every disk is kept. Returns the
- * directory, "" when there is nothing to write (no snapshots, or no disk
- * on this host to write beside: logged), or NULL with ERROR. */
+/* Writes what DOM's snapshots leave, for its kept DISK (keep.h): beside it
+ * when it is virtsnap's, else in STATE/kept/. Returns the directory, ""
+ * when there is nothing to write (no snapshots), or NULL with ERROR. */
 static char *keep_beside(virDomainPtr dom, const char *uuid, const char *disk, GError **error)
 {
     g_autoptr(VsKeptSnapshots) kept = vs_kept_read(dom, uuid, error);
-    if (!kept)
-        return NULL;
-    if (!disk && vs_kept_count(kept))
-        vs_warn("VM '%s': none of its disks is a file on this host: its %u snapshots are not "
-                "described beside them", virDomainGetName(dom), vs_kept_count(kept));
-    return disk ? vs_kept_write(kept, disk, error) : g_strdup("");
+    return kept ? vs_kept_write(kept, disk, error) : NULL;
 }
 
 /* Powers off transient DOM, whose snapshot metadata libvirt would strand
@@ -797,7 +794,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     bool persistent = persistence == 1;
     g_autofree char *first_disk = NULL;
     g_autoptr(GPtrArray) files =
-        persistence >= 0 ? owned_images(dom, persistent, &first_disk, error) : NULL;
+        persistence >= 0 ? files_to_remove(dom, persistent, &first_disk, error) : NULL;
     /* Kept disks keep their snapshots' names, XML and memory files beside
      * them, written before anything goes. */
     g_autofree char *kept_dir =

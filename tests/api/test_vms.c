@@ -959,18 +959,22 @@ static void test_foreign_snapshot_names(void **state)
     json_decref(left);
 
     /* Deleted with its disks kept: its disk is not virtsnap's (outside
-     * STATE/images), and its snapshots are described beside it all the
-     * same (they were dropped with no trace before). */
-    g_autofree char *disk = g_build_filename(file_tmp, "odd.qcow2", NULL);
-    assert_true(g_file_set_contents(disk, "", 0, NULL));
+     * STATE/images), and its snapshots are described all the same (they
+     * were dropped with no trace before), in STATE/kept/ under its UUID:
+     * virtsnapd writes into no other tool's directory. */
     g_autoptr(VsTestResponse) gone = vs_http(api_d, "DELETE", "/vms/odd-snaps?disks=keep", NULL);
     assert_int_equal(gone->status, 204);
-    g_autofree char *kept = g_build_filename(file_tmp, "odd.qcow2.snapshots", NULL);
+    g_autofree char *beside = g_build_filename(file_tmp, "odd.qcow2.snapshots", NULL);
+    assert_false(g_file_test(beside, G_FILE_TEST_EXISTS));
+    g_autofree char *kept = g_build_filename(api_d->state_dir, "kept",
+                                             "3b7a1c7e-5a0e-4d8c-9d8e-2c1f2a9b7e04.snapshots", NULL);
     g_autofree char *index = g_build_filename(kept, "snapshots.json", NULL);
     json_error_t jerr;
     json_t *described = json_load_file(index, 0, &jerr);
     if (!described)
         fail_msg("%s: %s", index, jerr.text);
+    g_autofree char *disk = g_build_filename(file_tmp, "odd.qcow2", NULL);
+    assert_string_equal(vs_json_str(described, "disk"), disk);
     json_t *entry = json_array_get(json_object_get(described, "snapshots"), 0);
     assert_string_equal(vs_json_str(entry, "name"), "base");
     assert_string_equal(vs_json_str(entry, "tag"), ".base");
@@ -982,8 +986,6 @@ static void test_foreign_snapshot_names(void **state)
         g_unlink(path);
     }
     assert_int_equal(g_rmdir(kept), 0);
-    assert_true(g_file_test(disk, G_FILE_TEST_IS_REGULAR)); /* not virtsnap's to delete */
-    g_unlink(disk);
 }
 
 static void test_transient_guard(void **state)
