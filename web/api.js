@@ -129,6 +129,7 @@ export async function request(method, path, body, options = {}) {
     // A key the daemon no longer knows goes, unless another tab has signed in since.
     if (resp.status === 401 && sentKey && !headers.Authorization && session.key() === sentKey) {
       localStorage.removeItem(SESSION_KEY);
+      localStorage.removeItem(SESSION_USER_KEY);
     }
     if (resp.status === 401 && !options.quiet401) unauthorizedHandler(err);
     throw err;

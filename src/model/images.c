@@ -131,7 +131,9 @@ const char *vs_image_detect_format(const char *path)
 
 const char *vs_image_other_format(const char *path)
 {
-    /* The signatures QEMU's own probes look for (block/<format>.c). */
+    /* The signatures QEMU's own probes look for (block/<format>.c). Not
+     * LUKS: a raw disk may well hold a whole-disk LUKS volume its guest
+     * opens itself. */
     static const struct {
         const char *format;
         size_t at;
@@ -145,7 +147,6 @@ const char *vs_image_other_format(const char *path)
         {"vhdx", 0, "vhdxfile", 8},
         {"vpc", 0, "conectix", 8},
         {"qed", 0, "QED\0", 4},
-        {"luks", 0, "LUKS\xba\xbe", 6},
         {"parallels", 0, "WithoutFreeSpace", 16},
         {"parallels", 0, "WithouFreSpacExt", 16},
         {"bochs", 0, "Bochs Virtual HD Image", 22},

@@ -28,7 +28,7 @@ bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gp
 /* "qcow2" when the file starts with the qcow2 magic, else "raw". */
 const char *vs_image_detect_format(const char *path);
 /* The format PATH is in when it is neither raw nor qcow2 but one QEMU
- * recognises (vmdk, vdi, vhdx, vpc, qed, luks, qcow…), which virtsnap's
+ * recognises (vmdk, vdi, vhdx, vpc, qed, qcow…), which virtsnap's
  * overlay would show the guest as raw bytes; NULL otherwise (raw or qcow2,
  * or unreadable: the caller's size check says so). */
 const char *vs_image_other_format(const char *path);

@@ -1,7 +1,7 @@
 /* names.c: validates VM and snapshot names: 1 to 64 characters of UTF-8,
  * no '/', no control characters, not starting with '.', not only white space
  * and invisible format characters (a zero-width space: no one could see it);
- * and, more loosely, names of VMs other tools made. */
+ * and, more loosely, names of VMs and snapshots other tools made. */
 #include "names.h"
 
 #include <glib.h>

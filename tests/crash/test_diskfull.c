@@ -137,6 +137,10 @@ static void test_snapshot_on_full_disk(void **state)
     }
     g_autoptr(VsTestResponse) unlisted = vs_req(d, "GET", NULL, "/vms/df/snapshots/extra");
     assert_int_equal(unlisted->status, 404);
+    /* libvirt did refuse (else this would not test the case) */
+    g_autofree char *daemon_log = NULL;
+    assert_true(g_file_get_contents(d->log_path, &daemon_log, NULL, NULL));
+    assert_non_null(strstr(daemon_log, "libvirt dropped the snapshot all the same"));
 
     /* Deleting a live snapshot frees room on a full disk (its journal
      * record cannot be written: it goes on without one). */
