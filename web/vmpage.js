@@ -157,6 +157,11 @@ async function reload({ auto = false } = {}) {
   return true;
 }
 
+/** BYTES as GiB, one decimal (8.0 GiB), or MiB below one GiB. */
+function gib(bytes) {
+  return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : `${Math.round(bytes / (1 << 20))} MiB`;
+}
+
 function drawVm() {
   $('vm-title').textContent = vm.name;
   const badge = $('vm-state');
@@ -168,6 +173,11 @@ function drawVm() {
   const pending = nextStartText(vm);
   $('vm-facts').textContent = `${vm.memory} MiB${vm.hugepages ? ' on huge pages' : ''} · ${vm.cpus} CPU${vm.cpus === 1 ? '' : 's'} · ${disk}` +
     (pending ? ` · ${pending}` : '');
+  // Where its files are: each disk (with its size) and the serial console's log.
+  const files = (vm.disks || []).filter((d) => d.path)
+    .map((d) => `${d.target}: ${d.path}${d.size ? ` (${gib(d.size)})` : ''}`);
+  if (vm.serial_log) files.push(`serial log: ${vm.serial_log}`);
+  $('vm-files').textContent = files.join(' · ');
   keepFocus($('vm-actions'), () => $('vm-actions').replaceChildren(...vmActionButtons(vm, {
     refresh: reload,
     renamed: (newName) => {

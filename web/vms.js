@@ -74,8 +74,12 @@ async function createVm(e) {
     name,
     memory: Number($('new-vm-memory').value),
     cpus: Number($('new-vm-cpus').value),
-    disk: Number($('new-vm-disk').value),
   };
+  const image = $('new-vm-image').value.trim();
+  const disk = $('new-vm-disk');
+  // Over a base image the disk is the image's size, unless the size was changed.
+  if (!image || disk.value !== disk.defaultValue) body.disk = Number(disk.value);
+  if (image) body.image = image;
   if ($('new-vm-hugepages').checked) body.hugepages = true;
   const button = e.submitter || $('create-vm').querySelector('button');
   button.disabled = true;
@@ -83,6 +87,7 @@ async function createVm(e) {
     const vm = await api.post('/vms', body);
     showNotice(`VM ${quote(vm.name)} created.`);
     $('new-vm-name').value = '';
+    $('new-vm-image').value = '';
     await showVmList();
   } catch (err) {
     showError(`Could not create VM ${quote(name)}`, err);

@@ -508,6 +508,31 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.locator('#vm-rows tr').count(), 2);
   });
 
+  step('creates a VM over a base image, of the image\'s size, and shows where its files are', async () => {
+    const base = path.join(stateDir, '..', `ui-base-${process.pid}.raw`);
+    fs.writeFileSync(base, Buffer.alloc(2 << 20));
+    try {
+      await page.fill('#new-vm-name', 'over-base');
+      await page.fill('#new-vm-disk', '8'); // the form's own value: not sent over an image
+      await page.fill('#new-vm-image', base);
+      await page.click('#create-vm button[type=submit]');
+      await row('over-base').waitFor();
+      assert.equal(await page.inputValue('#new-vm-image'), '', 'the form emptied once made');
+      const vm = await apiCall('GET', '/vms/over-base');
+      assert.equal(vm.disks[0].size, 2 << 20, 'the overlay has the image\'s size');
+      await page.click('#vm-rows a.vm-link >> text="over-base"');
+      await page.locator('#vm-view').waitFor();
+      const files = await page.locator('#vm-files').textContent();
+      assert.ok(files.includes(`vda: ${vm.disks[0].path} (2 MiB)`), files);
+      assert.ok(files.includes(`serial log: ${vm.serial_log}`), files);
+      await apiCall('DELETE', '/vms/over-base');
+      await page.click('#vm-back');
+      await until(() => page.locator('#vm-rows tr').count(), (n) => n === 2, 'the list without over-base');
+    } finally {
+      fs.rmSync(base, { force: true });
+    }
+  });
+
   step('shows why a snapshot of a raw-disk VM is refused', async () => {
     await page.click('#vm-rows a.vm-link >> text="test"');
     await page.locator('#vm-view').waitFor();
@@ -1042,6 +1067,21 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await row('clone ω').count(), 0);
     cells = await rowCells('clone <2>');
     assert.equal(cells.Snapshots, '2');
+
+    // A name with spaces around it, saved unchanged: no rename goes out.
+    await apiCall('PUT', `/vms/${encodeURIComponent('clone <2>')}`, { name: ' clone 3 ' });
+    await page.click('#list-refresh');
+    await row(' clone 3 ').waitFor();
+    await row(' clone 3 ').getByRole('button', { name: 'Rename VM  clone 3 ' }).click();
+    await dialogText();
+    assert.equal(await page.inputValue('#dialog-input'), ' clone 3 ');
+    const before = requests.length;
+    await page.click('#dialog-ok');
+    await page.locator('#dialog[open]').waitFor({ state: 'detached' });
+    assert.deepEqual(requests.slice(before).filter((r) => r.startsWith('PUT ')), [], 'no rename sent');
+    await apiCall('PUT', `/vms/${encodeURIComponent(' clone 3 ')}`, { name: 'clone <2>' });
+    await page.click('#list-refresh');
+    await row('clone <2>').waitFor();
   });
 
   step('asks about a VM delete from the VM as it is now, and with its count when the names cannot be listed', async () => {
