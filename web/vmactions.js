@@ -123,6 +123,10 @@ async function lifecycle(vm, action, label, done, hooks) {
       } catch (again) {
         showError(`Could not ${label.toLowerCase()} VM ${quote(vm.name)}`, again);
       }
+    } else if (err.status === 409 && action === 'shutdown' && /discard_snapshots=true/.test(err.reason)) {
+      // The way on from here in the page: Power off asks about the snapshots first.
+      showError(`Could not ${label.toLowerCase()} VM ${quote(vm.name)}`,
+        { reason: `${err.reason.replace(/[.\s]+$/, '')}. Power off asks whether to discard them and ends the VM at once` });
     } else {
       showError(`Could not ${label.toLowerCase()} VM ${quote(vm.name)}`, err);
     }
