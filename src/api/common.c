@@ -116,22 +116,25 @@ bool vs_api_check_body(const VsApiRequest *req, VsApiResponse *resp, const VsFie
     return true;
 }
 
-bool vs_api_check_name(VsApiResponse *resp, const char *what, const char *name)
+/* NAME by RULE (names.h); on failure answers 400 naming WHAT. */
+static bool check_name_by(bool (*rule)(const char *, const char **), VsApiResponse *resp,
+                          const char *what, const char *name)
 {
     const char *why = NULL;
-    if (vs_name_valid(name, &why))
+    if (rule(name, &why))
         return true;
     vs_api_error(resp, 400, "invalid %s name: it %s", what, why);
     return false;
 }
 
+bool vs_api_check_name(VsApiResponse *resp, const char *what, const char *name)
+{
+    return check_name_by(vs_name_valid, resp, what, name);
+}
+
 bool vs_api_check_addressable(VsApiResponse *resp, const char *what, const char *name)
 {
-    const char *why = NULL;
-    if (vs_name_addressable(name, &why))
-        return true;
-    vs_api_error(resp, 400, "invalid %s name: it %s", what, why);
-    return false;
+    return check_name_by(vs_name_addressable, resp, what, name);
 }
 
 bool vs_api_query_flag(const VsApiRequest *req, VsApiResponse *resp, const char *name, bool *ok)

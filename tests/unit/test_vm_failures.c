@@ -99,21 +99,29 @@ static void test_persistent_kept_whole(void **state)
     assert_null(snapshots_of("test"));
 }
 
-static void test_transient_gets_its_tree_back(void **state)
+/* A running transient VM NAME with a branching tree: one → two, one →
+ * three (current). */
+static virDomainPtr transient_with_branches(virConnectPtr conn, const char *name)
 {
-    (void)state;
-    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
-    g_autoptr(virDomain) dom = virDomainCreateXML(
-        conn,
-        "<domain type='test'><name>passing</name><memory>65536</memory>"
-        "<os><type>hvm</type></os></domain>",
-        0);
+    g_autofree char *xml = g_strdup_printf("<domain type='test'><name>%s</name>"
+                                           "<memory>65536</memory><os><type>hvm</type></os>"
+                                           "</domain>",
+                                           name);
+    virDomainPtr dom = virDomainCreateXML(conn, xml, 0);
     assert_non_null(dom);
     snapshot(dom, "one");
     snapshot(dom, "two");
     g_autoptr(virDomainSnapshot) one = virDomainSnapshotLookupByName(dom, "one", 0);
     assert_int_equal(virDomainRevertToSnapshot(one, 0), 0);
-    snapshot(dom, "three"); /* a branch: one → two, one → three */
+    snapshot(dom, "three");
+    return dom;
+}
+
+static void test_transient_gets_its_tree_back(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = transient_with_branches(conn, "passing");
     g_setenv("VIRTSNAP_FAIL", "destroy*", TRUE);
     g_autoptr(GError) error = NULL;
     assert_false(vs_vm_delete("passing", false, &error));
@@ -143,17 +151,7 @@ static void test_transient_partial_drop_put_back(void **state)
 {
     (void)state;
     g_autoptr(virConnect) conn = vs_hv_connect(NULL);
-    g_autoptr(virDomain) dom = virDomainCreateXML(
-        conn,
-        "<domain type='test'><name>part-way</name><memory>65536</memory>"
-        "<os><type>hvm</type></os></domain>",
-        0);
-    assert_non_null(dom);
-    snapshot(dom, "one");
-    snapshot(dom, "two");
-    g_autoptr(virDomainSnapshot) one = virDomainSnapshotLookupByName(dom, "one", 0);
-    assert_int_equal(virDomainRevertToSnapshot(one, 0), 0);
-    snapshot(dom, "three");
+    g_autoptr(virDomain) dom = transient_with_branches(conn, "part-way");
     g_setenv("VIRTSNAP_FAIL", "delete-part-way*", TRUE); /* "once" is once per process */
     g_autoptr(GError) error = NULL;
     assert_false(vs_vm_delete("part-way", false, &error));
