@@ -16,6 +16,8 @@ export function initVmList(navigation) {
   nav = navigation;
   $('list-refresh').addEventListener('click', () => showVmList());
   $('create-vm').addEventListener('submit', createVm);
+  // Whether Disk was typed in: over a base image an untouched Disk means the image's size.
+  $('new-vm-disk').addEventListener('input', (e) => { e.target.dataset.typed = '1'; });
 }
 
 function vmRow(vm) {
@@ -77,8 +79,8 @@ async function createVm(e) {
   };
   const image = $('new-vm-image').value.trim();
   const disk = $('new-vm-disk');
-  // Over a base image the disk is the image's size, unless the size was changed.
-  if (!image || disk.value !== disk.defaultValue) body.disk = Number(disk.value);
+  // Over a base image the disk is the image's size, unless a size was typed in.
+  if (!image || disk.dataset.typed) body.disk = Number(disk.value);
   if (image) body.image = image;
   if ($('new-vm-hugepages').checked) body.hugepages = true;
   const button = e.submitter || $('create-vm').querySelector('button');
@@ -88,6 +90,7 @@ async function createVm(e) {
     showNotice(`VM ${quote(vm.name)} created.`);
     $('new-vm-name').value = '';
     $('new-vm-image').value = '';
+    delete disk.dataset.typed;
     await showVmList();
   } catch (err) {
     showError(`Could not create VM ${quote(name)}`, err);

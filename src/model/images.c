@@ -240,21 +240,53 @@ bool vs_image_delete_snapshot(const char *path, const char *tag, GError **error)
     return vs_image_qemu_img(argv, NULL, error);
 }
 
-char *vs_image_backing_file(const char *path)
+void vs_image_refs_clear(VsImageRefs *refs)
 {
-    guint8 header[20];
-    char name[1024];
+    g_clear_pointer(&refs->backing, g_free);
+    g_clear_pointer(&refs->backing_format, g_free);
+}
+
+/* qcow2's header extension naming the backing file's format */
+#define QCOW2_EXT_BACKING_FORMAT 0xE2792ACAu
+/* qcow2 v3's incompatible feature: the guest's data is in another file */
+#define QCOW2_INCOMPAT_DATA_FILE (G_GUINT64_CONSTANT(1) << 2)
+
+void vs_image_refs(const char *path, VsImageRefs *refs)
+{
+    *refs = (VsImageRefs){0};
+    /* The header and its extensions fit in the first cluster, which QEMU
+     * reads whole; 64 KiB is enough for any header it writes. */
+    g_autofree guint8 *head = g_malloc0(64 * 1024);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    bool qcow2 = fd >= 0 && pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header &&
-                 memcmp(header, "QFI\xfb", 4) == 0;
-    guint64 offset = qcow2 ? be64(header + 8) : 0;
-    guint32 len = qcow2 ? be32(header + 16) : 0;
+    ssize_t n = fd >= 0 ? pread(fd, head, 64 * 1024, 0) : -1;
+    bool qcow2 = n >= 104 && memcmp(head, "QFI\xfb", 4) == 0 && be32(head + 4) >= 2;
+    guint32 version = qcow2 ? be32(head + 4) : 0;
+    guint64 name_at = qcow2 ? be64(head + 8) : 0;
+    guint32 name_len = qcow2 ? be32(head + 16) : 0;
+    refs->external_data = version >= 3 && (be64(head + 72) & QCOW2_INCOMPAT_DATA_FILE);
+    /* Extensions: type, length, data padded to 8 bytes, up to type 0. */
+    guint64 at = version >= 3 ? be32(head + 100) : 72;
+    bool readable = at >= (version >= 3 ? 104u : 72u); /* QEMU's own bound */
+    while (qcow2 && readable) {
+        readable = at + 8 <= (guint64)n;
+        guint32 type = readable ? be32(head + at) : 0, len = readable ? be32(head + at + 4) : 0;
+        readable = readable && at + 8 + len <= (guint64)n;
+        if (!readable || type == 0)
+            break;
+        if (type == QCOW2_EXT_BACKING_FORMAT && !refs->backing_format)
+            refs->backing_format = g_strndup((const char *)head + at + 8, len);
+        at += 8 + (((guint64)len + 7) & ~(guint64)7);
+    }
     /* QEMU's own bound on the name is 1023 bytes */
-    bool named = offset && len && len < sizeof name && offset <= (guint64)G_MAXINT64 &&
-                 pread(fd, name, len, (off_t)offset) == (ssize_t)len;
+    char name[1024];
+    bool named = qcow2 && name_at && name_len;
+    readable = readable && (!named || (name_len < sizeof name && name_at <= (guint64)G_MAXINT64 &&
+                                       pread(fd, name, name_len, (off_t)name_at) == (ssize_t)name_len));
+    if (readable && named)
+        refs->backing = g_strndup(name, name_len);
+    refs->unreadable = qcow2 && !readable;
     if (fd >= 0)
         close(fd);
-    return named ? g_strndup(name, len) : NULL;
 }
 
 bool vs_image_virtual_size(const char *path, guint64 *size)

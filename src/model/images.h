@@ -32,10 +32,18 @@ const char *vs_image_detect_format(const char *path);
  * overlay would show the guest as raw bytes; NULL otherwise (raw or qcow2,
  * or unreadable: the caller's size check says so). */
 const char *vs_image_other_format(const char *path);
-/* The backing file a qcow2 image at PATH names in its header, as written
- * there (relative to the image's directory unless absolute), newly
- * allocated; NULL for an image without one, or not qcow2. */
-char *vs_image_backing_file(const char *path);
+/* What a qcow2 image's header says of other files. */
+typedef struct {
+    char *backing;        /* its backing file as named there (relative to the image's
+                           * directory unless absolute), or NULL */
+    char *backing_format; /* the format the header gives that file, or NULL */
+    bool external_data;   /* qcow2 v3 with its data in another file (data-file) */
+    bool unreadable;      /* a qcow2 header whose extensions or name run off the file */
+} VsImageRefs;
+/* Reads REFS of the image at PATH (all empty when it is not qcow2, or
+ * cannot be opened); free with vs_image_refs_clear. */
+void vs_image_refs(const char *path, VsImageRefs *refs);
+void vs_image_refs_clear(VsImageRefs *refs);
 
 /* True when PATH lies in the images directory that virtsnap manages. */
 bool vs_image_is_owned(const char *path);

@@ -1,4 +1,4 @@
-/* keep.c: a deleted VM's snapshots, kept beside its kept disks (keep.h). */
+/* keep.c: a deleted VM's snapshots, kept with its kept disks (keep.h). */
 #include "keep.h"
 
 #include "../util/error.h"
@@ -185,12 +185,12 @@ static char *make_dir(const char *base, GError **error)
         int err = errno;
         g_free(dir);
         if (err != EEXIST) {
-            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make a directory beside %s: %s",
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make %s.snapshots: %s",
                         base, g_strerror(err));
             return NULL;
         }
     }
-    g_set_error(error, VS_ERROR, VS_ERR_FAILED, "too many kept snapshot directories beside %s",
+    g_set_error(error, VS_ERROR, VS_ERR_FAILED, "too many kept snapshot directories %s.snapshots-N",
                 base);
     return NULL;
 }
@@ -249,7 +249,7 @@ char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **erro
             g_file_set_contents_full(index_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
                                      error);
     if (!whole) {
-        g_prefix_error(error, "cannot keep the snapshots' description beside the disks: ");
+        g_prefix_error(error, "cannot keep the snapshots' description for the kept disks: ");
         vs_kept_discard(dir);
         return NULL;
     }

@@ -1,7 +1,8 @@
-/* keep.h: what a VM deleted with ?disks=keep leaves beside its kept disks,
+/* keep.h: what a VM deleted with ?disks=keep leaves with its kept disks,
  * so that the snapshots inside them can still be told apart and used: in
  * DISK.snapshots/ (DISK.snapshots-N if that exists) beside the VM's first
- * disk under STATE/images, written before the delete begins,
+ * disk under STATE/images, or STATE/kept/UUID.snapshots/ for a VM with no
+ * disk there, written before the delete begins,
  *   snapshots.json  each snapshot as the API showed it (name, parent,
  *                   description, state, time, whether current) with the
  *                   qcow2 tag that holds it (libvirt's name: a renamed

@@ -196,38 +196,75 @@ static bool outside_state(const char *subject, const char *real, GError **error)
 
 #define MAX_BACKING_DEPTH 16
 
-/* The same for every backing file down the chain under qcow2 image REAL:
- * an image over another VM's disk would tie the new VM to that disk too.
- * A backing file that cannot be found, or one named in QEMU's json: form
- * (which virtsnap does not follow), is refused. */
-static bool backing_chain_outside_state(const char *real, GError **error)
+/* Whether the image at NAMED (as QEMU will open it; REAL once resolved)
+ * may be the first link of a chain: its data in itself, not in another
+ * file (qcow2's data-file); its backing file, if any, in raw or qcow2, and
+ * named readably. Sets *BACKING to the next link as QEMU will name it
+ * (relative names from NAMED's directory), or NULL at the end. */
+static bool link_ok(const char *named, const char *real, char **backing, GError **error)
 {
-    g_autofree char *current = g_strdup(real);
-    for (int depth = 0; depth < MAX_BACKING_DEPTH; depth++) {
-        g_autofree char *named = vs_image_backing_file(current);
-        if (!named)
+    *backing = NULL;
+    VsImageRefs refs;
+    vs_image_refs(real, &refs);
+    const char *format = refs.backing_format;
+    const char *why = refs.unreadable      ? "its qcow2 header cannot be read whole"
+                      : refs.external_data ? "its data is in another file (qcow2 data-file), "
+                                             "which virtsnap does not follow"
+                      : format && strcmp(format, "raw") && strcmp(format, "qcow2")
+                          ? "it names a backing file in another format than raw or qcow2"
+                      : refs.backing && g_str_has_prefix(refs.backing, "json:")
+                          ? "it names its backing file in QEMU's json: form, which virtsnap "
+                            "does not follow"
+                          : NULL;
+    if (why) {
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s: %s", named, why);
+    } else if (refs.backing) {
+        g_autofree char *dir = g_path_get_dirname(named);
+        *backing = g_path_is_absolute(refs.backing) ? g_strdup(refs.backing)
+                                                    : g_build_filename(dir, refs.backing, NULL);
+    }
+    vs_image_refs_clear(&refs);
+    return why == NULL;
+}
+
+/* The same checks as for the image, for every backing file down the chain
+ * under image NAMED (REAL once resolved): an image over another VM's disk
+ * would tie the new VM to that disk too. A link that cannot be followed, a
+ * loop, or more than MAX_BACKING_DEPTH links are refused. */
+static bool backing_chain_outside_state(const char *named, const char *real, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autofree char *at_named = g_strdup(named), *at_real = g_strdup(real);
+    for (int depth = 0;; depth++) {
+        g_hash_table_add(seen, g_strdup(at_real));
+        g_autofree char *next = NULL;
+        if (!link_ok(at_named, at_real, &next, error))
+            return false;
+        if (!next)
             return true;
-        g_autofree char *subject = g_strdup_printf("the backing file %s of %s", named, current);
-        g_autofree char *dir = g_path_get_dirname(current);
-        g_autofree char *path =
-            g_path_is_absolute(named) ? g_strdup(named) : g_build_filename(dir, named, NULL);
-        bool json = g_str_has_prefix(named, "json:");
-        g_autofree char *next = json ? NULL : realpath(path, NULL);
-        if (!next) {
-            g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s cannot be followed: %s",
-                        subject, json ? "virtsnap does not follow QEMU's json: form"
-                                      : g_strerror(errno));
+        g_autofree char *next_real = realpath(next, NULL);
+        const char *why = !next_real ? g_strerror(errno)
+                          : depth == MAX_BACKING_DEPTH ? "the chain is deeper than 16 files"
+                          : g_hash_table_contains(seen, next_real) ? "the chain loops back"
+                          : NULL;
+        if (why) {
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                        "field 'image': the backing file %s of %s cannot be followed: %s", next,
+                        at_named, why);
             return false;
         }
-        if (!outside_state(subject, next, error))
+        g_autofree char *subject = g_strdup_printf("the backing file %s of %s", next, at_named);
+        const char *other = vs_image_other_format(next_real);
+        if (other)
+            g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s is a %s image",
+                        subject, other);
+        if (other || !outside_state(subject, next_real, error))
             return false;
-        g_free(current);
-        current = g_steal_pointer(&next);
+        g_free(at_named);
+        g_free(at_real);
+        at_named = g_steal_pointer(&next);
+        at_real = g_steal_pointer(&next_real);
     }
-    g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                "field 'image': %s has more than %d backing files below it", real,
-                MAX_BACKING_DEPTH);
-    return false;
 }
 
 bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
@@ -275,7 +312,9 @@ bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
                         g_strerror(errno));
             return false;
         }
-        if (!outside_state(spec->image, real, error) || !backing_chain_outside_state(real, error))
+        /* (the overlay names REAL: QEMU follows the chain from there) */
+        if (!outside_state(spec->image, real, error) ||
+            !backing_chain_outside_state(real, real, error))
             return false;
         /* Another format would be the overlay's raw backing: the guest
          * would see the container's bytes as its disk. */
@@ -396,24 +435,48 @@ static char *build_domain_xml(const VsVmSpec *spec, const char *uuid, const char
     return vs_xml_to_string(doc);
 }
 
-/* Whether a VM of virtualization TYPE on MACHINE (NULL: the hypervisor's
- * default machine type) can have CPUS vcpus, as libvirt's domain
- * capabilities say (QEMU's default pc machine takes 255); where they cannot
- * be read (the test driver has none), libvirt's definition decides. */
-static bool cpus_fit(virConnectPtr conn, const char *type, const char *machine, guint cpus,
-                     GError **error)
+/* What libvirt's domain capabilities are asked about: the VM's emulator,
+ * architecture, machine type and virtualization type (NULL: the defaults). */
+typedef struct {
+    const char *emulator, *arch, *machine, *type;
+} VmKind;
+
+/* Whether a VM of KIND can have CPUS vcpus, as libvirt's domain
+ * capabilities say (QEMU's default pc machine takes 255; with KVM the host
+ * may take fewer); where they cannot be read (the test driver has none),
+ * libvirt's definition decides. */
+static bool cpus_fit(virConnectPtr conn, const VmKind *kind, guint cpus, GError **error)
 {
     if (cpus <= 1)
         return true;
-    g_autofree char *caps = virConnectGetDomainCapabilities(conn, NULL, NULL, machine, type, 0);
+    g_autofree char *caps = virConnectGetDomainCapabilities(conn, kind->emulator, kind->arch,
+                                                            kind->machine, kind->type, 0);
     g_autoptr(xmlDoc) doc = caps ? vs_xml_parse(caps, NULL) : NULL;
     long long max = doc ? vs_xml_int(doc, NULL, "/domainCapabilities/vcpu/@max", 0) : 0;
     if (max <= 0 || cpus <= max)
         return true;
     g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                "field 'cpus': %u is more than the %lld the machine type %s takes", cpus, max,
-                machine ? machine : "(the default)");
+                "field 'cpus': %u is more than the %lld this host and the machine type %s take",
+                cpus, max, kind->machine ? kind->machine : "(the default)");
     return false;
+}
+
+/* cpus_fit for the VM defined by DOC. */
+static bool cpus_fit_vm(virConnectPtr conn, xmlDoc *doc, guint cpus, GError **error)
+{
+    const char *xpaths[] = {"string(/domain/devices/emulator)", "string(/domain/os/type/@arch)",
+                            "string(/domain/os/type/@machine)", "string(/domain/@type)"};
+    char *values[G_N_ELEMENTS(xpaths)];
+    for (size_t i = 0; i < G_N_ELEMENTS(xpaths); i++) {
+        values[i] = cpus > 1 ? vs_xml_string(doc, NULL, xpaths[i]) : NULL;
+        if (values[i] && !*values[i])
+            g_clear_pointer(&values[i], g_free);
+    }
+    const VmKind kind = {values[0], values[1], values[2], values[3]};
+    bool fits = cpus_fit(conn, &kind, cpus, error);
+    for (size_t i = 0; i < G_N_ELEMENTS(values); i++)
+        g_free(values[i]);
+    return fits;
 }
 
 /* Defines the VM of XML, or sets ERROR: libvirt's reason, a name another
@@ -501,7 +564,8 @@ VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return NULL;
-    if (!cpus_fit(conn, vs_hv_domain_type(), NULL, spec.cpus, error) ||
+    const VmKind kind = {.type = vs_hv_domain_type()};
+    if (!cpus_fit(conn, &kind, spec.cpus, error) ||
         !vs_vmname_hold(conn, spec.name, error))
         return NULL;
     VsVm *vm = define_new_vm(conn, &spec, error);
@@ -523,10 +587,7 @@ static bool change_resources(virConnectPtr conn, virDomainPtr dom, const VsVmCha
     }
     g_autoptr(xmlDoc) doc =
         vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, error);
-    g_autofree char *type = doc ? vs_xml_string(doc, NULL, "string(/domain/@type)") : NULL;
-    g_autofree char *machine =
-        doc ? vs_xml_string(doc, NULL, "string(/domain/os/type/@machine)") : NULL;
-    if (!doc || !cpus_fit(conn, type, machine && *machine ? machine : NULL, change->cpus, error))
+    if (!doc || !cpus_fit_vm(conn, doc, change->cpus, error))
         return false;
     if (before)
         *before = vs_xml_to_string(doc);
@@ -750,7 +811,7 @@ static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **firs
 /* Writes what DOM's snapshots leave, for its kept DISK (keep.h): beside it
  * when it is virtsnap's, else in STATE/kept/. Returns the directory, ""
  * when there is nothing to write (no snapshots), or NULL with ERROR. */
-static char *keep_beside(virDomainPtr dom, const char *uuid, const char *disk, GError **error)
+static char *keep_described(virDomainPtr dom, const char *uuid, const char *disk, GError **error)
 {
     g_autoptr(VsKeptSnapshots) kept = vs_kept_read(dom, uuid, error);
     return kept ? vs_kept_write(kept, disk, error) : NULL;
@@ -804,10 +865,10 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     g_autofree char *first_disk = NULL;
     g_autoptr(GPtrArray) files =
         persistence >= 0 ? files_to_remove(dom, persistent, &first_disk, error) : NULL;
-    /* Kept disks keep their snapshots' names, XML and memory files beside
+    /* Kept disks keep their snapshots' names, XML and memory files with
      * them, written before anything goes. */
     g_autofree char *kept_dir =
-        files && keep_disks ? keep_beside(dom, uuid, first_disk, error) : NULL;
+        files && keep_disks ? keep_described(dom, uuid, first_disk, error) : NULL;
     if (keep_disks && !kept_dir)
         g_clear_pointer(&files, g_ptr_array_unref);
     VsJournal *journal = files ? vs_journal_begin("delete", uuid, error) : NULL;
@@ -861,7 +922,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     else if (ok)
         vs_info("deleted VM '%s'%s", name, keep_disks ? " (disks kept)" : "");
     vs_journal_end(journal);
-    /* Not deleted (libvirt refused): what was kept beside the disks goes,
+    /* Not deleted (libvirt refused): what was kept for the disks goes,
      * once no record could finish the delete at a restart. Not known (the
      * connection stayed away): it stays, in case it was. */
     if (!ok && kept_dir && !vs_hv_broke_off(error))

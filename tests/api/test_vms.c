@@ -316,11 +316,13 @@ static void write_qcow2_over(const char *path, const char *backing)
     guint8 image[1024] = {0};
     memcpy(image, "QFI\xfb", 4);
     guint32 version = GUINT32_TO_BE(3), len = GUINT32_TO_BE((guint32)strlen(backing));
+    guint32 header_length = GUINT32_TO_BE(104);
     guint64 offset = GUINT64_TO_BE(512), size = GUINT64_TO_BE(G_GUINT64_CONSTANT(1) << 30);
     memcpy(image + 4, &version, 4);
     memcpy(image + 8, &offset, 8);
     memcpy(image + 16, &len, 4);
     memcpy(image + 24, &size, 8);
+    memcpy(image + 100, &header_length, 4); /* no extensions after it: type 0 ends them */
     memcpy(image + 512, backing, strlen(backing));
     assert_true(g_file_set_contents(path, (const char *)image, sizeof image, NULL));
 }
@@ -345,12 +347,31 @@ static void test_create_over_chain_into_state(void **state)
     write_qcow2_over(over2, "over.qcow2");   /* two steps, the first one relative */
     write_qcow2_over(lost, "nowhere.qcow2"); /* a chain that cannot be followed */
     write_qcow2_over(json, "json:{\"file.filename\":\"/etc/shadow\"}");
+    g_autofree char *loop = g_build_filename(tmpdir, "loop.qcow2", NULL);
+    write_qcow2_over(loop, "loop.qcow2"); /* its own backing file */
+    g_autofree char *desc = g_build_filename(tmpdir, "desc.vmdk", NULL);
+    g_autofree char *desc_text = g_strdup_printf("# Disk DescriptorFile\nRW 8 FLAT \"%s\" 0\n", disk);
+    assert_true(g_file_set_contents(desc, desc_text, -1, NULL));
+    g_autofree char *over_desc = g_build_filename(tmpdir, "over-desc.qcow2", NULL);
+    write_qcow2_over(over_desc, "desc.vmdk"); /* whose extent is the VM's disk */
+    g_autofree char *data_file = g_build_filename(tmpdir, "data-file.qcow2", NULL);
+    write_qcow2_over(data_file, "over.qcow2");
+    {
+        g_autofree char *bytes = NULL;
+        gsize n = 0;
+        assert_true(g_file_get_contents(data_file, &bytes, &n, NULL));
+        bytes[79] = 0x04; /* incompatible feature: external data file */
+        assert_true(g_file_set_contents(data_file, bytes, (gssize)n, NULL));
+    }
     struct {
         const char *image, *mentions;
     } cases[] = {{over, "own images directory"},
                  {over2, "own images directory"},
                  {lost, "cannot be followed"},
-                 {json, "json: form"}};
+                 {json, "json: form"},
+                 {loop, "loops back"},
+                 {over_desc, "is a vmdk image"},
+                 {data_file, "data-file"}};
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *body =
             g_strdup_printf("{\"name\": \"chained\", \"image\": \"%s\"}", cases[i].image);
@@ -362,7 +383,7 @@ static void test_create_over_chain_into_state(void **state)
     g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/chained", NULL);
     api_check_error(none, 404, NULL);
     assert_int_equal(api_count_files(images), files);
-    const char *made[] = {over, over2, lost, json};
+    const char *made[] = {over, over2, lost, json, loop, desc, over_desc, data_file};
     for (size_t i = 0; i < G_N_ELEMENTS(made); i++)
         g_unlink(made[i]);
     g_rmdir(tmpdir);

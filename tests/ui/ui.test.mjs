@@ -512,8 +512,9 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     const base = path.join(stateDir, '..', `ui-base-${process.pid}.raw`);
     fs.writeFileSync(base, Buffer.alloc(2 << 20));
     try {
+      await page.reload(); // a fresh form: Disk shows 8, not typed in, so not sent over an image
+      await row('test').waitFor();
       await page.fill('#new-vm-name', 'over-base');
-      await page.fill('#new-vm-disk', '8'); // the form's own value: not sent over an image
       await page.fill('#new-vm-image', base);
       await page.click('#create-vm button[type=submit]');
       await row('over-base').waitFor();
@@ -528,6 +529,16 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await apiCall('DELETE', '/vms/over-base');
       await page.click('#vm-back');
       await until(() => page.locator('#vm-rows tr').count(), (n) => n === 2, 'the list without over-base');
+      // A size typed in goes with the image.
+      await page.fill('#new-vm-name', 'over-base-3');
+      await page.fill('#new-vm-disk', '3');
+      await page.fill('#new-vm-image', base);
+      await page.click('#create-vm button[type=submit]');
+      await row('over-base-3').waitFor();
+      assert.equal((await apiCall('GET', '/vms/over-base-3')).disks[0].size, 3 * 2 ** 30);
+      await apiCall('DELETE', '/vms/over-base-3');
+      await until(() => page.click('#list-refresh').then(() => page.locator('#vm-rows tr').count()),
+        (n) => n === 2, 'the list without over-base-3');
     } finally {
       fs.rmSync(base, { force: true });
     }
