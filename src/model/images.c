@@ -156,13 +156,14 @@ const char *vs_image_other_format(const char *path)
     ssize_t n = fd >= 0 ? read(fd, head, sizeof head) : -1;
     if (fd >= 0)
         close(fd);
+    /* qcow2's magic: qcow2 (opened as such, whatever else is in the
+     * header), or with version 1 the older qcow, which qcow2 cannot read */
+    if (n >= 8 && memcmp(head, "QFI\xfb", 4) == 0)
+        return be32(head + 4) < 2 ? "qcow" : NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(formats); i++)
         if (n >= (ssize_t)(formats[i].at + formats[i].len) &&
             memcmp(head + formats[i].at, formats[i].magic, formats[i].len) == 0)
             return formats[i].format;
-    /* qcow2's magic with version 1: the older qcow, which qcow2 cannot read */
-    if (n >= 8 && memcmp(head, "QFI\xfb", 4) == 0 && be32(head + 4) < 2)
-        return "qcow";
     return NULL;
 }
 
@@ -281,7 +282,8 @@ void vs_image_refs(const char *path, VsImageRefs *refs)
     char name[1024];
     bool named = qcow2 && name_at && name_len;
     readable = readable && (!named || (name_len < sizeof name && name_at <= (guint64)G_MAXINT64 &&
-                                       pread(fd, name, name_len, (off_t)name_at) == (ssize_t)name_len));
+                                       pread(fd, name, name_len, (off_t)name_at) == (ssize_t)name_len &&
+                                       !memchr(name, '\0', name_len))); /* (a C string cut short) */
     if (readable && named)
         refs->backing = g_strndup(name, name_len);
     refs->unreadable = qcow2 && !readable;

@@ -21,7 +21,7 @@ root=$(cd "$here/../.." && pwd)
 out="$root/build-fuzz"
 seconds=${1:-10}
 [ $# -gt 0 ] && shift
-harnesses=${*:-"route json name xml"}
+harnesses=${*:-"route json name xml qcow2"}
 CC=${CC:-clang}
 
 case $seconds in
