@@ -260,22 +260,28 @@ void vs_image_refs(const char *path, VsImageRefs *refs)
     g_autofree guint8 *head = g_malloc0(64 * 1024);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? pread(fd, head, 64 * 1024, 0) : -1;
-    bool qcow2 = n >= 104 && memcmp(head, "QFI\xfb", 4) == 0 && be32(head + 4) >= 2;
+    /* qcow2 as vs_image_detect_format says: by its magic, whatever follows
+     * (QEMU reads past a short file's end as zeros; HEAD is zeroed too) */
+    bool qcow2 = n >= 8 && memcmp(head, "QFI\xfb", 4) == 0 && be32(head + 4) >= 2;
     guint32 version = qcow2 ? be32(head + 4) : 0;
     guint64 name_at = qcow2 ? be64(head + 8) : 0;
     guint32 name_len = qcow2 ? be32(head + 16) : 0;
     refs->external_data = version >= 3 && (be64(head + 72) & QCOW2_INCOMPAT_DATA_FILE);
-    /* Extensions: type, length, data padded to 8 bytes, up to type 0. */
+    /* Extensions: type, length, data padded to 8 bytes, up to type 0. A
+     * header cut short, or shorter than QEMU's bound, is not read on. */
+    guint64 min_header = version >= 3 ? 104 : 72;
     guint64 at = version >= 3 ? be32(head + 100) : 72;
-    bool readable = at >= (version >= 3 ? 104u : 72u); /* QEMU's own bound */
+    bool readable = n >= 0 && (guint64)n >= min_header && at >= min_header;
     while (qcow2 && readable) {
         readable = at + 8 <= (guint64)n;
         guint32 type = readable ? be32(head + at) : 0, len = readable ? be32(head + at + 4) : 0;
         readable = readable && at + 8 + len <= (guint64)n;
         if (!readable || type == 0)
             break;
-        if (type == QCOW2_EXT_BACKING_FORMAT && !refs->backing_format)
+        if (type == QCOW2_EXT_BACKING_FORMAT) { /* the last one counts, as in QEMU */
+            g_free(refs->backing_format);
             refs->backing_format = g_strndup((const char *)head + at + 8, len);
+        }
         at += 8 + (((guint64)len + 7) & ~(guint64)7);
     }
     /* QEMU's own bound on the name is 1023 bytes */

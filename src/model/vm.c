@@ -201,27 +201,39 @@ static bool outside_state(const char *subject, const char *real, GError **error)
  * file (qcow2's data-file); its backing file, if any, in raw or qcow2, and
  * named readably. Sets *BACKING to the next link as QEMU will name it
  * (relative names from NAMED's directory), or NULL at the end. */
-static bool link_ok(const char *named, const char *real, char **backing, GError **error)
+static bool link_ok(const char *named, const char *real, char **backing, char **backing_format,
+                    GError **error)
 {
     *backing = NULL;
+    *backing_format = NULL;
     VsImageRefs refs;
     vs_image_refs(real, &refs);
     const char *format = refs.backing_format;
-    const char *why = refs.unreadable      ? "its qcow2 header cannot be read whole"
-                      : refs.external_data ? "its data is in another file (qcow2 data-file), "
-                                             "which virtsnap does not follow"
-                      : format && strcmp(format, "raw") && strcmp(format, "qcow2")
-                          ? "it names a backing file in another format than raw or qcow2"
-                      : refs.backing && g_str_has_prefix(refs.backing, "json:")
-                          ? "it names its backing file in QEMU's json: form, which virtsnap "
-                            "does not follow"
-                          : NULL;
+    /* "proto:…" before any '/': a protocol (json:, nbd:, file:…), not a
+     * file name, for QEMU and libvirt alike */
+    const char *colon = refs.backing ? strchr(refs.backing, ':') : NULL;
+    const char *slash = refs.backing ? strchr(refs.backing, '/') : NULL;
+    const char *why =
+        refs.unreadable      ? "its qcow2 header cannot be read whole"
+        : refs.external_data ? "its data is in another file (qcow2 data-file), which virtsnap "
+                               "does not follow"
+        : refs.backing && colon && (!slash || colon < slash)
+            ? "it names its backing file with a protocol (json:, nbd:…), which virtsnap does "
+              "not follow"
+        /* without a recorded format QEMU would probe the backing file (and
+         * libvirt refuses to start such a chain) */
+        : refs.backing && !format ? "it does not record its backing file's format (qemu-img "
+                                    "rebase -u -F raw|qcow2 records it)"
+        : format && strcmp(format, "raw") && strcmp(format, "qcow2")
+            ? "it names a backing file in another format than raw or qcow2"
+            : NULL;
     if (why) {
         g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s: %s", named, why);
     } else if (refs.backing) {
         g_autofree char *dir = g_path_get_dirname(named);
         *backing = g_path_is_absolute(refs.backing) ? g_strdup(refs.backing)
                                                     : g_build_filename(dir, refs.backing, NULL);
+        *backing_format = g_strdup(format);
     }
     vs_image_refs_clear(&refs);
     return why == NULL;
@@ -237,8 +249,8 @@ static bool backing_chain_outside_state(const char *named, const char *real, GEr
     g_autofree char *at_named = g_strdup(named), *at_real = g_strdup(real);
     for (int depth = 0;; depth++) {
         g_hash_table_add(seen, g_strdup(at_real));
-        g_autofree char *next = NULL;
-        if (!link_ok(at_named, at_real, &next, error))
+        g_autofree char *next = NULL, *next_format = NULL;
+        if (!link_ok(at_named, at_real, &next, &next_format, error))
             return false;
         if (!next)
             return true;
@@ -255,6 +267,9 @@ static bool backing_chain_outside_state(const char *named, const char *real, GEr
         }
         g_autofree char *subject = g_strdup_printf("the backing file %s of %s", next, at_named);
         const char *other = vs_image_other_format(next_real);
+        if (!other && strcmp(next_format, "qcow2") == 0 &&
+            strcmp(vs_image_detect_format(next_real), "qcow2") != 0)
+            other = "raw"; /* not what its image records */
         if (other)
             g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s is a %s image",
                         subject, other);
@@ -564,7 +579,7 @@ VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
     g_autoptr(virConnect) conn = vs_hv_connect(error);
     if (!conn)
         return NULL;
-    const VmKind kind = {.type = vs_hv_domain_type()};
+    const VmKind kind = {.arch = "x86_64", .type = vs_hv_domain_type()}; /* as defined */
     if (!cpus_fit(conn, &kind, spec.cpus, error) ||
         !vs_vmname_hold(conn, spec.name, error))
         return NULL;

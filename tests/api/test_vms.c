@@ -309,9 +309,10 @@ static void test_create_invalid(void **state)
     g_rmdir(tmpdir);
 }
 
-/* Writes a qcow2 header at PATH that names BACKING as its backing file
- * (all the daemon reads of it before qemu-img would). */
-static void write_qcow2_over(const char *path, const char *backing)
+/* Writes a qcow2 (v3) header at PATH that names BACKING as its backing
+ * file, of FORMAT (a backing-format header extension; NULL: none), which is
+ * all the daemon reads of it before qemu-img would. */
+static void write_qcow2_over(const char *path, const char *backing, const char *format)
 {
     guint8 image[1024] = {0};
     memcpy(image, "QFI\xfb", 4);
@@ -322,7 +323,13 @@ static void write_qcow2_over(const char *path, const char *backing)
     memcpy(image + 8, &offset, 8);
     memcpy(image + 16, &len, 4);
     memcpy(image + 24, &size, 8);
-    memcpy(image + 100, &header_length, 4); /* no extensions after it: type 0 ends them */
+    memcpy(image + 100, &header_length, 4);
+    if (format) { /* at 104; the zeros after it end the extensions */
+        guint32 type = GUINT32_TO_BE(0xE2792ACAu), flen = GUINT32_TO_BE((guint32)strlen(format));
+        memcpy(image + 104, &type, 4);
+        memcpy(image + 108, &flen, 4);
+        memcpy(image + 112, format, strlen(format));
+    }
     memcpy(image + 512, backing, strlen(backing));
     assert_true(g_file_set_contents(path, (const char *)image, sizeof image, NULL));
 }
@@ -343,19 +350,23 @@ static void test_create_over_chain_into_state(void **state)
     g_autofree char *over2 = g_build_filename(tmpdir, "over2.qcow2", NULL);
     g_autofree char *lost = g_build_filename(tmpdir, "lost.qcow2", NULL);
     g_autofree char *json = g_build_filename(tmpdir, "json.qcow2", NULL);
-    write_qcow2_over(over, disk);            /* directly over the VM's disk */
-    write_qcow2_over(over2, "over.qcow2");   /* two steps, the first one relative */
-    write_qcow2_over(lost, "nowhere.qcow2"); /* a chain that cannot be followed */
-    write_qcow2_over(json, "json:{\"file.filename\":\"/etc/shadow\"}");
+    write_qcow2_over(over, disk, "qcow2");          /* directly over the VM's disk */
+    write_qcow2_over(over2, "over.qcow2", "qcow2"); /* two steps, the first one relative */
+    write_qcow2_over(lost, "nowhere.qcow2", "qcow2"); /* a chain that cannot be followed */
+    write_qcow2_over(json, "json:{\"file.filename\":\"/etc/shadow\"}", "raw");
+    g_autofree char *nbd = g_build_filename(tmpdir, "nbd.qcow2", NULL);
+    write_qcow2_over(nbd, "nbd:localhost:10809", "raw");
     g_autofree char *loop = g_build_filename(tmpdir, "loop.qcow2", NULL);
-    write_qcow2_over(loop, "loop.qcow2"); /* its own backing file */
+    write_qcow2_over(loop, "loop.qcow2", "qcow2"); /* its own backing file */
     g_autofree char *desc = g_build_filename(tmpdir, "desc.vmdk", NULL);
-    g_autofree char *desc_text = g_strdup_printf("# Disk DescriptorFile\nRW 8 FLAT \"%s\" 0\n", disk);
+    g_autofree char *desc_text = g_strdup_printf("# x\nversion=1\nRW 8 FLAT \"%s\" 0\n", disk);
     assert_true(g_file_set_contents(desc, desc_text, -1, NULL));
     g_autofree char *over_desc = g_build_filename(tmpdir, "over-desc.qcow2", NULL);
-    write_qcow2_over(over_desc, "desc.vmdk"); /* whose extent is the VM's disk */
+    write_qcow2_over(over_desc, "desc.vmdk", "vmdk"); /* whose extent is the VM's disk */
+    g_autofree char *probed = g_build_filename(tmpdir, "probed.qcow2", NULL);
+    write_qcow2_over(probed, "desc.vmdk", NULL); /* QEMU would probe it: vmdk */
     g_autofree char *data_file = g_build_filename(tmpdir, "data-file.qcow2", NULL);
-    write_qcow2_over(data_file, "over.qcow2");
+    write_qcow2_over(data_file, "over.qcow2", "qcow2");
     {
         g_autofree char *bytes = NULL;
         gsize n = 0;
@@ -368,9 +379,11 @@ static void test_create_over_chain_into_state(void **state)
     } cases[] = {{over, "own images directory"},
                  {over2, "own images directory"},
                  {lost, "cannot be followed"},
-                 {json, "json: form"},
+                 {json, "protocol"},
+                 {nbd, "protocol"},
                  {loop, "loops back"},
-                 {over_desc, "is a vmdk image"},
+                 {over_desc, "another format than raw or qcow2"},
+                 {probed, "does not record its backing file's format"},
                  {data_file, "data-file"}};
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *body =
@@ -383,7 +396,26 @@ static void test_create_over_chain_into_state(void **state)
     g_autoptr(VsTestResponse) none = vs_http(api_d, "GET", "/vms/chained", NULL);
     api_check_error(none, 404, NULL);
     assert_int_equal(api_count_files(images), files);
-    const char *made[] = {over, over2, lost, json, loop, desc, over_desc, data_file};
+    /* What qemu-img makes passes: a qcow2 over a raw base by a relative
+     * name, its format recorded. */
+    g_autofree char *base = g_build_filename(tmpdir, "base.raw", NULL);
+    g_autofree char *mid = g_build_filename(tmpdir, "mid.qcow2", NULL);
+    int fd = open(base, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+    close(fd);
+    const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.raw",
+                          "-F", "raw", mid, NULL};
+    gint status = -1;
+    assert_true(g_spawn_sync(tmpdir, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                             NULL, &status, NULL));
+    assert_int_equal(status, 0);
+    g_autofree char *good = g_strdup_printf("{\"name\": \"chained\", \"image\": \"%s\"}", mid);
+    g_autoptr(VsTestResponse) made_vm = vs_http(api_d, "POST", "/vms", good);
+    if (made_vm->status != 201)
+        fail_msg("POST /vms over %s: %ld %s", mid, made_vm->status, made_vm->body);
+    api_delete_vm("chained");
+    const char *made[] = {over,  over2, lost,      json,   nbd,       loop,
+                          desc,  over_desc, probed, data_file, base, mid};
     for (size_t i = 0; i < G_N_ELEMENTS(made); i++)
         g_unlink(made[i]);
     g_rmdir(tmpdir);
