@@ -556,12 +556,13 @@ static VsVm *define_new_vm(virConnectPtr conn, const VsVmSpec *spec, GError **er
     if (dom)
         vs_fault_point("create-after-define");
     vs_journal_end(journal);
+    /* The answer is read before the lock goes: a delete queued behind the
+     * create must not turn a VM made into an error. */
+    VsVm *vm = dom ? vm_from_domain(dom, error) : NULL;
     vs_vmlock_release(lock);
-    if (!dom)
-        return NULL;
-    vs_info("defined VM '%s' (%s) with disk %s", spec->name, uuid, disk_path);
-    VsVm *vm = vm_from_domain(dom, error);
-    if (!vm)
+    if (dom)
+        vs_info("defined VM '%s' (%s) with disk %s", spec->name, uuid, disk_path);
+    if (dom && !vm)
         g_prefix_error(error, "VM '%s' was created, but cannot be read back: ", spec->name);
     return vm;
 }
@@ -772,17 +773,15 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     }
     if (held)
         vs_vmname_release(change->name);
-    vs_vmlock_release(lock);
-    if (!ok)
-        return NULL;
-    g_autoptr(virConnect) now = vs_hv_connect(error); /* a settled rename reconnected */
+    /* The answer is read before the lock goes, as vs_vm_act's: a delete
+     * queued behind this change must not turn it into a 404. */
+    g_autoptr(virConnect) now = ok ? vs_hv_connect(error) : NULL; /* a settled rename reconnected */
     g_autoptr(virDomain) fresh = now ? virDomainLookupByUUIDString(now, uuid) : NULL;
-    if (!fresh) {
-        if (now)
-            vs_hv_set_error(error, "VM '%s' vanished", name);
-        return NULL;
-    }
-    return vm_from_domain(fresh, error);
+    if (now && !fresh)
+        vs_hv_set_error(error, "VM '%s' vanished", name);
+    VsVm *answer = fresh ? vm_from_domain(fresh, error) : NULL;
+    vs_vmlock_release(lock);
+    return answer;
 }
 
 /* The files a delete of DOM removes: the disk images virtsnap made for it
