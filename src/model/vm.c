@@ -169,11 +169,6 @@ static bool hugepages_possible(GError **error)
     return false;
 }
 
-static bool is_inside(const char *real, const char *dir)
-{
-    return dir && g_str_has_prefix(real, dir) && real[strlen(dir)] == '/';
-}
-
 /* Whether REAL (a resolved path; SUBJECT names it for the client) may be
  * under a new VM's overlay: not another VM's disk, which would go with that
  * VM's delete, nor the daemon's own files (its token, TLS key, other VMs'
@@ -182,16 +177,17 @@ static bool outside_state(const char *subject, const char *real, GError **error)
 {
     g_autofree char *images = realpath(vs_hv_images_dir(), NULL);
     g_autofree char *state = realpath(vs_hv_state_dir(), NULL);
-    if (is_inside(real, images))
+    bool in_images = vs_path_is_inside(real, images), in_state = vs_path_is_inside(real, state);
+    if (in_images)
         g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                     "field 'image': %s is in virtsnap's own images directory (a VM's "
                     "disk, or one kept from a deleted VM): clone that VM instead, or move "
                     "a kept disk out of %s first", subject, vs_hv_images_dir());
-    else if (is_inside(real, state))
+    else if (in_state)
         g_set_error(error, VS_ERROR, VS_ERR_INVALID,
                     "field 'image': %s is in virtsnap's state directory %s, which holds its "
                     "own files, not images", subject, vs_hv_state_dir());
-    return !is_inside(real, images) && !is_inside(real, state);
+    return !in_images && !in_state;
 }
 
 #define MAX_BACKING_DEPTH 16
@@ -479,11 +475,13 @@ static bool cpus_fit(virConnectPtr conn, const VmKind *kind, guint cpus, GError 
 /* cpus_fit for the VM defined by DOC. */
 static bool cpus_fit_vm(virConnectPtr conn, xmlDoc *doc, guint cpus, GError **error)
 {
+    if (cpus <= 1)
+        return true; /* (nothing to ask) */
     const char *xpaths[] = {"string(/domain/devices/emulator)", "string(/domain/os/type/@arch)",
                             "string(/domain/os/type/@machine)", "string(/domain/@type)"};
     char *values[G_N_ELEMENTS(xpaths)];
     for (size_t i = 0; i < G_N_ELEMENTS(xpaths); i++) {
-        values[i] = cpus > 1 ? vs_xml_string(doc, NULL, xpaths[i]) : NULL;
+        values[i] = vs_xml_string(doc, NULL, xpaths[i]);
         if (values[i] && !*values[i])
             g_clear_pointer(&values[i], g_free);
     }
