@@ -192,6 +192,20 @@ static bool in_range(const char *name, gint64 value, gint64 min, gint64 max, con
     return false;
 }
 
+/* Whether the TLS key at PATH is kept from other users (its owner's and
+ * its group's: Debian's ssl-cert group reads keys that way); one that
+ * cannot be read is reported when it is loaded. */
+static bool tls_key_private(const char *path, GError **error)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !(st.st_mode & (S_IROTH | S_IWOTH)))
+        return true;
+    g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                "refusing the TLS key %s: every user on this host can read or change it; make it "
+                "private first (chmod o-rwx %s)", path, path);
+    return false;
+}
+
 /* Checks every setting before anything is made: false, with ERROR saying
  * which and why, on the first that is wrong (exit status 2). Numbers left
  * UNSET take their defaults later. */
@@ -214,7 +228,7 @@ static bool check_options(const Options *o, GError **error)
         bad = "--listen must be ADDR:PORT (an IPv6 address in brackets: [::1]:8001)";
     if (bad)
         g_set_error_literal(error, VS_ERROR, VS_ERR_INVALID, bad);
-    return !bad &&
+    return !bad && (!o->tls_key || tls_key_private(o->tls_key, error)) &&
            (o->session_ttl == UNSET ||
             in_range("--session-ttl", o->session_ttl, 1, VS_MAX_SESSION_TTL, "seconds", error)) &&
            (o->session_max_age == UNSET || in_range("--session-max-age", o->session_max_age, 1,

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <shadow.h>
 #include <string.h>
 
 #define FAILURE_MEMORY_US (15 * 60 * G_USEC_PER_SEC)
@@ -88,6 +89,11 @@ static struct {
     GHashTable *remembered; /* digest → gint64* */
     char *remember_key;
     gint64 remember_us;
+    /* How long PAM takes to refuse a password (µs, a moving average of the
+     * refusals seen; pam_unix's delay to start with): an account that may
+     * not log in is refused without PAM after about as long, so that the
+     * answer's time tells nothing of its password. */
+    gint64 pam_refusal_us;
 } auth;
 
 static void session_free(Session *s)
@@ -101,6 +107,7 @@ static void session_free(Session *s)
 void vs_auth_init(const VsAuthConfig *config)
 {
     auth.proxied = config->proxied;
+    auth.pam_refusal_us = 2 * G_USEC_PER_SEC; /* pam_unix's delay */
     auth.token = g_strdup(config->token);
     auth.pam_service = g_strdup(config->pam_service ? config->pam_service : "virtsnap");
     auth.login_group = g_strdup(config->login_group ? config->login_group : "virtsnap");
@@ -176,20 +183,20 @@ bool vs_auth_parse_basic(const char *header, char **user, char **password)
     return true;
 }
 
-char *vs_auth_cookie_value(const char *cookie_header, const char *name)
+GStrv vs_auth_cookie_values(const char *cookie_header, const char *name)
 {
-    if (!cookie_header)
-        return NULL;
-    g_auto(GStrv) parts = g_strsplit(cookie_header, ";", -1);
+    GPtrArray *values = g_ptr_array_new();
+    g_auto(GStrv) parts = cookie_header ? g_strsplit(cookie_header, ";", -1) : NULL;
     size_t name_len = strlen(name);
-    for (char **p = parts; *p; p++) {
+    for (char **p = parts; p && *p && values->len < VS_MAX_SESSION_COOKIES; p++) {
         const char *c = *p;
         while (*c == ' ')
             c++;
         if (strncmp(c, name, name_len) == 0 && c[name_len] == '=')
-            return g_strdup(c + name_len + 1);
+            g_ptr_array_add(values, g_strdup(c + name_len + 1));
     }
-    return NULL;
+    g_ptr_array_add(values, NULL);
+    return (GStrv)g_ptr_array_free(values, FALSE);
 }
 
 guint vs_auth_delay_ms(guint failures)
@@ -214,9 +221,28 @@ static bool session_expired(const Session *s, gint64 now)
 
 static VsAccountCheck user_allowed(const char *user, const char *group);
 
+bool vs_auth_hash_locked(const char *hash)
+{
+    return hash && (hash[0] == '!' || hash[0] == '*');
+}
+
+/* Whether USER's password was locked (passwd -l, usermod -L) or taken
+ * away since: pam_unix's account check looks at the expiry dates only, and
+ * a session's one proof was that password. An account without a shadow
+ * entry (a directory's) is left to PAM. */
+static bool password_locked(const char *user)
+{
+    struct spwd sp, *found = NULL;
+    char buf[4096];
+    return getspnam_r(user, &sp, buf, sizeof buf, &found) == 0 && found &&
+           vs_auth_hash_locked(found->sp_pwdp);
+}
+
 static VsAccountCheck account_check(const char *user, const char *peer)
 {
     VsAccountCheck pam = vs_pam_account_check(auth.pam_service, user, peer);
+    if (pam == VS_ACCOUNT_VALID && password_locked(user))
+        return VS_ACCOUNT_REFUSED;
     return pam != VS_ACCOUNT_VALID ? pam : user_allowed(user, auth.login_group);
 }
 
@@ -250,13 +276,14 @@ static char *session_user(const char *id, const char *key)
     }
     g_mutex_unlock(&auth.lock);
     VsAccountCheck check = recheck ? account_check(user, peer) : VS_ACCOUNT_VALID;
+    g_autofree char *logged = check != VS_ACCOUNT_VALID ? vs_log_word(user) : NULL;
     if (check == VS_ACCOUNT_UNKNOWN)
         vs_warn("could not check the account of user '%s' again (PAM or NSS did not answer); "
-                "its session goes on", user);
+                "its session goes on", logged);
     if (check == VS_ACCOUNT_REFUSED) {
         vs_warn("ended the session of user '%s': the account may no longer log in (PAM's "
                 "account check, or not root and not in group '%s')",
-                user, auth.login_group);
+                logged, auth.login_group);
         end_session(id);
         g_clear_pointer(&user, g_free);
     }
@@ -472,29 +499,60 @@ static char *account_key(const char *user)
     return g_strdup(user);
 }
 
+/* PAM's check of USER/PASSWORD; a refusal's time goes into the average
+ * that refusals without PAM take (auth.pam_refusal_us). */
+static bool pam_check(const char *user, const char *password, const char *peer)
+{
+    gint64 began = g_get_monotonic_time();
+    bool ok = vs_pam_authenticate(auth.pam_service, user, password,
+                                  peer && strcmp(peer, "?") != 0 ? peer : NULL);
+    if (!ok) {
+        gint64 took = g_get_monotonic_time() - began;
+        g_mutex_lock(&auth.lock);
+        auth.pam_refusal_us = (3 * auth.pam_refusal_us + took) / 4;
+        g_mutex_unlock(&auth.lock);
+    }
+    return ok;
+}
+
+/* Waits about as long as PAM takes to refuse a password (0.75 to 1.25
+ * times the average, as libpam spreads its own failure delay). */
+static void wait_like_pam_refusal(void)
+{
+    g_mutex_lock(&auth.lock);
+    gint64 average = auth.pam_refusal_us;
+    g_mutex_unlock(&auth.lock);
+    g_usleep((gulong)g_random_int_range((gint32)(average * 3 / 4), (gint32)(average * 5 / 4) + 1));
+}
+
 /* USER/PASSWORD checked in the user's turn (throttle_enter), or refused
- * at once when too many attempts for the user wait already. */
+ * at once when too many attempts for the user wait already. An account
+ * that may not log in (not root, not in the login group) is refused
+ * without asking PAM: its password is never tried, so a client cannot
+ * learn it from the answer's time (pam_unix delays only a wrong one, by
+ * 2 s) nor add to the account's pam_faillock count; the refusal waits as
+ * long as PAM's refusals take and counts as a failure. */
 static bool check_in_turn(const char *user, const char *password, const char *digest,
                           const char *peer)
 {
     g_autofree char *key = account_key(user);
+    g_autofree char *logged = vs_log_word(user);
     if (!throttle_enter(key)) {
         vs_warn("refused login for user '%s' from %s: %d attempts for it are under way already",
-                user, peer ? peer : "?", MAX_WAITING_PER_USER);
+                logged, peer ? peer : "?", MAX_WAITING_PER_USER);
         return false;
     }
     bool known = digest && is_remembered(digest);
-    bool ok = known || vs_pam_authenticate(auth.pam_service, user, password,
-                                           peer && strcmp(peer, "?") != 0 ? peer : NULL);
-    bool allowed = known || (ok && vs_auth_user_allowed(user, auth.login_group));
-    /* A right password of an account that may not log in counts as a
-     * failure, and is answered the same: it tells nothing of the password. */
+    bool may = known || vs_auth_user_allowed(user, auth.login_group);
+    bool allowed = known || (may && pam_check(user, password, peer));
+    if (!may)
+        wait_like_pam_refusal();
     throttle_leave(key, allowed);
-    if (!ok)
-        vs_warn("failed login for user '%s' from %s", user, peer ? peer : "?");
+    if (!may)
+        vs_warn("refused login for user '%s' from %s: not root and not in group '%s' "
+                "(password not checked)", logged, peer ? peer : "?", auth.login_group);
     else if (!allowed)
-        vs_warn("refused login for user '%s' from %s: not root and not in group '%s'", user,
-                peer ? peer : "?", auth.login_group);
+        vs_warn("failed login for user '%s' from %s", logged, peer ? peer : "?");
     else if (digest && !known)
         remember(digest);
     return allowed;
@@ -538,9 +596,10 @@ static PasswordCheck check_password(const char *user, const char *password, cons
     }
     guint to_log = room ? 0 : refusals_to_log();
     g_mutex_unlock(&auth.lock);
+    g_autofree char *logged = to_log ? vs_log_word(user) : NULL;
     if (to_log)
         vs_warn("refused %u login(s) unchecked (the last for user '%s' from %s): %d password "
-                "checks from one address, or %d in all, are under way already", to_log, user,
+                "checks from one address, or %d in all, are under way already", to_log, logged,
                 peer ? peer : "?", MAX_CHECKS_PER_ADDRESS, MAX_CHECKS_AT_ONCE);
     if (!room)
         return PASSWORD_BUSY;
@@ -587,8 +646,13 @@ char *vs_auth_check(const char *authorization, const char *cookie, const char *s
         *kind = VS_AUTH_BASIC;
         return g_steal_pointer(&user);
     }
-    g_autofree char *id = vs_auth_cookie_value(cookie, VS_SESSION_COOKIE);
-    char *session = id ? session_user(id, session_key) : NULL;
+    /* Every session cookie sent, in turn: a page on another port of this
+     * host can set one of its own under a longer path, which browsers send
+     * first (it carries no key, so it would otherwise sign the user out). */
+    g_auto(GStrv) ids = vs_auth_cookie_values(cookie, VS_SESSION_COOKIE);
+    char *session = NULL;
+    for (char **id = ids; *id && !session; id++)
+        session = session_user(*id, session_key);
     if (session)
         *kind = VS_AUTH_SESSION;
     return session;
@@ -636,19 +700,20 @@ char *vs_auth_login(const char *user, const char *password, const char *peer, ch
     sessions_prune(s->last_used);
     g_hash_table_insert(auth.sessions, g_strdup(id), s);
     g_mutex_unlock(&auth.lock);
-    vs_info("user '%s' logged in from %s", user, peer ? peer : "?");
+    g_autofree char *logged = vs_log_word(user);
+    vs_info("user '%s' logged in from %s", logged, peer ? peer : "?");
     return id;
 }
 
 void vs_auth_logout(const char *cookie, const char *session_key)
 {
-    g_autofree char *id = vs_auth_cookie_value(cookie, VS_SESSION_COOKIE);
-    if (!id)
-        return;
+    g_auto(GStrv) ids = vs_auth_cookie_values(cookie, VS_SESSION_COOKIE);
     g_mutex_lock(&auth.lock);
-    Session *s = g_hash_table_lookup(auth.sessions, id);
-    if (s && session_key && vs_auth_equal(session_key, s->key))
-        g_hash_table_remove(auth.sessions, id);
+    for (char **id = ids; *id; id++) {
+        Session *s = g_hash_table_lookup(auth.sessions, *id);
+        if (s && session_key && vs_auth_equal(session_key, s->key))
+            g_hash_table_remove(auth.sessions, *id);
+    }
     g_mutex_unlock(&auth.lock);
 }
 

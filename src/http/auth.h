@@ -63,10 +63,18 @@ char *vs_auth_cookie_header(const char *id, bool secure);
 /* Parsing helpers (exposed for tests). */
 bool vs_auth_parse_basic(const char *header, char **user, char **password);
 char *vs_auth_parse_bearer(const char *header);
-char *vs_auth_cookie_value(const char *cookie_header, const char *name);
+/* The values of the cookies called NAME in a Cookie header, in order, at
+ * most VS_MAX_SESSION_COOKIES of them (a browser sends one per path and
+ * port-less host that set it); an empty list when none. */
+#define VS_MAX_SESSION_COOKIES 8
+GStrv vs_auth_cookie_values(const char *cookie_header, const char *name);
 bool vs_auth_equal(const char *a, const char *b); /* constant time in the length of B */
 /* Whether USER may log in: root, a member of GROUP, or anyone if GROUP is "". */
 bool vs_auth_user_allowed(const char *user, const char *group);
+/* Whether a shadow password HASH is locked ("!…", as passwd -l leaves it)
+ * or none can match ("*"): a session of such an account ends at its next
+ * check (VS_SESSION_RECHECK). */
+bool vs_auth_hash_locked(const char *hash);
 /* The delay before answering a login attempt after FAILURES recent failures. */
 guint vs_auth_delay_ms(guint failures);
 

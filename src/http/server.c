@@ -407,6 +407,13 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
                                "address, or the public origin set with --public-origin");
         return api->status;
     }
+    /* libmicrohttpd takes a request line's last space as the one before
+     * the version, so a target may hold spaces, which no client sends
+     * (they encode them as %20). */
+    if (strchr(url, ' ')) {
+        vs_api_error(api, 400, "the request target holds a space: encode it as %%20");
+        return api->status;
+    }
     size_t n_routes;
     const VsRoute *routes = vs_api_routes(&n_routes);
     vs_route_match(routes, n_routes, method, url, &st->match);
@@ -526,10 +533,13 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
 static void log_request(const RequestState *st, enum MHD_RequestTerminationCode code)
 {
     /* who (the principal the credentials proved, if any) and from where:
-     * an audit of who deleted or reverted what */
-    vs_info("%s %s %d %.1fms%s%s from %s%s", st->method, st->url, st->status,
+     * an audit of who deleted or reverted what, each field one word */
+    g_autofree char *method = vs_log_word(st->method);
+    g_autofree char *url = vs_log_word(st->url);
+    g_autofree char *principal = st->principal ? vs_log_word(st->principal) : NULL;
+    vs_info("%s %s %d %.1fms%s%s from %s%s", method, url, st->status,
             (double)(g_get_monotonic_time() - st->started) / 1000.0,
-            st->principal ? " by " : "", st->principal ? st->principal : "", st->peer,
+            principal ? " by " : "", principal ? principal : "", st->peer,
             code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (answer not delivered)");
 }
 

@@ -33,6 +33,18 @@ char *vs_log_escape(const char *text)
     return g_string_free(out, FALSE);
 }
 
+char *vs_log_word(const char *text)
+{
+    GString *out = g_string_sized_new(strlen(text));
+    for (const char *p = text; *p; p++) {
+        if (*p == ' ' || *p == '\'' || *p == '"')
+            g_string_append_printf(out, "%%%02X", (unsigned)(unsigned char)*p);
+        else
+            g_string_append_c(out, *p);
+    }
+    return g_string_free(out, FALSE);
+}
+
 void vs_log(VsLogLevel level, const char *fmt, ...)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};

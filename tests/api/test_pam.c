@@ -9,6 +9,7 @@
  * --session-max-age, and an account PAM no longer accepts). */
 #include "api_util.h"
 
+#include <shadow.h>
 #include <string.h>
 
 #define PAM_DIR "/usr/lib/x86_64-linux-gnu"
@@ -337,6 +338,11 @@ static void test_login_session(void **state)
     /* With its key, the cookie authenticates reads and same-origin writes. */
     g_autoptr(VsTestResponse) list = with_session("GET", "/vms", NULL, cookie, key, NULL);
     assert_int_equal(list->status, 200);
+    /* Also behind a cookie of the same name that a page on another port of
+     * this host set under a longer path (browsers send that one first). */
+    g_autofree char *planted = g_strdup_printf("Cookie: virtsnap_session=junk; %s", pair);
+    g_autoptr(VsTestResponse) behind = with_session("GET", "/vms", NULL, planted, key, NULL);
+    assert_int_equal(behind->status, 200);
     g_autoptr(VsTestResponse) paused =
         with_session("POST", "/vms/test/suspend", NULL, cookie, key, NULL);
     assert_int_equal(paused->status, 200);
@@ -690,12 +696,45 @@ static void test_login_flood_bounded(void **state)
 
 /* With --login-group, PAM's yes is not enough: only root and the group's
  * members get in, and a refused account is answered as a wrong password. */
+/* A service directory whose "virtsnap" service delays each refusal by
+ * 0.4 s (pam_faildelay, as pam_unix does by 2 s) and appends the name of
+ * every user PAM is asked about to ASKED (pam_exec); the directory's path. */
+static char *slow_refusals_service(const char *asked)
+{
+    g_autofree char *services = g_build_filename(pam_tmp, "services-slow", NULL);
+    g_autofree char *service = g_build_filename(services, "virtsnap", NULL);
+    g_mkdir_with_parents(services, 0700);
+    g_autofree char *conf = g_strdup_printf(
+        "auth optional pam_exec.so quiet log=%s /usr/bin/printenv PAM_USER\n"
+        "auth optional pam_faildelay.so delay=400000\n"
+        "auth required %s passdb=%s\n"
+        "account required %s passdb=%s\n",
+        asked, PAM_MATRIX, passdb_path, PAM_MATRIX, passdb_path);
+    assert_true(g_file_set_contents(service, conf, -1, NULL));
+    return g_steal_pointer(&services);
+}
+
 static void test_login_group(void **state)
 {
     (void)state;
     SKIP_IF_NO_PAM();
+    g_autofree char *asked = g_build_filename(pam_tmp, "asked", NULL);
+    g_autofree char *slow = slow_refusals_service(asked);
+    g_autofree char *services = g_strdup(g_getenv("PAM_WRAPPER_SERVICE_DIR"));
+    g_setenv("PAM_WRAPPER_SERVICE_DIR", slow, TRUE);
     const char *args[] = {"--login-group=nogroup", NULL};
     VsTestDaemon *d = start_pam_daemon(args);
+    g_setenv("PAM_WRAPPER_SERVICE_DIR", services, TRUE);
+    /* A wrong password of an account that may log in: PAM refuses it, after
+     * its failure delay. */
+    const char *wrong_body = "{\"username\": \"nobody\", \"password\": \"nope\"}";
+    const char *json[] = {"Content-Type: application/json", NULL};
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(VsTestResponse) wrong = vs_http_raw(d, "POST", "/login", wrong_body,
+                                                  strlen(wrong_body), json);
+    double wrong_s = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    api_check_error(wrong, 401, "invalid user name or password");
+    assert_true(wrong_s >= 0.25); /* pam_faildelay took effect: 0.4 s less libpam's 25 % spread */
     const char *in[][2] = {{"nobody", "nobodypw"} /* nogroup is its group */, {"root", "rootpw"}};
     const char *out[][2] = {{"daemon", "daemonpw"} /* a system account, not in nogroup */,
                             {"alice", "wonderland"} /* PAM's only, no system account */};
@@ -711,8 +750,16 @@ static void test_login_group(void **state)
         g_autofree char *body = g_strdup_printf("{\"username\": \"%s\", \"password\": \"%s\"}",
                                                 out[i][0], out[i][1]);
         const char *headers[] = {"Content-Type: application/json", NULL};
+        t0 = g_get_monotonic_time();
         g_autoptr(VsTestResponse) r = vs_http_raw(d, "POST", "/login", body, strlen(body), headers);
+        double out_s = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
         api_check_error(r, 401, "invalid user name or password");
+        /* The right password of an account that may not log in is refused
+         * as slowly as a wrong one (it was answered at once): the time
+         * tells nothing of the password. */
+        print_message("%s refused in %.3f s, a wrong password in %.3f s\n", out[i][0], out_s,
+                      wrong_s);
+        assert_true(out_s >= 0.7 * wrong_s);
         g_autofree char *set = vs_response_header(r, "Set-Cookie");
         assert_null(set);
         g_autofree char *h = basic_header(out[i][0], out[i][1]);
@@ -724,7 +771,17 @@ static void test_login_group(void **state)
     assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
     assert_true(api_contains(log, "refused login for user 'daemon' from 127.0.0.1: "
                                   "not root and not in group 'nogroup'"));
+    /* PAM was asked about the accounts that may log in, never about the
+     * others: their passwords are not tried (nor counted by pam_faillock). */
+    g_autofree char *names = NULL;
+    assert_true(g_file_get_contents(asked, &names, NULL, NULL));
+    assert_true(api_contains(names, "nobody\n") && api_contains(names, "root\n"));
+    assert_false(api_contains(names, "daemon") || api_contains(names, "alice"));
     vs_test_daemon_free(d);
+    g_unlink(asked);
+    g_autofree char *slow_service = g_build_filename(slow, "virtsnap", NULL);
+    g_unlink(slow_service);
+    g_rmdir(slow);
 }
 
 /* GET /tasks on daemon D with the session of LOGIN's answer; its status. */
@@ -798,6 +855,18 @@ static void test_session_limits(void **state)
     assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
     assert_true(api_contains(log, "ended the session of user 'ivan'"));
     assert_true(api_contains(log, "could not check the account of user 'heidi' again"));
+    /* A system account whose shadow password is locked or none ("!…" as
+     * passwd -l leaves it, "*": nobody's on Debian) loses its session at
+     * the next check, though PAM (pam_matrix here) let it log in and its
+     * account check passes (pam_unix's looks at expiry dates only). */
+    struct spwd *sp = getspnam("nobody");
+    if (sp && sp->sp_pwdp) {
+        bool locked = sp->sp_pwdp[0] == '!' || sp->sp_pwdp[0] == '*';
+        g_autoptr(VsTestResponse) nobody = login_on(d, "nobody", "nobodypw");
+        assert_int_equal(session_status(d, nobody), locked ? 401 : 200);
+    } else {
+        fail_msg("cannot read nobody's shadow entry (run as root)");
+    }
     vs_test_daemon_free(d);
 }
 

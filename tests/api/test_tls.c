@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static void test_self_signed_beyond_loopback(void **state)
 {
@@ -63,6 +64,37 @@ static void test_self_signed_beyond_loopback(void **state)
     g_autoptr(VsTestResponse) renewed = vs_http(d, "GET", "/vms", NULL);
     assert_int_equal(renewed->status, 200);
     assert_int_equal(vs_test_daemon_term(d), 0);
+
+    /* A key given with --tls-key that every user can read: refused at
+     * start (exit status 2), nothing served; owner and group only: taken. */
+    g_autofree char *dir = g_dir_make_tmp("virtsnap-tls-XXXXXX", NULL);
+    g_autofree char *given_key = g_build_filename(dir, "key.pem", NULL);
+    g_autofree char *pem = NULL;
+    assert_true(g_file_get_contents(key, &pem, NULL, NULL));
+    assert_true(g_file_set_contents(given_key, pem, -1, NULL));
+    assert_int_equal(g_chmod(given_key, 0644), 0);
+    g_autofree char *cert_arg = g_strdup_printf("--tls-cert=%s", cert);
+    g_autofree char *key_arg = g_strdup_printf("--tls-key=%s", given_key);
+    g_autofree char *state_arg = g_strdup_printf("--state-dir=%s", dir);
+    const char *argv[] = {vs_test_daemon_binary(), "--connect=test:///default",
+                          "--listen=127.0.0.1:0", state_arg, cert_arg, key_arg, NULL};
+    g_autofree char *err = NULL;
+    int wait_status = 0;
+    assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                             NULL, &err, &wait_status, NULL));
+    assert_true(WIFEXITED(wait_status));
+    assert_int_equal(WEXITSTATUS(wait_status), 2);
+    assert_non_null(strstr(err, "every user on this host can read or change it"));
+    assert_int_equal(g_chmod(given_key, 0640), 0);
+    const char *for_a_while[] = {"timeout", "--signal=TERM", "3", argv[0], argv[1], argv[2],
+                                 state_arg, cert_arg, key_arg, NULL};
+    g_clear_pointer(&err, g_free);
+    assert_true(g_spawn_sync(NULL, (char **)for_a_while, NULL,
+                             G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                             &err, &wait_status, NULL));
+    assert_non_null(strstr(err, "listening on https://127.0.0.1:"));
+    g_autofree char *rm = g_strdup_printf("rm -rf %s", dir);
+    assert_true(g_spawn_command_line_sync(rm, NULL, NULL, NULL, NULL));
     vs_test_daemon_free(d);
 }
 

@@ -242,6 +242,45 @@ static void test_oversized_headers(void **state)
     assert_non_null(fp);
 }
 
+/* A request line whose target holds spaces (libmicrohttpd takes the last
+ * space as the one before the version): refused with a JSON 400, the VM
+ * untouched, and its access-log line cannot pass for another request's
+ * (the log is an audit of who did what). The same with a user name that
+ * closes its quotes in a login's log line. */
+static void test_forged_log_lines(void **state)
+{
+    (void)state;
+    g_autofree char *before = victim_fingerprint();
+    int fd = connect_raw();
+    g_autofree char *req = g_strdup_printf(
+        "DELETE /vms/" VICTIM " 204 812.4ms by alice from 10.0.0.7 HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
+        d->token);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    GString *answer = g_string_new(NULL);
+    char buf[1024];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        g_string_append_len(answer, buf, n);
+    close(fd);
+    assert_true(g_str_has_prefix(answer->str, "HTTP/1.1 400"));
+    assert_non_null(strstr(answer->str, "\"reason\":\"the request target holds a space"));
+    g_string_free(answer, TRUE);
+    const char *login = "{\"username\": \"x' from 198.51.100.7\", \"password\": \"p\"}";
+    g_autoptr(VsTestResponse) refused = vs_http_raw(d, "POST", "/login", login, strlen(login),
+                                                    (const char *[]){"Content-Type: application/json", NULL});
+    assert_true(refused->status == 401 || refused->status == 503);
+    g_autofree char *after = victim_fingerprint();
+    assert_string_equal(before, after);
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
+    assert_null(strstr(log, "204 812.4ms by alice"));
+    assert_non_null(strstr(log, "DELETE /vms/" VICTIM "%20204%20812.4ms%20by%20alice%20from%20"
+                                "10.0.0.7 400 "));
+    assert_null(strstr(log, "'x' from 198.51.100.7"));
+    assert_non_null(strstr(log, "'x%27%20from%20198.51.100.7' from 127.0.0.1"));
+}
+
 /* Slowloris: many connections that send headers a byte at a time must not
  * stop others from being served promptly. */
 static void test_slowloris(void **state)
@@ -488,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_path_traversal_in_image),
         cmocka_unit_test(test_wrong_methods),
         cmocka_unit_test(test_oversized_headers),
+        cmocka_unit_test(test_forged_log_lines),
         cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_header_deadline),
         cmocka_unit_test(test_crowd_of_idle_connections),

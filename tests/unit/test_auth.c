@@ -123,16 +123,17 @@ static void test_basic_malformed(void **state)
     expect_basic(latin1, NULL, NULL);
 }
 
+/* WANT: the values expected, separated by '|', or NULL for none. */
 static void expect_cookie(const char *header, const char *want)
 {
-    g_autofree char *got = vs_auth_cookie_value(header, VS_SESSION_COOKIE);
+    g_auto(GStrv) got = vs_auth_cookie_values(header, VS_SESSION_COOKIE);
+    g_autofree char *joined = g_strjoinv("|", got);
     if (!want) {
-        if (got)
-            fail_msg("'%s' gave '%s'", header ? header : "(null)", got);
+        if (got[0])
+            fail_msg("'%s' gave '%s'", header ? header : "(null)", joined);
         return;
     }
-    assert_non_null(got);
-    assert_string_equal(got, want);
+    assert_string_equal(joined, want);
 }
 
 static void test_cookie_value(void **state)
@@ -142,7 +143,12 @@ static void test_cookie_value(void **state)
     expect_cookie("a=1; virtsnap_session=abc; b=2", "abc");
     expect_cookie("a=1;virtsnap_session=abc", "abc");
     expect_cookie("virtsnap_session_old=1; virtsnap_session=new", "new");
-    expect_cookie("virtsnap_session=first; virtsnap_session=second", "first");
+    /* a planted one first (a longer Path), the real one after: both */
+    expect_cookie("virtsnap_session=first; virtsnap_session=second", "first|second");
+    expect_cookie("virtsnap_session=1; virtsnap_session=2; virtsnap_session=3; "
+                  "virtsnap_session=4; virtsnap_session=5; virtsnap_session=6; "
+                  "virtsnap_session=7; virtsnap_session=8; virtsnap_session=9",
+                  "1|2|3|4|5|6|7|8"); /* at most VS_MAX_SESSION_COOKIES */
     expect_cookie("virtsnap_session=", "");
     expect_cookie(NULL, NULL);
     expect_cookie("", NULL);
@@ -238,6 +244,18 @@ static void test_check_token(void **state)
 
 /* Debian's own accounts: root (uid 0), daemon (group daemon), nobody
  * (group nogroup). */
+static void test_hash_locked(void **state)
+{
+    (void)state;
+    assert_true(vs_auth_hash_locked("!$y$j9T$salt$hash")); /* passwd -l */
+    assert_true(vs_auth_hash_locked("!"));
+    assert_true(vs_auth_hash_locked("*"));
+    assert_true(vs_auth_hash_locked("!*"));
+    assert_false(vs_auth_hash_locked("$y$j9T$salt$hash"));
+    assert_false(vs_auth_hash_locked("")); /* no password: PAM's to refuse (nullok or not) */
+    assert_false(vs_auth_hash_locked(NULL));
+}
+
 static void test_user_allowed(void **state)
 {
     (void)state;
@@ -277,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_delay),
         cmocka_unit_test(test_cookie_header),
         cmocka_unit_test(test_check_token),
+        cmocka_unit_test(test_hash_locked),
         cmocka_unit_test(test_user_allowed),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);

@@ -29,10 +29,28 @@ static void test_escape(void **state)
     expect_escaped("", "");
 }
 
+static void expect_word(const char *text, const char *want)
+{
+    g_autofree char *got = vs_log_word(text);
+    assert_string_equal(got, want);
+}
+
+static void test_word(void **state)
+{
+    (void)state;
+    expect_word("/vms/a%20b", "/vms/a%20b"); /* an encoded URL stays as sent */
+    expect_word("/vms/web1 204 1.0ms by alice", "/vms/web1%20204%201.0ms%20by%20alice");
+    expect_word("x' from 198.51.100.7", "x%27%20from%20198.51.100.7");
+    expect_word("say \"hi\"", "say%20%22hi%22");
+    expect_word("ünïcode", "ünïcode");
+    expect_word("", "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_word),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
