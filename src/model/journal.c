@@ -549,13 +549,15 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
 {
     bool keep_disks = g_key_file_get_boolean(kf, "op", "keep_disks", NULL);
     if (dom) {
-        bool persistent = virDomainIsPersistent(dom) == 1;
-        if (!persistent) /* its metadata would be stranded by the power-off */
-            vs_snapshot_discard_metadata(dom, NULL);
-        if (virDomainIsActive(dom) == 1)
-            virDomainDestroy(dom);
-        if (persistent)
-            vs_hv_undefine(dom, keep_disks);
+        /* Not known whether it is persistent (the connection broke): not
+         * taken as transient, whose metadata would go before its power-off. */
+        int persistence = virDomainIsPersistent(dom);
+        if (persistence < 0)
+            return VS_JOURNAL_UNSETTLED;
+        g_autoptr(GError) error = NULL;
+        if (!vs_snapshot_remove_domain(dom, persistence == 1, keep_disks, NULL, &error))
+            vs_warn("recovery: the delete of VM '%s' does not finish yet: %s",
+                    virDomainGetName(dom), error->message);
         g_autoptr(virDomain) still = virDomainLookupByUUIDString(conn, uuid);
         if (still || virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
             return VS_JOURNAL_UNSETTLED;

@@ -1197,6 +1197,54 @@ bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error)
     return delete_leaves_first(dom, NULL, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY, NULL, error);
 }
 
+bool vs_snapshot_remove_domain(virDomainPtr dom, bool persistent, bool keep_nvram, bool *whole,
+                               GError **error)
+{
+    const char *name = virDomainGetName(dom);
+    if (whole)
+        *whole = true;
+    g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
+    if (!tree)
+        return false;
+    /* A transient domain goes with its power-off and its metadata files
+     * stay: the metadata goes first, leaves first (it may stop part-way). */
+    bool ok = persistent || vs_snapshot_discard_metadata(dom, error);
+    if (ok) {
+        vs_fault_point("delete-before-power-off");
+        bool power_off = !persistent || virDomainIsActive(dom) == 1;
+        bool fault = power_off && vs_fault_fails("destroy");
+        if (power_off && (fault || virDomainDestroy(dom) < 0)) {
+            g_autoptr(GError) destroy_error = NULL;
+            vs_hv_set_error(&destroy_error, "cannot power off VM '%s'", name);
+            /* Stopped meanwhile (by its guest, or by QEMU's end at a restart
+             * of the embedded driver): as good as powered off. */
+            int active = fault ? 1 : virDomainIsActive(dom);
+            bool stopped = active == 0 || (active < 0 && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN);
+            if (!stopped) {
+                g_propagate_error(error, g_steal_pointer(&destroy_error));
+                ok = false;
+            }
+        }
+    }
+    /* libvirt's undefine drops the snapshots' metadata first and may fail
+     * after it (the NVRAM store, the managed-save image or the definition's
+     * file not removed). */
+    if (ok && persistent && vs_hv_undefine(dom, keep_nvram) < 0) {
+        vs_hv_set_error(error, "cannot delete VM '%s'", name);
+        ok = false;
+    }
+    if (ok || vs_hv_broke_off(error)) /* broken off: the handle is of no use now */
+        return ok;
+    g_autoptr(GError) restore_error = NULL;
+    bool restored = vs_snapshot_tree_define_missing(dom, tree, NULL, &restore_error) >= 0;
+    if (!restored)
+        vs_error("VM '%s' was not %s, and its snapshots could not all be defined again: %s",
+                 name, persistent ? "deleted" : "powered off", restore_error->message);
+    if (whole)
+        *whole = restored;
+    return false;
+}
+
 /* ---- moving a tree ----------------------------------------------------- */
 
 void vs_snapshot_tree_free(VsSnapshotTree *tree)

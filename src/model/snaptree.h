@@ -18,6 +18,17 @@ bool vs_snapshot_revert_to(virDomainSnapshotPtr snap, GError **error);
  * caller holds the VM's lock. */
 bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error);
 
+/* Takes DOM out of libvirt with its snapshots' metadata, stranding none:
+ * a PERSISTENT one is powered off (if it runs) and undefined with it
+ * (KEEP_NVRAM: its UEFI variables stay); a transient one loses its
+ * metadata, then is powered off (which ends it). libvirt may fail after
+ * dropping metadata: what it dropped is then defined again, and *WHOLE
+ * (if given) is false when that failed too (logged). False with ERROR
+ * when DOM was not removed; broken off (vs_hv_broke_off), nothing is
+ * defined again: the caller settles it. The caller holds the VM's lock. */
+bool vs_snapshot_remove_domain(virDomainPtr dom, bool persistent, bool keep_nvram, bool *whole,
+                               GError **error);
+
 /* A VM's whole snapshot tree as libvirt XML, parents first, with the current
  * snapshot's libvirt name; used to carry the tree across a VM rename (which
  * libvirt refuses while snapshots exist) and into a clone. */

@@ -829,35 +829,6 @@ static char *keep_described(virDomainPtr dom, const char *uuid, const char *disk
     return kept ? vs_kept_write(kept, disk, error) : NULL;
 }
 
-/* Powers off transient DOM, whose snapshot metadata libvirt would strand
- * (the domain goes with the power-off, the metadata files stay): the
- * metadata goes first. If the drop stops part-way or the power-off fails,
- * the tree is defined again, so the VM that goes on running keeps its
- * snapshots. */
-static bool destroy_transient(virDomainPtr dom, GError **error)
-{
-    const char *name = virDomainGetName(dom);
-    g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
-    if (!tree)
-        return false;
-    /* The drop goes leaves first and may stop part-way: what went is
-     * defined again below, as after a failed power-off. */
-    bool ok = vs_snapshot_discard_metadata(dom, error);
-    if (ok) {
-        vs_fault_point("delete-before-power-off");
-        ok = !vs_fault_fails("destroy") && virDomainDestroy(dom) == 0;
-        if (!ok)
-            vs_hv_set_error(error, "cannot power off VM '%s'", name);
-    }
-    if (ok)
-        return true;
-    g_autoptr(GError) restore_error = NULL;
-    if (vs_snapshot_tree_define_missing(dom, tree, NULL, &restore_error) < 0)
-        vs_error("VM '%s' was not powered off, and its snapshots could not be defined again: %s",
-                 name, restore_error->message);
-    return false;
-}
-
 bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(error);
@@ -890,21 +861,21 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         vs_journal_set(journal, "keep_disks", keep_disks ? "true" : "false");
         ok = vs_journal_commit(journal, error);
     }
-    /* A persistent VM is powered off, then undefined with its snapshot
-     * metadata in one call: a failure at either step leaves it whole. A
-     * transient one loses its metadata first (destroy_transient). The
-     * snapshots' contents stay inside the images (deleted below unless kept). */
-    if (ok && !persistent) {
-        ok = destroy_transient(dom, error);
-    } else if (ok) {
-        vs_fault_point("delete-before-power-off");
-        if (virDomainIsActive(dom) == 1 && (vs_fault_fails("destroy") || virDomainDestroy(dom) < 0)) {
-            vs_hv_set_error(error, "cannot power off VM '%s'", name);
-            ok = false;
-        }
-    }
-    if (ok && persistent && vs_hv_undefine(dom, keep_disks) < 0) {
-        vs_hv_set_error(error, "cannot delete VM '%s'", name);
+    /* Powered off and undefined with the snapshots' metadata (a transient
+     * one loses its metadata first); a refusal part-way defines what went
+     * of the tree again. The snapshots' contents stay inside the images
+     * (deleted below unless kept). */
+    bool restored = true;
+    ok = ok && vs_snapshot_remove_domain(dom, persistent, keep_disks, &restored, error);
+    /* Another client may start the VM between its power-off and the
+     * undefine, which then leaves it running, transient: its disks are in
+     * use and stay. */
+    g_autoptr(virDomain) still = ok ? virDomainLookupByUUIDString(conn, uuid) : NULL;
+    if (still) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' was started by another libvirt client while it was being deleted: "
+                    "it runs on, transient, with its disks and snapshots; power it off and "
+                    "delete it again", name);
         ok = false;
     }
     /* Broke off half-way (some snapshots' metadata dropped, say): finished
@@ -936,8 +907,9 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     vs_journal_end(journal);
     /* Not deleted (libvirt refused): what was kept for the disks goes,
      * once no record could finish the delete at a restart. Not known (the
-     * connection stayed away): it stays, in case it was. */
-    if (!ok && kept_dir && !vs_hv_broke_off(error))
+     * connection stayed away), or the snapshots not all defined again: it
+     * stays, the one description of them left. */
+    if (!ok && kept_dir && !vs_hv_broke_off(error) && restored)
         vs_kept_discard(kept_dir);
     vs_vmlock_release(lock);
     return ok;
@@ -1051,7 +1023,7 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     if (transient && (action == VS_VM_POWEROFF || action == VS_VM_SHUTDOWN))
         ending = vm_from_domain(dom, NULL);
     if (transient && action == VS_VM_POWEROFF) {
-        ok = destroy_transient(dom, error);
+        ok = vs_snapshot_remove_domain(dom, false, false, NULL, error);
     } else if (ok && run_action(dom, action) < 0) {
         vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);
         ok = false;

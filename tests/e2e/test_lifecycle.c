@@ -66,7 +66,16 @@ static void test_lifecycle(void **state)
             vs_expect(e2e.d, 400, "PUT", "{\"cpus\":256}", "/vms/life");
         assert_non_null(strstr(more->body, "field 'cpus': 256 is more than the 255"));
         g_autoptr(VsTestResponse) fits = vs_expect(e2e.d, 200, "PUT", "{\"cpus\":2}", "/vms/life");
+        assert_int_equal(vs_json_int(fits->json, "cpus"), 2);
+        g_autofree char *config = vs_state_path(e2e.d, "libvirt", "etc", "qemu", "life.xml", NULL);
+        g_autofree char *xml = vs_read_file(config);
+        assert_non_null(strstr(xml, ">2</vcpu>")); /* in libvirt's definition, not only the answer */
         g_autoptr(VsTestResponse) back = vs_expect(e2e.d, 200, "PUT", "{\"cpus\":1}", "/vms/life");
+        json_t *life = vs_guest_vm_get(e2e.d, "life");
+        assert_int_equal(vs_json_int(life, "cpus"), 1);
+        json_decref(life);
+        g_autofree char *xml_back = vs_read_file(config);
+        assert_non_null(strstr(xml_back, ">1</vcpu>"));
     }
     assert_int_equal(vs_dir_count(images), 1); /* nor did the refused definition */
 
@@ -427,6 +436,93 @@ static void test_clone_swapped_disk(void **state)
     g_unlink(old_disk); /* no longer the VM's: left by its delete */
 }
 
+/* Makes PATH immutable (chattr +i: not even root may remove it) or not. */
+static bool set_immutable(const char *path, bool on)
+{
+    const char *argv[] = {"chattr", on ? "+i" : "-i", path, NULL};
+    g_autofree char *out = NULL;
+    return vs_run(argv, &out) == 0;
+}
+
+/* libvirt's undefine drops the snapshots' metadata first and can fail
+ * after it: here its definition's file cannot be removed. The delete
+ * answers 500 and the VM keeps every snapshot, the current one too
+ * (before: none left, the qcow2 tags stranded in the image); with
+ * disks=keep nothing is left beside the disk. Once the file can go, the
+ * delete goes through. */
+static void test_delete_refused_part_way(void **state)
+{
+    (void)state;
+    json_t *vm = vs_guest_vm_create(e2e.d, "stuck", e2e.guest);
+    json_decref(vm);
+    vs_guest_snapshot(e2e.d, "stuck", "one");
+    vs_guest_snapshot(e2e.d, "stuck", "two");
+    vs_guest_revert(e2e.d, "stuck", "one");
+    g_autofree char *disk = vs_guest_vm_image(e2e.d, "stuck");
+    g_autofree char *config = vs_state_path(e2e.d, "libvirt", "etc", "qemu", "stuck.xml", NULL);
+    assert_true(g_file_test(config, G_FILE_TEST_EXISTS));
+    if (!set_immutable(config, true))
+        skip(); /* a file system without immutable files */
+    const char *queries[] = {"?disks=keep", ""};
+    for (size_t i = 0; i < G_N_ELEMENTS(queries); i++) {
+        g_autoptr(VsTestResponse) refused = vs_req(e2e.d, "DELETE", NULL, "/vms/stuck%s", queries[i]);
+        printf("# delete%s refused: %ld %s\n", queries[i], refused->status, refused->body);
+        assert_int_equal(refused->status, 500);
+        json_t *all = vs_guest_snapshots_all(e2e.d, "stuck");
+        g_autofree char *names = vs_names(all);
+        json_decref(all);
+        assert_string_equal(names, "one,two");
+        json_t *one = vs_guest_snapshot_get(e2e.d, "stuck", "one");
+        assert_true(json_is_true(json_object_get(one, "current")));
+        json_t *two = vs_guest_snapshot_get(e2e.d, "stuck", "two");
+        assert_string_equal(vs_json_str(two, "parent"), "one");
+        json_decref(one);
+        json_decref(two);
+        g_autofree char *kept = g_strdup_printf("%s.snapshots", disk);
+        assert_false(g_file_test(kept, G_FILE_TEST_EXISTS));
+    }
+    g_autofree char *tags = vs_qemu_img_tags(disk);
+    assert_string_equal(tags, "one,two");
+    assert_true(set_immutable(config, false));
+    g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/stuck");
+    assert_false(vs_guest_vm_exists(e2e.d, "stuck"));
+    assert_false(g_file_test(disk, G_FILE_TEST_EXISTS));
+}
+
+/* A running VM reverted to a snapshot taken while it was shut off: QEMU
+ * stops, the VM is shut off, and its disk is as it was then (a block
+ * written after the snapshot is gone). Then it starts again from that
+ * disk: a boot (a banner), not a resume. */
+static void test_revert_running_to_shutoff(void **state)
+{
+    (void)state;
+    json_t *vm = vs_guest_vm_create(e2e.d, "back-off", e2e.guest);
+    g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
+    json_decref(vm);
+    g_autofree char *disk = vs_guest_vm_image(e2e.d, "back-off");
+    vs_guest_snapshot(e2e.d, "back-off", "off1");
+    json_t *off1 = vs_guest_snapshot_get(e2e.d, "back-off", "off1");
+    assert_string_equal(vs_json_str(off1, "state"), "shutoff");
+    assert_false(json_is_true(json_object_get(off1, "memory")));
+    json_decref(off1);
+    assert_true(vs_qemu_io(disk, "write -P 0xab 768k 4k")); /* after the snapshot */
+    vs_guest_vm_action(e2e.d, "back-off", "start", "running");
+    vs_guest_wait_count(serial, 0, 3, 60);
+    assert_int_equal(vs_guest_qemu_count(e2e.d, "back-off"), 1);
+    vs_guest_revert(e2e.d, "back-off", "off1");
+    json_t *now = vs_guest_vm_get(e2e.d, "back-off");
+    assert_string_equal(vs_json_str(now, "state"), "shutoff");
+    assert_string_equal(vs_json_str(now, "current-snapshot"), "off1");
+    json_decref(now);
+    assert_int_equal(vs_guest_qemu_count(e2e.d, "back-off"), 0);
+    assert_false(vs_qemu_io(disk, "read -P 0xab 768k 4k")); /* the block written after is gone */
+    gsize offset = vs_file_size(serial);
+    vs_guest_vm_action(e2e.d, "back-off", "start", "running");
+    vs_guest_wait_count(serial, offset, 3, 60);
+    assert_true(vs_guest_banners(serial, offset) >= 1); /* booted from the disk */
+    g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/back-off");
+}
+
 int main(int argc, char **argv)
 {
     self_exe = g_file_read_link("/proc/self/exe", NULL);
@@ -438,6 +534,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_transient),
         cmocka_unit_test(test_clone_swapped_disk),
+        cmocka_unit_test(test_delete_refused_part_way),
+        cmocka_unit_test(test_revert_running_to_shutoff),
     };
     return e2e_run_group("e2e-lifecycle", tests, G_N_ELEMENTS(tests));
 }
