@@ -747,6 +747,61 @@ static void test_sigterm_answers_requests(void **state)
     vs_test_daemon_free(d);
 }
 
+/* A VM's queue is bounded: with its delete held 4 s at a fault point, 31
+ * snapshot creates queue behind it (202), the next is 429 "already has 32
+ * operations queued" and makes no task; reads are not queued (answered at
+ * once meanwhile); once the delete is done the queued creates fail, the VM
+ * being gone. */
+static void test_queue_limit(void **state)
+{
+    (void)state;
+    g_setenv("VIRTSNAP_PAUSE", "delete-before-power-off", TRUE);
+    VsTestDaemon *d = vs_test_daemon_start("test:///default", NULL);
+    g_unsetenv("VIRTSNAP_PAUSE");
+    g_autoptr(VsTestResponse) made = vs_http(d, "POST", "/vms", "{\"name\": \"drain\"}");
+    assert_int_equal(made->status, 201);
+    DeleteCall call = {.d = d};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, delete_vm_thread, &call), 0);
+    bool held = false;
+    for (int i = 0; i < 100 && !held; i++) {
+        g_usleep(20000);
+        g_autofree char *log = NULL;
+        held = g_file_get_contents(d->log_path, &log, NULL, NULL) &&
+               strstr(log, "waiting 4 s at 'delete-before-power-off'");
+    }
+    assert_true(held);
+    gint64 t0 = g_get_monotonic_time();
+    int accepted = 0;
+    long status = 202;
+    g_autoptr(GPtrArray) tasks = g_ptr_array_new_with_free_func(g_free);
+    while (status == 202 && accepted < 40) {
+        g_autoptr(VsTestResponse) r = vs_http(d, "POST", "/vms/drain/snapshots", "{}");
+        status = r->status;
+        if (status == 202) {
+            accepted++;
+            g_ptr_array_add(tasks, g_strdup(vs_json_str(r->json, "id")));
+            continue;
+        }
+        api_check_error(r, 429, "VM 'drain' already has 32 operations queued; try again later");
+    }
+    g_autoptr(VsTestResponse) listed = vs_http(d, "GET", "/tasks", NULL);
+    g_autoptr(VsTestResponse) read = vs_http(d, "GET", "/vms/drain", NULL);
+    double within = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    assert_int_equal(accepted, 31); /* and the delete under way: 32 */
+    assert_int_equal(json_array_size(listed->json), 31); /* the 429 made no task */
+    assert_int_equal(read->status, 200);
+    assert_true(within < 3.5); /* all while the delete was held */
+    pthread_join(thread, NULL);
+    assert_int_equal(call.status, 204);
+    for (guint i = 0; i < tasks->len; i++) {
+        json_t *task = vs_wait_task(d, g_ptr_array_index(tasks, i), 30);
+        assert_string_equal(vs_json_str(task, "status"), "failed");
+        json_decref(task);
+    }
+    vs_test_daemon_free(d);
+}
+
 /* Runs the daemon with ARGS and a state directory it cannot make, and
  * fails unless it exits with CODE: 2 with MESSAGE on stderr for an option
  * refused (before it touches anything), or 1 with MESSAGE NULL for options
@@ -935,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_token_differs_per_state_dir),
         cmocka_unit_test(test_sigterm),
         cmocka_unit_test(test_sigterm_answers_requests),
+        cmocka_unit_test(test_queue_limit),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_one_daemon_per_state_dir),
         cmocka_unit_test(test_journal_own_files_only),

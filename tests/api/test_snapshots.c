@@ -422,6 +422,29 @@ static void test_default_name(void **state)
     assert_string_not_equal(names[0], names[1]);
     assert_string_not_equal(names[1], names[2]);
     assert_string_not_equal(names[0], names[2]);
+    /* snap-YYYYMMDD-HHMMSS of the local time, with -2, -3… when a name of
+     * that second is taken: of two made in the same second, the later has
+     * the higher suffix (none counting as 1). */
+    g_autoptr(GRegex) form = g_regex_new("^snap-(\\d{8}-\\d{6})(?:-([2-9]))?$", 0, 0, NULL);
+    g_autoptr(GDateTime) now = g_date_time_new_now_local();
+    g_autofree char *today = g_date_time_format(now, "snap-%Y%m%d-");
+    char *stamp[3] = {0};
+    int nth[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        g_autoptr(GMatchInfo) m = NULL;
+        if (!g_regex_match(form, names[i], 0, &m))
+            fail_msg("default name '%s' is not snap-YYYYMMDD-HHMMSS[-N]", names[i]);
+        stamp[i] = g_match_info_fetch(m, 1);
+        g_autofree char *n = g_match_info_fetch(m, 2);
+        nth[i] = n && *n ? (int)g_ascii_strtoll(n, NULL, 10) : 1;
+        assert_true(g_str_has_prefix(names[i], today)); /* local time (not run across midnight) */
+        for (int j = 0; j < i; j++)
+            if (strcmp(stamp[i], stamp[j]) == 0)
+                assert_true(nth[i] > nth[j]);
+    }
+    print_message("default names: %s, %s, %s\n", names[0], names[1], names[2]);
+    for (int i = 0; i < 3; i++)
+        g_free(stamp[i]);
     assert_parent("s-def", names[1], names[0]);
     assert_parent("s-def", names[2], names[1]);
     json_t *third = api_get_snap("s-def", names[2]);

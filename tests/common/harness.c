@@ -86,7 +86,8 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
     /* Wait until it listens and answers (the embedded driver probes QEMU at
      * first start). */
     d->port = 0;
-    for (int i = 0; i < 1200; i++) {
+    bool answered = false;
+    for (int i = 0; i < 1200 && !answered; i++) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             d->pid = 0;
@@ -101,10 +102,13 @@ static void spawn(VsTestDaemon *d, const char *const *extra)
         }
         g_autoptr(VsTestResponse) r =
             d->port ? vs_http_raw(d, "GET", "/tasks", NULL, 0, NULL) : NULL;
-        if (r && r->status > 0)
-            break;
-        g_usleep(100000);
+        answered = r && r->status > 0;
+        if (!answered)
+            g_usleep(100000);
     }
+    if (!answered) /* else every later request would get status 0, as from a dead daemon */
+        die("virtsnapd did not answer within 120 s (port %d); its log is %s", d->port,
+            d->log_path);
     g_autofree char *token_path = g_build_filename(d->state_dir, "token", NULL);
     g_free(d->token);
     d->token = NULL;

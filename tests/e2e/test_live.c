@@ -297,8 +297,13 @@ static bool take_watched(const char *name, const char *live, bool allow_409, lon
     if (r->status != 202) {
         watch_stop(w);
         watch_free(w);
-        if (r->status == 409 && allow_409) {
-            *refusal = g_strdup(vs_json_str(r->json, "reason"));
+        const char *reason = r->json ? vs_json_str(r->json, "reason") : NULL;
+        /* Only a refusal for what this host or its QEMU lacks: any other
+         * 409 is a fault, KVM or not. */
+        bool host_lacks = reason && (strstr(reason, "cannot take a live snapshot on this host") ||
+                                     strstr(reason, "lacks the background-snapshot"));
+        if (r->status == 409 && allow_409 && host_lacks) {
+            *refusal = g_strdup(reason);
             return false;
         }
         fail_msg("snapshot '%s' (live: %s): expected 202, got %ld: %s", name, live, r->status,
