@@ -577,6 +577,13 @@ static VsJournalOutcome recover_snapshot_delete(virDomainPtr dom, GKeyFile *kf)
     g_autofree char *ram = g_key_file_get_string(kf, "op", "ram", NULL);
     if (!tag)
         return VS_JOURNAL_DONE;
+    /* A record names only a memory file of virtsnapd's: any other is left
+     * alone, as remove_files does. */
+    g_autofree char *live = g_build_filename(vs_hv_state_dir(), "live", NULL);
+    if (ram && !vs_path_is_inside(ram, live)) {
+        vs_warn("recovery: %s is not among virtsnapd's files; left as it is", ram);
+        g_clear_pointer(&ram, g_free);
+    }
     g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, tag, 0);
     if (snap)
         return VS_JOURNAL_UNDONE;

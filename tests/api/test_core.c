@@ -961,6 +961,25 @@ static void test_journal_own_files_only(void **state)
     assert_true(g_file_get_contents(d->log_path, &log, NULL, NULL));
     g_autofree char *said = g_strdup_printf("%s is not among virtsnapd's files", victim);
     assert_non_null(strstr(log, said));
+    /* Nor a live snapshot delete's record naming another memory file. */
+    g_autoptr(VsTestResponse) vm = vs_http(d, "GET", "/vms/test", NULL);
+    assert_int_equal(vm->status, 200);
+    g_autofree char *snapdelete = g_strdup_printf(
+        "[op]\nkind=snapdelete\nuuid=%s\ntag=gone\nram=%s\n", vs_json_str(vm->json, "uuid"),
+        victim);
+    vs_test_daemon_term(d);
+    g_autofree char *path2 = g_build_filename(d->state_dir, "journal", "snapdelete-planted.op", NULL);
+    assert_true(g_file_set_contents(path2, snapdelete, -1, NULL));
+    gsize log_from = strlen(log);
+    vs_test_daemon_restart(d);
+    g_autoptr(VsTestResponse) again = vs_http(d, "GET", "/vms", NULL);
+    assert_int_equal(again->status, 200);
+    assert_true(g_file_test(victim, G_FILE_TEST_EXISTS));
+    assert_false(g_file_test(path2, G_FILE_TEST_EXISTS));
+    g_autofree char *log2 = NULL;
+    assert_true(g_file_get_contents(d->log_path, &log2, NULL, NULL));
+    assert_true(strlen(log2) >= log_from);
+    assert_non_null(strstr(log2 + log_from, said));
     vs_test_daemon_term(d);
     /* a state directory open to other users' writes is refused */
     assert_int_equal(chmod(d->state_dir, 0777), 0);
