@@ -227,7 +227,9 @@ static bool copy_files(VsTask *task, VsJournal *journal, GPtrArray *plan, GPtrAr
         progress.current_size = stat(c->src, &st) == 0 ? (guint64)st.st_size : 0;
         vs_task_set_message(task, g_str_has_suffix(c->dst, ".ram") ? "copying snapshot memory"
                                                                      : "copying disks");
-        if (!vs_image_copy(c->src, c->dst, on_copy_progress, &progress, error))
+        bool ram = g_str_has_suffix(c->dst, ".ram");
+        if (!vs_image_copy(c->src, c->dst, on_copy_progress, &progress, error) ||
+            (!ram && !vs_image_keep_backing(c->src, c->dst, error)))
             return false;
         progress.done += progress.current_size;
     }

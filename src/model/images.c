@@ -182,6 +182,24 @@ bool vs_image_create(const char *path, guint64 size_gib, const char *backing, GE
     return true;
 }
 
+bool vs_image_keep_backing(const char *src, const char *copy, GError **error)
+{
+    VsImageRefs refs = {0};
+    vs_image_refs(src, &refs);
+    bool ok = true;
+    if (refs.backing && *refs.backing && !g_path_is_absolute(refs.backing)) {
+        g_autofree char *dir = g_path_get_dirname(src);
+        g_autofree char *absolute = g_build_filename(dir, refs.backing, NULL);
+        const char *format = refs.backing_format ? refs.backing_format
+                                                 : vs_image_detect_format(absolute);
+        const char *argv[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
+                              "-F", format, copy, NULL};
+        ok = vs_image_qemu_img(argv, NULL, error);
+    }
+    vs_image_refs_clear(&refs);
+    return ok;
+}
+
 bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gpointer data,
                    GError **error)
 {

@@ -25,6 +25,13 @@ typedef void (*VsCopyProgress)(int percent, gpointer data);
 bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gpointer data,
                    GError **error);
 
+/* COPY, a byte-for-byte copy of the qcow2 image SRC in another directory,
+ * finds the backing file SRC names: a name relative to SRC's directory is
+ * made absolute in COPY's header (qemu-img rebase -u: the header only).
+ * True, doing nothing, for an image without a backing file or with an
+ * absolute name. */
+bool vs_image_keep_backing(const char *src, const char *copy, GError **error);
+
 /* "qcow2" when the file starts with the qcow2 magic, else "raw". */
 const char *vs_image_detect_format(const char *path);
 /* The format PATH is in when it is neither raw nor qcow2 but one QEMU

@@ -393,8 +393,12 @@ static void test_clone_swapped_disk(void **state)
     g_autofree char *old_disk = vs_guest_vm_image(e2e.d, "swapped");
     vs_guest_snapshot(e2e.d, "swapped", "before-swap");
 
+    /* the new disk, as another tool might make it, names its backing file
+     * relative to its own directory */
     g_autofree char *new_disk = g_build_filename(e2e.workdir, "swapped-new.qcow2", NULL);
-    const char *mkimg[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", e2e.guest,
+    g_autofree char *guest_name = g_path_get_basename(e2e.guest);
+    assert_true(g_str_has_prefix(e2e.guest, e2e.workdir)); /* the same directory */
+    const char *mkimg[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", guest_name,
                            "-F", "qcow2", new_disk, NULL};
     g_autofree char *out = NULL;
     if (vs_run(mkimg, &out) != 0)
@@ -430,6 +434,22 @@ static void test_clone_swapped_disk(void **state)
     json_t *done = vs_guest_task_ok(e2e.d, again, 120);
     json_decref(done);
     assert_true(vs_guest_vm_exists(e2e.d, "swapped-clone"));
+    /* The clone's copy, in STATE/images, still finds that backing file: its
+     * header names it absolutely now (before, "guest.qcow2" next to the
+     * copy: missing, the clone could not start). */
+    g_autofree char *clone_disk = vs_guest_vm_image(e2e.d, "swapped-clone");
+    const char *chain[] = {"qemu-img", "info", "-U", "--backing-chain", clone_disk, NULL};
+    g_autofree char *info = NULL;
+    if (vs_run(chain, &info) != 0)
+        fail_msg("the clone's disk does not open with its backing chain: %s", info);
+    g_autofree char *backing_line = g_strdup_printf("backing file: %s", e2e.guest);
+    assert_non_null(strstr(info, backing_line));
+    vs_guest_vm_action(e2e.d, "swapped-clone", "start", "running");
+    json_t *clone_vm = vs_guest_vm_get(e2e.d, "swapped-clone");
+    g_autofree char *clone_serial = g_strdup(vs_json_str(clone_vm, "serial_log"));
+    json_decref(clone_vm);
+    vs_guest_wait_count(clone_serial, 0, 3, 60); /* it boots from the guest */
+    vs_guest_vm_action(e2e.d, "swapped-clone", "poweroff", "shutoff");
     g_autoptr(VsTestResponse) del_clone =
         vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/swapped-clone");
     g_autoptr(VsTestResponse) del_vm = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/swapped");
