@@ -548,6 +548,14 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
                                        GKeyFile *kf)
 {
     bool keep_disks = g_key_file_get_boolean(kf, "op", "keep_disks", NULL);
+    /* A delete whose client was told to look and try again (files_only,
+     * vs_journal_settle) is never replayed on a VM that is there: only
+     * its files go, once libvirt says it is gone (it was deleted after
+     * all), so that they are not left behind with no VM to delete. */
+    if (dom && g_key_file_get_boolean(kf, "op", "files_only", NULL)) {
+        vs_info("VM %s is still there after its delete broke off: left as it is", uuid);
+        return VS_JOURNAL_UNDONE;
+    }
     if (dom) {
         /* Not known whether it is persistent (the connection broke): not
          * taken as transient, whose metadata would go before its power-off. */
@@ -633,15 +641,17 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, const char *path, g
  * settled, is held pending (the VM's changes wait for it) rather than
  * dropped: a create and a rename, whose replay is safe and which a later
  * change could spoil (a rename's tree), a clone, whose half-made VM was
- * never handed over (its changes wait too), and a VM create, whose disk
- * stays until libvirt says whether it has the VM. A revert or delete is not
- * replayed: its client is told to look and try again. Records found at
- * start are all held pending (vs_journal_recover): nothing ran since. */
+ * never handed over (its changes wait too), a VM create, whose disk
+ * stays until libvirt says whether it has the VM, and a VM delete, kept
+ * for its files only (removed once libvirt says the VM is gone; a VM still
+ * there is left as it is). A revert or delete is not replayed: its client
+ * is told to look and try again. Records found at start are all held
+ * pending (vs_journal_recover): nothing ran since. */
 static bool pends(GKeyFile *kf)
 {
     g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
     return !g_strcmp0(kind, "snapshot") || !g_strcmp0(kind, "rename") ||
-           !g_strcmp0(kind, "clone") || !g_strcmp0(kind, "create");
+           !g_strcmp0(kind, "clone") || !g_strcmp0(kind, "create") || !g_strcmp0(kind, "delete");
 }
 
 int vs_journal_recover(void)
@@ -733,8 +743,24 @@ VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **err
      * revert, delete or clone replayed on a VM used since could undo work,
      * so the client is told to look and try again. */
     bool keep = pends((*j)->kf);
+    g_autofree char *kind = g_key_file_get_string((*j)->kf, "op", "kind", NULL);
+    bool delete = g_strcmp0(kind, "delete") == 0;
+    if (outcome == VS_JOURNAL_UNSETTLED && delete) {
+        /* Kept for its files only (recover_delete): the client decides. */
+        g_key_file_set_boolean((*j)->kf, "op", "files_only", TRUE);
+        g_autoptr(GError) unsaved = NULL;
+        keep = vs_journal_commit(*j, &unsaved);
+        if (!keep)
+            vs_warn("%s: cannot keep its record (%s): its files stay if it was done", what,
+                    unsaved->message);
+    }
     if (outcome == VS_JOURNAL_DONE) {
         g_clear_error(error);
+    } else if (outcome == VS_JOURNAL_UNSETTLED && keep && delete) {
+        pend(g_steal_pointer(j));
+        g_prefix_error(error, "%s: not known whether it was done (libvirt did not answer in "
+                              "time); look at the VM and try again (if it was done, its files "
+                              "are removed once libvirt answers): ", what);
     } else if (outcome == VS_JOURNAL_UNSETTLED && keep) {
         pend(g_steal_pointer(j));
         g_prefix_error(error, "%s: not known whether it was done (settled as soon as libvirt "

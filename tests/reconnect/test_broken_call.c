@@ -437,6 +437,66 @@ static void test_delete_cut(void **state)
 }
 
 
+/* A delete cut off (CUT of the undefine) while libvirtd seems away longer
+ * than virtsnapd waits (3 s): 503, look at the VM and try again. Once
+ * libvirtd answers, the background settler (1 s rounds) removes the
+ * images if the VM turned out deleted (before: they stayed for good, the
+ * VM gone and a retry 404), and leaves a VM that is still there as it is,
+ * snapshots and images, for the client to delete again. */
+static void delete_cut_and_away(const char *vm, VsCut cut, bool deleted)
+{
+    g_setenv("VIRTSNAP_SETTLE_WAIT", "3", TRUE);
+    g_setenv("VIRTSNAP_SETTLE_RETRY", "1", TRUE);
+    vs_test_daemon_restart(t.d);
+    g_unsetenv("VIRTSNAP_SETTLE_WAIT");
+    g_unsetenv("VIRTSNAP_SETTLE_RETRY");
+    g_autofree char *images = g_build_filename(t.d->state_dir, "images", NULL);
+    int before = vs_dir_count(images);
+    g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", vm);
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", body);
+    assert_int_equal(made->status, 201);
+    int with_vm = vs_dir_count(images);
+    assert_true(with_vm > before);
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *name = g_strdup_printf("s%d", i);
+        g_autofree char *status = vs_take_snapshot(t.d, vm, name, NULL);
+        assert_string_equal(status, "finished");
+    }
+    vs_relay_hold_after_cut(true);
+    /* libvirt's test driver refuses the first undefine (its NVRAM and
+     * checkpoint flags) and takes the second, basic one */
+    vs_relay_arm_nth(cut, VS_PROC_UNDEFINE_FLAGS, 2);
+    g_autofree char *path = g_strdup_printf("/vms/%s", vm);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "DELETE", path, NULL);
+    if (r->status != 503 || !strstr(r->body, "look at the VM and try again"))
+        fail_msg("DELETE %s: %ld %s", path, r->status, r->body);
+    assert_int_equal(vs_dir_count(images), with_vm); /* not known yet: kept */
+    vs_relay_hold_after_cut(false);
+    g_autofree char *journal = g_build_filename(t.d->state_dir, "journal", NULL);
+    for (int i = 0; i < 150 && vs_dir_count(journal) > 0; i++)
+        g_usleep(100000);
+    assert_journal_empty();
+    g_autoptr(VsTestResponse) now = vs_http(t.d, "GET", path, NULL);
+    if (deleted) {
+        assert_int_equal(now->status, 404);
+        assert_int_equal(vs_dir_count(images), before);
+    } else {
+        assert_int_equal(now->status, 200);
+        assert_int_equal(snapshot_count(vm), 2);
+        assert_int_equal(vs_dir_count(images), with_vm);
+        g_autoptr(VsTestResponse) again = vs_http(t.d, "DELETE", path, NULL);
+        assert_int_equal(again->status, 204);
+        assert_int_equal(vs_dir_count(images), before);
+    }
+}
+
+static void test_delete_cut_and_away(void **state)
+{
+    (void)state;
+    delete_cut_and_away("del-away-late", VS_CUT_AFTER_REPLY, true);
+    delete_cut_and_away("del-away-early", VS_CUT_BEFORE, false);
+}
+
 /* A VM with three snapshots renamed from FROM to TO while the relay cuts
  * the NTH call of PROC (before libvirtd sees it): answers WANT_STATUS, the
  * VM under the name it then has, with its whole tree and current snapshot. */
@@ -775,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_cut_and_away_restart),
         cmocka_unit_test(test_cut_and_name_taken),
         cmocka_unit_test(test_delete_cut),
+        cmocka_unit_test(test_delete_cut_and_away),
         cmocka_unit_test(test_rename_cut),
         cmocka_unit_test(test_clone_cut),
         cmocka_unit_test(test_gone_while_away),
