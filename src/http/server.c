@@ -527,6 +527,13 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
     return answer(conn, &api, allow, challenge);
 }
 
+/* TEXT as one word of a log line (vs_log_word), or NULL when it is one
+ * already (no copy for the common case, on every request). */
+static char *logged_word(const char *text)
+{
+    return strpbrk(text, " '\"") ? vs_log_word(text) : NULL;
+}
+
 /* After the answer was sent (on_completed): the log line's write is not in
  * the client's wait (a system call of 20-70 µs on this machine, on every
  * request). The time is until the answer was sent. */
@@ -534,12 +541,13 @@ static void log_request(const RequestState *st, enum MHD_RequestTerminationCode 
 {
     /* who (the principal the credentials proved, if any) and from where:
      * an audit of who deleted or reverted what, each field one word */
-    g_autofree char *method = vs_log_word(st->method);
-    g_autofree char *url = vs_log_word(st->url);
-    g_autofree char *principal = st->principal ? vs_log_word(st->principal) : NULL;
-    vs_info("%s %s %d %.1fms%s%s from %s%s", method, url, st->status,
-            (double)(g_get_monotonic_time() - st->started) / 1000.0,
-            principal ? " by " : "", principal ? principal : "", st->peer,
+    g_autofree char *method = logged_word(st->method);
+    g_autofree char *url = logged_word(st->url);
+    g_autofree char *principal = st->principal ? logged_word(st->principal) : NULL;
+    vs_info("%s %s %d %.1fms%s%s from %s%s", method ? method : st->method, url ? url : st->url,
+            st->status, (double)(g_get_monotonic_time() - st->started) / 1000.0,
+            st->principal ? " by " : "",
+            principal ? principal : st->principal ? st->principal : "", st->peer,
             code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (answer not delivered)");
 }
 
