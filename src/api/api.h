@@ -60,6 +60,20 @@ void vs_api_json_array_add(GString *text, json_t *item);
 /* Answers 202 with the task and Location: /tasks/<id>. */
 void vs_api_task_accepted(VsApiResponse *resp, const char *task_id);
 
+/* The bodies the routes take (vs_api_check_body's FIELDS; also what the
+ * fuzz harness checks it against): login; VM create, change and clone;
+ * snapshot create (all three) and change (the first two). */
+#define VS_API_N_LOGIN_FIELDS 2
+#define VS_API_N_VM_CREATE_FIELDS 6
+#define VS_API_N_VM_UPDATE_FIELDS 4
+#define VS_API_N_VM_CLONE_FIELDS 1
+#define VS_API_N_SNAPSHOT_FIELDS 3
+extern const VsField vs_api_login_fields[VS_API_N_LOGIN_FIELDS];
+extern const VsField vs_api_vm_create_fields[VS_API_N_VM_CREATE_FIELDS];
+extern const VsField vs_api_vm_update_fields[VS_API_N_VM_UPDATE_FIELDS];
+extern const VsField vs_api_vm_clone_fields[VS_API_N_VM_CLONE_FIELDS];
+extern const VsField vs_api_snapshot_fields[VS_API_N_SNAPSHOT_FIELDS];
+
 /* Checks the body against FIELDS: unknown fields, wrong types and missing
  * required fields answer 400 and return false. A NULL body passes when no
  * field is required. */

@@ -7,12 +7,13 @@
 
 #include <string.h>
 
+const VsField vs_api_login_fields[VS_API_N_LOGIN_FIELDS] = {{"username", VS_FIELD_STRING, true},
+                                                           {"password", VS_FIELD_STRING, true}};
+
 void vs_api_login(const VsApiRequest *req, VsApiResponse *resp)
 {
-    static const VsField fields[] = {{"username", VS_FIELD_STRING, true},
-                                     {"password", VS_FIELD_STRING, true}};
     if (!vs_api_check_query(req, resp, NULL) ||
-        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)))
+        !vs_api_check_body(req, resp, vs_api_login_fields, VS_API_N_LOGIN_FIELDS))
         return;
     const char *user = json_string_value(json_object_get(req->body, "username"));
     const char *password = json_string_value(json_object_get(req->body, "password"));

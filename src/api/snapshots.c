@@ -54,10 +54,11 @@ static bool check_description(VsApiResponse *resp, const char *description)
 }
 
 /* The optional {"name", "description"} body of create (which also takes
- * FIELDS[2], "live") and update. */
-static const VsField name_description_live[] = {{"name", VS_FIELD_STRING, false},
-                                                {"description", VS_FIELD_STRING, false},
-                                                {"live", VS_FIELD_BOOL, false}};
+ * the third, "live") and update. */
+const VsField vs_api_snapshot_fields[VS_API_N_SNAPSHOT_FIELDS] = {
+    {"name", VS_FIELD_STRING, false},
+    {"description", VS_FIELD_STRING, false},
+    {"live", VS_FIELD_BOOL, false}};
 
 static bool read_name_description(const VsApiRequest *req, VsApiResponse *resp, size_t n_fields,
                                   const char **name, const char **description)
@@ -65,7 +66,7 @@ static bool read_name_description(const VsApiRequest *req, VsApiResponse *resp, 
     *name = string_field(req, "name");
     *description = string_field(req, "description");
     return vs_api_check_query(req, resp, NULL) &&
-           vs_api_check_body(req, resp, name_description_live, n_fields) &&
+           vs_api_check_body(req, resp, vs_api_snapshot_fields, n_fields) &&
            (!*name || vs_api_check_name(resp, "snapshot", *name)) &&
            check_description(resp, *description);
 }

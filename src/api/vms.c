@@ -87,17 +87,20 @@ static void answer_vm(VsApiResponse *resp, int status, VsVm *vm, GError *error)
         vs_api_gerror(resp, error);
 }
 
+const VsField vs_api_vm_create_fields[VS_API_N_VM_CREATE_FIELDS] = {
+    {"name", VS_FIELD_STRING, true}, {"memory", VS_FIELD_INT, false},
+    {"cpus", VS_FIELD_INT, false},   {"disk", VS_FIELD_INT, false},
+    {"image", VS_FIELD_STRING, false}, {"hugepages", VS_FIELD_BOOL, false}};
+const VsField vs_api_vm_update_fields[VS_API_N_VM_UPDATE_FIELDS] = {
+    {"name", VS_FIELD_STRING, false}, {"memory", VS_FIELD_INT, false},
+    {"cpus", VS_FIELD_INT, false}, {"hugepages", VS_FIELD_BOOL, false}};
+const VsField vs_api_vm_clone_fields[VS_API_N_VM_CLONE_FIELDS] = {{"name", VS_FIELD_STRING, false}};
+
 void vs_api_vms_create(const VsApiRequest *req, VsApiResponse *resp)
 {
-    static const VsField fields[] = {{"name", VS_FIELD_STRING, true},
-                                     {"memory", VS_FIELD_INT, false},
-                                     {"cpus", VS_FIELD_INT, false},
-                                     {"disk", VS_FIELD_INT, false},
-                                     {"image", VS_FIELD_STRING, false},
-                                     {"hugepages", VS_FIELD_BOOL, false}};
     guint64 memory, cpus, disk;
     if (!vs_api_check_query(req, resp, NULL) ||
-        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
+        !vs_api_check_body(req, resp, vs_api_vm_create_fields, VS_API_N_VM_CREATE_FIELDS) ||
         !vs_api_check_name(resp, "VM", string_field(req, "name")) ||
         !range_field(req, resp, "memory", VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB, &memory) ||
         !range_field(req, resp, "cpus", 1, VS_VM_MAX_CPUS, &cpus) ||
@@ -127,14 +130,10 @@ void vs_api_vm_get(const VsApiRequest *req, VsApiResponse *resp)
 
 void vs_api_vm_update(const VsApiRequest *req, VsApiResponse *resp)
 {
-    static const VsField fields[] = {{"name", VS_FIELD_STRING, false},
-                                     {"memory", VS_FIELD_INT, false},
-                                     {"cpus", VS_FIELD_INT, false},
-                                     {"hugepages", VS_FIELD_BOOL, false}};
     guint64 memory, cpus;
     const char *name = string_field(req, "name");
     if (!vs_api_check_query(req, resp, NULL) ||
-        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
+        !vs_api_check_body(req, resp, vs_api_vm_update_fields, VS_API_N_VM_UPDATE_FIELDS) ||
         (name && !vs_api_check_name(resp, "VM", name)) ||
         !range_field(req, resp, "memory", VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB, &memory) ||
         !range_field(req, resp, "cpus", 1, VS_VM_MAX_CPUS, &cpus))
@@ -187,10 +186,9 @@ void vs_api_vm_resume(const VsApiRequest *req, VsApiResponse *resp) { act(req, r
 
 void vs_api_vm_clone(const VsApiRequest *req, VsApiResponse *resp)
 {
-    static const VsField fields[] = {{"name", VS_FIELD_STRING, false}};
     const char *name = string_field(req, "name");
     if (!vs_api_check_query(req, resp, NULL) ||
-        !vs_api_check_body(req, resp, fields, G_N_ELEMENTS(fields)) ||
+        !vs_api_check_body(req, resp, vs_api_vm_clone_fields, VS_API_N_VM_CLONE_FIELDS) ||
         (name && !vs_api_check_name(resp, "VM", name)))
         return;
     g_autoptr(GError) error = NULL;

@@ -17,32 +17,20 @@
 #include "fuzz.h"
 #include "util/names.h"
 
-/* The field tables of src/api (login, VM create/update/clone, snapshot
- * create/update, and the routes that take no body). */
-static const VsField login_fields[] = {{"username", VS_FIELD_STRING, true},
-                                       {"password", VS_FIELD_STRING, true}};
-static const VsField vm_create_fields[] = {{"name", VS_FIELD_STRING, true},
-                                           {"memory", VS_FIELD_INT, false},
-                                           {"cpus", VS_FIELD_INT, false},
-                                           {"disk", VS_FIELD_INT, false},
-                                           {"image", VS_FIELD_STRING, false}};
-static const VsField vm_update_fields[] = {{"name", VS_FIELD_STRING, false},
-                                           {"memory", VS_FIELD_INT, false},
-                                           {"cpus", VS_FIELD_INT, false}};
-static const VsField clone_fields[] = {{"name", VS_FIELD_STRING, false}};
-static const VsField snapshot_fields[] = {{"name", VS_FIELD_STRING, false},
-                                          {"description", VS_FIELD_STRING, false}};
+/* The field tables of src/api itself (login, VM create/update/clone,
+ * snapshot create and update), and one with a required bool. */
 static const VsField bool_fields[] = {{"flag", VS_FIELD_BOOL, true}};
 
 static const struct {
     const VsField *fields;
     size_t n;
 } tables[] = {
-    {login_fields, G_N_ELEMENTS(login_fields)},
-    {vm_create_fields, G_N_ELEMENTS(vm_create_fields)},
-    {vm_update_fields, G_N_ELEMENTS(vm_update_fields)},
-    {clone_fields, G_N_ELEMENTS(clone_fields)},
-    {snapshot_fields, G_N_ELEMENTS(snapshot_fields)},
+    {vs_api_login_fields, VS_API_N_LOGIN_FIELDS},
+    {vs_api_vm_create_fields, VS_API_N_VM_CREATE_FIELDS},
+    {vs_api_vm_update_fields, VS_API_N_VM_UPDATE_FIELDS},
+    {vs_api_vm_clone_fields, VS_API_N_VM_CLONE_FIELDS},
+    {vs_api_snapshot_fields, VS_API_N_SNAPSHOT_FIELDS},
+    {vs_api_snapshot_fields, VS_API_N_SNAPSHOT_FIELDS - 1},
     {bool_fields, G_N_ELEMENTS(bool_fields)},
     {NULL, 0},
 };
@@ -103,7 +91,7 @@ static void check_body(json_t *body)
             FUZZ_ASSERT(resp.status == 0 && resp.body == NULL);
             /* what the handlers do next with a name field */
             const char *name = json_string_value(json_object_get(body, "name"));
-            if (name && tables[t].fields != login_fields) {
+            if (name && tables[t].fields != vs_api_login_fields) {
                 VsApiResponse r2 = {0};
                 bool valid = vs_api_check_name(&r2, "VM", name);
                 FUZZ_ASSERT(valid == vs_name_valid(name, NULL));
