@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <shadow.h>
+#include <stdio.h>
 #include <string.h>
 
 #define FAILURE_MEMORY_US (15 * 60 * G_USEC_PER_SEC)
@@ -51,6 +52,7 @@ typedef struct {
     gint64 created;   /* monotonic µs of the login */
     gint64 last_used; /* monotonic µs */
     gint64 checked;   /* monotonic µs of the last account check */
+    bool locked;      /* its password was locked (shadow) at the login already */
 } Session;
 
 /* One user's login attempts run one after another, each after the delay
@@ -226,23 +228,34 @@ bool vs_auth_hash_locked(const char *hash)
     return hash && (hash[0] == '!' || hash[0] == '*');
 }
 
-/* Whether USER's password was locked (passwd -l, usermod -L) or taken
- * away since: pam_unix's account check looks at the expiry dates only, and
- * a session's one proof was that password. An account without a shadow
- * entry (a directory's) is left to PAM. */
+/* Whether USER's shadow password is locked (passwd -l, usermod -L) or none
+ * ("*"): one locked since a session's login ends it, as pam_unix's account
+ * check looks at the expiry dates only and the session's one proof was
+ * that password. (One locked at the login already was not what PAM asked
+ * about: pam_sss, say.) An account /etc/shadow does not hold (a
+ * directory's) is left to PAM. */
 static bool password_locked(const char *user)
 {
+    /* $VIRTSNAP_SHADOW: another file in /etc/shadow's form, for tests */
+    const char *path = g_getenv("VIRTSNAP_SHADOW");
+    FILE *file = fopen(path ? path : "/etc/shadow", "re");
+    if (!file)
+        return false;
     struct spwd sp, *found = NULL;
     char buf[4096];
-    return getspnam_r(user, &sp, buf, sizeof buf, &found) == 0 && found &&
-           vs_auth_hash_locked(found->sp_pwdp);
+    bool locked = false;
+    while (fgetspent_r(file, &sp, buf, sizeof buf, &found) == 0 && found)
+        if (strcmp(found->sp_namp, user) == 0) {
+            locked = vs_auth_hash_locked(found->sp_pwdp);
+            break;
+        }
+    fclose(file);
+    return locked;
 }
 
 static VsAccountCheck account_check(const char *user, const char *peer)
 {
     VsAccountCheck pam = vs_pam_account_check(auth.pam_service, user, peer);
-    if (pam == VS_ACCOUNT_VALID && password_locked(user))
-        return VS_ACCOUNT_REFUSED;
     return pam != VS_ACCOUNT_VALID ? pam : user_allowed(user, auth.login_group);
 }
 
@@ -255,7 +268,7 @@ static char *session_user(const char *id, const char *key)
 {
     char *user = NULL;
     g_autofree char *peer = NULL;
-    bool recheck = false;
+    bool recheck = false, was_locked = false;
     gint64 now = g_get_monotonic_time();
     g_mutex_lock(&auth.lock);
     Session *s = g_hash_table_lookup(auth.sessions, id);
@@ -272,18 +285,26 @@ static char *session_user(const char *id, const char *key)
         if (recheck) {
             s->checked = now; /* one check at a time, not one per request */
             peer = g_strdup(s->peer);
+            was_locked = s->locked;
         }
     }
     g_mutex_unlock(&auth.lock);
-    VsAccountCheck check = recheck ? account_check(user, peer) : VS_ACCOUNT_VALID;
+    bool locked_since = recheck && !was_locked && password_locked(user);
+    VsAccountCheck check = locked_since ? VS_ACCOUNT_REFUSED
+                           : recheck    ? account_check(user, peer)
+                                        : VS_ACCOUNT_VALID;
     g_autofree char *logged = check != VS_ACCOUNT_VALID ? vs_log_word(user) : NULL;
     if (check == VS_ACCOUNT_UNKNOWN)
         vs_warn("could not check the account of user '%s' again (PAM or NSS did not answer); "
                 "its session goes on", logged);
-    if (check == VS_ACCOUNT_REFUSED) {
+    if (check == VS_ACCOUNT_REFUSED && locked_since)
+        vs_warn("ended the session of user '%s': its password was locked since the login "
+                "(passwd -l, usermod -L)", logged);
+    else if (check == VS_ACCOUNT_REFUSED)
         vs_warn("ended the session of user '%s': the account may no longer log in (PAM's "
                 "account check, or not root and not in group '%s')",
                 logged, auth.login_group);
+    if (check == VS_ACCOUNT_REFUSED) {
         end_session(id);
         g_clear_pointer(&user, g_free);
     }
@@ -516,11 +537,13 @@ static bool pam_check(const char *user, const char *password, const char *peer)
 }
 
 /* Waits about as long as PAM takes to refuse a password (0.75 to 1.25
- * times the average, as libpam spreads its own failure delay). */
+ * times the average, as libpam spreads its own failure delay), 5 s at
+ * most (a PAM that times out on a directory must not hold a check's slot
+ * longer). */
 static void wait_like_pam_refusal(void)
 {
     g_mutex_lock(&auth.lock);
-    gint64 average = auth.pam_refusal_us;
+    gint64 average = MIN(auth.pam_refusal_us, 5 * G_USEC_PER_SEC);
     g_mutex_unlock(&auth.lock);
     g_usleep((gulong)g_random_int_range((gint32)(average * 3 / 4), (gint32)(average * 5 / 4) + 1));
 }
@@ -543,12 +566,17 @@ static bool check_in_turn(const char *user, const char *password, const char *di
         return false;
     }
     bool known = digest && is_remembered(digest);
-    bool may = known || vs_auth_user_allowed(user, auth.login_group);
+    VsAccountCheck group = known ? VS_ACCOUNT_VALID : user_allowed(user, auth.login_group);
+    bool may = group == VS_ACCOUNT_VALID;
     bool allowed = known || (may && pam_check(user, password, peer));
     if (!may)
         wait_like_pam_refusal();
     throttle_leave(key, allowed);
-    if (!may)
+    if (group == VS_ACCOUNT_UNKNOWN)
+        vs_warn("refused login for user '%s' from %s: whether it is in group '%s' cannot be "
+                "told (NSS did not answer; password not checked)", logged, peer ? peer : "?",
+                auth.login_group);
+    else if (!may)
         vs_warn("refused login for user '%s' from %s: not root and not in group '%s' "
                 "(password not checked)", logged, peer ? peer : "?", auth.login_group);
     else if (!allowed)
@@ -696,6 +724,7 @@ char *vs_auth_login(const char *user, const char *password, const char *peer, ch
     s->peer = peer && strcmp(peer, "?") != 0 ? g_strdup(peer) : NULL;
     *key = g_strdup(s->key);
     s->created = s->last_used = s->checked = g_get_monotonic_time();
+    s->locked = password_locked(user);
     g_mutex_lock(&auth.lock);
     sessions_prune(s->last_used);
     g_hash_table_insert(auth.sessions, g_strdup(id), s);

@@ -64,8 +64,8 @@ char *vs_auth_cookie_header(const char *id, bool secure);
 bool vs_auth_parse_basic(const char *header, char **user, char **password);
 char *vs_auth_parse_bearer(const char *header);
 /* The values of the cookies called NAME in a Cookie header, in order, at
- * most VS_MAX_SESSION_COOKIES of them (a browser sends one per path and
- * port-less host that set it); an empty list when none. */
+ * most VS_MAX_SESSION_COOKIES of them (a browser sends one for each
+ * (domain, path) that set one); an empty list when none. */
 #define VS_MAX_SESSION_COOKIES 8
 GStrv vs_auth_cookie_values(const char *cookie_header, const char *name);
 bool vs_auth_equal(const char *a, const char *b); /* constant time in the length of B */

@@ -408,12 +408,14 @@ static int admit(VsServer *srv, struct MHD_Connection *conn, const char *method,
         return api->status;
     }
     /* libmicrohttpd takes a request line's last space as the one before
-     * the version, so a target may hold spaces, which no client sends
-     * (they encode them as %20). */
-    if (strchr(url, ' ')) {
-        vs_api_error(api, 400, "the request target holds a space: encode it as %%20");
-        return api->status;
-    }
+     * the version, so a path may hold spaces (and control characters),
+     * which no client sends: they encode them (%20). */
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= ' ' || *p == 0x7f) {
+            vs_api_error(api, 400, "the request target holds a space or a control character: "
+                                   "encode it (%%20)");
+            return api->status;
+        }
     size_t n_routes;
     const VsRoute *routes = vs_api_routes(&n_routes);
     vs_route_match(routes, n_routes, method, url, &st->match);
@@ -531,7 +533,10 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
  * already (no copy for the common case, on every request). */
 static char *logged_word(const char *text)
 {
-    return strpbrk(text, " '\"") ? vs_log_word(text) : NULL;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || *p == '\'' || *p == '"')
+            return vs_log_word(text);
+    return NULL;
 }
 
 /* After the answer was sent (on_completed): the log line's write is not in

@@ -187,14 +187,20 @@ bool vs_image_keep_backing(const char *src, const char *copy, GError **error)
     VsImageRefs refs = {0};
     vs_image_refs(src, &refs);
     bool ok = true;
-    if (refs.backing && *refs.backing && !g_path_is_absolute(refs.backing)) {
+    /* A protocol name ("json:{…}", "nbd://…": a ':' before any '/') is not
+     * a file name and means the same from anywhere. */
+    const char *colon = refs.backing ? strchr(refs.backing, ':') : NULL;
+    const char *slash = refs.backing ? strchr(refs.backing, '/') : NULL;
+    bool protocol = colon && (!slash || colon < slash);
+    if (refs.backing && *refs.backing && !g_path_is_absolute(refs.backing) && !protocol) {
         g_autofree char *dir = g_path_get_dirname(src);
         g_autofree char *absolute = g_build_filename(dir, refs.backing, NULL);
-        const char *format = refs.backing_format ? refs.backing_format
-                                                 : vs_image_detect_format(absolute);
-        const char *argv[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
-                              "-F", format, copy, NULL};
-        ok = vs_image_qemu_img(argv, NULL, error);
+        /* the format as recorded, or none (QEMU probes it then, as before) */
+        const char *with_format[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
+                                     "-F", refs.backing_format, copy, NULL};
+        const char *without[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
+                                 copy, NULL};
+        ok = vs_image_qemu_img(refs.backing_format ? with_format : without, NULL, error);
     }
     vs_image_refs_clear(&refs);
     return ok;

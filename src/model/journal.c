@@ -99,7 +99,8 @@ bool vs_journal_commit(VsJournal *j, GError **error)
     gsize len = 0;
     g_autofree char *text = g_key_file_to_data(j->kf, &len, NULL);
     g_autofree char *kind = g_key_file_get_string(j->kf, "op", "kind", NULL);
-    bool durable = g_strcmp0(kind, "rename") == 0;
+    /* the only copy of a tree whose metadata goes: synced */
+    bool durable = g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0;
     GFileSetContentsFlags flags = G_FILE_SET_CONTENTS_CONSISTENT |
                                   (durable ? G_FILE_SET_CONTENTS_DURABLE
                                            : G_FILE_SET_CONTENTS_ONLY_EXISTING);
@@ -563,7 +564,7 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
         if (persistence < 0)
             return VS_JOURNAL_UNSETTLED;
         g_autoptr(GError) error = NULL;
-        if (!vs_snapshot_remove_domain(dom, persistence == 1, keep_disks, NULL, &error))
+        if (!vs_snapshot_remove_domain(dom, persistence == 1, keep_disks, NULL, NULL, &error))
             vs_warn("recovery: the delete of VM '%s' does not finish yet: %s",
                     virDomainGetName(dom), error->message);
         g_autoptr(virDomain) still = virDomainLookupByUUIDString(conn, uuid);
@@ -585,6 +586,11 @@ static VsJournalOutcome recover_snapshot_delete(virDomainPtr dom, GKeyFile *kf)
     g_autofree char *ram = g_key_file_get_string(kf, "op", "ram", NULL);
     if (!tag)
         return VS_JOURNAL_DONE;
+    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, tag, 0);
+    if (snap)
+        return VS_JOURNAL_UNDONE;
+    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT)
+        return VS_JOURNAL_UNSETTLED;
     /* A record names only a memory file of virtsnapd's: any other is left
      * alone, as remove_files does. */
     g_autofree char *live = g_build_filename(vs_hv_state_dir(), "live", NULL);
@@ -592,11 +598,6 @@ static VsJournalOutcome recover_snapshot_delete(virDomainPtr dom, GKeyFile *kf)
         vs_warn("recovery: %s is not among virtsnapd's files; left as it is", ram);
         g_clear_pointer(&ram, g_free);
     }
-    g_autoptr(virDomainSnapshot) snap = virDomainSnapshotLookupByName(dom, tag, 0);
-    if (snap)
-        return VS_JOURNAL_UNDONE;
-    if (virGetLastErrorCode() != VIR_ERR_NO_DOMAIN_SNAPSHOT)
-        return VS_JOURNAL_UNSETTLED;
     g_autoptr(GError) error = NULL;
     if (!vs_live_delete_contents(dom, tag, ram, &error)) {
         vs_error("recovery: snapshot '%s' of VM '%s' is deleted, but its contents stay as tag "
@@ -622,7 +623,9 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, const char *path, g
         return false; /* not "gone": libvirt could not answer */
     if (g_strcmp0(kind, "snapshot") == 0 && dom)
         return recover_snapshot(dom, uuid, kf, deadline) != VS_JOURNAL_UNSETTLED;
-    if (g_strcmp0(kind, "rename") == 0 && dom)
+    /* a transient VM's power-off that dropped the metadata (poweroff): the
+     * VM running still gets its tree back, as a rename's */
+    if ((g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0) && dom)
         return recover_rename(dom, kf, path) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "clone") == 0)
         return recover_clone(conn, kf) != VS_JOURNAL_UNSETTLED;
@@ -725,7 +728,7 @@ static VsJournalOutcome settle_once(VsJournal *j, gint64 deadline)
         return recover_revert(dom, j->kf);
     if (g_strcmp0(kind, "revert") == 0)
         return finish_revert(dom, j->kf, deadline);
-    if (g_strcmp0(kind, "rename") == 0)
+    if (g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0)
         return recover_rename(dom, j->kf, j->path);
     return VS_JOURNAL_UNSETTLED;
 }
@@ -739,9 +742,9 @@ VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **err
      * again (libvirtd still starting) is tried again until the deadline. */
     while ((outcome = settle_once(*j, deadline)) == VS_JOURNAL_UNSETTLED && may_wait(deadline))
         g_usleep(G_USEC_PER_SEC);
-    /* Kept only where replaying it later is safe and needed (pends): a
-     * revert, delete or clone replayed on a VM used since could undo work,
-     * so the client is told to look and try again. */
+    /* Kept only where settling it later is safe and needed (pends): a
+     * revert replayed on a VM used since could undo work, so its client is
+     * told to look and try again; a delete is kept for its files only. */
     bool keep = pends((*j)->kf);
     g_autofree char *kind = g_key_file_get_string((*j)->kf, "op", "kind", NULL);
     bool delete = g_strcmp0(kind, "delete") == 0;

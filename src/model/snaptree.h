@@ -5,6 +5,7 @@
  * libvirt no longer has. Knows nothing of HTTP. */
 #pragma once
 #include "hv.h"
+#include "journal.h"
 #include "rewrite.h"
 
 #include <glib.h>
@@ -23,11 +24,14 @@ bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error);
  * (KEEP_NVRAM: its UEFI variables stay); a transient one loses its
  * metadata, then is powered off (which ends it). libvirt may fail after
  * dropping metadata: what it dropped is then defined again, and *WHOLE
- * (if given) is false when that failed too (logged). False with ERROR
- * when DOM was not removed; broken off (vs_hv_broke_off), nothing is
- * defined again: the caller settles it. The caller holds the VM's lock. */
-bool vs_snapshot_remove_domain(virDomainPtr dom, bool persistent, bool keep_nvram, bool *whole,
-                               GError **error);
+ * (if given) is false when that failed too (logged). RECORD (a journal
+ * record begun by the caller, or NULL) gets the tree and is committed
+ * before anything is dropped, for crash recovery to define it again on a
+ * VM still there. False with ERROR when DOM was not removed; broken off
+ * (vs_hv_broke_off), nothing is defined again: the caller settles it.
+ * The caller holds the VM's lock. */
+bool vs_snapshot_remove_domain(virDomainPtr dom, bool persistent, bool keep_nvram,
+                               VsJournal *record, bool *whole, GError **error);
 
 /* A VM's whole snapshot tree as libvirt XML, parents first, with the current
  * snapshot's libvirt name; used to carry the tree across a VM rename (which

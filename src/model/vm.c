@@ -866,7 +866,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
      * of the tree again. The snapshots' contents stay inside the images
      * (deleted below unless kept). */
     bool restored = true;
-    ok = ok && vs_snapshot_remove_domain(dom, persistent, keep_disks, &restored, error);
+    ok = ok && vs_snapshot_remove_domain(dom, persistent, keep_disks, NULL, &restored, error);
     /* Another client may start the VM between its power-off and the
      * undefine, which then leaves it running, transient: its disks are in
      * use and stay. */
@@ -1023,7 +1023,14 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     if (transient && (action == VS_VM_POWEROFF || action == VS_VM_SHUTDOWN))
         ending = vm_from_domain(dom, NULL);
     if (transient && action == VS_VM_POWEROFF) {
-        ok = vs_snapshot_remove_domain(dom, false, false, NULL, error);
+        /* The tree in a record first: a crash between the metadata's drop
+         * and the power-off finds the VM running, its snapshots defined
+         * again by recovery (as after a rename's). */
+        VsJournal *record = vs_journal_begin("poweroff", uuid, error);
+        ok = record && vs_snapshot_remove_domain(dom, false, false, record, NULL, error);
+        if (!ok && record && vs_hv_broke_off(error))
+            vs_journal_keep(&record); /* defined again once libvirt is back, if it runs on */
+        vs_journal_end(record);
     } else if (ok && run_action(dom, action) < 0) {
         vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);
         ok = false;

@@ -37,8 +37,9 @@ char *vs_log_word(const char *text)
 {
     GString *out = g_string_sized_new(strlen(text));
     for (const char *p = text; *p; p++) {
-        if (*p == ' ' || *p == '\'' || *p == '"')
-            g_string_append_printf(out, "%%%02X", (unsigned)(unsigned char)*p);
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c >= 0x7f || c == '\'' || c == '"')
+            g_string_append_printf(out, "%%%02X", (unsigned)c);
         else
             g_string_append_c(out, *p);
     }

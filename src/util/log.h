@@ -7,10 +7,11 @@ void vs_log_set_level(VsLogLevel level);
 /* TEXT with control characters escaped (\n, \t, \xNN, \u00NN for C1):
  * one line that cannot forge another. Newly allocated. */
 char *vs_log_escape(const char *text);
-/* TEXT as one word of a log line: a space, ' and " written as %20, %27
- * and %22, so that a URL or user name quoted in a line cannot end its
- * field and forge the rest of the line (the access log is an audit of who
- * did what). Newly allocated. */
+/* TEXT as one word of a log line: a space, ' and ", control characters
+ * and every byte outside ASCII (a no-break space looks like a space too)
+ * written as %XX, so that a URL or user name quoted in a line cannot end
+ * its field and forge the rest of the line (the access log is an audit of
+ * who did what). Newly allocated. */
 char *vs_log_word(const char *text);
 void vs_log(VsLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -82,7 +82,6 @@ static void check_reverts(const char *vm)
     assert_string_equal(vs_json_str(info, "state"), "shutoff");
     assert_string_equal(vs_json_str(info, "current-snapshot"), "first off");
     json_decref(info);
-    json_decref(info);
     gsize offset = vs_file_size(tree_serial); /* the log is appended to across boots */
     vs_guest_revert(crash.d, vm, "r1");
     info = vs_guest_vm_get(crash.d, vm);

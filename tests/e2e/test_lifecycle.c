@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 /* Fails unless METHOD PATH answers 409 with WORD in the reason. */
 static void expect_409(const char *method, const char *path, const char *word)
@@ -289,6 +290,28 @@ static void test_transient(void **state)
         g_autoptr(VsTestResponse) bad =
             vs_expect(e2e.d, 400, "POST", NULL, "/vms/transient/poweroff?discard_snapshots=maybe");
         (void)bad;
+    }
+    /* Killed between the metadata's drop and the power-off: after the
+     * restart the VM runs on and recovery has defined its tree again from
+     * the record written first (before: running, with no snapshots). */
+    {
+        g_setenv("VIRTSNAP_FAULT", "delete-before-power-off", TRUE);
+        vs_test_daemon_restart(e2e.d);
+        g_unsetenv("VIRTSNAP_FAULT");
+        g_autoptr(VsTestResponse) cut =
+            vs_req(e2e.d, "POST", NULL, "/vms/transient/poweroff?discard_snapshots=true");
+        assert_int_equal(cut->status, 0); /* no answer: killed */
+        int status = 0;
+        assert_int_equal(waitpid(e2e.d->pid, &status, 0), e2e.d->pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        e2e.d->pid = 0;
+        vs_test_daemon_restart(e2e.d);
+        g_autoptr(VsTestResponse) back = vs_expect(e2e.d, 200, "GET", NULL, "/vms/transient");
+        assert_string_equal(vs_json_str(back->json, "state"), "running");
+        assert_int_equal(vs_json_int(back->json, "snapshots"), 1);
+        assert_string_equal(vs_json_str(back->json, "current-snapshot"), "t1");
+        g_autofree char *journal = vs_state_path(e2e.d, "journal", NULL);
+        assert_int_equal(vs_dir_count(journal), 0);
     }
     /* with consent it goes, metadata and all */
     {

@@ -242,8 +242,8 @@ static void test_check_token(void **state)
     vs_auth_logout(VS_SESSION_COOKIE "=deadbeef", "key"); /* unknown: harmless */
 }
 
-/* Debian's own accounts: root (uid 0), daemon (group daemon), nobody
- * (group nogroup). */
+/* A shadow hash that passwd -l locked, or none: sessions of such accounts
+ * end (when it was not so at their login). */
 static void test_hash_locked(void **state)
 {
     (void)state;
@@ -256,6 +256,8 @@ static void test_hash_locked(void **state)
     assert_false(vs_auth_hash_locked(NULL));
 }
 
+/* Debian's own accounts: root (uid 0), daemon (group daemon), nobody
+ * (group nogroup). */
 static void test_user_allowed(void **state)
 {
     (void)state;

@@ -42,7 +42,8 @@ static void test_word(void **state)
     expect_word("/vms/web1 204 1.0ms by alice", "/vms/web1%20204%201.0ms%20by%20alice");
     expect_word("x' from 198.51.100.7", "x%27%20from%20198.51.100.7");
     expect_word("say \"hi\"", "say%20%22hi%22");
-    expect_word("ünïcode", "ünïcode");
+    expect_word("no\xc2\xa0" "break", "no%C2%A0break"); /* looks like a space */
+    expect_word("tab\there", "tab%09here");
     expect_word("", "");
 }
 
