@@ -6,7 +6,7 @@
 #                and a PAM service in place (PREFIX=/usr/local, DESTDIR)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
-STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/virtsnap,$(HOME)/.local/state/virtsnap)
+STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/virtsnap,$(or $(XDG_STATE_HOME),$(HOME)/.local/state)/virtsnap)
 LISTEN     ?= 127.0.0.1:8001
 PREFIX     ?= /usr/local
 
@@ -19,7 +19,7 @@ $(BUILD)/build.ninja:
 	meson setup $(BUILD)
 
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dtests=enabled
 
 deps:
 	@scripts/install-deps
@@ -52,7 +52,12 @@ install: deps all ui-deps
 	[ -e $(DESTDIR)/etc/pam.d/virtsnap ] || install -D -m 0644 contrib/pam.d/virtsnap $(DESTDIR)/etc/pam.d/virtsnap
 	@echo "installed; start it with: systemctl daemon-reload && systemctl enable --now virtsnapd"
 
+# The test suites are built even where build/ was set up before the test
+# dependencies were installed (make run): tests=enabled fails at setup if one
+# is still missing, rather than running no tests.
 check: test-deps all ui-deps $(ASAN_BUILD)/build.ninja
+	meson configure $(BUILD) -Dtests=enabled
+	meson configure $(ASAN_BUILD) -Dtests=enabled
 	ninja -C $(ASAN_BUILD) virtsnapd
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite live --no-suite once-asan
 	$(MAKE) --no-print-directory check-asan
@@ -93,7 +98,7 @@ check-asan-stress:
 check-asan-crash:
 	$(ASAN_ENV) meson test -C $(BUILD) --suite crash --print-errorlogs
 
-check-unit check-api check-e2e check-ui: all
+check-unit check-api check-e2e check-ui: test-deps all ui-deps
 	meson test -C $(BUILD) --suite $(subst check-,,$@) --print-errorlogs
 
 # Each libFuzzer harness for FUZZ_SECONDS (make check runs them 5 s each).

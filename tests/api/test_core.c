@@ -573,6 +573,14 @@ static void test_security_headers(void **state)
         assert_true(api_contains(csp, "frame-ancestors 'none'"));
         assert_non_null(xfo);
         assert_string_equal(xfo, "DENY");
+        /* no answer cached (a token-bearing listing left in a shared cache),
+         * no URL (VM and snapshot names) sent on as a referrer */
+        g_autofree char *cache = vs_response_header(all[i], "Cache-Control");
+        g_autofree char *referrer = vs_response_header(all[i], "Referrer-Policy");
+        assert_non_null(cache);
+        assert_string_equal(cache, "no-store");
+        assert_non_null(referrer);
+        assert_string_equal(referrer, "no-referrer");
     }
     /* 204 has no body. */
     assert_string_equal(deleted->body, "");
@@ -701,6 +709,28 @@ static void *delete_vm_thread(void *data)
     return NULL;
 }
 
+/* A daemon on test:///default whose delete of VM "drain" (CALL, served by
+ * THREAD) is being held 4 s at a fault point when this returns. */
+static VsTestDaemon *daemon_holding_a_delete(DeleteCall *call, pthread_t *thread)
+{
+    g_setenv("VIRTSNAP_PAUSE", "delete-before-power-off", TRUE);
+    VsTestDaemon *d = vs_test_daemon_start("test:///default", NULL);
+    g_unsetenv("VIRTSNAP_PAUSE");
+    g_autoptr(VsTestResponse) made = vs_http(d, "POST", "/vms", "{\"name\": \"drain\"}");
+    assert_int_equal(made->status, 201);
+    call->d = d;
+    assert_int_equal(pthread_create(thread, NULL, delete_vm_thread, call), 0);
+    bool held = false;
+    for (int i = 0; i < 250 && !held; i++) {
+        g_usleep(20000);
+        g_autofree char *log = NULL;
+        held = g_file_get_contents(d->log_path, &log, NULL, NULL) &&
+               strstr(log, "waiting 4 s at 'delete-before-power-off'");
+    }
+    assert_true(held);
+    return d;
+}
+
 /* SIGTERM while a VM delete is being served (held 4 s at a fault point):
  * the delete finishes and answers 204 before virtsnapd exits (before, the
  * answer was lost: "answer not delivered"), a new connection meanwhile is
@@ -708,22 +738,9 @@ static void *delete_vm_thread(void *data)
 static void test_sigterm_answers_requests(void **state)
 {
     (void)state;
-    g_setenv("VIRTSNAP_PAUSE", "delete-before-power-off", TRUE);
-    VsTestDaemon *d = vs_test_daemon_start("test:///default", NULL);
-    g_unsetenv("VIRTSNAP_PAUSE");
-    g_autoptr(VsTestResponse) made = vs_http(d, "POST", "/vms", "{\"name\": \"drain\"}");
-    assert_int_equal(made->status, 201);
-    DeleteCall call = {.d = d};
+    DeleteCall call = {0};
     pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, delete_vm_thread, &call), 0);
-    bool held = false;
-    for (int i = 0; i < 100 && !held; i++) {
-        g_usleep(50000);
-        g_autofree char *log = NULL;
-        held = g_file_get_contents(d->log_path, &log, NULL, NULL) &&
-               strstr(log, "waiting 4 s at 'delete-before-power-off'");
-    }
-    assert_true(held);
+    VsTestDaemon *d = daemon_holding_a_delete(&call, &thread);
     assert_int_equal(kill(d->pid, SIGTERM), 0);
     /* Nobody takes new connections, soon after (up to 3 s under ASan; the
      * delete is held for 4 s). */
@@ -757,22 +774,9 @@ static void test_sigterm_answers_requests(void **state)
 static void test_queue_limit(void **state)
 {
     (void)state;
-    g_setenv("VIRTSNAP_PAUSE", "delete-before-power-off", TRUE);
-    VsTestDaemon *d = vs_test_daemon_start("test:///default", NULL);
-    g_unsetenv("VIRTSNAP_PAUSE");
-    g_autoptr(VsTestResponse) made = vs_http(d, "POST", "/vms", "{\"name\": \"drain\"}");
-    assert_int_equal(made->status, 201);
-    DeleteCall call = {.d = d};
+    DeleteCall call = {0};
     pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, delete_vm_thread, &call), 0);
-    bool held = false;
-    for (int i = 0; i < 100 && !held; i++) {
-        g_usleep(20000);
-        g_autofree char *log = NULL;
-        held = g_file_get_contents(d->log_path, &log, NULL, NULL) &&
-               strstr(log, "waiting 4 s at 'delete-before-power-off'");
-    }
-    assert_true(held);
+    VsTestDaemon *d = daemon_holding_a_delete(&call, &thread);
     gint64 t0 = g_get_monotonic_time();
     int accepted = 0;
     long status = 202;
