@@ -1081,6 +1081,39 @@ static void hugepages_teardown(void)
 }
 
 /* (7) a live snapshot of a VM on huge pages, and a revert to it. */
+/* --live-snapshots off: a snapshot of a running VM asked without "live"
+ * is classic (the default is live where possible, as test_take_live's
+ * shows); "live": true still takes a live one. The daemon runs with its
+ * own arguments again afterwards. */
+static void test_live_snapshots_off(void **state)
+{
+    (void)state;
+    skip_unless_live();
+    char **own = e2e.d->extra;
+    const char *off[] = {"--live-snapshots=off", NULL};
+    e2e.d->extra = g_strdupv((char **)off);
+    vs_test_daemon_restart(e2e.d);
+    json_t *vm = vs_guest_vm_create(e2e.d, "classic-default", e2e.guest);
+    g_autofree char *serial = g_strdup(vs_json_str(vm, "serial_log"));
+    json_decref(vm);
+    vs_guest_vm_action(e2e.d, "classic-default", "start", "running");
+    vs_guest_wait_count(serial, 0, 3, 60);
+    g_autoptr(VsTestResponse) asked = post_snapshot("classic-default", "plain", NULL);
+    json_decref(vs_guest_task_ok(e2e.d, asked, 120));
+    json_t *plain = vs_guest_snapshot_get(e2e.d, "classic-default", "plain");
+    check_kind(plain, false, true);
+    json_decref(plain);
+    g_autoptr(VsTestResponse) explicit = post_snapshot("classic-default", "asked-live", "true");
+    json_decref(vs_guest_task_ok(e2e.d, explicit, 120));
+    json_t *live = vs_guest_snapshot_get(e2e.d, "classic-default", "asked-live");
+    check_kind(live, true, true);
+    json_decref(live);
+    g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/classic-default");
+    g_strfreev(e2e.d->extra);
+    e2e.d->extra = own;
+    vs_test_daemon_restart(e2e.d);
+}
+
 static void test_hugepages_live(void **state)
 {
     (void)state;
@@ -1128,6 +1161,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_edit_delete),
         cmocka_unit_test(test_clone_delete),
+        cmocka_unit_test(test_live_snapshots_off),
         cmocka_unit_test(test_hugepages_live),
     };
     hugepages_setup();
