@@ -10,7 +10,7 @@ STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/virtsnap,$(or $(XDG_STATE
 LISTEN     ?= 127.0.0.1:8001
 PREFIX     ?= /usr/local
 
-.PHONY: install all deps test-deps run check check-unit check-api check-e2e check-ui check-asan check-asan-stress check-asan-crash ui-deps stress fuzz bench check-live clean
+.PHONY: install all deps test-deps tests-enabled run check check-unit check-api check-e2e check-ui check-asan check-asan-stress check-asan-crash ui-deps stress fuzz bench check-live clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -54,10 +54,13 @@ install: deps all ui-deps
 
 # The test suites are built even where build/ was set up before the test
 # dependencies were installed (make run): tests=enabled fails at setup if one
-# is still missing, rather than running no tests.
-check: test-deps all ui-deps $(ASAN_BUILD)/build.ninja
-	meson configure $(BUILD) -Dtests=enabled
-	meson configure $(ASAN_BUILD) -Dtests=enabled
+# is still missing, rather than running no tests. (--reconfigure: a build
+# directory set up before the option existed does not know it yet.)
+tests-enabled: test-deps $(BUILD)/build.ninja
+	meson setup --reconfigure $(BUILD) -Dtests=enabled >/dev/null
+
+check: test-deps tests-enabled all ui-deps $(ASAN_BUILD)/build.ninja
+	meson setup --reconfigure $(ASAN_BUILD) -Dtests=enabled >/dev/null
 	ninja -C $(ASAN_BUILD) virtsnapd
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite live --no-suite once-asan
 	$(MAKE) --no-print-directory check-asan
@@ -98,7 +101,7 @@ check-asan-stress:
 check-asan-crash:
 	$(ASAN_ENV) meson test -C $(BUILD) --suite crash --print-errorlogs
 
-check-unit check-api check-e2e check-ui: test-deps all ui-deps
+check-unit check-api check-e2e check-ui: test-deps tests-enabled all ui-deps
 	meson test -C $(BUILD) --suite $(subst check-,,$@) --print-errorlogs
 
 # Each libFuzzer harness for FUZZ_SECONDS (make check runs them 5 s each).
@@ -112,11 +115,11 @@ bench: all
 	bench/run.sh
 
 # Live-snapshot proof and figures of issue 8 (root + KVM; 5-10 minutes).
-check-live: test-deps all
+check-live: test-deps tests-enabled all
 	meson test -C $(BUILD) --suite live --print-errorlogs
 
 # The long load test of issue 6: 60 s, 64 connections, 3 running VMs.
-stress: test-deps all
+stress: test-deps tests-enabled all
 	$(BUILD)/tests/stress/stress 60 64 3
 
 clean:

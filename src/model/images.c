@@ -195,12 +195,20 @@ bool vs_image_keep_backing(const char *src, const char *copy, GError **error)
     if (refs.backing && *refs.backing && !g_path_is_absolute(refs.backing) && !protocol) {
         g_autofree char *dir = g_path_get_dirname(src);
         g_autofree char *absolute = g_build_filename(dir, refs.backing, NULL);
-        /* the format as recorded, or none (QEMU probes it then, as before) */
-        const char *with_format[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
-                                     "-F", refs.backing_format, copy, NULL};
-        const char *without[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
-                                 copy, NULL};
-        ok = vs_image_qemu_img(refs.backing_format ? with_format : without, NULL, error);
+        /* the format as recorded: qemu-img (6.1 and later) takes no
+         * backing name without one, and a format probed could be wrong */
+        const char *argv[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
+                              "-F", refs.backing_format, copy, NULL};
+        if (!refs.backing_format) {
+            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                        "disk %s names its backing file '%s' relative to its directory and "
+                        "without its format: a copy elsewhere could not name it (record it: "
+                        "qemu-img rebase -u -b '%s' -F <format> %s)", src, refs.backing,
+                        refs.backing, src);
+            ok = false;
+        } else {
+            ok = vs_image_qemu_img(argv, NULL, error);
+        }
     }
     vs_image_refs_clear(&refs);
     return ok;

@@ -401,6 +401,7 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf, const cha
     g_autoptr(GPtrArray) xml = get_list(kf, "tree");
     if (xml->len == 0)
         return VS_JOURNAL_DONE;
+    g_autofree char *kind = g_key_file_get_string(kf, "op", "kind", NULL);
     g_autoptr(VsSnapshotTree) tree = g_new0(VsSnapshotTree, 1);
     tree->xml = g_steal_pointer(&xml);
     tree->current = g_key_file_get_string(kf, "op", "current", NULL);
@@ -430,8 +431,9 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf, const cha
         return VS_JOURNAL_DONE;
     }
     if (defined > 0)
-        vs_info("recovery: restored %d of %u snapshot(s) of VM '%s' after an interrupted rename",
-                defined, tree->xml->len, virDomainGetName(dom));
+        vs_info("recovery: restored %d of %u snapshot(s) of VM '%s' after an interrupted %s",
+                defined, tree->xml->len, virDomainGetName(dom),
+                g_strcmp0(kind, "poweroff") == 0 ? "power-off" : "rename");
     return VS_JOURNAL_DONE;
 }
 

@@ -9,6 +9,8 @@
  *             a live one, either way: QEMU's migration settings put back
  *   rename    a VM whose snapshot metadata was dropped, all or some → redefine
  *             the saved tree
+ *   poweroff  a transient VM's metadata dropped before its power-off: one
+ *             that still runs → redefine the saved tree (as for a rename)
  *   revert    a VM left shut off (or paused) half-way → revert again
  *   create    a VM libvirt has → keep it; not defined → remove its disk
  *   clone     → remove the half-made clone (domain, metadata, copied files)
@@ -26,7 +28,7 @@ typedef struct VsJournal VsJournal;
 /* Where records live; call once at start, before vs_journal_recover. */
 bool vs_journal_init(const char *state_dir, GError **error);
 
-/* Starts a record of KIND ("snapshot", "revert", "rename", "create",
+/* Starts a record of KIND ("snapshot", "revert", "rename", "poweroff", "create",
  * "clone", "delete", "snapdelete") for the VM with UUID; returns NULL only if it cannot be written
  * (with ERROR). */
 VsJournal *vs_journal_begin(const char *kind, const char *uuid, GError **error);

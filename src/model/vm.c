@@ -1027,9 +1027,12 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
          * and the power-off finds the VM running, its snapshots defined
          * again by recovery (as after a rename's). */
         VsJournal *record = vs_journal_begin("poweroff", uuid, error);
-        ok = record && vs_snapshot_remove_domain(dom, false, false, record, NULL, error);
-        if (!ok && record && vs_hv_broke_off(error))
-            vs_journal_keep(&record); /* defined again once libvirt is back, if it runs on */
+        bool whole = true;
+        ok = record && vs_snapshot_remove_domain(dom, false, false, record, &whole, error);
+        /* defined again once libvirt is back, if the VM runs on; and a tree
+         * libvirt refused back is never dropped with the record holding it */
+        if (!ok && record && (vs_hv_broke_off(error) || !whole))
+            vs_journal_keep(&record);
         vs_journal_end(record);
     } else if (ok && run_action(dom, action) < 0) {
         vs_hv_set_error(error, "cannot %s VM '%s'", action_name(action), name);

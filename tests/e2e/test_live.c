@@ -1080,7 +1080,6 @@ static void hugepages_teardown(void)
         change_nr_hugepages(-huge.added);
 }
 
-/* (7) a live snapshot of a VM on huge pages, and a revert to it. */
 /* --live-snapshots off: a snapshot of a running VM asked without "live"
  * is classic (the default is live where possible, as test_take_live's
  * shows); "live": true still takes a live one. The daemon runs with its
@@ -1114,6 +1113,7 @@ static void test_live_snapshots_off(void **state)
     vs_test_daemon_restart(e2e.d);
 }
 
+/* (7) a live snapshot of a VM on huge pages, and a revert to it. */
 static void test_hugepages_live(void **state)
 {
     (void)state;
