@@ -533,10 +533,7 @@ static enum MHD_Result dispatch(VsServer *srv, struct MHD_Connection *conn, cons
  * already (no copy for the common case, on every request). */
 static char *logged_word(const char *text)
 {
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        if (*p <= ' ' || *p >= 0x7f || *p == '\'' || *p == '"')
-            return vs_log_word(text);
-    return NULL;
+    return vs_log_is_word(text) ? NULL : vs_log_word(text);
 }
 
 /* After the answer was sent (on_completed): the log line's write is not in

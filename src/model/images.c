@@ -182,17 +182,21 @@ bool vs_image_create(const char *path, guint64 size_gib, const char *backing, GE
     return true;
 }
 
+bool vs_image_name_is_protocol(const char *name)
+{
+    const char *colon = name ? strchr(name, ':') : NULL;
+    const char *slash = name ? strchr(name, '/') : NULL;
+    return colon && (!slash || colon < slash);
+}
+
 bool vs_image_keep_backing(const char *src, const char *copy, GError **error)
 {
     VsImageRefs refs = {0};
     vs_image_refs(src, &refs);
     bool ok = true;
-    /* A protocol name ("json:{…}", "nbd://…": a ':' before any '/') is not
-     * a file name and means the same from anywhere. */
-    const char *colon = refs.backing ? strchr(refs.backing, ':') : NULL;
-    const char *slash = refs.backing ? strchr(refs.backing, '/') : NULL;
-    bool protocol = colon && (!slash || colon < slash);
-    if (refs.backing && *refs.backing && !g_path_is_absolute(refs.backing) && !protocol) {
+    /* (a protocol name means the same from anywhere) */
+    if (refs.backing && *refs.backing && !g_path_is_absolute(refs.backing) &&
+        !vs_image_name_is_protocol(refs.backing)) {
         g_autofree char *dir = g_path_get_dirname(src);
         g_autofree char *absolute = g_build_filename(dir, refs.backing, NULL);
         /* the format as recorded: qemu-img (6.1 and later) takes no

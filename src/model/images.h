@@ -47,6 +47,10 @@ typedef struct {
     bool external_data;   /* qcow2 v3 with its data in another file (data-file) */
     bool unreadable;      /* a qcow2 header whose extensions or name run off the file */
 } VsImageRefs;
+/* Whether NAME, a backing file's name as an image records it, is a
+ * protocol ("json:{…}", "nbd://…", "file:…": a ':' before any '/'), not a
+ * file name. */
+bool vs_image_name_is_protocol(const char *name);
 /* Reads REFS of the image at PATH (all empty when it is not qcow2, or
  * cannot be opened); free with vs_image_refs_clear. */
 void vs_image_refs(const char *path, VsImageRefs *refs);

@@ -437,6 +437,12 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf, const cha
     return VS_JOURNAL_DONE;
 }
 
+/* STATE/live, where live snapshots' memory files are (live.h). */
+static char *live_root(void)
+{
+    return g_build_filename(vs_hv_state_dir(), "live", NULL);
+}
+
 /* Removes the files the record's list KEY names (ONLY_LOGS: the serial logs
  * and VNC sockets among them), each only if it lies where virtsnapd keeps
  * its own, or is a clone's copy of the UEFI variable store (beside the
@@ -444,7 +450,7 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf, const cha
 static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
 {
     g_autoptr(GPtrArray) files = get_list(kf, key);
-    g_autofree char *live = g_build_filename(vs_hv_state_dir(), "live", NULL);
+    g_autofree char *live = live_root();
     g_autofree char *new_uuid = g_key_file_get_string(kf, "op", "new_uuid", NULL);
     g_autofree char *nvram = new_uuid ? g_strdup_printf("/%s_VARS.fd", new_uuid) : NULL;
     for (guint i = 0; i < files->len; i++) {
@@ -566,7 +572,9 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
         if (persistence < 0)
             return VS_JOURNAL_UNSETTLED;
         g_autoptr(GError) error = NULL;
-        if (!vs_snapshot_remove_domain(dom, persistence == 1, keep_disks, NULL, NULL, &error))
+        g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, &error);
+        if (!tree ||
+            !vs_snapshot_remove_domain(dom, tree, persistence == 1, keep_disks, NULL, NULL, &error))
             vs_warn("recovery: the delete of VM '%s' does not finish yet: %s",
                     virDomainGetName(dom), error->message);
         g_autoptr(virDomain) still = virDomainLookupByUUIDString(conn, uuid);
@@ -595,7 +603,7 @@ static VsJournalOutcome recover_snapshot_delete(virDomainPtr dom, GKeyFile *kf)
         return VS_JOURNAL_UNSETTLED;
     /* A record names only a memory file of virtsnapd's: any other is left
      * alone, as remove_files does. */
-    g_autofree char *live = g_build_filename(vs_hv_state_dir(), "live", NULL);
+    g_autofree char *live = live_root();
     if (ram && !vs_path_is_inside(ram, live)) {
         vs_warn("recovery: %s is not among virtsnapd's files; left as it is", ram);
         g_clear_pointer(&ram, g_free);

@@ -84,11 +84,9 @@ static Kept *kept_parse(const char *text, const char *current, GError **error)
     return k;
 }
 
-VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, GError **error)
+VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, const VsSnapshotTree *tree,
+                              GError **error)
 {
-    g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
-    if (!tree)
-        return NULL;
     g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func(kept_free);
     for (guint i = 0; i < tree->xml->len; i++) {
         Kept *k = kept_parse(g_ptr_array_index(tree->xml, i), tree->current, error);

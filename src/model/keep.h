@@ -21,12 +21,15 @@
 #include <glib.h>
 #include <libvirt/libvirt.h>
 
+#include "snaptree.h"
+
 typedef struct VsKeptSnapshots VsKeptSnapshots;
 
-/* Reads what DOM (whose UUID is UUID) will leave, before the delete drops
- * its snapshots' metadata: NULL with ERROR if it cannot be read; an empty
- * set for a VM without snapshots. */
-VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, GError **error);
+/* What DOM (whose UUID is UUID) will leave, from TREE, its snapshot tree
+ * saved before the delete drops the metadata: NULL with ERROR if a
+ * snapshot's XML cannot be read; an empty set for a VM without snapshots. */
+VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, const VsSnapshotTree *tree,
+                              GError **error);
 /* Before the delete: writes KEPT beside DISK (the VM's first disk, as
  * libvirt names it, or NULL) when that is one of virtsnap's, else into
  * STATE/kept/<uuid>.snapshots; the memory files are given a second name

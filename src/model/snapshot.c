@@ -1197,15 +1197,12 @@ bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error)
     return delete_leaves_first(dom, NULL, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY, NULL, error);
 }
 
-bool vs_snapshot_remove_domain(virDomainPtr dom, bool persistent, bool keep_nvram,
-                               VsJournal *record, bool *whole, GError **error)
+bool vs_snapshot_remove_domain(virDomainPtr dom, const VsSnapshotTree *tree, bool persistent,
+                               bool keep_nvram, VsJournal *record, bool *whole, GError **error)
 {
     const char *name = virDomainGetName(dom);
     if (whole)
         *whole = true;
-    g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
-    if (!tree)
-        return false;
     if (record) {
         vs_journal_set_list(record, "tree", (const char *const *)tree->xml->pdata, tree->xml->len);
         vs_journal_set(record, "current", tree->current);

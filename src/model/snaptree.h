@@ -19,20 +19,6 @@ bool vs_snapshot_revert_to(virDomainSnapshotPtr snap, GError **error);
  * caller holds the VM's lock. */
 bool vs_snapshot_discard_metadata(virDomainPtr dom, GError **error);
 
-/* Takes DOM out of libvirt with its snapshots' metadata, stranding none:
- * a PERSISTENT one is powered off (if it runs) and undefined with it
- * (KEEP_NVRAM: its UEFI variables stay); a transient one loses its
- * metadata, then is powered off (which ends it). libvirt may fail after
- * dropping metadata: what it dropped is then defined again, and *WHOLE
- * (if given) is false when that failed too (logged). RECORD (a journal
- * record begun by the caller, or NULL) gets the tree and is committed
- * before anything is dropped, for crash recovery to define it again on a
- * VM still there. False with ERROR when DOM was not removed; broken off
- * (vs_hv_broke_off), nothing is defined again: the caller settles it.
- * The caller holds the VM's lock. */
-bool vs_snapshot_remove_domain(virDomainPtr dom, bool persistent, bool keep_nvram,
-                               VsJournal *record, bool *whole, GError **error);
-
 /* A VM's whole snapshot tree as libvirt XML, parents first, with the current
  * snapshot's libvirt name; used to carry the tree across a VM rename (which
  * libvirt refuses while snapshots exist) and into a clone. */
@@ -52,6 +38,20 @@ bool vs_snapshot_tree_define(virDomainPtr dom, const VsSnapshotTree *tree,
  * tree's order), touching none it has: how many, or -1 with ERROR. */
 int vs_snapshot_tree_define_missing(virDomainPtr dom, const VsSnapshotTree *tree,
                                     const VsDomainRewrite *rewrite, GError **error);
+
+/* Takes DOM out of libvirt with its snapshots' metadata, stranding none:
+ * a PERSISTENT one is powered off (if it runs) and undefined with it
+ * (KEEP_NVRAM: its UEFI variables stay); a transient one loses its
+ * metadata, then is powered off (which ends it). libvirt may fail after
+ * dropping metadata: what it dropped of TREE (DOM's, saved by the caller)
+ * is then defined again, and *WHOLE (if given) is false when that failed
+ * too (logged). RECORD (a journal record begun by the caller, or NULL)
+ * gets the tree and is committed before anything is dropped, for crash
+ * recovery to define it again on a VM still there. False with ERROR when
+ * DOM was not removed; broken off (vs_hv_broke_off), nothing is defined
+ * again: the caller settles it. The caller holds the VM's lock. */
+bool vs_snapshot_remove_domain(virDomainPtr dom, const VsSnapshotTree *tree, bool persistent,
+                               bool keep_nvram, VsJournal *record, bool *whole, GError **error);
 
 /* Drops what is known of the snapshots of VM UUID (after any change). */
 void vs_snapshot_facts_forget(const char *uuid);

@@ -205,15 +205,11 @@ static bool link_ok(const char *named, const char *real, char **backing, char **
     VsImageRefs refs;
     vs_image_refs(real, &refs);
     const char *format = refs.backing_format;
-    /* "proto:…" before any '/': a protocol (json:, nbd:, file:…), not a
-     * file name, for QEMU and libvirt alike */
-    const char *colon = refs.backing ? strchr(refs.backing, ':') : NULL;
-    const char *slash = refs.backing ? strchr(refs.backing, '/') : NULL;
     const char *why =
         refs.unreadable      ? "its qcow2 header cannot be read whole"
         : refs.external_data ? "its data is in another file (qcow2 data-file), which virtsnap "
                                "does not follow"
-        : refs.backing && colon && (!slash || colon < slash)
+        : vs_image_name_is_protocol(refs.backing)
             ? "it names its backing file with a protocol (json:, nbd:…), which virtsnap does "
               "not follow"
         /* without a recorded format QEMU would probe the backing file (and
@@ -820,12 +816,14 @@ static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **firs
     return paths;
 }
 
-/* Writes what DOM's snapshots leave, for its kept DISK (keep.h): beside it
- * when it is virtsnap's, else in STATE/kept/. Returns the directory, ""
- * when there is nothing to write (no snapshots), or NULL with ERROR. */
-static char *keep_described(virDomainPtr dom, const char *uuid, const char *disk, GError **error)
+/* Writes what DOM's snapshots (TREE) leave, for its kept DISK (keep.h):
+ * beside it when it is virtsnap's, else in STATE/kept/. Returns the
+ * directory, "" when there is nothing to write (no snapshots), or NULL
+ * with ERROR. */
+static char *keep_described(virDomainPtr dom, const char *uuid, const VsSnapshotTree *tree,
+                            const char *disk, GError **error)
 {
-    g_autoptr(VsKeptSnapshots) kept = vs_kept_read(dom, uuid, error);
+    g_autoptr(VsKeptSnapshots) kept = vs_kept_read(dom, uuid, tree, error);
     return kept ? vs_kept_write(kept, disk, error) : NULL;
 }
 
@@ -848,10 +846,15 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     g_autofree char *first_disk = NULL;
     g_autoptr(GPtrArray) files =
         persistence >= 0 ? files_to_remove(dom, persistent, &first_disk, error) : NULL;
+    /* The snapshot tree, read once: for kept disks, and to be defined again
+     * should libvirt refuse the delete part-way. */
+    g_autoptr(VsSnapshotTree) tree = files ? vs_snapshot_tree_save(dom, error) : NULL;
+    if (!tree)
+        g_clear_pointer(&files, g_ptr_array_unref);
     /* Kept disks keep their snapshots' names, XML and memory files with
      * them, written before anything goes. */
     g_autofree char *kept_dir =
-        files && keep_disks ? keep_described(dom, uuid, first_disk, error) : NULL;
+        files && keep_disks ? keep_described(dom, uuid, tree, first_disk, error) : NULL;
     if (keep_disks && !kept_dir)
         g_clear_pointer(&files, g_ptr_array_unref);
     VsJournal *journal = files ? vs_journal_begin("delete", uuid, error) : NULL;
@@ -866,7 +869,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
      * of the tree again. The snapshots' contents stay inside the images
      * (deleted below unless kept). */
     bool restored = true;
-    ok = ok && vs_snapshot_remove_domain(dom, persistent, keep_disks, NULL, &restored, error);
+    ok = ok && vs_snapshot_remove_domain(dom, tree, persistent, keep_disks, NULL, &restored, error);
     /* Another client may start the VM between its power-off and the
      * undefine, which then leaves it running, transient: its disks are in
      * use and stay. */
@@ -1026,9 +1029,10 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
         /* The tree in a record first: a crash between the metadata's drop
          * and the power-off finds the VM running, its snapshots defined
          * again by recovery (as after a rename's). */
-        VsJournal *record = vs_journal_begin("poweroff", uuid, error);
+        g_autoptr(VsSnapshotTree) tree = vs_snapshot_tree_save(dom, error);
+        VsJournal *record = tree ? vs_journal_begin("poweroff", uuid, error) : NULL;
         bool whole = true;
-        ok = record && vs_snapshot_remove_domain(dom, false, false, record, &whole, error);
+        ok = record && vs_snapshot_remove_domain(dom, tree, false, false, record, &whole, error);
         /* defined again once libvirt is back, if the VM runs on; and a tree
          * libvirt refused back is never dropped with the record holding it */
         if (!ok && record && (vs_hv_broke_off(error) || !whole))

@@ -33,17 +33,30 @@ char *vs_log_escape(const char *text)
     return g_string_free(out, FALSE);
 }
 
+/* A byte vs_log_word writes as %XX. */
+static bool breaks_word(unsigned char c)
+{
+    return c <= ' ' || c >= 0x7f || c == '\'' || c == '"';
+}
+
 char *vs_log_word(const char *text)
 {
     GString *out = g_string_sized_new(strlen(text));
     for (const char *p = text; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= ' ' || c >= 0x7f || c == '\'' || c == '"')
-            g_string_append_printf(out, "%%%02X", (unsigned)c);
+        if (breaks_word((unsigned char)*p))
+            g_string_append_printf(out, "%%%02X", (unsigned)(unsigned char)*p);
         else
             g_string_append_c(out, *p);
     }
     return g_string_free(out, FALSE);
+}
+
+bool vs_log_is_word(const char *text)
+{
+    for (const char *p = text; *p; p++)
+        if (breaks_word((unsigned char)*p))
+            return false;
+    return true;
 }
 
 void vs_log(VsLogLevel level, const char *fmt, ...)

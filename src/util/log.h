@@ -1,5 +1,6 @@
 /* log.h: leveled, timestamped logging to stderr, safe from any thread. */
 #pragma once
+#include <stdbool.h>
 
 typedef enum { VS_LOG_DEBUG, VS_LOG_INFO, VS_LOG_WARN, VS_LOG_ERROR } VsLogLevel;
 
@@ -13,6 +14,8 @@ char *vs_log_escape(const char *text);
  * its field and forge the rest of the line (the access log is an audit of
  * who did what). Newly allocated. */
 char *vs_log_word(const char *text);
+/* Whether vs_log_word would leave TEXT as it is (no copy needed). */
+bool vs_log_is_word(const char *text);
 void vs_log(VsLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define vs_debug(...) vs_log(VS_LOG_DEBUG, __VA_ARGS__)
