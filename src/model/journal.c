@@ -13,9 +13,12 @@
 #include "snaptree.h"
 #include "vmlock.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <libvirt/libvirt-qemu.h>
 #include <string.h>
+#include <unistd.h>
 
 struct VsJournal {
     char *path;
@@ -117,11 +120,36 @@ static void journal_free(VsJournal *j)
     g_free(j);
 }
 
+/* Whether a record of KIND, brought back after its operation finished,
+ * would undo the operation's work at the next start: a clone's removes the
+ * clone, a revert's reverts a VM used since (one that was shut off, say),
+ * a rename's or power-off's defines again snapshots deleted since. Their
+ * end is made durable (vs_journal_end). */
+static bool replay_undoes(const char *kind)
+{
+    return !g_strcmp0(kind, "clone") || !g_strcmp0(kind, "revert") ||
+           !g_strcmp0(kind, "rename") || !g_strcmp0(kind, "poweroff");
+}
+
+/* Makes the removal of a record in the journal's directory survive a
+ * power cut: the directory is synced (a few ms on ext4; an unlink alone
+ * may be lost while libvirt's own files, which it syncs, are not). */
+static void sync_dir(void)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        vs_warn("cannot sync %s: %s", dir, g_strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
 void vs_journal_end(VsJournal *j)
 {
     if (!j)
         return;
-    g_unlink(j->path);
+    g_autofree char *kind = g_key_file_get_string(j->kf, "op", "kind", NULL);
+    if (g_unlink(j->path) == 0 && replay_undoes(kind))
+        sync_dir();
     journal_free(j);
 }
 
@@ -705,6 +733,8 @@ int vs_journal_recover(void)
         j->on_disk = true;
         pend(j);
     }
+    if (handled > 0) /* as vs_journal_end does: a settled record stays settled */
+        sync_dir();
     return handled;
 }
 

@@ -36,7 +36,11 @@ void vs_journal_set(VsJournal *j, const char *key, const char *value);
 void vs_journal_set_list(VsJournal *j, const char *key, const char *const *values, gsize n);
 /* Writes the record to disk (atomically); call after the set()s. */
 bool vs_journal_commit(VsJournal *j, GError **error);
-/* The operation ended (success or clean failure): drop the record. */
+/* The operation ended (success or clean failure): drop the record. That
+ * of a clone, revert, rename or power-off, whose replay would undo what
+ * was done since (remove the clone, revert again, bring back snapshots
+ * deleted since), is dropped durably: its directory is synced, so that a
+ * power cut does not bring it back. */
 void vs_journal_end(VsJournal *j);
 
 typedef enum {
