@@ -7,6 +7,7 @@
 #include "../util/log.h"
 #include "hv.h"
 #include "images.h"
+#include "keep.h"
 #include "live.h"
 #include "snapnames.h"
 #include "snapshot.h"
@@ -584,6 +585,17 @@ static VsJournalOutcome recover_revert(virDomainPtr dom, GKeyFile *kf)
 static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, const char *uuid,
                                        GKeyFile *kf)
 {
+    /* Died while the kept disks' description was written, before anything
+     * of the VM went: the delete never began, and what was written goes. */
+    g_autofree char *describing = g_key_file_get_string(kf, "op", "describing", NULL);
+    if (describing && *describing) {
+        if (vs_path_is_inside(describing, vs_hv_state_dir()))
+            vs_kept_discard(describing);
+        else
+            vs_warn("recovery: %s is not among virtsnapd's files; left as it is", describing);
+        vs_info("recovery: the delete of VM %s had not begun; its VM is left as it was", uuid);
+        return VS_JOURNAL_UNDONE;
+    }
     bool keep_disks = g_key_file_get_boolean(kf, "op", "keep_disks", NULL);
     /* A delete whose client was told to look and try again (files_only,
      * vs_journal_settle) is never replayed on a VM that is there: only

@@ -14,7 +14,9 @@
  *   revert    a VM left shut off (or paused) half-way → revert again
  *   create    a VM libvirt has → keep it; not defined → remove its disk
  *   clone     → remove the half-made clone (domain, metadata, copied files)
- *   delete    → finish deleting (metadata, domain, images unless kept)
+ *   delete    → finish deleting (metadata, domain, images unless kept);
+ *             one that died while its kept disks' description was written
+ *             ("describing") had not begun → remove the description
  *   snapdelete a live snapshot whose metadata went → remove its disk tags
  *             and memory file
  * and, while virtsnapd runs, settles an operation whose libvirt call broke

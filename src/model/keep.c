@@ -171,22 +171,16 @@ static bool write_one(const Kept *k, guint i, const char *uuid, const char *dir,
                                     error);
 }
 
-/* A new directory BASE.snapshots, or BASE.snapshots-N when that exists (an
- * earlier delete's, of a VM redefined over the disk). */
-static char *make_dir(const char *base, GError **error)
+/* The first of BASE.snapshots, BASE.snapshots-2, ... that does not exist
+ * (one that does is an earlier delete's, of a VM redefined over the disk). */
+static char *free_dir(const char *base, GError **error)
 {
     for (int n = 1; n < 100; n++) {
         char *dir = n == 1 ? g_strdup_printf("%s.snapshots", base)
                            : g_strdup_printf("%s.snapshots-%d", base, n);
-        if (g_mkdir(dir, 0700) == 0)
+        if (!g_file_test(dir, G_FILE_TEST_EXISTS) && !g_file_test(dir, G_FILE_TEST_IS_SYMLINK))
             return dir;
-        int err = errno;
         g_free(dir);
-        if (err != EEXIST) {
-            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make %s.snapshots: %s",
-                        base, g_strerror(err));
-            return NULL;
-        }
     }
     g_set_error(error, VS_ERROR, VS_ERR_FAILED, "too many kept snapshot directories %s.snapshots-N",
                 base);
@@ -210,14 +204,22 @@ static char *dir_base(const VsKeptSnapshots *kept, const char *disk, GError **er
     return g_build_filename(kept_root, kept->uuid, NULL);
 }
 
-char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **error)
+char *vs_kept_dir(const VsKeptSnapshots *kept, const char *disk, GError **error)
 {
     if (kept->snaps->len == 0)
         return g_strdup("");
     g_autofree char *base = dir_base(kept, disk, error);
-    g_autofree char *dir = base ? make_dir(base, error) : NULL;
-    if (!dir)
-        return NULL;
+    return base ? free_dir(base, error) : NULL;
+}
+
+bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *disk, GError **error)
+{
+    if (!*dir)
+        return true;
+    if (g_mkdir(dir, 0700) != 0) { /* made since vs_kept_dir: another's, left alone */
+        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make %s: %s", dir, g_strerror(errno));
+        return false;
+    }
     json_t *list = json_array();
     bool whole = true;
     for (guint i = 0; whole && i < kept->snaps->len; i++) {
@@ -249,9 +251,8 @@ char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **erro
     if (!whole) {
         g_prefix_error(error, "cannot keep the snapshots' description for the kept disks: ");
         vs_kept_discard(dir);
-        return NULL;
     }
-    return g_steal_pointer(&dir);
+    return whole;
 }
 
 void vs_kept_discard(const char *dir)

@@ -2,7 +2,8 @@
  * so that the snapshots inside them can still be told apart and used: in
  * DISK.snapshots/ (DISK.snapshots-N if that exists) beside the VM's first
  * disk under STATE/images, or STATE/kept/UUID.snapshots/ for a VM with no
- * disk there, written before the delete begins,
+ * disk there, written before the delete begins (and after its journal
+ * record names it: a crash while it is written removes it again),
  *   snapshots.json  each snapshot as the API showed it (name, parent,
  *                   description, state, time, whether current) with the
  *                   qcow2 tag that holds it (libvirt's name: a renamed
@@ -30,15 +31,20 @@ typedef struct VsKeptSnapshots VsKeptSnapshots;
  * snapshot's XML cannot be read; an empty set for a VM without snapshots. */
 VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, const VsSnapshotTree *tree,
                               GError **error);
-/* Before the delete: writes KEPT beside DISK (the VM's first disk, as
- * libvirt names it, or NULL) when that is one of virtsnap's, else into
- * STATE/kept/<uuid>.snapshots; the memory files are given a second name
- * there (a hard link, or a copy across file systems), so that
- * whatever way the delete then ends (done, finished after a lost
- * connection or a crash) they stay. Its directory ("" for a VM without
- * snapshots), or NULL with ERROR, nothing of it left, if it could not be
- * written whole: the delete must not go on. */
-char *vs_kept_write(const VsKeptSnapshots *kept, const char *disk, GError **error);
+/* Where KEPT goes (the delete records it before writing, vs_kept_write):
+ * beside DISK (the VM's first disk, as libvirt names it, or NULL) when
+ * that is one of virtsnap's, as DISK.snapshots (DISK.snapshots-N if that
+ * exists), else STATE/kept/<uuid>.snapshots[-N]; "" for a VM without
+ * snapshots (nothing to write); NULL with ERROR. */
+char *vs_kept_dir(const VsKeptSnapshots *kept, const char *disk, GError **error);
+/* Before the delete: makes DIR (from vs_kept_dir; false if it exists now)
+ * and writes KEPT into it; the memory files are given a second name there
+ * (a hard link, or a copy across file systems), so that whatever way the
+ * delete then ends (done, finished after a lost connection or a crash)
+ * they stay. False with ERROR, nothing of it left, if it could not be
+ * written whole: the delete must not go on. True at once for DIR "". */
+bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *disk,
+                   GError **error);
 /* Removes what vs_kept_write made in DIR, for a delete that did not happen. */
 void vs_kept_discard(const char *dir);
 void vs_kept_free(VsKeptSnapshots *kept);

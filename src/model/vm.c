@@ -816,17 +816,6 @@ static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **firs
     return paths;
 }
 
-/* Writes what DOM's snapshots (TREE) leave, for its kept DISK (keep.h):
- * beside it when it is virtsnap's, else in STATE/kept/. Returns the
- * directory, "" when there is nothing to write (no snapshots), or NULL
- * with ERROR. */
-static char *keep_described(virDomainPtr dom, const char *uuid, const VsSnapshotTree *tree,
-                            const char *disk, GError **error)
-{
-    g_autoptr(VsKeptSnapshots) kept = vs_kept_read(dom, uuid, tree, error);
-    return kept ? vs_kept_write(kept, disk, error) : NULL;
-}
-
 bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(error);
@@ -852,17 +841,28 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     if (!tree)
         g_clear_pointer(&files, g_ptr_array_unref);
     /* Kept disks keep their snapshots' names, XML and memory files with
-     * them, written before anything goes. */
-    g_autofree char *kept_dir =
-        files && keep_disks ? keep_described(dom, uuid, tree, first_disk, error) : NULL;
+     * them (keep.h), written before anything goes, and after the record
+     * names their directory as being written ("describing"): a crash
+     * meanwhile removes it at the next start, the VM untouched. */
+    g_autoptr(VsKeptSnapshots) kept =
+        files && keep_disks ? vs_kept_read(dom, uuid, tree, error) : NULL;
+    g_autofree char *kept_dir = kept ? vs_kept_dir(kept, first_disk, error) : NULL;
     if (keep_disks && !kept_dir)
         g_clear_pointer(&files, g_ptr_array_unref);
     VsJournal *journal = files ? vs_journal_begin("delete", uuid, error) : NULL;
     bool ok = journal != NULL;
+    bool described = false;
     if (ok) {
         vs_journal_set_list(journal, "files", (const char *const *)files->pdata, files->len);
         vs_journal_set(journal, "keep_disks", keep_disks ? "true" : "false");
+        vs_journal_set(journal, "describing", kept_dir);
         ok = vs_journal_commit(journal, error);
+    }
+    if (ok && kept_dir && *kept_dir) {
+        described = ok = vs_kept_write(kept, kept_dir, first_disk, error);
+        vs_fault_point("delete-described");
+        vs_journal_set(journal, "describing", NULL);
+        ok = ok && vs_journal_commit(journal, error);
     }
     /* Powered off and undefined with the snapshots' metadata (a transient
      * one loses its metadata first); a refusal part-way defines what went
@@ -912,7 +912,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
      * once no record could finish the delete at a restart. Not known (the
      * connection stayed away), or the snapshots not all defined again: it
      * stays, the one description of them left. */
-    if (!ok && kept_dir && !vs_hv_broke_off(error) && restored)
+    if (!ok && described && !vs_hv_broke_off(error) && restored)
         vs_kept_discard(kept_dir);
     vs_vmlock_release(lock);
     return ok;

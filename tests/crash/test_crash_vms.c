@@ -7,7 +7,10 @@
  * (running VM, and shut-off VM with ?disks=keep) is finished: the VM is gone,
  * its images gone (or kept with their internal snapshots and, beside them,
  * the description of those written before the kill), and a new VM of the
- * same name has no snapshots; a create killed before its define leaves no
+ * same name has no snapshots; a ?disks=keep delete killed once the
+ * description is written (delete-described), before its record says the
+ * delete goes on, leaves the VM whole with its snapshots and no
+ * description; a create killed before its define leaves no
  * disk, and after it the VM with its disk. STATE/journal is empty after
  * every scenario. */
 #include "crash.h"
@@ -285,6 +288,27 @@ static void delete_fault(const char *vm, bool running, bool keep)
     g_autofree char *images = vs_state_path(crash.d, "images", NULL);
     g_autofree char *images_before = vs_dir_list(images);
 
+    if (keep) {
+        /* Killed once the kept disks' description is written, before the
+         * record says the delete goes on: the delete had not begun, so
+         * the VM stays whole and the description goes (it stayed, a
+         * directory naming snapshots that were never deleted, hard links
+         * holding their memory files). */
+        crash_arm("delete-described");
+        g_autoptr(VsTestResponse) cut =
+            vs_req(crash.d, "DELETE", NULL, "/vms/%s?disks=keep", vm_enc);
+        assert_int_equal(cut->status, 0);
+        crash_wait_killed("delete-described");
+        crash_restart_clean();
+        crash_check_journal_empty();
+        g_autofree char *images_kept = vs_dir_list(images);
+        assert_string_equal(images_kept, images_before);
+        json_t *all = vs_guest_snapshots_all(crash.d, vm);
+        assert_int_equal(json_array_size(all), 2);
+        json_decref(all);
+        g_autoptr(VsTestResponse) b =
+            vs_expect(crash.d, 200, "GET", NULL, "/vms/%s/snapshots/b%%20renamed", vm_enc);
+    }
     crash_arm("delete-before-power-off");
     g_autoptr(VsTestResponse) r =
         vs_req(crash.d, "DELETE", NULL, keep ? "/vms/%s?disks=keep" : "/vms/%s", vm_enc);
