@@ -142,6 +142,10 @@ export function clearMessages() {
 
 /* ---------- modal dialog ---------- */
 
+/* The dialog on screen: {settle()}, which ends it as cancelled (unless it was confirmed
+   already) without closing the element. */
+let shownDialog = null;
+
 /**
  * Opens the modal dialog. BODY is a list of nodes/strings. With INPUT ({label, value,
  * multiline}) the result is the text typed (or null on cancel); with CHECKBOX ({label,
@@ -156,6 +160,11 @@ export function openDialog({
   const form = $('dialog-form');
   const ok = $('dialog-ok');
   const cancel = $('dialog-cancel');
+  // One dialog at a time: a second one asked for while the first is open (a second click
+  // while the first action was still reading what it would do) takes its place, and the
+  // first counts as cancelled. Else both waited on the one element, and confirming the
+  // one on screen carried out the other (session 23, UI audit).
+  if (shownDialog) shownDialog.settle();
   $('dialog-title').textContent = title;
   const content = $('dialog-body');
   content.replaceChildren(...body.map((b) => (b instanceof Node ? b : el('p', { text: b }))));
@@ -196,16 +205,22 @@ export function openDialog({
       dialog.close();
     };
     const onCancel = () => dialog.close();
-    const onClose = () => {
+    const me = {};
+    const settle = () => {
       form.removeEventListener('submit', onSubmit);
       cancel.removeEventListener('click', onCancel);
       dialog.removeEventListener('close', onClose);
+      if (shownDialog === me) shownDialog = null;
       resolve(result);
     };
+    // (a close event of a dialog this one replaced may come after this one opened)
+    const onClose = () => { if (!dialog.open) settle(); };
+    me.settle = settle;
+    shownDialog = me;
     form.addEventListener('submit', onSubmit);
     cancel.addEventListener('click', onCancel);
     dialog.addEventListener('close', onClose);
-    dialog.showModal();
+    if (!dialog.open) dialog.showModal();
     if (field || numbers.length) {
       const first = field || numbers[0][1];
       first.focus();

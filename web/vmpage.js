@@ -276,8 +276,13 @@ function endEdit(which) {
   }
 }
 
+let renameSent = false; // a snapshot rename's PUT is on its way
+
 async function saveRename(e) {
   e.preventDefault();
+  // A second submit (Enter twice, a double click) while the first is sent is dropped: it
+  // asked for the same rename, and its PUT of the old name answered 404 after the first.
+  if (renameSent) return;
   const forVm = vmName;
   const old = tree.selected;
   const typed = $('d-rename-input').value;
@@ -287,6 +292,7 @@ async function saveRename(e) {
     endEdit('rename');
     return;
   }
+  renameSent = true;
   try {
     const updated = await api.put(snapPath(forVm, old), { name });
     showNotice(`Snapshot ${quote(old)} renamed to ${quote(updated.name)}.`);
@@ -299,6 +305,8 @@ async function saveRename(e) {
   } catch (err) {
     showError(`Could not rename snapshot ${quote(old)}`, err);
     if (vmName === forVm) $('d-rename-input').focus();
+  } finally {
+    renameSent = false;
   }
 }
 

@@ -659,8 +659,24 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.click('#d-rename');
     assert.equal(await page.inputValue('#d-rename-input'), 'B');
     await page.fill('#d-rename-input', B2);
-    await page.press('#d-rename-input', 'Enter');
+    // Enter twice while the rename is on its way: one PUT, and no error (the second
+    // used to be sent too, and its 404 for the old name was shown beside the notice).
+    const put = await hold('PUT', `${vmUrl(VM)}/snapshots/B`);
+    const before = requests.length;
+    const errors = await page.locator('.message.error').count();
+    try {
+      await page.press('#d-rename-input', 'Enter');
+      await put.arrived;
+      await page.press('#d-rename-input', 'Enter');
+      await sleep(200);
+    } finally {
+      await put.done();
+    }
     let s = await until(treeState, (st) => byName(st)[B2], 'renamed node');
+    await page.locator('.message.notice', { hasText: `renamed to “${B2}”` }).waitFor();
+    assert.equal(requests.slice(before).filter((r) => r.startsWith('PUT ')).length, 1, 'one rename sent');
+    await sleep(300);
+    assert.equal(await page.locator('.message.error').count(), errors, 'no error shown');
     assertTree(s, { A: '', [B2]: 'A', C: 'A' }, 'C');
     assert.equal(s.details.name, B2);
 
@@ -895,6 +911,46 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await apiCall('DELETE', '/vms/twin');
     }
     await show(VM, '2 snapshots · current: A');
+  });
+
+  step('carries out the delete whose dialog is on screen when a second one was asked for meanwhile', async () => {
+    // Two deletes asked for while the first still reads the tree (a slow daemon, a
+    // double click): one dialog is shown, and confirming it deletes what it names and
+    // nothing else. (Both used to wait on the one dialog: confirming "Delete P" deleted Q.)
+    await apiCall('POST', '/vms', { name: 'dlg', memory: 64, disk: 1 });
+    await apiTask(`${vmUrl('dlg')}/snapshots`, { name: 'P' });
+    await apiTask(`${vmUrl('dlg')}/snapshots`, { name: 'Q' });
+    try {
+      await page.evaluate(() => { location.hash = '#/vm/dlg'; });
+      await until(treeState, (st) => st.summary === '2 snapshots · current: Q', 'page of dlg');
+      const listing = await hold('GET', `${vmUrl('dlg')}/snapshots`);
+      try {
+        await node('Q').click();
+        await page.click('#d-delete');
+        await listing.arrived;
+        await node('P').click();
+        await page.click('#d-delete');
+        await until(() => listing.count, (n) => n >= 2, 'both deletes reading the tree');
+      } finally {
+        await listing.done();
+      }
+      const text = await dialogText();
+      await sleep(300); // the other dialog, had it come later, would have replaced this text
+      const shown = await page.locator('#dialog').innerText();
+      const named = /Delete snapshot “P”/.test(shown) ? 'P' : /Delete snapshot “Q”/.test(shown) ? 'Q' : null;
+      assert.ok(named, `a delete dialog is shown: ${text}`);
+      await page.click('#dialog-ok');
+      await page.locator('.message.notice', { hasText: `Snapshot “${named}” deleted.` }).waitFor();
+      await sleep(300);
+      const left = (await apiCall('GET', `${vmUrl('dlg')}/snapshots?all=true`)).map((x) => x.name);
+      assert.deepEqual(left, [named === 'P' ? 'Q' : 'P'], `only “${named}”, the one confirmed, is deleted`);
+      assert.equal(await page.locator('#dialog[open]').count(), 0, 'no dialog left open');
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      await apiCall('DELETE', `${vmUrl('dlg')}`);
+    }
+    await page.evaluate((n) => { location.hash = `#/vm/${encodeURIComponent(n)}`; }, VM);
+    await until(treeState, (st) => st.summary === '2 snapshots · current: A', `page of ${VM}`);
   });
 
   step('keeps a description being typed through a refresh that shows changes made elsewhere', async () => {
