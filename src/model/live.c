@@ -1455,17 +1455,16 @@ static bool delete_metadata_first(virDomainSnapshotPtr snap, xmlDoc *doc, GError
  * driver), so that a crash of virtsnapd between libvirt's two steps is
  * libvirt's (a libvirtd finishes its own delete; the test driver keeps no
  * contents and refuses METADATA_ONLY); for a name that delvm and qemu-img
- * take as it is (no quoting; not a number, which qemu-img would take for
- * a snapshot id); and, the VM stopped, when every disk of the snapshot is
+ * take as it is (vs_snapnames_safe_internal: no quoting, not a number,
+ * which qemu-img would take for a snapshot id); and, the VM stopped, when every disk of the snapshot is
  * one of the VM's own qcow2 files, which delete_tags reads (not a block
  * device, not a disk since removed). Else libvirt's delete, as before. */
 static bool classic_ours(virDomainSnapshotPtr snap, xmlDoc *doc)
 {
     virDomainPtr dom = virDomainSnapshotGetDomain(snap);
     const char *name = virDomainSnapshotGetName(snap);
-    bool number = strspn(name, "0123456789") == strlen(name);
     if (!vs_hv_private() || vs_hv_driver_is("test") || !doc_is_internal(doc) ||
-        !vs_snapnames_safe_internal(name) || number)
+        !vs_snapnames_safe_internal(name))
         return false;
     if (virDomainIsActive(dom) == 1)
         return true; /* delvm: QEMU finds the tag in every disk */

@@ -299,7 +299,8 @@ bool vs_snapnames_figures(const char *uuid, const char *internal, VsSnapFigures 
 
 bool vs_snapnames_safe_internal(const char *name)
 {
-    if (!name[0] || name[0] == '-' || strlen(name) > 64)
+    if (!name[0] || name[0] == '-' || strlen(name) > 64 ||
+        strspn(name, "0123456789") == strlen(name))
         return false;
     for (const char *p = name; *p; p++)
         if (!g_ascii_isalnum(*p) && !strchr("-_.:+@", *p))

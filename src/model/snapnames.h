@@ -51,5 +51,9 @@ bool vs_snapnames_save_figures(const char *uuid, const char *internal, GError **
 /* False when none were recorded (a disk-only snapshot, or one made elsewhere). */
 bool vs_snapnames_figures(const char *uuid, const char *internal, VsSnapFigures *figures);
 
-/* A name libvirt and QEMU take safely as a snapshot name and qcow2 tag. */
+/* A name libvirt and QEMU take safely as a snapshot name and qcow2 tag:
+ * plain ASCII, no leading '-', and not digits only (qemu-img snapshot -a
+ * and QEMU's loadvm take "2" for the id of the image's second snapshot
+ * before any tag of that name: a revert to a snapshot named "2" restored
+ * another's disks). */
 bool vs_snapnames_safe_internal(const char *name);

@@ -534,8 +534,9 @@ static void test_delete_refused_part_way(void **state)
 
 /* A running VM reverted to a snapshot taken while it was shut off: QEMU
  * stops, the VM is shut off, and its disk is as it was then (a block
- * written after the snapshot is gone). Then it starts again from that
- * disk: a boot (a banner), not a resume. */
+ * written after the snapshot is gone). A second snapshot, named "1", is
+ * reverted to its own disk (not to the image's snapshot of id 1). Then it
+ * starts again from that disk: a boot (a banner), not a resume. */
 static void test_revert_running_to_shutoff(void **state)
 {
     (void)state;
@@ -559,6 +560,18 @@ static void test_revert_running_to_shutoff(void **state)
     json_decref(now);
     assert_int_equal(vs_guest_qemu_count(e2e.d, "back-off"), 0);
     assert_false(vs_qemu_io(disk, "read -P 0xab 768k 4k")); /* the block written after is gone */
+    /* A snapshot named by digits only: qemu-img and QEMU's loadvm take "1"
+     * for the id of the image's first snapshot (off1's) before any name, so
+     * its tag must not be "1" (a revert to it restored off1's disk). */
+    assert_true(vs_qemu_io(disk, "write -P 0xcd 768k 4k"));
+    vs_guest_snapshot(e2e.d, "back-off", "1");
+    assert_true(vs_qemu_io(disk, "write -P 0xee 768k 4k"));
+    vs_guest_revert(e2e.d, "back-off", "1");
+    assert_true(vs_qemu_io(disk, "read -P 0xcd 768k 4k")); /* "1"'s disk, not off1's */
+    g_autofree char *tags = vs_qemu_img_tags(disk);
+    g_auto(GStrv) tag_list = g_strsplit(tags, ",", -1);
+    assert_int_equal(g_strv_length(tag_list), 2);
+    assert_false(g_strv_contains((const char *const *)tag_list, "1"));
     gsize offset = vs_file_size(serial);
     vs_guest_vm_action(e2e.d, "back-off", "start", "running");
     vs_guest_wait_count(serial, offset, 3, 60);

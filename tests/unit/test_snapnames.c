@@ -378,12 +378,13 @@ static void test_figures(void **state)
 static void test_safe_internal(void **state)
 {
     (void)state;
-    const char *safe[] = {"snap1", "vs-1700000000-1", "a.b_c:d+e@f", "X"};
+    const char *safe[] = {"snap1", "vs-1700000000-1", "a.b_c:d+e@f", "X", "1a", "2.0", "+1"};
     for (size_t i = 0; i < G_N_ELEMENTS(safe); i++)
         if (!vs_snapnames_safe_internal(safe[i]))
             fail_msg("'%s' should be a safe internal name", safe[i]);
     const char *unsafe[] = {"",       "-opt",   "a b",  "a/b",   "a\"b", "a'b",  "a,b",
-                            "пeω",    "a&b",    "<x>",  "a\\b",  "a;b",  "a\nb", "a=b"};
+                            "пeω",    "a&b",    "<x>",  "a\\b",  "a;b",  "a\nb", "a=b",
+                            "1",      "007",    "20261207"};
     for (size_t i = 0; i < G_N_ELEMENTS(unsafe); i++)
         if (vs_snapnames_safe_internal(unsafe[i]))
             fail_msg("'%s' must not be used as an internal name", unsafe[i]);
