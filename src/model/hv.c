@@ -581,3 +581,18 @@ bool vs_hv_driver_is(const char *driver)
     return hv.uri && strncmp(hv.uri, driver, len) == 0 &&
            (hv.uri[len] == ':' || hv.uri[len] == '+');
 }
+
+bool vs_hv_failed_broke_off(GError **error, const char *fmt, ...)
+{
+    virErrorPtr saved = virSaveLastError();
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autoptr(GError) failed = NULL;
+    vs_hv_set_error_from(saved, &failed, "%s", what);
+    if (!vs_hv_broke_off(&failed))
+        return false;
+    g_propagate_error(error, g_steal_pointer(&failed));
+    return true;
+}

@@ -83,6 +83,12 @@ virDomainPtr vs_hv_domain(virConnectPtr conn, const char *name, GError **error);
  * (libvirtd restarted, a remote link dropped): libvirtd may then have done
  * what was asked, may still be doing it, or may have stopped half-way. */
 bool vs_hv_broke_off(GError *const *error);
+/* After a libvirt call that failed: true, with ERROR set from libvirt's
+ * error and FMT, when the connection broke off (the caller then answers
+ * 503, not a part of what it read); false, nothing set, for any other
+ * failure (the value read counts as absent: the object vanished
+ * meanwhile, the driver does not support the call). */
+bool vs_hv_failed_broke_off(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 /* Sets ERROR from libvirt's last error: "<what>: <libvirt message>", with a
  * code derived from the libvirt error (no such domain → NOT_FOUND, invalid

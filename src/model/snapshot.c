@@ -279,8 +279,15 @@ static VsSnapshot *snapshot_info(const char *uuid, virDomainSnapshotPtr snap, GE
         info->downtime_ms = figures.downtime_ms;
         info->memory_bytes = figures.memory_bytes;
     }
-    info->current = virDomainSnapshotIsCurrent(snap, 0) == 1;
-    info->children = MAX(virDomainSnapshotNumChildren(snap, 0), 0);
+    int current = virDomainSnapshotIsCurrent(snap, 0);
+    int children = current < 0 ? -1 : virDomainSnapshotNumChildren(snap, 0);
+    info->current = current == 1;
+    info->children = MAX(children, 0);
+    /* The connection broke off meanwhile: no half-read answer (503). */
+    if (children < 0 && vs_hv_failed_broke_off(error, "cannot read snapshot '%s'", info->name)) {
+        vs_snapshot_free(info);
+        return NULL;
+    }
     return info;
 }
 
@@ -368,13 +375,23 @@ GPtrArray *vs_snapshot_list(const char *vm, VsSnapList kind, const char *parent,
         return NULL;
     }
     g_autoptr(GPtrArray) list = g_ptr_array_new_full((guint)n, (GDestroyNotify)vs_snapshot_free);
+    g_autoptr(GError) lost = NULL;
     for (int i = 0; i < n; i++) {
-        VsSnapshot *info = snapshot_info(uuid, snaps[i], NULL); /* gone meanwhile: skip */
+        /* One gone meanwhile is skipped; a connection that broke off fails
+         * the listing (503) rather than answer a part of it. */
+        g_autoptr(GError) skipped = NULL;
+        VsSnapshot *info = lost ? NULL : snapshot_info(uuid, snaps[i], &skipped);
         if (info)
             g_ptr_array_add(list, info);
+        else if (!lost && vs_hv_broke_off(&skipped))
+            lost = g_steal_pointer(&skipped);
         virDomainSnapshotFree(snaps[i]);
     }
     free(snaps);
+    if (lost) {
+        g_propagate_error(error, g_steal_pointer(&lost));
+        return NULL;
+    }
     if (kind == VS_SNAP_ALL)
         return order_parents_first(list);
     g_ptr_array_sort(list, compare_snapshot_ptrs);

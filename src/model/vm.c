@@ -86,7 +86,10 @@ static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
         return NULL;
     vm->name = g_strdup(virDomainGetName(dom));
     vm->state = state_name(info.state);
-    vm->persistent = virDomainIsPersistent(dom) == 1;
+    int persistent = virDomainIsPersistent(dom);
+    if (persistent < 0 && vs_hv_failed_broke_off(error, "cannot read VM '%s'", vm->name))
+        return NULL; /* (not shown as transient with no snapshots: 503) */
+    vm->persistent = persistent == 1;
     vm->memory_mib = info.maxMem / 1024;
     vm->cpus = info.nrVirtCpu;
     vm->hugepages = def->hugepages;
@@ -102,15 +105,18 @@ static VsVm *vm_from_domain(virDomainPtr dom, GError **error)
         vm->next_cpus = next.cpus;
         vm->next_hugepages = next.hugepages;
     }
-    vm->snapshots = MAX(virDomainSnapshotNum(dom, 0), 0);
+    int count = virDomainSnapshotNum(dom, 0);
+    vm->snapshots = MAX(count, 0);
     vm->current_snapshot = g_strdup("");
-    if (vm->snapshots > 0 && virDomainHasCurrentSnapshot(dom, 0) == 1) {
-        g_autoptr(virDomainSnapshot) cur = virDomainSnapshotCurrent(dom, 0);
-        if (cur) {
-            g_free(vm->current_snapshot);
-            vm->current_snapshot = vs_snapnames_display(vm->uuid, virDomainSnapshotGetName(cur));
-        }
+    int has_current = count > 0 ? virDomainHasCurrentSnapshot(dom, 0) : 0;
+    g_autoptr(virDomainSnapshot) cur = has_current == 1 ? virDomainSnapshotCurrent(dom, 0) : NULL;
+    if (cur) {
+        g_free(vm->current_snapshot);
+        vm->current_snapshot = vs_snapnames_display(vm->uuid, virDomainSnapshotGetName(cur));
     }
+    bool unread = count < 0 || has_current < 0 || (has_current == 1 && !cur);
+    if (unread && vs_hv_failed_broke_off(error, "cannot read the snapshots of VM '%s'", vm->name))
+        return NULL;
     return g_steal_pointer(&vm);
 }
 
@@ -133,16 +139,27 @@ GPtrArray *vs_vm_list(GError **error)
     }
     GPtrArray *vms = g_ptr_array_new_with_free_func((GDestroyNotify)vs_vm_free);
     g_autoptr(GHashTable) uuids = g_hash_table_new(g_str_hash, g_str_equal); /* of VMS */
+    g_autoptr(GError) lost = NULL;
     for (int i = 0; i < n; i++) {
-        /* A VM that vanishes while we look is simply not listed. */
-        VsVm *vm = vm_from_domain(doms[i], NULL);
+        /* A VM that vanishes while we look is simply not listed; a
+         * connection that broke off fails the listing (503) rather than
+         * answer a part of it. */
+        g_autoptr(GError) skipped = NULL;
+        VsVm *vm = lost ? NULL : vm_from_domain(doms[i], &skipped);
         if (vm) {
             g_ptr_array_add(vms, vm);
             g_hash_table_add(uuids, vm->uuid);
+        } else if (!lost && vs_hv_broke_off(&skipped)) {
+            lost = g_steal_pointer(&skipped);
         }
         virDomainFree(doms[i]);
     }
     free(doms);
+    if (lost) {
+        g_ptr_array_unref(vms);
+        g_propagate_error(error, g_steal_pointer(&lost));
+        return NULL;
+    }
     vs_definition_keep_only(uuids);
     g_ptr_array_sort(vms, compare_vm_names);
     return vms;

@@ -22,10 +22,12 @@ void vs_relay_stop(void);
 #define VS_PROC_LOOKUP_BY_NAME 23u
 #define VS_PROC_LOOKUP_BY_UUID 24u
 #define VS_PROC_SNAPSHOT_CREATE_XML 185u
+#define VS_PROC_SNAPSHOT_NUM 187u
 #define VS_PROC_SNAPSHOT_LOOKUP_BY_NAME 189u
 #define VS_PROC_REVERT_TO_SNAPSHOT 192u
 #define VS_PROC_SNAPSHOT_DELETE 193u
 #define VS_PROC_UNDEFINE_FLAGS 231u
+#define VS_PROC_SNAPSHOT_NUM_CHILDREN 246u
 
 /* Cuts the connection that carries the next call of PROC as CUT says. */
 void vs_relay_arm(VsCut cut, unsigned proc);

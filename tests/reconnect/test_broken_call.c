@@ -16,7 +16,8 @@
  * back is a 503, not a made-up shut-off VM; a VM delete whose definition
  * cannot be read (to know its files) does not start; a clone whose new
  * name libvirt cannot check is refused at once (503); a VM create cut at
- * its define answers by what libvirtd did. */
+ * its define answers by what libvirtd did; a VM, VM list or snapshot list
+ * read cut part-way is a 503, not a part of it. */
 #include "guest.h"
 #include "libvirtd.h"
 #include "relay.h"
@@ -820,6 +821,44 @@ static void test_create_define_cut(void **state)
     assert_journal_empty();
 }
 
+/* GET PATH with libvirt's PROC call cut before libvirtd sees it: 503 (the
+ * read is not answered in part), then, once the connection is back, 200. */
+static VsTestResponse *read_cut(const char *path, unsigned proc)
+{
+    int cuts = vs_relay_cuts();
+    vs_relay_arm(VS_CUT_BEFORE, proc);
+    g_autoptr(VsTestResponse) r = vs_http(t.d, "GET", path, NULL);
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    if (r->status != 503)
+        fail_msg("GET %s, cut: %ld %s", path, r->status, r->body);
+    VsTestResponse *back = get_when_back(path);
+    assert_int_equal(back->status, 200);
+    return back;
+}
+
+/* Reads cut part-way answer 503 rather than what they had read so far:
+ * a VM whose snapshot count could not be read showed 0 snapshots and no
+ * current one, the VM list left out such a VM, and a snapshot whose
+ * children could not be counted showed none (API audit, session 23). */
+static void test_read_cut(void **state)
+{
+    (void)state;
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"rd\"}");
+    assert_int_equal(made->status, 201);
+    g_autofree char *snap = vs_take_snapshot(t.d, "rd", "s", NULL);
+    assert_string_equal(snap, "finished");
+    g_usleep(G_USEC_PER_SEC); /* the definition's read-ahead after the snapshot */
+    g_autoptr(VsTestResponse) vm = read_cut("/vms/rd", VS_PROC_SNAPSHOT_NUM);
+    assert_int_equal(json_integer_value(json_object_get(vm->json, "snapshots")), 1);
+    assert_string_equal(vs_json_str(vm->json, "current-snapshot"), "s");
+    g_autoptr(VsTestResponse) vms = read_cut("/vms", VS_PROC_SNAPSHOT_NUM);
+    assert_true(json_array_size(vms->json) >= 2);
+    g_autoptr(VsTestResponse) snaps = read_cut("/vms/rd/snapshots", VS_PROC_SNAPSHOT_NUM_CHILDREN);
+    assert_int_equal(json_array_size(snaps->json), 1);
+    g_autoptr(VsTestResponse) del = vs_http(t.d, "DELETE", "/vms/rd", NULL);
+    assert_int_equal(del->status, 204);
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("broken-call test"))
@@ -844,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_action_answer_cut),
         cmocka_unit_test(test_delete_read_cut),
         cmocka_unit_test(test_clone_name_check_cut),
+        cmocka_unit_test(test_read_cut),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown); /* sets daemon_status */
     return vs_libvirtd_exit_status(vs_test_exit_status(failed), daemon_status);
