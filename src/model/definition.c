@@ -111,8 +111,11 @@ static VsDefinition *definition_read(virDomainPtr dom, GError **error)
         vs_hv_set_error(error, "cannot read the state of VM '%s'", virDomainGetName(dom));
         g_clear_pointer(&doc, xmlFreeDoc);
     }
-    if (!doc)
-        return NULL;
+    return doc ? vs_definition_parse(doc, state) : NULL;
+}
+
+VsDefinition *vs_definition_parse(xmlDoc *doc, int state)
+{
     VsDefinition *d = g_new0(VsDefinition, 1);
     d->state = state;
     d->hugepages = vs_definition_hugepages(doc);

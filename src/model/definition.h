@@ -30,6 +30,9 @@ typedef struct {
 void vs_definition_free(VsDefinition *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsDefinition, vs_definition_free)
 
+/* What DOC (a domain's XML, as libvirt gave it) says, with STATE; no call
+ * to libvirt (fuzz_xml feeds it any document). */
+VsDefinition *vs_definition_parse(xmlDoc *doc, int state);
 /* DOM's (UUID's) definition and state: kept or read (and kept when nothing
  * ran meanwhile). NULL with ERROR when either cannot be read. */
 VsDefinition *vs_definition_get(virDomainPtr dom, const char *uuid, GError **error);

@@ -1,6 +1,7 @@
 /* fuzz_xml.c: libFuzzer harness for the snapshot and domain XML that
- * src/model reads from libvirt: vs_xml_parse, then every XPath read the
- * model makes (snapshot info, disks, serial log, capabilities, clone), then
+ * src/model reads from libvirt: vs_xml_parse, then the model's own parse of
+ * a domain (vs_definition_parse: disks, serial log, huge pages) and the
+ * other XPath reads it makes (snapshot info, capabilities, clone), then
  * the edits it makes (vs_domain_rewrite, vs_xml_set_child_text) and the
  * serialisation it hands back to libvirt.
  *
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "model/definition.h"
 #include "model/rewrite.h"
 #include "util/xml.h"
 
@@ -49,16 +51,31 @@ static void read_snapshot(xmlDoc *doc)
     }
 }
 
-/* Reads of src/model/vm.c (read_disks, vm_from_domain, owned_images). */
+/* The model's own parse of a domain's XML (definition.c: disks, serial
+ * log, huge pages, UEFI variable store), with what it promises: every disk
+ * has a format ("raw" when none is given) and a target; a disk with a
+ * file source is marked so; the copy a kept definition hands out is equal. */
+static void read_definition(xmlDoc *doc)
+{
+    g_autoptr(VsDefinition) d = vs_definition_parse(doc, 1);
+    FUZZ_ASSERT(d && d->disks && d->state == 1);
+    FUZZ_ASSERT(d->hugepages == vs_definition_hugepages(doc));
+    for (guint i = 0; i < d->disks->len; i++) {
+        const VsDisk *disk = g_ptr_array_index(d->disks, i);
+        FUZZ_ASSERT(disk->format && *disk->format);
+        FUZZ_ASSERT(!disk->is_file || (disk->path && *disk->path));
+        VsDisk *copy = vs_disk_copy(disk);
+        FUZZ_ASSERT(copy->target && g_strcmp0(copy->path, disk->path) == 0 &&
+                    strcmp(copy->format, disk->format) == 0 &&
+                    copy->readonly == disk->readonly && copy->is_file == disk->is_file);
+        vs_disk_free(copy);
+    }
+}
+
+/* Reads of src/model/vm.c (owned_images, files_to_remove) and clone.c. */
 static void read_domain(xmlDoc *doc)
 {
-    g_autoptr(GPtrArray) disks = vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']");
-    for (guint i = 0; i < disks->len; i++) {
-        xmlNode *node = g_ptr_array_index(disks, i);
-        read_string(doc, node, "string(target/@dev)");
-        read_string(doc, node, "string(source/@file|source/@dev|source/@name)");
-        read_string(doc, node, "string(driver/@type)");
-    }
+    read_definition(doc);
     read_string(doc, NULL, "string(/domain/devices/serial[@type='file']/source/@path)");
     g_autoptr(GPtrArray) files =
         vs_xml_nodes(doc, NULL, "/domain/devices/disk[@device='disk']/source/@file");
