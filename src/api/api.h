@@ -81,6 +81,8 @@ bool vs_api_check_body(const VsApiRequest *req, VsApiResponse *resp, const VsFie
                        size_t n_fields);
 /* A validated name; on failure answers 400 naming WHAT and returns false. */
 bool vs_api_check_name(VsApiResponse *resp, const char *what, const char *name);
+/* A validated new VM name (vs_vm_name_valid: the rule, at most 200 bytes). */
+bool vs_api_check_vm_name(VsApiResponse *resp, const char *name);
 /* A name to look up (vs_name_addressable): one another tool gave a VM or a
  * snapshot, outside the rule, is listed and so must be reachable; on
  * failure answers 400 naming WHAT and returns false. */

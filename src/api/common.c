@@ -132,6 +132,11 @@ bool vs_api_check_name(VsApiResponse *resp, const char *what, const char *name)
     return check_name_by(vs_name_valid, resp, what, name);
 }
 
+bool vs_api_check_vm_name(VsApiResponse *resp, const char *name)
+{
+    return check_name_by(vs_vm_name_valid, resp, "VM", name);
+}
+
 bool vs_api_check_addressable(VsApiResponse *resp, const char *what, const char *name)
 {
     return check_name_by(vs_name_addressable, resp, what, name);

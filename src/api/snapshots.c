@@ -60,14 +60,18 @@ const VsField vs_api_snapshot_fields[VS_API_N_SNAPSHOT_FIELDS] = {
     {"description", VS_FIELD_STRING, false},
     {"live", VS_FIELD_BOOL, false}};
 
+/* CURRENT: the snapshot's name now (a change), whose name, given again
+ * unchanged, is no rename and so passes whatever another tool named it;
+ * NULL for a new snapshot. */
 static bool read_name_description(const VsApiRequest *req, VsApiResponse *resp, size_t n_fields,
-                                  const char **name, const char **description)
+                                  const char *current, const char **name, const char **description)
 {
     *name = string_field(req, "name");
     *description = string_field(req, "description");
+    bool unchanged = *name && current && strcmp(*name, current) == 0;
     return vs_api_check_query(req, resp, NULL) &&
            vs_api_check_body(req, resp, vs_api_snapshot_fields, n_fields) &&
-           (!*name || vs_api_check_name(resp, "snapshot", *name)) &&
+           (!*name || unchanged || vs_api_check_name(resp, "snapshot", *name)) &&
            check_description(resp, *description);
 }
 
@@ -106,7 +110,7 @@ void vs_api_snapshots_list(const VsApiRequest *req, VsApiResponse *resp)
 void vs_api_snapshots_create(const VsApiRequest *req, VsApiResponse *resp)
 {
     const char *name = NULL, *description = NULL;
-    if (!read_name_description(req, resp, 3, &name, &description))
+    if (!read_name_description(req, resp, 3, NULL, &name, &description))
         return;
     json_t *live = req->body ? json_object_get(req->body, "live") : NULL;
     VsLiveMode mode = !live ? VS_LIVE_AUTO : json_is_true(live) ? VS_LIVE_ON : VS_LIVE_OFF;
@@ -142,7 +146,7 @@ void vs_api_snapshot_get(const VsApiRequest *req, VsApiResponse *resp)
 void vs_api_snapshot_update(const VsApiRequest *req, VsApiResponse *resp)
 {
     const char *name = NULL, *description = NULL;
-    if (!read_name_description(req, resp, 2, &name, &description))
+    if (!read_name_description(req, resp, 2, req->params[1], &name, &description))
         return;
     g_autoptr(GError) error = NULL;
     g_autoptr(VsSnapshot) snap =

@@ -101,7 +101,7 @@ void vs_api_vms_create(const VsApiRequest *req, VsApiResponse *resp)
     guint64 memory, cpus, disk;
     if (!vs_api_check_query(req, resp, NULL) ||
         !vs_api_check_body(req, resp, vs_api_vm_create_fields, VS_API_N_VM_CREATE_FIELDS) ||
-        !vs_api_check_name(resp, "VM", string_field(req, "name")) ||
+        !vs_api_check_vm_name(resp, string_field(req, "name")) ||
         !range_field(req, resp, "memory", VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB, &memory) ||
         !range_field(req, resp, "cpus", 1, VS_VM_MAX_CPUS, &cpus) ||
         !range_field(req, resp, "disk", 1, VS_VM_MAX_DISK_GIB, &disk))
@@ -134,7 +134,8 @@ void vs_api_vm_update(const VsApiRequest *req, VsApiResponse *resp)
     const char *name = string_field(req, "name");
     if (!vs_api_check_query(req, resp, NULL) ||
         !vs_api_check_body(req, resp, vs_api_vm_update_fields, VS_API_N_VM_UPDATE_FIELDS) ||
-        (name && !vs_api_check_name(resp, "VM", name)) ||
+        /* (its own name, unchanged, as another tool may have given it: no rename) */
+        (name && strcmp(name, req->params[0]) != 0 && !vs_api_check_vm_name(resp, name)) ||
         !range_field(req, resp, "memory", VS_VM_MIN_MEMORY_MIB, VS_VM_MAX_MEMORY_MIB, &memory) ||
         !range_field(req, resp, "cpus", 1, VS_VM_MAX_CPUS, &cpus))
         return;
@@ -189,7 +190,7 @@ void vs_api_vm_clone(const VsApiRequest *req, VsApiResponse *resp)
     const char *name = string_field(req, "name");
     if (!vs_api_check_query(req, resp, NULL) ||
         !vs_api_check_body(req, resp, vs_api_vm_clone_fields, VS_API_N_VM_CLONE_FIELDS) ||
-        (name && !vs_api_check_name(resp, "VM", name)))
+        (name && !vs_api_check_vm_name(resp, name)))
         return;
     g_autoptr(GError) error = NULL;
     VsCloneJob *job = vs_clone_prepare(req->params[0], name, &error);

@@ -333,7 +333,8 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         ok = clone != NULL;
     }
     vs_fault_point("clone-after-define");
-    vs_task_set_message(task, "copying the snapshot tree");
+    if (ok)
+        vs_task_set_message(task, "copying the snapshot tree");
     ok = ok && vs_snapshot_tree_define(clone, tree, &rewrite, error);
     ok = ok && vs_snapnames_copy_vm(job->uuid, new_uuid, error);
     if (!ok && vs_hv_broke_off(error)) {

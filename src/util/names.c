@@ -1,4 +1,5 @@
-/* names.c: validates VM and snapshot names: 1 to 64 characters of UTF-8,
+/* names.c: validates VM and snapshot names: 1 to 64 characters of UTF-8
+ * (a VM's at most 200 bytes too),
  * no '/', no control characters, not starting with '.', not only white space
  * and invisible format characters (a zero-width space: no one could see it);
  * and, more loosely, names of VMs and snapshots other tools made. */
@@ -43,6 +44,17 @@ bool vs_name_valid(const char *name, const char **why)
     if (why)
         *why = reason;
     return reason == NULL;
+}
+
+bool vs_vm_name_valid(const char *name, const char **why)
+{
+    if (!vs_name_valid(name, why))
+        return false;
+    if (strlen(name) <= VS_VM_NAME_MAX_BYTES)
+        return true;
+    if (why)
+        *why = "must be at most 200 bytes in UTF-8 (libvirt names a file after it)";
+    return false;
 }
 
 bool vs_name_addressable(const char *name, const char **why)

@@ -219,8 +219,9 @@ static void test_definition_changed_by_another_client(void **state)
 }
 
 /* VMs another tool named outside virtsnap's rule (libvirt takes a leading
- * '.', 65 characters and more) are listed, and can be looked at, renamed
- * to a valid name and deleted; '/' stays refused. */
+ * '.', 65 characters and more) are listed, and can be looked at, changed
+ * with their own name given again, renamed to a valid name and deleted;
+ * '/' stays refused. */
 static void test_names_other_tools_gave(void **state)
 {
     (void)state;
@@ -244,6 +245,27 @@ static void test_names_other_tools_gave(void **state)
     assert_int_equal(shown->status, 200);
     g_autoptr(VsTestResponse) old = vs_http(t.d, "GET", "/vms/.old", NULL);
     assert_int_equal(old->status, 200);
+    /* A change that gives such a name again, unchanged (a client's read,
+     * modify, write), is no rename: allowed (it was a 400), for the VM and
+     * for a snapshot another tool named too. */
+    virDomainPtr dot = virDomainLookupByName(t.direct, ".old");
+    virDomainSnapshotPtr dot_snap =
+        virDomainSnapshotCreateXML(dot, "<domainsnapshot><name>.s</name></domainsnapshot>", 0);
+    assert_non_null(dot_snap);
+    virDomainSnapshotFree(dot_snap);
+    virDomainFree(dot);
+    g_autoptr(VsTestResponse) same =
+        vs_http(t.d, "PUT", "/vms/.old", "{\"name\": \".old\", \"memory\": 64}");
+    if (same->status != 200)
+        fail_msg("PUT /vms/.old with its own name: %ld %s", same->status, same->body);
+    g_autoptr(VsTestResponse) same_snap = vs_http(t.d, "PUT", "/vms/.old/snapshots/.s",
+                                                  "{\"name\": \".s\", \"description\": \"d\"}");
+    if (same_snap->status != 200)
+        fail_msg("PUT a snapshot with its own name: %ld %s", same_snap->status, same_snap->body);
+    assert_string_equal(vs_json_str(same_snap->json, "description"), "d");
+    g_autoptr(VsTestResponse) to_dot = vs_http(t.d, "PUT", "/vms/.old/snapshots/.s",
+                                               "{\"name\": \".t\"}");
+    assert_int_equal(to_dot->status, 400); /* a new name follows the rule */
     g_autoptr(VsTestResponse) renamed = vs_http(t.d, "PUT", "/vms/.old", "{\"name\": \"old\"}");
     assert_int_equal(renamed->status, 200);
     assert_string_equal(vs_json_str(renamed->json, "name"), "old");
