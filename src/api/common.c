@@ -145,13 +145,16 @@ bool vs_api_check_addressable(VsApiResponse *resp, const char *what, const char 
 bool vs_api_query_flag(const VsApiRequest *req, VsApiResponse *resp, const char *name, bool *ok)
 {
     const char *value = req->query ? g_hash_table_lookup(req->query, name) : NULL;
-    if (!value || !strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no"))
+    /* in any case: Python's requests sends True and False */
+    if (!value || !g_ascii_strcasecmp(value, "false") || !strcmp(value, "0") ||
+        !g_ascii_strcasecmp(value, "no"))
         return false;
     /* a bare name ("?children") is true; "?children=" with nothing after it
      * is more likely a client's empty variable than a yes, and a flag may
      * delete a subtree */
     bool bare = !*value && req->bare && g_hash_table_contains(req->bare, name);
-    if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") || bare)
+    if (!g_ascii_strcasecmp(value, "true") || !strcmp(value, "1") ||
+        !g_ascii_strcasecmp(value, "yes") || bare)
         return true;
     vs_api_error(resp, 400, "query parameter '%s' must be true or false%s", name,
                  *value ? "" : " (it was given empty: leave it out for false)");

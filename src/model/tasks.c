@@ -239,6 +239,7 @@ static void run_task(gpointer item, gpointer unused)
 
 void vs_tasks_init(void)
 {
+    next_id = 0; /* (a new registry: ids go on from its records, vs_tasks_persist) */
     tasks = g_hash_table_new(g_str_hash, g_str_equal);
     g_queue_init(&order);
     evicted = g_array_new(FALSE, FALSE, sizeof(Evicted));
@@ -447,9 +448,25 @@ void vs_task_info_free(VsTaskInfo *info)
     g_free(info);
 }
 
+/* STATE/tasks/last-id: the highest id given out, written when expiry
+ * removes records (it may remove the newest), so that the next start goes
+ * on from it: a client's old /tasks/<id> is then 404, never another task
+ * (with only the records to go by, ids began at 1 again after an hour). */
+#define LAST_ID_FILE "last-id"
+
+static void save_last_id_locked(void)
+{
+    g_autofree char *path = g_build_filename(store_dir, LAST_ID_FILE, NULL);
+    g_autofree char *text = g_strdup_printf("%" G_GUINT64_FORMAT "\n", next_id);
+    g_autoptr(GError) error = NULL;
+    if (!g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+        vs_warn("cannot keep the last task id: %s", error->message);
+}
+
 void vs_tasks_expire(gint64 keep_seconds)
 {
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    bool removed = false;
     g_mutex_lock(&lock);
     for (GList *l = order.head; l;) {
         GList *next = l->next;
@@ -457,7 +474,7 @@ void vs_tasks_expire(gint64 keep_seconds)
         if (task->ended && now - task->ended >= keep_seconds) {
             if (store_dir) {
                 g_autofree char *path = record_path(task->info.id);
-                g_unlink(path);
+                removed |= g_unlink(path) == 0;
             }
             g_hash_table_remove(tasks, task->info.id);
             g_queue_delete_link(&order, l);
@@ -472,13 +489,15 @@ void vs_tasks_expire(gint64 keep_seconds)
         if (now - e->ended >= keep_seconds) {
             g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, e->id);
             g_autofree char *path = record_path(id);
-            g_unlink(path);
+            removed |= g_unlink(path) == 0;
         } else {
             g_array_index(evicted, Evicted, kept++) = *e;
         }
     }
     if (evicted)
         g_array_set_size(evicted, kept);
+    if (removed)
+        save_last_id_locked();
     g_mutex_unlock(&lock);
 }
 
@@ -534,6 +553,10 @@ bool vs_tasks_persist(const char *dir, GError **error)
     g_free(store_dir);
     store_dir = g_strdup(dir);
     GList *loaded = NULL;
+    g_autofree char *last_path = g_build_filename(dir, LAST_ID_FILE, NULL);
+    g_autofree char *last = NULL;
+    if (g_file_get_contents(last_path, &last, NULL, NULL))
+        next_id = MAX(next_id, g_ascii_strtoull(last, NULL, 10));
     const char *name;
     while ((name = g_dir_read_name(listing))) {
         if (g_str_has_suffix(name, ".early")) { /* a write cut short */

@@ -205,7 +205,7 @@ static void test_query_flag(void **state)
     assert_false(vs_api_query_flag(&req, &resp, "children", &ok)); /* no query at all */
     assert_true(ok);
 
-    const char *yes[] = {"true", "1", "yes"};
+    const char *yes[] = {"true", "1", "yes", "True", "TRUE", "Yes"}; /* (Python's requests: True) */
     for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
         g_autoptr(GHashTable) q = query_of("children", yes[i], NULL);
         req.query = q;
@@ -230,7 +230,7 @@ static void test_query_flag(void **state)
     assert_false(ok);
     expect_error(&resp, 400, "given empty");
     response_clear(&resp);
-    const char *no[] = {"false", "0", "no"};
+    const char *no[] = {"false", "0", "no", "False", "NO"};
     for (size_t i = 0; i < G_N_ELEMENTS(no); i++) {
         g_autoptr(GHashTable) q = query_of("children", no[i], NULL);
         req.query = q;
@@ -245,7 +245,7 @@ static void test_query_flag(void **state)
     assert_false(vs_api_query_flag(&req, &resp, "children", &ok));
     assert_true(ok);
 
-    const char *bad[] = {"maybe", "TRUE", "2", "true ", "yes!"};
+    const char *bad[] = {"maybe", "tru", "2", "true ", "yes!", "on"};
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GHashTable) q = query_of("children", bad[i], NULL);
         req.query = q;

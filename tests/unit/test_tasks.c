@@ -342,6 +342,17 @@ static gboolean quick_run(VsTask *task, gpointer data, GError **error)
     return TRUE;
 }
 
+/* Empties DIR of files and removes it. */
+static void remove_dir(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    for (const char *n; d && (n = g_dir_read_name(d));) {
+        g_autofree char *f = g_build_filename(dir, n, NULL);
+        g_unlink(f);
+    }
+    g_rmdir(dir);
+}
+
 /* A new temporary directory the registry keeps its records in from now on. */
 static char *keep_records(void)
 {
@@ -395,8 +406,10 @@ static void test_evicted_to_disk(void **state)
     assert_int_equal(none->len, 0);
     g_autoptr(GDir) left = g_dir_open(dir, 0, NULL);
     assert_non_null(left);
-    assert_null(g_dir_read_name(left)); /* every record went with its task */
-    g_rmdir(dir);
+    for (const char *n; (n = g_dir_read_name(left));) /* every record went with its task */
+        if (strcmp(n, "last-id") != 0)
+            fail_msg("%s is left after every task expired", n);
+    remove_dir(dir);
     g_strfreev(ids);
 }
 
@@ -488,17 +501,6 @@ static int record_status(const char *dir, const char *id)
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL))
         return -1;
     return g_key_file_get_integer(kf, "task", "status", NULL);
-}
-
-/* Empties DIR of files and removes it. */
-static void remove_dir(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    for (const char *n; d && (n = g_dir_read_name(d));) {
-        g_autofree char *f = g_build_filename(dir, n, NULL);
-        g_unlink(f);
-    }
-    g_rmdir(dir);
 }
 
 /* A task that finishes early is shown finished, and wakes its waiters,
@@ -702,10 +704,37 @@ static void test_target_named(void **state)
     remove_dir(dir);
 }
 
+/* Ids are never given out again after a restart, even when every record
+ * had expired (after an hour idle they began at 1 again, and a client's
+ * old /tasks/<id> showed another task; API audit, session 23). */
+static void test_ids_not_reused(void **state)
+{
+    (void)state;
+    g_autofree char *dir = keep_records();
+    g_autofree char *last = NULL;
+    for (int i = 0; i < 3; i++) {
+        g_free(last);
+        last = start_for("/vms/v", quick_run, NULL, NULL);
+        vs_task_info_free(wait_ended(last));
+    }
+    vs_tasks_expire(0);
+    assert_null(vs_task_get(last));
+    vs_tasks_shutdown(); /* a restart */
+    vs_tasks_init();
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_tasks_persist(dir, &error));
+    g_autofree char *next = start_for("/vms/v", quick_run, NULL, NULL);
+    vs_task_info_free(wait_ended(next));
+    if (g_ascii_strtoull(next, NULL, 10) <= g_ascii_strtoull(last, NULL, 10))
+        fail_msg("task id %s given out again after a restart (the last was %s)", next, last);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_success_without_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_clamped, setup, teardown),
