@@ -45,6 +45,8 @@ function confirmPowerOff(vm, discard) {
         ? 'Shut down asks the guest to shut itself down instead, saving its data first.'
         : 'Shut down asks the guest to shut itself down instead, saving its data first; it needs the VM running.',
       ...(discard ? discardWords(vm) : []),
+      ...(!vm.persistent && !discard
+        ? [`VM ${quote(vm.name)} is transient: powering it off ends it, and it is no longer listed.`] : []),
     ],
     confirm: discard ? "Power off and drop the snapshots' metadata" : 'Power off',
     danger: true,
@@ -65,9 +67,22 @@ export function syncVmButtons() {
 }
 onBusyChange(syncVmButtons);
 
+/* A shutdown only asks the guest (ACPI): confirmed first, as virt-manager and Proxmox do. */
+function confirmShutdown(vm) {
+  return openDialog({
+    title: `Shut down VM ${quote(vm.name)}?`,
+    body: [
+      `The guest of VM ${quote(vm.name)} is asked to shut itself down, saving its data first; this page follows it for two minutes.`,
+      'A guest that ignores the request keeps running: Power off then stops it at once.',
+      ...(!vm.persistent ? [`VM ${quote(vm.name)} is transient: once shut down, it is no longer listed.`] : []),
+    ],
+    confirm: 'Shut down',
+  });
+}
+
 /* After a shutdown request the guest takes its time: follow the VM (once) for up to two
    minutes and refresh once it has stopped, or leave its page quietly if it is gone (a
-   transient VM ends with its shutdown). */
+   transient VM ends with its shutdown). A guest still running after that is said so. */
 async function followShutdown(vm, hooks) {
   if (following.has(vm.name)) return;
   following.add(vm.name);
@@ -91,6 +106,8 @@ async function followShutdown(vm, hooks) {
         return;
       }
     }
+    showError(`VM ${quote(vm.name)} has not shut down`,
+      { reason: 'its guest did not act on the request in two minutes; Power off stops it at once' });
   } finally {
     following.delete(vm.name);
   }
@@ -103,15 +120,18 @@ async function lifecycle(vm, action, label, done, hooks) {
   // (A transient VM that has snapshots, as last loaded: one question for both.)
   const discard = action === 'poweroff' && !vm.persistent && vm.snapshots > 0;
   if (action === 'poweroff' && !(await confirmPowerOff(vm, discard))) return;
+  if (action === 'shutdown' && !(await confirmShutdown(vm))) return;
   if (offForNow(vm.name, action)) {
     showNotice(`VM ${quote(vm.name)} is busy (${busyWith(vm.name) || `${label} is under way`}); it was not sent.`);
     return;
   }
   inFlight.add(key); // a slow call is not sent twice
   syncVmButtons();
+  let ended = false; // a transient VM powered off: gone
   try {
     await api.post(discard ? `${path}?discard_snapshots=true` : path);
-    showNotice(`VM ${quote(vm.name)} ${done}${discard ? "; its snapshots' metadata is gone" : ''}.`);
+    ended = action === 'poweroff' && !vm.persistent;
+    showNotice(`VM ${quote(vm.name)} ${done}${discard ? "; its snapshots' metadata is gone" : ''}${ended ? '; being transient, it is gone' : ''}.`);
   } catch (err) {
     // (Only for a power-off: a shutdown would drop the metadata at once, whether or
     // not the guest then shuts down.)
@@ -119,7 +139,8 @@ async function lifecycle(vm, action, label, done, hooks) {
         await confirmDiscard(vm, label)) {
       try {
         await api.post(`${path}?discard_snapshots=true`);
-        showNotice(`VM ${quote(vm.name)} ${done}; its snapshots' metadata is gone.`);
+        ended = true;
+        showNotice(`VM ${quote(vm.name)} ${done}; its snapshots' metadata is gone, and being transient, it is gone.`);
       } catch (again) {
         showError(`Could not ${label.toLowerCase()} VM ${quote(vm.name)}`, again);
       }
@@ -134,7 +155,9 @@ async function lifecycle(vm, action, label, done, hooks) {
     inFlight.delete(key);
     syncVmButtons();
   }
-  await hooks.refresh();
+  // (its own page reloaded would say "no such VM" as an error: the list is shown instead)
+  if (ended && hooks.deleted) await hooks.deleted();
+  else await hooks.refresh();
   if (action === 'shutdown') await followShutdown(vm, hooks);
 }
 

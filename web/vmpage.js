@@ -22,6 +22,7 @@ let revealOnLoad = false; // scroll to the selected (current) snapshot after the
 let detailsFor = null; // the snapshot the details panel shows (its open edit forms survive a reload)
 let drawnFrom = null; // the answers the page was drawn from
 let failing = false; // the last load failed (a refresh by itself says so once)
+let loadError = null; // its message: replaced by the next failure's, gone once a load works
 
 export function initVmPage(navigation) {
   nav = navigation;
@@ -138,11 +139,16 @@ async function reload({ auto = false } = {}) {
       nav.goToList();
       return false;
     }
-    if (!(auto && failing)) showError(`Could not load VM ${quote(name)}`, err);
+    if (!(auto && failing)) {
+      if (loadError) loadError.remove();
+      loadError = showError(`Could not load VM ${quote(name)}`, err);
+    }
     failing = true;
     return false;
   }
   failing = false;
+  if (loadError) loadError.remove(); // the page loads again: its failure is over
+  loadError = null;
   if (ticket !== loading || name !== vmName || $('vm-view').hidden) return false;
   const key = JSON.stringify([v, snaps]);
   if (key === drawnFrom) return true; // shown already

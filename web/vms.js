@@ -11,6 +11,7 @@ let nav = null;
 let loading = 0;
 let drawnFrom = null; // the answer the rows were drawn from
 let failing = false; // the last load failed (a refresh by itself says so once)
+let loadError = null; // its message: replaced by the next failure's, gone once a load works
 
 export function initVmList(navigation) {
   nav = navigation;
@@ -56,11 +57,16 @@ export async function showVmList({ auto = false } = {}) {
   try {
     vms = await api.get('/vms');
   } catch (err) {
-    if (err.status !== 401 && !(auto && failing)) showError('Could not load the VM list', err);
+    if (err.status !== 401 && !(auto && failing)) {
+      if (loadError) loadError.remove();
+      loadError = showError('Could not load the VM list', err);
+    }
     failing = true;
     return;
   }
   failing = false;
+  if (loadError) loadError.remove();
+  loadError = null;
   if (ticket !== loading || $('list-view').hidden) return; // a newer load or another view won
   const key = JSON.stringify(vms);
   if (key === drawnFrom) return;

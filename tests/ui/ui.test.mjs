@@ -1426,6 +1426,44 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  step('asks before a shutdown, and clears a load error once the list loads again', async () => {
+    await page.click('#vm-back');
+    await row('test').waitFor();
+    // The list fails to load twice (virtsnapd away): one error on screen, not two; gone
+    // once a load works (it stayed, and each Refresh added another).
+    const failing = (url) => url.pathname === '/vms';
+    await page.route(failing, (route) => (route.request().method() === 'GET'
+      ? route.fulfill({ status: 503, contentType: 'application/json',
+        body: JSON.stringify({ code: 503, reason: 'virtsnapd cannot reach libvirt' }) })
+      : route.fallback()));
+    await page.click('#list-refresh');
+    await page.locator('.message.error', { hasText: 'Could not load the VM list' }).waitFor();
+    await page.click('#list-refresh');
+    await sleep(300);
+    assert.equal(await page.locator('.message.error', { hasText: 'Could not load the VM list' }).count(), 1);
+    await page.unroute(failing);
+    await page.click('#list-refresh');
+    await until(() => page.locator('.message.error', { hasText: 'Could not load the VM list' }).count(),
+      (n) => n === 0, 'the load error gone');
+
+    // Shut down asks first (it did not), and Cancel sends nothing.
+    const shutdowns = () => requests.filter((r) => r === `POST ${base}/vms/test/shutdown`).length;
+    const button = () => row('test').getByRole('button', { name: 'Shut down VM test' });
+    await button().click();
+    const text = await dialogText();
+    assert.match(text, /Shut down VM “test”\?/);
+    assert.match(text, /Power off then stops it/);
+    await page.click('#dialog-cancel');
+    await sleep(200);
+    assert.equal(shutdowns(), 0, 'cancelled: nothing sent');
+    await button().click();
+    await dialogText();
+    await page.click('#dialog-ok');
+    await until(() => rowCells('test').then((c) => c.State), (st) => st === 'shut off', 'test shut down');
+    assert.equal(shutdowns(), 1);
+    await apiCall('POST', '/vms/test/start');
+  });
+
   it('had no script errors and no CSP violations', () => {
     assert.deepEqual(pageProblems, []);
   });
