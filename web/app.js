@@ -207,6 +207,8 @@ async function refreshByItself() {
 
 async function start() {
   onUnauthorized(() => {
+    // Signed out already: a late answer to the ended session's work changes nothing.
+    if (!$('login-view').hidden) return;
     // Nothing of the session stays: a dialog open is closed (as cancelled), old messages go.
     session.forget();
     closeDialog();

@@ -115,7 +115,8 @@ export function sentence(text) {
 /** Shows an error until dismissed. CONTEXT says what was being done. A 401 shows nothing:
  *  the login page says the session has ended. */
 export function showError(context, err) {
-  if (err && err.status === 401) return null;
+  // (signed out: what the ended session's work still finds is not shown on the sign-in page)
+  if ((err && err.status === 401) || !$('login-view').hidden) return null;
   const reason = err && err.reason !== undefined ? err.reason : (err && err.message) || String(err);
   const box = el('div', { class: 'message error', role: 'alert' },
     el('p', {}, el('strong', { text: context ? `${context}: ` : '' }), sentence(reason)));
@@ -129,6 +130,7 @@ export function showError(context, err) {
 
 /** Shows a short confirmation that goes away by itself. */
 export function showNotice(text) {
+  if (!$('login-view').hidden) return null; // signed out (showError)
   for (const old of $('messages').querySelectorAll('.message.notice')) old.remove(); // the latest only
   const box = el('div', { class: 'message notice', role: 'status' }, el('p', { text }));
   $('messages').append(box);

@@ -1280,6 +1280,18 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.locator('#login-message').textContent(), 'You are signed out.');
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     assert.equal(await page.locator('#logout').isHidden(), true);
+    // Work of the ended session still under way (a task followed, a shutdown watched) says
+    // nothing on the sign-in page: its 401 did replace "You are signed out." with "Your
+    // session has ended", and a failure it saw was shown there.
+    await page.evaluate(async () => {
+      const { api } = await import('/static/api.js');
+      const { showError } = await import('/static/ui.js');
+      await api.get('/vms').catch(() => {});
+      showError('Taking snapshot “x” of “y” failed', { reason: 'late' });
+    });
+    await sleep(200);
+    assert.equal(await page.locator('#login-message').textContent(), 'You are signed out.');
+    assert.equal(await page.locator('#messages .message').count(), 0, 'nothing of the old session shown');
   });
 
   step('logs in with a system account: the session cookie works only beside its key', async (t) => {
