@@ -128,8 +128,10 @@ async function lifecycle(vm, action, label, done, hooks) {
   inFlight.add(key); // a slow call is not sent twice
   syncVmButtons();
   let ended = false; // a transient VM powered off: gone
+  let sent = false; // the request was taken (a shutdown is then followed)
   try {
     await api.post(discard ? `${path}?discard_snapshots=true` : path);
+    sent = true;
     ended = action === 'poweroff' && !vm.persistent;
     showNotice(`VM ${quote(vm.name)} ${done}${discard ? "; its snapshots' metadata is gone" : ''}${ended ? '; being transient, it is gone' : ''}.`);
   } catch (err) {
@@ -158,7 +160,7 @@ async function lifecycle(vm, action, label, done, hooks) {
   // (its own page reloaded would say "no such VM" as an error: the list is shown instead)
   if (ended && hooks.deleted) await hooks.deleted();
   else await hooks.refresh();
-  if (action === 'shutdown') await followShutdown(vm, hooks);
+  if (action === 'shutdown' && sent) await followShutdown(vm, hooks);
 }
 
 async function clone(vm, hooks) {

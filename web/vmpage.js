@@ -146,10 +146,10 @@ async function reload({ auto = false } = {}) {
     failing = true;
     return false;
   }
+  if (ticket !== loading || name !== vmName || $('vm-view').hidden) return false;
   failing = false;
   if (loadError) loadError.remove(); // the page loads again: its failure is over
   loadError = null;
-  if (ticket !== loading || name !== vmName || $('vm-view').hidden) return false;
   const key = JSON.stringify([v, snaps]);
   if (key === drawnFrom) return true; // shown already
   vm = v;
@@ -282,14 +282,15 @@ function endEdit(which) {
   }
 }
 
-let renameSent = false; // a snapshot rename's PUT is on its way
+const renamesSent = new Set(); // "<vm>\n<snapshot>" whose rename's PUT is on its way
 
 async function saveRename(e) {
   e.preventDefault();
   // A second submit (Enter twice, a double click) while the first is sent is dropped: it
   // asked for the same rename, and its PUT of the old name answered 404 after the first.
-  if (renameSent) return;
   const forVm = vmName;
+  const sentKey = `${forVm}\n${tree.selected}`;
+  if (renamesSent.has(sentKey)) return;
   const old = tree.selected;
   const typed = $('d-rename-input').value;
   const name = typed.trim(); // as a new snapshot's name is
@@ -298,7 +299,7 @@ async function saveRename(e) {
     endEdit('rename');
     return;
   }
-  renameSent = true;
+  renamesSent.add(sentKey);
   try {
     const updated = await api.put(snapPath(forVm, old), { name });
     showNotice(`Snapshot ${quote(old)} renamed to ${quote(updated.name)}.`);
@@ -312,7 +313,7 @@ async function saveRename(e) {
     showError(`Could not rename snapshot ${quote(old)}`, err);
     if (vmName === forVm) $('d-rename-input').focus();
   } finally {
-    renameSent = false;
+    renamesSent.delete(sentKey);
   }
 }
 

@@ -64,10 +64,10 @@ export async function showVmList({ auto = false } = {}) {
     failing = true;
     return;
   }
+  if (ticket !== loading || $('list-view').hidden) return; // a newer load or another view won
   failing = false;
   if (loadError) loadError.remove();
   loadError = null;
-  if (ticket !== loading || $('list-view').hidden) return; // a newer load or another view won
   const key = JSON.stringify(vms);
   if (key === drawnFrom) return;
   keepFocus($('vm-rows'), () => $('vm-rows').replaceChildren(...vms.map(vmRow)));

@@ -82,8 +82,11 @@ VsCloneJob *vs_clone_prepare(const char *vm, const char *new_name, GError **erro
             g_autofree char *suffix = g_strdup_printf("-clone-%d", n);
             glong room = VS_NAME_MAX_CHARS - (glong)strlen(suffix);
             g_autofree char *base = g_utf8_substring(vm, 0, MIN(g_utf8_strlen(vm, -1), room));
+            /* (and within VS_VM_NAME_MAX_BYTES: a name of 4-byte characters) */
+            while (*base && strlen(base) + strlen(suffix) > VS_VM_NAME_MAX_BYTES)
+                *g_utf8_find_prev_char(base, base + strlen(base)) = '\0';
             g_autofree char *candidate = g_strconcat(base, suffix, NULL);
-            if (!vs_name_valid(candidate, NULL)) { /* a VM another tool named ".old", say */
+            if (!vs_vm_name_valid(candidate, NULL)) { /* a VM another tool named ".old", say */
                 g_free(candidate);
                 candidate = g_strconcat("vm", suffix, NULL);
             }

@@ -98,13 +98,13 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
  * CONSISTENT): an fsync here costs the create 2-3 ms on ext4 (it flushes
  * the previous savevm's data with it; bench, session 12), and after a
  * power cut libvirt's own metadata is no more durable than they would be. */
-bool vs_journal_commit(VsJournal *j, GError **error)
+static bool commit(VsJournal *j, bool durable, GError **error)
 {
     gsize len = 0;
     g_autofree char *text = g_key_file_to_data(j->kf, &len, NULL);
     g_autofree char *kind = g_key_file_get_string(j->kf, "op", "kind", NULL);
     /* the only copy of a tree whose metadata goes: synced */
-    bool durable = g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0;
+    durable = durable || g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0;
     GFileSetContentsFlags flags = G_FILE_SET_CONTENTS_CONSISTENT |
                                   (durable ? G_FILE_SET_CONTENTS_DURABLE
                                            : G_FILE_SET_CONTENTS_ONLY_EXISTING);
@@ -112,6 +112,16 @@ bool vs_journal_commit(VsJournal *j, GError **error)
         return false;
     j->on_disk = true;
     return true;
+}
+
+bool vs_journal_commit(VsJournal *j, GError **error)
+{
+    return commit(j, false, error);
+}
+
+bool vs_journal_commit_durable(VsJournal *j, GError **error)
+{
+    return commit(j, true, error);
 }
 
 static void journal_free(VsJournal *j)
@@ -124,12 +134,14 @@ static void journal_free(VsJournal *j)
 /* Whether a record of KIND, brought back after its operation finished,
  * would undo the operation's work at the next start: a clone's removes the
  * clone, a revert's reverts a VM used since (one that was shut off, say),
- * a rename's or power-off's defines again snapshots deleted since. Their
- * end is made durable (vs_journal_end). */
+ * a rename's or power-off's defines again snapshots deleted since, a VM
+ * create's removes the disk of a VM deleted since with its disks kept.
+ * Their end is made durable (vs_journal_end). */
 static bool replay_undoes(const char *kind)
 {
     return !g_strcmp0(kind, "clone") || !g_strcmp0(kind, "revert") ||
-           !g_strcmp0(kind, "rename") || !g_strcmp0(kind, "poweroff");
+           !g_strcmp0(kind, "rename") || !g_strcmp0(kind, "poweroff") ||
+           !g_strcmp0(kind, "create");
 }
 
 /* Makes the removal of a record in the journal's directory survive a
@@ -586,14 +598,21 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
                                        GKeyFile *kf)
 {
     /* Died while the kept disks' description was written, before anything
-     * of the VM went: the delete never began, and what was written goes. */
+     * of the VM went: the delete never began, and what was written goes.
+     * Unless the VM is gone meanwhile (another client, a transient VM that
+     * ended) and the description is whole (its index is written last):
+     * then it is the one left of the snapshots in the kept disks, and the
+     * delete is finished as one with its disks kept. */
     g_autofree char *describing = g_key_file_get_string(kf, "op", "describing", NULL);
-    if (describing && *describing) {
-        if (vs_path_is_inside(describing, vs_hv_state_dir()))
-            vs_kept_discard(describing);
-        else
+    g_autofree char *index =
+        describing && *describing ? g_build_filename(describing, "snapshots.json", NULL) : NULL;
+    if (index && !(dom == NULL && g_file_test(index, G_FILE_TEST_IS_REGULAR))) {
+        if (!vs_kept_dir_is_ours(describing))
             vs_warn("recovery: %s is not among virtsnapd's files; left as it is", describing);
-        vs_info("recovery: the delete of VM %s had not begun; its VM is left as it was", uuid);
+        else
+            vs_kept_discard(describing);
+        vs_info("recovery: the delete of VM %s had not begun; %s", uuid,
+                dom ? "its VM is left as it was" : "its VM is gone, by another way");
         return VS_JOURNAL_UNDONE;
     }
     bool keep_disks = g_key_file_get_boolean(kf, "op", "keep_disks", NULL);

@@ -16,7 +16,8 @@
  *   clone     → remove the half-made clone (domain, metadata, copied files)
  *   delete    → finish deleting (metadata, domain, images unless kept);
  *             one that died while its kept disks' description was written
- *             ("describing") had not begun → remove the description
+ *             ("describing") had not begun → remove the description (the
+ *             VM gone meanwhile and the description whole: finished, kept)
  *   snapdelete a live snapshot whose metadata went → remove its disk tags
  *             and memory file
  * and, while virtsnapd runs, settles an operation whose libvirt call broke
@@ -38,11 +39,15 @@ void vs_journal_set(VsJournal *j, const char *key, const char *value);
 void vs_journal_set_list(VsJournal *j, const char *key, const char *const *values, gsize n);
 /* Writes the record to disk (atomically); call after the set()s. */
 bool vs_journal_commit(VsJournal *j, GError **error);
+/* The same, synced with its directory, so that a power cut cannot bring
+ * back the record as it was before (a delete's, once its kept disks'
+ * description is written: "describing" must not come back). */
+bool vs_journal_commit_durable(VsJournal *j, GError **error);
 /* The operation ended (success or clean failure): drop the record. That
- * of a clone, revert, rename or power-off, whose replay would undo what
- * was done since (remove the clone, revert again, bring back snapshots
- * deleted since), is dropped durably: its directory is synced, so that a
- * power cut does not bring it back. */
+ * of a clone, revert, rename, power-off or VM create, whose replay would
+ * undo what was done since (remove the clone, revert again, bring back
+ * snapshots deleted since, remove a disk kept since), is dropped durably:
+ * its directory is synced, so that a power cut does not bring it back. */
 void vs_journal_end(VsJournal *j);
 
 typedef enum {

@@ -12,6 +12,7 @@
 #include "snaptree.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -171,16 +172,23 @@ static bool write_one(const Kept *k, guint i, const char *uuid, const char *dir,
                                     error);
 }
 
-/* The first of BASE.snapshots, BASE.snapshots-2, ... that does not exist
- * (one that does is an earlier delete's, of a VM redefined over the disk). */
-static char *free_dir(const char *base, GError **error)
+/* Makes BASE.snapshots, or BASE.snapshots-N when that exists (an earlier
+ * delete's, of a VM redefined over the disk): the name is taken by the
+ * mkdir, so that no other delete can pick it too. */
+static char *make_dir(const char *base, GError **error)
 {
     for (int n = 1; n < 100; n++) {
         char *dir = n == 1 ? g_strdup_printf("%s.snapshots", base)
                            : g_strdup_printf("%s.snapshots-%d", base, n);
-        if (!g_file_test(dir, G_FILE_TEST_EXISTS) && !g_file_test(dir, G_FILE_TEST_IS_SYMLINK))
+        if (g_mkdir(dir, 0700) == 0)
             return dir;
+        int err = errno;
         g_free(dir);
+        if (err != EEXIST) {
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make %s.snapshots: %s",
+                        base, g_strerror(err));
+            return NULL;
+        }
     }
     g_set_error(error, VS_ERROR, VS_ERR_FAILED, "too many kept snapshot directories %s.snapshots-N",
                 base);
@@ -209,17 +217,37 @@ char *vs_kept_dir(const VsKeptSnapshots *kept, const char *disk, GError **error)
     if (kept->snaps->len == 0)
         return g_strdup("");
     g_autofree char *base = dir_base(kept, disk, error);
-    return base ? free_dir(base, error) : NULL;
+    return base ? make_dir(base, error) : NULL;
+}
+
+bool vs_kept_dir_is_ours(const char *dir)
+{
+    g_autofree char *parent = dir ? g_path_get_dirname(dir) : NULL;
+    g_autofree char *name = dir ? g_path_get_basename(dir) : NULL;
+    g_autofree char *kept_root = g_build_filename(vs_hv_state_dir(), "kept", NULL);
+    const char *suffix = name ? strstr(name, ".snapshots") : NULL;
+    bool named = suffix && suffix != name &&
+                 (!strcmp(suffix, ".snapshots") ||
+                  (suffix[10] == '-' && suffix[11] &&
+                   strspn(suffix + 11, "0123456789") == strlen(suffix + 11)));
+    return named && vs_path_is_inside(dir, vs_hv_state_dir()) &&
+           (!strcmp(parent, vs_hv_images_dir()) || !strcmp(parent, kept_root));
+}
+
+/* Syncs the directory PATH (its entries), so that a power cut keeps them. */
+static void sync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }
 
 bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *disk, GError **error)
 {
     if (!*dir)
         return true;
-    if (g_mkdir(dir, 0700) != 0) { /* made since vs_kept_dir: another's, left alone */
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make %s: %s", dir, g_strerror(errno));
-        return false;
-    }
     json_t *list = json_array();
     bool whole = true;
     for (guint i = 0; whole && i < kept->snaps->len; i++) {
@@ -251,12 +279,17 @@ bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *dis
     if (!whole) {
         g_prefix_error(error, "cannot keep the snapshots' description for the kept disks: ");
         vs_kept_discard(dir);
+        return false;
     }
-    return whole;
+    /* the files are synced (CONSISTENT); their names, and the directory's, too */
+    sync_dir(dir);
+    g_autofree char *parent = g_path_get_dirname(dir);
+    sync_dir(parent);
+    return true;
 }
 
 void vs_kept_discard(const char *dir)
 {
-    if (dir && *dir && !vs_dir_remove_files(dir))
+    if (dir && *dir && g_file_test(dir, G_FILE_TEST_IS_DIR) && !vs_dir_remove_files(dir))
         vs_warn("cannot remove %s", dir);
 }

@@ -31,18 +31,23 @@ typedef struct VsKeptSnapshots VsKeptSnapshots;
  * snapshot's XML cannot be read; an empty set for a VM without snapshots. */
 VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, const VsSnapshotTree *tree,
                               GError **error);
-/* Where KEPT goes (the delete records it before writing, vs_kept_write):
- * beside DISK (the VM's first disk, as libvirt names it, or NULL) when
- * that is one of virtsnap's, as DISK.snapshots (DISK.snapshots-N if that
- * exists), else STATE/kept/<uuid>.snapshots[-N]; "" for a VM without
- * snapshots (nothing to write); NULL with ERROR. */
+/* Makes KEPT's directory, empty, for vs_kept_write (the delete records it
+ * before writing into it): beside DISK (the VM's first disk, as libvirt
+ * names it, or NULL) when that is one of virtsnap's, as DISK.snapshots
+ * (DISK.snapshots-N if that exists), else STATE/kept/<uuid>.snapshots[-N];
+ * the mkdir takes the name, so that no other delete takes it too. Its
+ * path, "" for a VM without snapshots (nothing to write), or NULL with
+ * ERROR. */
 char *vs_kept_dir(const VsKeptSnapshots *kept, const char *disk, GError **error);
-/* Before the delete: makes DIR (from vs_kept_dir; false if it exists now)
- * and writes KEPT into it; the memory files are given a second name there
- * (a hard link, or a copy across file systems), so that whatever way the
- * delete then ends (done, finished after a lost connection or a crash)
- * they stay. False with ERROR, nothing of it left, if it could not be
- * written whole: the delete must not go on. True at once for DIR "". */
+/* Whether DIR may be one vs_kept_dir made (a recovery removes only such a
+ * directory): NAME.snapshots[-N] in STATE/images or STATE/kept. */
+bool vs_kept_dir_is_ours(const char *dir);
+/* Before the delete: writes KEPT into DIR (from vs_kept_dir), synced; the
+ * memory files are given a second name there (a hard link, or a copy
+ * across file systems), so that whatever way the delete then ends (done,
+ * finished after a lost connection or a crash) they stay. False with
+ * ERROR, DIR removed, if it could not be written whole: the delete must
+ * not go on. True at once for DIR "". */
 bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *disk,
                    GError **error);
 /* Removes what vs_kept_write made in DIR, for a delete that did not happen. */

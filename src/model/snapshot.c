@@ -1035,6 +1035,9 @@ static bool update_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
     if (!ok)
         return false;
     op->result = snapshot_info(uuid, snap, error);
+    if (!op->result) /* (done: a client must not take it for not done) */
+        g_prefix_error(error, "snapshot '%s' was changed, but it cannot be read back: ",
+                       renaming ? op->new_name : op->name);
     return op->result != NULL;
 }
 
@@ -1197,6 +1200,9 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
         return false;
     vs_info("VM '%s': reverted to snapshot '%s'", virDomainGetName(dom), op->name);
     op->result = snapshot_info(uuid, again ? again : snap, error);
+    if (!op->result) /* (done: a client must not take it for not done) */
+        g_prefix_error(error, "VM '%s' was reverted to snapshot '%s', but it cannot be read back: ",
+                       virDomainGetName(dom), op->name);
     return op->result != NULL;
 }
 

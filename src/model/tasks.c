@@ -463,18 +463,34 @@ static void save_last_id_locked(void)
         vs_warn("cannot keep the last task id: %s", error->message);
 }
 
+/* Whether expiry at NOW, keeping KEEP_SECONDS, removes any record. */
+static bool expires_any_locked(gint64 now, gint64 keep_seconds)
+{
+    for (GList *l = order.head; l; l = l->next) {
+        const VsTask *task = l->data;
+        if (task->ended && now - task->ended >= keep_seconds)
+            return true;
+    }
+    for (guint i = 0; evicted && i < evicted->len; i++)
+        if (now - g_array_index(evicted, Evicted, i).ended >= keep_seconds)
+            return true;
+    return false;
+}
+
 void vs_tasks_expire(gint64 keep_seconds)
 {
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    bool removed = false;
     g_mutex_lock(&lock);
+    /* before any record goes: a kill part-way must not lose the highest id */
+    if (store_dir && expires_any_locked(now, keep_seconds))
+        save_last_id_locked();
     for (GList *l = order.head; l;) {
         GList *next = l->next;
         VsTask *task = l->data;
         if (task->ended && now - task->ended >= keep_seconds) {
             if (store_dir) {
                 g_autofree char *path = record_path(task->info.id);
-                removed |= g_unlink(path) == 0;
+                g_unlink(path);
             }
             g_hash_table_remove(tasks, task->info.id);
             g_queue_delete_link(&order, l);
@@ -489,15 +505,13 @@ void vs_tasks_expire(gint64 keep_seconds)
         if (now - e->ended >= keep_seconds) {
             g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, e->id);
             g_autofree char *path = record_path(id);
-            removed |= g_unlink(path) == 0;
+            g_unlink(path);
         } else {
             g_array_index(evicted, Evicted, kept++) = *e;
         }
     }
     if (evicted)
         g_array_set_size(evicted, kept);
-    if (removed)
-        save_last_id_locked();
     g_mutex_unlock(&lock);
 }
 

@@ -295,7 +295,7 @@ bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
 {
     *image_real = NULL;
     const char *why = NULL;
-    if (!vs_name_valid(spec->name, &why)) {
+    if (!vs_vm_name_valid(spec->name, &why)) {
         g_set_error(error, VS_ERROR, VS_ERR_INVALID, "invalid VM name: it %s", why);
         return false;
     }
@@ -791,6 +791,8 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
     if (now && !fresh)
         vs_hv_set_error(error, "VM '%s' vanished", name);
     VsVm *answer = fresh ? vm_from_domain(fresh, error) : NULL;
+    if (fresh && !answer) /* (done: a client must not take it for not done) */
+        g_prefix_error(error, "VM '%s' was changed, but cannot be read back: ", name);
     vs_vmlock_release(lock);
     return answer;
 }
@@ -858,29 +860,36 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     if (!tree)
         g_clear_pointer(&files, g_ptr_array_unref);
     /* Kept disks keep their snapshots' names, XML and memory files with
-     * them (keep.h), written before anything goes, and after the record
-     * names their directory as being written ("describing"): a crash
-     * meanwhile removes it at the next start, the VM untouched. */
+     * them (keep.h), written before anything goes: into a directory made
+     * first (its name taken), which the record names as being written
+     * ("describing") until it is whole. A crash meanwhile removes it at
+     * the next start, the VM untouched; the record that says it is whole
+     * is synced, so that a power cut does not bring "describing" back. */
     g_autoptr(VsKeptSnapshots) kept =
         files && keep_disks ? vs_kept_read(dom, uuid, tree, error) : NULL;
     g_autofree char *kept_dir = kept ? vs_kept_dir(kept, first_disk, error) : NULL;
     if (keep_disks && !kept_dir)
         g_clear_pointer(&files, g_ptr_array_unref);
+    bool describes = kept_dir && *kept_dir;
     VsJournal *journal = files ? vs_journal_begin("delete", uuid, error) : NULL;
     bool ok = journal != NULL;
-    bool described = false;
     if (ok) {
         vs_journal_set_list(journal, "files", (const char *const *)files->pdata, files->len);
         vs_journal_set(journal, "keep_disks", keep_disks ? "true" : "false");
         vs_journal_set(journal, "describing", kept_dir);
         ok = vs_journal_commit(journal, error);
     }
-    if (ok && kept_dir && *kept_dir) {
-        described = ok = vs_kept_write(kept, kept_dir, first_disk, error);
+    if (ok && describes) {
+        ok = vs_kept_write(kept, kept_dir, first_disk, error);
         vs_fault_point("delete-described");
         vs_journal_set(journal, "describing", NULL);
-        ok = ok && vs_journal_commit(journal, error);
+        ok = ok && vs_journal_commit_durable(journal, error);
     }
+    /* Not begun (the record or the description could not be written): the
+     * directory goes before the record, which still says "describing". */
+    if (!ok && describes)
+        vs_kept_discard(kept_dir);
+    bool began = ok;
     /* Powered off and undefined with the snapshots' metadata (a transient
      * one loses its metadata first); a refusal part-way defines what went
      * of the tree again. The snapshots' contents stay inside the images
@@ -929,7 +938,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
      * once no record could finish the delete at a restart. Not known (the
      * connection stayed away), or the snapshots not all defined again: it
      * stays, the one description of them left. */
-    if (!ok && described && !vs_hv_broke_off(error) && restored)
+    if (!ok && began && describes && !vs_hv_broke_off(error) && restored)
         vs_kept_discard(kept_dir);
     vs_vmlock_release(lock);
     return ok;
@@ -1065,6 +1074,9 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
     VsVm *answer = NULL;
     if (fresh) {
         answer = vm_from_domain(fresh, error);
+        if (!answer)
+            g_prefix_error(error, "VM '%s' was asked to %s, but cannot be read back: ", name,
+                           action_name(action));
     } else if (ok && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
         /* done, but the VM cannot be read back (the connection broke):
          * not a made-up shut-off VM */

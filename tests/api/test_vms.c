@@ -188,6 +188,18 @@ static void test_create_names_round_trip(void **state)
     g_autofree char *body50 = g_strdup_printf("{\"name\": \"%s\"}", emoji->str);
     g_autoptr(VsTestResponse) renamed = vs_http(api_d, "PUT", "/vms/e50", body50);
     assert_int_equal(renamed->status, 200);
+    /* Its clone's default name is shortened to fit too: 48 emoji and "-clone-1". */
+    g_autofree char *clone_path = api_vm_path(emoji->str, "/clone");
+    g_autoptr(VsTestResponse) cloning = vs_http(api_d, "POST", clone_path, "{}");
+    assert_int_equal(cloning->status, 202);
+    json_t *task = vs_wait_task(api_d, vs_json_str(cloning->json, "id"), 60);
+    assert_string_equal(vs_json_str(task, "status"), "finished");
+    json_decref(task);
+    g_autofree char *clone_name = g_strconcat(emoji->str + 8, "-clone-1", NULL);
+    assert_int_equal(strlen(clone_name), 200);
+    g_autofree char *clone_vm = api_vm_path(clone_name, NULL);
+    json_decref(api_get_json(clone_vm));
+    api_delete_vm(clone_name);
     api_delete_vm(emoji->str);
     g_string_free(emoji, TRUE);
     for (size_t i = 0; i < G_N_ELEMENTS(special_names); i++) {

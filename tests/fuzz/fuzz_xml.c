@@ -54,7 +54,7 @@ static void read_snapshot(xmlDoc *doc)
 /* The model's own parse of a domain's XML (definition.c: disks, serial
  * log, huge pages, UEFI variable store), with what it promises: every disk
  * has a format ("raw" when none is given) and a target; a disk with a
- * file source is marked so; the copy a kept definition hands out is equal. */
+ * file source has a path; a disk's copy (vs_disk_copy) is equal. */
 static void read_definition(xmlDoc *doc)
 {
     g_autoptr(VsDefinition) d = vs_definition_parse(doc, 1);

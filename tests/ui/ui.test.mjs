@@ -1444,13 +1444,18 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     // The list fails to load twice (virtsnapd away): one error on screen, not two; gone
     // once a load works (it stayed, and each Refresh added another).
     const failing = (url) => url.pathname === '/vms';
-    await page.route(failing, (route) => (route.request().method() === 'GET'
-      ? route.fulfill({ status: 503, contentType: 'application/json',
-        body: JSON.stringify({ code: 503, reason: 'virtsnapd cannot reach libvirt' }) })
-      : route.fallback()));
+    let failed = 0;
+    await page.route(failing, (route) => {
+      if (route.request().method() !== 'GET') return route.fallback();
+      failed += 1;
+      return route.fulfill({ status: 503, contentType: 'application/json',
+        body: JSON.stringify({ code: 503, reason: 'virtsnapd cannot reach libvirt' }) });
+    });
     await page.click('#list-refresh');
     await page.locator('.message.error', { hasText: 'Could not load the VM list' }).waitFor();
+    const seen = failed;
     await page.click('#list-refresh');
+    await until(() => failed, (n) => n > seen, 'the second load answered');
     await sleep(300);
     assert.equal(await page.locator('.message.error', { hasText: 'Could not load the VM list' }).count(), 1);
     await page.unroute(failing);
@@ -1473,6 +1478,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.click('#dialog-ok');
     await until(() => rowCells('test').then((c) => c.State), (st) => st === 'shut off', 'test shut down');
     assert.equal(shutdowns(), 1);
+    await sleep(1500); // the page's follow of the shutdown sees it (each second) and ends
     await apiCall('POST', '/vms/test/start');
   });
 

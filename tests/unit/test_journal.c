@@ -1,9 +1,9 @@
 /* test_journal.c: unit tests of the journal's record life (src/model/
  * journal.h) without a hypervisor: a record is on disk once committed and
  * gone once ended; the end of a record whose replay would undo finished
- * work (clone, revert, rename, power-off) syncs the journal's directory,
- * so that a power cut cannot bring it back, while a snapshot's or VM
- * create's, harmless to replay, costs no sync. fsync is wrapped
+ * work (clone, revert, rename, power-off, VM create) syncs the journal's
+ * directory, so that a power cut cannot bring it back, while a snapshot's,
+ * harmless to replay, costs no sync. fsync is wrapped
  * (-Wl,--wrap=fsync) to see which descriptors are synced. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,7 +35,9 @@ int __wrap_fsync(int fd)
 static int setup(void **state)
 {
     (void)state;
-    root = g_dir_make_tmp("virtsnap-journal-XXXXXX", NULL);
+    g_autofree char *made = g_dir_make_tmp("virtsnap-journal-XXXXXX", NULL);
+    /* as /proc/self/fd shows it (TMPDIR may be reached through a link) */
+    root = made ? realpath(made, NULL) : NULL;
     journal_dir = root ? g_build_filename(root, "journal", NULL) : NULL;
     return root && vs_journal_init(root, NULL) ? 0 : -1;
 }
@@ -44,7 +46,7 @@ static int teardown(void **state)
 {
     (void)state;
     g_autofree char *rm = g_strdup_printf("rm -rf '%s'", root);
-    g_free(root);
+    free(root);
     g_free(journal_dir);
     return system(rm) == 0 ? 0 : -1;
 }
@@ -78,7 +80,7 @@ static int syncs_at_end(const char *kind)
 static void test_durable_end(void **state)
 {
     (void)state;
-    const char *kinds[] = {"clone", "revert", "rename", "poweroff"};
+    const char *kinds[] = {"clone", "revert", "rename", "poweroff", "create"};
     for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++)
         if (syncs_at_end(kinds[i]) != 1)
             fail_msg("the end of a %s record did not sync %s", kinds[i], journal_dir);
@@ -87,7 +89,7 @@ static void test_durable_end(void **state)
 static void test_plain_end(void **state)
 {
     (void)state;
-    const char *kinds[] = {"snapshot", "create", "delete", "snapdelete"};
+    const char *kinds[] = {"snapshot", "delete", "snapdelete"};
     for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++)
         if (syncs_at_end(kinds[i]) != 0)
             fail_msg("the end of a %s record synced %s", kinds[i], journal_dir);

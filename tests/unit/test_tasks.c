@@ -734,7 +734,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_success, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_success_without_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_clamped, setup, teardown),
@@ -749,6 +748,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_evicted_to_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
     };
     return cmocka_run_group_tests_name("tasks", tests, NULL, NULL);
 }
