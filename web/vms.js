@@ -57,6 +57,7 @@ export async function showVmList({ auto = false } = {}) {
   try {
     vms = await api.get('/vms');
   } catch (err) {
+    if (ticket !== loading || $('list-view').hidden) return; // a newer load or another view won
     if (err.status !== 401 && !(auto && failing)) {
       if (loadError) loadError.remove();
       loadError = showError('Could not load the VM list', err);

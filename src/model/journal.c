@@ -135,13 +135,15 @@ static void journal_free(VsJournal *j)
  * would undo the operation's work at the next start: a clone's removes the
  * clone, a revert's reverts a VM used since (one that was shut off, say),
  * a rename's or power-off's defines again snapshots deleted since, a VM
- * create's removes the disk of a VM deleted since with its disks kept.
+ * create's removes the disk of a VM deleted since with its disks kept, a
+ * VM delete's that libvirt refused deletes the VM its client was told
+ * stays.
  * Their end is made durable (vs_journal_end). */
 static bool replay_undoes(const char *kind)
 {
     return !g_strcmp0(kind, "clone") || !g_strcmp0(kind, "revert") ||
            !g_strcmp0(kind, "rename") || !g_strcmp0(kind, "poweroff") ||
-           !g_strcmp0(kind, "create");
+           !g_strcmp0(kind, "create") || !g_strcmp0(kind, "delete");
 }
 
 /* Makes the removal of a record in the journal's directory survive a

@@ -44,10 +44,11 @@ bool vs_journal_commit(VsJournal *j, GError **error);
  * description is written: "describing" must not come back). */
 bool vs_journal_commit_durable(VsJournal *j, GError **error);
 /* The operation ended (success or clean failure): drop the record. That
- * of a clone, revert, rename, power-off or VM create, whose replay would
- * undo what was done since (remove the clone, revert again, bring back
- * snapshots deleted since, remove a disk kept since), is dropped durably:
- * its directory is synced, so that a power cut does not bring it back. */
+ * of a clone, revert, rename, power-off, VM create or VM delete, whose
+ * replay would undo what was done since (remove the clone, revert again,
+ * bring back snapshots deleted since, remove a disk kept since, delete a
+ * VM whose delete was refused), is dropped durably: its directory is
+ * synced, so that a power cut does not bring it back. */
 void vs_journal_end(VsJournal *j);
 
 typedef enum {

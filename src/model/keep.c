@@ -222,16 +222,17 @@ char *vs_kept_dir(const VsKeptSnapshots *kept, const char *disk, GError **error)
 
 bool vs_kept_dir_is_ours(const char *dir)
 {
-    g_autofree char *parent = dir ? g_path_get_dirname(dir) : NULL;
-    g_autofree char *name = dir ? g_path_get_basename(dir) : NULL;
+    if (!dir)
+        return false;
+    /* NAME.snapshots or NAME.snapshots-N, read from its end */
+    g_autofree char *name = g_path_get_basename(dir);
+    char *dash = strrchr(name, '-');
+    if (dash && dash[1] && strspn(dash + 1, "0123456789") == strlen(dash + 1))
+        *dash = '\0';
+    bool named = g_str_has_suffix(name, ".snapshots") && strlen(name) > strlen(".snapshots");
+    g_autofree char *parent = g_path_get_dirname(dir);
     g_autofree char *kept_root = g_build_filename(vs_hv_state_dir(), "kept", NULL);
-    const char *suffix = name ? strstr(name, ".snapshots") : NULL;
-    bool named = suffix && suffix != name &&
-                 (!strcmp(suffix, ".snapshots") ||
-                  (suffix[10] == '-' && suffix[11] &&
-                   strspn(suffix + 11, "0123456789") == strlen(suffix + 11)));
-    return named && vs_path_is_inside(dir, vs_hv_state_dir()) &&
-           (!strcmp(parent, vs_hv_images_dir()) || !strcmp(parent, kept_root));
+    return named && (vs_path_is_inside(dir, vs_hv_images_dir()) || !strcmp(parent, kept_root));
 }
 
 /* Syncs the directory PATH (its entries), so that a power cut keeps them. */

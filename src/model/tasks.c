@@ -454,13 +454,17 @@ void vs_task_info_free(VsTaskInfo *info)
  * (with only the records to go by, ids began at 1 again after an hour). */
 #define LAST_ID_FILE "last-id"
 
-static void save_last_id_locked(void)
+static bool save_last_id_locked(void)
 {
     g_autofree char *path = g_build_filename(store_dir, LAST_ID_FILE, NULL);
     g_autofree char *text = g_strdup_printf("%" G_GUINT64_FORMAT "\n", next_id);
     g_autoptr(GError) error = NULL;
-    if (!g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
-        vs_warn("cannot keep the last task id: %s", error->message);
+    if (g_file_set_contents_full(path, text, -1,
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600,
+                                 &error))
+        return true;
+    vs_warn("cannot keep the last task id (expired tasks stay until it can): %s", error->message);
+    return false;
 }
 
 /* Whether expiry at NOW, keeping KEEP_SECONDS, removes any record. */
@@ -482,8 +486,10 @@ void vs_tasks_expire(gint64 keep_seconds)
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     g_mutex_lock(&lock);
     /* before any record goes: a kill part-way must not lose the highest id */
-    if (store_dir && expires_any_locked(now, keep_seconds))
-        save_last_id_locked();
+    if (store_dir && expires_any_locked(now, keep_seconds) && !save_last_id_locked()) {
+        g_mutex_unlock(&lock);
+        return;
+    }
     for (GList *l = order.head; l;) {
         GList *next = l->next;
         VsTask *task = l->data;

@@ -877,17 +877,21 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         vs_journal_set_list(journal, "files", (const char *const *)files->pdata, files->len);
         vs_journal_set(journal, "keep_disks", keep_disks ? "true" : "false");
         vs_journal_set(journal, "describing", kept_dir);
-        ok = vs_journal_commit(journal, error);
+        /* (synced when it names a description: that must not outlive it) */
+        ok = describes ? vs_journal_commit_durable(journal, error)
+                       : vs_journal_commit(journal, error);
     }
+    bool recorded = ok;
+    bool written = false; /* (a description not written whole is removed by vs_kept_write) */
     if (ok && describes) {
-        ok = vs_kept_write(kept, kept_dir, first_disk, error);
+        ok = written = vs_kept_write(kept, kept_dir, first_disk, error);
         vs_fault_point("delete-described");
         vs_journal_set(journal, "describing", NULL);
         ok = ok && vs_journal_commit_durable(journal, error);
     }
     /* Not begun (the record or the description could not be written): the
      * directory goes before the record, which still says "describing". */
-    if (!ok && describes)
+    if (!ok && describes && (!recorded || written))
         vs_kept_discard(kept_dir);
     bool began = ok;
     /* Powered off and undefined with the snapshots' metadata (a transient

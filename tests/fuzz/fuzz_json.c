@@ -140,9 +140,12 @@ static void check_query(json_t *body)
         bool valid = true;
         bool on = vs_api_query_flag(&req, &r, flags[i], &valid);
         const char *v = g_hash_table_lookup(query, flags[i]);
-        bool yes = v && (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") ||
+        /* words in any case (Python's requests sends True) */
+        bool yes = v && (!g_ascii_strcasecmp(v, "true") || !strcmp(v, "1") ||
+                         !g_ascii_strcasecmp(v, "yes") ||
                          g_hash_table_contains(bare, flags[i])); /* "?children=": refused */
-        bool no = !v || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no");
+        bool no = !v || !g_ascii_strcasecmp(v, "false") || !strcmp(v, "0") ||
+                  !g_ascii_strcasecmp(v, "no");
         FUZZ_ASSERT(on == yes);
         FUZZ_ASSERT(valid == (yes || no));
         if (!valid)

@@ -698,16 +698,23 @@ static void test_rename_check_cut(void **state)
 /* A start that libvirt did, with the connection cut as the VM is read back
  * for the answer: 503 (before, 200 with the VM "shutoff" and no
  * snapshots), and the VM runs once the connection is back. */
+/* Makes VM with one snapshot "s", then waits out the definition's
+ * read-ahead after the snapshot (20 ms on), which looks the VM up by UUID
+ * too: a cut armed after it meets the call under test. */
+static void vm_with_snapshot(const char *vm)
+{
+    g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", vm);
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", body);
+    assert_int_equal(made->status, 201);
+    g_autofree char *snap = vs_take_snapshot(t.d, vm, "s", NULL);
+    assert_string_equal(snap, "finished");
+    g_usleep(G_USEC_PER_SEC);
+}
+
 static void test_action_answer_cut(void **state)
 {
     (void)state;
-    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"act\"}");
-    assert_int_equal(made->status, 201);
-    g_autofree char *snap = vs_take_snapshot(t.d, "act", "s", NULL);
-    assert_string_equal(snap, "finished");
-    /* the definition's read-ahead after the snapshot (20 ms on) looks the
-     * VM up by UUID too: let it pass before the cut is armed */
-    g_usleep(G_USEC_PER_SEC);
+    vm_with_snapshot("act");
     int cuts = vs_relay_cuts();
     /* the second: libvirt's remote driver looks the VM up by UUID itself
      * inside virDomainCreate, for its new id */
@@ -843,11 +850,7 @@ static VsTestResponse *read_cut(const char *path, unsigned proc)
 static void test_read_cut(void **state)
 {
     (void)state;
-    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"rd\"}");
-    assert_int_equal(made->status, 201);
-    g_autofree char *snap = vs_take_snapshot(t.d, "rd", "s", NULL);
-    assert_string_equal(snap, "finished");
-    g_usleep(G_USEC_PER_SEC); /* the definition's read-ahead after the snapshot */
+    vm_with_snapshot("rd");
     g_autoptr(VsTestResponse) vm = read_cut("/vms/rd", VS_PROC_SNAPSHOT_NUM);
     assert_int_equal(json_integer_value(json_object_get(vm->json, "snapshots")), 1);
     assert_string_equal(vs_json_str(vm->json, "current-snapshot"), "s");

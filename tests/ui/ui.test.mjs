@@ -1478,7 +1478,11 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.click('#dialog-ok');
     await until(() => rowCells('test').then((c) => c.State), (st) => st === 'shut off', 'test shut down');
     assert.equal(shutdowns(), 1);
-    await sleep(1500); // the page's follow of the shutdown sees it (each second) and ends
+    // The page's follow of the shutdown (a GET each second) sees it shut off and ends.
+    const follows = () => requests.filter((r) => r === `GET ${base}/vms/test`).length;
+    const followed = follows();
+    await until(follows, (n) => n > followed, 'the follow of the shutdown', 5000);
+    await sleep(200);
     await apiCall('POST', '/vms/test/start');
   });
 
