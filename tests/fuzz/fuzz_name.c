@@ -4,7 +4,8 @@
  * Input: the candidate name (bytes up to the first NUL).
  * Properties beyond "no crash, no leak, no UB":
  *   - vs_name_valid agrees with the contract's rule, worked out here
- *     independently, and gives a reason exactly when it refuses;
+ *     independently, and gives a reason exactly when it refuses; a new VM's
+ *     name (vs_vm_name_valid) is that and at most 200 bytes;
  *   - a valid name round-trips through the URIs the API hands out
  *     (/vms/<vm>/snapshots/<snap>) and the router;
  *   - a valid name written into libvirt XML (name and description) comes
@@ -118,6 +119,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool valid = vs_name_valid(name, &why);
     FUZZ_ASSERT(valid == (why == NULL));
     FUZZ_ASSERT(valid == contract_valid(name));
+    /* a new VM's name: the rule, and at most 200 bytes */
+    const char *vm_why = NULL;
+    bool vm_valid = vs_vm_name_valid(name, &vm_why);
+    FUZZ_ASSERT(vm_valid == (vm_why == NULL));
+    FUZZ_ASSERT(vm_valid == (valid && strlen(name) <= VS_VM_NAME_MAX_BYTES));
     if (!valid)
         return 0;
     check_uris(name);
