@@ -759,6 +759,27 @@ static void expect_state(const char *vm, const char *state)
     json_decref(got);
 }
 
+/* A snapshot keeps the definition it was taken with: a revert to one taken
+ * before a change of memory and CPUs brings them back (API.md, as libvirt's
+ * revert does; untested until session 23). */
+static void test_revert_restores_resources(void **state)
+{
+    (void)state;
+    json_decref(api_create_vm("rr", "\"memory\": 256, \"cpus\": 1"));
+    api_snap("rr", "small", NULL);
+    g_autoptr(VsTestResponse) grown =
+        vs_http(api_d, "PUT", "/vms/rr", "{\"memory\": 512, \"cpus\": 2}");
+    assert_int_equal(grown->status, 200);
+    assert_int_equal(vs_json_int(grown->json, "memory"), 512);
+    g_autoptr(VsTestResponse) back = vs_http(api_d, "POST", "/vms/rr/snapshots/small/revert", NULL);
+    assert_int_equal(back->status, 200);
+    json_t *vm = api_get_json("/vms/rr");
+    assert_int_equal(vs_json_int(vm, "memory"), 256);
+    assert_int_equal(vs_json_int(vm, "cpus"), 1);
+    json_decref(vm);
+    api_delete_vm("rr");
+}
+
 static void test_actions(void **state)
 {
     (void)state;
@@ -1168,6 +1189,7 @@ int main(void)
         cmocka_unit_test(test_create_with_image),
         cmocka_unit_test(test_list_sorted),
         cmocka_unit_test(test_update),
+        cmocka_unit_test(test_revert_restores_resources),
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_unknown_vm),
         cmocka_unit_test(test_delete),
