@@ -10,12 +10,16 @@
  * same name has no snapshots; a ?disks=keep delete killed once the
  * description is written (delete-described), before its record says the
  * delete goes on, leaves the VM whole with its snapshots and no
- * description; a create killed before its define leaves no
+ * description, unless another client undefined the VM meanwhile (the
+ * description, whole, then stays and the delete is finished); a create
+ * killed before its define leaves no
  * disk, and after it the VM with its disk. STATE/journal is empty after
  * every scenario. */
 #include "crash.h"
+#include "embed.h"
 
 #include <glib/gstdio.h>
+#include <libvirt/virterror.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -390,6 +394,63 @@ static void test_delete_keep(void **state)
     delete_fault("dl-keep", false, true);
 }
 
+/* Helper mode (a child process, while the daemon is down): undefines the
+ * VM NAME of the embedded driver under ROOT with its snapshots' metadata,
+ * as another libvirt client would. */
+static int undefine_helper(const char *root, const char *name)
+{
+    virConnectPtr conn = vs_embed_open(root);
+    if (!conn)
+        return 1;
+    virDomainPtr dom = virDomainLookupByName(conn, name);
+    if (!dom || virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                                VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
+        fprintf(stderr, "undefine %s: %s\n", name, virGetLastErrorMessage());
+        return 1;
+    }
+    virDomainFree(dom);
+    virConnectClose(conn);
+    return 0;
+}
+
+static char *self_exe;
+
+/* A ?disks=keep delete killed once the description is written, and the VM
+ * undefined by another client before the restart: the description, whole,
+ * is the one left of the snapshots inside the kept disk, so recovery keeps
+ * it and finishes the delete as one with its disks kept (the VM's serial
+ * log goes, the disk and the description stay). */
+static void test_delete_keep_vm_gone(void **state)
+{
+    (void)state;
+    json_t *info = vs_guest_vm_create(crash.d, "dl-gone", crash.guest);
+    g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
+    json_decref(info);
+    g_autofree char *image = vs_guest_vm_image(crash.d, "dl-gone");
+    vs_guest_snapshot(crash.d, "dl-gone", "a");
+    crash_arm("delete-described");
+    g_autoptr(VsTestResponse) cut = vs_req(crash.d, "DELETE", NULL, "/vms/dl-gone?disks=keep");
+    assert_int_equal(cut->status, 0);
+    crash_wait_killed("delete-described");
+    g_autofree char *root = vs_state_path(crash.d, "libvirt", NULL);
+    const char *helper[] = {self_exe, "--undefine", root, "dl-gone", NULL};
+    g_autofree char *out = NULL;
+    assert_int_equal(vs_run(helper, &out), 0);
+    crash_restart_clean();
+    crash_check_journal_empty();
+    assert_false(vs_guest_vm_exists(crash.d, "dl-gone"));
+    assert_true(g_file_test(image, G_FILE_TEST_IS_REGULAR));
+    g_autofree char *kept_dir = g_strdup_printf("%s.snapshots", image);
+    g_autofree char *index = g_build_filename(kept_dir, "snapshots.json", NULL);
+    g_autofree char *text = vs_read_file(index);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"name\": \"a\""));
+    assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));
+    g_autofree char *rm = g_strdup_printf("rm -rf '%s'", kept_dir);
+    assert_int_equal(system(rm), 0);
+    g_unlink(image);
+}
+
 /* ---- create ------------------------------------------------------------ */
 
 /* A VM create killed at POINT, after its disk is made: after the restart,
@@ -426,16 +487,21 @@ static void test_create(void **state)
     create_fault("create-after-define", true);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    self_exe = g_file_read_link("/proc/self/exe", NULL);
+    if (argc == 4 && !strcmp(argv[1], "--undefine"))
+        return undefine_helper(argv[2], argv[3]);
     const struct CMUnitTest tests[] = {
         CRASH_TEST(test_rename),
         CRASH_TEST(test_clone),
         CRASH_TEST(test_delete_running),
         CRASH_TEST(test_delete_keep),
+        CRASH_TEST(test_delete_keep_vm_gone),
         CRASH_TEST(test_create),
     };
     int failed = crash_run_group("crash-vms", tests, G_N_ELEMENTS(tests));
     g_free(tree_vm);
+    g_free(self_exe);
     return failed;
 }
