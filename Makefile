@@ -90,7 +90,8 @@ check-asan:
 
 # ASan's quarantine holds freed memory, so the load test's resident-memory
 # bound is lifted there (LeakSanitizer checks leaks instead).
-check-asan-stress:
+check-asan-stress: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD) virtsnapd
 	$(ASAN_ENV) VS_STRESS_RSS_MIB=2048 meson test -C $(BUILD) --suite stress --print-errorlogs
 
 # The crash suite against the ASan daemon (about 5 minutes: not in check, which
@@ -98,7 +99,10 @@ check-asan-stress:
 # meson definition set VS_DAEMON itself, so this ran the normal daemon; with
 # the ASan one (session 22) all tests passed, and once LeakSanitizer's own
 # tracer crashed at a daemon's exit (signal 11 in the tracer, a runtime fault).
-check-asan-crash:
+# check-asan-stress and check-asan-crash build the ASan daemon first (until
+# session 23 they ran whatever build-asan held, possibly older than the sources).
+check-asan-crash: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD) virtsnapd
 	$(ASAN_ENV) meson test -C $(BUILD) --suite crash --print-errorlogs
 
 check-unit check-api check-e2e check-ui: test-deps tests-enabled all ui-deps
