@@ -1193,6 +1193,9 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
                     ? snapshot_again(uuid, virDomainGetName(dom), virDomainSnapshotGetName(snap),
                                      error)
                     : NULL;
+        if (outcome == VS_JOURNAL_DONE && !again) /* (done: not to be taken for not done) */
+            g_prefix_error(error, "VM '%s' was reverted to snapshot '%s', but it cannot be read "
+                                  "back: ", virDomainGetName(dom), op->name);
         ok = again != NULL;
     }
     vs_journal_end(journal);
