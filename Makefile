@@ -18,7 +18,7 @@ all: $(BUILD)/build.ninja
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
 
-$(ASAN_BUILD)/build.ninja:
+$(ASAN_BUILD)/build.ninja: | test-deps
 	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dtests=enabled
 
 deps:
@@ -90,7 +90,7 @@ check-asan:
 
 # ASan's quarantine holds freed memory, so the load test's resident-memory
 # bound is lifted there (LeakSanitizer checks leaks instead).
-check-asan-stress: $(ASAN_BUILD)/build.ninja
+check-asan-stress: test-deps tests-enabled all $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD) virtsnapd
 	$(ASAN_ENV) VS_STRESS_RSS_MIB=2048 meson test -C $(BUILD) --suite stress --print-errorlogs
 
@@ -101,7 +101,7 @@ check-asan-stress: $(ASAN_BUILD)/build.ninja
 # tracer crashed at a daemon's exit (signal 11 in the tracer, a runtime fault).
 # check-asan-stress and check-asan-crash build the ASan daemon first (until
 # session 23 they ran whatever build-asan held, possibly older than the sources).
-check-asan-crash: $(ASAN_BUILD)/build.ninja
+check-asan-crash: test-deps tests-enabled all $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD) virtsnapd
 	$(ASAN_ENV) meson test -C $(BUILD) --suite crash --print-errorlogs
 

@@ -463,7 +463,8 @@ static bool save_last_id_locked(void)
                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600,
                                  &error))
         return true;
-    vs_warn("cannot keep the last task id (expired tasks stay until it can): %s", error->message);
+    vs_warn("cannot keep the last task id (expired tasks' records stay on disk until it can): %s",
+            error->message);
     return false;
 }
 
@@ -485,16 +486,16 @@ void vs_tasks_expire(gint64 keep_seconds)
 {
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     g_mutex_lock(&lock);
-    /* before any record goes: a kill part-way must not lose the highest id */
-    if (store_dir && expires_any_locked(now, keep_seconds) && !save_last_id_locked()) {
-        g_mutex_unlock(&lock);
-        return;
-    }
+    /* before any record goes: a kill part-way must not lose the highest id;
+     * when it cannot be kept (a full disk), the records stay on disk (read
+     * again and expired at the next start) and only memory is freed */
+    bool unlink_records = store_dir && (!expires_any_locked(now, keep_seconds) ||
+                                        save_last_id_locked());
     for (GList *l = order.head; l;) {
         GList *next = l->next;
         VsTask *task = l->data;
         if (task->ended && now - task->ended >= keep_seconds) {
-            if (store_dir) {
+            if (unlink_records) {
                 g_autofree char *path = record_path(task->info.id);
                 g_unlink(path);
             }
@@ -506,7 +507,7 @@ void vs_tasks_expire(gint64 keep_seconds)
         l = next;
     }
     guint kept = 0;
-    for (guint i = 0; evicted && i < evicted->len; i++) {
+    for (guint i = 0; evicted && unlink_records && i < evicted->len; i++) {
         Evicted *e = &g_array_index(evicted, Evicted, i);
         if (now - e->ended >= keep_seconds) {
             g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, e->id);
@@ -516,7 +517,7 @@ void vs_tasks_expire(gint64 keep_seconds)
             g_array_index(evicted, Evicted, kept++) = *e;
         }
     }
-    if (evicted)
+    if (evicted && unlink_records)
         g_array_set_size(evicted, kept);
     g_mutex_unlock(&lock);
 }

@@ -788,14 +788,14 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
      * queued behind this change must not turn it into a 404. */
     g_autoptr(virConnect) now = ok ? vs_hv_connect(error) : NULL; /* a settled rename reconnected */
     g_autoptr(virDomain) fresh = now ? virDomainLookupByUUIDString(now, uuid) : NULL;
+    const char *now_named = ok && change->name ? change->name : name;
     if (now && !fresh && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
-        vs_hv_set_error(error, "VM '%s' vanished", name);
+        vs_hv_set_error(error, "VM '%s' vanished", now_named);
     else if (now && !fresh) /* (the connection broke: 503) */
-        vs_hv_set_error(error, "cannot look VM '%s' up", change->name ? change->name : name);
+        vs_hv_set_error(error, "cannot look VM '%s' up", now_named);
     VsVm *answer = fresh ? vm_from_domain(fresh, error) : NULL;
     if (ok && !answer) /* (done: a client must not take it for not done) */
-        g_prefix_error(error, "VM '%s' was changed, but cannot be read back: ",
-                       change->name ? change->name : name);
+        g_prefix_error(error, "VM '%s' was changed, but cannot be read back: ", now_named);
     vs_vmlock_release(lock);
     return answer;
 }

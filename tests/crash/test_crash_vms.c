@@ -418,13 +418,13 @@ static char *self_exe;
 /* A ?disks=keep delete killed once the description is written, and the VM
  * undefined by another client before the restart: the description, whole,
  * is the one left of the snapshots inside the kept disk, so recovery keeps
- * it and finishes the delete as one with its disks kept (the VM's serial
- * log goes, the disk and the description stay). */
+ * it and finishes the delete as one with its disks kept (the disk and the
+ * description stay). */
 static void test_delete_keep_vm_gone(void **state)
 {
     (void)state;
     json_t *info = vs_guest_vm_create(crash.d, "dl-gone", crash.guest);
-    g_autofree char *serial = g_strdup(vs_json_str(info, "serial_log"));
+    g_autofree char *uuid = g_strdup(vs_json_str(info, "uuid"));
     json_decref(info);
     g_autofree char *image = vs_guest_vm_image(crash.d, "dl-gone");
     vs_guest_snapshot(crash.d, "dl-gone", "a");
@@ -445,7 +445,11 @@ static void test_delete_keep_vm_gone(void **state)
     g_autofree char *text = vs_read_file(index);
     assert_non_null(text);
     assert_non_null(strstr(text, "\"name\": \"a\""));
-    assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));
+    /* finished as a delete, not dropped as one that never began */
+    g_autofree char *log = vs_read_file(crash.d->log_path);
+    g_autofree char *finished = g_strdup_printf("finished an interrupted delete of VM %s", uuid);
+    assert_non_null(log);
+    assert_non_null(strstr(log, finished));
     g_autofree char *rm = g_strdup_printf("rm -rf '%s'", kept_dir);
     assert_int_equal(system(rm), 0);
     g_unlink(image);

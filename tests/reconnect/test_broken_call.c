@@ -695,9 +695,6 @@ static void test_rename_check_cut(void **state)
     assert_int_equal(still->status, 200);
 }
 
-/* A start that libvirt did, with the connection cut as the VM is read back
- * for the answer: 503 (before, 200 with the VM "shutoff" and no
- * snapshots), and the VM runs once the connection is back. */
 /* Makes VM with one snapshot "s", then waits out the definition's
  * read-ahead after the snapshot (20 ms on), which looks the VM up by UUID
  * too: a cut armed after it meets the call under test. */
@@ -711,6 +708,9 @@ static void vm_with_snapshot(const char *vm)
     g_usleep(G_USEC_PER_SEC);
 }
 
+/* A start that libvirt did, with the connection cut as the VM is read back
+ * for the answer: 503 (before, 200 with the VM "shutoff" and no
+ * snapshots), and the VM runs once the connection is back. */
 static void test_action_answer_cut(void **state)
 {
     (void)state;

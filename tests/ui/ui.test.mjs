@@ -1475,13 +1475,14 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(shutdowns(), 0, 'cancelled: nothing sent');
     await button().click();
     await dialogText();
+    // The page's follow of the shutdown (a GET each second; the list makes none of
+    // /vms/test) sees it shut off and ends before the VM is started again.
+    const follows = () => requests.filter((r) => r === `GET ${base}/vms/test`).length;
+    const followed = follows();
     await page.click('#dialog-ok');
     await until(() => rowCells('test').then((c) => c.State), (st) => st === 'shut off', 'test shut down');
     assert.equal(shutdowns(), 1);
-    // The page's follow of the shutdown (a GET each second) sees it shut off and ends.
-    const follows = () => requests.filter((r) => r === `GET ${base}/vms/test`).length;
-    const followed = follows();
-    await until(follows, (n) => n > followed, 'the follow of the shutdown', 5000);
+    await until(follows, (n) => n > followed, 'the follow of the shutdown', 10000);
     await sleep(200);
     await apiCall('POST', '/vms/test/start');
   });
