@@ -420,6 +420,18 @@ json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s)
     }
 }
 
+bool vs_make_vm_with_snapshot(VsTestDaemon *d, const char *vm, const char *snap)
+{
+    json_t *req = json_pack("{s:s}", "name", vm);
+    g_autofree char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    g_autoptr(VsTestResponse) made = vs_http(d, "POST", "/vms", body);
+    if (made->status != 201)
+        return false;
+    g_autofree char *status = vs_take_snapshot(d, vm, snap, NULL);
+    return strcmp(status, "finished") == 0;
+}
+
 char *vs_take_snapshot(VsTestDaemon *d, const char *vm, const char *name, const char *description)
 {
     json_t *req = json_object();

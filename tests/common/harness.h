@@ -73,6 +73,9 @@ json_t *vs_wait_task(VsTestDaemon *d, const char *id, int timeout_s);
 /* POSTs a snapshot and waits for its task; returns the final status string
  * ("finished"/"failed") newly allocated. NAME/DESCRIPTION may be NULL. */
 char *vs_take_snapshot(VsTestDaemon *d, const char *vm, const char *name, const char *description);
+/* Makes VM (POST /vms, the defaults) and takes its snapshot SNAP: whether
+ * both were done. */
+bool vs_make_vm_with_snapshot(VsTestDaemon *d, const char *vm, const char *snap);
 
 /* Convenience accessors. */
 const char *vs_json_str(json_t *obj, const char *key);

@@ -700,11 +700,7 @@ static void test_rename_check_cut(void **state)
  * too: a cut armed after it meets the call under test. */
 static void vm_with_snapshot(const char *vm)
 {
-    g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", vm);
-    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", body);
-    assert_int_equal(made->status, 201);
-    g_autofree char *snap = vs_take_snapshot(t.d, vm, "s", NULL);
-    assert_string_equal(snap, "finished");
+    assert_true(vs_make_vm_with_snapshot(t.d, vm, "s"));
     g_usleep(G_USEC_PER_SEC);
 }
 

@@ -135,11 +135,7 @@ static void undefine_vm(const char *name)
  * has looked the VM up and read its definition. */
 static void vm_with_snapshot(const char *name)
 {
-    g_autofree char *body = g_strdup_printf("{\"name\": \"%s\"}", name);
-    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", body);
-    assert_int_equal(made->status, 201);
-    g_autofree char *first = vs_take_snapshot(t.d, name, "s1", NULL);
-    assert_string_equal(first, "finished");
+    assert_true(vs_make_vm_with_snapshot(t.d, name, "s1"));
 }
 
 static void test_name_changes_hands(void **state)
