@@ -50,6 +50,18 @@ static bool disks_copyable(const char *vm, xmlDoc *doc, GError **error)
                     "(virtsnapd clones file disks only)", vm, shared);
         return false;
     }
+    /* refused now, not after copying the disk (a remote host's images are
+     * not read here: its copies are checked as they are made) */
+    g_autoptr(GPtrArray) files = vs_xml_nodes(
+        doc, NULL,
+        "/domain/devices/disk[@device='disk' and @type='file' and not(readonly)]/source/@file");
+    for (guint i = 0; vs_hv_is_local() && i < files->len; i++) {
+        xmlChar *path = xmlNodeGetContent(g_ptr_array_index(files, i));
+        bool movable = vs_image_backing_movable((const char *)path, error);
+        xmlFree(path);
+        if (!movable)
+            return false;
+    }
     return true;
 }
 
@@ -228,9 +240,8 @@ static bool copy_files(VsTask *task, VsJournal *journal, GPtrArray *plan, GPtrAr
         }
         struct stat st;
         progress.current_size = stat(c->src, &st) == 0 ? (guint64)st.st_size : 0;
-        vs_task_set_message(task, g_str_has_suffix(c->dst, ".ram") ? "copying snapshot memory"
-                                                                     : "copying disks");
         bool ram = g_str_has_suffix(c->dst, ".ram");
+        vs_task_set_message(task, ram ? "copying snapshot memory" : "copying disks");
         if (!vs_image_copy(c->src, c->dst, on_copy_progress, &progress, error) ||
             (!ram && !vs_image_keep_backing(c->src, c->dst, error)))
             return false;

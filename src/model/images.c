@@ -189,31 +189,47 @@ bool vs_image_name_is_protocol(const char *name)
     return colon && (!slash || colon < slash);
 }
 
-bool vs_image_keep_backing(const char *src, const char *copy, GError **error)
+/* The absolute name of the backing file SRC (with REFS) names relative to
+ * its directory, which a copy elsewhere must record instead; NULL when it
+ * names none, or names it absolutely or by a protocol (the same from
+ * anywhere). */
+static char *relative_backing(const char *src, const VsImageRefs *refs)
+{
+    if (!refs->backing || !*refs->backing || g_path_is_absolute(refs->backing) ||
+        vs_image_name_is_protocol(refs->backing))
+        return NULL;
+    g_autofree char *dir = g_path_get_dirname(src);
+    return g_build_filename(dir, refs->backing, NULL);
+}
+
+bool vs_image_backing_movable(const char *src, GError **error)
 {
     VsImageRefs refs = {0};
     vs_image_refs(src, &refs);
-    bool ok = true;
-    /* (a protocol name means the same from anywhere) */
-    if (refs.backing && *refs.backing && !g_path_is_absolute(refs.backing) &&
-        !vs_image_name_is_protocol(refs.backing)) {
-        g_autofree char *dir = g_path_get_dirname(src);
-        g_autofree char *absolute = g_build_filename(dir, refs.backing, NULL);
-        /* the format as recorded: qemu-img (6.1 and later) takes no
-         * backing name without one, and a format probed could be wrong */
-        const char *argv[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
-                              "-F", refs.backing_format, copy, NULL};
-        if (!refs.backing_format) {
-            g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
-                        "disk %s names its backing file '%s' relative to its directory and "
-                        "without its format: a copy elsewhere could not name it (record it: "
-                        "qemu-img rebase -u -b '%s' -F <format> %s)", src, refs.backing,
-                        refs.backing, src);
-            ok = false;
-        } else {
-            ok = vs_image_qemu_img(argv, NULL, error);
-        }
-    }
+    g_autofree char *absolute = relative_backing(src, &refs);
+    /* qemu-img (6.1 and later) takes no backing name without its format,
+     * and a format probed could be wrong */
+    bool movable = !absolute || refs.backing_format;
+    if (!movable)
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "disk %s names its backing file '%s' relative to its directory and "
+                    "without its format: a copy elsewhere could not name it (record it: "
+                    "qemu-img rebase -u -b '%s' -F <format> %s)", src, refs.backing,
+                    refs.backing, src);
+    vs_image_refs_clear(&refs);
+    return movable;
+}
+
+bool vs_image_keep_backing(const char *src, const char *copy, GError **error)
+{
+    if (!vs_image_backing_movable(src, error))
+        return false;
+    VsImageRefs refs = {0};
+    vs_image_refs(src, &refs);
+    g_autofree char *absolute = relative_backing(src, &refs);
+    const char *argv[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", absolute,
+                          "-F", refs.backing_format, copy, NULL};
+    bool ok = !absolute || vs_image_qemu_img(argv, NULL, error);
     vs_image_refs_clear(&refs);
     return ok;
 }

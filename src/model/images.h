@@ -31,6 +31,10 @@ bool vs_image_copy(const char *src, const char *dst, VsCopyProgress progress, gp
  * True, doing nothing, for an image without a backing file or with an
  * absolute name. */
 bool vs_image_keep_backing(const char *src, const char *copy, GError **error);
+/* Whether a copy of SRC elsewhere can name SRC's backing file: false with
+ * CONFLICT (and the command that records it) when SRC names it relative
+ * to its directory without its format. Checked before a clone copies. */
+bool vs_image_backing_movable(const char *src, GError **error);
 
 /* "qcow2" when the file starts with the qcow2 magic, else "raw". */
 const char *vs_image_detect_format(const char *path);

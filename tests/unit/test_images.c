@@ -3,7 +3,8 @@
  * image holds, and the size of the memory saved with each), against images
  * and snapshots made with qemu-img, a table past the reader's 16 KiB window
  * too, and hand-made hostile tables; a new disk, blank or over a base image,
- * is its owner's only. Skipped when qemu-img is missing. */
+ * is its owner's only; a copy keeps finding a backing file named relative
+ * to the image. Skipped when qemu-img is missing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -215,6 +216,53 @@ static void test_new_disks_private(void **state)
     }
 }
 
+/* A copy elsewhere of an image naming its backing file relative to its own
+ * directory: made to name it absolutely (vs_image_keep_backing); and one
+ * whose header records no format for it is refused before any copy
+ * (vs_image_backing_movable: a clone checks it before copying the disk).
+ * qemu-img no longer writes such a header: the format extension's magic is
+ * changed by hand into one QEMU skips. */
+static void test_relative_backing(void **state)
+{
+    (void)state;
+    g_autofree char *base = g_build_filename(dir, "rb-base.qcow2", NULL);
+    g_autofree char *top = g_build_filename(dir, "rb-top.qcow2", NULL);
+    g_autofree char *copy_dir = g_build_filename(dir, "elsewhere", NULL);
+    g_autofree char *copy = g_build_filename(copy_dir, "rb-top.qcow2", NULL);
+    const char *make_base[] = {"qemu-img", "create", "-q", "-f", "qcow2", base, "1M", NULL};
+    const char *make_top[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", "rb-base.qcow2",
+                              "-F", "qcow2", top, NULL};
+    qemu_img(make_base);
+    qemu_img(make_top);
+    g_autoptr(GError) error = NULL;
+    assert_true(vs_image_backing_movable(top, &error));
+    assert_int_equal(g_mkdir(copy_dir, 0700), 0);
+    assert_true(vs_image_copy(top, copy, NULL, NULL, &error));
+    assert_true(vs_image_keep_backing(top, copy, &error));
+    VsImageRefs refs = {0};
+    vs_image_refs(copy, &refs);
+    assert_string_equal(refs.backing, base);
+    vs_image_refs_clear(&refs);
+
+    gsize len = 0;
+    g_autofree char *header = NULL;
+    assert_true(g_file_get_contents(top, &header, &len, NULL));
+    const char format_magic[] = {(char)0xE2, (char)0x79, (char)0x2A, (char)0xCA};
+    char *at = memmem(header, MIN(len, 4096), format_magic, sizeof format_magic);
+    assert_non_null(at);
+    at[0] = 0x12; /* an extension QEMU does not know */
+    assert_true(g_file_set_contents(top, header, (gssize)len, NULL));
+    vs_image_refs(top, &refs);
+    assert_null(refs.backing_format);
+    vs_image_refs_clear(&refs);
+    assert_false(vs_image_backing_movable(top, &error));
+    assert_non_null(strstr(error->message, "qemu-img rebase -u -b 'rb-base.qcow2' -F"));
+    g_unlink(copy);
+    g_rmdir(copy_dir);
+    g_unlink(top);
+    g_unlink(base);
+}
+
 int main(void)
 {
     g_autofree char *tool = g_find_program_in_path("qemu-img");
@@ -229,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_hostile_tables),
         cmocka_unit_test(test_not_qcow2),
         cmocka_unit_test(test_new_disks_private),
+        cmocka_unit_test(test_relative_backing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     g_rmdir(dir);
