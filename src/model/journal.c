@@ -15,11 +15,9 @@
 #include "vmlock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <libvirt/libvirt-qemu.h>
 #include <string.h>
-#include <unistd.h>
 
 struct VsJournal {
     char *path;
@@ -87,6 +85,12 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
     g_key_file_set_string_list(j->kf, "op", key, (const char *const *)encoded->pdata, n);
 }
 
+void vs_journal_set_tree(VsJournal *j, const GPtrArray *xml, const char *current)
+{
+    vs_journal_set_list(j, "tree", (const char *const *)xml->pdata, xml->len);
+    vs_journal_set(j, "current", current);
+}
+
 /* Written whole: a crash of virtsnapd never leaves half a record. A small
  * new record is created in place (vs_file_write_new: whole or empty, and an
  * empty one is dropped at start as an operation that never began, which it
@@ -98,13 +102,20 @@ void vs_journal_set_list(VsJournal *j, const char *key, const char *const *value
  * CONSISTENT): an fsync here costs the create 2-3 ms on ext4 (it flushes
  * the previous savevm's data with it; bench, session 12), and after a
  * power cut libvirt's own metadata is no more durable than they would be. */
+/* Whether a record of KIND holds a snapshot tree whose metadata goes (a
+ * rename's, a transient VM's power-off's): recovery defines it again. */
+static bool holds_tree(const char *kind)
+{
+    return g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0;
+}
+
 static bool commit(VsJournal *j, bool durable, GError **error)
 {
     gsize len = 0;
     g_autofree char *text = g_key_file_to_data(j->kf, &len, NULL);
     g_autofree char *kind = g_key_file_get_string(j->kf, "op", "kind", NULL);
     /* the only copy of a tree whose metadata goes: synced */
-    durable = durable || g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0;
+    durable = durable || holds_tree(kind);
     GFileSetContentsFlags flags = G_FILE_SET_CONTENTS_CONSISTENT |
                                   (durable ? G_FILE_SET_CONTENTS_DURABLE
                                            : G_FILE_SET_CONTENTS_ONLY_EXISTING);
@@ -141,8 +152,7 @@ static void journal_free(VsJournal *j)
  * Their end is made durable (vs_journal_end). */
 static bool replay_undoes(const char *kind)
 {
-    return !g_strcmp0(kind, "clone") || !g_strcmp0(kind, "revert") ||
-           !g_strcmp0(kind, "rename") || !g_strcmp0(kind, "poweroff") ||
+    return holds_tree(kind) || !g_strcmp0(kind, "clone") || !g_strcmp0(kind, "revert") ||
            !g_strcmp0(kind, "create") || !g_strcmp0(kind, "delete");
 }
 
@@ -151,11 +161,8 @@ static bool replay_undoes(const char *kind)
  * may be lost while libvirt's own files, which it syncs, are not). */
 static void sync_dir(void)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0)
+    if (!vs_dir_sync(dir))
         vs_warn("cannot sync %s: %s", dir, g_strerror(errno));
-    if (fd >= 0)
-        close(fd);
 }
 
 void vs_journal_end(VsJournal *j)
@@ -696,7 +703,7 @@ static bool recover_record(virConnectPtr conn, GKeyFile *kf, const char *path, g
         return recover_snapshot(dom, uuid, kf, deadline) != VS_JOURNAL_UNSETTLED;
     /* a transient VM's power-off that dropped the metadata (poweroff): the
      * VM running still gets its tree back, as a rename's */
-    if ((g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0) && dom)
+    if (holds_tree(kind) && dom)
         return recover_rename(dom, kf, path) != VS_JOURNAL_UNSETTLED;
     if (g_strcmp0(kind, "clone") == 0)
         return recover_clone(conn, kf) != VS_JOURNAL_UNSETTLED;
@@ -801,7 +808,7 @@ static VsJournalOutcome settle_once(VsJournal *j, gint64 deadline)
         return recover_revert(dom, j->kf);
     if (g_strcmp0(kind, "revert") == 0)
         return finish_revert(dom, j->kf, deadline);
-    if (g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0)
+    if (holds_tree(kind))
         return recover_rename(dom, j->kf, j->path);
     return VS_JOURNAL_UNSETTLED;
 }

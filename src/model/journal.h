@@ -37,6 +37,10 @@ bool vs_journal_init(const char *state_dir, GError **error);
 VsJournal *vs_journal_begin(const char *kind, const char *uuid, GError **error);
 void vs_journal_set(VsJournal *j, const char *key, const char *value);
 void vs_journal_set_list(VsJournal *j, const char *key, const char *const *values, gsize n);
+/* Sets the snapshot tree a rename or power-off drops the metadata of (its
+ * XML, parents first, and the current snapshot's libvirt name, or NULL):
+ * what recovery defines again (vs_snapshot_tree_save's, as two fields). */
+void vs_journal_set_tree(VsJournal *j, const GPtrArray *xml, const char *current);
 /* Writes the record to disk (atomically); call after the set()s. */
 bool vs_journal_commit(VsJournal *j, GError **error);
 /* The same, synced with its directory, so that a power cut cannot bring

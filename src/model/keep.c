@@ -12,7 +12,6 @@
 #include "snaptree.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -85,7 +84,7 @@ static Kept *kept_parse(const char *text, const char *current, GError **error)
     return k;
 }
 
-VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, const VsSnapshotTree *tree,
+VsKeptSnapshots *vs_kept_read(const char *vm, const char *uuid, const VsSnapshotTree *tree,
                               GError **error)
 {
     g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func(kept_free);
@@ -96,7 +95,7 @@ VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, const VsSnapsh
         g_ptr_array_add(snaps, k);
     }
     VsKeptSnapshots *kept = g_new0(VsKeptSnapshots, 1);
-    kept->vm = g_strdup(virDomainGetName(dom));
+    kept->vm = g_strdup(vm);
     kept->uuid = g_strdup(uuid);
     kept->snaps = g_steal_pointer(&snaps);
     return kept;
@@ -235,16 +234,6 @@ bool vs_kept_dir_is_ours(const char *dir)
     return named && (vs_path_is_inside(dir, vs_hv_images_dir()) || !strcmp(parent, kept_root));
 }
 
-/* Syncs the directory PATH (its entries), so that a power cut keeps them. */
-static void sync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *disk, GError **error)
 {
     if (!*dir)
@@ -283,9 +272,9 @@ bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *dis
         return false;
     }
     /* the files are synced (CONSISTENT); their names, and the directory's, too */
-    sync_dir(dir);
+    vs_dir_sync(dir);
     g_autofree char *parent = g_path_get_dirname(dir);
-    sync_dir(parent);
+    vs_dir_sync(parent);
     return true;
 }
 

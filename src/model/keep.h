@@ -20,16 +20,15 @@
  * lost their memory. */
 #pragma once
 #include <glib.h>
-#include <libvirt/libvirt.h>
 
 #include "snaptree.h"
 
 typedef struct VsKeptSnapshots VsKeptSnapshots;
 
-/* What DOM (whose UUID is UUID) will leave, from TREE, its snapshot tree
+/* What the VM named VM (whose UUID is UUID) will leave, from TREE, its snapshot tree
  * saved before the delete drops the metadata: NULL with ERROR if a
  * snapshot's XML cannot be read; an empty set for a VM without snapshots. */
-VsKeptSnapshots *vs_kept_read(virDomainPtr dom, const char *uuid, const VsSnapshotTree *tree,
+VsKeptSnapshots *vs_kept_read(const char *vm, const char *uuid, const VsSnapshotTree *tree,
                               GError **error);
 /* Makes KEPT's directory, empty, for vs_kept_write (the delete records it
  * before writing into it): beside DISK (the VM's first disk, as libvirt

@@ -1177,11 +1177,12 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
         vs_journal_end(journal);
         return false;
     }
-    bool ok = vs_snapshot_revert_to(snap, error);
+    bool reverted = vs_snapshot_revert_to(snap, error);
     /* Broke off: reverted again once libvirt is back (the same state
      * whether or not the first one happened), on the new connection. */
+    bool settled = false;
     g_autoptr(virDomainSnapshot) again = NULL;
-    if (!ok && vs_hv_broke_off(error)) {
+    if (!reverted && vs_hv_broke_off(error)) {
         g_autofree char *what = g_strdup_printf("revert of VM '%s' to snapshot '%s'",
                                                 virDomainGetName(dom), op->name);
         VsJournalOutcome outcome = vs_journal_settle(&journal, what, error);
@@ -1189,20 +1190,17 @@ static bool revert_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
             g_prefix_error(error, "the revert to snapshot '%s' could not be finished (the "
                                   "snapshot is gone, or libvirt refused: see the log): ",
                            op->name);
-        again = outcome == VS_JOURNAL_DONE
-                    ? snapshot_again(uuid, virDomainGetName(dom), virDomainSnapshotGetName(snap),
-                                     error)
-                    : NULL;
-        if (outcome == VS_JOURNAL_DONE && !again) /* (done: not to be taken for not done) */
-            g_prefix_error(error, "VM '%s' was reverted to snapshot '%s', but it cannot be read "
-                                  "back: ", virDomainGetName(dom), op->name);
-        ok = again != NULL;
+        reverted = settled = outcome == VS_JOURNAL_DONE;
+        again = settled ? snapshot_again(uuid, virDomainGetName(dom),
+                                         virDomainSnapshotGetName(snap), error)
+                        : NULL;
     }
     vs_journal_end(journal);
-    if (!ok)
+    if (!reverted)
         return false;
     vs_info("VM '%s': reverted to snapshot '%s'", virDomainGetName(dom), op->name);
-    op->result = snapshot_info(uuid, again ? again : snap, error);
+    /* (settled: only the handle on the new connection can be read) */
+    op->result = settled && !again ? NULL : snapshot_info(uuid, again ? again : snap, error);
     if (!op->result) /* (done: a client must not take it for not done) */
         g_prefix_error(error, "VM '%s' was reverted to snapshot '%s', but it cannot be read back: ",
                        virDomainGetName(dom), op->name);
@@ -1230,8 +1228,7 @@ bool vs_snapshot_remove_domain(virDomainPtr dom, const VsSnapshotTree *tree, boo
     if (whole)
         *whole = true;
     if (record) {
-        vs_journal_set_list(record, "tree", (const char *const *)tree->xml->pdata, tree->xml->len);
-        vs_journal_set(record, "current", tree->current);
+        vs_journal_set_tree(record, tree->xml, tree->current);
         if (!vs_journal_commit(record, error))
             return false;
     }

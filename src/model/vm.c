@@ -697,8 +697,7 @@ static bool rename_domain(virDomainPtr dom, const char *new_name, GError **error
     VsJournal *journal = tree ? vs_journal_begin("rename", uuid, error) : NULL;
     if (!journal)
         return false;
-    vs_journal_set_list(journal, "tree", (const char *const *)tree->xml->pdata, tree->xml->len);
-    vs_journal_set(journal, "current", tree->current);
+    vs_journal_set_tree(journal, tree->xml, tree->current);
     if (!vs_journal_commit(journal, error)) {
         vs_journal_end(journal);
         return false;
@@ -869,7 +868,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
      * the next start, the VM untouched; the record that says it is whole
      * is synced, so that a power cut does not bring "describing" back. */
     g_autoptr(VsKeptSnapshots) kept =
-        files && keep_disks ? vs_kept_read(dom, uuid, tree, error) : NULL;
+        files && keep_disks ? vs_kept_read(name, uuid, tree, error) : NULL;
     g_autofree char *kept_dir = kept ? vs_kept_dir(kept, first_disk, error) : NULL;
     if (keep_disks && !kept_dir)
         g_clear_pointer(&files, g_ptr_array_unref);

@@ -18,6 +18,15 @@ bool vs_dir_remove_files(const char *dir)
     return g_rmdir(dir) == 0;
 }
 
+bool vs_dir_sync(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool synced = fd >= 0 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    return synced;
+}
+
 bool vs_path_is_inside(const char *path, const char *dir)
 {
     size_t len = dir ? strlen(dir) : 0;

@@ -7,6 +7,10 @@
  * nothing happens when DIR does not exist): whether DIR was removed. */
 bool vs_dir_remove_files(const char *dir);
 
+/* Syncs DIR's entries (names made, renamed or removed in it), so that a
+ * power cut keeps them: whether it was done. */
+bool vs_dir_sync(const char *dir);
+
 /* Whether PATH names something under DIR (absolute, without "." or ".."
  * parts): DIR, a '/', then parts none of which is empty, "." or "..". A
  * string check, for paths read from libvirt's definitions or the journal
