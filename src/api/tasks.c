@@ -4,15 +4,17 @@
 #include "../model/tasks.h"
 #include "json.h"
 
+/* By VsTaskStatus. */
+static const char *const status_names[] = {"running", "finished", "failed"};
+
 json_t *vs_json_task(const VsTaskInfo *task)
 {
-    static const char *status[] = {"running", "finished", "failed"};
     /* The target's names as they are now (the model follows renames). */
     g_autofree char *target = !task->vm       ? g_strdup(task->target_uri ? task->target_uri : "")
                               : task->snapshot ? vs_api_snapshot_uri(task->vm, task->snapshot)
                                                : vs_api_vm_uri(task->vm);
     json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", task->id, "status",
-                            status[task->status], "message", task->message ? task->message : "",
+                            status_names[task->status], "message", task->message ? task->message : "",
                             "target_uri", target, "created", (json_int_t)task->created);
     if (task->progress >= 0)
         json_object_set_new(obj, "progress", json_integer(task->progress));
@@ -30,14 +32,35 @@ void vs_api_task_accepted(VsApiResponse *resp, const char *task_id)
         vs_api_error(resp, 500, "task %s vanished", task_id);
 }
 
+/* ?status=running|finished|failed as the status it keeps (-1: all,
+ * absent); -2 with RESP set for any other value. */
+static int status_filter(const VsApiRequest *req, VsApiResponse *resp)
+{
+    const char *value = req->query ? g_hash_table_lookup(req->query, "status") : NULL;
+    if (!value)
+        return -1;
+    for (int s = 0; s < (int)G_N_ELEMENTS(status_names); s++)
+        if (strcmp(value, status_names[s]) == 0)
+            return s;
+    vs_api_error(resp, 400, "query parameter 'status' must be running, finished or failed");
+    return -2;
+}
+
 void vs_api_tasks_list(const VsApiRequest *req, VsApiResponse *resp)
 {
-    if (!vs_api_check_query(req, resp, NULL) || !vs_api_check_body(req, resp, NULL, 0))
+    static const char *const query[] = {"status", NULL};
+    if (!vs_api_check_query(req, resp, query) || !vs_api_check_body(req, resp, NULL, 0))
         return;
-    g_autoptr(GPtrArray) tasks = vs_tasks_list();
+    int only = status_filter(req, resp);
+    if (only == -2)
+        return;
+    g_autoptr(GPtrArray) tasks = vs_tasks_list(only == VS_TASK_RUNNING);
     json_t *list = json_array();
-    for (guint i = 0; i < tasks->len; i++)
-        json_array_append_new(list, vs_json_task(g_ptr_array_index(tasks, i)));
+    for (guint i = 0; i < tasks->len; i++) {
+        const VsTaskInfo *task = g_ptr_array_index(tasks, i);
+        if (only < 0 || (int)task->status == only)
+            json_array_append_new(list, vs_json_task(task));
+    }
     vs_api_json(resp, 200, list);
 }
 

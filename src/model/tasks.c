@@ -412,14 +412,18 @@ void vs_tasks_stop_waits(void)
     g_mutex_unlock(&lock);
 }
 
-GPtrArray *vs_tasks_list(void)
+GPtrArray *vs_tasks_list(bool running_only)
 {
     GPtrArray *list = g_ptr_array_new_with_free_func((GDestroyNotify)vs_task_info_free);
     GPtrArray *recent = g_ptr_array_new_with_free_func((GDestroyNotify)vs_task_info_free);
     g_mutex_lock(&lock);
-    for (GList *l = order.head; l; l = l->next)
-        g_ptr_array_add(recent, copy_info(&((VsTask *)l->data)->info));
-    g_autoptr(GArray) old = evicted ? g_array_copy(evicted) : NULL;
+    for (GList *l = order.head; l; l = l->next) {
+        const VsTaskInfo *info = &((VsTask *)l->data)->info;
+        if (!running_only || info->status == VS_TASK_RUNNING)
+            g_ptr_array_add(recent, copy_info(info));
+    }
+    /* (evicted records are of ended tasks) */
+    g_autoptr(GArray) old = evicted && !running_only ? g_array_copy(evicted) : NULL;
     g_mutex_unlock(&lock);
     /* Both by id: merge, reading the evicted ones from disk. */
     guint r = 0;

@@ -78,7 +78,9 @@ VsTaskInfo *vs_task_get_just_made(const char *id);
 VsTaskInfo *vs_task_wait(const char *id, guint timeout_ms);
 /* Ends every wait now and from now on (before the HTTP server stops). */
 void vs_tasks_stop_waits(void);
-GPtrArray *vs_tasks_list(void);          /* of VsTaskInfo*, oldest first */
+/* Of VsTaskInfo*, oldest first: all known tasks, or RUNNING_ONLY those
+ * running (from memory alone: no ended record is read back from disk). */
+GPtrArray *vs_tasks_list(bool running_only);
 void vs_task_info_free(VsTaskInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VsTaskInfo, vs_task_info_free)
 

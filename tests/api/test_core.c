@@ -526,6 +526,29 @@ static void test_tasks(void **state)
         assert_string_equal(vs_json_str(t, "target_uri"), "/vms/task-vm/snapshots/t1");
     }
     assert_true(found);
+    /* ?status= keeps the tasks of one status (the web UI asks for the running
+     * ones, started by others, to show them); any other value is 400. */
+    const struct { const char *query; bool listed; } filters[] = {
+        {"?status=finished", true}, {"?status=running", false}, {"?status=failed", false}};
+    for (size_t f = 0; f < G_N_ELEMENTS(filters); f++) {
+        g_autofree char *path = g_strdup_printf("/tasks%s", filters[f].query);
+        g_autoptr(VsTestResponse) kept = vs_http(api_d, "GET", path, NULL);
+        assert_int_equal(kept->status, 200);
+        bool has = false;
+        json_array_foreach(kept->json, i, t)
+        {
+            assert_string_equal(vs_json_str(t, "status"), filters[f].query + 8);
+            has = has || strcmp(vs_json_str(t, "id"), id) == 0;
+        }
+        if (has != filters[f].listed)
+            fail_msg("GET %s: task %s %slisted", path, id, has ? "" : "not ");
+    }
+    const char *bad_filters[] = {"?status=Running", "?status=", "?status=ended", "?state=running"};
+    for (size_t b = 0; b < G_N_ELEMENTS(bad_filters); b++) {
+        g_autofree char *path = g_strdup_printf("/tasks%s", bad_filters[b]);
+        g_autoptr(VsTestResponse) bad = vs_http(api_d, "GET", path, NULL);
+        api_check_error(bad, 400, b < 3 ? "'status' must be running, finished or failed" : "state");
+    }
     /* What the task made is there. */
     json_t *snap = api_get_json("/vms/task-vm/snapshots/t1");
     json_decref(snap);
@@ -792,6 +815,7 @@ static void test_queue_limit(void **state)
         api_check_error(r, 429, "VM 'drain' already has 32 operations queued; try again later");
     }
     g_autoptr(VsTestResponse) listed = vs_http(d, "GET", "/tasks", NULL);
+    g_autoptr(VsTestResponse) running = vs_http(d, "GET", "/tasks?status=running", NULL);
     g_autoptr(VsTestResponse) read = vs_http(d, "GET", "/vms/drain", NULL);
     /* all while the delete was held (else the count says nothing) */
     bool held_throughout = !g_atomic_int_get(&call.answered);
@@ -800,6 +824,7 @@ static void test_queue_limit(void **state)
     assert_true(held_throughout);
     assert_int_equal(accepted, 31); /* and the delete under way: 32 */
     assert_int_equal(json_array_size(listed->json), 31); /* the 429 made no task */
+    assert_int_equal(json_array_size(running->json), 31);  /* all queued, none ended */
     assert_int_equal(read->status, 200);
     pthread_join(thread, NULL);
     assert_int_equal(call.status, 204);
@@ -808,6 +833,10 @@ static void test_queue_limit(void **state)
         assert_string_equal(vs_json_str(task, "status"), "failed");
         json_decref(task);
     }
+    g_autoptr(VsTestResponse) none = vs_http(d, "GET", "/tasks?status=running", NULL);
+    assert_int_equal(json_array_size(none->json), 0);
+    g_autoptr(VsTestResponse) failed = vs_http(d, "GET", "/tasks?status=failed", NULL);
+    assert_int_equal(json_array_size(failed->json), 31);
     vs_test_daemon_free(d);
 }
 

@@ -255,7 +255,7 @@ static void test_list_order(void **state)
     int freed = 0;
     Job *jobs[5];
     char *ids[5];
-    g_autoptr(GPtrArray) before = vs_tasks_list();
+    g_autoptr(GPtrArray) before = vs_tasks_list(false);
     for (int i = 0; i < 5; i++) {
         jobs[i] = job_new(&freed);
         jobs[i]->open = i % 2 == 0; /* some end at once, some keep running */
@@ -264,7 +264,7 @@ static void test_list_order(void **state)
         for (int j = 0; j < i; j++)
             assert_string_not_equal(ids[i], ids[j]);
     }
-    g_autoptr(GPtrArray) list = vs_tasks_list();
+    g_autoptr(GPtrArray) list = vs_tasks_list(false);
     assert_int_equal(list->len, before->len + 5);
     for (int i = 0; i < 5; i++) {
         const VsTaskInfo *info = g_ptr_array_index(list, before->len + (guint)i);
@@ -276,7 +276,7 @@ static void test_list_order(void **state)
         job_open(jobs[i]);
         vs_task_info_free(wait_ended(ids[i]));
     }
-    g_autoptr(GPtrArray) after = vs_tasks_list();
+    g_autoptr(GPtrArray) after = vs_tasks_list(false);
     for (int i = 0; i < 5; i++) {
         const VsTaskInfo *info = g_ptr_array_index(after, before->len + (guint)i);
         assert_string_equal(info->id, ids[i]); /* ending does not reorder */
@@ -317,7 +317,7 @@ static void test_expire(void **state)
     g_autoptr(VsTaskInfo) alive = vs_task_get(id_running);
     assert_non_null(alive);
     assert_int_equal(alive->status, VS_TASK_RUNNING);
-    g_autoptr(GPtrArray) list = vs_tasks_list();
+    g_autoptr(GPtrArray) list = vs_tasks_list(false);
     for (guint i = 0; i < list->len; i++) {
         const VsTaskInfo *info = g_ptr_array_index(list, i);
         assert_string_not_equal(info->id, id_ended);
@@ -386,7 +386,7 @@ static void test_evicted_to_disk(void **state)
     g_autofree char *padded = g_strdup_printf("0%s", ids[0]);
     assert_null(vs_task_get(padded));
 
-    g_autoptr(GPtrArray) list = vs_tasks_list();
+    g_autoptr(GPtrArray) list = vs_tasks_list(false);
     assert_int_equal(list->len, N);
     for (int i = 0; i < N; i++) {
         const VsTaskInfo *info = g_ptr_array_index(list, (guint)i);
@@ -402,7 +402,7 @@ static void test_evicted_to_disk(void **state)
     vs_tasks_expire(0);
     assert_null(vs_task_get(ids[0]));
     assert_null(vs_task_get(ids[N - 1]));
-    g_autoptr(GPtrArray) none = vs_tasks_list();
+    g_autoptr(GPtrArray) none = vs_tasks_list(false);
     assert_int_equal(none->len, 0);
     g_autoptr(GDir) left = g_dir_open(dir, 0, NULL);
     assert_non_null(left);
@@ -684,7 +684,7 @@ static void test_target_named(void **state)
     g_autoptr(VsTaskInfo) second_done = wait_ended(second);
     assert_target(second_done, "/vms/after");
     namer_calls = 0;
-    g_autoptr(GPtrArray) list = vs_tasks_list();
+    g_autoptr(GPtrArray) list = vs_tasks_list(false);
     assert_int_equal(list->len, 3);
     assert_target(list->pdata[0], "/vms/after/snapshots/renamed");
     assert_target(list->pdata[1], "/vms/other/snapshots/s");
