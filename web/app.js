@@ -115,17 +115,9 @@ function taskLabel(task) {
 }
 
 /* Tasks still running that this page does not follow (started before a reload, from
-   another tab, or by another client) show in the tray too, until they end; those this
-   tab started that failed meanwhile are reported. */
-async function followRunningTasks() {
-  let tasks;
-  try {
-    tasks = await api.get('/tasks');
-  } catch {
-    return; // the views say what is wrong
-  }
-  if (!Array.isArray(tasks)) return;
-  reportMyTasks(tasks);
+   another tab, or by another client) show in the tray too, until they end: those of
+   TASKS (GET /tasks), and those a refresh finds (followNewTasks). */
+function followRunning(tasks) {
   for (const task of tasks) {
     if (task.status !== 'running') continue;
     // When it ends, the view shows what it made (trackTask shows a task once). While a
@@ -136,6 +128,31 @@ async function followRunningTasks() {
       if ($('login-view').hidden) route();
     });
   }
+}
+
+/* At sign-in and load: the running tasks, and this tab's that failed meanwhile. */
+async function followRunningTasks() {
+  let tasks;
+  try {
+    tasks = await api.get('/tasks');
+  } catch {
+    return; // the views say what is wrong
+  }
+  if (!Array.isArray(tasks)) return;
+  reportMyTasks(tasks);
+  followRunning(tasks);
+}
+
+/* With each refresh: tasks started since by another tab or client (the running ones
+   only: answered from virtsnapd's memory, however many ended tasks it keeps). */
+async function followNewTasks() {
+  let tasks;
+  try {
+    tasks = await api.get('/tasks?status=running');
+  } catch {
+    return; // the views say what is wrong; a 401 brings the login page back
+  }
+  if (Array.isArray(tasks) && $('login-view').hidden) followRunning(tasks);
 }
 
 function enterApp() {
@@ -184,8 +201,8 @@ function route() {
 /* ---------- refreshing by itself ---------- */
 
 // The view shown is loaded again every few seconds while the tab is visible, and at once
-// when it becomes visible again; a load that brings nothing new draws nothing, and an
-// edit form stays open through it. Not while a dialog is open: it is about what is shown,
+// when it becomes visible again, with the tasks other tabs or clients started meanwhile;
+// a load that brings nothing new draws nothing, and an edit form stays open through it. Not while a dialog is open: it is about what is shown,
 // and gives the focus back to the button that opened it.
 const REFRESH_MS = 5000;
 let refreshing = false;
@@ -194,6 +211,7 @@ async function refreshByItself() {
   if (refreshing || document.visibilityState !== 'visible' || $('dialog').open || !$('login-view').hidden) return;
   refreshing = true;
   try {
+    followNewTasks();
     if (!$('vm-view').hidden) await refreshVmPage();
     else if (!$('list-view').hidden) await showVmList({ auto: true });
   } catch (err) {

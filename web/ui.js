@@ -316,6 +316,10 @@ export async function trackRequest(label, promise) {
 }
 
 const followed = new Map(); // task id → the promise of its end, while followed
+// "id created" → the final task, of tasks this page followed to their end (the newest 200):
+// a list fetched before one ended, answered after, does not show it again.
+const seenEnded = new Map();
+const endedKey = (task) => `${task.id} ${task.created}`;
 
 /* The tasks this tab started, [{id, created, label}], kept in sessionStorage until this tab
    has seen them end: a failure while the page was reloading is reported when it loads. A
@@ -367,6 +371,7 @@ export function reportMyTasks(tasks) {
  * promise is returned. MINE: this tab started it (kept until seen to end, reportMyTasks).
  */
 export function trackTask(task, label, isMine = false) {
+  if (seenEnded.has(endedKey(task))) return Promise.resolve(seenEnded.get(endedKey(task)));
   if (isMine) mine.add(task, label);
   if (!followed.has(task.id)) {
     const end = follow(task, label);
@@ -388,7 +393,11 @@ async function follow(task, label) {
   }
   entry.end(final.status);
   if (final.signedOut) return final;
-  if (final.status !== 'unknown') mine.drop(task.id); // seen to end (else a later load says)
+  if (final.status !== 'unknown') {
+    mine.drop(task.id); // seen to end (else a later load says)
+    seenEnded.set(endedKey(task), final);
+    if (seenEnded.size > 200) seenEnded.delete(seenEnded.keys().next().value);
+  }
   if (final.status === 'failed') showError(`${label} failed`, { reason: final.message || 'the task failed' });
   if (final.status === 'unknown') {
     showError(`${label}: this page lost track of it`, {

@@ -462,6 +462,47 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await row('test').waitFor();
   });
 
+  step('shows a task another tab or client started after the page loaded, once', async () => {
+    // The page asks for the running tasks with each refresh by itself (every 5 s): one
+    // started elsewhere shows in the tray and is followed to its end; a later list that
+    // still names it (fetched before it ended) does not bring it back.
+    const ghost = { id: 'ghost-3', status: 'running', message: 'copying disks', progress: 20, created: 0,
+      target_uri: '/vms/far%20vm/snapshots/s%203' };
+    const json = (route, body) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    let started = false;
+    let polls = 0;
+    let waits = 0;
+    await page.route((url) => url.pathname === '/tasks', (route) => {
+      const status = new URL(route.request().url()).searchParams.get('status');
+      if (status === 'running') polls += 1;
+      return json(route, started && status === 'running' ? [ghost] : []).catch(() => {});
+    });
+    await page.route((url) => url.pathname === '/tasks/ghost-3', async (route) => {
+      waits += 1;
+      await sleep(200);
+      await json(route, waits < 3 ? ghost : { ...ghost, status: 'finished', progress: 100 }).catch(() => {});
+    });
+    try {
+      await page.reload();
+      await row('test').waitFor();
+      const item = page.locator('#tasks .task[data-task="ghost-3"]');
+      await sleep(500);
+      assert.equal(await item.count(), 0, 'not listed before it started');
+      started = true;
+      await item.waitFor({ timeout: 15000 });
+      assert.match(await item.textContent(), /Taking snapshot “s 3” of “far vm”/);
+      await until(() => item.getAttribute('class'), (c) => /finished/.test(c || ''), 'the task shown finished');
+      await item.waitFor({ state: 'detached', timeout: 10000 });
+      const after = polls;
+      await until(() => polls, (n) => n >= after + 1, 'another poll of the running tasks', 15000);
+      await sleep(300);
+      assert.equal(await item.count(), 0, 'an ended task listed again is not shown again');
+      assert.equal(waits, 3, 'followed once, through its wait requests');
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+  });
+
   step('creates a VM with an awkward name, and shows a conflict in plain words', async () => {
     await page.fill('#new-vm-name', VM);
     await page.fill('#new-vm-memory', '64');
