@@ -101,7 +101,35 @@ export const snapshotStateText = (snap) =>
     ? `: guest paused ${Math.round(snap.downtime_ms)} ms, ${formatBytes(snap.memory_bytes)} of memory`
     : '');
 
-export const quote = (name) => `“${name}”`;
+/* Characters a name may hold that sentences do not show as they are: format characters
+   (bidirectional controls, which would make the rest of a sentence read in another order,
+   and zero-width ones) and the blanks that are not white space (Hangul fillers, the braille
+   blank, the grapheme joiner). */
+const HIDDEN = /[\p{Cf}\u034F\u115F\u1160\u2800\u3164\uFFA0]/gu;
+const ASCII = /^[\x00-\x7F]?$/;
+
+/**
+ * NAME as a sentence shows it: each character HIDDEN matches is written out (⟨U+202E⟩), so a
+ * name cannot turn the words around it ("Delete snapshot …" read backwards), and names that
+ * differ only by what cannot be seen differ on screen. A zero-width joiner or non-joiner
+ * between two other non-ASCII characters (emoji sequences, Arabic, Indic scripts) and the
+ * tag characters after one (flags) stay as they are.
+ */
+export function shownName(name) {
+  const chars = Array.from(String(name));
+  return chars.map((c, i) => {
+    if (!c.match(HIDDEN)) return c;
+    const code = c.codePointAt(0);
+    const prev = chars[i - 1] || '';
+    const next = chars[i + 1] || '';
+    const joins = (code === 0x200c || code === 0x200d) && !ASCII.test(prev) && !ASCII.test(next) &&
+      !prev.match(HIDDEN) && !next.match(HIDDEN);
+    const tag = code >= 0xe0020 && code <= 0xe007f && !ASCII.test(prev);
+    return joins || tag ? c : `⟨U+${code.toString(16).toUpperCase().padStart(4, '0')}⟩`;
+  }).join('');
+}
+
+export const quote = (name) => `“${shownName(name)}”`;
 
 /** Makes the daemon's reason read as a sentence. */
 export function sentence(text) {
@@ -242,7 +270,7 @@ export function closeDialog() {
 
 /** A bulleted list of names (for confirmations). */
 export function nameList(names, cls = 'name-list') {
-  return el('ul', { class: cls }, names.map((n) => el('li', { text: n })));
+  return el('ul', { class: cls }, names.map((n) => el('li', { text: shownName(n) })));
 }
 
 /* ---------- task tray ---------- */

@@ -503,6 +503,29 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     }
   });
 
+  step('writes out the characters of a name that would turn a sentence around or not show', async () => {
+    // (session 23's UI audit: "Delete snapshot “P‮…” could read as another sentence, and
+    // "P" and "P" with a zero-width space after it read the same in a confirmation)
+    const cases = [
+      ['P\u200B', '“P⟨U+200B⟩”'],
+      ['abc\u202Efed', '“abc⟨U+202E⟩fed”'],
+      ['\u2067x\u2069', '“⟨U+2067⟩x⟨U+2069⟩”'],
+      ['x\u200Dy', '“x⟨U+200D⟩y”'],
+      ['\u3164', '“⟨U+3164⟩”'],
+      ['soft\u00ADhyphen', '“soft⟨U+00AD⟩hyphen”'],
+      ['👨\u200D👩\u200D👧', '“👨\u200D👩\u200D👧”'],
+      ['می\u200Cخواهم', '“می\u200Cخواهم”'],
+      ['🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}', '“🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}”'],
+      [B2, `“${B2}”`],
+    ];
+    const shown = await page.evaluate(async (names) => {
+      const { quote, nameList } = await import('/static/ui.js');
+      return { quoted: names.map(quote), listed: nameList(names).textContent };
+    }, cases.map(([name]) => name));
+    assert.deepEqual(shown.quoted, cases.map(([, want]) => want));
+    assert.equal(shown.listed, cases.map(([, want]) => want.slice(1, -1)).join(''));
+  });
+
   step('creates a VM with an awkward name, and shows a conflict in plain words', async () => {
     await page.fill('#new-vm-name', VM);
     await page.fill('#new-vm-memory', '64');
