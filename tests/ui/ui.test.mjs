@@ -1179,6 +1179,55 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await until(() => rowCells('test'), (c) => c.Memory === `${runs} MiB`, 'nothing waits any more');
   });
 
+  step('powers off a transient VM with snapshots after one question, and goes to the list', async () => {
+    // virtsnapd makes no transient VM (other tools do): VM "tr" is VM's answers, made
+    // transient and running, its requests answered here; the list is virtsnapd's own.
+    const real = await apiCall('GET', vmUrl(VM));
+    const snaps = await apiCall('GET', `${vmUrl(VM)}/snapshots?all=true`);
+    assert.ok(snaps.length > 0);
+    const tr = { ...real, name: 'tr', persistent: false, state: 'running', snapshots: snaps.length };
+    let gone = false;
+    const posted = [];
+    const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    await page.route((url) => url.pathname === '/vms', async (route) => {
+      const answer = await route.fetch();
+      const list = await answer.json();
+      await json(route, answer.status(), gone || route.request().method() !== 'GET' ? list : [...list, tr]).catch(() => {});
+    });
+    await page.route((url) => url.pathname.startsWith('/vms/tr'), async (route) => {
+      const url = new URL(route.request().url());
+      if (route.request().method() === 'POST') {
+        posted.push(`${url.pathname}${url.search}`);
+        gone = true;
+        return json(route, 200, { ...tr, state: 'shut off' });
+      }
+      if (gone) return json(route, 404, { error: "VM 'tr' does not exist", reason: "VM 'tr' does not exist" });
+      return json(route, 200, url.pathname === '/vms/tr' ? tr : snaps);
+    });
+    try {
+      await page.evaluate(() => { location.hash = '#/vm/tr'; });
+      await page.locator('#vm-view').waitFor();
+      await until(treeState, (st) => st.nodes.length === snaps.length, 'the transient VM\'s tree');
+      assert.equal(await page.locator('#vm-actions button[data-action=settings]').isDisabled(), true, 'no definition to change');
+      await page.click('#vm-actions button[data-action=poweroff]');
+      const text = await dialogText();
+      assert.match(text, /Power off VM “tr”\?/);
+      assert.match(text, /VM “tr” is transient: powering it off ends it, and libvirt keeps no snapshot metadata/);
+      assert.match(text, /no longer be listed or reverted to/);
+      assert.equal(await page.locator('#dialog-ok').textContent(), "Power off and drop the snapshots' metadata");
+      await page.click('#dialog-ok');
+      await page.locator('.message.notice', { hasText: "VM “tr” powered off; its snapshots' metadata is gone; being transient, it is gone." }).waitFor();
+      assert.deepEqual(posted, ['/vms/tr/poweroff?discard_snapshots=true'], 'one power-off, with the metadata dropped');
+      await page.locator('#list-view').waitFor();
+      assert.equal(new URL(page.url()).hash, '#/');
+      await row(VM).waitFor();
+      assert.equal(await row('tr').count(), 0, 'gone from the list');
+      assert.equal(await page.locator('.message.error').count(), 0, 'no "no such VM" error for the page it left');
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+  });
+
   step('clones the VM with its tree and renames the clone', async () => {
     await row(VM).getByRole('button', { name: `Clone VM ${VM}` }).click();
     await dialogText();
