@@ -41,6 +41,7 @@ static struct {
     GPtrArray *lost;          /* Link*: set aside, to be released */
     bool connecting;          /* a request is opening a connection */
     gint64 last_attempt;
+    bool failing;             /* the last attempt failed (said once until one works) */
     GThread *event_thread;
     gint stop;
     int wake_timer;
@@ -394,11 +395,17 @@ static void try_reconnect(void)
         return;
     Link fresh = {0};
     bool opened = open_connection(&fresh);
+    g_autofree char *why = opened ? NULL : g_strdup(virGetLastErrorMessage());
     g_mutex_lock(&hv.lock);
     hv.connecting = false;
+    bool first_failure = !opened && !hv.failing;
+    hv.failing = !opened;
     if (opened)
         hv.current = fresh; /* were it dead already, the next request sets it aside */
     g_mutex_unlock(&hv.lock);
+    if (first_failure) /* once per outage: the next attempts come every 2 s */
+        vs_warn("cannot reconnect to %s yet (trying again every %d s): %s", hv.uri,
+                (int)(RECONNECT_INTERVAL_US / G_USEC_PER_SEC), why);
     if (!opened)
         return;
     vs_info("reconnected to %s", hv.uri);

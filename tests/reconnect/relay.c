@@ -19,6 +19,7 @@
 #define TYPE_CALL 0u
 #define TYPE_REPLY 1u
 #define TYPE_CALL_WITH_FDS 4u /* the payload starts with the number of descriptors */
+#define TYPE_REPLY_WITH_FDS 5u
 #define HEADER_BYTES 28u
 #define MAX_FDS 16
 
@@ -138,10 +139,47 @@ static bool send_with_fd(int server, guint8 byte, Upstream *up)
     return sent;
 }
 
+/* Counts message M (libvirtd → client) against *OUTSTANDING, the calls
+ * passed whose reply has not come back. */
+static void count_reply(const guint8 *m, int *outstanding)
+{
+    guint32 type = word(m, 4);
+    if (type == TYPE_REPLY || type == TYPE_REPLY_WITH_FDS)
+        (*outstanding)--;
+}
+
+/* Once the client's side is closed (a cut): libvirtd's replies to the calls
+ * still running are read and dropped (DOWNSTREAM holds what came of them
+ * already), for up to 10 s, before its side is closed. libvirtd 9.0 closes
+ * a client whose call is running from two threads at once (its main loop
+ * on the end of file, and the worker whose reply cannot be sent), and its
+ * remoteClientCloseFunc, unlocked, then crashed now and then (a segfault;
+ * test_create_define_cut's 503 about once in 30 runs, session 24). */
+static void drain_replies(int server, GByteArray *downstream, int outstanding)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    guint8 chunk[65536];
+    for (;;) {
+        gsize len;
+        while ((len = message_length(downstream)) > 0) {
+            count_reply(downstream->data, &outstanding);
+            g_byte_array_remove_range(downstream, 0, (guint)len);
+        }
+        int left_ms = (int)((deadline - g_get_monotonic_time()) / 1000);
+        struct pollfd p = {.fd = server, .events = POLLIN};
+        if (outstanding <= 0 || left_ms <= 0 || poll(&p, 1, left_ms) <= 0)
+            return;
+        ssize_t n = read(server, chunk, sizeof chunk);
+        if (n <= 0)
+            return;
+        g_byte_array_append(downstream, chunk, (guint)n);
+    }
+}
+
 /* Passes on what UP holds (client → libvirtd): whole messages, unless the
  * armed cut says otherwise, and descriptors with their bytes. *HOLDING: a
- * call passed whose reply is held. */
-static Passing pass_calls(Upstream *up, int server, bool *holding)
+ * call passed whose reply is held. *OUTSTANDING counts the calls passed. */
+static Passing pass_calls(Upstream *up, int server, bool *holding, int *outstanding)
 {
     for (;;) {
         if (up->dummies > 0 && up->bytes->len > 0) {
@@ -167,6 +205,8 @@ static Passing pass_calls(Upstream *up, int server, bool *holding)
             up->dummies = word(m, HEADER_BYTES / 4);
         if (!write_all(server, m, len))
             return BROKEN;
+        if (word(m, 4) == TYPE_CALL || word(m, 4) == TYPE_CALL_WITH_FDS)
+            (*outstanding)++;
         g_byte_array_remove_range(up->bytes, 0, (guint)len);
         if (cut == VS_CUT_AFTER_CALL)
             return CUT;
@@ -182,32 +222,40 @@ static gpointer relay_connection(gpointer data)
     if (server < 0) /* a failure to explain (libvirtd gone?) */
         fprintf(stderr, "relay: cannot connect to %s: %s\n", relay.upstream, g_strerror(errno));
     Upstream up = {.bytes = g_byte_array_new(), .fds = g_array_new(FALSE, FALSE, sizeof(int))};
-    g_autoptr(GByteArray) downstream = g_byte_array_new(); /* libvirtd → client, once held */
+    /* libvirtd → client: passed on a whole message at a time (held once a
+     * reply is held), each reply counted against OUTSTANDING. */
+    g_autoptr(GByteArray) downstream = g_byte_array_new();
     bool holding = false, open = server >= 0, cut = false;
+    int outstanding = 0;
     guint8 chunk[65536];
     while (open && !cut) {
         struct pollfd fds[2] = {{.fd = client, .events = POLLIN}, {.fd = server, .events = POLLIN}};
         if (poll(fds, 2, -1) < 0 && errno != EINTR)
             break;
         if (fds[0].revents) {
-            Passing passing = read_client(client, &up) ? pass_calls(&up, server, &holding) : BROKEN;
+            Passing passing = read_client(client, &up)
+                                  ? pass_calls(&up, server, &holding, &outstanding)
+                                  : BROKEN;
             cut = passing == CUT;
             open = passing != BROKEN;
         }
         if (open && !cut && fds[1].revents) {
             ssize_t n = read(server, chunk, sizeof chunk);
             open = n > 0;
-            if (open && !holding)
-                open = write_all(client, chunk, (gsize)n);
-            else if (open)
+            if (open)
                 g_byte_array_append(downstream, chunk, (guint)n);
             gsize len;
-            while (holding && !cut && (len = message_length(downstream)) > 0) {
-                cut = is_armed_proc(downstream->data, TYPE_REPLY);
+            while (open && !cut && (len = message_length(downstream)) > 0) {
+                count_reply(downstream->data, &outstanding);
+                if (holding)
+                    cut = is_armed_proc(downstream->data, TYPE_REPLY);
+                else
+                    open = write_all(client, downstream->data, len);
                 g_byte_array_remove_range(downstream, 0, (guint)len);
             }
         }
     }
+    close(client); /* the cut, as virtsnapd sees it */
     if (cut) {
         /* Under the lock: a hold ended meanwhile must not be undone. */
         g_mutex_lock(&relay.hold_lock);
@@ -215,9 +263,10 @@ static gpointer relay_connection(gpointer data)
         g_mutex_unlock(&relay.hold_lock);
         g_atomic_int_inc(&relay.cuts);
     }
-    if (server >= 0)
+    if (server >= 0) { /* (a client that closed by itself may have had calls running too) */
+        drain_replies(server, downstream, outstanding);
         close(server);
-    close(client);
+    }
     for (guint i = 0; i < up.fds->len; i++)
         close(g_array_index(up.fds, int, i));
     g_array_unref(up.fds);
