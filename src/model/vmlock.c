@@ -10,6 +10,7 @@ struct VsVmLock {
     GCond turn;
     guint64 next_ticket;
     guint64 serving;
+    GHashTable *abandoned; /* tickets whose holders stopped waiting (guint64*), skipped */
     char *uuid;
 };
 
@@ -37,6 +38,7 @@ VsVmLock *vs_vmlock_for(const char *uuid)
         g_mutex_init(&lock->mutex);
         g_cond_init(&lock->turn);
         lock->uuid = g_strdup(uuid);
+        lock->abandoned = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
         g_hash_table_insert(locks, g_strdup(uuid), lock);
     }
     g_mutex_unlock(&table_lock);
@@ -54,7 +56,7 @@ guint64 vs_vmlock_ticket(VsVmLock *lock)
 bool vs_vmlock_has_room(VsVmLock *lock, const char *vm, GError **error)
 {
     g_mutex_lock(&lock->mutex);
-    guint64 queued = lock->next_ticket - lock->serving;
+    guint64 queued = lock->next_ticket - lock->serving - g_hash_table_size(lock->abandoned);
     g_mutex_unlock(&lock->mutex);
     if (queued < VS_VMLOCK_MAX_QUEUED)
         return true;
@@ -72,10 +74,32 @@ void vs_vmlock_wait(VsVmLock *lock, guint64 ticket)
     g_mutex_unlock(&lock->mutex);
 }
 
+bool vs_vmlock_wait_until(VsVmLock *lock, guint64 ticket, gint64 deadline, guint64 *ahead)
+{
+    g_mutex_lock(&lock->mutex);
+    while (lock->serving != ticket && g_cond_wait_until(&lock->turn, &lock->mutex, deadline))
+        ;
+    bool turn = lock->serving == ticket;
+    if (!turn) { /* skipped when its turn comes (vs_vmlock_release) */
+        guint64 *key = g_new(guint64, 1);
+        *key = ticket;
+        g_hash_table_add(lock->abandoned, key);
+        guint64 before = 0; /* the operations ahead that still count */
+        for (guint64 t = lock->serving; t < ticket; t++)
+            before += !g_hash_table_contains(lock->abandoned, &t);
+        if (ahead)
+            *ahead = before;
+    }
+    g_mutex_unlock(&lock->mutex);
+    return turn;
+}
+
 void vs_vmlock_release(VsVmLock *lock)
 {
     g_mutex_lock(&lock->mutex);
     lock->serving++;
+    while (g_hash_table_remove(lock->abandoned, &lock->serving))
+        lock->serving++; /* a turn nobody waits for any more */
     bool quiet = lock->serving == lock->next_ticket;
     g_cond_broadcast(&lock->turn);
     g_mutex_unlock(&lock->mutex);
@@ -111,6 +135,16 @@ bool vs_vmlock_quiet(VsVmLock *lock, guint64 *ended)
 
 static VsVmLockGate gate;
 
+/* How long a request waits for its turn (vs_vmlock_domain), in µs:
+ * VS_VMLOCK_TURN_WAIT_S, or $VIRTSNAP_TURN_WAIT seconds (the tests' way to
+ * see it give up). */
+static gint64 turn_wait_us(void)
+{
+    const char *env = g_getenv("VIRTSNAP_TURN_WAIT");
+    gint64 seconds = env ? g_ascii_strtoll(env, NULL, 10) : VS_VMLOCK_TURN_WAIT_S;
+    return CLAMP(seconds, 1, 3600) * G_USEC_PER_SEC;
+}
+
 void vs_vmlock_set_gate(VsVmLockGate check)
 {
     gate = check;
@@ -126,7 +160,18 @@ virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **l
     *lock = vs_vmlock_for(uuid);
     if (!vs_vmlock_has_room(*lock, name, error))
         return NULL;
-    vs_vmlock_acquire(*lock);
+    guint64 ahead = 0;
+    gint64 turn_wait = turn_wait_us();
+    if (!vs_vmlock_wait_until(*lock, vs_vmlock_ticket(*lock), g_get_monotonic_time() + turn_wait,
+                              &ahead)) {
+        g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
+                    "VM '%s' is still busy with %" G_GUINT64_FORMAT " earlier operation%s after "
+                    "%d s (a snapshot being taken, a clone, another change); nothing was done: "
+                    "try again once %s (GET /tasks?status=running lists the tasks)",
+                    name, ahead, ahead == 1 ? "" : "s", (int)(turn_wait / G_USEC_PER_SEC),
+                    ahead == 1 ? "it ends" : "they end");
+        return NULL;
+    }
     /* The gate first: settling an interrupted operation may remove or
      * rename the VM, which the lookup below must then see (404, not a
      * failed libvirt call on a VM that is gone). NOT_FOUND only when

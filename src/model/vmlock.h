@@ -17,6 +17,10 @@ guint64 vs_vmlock_ticket(VsVmLock *lock);
 /* False with VS_ERR_BUSY naming VM when its queue is full. */
 bool vs_vmlock_has_room(VsVmLock *lock, const char *vm, GError **error);
 void vs_vmlock_wait(VsVmLock *lock, guint64 ticket);
+/* The same, giving up at DEADLINE (monotonic µs): false then, the ticket
+ * given up (its turn is skipped), and *AHEAD (if asked for) set to the
+ * operations still ahead of it. */
+bool vs_vmlock_wait_until(VsVmLock *lock, guint64 ticket, gint64 deadline, guint64 *ahead);
 void vs_vmlock_release(VsVmLock *lock);
 /* Called by vs_vmlock_release with the VM's UUID when the operation that
  * ended leaves none under way or queued (it must be quick: the releasing
@@ -42,10 +46,18 @@ bool vs_vmlock_quiet(VsVmLock *lock, guint64 *ended);
 typedef bool (*VsVmLockGate)(const char *uuid, GError **error);
 void vs_vmlock_set_gate(VsVmLockGate gate);
 
-/* Looks VM NAME up, waits for its turn, passes the gate, then checks it
+/* How long a request's change waits for the operations queued before it
+ * on its VM (a clone may copy for minutes): past it, a CONFLICT saying so
+ * and nothing done, rather than a change carried out long after its client
+ * gave up. ?wait= is bounded the same way (under the 30 s after which
+ * clients and proxies commonly give up). */
+#define VS_VMLOCK_TURN_WAIT_S 25
+
+/* Looks VM NAME up, waits for its turn (VS_VMLOCK_TURN_WAIT_S at most:
+ * else CONFLICT), passes the gate, then checks it
  * is still there under that name (a delete or rename may have gone first,
  * or the gate's settling removed it):
- * the domain with its lock held, or NULL with ERROR (NOT_FOUND, or the
- * gate's; lock released). Release with vs_vmlock_release(*LOCK). */
+ * the domain with its lock held, or NULL with ERROR (NOT_FOUND, CONFLICT,
+ * or the gate's; lock released). Release with vs_vmlock_release(*LOCK). */
 virDomainPtr vs_vmlock_domain(virConnectPtr conn, const char *name, VsVmLock **lock,
                               GError **error);

@@ -840,6 +840,50 @@ static void test_queue_limit(void **state)
     vs_test_daemon_free(d);
 }
 
+/* A change that waits behind an operation longer than virtsnapd lets it
+ * ($VIRTSNAP_TURN_WAIT, 1 s here; 25 s by default) answers 409 saying so,
+ * and is not carried out later (before, it waited without bound, for as
+ * long as a clone copied, and was carried out after its client had given
+ * up); the VM's queue goes on past it. */
+static void test_turn_wait_bounded(void **state)
+{
+    (void)state;
+    g_setenv("VIRTSNAP_PAUSE", "snapshot-before-create", TRUE);
+    g_setenv("VIRTSNAP_TURN_WAIT", "1", TRUE);
+    VsTestDaemon *d = vs_test_daemon_start("test:///default", NULL);
+    g_unsetenv("VIRTSNAP_PAUSE");
+    g_unsetenv("VIRTSNAP_TURN_WAIT");
+    g_autoptr(VsTestResponse) made = vs_http(d, "POST", "/vms", "{\"name\": \"held\"}");
+    assert_int_equal(made->status, 201);
+    g_autoptr(VsTestResponse) snap = vs_http(d, "POST", "/vms/held/snapshots", "{\"name\": \"s\"}");
+    assert_int_equal(snap->status, 202);
+    bool held = false;
+    for (int i = 0; i < 250 && !held; i++) {
+        g_usleep(20000);
+        g_autofree char *log = NULL;
+        held = g_file_get_contents(d->log_path, &log, NULL, NULL) &&
+               strstr(log, "waiting 4 s at 'snapshot-before-create'");
+    }
+    assert_true(held);
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(VsTestResponse) start = vs_http(d, "POST", "/vms/held/start", NULL);
+    gint64 waited = g_get_monotonic_time() - t0;
+    api_check_error(start, 409, "VM 'held' is still busy with 1 earlier operation after 1 s");
+    assert_non_null(strstr(vs_json_str(start->json, "reason"), "nothing was done"));
+    assert_true(waited >= G_USEC_PER_SEC && waited < 3 * G_USEC_PER_SEC);
+    json_t *task = vs_wait_task(d, vs_json_str(snap->json, "id"), 30);
+    assert_string_equal(vs_json_str(task, "status"), "finished");
+    json_decref(task);
+    g_usleep(300000); /* what a start carried out late would have had time for */
+    g_autoptr(VsTestResponse) vm = vs_http(d, "GET", "/vms/held", NULL);
+    assert_string_equal(vs_json_str(vm->json, "state"), "shutoff");
+    g_autoptr(VsTestResponse) again = vs_http(d, "POST", "/vms/held/start", NULL);
+    assert_int_equal(again->status, 200); /* the queue went on past the one given up */
+    g_autoptr(VsTestResponse) off = vs_http(d, "POST", "/vms/held/poweroff", NULL);
+    assert_int_equal(off->status, 200);
+    vs_test_daemon_free(d);
+}
+
 /* Runs the daemon with ARGS and a state directory it cannot make, and
  * fails unless it exits with CODE: 2 with MESSAGE on stderr for an option
  * refused (before it touches anything), or 1 with MESSAGE NULL for options
@@ -1048,6 +1092,7 @@ int main(void)
         cmocka_unit_test(test_sigterm),
         cmocka_unit_test(test_sigterm_answers_requests),
         cmocka_unit_test(test_queue_limit),
+        cmocka_unit_test(test_turn_wait_bounded),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_one_daemon_per_state_dir),
         cmocka_unit_test(test_journal_own_files_only),

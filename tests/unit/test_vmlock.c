@@ -1,7 +1,7 @@
 /* test_vmlock.c: unit tests of the per-VM FIFO locks (src/model/vmlock.h):
  * holders run one at a time and in ticket order, whatever order their
  * threads start in; different VMs do not wait for each other; a VM the
- * lock's gate removes is not found. */
+ * lock's gate removes is not found; a wait that gives up is skipped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -244,6 +244,57 @@ static void test_gate_removes_vm(void **state)
     hv_fixture_stop(g_steal_pointer(&dir));
 }
 
+/* A wait that gives up: false at its deadline with the operations still
+ * ahead of it, its ticket skipped when its turn comes (the next holder is
+ * not stuck behind it), and not counted against the queue's bound. */
+static void test_wait_gives_up(void **state)
+{
+    (void)state;
+    VsVmLock *lock = vs_vmlock_for("gives-up-uuid");
+    vs_vmlock_acquire(lock); /* ticket 0: under way */
+    guint64 behind = vs_vmlock_ticket(lock);
+    guint64 mine = vs_vmlock_ticket(lock);
+    guint64 ahead = 99;
+    gint64 t0 = g_get_monotonic_time();
+    assert_false(vs_vmlock_wait_until(lock, mine, t0 + 50000, &ahead));
+    assert_true(g_get_monotonic_time() - t0 >= 50000);
+    assert_true(ahead == 2); /* the one under way, and BEHIND */
+    assert_false(vs_vmlock_wait_until(lock, behind, g_get_monotonic_time() + 1000, &ahead));
+    assert_true(ahead == 1);
+    guint64 later = vs_vmlock_ticket(lock);
+    for (int i = 0; i < VS_VMLOCK_MAX_QUEUED - 2; i++) {
+        assert_true(vs_vmlock_has_room(lock, "g", NULL));
+        vs_vmlock_ticket(lock);
+    }
+    assert_false(vs_vmlock_has_room(lock, "g", NULL)); /* 32 that count: 0, LATER and 30 */
+    vs_vmlock_release(lock); /* 0 ends: BEHIND and MINE are skipped */
+    assert_true(vs_vmlock_wait_until(lock, later, g_get_monotonic_time() + 1000, NULL));
+    for (int i = 0; i < VS_VMLOCK_MAX_QUEUED - 1; i++)
+        vs_vmlock_release(lock);
+    guint64 ended = 0;
+    assert_true(vs_vmlock_quiet(lock, &ended));
+    assert_true(ended == later + VS_VMLOCK_MAX_QUEUED - 1);
+}
+
+/* Given up as the last in the queue: the lock is quiet once the holder
+ * before it ends; a wait whose turn has come takes it. */
+static void test_gave_up_last(void **state)
+{
+    (void)state;
+    VsVmLock *lock = vs_vmlock_for("gave-up-last-uuid");
+    vs_vmlock_acquire(lock);
+    guint64 mine = vs_vmlock_ticket(lock);
+    assert_false(vs_vmlock_wait_until(lock, mine, g_get_monotonic_time() + 1000, NULL));
+    guint64 ended = 0;
+    assert_false(vs_vmlock_quiet(lock, &ended));
+    vs_vmlock_release(lock);
+    assert_true(vs_vmlock_quiet(lock, &ended));
+    assert_true(ended == 2);
+    guint64 next = vs_vmlock_ticket(lock);
+    assert_true(vs_vmlock_wait_until(lock, next, g_get_monotonic_time(), NULL)); /* its turn */
+    vs_vmlock_release(lock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +306,8 @@ int main(void)
         cmocka_unit_test(test_quiet),
         cmocka_unit_test(test_try_acquire),
         cmocka_unit_test(test_gate_removes_vm),
+        cmocka_unit_test(test_wait_gives_up),
+        cmocka_unit_test(test_gave_up_last),
     };
     return cmocka_run_group_tests_name("vmlock", tests, NULL, NULL);
 }
