@@ -341,8 +341,11 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         vs_domain_rewrite(root, &rewrite); /* new MACs, kept for the snapshots' copies */
         g_autofree char *xml = vs_xml_to_string(doc);
         vs_fault_point("clone-after-copy");
-        clone = virDomainDefineXML(conn, xml);
-        if (!clone)
+        /* Through the connection as it is now: one lost during a long copy
+         * (libvirtd restarted) fails neither the define nor the copies. */
+        g_autoptr(virConnect) now = vs_journal_connect_waiting(error);
+        clone = now ? virDomainDefineXML(now, xml) : NULL;
+        if (now && !clone)
             vs_hv_set_error(error, "cannot define the clone '%s'", job->name);
         ok = clone != NULL;
     }

@@ -813,6 +813,15 @@ static VsJournalOutcome settle_once(VsJournal *j, gint64 deadline)
     return VS_JOURNAL_UNSETTLED;
 }
 
+virConnectPtr vs_journal_connect_waiting(GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + settle_wait_us();
+    virConnectPtr conn;
+    while (!(conn = vs_hv_connect(NULL)) && may_wait(deadline))
+        g_usleep(250 * 1000);
+    return conn ? conn : vs_hv_connect(error);
+}
+
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error)
 {
     vs_warn("%s: %s; settling it once libvirt is back", what, (*error)->message);

@@ -25,6 +25,7 @@
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
+#include <libvirt/libvirt.h>
 
 typedef struct VsJournal VsJournal;
 
@@ -86,6 +87,10 @@ typedef enum {
  * UNDONE (not done, or for a revert not finished) leaves ERROR as it is.
  * The caller holds the VM's lock throughout and ends *J after. */
 VsJournalOutcome vs_journal_settle(VsJournal **j, const char *what, GError **error);
+/* The connection as it is now, waiting for one as long as a settle does
+ * (libvirtd restarting): NULL with UNAVAILABLE once that wait is over or
+ * the daemon stops. */
+virConnectPtr vs_journal_connect_waiting(GError **error);
 /* An operation that can be neither finished nor undone now (a rename whose
  * tree libvirt would not take back): keeps its record *J pending, settled
  * as after an UNSETTLED vs_journal_settle; *J becomes NULL. */

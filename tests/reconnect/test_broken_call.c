@@ -10,7 +10,8 @@
  * create whose connection stays away is settled in the background once it
  * is back, before the VM's next change, or at the next start; a VM
  * delete cut half-way is finished; a VM rename cut half-way keeps its whole
- * snapshot tree; a clone cut half-way is removed; a VM another client
+ * snapshot tree; a clone cut half-way is removed, one that lost its
+ * connection while copying is finished; a VM another client
  * undefined while the connection was away loses what virtsnapd kept of it
  * once the connection is back; a VM started whose answer cannot be read
  * back is a 503, not a made-up shut-off VM; a VM delete whose definition
@@ -586,6 +587,46 @@ static void test_clone_cut(void **state)
     clone_cut("cl-b", VS_CUT_BEFORE, VS_PROC_SNAPSHOT_CREATE_XML, 2);
 }
 
+/* The connection lost while a clone copies (held 4 s after its copy, the
+ * cut made meanwhile by a read): the clone is defined through the new
+ * connection once it is back, and finishes (before, its define failed on
+ * the dead connection and the copies were thrown away: "the clone … was
+ * not made"; concurrency audit, session 24). */
+static void test_clone_lost_during_copy(void **state)
+{
+    (void)state;
+    g_setenv("VIRTSNAP_PAUSE", "clone-after-copy", TRUE);
+    vs_test_daemon_restart(t.d);
+    g_unsetenv("VIRTSNAP_PAUSE");
+    g_autoptr(VsTestResponse) made = vs_http(t.d, "POST", "/vms", "{\"name\": \"cc\"}");
+    assert_int_equal(made->status, 201);
+    g_autofree char *taken = vs_take_snapshot(t.d, "cc", "c0", NULL);
+    assert_string_equal(taken, "finished");
+    g_autoptr(VsTestResponse) clone = vs_http(t.d, "POST", "/vms/cc/clone", "{\"name\": \"cc-copy\"}");
+    assert_int_equal(clone->status, 202);
+    bool held = false;
+    for (int i = 0; i < 250 && !held; i++) {
+        g_usleep(20000);
+        g_autofree char *log = NULL;
+        held = g_file_get_contents(t.d->log_path, &log, NULL, NULL) &&
+               strstr(log, "waiting 4 s at 'clone-after-copy'");
+    }
+    assert_true(held);
+    int cuts = vs_relay_cuts();
+    vs_relay_arm(VS_CUT_BEFORE, VS_PROC_LOOKUP_BY_NAME);
+    g_autoptr(VsTestResponse) read = vs_http(t.d, "GET", "/vms/cc", NULL);
+    assert_int_equal(vs_relay_cuts(), cuts + 1);
+    json_t *task = vs_wait_task(t.d, vs_json_str(clone->json, "id"), 60);
+    if (strcmp(vs_json_str(task, "status"), "finished") != 0)
+        fail_msg("clone after the connection was lost: %s", vs_json_str(task, "message"));
+    json_decref(task);
+    g_autoptr(VsTestResponse) copy = get_when_back("/vms/cc-copy");
+    assert_int_equal(copy->status, 200);
+    assert_int_equal(json_integer_value(json_object_get(copy->json, "snapshots")), 1);
+    assert_journal_empty();
+    vs_test_daemon_restart(t.d); /* the tests after it are not held */
+}
+
 static const char *vm_state(void)
 {
     static char state[32];
@@ -882,6 +923,7 @@ int main(void)
         cmocka_unit_test(test_delete_cut_and_away),
         cmocka_unit_test(test_rename_cut),
         cmocka_unit_test(test_clone_cut),
+        cmocka_unit_test(test_clone_lost_during_copy),
         cmocka_unit_test(test_gone_while_away),
         cmocka_unit_test(test_rename_check_cut),
         cmocka_unit_test(test_create_define_cut),
