@@ -587,6 +587,28 @@ static void test_clone_cut(void **state)
     clone_cut("cl-b", VS_CUT_BEFORE, VS_PROC_SNAPSHOT_CREATE_XML, 2);
 }
 
+/* How many times the daemon's log holds LINE. */
+static int log_count(const char *line)
+{
+    g_autofree char *log = NULL;
+    int count = 0;
+    if (g_file_get_contents(t.d->log_path, &log, NULL, NULL))
+        for (const char *p = log; (p = strstr(p, line)); p++)
+            count++;
+    return count;
+}
+
+/* Waits (5 s at most) until the daemon's log holds LINE AT_LEAST times. */
+static void wait_logged(const char *line, int at_least)
+{
+    for (int i = 0; i < 250 && log_count(line) < at_least; i++)
+        g_usleep(20000);
+    if (log_count(line) < at_least)
+        fail_msg("not logged %d times: %s", at_least, line);
+}
+
+#define HELD_AFTER_COPY "waiting 4 s at 'clone-after-copy'"
+
 /* The connection lost while a clone copies (held 4 s after its copy, the
  * cut made meanwhile by a read): the clone is defined through the new
  * connection once it is back, and finishes (before, its define failed on
@@ -602,16 +624,10 @@ static void test_clone_lost_during_copy(void **state)
     assert_int_equal(made->status, 201);
     g_autofree char *taken = vs_take_snapshot(t.d, "cc", "c0", NULL);
     assert_string_equal(taken, "finished");
+    int held = log_count(HELD_AFTER_COPY);
     g_autoptr(VsTestResponse) clone = vs_http(t.d, "POST", "/vms/cc/clone", "{\"name\": \"cc-copy\"}");
     assert_int_equal(clone->status, 202);
-    bool held = false;
-    for (int i = 0; i < 250 && !held; i++) {
-        g_usleep(20000);
-        g_autofree char *log = NULL;
-        held = g_file_get_contents(t.d->log_path, &log, NULL, NULL) &&
-               strstr(log, "waiting 4 s at 'clone-after-copy'");
-    }
-    assert_true(held);
+    wait_logged(HELD_AFTER_COPY, held + 1);
     int cuts = vs_relay_cuts();
     vs_relay_arm(VS_CUT_BEFORE, VS_PROC_LOOKUP_BY_NAME);
     g_autoptr(VsTestResponse) read = vs_http(t.d, "GET", "/vms/cc", NULL);
@@ -624,6 +640,28 @@ static void test_clone_lost_during_copy(void **state)
     assert_int_equal(copy->status, 200);
     assert_int_equal(json_integer_value(json_object_get(copy->json, "snapshots")), 1);
     assert_journal_empty();
+
+    /* Another client starts the VM while its disks are copied: the copies
+     * may not be whole, so no clone is made, and nothing of it is left. */
+    g_autofree char *images = g_build_filename(t.d->state_dir, "images", NULL);
+    int before = vs_dir_count(images);
+    g_autoptr(VsTestResponse) second = vs_http(t.d, "POST", "/vms/cc/clone", "{\"name\": \"cc-two\"}");
+    assert_int_equal(second->status, 202);
+    wait_logged(HELD_AFTER_COPY, held + 2);
+    virDomainPtr dom = virDomainLookupByName(t.direct, "cc");
+    assert_non_null(dom);
+    assert_int_equal(virDomainCreate(dom), 0);
+    task = vs_wait_task(t.d, vs_json_str(second->json, "id"), 60);
+    assert_string_equal(vs_json_str(task, "status"), "failed");
+    assert_non_null(strstr(vs_json_str(task, "message"),
+                           "VM 'cc' was started by another libvirt client while its disks were copied"));
+    json_decref(task);
+    g_autoptr(VsTestResponse) none = vs_http(t.d, "GET", "/vms/cc-two", NULL);
+    assert_int_equal(none->status, 404);
+    assert_int_equal(vs_dir_count(images), before);
+    assert_journal_empty();
+    assert_int_equal(virDomainDestroy(dom), 0);
+    virDomainFree(dom);
     vs_test_daemon_restart(t.d); /* the tests after it are not held */
 }
 
