@@ -801,10 +801,13 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     if (!conn)
         return false;
     /* The handle from the request, unless the connection was replaced
-     * since (one round trip less on a remote connection). */
+     * since or another operation ran meanwhile (one round trip less on a
+     * remote connection): a VM deleted meanwhile is then "no longer
+     * exists", not a failed look-up of the snapshot's name. */
     bool same_conn = virDomainGetConnect(job->dom) == conn;
-    g_autoptr(virDomain) dom = same_conn ? g_steal_pointer(&job->dom)
-                                         : vs_hv_domain_again(conn, job->uuid, job->vm, error);
+    g_autoptr(virDomain) dom = same_conn && job->fresh
+                                   ? g_steal_pointer(&job->dom)
+                                   : vs_hv_domain_again(conn, job->uuid, job->vm, error);
     if (!dom)
         return false;
     /* The name was free when the request was accepted, but a settled

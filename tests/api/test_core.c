@@ -831,6 +831,8 @@ static void test_queue_limit(void **state)
     for (guint i = 0; i < tasks->len; i++) {
         json_t *task = vs_wait_task(d, g_ptr_array_index(tasks, i), 30);
         assert_string_equal(vs_json_str(task, "status"), "failed");
+        /* (before: "cannot look up snapshot …", the handle from before the delete) */
+        assert_non_null(strstr(vs_json_str(task, "message"), "VM 'drain' no longer exists"));
         json_decref(task);
     }
     g_autoptr(VsTestResponse) none = vs_http(d, "GET", "/tasks?status=running", NULL);
