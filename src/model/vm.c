@@ -804,6 +804,82 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
  * definition (the persistent one of a PERSISTENT VM). *FIRST_DISK: the
  * disk its kept snapshots are described with, its first of virtsnap's, else
  * its first in a file (NULL if it has none). */
+/* Adds to USED the files (resolved) of IMAGE's chain: IMAGE and the
+ * backing files its qcow2 headers name, down to MAX_BACKING_DEPTH links. */
+static void add_chain(GHashTable *used, const char *image)
+{
+    g_autofree char *at = realpath(image, NULL);
+    for (int depth = 0; at && depth <= MAX_BACKING_DEPTH && !g_hash_table_contains(used, at);
+         depth++) {
+        g_hash_table_add(used, g_strdup(at));
+        VsImageRefs refs;
+        vs_image_refs(at, &refs);
+        g_autofree char *dir = g_path_get_dirname(at);
+        g_autofree char *next =
+            !refs.backing || vs_image_name_is_protocol(refs.backing) ? NULL
+            : g_path_is_absolute(refs.backing) ? g_strdup(refs.backing)
+                                               : g_build_filename(dir, refs.backing, NULL);
+        vs_image_refs_clear(&refs);
+        g_free(at);
+        at = next ? realpath(next, NULL) : NULL;
+    }
+}
+
+/* Drops from IMAGES the ones another domain than the one with UUID uses,
+ * as a disk or down a disk's backing chain (another tool gave a VM one of
+ * virtsnap's images, or an overlay over one): deleting a VM must not take
+ * another's disk. Each dropped one is said (the VM is deleted, the file
+ * stays). False with ERROR when libvirt cannot list the domains. */
+static bool keep_images_in_use(virConnectPtr conn, const char *vm, const char *uuid,
+                               GPtrArray *images, GError **error)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+    if (n < 0) {
+        vs_hv_set_error(error, "cannot list the VMs to see which use VM '%s''s disks", vm);
+        return false;
+    }
+    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GError) lost = NULL; /* a domain unread for a lost connection: not known */
+    for (int i = 0; i < n; i++) {
+        g_autofree char *other = vs_hv_uuid(doms[i]);
+        /* its persistent definition and, running, the live one (a disk
+         * attached for this run only); one gone meanwhile uses nothing */
+        for (int live = 0; live < 2 && !lost && strcmp(other, uuid) != 0; live++) {
+            if (live && virDomainIsActive(doms[i]) != 1)
+                break;
+            g_autoptr(GError) unread = NULL;
+            g_autoptr(xmlDoc) doc =
+                vs_hv_domain_xml(doms[i], live ? 0 : VIR_DOMAIN_XML_INACTIVE, &unread);
+            if (!doc && vs_hv_broke_off(&unread))
+                lost = g_steal_pointer(&unread);
+            g_autoptr(GPtrArray) nodes =
+                doc ? vs_xml_nodes(doc, NULL, "/domain/devices/disk/source/@file") : NULL;
+            for (guint k = 0; nodes && k < nodes->len; k++) {
+                xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, k));
+                add_chain(used, (const char *)path);
+                xmlFree(path);
+            }
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    if (lost) {
+        g_propagate_error(error, g_steal_pointer(&lost));
+        return false;
+    }
+    for (guint i = images->len; i-- > 0;) {
+        const char *path = g_ptr_array_index(images, i);
+        g_autofree char *real = realpath(path, NULL);
+        if (!real || !g_hash_table_contains(used, real))
+            continue;
+        vs_warn("VM '%s': its disk %s is kept: another VM uses it (as its disk or under an "
+                "overlay)", vm, path);
+        g_ptr_array_remove_index(images, i);
+    }
+    return true;
+}
+
 static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **first_disk,
                                   GError **error)
 {
@@ -824,6 +900,12 @@ static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **firs
         if (owned)
             g_ptr_array_add(paths, g_strdup((const char *)path));
         xmlFree(path);
+    }
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    if (paths->len > 0 && !keep_images_in_use(virDomainGetConnect(dom), virDomainGetName(dom),
+                                              uuid, paths, error)) {
+        g_ptr_array_unref(paths);
+        return NULL;
     }
     g_autofree char *log = vs_xml_string(doc, NULL,
                                          "string(/domain/devices/serial[@type='file']/source/@path)");

@@ -278,13 +278,99 @@ static void test_names_other_tools_gave(void **state)
     assert_int_equal(cleanup->status, 204);
 }
 
+/* Defines, through the other client, VM NAME with one qcow2 disk at PATH. */
+static void define_with_disk(const char *name, const char *path)
+{
+    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"domain");
+    xmlDocSetRootElement(doc, root);
+    xmlSetProp(root, (const xmlChar *)"type", (const xmlChar *)"test");
+    xmlNewTextChild(root, NULL, (const xmlChar *)"name", (const xmlChar *)name);
+    xmlNewTextChild(root, NULL, (const xmlChar *)"memory", (const xmlChar *)"65536");
+    xmlNode *os = xmlNewChild(root, NULL, (const xmlChar *)"os", NULL);
+    xmlNewTextChild(os, NULL, (const xmlChar *)"type", (const xmlChar *)"hvm");
+    xmlNode *disk = xmlNewChild(xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL), NULL,
+                                (const xmlChar *)"disk", NULL);
+    xmlSetProp(disk, (const xmlChar *)"type", (const xmlChar *)"file");
+    xmlSetProp(disk, (const xmlChar *)"device", (const xmlChar *)"disk");
+    xmlNode *driver = xmlNewChild(disk, NULL, (const xmlChar *)"driver", NULL);
+    xmlSetProp(driver, (const xmlChar *)"name", (const xmlChar *)"qemu");
+    xmlSetProp(driver, (const xmlChar *)"type", (const xmlChar *)"qcow2");
+    xmlSetProp(xmlNewChild(disk, NULL, (const xmlChar *)"source", NULL), (const xmlChar *)"file",
+               (const xmlChar *)path);
+    xmlSetProp(xmlNewChild(disk, NULL, (const xmlChar *)"target", NULL), (const xmlChar *)"dev",
+               (const xmlChar *)"vda");
+    xmlChar *out = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &out, &len);
+    virDomainPtr made = virDomainDefineXML(t.direct, (const char *)out);
+    if (!made)
+        fail_msg("cannot define %s: %s", name, virGetLastErrorMessage());
+    virDomainFree(made);
+    xmlFree(out);
+    xmlFreeDoc(doc);
+}
+
+/* VM NAME's first disk, as virtsnapd shows it. */
+static char *first_disk(const char *name)
+{
+    g_autofree char *path = g_strdup_printf("/vms/%s", name);
+    g_autoptr(VsTestResponse) vm = vs_http(t.d, "GET", path, NULL);
+    assert_int_equal(vm->status, 200);
+    return g_strdup(vs_json_str(json_array_get(json_object_get(vm->json, "disks"), 0), "path"));
+}
+
+/* Another tool gave one of virtsnapd's disks to a VM of its own, and put an
+ * overlay over another for a third VM: deleting the VMs virtsnapd made
+ * keeps those disks (the other VMs would lose theirs) and says so; the
+ * other VMs' definitions are as they were (before, the files went). */
+static void test_delete_keeps_disks_in_use(void **state)
+{
+    (void)state;
+    vm_with_snapshot("lender");
+    vm_with_snapshot("base");
+    g_autofree char *lent = first_disk("lender");
+    g_autofree char *base = first_disk("base");
+    define_copy("lender", "borrower", "qcow2");
+    g_autofree char *overlay = g_build_filename(t.d->state_dir, "overlay.qcow2", NULL);
+    const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
+                          overlay, NULL};
+    int status = -1;
+    g_autoptr(GError) spawn_error = NULL;
+    assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                             NULL, &status, &spawn_error));
+    assert_int_equal(status, 0);
+    define_with_disk("over", overlay);
+    const char *gone[] = {"lender", "base"};
+    for (size_t i = 0; i < G_N_ELEMENTS(gone); i++) {
+        g_autofree char *path = g_strdup_printf("/vms/%s", gone[i]);
+        g_autoptr(VsTestResponse) deleted = vs_http(t.d, "DELETE", path, NULL);
+        assert_int_equal(deleted->status, 204);
+    }
+    assert_true(g_file_test(lent, G_FILE_TEST_IS_REGULAR));
+    assert_true(g_file_test(base, G_FILE_TEST_IS_REGULAR));
+    g_autofree char *log = NULL;
+    assert_true(g_file_get_contents(t.d->log_path, &log, NULL, NULL));
+    g_autofree char *said = g_strdup_printf("VM 'lender': its disk %s is kept: another VM uses it", lent);
+    assert_non_null(strstr(log, said));
+    /* Nobody else uses a disk: it goes with its VM, as before. */
+    vm_with_snapshot("alone");
+    g_autofree char *alone = first_disk("alone");
+    g_autoptr(VsTestResponse) deleted = vs_http(t.d, "DELETE", "/vms/alone", NULL);
+    assert_int_equal(deleted->status, 204);
+    assert_false(g_file_test(alone, G_FILE_TEST_EXISTS));
+    undefine_vm("borrower");
+    undefine_vm("over");
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("shared libvirtd test"))
         return 77;
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_name_changes_hands),
                                        cmocka_unit_test(test_definition_changed_by_another_client),
-                                       cmocka_unit_test(test_names_other_tools_gave)};
+                                       cmocka_unit_test(test_names_other_tools_gave),
+                                       cmocka_unit_test(test_delete_keeps_disks_in_use)};
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return vs_libvirtd_exit_status(vs_test_exit_status(failed), daemon_status);
 }
