@@ -287,26 +287,30 @@ static bool plan_tree(GPtrArray *plan, const char *vm, const VsSnapshotTree *tre
     return true;
 }
 
-/* Whether the VM being cloned is still shut off after its files were
- * copied, as it was before (CHANGES: vs_hv_domain_changes then): our own
+/* Whether the VM being cloned stayed shut off while its files were copied
+ * (MARK: vs_hv_domain_start_mark before it was found shut off): our own
  * operations wait for the clone, but another libvirt client may have
- * started it, and its disks were then copied while being written. Asked
- * of libvirt (through CONN) only when it told of a change or the
- * connection was made again. False with ERROR: CONFLICT, or libvirt's. */
-static bool source_still_off(virConnectPtr conn, const VsCloneJob *job, guint64 changes,
+ * started it, and its disks were then copied while being written. A start
+ * libvirt told of fails it, even if the VM was stopped again; where
+ * libvirt cannot say (the connection was made again meanwhile), the VM
+ * must be shut off now (through CONN). False with ERROR: CONFLICT, or
+ * libvirt's. */
+static bool source_still_off(virConnectPtr conn, const VsCloneJob *job, guint64 mark,
                              GError **error)
 {
-    if (vs_hv_domain_changes(job->uuid) == changes)
+    int started = vs_hv_domain_started_since(job->uuid, mark);
+    if (started == 0)
         return true;
-    g_autoptr(virDomain) source = vs_hv_domain_again(conn, job->uuid, job->vm, error);
-    int active = source ? virDomainIsActive(source) : -1;
+    g_autoptr(virDomain) source =
+        started < 0 ? vs_hv_domain_again(conn, job->uuid, job->vm, error) : NULL;
+    int active = started > 0 ? 1 : source ? virDomainIsActive(source) : -1;
     if (active < 0 && source)
         vs_hv_set_error(error, "cannot tell whether VM '%s' was started meanwhile", job->vm);
     if (active == 1)
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
                     "VM '%s' was started by another libvirt client while its disks were copied, "
-                    "so the copies may not be whole: the clone '%s' is not made (shut the VM "
-                    "off and clone it again)", job->vm, job->name);
+                    "so the copies may not be whole: the clone '%s' is not made (clone it "
+                    "again while the VM is shut off)", job->vm, job->name);
     return active == 0;
 }
 
@@ -318,11 +322,11 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
     g_autoptr(virDomain) dom = vs_hv_domain_again(conn, job->uuid, job->vm, error);
     if (!dom)
         return false;
+    guint64 start_mark = vs_hv_domain_start_mark(job->uuid); /* (before the state is read) */
     if (virDomainIsActive(dom) == 1) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT, "VM '%s' was started: cannot clone it", job->vm);
         return false;
     }
-    guint64 changes = vs_hv_domain_changes(job->uuid); /* started by another client meanwhile? */
     g_autoptr(xmlDoc) doc =
         vs_hv_domain_xml(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, error);
     if (!doc || !disks_copyable(job->vm, doc, error))
@@ -368,7 +372,7 @@ static bool clone_locked(VsTask *task, VsCloneJob *job, GError **error)
         /* Through the connection as it is now: one lost during a long copy
          * (libvirtd restarted) fails neither the define nor the copies. */
         g_autoptr(virConnect) now = vs_journal_connect_waiting(error);
-        ok = now && source_still_off(now, job, changes, error);
+        ok = now && source_still_off(now, job, start_mark, error);
         clone = ok ? virDomainDefineXML(now, xml) : NULL;
         if (ok && !clone)
             vs_hv_set_error(error, "cannot define the clone '%s'", job->name);

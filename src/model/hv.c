@@ -45,10 +45,11 @@ static struct {
     GThread *event_thread;
     gint stop;
     int wake_timer;
-    /* Guards changes, epoch, told, untold and change_hook (held while the
-     * hook runs). */
+    /* Guards changes, starts, epoch, told, untold and change_hook (held
+     * while the hook runs). */
     GMutex changes_lock;
     guint changes[CHANGE_BUCKETS]; /* events libvirt sent, by a hash of the domain's UUID */
+    guint starts[CHANGE_BUCKETS];  /* of them, starts */
     guint epoch;                   /* connections opened */
     bool told;      /* the current connection takes the lifecycle and device events */
     guint64 untold; /* vs_hv_domain_changes' answers while it does not */
@@ -181,6 +182,25 @@ guint64 vs_hv_domain_changes(const char *uuid)
     return changes;
 }
 
+guint64 vs_hv_domain_start_mark(const char *uuid)
+{
+    g_mutex_lock(&hv.changes_lock);
+    guint64 mark = hv.told ? (guint64)hv.epoch << 32 | hv.starts[g_str_hash(uuid) % CHANGE_BUCKETS]
+                           : G_MAXUINT64;
+    g_mutex_unlock(&hv.changes_lock);
+    return mark;
+}
+
+int vs_hv_domain_started_since(const char *uuid, guint64 mark)
+{
+    g_mutex_lock(&hv.changes_lock);
+    int started = !hv.told || mark == G_MAXUINT64 || (guint64)hv.epoch != mark >> 32
+                      ? -1
+                      : hv.starts[g_str_hash(uuid) % CHANGE_BUCKETS] != (guint)mark;
+    g_mutex_unlock(&hv.changes_lock);
+    return started;
+}
+
 void vs_hv_set_change_hook(VsHvChangeHook hook)
 {
     g_mutex_lock(&hv.changes_lock);
@@ -227,6 +247,12 @@ void vs_hv_set_gone_hook(VsHvGoneHook hook)
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
     (void)conn, (void)opaque;
+    char started[VIR_UUID_STRING_BUFLEN];
+    if (event == VIR_DOMAIN_EVENT_STARTED && virDomainGetUUIDString(dom, started) == 0) {
+        g_mutex_lock(&hv.changes_lock);
+        hv.starts[g_str_hash(started) % CHANGE_BUCKETS]++;
+        g_mutex_unlock(&hv.changes_lock);
+    }
     note_domain_change(dom); /* any: started, stopped, paused, defined again, … */
     bool maybe_gone = (event == VIR_DOMAIN_EVENT_STOPPED &&
                        detail != VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT) ||

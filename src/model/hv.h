@@ -44,6 +44,12 @@ bool vs_hv_private(void);
  * on its way (they come through the event loop, after the change). */
 guint64 vs_hv_domain_changes(const char *uuid);
 void vs_hv_note_domain_change(const char *uuid); /* what those events do */
+/* A mark of the starts libvirt told of the domain with UUID, and whether
+ * it told of one since MARK: 1 or 0, or -1 when it cannot say (the
+ * connection was made again since, or it sends no events). A start's event
+ * comes through the event loop, a moment after the start. */
+guint64 vs_hv_domain_start_mark(const char *uuid);
+int vs_hv_domain_started_since(const char *uuid, guint64 mark);
 /* Called (on libvirt's event thread: it must not call libvirt) with the
  * UUID of each domain that vs_hv_domain_changes counts a change of. One
  * hook; NULL unsets it, and no call of the old one runs after that

@@ -641,8 +641,9 @@ static void test_clone_lost_during_copy(void **state)
     assert_int_equal(json_integer_value(json_object_get(copy->json, "snapshots")), 1);
     assert_journal_empty();
 
-    /* Another client starts the VM while its disks are copied: the copies
-     * may not be whole, so no clone is made, and nothing of it is left. */
+    /* Another client starts the VM while its disks are copied, and stops it
+     * again: the copies may not be whole, so no clone is made, and nothing
+     * of it is left. */
     g_autofree char *images = g_build_filename(t.d->state_dir, "images", NULL);
     int before = vs_dir_count(images);
     g_autoptr(VsTestResponse) second = vs_http(t.d, "POST", "/vms/cc/clone", "{\"name\": \"cc-two\"}");
@@ -651,6 +652,7 @@ static void test_clone_lost_during_copy(void **state)
     virDomainPtr dom = virDomainLookupByName(t.direct, "cc");
     assert_non_null(dom);
     assert_int_equal(virDomainCreate(dom), 0);
+    assert_int_equal(virDomainDestroy(dom), 0);
     task = vs_wait_task(t.d, vs_json_str(second->json, "id"), 60);
     assert_string_equal(vs_json_str(task, "status"), "failed");
     assert_non_null(strstr(vs_json_str(task, "message"),
@@ -660,7 +662,6 @@ static void test_clone_lost_during_copy(void **state)
     assert_int_equal(none->status, 404);
     assert_int_equal(vs_dir_count(images), before);
     assert_journal_empty();
-    assert_int_equal(virDomainDestroy(dom), 0);
     virDomainFree(dom);
     vs_test_daemon_restart(t.d); /* the tests after it are not held */
 }
