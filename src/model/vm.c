@@ -291,6 +291,125 @@ static bool backing_chain_outside_state(const char *named, const char *real, GEr
     }
 }
 
+/* Adds to USED (resolved path → VM) the files of IMAGE's chain, IMAGE and
+ * the backing files its qcow2 headers name, down to MAX_BACKING_DEPTH
+ * links (only IMAGE without CHAIN), as VM's. */
+static void add_chain(GHashTable *used, const char *image, const char *vm, bool chain)
+{
+    g_autofree char *at = realpath(image, NULL);
+    for (int depth = 0; at && depth <= MAX_BACKING_DEPTH && !g_hash_table_contains(used, at);
+         depth++) {
+        g_hash_table_insert(used, g_strdup(at), g_strdup(vm));
+        VsImageRefs refs;
+        vs_image_refs(at, &refs);
+        g_autofree char *dir = g_path_get_dirname(at);
+        g_autofree char *next =
+            !chain || !refs.backing || vs_image_name_is_protocol(refs.backing) ? NULL
+            : g_path_is_absolute(refs.backing) ? g_strdup(refs.backing)
+                                               : g_build_filename(dir, refs.backing, NULL);
+        vs_image_refs_clear(&refs);
+        g_free(at);
+        at = next ? realpath(next, NULL) : NULL;
+    }
+}
+
+/* Adds to USED (resolved path → VM name) the files the domains other than
+ * the one with UUID EXCEPT (or NULL) use: with CHAINS, every disk and what
+ * lies down its backing chain; else their writable disks alone (a base
+ * under overlays is meant to be shared), as their persistent definitions
+ * and, running, their live ones say. False with ERROR when libvirt cannot
+ * list them or read one for a lost connection (one gone meanwhile uses
+ * nothing). */
+static bool files_in_use(virConnectPtr conn, const char *except, bool chains, GHashTable *used,
+                         GError **error)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+    if (n < 0) {
+        vs_hv_set_error(error, "cannot list the VMs to see which files they use");
+        return false;
+    }
+    const char *disks = chains ? "/domain/devices/disk/source/@file"
+                               : "/domain/devices/disk[not(readonly) and not(shareable)]"
+                                 "/source/@file";
+    g_autoptr(GError) lost = NULL;
+    for (int i = 0; i < n; i++) {
+        g_autofree char *uuid = vs_hv_uuid(doms[i]);
+        for (int live = 0; live < 2 && !lost && g_strcmp0(uuid, except) != 0; live++) {
+            if (live && virDomainIsActive(doms[i]) != 1)
+                break;
+            g_autoptr(GError) unread = NULL;
+            g_autoptr(xmlDoc) doc =
+                vs_hv_domain_xml(doms[i], live ? 0 : VIR_DOMAIN_XML_INACTIVE, &unread);
+            if (!doc && vs_hv_broke_off(&unread))
+                lost = g_steal_pointer(&unread);
+            g_autoptr(GPtrArray) nodes = doc ? vs_xml_nodes(doc, NULL, disks) : NULL;
+            for (guint k = 0; nodes && k < nodes->len; k++) {
+                xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, k));
+                add_chain(used, (const char *)path, virDomainGetName(doms[i]), chains);
+                xmlFree(path);
+            }
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    if (lost)
+        g_propagate_error(error, g_steal_pointer(&lost));
+    return lost == NULL;
+}
+
+/* Drops from IMAGES the ones another domain than VM (with UUID) uses, as
+ * a disk or down a disk's backing chain (another tool gave a VM one of
+ * virtsnap's images, or an overlay over one): deleting a VM must not take
+ * another's disk. Each dropped one is said (the VM is deleted, the file
+ * stays). False with ERROR as files_in_use. */
+static bool keep_images_in_use(virConnectPtr conn, const char *vm, const char *uuid,
+                               GPtrArray *images, GError **error)
+{
+    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    if (!files_in_use(conn, uuid, true, used, error))
+        return false;
+    for (guint i = images->len; i-- > 0;) {
+        const char *path = g_ptr_array_index(images, i);
+        g_autofree char *real = realpath(path, NULL);
+        const char *other = real ? g_hash_table_lookup(used, real) : NULL;
+        if (!other)
+            continue;
+        vs_warn("VM '%s': its disk %s is kept: VM '%s' uses it (as its disk or under an "
+                "overlay)", vm, path, other);
+        g_ptr_array_remove_index(images, i);
+    }
+    return true;
+}
+
+/* Whether IMAGE (resolved) and its backing chain hold no VM's writable
+ * disk: a new VM over one would see its disk change as that VM writes (or
+ * is reverted). False with ERROR: INVALID naming the VM, or libvirt's. */
+static bool image_no_vm_disk(virConnectPtr conn, const char *image, GError **error)
+{
+    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GHashTable) chain = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    if (!files_in_use(conn, NULL, false, used, error))
+        return false;
+    add_chain(chain, image, "", true);
+    GHashTableIter iter;
+    gpointer link;
+    g_hash_table_iter_init(&iter, chain);
+    while (g_hash_table_iter_next(&iter, &link, NULL)) {
+        const char *vm = g_hash_table_lookup(used, link);
+        if (!vm)
+            continue;
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                    "field 'image': %s%s%s is the disk of VM '%s', which writes to it: a VM "
+                    "over it would see its disk change under it (clone VM '%s', or copy the "
+                    "image while that VM is shut off)", image,
+                    strcmp(link, image) ? ": its backing file " : "",
+                    strcmp(link, image) ? (const char *)link : "", vm, vm);
+        return false;
+    }
+    return true;
+}
+
 bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
 {
     *image_real = NULL;
@@ -592,7 +711,8 @@ VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
     if (!conn)
         return NULL;
     const VmKind kind = {.arch = "x86_64", .type = vs_hv_domain_type()}; /* as defined */
-    if (!cpus_fit(conn, &kind, spec.cpus, error) ||
+    if ((spec.image && !image_no_vm_disk(conn, spec.image, error)) ||
+        !cpus_fit(conn, &kind, spec.cpus, error) ||
         !vs_vmname_hold(conn, spec.name, error))
         return NULL;
     VsVm *vm = define_new_vm(conn, &spec, error);
@@ -804,82 +924,6 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
  * definition (the persistent one of a PERSISTENT VM). *FIRST_DISK: the
  * disk its kept snapshots are described with, its first of virtsnap's, else
  * its first in a file (NULL if it has none). */
-/* Adds to USED the files (resolved) of IMAGE's chain: IMAGE and the
- * backing files its qcow2 headers name, down to MAX_BACKING_DEPTH links. */
-static void add_chain(GHashTable *used, const char *image)
-{
-    g_autofree char *at = realpath(image, NULL);
-    for (int depth = 0; at && depth <= MAX_BACKING_DEPTH && !g_hash_table_contains(used, at);
-         depth++) {
-        g_hash_table_add(used, g_strdup(at));
-        VsImageRefs refs;
-        vs_image_refs(at, &refs);
-        g_autofree char *dir = g_path_get_dirname(at);
-        g_autofree char *next =
-            !refs.backing || vs_image_name_is_protocol(refs.backing) ? NULL
-            : g_path_is_absolute(refs.backing) ? g_strdup(refs.backing)
-                                               : g_build_filename(dir, refs.backing, NULL);
-        vs_image_refs_clear(&refs);
-        g_free(at);
-        at = next ? realpath(next, NULL) : NULL;
-    }
-}
-
-/* Drops from IMAGES the ones another domain than the one with UUID uses,
- * as a disk or down a disk's backing chain (another tool gave a VM one of
- * virtsnap's images, or an overlay over one): deleting a VM must not take
- * another's disk. Each dropped one is said (the VM is deleted, the file
- * stays). False with ERROR when libvirt cannot list the domains. */
-static bool keep_images_in_use(virConnectPtr conn, const char *vm, const char *uuid,
-                               GPtrArray *images, GError **error)
-{
-    virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(conn, &doms, 0);
-    if (n < 0) {
-        vs_hv_set_error(error, "cannot list the VMs to see which use VM '%s''s disks", vm);
-        return false;
-    }
-    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    g_autoptr(GError) lost = NULL; /* a domain unread for a lost connection: not known */
-    for (int i = 0; i < n; i++) {
-        g_autofree char *other = vs_hv_uuid(doms[i]);
-        /* its persistent definition and, running, the live one (a disk
-         * attached for this run only); one gone meanwhile uses nothing */
-        for (int live = 0; live < 2 && !lost && strcmp(other, uuid) != 0; live++) {
-            if (live && virDomainIsActive(doms[i]) != 1)
-                break;
-            g_autoptr(GError) unread = NULL;
-            g_autoptr(xmlDoc) doc =
-                vs_hv_domain_xml(doms[i], live ? 0 : VIR_DOMAIN_XML_INACTIVE, &unread);
-            if (!doc && vs_hv_broke_off(&unread))
-                lost = g_steal_pointer(&unread);
-            g_autoptr(GPtrArray) nodes =
-                doc ? vs_xml_nodes(doc, NULL, "/domain/devices/disk/source/@file") : NULL;
-            for (guint k = 0; nodes && k < nodes->len; k++) {
-                xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, k));
-                add_chain(used, (const char *)path);
-                xmlFree(path);
-            }
-        }
-        virDomainFree(doms[i]);
-    }
-    free(doms);
-    if (lost) {
-        g_propagate_error(error, g_steal_pointer(&lost));
-        return false;
-    }
-    for (guint i = images->len; i-- > 0;) {
-        const char *path = g_ptr_array_index(images, i);
-        g_autofree char *real = realpath(path, NULL);
-        if (!real || !g_hash_table_contains(used, real))
-            continue;
-        vs_warn("VM '%s': its disk %s is kept: another VM uses it (as its disk or under an "
-                "overlay)", vm, path);
-        g_ptr_array_remove_index(images, i);
-    }
-    return true;
-}
-
 static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **first_disk,
                                   GError **error)
 {

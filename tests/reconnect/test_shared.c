@@ -21,6 +21,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 static struct {
@@ -351,7 +352,7 @@ static void test_delete_keeps_disks_in_use(void **state)
     assert_true(g_file_test(base, G_FILE_TEST_IS_REGULAR));
     g_autofree char *log = NULL;
     assert_true(g_file_get_contents(t.d->log_path, &log, NULL, NULL));
-    g_autofree char *said = g_strdup_printf("VM 'lender': its disk %s is kept: another VM uses it", lent);
+    g_autofree char *said = g_strdup_printf("VM 'lender': its disk %s is kept: VM 'borrower' uses it", lent);
     assert_non_null(strstr(log, said));
     /* Nobody else uses a disk: it goes with its VM, as before. */
     vm_with_snapshot("alone");
@@ -363,6 +364,58 @@ static void test_delete_keeps_disks_in_use(void **state)
     undefine_vm("over");
 }
 
+/* Runs qemu-img create for a qcow2 image of 16 MiB at PATH, or over
+ * BACKING when not NULL. */
+static void qcow2_at(const char *path, const char *backing)
+{
+    const char *plain[] = {"qemu-img", "create", "-q", "-f", "qcow2", path, "16M", NULL};
+    const char *over[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F",
+                          "qcow2", path, NULL};
+    int status = -1;
+    assert_true(g_spawn_sync(NULL, (char **)(backing ? over : plain), NULL, G_SPAWN_SEARCH_PATH,
+                             NULL, NULL, NULL, NULL, &status, NULL));
+    assert_int_equal(status, 0);
+}
+
+/* A new VM over an image that another tool's VM writes to (its disk, or a
+ * file down the chain under the image) is refused, naming that VM: the new
+ * VM's disk would change under it. A base that the other VM's overlay
+ * stands on is meant to be shared: taken. */
+static void test_image_another_vm_writes(void **state)
+{
+    (void)state;
+    g_autofree char *dir = g_dir_make_tmp("vs-shared-XXXXXX", NULL);
+    assert_non_null(dir);
+    g_autofree char *base = g_build_filename(dir, "base.qcow2", NULL);
+    g_autofree char *top = g_build_filename(dir, "top.qcow2", NULL);
+    g_autofree char *over_top = g_build_filename(dir, "over-top.qcow2", NULL);
+    qcow2_at(base, NULL);
+    qcow2_at(top, base);
+    qcow2_at(over_top, top);
+    define_with_disk("writer", top);
+    const char *refused[] = {top, over_top};
+    for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
+        g_autofree char *body = g_strdup_printf("{\"name\": \"on-top\", \"image\": \"%s\"}", refused[i]);
+        g_autoptr(VsTestResponse) r = vs_http(t.d, "POST", "/vms", body);
+        if (r->status != 400 || !strstr(vs_json_str(r->json, "reason"), "is the disk of VM 'writer'"))
+            fail_msg("a VM over %s: %ld %s", refused[i], r->status, r->body);
+    }
+    g_autoptr(VsTestResponse) none = vs_http(t.d, "GET", "/vms/on-top", NULL);
+    assert_int_equal(none->status, 404);
+    g_autofree char *body = g_strdup_printf("{\"name\": \"on-base\", \"image\": \"%s\"}", base);
+    g_autoptr(VsTestResponse) shared = vs_http(t.d, "POST", "/vms", body);
+    if (shared->status != 201)
+        fail_msg("a VM over the shared base: %ld %s", shared->status, shared->body);
+    g_autoptr(VsTestResponse) deleted = vs_http(t.d, "DELETE", "/vms/on-base", NULL);
+    assert_int_equal(deleted->status, 204);
+    assert_true(g_file_test(base, G_FILE_TEST_IS_REGULAR));
+    undefine_vm("writer");
+    const char *files[] = {over_top, top, base};
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++)
+        g_unlink(files[i]);
+    g_rmdir(dir);
+}
+
 int main(void)
 {
     if (vs_libvirtd_skip("shared libvirtd test"))
@@ -370,7 +423,8 @@ int main(void)
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_name_changes_hands),
                                        cmocka_unit_test(test_definition_changed_by_another_client),
                                        cmocka_unit_test(test_names_other_tools_gave),
-                                       cmocka_unit_test(test_delete_keeps_disks_in_use)};
+                                       cmocka_unit_test(test_delete_keeps_disks_in_use),
+                                       cmocka_unit_test(test_image_another_vm_writes)};
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return vs_libvirtd_exit_status(vs_test_exit_status(failed), daemon_status);
 }
