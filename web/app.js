@@ -4,7 +4,7 @@
 
 import { api, nameFromUri, onUnauthorized, session } from './api.js';
 import { whileCreating } from './busy.js';
-import { $, clearMessages, closeDialog, quote, reportMyTasks, showError, trackTask } from './ui.js';
+import { $, clearMessages, closeDialog, isFollowed, quote, reportMyTasks, showError, trackTask } from './ui.js';
 import { forgetVmList, initVmList, showVmList } from './vms.js';
 import { forgetVmPage, initVmPage, refreshVmPage, showVmPage } from './vmpage.js';
 
@@ -117,13 +117,14 @@ function taskLabel(task) {
 /* Tasks still running that this page does not follow (started before a reload, from
    another tab, or by another client) show in the tray too, until they end: those of
    TASKS (GET /tasks), and those a refresh finds (followNewTasks). */
-function followRunning(tasks) {
+function followRunning(tasks, mine = new Map()) {
   for (const task of tasks) {
-    if (task.status !== 'running') continue;
-    // When it ends, the view shows what it made (trackTask shows a task once). While a
-    // snapshot is being taken, that VM's Take snapshot is off.
+    if (task.status !== 'running' || isFollowed(task)) continue; // (each refresh lists it again)
+    // When it ends, the view shows what it made. While a snapshot is being taken, that
+    // VM's Take snapshot is off. MINE: this tab's, by their labels (reportMyTasks).
     const vm = snapshotTaskVm(task);
-    const end = vm === null ? trackTask(task, taskLabel(task)) : whileCreating(vm, () => trackTask(task, taskLabel(task)));
+    const track = () => trackTask(task, mine.get(task.id) || taskLabel(task), mine.has(task.id));
+    const end = vm === null ? track() : whileCreating(vm, track);
     end.then(() => {
       if ($('login-view').hidden) route();
     });
@@ -139,8 +140,7 @@ async function followRunningTasks() {
     return; // the views say what is wrong
   }
   if (!Array.isArray(tasks)) return;
-  reportMyTasks(tasks);
-  followRunning(tasks);
+  followRunning(tasks, reportMyTasks(tasks));
 }
 
 /* With each refresh: tasks started since by another tab or client (the running ones

@@ -105,27 +105,34 @@ export const snapshotStateText = (snap) =>
    (bidirectional controls, which would make the rest of a sentence read in another order,
    and zero-width ones) and the blanks that are not white space (Hangul fillers, the braille
    blank, the grapheme joiner). */
-const HIDDEN = /[\p{Cf}\u034F\u115F\u1160\u2800\u3164\uFFA0]/gu;
-const ASCII = /^[\x00-\x7F]?$/;
+const HIDDEN = /[\p{Cf}\p{Variation_Selector}\u034F\u115F\u1160\u2800\u3164\uFFA0]/gu;
+// Scripts whose words take zero-width (non-)joiners between their letters.
+const JOINING = /[\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Mongolian}\p{Script=Devanagari}\p{Script=Bengali}\p{Script=Gurmukhi}\p{Script=Gujarati}\p{Script=Oriya}\p{Script=Tamil}\p{Script=Telugu}\p{Script=Kannada}\p{Script=Malayalam}\p{Script=Sinhala}\p{Script=Khmer}\p{Script=Myanmar}]/u;
+const PICTURE = /[\p{Extended_Pictographic}\p{Emoji_Modifier}\uFE0F]/u;
 
 /**
  * NAME as a sentence shows it: each character HIDDEN matches is written out (⟨U+202E⟩), so a
  * name cannot turn the words around it ("Delete snapshot …" read backwards), and names that
- * differ only by what cannot be seen differ on screen. A zero-width joiner or non-joiner
- * between two other non-ASCII characters (emoji sequences, Arabic, Indic scripts) and the
- * tag characters after one (flags) stay as they are.
+ * differ only by what cannot be seen differ on screen. What shows as part of the
+ * characters around it stays as it is: a zero-width joiner or non-joiner between two
+ * letters of a script whose words take them (Arabic, Indic scripts…), a joiner inside an
+ * emoji sequence, an emoji's presentation selector, and a flag's tag characters.
  */
 export function shownName(name) {
   const chars = Array.from(String(name));
+  const kept = []; // whether chars[i] stays as it is
   return chars.map((c, i) => {
-    if (!c.match(HIDDEN)) return c;
     const code = c.codePointAt(0);
     const prev = chars[i - 1] || '';
     const next = chars[i + 1] || '';
-    const joins = (code === 0x200c || code === 0x200d) && !ASCII.test(prev) && !ASCII.test(next) &&
-      !prev.match(HIDDEN) && !next.match(HIDDEN);
-    const tag = code >= 0xe0020 && code <= 0xe007f && !ASCII.test(prev);
-    return joins || tag ? c : `⟨U+${code.toString(16).toUpperCase().padStart(4, '0')}⟩`;
+    const joins = (code === 0x200c || code === 0x200d) && JOINING.test(prev) && JOINING.test(next);
+    const emojiJoin = code === 0x200d && PICTURE.test(prev) && /\p{Extended_Pictographic}/u.test(next);
+    const emojiStyle = (code === 0xfe0e || code === 0xfe0f) && /\p{Emoji}/u.test(prev);
+    // a flag's tags: a run after U+1F3F4
+    const tag = code >= 0xe0020 && code <= 0xe007f &&
+      (prev.codePointAt(0) === 0x1f3f4 || (kept[i - 1] && prev.codePointAt(0) >= 0xe0020));
+    kept[i] = !c.match(HIDDEN) || joins || emojiJoin || emojiStyle || tag;
+    return kept[i] ? c : `⟨U+${code.toString(16).toUpperCase().padStart(4, '0')}⟩`;
   }).join('');
 }
 
@@ -133,7 +140,7 @@ export const quote = (name) => `“${shownName(name)}”`;
 
 /** Makes the daemon's reason read as a sentence. */
 export function sentence(text) {
-  const s = String(text || '').trim();
+  const s = shownName(String(text || '').trim()); // (the daemon's reasons name VMs and snapshots)
   if (!s) return '';
   return s[0].toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.');
 }
@@ -292,12 +299,18 @@ function trayEntry(label, id) {
   const bar = el('progress', { max: '100', 'aria-label': `${label}: progress` });
   const status = el('span', { class: 'task-status' });
   const message = el('span', { class: 'task-message', hidden: true });
-  const item = el('div', { class: 'task running', 'data-task': id },
-    el('span', { class: 'task-label', text: label }), bar, status, message);
+  const name = el('span', { class: 'task-label', text: label });
+  const item = el('div', { class: 'task running', 'data-task': id }, name, bar, status, message);
   tray.append(item);
   tray.hidden = false;
   announce(`${label}: started`);
   return {
+    /** Names it LABEL from now on. */
+    relabel(text) {
+      label = text;
+      name.textContent = text;
+      bar.setAttribute('aria-label', `${text}: progress`);
+    },
     /** Shows T ({status, progress?, message?}) as a task answers it. */
     update(t) {
       if (typeof t.progress === 'number') bar.value = t.progress;
@@ -307,7 +320,7 @@ function trayEntry(label, id) {
         ? (typeof t.progress === 'number' ? `${Math.round(t.progress)}%` : 'working…')
         : END_WORDS[t.status] || 'not known';
       // What it is doing ("waiting for earlier operations on the VM", "copying disks").
-      const says = t.status === 'running' && typeof t.message === 'string' ? t.message.trim() : '';
+      const says = t.status === 'running' && typeof t.message === 'string' ? shownName(t.message.trim()) : '';
       message.textContent = says;
       message.hidden = !says;
     },
@@ -344,6 +357,7 @@ export async function trackRequest(label, promise) {
 }
 
 const followed = new Map(); // task id → the promise of its end, while followed
+const shown = new Map(); // task id → its tray entry, while followed
 // "id created" → the final task, of tasks this page followed to their end (the newest 200):
 // a list fetched before one ended, answered after, does not show it again.
 const seenEnded = new Map();
@@ -376,21 +390,26 @@ const mine = {
 
 /**
  * Reports this tab's tasks that ended while it was not following them (a reload): TASKS is
- * GET /tasks. A failed one shows its reason; one still running is followed again under
- * its label; one no longer known (ended over an hour ago, or an id given out again after
- * a restart: made at another time) is forgotten.
+ * GET /tasks. A failed one shows its reason; one no longer known (ended over an hour ago,
+ * or an id given out again after a restart: made at another time) is forgotten. Returns
+ * the labels (id → label) of those still running, for the caller to follow again.
  */
 export function reportMyTasks(tasks) {
+  const running = new Map();
   for (const t of mine.all()) {
     const task = tasks.find((k) => k.id === t.id && k.created === t.created);
     if (task && task.status === 'running') {
-      trackTask(task, t.label, true);
+      running.set(t.id, t.label);
       continue;
     }
     if (task && task.status === 'failed') showError(`${t.label} failed`, { reason: task.message || 'the task failed' });
     mine.drop(t.id);
   }
+  return running;
 }
+
+/** Whether TASK is followed already, or was seen to end. */
+export const isFollowed = (task) => followed.has(task.id) || seenEnded.has(endedKey(task));
 
 /**
  * Shows TASK (as answered by a 202) in the tray with its progress and follows it until it
@@ -401,6 +420,8 @@ export function reportMyTasks(tasks) {
 export function trackTask(task, label, isMine = false) {
   if (seenEnded.has(endedKey(task))) return Promise.resolve(seenEnded.get(endedKey(task)));
   if (isMine) mine.add(task, label);
+  // (found by a refresh a moment before this tab's own request was answered: its label)
+  if (isMine && shown.has(task.id)) shown.get(task.id).relabel(label);
   if (!followed.has(task.id)) {
     const end = follow(task, label);
     followed.set(task.id, end);
@@ -411,6 +432,7 @@ export function trackTask(task, label, isMine = false) {
 
 async function follow(task, label) {
   const entry = trayEntry(label, task.id);
+  shown.set(task.id, entry);
   let final;
   try {
     final = await waitForTask(task, (t) => entry.update(t));
@@ -420,6 +442,7 @@ async function follow(task, label) {
     final = { ...task, status: 'unknown', message: e.reason || e.message, signedOut: e.status === 401 };
   }
   entry.end(final.status);
+  shown.delete(task.id);
   if (final.signedOut) return final;
   if (final.status !== 'unknown') {
     mine.drop(task.id); // seen to end (else a later load says)
