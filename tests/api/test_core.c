@@ -743,14 +743,7 @@ static VsTestDaemon *daemon_holding_a_delete(DeleteCall *call, pthread_t *thread
     assert_int_equal(made->status, 201);
     call->d = d;
     assert_int_equal(pthread_create(thread, NULL, delete_vm_thread, call), 0);
-    bool held = false;
-    for (int i = 0; i < 250 && !held; i++) {
-        g_usleep(20000);
-        g_autofree char *log = NULL;
-        held = g_file_get_contents(d->log_path, &log, NULL, NULL) &&
-               strstr(log, "waiting 4 s at 'delete-before-power-off'");
-    }
-    assert_true(held);
+    assert_true(vs_test_wait_logged(d, "waiting 4 s at 'delete-before-power-off'", 1));
     return d;
 }
 
@@ -859,14 +852,7 @@ static void test_turn_wait_bounded(void **state)
     assert_int_equal(made->status, 201);
     g_autoptr(VsTestResponse) snap = vs_http(d, "POST", "/vms/held/snapshots", "{\"name\": \"s\"}");
     assert_int_equal(snap->status, 202);
-    bool held = false;
-    for (int i = 0; i < 250 && !held; i++) {
-        g_usleep(20000);
-        g_autofree char *log = NULL;
-        held = g_file_get_contents(d->log_path, &log, NULL, NULL) &&
-               strstr(log, "waiting 4 s at 'snapshot-before-create'");
-    }
-    assert_true(held);
+    assert_true(vs_test_wait_logged(d, "waiting 4 s at 'snapshot-before-create'", 1));
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(VsTestResponse) start = vs_http(d, "POST", "/vms/held/start", NULL);
     gint64 waited = g_get_monotonic_time() - t0;

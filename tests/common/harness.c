@@ -296,6 +296,23 @@ static void kill_leftover_qemu(const char *state_dir)
         kill(g_array_index(pids, pid_t, i), SIGKILL);
 }
 
+int vs_test_log_count(const VsTestDaemon *d, const char *line)
+{
+    g_autofree char *log = NULL;
+    int count = 0;
+    if (g_file_get_contents(d->log_path, &log, NULL, NULL))
+        for (const char *p = log; (p = strstr(p, line)); p++)
+            count++;
+    return count;
+}
+
+bool vs_test_wait_logged(const VsTestDaemon *d, const char *line, int at_least)
+{
+    for (int i = 0; i < 250 && vs_test_log_count(d, line) < at_least; i++)
+        g_usleep(20000);
+    return vs_test_log_count(d, line) >= at_least;
+}
+
 void vs_test_daemon_free(VsTestDaemon *d)
 {
     if (!d)

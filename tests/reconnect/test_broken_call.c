@@ -587,26 +587,6 @@ static void test_clone_cut(void **state)
     clone_cut("cl-b", VS_CUT_BEFORE, VS_PROC_SNAPSHOT_CREATE_XML, 2);
 }
 
-/* How many times the daemon's log holds LINE. */
-static int log_count(const char *line)
-{
-    g_autofree char *log = NULL;
-    int count = 0;
-    if (g_file_get_contents(t.d->log_path, &log, NULL, NULL))
-        for (const char *p = log; (p = strstr(p, line)); p++)
-            count++;
-    return count;
-}
-
-/* Waits (5 s at most) until the daemon's log holds LINE AT_LEAST times. */
-static void wait_logged(const char *line, int at_least)
-{
-    for (int i = 0; i < 250 && log_count(line) < at_least; i++)
-        g_usleep(20000);
-    if (log_count(line) < at_least)
-        fail_msg("not logged %d times: %s", at_least, line);
-}
-
 #define HELD_AFTER_COPY "waiting 4 s at 'clone-after-copy'"
 
 /* The connection lost while a clone copies (held 4 s after its copy, the
@@ -624,10 +604,10 @@ static void test_clone_lost_during_copy(void **state)
     assert_int_equal(made->status, 201);
     g_autofree char *taken = vs_take_snapshot(t.d, "cc", "c0", NULL);
     assert_string_equal(taken, "finished");
-    int held = log_count(HELD_AFTER_COPY);
+    int held = vs_test_log_count(t.d, HELD_AFTER_COPY);
     g_autoptr(VsTestResponse) clone = vs_http(t.d, "POST", "/vms/cc/clone", "{\"name\": \"cc-copy\"}");
     assert_int_equal(clone->status, 202);
-    wait_logged(HELD_AFTER_COPY, held + 1);
+    assert_true(vs_test_wait_logged(t.d, HELD_AFTER_COPY, held + 1));
     int cuts = vs_relay_cuts();
     vs_relay_arm(VS_CUT_BEFORE, VS_PROC_LOOKUP_BY_NAME);
     g_autoptr(VsTestResponse) read = vs_http(t.d, "GET", "/vms/cc", NULL);
@@ -648,7 +628,7 @@ static void test_clone_lost_during_copy(void **state)
     int before = vs_dir_count(images);
     g_autoptr(VsTestResponse) second = vs_http(t.d, "POST", "/vms/cc/clone", "{\"name\": \"cc-two\"}");
     assert_int_equal(second->status, 202);
-    wait_logged(HELD_AFTER_COPY, held + 2);
+    assert_true(vs_test_wait_logged(t.d, HELD_AFTER_COPY, held + 2));
     virDomainPtr dom = virDomainLookupByName(t.direct, "cc");
     assert_non_null(dom);
     assert_int_equal(virDomainCreate(dom), 0);

@@ -56,6 +56,19 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Defines, through the other client, VM NAME as DOC says. */
+static void define_doc(const char *name, xmlDoc *doc)
+{
+    xmlChar *out = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &out, &len);
+    virDomainPtr made = virDomainDefineXML(t.direct, (const char *)out);
+    if (!made)
+        fail_msg("cannot define %s: %s", name, virGetLastErrorMessage());
+    virDomainFree(made);
+    xmlFree(out);
+}
+
 /* Defines, through the other client, VM NAME as a copy of VM FROM's
  * definition with its disks in FORMAT, under FROM's UUID (defined again) or
  * a new one. */
@@ -84,14 +97,7 @@ static void define_as(const char *from, const char *name, const char *format, bo
     for (int i = 0; i < drivers->nodesetval->nodeNr; i++)
         xmlSetProp(drivers->nodesetval->nodeTab[i], (const xmlChar *)"type",
                    (const xmlChar *)format);
-    xmlChar *out = NULL;
-    int len = 0;
-    xmlDocDumpMemory(doc, &out, &len);
-    virDomainPtr made = virDomainDefineXML(t.direct, (const char *)out);
-    if (!made)
-        fail_msg("cannot define %s: %s", name, virGetLastErrorMessage());
-    virDomainFree(made);
-    xmlFree(out);
+    define_doc(name, doc);
     xmlXPathFreeObject(drivers);
     xmlXPathFreeObject(names);
     xmlXPathFreeObject(uuid);
@@ -301,14 +307,7 @@ static void define_with_disk(const char *name, const char *path)
                (const xmlChar *)path);
     xmlSetProp(xmlNewChild(disk, NULL, (const xmlChar *)"target", NULL), (const xmlChar *)"dev",
                (const xmlChar *)"vda");
-    xmlChar *out = NULL;
-    int len = 0;
-    xmlDocDumpMemory(doc, &out, &len);
-    virDomainPtr made = virDomainDefineXML(t.direct, (const char *)out);
-    if (!made)
-        fail_msg("cannot define %s: %s", name, virGetLastErrorMessage());
-    virDomainFree(made);
-    xmlFree(out);
+    define_doc(name, doc);
     xmlFreeDoc(doc);
 }
 
