@@ -119,7 +119,11 @@ function taskLabel(task) {
    TASKS (GET /tasks), and those a refresh finds (followNewTasks). */
 function followRunning(tasks, mine = new Map()) {
   for (const task of tasks) {
-    if (task.status !== 'running' || isFollowed(task)) continue; // (each refresh lists it again)
+    if (task.status !== 'running') continue;
+    if (isFollowed(task)) { // (each refresh lists it again; one of this tab's takes its label)
+      if (mine.has(task.id)) trackTask(task, mine.get(task.id), true);
+      continue;
+    }
     // When it ends, the view shows what it made. While a snapshot is being taken, that
     // VM's Take snapshot is off. MINE: this tab's, by their labels (reportMyTasks).
     const vm = snapshotTaskVm(task);

@@ -105,10 +105,12 @@ export const snapshotStateText = (snap) =>
    (bidirectional controls, which would make the rest of a sentence read in another order,
    and zero-width ones) and the blanks that are not white space (Hangul fillers, the braille
    blank, the grapheme joiner). */
-const HIDDEN = /[\p{Cf}\p{Variation_Selector}\u034F\u115F\u1160\u2800\u3164\uFFA0]/gu;
-// Scripts whose words take zero-width (non-)joiners between their letters.
-const JOINING = /[\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Mongolian}\p{Script=Devanagari}\p{Script=Bengali}\p{Script=Gurmukhi}\p{Script=Gujarati}\p{Script=Oriya}\p{Script=Tamil}\p{Script=Telugu}\p{Script=Kannada}\p{Script=Malayalam}\p{Script=Sinhala}\p{Script=Khmer}\p{Script=Myanmar}]/u;
+const HIDDEN = /[\p{Cf}\uFE00-\uFE0F\u034F\u115F\u1160\u2800\u3164\uFFA0]/gu;
+// Scripts whose words take zero-width (non-)joiners between their letters (their marks
+// included: Script_Extensions).
+const JOINING = /[\p{scx=Arabic}\p{scx=Syriac}\p{scx=Nko}\p{scx=Mongolian}\p{scx=Devanagari}\p{scx=Bengali}\p{scx=Gurmukhi}\p{scx=Gujarati}\p{scx=Oriya}\p{scx=Tamil}\p{scx=Telugu}\p{scx=Kannada}\p{scx=Malayalam}\p{scx=Sinhala}\p{scx=Khmer}\p{scx=Myanmar}]/u;
 const PICTURE = /[\p{Extended_Pictographic}\p{Emoji_Modifier}\uFE0F]/u;
+const ASCIIISH = /^[\x00-\x7F]?$/; // an ASCII character, or none
 
 /**
  * NAME as a sentence shows it: each character HIDDEN matches is written out (⟨U+202E⟩), so a
@@ -125,13 +127,16 @@ export function shownName(name) {
     const code = c.codePointAt(0);
     const prev = chars[i - 1] || '';
     const next = chars[i + 1] || '';
-    const joins = (code === 0x200c || code === 0x200d) && JOINING.test(prev) && JOINING.test(next);
+    const joins = (code === 0x200c || code === 0x200d || code === 0x180e) && JOINING.test(prev) &&
+      JOINING.test(next); // (U+180E: Mongolian's vowel separator)
     const emojiJoin = code === 0x200d && PICTURE.test(prev) && /\p{Extended_Pictographic}/u.test(next);
     const emojiStyle = (code === 0xfe0e || code === 0xfe0f) && /\p{Emoji}/u.test(prev);
+    // (VS1-14: standardized variants of CJK, math and Myanmar characters)
+    const variant = code >= 0xfe00 && code <= 0xfe0d && !ASCIIISH.test(prev) && !prev.match(HIDDEN);
     // a flag's tags: a run after U+1F3F4
     const tag = code >= 0xe0020 && code <= 0xe007f &&
       (prev.codePointAt(0) === 0x1f3f4 || (kept[i - 1] && prev.codePointAt(0) >= 0xe0020));
-    kept[i] = !c.match(HIDDEN) || joins || emojiJoin || emojiStyle || tag;
+    kept[i] = !c.match(HIDDEN) || joins || emojiJoin || emojiStyle || variant || tag;
     return kept[i] ? c : `⟨U+${code.toString(16).toUpperCase().padStart(4, '0')}⟩`;
   }).join('');
 }
@@ -311,6 +316,8 @@ function trayEntry(label, id) {
       name.textContent = text;
       bar.setAttribute('aria-label', `${text}: progress`);
     },
+    /** What it is called now. */
+    get label() { return label; },
     /** Shows T ({status, progress?, message?}) as a task answers it. */
     update(t) {
       if (typeof t.progress === 'number') bar.value = t.progress;
@@ -444,6 +451,7 @@ async function follow(task, label) {
   entry.end(final.status);
   shown.delete(task.id);
   if (final.signedOut) return final;
+  label = entry.label; // (this tab's own label, should a refresh have found it first)
   if (final.status !== 'unknown') {
     mine.drop(task.id); // seen to end (else a later load says)
     seenEnded.set(endedKey(task), final);

@@ -49,7 +49,7 @@ static struct {
      * while the hook runs). */
     GMutex changes_lock;
     guint changes[CHANGE_BUCKETS]; /* events libvirt sent, by a hash of the domain's UUID */
-    guint starts[CHANGE_BUCKETS];  /* of them, starts */
+    GHashTable *starts;            /* of them, starts: UUID → count (GUINT_TO_POINTER) */
     guint epoch;                   /* connections opened */
     bool told;      /* the current connection takes the lifecycle and device events */
     guint64 untold; /* vs_hv_domain_changes' answers while it does not */
@@ -182,11 +182,17 @@ guint64 vs_hv_domain_changes(const char *uuid)
     return changes;
 }
 
+/* The starts told of the domain with UUID (by its exact UUID: a start of
+ * another VM must not count); called with changes_lock held. */
+static guint starts_of(const char *uuid)
+{
+    return hv.starts ? GPOINTER_TO_UINT(g_hash_table_lookup(hv.starts, uuid)) : 0;
+}
+
 guint64 vs_hv_domain_start_mark(const char *uuid)
 {
     g_mutex_lock(&hv.changes_lock);
-    guint64 mark = hv.told ? (guint64)hv.epoch << 32 | hv.starts[g_str_hash(uuid) % CHANGE_BUCKETS]
-                           : G_MAXUINT64;
+    guint64 mark = hv.told ? (guint64)hv.epoch << 32 | starts_of(uuid) : G_MAXUINT64;
     g_mutex_unlock(&hv.changes_lock);
     return mark;
 }
@@ -196,7 +202,7 @@ int vs_hv_domain_started_since(const char *uuid, guint64 mark)
     g_mutex_lock(&hv.changes_lock);
     int started = !hv.told || mark == G_MAXUINT64 || (guint64)hv.epoch != mark >> 32
                       ? -1
-                      : hv.starts[g_str_hash(uuid) % CHANGE_BUCKETS] != (guint)mark;
+                      : starts_of(uuid) != (guint)mark;
     g_mutex_unlock(&hv.changes_lock);
     return started;
 }
@@ -250,7 +256,9 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
     char started[VIR_UUID_STRING_BUFLEN];
     if (event == VIR_DOMAIN_EVENT_STARTED && virDomainGetUUIDString(dom, started) == 0) {
         g_mutex_lock(&hv.changes_lock);
-        hv.starts[g_str_hash(started) % CHANGE_BUCKETS]++;
+        if (!hv.starts)
+            hv.starts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_hash_table_insert(hv.starts, g_strdup(started), GUINT_TO_POINTER(starts_of(started) + 1));
         g_mutex_unlock(&hv.changes_lock);
     }
     note_domain_change(dom); /* any: started, stopped, paused, defined again, … */
@@ -392,6 +400,9 @@ void vs_hv_shutdown(void)
         g_thread_join(g_steal_pointer(&hv.event_thread));
         virEventRemoveTimeout(hv.wake_timer);
     }
+    g_mutex_lock(&hv.changes_lock); /* (no event comes any more) */
+    g_clear_pointer(&hv.starts, g_hash_table_unref);
+    g_mutex_unlock(&hv.changes_lock);
 }
 
 /* The current connection with a reference for the caller, or NULL. */

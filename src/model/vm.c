@@ -296,20 +296,25 @@ static bool backing_chain_outside_state(const char *named, const char *real, GEr
  * links (only IMAGE without CHAIN), as VM's. */
 static void add_chain(GHashTable *used, const char *image, const char *vm, bool chain)
 {
+    g_autofree char *named = g_strdup(image); /* as QEMU names it: relative names start there */
     g_autofree char *at = realpath(image, NULL);
     for (int depth = 0; at && depth <= MAX_BACKING_DEPTH && !g_hash_table_contains(used, at);
          depth++) {
         g_hash_table_insert(used, g_strdup(at), g_strdup(vm));
-        VsImageRefs refs;
-        vs_image_refs(at, &refs);
-        g_autofree char *dir = g_path_get_dirname(at);
+        /* (only regular files are opened: a FIFO or a device would block) */
+        VsImageRefs refs = {0};
+        if (chain && g_file_test(at, G_FILE_TEST_IS_REGULAR))
+            vs_image_refs(at, &refs);
+        g_autofree char *dir = g_path_get_dirname(named);
         g_autofree char *next =
-            !chain || !refs.backing || vs_image_name_is_protocol(refs.backing) ? NULL
+            !refs.backing || vs_image_name_is_protocol(refs.backing) ? NULL
             : g_path_is_absolute(refs.backing) ? g_strdup(refs.backing)
                                                : g_build_filename(dir, refs.backing, NULL);
         vs_image_refs_clear(&refs);
         g_free(at);
         at = next ? realpath(next, NULL) : NULL;
+        g_free(named);
+        named = g_steal_pointer(&next);
     }
 }
 
@@ -329,8 +334,11 @@ static bool files_in_use(virConnectPtr conn, const char *except, bool chains, GH
         vs_hv_set_error(error, "cannot list the VMs to see which files they use");
         return false;
     }
+    /* (a shareable disk is written too; a transient one's writes go elsewhere;
+     * a running VM's live definition names its chain as QEMU opened it) */
     const char *disks = chains ? "/domain/devices/disk/source/@file"
-                               : "/domain/devices/disk[not(readonly) and not(shareable)]"
+                                 " | /domain/devices/disk//backingStore/source/@file"
+                               : "/domain/devices/disk[not(readonly) and not(transient)]"
                                  "/source/@file";
     g_autoptr(GError) lost = NULL;
     for (int i = 0; i < n; i++) {
@@ -920,12 +928,13 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
 }
 
 /* The files a delete of DOM removes: the disk images virtsnap made for it
- * (those under STATE/images), its serial log and VNC socket, from its
+ * (those under STATE/images; unless KEEP_DISKS, not those another VM uses),
+ * its serial log and VNC socket, from its
  * definition (the persistent one of a PERSISTENT VM). *FIRST_DISK: the
  * disk its kept snapshots are described with, its first of virtsnap's, else
  * its first in a file (NULL if it has none). */
-static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **first_disk,
-                                  GError **error)
+static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, bool keep_disks,
+                                  char **first_disk, GError **error)
 {
     unsigned int flags = persistent ? VIR_DOMAIN_XML_INACTIVE : 0;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
@@ -946,7 +955,7 @@ static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **firs
         xmlFree(path);
     }
     g_autofree char *uuid = vs_hv_uuid(dom);
-    if (paths->len > 0 && !keep_images_in_use(virDomainGetConnect(dom), virDomainGetName(dom),
+    if (paths->len > 0 && !keep_disks && !keep_images_in_use(virDomainGetConnect(dom), virDomainGetName(dom),
                                               uuid, paths, error)) {
         g_ptr_array_unref(paths);
         return NULL;
@@ -981,7 +990,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     bool persistent = persistence == 1;
     g_autofree char *first_disk = NULL;
     g_autoptr(GPtrArray) files =
-        persistence >= 0 ? files_to_remove(dom, persistent, &first_disk, error) : NULL;
+        persistence >= 0 ? files_to_remove(dom, persistent, keep_disks, &first_disk, error) : NULL;
     /* The snapshot tree, read once: for kept disks, and to be defined again
      * should libvirt refuse the delete part-way. */
     g_autoptr(VsSnapshotTree) tree = files ? vs_snapshot_tree_save(dom, error) : NULL;

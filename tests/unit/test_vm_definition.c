@@ -161,6 +161,41 @@ static void test_read_again_after_start_and_stop(void **state)
     wait_events(changes);
 }
 
+/* A UUID whose GLib string hash falls in VM_UUID's bucket of 1024. */
+#define COLLIDING_UUID "1a2b3c4d-0000-4000-8000-000000000060"
+
+/* Starts are counted by the exact UUID (hv.h): another VM's start is not
+ * one of VM's, even one whose UUID hashes alike (a clone of VM fails only
+ * on a start of its own; counted by a hash of the UUID, 1 start in 1024 of
+ * other VMs failed it). */
+static void test_starts_by_exact_uuid(void **state)
+{
+    (void)state;
+    assert_int_equal(g_str_hash(COLLIDING_UUID) % 1024, g_str_hash(VM_UUID) % 1024);
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, VM);
+    g_autoptr(virDomain) other = virDomainDefineXML(
+        conn, "<domain type='test'><name>collider</name><uuid>" COLLIDING_UUID "</uuid>"
+              "<memory>65536</memory><os><type>hvm</type></os></domain>");
+    assert_non_null(other);
+    guint64 mark = vs_hv_domain_start_mark(VM_UUID);
+    assert_int_equal(virDomainCreate(other), 0);
+    for (int i = 0; i < 200 && vs_hv_domain_started_since(COLLIDING_UUID, mark) != 1; i++)
+        g_usleep(5000); /* (its start's event, told: the same count as VM's mark, 0) */
+    assert_int_equal(vs_hv_domain_started_since(COLLIDING_UUID, mark), 1);
+    assert_int_equal(vs_hv_domain_started_since(VM_UUID, mark), 0);
+    assert_int_equal(virDomainDestroy(other), 0);
+    assert_int_equal(virDomainUndefine(other), 0);
+    guint64 changes = vs_hv_domain_changes(VM_UUID);
+    assert_int_equal(virDomainCreate(dom), 0);
+    wait_events(changes);
+    assert_int_equal(vs_hv_domain_started_since(VM_UUID, mark), 1);
+    changes = vs_hv_domain_changes(VM_UUID);
+    assert_int_equal(virDomainDestroy(dom), 0);
+    wait_events(changes);
+    assert_int_equal(vs_hv_domain_started_since(VM_UUID, mark), 1); /* stopped again: still told */
+}
+
 static void test_read_again_after_a_device_change(void **state)
 {
     (void)state;
@@ -224,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_kept_until_an_operation_ends),
         cmocka_unit_test(test_read_again_after_an_event),
         cmocka_unit_test(test_read_again_after_start_and_stop),
+        cmocka_unit_test(test_starts_by_exact_uuid),
         cmocka_unit_test(test_read_again_after_a_device_change),
         cmocka_unit_test(test_read_ahead),
     };
