@@ -49,7 +49,9 @@ void vs_test_daemon_explain_stuck_forks(const VsTestDaemon *d);
 void vs_test_daemon_free(VsTestDaemon *d);
 /* How many times D's log holds LINE; and waiting (5 s at most) until it
  * holds it AT_LEAST times: false if it does not by then (a fault point's
- * "waiting 4 s at '…'" says the daemon is held there). */
+ * "waiting 4 s at '…'" says the daemon is held there). The log goes on
+ * from the test program's earlier daemons: count before, wait for one
+ * more. */
 int vs_test_log_count(const VsTestDaemon *d, const char *line);
 bool vs_test_wait_logged(const VsTestDaemon *d, const char *line, int at_least);
 /* PIDs (pid_t) of the qemu-system processes whose command line mentions
