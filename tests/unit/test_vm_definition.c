@@ -179,10 +179,11 @@ static void test_starts_by_exact_uuid(void **state)
               "<memory>65536</memory><os><type>hvm</type></os></domain>");
     assert_non_null(other);
     guint64 mark = vs_hv_domain_start_mark(VM_UUID);
+    guint64 other_mark = vs_hv_domain_start_mark(COLLIDING_UUID);
     assert_int_equal(virDomainCreate(other), 0);
-    for (int i = 0; i < 200 && vs_hv_domain_started_since(COLLIDING_UUID, mark) != 1; i++)
-        g_usleep(5000); /* (its start's event, told: the same count as VM's mark, 0) */
-    assert_int_equal(vs_hv_domain_started_since(COLLIDING_UUID, mark), 1);
+    for (int i = 0; i < 1000 && vs_hv_domain_started_since(COLLIDING_UUID, other_mark) != 1; i++)
+        g_usleep(5000); /* (its start's event) */
+    assert_int_equal(vs_hv_domain_started_since(COLLIDING_UUID, other_mark), 1);
     assert_int_equal(vs_hv_domain_started_since(VM_UUID, mark), 0);
     assert_int_equal(virDomainDestroy(other), 0);
     assert_int_equal(virDomainUndefine(other), 0);
