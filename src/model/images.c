@@ -195,10 +195,17 @@ bool vs_image_name_is_protocol(const char *name)
  * anywhere). */
 static char *relative_backing(const char *src, const VsImageRefs *refs)
 {
-    if (!refs->backing || !*refs->backing || g_path_is_absolute(refs->backing) ||
-        vs_image_name_is_protocol(refs->backing))
+    return refs->backing && !g_path_is_absolute(refs->backing) ? vs_image_backing_path(src, refs)
+                                                                : NULL;
+}
+
+char *vs_image_backing_path(const char *named, const VsImageRefs *refs)
+{
+    if (!refs->backing || !*refs->backing || vs_image_name_is_protocol(refs->backing))
         return NULL;
-    g_autofree char *dir = g_path_get_dirname(src);
+    if (g_path_is_absolute(refs->backing))
+        return g_strdup(refs->backing);
+    g_autofree char *dir = g_path_get_dirname(named);
     return g_build_filename(dir, refs->backing, NULL);
 }
 

@@ -59,6 +59,10 @@ bool vs_image_name_is_protocol(const char *name);
  * cannot be opened); free with vs_image_refs_clear. */
 void vs_image_refs(const char *path, VsImageRefs *refs);
 void vs_image_refs_clear(VsImageRefs *refs);
+/* The backing file REFS (read of the image NAMED so) names, as QEMU opens
+ * it: its name when absolute, else relative to NAMED's directory; NULL
+ * when it names none, or names a protocol. */
+char *vs_image_backing_path(const char *named, const VsImageRefs *refs);
 
 /* True when PATH lies in the images directory that virtsnap manages. */
 bool vs_image_is_owned(const char *path);

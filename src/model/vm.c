@@ -239,9 +239,7 @@ static bool link_ok(const char *named, const char *real, char **backing, char **
     if (why) {
         g_set_error(error, VS_ERROR, VS_ERR_INVALID, "field 'image': %s: %s", named, why);
     } else if (refs.backing) {
-        g_autofree char *dir = g_path_get_dirname(named);
-        *backing = g_path_is_absolute(refs.backing) ? g_strdup(refs.backing)
-                                                    : g_build_filename(dir, refs.backing, NULL);
+        *backing = vs_image_backing_path(named, &refs); /* (no protocol: refused above) */
         *backing_format = g_strdup(format);
     }
     vs_image_refs_clear(&refs);
@@ -305,11 +303,7 @@ static void add_chain(GHashTable *used, const char *image, const char *vm, bool 
         VsImageRefs refs = {0};
         if (chain && g_file_test(at, G_FILE_TEST_IS_REGULAR))
             vs_image_refs(at, &refs);
-        g_autofree char *dir = g_path_get_dirname(named);
-        g_autofree char *next =
-            !refs.backing || vs_image_name_is_protocol(refs.backing) ? NULL
-            : g_path_is_absolute(refs.backing) ? g_strdup(refs.backing)
-                                               : g_build_filename(dir, refs.backing, NULL);
+        g_autofree char *next = vs_image_backing_path(named, &refs);
         vs_image_refs_clear(&refs);
         g_free(at);
         at = next ? realpath(next, NULL) : NULL;
@@ -933,8 +927,8 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
  * definition (the persistent one of a PERSISTENT VM). *FIRST_DISK: the
  * disk its kept snapshots are described with, its first of virtsnap's, else
  * its first in a file (NULL if it has none). */
-static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, bool keep_disks,
-                                  char **first_disk, GError **error)
+static GPtrArray *files_to_remove(virDomainPtr dom, const char *uuid, bool persistent,
+                                  bool keep_disks, char **first_disk, GError **error)
 {
     unsigned int flags = persistent ? VIR_DOMAIN_XML_INACTIVE : 0;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
@@ -954,9 +948,8 @@ static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, bool keep_d
             g_ptr_array_add(paths, g_strdup((const char *)path));
         xmlFree(path);
     }
-    g_autofree char *uuid = vs_hv_uuid(dom);
-    if (paths->len > 0 && !keep_disks && !keep_images_in_use(virDomainGetConnect(dom), virDomainGetName(dom),
-                                              uuid, paths, error)) {
+    if (paths->len > 0 && !keep_disks &&
+        !keep_images_in_use(virDomainGetConnect(dom), virDomainGetName(dom), uuid, paths, error)) {
         g_ptr_array_unref(paths);
         return NULL;
     }
@@ -990,7 +983,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     bool persistent = persistence == 1;
     g_autofree char *first_disk = NULL;
     g_autoptr(GPtrArray) files =
-        persistence >= 0 ? files_to_remove(dom, persistent, keep_disks, &first_disk, error) : NULL;
+        persistence >= 0 ? files_to_remove(dom, uuid, persistent, keep_disks, &first_disk, error) : NULL;
     /* The snapshot tree, read once: for kept disks, and to be defined again
      * should libvirt refuse the delete part-way. */
     g_autoptr(VsSnapshotTree) tree = files ? vs_snapshot_tree_save(dom, error) : NULL;
