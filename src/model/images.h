@@ -63,6 +63,8 @@ void vs_image_refs_clear(VsImageRefs *refs);
  * it: its name when absolute, else relative to NAMED's directory; NULL
  * when it names none, or names a protocol. */
 char *vs_image_backing_path(const char *named, const VsImageRefs *refs);
+/* The longest backing chain virtsnap follows (files under the image). */
+#define VS_IMAGE_MAX_BACKING_DEPTH 16
 
 /* True when PATH lies in the images directory that virtsnap manages. */
 bool vs_image_is_owned(const char *path);

@@ -7,6 +7,7 @@
 #include "../util/log.h"
 #include "hv.h"
 #include "images.h"
+#include "inuse.h"
 #include "keep.h"
 #include "live.h"
 #include "snapnames.h"
@@ -493,13 +494,12 @@ static char *live_root(void)
     return g_build_filename(vs_hv_state_dir(), "live", NULL);
 }
 
-/* Removes the files the record's list KEY names (ONLY_LOGS: the serial logs
- * and VNC sockets among them), each only if it lies where virtsnapd keeps
- * its own, or is a clone's copy of the UEFI variable store (beside the
- * source's, named by the clone's new UUID): a record names nothing else. */
-static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
+/* Removes FILES, read from record KF (ONLY_LOGS: the serial logs and VNC
+ * sockets among them), each only if it lies where virtsnapd keeps its own,
+ * or is a clone's copy of the UEFI variable store (beside the source's,
+ * named by the clone's new UUID): a record names nothing else. */
+static void remove_listed(GKeyFile *kf, GPtrArray *files, bool only_logs)
 {
-    g_autoptr(GPtrArray) files = get_list(kf, key);
     g_autofree char *live = live_root();
     g_autofree char *new_uuid = g_key_file_get_string(kf, "op", "new_uuid", NULL);
     g_autofree char *nvram = new_uuid ? g_strdup_printf("/%s_VARS.fd", new_uuid) : NULL;
@@ -516,6 +516,13 @@ static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
         else if (!ours)
             vs_warn("recovery: %s is not among virtsnapd's files; left as it is", path);
     }
+}
+
+/* The same for the files the record's list KEY names. */
+static void remove_files(GKeyFile *kf, const char *key, bool only_logs)
+{
+    g_autoptr(GPtrArray) files = get_list(kf, key);
+    remove_listed(kf, files, only_logs);
 }
 
 /* A clone died or broke off: remove the clone. UNDONE once libvirt has no
@@ -649,7 +656,18 @@ static VsJournalOutcome recover_delete(virConnectPtr conn, virDomainPtr dom, con
         if (still || virGetLastErrorCode() != VIR_ERR_NO_DOMAIN)
             return VS_JOURNAL_UNSETTLED;
     }
-    remove_files(kf, "files", keep_disks);
+    /* The images another VM took meanwhile (while virtsnapd was down, or
+     * before a broken-off delete was found finished) stay, as in the
+     * delete itself; not known (the connection broke), none goes yet. */
+    g_autoptr(GPtrArray) files = get_list(kf, "files");
+    g_autofree char *name = g_key_file_get_string(kf, "op", "name", NULL);
+    g_autoptr(GError) error = NULL;
+    if (!keep_disks && !vs_inuse_keep_images(conn, name ? name : uuid, uuid, files, &error)) {
+        vs_warn("recovery: the files of deleted VM %s stay until libvirt can say which ones "
+                "other VMs use: %s", uuid, error->message);
+        return VS_JOURNAL_UNSETTLED;
+    }
+    remove_listed(kf, files, keep_disks);
     vs_snapshot_forget_vm(uuid);
     vs_info("recovery: finished an interrupted delete of VM %s", uuid);
     return VS_JOURNAL_DONE;

@@ -12,6 +12,7 @@
 #include "definition.h"
 #include "hv.h"
 #include "images.h"
+#include "inuse.h"
 #include "journal.h"
 #include "keep.h"
 #include "live.h"
@@ -207,8 +208,6 @@ static bool outside_state(const char *subject, const char *real, GError **error)
     return !in_images && !in_state;
 }
 
-#define MAX_BACKING_DEPTH 16
-
 /* Whether the image at NAMED (as QEMU will open it; REAL once resolved)
  * may be the first link of a chain: its data in itself, not in another
  * file (qcow2's data-file); its backing file, if any, in raw or qcow2, and
@@ -249,7 +248,7 @@ static bool link_ok(const char *named, const char *real, char **backing, char **
 /* The same checks as for the image, for every backing file down the chain
  * under image NAMED (REAL once resolved): an image over another VM's disk
  * would tie the new VM to that disk too. A link that cannot be followed, a
- * loop, or more than MAX_BACKING_DEPTH links are refused. */
+ * loop, or more than VS_IMAGE_MAX_BACKING_DEPTH links are refused. */
 static bool backing_chain_outside_state(const char *named, const char *real, GError **error)
 {
     g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -263,7 +262,7 @@ static bool backing_chain_outside_state(const char *named, const char *real, GEr
             return true;
         g_autofree char *next_real = realpath(next, NULL);
         const char *why = !next_real ? g_strerror(errno)
-                          : depth == MAX_BACKING_DEPTH ? "the chain is deeper than 16 files"
+                          : depth == VS_IMAGE_MAX_BACKING_DEPTH ? "the chain is deeper than 16 files"
                           : g_hash_table_contains(seen, next_real) ? "the chain loops back"
                           : NULL;
         if (why) {
@@ -287,129 +286,6 @@ static bool backing_chain_outside_state(const char *named, const char *real, GEr
         at_named = g_steal_pointer(&next);
         at_real = g_steal_pointer(&next_real);
     }
-}
-
-/* Adds to USED (resolved path → VM) the files of IMAGE's chain, IMAGE and
- * the backing files its qcow2 headers name, down to MAX_BACKING_DEPTH
- * links (only IMAGE without CHAIN), as VM's. */
-static void add_chain(GHashTable *used, const char *image, const char *vm, bool chain)
-{
-    g_autofree char *named = g_strdup(image); /* as QEMU names it: relative names start there */
-    g_autofree char *at = realpath(image, NULL);
-    for (int depth = 0; at && depth <= MAX_BACKING_DEPTH && !g_hash_table_contains(used, at);
-         depth++) {
-        g_hash_table_insert(used, g_strdup(at), g_strdup(vm));
-        /* (only regular files are opened: a FIFO or a device would block) */
-        VsImageRefs refs = {0};
-        if (chain && g_file_test(at, G_FILE_TEST_IS_REGULAR))
-            vs_image_refs(at, &refs);
-        g_autofree char *next = vs_image_backing_path(named, &refs);
-        vs_image_refs_clear(&refs);
-        g_free(at);
-        at = next ? realpath(next, NULL) : NULL;
-        g_free(named);
-        named = g_steal_pointer(&next);
-    }
-}
-
-/* Adds to USED (resolved path → VM name) the files the domains other than
- * the one with UUID EXCEPT (or NULL) use: with CHAINS, every disk and what
- * lies down its backing chain; else their writable disks alone (a base
- * under overlays is meant to be shared), as their persistent definitions
- * and, running, their live ones say. False with ERROR when libvirt cannot
- * list them or read one for a lost connection (one gone meanwhile uses
- * nothing). */
-static bool files_in_use(virConnectPtr conn, const char *except, bool chains, GHashTable *used,
-                         GError **error)
-{
-    virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(conn, &doms, 0);
-    if (n < 0) {
-        vs_hv_set_error(error, "cannot list the VMs to see which files they use");
-        return false;
-    }
-    /* (a shareable disk is written too; a transient one's writes go elsewhere;
-     * a running VM's live definition names its chain as QEMU opened it) */
-    const char *disks = chains ? "/domain/devices/disk/source/@file"
-                                 " | /domain/devices/disk//backingStore/source/@file"
-                               : "/domain/devices/disk[not(readonly) and not(transient)]"
-                                 "/source/@file";
-    g_autoptr(GError) lost = NULL;
-    for (int i = 0; i < n; i++) {
-        g_autofree char *uuid = vs_hv_uuid(doms[i]);
-        for (int live = 0; live < 2 && !lost && g_strcmp0(uuid, except) != 0; live++) {
-            if (live && virDomainIsActive(doms[i]) != 1)
-                break;
-            g_autoptr(GError) unread = NULL;
-            g_autoptr(xmlDoc) doc =
-                vs_hv_domain_xml(doms[i], live ? 0 : VIR_DOMAIN_XML_INACTIVE, &unread);
-            if (!doc && vs_hv_broke_off(&unread))
-                lost = g_steal_pointer(&unread);
-            g_autoptr(GPtrArray) nodes = doc ? vs_xml_nodes(doc, NULL, disks) : NULL;
-            for (guint k = 0; nodes && k < nodes->len; k++) {
-                xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, k));
-                add_chain(used, (const char *)path, virDomainGetName(doms[i]), chains);
-                xmlFree(path);
-            }
-        }
-        virDomainFree(doms[i]);
-    }
-    free(doms);
-    if (lost)
-        g_propagate_error(error, g_steal_pointer(&lost));
-    return lost == NULL;
-}
-
-/* Drops from IMAGES the ones another domain than VM (with UUID) uses, as
- * a disk or down a disk's backing chain (another tool gave a VM one of
- * virtsnap's images, or an overlay over one): deleting a VM must not take
- * another's disk. Each dropped one is said (the VM is deleted, the file
- * stays). False with ERROR as files_in_use. */
-static bool keep_images_in_use(virConnectPtr conn, const char *vm, const char *uuid,
-                               GPtrArray *images, GError **error)
-{
-    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    if (!files_in_use(conn, uuid, true, used, error))
-        return false;
-    for (guint i = images->len; i-- > 0;) {
-        const char *path = g_ptr_array_index(images, i);
-        g_autofree char *real = realpath(path, NULL);
-        const char *other = real ? g_hash_table_lookup(used, real) : NULL;
-        if (!other)
-            continue;
-        vs_warn("VM '%s': its disk %s is kept: VM '%s' uses it (as its disk or under an "
-                "overlay)", vm, path, other);
-        g_ptr_array_remove_index(images, i);
-    }
-    return true;
-}
-
-/* Whether IMAGE (resolved) and its backing chain hold no VM's writable
- * disk: a new VM over one would see its disk change as that VM writes (or
- * is reverted). False with ERROR: INVALID naming the VM, or libvirt's. */
-static bool image_no_vm_disk(virConnectPtr conn, const char *image, GError **error)
-{
-    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_autoptr(GHashTable) chain = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    if (!files_in_use(conn, NULL, false, used, error))
-        return false;
-    add_chain(chain, image, "", true);
-    GHashTableIter iter;
-    gpointer link;
-    g_hash_table_iter_init(&iter, chain);
-    while (g_hash_table_iter_next(&iter, &link, NULL)) {
-        const char *vm = g_hash_table_lookup(used, link);
-        if (!vm)
-            continue;
-        g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                    "field 'image': %s%s%s is the disk of VM '%s', which writes to it: a VM "
-                    "over it would see its disk change under it (clone VM '%s', or copy the "
-                    "image while that VM is shut off)", image,
-                    strcmp(link, image) ? ": its backing file " : "",
-                    strcmp(link, image) ? (const char *)link : "", vm, vm);
-        return false;
-    }
-    return true;
 }
 
 bool vs_vm_spec_check(const VsVmSpec *spec, char **image_real, GError **error)
@@ -713,7 +589,7 @@ VsVm *vs_vm_create(const VsVmSpec *in, GError **error)
     if (!conn)
         return NULL;
     const VmKind kind = {.arch = "x86_64", .type = vs_hv_domain_type()}; /* as defined */
-    if ((spec.image && !image_no_vm_disk(conn, spec.image, error)) ||
+    if ((spec.image && !vs_inuse_image_free(conn, spec.image, error)) ||
         !cpus_fit(conn, &kind, spec.cpus, error) ||
         !vs_vmname_hold(conn, spec.name, error))
         return NULL;
@@ -949,7 +825,7 @@ static GPtrArray *files_to_remove(virDomainPtr dom, const char *uuid, bool persi
         xmlFree(path);
     }
     if (paths->len > 0 && !keep_disks &&
-        !keep_images_in_use(virDomainGetConnect(dom), virDomainGetName(dom), uuid, paths, error)) {
+        !vs_inuse_keep_images(virDomainGetConnect(dom), virDomainGetName(dom), uuid, paths, error)) {
         g_ptr_array_unref(paths);
         return NULL;
     }
@@ -1006,6 +882,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     if (ok) {
         vs_journal_set_list(journal, "files", (const char *const *)files->pdata, files->len);
         vs_journal_set(journal, "keep_disks", keep_disks ? "true" : "false");
+        vs_journal_set(journal, "name", name); /* (for what a recovery says) */
         vs_journal_set(journal, "describing", kept_dir);
         /* (synced when it names a description: that must not outlive it) */
         ok = describes ? vs_journal_commit_durable(journal, error)

@@ -11,11 +11,14 @@
  * description is written (delete-described), before its record says the
  * delete goes on, leaves the VM whole with its snapshots and no
  * description, unless another client undefined the VM meanwhile (the
- * description, whole, then stays and the delete is finished); a create
+ * description, whole, then stays and the delete is finished); a delete
+ * killed before its power-off whose disk another VM took before the
+ * restart is finished with that disk kept; a create
  * killed before its define leaves no
  * disk, and after it the VM with its disk. STATE/journal is empty after
  * every scenario. */
 #include "crash.h"
+#include "domcopy.h"
 #include "embed.h"
 
 #include <glib/gstdio.h>
@@ -455,6 +458,63 @@ static void test_delete_keep_vm_gone(void **state)
     g_unlink(image);
 }
 
+/* Helper mode (daemon down): defines on the embedded driver under ROOT VM
+ * NAME as a copy of VM FROM with a new UUID (its disks the same files), as
+ * another tool handing one of virtsnap's disks to a VM of its own would. */
+static int define_copy_helper(const char *root, const char *from, const char *name)
+{
+    virConnectPtr conn = vs_embed_open(root);
+    if (!conn)
+        return 1;
+    bool ok = vs_test_define_copy(conn, from, name, NULL, false);
+    virConnectClose(conn);
+    return ok ? 0 : 1;
+}
+
+/* A delete killed before its power-off, and its VM's disk given to another
+ * VM before the restart: recovery finishes the delete but keeps the disk
+ * the other VM uses, and says so (before, the replayed delete removed it:
+ * the check made at the delete's start was not made again). */
+static void test_delete_disk_taken(void **state)
+{
+    (void)state;
+    json_t *info = vs_guest_vm_create(crash.d, "dl-lent", crash.guest);
+    g_autofree char *uuid = g_strdup(vs_json_str(info, "uuid"));
+    json_decref(info);
+    g_autofree char *image = vs_guest_vm_image(crash.d, "dl-lent");
+    vs_guest_snapshot(crash.d, "dl-lent", "a");
+    crash_arm("delete-before-power-off");
+    g_autoptr(VsTestResponse) cut = vs_req(crash.d, "DELETE", NULL, "/vms/dl-lent");
+    assert_int_equal(cut->status, 0);
+    crash_wait_killed("delete-before-power-off");
+    g_autofree char *root = vs_state_path(crash.d, "libvirt", NULL);
+    const char *helper[] = {self_exe, "--define-copy", root, "dl-lent", "borrower", NULL};
+    g_autofree char *out = NULL;
+    assert_int_equal(vs_run(helper, &out), 0);
+    gsize log_at = vs_file_size(crash.d->log_path);
+    crash_restart_clean();
+    crash_check_journal_empty();
+    assert_false(vs_guest_vm_exists(crash.d, "dl-lent"));
+    if (!g_file_test(image, G_FILE_TEST_IS_REGULAR))
+        fail_msg("the disk %s of VM 'borrower' was removed with deleted VM 'dl-lent'", image);
+    g_autofree char *log = vs_read_file(crash.d->log_path);
+    assert_non_null(log);
+    g_autofree char *kept = g_strdup_printf("VM 'dl-lent': its disk %s is kept: VM 'borrower' uses it",
+                                            image);
+    g_autofree char *finished = g_strdup_printf("finished an interrupted delete of VM %s", uuid);
+    assert_non_null(strstr(log + log_at, kept));
+    assert_non_null(strstr(log + log_at, finished));
+    /* The other VM is whole: virtsnapd shows it with that disk, and its
+     * delete takes the disk (no other VM uses it now). */
+    json_t *borrower = vs_guest_vm_get(crash.d, "borrower");
+    const char *disk = vs_json_str(json_array_get(json_object_get(borrower, "disks"), 0), "path");
+    assert_string_equal(disk, image);
+    json_decref(borrower);
+    g_autoptr(VsTestResponse) del = vs_expect(crash.d, 204, "DELETE", NULL, "/vms/borrower");
+    assert_false(g_file_test(image, G_FILE_TEST_EXISTS));
+    crash_check_journal_empty();
+}
+
 /* ---- create ------------------------------------------------------------ */
 
 /* A VM create killed at POINT, after its disk is made: after the restart,
@@ -496,12 +556,15 @@ int main(int argc, char **argv)
     self_exe = g_file_read_link("/proc/self/exe", NULL);
     if (argc == 4 && !strcmp(argv[1], "--undefine"))
         return undefine_helper(argv[2], argv[3]);
+    if (argc == 5 && !strcmp(argv[1], "--define-copy"))
+        return define_copy_helper(argv[2], argv[3], argv[4]);
     const struct CMUnitTest tests[] = {
         CRASH_TEST(test_rename),
         CRASH_TEST(test_clone),
         CRASH_TEST(test_delete_running),
         CRASH_TEST(test_delete_keep),
         CRASH_TEST(test_delete_keep_vm_gone),
+        CRASH_TEST(test_delete_disk_taken),
         CRASH_TEST(test_create),
     };
     int failed = crash_run_group("crash-vms", tests, G_N_ELEMENTS(tests));

@@ -8,6 +8,7 @@
  * trusted the old handle blindly fails here); and a VM defined again by the
  * other client, whose new definition virtsnapd must show and check once
  * libvirt's event about it has come (definition.h keeps what was read). */
+#include "domcopy.h"
 #include "harness.h"
 #include "libvirtd.h"
 
@@ -74,35 +75,8 @@ static void define_doc(const char *name, xmlDoc *doc)
  * a new one. */
 static void define_as(const char *from, const char *name, const char *format, bool same_uuid)
 {
-    virDomainPtr source = virDomainLookupByName(t.direct, from);
-    assert_non_null(source);
-    char *text = virDomainGetXMLDesc(source, VIR_DOMAIN_XML_INACTIVE);
-    virDomainFree(source);
-    assert_non_null(text);
-    xmlDoc *doc = xmlReadMemory(text, (int)strlen(text), NULL, NULL, XML_PARSE_NONET);
-    free(text);
-    assert_non_null(doc);
-    xmlXPathContext *ctx = xmlXPathNewContext(doc);
-    xmlXPathObject *uuid = xmlXPathEvalExpression((const xmlChar *)"/domain/uuid", ctx);
-    for (int i = 0; !same_uuid && uuid->nodesetval && i < uuid->nodesetval->nodeNr; i++) {
-        xmlUnlinkNode(uuid->nodesetval->nodeTab[i]);
-        xmlFreeNode(uuid->nodesetval->nodeTab[i]);
-    }
-    xmlXPathObject *names = xmlXPathEvalExpression((const xmlChar *)"/domain/name", ctx);
-    assert_int_equal(names->nodesetval->nodeNr, 1);
-    xmlNodeSetContent(names->nodesetval->nodeTab[0], (const xmlChar *)name);
-    xmlXPathObject *drivers =
-        xmlXPathEvalExpression((const xmlChar *)"/domain/devices/disk/driver", ctx);
-    assert_true(drivers->nodesetval && drivers->nodesetval->nodeNr > 0);
-    for (int i = 0; i < drivers->nodesetval->nodeNr; i++)
-        xmlSetProp(drivers->nodesetval->nodeTab[i], (const xmlChar *)"type",
-                   (const xmlChar *)format);
-    define_doc(name, doc);
-    xmlXPathFreeObject(drivers);
-    xmlXPathFreeObject(names);
-    xmlXPathFreeObject(uuid);
-    xmlXPathFreeContext(ctx);
-    xmlFreeDoc(doc);
+    if (!vs_test_define_copy(t.direct, from, name, format, same_uuid))
+        fail_msg("cannot define %s as a copy of %s (stderr says why)", name, from);
 }
 
 /* Defines, through the other client, VM NAME as a copy of VM FROM's

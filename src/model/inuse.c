@@ -1,0 +1,135 @@
+/* inuse.c: the files other VMs use, as their libvirt definitions say
+ * (persistent and live), followed down qcow2 backing chains as QEMU opens
+ * them: what a VM delete must keep, and what a new VM must not be put over. */
+#include "inuse.h"
+
+#include "../util/error.h"
+#include "../util/log.h"
+#include "../util/xml.h"
+#include "hv.h"
+#include "images.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Adds to USED (resolved path → VM) the files of IMAGE's chain, IMAGE and
+ * the backing files its qcow2 headers name, down to VS_IMAGE_MAX_BACKING_DEPTH
+ * links (only IMAGE without CHAIN), as VM's. */
+static void add_chain(GHashTable *used, const char *image, const char *vm, bool chain)
+{
+    g_autofree char *named = g_strdup(image); /* as QEMU names it: relative names start there */
+    g_autofree char *at = realpath(image, NULL);
+    for (int depth = 0;
+         at && depth <= VS_IMAGE_MAX_BACKING_DEPTH && !g_hash_table_contains(used, at); depth++) {
+        g_hash_table_insert(used, g_strdup(at), g_strdup(vm));
+        /* (only regular files are opened: a FIFO or a device would block) */
+        VsImageRefs refs = {0};
+        if (chain && g_file_test(at, G_FILE_TEST_IS_REGULAR))
+            vs_image_refs(at, &refs);
+        g_autofree char *next = vs_image_backing_path(named, &refs);
+        vs_image_refs_clear(&refs);
+        g_free(at);
+        at = next ? realpath(next, NULL) : NULL;
+        g_free(named);
+        named = g_steal_pointer(&next);
+    }
+}
+
+/* Adds to USED (resolved path → VM name) the files the domains other than
+ * the one with UUID EXCEPT (or NULL) use: with CHAINS, every disk and what
+ * lies down its backing chain; else their writable disks alone (a base
+ * under overlays is meant to be shared), as their persistent definitions
+ * and, running, their live ones say. False with ERROR when libvirt cannot
+ * list them or read one for a lost connection (one gone meanwhile uses
+ * nothing). */
+static bool files_in_use(virConnectPtr conn, const char *except, bool chains, GHashTable *used,
+                         GError **error)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+    if (n < 0) {
+        vs_hv_set_error(error, "cannot list the VMs to see which files they use");
+        return false;
+    }
+    /* (a shareable disk is written too; a transient one's writes go elsewhere;
+     * a running VM's live definition names its chain as QEMU opened it) */
+    const char *disks = chains ? "/domain/devices/disk/source/@file"
+                                 " | /domain/devices/disk//backingStore/source/@file"
+                               : "/domain/devices/disk[not(readonly) and not(transient)]"
+                                 "/source/@file";
+    g_autoptr(GError) lost = NULL;
+    for (int i = 0; i < n; i++) {
+        g_autofree char *uuid = vs_hv_uuid(doms[i]);
+        for (int live = 0; live < 2 && !lost && g_strcmp0(uuid, except) != 0; live++) {
+            if (live && virDomainIsActive(doms[i]) != 1)
+                break;
+            g_autoptr(GError) unread = NULL;
+            g_autoptr(xmlDoc) doc =
+                vs_hv_domain_xml(doms[i], live ? 0 : VIR_DOMAIN_XML_INACTIVE, &unread);
+            if (!doc && vs_hv_broke_off(&unread))
+                lost = g_steal_pointer(&unread);
+            g_autoptr(GPtrArray) nodes = doc ? vs_xml_nodes(doc, NULL, disks) : NULL;
+            for (guint k = 0; nodes && k < nodes->len; k++) {
+                xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, k));
+                add_chain(used, (const char *)path, virDomainGetName(doms[i]), chains);
+                xmlFree(path);
+            }
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    if (lost)
+        g_propagate_error(error, g_steal_pointer(&lost));
+    return lost == NULL;
+}
+
+/* (another tool gave a VM one of virtsnap's images, or an overlay over
+ * one: deleting a VM must not take another's disk; the VM is deleted, the
+ * file stays) */
+bool vs_inuse_keep_images(virConnectPtr conn, const char *vm, const char *uuid, GPtrArray *images,
+                          GError **error)
+{
+    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    if (!files_in_use(conn, uuid, true, used, error))
+        return false;
+    for (guint i = images->len; i-- > 0;) {
+        const char *path = g_ptr_array_index(images, i);
+        g_autofree char *real = realpath(path, NULL);
+        const char *other = real ? g_hash_table_lookup(used, real) : NULL;
+        if (!other)
+            continue;
+        vs_warn("VM '%s': its disk %s is kept: VM '%s' uses it (as its disk or "
+                "under an "
+                "overlay)",
+                vm, path, other);
+        g_ptr_array_remove_index(images, i);
+    }
+    return true;
+}
+
+bool vs_inuse_image_free(virConnectPtr conn, const char *image, GError **error)
+{
+    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GHashTable) chain = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    if (!files_in_use(conn, NULL, false, used, error))
+        return false;
+    add_chain(chain, image, "", true);
+    GHashTableIter iter;
+    gpointer link;
+    g_hash_table_iter_init(&iter, chain);
+    while (g_hash_table_iter_next(&iter, &link, NULL)) {
+        const char *vm = g_hash_table_lookup(used, link);
+        if (!vm)
+            continue;
+        g_set_error(error, VS_ERROR, VS_ERR_INVALID,
+                    "field 'image': %s%s%s is the disk of VM '%s', which writes to "
+                    "it: a VM "
+                    "over it would see its disk change under it (clone VM '%s', or "
+                    "copy the "
+                    "image while that VM is shut off)",
+                    image, strcmp(link, image) ? ": its backing file " : "",
+                    strcmp(link, image) ? (const char *)link : "", vm, vm);
+        return false;
+    }
+    return true;
+}
