@@ -94,6 +94,7 @@ export async function showVmPage(name) {
     $('vm-title').textContent = name;
     $('vm-state').textContent = '';
     $('vm-facts').textContent = '';
+    $('vm-files').textContent = ''; // not the last VM's files while this one loads
     $('vm-actions').replaceChildren();
     $('snap-name').value = '';
     $('snap-desc').value = '';

@@ -580,8 +580,8 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       const vm = await apiCall('GET', '/vms/hp-ui');
       assert.equal(vm.hugepages, true);
       await page.click('#vm-rows a.vm-link >> text="hp-ui"');
-      await page.locator('#vm-view').waitFor();
-      assert.match(await page.locator('#vm-facts').textContent(), /MiB on huge pages/);
+      await page.locator('#vm-view').waitFor(); // shown at once, filled in when its load ends
+      await until(() => page.locator('#vm-facts').textContent(), (t) => /MiB on huge pages/.test(t), 'huge pages in its facts');
       await apiCall('DELETE', '/vms/hp-ui');
       await page.click('#vm-back');
       await until(() => page.locator('#vm-rows tr').count(), (n) => n === 2, 'the list without hp-ui');
@@ -605,14 +605,15 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await page.fill('#new-vm-image', base);
       await page.click('#create-vm button[type=submit]');
       await row('over-base').waitFor();
-      assert.equal(await page.inputValue('#new-vm-image'), '', 'the form emptied once made');
+      // (a refresh by itself may draw the row before the create's answer empties the form)
+      await until(() => page.inputValue('#new-vm-image'), (v) => v === '', 'the form emptied once made');
       const vm = await apiCall('GET', '/vms/over-base');
       assert.equal(vm.disks[0].size, 2 << 20, 'the overlay has the image\'s size');
       await page.click('#vm-rows a.vm-link >> text="over-base"');
-      await page.locator('#vm-view').waitFor();
-      const files = await page.locator('#vm-files').textContent();
-      assert.ok(files.includes(`vda: ${vm.disks[0].path} (2 MiB)`), files);
-      assert.ok(files.includes(`serial log: ${vm.serial_log}`), files);
+      await page.locator('#vm-view').waitFor(); // shown at once, filled in when its load ends
+      await until(() => page.locator('#vm-files').textContent(),
+        (t) => t.includes(`vda: ${vm.disks[0].path} (2 MiB)`) && t.includes(`serial log: ${vm.serial_log}`),
+        'its disk and serial log among its files');
       await apiCall('DELETE', '/vms/over-base');
       await page.click('#vm-back');
       await until(() => page.locator('#vm-rows tr').count(), (n) => n === 2, 'the list without over-base');
