@@ -13,7 +13,8 @@
  * restart, a name that is not ASCII, deletes alone and with children;
  * (6) VM rename, clone (its own RAM files) and VM deletes (STATE/live/<uuid>
  * goes); (7) a VM whose RAM is on huge pages ("hugepages": true) takes a
- * live snapshot and reverts to it (pages for it are added to the host's pool
+ * live snapshot and reverts to it, then a classic one (its memory comes back
+ * onto huge pages too; pages for it are added to the host's pool
  * before the daemon starts and taken back after; the hugetlbfs comes from
  * scripts/install-deps --test). Tests run in order;
  * 1, 2, 5 and 6 share the VM "live", 3 and 4 the VM "dirty".
@@ -1113,7 +1114,22 @@ static void test_live_snapshots_off(void **state)
     vs_test_daemon_restart(e2e.d);
 }
 
-/* (7) a live snapshot of a VM on huge pages, and a revert to it. */
+/* The 2 MiB huge pages taken now (HugePages_Total - HugePages_Free): the
+ * running VM's 64 MiB take 32 of them; other programs' VMs only add. */
+static long huge_pages_in_use(void)
+{
+    g_autofree char *info = NULL;
+    g_file_get_contents("/proc/meminfo", &info, NULL, NULL);
+    const char *total = info ? strstr(info, "HugePages_Total:") : NULL;
+    const char *free_ = info ? strstr(info, "HugePages_Free:") : NULL;
+    if (!total || !free_)
+        fail_msg("/proc/meminfo does not say how many huge pages are free");
+    return strtol(total + strlen("HugePages_Total:"), NULL, 10) -
+           strtol(free_ + strlen("HugePages_Free:"), NULL, 10);
+}
+
+/* (7) a live snapshot of a VM on huge pages, and a revert to it; then a
+ * classic one and a revert to it (its memory from the qcow2 disk). */
 static void test_hugepages_live(void **state)
 {
     (void)state;
@@ -1146,6 +1162,21 @@ static void test_hugepages_live(void **state)
            (size_t)vs_file_size(ram));
     json_decref(snap);
     revert_check("huge", serial, "h1", lo, hi);
+    assert_true(huge_pages_in_use() >= 64 / 2);
+    /* A classic snapshot of it (QEMU's savevm into the disk) and a revert
+     * to it: the memory comes back, still on huge pages. */
+    long classic_lo = vs_guest_last_count(serial);
+    g_autoptr(VsTestResponse) c = post_snapshot("huge", "h2", "false");
+    json_decref(vs_guest_task_ok(e2e.d, c, 120));
+    long classic_hi = vs_guest_last_count(serial);
+    json_t *classic = vs_guest_snapshot_get(e2e.d, "huge", "h2");
+    check_kind(classic, false, true);
+    json_decref(classic);
+    revert_check("huge", serial, "h2", classic_lo, classic_hi);
+    assert_true(huge_pages_in_use() >= 64 / 2);
+    json_t *vm = vs_guest_vm_get(e2e.d, "huge");
+    assert_true(json_is_true(json_object_get(vm, "hugepages")));
+    json_decref(vm);
     g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/huge");
     g_autofree char *dir = live_dir(uuid);
     assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
