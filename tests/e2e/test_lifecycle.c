@@ -1,5 +1,6 @@
 /* test_lifecycle.c: end-to-end VM lifecycle on real QEMU (issue 3): create,
- * start, the guest's counter on the serial log, suspend/resume, poweroff,
+ * start, the guest's counter on the serial log, suspend/resume, a shutdown
+ * the guest carries out (ACPI), poweroff,
  * rename, delete with nothing left under STATE, 409 for wrong-state actions;
  * the transient-VM rule of issue 4 (a transient VM started behind the
  * daemon's back while it is stopped, found again at restart); and a clone
@@ -118,6 +119,37 @@ static void test_lifecycle(void **state)
     assert_in_range(g_array_index(after, long, 0), paused_at, paused_at + 2);
     printf("# paused at %ld, resumed to %ld\n", paused_at, resumed);
 
+    /* shutdown: asks the guest (ACPI power button), answers at once; the
+     * guest sees the button, says so and powers off, and libvirt's event
+     * makes it shut off. Started again, it boots afresh. */
+    {
+        gsize before = vs_file_size(serial);
+        vs_guest_vm_action(e2e.d, "life", "shutdown", "running");
+        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+        g_autofree char *state = NULL;
+        for (;;) {
+            json_t *vm = vs_guest_vm_get(e2e.d, "life");
+            g_free(state);
+            state = g_strdup(vs_json_str(vm, "state"));
+            json_decref(vm);
+            if (!strcmp(state, "shutoff") || g_get_monotonic_time() > deadline)
+                break;
+            g_usleep(100000);
+        }
+        g_autofree char *log = vs_read_file(serial);
+        if (strcmp(state, "shutoff") != 0)
+            fail_msg("the guest did not shut down in 30 s (state %s; serial log since: %s)", state,
+                     log + before);
+        assert_non_null(strstr(log + before, "VIRTSNAP-GUEST OFF"));
+        assert_int_equal(vs_guest_qemu_count(e2e.d, "life"), 0);
+        expect_409("POST", "/vms/life/shutdown", "shutoff");
+        gsize booted_at = vs_file_size(serial);
+        vs_guest_vm_action(e2e.d, "life", "start", "running");
+        vs_guest_wait_count(serial, booted_at, 3, 60);
+        assert_int_equal(vs_guest_banners(serial, booted_at), 1);
+        printf("# shut down by the guest, started again\n");
+    }
+
     /* a running VM can be neither renamed nor cloned */
     {
         g_autoptr(VsTestResponse) r =
@@ -142,11 +174,12 @@ static void test_lifecycle(void **state)
         (void)old;
     }
 
-    /* the renamed VM boots again (a second banner in the same log) */
+    /* the renamed VM boots again (a third banner in the same log, after
+     * the first boot's and the one after the shutdown) */
     vs_guest_vm_action(e2e.d, "life renamed", "start", "running");
     gsize before = vs_file_size(serial);
     vs_guest_wait_count(serial, before, 2, 60);
-    assert_int_equal(vs_guest_banners(serial, 0), 2);
+    assert_int_equal(vs_guest_banners(serial, 0), 3);
 
     /* delete while running: powered off first, then nothing left behind */
     {
@@ -182,7 +215,7 @@ static int make_transient(const char *root, const char *name, const char *disk, 
     const char *type = caps && strstr(caps, "<domain type='kvm'") ? "kvm" : "qemu";
     g_autofree char *xml = g_markup_printf_escaped(
         "<domain type='%s'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
-        "<os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>"
+        "<os><type arch='x86_64'>hvm</type><boot dev='hd'/></os><features><acpi/></features>"
         "<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
         "<source file='%s'/><target dev='vda' bus='virtio'/></disk>"
         "<serial type='file'><source path='%s'/><target port='0'/></serial>"
@@ -233,8 +266,10 @@ static void test_transient(void **state)
     assert_int_equal(vs_test_daemon_term(e2e.d), 0);
     g_autofree char *root = vs_state_path(e2e.d, "libvirt", NULL);
     g_autofree char *disk = NULL, *log = NULL, *disk_k = NULL, *log_k = NULL;
+    g_autofree char *disk_s = NULL, *log_s = NULL;
     start_transient(root, "transient", &disk, &log);
     start_transient(root, "transient-k", &disk_k, &log_k);
+    start_transient(root, "transient-s", &disk_s, &log_s);
     /* What is kept of a VM that went while virtsnapd was stopped (its events
      * lost): a display name and a memory file of a UUID libvirt does not
      * know. The sweep at start removes them. */
@@ -364,6 +399,37 @@ static void test_transient(void **state)
     if (!swept)
         fail_msg("what virtsnapd kept of the stopped transient VM is still there: %s, %s",
                  figures_k, names_k);
+
+    /* A transient VM shut down with consent: answered at once, the guest
+     * sees the power button and powers off, and libvirt drops the VM with
+     * its snapshots' metadata; what virtsnapd kept of them goes too. */
+    vs_guest_wait_count(log_s, 0, 3, 60);
+    vs_guest_snapshot_kind(e2e.d, "transient-s", "s1 \xc3\xa9", "false");
+    json_t *s_vm = vs_guest_vm_get(e2e.d, "transient-s");
+    g_autofree char *names_s_name = g_strdup_printf("%s.conf", vs_json_str(s_vm, "uuid"));
+    json_decref(s_vm);
+    g_autofree char *names_s = vs_state_path(e2e.d, "snapnames", names_s_name, NULL);
+    assert_true(g_file_test(names_s, G_FILE_TEST_IS_REGULAR));
+    expect_409("POST", "/vms/transient-s/shutdown", "transient");
+    gsize asked_at = vs_file_size(log_s);
+    g_autoptr(VsTestResponse) asked = vs_expect(e2e.d, 200, "POST", NULL,
+                                                "/vms/transient-s/shutdown?discard_snapshots=true");
+    (void)asked;
+    bool ended = false;
+    for (int i = 0; i < 300 && !ended; i++) {
+        g_autoptr(VsTestResponse) r = vs_http(e2e.d, "GET", "/vms/transient-s", NULL);
+        ended = r->status == 404 && !g_file_test(names_s, G_FILE_TEST_EXISTS);
+        if (!ended)
+            g_usleep(100 * 1000);
+    }
+    g_autofree char *said = vs_read_file(log_s);
+    if (!ended)
+        fail_msg("the transient VM did not end in 30 s after its shutdown, or %s stayed; its "
+                 "serial log since: %s", names_s, said + asked_at);
+    assert_non_null(strstr(said + asked_at, "VIRTSNAP-GUEST OFF"));
+    g_autofree char *meta_s =
+        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "transient-s", NULL);
+    assert_int_equal(vs_dir_count(meta_s), 0);
 
     g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/keeps-running");
     assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));

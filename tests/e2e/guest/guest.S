@@ -7,6 +7,13 @@
  * ~100 ms.  Because the counter lives in guest memory, a memory snapshot /
  * restore carries it, which lets tests check that state survived.
  *
+ * It also answers the ACPI power button (libvirt's shutdown: QEMU's
+ * system_powerdown) on QEMU's default pc machine: it enables the button in
+ * the PIIX4 power management's PM1_EN (its I/O base as SeaBIOS set it in
+ * PCI 00:01.3), polls PM1_STS in its loop, and once pressed prints
+ * "VIRTSNAP-GUEST OFF" and powers off (PM1_CNT: SLP_EN, sleep type 0, S5).
+ * On another machine it only counts.
+ *
  * Built by tests/e2e/build-guest.sh (as --32; ld -Ttext 0x7c00 --oformat binary).
  */
 	.code16
@@ -53,8 +60,35 @@ _start:
 	movw	$banner, %si
 	call	puts
 
+	/* ACPI: PCI 00:01.3 a PIIX4 (8086:7113)? its PMBA (register 0x40) */
+	movl	$0x80000b00, %eax
+	call	pciread
+	cmpl	$0x71138086, %eax
+	jne	loop
+	movl	$0x80000b40, %eax
+	call	pciread
+	andw	$0xffc0, %ax
+	movw	%ax, pmbase
+	movw	%ax, %dx
+	addw	$2, %dx
+	movw	$0x0100, %ax
+	outw	%ax, %dx		/* PM1_EN: PWRBTN_EN */
+
 loop:
-	incl	counter
+	movw	pmbase, %dx
+	testw	%dx, %dx
+	jz	1f
+	inw	%dx, %ax		/* PM1_STS */
+	testw	$0x0100, %ax		/* PWRBTN_STS */
+	jz	1f
+	movw	$off_msg, %si
+	call	puts
+	addw	$4, %dx
+	movw	$0x2000, %ax
+	outw	%ax, %dx		/* PM1_CNT: SLP_EN, SLP_TYP 0 (S5) */
+	cli
+	hlt
+1:	incl	counter
 	movw	$count_msg, %si
 	call	puts
 	movl	counter, %eax
@@ -79,6 +113,14 @@ delay:
 	cmpw	BDA_TICKS, %bx
 	jne	1b
 3:	ret
+
+/* %eax = PCI configuration dword at address %eax (mechanism #1) */
+pciread:
+	movw	$0xcf8, %dx
+	outl	%eax, %dx
+	movw	$0xcfc, %dx
+	inl	%dx, %eax
+	ret
 
 /* print unsigned %eax in decimal */
 putdec:
@@ -123,8 +165,10 @@ putc:
 banner:		.asciz	"VIRTSNAP-GUEST BOOT\r\n"
 count_msg:	.asciz	"COUNT "
 crlf:		.asciz	"\r\n"
+off_msg:	.asciz	"VIRTSNAP-GUEST OFF\r\n"
 	.balign	4
 counter:	.long	0
+pmbase:		.word	0
 
 	.org	510
 	.word	0xaa55
