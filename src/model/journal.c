@@ -793,6 +793,7 @@ int vs_journal_recover(void)
     }
     if (handled > 0) /* as vs_journal_end does: a settled record stays settled */
         sync_dir();
+    vs_kept_sweep_empty(); /* (an empty one a pending record names too: its settle finds it gone) */
     return handled;
 }
 

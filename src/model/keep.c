@@ -278,6 +278,23 @@ bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *dis
     return true;
 }
 
+void vs_kept_sweep_empty(void)
+{
+    g_autofree char *kept_root = g_build_filename(vs_hv_state_dir(), "kept", NULL);
+    const char *roots[] = {vs_hv_images_dir(), kept_root};
+    for (size_t i = 0; i < G_N_ELEMENTS(roots); i++) {
+        g_autoptr(GDir) listing = g_dir_open(roots[i], 0, NULL);
+        const char *name;
+        while (listing && (name = g_dir_read_name(listing))) {
+            g_autofree char *dir = g_build_filename(roots[i], name, NULL);
+            /* (rmdir takes only an empty directory, and no link) */
+            if (vs_kept_dir_is_ours(dir) && g_rmdir(dir) == 0)
+                vs_info("recovery: removed %s, empty: the delete that made it was cut off "
+                        "before it began", dir);
+        }
+    }
+}
+
 void vs_kept_discard(const char *dir)
 {
     if (dir && *dir && g_file_test(dir, G_FILE_TEST_IS_DIR) && !vs_dir_remove_files(dir))

@@ -49,6 +49,9 @@ bool vs_kept_dir_is_ours(const char *dir);
  * not go on. True at once for DIR "". */
 bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *disk,
                    GError **error);
+/* At start, nothing running: removes the empty directories vs_kept_dir
+ * made that no delete recorded (killed between the two). */
+void vs_kept_sweep_empty(void);
 /* Removes what vs_kept_write made in DIR, for a delete that did not happen. */
 void vs_kept_discard(const char *dir);
 void vs_kept_free(VsKeptSnapshots *kept);

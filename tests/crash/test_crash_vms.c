@@ -11,7 +11,9 @@
  * description is written (delete-described), before its record says the
  * delete goes on, leaves the VM whole with its snapshots and no
  * description, unless another client undefined the VM meanwhile (the
- * description, whole, then stays and the delete is finished); a delete
+ * description, whole, then stays and the delete is finished); one killed
+ * right after it made that description's directory leaves the VM whole
+ * and no empty directory; a delete
  * killed before its power-off whose disk another VM took before the
  * restart is finished with that disk kept; a create
  * killed before its define leaves no
@@ -458,6 +460,40 @@ static void test_delete_keep_vm_gone(void **state)
     g_unlink(image);
 }
 
+/* A ?disks=keep delete killed right after it made its description's
+ * directory, before its record names it: the delete had not begun, the VM
+ * stays whole, and the empty directory is removed at the restart (it
+ * stayed, named by nothing). */
+static void test_delete_dir_made(void **state)
+{
+    (void)state;
+    json_t *info = vs_guest_vm_create(crash.d, "dl-dir", crash.guest);
+    json_decref(info);
+    g_autofree char *image = vs_guest_vm_image(crash.d, "dl-dir");
+    vs_guest_snapshot(crash.d, "dl-dir", "a");
+    g_autofree char *images = vs_state_path(crash.d, "images", NULL);
+    g_autofree char *images_before = vs_dir_list(images);
+    crash_arm("delete-dir-made");
+    g_autoptr(VsTestResponse) cut = vs_req(crash.d, "DELETE", NULL, "/vms/dl-dir?disks=keep");
+    assert_int_equal(cut->status, 0);
+    crash_wait_killed("delete-dir-made");
+    g_autofree char *made = g_strdup_printf("%s.snapshots", image);
+    assert_true(g_file_test(made, G_FILE_TEST_IS_DIR)); /* (what the kill left) */
+    gsize log_at = vs_file_size(crash.d->log_path);
+    crash_restart_clean();
+    crash_check_journal_empty();
+    g_autofree char *images_after = vs_dir_list(images);
+    assert_string_equal(images_after, images_before);
+    g_autofree char *log = vs_read_file(crash.d->log_path);
+    g_autofree char *said = g_strdup_printf("removed %s, empty", made);
+    assert_non_null(strstr(log + log_at, said));
+    json_t *all = vs_guest_snapshots_all(crash.d, "dl-dir");
+    assert_int_equal(json_array_size(all), 1);
+    json_decref(all);
+    g_autoptr(VsTestResponse) del = vs_expect(crash.d, 204, "DELETE", NULL, "/vms/dl-dir");
+    crash_check_journal_empty();
+}
+
 /* Helper mode (daemon down): defines on the embedded driver under ROOT VM
  * NAME as a copy of VM FROM with a new UUID (its disks the same files), as
  * another tool handing one of virtsnap's disks to a VM of its own would. */
@@ -565,6 +601,7 @@ int main(int argc, char **argv)
         CRASH_TEST(test_delete_keep),
         CRASH_TEST(test_delete_keep_vm_gone),
         CRASH_TEST(test_delete_disk_taken),
+        CRASH_TEST(test_delete_dir_made),
         CRASH_TEST(test_create),
     };
     int failed = crash_run_group("crash-vms", tests, G_N_ELEMENTS(tests));
