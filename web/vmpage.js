@@ -367,7 +367,8 @@ async function takeSnapshot(e) {
     }
     if (final.status === 'finished') tree.selected = snap;
     await reload();
-    if (forVm === vmName && final.status === 'finished' && tree.byName.has(snap)) tree.select(snap);
+    // (unless another node was picked while it loaded)
+    if (forVm === vmName && final.status === 'finished' && tree.byName.has(snap) && tree.selected === snap) tree.select(snap);
   });
 }
 

@@ -208,6 +208,9 @@ function assertTree(state, expected, current) {
 const node = (name) => page.locator(`#tree g.snap-node[data-name=${JSON.stringify(name)}]`);
 const row = (name) => page.locator(`#vm-rows tr[data-vm=${JSON.stringify(name)}]`);
 
+// A create's own answer empties the form; a refresh by itself may draw the new row first.
+const createFormEmptied = () => until(() => page.inputValue('#new-vm-name'), (v) => v === '', 'the create form emptied once made');
+
 async function dialogText() {
   await page.locator('#dialog[open]').waitFor();
   return page.locator('#dialog').innerText();
@@ -221,7 +224,8 @@ async function takeSnapshot(name, description) {
   const task = page.locator('#tasks .task', { hasText: `Taking snapshot “${name}” of “${VM}”` });
   await task.waitFor();
   await until(() => task.locator('.task-status').textContent(), (t) => t === 'done', `task of ${name} done`);
-  await until(treeState, (s) => s.nodes.some((n) => n.name === name && n.current), `${name} shown as current`);
+  await until(treeState, (s) => s.nodes.some((n) => n.name === name && n.current) && s.details && s.details.name === name,
+    `${name} shown as current, and selected`);
   assert.deepEqual([await page.inputValue('#snap-name'), await page.inputValue('#snap-desc')], ['', ''], 'the form emptied once taken');
 }
 
@@ -556,6 +560,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.fill('#new-vm-disk', '1');
     await page.click('#create-vm button[type=submit]');
     await row(VM).waitFor();
+    await createFormEmptied(); // (or its late answer empties the next name typed)
     const cells = await rowCells(VM);
     assert.deepEqual([cells.Name, cells.State, cells.Memory, cells.CPUs, cells.Snapshots, cells['Current snapshot']],
       [VM, 'shut off', '64 MiB', '2', '0', '—']);
@@ -577,14 +582,18 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.click('#create-vm button[type=submit]');
     if (mounted) {
       await row('hp-ui').waitFor();
+      await createFormEmptied();
       const vm = await apiCall('GET', '/vms/hp-ui');
       assert.equal(vm.hugepages, true);
       await page.click('#vm-rows a.vm-link >> text="hp-ui"');
       await page.locator('#vm-view').waitFor(); // shown at once, filled in when its load ends
       await until(() => page.locator('#vm-facts').textContent(), (t) => /MiB on huge pages/.test(t), 'huge pages in its facts');
-      await apiCall('DELETE', '/vms/hp-ui');
+      // The page left first: a refresh of a VM page gone meanwhile shows an error.
       await page.click('#vm-back');
-      await until(() => page.locator('#vm-rows tr').count(), (n) => n === 2, 'the list without hp-ui');
+      await page.locator('#list-view').waitFor();
+      await apiCall('DELETE', '/vms/hp-ui');
+      await until(() => page.click('#list-refresh').then(() => page.locator('#vm-rows tr').count()),
+        (n) => n === 2, 'the list without hp-ui');
     } else {
       const err = page.locator('.message.error').last();
       await err.waitFor();
@@ -605,8 +614,8 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await page.fill('#new-vm-image', base);
       await page.click('#create-vm button[type=submit]');
       await row('over-base').waitFor();
-      // (a refresh by itself may draw the row before the create's answer empties the form)
-      await until(() => page.inputValue('#new-vm-image'), (v) => v === '', 'the form emptied once made');
+      await createFormEmptied();
+      assert.equal(await page.inputValue('#new-vm-image'), '', 'the image emptied too');
       const vm = await apiCall('GET', '/vms/over-base');
       assert.equal(vm.disks[0].size, 2 << 20, 'the overlay has the image\'s size');
       await page.click('#vm-rows a.vm-link >> text="over-base"');
@@ -614,15 +623,18 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await until(() => page.locator('#vm-files').textContent(),
         (t) => t.includes(`vda: ${vm.disks[0].path} (2 MiB)`) && t.includes(`serial log: ${vm.serial_log}`),
         'its disk and serial log among its files');
+      await page.click('#vm-back'); // (left first, as above)
+      await page.locator('#list-view').waitFor();
       await apiCall('DELETE', '/vms/over-base');
-      await page.click('#vm-back');
-      await until(() => page.locator('#vm-rows tr').count(), (n) => n === 2, 'the list without over-base');
+      await until(() => page.click('#list-refresh').then(() => page.locator('#vm-rows tr').count()),
+        (n) => n === 2, 'the list without over-base');
       // A size typed in goes with the image.
       await page.fill('#new-vm-name', 'over-base-3');
       await page.fill('#new-vm-disk', '3');
       await page.fill('#new-vm-image', base);
       await page.click('#create-vm button[type=submit]');
       await row('over-base-3').waitFor();
+      await createFormEmptied();
       assert.equal((await apiCall('GET', '/vms/over-base-3')).disks[0].size, 3 * 2 ** 30);
       await apiCall('DELETE', '/vms/over-base-3');
       await until(() => page.click('#list-refresh').then(() => page.locator('#vm-rows tr').count()),
@@ -996,9 +1008,10 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       assert.equal(s.details.name, 'T', 'the twin keeps its selection');
     } finally {
       await page.unrouteAll({ behavior: 'ignoreErrors' });
+      // Its page left first: a refresh of a VM page gone meanwhile shows an error.
+      await show(VM, '2 snapshots · current: A');
       await apiCall('DELETE', '/vms/twin');
     }
-    await show(VM, '2 snapshots · current: A');
   });
 
   step('carries out the delete whose dialog is on screen when a second one was asked for meanwhile', async () => {
@@ -1012,6 +1025,11 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       await page.evaluate(() => { location.hash = '#/vm/dlg'; });
       await until(treeState, (st) => st.summary === '2 snapshots · current: Q', 'page of dlg');
       const listing = await hold('GET', `${vmUrl('dlg')}/snapshots`);
+      await page.evaluate(() => { // counts the dialogs opened (a second takes the first's place)
+        window.dialogOpens = 0;
+        new MutationObserver((records) => { window.dialogOpens += records.length; })
+          .observe(document.getElementById('dialog-title'), { childList: true });
+      });
       try {
         await node('Q').click();
         await page.click('#d-delete');
@@ -1023,7 +1041,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
         await listing.done();
       }
       const text = await dialogText();
-      await sleep(300); // the other dialog, had it come later, would have replaced this text
+      await until(() => page.evaluate(() => window.dialogOpens), (n) => n >= 2, 'both delete dialogs asked for');
       const shown = await page.locator('#dialog').innerText();
       const named = /Delete snapshot “P”/.test(shown) ? 'P' : /Delete snapshot “Q”/.test(shown) ? 'Q' : null;
       assert.ok(named, `a delete dialog is shown: ${text}`);
@@ -1035,10 +1053,10 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       assert.equal(await page.locator('#dialog[open]').count(), 0, 'no dialog left open');
     } finally {
       await page.unrouteAll({ behavior: 'ignoreErrors' });
+      await page.evaluate((n) => { location.hash = `#/vm/${encodeURIComponent(n)}`; }, VM); // (left first)
+      await until(treeState, (st) => st.summary === '2 snapshots · current: A', `page of ${VM}`);
       await apiCall('DELETE', `${vmUrl('dlg')}`);
     }
-    await page.evaluate((n) => { location.hash = `#/vm/${encodeURIComponent(n)}`; }, VM);
-    await until(treeState, (st) => st.summary === '2 snapshots · current: A', `page of ${VM}`);
   });
 
   step('keeps a description being typed through a refresh that shows changes made elsewhere', async () => {
@@ -1084,7 +1102,8 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.locator('#dialog[open]').count(), 1, 'the dialog stays');
     await page.click('#dialog-cancel');
     await setVisible(true); // (at once, rather than at the next tick)
-    await until(() => descOf('C'), (d) => d === 'changed under a dialog', 'refreshed after the dialog', 1500);
+    await until(loads, (n) => n > before, 'a load at once after the dialog', 1500);
+    await until(() => descOf('C'), (d) => d === 'changed under a dialog', 'refreshed after the dialog');
 
     // Not while the tab is hidden; at once when it is shown again.
     await setVisible(false);
@@ -1094,7 +1113,8 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await sleep(5600); // more than one 5 s tick
     assert.equal(loads(), before, 'no refresh while hidden');
     await setVisible(true);
-    await until(() => descOf('C'), (d) => d === 'changed while hidden', 'refreshed when shown', 1500);
+    await until(loads, (n) => n > before, 'a load at once when shown', 1500);
+    await until(() => descOf('C'), (d) => d === 'changed while hidden', 'refreshed when shown');
   });
 
   step('keeps the keyboard focus on a tree node and on a VM action button through redraws', async () => {
@@ -1189,7 +1209,8 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     const cells = await until(() => rowCells('test'), (c) => c.Memory.includes('from its next start'),
       'the memory of the next start');
     assert.equal(cells.Memory, `${runs} MiB (${runs / 2} MiB from its next start)`);
-    assert.match(await page.locator('#messages').textContent(), new RegExp(`now has ${runs / 2} MiB`));
+    // (its notice comes with the change's own answer, which a refresh by itself may precede)
+    await page.locator('#messages .message', { hasText: `now has ${runs / 2} MiB` }).waitFor();
     // The dialog opens on the next start's figures, and the VM page says what waits.
     await row('test').getByRole('button', { name: 'Settings of VM test' }).click();
     await dialogText();
@@ -1259,8 +1280,8 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.click('#dialog-ok');
     await page.locator('#tasks .task', { hasText: 'Cloning' }).waitFor();
     await row('clone ω').waitFor();
-    let cells = await rowCells('clone ω');
-    assert.equal(cells.Snapshots, '2');
+    // (the clone's tree is defined after the clone: a refresh may draw it in between)
+    let cells = await until(() => rowCells('clone ω'), (c) => c.Snapshots === '2', 'the clone with its tree');
     assert.equal(cells['Current snapshot'], 'A');
 
     await row('clone ω').getByRole('button', { name: 'Rename VM clone ω' }).click();
@@ -1269,8 +1290,9 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await page.click('#dialog-ok');
     await row('clone <2>').waitFor();
     assert.equal(await row('clone ω').count(), 0);
-    cells = await rowCells('clone <2>');
-    assert.equal(cells.Snapshots, '2');
+    // (a rename defines the tree again after it: likewise)
+    cells = await until(() => rowCells('clone <2>'), (c) => c.Snapshots === '2', 'the renamed clone with its tree');
+    assert.equal(cells['Current snapshot'], 'A');
 
     // A name with spaces around it, saved unchanged: no rename goes out.
     await apiCall('PUT', `/vms/${encodeURIComponent('clone <2>')}`, { name: ' clone 3 ' });
