@@ -35,11 +35,39 @@ static void add_chain(GHashTable *used, const char *image, const char *vm, bool 
     }
 }
 
+/* The file a disk's SOURCE element (in DOC) names: its file, or the path
+ * of the storage pool volume it names (a VM given one of virtsnap's images
+ * as a volume of a directory pool). NULL for a block device, a network
+ * disk, or a volume libvirt does not know; then *LOST is set if the
+ * connection broke off while asking. */
+static char *source_path(virConnectPtr conn, xmlDoc *doc, xmlNode *source, GError **lost)
+{
+    g_autofree char *file = vs_xml_string(doc, source, "string(@file)");
+    g_autofree char *pool_name = vs_xml_string(doc, source, "string(@pool)");
+    g_autofree char *volume = vs_xml_string(doc, source, "string(@volume)");
+    if (file && *file)
+        return g_steal_pointer(&file);
+    if (!pool_name || !*pool_name || !volume || !*volume)
+        return NULL;
+    virStoragePoolPtr pool = virStoragePoolLookupByName(conn, pool_name);
+    virStorageVolPtr vol = pool ? virStorageVolLookupByName(pool, volume) : NULL;
+    char *path = vol ? virStorageVolGetPath(vol) : NULL;
+    if (!path)
+        vs_hv_failed_broke_off(lost, "cannot look volume '%s' of pool '%s' up", volume,
+                               pool_name);
+    if (vol)
+        virStorageVolFree(vol);
+    if (pool)
+        virStoragePoolFree(pool);
+    return path;
+}
+
 /* Adds to USED (resolved path → VM name) the files the domains other than
- * the one with UUID EXCEPT (or NULL) use: with CHAINS, every disk and what
- * lies down its backing chain; else their writable disks alone (a base
- * under overlays is meant to be shared), as their persistent definitions
- * and, running, their live ones say. False with ERROR when libvirt cannot
+ * the one with UUID EXCEPT (or NULL) use (files, and pool volumes by their
+ * paths): with CHAINS, every disk and what lies down its backing chain;
+ * else their writable disks alone (a base under overlays is meant to be
+ * shared), as their persistent definitions and, running, their live ones
+ * say. False with ERROR when libvirt cannot
  * list them or read one for a lost connection (one gone meanwhile uses
  * nothing). */
 static bool files_in_use(virConnectPtr conn, const char *except, bool chains, GHashTable *used,
@@ -53,10 +81,9 @@ static bool files_in_use(virConnectPtr conn, const char *except, bool chains, GH
     }
     /* (a shareable disk is written too; a transient one's writes go elsewhere;
      * a running VM's live definition names its chain as QEMU opened it) */
-    const char *disks = chains ? "/domain/devices/disk/source/@file"
-                                 " | /domain/devices/disk//backingStore/source/@file"
-                               : "/domain/devices/disk[not(readonly) and not(transient)]"
-                                 "/source/@file";
+    const char *disks = chains ? "/domain/devices/disk/source"
+                                 " | /domain/devices/disk//backingStore/source"
+                               : "/domain/devices/disk[not(readonly) and not(transient)]/source";
     g_autoptr(GError) lost = NULL;
     for (int i = 0; i < n; i++) {
         g_autofree char *uuid = vs_hv_uuid(doms[i]);
@@ -69,10 +96,10 @@ static bool files_in_use(virConnectPtr conn, const char *except, bool chains, GH
             if (!doc && vs_hv_broke_off(&unread))
                 lost = g_steal_pointer(&unread);
             g_autoptr(GPtrArray) nodes = doc ? vs_xml_nodes(doc, NULL, disks) : NULL;
-            for (guint k = 0; nodes && k < nodes->len; k++) {
-                xmlChar *path = xmlNodeGetContent(g_ptr_array_index(nodes, k));
-                add_chain(used, (const char *)path, virDomainGetName(doms[i]), chains);
-                xmlFree(path);
+            for (guint k = 0; nodes && k < nodes->len && !lost; k++) {
+                g_autofree char *path = source_path(conn, doc, g_ptr_array_index(nodes, k), &lost);
+                if (path)
+                    add_chain(used, path, virDomainGetName(doms[i]), chains);
             }
         }
         virDomainFree(doms[i]);

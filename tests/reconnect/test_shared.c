@@ -259,8 +259,9 @@ static void test_names_other_tools_gave(void **state)
     assert_int_equal(cleanup->status, 204);
 }
 
-/* Defines, through the other client, VM NAME with one qcow2 disk at PATH. */
-static void define_with_disk(const char *name, const char *path)
+/* Defines, through the other client, VM NAME with one qcow2 disk: the file
+ * PATH, or (POOL not NULL) volume PATH of storage pool POOL. */
+static void define_with_source(const char *name, const char *pool, const char *path)
 {
     xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"domain");
@@ -272,17 +273,80 @@ static void define_with_disk(const char *name, const char *path)
     xmlNewTextChild(os, NULL, (const xmlChar *)"type", (const xmlChar *)"hvm");
     xmlNode *disk = xmlNewChild(xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL), NULL,
                                 (const xmlChar *)"disk", NULL);
-    xmlSetProp(disk, (const xmlChar *)"type", (const xmlChar *)"file");
+    xmlSetProp(disk, (const xmlChar *)"type", (const xmlChar *)(pool ? "volume" : "file"));
     xmlSetProp(disk, (const xmlChar *)"device", (const xmlChar *)"disk");
     xmlNode *driver = xmlNewChild(disk, NULL, (const xmlChar *)"driver", NULL);
     xmlSetProp(driver, (const xmlChar *)"name", (const xmlChar *)"qemu");
     xmlSetProp(driver, (const xmlChar *)"type", (const xmlChar *)"qcow2");
-    xmlSetProp(xmlNewChild(disk, NULL, (const xmlChar *)"source", NULL), (const xmlChar *)"file",
-               (const xmlChar *)path);
+    xmlNode *source = xmlNewChild(disk, NULL, (const xmlChar *)"source", NULL);
+    if (pool)
+        xmlSetProp(source, (const xmlChar *)"pool", (const xmlChar *)pool);
+    xmlSetProp(source, (const xmlChar *)(pool ? "volume" : "file"), (const xmlChar *)path);
     xmlSetProp(xmlNewChild(disk, NULL, (const xmlChar *)"target", NULL), (const xmlChar *)"dev",
                (const xmlChar *)"vda");
     define_doc(name, doc);
     xmlFreeDoc(doc);
+}
+
+static void define_with_disk(const char *name, const char *path)
+{
+    define_with_source(name, NULL, path);
+}
+
+/* DOC as text (free with xmlFree), and DOC freed. */
+static xmlChar *text_of(xmlDoc *doc)
+{
+    xmlChar *out = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &out, &len);
+    xmlFreeDoc(doc);
+    return out;
+}
+
+/* A document whose root is element ROOT; *TOP gets that element. */
+static xmlDoc *doc_of(const char *root, xmlNode **top)
+{
+    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
+    *top = xmlNewNode(NULL, (const xmlChar *)root);
+    xmlDocSetRootElement(doc, *top);
+    return doc;
+}
+
+/* Makes, through the other client, directory pool NAME over DIR (the test
+ * driver's: simulated) holding volume VOLUME, whose path is DIR/VOLUME. */
+static void pool_with_volume(const char *name, const char *dir, const char *volume)
+{
+    xmlNode *top = NULL;
+    xmlDoc *doc = doc_of("pool", &top);
+    xmlSetProp(top, (const xmlChar *)"type", (const xmlChar *)"dir");
+    xmlNewTextChild(top, NULL, (const xmlChar *)"name", (const xmlChar *)name);
+    xmlNewTextChild(xmlNewChild(top, NULL, (const xmlChar *)"target", NULL), NULL,
+                    (const xmlChar *)"path", (const xmlChar *)dir);
+    xmlChar *xml = text_of(doc);
+    virStoragePoolPtr pool = virStoragePoolDefineXML(t.direct, (const char *)xml, 0);
+    xmlFree(xml);
+    if (!pool || virStoragePoolCreate(pool, 0) < 0)
+        fail_msg("cannot make pool %s: %s", name, virGetLastErrorMessage());
+    doc = doc_of("volume", &top);
+    xmlNewTextChild(top, NULL, (const xmlChar *)"name", (const xmlChar *)volume);
+    xmlNode *capacity = xmlNewTextChild(top, NULL, (const xmlChar *)"capacity", (const xmlChar *)"16");
+    xmlSetProp(capacity, (const xmlChar *)"unit", (const xmlChar *)"M");
+    xml = text_of(doc);
+    virStorageVolPtr vol = virStorageVolCreateXML(pool, (const char *)xml, 0);
+    xmlFree(xml);
+    if (!vol)
+        fail_msg("cannot make volume %s: %s", volume, virGetLastErrorMessage());
+    virStorageVolFree(vol);
+    virStoragePoolFree(pool);
+}
+
+static void remove_pool(const char *name)
+{
+    virStoragePoolPtr pool = virStoragePoolLookupByName(t.direct, name);
+    assert_non_null(pool);
+    virStoragePoolDestroy(pool);
+    assert_int_equal(virStoragePoolUndefine(pool), 0);
+    virStoragePoolFree(pool);
 }
 
 /* VM NAME's first disk, as virtsnapd shows it. */
@@ -294,7 +358,8 @@ static char *first_disk(const char *name)
     return g_strdup(vs_json_str(json_array_get(json_object_get(vm->json, "disks"), 0), "path"));
 }
 
-/* Another tool gave one of virtsnapd's disks to a VM of its own, and put an
+/* Another tool gave one of virtsnapd's disks to a VM of its own (as the
+ * file, or as a volume of a directory pool over STATE/images), and put an
  * overlay over another for a third VM: deleting the VMs virtsnapd made
  * keeps those disks (the other VMs would lose theirs) and says so; the
  * other VMs' definitions are as they were (before, the files went). */
@@ -315,7 +380,13 @@ static void test_delete_keeps_disks_in_use(void **state)
                              NULL, &status, &spawn_error));
     assert_int_equal(status, 0);
     define_with_disk("over", overlay);
-    const char *gone[] = {"lender", "base"};
+    vm_with_snapshot("pooled");
+    g_autofree char *pooled = first_disk("pooled");
+    g_autofree char *images = g_path_get_dirname(pooled);
+    g_autofree char *volume = g_path_get_basename(pooled);
+    pool_with_volume("vs-images", images, volume);
+    define_with_source("pool-user", "vs-images", volume);
+    const char *gone[] = {"lender", "base", "pooled"};
     for (size_t i = 0; i < G_N_ELEMENTS(gone); i++) {
         g_autofree char *path = g_strdup_printf("/vms/%s", gone[i]);
         g_autoptr(VsTestResponse) deleted = vs_http(t.d, "DELETE", path, NULL);
@@ -323,10 +394,15 @@ static void test_delete_keeps_disks_in_use(void **state)
     }
     assert_true(g_file_test(lent, G_FILE_TEST_IS_REGULAR));
     assert_true(g_file_test(base, G_FILE_TEST_IS_REGULAR));
+    if (!g_file_test(pooled, G_FILE_TEST_IS_REGULAR))
+        fail_msg("%s, pool vs-images' volume %s of VM 'pool-user', was removed", pooled, volume);
     g_autofree char *log = NULL;
     assert_true(g_file_get_contents(t.d->log_path, &log, NULL, NULL));
     g_autofree char *said = g_strdup_printf("VM 'lender': its disk %s is kept: VM 'borrower' uses it", lent);
     assert_non_null(strstr(log, said));
+    g_autofree char *said_pool =
+        g_strdup_printf("VM 'pooled': its disk %s is kept: VM 'pool-user' uses it", pooled);
+    assert_non_null(strstr(log, said_pool));
     /* Nobody else uses a disk: it goes with its VM, as before. */
     vm_with_snapshot("alone");
     g_autofree char *alone = first_disk("alone");
@@ -335,6 +411,9 @@ static void test_delete_keeps_disks_in_use(void **state)
     assert_false(g_file_test(alone, G_FILE_TEST_EXISTS));
     undefine_vm("borrower");
     undefine_vm("over");
+    undefine_vm("pool-user");
+    remove_pool("vs-images");
+    g_unlink(pooled);
 }
 
 /* Runs qemu-img create for a qcow2 image of 16 MiB at PATH, or over
