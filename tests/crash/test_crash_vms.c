@@ -420,6 +420,22 @@ static int undefine_helper(const char *root, const char *name)
 
 static char *self_exe;
 
+/* VM NAME made with one snapshot, "a", and then its DELETE (QUERY after
+ * the path, or "") killed at POINT: its disk (owned), its UUID in *UUID. */
+static char *delete_killed(const char *name, const char *query, const char *point, char **uuid)
+{
+    json_t *info = vs_guest_vm_create(crash.d, name, crash.guest);
+    *uuid = g_strdup(vs_json_str(info, "uuid"));
+    json_decref(info);
+    char *image = vs_guest_vm_image(crash.d, name);
+    vs_guest_snapshot(crash.d, name, "a");
+    crash_arm(point);
+    g_autoptr(VsTestResponse) cut = vs_req(crash.d, "DELETE", NULL, "/vms/%s%s", name, query);
+    assert_int_equal(cut->status, 0);
+    crash_wait_killed(point);
+    return image;
+}
+
 /* A ?disks=keep delete killed once the description is written, and the VM
  * undefined by another client before the restart: the description, whole,
  * is the one left of the snapshots inside the kept disk, so recovery keeps
@@ -428,15 +444,8 @@ static char *self_exe;
 static void test_delete_keep_vm_gone(void **state)
 {
     (void)state;
-    json_t *info = vs_guest_vm_create(crash.d, "dl-gone", crash.guest);
-    g_autofree char *uuid = g_strdup(vs_json_str(info, "uuid"));
-    json_decref(info);
-    g_autofree char *image = vs_guest_vm_image(crash.d, "dl-gone");
-    vs_guest_snapshot(crash.d, "dl-gone", "a");
-    crash_arm("delete-described");
-    g_autoptr(VsTestResponse) cut = vs_req(crash.d, "DELETE", NULL, "/vms/dl-gone?disks=keep");
-    assert_int_equal(cut->status, 0);
-    crash_wait_killed("delete-described");
+    g_autofree char *uuid = NULL;
+    g_autofree char *image = delete_killed("dl-gone", "?disks=keep", "delete-described", &uuid);
     g_autofree char *root = vs_state_path(crash.d, "libvirt", NULL);
     const char *helper[] = {self_exe, "--undefine", root, "dl-gone", NULL};
     g_autofree char *out = NULL;
@@ -467,23 +476,15 @@ static void test_delete_keep_vm_gone(void **state)
 static void test_delete_dir_made(void **state)
 {
     (void)state;
-    json_t *info = vs_guest_vm_create(crash.d, "dl-dir", crash.guest);
-    json_decref(info);
-    g_autofree char *image = vs_guest_vm_image(crash.d, "dl-dir");
-    vs_guest_snapshot(crash.d, "dl-dir", "a");
-    g_autofree char *images = vs_state_path(crash.d, "images", NULL);
-    g_autofree char *images_before = vs_dir_list(images);
-    crash_arm("delete-dir-made");
-    g_autoptr(VsTestResponse) cut = vs_req(crash.d, "DELETE", NULL, "/vms/dl-dir?disks=keep");
-    assert_int_equal(cut->status, 0);
-    crash_wait_killed("delete-dir-made");
+    g_autofree char *uuid = NULL;
+    g_autofree char *image = delete_killed("dl-dir", "?disks=keep", "delete-dir-made", &uuid);
     g_autofree char *made = g_strdup_printf("%s.snapshots", image);
     assert_true(g_file_test(made, G_FILE_TEST_IS_DIR)); /* (what the kill left) */
     gsize log_at = vs_file_size(crash.d->log_path);
     crash_restart_clean();
     crash_check_journal_empty();
-    g_autofree char *images_after = vs_dir_list(images);
-    assert_string_equal(images_after, images_before);
+    assert_false(g_file_test(made, G_FILE_TEST_EXISTS));
+    assert_true(g_file_test(image, G_FILE_TEST_IS_REGULAR));
     g_autofree char *log = vs_read_file(crash.d->log_path);
     g_autofree char *said = g_strdup_printf("removed %s, empty", made);
     assert_non_null(strstr(log + log_at, said));
@@ -514,15 +515,8 @@ static int define_copy_helper(const char *root, const char *from, const char *na
 static void test_delete_disk_taken(void **state)
 {
     (void)state;
-    json_t *info = vs_guest_vm_create(crash.d, "dl-lent", crash.guest);
-    g_autofree char *uuid = g_strdup(vs_json_str(info, "uuid"));
-    json_decref(info);
-    g_autofree char *image = vs_guest_vm_image(crash.d, "dl-lent");
-    vs_guest_snapshot(crash.d, "dl-lent", "a");
-    crash_arm("delete-before-power-off");
-    g_autoptr(VsTestResponse) cut = vs_req(crash.d, "DELETE", NULL, "/vms/dl-lent");
-    assert_int_equal(cut->status, 0);
-    crash_wait_killed("delete-before-power-off");
+    g_autofree char *uuid = NULL;
+    g_autofree char *image = delete_killed("dl-lent", "", "delete-before-power-off", &uuid);
     g_autofree char *root = vs_state_path(crash.d, "libvirt", NULL);
     const char *helper[] = {self_exe, "--define-copy", root, "dl-lent", "borrower", NULL};
     g_autofree char *out = NULL;
