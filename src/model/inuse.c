@@ -35,11 +35,26 @@ static void add_chain(GHashTable *used, const char *image, const char *vm, bool 
     }
 }
 
+/* Where volume VOLUME of POOL would be when libvirt cannot say (the pool
+ * not started, or not refreshed since the file came): in a pool of files
+ * (dir, fs, netfs), its directory and the volume's name; else NULL. */
+static char *volume_in_pool_dir(virStoragePoolPtr pool, const char *volume)
+{
+    g_autofree char *xml = virStoragePoolGetXMLDesc(pool, 0);
+    g_autoptr(xmlDoc) doc = xml ? vs_xml_parse(xml, NULL) : NULL;
+    g_autofree char *type = doc ? vs_xml_string(doc, NULL, "string(/pool/@type)") : NULL;
+    g_autofree char *dir = doc ? vs_xml_string(doc, NULL, "string(/pool/target/path)") : NULL;
+    bool files = type && (!strcmp(type, "dir") || !strcmp(type, "fs") || !strcmp(type, "netfs"));
+    return files && dir && *dir && !strchr(volume, '/') ? g_build_filename(dir, volume, NULL)
+                                                        : NULL;
+}
+
 /* The file a disk's SOURCE element (in DOC) names: its file, or the path
  * of the storage pool volume it names (a VM given one of virtsnap's images
- * as a volume of a directory pool). NULL for a block device, a network
- * disk, or a volume libvirt does not know; then *LOST is set if the
- * connection broke off while asking. */
+ * as a volume of a directory pool; one libvirt cannot look up, by the
+ * pool's directory). NULL for a block device, a network disk, or a volume
+ * of no pool libvirt knows; then *LOST is set if the connection broke off
+ * while asking. */
 static char *source_path(virConnectPtr conn, xmlDoc *doc, xmlNode *source, GError **lost)
 {
     g_autofree char *file = vs_xml_string(doc, source, "string(@file)");
@@ -52,9 +67,9 @@ static char *source_path(virConnectPtr conn, xmlDoc *doc, xmlNode *source, GErro
     virStoragePoolPtr pool = virStoragePoolLookupByName(conn, pool_name);
     virStorageVolPtr vol = pool ? virStorageVolLookupByName(pool, volume) : NULL;
     char *path = vol ? virStorageVolGetPath(vol) : NULL;
-    if (!path)
-        vs_hv_failed_broke_off(lost, "cannot look volume '%s' of pool '%s' up", volume,
-                               pool_name);
+    if (!path && !vs_hv_failed_broke_off(lost, "cannot look volume '%s' of pool '%s' up", volume,
+                                         pool_name) && pool)
+        path = volume_in_pool_dir(pool, volume);
     if (vol)
         virStorageVolFree(vol);
     if (pool)
@@ -125,10 +140,8 @@ bool vs_inuse_keep_images(virConnectPtr conn, const char *vm, const char *uuid, 
         const char *other = real ? g_hash_table_lookup(used, real) : NULL;
         if (!other)
             continue;
-        vs_warn("VM '%s': its disk %s is kept: VM '%s' uses it (as its disk or "
-                "under an "
-                "overlay)",
-                vm, path, other);
+        vs_warn("VM '%s': its disk %s is kept: VM '%s' uses it (as its disk or under an "
+                "overlay)", vm, path, other);
         g_ptr_array_remove_index(images, i);
     }
     return true;

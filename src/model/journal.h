@@ -14,7 +14,9 @@
  *   revert    a VM left shut off (or paused) half-way → revert again
  *   create    a VM libvirt has → keep it; not defined → remove its disk
  *   clone     → remove the half-made clone (domain, metadata, copied files)
- *   delete    → finish deleting (metadata, domain, images unless kept);
+ *   delete    → finish deleting (metadata, domain, images unless kept or
+ *             used by another VM, looked at again right before: not known,
+ *             unsettled);
  *             one that died while its kept disks' description was written
  *             ("describing") had not begun → remove the description (the
  *             VM gone meanwhile and the description whole: finished, kept)
@@ -112,5 +114,7 @@ void vs_journal_stop_settling(void);
 
 /* Repairs what interrupted operations left; returns how many it handled.
  * A record libvirt cannot answer for at start is kept pending, whatever
- * its kind: the VM's changes wait until it is settled. */
+ * its kind: the VM's changes wait until it is settled. Then removes the
+ * empty directories of kept disks' descriptions no delete recorded
+ * (vs_kept_sweep_empty): at start, before anything else runs. */
 int vs_journal_recover(void);

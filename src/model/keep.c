@@ -194,6 +194,12 @@ static char *make_dir(const char *base, GError **error)
     return NULL;
 }
 
+/* STATE/kept: the descriptions of kept disks that are not virtsnap's. */
+static char *kept_root_dir(void)
+{
+    return g_build_filename(vs_hv_state_dir(), "kept", NULL);
+}
+
 /* Where KEPT's directory goes: beside DISK when it is one of virtsnap's
  * (STATE/images), else in STATE/kept/ under the VM's UUID: virtsnapd
  * writes into no directory of another tool's (one another user could
@@ -202,7 +208,7 @@ static char *dir_base(const VsKeptSnapshots *kept, const char *disk, GError **er
 {
     if (disk && vs_image_is_owned(disk))
         return g_strdup(disk);
-    g_autofree char *kept_root = g_build_filename(vs_hv_state_dir(), "kept", NULL);
+    g_autofree char *kept_root = kept_root_dir();
     if (g_mkdir(kept_root, 0700) != 0 && errno != EEXIST) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot make %s: %s", kept_root,
                     g_strerror(errno));
@@ -230,7 +236,7 @@ bool vs_kept_dir_is_ours(const char *dir)
         *dash = '\0';
     bool named = g_str_has_suffix(name, ".snapshots") && strlen(name) > strlen(".snapshots");
     g_autofree char *parent = g_path_get_dirname(dir);
-    g_autofree char *kept_root = g_build_filename(vs_hv_state_dir(), "kept", NULL);
+    g_autofree char *kept_root = kept_root_dir();
     return named && (vs_path_is_inside(dir, vs_hv_images_dir()) || !strcmp(parent, kept_root));
 }
 
@@ -280,7 +286,7 @@ bool vs_kept_write(const VsKeptSnapshots *kept, const char *dir, const char *dis
 
 void vs_kept_sweep_empty(void)
 {
-    g_autofree char *kept_root = g_build_filename(vs_hv_state_dir(), "kept", NULL);
+    g_autofree char *kept_root = kept_root_dir();
     const char *roots[] = {vs_hv_images_dir(), kept_root};
     for (size_t i = 0; i < G_N_ELEMENTS(roots); i++) {
         g_autoptr(GDir) listing = g_dir_open(roots[i], 0, NULL);

@@ -262,7 +262,8 @@ static bool backing_chain_outside_state(const char *named, const char *real, GEr
             return true;
         g_autofree char *next_real = realpath(next, NULL);
         const char *why = !next_real ? g_strerror(errno)
-                          : depth == VS_IMAGE_MAX_BACKING_DEPTH ? "the chain is deeper than 16 files"
+                          : depth == VS_IMAGE_MAX_BACKING_DEPTH
+                              ? "the chain is deeper than " G_STRINGIFY(VS_IMAGE_MAX_BACKING_DEPTH) " files"
                           : g_hash_table_contains(seen, next_real) ? "the chain loops back"
                           : NULL;
         if (why) {
@@ -798,13 +799,13 @@ VsVm *vs_vm_update(const char *name, const VsVmChange *change, GError **error)
 }
 
 /* The files a delete of DOM removes: the disk images virtsnap made for it
- * (those under STATE/images; unless KEEP_DISKS, not those another VM uses),
- * its serial log and VNC socket, from its
- * definition (the persistent one of a PERSISTENT VM). *FIRST_DISK: the
+ * (those under STATE/images; those another VM uses are dropped right
+ * before they would go, vs_vm_delete), its serial log and VNC socket, from
+ * its definition (the persistent one of a PERSISTENT VM). *FIRST_DISK: the
  * disk its kept snapshots are described with, its first of virtsnap's, else
  * its first in a file (NULL if it has none). */
-static GPtrArray *files_to_remove(virDomainPtr dom, const char *uuid, bool persistent,
-                                  bool keep_disks, char **first_disk, GError **error)
+static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **first_disk,
+                                  GError **error)
 {
     unsigned int flags = persistent ? VIR_DOMAIN_XML_INACTIVE : 0;
     g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, flags, error);
@@ -823,11 +824,6 @@ static GPtrArray *files_to_remove(virDomainPtr dom, const char *uuid, bool persi
         if (owned)
             g_ptr_array_add(paths, g_strdup((const char *)path));
         xmlFree(path);
-    }
-    if (paths->len > 0 && !keep_disks &&
-        !vs_inuse_keep_images(virDomainGetConnect(dom), virDomainGetName(dom), uuid, paths, error)) {
-        g_ptr_array_unref(paths);
-        return NULL;
     }
     g_autofree char *log = vs_xml_string(doc, NULL,
                                          "string(/domain/devices/serial[@type='file']/source/@path)");
@@ -859,7 +855,7 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     bool persistent = persistence == 1;
     g_autofree char *first_disk = NULL;
     g_autoptr(GPtrArray) files =
-        persistence >= 0 ? files_to_remove(dom, uuid, persistent, keep_disks, &first_disk, error) : NULL;
+        persistence >= 0 ? files_to_remove(dom, persistent, &first_disk, error) : NULL;
     /* The snapshot tree, read once: for kept disks, and to be defined again
      * should libvirt refuse the delete part-way. */
     g_autoptr(VsSnapshotTree) tree = files ? vs_snapshot_tree_save(dom, error) : NULL;
@@ -930,7 +926,21 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
         if (settled)
             vs_definition_forget(uuid);
     }
-    if (ok && !settled) {
+    /* The images another VM uses stay (another tool gave it one of them,
+     * or an overlay over one), looked at right before they would go, the VM
+     * gone. Not known (the connection broke): they go once libvirt can say,
+     * by the record, as after a crash; the VM is deleted all the same. */
+    g_autoptr(GError) unscanned = NULL;
+    bool scanned = ok && !settled &&
+                   (keep_disks || vs_inuse_keep_images(conn, name, uuid, files, &unscanned));
+    if (ok && !settled && !scanned) {
+        g_autofree char *what = g_strdup_printf("removing the files of deleted VM '%s'", name);
+        if (vs_journal_settle(&journal, what, &unscanned) != VS_JOURNAL_DONE)
+            vs_warn("%s", unscanned->message);
+        vs_snapshot_forget_vm(uuid);
+        vs_definition_forget(uuid);
+    }
+    if (scanned) {
         vs_snapshot_forget_vm(uuid);
         vs_definition_forget(uuid);
         for (guint i = 0; i < files->len; i++) {

@@ -38,9 +38,10 @@ bool vs_test_define_copy(virConnectPtr conn, const char *from, const char *name,
     xmlXPathObject *uuid = ctx ? nodes_of(ctx, "/domain/uuid") : NULL;
     xmlXPathObject *names = ctx ? nodes_of(ctx, "/domain/name") : NULL;
     xmlXPathObject *drivers = ctx ? nodes_of(ctx, "/domain/devices/disk/driver") : NULL;
-    bool ok = count_of(names) == 1;
+    bool ok = count_of(names) == 1 && (!format || count_of(drivers) > 0);
     if (!ok)
-        fprintf(stderr, "VM %s's definition cannot be read as XML with one name\n", from);
+        fprintf(stderr, "VM %s's definition cannot be read as XML with one name%s\n", from,
+                format ? " and disk drivers" : "");
     for (int i = 0; ok && !same_uuid && i < count_of(uuid); i++) {
         xmlUnlinkNode(uuid->nodesetval->nodeTab[i]);
         xmlFreeNode(uuid->nodesetval->nodeTab[i]);

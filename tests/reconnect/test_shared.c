@@ -57,12 +57,29 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Defines, through the other client, VM NAME as DOC says. */
-static void define_doc(const char *name, xmlDoc *doc)
+/* DOC as text (free with xmlFree), and DOC freed. */
+static xmlChar *text_of(xmlDoc *doc)
 {
     xmlChar *out = NULL;
     int len = 0;
     xmlDocDumpMemory(doc, &out, &len);
+    xmlFreeDoc(doc);
+    return out;
+}
+
+/* A document whose root is element ROOT; *TOP gets that element. */
+static xmlDoc *doc_of(const char *root, xmlNode **top)
+{
+    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
+    *top = xmlNewNode(NULL, (const xmlChar *)root);
+    xmlDocSetRootElement(doc, *top);
+    return doc;
+}
+
+/* Defines, through the other client, VM NAME as DOC says; frees DOC. */
+static void define_doc(const char *name, xmlDoc *doc)
+{
+    xmlChar *out = text_of(doc);
     virDomainPtr made = virDomainDefineXML(t.direct, (const char *)out);
     if (!made)
         fail_msg("cannot define %s: %s", name, virGetLastErrorMessage());
@@ -263,9 +280,8 @@ static void test_names_other_tools_gave(void **state)
  * PATH, or (POOL not NULL) volume PATH of storage pool POOL. */
 static void define_with_source(const char *name, const char *pool, const char *path)
 {
-    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
-    xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"domain");
-    xmlDocSetRootElement(doc, root);
+    xmlNode *root = NULL;
+    xmlDoc *doc = doc_of("domain", &root);
     xmlSetProp(root, (const xmlChar *)"type", (const xmlChar *)"test");
     xmlNewTextChild(root, NULL, (const xmlChar *)"name", (const xmlChar *)name);
     xmlNewTextChild(root, NULL, (const xmlChar *)"memory", (const xmlChar *)"65536");
@@ -285,7 +301,6 @@ static void define_with_source(const char *name, const char *pool, const char *p
     xmlSetProp(xmlNewChild(disk, NULL, (const xmlChar *)"target", NULL), (const xmlChar *)"dev",
                (const xmlChar *)"vda");
     define_doc(name, doc);
-    xmlFreeDoc(doc);
 }
 
 static void define_with_disk(const char *name, const char *path)
@@ -293,28 +308,9 @@ static void define_with_disk(const char *name, const char *path)
     define_with_source(name, NULL, path);
 }
 
-/* DOC as text (free with xmlFree), and DOC freed. */
-static xmlChar *text_of(xmlDoc *doc)
-{
-    xmlChar *out = NULL;
-    int len = 0;
-    xmlDocDumpMemory(doc, &out, &len);
-    xmlFreeDoc(doc);
-    return out;
-}
-
-/* A document whose root is element ROOT; *TOP gets that element. */
-static xmlDoc *doc_of(const char *root, xmlNode **top)
-{
-    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
-    *top = xmlNewNode(NULL, (const xmlChar *)root);
-    xmlDocSetRootElement(doc, *top);
-    return doc;
-}
-
-/* Makes, through the other client, directory pool NAME over DIR (the test
- * driver's: simulated) holding volume VOLUME, whose path is DIR/VOLUME. */
-static void pool_with_volume(const char *name, const char *dir, const char *volume)
+/* Makes and starts, through the other client, directory pool NAME over
+ * DIR (the test driver's: simulated). */
+static void make_pool(const char *name, const char *dir)
 {
     xmlNode *top = NULL;
     xmlDoc *doc = doc_of("pool", &top);
@@ -327,11 +323,20 @@ static void pool_with_volume(const char *name, const char *dir, const char *volu
     xmlFree(xml);
     if (!pool || virStoragePoolCreate(pool, 0) < 0)
         fail_msg("cannot make pool %s: %s", name, virGetLastErrorMessage());
-    doc = doc_of("volume", &top);
+    virStoragePoolFree(pool);
+}
+
+/* Adds volume VOLUME to pool NAME: its path is the pool's DIR/VOLUME. */
+static void add_volume(const char *name, const char *volume)
+{
+    virStoragePoolPtr pool = virStoragePoolLookupByName(t.direct, name);
+    assert_non_null(pool);
+    xmlNode *top = NULL;
+    xmlDoc *doc = doc_of("volume", &top);
     xmlNewTextChild(top, NULL, (const xmlChar *)"name", (const xmlChar *)volume);
     xmlNode *capacity = xmlNewTextChild(top, NULL, (const xmlChar *)"capacity", (const xmlChar *)"16");
     xmlSetProp(capacity, (const xmlChar *)"unit", (const xmlChar *)"M");
-    xml = text_of(doc);
+    xmlChar *xml = text_of(doc);
     virStorageVolPtr vol = virStorageVolCreateXML(pool, (const char *)xml, 0);
     xmlFree(xml);
     if (!vol)
@@ -340,12 +345,15 @@ static void pool_with_volume(const char *name, const char *dir, const char *volu
     virStoragePoolFree(pool);
 }
 
-static void remove_pool(const char *name)
+/* Stops pool NAME (STOP), or stops and undefines it. */
+static void pool_off(const char *name, bool stop)
 {
     virStoragePoolPtr pool = virStoragePoolLookupByName(t.direct, name);
     assert_non_null(pool);
-    virStoragePoolDestroy(pool);
-    assert_int_equal(virStoragePoolUndefine(pool), 0);
+    if (virStoragePoolIsActive(pool) == 1)
+        assert_int_equal(virStoragePoolDestroy(pool), 0);
+    if (!stop)
+        assert_int_equal(virStoragePoolUndefine(pool), 0);
     virStoragePoolFree(pool);
 }
 
@@ -359,7 +367,8 @@ static char *first_disk(const char *name)
 }
 
 /* Another tool gave one of virtsnapd's disks to a VM of its own (as the
- * file, or as a volume of a directory pool over STATE/images), and put an
+ * file, or as a volume of a directory pool over STATE/images, the pool
+ * started or not), and put an
  * overlay over another for a third VM: deleting the VMs virtsnapd made
  * keeps those disks (the other VMs would lose theirs) and says so; the
  * other VMs' definitions are as they were (before, the files went). */
@@ -384,7 +393,8 @@ static void test_delete_keeps_disks_in_use(void **state)
     g_autofree char *pooled = first_disk("pooled");
     g_autofree char *images = g_path_get_dirname(pooled);
     g_autofree char *volume = g_path_get_basename(pooled);
-    pool_with_volume("vs-images", images, volume);
+    make_pool("vs-images", images);
+    add_volume("vs-images", volume);
     define_with_source("pool-user", "vs-images", volume);
     const char *gone[] = {"lender", "base", "pooled"};
     for (size_t i = 0; i < G_N_ELEMENTS(gone); i++) {
@@ -411,9 +421,30 @@ static void test_delete_keeps_disks_in_use(void **state)
     assert_false(g_file_test(alone, G_FILE_TEST_EXISTS));
     undefine_vm("borrower");
     undefine_vm("over");
+    /* The same with the pool stopped (not autostarted after the host's
+     * restart, say): libvirt cannot look the volume up, so its path is
+     * taken from the pool's directory. */
+    vm_with_snapshot("pooled-off");
+    g_autofree char *pooled_off = first_disk("pooled-off");
+    g_autofree char *volume_off = g_path_get_basename(pooled_off);
+    add_volume("vs-images", volume_off);
+    define_with_source("pool-user-off", "vs-images", volume_off);
+    pool_off("vs-images", true);
+    g_autoptr(VsTestResponse) deleted_off = vs_http(t.d, "DELETE", "/vms/pooled-off", NULL);
+    assert_int_equal(deleted_off->status, 204);
+    if (!g_file_test(pooled_off, G_FILE_TEST_IS_REGULAR))
+        fail_msg("%s, volume %s of stopped pool vs-images, was removed", pooled_off, volume_off);
+    g_autofree char *log_off = NULL;
+    assert_true(g_file_get_contents(t.d->log_path, &log_off, NULL, NULL));
+    g_autofree char *said_off =
+        g_strdup_printf("VM 'pooled-off': its disk %s is kept: VM 'pool-user-off' uses it",
+                        pooled_off);
+    assert_non_null(strstr(log_off, said_off));
     undefine_vm("pool-user");
-    remove_pool("vs-images");
+    undefine_vm("pool-user-off");
+    pool_off("vs-images", false);
     g_unlink(pooled);
+    g_unlink(pooled_off);
 }
 
 /* Runs qemu-img create for a qcow2 image of 16 MiB at PATH, or over

@@ -1009,8 +1009,11 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     } finally {
       await page.unrouteAll({ behavior: 'ignoreErrors' });
       // Its page left first: a refresh of a VM page gone meanwhile shows an error.
-      await show(VM, '2 snapshots · current: A');
-      await apiCall('DELETE', '/vms/twin');
+      try {
+        await show(VM, '2 snapshots · current: A');
+      } finally {
+        await apiCall('DELETE', '/vms/twin');
+      }
     }
   });
 
@@ -1053,9 +1056,12 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
       assert.equal(await page.locator('#dialog[open]').count(), 0, 'no dialog left open');
     } finally {
       await page.unrouteAll({ behavior: 'ignoreErrors' });
-      await page.evaluate((n) => { location.hash = `#/vm/${encodeURIComponent(n)}`; }, VM); // (left first)
-      await until(treeState, (st) => st.summary === '2 snapshots · current: A', `page of ${VM}`);
-      await apiCall('DELETE', `${vmUrl('dlg')}`);
+      try {
+        await page.evaluate((n) => { location.hash = `#/vm/${encodeURIComponent(n)}`; }, VM); // (left first)
+        await until(treeState, (st) => st.summary === '2 snapshots · current: A', `page of ${VM}`);
+      } finally {
+        await apiCall('DELETE', `${vmUrl('dlg')}`);
+      }
     }
   });
 
@@ -1102,7 +1108,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     assert.equal(await page.locator('#dialog[open]').count(), 1, 'the dialog stays');
     await page.click('#dialog-cancel');
     await setVisible(true); // (at once, rather than at the next tick)
-    await until(loads, (n) => n > before, 'a load at once after the dialog', 1500);
+    await until(loads, (n) => n > before, 'a load at once after the dialog', 3000); // (the tick: 5 s)
     await until(() => descOf('C'), (d) => d === 'changed under a dialog', 'refreshed after the dialog');
 
     // Not while the tab is hidden; at once when it is shown again.
@@ -1113,7 +1119,7 @@ describe('virtsnap web UI', { timeout: 240000 }, () => {
     await sleep(5600); // more than one 5 s tick
     assert.equal(loads(), before, 'no refresh while hidden');
     await setVisible(true);
-    await until(loads, (n) => n > before, 'a load at once when shown', 1500);
+    await until(loads, (n) => n > before, 'a load at once when shown', 3000);
     await until(() => descOf('C'), (d) => d === 'changed while hidden', 'refreshed when shown');
   });
 

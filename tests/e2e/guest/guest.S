@@ -68,6 +68,7 @@ _start:
 	movl	$0x80000b40, %eax
 	call	pciread
 	andw	$0xffc0, %ax
+	jz	loop			/* no I/O base set: no ACPI */
 	movw	%ax, pmbase
 	movw	%ax, %dx
 	addw	$2, %dx
