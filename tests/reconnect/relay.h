@@ -28,6 +28,7 @@ void vs_relay_stop(void);
 #define VS_PROC_SNAPSHOT_DELETE 193u
 #define VS_PROC_UNDEFINE_FLAGS 231u
 #define VS_PROC_SNAPSHOT_NUM_CHILDREN 246u
+#define VS_PROC_LIST_ALL_DOMAINS 273u
 
 /* Cuts the connection that carries the next call of PROC as CUT says. */
 void vs_relay_arm(VsCut cut, unsigned proc);

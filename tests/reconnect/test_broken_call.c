@@ -436,6 +436,12 @@ static void test_delete_cut(void **state)
     delete_cut("del-early", VS_CUT_BEFORE, VS_PROC_UNDEFINE_FLAGS);
     /* After libvirtd undefined the VM: only the images were left to remove. */
     delete_cut("del-late", VS_CUT_AFTER_REPLY, VS_PROC_UNDEFINE_FLAGS);
+    /* In the look at which images other VMs use, right before they go (the
+     * VM undefined): they go once libvirt can say, by the delete's record. */
+    const char *settling = "removing the files of deleted VM 'del-scan'";
+    int said = vs_test_log_count(t.d, settling);
+    delete_cut("del-scan", VS_CUT_BEFORE, VS_PROC_LIST_ALL_DOMAINS);
+    assert_int_equal(vs_test_log_count(t.d, settling), said + 1); /* (the scan's call was cut) */
 }
 
 
