@@ -37,16 +37,19 @@ static void add_chain(GHashTable *used, const char *image, const char *vm, bool 
 
 /* Where volume VOLUME of POOL would be when libvirt cannot say (the pool
  * not started, or not refreshed since the file came): in a pool of files
- * (dir, fs, netfs), its directory and the volume's name; else NULL. */
-static char *volume_in_pool_dir(virStoragePoolPtr pool, const char *volume)
+ * (dir, fs, netfs), its directory and the volume's name; else NULL, with
+ * *LOST set if the connection broke off while asking. */
+static char *volume_in_pool_dir(virStoragePoolPtr pool, const char *volume, GError **lost)
 {
     g_autofree char *xml = virStoragePoolGetXMLDesc(pool, 0);
+    if (!xml)
+        vs_hv_failed_broke_off(lost, "cannot read pool '%s'", virStoragePoolGetName(pool));
     g_autoptr(xmlDoc) doc = xml ? vs_xml_parse(xml, NULL) : NULL;
     g_autofree char *type = doc ? vs_xml_string(doc, NULL, "string(/pool/@type)") : NULL;
     g_autofree char *dir = doc ? vs_xml_string(doc, NULL, "string(/pool/target/path)") : NULL;
     bool files = type && (!strcmp(type, "dir") || !strcmp(type, "fs") || !strcmp(type, "netfs"));
-    return files && dir && *dir && !strchr(volume, '/') ? g_build_filename(dir, volume, NULL)
-                                                        : NULL;
+    bool plain = !strchr(volume, '/') && strcmp(volume, ".") && strcmp(volume, "..");
+    return files && dir && *dir && plain ? g_build_filename(dir, volume, NULL) : NULL;
 }
 
 /* The file a disk's SOURCE element (in DOC) names: its file, or the path
@@ -69,7 +72,7 @@ static char *source_path(virConnectPtr conn, xmlDoc *doc, xmlNode *source, GErro
     char *path = vol ? virStorageVolGetPath(vol) : NULL;
     if (!path && !vs_hv_failed_broke_off(lost, "cannot look volume '%s' of pool '%s' up", volume,
                                          pool_name) && pool)
-        path = volume_in_pool_dir(pool, volume);
+        path = volume_in_pool_dir(pool, volume, lost);
     if (vol)
         virStorageVolFree(vol);
     if (pool)

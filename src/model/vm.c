@@ -928,28 +928,35 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
     }
     /* The images another VM uses stay (another tool gave it one of them,
      * or an overlay over one), looked at right before they would go, the VM
-     * gone. Not known (the connection broke): they go once libvirt can say,
-     * by the record, as after a crash; the VM is deleted all the same. */
+     * gone. Not known for a broken connection: they go once libvirt can
+     * say, by the record, as after a crash (only its files: files_only);
+     * for another failure they stay, said. The VM is deleted all the same. */
     g_autoptr(GError) unscanned = NULL;
-    bool scanned = ok && !settled &&
+    bool removing = ok && !settled;
+    bool scanned = removing &&
                    (keep_disks || vs_inuse_keep_images(conn, name, uuid, files, &unscanned));
-    if (ok && !settled && !scanned) {
+    bool later = removing && !scanned && vs_hv_broke_off(&unscanned);
+    if (later) {
         g_autofree char *what = g_strdup_printf("removing the files of deleted VM '%s'", name);
+        vs_journal_set(journal, "files_only", "true");
         if (vs_journal_settle(&journal, what, &unscanned) != VS_JOURNAL_DONE)
-            vs_warn("%s", unscanned->message);
+            vs_warn("VM '%s' is deleted; its files are removed once libvirt answers again", name);
+    } else if (removing && !scanned) {
+        vs_warn("VM '%s' is deleted, but its images stay (virtsnapd cannot tell whether other "
+                "VMs use them): %s", name, unscanned->message);
+    }
+    if (removing) {
         vs_snapshot_forget_vm(uuid);
         vs_definition_forget(uuid);
     }
-    if (scanned) {
-        vs_snapshot_forget_vm(uuid);
-        vs_definition_forget(uuid);
-        for (guint i = 0; i < files->len; i++) {
-            const char *path = g_ptr_array_index(files, i);
-            bool is_log = vs_path_is_inside(path, vs_hv_logs_dir()) ||
-                          vs_path_is_inside(path, vs_hv_vnc_dir());
-            if ((!keep_disks || is_log) && g_unlink(path) != 0 && g_file_test(path, G_FILE_TEST_EXISTS))
-                vs_warn("VM '%s' deleted but %s could not be removed", name, path);
-        }
+    for (guint i = 0; removing && !later && i < files->len; i++) {
+        const char *path = g_ptr_array_index(files, i);
+        bool is_log = vs_path_is_inside(path, vs_hv_logs_dir()) ||
+                      vs_path_is_inside(path, vs_hv_vnc_dir());
+        /* (not scanned: the logs only) */
+        if (((scanned && !keep_disks) || is_log) && g_unlink(path) != 0 &&
+            g_file_test(path, G_FILE_TEST_EXISTS))
+            vs_warn("VM '%s' deleted but %s could not be removed", name, path);
     }
     if (ok && kept_dir && *kept_dir)
         vs_info("deleted VM '%s' (disks kept; their snapshots are described in %s)", name,
