@@ -3,7 +3,8 @@
  * the guest carries out (ACPI), poweroff,
  * rename, delete with nothing left under STATE, 409 for wrong-state actions;
  * the transient-VM rule of issue 4 (a transient VM started behind the
- * daemon's back while it is stopped, found again at restart); and a clone
+ * daemon's back while it is stopped, found again at restart; one shut down
+ * ends, one whose guest ignores the shutdown keeps its snapshots); and a clone
  * refused while a snapshot names a disk file another client swapped out. */
 #include "e2e.h"
 #include "embed.h"
@@ -210,22 +211,29 @@ static char *self_exe;
 
 /* Helper mode (a child process, while the daemon is stopped): opens the
  * daemon's embedded driver and starts a transient domain, as `virsh create`
- * would. QEMU outlives us. */
-static int make_transient(const char *root, const char *name, const char *disk, const char *log)
+ * would, with ACPI (a guest that hears the power button) unless not ACPI.
+ * QEMU outlives us. */
+static int make_transient(const char *root, const char *name, const char *disk, const char *log,
+                          bool acpi)
 {
     virConnectPtr conn = vs_embed_open(root);
     if (!conn)
         return 1;
     g_autofree char *caps = virConnectGetCapabilities(conn);
     const char *type = caps && strstr(caps, "<domain type='kvm'") ? "kvm" : "qemu";
-    g_autofree char *xml = g_markup_printf_escaped(
-        "<domain type='%s'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
-        "<os><type arch='x86_64'>hvm</type><boot dev='hd'/></os><features><acpi/></features>"
-        "<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-        "<source file='%s'/><target dev='vda' bus='virtio'/></disk>"
-        "<serial type='file'><source path='%s'/><target port='0'/></serial>"
-        "<memballoon model='none'/></devices></domain>",
-        type, name, disk, log);
+#define TRANSIENT_HEAD                                                                       \
+    "<domain type='%s'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"             \
+    "<os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>"
+#define TRANSIENT_TAIL                                                                       \
+    "<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"             \
+    "<source file='%s'/><target dev='vda' bus='virtio'/></disk>"                              \
+    "<serial type='file'><source path='%s'/><target port='0'/></serial>"                      \
+    "<memballoon model='none'/></devices></domain>"
+    /* (the arguments are escaped, the format is not) */
+    g_autofree char *xml =
+        acpi ? g_markup_printf_escaped(TRANSIENT_HEAD "<features><acpi/></features>" TRANSIENT_TAIL,
+                                       type, name, disk, log)
+             : g_markup_printf_escaped(TRANSIENT_HEAD TRANSIENT_TAIL, type, name, disk, log);
     virDomainPtr dom = virDomainCreateXML(conn, xml, 0);
     if (!dom) {
         fprintf(stderr, "cannot create %s: %s\n", name, virGetLastErrorMessage());
@@ -238,7 +246,8 @@ static int make_transient(const char *root, const char *name, const char *disk, 
 
 /* Starts NAME as a transient domain on the embedded driver under ROOT
  * (the daemon stopped), on an overlay of the guest image in the work
- * directory; sets *DISK and *LOG to its disk and serial log (owned). */
+ * directory, with ACPI unless NAME ends in "-deaf"; sets *DISK and *LOG to
+ * its disk and serial log (owned). */
 static void start_transient(const char *root, const char *name, char **disk, char **log)
 {
     g_autofree char *disk_file = g_strdup_printf("%s.qcow2", name);
@@ -250,7 +259,8 @@ static void start_transient(const char *root, const char *name, char **disk, cha
     g_autofree char *out = NULL;
     if (vs_run(mkimg, &out) != 0)
         fail_msg("qemu-img create: %s", out);
-    const char *helper[] = {self_exe, "--make-transient", root, name, *disk, *log, NULL};
+    const char *helper[] = {self_exe, "--make-transient", root, name, *disk, *log,
+                            g_str_has_suffix(name, "-deaf") ? "no-acpi" : "acpi", NULL};
     g_autofree char *helper_out = NULL;
     int rc = vs_run(helper, &helper_out);
     if (rc != 0)
@@ -271,10 +281,11 @@ static void test_transient(void **state)
     assert_int_equal(vs_test_daemon_term(e2e.d), 0);
     g_autofree char *root = vs_state_path(e2e.d, "libvirt", NULL);
     g_autofree char *disk = NULL, *log = NULL, *disk_k = NULL, *log_k = NULL;
-    g_autofree char *disk_s = NULL, *log_s = NULL;
+    g_autofree char *disk_s = NULL, *log_s = NULL, *disk_d = NULL, *log_d = NULL;
     start_transient(root, "transient", &disk, &log);
     start_transient(root, "transient-k", &disk_k, &log_k);
     start_transient(root, "transient-s", &disk_s, &log_s);
+    start_transient(root, "transient-deaf", &disk_d, &log_d);
     /* What is kept of a VM that went while virtsnapd was stopped (its events
      * lost): a display name and a memory file of a UUID libvirt does not
      * know. The sweep at start removes them. */
@@ -435,6 +446,24 @@ static void test_transient(void **state)
     g_autofree char *meta_s =
         vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "transient-s", NULL);
     assert_int_equal(vs_dir_count(meta_s), 0);
+
+    /* A guest that ignores the shutdown (no ACPI) keeps running, and its
+     * snapshots with it: only asked, nothing was dropped ahead. */
+    vs_guest_wait_count(log_d, 0, 3, 60);
+    vs_guest_snapshot_kind(e2e.d, "transient-deaf", "d1", "false");
+    gsize deaf_at = vs_file_size(log_d);
+    g_autoptr(VsTestResponse) ignored = vs_expect(
+        e2e.d, 200, "POST", NULL, "/vms/transient-deaf/shutdown?discard_snapshots=true");
+    long deaf_count = vs_guest_last_count(log_d);
+    vs_guest_wait_count(log_d, deaf_at, deaf_count + 20, 60); /* counting on, 2 s or more */
+    json_t *deaf = vs_guest_vm_get(e2e.d, "transient-deaf");
+    assert_string_equal(vs_json_str(deaf, "state"), "running");
+    assert_int_equal(vs_json_int(deaf, "snapshots"), 1);
+    json_decref(deaf);
+    g_autoptr(VsTestResponse) d1 =
+        vs_expect(e2e.d, 200, "GET", NULL, "/vms/transient-deaf/snapshots/d1");
+    g_autoptr(VsTestResponse) deaf_off =
+        vs_expect(e2e.d, 200, "POST", NULL, "/vms/transient-deaf/poweroff?discard_snapshots=true");
 
     g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/keeps-running");
     assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));
@@ -653,8 +682,8 @@ static void test_revert_running_to_shutoff(void **state)
 int main(int argc, char **argv)
 {
     self_exe = g_file_read_link("/proc/self/exe", NULL);
-    if (argc == 6 && !strcmp(argv[1], "--make-transient"))
-        return make_transient(argv[2], argv[3], argv[4], argv[5]);
+    if (argc == 7 && !strcmp(argv[1], "--make-transient"))
+        return make_transient(argv[2], argv[3], argv[4], argv[5], !strcmp(argv[6], "acpi"));
     if (argc == 6 && !strcmp(argv[1], "--swap-disk"))
         return swap_disk(argv[2], argv[3], argv[4], argv[5]);
     const struct CMUnitTest tests[] = {
