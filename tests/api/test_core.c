@@ -364,12 +364,12 @@ static void test_refused_before_body(void **state)
             "%s HTTP/1.1\r\n%s%sContent-Type: application/json\r\n%s\r\n{\"na",
             cases[i].request_line, host, cases[i].token ? auth : "", cases[i].headers);
         gint64 t0 = g_get_monotonic_time();
-        g_autofree char *got = exchange(request, 5000);
+        g_autofree char *got = exchange(request, 20000);
         double ms = (double)(g_get_monotonic_time() - t0) / 1000;
         if (!g_str_has_prefix(got, cases[i].status) || !strstr(got, "\"code\""))
             fail_msg("%s: %s", cases[i].what, got);
         print_message("%s: %.1f ms\n", cases[i].what, ms);
-        assert_true(ms < 2000); /* not after the 30 s idle timeout */
+        assert_true(ms < 10000); /* not after the 30 s idle timeout */
         if (strstr(cases[i].status, "405") && !strstr(got, "Allow: "))
             fail_msg("%s: no Allow header: %s", cases[i].what, got);
     }
@@ -762,9 +762,10 @@ static void test_sigterm_answers_requests(void **state)
     VsTestDaemon *d = daemon_holding_a_delete(&call, &thread);
     assert_int_equal(kill(d->pid, SIGTERM), 0);
     /* Nobody takes new connections, soon after (up to 3 s under ASan; the
-     * delete is held for 4 s). */
+     * delete is held for 4 s, and a loaded machine may reach its end first,
+     * when the daemon has gone: refused too). */
     long refused = -1;
-    for (int i = 0; i < 30 && refused != 0; i++) {
+    for (int i = 0; i < 100 && refused != 0; i++) {
         g_usleep(100000);
         g_autoptr(VsTestResponse) r = vs_http(d, "GET", "/vms", NULL);
         refused = r->status;
@@ -863,7 +864,8 @@ static void test_turn_wait_bounded(void **state)
     gint64 waited = g_get_monotonic_time() - t0;
     api_check_error(start, 409, "VM 'held' is still busy with 1 earlier operation after 1 s");
     assert_non_null(strstr(vs_json_str(start->json, "reason"), "nothing was done"));
-    assert_true(waited >= G_USEC_PER_SEC && waited < 3 * G_USEC_PER_SEC);
+    /* (the 1 s set, not the default 25 s: a loaded machine may add seconds) */
+    assert_true(waited >= G_USEC_PER_SEC && waited < 10 * G_USEC_PER_SEC);
     json_t *task = vs_wait_task(d, vs_json_str(snap->json, "id"), 30);
     assert_string_equal(vs_json_str(task, "status"), "finished");
     json_decref(task);

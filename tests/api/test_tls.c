@@ -86,7 +86,7 @@ static void test_self_signed_beyond_loopback(void **state)
     assert_int_equal(WEXITSTATUS(wait_status), 2);
     assert_non_null(strstr(err, "every user on this host can read or change it"));
     assert_int_equal(g_chmod(given_key, 0640), 0);
-    const char *for_a_while[] = {"timeout", "--signal=TERM", "3", argv[0], argv[1], argv[2],
+    const char *for_a_while[] = {"timeout", "--signal=TERM", "6", argv[0], argv[1], argv[2],
                                  state_arg, cert_arg, key_arg, NULL};
     g_clear_pointer(&err, g_free);
     assert_true(g_spawn_sync(NULL, (char **)for_a_while, NULL,

@@ -308,7 +308,7 @@ int vs_test_log_count(const VsTestDaemon *d, const char *line)
 
 bool vs_test_wait_logged(const VsTestDaemon *d, const char *line, int at_least)
 {
-    for (int i = 0; i < 250 && vs_test_log_count(d, line) < at_least; i++)
+    for (int i = 0; i < 3000 && vs_test_log_count(d, line) < at_least; i++) /* 60 s */
         g_usleep(20000);
     return vs_test_log_count(d, line) >= at_least;
 }
