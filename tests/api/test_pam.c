@@ -827,17 +827,19 @@ static void test_session_limits(void **state)
     VsTestDaemon *d = start_pam_daemon(args);
     g_unsetenv("VIRTSNAP_SESSION_RECHECK");
     g_unsetenv("VIRTSNAP_SHADOW");
+    gint64 t0 = g_get_monotonic_time(); /* (the login's time counts: the age starts in it) */
     g_autoptr(VsTestResponse) heidi = login_on(d, "heidi", "heidipw");
-    gint64 t0 = g_get_monotonic_time();
     long status = 200;
-    while (status == 200 && g_get_monotonic_time() - t0 < 5 * G_USEC_PER_SEC) {
+    while (status == 200 && g_get_monotonic_time() - t0 < 15 * G_USEC_PER_SEC) {
         status = session_status(d, heidi);
         g_usleep(200 * 1000);
     }
     double lived = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
     print_message("a session used every 0.2 s lived %.1f s\n", lived);
     assert_int_equal(status, 401);
-    assert_true(lived >= 1.8 && lived < 3.5);
+    /* 2 s, not the idle limit (it was used all along); a loaded machine may
+     * add to each request's time */
+    assert_true(lived >= 1.8 && lived < 6);
 
     g_autoptr(VsTestResponse) ivan = login_on(d, "ivan", "ivanpw");
     g_autoptr(VsTestResponse) other = login_on(d, "heidi", "heidipw");

@@ -94,7 +94,12 @@ static void test_libvirtd_restart(void **state)
         vs_libvirtd_start();
         assert_int_equal(wait_served(d), 200);
     }
-    assert_int_equal(settled_fds(d->pid), fds);
+    /* (a socket libvirt closes late, on a loaded machine: looked at again
+     * for up to 10 s; one kept per reconnect never goes) */
+    int now = settled_fds(d->pid);
+    for (int i = 0; i < 9 && now > fds; i++)
+        now = settled_fds(d->pid);
+    assert_int_equal(now, fds);
     assert_int_equal(vs_test_daemon_term(d), 0);
     vs_test_daemon_free(d);
     vs_libvirtd_stop();
