@@ -1,20 +1,24 @@
 /* fault.c: dies with SIGKILL at the point named by $VIRTSNAP_FAULT, waits
- * at the one named by $VIRTSNAP_PAUSE; fails once at the point named by
- * $VIRTSNAP_FAIL. */
+ * at the one named by $VIRTSNAP_PAUSE ($VIRTSNAP_PAUSE_SECONDS, 4 by
+ * default); fails once at the point named by $VIRTSNAP_FAIL. */
 #include "fault.h"
 
 #include "log.h"
 
 #include <glib.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 void vs_fault_point(const char *name)
 {
     const char *pause = g_getenv("VIRTSNAP_PAUSE");
     if (pause && strcmp(pause, name) == 0) {
-        vs_warn("fault injection: waiting 4 s at '%s'", name);
-        g_usleep(4 * G_USEC_PER_SEC);
+        const char *given = g_getenv("VIRTSNAP_PAUSE_SECONDS");
+        int seconds = given ? atoi(given) : 0;
+        seconds = seconds > 0 && seconds <= 600 ? seconds : 4;
+        vs_warn("fault injection: waiting %d s at '%s'", seconds, name);
+        g_usleep((gulong)seconds * G_USEC_PER_SEC);
     }
     const char *want = g_getenv("VIRTSNAP_FAULT");
     if (want && strcmp(want, name) == 0) {

@@ -1,8 +1,9 @@
 /* fault.h: fault injection for crash-safety tests. When the environment
  * variable VIRTSNAP_FAULT names a point, virtsnapd kills itself with SIGKILL
  * on reaching it, exactly as a crash or `kill -9` would at that moment.
- * When VIRTSNAP_PAUSE names a point, virtsnapd waits 4 s there (a slow
- * step, for the tests of what runs beside it). When VIRTSNAP_FAIL names a
+ * When VIRTSNAP_PAUSE names a point, virtsnapd waits 4 s there, or
+ * $VIRTSNAP_PAUSE_SECONDS (a slow step, for the tests of what runs beside
+ * it). When VIRTSNAP_FAIL names a
  * point, the step there fails once ("point*": every time), as a hypervisor
  * error would (the failure paths' tests). */
 #pragma once

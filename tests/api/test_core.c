@@ -733,17 +733,20 @@ static void *delete_vm_thread(void *data)
 }
 
 /* A daemon on test:///default whose delete of VM "drain" (CALL, served by
- * THREAD) is being held 4 s at a fault point when this returns. */
-static VsTestDaemon *daemon_holding_a_delete(DeleteCall *call, pthread_t *thread)
+ * THREAD) is being held SECONDS at a fault point when this returns. */
+static VsTestDaemon *daemon_holding_a_delete(DeleteCall *call, pthread_t *thread, int seconds)
 {
+    g_autofree char *pause = g_strdup_printf("%d", seconds);
     g_setenv("VIRTSNAP_PAUSE", "delete-before-power-off", TRUE);
+    g_setenv("VIRTSNAP_PAUSE_SECONDS", pause, TRUE);
     VsTestDaemon *d = vs_test_daemon_start("test:///default", NULL);
     g_unsetenv("VIRTSNAP_PAUSE");
+    g_unsetenv("VIRTSNAP_PAUSE_SECONDS");
     g_autoptr(VsTestResponse) made = vs_http(d, "POST", "/vms", "{\"name\": \"drain\"}");
     assert_int_equal(made->status, 201);
     call->d = d;
     /* (the log goes on from the program's earlier daemons: a line more than now) */
-    const char *held = "waiting 4 s at 'delete-before-power-off'";
+    g_autofree char *held = g_strdup_printf("waiting %d s at 'delete-before-power-off'", seconds);
     int before = vs_test_log_count(d, held);
     assert_int_equal(pthread_create(thread, NULL, delete_vm_thread, call), 0);
     assert_true(vs_test_wait_logged(d, held, before + 1));
@@ -759,7 +762,7 @@ static void test_sigterm_answers_requests(void **state)
     (void)state;
     DeleteCall call = {0};
     pthread_t thread;
-    VsTestDaemon *d = daemon_holding_a_delete(&call, &thread);
+    VsTestDaemon *d = daemon_holding_a_delete(&call, &thread, 4);
     assert_int_equal(kill(d->pid, SIGTERM), 0);
     /* Nobody takes new connections, soon after (up to 3 s under ASan; the
      * delete is held for 4 s, and a loaded machine may reach its end first,
@@ -786,7 +789,7 @@ static void test_sigterm_answers_requests(void **state)
     vs_test_daemon_free(d);
 }
 
-/* A VM's queue is bounded: with its delete held 4 s at a fault point, 31
+/* A VM's queue is bounded: with its delete held 10 s at a fault point, 31
  * snapshot creates queue behind it (202), the next is 429 "already has 32
  * operations queued" and makes no task; reads are not queued (answered at
  * once meanwhile); once the delete is done the queued creates fail, the VM
@@ -796,7 +799,8 @@ static void test_queue_limit(void **state)
     (void)state;
     DeleteCall call = {0};
     pthread_t thread;
-    VsTestDaemon *d = daemon_holding_a_delete(&call, &thread);
+    /* (10 s: 34 requests must all be served while it is held, under ASan too) */
+    VsTestDaemon *d = daemon_holding_a_delete(&call, &thread, 10);
     gint64 t0 = g_get_monotonic_time();
     int accepted = 0;
     long status = 202;
