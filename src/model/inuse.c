@@ -85,9 +85,8 @@ static char *source_path(virConnectPtr conn, xmlDoc *doc, xmlNode *source, GErro
  * paths): with CHAINS, every disk and what lies down its backing chain;
  * else their writable disks alone (a base under overlays is meant to be
  * shared), as their persistent definitions and, running, their live ones
- * say. False with ERROR when libvirt cannot
- * list them or read one for a lost connection (one gone meanwhile uses
- * nothing). */
+ * say. False with ERROR when libvirt cannot list them or read one for a
+ * lost connection (one gone meanwhile uses nothing). */
 static bool files_in_use(virConnectPtr conn, const char *except, bool chains, GHashTable *used,
                          GError **error)
 {
@@ -165,10 +164,8 @@ bool vs_inuse_image_free(virConnectPtr conn, const char *image, GError **error)
         if (!vm)
             continue;
         g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                    "field 'image': %s%s%s is the disk of VM '%s', which writes to "
-                    "it: a VM "
-                    "over it would see its disk change under it (clone VM '%s', or "
-                    "copy the "
+                    "field 'image': %s%s%s is the disk of VM '%s', which writes to it: a VM "
+                    "over it would see its disk change under it (clone VM '%s', or copy the "
                     "image while that VM is shut off)",
                     image, strcmp(link, image) ? ": its backing file " : "",
                     strcmp(link, image) ? (const char *)link : "", vm, vm);
