@@ -201,8 +201,8 @@ static bool tls_key_private(const char *path, GError **error)
     if (stat(path, &st) != 0 || !(st.st_mode & (S_IROTH | S_IWOTH)))
         return true;
     g_set_error(error, VS_ERROR, VS_ERR_INVALID,
-                "refusing the TLS key %s: every user on this host can read or change it; make it "
-                "private first (chmod o-rwx %s)", path, path);
+                "--tls-key %s: refusing it, every user on this host can read or change it; make "
+                "it private first (chmod o-rwx %s)", path, path);
     return false;
 }
 
@@ -372,9 +372,19 @@ static int run(Options *o)
     vs_reaper_start();
     VsHvConfig hv = {.uri = o->connect, .state_dir = o->state_dir, .domain_type = o->domain_type};
     if (!token || !vs_snapnames_init(o->state_dir, &error) ||
-        !vs_journal_init(o->state_dir, &error) || !vs_hv_init(&hv, &error)) {
+        !vs_journal_init(o->state_dir, &error)) {
         vs_error("%s", error->message);
         return 1;
+    }
+    if (!vs_hv_init(&hv, &error)) {
+        /* A --domain-type the host does not offer is a wrong setting found
+         * once libvirt answers: 2, which systemd does not restart
+         * (contrib/virtsnapd.service). */
+        bool bad_setting = g_error_matches(error, VS_ERROR, VS_ERR_INVALID);
+        if (bad_setting)
+            name_config_key(o, error);
+        vs_error("%s", error->message);
+        return bad_setting ? 2 : 1;
     }
     int recovered = vs_journal_recover();
     if (recovered)

@@ -907,8 +907,8 @@ static void expect_exit(const char *const *args, int code, const char *message)
 /* Starts the daemon on STATE_DIR (test:///default, LISTEN, EXTRA when not
  * NULL) and fails unless it stops at start with status 1 and WANT in its
  * stderr (after 10 s, one that kept running is stopped: status 124). */
-static void expect_start_refused(const char *state_dir, const char *listen, const char *extra,
-                                 const char *want)
+static void expect_start_refused_with(int code, const char *state_dir, const char *listen,
+                                      const char *extra, const char *want)
 {
     g_autofree char *dir_arg = g_strdup_printf("--state-dir=%s", state_dir);
     g_autofree char *listen_arg = g_strdup_printf("--listen=%s", listen);
@@ -918,8 +918,15 @@ static void expect_start_refused(const char *state_dir, const char *listen, cons
     int status = 0;
     assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
                              &err, &status, NULL));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, want))
-        fail_msg("expected a refused start saying '%s': status %d, stderr: %s", want, status, err);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != code || !strstr(err, want))
+        fail_msg("expected a start refused with %d saying '%s': status %d, stderr: %s", code, want,
+                 status, err);
+}
+
+static void expect_start_refused(const char *state_dir, const char *listen, const char *extra,
+                                 const char *want)
+{
+    expect_start_refused_with(1, state_dir, listen, extra, want);
 }
 
 static void test_bad_options(void **state)
@@ -978,8 +985,16 @@ static void test_bad_options(void **state)
     /* A domain type the hypervisor does not offer stops the start (before,
      * every create failed with a 500). */
     g_autofree char *type_dir = g_dir_make_tmp("virtsnap-type-XXXXXX", NULL);
-    expect_start_refused(type_dir, "127.0.0.1:0", "--domain-type=kvm",
-                         "--domain-type kvm: test:///default offers no such x86_64 guests");
+    expect_start_refused_with(2, type_dir, "127.0.0.1:0", "--domain-type=kvm",
+                              "--domain-type kvm: test:///default offers no such x86_64 guests");
+    /* Status 2 (systemd does not restart it), and from a config file its key
+     * is named, as for the settings checked before libvirt is. */
+    g_autofree char *type_conf = g_build_filename(type_dir, "virtsnapd.conf", NULL);
+    assert_true(g_file_set_contents(type_conf, "[virtsnapd]\ndomain_type=kvm\n", -1, NULL));
+    g_autofree char *type_conf_arg = g_strdup_printf("--config=%s", type_conf);
+    expect_start_refused_with(2, type_dir, "127.0.0.1:0", type_conf_arg,
+                              "offers no such x86_64 guests (no usable /dev/kvm: use qemu, or "
+                              "leave it out) (key domain_type in");
     g_autofree char *rm = g_strdup_printf("rm -rf '%s'", type_dir);
     assert_int_equal(system(rm), 0);
 }

@@ -85,6 +85,21 @@ static void test_self_signed_beyond_loopback(void **state)
     assert_true(WIFEXITED(wait_status));
     assert_int_equal(WEXITSTATUS(wait_status), 2);
     assert_non_null(strstr(err, "every user on this host can read or change it"));
+    /* The same key from a config file: the refusal names its key. */
+    g_autofree char *conf = g_build_filename(dir, "virtsnapd.conf", NULL);
+    g_autofree char *conf_text =
+        g_strdup_printf("[virtsnapd]\ntls_cert=%s\ntls_key=%s\n", cert, given_key);
+    assert_true(g_file_set_contents(conf, conf_text, -1, NULL));
+    g_autofree char *conf_arg = g_strdup_printf("--config=%s", conf);
+    const char *from_file[] = {argv[0], argv[1], argv[2], state_arg, conf_arg, NULL};
+    g_clear_pointer(&err, g_free);
+    assert_true(g_spawn_sync(NULL, (char **)from_file, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                             NULL, NULL, &err, &wait_status, NULL));
+    assert_true(WIFEXITED(wait_status));
+    assert_int_equal(WEXITSTATUS(wait_status), 2);
+    assert_non_null(strstr(err, "it private first (chmod o-rwx"));
+    assert_non_null(strstr(err, "(key tls_key in"));
+    assert_int_equal(g_unlink(conf), 0);
     assert_int_equal(g_chmod(given_key, 0640), 0);
     const char *for_a_while[] = {"timeout", "--signal=TERM", "6", argv[0], argv[1], argv[2],
                                  state_arg, cert_arg, key_arg, NULL};
