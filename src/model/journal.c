@@ -104,10 +104,12 @@ void vs_journal_set_tree(VsJournal *j, const GPtrArray *xml, const char *current
  * the previous savevm's data with it; bench, session 12), and after a
  * power cut libvirt's own metadata is no more durable than they would be. */
 /* Whether a record of KIND holds a snapshot tree whose metadata goes (a
- * rename's, a transient VM's power-off's): recovery defines it again. */
+ * rename's, a transient VM's power-off's) or went (a refused delete's,
+ * "restore"): recovery defines it again. */
 static bool holds_tree(const char *kind)
 {
-    return g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0;
+    return g_strcmp0(kind, "rename") == 0 || g_strcmp0(kind, "poweroff") == 0 ||
+           g_strcmp0(kind, "restore") == 0;
 }
 
 static bool commit(VsJournal *j, bool durable, GError **error)
@@ -482,9 +484,11 @@ static VsJournalOutcome recover_rename(virDomainPtr dom, GKeyFile *kf, const cha
         return VS_JOURNAL_DONE;
     }
     if (defined > 0)
-        vs_info("recovery: restored %d of %u snapshot(s) of VM '%s' after an interrupted %s",
-                defined, tree->xml->len, virDomainGetName(dom),
-                g_strcmp0(kind, "poweroff") == 0 ? "power-off" : "rename");
+        vs_info("recovery: restored %d of %u snapshot(s) of VM '%s' after %s", defined,
+                tree->xml->len, virDomainGetName(dom),
+                g_strcmp0(kind, "poweroff") == 0  ? "an interrupted power-off"
+                : g_strcmp0(kind, "restore") == 0 ? "a refused delete"
+                                                  : "an interrupted rename");
     return VS_JOURNAL_DONE;
 }
 

@@ -11,6 +11,9 @@
  *             the saved tree
  *   poweroff  a transient VM's metadata dropped before its power-off: one
  *             that still runs → redefine the saved tree (as for a rename)
+ *   restore   a VM delete libvirt refused part-way, whose dropped snapshots
+ *             it did not take back at once (the delete's record, turned into
+ *             this) → redefine the saved tree (as for a rename)
  *   revert    a VM left shut off (or paused) half-way → revert again
  *   create    a VM libvirt has → keep it; not defined → remove its disk
  *   clone     → remove the half-made clone (domain, metadata, copied files)
@@ -35,7 +38,7 @@ typedef struct VsJournal VsJournal;
 bool vs_journal_init(const char *state_dir, GError **error);
 
 /* Starts a record of KIND ("snapshot", "revert", "rename", "poweroff", "create",
- * "clone", "delete", "snapdelete") for the VM with UUID; returns NULL only if it cannot be written
+ * "clone", "delete", "snapdelete"; a delete's becomes "restore") for the VM with UUID; returns NULL only if it cannot be written
  * (with ERROR). */
 VsJournal *vs_journal_begin(const char *kind, const char *uuid, GError **error);
 void vs_journal_set(VsJournal *j, const char *key, const char *value);

@@ -837,6 +837,31 @@ static GPtrArray *files_to_remove(virDomainPtr dom, bool persistent, char **firs
     return paths;
 }
 
+/* A delete libvirt refused part-way whose dropped snapshots it did not
+ * take back either: the delete's record *JOURNAL becomes the tree's
+ * ("restore", replaced in one rename and synced), kept, so that the
+ * missing snapshots are defined again in the background, as after a
+ * rename's refusal, and their metadata is not lost with the record. ERROR
+ * (the delete's) says so. */
+static void hand_tree_on(VsJournal **journal, const VsSnapshotTree *tree, const char *name,
+                         GError **error)
+{
+    vs_journal_set(*journal, "kind", "restore");
+    vs_journal_set_tree(*journal, tree->xml, tree->current);
+    g_autoptr(GError) unwritten = NULL;
+    if (!vs_journal_commit(*journal, &unwritten)) {
+        vs_error("VM '%s': the snapshots libvirt did not take back are lost (their saved tree "
+                 "cannot be written: %s)", name, unwritten->message);
+        return;
+    }
+    vs_journal_keep(journal);
+    char *told = g_strdup_printf("%s; libvirt did not take all of its snapshots back at once: "
+                                 "virtsnapd defines the missing ones again in the background",
+                                 (*error)->message);
+    g_free((*error)->message);
+    (*error)->message = told;
+}
+
 bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(error);
@@ -963,6 +988,8 @@ bool vs_vm_delete(const char *name, bool keep_disks, GError **error)
                 kept_dir);
     else if (ok)
         vs_info("deleted VM '%s'%s", name, keep_disks ? " (disks kept)" : "");
+    if (!ok && began && !restored && journal && !vs_hv_broke_off(error))
+        hand_tree_on(&journal, tree, name, error);
     vs_journal_end(journal);
     /* Not deleted (libvirt refused): what was kept for the disks goes,
      * once no record could finish the delete at a restart. Not known (the

@@ -1,6 +1,6 @@
 /* fault.c: dies with SIGKILL at the point named by $VIRTSNAP_FAULT, waits
  * at the one named by $VIRTSNAP_PAUSE ($VIRTSNAP_PAUSE_SECONDS, 4 by
- * default); fails once at the point named by $VIRTSNAP_FAIL. */
+ * default); fails at the points $VIRTSNAP_FAIL lists. */
 #include "fault.h"
 
 #include "log.h"
@@ -27,19 +27,37 @@ void vs_fault_point(const char *name)
     }
 }
 
+/* True the first time point NAME asks (a point failing once per process). */
+static bool first_time(const char *name)
+{
+    static GMutex lock;
+    static GHashTable *failed; /* names of the points that failed once */
+    g_mutex_lock(&lock);
+    if (!failed)
+        failed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    bool first = !g_hash_table_contains(failed, name);
+    if (first)
+        g_hash_table_add(failed, g_strdup(name));
+    g_mutex_unlock(&lock);
+    return first;
+}
+
 bool vs_fault_fails(const char *name)
 {
-    static gint failed;
     const char *want = g_getenv("VIRTSNAP_FAIL");
     if (!want)
         return false;
-    size_t len = strlen(want);
-    bool always = len > 0 && want[len - 1] == '*'; /* "point*": every time */
-    len -= always;
-    if (strlen(name) != len || strncmp(want, name, len) != 0)
-        return false;
-    if (!always && !g_atomic_int_compare_and_exchange(&failed, 0, 1))
-        return false;
-    vs_error("fault injection: failing '%s'%s", name, always ? "" : " once");
-    return true;
+    g_auto(GStrv) points = g_strsplit(want, ",", -1);
+    for (char **point = points; *point; point++) {
+        size_t len = strlen(*point);
+        bool always = len > 0 && (*point)[len - 1] == '*'; /* "point*": every time */
+        len -= always;
+        if (strlen(name) != len || strncmp(*point, name, len) != 0)
+            continue;
+        if (!always && !first_time(name))
+            return false;
+        vs_error("fault injection: failing '%s'%s", name, always ? "" : " once");
+        return true;
+    }
+    return false;
 }

@@ -5,10 +5,11 @@
  * $VIRTSNAP_PAUSE_SECONDS (a slow step, for the tests of what runs beside
  * it). When VIRTSNAP_FAIL names a
  * point, the step there fails once ("point*": every time), as a hypervisor
- * error would (the failure paths' tests). */
+ * error would (the failure paths' tests); several are separated by commas. */
 #pragma once
 #include <stdbool.h>
 
 void vs_fault_point(const char *name);
-/* True the first time the point NAME of $VIRTSNAP_FAIL is reached. */
+/* True the first time a point NAME that $VIRTSNAP_FAIL lists is reached
+ * (each time for "NAME*"). */
 bool vs_fault_fails(const char *name);

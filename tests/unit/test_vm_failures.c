@@ -5,7 +5,8 @@
  *     snapshot and its current one, persistent (powered off, then undefined
  *     with the metadata in one call) or transient (the metadata goes before
  *     the power-off, which would strand it, and is defined again when the
- *     power-off fails); without the fault, both go as asked;
+ *     power-off fails); without the fault, both go as asked; a tree libvirt
+ *     does not take back at once is kept in a record, defined again later;
  *   - a change of memory and name whose rename fails leaves the memory as
  *     it was;
  *   - a snapshot's new name and description whose description libvirt
@@ -165,6 +166,50 @@ static void test_transient_partial_drop_put_back(void **state)
     assert_null(snapshots_of("part-way"));
 }
 
+static guint files_in(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    guint n = 0;
+    while (d && g_dir_read_name(d))
+        n++;
+    return n;
+}
+
+/* A delete refused part-way (the power-off of a transient VM, whose
+ * metadata went first) whose tree libvirt does not take back at once
+ * either: the record holding the tree is kept, and defined again when it
+ * is settled (before, the record went with the failure and the snapshots'
+ * metadata was lost for good). */
+static void test_refused_tree_defined_later(void **state)
+{
+    (void)state;
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = transient_with_branches(conn, "refusing");
+    g_autofree char *uuid = vs_hv_uuid(dom);
+    g_setenv("VIRTSNAP_FAIL", "destroy*,tree-redefine", TRUE);
+    g_autoptr(GError) error = NULL;
+    assert_false(vs_vm_delete("refusing", false, &error));
+    assert_non_null(strstr(error->message, "cannot power off VM 'refusing'"));
+    assert_non_null(strstr(error->message, "defines the missing ones again in the background"));
+    g_autofree char *lost = snapshots_of("refusing");
+    assert_string_equal(lost, " (current: none)"); /* dropped, and not taken back yet */
+    g_autofree char *journal = g_build_filename(state_dir, "journal", NULL);
+    assert_int_equal(files_in(journal), 1); /* the tree's record */
+    g_clear_error(&error);
+    assert_int_equal(vs_journal_settle_pending(uuid, &error), 1);
+    g_autofree char *back = snapshots_of("refusing");
+    assert_string_equal(back, "one,three,two (current: three)");
+    g_autoptr(virDomainSnapshot) three = virDomainSnapshotLookupByName(dom, "three", 0);
+    g_autoptr(virDomainSnapshot) parent = virDomainSnapshotGetParent(three, 0);
+    assert_string_equal(virDomainSnapshotGetName(parent), "one");
+    assert_int_equal(files_in(journal), 0);
+    assert_int_equal(virDomainIsActive(dom), 1);
+
+    g_unsetenv("VIRTSNAP_FAIL");
+    assert_true(vs_vm_delete("refusing", false, &error));
+    assert_null(snapshots_of("refusing"));
+}
+
 static guint64 memory_kib(const char *name)
 {
     g_autoptr(virConnect) conn = vs_hv_connect(NULL);
@@ -236,15 +281,6 @@ static void test_failed_description_keeps_name(void **state)
     assert_string_equal(done->description, "words");
 }
 
-static guint files_in(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    guint n = 0;
-    while (d && g_dir_read_name(d))
-        n++;
-    return n;
-}
-
 static void test_refused_define_says_why(void **state)
 {
     (void)state;
@@ -273,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_persistent_kept_whole),
         cmocka_unit_test(test_transient_gets_its_tree_back),
         cmocka_unit_test(test_transient_partial_drop_put_back),
+        cmocka_unit_test(test_refused_tree_defined_later),
         cmocka_unit_test(test_failed_rename_keeps_memory),
         cmocka_unit_test(test_failed_description_keeps_name),
         cmocka_unit_test(test_refused_define_says_why),
