@@ -789,6 +789,20 @@ static int display_name_taken(virDomainPtr dom, const char *uuid, const char *na
     return snap != NULL;
 }
 
+/* Snapshot INTERNAL of JOB's VM, on the connection as it is now (a create
+ * whose call broke off, settled), or NULL with the reason logged. */
+static virDomainSnapshotPtr look_up_again(const VsSnapshotJob *job, const char *internal)
+{
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    g_autoptr(virDomain) dom = conn ? virDomainLookupByUUIDString(conn, job->uuid) : NULL;
+    virDomainSnapshotPtr snap = dom ? virDomainSnapshotLookupByName(dom, internal, 0) : NULL;
+    if (!snap)
+        vs_warn("VM '%s': snapshot '%s' was made, then its create failed, and it cannot be "
+                "found again to be deleted: %s", job->vm, job->name,
+                conn ? virGetLastErrorMessage() : "no connection to libvirt");
+    return snap;
+}
+
 static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
 {
     vs_snapshot_facts_forget(job->uuid);
@@ -891,6 +905,9 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     bool broken_off = !snap && vs_hv_broke_off(error);
     bool made = snap || (broken_off && settle_create(task, job, &journal, error));
     bool ok = made && vs_snapnames_set(job->uuid, internal, job->name, error);
+    if (made && !ok) /* (the snapshot goes again, below) */
+        g_prefix_error(error, "cannot record the name of snapshot '%s', so it is not kept: ",
+                       job->name);
     if (ok && running && !broken_off) /* else the pause was not measured */
         vs_snapnames_keep_figures(job->uuid, internal, &figures);
     /* Done as far as the client is concerned. The figures' file, the
@@ -911,10 +928,15 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
     /* A failed classic create leaves no metadata: libvirt drops its own on
      * every failure. A snapshot of that libvirt name is then another
      * client's, made since the name was found free (libvirt refused the
-     * name before doing anything), and stays. */
-    if (snap && !ok && !broken_off) { /* only one our call returned, never one found */
+     * name before doing anything), and stays. One our call made, whose
+     * reply broke off (settled: made by that call), goes as one returned
+     * would when its display name cannot be recorded. */
+    g_autoptr(virDomainSnapshot) reply_lost =
+        made && !ok && !snap ? look_up_again(job, internal) : NULL;
+    virDomainSnapshotPtr undo = snap ? snap : reply_lost; /* never one found otherwise */
+    if (undo && !ok) {
         g_autoptr(GError) undo_error = NULL;
-        if (!vs_live_delete(snap, false, &undo_error)) /* either kind */
+        if (!vs_live_delete(undo, false, &undo_error)) /* either kind */
             vs_warn("VM '%s': snapshot '%s' was made, then its create failed, and it cannot be "
                     "deleted: %s", job->vm, job->name, undo_error->message);
         vs_snapnames_forget(job->uuid, internal);
