@@ -1102,6 +1102,18 @@ static bool delete_one(virDomainSnapshotPtr snap, unsigned int flags, GError **e
  * through the tree and was seen to crash the process on a deep tree of a
  * running domain; one leaf at a time never re-parents anything either.
  * With FORGET_UUID the display names of the deleted snapshots are dropped. */
+/* The display name of snapshot INTERNAL of DOM (UUID) goes once the
+ * snapshot is DELETED, or gone from libvirt all the same: a live
+ * snapshot's metadata goes first, and if its contents then failed, it is
+ * gone, and so is its name. */
+static void forget_if_gone(virDomainPtr dom, const char *uuid, const char *internal, bool deleted)
+{
+    g_autoptr(virDomainSnapshot) still =
+        deleted ? NULL : virDomainSnapshotLookupByName(dom, internal, 0);
+    if (deleted || (!still && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN_SNAPSHOT))
+        vs_snapnames_forget(uuid, internal);
+}
+
 static bool delete_leaves_first(virDomainPtr dom, virDomainSnapshotPtr top, unsigned int flags,
                                 const char *forget_uuid, GError **error)
 {
@@ -1126,10 +1138,11 @@ static bool delete_leaves_first(virDomainPtr dom, virDomainSnapshotPtr top, unsi
         if (deleted++ && vs_fault_fails("delete-part-way")) { /* (a test's: stopped part-way) */
             g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot delete snapshot '%s'", name);
             ok = false;
-        } else if (!delete_one(all[i], flags, error)) {
-            ok = false;
-        } else if (forget_uuid) {
-            vs_snapnames_forget(forget_uuid, name);
+        } else {
+            bool deleted = delete_one(all[i], flags, error);
+            ok = deleted;
+            if (forget_uuid)
+                forget_if_gone(dom, forget_uuid, name, deleted);
         }
     }
     for (int i = 0; i < n_all; i++)
@@ -1151,12 +1164,7 @@ static bool delete_locked(virDomainPtr dom, const char *uuid, gpointer data, GEr
         return delete_leaves_first(dom, snap, 0, uuid, error);
     g_autofree char *internal = g_strdup(virDomainSnapshotGetName(snap));
     bool deleted = vs_live_delete(snap, false, error); /* either kind; children move up */
-    /* A live snapshot's metadata goes first: if its contents then failed,
-     * it is gone all the same, and so is its display name. */
-    g_autoptr(virDomainSnapshot) still =
-        deleted ? NULL : virDomainSnapshotLookupByName(dom, internal, 0);
-    if (deleted || (!still && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN_SNAPSHOT))
-        vs_snapnames_forget(uuid, internal);
+    forget_if_gone(dom, uuid, internal, deleted);
     return deleted;
 }
 

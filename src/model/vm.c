@@ -1041,10 +1041,19 @@ static const char *action_name(VsVmAction action)
  * down, so that a guest that ignores the request keeps them. */
 static bool transient_guard(virDomainPtr dom, VsVmAction action, bool discard, GError **error)
 {
-    if ((action != VS_VM_POWEROFF && action != VS_VM_SHUTDOWN) || virDomainIsPersistent(dom) == 1)
+    if (action != VS_VM_POWEROFF && action != VS_VM_SHUTDOWN)
         return true;
-    int count = virDomainSnapshotNum(dom, 0);
-    if (count <= 0)
+    int persistent = virDomainIsPersistent(dom);
+    if (persistent == 1)
+        return true;
+    /* Not known (libvirt did not answer): not taken for none, which would
+     * let the metadata go unasked. */
+    int count = persistent == 0 ? virDomainSnapshotNum(dom, 0) : -1;
+    if (count < 0) {
+        vs_hv_set_error(error, "cannot read whether VM '%s' has snapshots", virDomainGetName(dom));
+        return false;
+    }
+    if (count == 0)
         return true;
     if (!discard) {
         g_set_error(error, VS_ERROR, VS_ERR_CONFLICT,
