@@ -17,8 +17,9 @@ void vs_api_login(const VsApiRequest *req, VsApiResponse *resp)
         return;
     const char *user = json_string_value(json_object_get(req->body, "username"));
     const char *password = json_string_value(json_object_get(req->body, "password"));
-    if (!*user || strlen(user) > 256 || strlen(password) > 1024) {
-        vs_api_error(resp, 400, "field 'username' must be 1 to 256 bytes and 'password' at most 1024");
+    if (!*user || strlen(user) > VS_AUTH_MAX_USER || strlen(password) > VS_AUTH_MAX_PASSWORD) {
+        vs_api_error(resp, 400, "field 'username' must be 1 to %d bytes and 'password' at most %d",
+                     VS_AUTH_MAX_USER, VS_AUTH_MAX_PASSWORD);
         return;
     }
     g_autofree char *key = NULL;

@@ -25,8 +25,10 @@
 #define MAX_SESSIONS 4096
 #define MAX_REMEMBERED 4096
 /* Attempts of one user in flight or waiting their turn at most: more are
- * refused at once, without PAM (a flood of guesses for one user cannot
- * hold connections for minutes; the API token is never throttled). */
+ * refused at once (503), without PAM (a flood of guesses for one user
+ * cannot hold connections for minutes; the API token is never throttled).
+ * Not 401: the user's own login, refused while others' guesses wait, must
+ * not read as a wrong password. */
 #define MAX_WAITING_PER_USER 8
 /* Password checks (Basic or login) in flight or waiting, from one client
  * address and from all together: more are refused at once (503), before
@@ -178,7 +180,8 @@ bool vs_auth_parse_basic(const char *header, char **user, char **password)
         return false;
     g_autofree char *text = g_strndup((const char *)raw, len);
     char *colon = strchr(text, ':');
-    if (!colon || colon == text || !g_utf8_validate(text, -1, NULL))
+    if (!colon || colon == text || !g_utf8_validate(text, -1, NULL) ||
+        colon - text > VS_AUTH_MAX_USER || strlen(colon + 1) > VS_AUTH_MAX_PASSWORD)
         return false;
     *user = g_strndup(text, (gsize)(colon - text));
     *password = g_strdup(colon + 1);
@@ -548,23 +551,22 @@ static void wait_like_pam_refusal(void)
     g_usleep((gulong)g_random_int_range((gint32)(average * 3 / 4), (gint32)(average * 5 / 4) + 1));
 }
 
+typedef enum { PASSWORD_WRONG, PASSWORD_OK, PASSWORD_BUSY } PasswordCheck;
+
 /* USER/PASSWORD checked in the user's turn (throttle_enter), or refused
- * at once when too many attempts for the user wait already. An account
+ * at once (BUSY) when too many attempts for the user wait already. An account
  * that may not log in (not root, not in the login group) is refused
  * without asking PAM: its password is never tried, so a client cannot
  * learn it from the answer's time (pam_unix delays only a wrong one, by
  * 2 s) nor add to the account's pam_faillock count; the refusal waits as
  * long as PAM's refusals take and counts as a failure. */
-static bool check_in_turn(const char *user, const char *password, const char *digest,
-                          const char *peer)
+static PasswordCheck check_in_turn(const char *user, const char *password, const char *digest,
+                                   const char *peer)
 {
     g_autofree char *key = account_key(user);
     g_autofree char *logged = vs_log_word(user);
-    if (!throttle_enter(key)) {
-        vs_warn("refused login for user '%s' from %s: %d attempts for it are under way already",
-                logged, peer ? peer : "?", MAX_WAITING_PER_USER);
-        return false;
-    }
+    if (!throttle_enter(key))
+        return PASSWORD_BUSY;
     bool known = digest && is_remembered(digest);
     VsAccountCheck group = known ? VS_ACCOUNT_VALID : user_allowed(user, auth.login_group);
     bool may = group == VS_ACCOUNT_VALID;
@@ -583,10 +585,8 @@ static bool check_in_turn(const char *user, const char *password, const char *di
         vs_warn("failed login for user '%s' from %s", logged, peer ? peer : "?");
     else if (digest && !known)
         remember(digest);
-    return allowed;
+    return allowed ? PASSWORD_OK : PASSWORD_WRONG;
 }
-
-typedef enum { PASSWORD_WRONG, PASSWORD_OK, PASSWORD_BUSY } PasswordCheck;
 
 /* The refusals (503) not logged yet, taken when the last line is a second
  * old or more, else 0 (with the lock held): each refusal costs its sender
@@ -602,11 +602,23 @@ static guint refusals_to_log(void)
     return n;
 }
 
+/* Says that TO_LOG logins were refused unchecked, the last for USER from
+ * PEER. */
+static void log_refusals(guint to_log, const char *user, const char *peer)
+{
+    g_autofree char *logged = vs_log_word(user);
+    vs_warn("refused %u login(s) unchecked (the last for user '%s' from %s): %d attempts for "
+            "one user, %d password checks from one address, or %d in all, are under way already",
+            to_log, logged, peer ? peer : "?", MAX_WAITING_PER_USER, MAX_CHECKS_PER_ADDRESS,
+            MAX_CHECKS_AT_ONCE);
+}
+
 /* Checks USER/PASSWORD in the user's turn: PAM, then the login group.
  * DIGEST (a Basic pair's key, NULL for a login) is remembered when it
  * passes, and looked up again once the turn comes: the same pair sent on
  * several connections at once is checked once. BUSY, unchecked, when
- * MAX_CHECKS_AT_ONCE are under way. */
+ * MAX_CHECKS_AT_ONCE (or MAX_CHECKS_PER_ADDRESS from PEER's address) are
+ * under way, or MAX_WAITING_PER_USER for USER. */
 static PasswordCheck check_password(const char *user, const char *password, const char *digest,
                                     const char *peer)
 {
@@ -624,23 +636,23 @@ static PasswordCheck check_password(const char *user, const char *password, cons
     }
     guint to_log = room ? 0 : refusals_to_log();
     g_mutex_unlock(&auth.lock);
-    g_autofree char *logged = to_log ? vs_log_word(user) : NULL;
     if (to_log)
-        vs_warn("refused %u login(s) unchecked (the last for user '%s' from %s): %d password "
-                "checks from one address, or %d in all, are under way already", to_log, logged,
-                peer ? peer : "?", MAX_CHECKS_PER_ADDRESS, MAX_CHECKS_AT_ONCE);
+        log_refusals(to_log, user, peer);
     if (!room)
         return PASSWORD_BUSY;
-    bool allowed = check_in_turn(user, password, digest, peer);
+    PasswordCheck checked = check_in_turn(user, password, digest, peer);
     g_mutex_lock(&auth.lock);
     auth.checks--;
     vs_peer_count(auth.checks_by_peer, from, -1);
-    to_log = refusals_to_log(); /* a burst's end, told by the checks that outlasted it */
+    auth.busy_refused += checked == PASSWORD_BUSY; /* the user's turn: too many wait for it */
+    to_log = refusals_to_log(); /* (and a burst's end, told by the checks that outlasted it) */
     g_mutex_unlock(&auth.lock);
-    if (to_log)
+    if (to_log && checked == PASSWORD_BUSY)
+        log_refusals(to_log, user, peer);
+    else if (to_log)
         vs_warn("refused %u more login(s) unchecked: too many password checks were under way",
                 to_log);
-    return allowed ? PASSWORD_OK : PASSWORD_WRONG;
+    return checked;
 }
 
 /* An HTTP Basic pair: remembered, or checked as a login is and then

@@ -13,6 +13,10 @@
 /* BUSY: a Basic pair left unchecked, too many password checks being under
  * way (answered 503, not 401). */
 typedef enum { VS_AUTH_NONE, VS_AUTH_TOKEN, VS_AUTH_BASIC, VS_AUTH_SESSION, VS_AUTH_BUSY } VsAuthKind;
+/* The longest user name and password a login or a Basic pair may give, in
+ * bytes (longer ones are refused before anything is kept or logged). */
+#define VS_AUTH_MAX_USER 256
+#define VS_AUTH_MAX_PASSWORD 1024
 /* The 503's reason for a password left unchecked (a login or a Basic pair). */
 #define VS_AUTH_BUSY_REASON "too many logins are being checked at once: try again in a few seconds"
 

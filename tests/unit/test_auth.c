@@ -121,6 +121,19 @@ static void test_basic_malformed(void **state)
     /* invalid UTF-8 */
     g_autofree char *latin1 = basic_of("j\xf6rg:pw", 7);
     expect_basic(latin1, NULL, NULL);
+    /* longer than a login may give: a user name of 257 bytes, a password of
+     * 1025 (never kept by the throttle, nor logged); 256 and 1024 pass */
+    g_autofree char *name = g_strnfill(VS_AUTH_MAX_USER, 'u');
+    g_autofree char *word = g_strnfill(VS_AUTH_MAX_PASSWORD, 'p');
+    g_autofree char *longest = g_strdup_printf("%s:%s", name, word);
+    g_autofree char *fits = basic_of(longest, strlen(longest));
+    expect_basic(fits, name, word);
+    g_autofree char *long_user = g_strdup_printf("u%s:pw", name);
+    g_autofree char *too_long_user = basic_of(long_user, strlen(long_user));
+    expect_basic(too_long_user, NULL, NULL);
+    g_autofree char *long_word = g_strdup_printf("alice:%sp", word);
+    g_autofree char *too_long_word = basic_of(long_word, strlen(long_word));
+    expect_basic(too_long_word, NULL, NULL);
 }
 
 /* WANT: the values expected, separated by '|', or NULL for none. */
