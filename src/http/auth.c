@@ -23,6 +23,11 @@
  * expired go, then all. */
 #define MAX_THROTTLES 4096
 #define MAX_SESSIONS 4096
+/* Sessions of one user at most: a new login past them ends the user's
+ * least recently used (a script that logs in for every call and never
+ * logs out), so that one account cannot push every other user's sessions
+ * out of the table. */
+#define MAX_SESSIONS_PER_USER 64
 #define MAX_REMEMBERED 4096
 /* Attempts of one user in flight or waiting their turn at most: more are
  * refused at once (503), without PAM (a flood of guesses for one user
@@ -698,27 +703,37 @@ char *vs_auth_check(const char *authorization, const char *cookie, const char *s
     return session;
 }
 
-/* Sweeps expired sessions once the table is full, then drops the least
- * recently used while it still is (logins by scripts that never log out). */
-static void sessions_prune(gint64 now)
+/* Makes room for a new session of USER: drops USER's least recently used
+ * once USER has MAX_SESSIONS_PER_USER; sweeps expired sessions once the
+ * table is full, then drops the least recently used while it still is
+ * (logins by scripts that never log out). */
+static void sessions_prune(const char *user, gint64 now)
 {
-    if (g_hash_table_size(auth.sessions) < MAX_SESSIONS)
-        return;
     GHashTableIter it;
     gpointer key, value;
-    const char *oldest = NULL;
-    gint64 oldest_used = G_MAXINT64;
+    const char *oldest = NULL, *oldest_mine = NULL;
+    gint64 oldest_used = G_MAXINT64, oldest_mine_used = G_MAXINT64;
+    guint mine = 0;
+    bool full = g_hash_table_size(auth.sessions) >= MAX_SESSIONS;
     g_hash_table_iter_init(&it, auth.sessions);
     while (g_hash_table_iter_next(&it, &key, &value)) {
         Session *s = value;
-        if (session_expired(s, now)) {
+        if (full && session_expired(s, now)) {
             g_hash_table_iter_remove(&it);
-        } else if (s->last_used < oldest_used) {
+            continue;
+        }
+        if (strcmp(s->user, user) == 0 && ++mine && s->last_used < oldest_mine_used) {
+            oldest_mine_used = s->last_used;
+            oldest_mine = key;
+        }
+        if (s->last_used < oldest_used) {
             oldest_used = s->last_used;
             oldest = key;
         }
     }
-    if (g_hash_table_size(auth.sessions) >= MAX_SESSIONS && oldest)
+    if (mine >= MAX_SESSIONS_PER_USER)
+        g_hash_table_remove(auth.sessions, oldest_mine);
+    else if (g_hash_table_size(auth.sessions) >= MAX_SESSIONS && oldest)
         g_hash_table_remove(auth.sessions, oldest);
 }
 
@@ -738,7 +753,7 @@ char *vs_auth_login(const char *user, const char *password, const char *peer, ch
     s->created = s->last_used = s->checked = g_get_monotonic_time();
     s->locked = password_locked(user);
     g_mutex_lock(&auth.lock);
-    sessions_prune(s->last_used);
+    sessions_prune(user, s->last_used);
     g_hash_table_insert(auth.sessions, g_strdup(id), s);
     g_mutex_unlock(&auth.lock);
     g_autofree char *logged = vs_log_word(user);

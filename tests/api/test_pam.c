@@ -810,6 +810,30 @@ static VsTestResponse *login_on(VsTestDaemon *d, const char *user, const char *p
     return r;
 }
 
+/* One user's 65th session ends that user's least recently used, and no one
+ * else's (before, only the table's bound of 4096 in all applied, so one
+ * account logging in often enough pushed every other user's sessions out). */
+static void test_sessions_per_user(void **state)
+{
+    (void)state;
+    SKIP_IF_NO_PAM();
+    const char *args[] = {"--login-group=", NULL};
+    VsTestDaemon *d = start_pam_daemon(args);
+    VsTestResponse *sessions[65];
+    sessions[0] = login_on(d, "heidi", "heidipw");
+    g_autoptr(VsTestResponse) other = login_on(d, "ivan", "ivanpw");
+    for (int i = 1; i < 65; i++)
+        sessions[i] = login_on(d, "heidi", "heidipw");
+    assert_int_equal(session_status(d, sessions[0]), 401);
+    assert_int_equal(session_status(d, sessions[1]), 200); /* only the one */
+    assert_int_equal(session_status(d, sessions[64]), 200);
+    assert_int_equal(session_status(d, other), 200);
+    for (int i = 0; i < 65; i++)
+        vs_response_free(sessions[i]);
+    assert_int_equal(vs_test_daemon_term(d), 0);
+    vs_test_daemon_free(d);
+}
+
 /* A session in use ends --session-max-age seconds (2 here) after its login;
  * and one whose account PAM no longer accepts ends at its next check
  * (every request here: $VIRTSNAP_SESSION_RECHECK=0), while another user's
@@ -924,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_login_throttle_parallel),
         cmocka_unit_test(test_throttle_survives_name_flood),
         cmocka_unit_test(test_login_flood_bounded),
+        cmocka_unit_test(test_sessions_per_user),
         cmocka_unit_test(test_login_group),
         cmocka_unit_test(test_session_limits),
     };
