@@ -306,7 +306,8 @@ static bool open_connection(Link *link)
                 "every time", hv.uri);
     if (!vs_pause_watch(link->conn, link->pause_ids))
         vs_warn("%s takes no event callbacks: pauses are bounded by the calls' times", hv.uri);
-    /* Remote connections notice a dead peer in ~15 s; local drivers ignore it. */
+    /* Remote connections notice a dead peer in ~20 s (5 s x (3 + 1)); local
+     * drivers ignore it. */
     virConnectSetKeepAlive(link->conn, 5, 3);
     return true;
 }

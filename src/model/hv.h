@@ -59,7 +59,8 @@ void vs_hv_set_change_hook(VsHvChangeHook hook);
 /* Called (on libvirt's event thread: it must not call libvirt) with the
  * UUID of a domain that stopped or was undefined, other than by a revert or
  * a rename, and may therefore be gone from libvirt; and with NULL after each
- * reconnection (any domain may have gone meanwhile, its events lost). One
+ * reconnection (any domain may have gone meanwhile, its events lost; on the
+ * thread that reconnected, which must not be held up either). One
  * hook; NULL unsets it, and no call of the old one runs after that
  * returns. */
 typedef void (*VsHvGoneHook)(const char *uuid);

@@ -10,6 +10,7 @@
 #include "janitor.h"
 
 #include "../util/log.h"
+#include "definition.h"
 #include "hv.h"
 #include "live.h"
 #include "snapnames.h"
@@ -21,25 +22,34 @@
 
 #define SWEEP_ALL "" /* the queued item that asks for a sweep of every VM */
 
-static GMutex pool_lock; /* guards POOL against the event thread's pushes */
+static GMutex pool_lock; /* guards POOL against the event thread's pushes, and: */
 static GThreadPool *pool;
+static bool sweep_all_queued; /* one queued sweep of every VM stands for more */
 
 static void sweep_vm(const char *uuid)
 {
     if (!vs_snapnames_has_vm(uuid) && !vs_live_has_vm(uuid))
         return;
+    /* Connected first: the VM's lock is not held while libvirt is waited for. */
+    g_autoptr(virConnect) conn = vs_hv_connect(NULL);
+    if (!conn)
+        return; /* (swept again after the reconnection) */
     VsVmLock *lock = vs_vmlock_for(uuid);
     vs_vmlock_acquire(lock);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(virConnect) conn = vs_hv_connect(&error);
-    g_autoptr(virDomain) dom = conn ? virDomainLookupByUUIDString(conn, uuid) : NULL;
-    bool gone = conn && (dom ? virDomainIsActive(dom) == 0 && virDomainIsPersistent(dom) == 0
-                             : virGetLastErrorCode() == VIR_ERR_NO_DOMAIN);
+    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(conn, uuid);
+    /* Removed while it was looked at (the domain went between the look-up
+     * and the next call, as a transient one does as it stops): gone too. */
+    int active = dom ? virDomainIsActive(dom) : -1;
+    int persistent = active == 0 ? virDomainIsPersistent(dom) : -1;
+    bool unknown = !dom || active < 0 || (active == 0 && persistent < 0);
+    bool gone = unknown ? virGetLastErrorCode() == VIR_ERR_NO_DOMAIN : persistent == 0;
     virResetLastError();
     if (gone && vs_snapshot_forget_vm(uuid))
         vs_info("VM %s is gone from libvirt (a transient VM that stopped, or one undefined by "
                 "another client): its snapshots' display names and memory files are removed",
                 uuid);
+    if (gone)
+        vs_definition_forget(uuid);
     vs_vmlock_release(lock);
 }
 
@@ -51,6 +61,9 @@ static void sweep(gpointer data, gpointer unused)
         sweep_vm(uuid);
         return;
     }
+    g_mutex_lock(&pool_lock);
+    sweep_all_queued = false; /* a reconnection from now on asks for another */
+    g_mutex_unlock(&pool_lock);
     /* Each VM once, though it may keep names, figures and memory files. */
     g_auto(GStrv) named = vs_snapnames_vms();
     g_auto(GStrv) live = vs_live_vms();
@@ -65,8 +78,14 @@ static void sweep(gpointer data, gpointer unused)
 static void on_gone(const char *uuid)
 {
     g_mutex_lock(&pool_lock);
-    if (pool)
+    /* A sweep of every VM not begun yet covers the reconnections since (a
+     * libvirtd that drops the connection every few seconds must not queue
+     * sweeps faster than they end). */
+    bool covered = !uuid && sweep_all_queued;
+    if (pool && !covered) {
+        sweep_all_queued = sweep_all_queued || !uuid;
         g_thread_pool_push(pool, g_strdup(uuid ? uuid : SWEEP_ALL), NULL);
+    }
     g_mutex_unlock(&pool_lock);
 }
 

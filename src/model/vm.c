@@ -1150,6 +1150,7 @@ VsVm *vs_vm_act(const char *name, VsVmAction action, bool discard_snapshots, GEr
                         action_name(action));
     } else if (ok) { /* a transient VM that was powered off is gone: say so */
         vs_snapshot_forget_vm(uuid); /* and what virtsnapd kept of it */
+        vs_definition_forget(uuid);
         answer = g_steal_pointer(&ending);
         if (!answer) { /* read before the power-off failed, or stopped from inside */
             answer = g_new0(VsVm, 1);

@@ -3,6 +3,7 @@
 
 #include "error.h"
 
+#include <errno.h>
 #include <libxml/xmlsave.h>
 #include <stdlib.h>
 
@@ -62,8 +63,9 @@ long long vs_xml_int(xmlDoc *doc, xmlNode *node, const char *xpath, long long fa
     if (!text)
         return fallback;
     char *end = NULL;
+    errno = 0;
     long long value = g_ascii_strtoll(text, &end, 10);
-    return (end && end != text && *end == '\0') ? value : fallback;
+    return (end && end != text && *end == '\0' && errno != ERANGE) ? value : fallback;
 }
 
 GPtrArray *vs_xml_nodes(xmlDoc *doc, xmlNode *node, const char *xpath)

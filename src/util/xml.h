@@ -17,7 +17,8 @@ xmlDoc *vs_xml_parse(const char *text, GError **error);
  * of its first node; NULL when nothing matches. NODE may be NULL for the root. */
 char *vs_xml_string(xmlDoc *doc, xmlNode *node, const char *xpath);
 
-/* The integer value of XPATH, or FALLBACK when absent or not a number. */
+/* The integer value of XPATH, or FALLBACK when absent or not a number (one
+ * out of range among them). */
 long long vs_xml_int(xmlDoc *doc, xmlNode *node, const char *xpath, long long fallback);
 
 /* The nodes matching XPATH, in document order; free with g_ptr_array_unref

@@ -56,10 +56,15 @@ static void test_self_signed_beyond_loopback(void **state)
     /* A key left readable by others without its certificate (a copy gone
      * wrong): the new pair is written, the key owner-only again. */
     assert_int_equal(g_chmod(key, 0644), 0);
+    g_autofree char *leaked = NULL;
+    assert_true(g_file_get_contents(key, &leaked, NULL, NULL));
     assert_int_equal(g_unlink(cert), 0);
     vs_test_daemon_restart(d);
     assert_int_equal(g_stat(key, &st), 0);
     assert_int_equal(st.st_mode & 077, 0);
+    g_autofree char *renewed_key = NULL;
+    assert_true(g_file_get_contents(key, &renewed_key, NULL, NULL));
+    assert_string_not_equal(renewed_key, leaked); /* a new key, not the old one made private */
     assert_true(g_file_test(cert, G_FILE_TEST_EXISTS));
     g_autoptr(VsTestResponse) renewed = vs_http(d, "GET", "/vms", NULL);
     assert_int_equal(renewed->status, 200);

@@ -38,9 +38,11 @@ void vs_guest_delete_all_vms(VsTestDaemon *d, const char *who)
         g_autofree char *enc = vs_enc(vs_json_str(vm, "name"));
         g_autofree char *path = g_strdup_printf("/vms/%s", enc);
         g_autoptr(VsTestResponse) r = vs_http(d, "DELETE", path, NULL);
-        if (r->status != 204)
+        if (r->status != 204) {
             fprintf(stderr, "%s: clean-up DELETE %s answered %ld: %s\n", who, path, r->status,
                     r->body);
+            vs_test_cleanup_failed();
+        }
     }
 }
 

@@ -234,12 +234,21 @@ int vs_test_daemon_term(VsTestDaemon *d)
     return -1;
 }
 
+static int cleanup_failures;
+
+void vs_test_cleanup_failed(void)
+{
+    cleanup_failures++;
+}
+
 int vs_test_exit_status(int failed)
 {
     if (unclean_exits)
         fprintf(stderr, "harness: %d virtsnapd process(es) did not exit with 0 when stopped "
                         "(see \"end of its log\" above)\n", unclean_exits);
-    return failed ? failed : unclean_exits ? 1 : 0;
+    if (cleanup_failures)
+        fprintf(stderr, "harness: %d clean-up step(s) failed (see above)\n", cleanup_failures);
+    return failed ? failed : (unclean_exits || cleanup_failures) ? 1 : 0;
 }
 
 static void remove_tree(const char *path)

@@ -38,16 +38,20 @@ int vs_test_daemon_term(VsTestDaemon *d);
 /* A test program's exit status: FAILED (cmocka's count), else 1 if any
  * daemon that vs_test_daemon_term() stopped (directly, or through a restart
  * or vs_test_daemon_free) exited otherwise than with 0: a sanitizer's
- * report at exit, a crash, a stop that hung. Stops in a group teardown, or
- * ignored by a test, count too (cmocka does not count a failed teardown). */
+ * report at exit, a crash, a stop that hung, or a clean-up step that failed
+ * (vs_test_cleanup_failed). Stops in a group teardown, or ignored by a
+ * test, count too (cmocka does not count a failed teardown). */
 int vs_test_exit_status(int failed);
+/* Counts a clean-up step that failed (a VM a teardown could not delete):
+ * the program's exit status is 1 then too. */
+void vs_test_cleanup_failed(void);
 /* Prints, for each fork of the daemon that sleeps without having run another
  * program, its stack (gdb) and, for an AddressSanitizer allocator lock, why:
  * a hang's explanation (called when the daemon or a task does not end). */
 void vs_test_daemon_explain_stuck_forks(const VsTestDaemon *d);
 /* Stops it (if running) and removes its state directory. */
 void vs_test_daemon_free(VsTestDaemon *d);
-/* How many times D's log holds LINE; and waiting (5 s at most) until it
+/* How many times D's log holds LINE; and waiting (60 s at most) until it
  * holds it AT_LEAST times: false if it does not by then (a fault point's
  * "waiting 4 s at '…'" says the daemon is held there). The log goes on
  * from the test program's earlier daemons: count before, wait for one

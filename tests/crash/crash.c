@@ -135,6 +135,8 @@ void crash_restart_clean(void)
 void crash_check_journal_empty(void)
 {
     g_autofree char *journal = vs_state_path(crash.d, "journal", NULL);
+    if (!g_file_test(journal, G_FILE_TEST_IS_DIR))
+        fail_msg("no STATE/journal directory (%s): nothing to look at", journal);
     g_autofree char *left = vs_dir_list(journal);
     if (*left)
         fail_msg("STATE/journal is not empty: %s", left);

@@ -497,6 +497,8 @@ static void test_create_paused_before(void **state)
 {
     (void)state;
     vs_guest_vm_action(crash.d, "run", "suspend", "paused");
+    g_autofree char *image = vs_guest_vm_image(crash.d, "run");
+    g_autofree char *tags_before = vs_qemu_img_tags(image);
     crash_arm("snapshot-before-create");
     g_autoptr(VsTestResponse) posted = vs_req(crash.d, "POST", "{\"name\":\"p1\"}", "/vms/run/snapshots");
     if (posted->status != 202 && posted->status != 0)
@@ -510,6 +512,8 @@ static void test_create_paused_before(void **state)
     json_decref(info);
     json_t *got = snapshot_or_null("run", "p1");
     assert_null(got);
+    g_autofree char *tags = vs_qemu_img_tags(image); /* no tag of it in the image */
+    assert_string_equal(tags, tags_before);
     vs_guest_vm_action(crash.d, "run", "resume", "running");
 }
 
@@ -658,6 +662,11 @@ static void test_qemu_dies_during_live_copy(void **state)
             g_usleep(50 * 1000);
     }
     assert_true(paused);
+    json_t *info = vs_guest_vm_get(crash.d, "run");
+    g_autofree char *live_dir = vs_state_path(crash.d, "live", vs_json_str(info, "uuid"), NULL);
+    json_decref(info);
+    g_autofree char *copying = vs_dir_list(live_dir);
+    assert_non_null(strstr(copying, "q1.ram")); /* (being written: where it is looked for) */
     g_autoptr(GArray) pids = vs_qemu_pids(crash.d->state_dir, "run");
     assert_int_equal(pids->len, 1);
     assert_int_equal(kill(g_array_index(pids, pid_t, 0), SIGKILL), 0);
@@ -674,6 +683,8 @@ static void test_qemu_dies_during_live_copy(void **state)
     json_decref(before);
     g_autofree char *tags = vs_qemu_img_tags(image);
     assert_string_equal(tags, tags_before);
+    g_autofree char *left = vs_dir_list(live_dir);
+    assert_null(strstr(left, "q1.ram")); /* its memory file went with it */
     crash_check_journal_empty();
     crash_restart_clean();
 }

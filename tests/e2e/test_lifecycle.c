@@ -362,8 +362,12 @@ static void test_transient(void **state)
         assert_int_equal(vs_json_int(back->json, "snapshots"), 1);
         assert_string_equal(vs_json_str(back->json, "current-snapshot"), "t1");
         g_autofree char *journal = vs_state_path(e2e.d, "journal", NULL);
+        assert_true(g_file_test(journal, G_FILE_TEST_IS_DIR));
         assert_int_equal(vs_dir_count(journal), 0);
     }
+    g_autofree char *meta =
+        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "transient", NULL);
+    assert_int_equal(vs_dir_count(meta), 1); /* t1's metadata, there until the power-off */
     /* with consent it goes, metadata and all */
     {
         g_autoptr(VsTestResponse) r = vs_expect(e2e.d, 200, "POST", NULL,
@@ -374,8 +378,6 @@ static void test_transient(void **state)
             vs_expect(e2e.d, 404, "GET", NULL, "/vms/transient/snapshots");
         (void)gone, (void)snaps;
     }
-    g_autofree char *meta =
-        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "transient", NULL);
     assert_int_equal(vs_dir_count(meta), 0);
     /* virtsnap did not make that disk: it stays (with the snapshot inside) */
     assert_true(g_file_test(disk, G_FILE_TEST_IS_REGULAR));
@@ -426,6 +428,9 @@ static void test_transient(void **state)
     json_decref(s_vm);
     g_autofree char *names_s = vs_state_path(e2e.d, "snapnames", names_s_name, NULL);
     assert_true(g_file_test(names_s, G_FILE_TEST_IS_REGULAR));
+    g_autofree char *meta_s =
+        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "transient-s", NULL);
+    assert_int_equal(vs_dir_count(meta_s), 1);
     expect_409("POST", "/vms/transient-s/shutdown", "transient");
     gsize asked_at = vs_file_size(log_s);
     g_autoptr(VsTestResponse) asked = vs_expect(e2e.d, 200, "POST", NULL,
@@ -443,8 +448,6 @@ static void test_transient(void **state)
         fail_msg("the transient VM did not end in 30 s after its shutdown, or %s stayed; its "
                  "serial log since: %s", names_s, said + asked_at);
     assert_non_null(strstr(said + asked_at, "VIRTSNAP-GUEST OFF"));
-    g_autofree char *meta_s =
-        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "transient-s", NULL);
     assert_int_equal(vs_dir_count(meta_s), 0);
 
     /* A guest that ignores the shutdown (no ACPI) keeps running, and its
@@ -659,6 +662,7 @@ static void test_revert_running_to_shutoff(void **state)
     assert_string_equal(vs_json_str(now, "current-snapshot"), "off1");
     json_decref(now);
     assert_int_equal(vs_guest_qemu_count(e2e.d, "back-off"), 0);
+    assert_true(vs_qemu_io(disk, "read 768k 4k"));          /* (the image reads) */
     assert_false(vs_qemu_io(disk, "read -P 0xab 768k 4k")); /* the block written after is gone */
     /* A snapshot named by digits only: qemu-img and QEMU's loadvm take "1"
      * for the id of the image's first snapshot (off1's) before any name, so

@@ -445,12 +445,14 @@ static void test_delete_recreate(void **state)
     g_autofree char *names_file_name = g_strdup_printf("%s.conf", uuid);
     g_autofree char *names_file = vs_state_path(e2e.d, "snapnames", names_file_name, NULL);
     assert_true(g_file_test(names_file, G_FILE_TEST_EXISTS));
+    /* (libvirt's metadata files, one per snapshot: the place looked at below) */
+    g_autofree char *meta =
+        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "tree", NULL);
+    assert_int_equal(vs_dir_count(meta), 3);
 
     g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/tree");
     assert_false(g_file_test(image, G_FILE_TEST_EXISTS));
     assert_false(g_file_test(names_file, G_FILE_TEST_EXISTS));
-    g_autofree char *meta =
-        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "tree", NULL);
     assert_int_equal(vs_dir_count(meta), 0);
     g_autoptr(VsTestResponse) gone = vs_expect(e2e.d, 404, "GET", NULL, "/vms/tree");
     g_autoptr(VsTestResponse) gone_snaps =
@@ -495,6 +497,9 @@ static void test_disks_keep(void **state)
     vs_guest_snapshot(e2e.d, "keep", "k1");
     assert_true(vs_qemu_io(image, "write -P 0x88 512k 4k"));
     vs_guest_snapshot(e2e.d, "keep", "k2");
+    g_autofree char *meta =
+        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "keep", NULL);
+    assert_int_equal(vs_dir_count(meta), 2); /* (where the metadata is, looked at below) */
 
     g_autoptr(VsTestResponse) bad = vs_expect(e2e.d, 400, "DELETE", NULL, "/vms/keep?disks=maybe");
     g_autoptr(VsTestResponse) del = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/keep?disks=keep");
@@ -504,8 +509,6 @@ static void test_disks_keep(void **state)
     (void)bad, (void)del, (void)gone, (void)gone_snaps;
     assert_true(g_file_test(image, G_FILE_TEST_IS_REGULAR));
     assert_false(g_file_test(serial, G_FILE_TEST_EXISTS));
-    g_autofree char *meta =
-        vs_state_path(e2e.d, "libvirt", "lib", "qemu", "snapshot", "keep", NULL);
     assert_int_equal(vs_dir_count(meta), 0);
     g_autofree char *names_file_name = g_strdup_printf("%s.conf", uuid);
     g_autofree char *names_file = vs_state_path(e2e.d, "snapnames", names_file_name, NULL);
