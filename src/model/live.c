@@ -986,9 +986,14 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     vs_ram_copy_release(t.copy);
     /* QEMU 7.2 stops the VCPUs itself (already stopped here), saves the
      * devices, write-protects RAM and then starts the VCPUs again. If it
-     * fails before that, it leaves them stopped: then we resume them. */
+     * fails before that, it leaves them stopped: then we resume them. Not
+     * while the copy still runs, however long QEMU takes to get there (its
+     * page walk not seen to end, a guest whose RAM the host swapped out):
+     * a guest resumed before its RAM is protected runs on from the disks'
+     * instant, and the RAM saved later would not be theirs. */
     double t_resumed = -1;
-    for (int i = 1; i <= 1000 && t_resumed < 0; i++) { /* ~10 s */
+    int unread = 0; /* looks in a row at a status libvirt did not give */
+    for (int i = 1; t_resumed < 0 && unread < 100; i++) {
         if (t.meter)
             t_resumed = vs_pause_meter_wait_resumed(t.meter, 10000);
         else
@@ -997,9 +1002,13 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
             t_resumed = now_ms(); /* no event loop: seen by polling */
         if (t_resumed < 0 && i % 10 == 0) {
             g_autofree char *early = migration_status(dom, NULL, NULL);
+            unread = early ? 0 : unread + 1; /* (~10 s unread: the connection is gone) */
             if (early && !migration_running(early))
                 break;
         }
+        if (t_resumed < 0 && i == 1000) /* ~10 s */
+            vs_warn("VM '%s': QEMU has not started the guest again 10 s into the memory "
+                    "copy's start; it stays paused until QEMU has its memory", vm);
     }
     double qemu_pause = vs_pause_meter_finish(t.meter, NULL);
     t.meter = NULL;

@@ -19,6 +19,7 @@
 #include "ramcopy.h"
 
 #include "../util/error.h"
+#include "../util/fault.h"
 #include "../util/log.h"
 
 #include <errno.h>
@@ -129,7 +130,8 @@ static int child_write_behind(int file, off_t offset, off_t *started, off_t *dro
  * rest to FILE from OFFSET (splice; read and write where the filesystem
  * cannot splice); after a write error it drains. Exit status: 0, or the
  * errno of the first error. */
-static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int control, size_t filled)
+static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int control, size_t filled,
+                                       int hold_s)
 {
     struct sigaction ignore = {.sa_handler = SIG_IGN};
     sigaction(SIGINT, &ignore, NULL);
@@ -141,6 +143,11 @@ static void G_GNUC_NORETURN child_main(int in, int file, off_t offset, int contr
     static char buf[64 * 1024]; /* the child's own copy once written */
     child_read(control, buf, 1); /* a byte, or the end: either way, go */
     close(control);
+    if (hold_s > 0) { /* (a test's: QEMU held at the full pipe that long after the go) */
+        struct timespec hold = {hold_s, 0};
+        while (nanosleep(&hold, &hold) != 0 && errno == EINTR)
+            ;
+    }
     for (size_t skipped = 0; skipped < filled;) {
         ssize_t n = child_read(in, buf, MIN(sizeof buf, filled - skipped));
         if (n <= 0)
@@ -238,12 +245,15 @@ VsRamCopy *vs_ram_copy_start(int file_fd, off_t offset, GError **error)
         goto fail;
     copy->filled = (size_t)filled;
     copy->pipe_ino = st.st_ino;
+    int hold_s = vs_fault_pause_seconds("ram-copier-go");
+    if (hold_s)
+        vs_warn("fault injection: the memory copier waits %d s after its go", hold_s);
     step = "fork";
     pid_t pid = fork();
     if (pid < 0)
         goto fail;
     if (pid == 0)
-        child_main(data[0], file_fd, offset, control[0], copy->filled);
+        child_main(data[0], file_fd, offset, control[0], copy->filled, hold_s);
     close(data[0]);
     close(control[0]);
     copy->child = pid;

@@ -10,13 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-void vs_fault_point(const char *name)
+int vs_fault_pause_seconds(const char *name)
 {
     const char *pause = g_getenv("VIRTSNAP_PAUSE");
-    if (pause && strcmp(pause, name) == 0) {
-        const char *given = g_getenv("VIRTSNAP_PAUSE_SECONDS");
-        int seconds = given ? atoi(given) : 0;
-        seconds = seconds > 0 && seconds <= 600 ? seconds : 4;
+    if (!pause || strcmp(pause, name) != 0)
+        return 0;
+    const char *given = g_getenv("VIRTSNAP_PAUSE_SECONDS");
+    int seconds = given ? atoi(given) : 0;
+    return seconds > 0 && seconds <= 600 ? seconds : 4;
+}
+
+void vs_fault_point(const char *name)
+{
+    int seconds = vs_fault_pause_seconds(name);
+    if (seconds) {
         vs_warn("fault injection: waiting %d s at '%s'", seconds, name);
         g_usleep((gulong)seconds * G_USEC_PER_SEC);
     }

@@ -10,6 +10,9 @@
 #include <stdbool.h>
 
 void vs_fault_point(const char *name);
+/* The seconds to wait at point NAME ($VIRTSNAP_PAUSE names it), else 0: for
+ * a wait that is not the calling thread's (a child process's). */
+int vs_fault_pause_seconds(const char *name);
 /* True the first time a point NAME that $VIRTSNAP_FAIL lists is reached
  * (each time for "NAME*"). */
 bool vs_fault_fails(const char *name);
