@@ -312,6 +312,12 @@ static gboolean expire_tasks(gpointer unused)
     return G_SOURCE_CONTINUE;
 }
 
+static gpointer recover(gpointer unused)
+{
+    (void)unused;
+    return GINT_TO_POINTER(vs_journal_recover());
+}
+
 static int run(Options *o)
 {
     g_autoptr(GError) error = NULL;
@@ -386,7 +392,11 @@ static int run(Options *o)
         vs_error("%s", error->message);
         return bad_setting ? 2 : 1;
     }
-    int recovered = vs_journal_recover();
+    /* On a thread of its own: the qemu-img children recovery waits for
+     * (g_spawn_sync) are then that thread's, which the reaper never takes,
+     * however late the wait comes (util/reaper.c: it takes the main
+     * thread's after 100 ms, and g_spawn_sync would then report success). */
+    int recovered = GPOINTER_TO_INT(g_thread_join(g_thread_new("recover", recover, NULL)));
     if (recovered)
         vs_info("recovered %d operation(s) interrupted by the last stop", recovered);
     VsAuthConfig auth = {.token = token,

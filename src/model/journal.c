@@ -10,6 +10,7 @@
 #include "inuse.h"
 #include "keep.h"
 #include "live.h"
+#include "saveimage.h"
 #include "snapnames.h"
 #include "snapshot.h"
 #include "snaptree.h"
@@ -342,7 +343,7 @@ static VsJournalOutcome recover_snapshot(virDomainPtr dom, const char *uuid, GKe
      * fell back to a classic one has RAM in its record but no such file.) */
     g_autofree char *file =
         doc ? vs_xml_string(doc, NULL, "string(/domainsnapshot/memory/@file)") : NULL;
-    if (snap && file && g_strcmp0(file, ram) == 0 && !vs_live_ram_complete(file)) {
+    if (snap && file && g_strcmp0(file, ram) == 0 && !vs_save_image_complete(file)) {
         if (virDomainSnapshotDelete(snap, VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) < 0)
             return VS_JOURNAL_UNSETTLED; /* its tags stay while libvirt lists it */
         g_clear_pointer(&snap, virDomainSnapshotFree);

@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "pause.h"
 #include "ramcopy.h"
+#include "saveimage.h"
 #include "snapnames.h"
 
 #include <errno.h>
@@ -35,21 +36,6 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-/* libvirt's save-image header (src/qemu/qemu_saveimage.h, ABI since 0.x). */
-#define SAVE_MAGIC "LibvirtQemudSave"
-#define SAVE_PARTIAL "LibvirtQemudPart"
-#define SAVE_VERSION 2
-typedef struct {
-    char magic[16];
-    uint32_t version;
-    uint32_t data_len;     /* XML + cookie + padding */
-    uint32_t was_running;
-    uint32_t compressed;   /* 0: raw */
-    uint32_t cookie_offset; /* from the start of the XML; 0: no cookie */
-    uint32_t unused[14];
-} SaveHeader;
-G_STATIC_ASSERT(sizeof(SaveHeader) == 92);
 
 #define RAM_BANDWIDTH (UINT64_C(1) << 40) /* bytes/s: unlimited in practice */
 #define POLL_US 20000
@@ -407,93 +393,6 @@ static char *save_cookie(virDomainPtr dom)
     xmlDocSetRootElement(doc, root);
     xmlAddChild(root, xmlDocCopyNode(g_ptr_array_index(cpus, 0), doc, 1));
     return vs_xml_to_string(doc);
-}
-
-static bool write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Writes libvirt's header (marked partial) with XML and COOKIE; the file
- * offset is left where QEMU's migration stream must start. */
-static bool write_save_header(int fd, const char *xml, const char *cookie)
-{
-    size_t xml_len = strlen(xml) + 1, cookie_len = cookie ? strlen(cookie) + 1 : 0;
-    SaveHeader h = {.version = SAVE_VERSION, .was_running = 1, .compressed = 0};
-    memcpy(h.magic, SAVE_PARTIAL, sizeof h.magic);
-    /* libvirt leaves 64 KiB of room so the XML can be edited in place. */
-    h.data_len = (uint32_t)(xml_len + cookie_len + 64 * 1024);
-    h.cookie_offset = cookie ? (uint32_t)xml_len : 0;
-    g_autofree char *data = g_malloc0(h.data_len);
-    memcpy(data, xml, xml_len);
-    if (cookie)
-        memcpy(data + xml_len, cookie, cookie_len);
-    return write_all(fd, &h, sizeof h) && write_all(fd, data, h.data_len);
-}
-
-bool vs_live_ram_complete(const char *path)
-{
-    char magic[16];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool ok = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
-              memcmp(magic, SAVE_MAGIC, sizeof magic) == 0;
-    close(fd);
-    return ok;
-}
-
-/* Puts XML in place of the domain definition in the save image PATH (its
- * cookie kept), as libvirt's virDomainSaveImageDefineXML would, but without
- * libvirt's check that name and UUID stay: a restore must find the VM's
- * current name and UUID there (after a VM rename, or in a clone's copy). */
-static bool save_image_set_xml(const char *path, const char *xml, GError **error)
-{
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    SaveHeader h;
-    if (fd < 0 || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot read %s: %s", path, g_strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return false;
-    }
-    g_autofree char *data = g_malloc0((gsize)h.data_len + 1);
-    bool ok = pread(fd, data, h.data_len, sizeof h) == (ssize_t)h.data_len;
-    size_t old_len = h.cookie_offset ? h.cookie_offset : strlen(data) + 1;
-    const char *cookie = h.cookie_offset && h.cookie_offset < h.data_len ? data + h.cookie_offset
-                                                                          : NULL;
-    size_t xml_len = strlen(xml) + 1, cookie_len = cookie ? strlen(cookie) + 1 : 0;
-    if (ok && strcmp(data, xml) == 0 && old_len == xml_len) {
-        close(fd);
-        return true; /* already there */
-    }
-    if (!ok || xml_len + cookie_len > h.data_len) {
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED,
-                    ok ? "the new definition does not fit in %s" : "cannot read %s", path);
-        close(fd);
-        return false;
-    }
-    g_autofree char *fresh = g_malloc0(h.data_len);
-    memcpy(fresh, xml, xml_len);
-    if (cookie)
-        memcpy(fresh + xml_len, cookie, cookie_len);
-    h.cookie_offset = cookie ? (uint32_t)xml_len : 0;
-    ok = pwrite(fd, fresh, h.data_len, sizeof h) == (ssize_t)h.data_len &&
-         pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && fdatasync(fd) == 0;
-    if (!ok)
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot write %s: %s", path, g_strerror(errno));
-    close(fd);
-    return ok;
 }
 
 /* Reserves room for the whole RAM stream up front (fallocate, keeping the
@@ -877,7 +776,7 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         take_cleanup(&t, false);
         return NULL;
     }
-    if (!write_save_header(t.fd, domain_xml, cookie)) {
+    if (!vs_save_image_write_header(t.fd, domain_xml, cookie)) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot write %s: %s", ram_path,
                     g_strerror(errno));
         take_cleanup(&t, false);
@@ -1096,7 +995,7 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     struct stat st;
     if (fstat(t.fd, &st) == 0 && reserved > st.st_size && ftruncate(t.fd, st.st_size) != 0)
         vs_warn("cannot give back the space reserved for %s: %s", ram_path, g_strerror(errno));
-    if (fdatasync(t.fd) != 0 || pwrite(t.fd, SAVE_MAGIC, 16, 0) != 16 || fdatasync(t.fd) != 0 ||
+    if (!vs_save_image_mark_complete(t.fd) ||
         fstat(t.fd, &st) != 0) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot finish %s: %s", ram_path,
                     g_strerror(errno));
@@ -1245,7 +1144,7 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
     }
     g_autoptr(GPtrArray) disks = snapshot_disks(doc, domain);
     /* Everything that can be checked is checked before the VM is stopped. */
-    if (!vs_live_ram_complete(ram)) {
+    if (!vs_save_image_complete(ram)) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED,
                     "the memory file of snapshot '%s' of VM '%s' is missing or incomplete: %s",
                     tag, vm, ram);
@@ -1307,7 +1206,7 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
         }
     }
     /* libvirt insists that name and UUID match the image's copy. */
-    if (!save_image_set_xml(ram, dxml, error)) {
+    if (!vs_save_image_set_xml(ram, dxml, error)) {
         g_prefix_error(error, stopped, vm, tag);
         return false;
     }

@@ -106,9 +106,6 @@ bool vs_live_delete(virDomainSnapshotPtr snap, bool with_children, GError **erro
  * DOM runs, qemu-img when not). */
 bool vs_live_delete_contents(virDomainPtr dom, const char *tag, const char *ram, GError **error);
 
-/* True when PATH is a complete memory file (its header's magic is final). */
-bool vs_live_ram_complete(const char *path);
-
 /* Puts QEMU's migration settings back after a vs_live_take that libvirt
  * recorded but whose own cleanup may not have run (a crash, a broken-off
  * call): the background-snapshot capability off, the bandwidth to BANDWIDTH
