@@ -395,6 +395,22 @@ static char *save_cookie(virDomainPtr dom)
     return vs_xml_to_string(doc);
 }
 
+/* The RAM blocks of DOM's video devices, in bytes (QXL's ram, vram and
+ * vram64, and every model's vgamem: 144 MiB for libvirt's QXL default, more
+ * than the reservation's margin of 64 MiB). */
+static guint64 video_ram(virDomainPtr dom)
+{
+    g_autoptr(xmlDoc) doc = vs_hv_domain_xml(dom, 0, NULL);
+    g_autoptr(GPtrArray) models = doc ? vs_xml_nodes(doc, NULL, "/domain/devices/video/model")
+                                      : NULL;
+    const char *sizes[] = {"string(@ram)", "string(@vram)", "string(@vram64)", "string(@vgamem)"};
+    guint64 kib = 0;
+    for (guint i = 0; models && i < models->len; i++)
+        for (gsize s = 0; s < G_N_ELEMENTS(sizes); s++)
+            kib += (guint64)MAX(vs_xml_int(doc, g_ptr_array_index(models, i), sizes[s], 0), 0);
+    return kib * 1024;
+}
+
 /* Reserves room for the whole RAM stream up front (fallocate, keeping the
  * size 0), so that a full disk fails here, before the guest is paused, and
  * never in the middle of the copy, where QEMU 7.2 could not recover (see
@@ -409,7 +425,7 @@ static gint64 reserve_space(virDomainPtr dom, int fd, const char *path, GError *
         vs_hv_set_error(error, "cannot read the memory size of VM '%s'", virDomainGetName(dom));
         return -1;
     }
-    guint64 ram = (guint64)info.maxMem * 1024;
+    guint64 ram = (guint64)info.maxMem * 1024 + video_ram(dom);
     gint64 want = (gint64)(ram + ram / 256 + (64u << 20));
     if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, want) == 0)
         return want;
@@ -1190,12 +1206,14 @@ bool vs_live_revert(virDomainSnapshotPtr snap, double *revert_ms, GError **error
             return false;
         }
     }
-    /* The disks are the snapshot's: it is the VM's current one, whatever
-     * comes next (a later snapshot's parent). */
-    if (!make_current(snap, error))
-        return false;
     const char *stopped = "VM '%s' is stopped with its disks at snapshot '%s' (start it to boot "
                           "from them, or revert again): ";
+    /* The disks are the snapshot's: it is the VM's current one, whatever
+     * comes next (a later snapshot's parent). */
+    if (!make_current(snap, error)) {
+        g_prefix_error(error, stopped, vm, tag);
+        return false;
+    }
     /* libvirt's own revert brings the snapshot's definition back too. */
     if (virDomainIsPersistent(dom) == 1) {
         g_autoptr(virDomain) defined = virDomainDefineXML(conn, next_start);
