@@ -1001,7 +1001,12 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
         take_cleanup(&t, false);
         return NULL;
     }
-    set_background_snapshot(dom, false, NULL);
+    g_autoptr(GError) caps_error = NULL;
+    if (!set_background_snapshot(dom, false, &caps_error)) /* (the snapshot stands) */
+        vs_warn("VM '%s': QEMU's background-snapshot capability stays on (%s): a later save "
+                "or migration of this QEMU by another tool would run as a background snapshot "
+                "until the VM restarts or takes a live snapshot again",
+                vm, caps_error->message);
     t.caps_on = false;
     collapse_guest_ram(dom);
 
