@@ -63,6 +63,7 @@ check: test-deps tests-enabled all ui-deps $(ASAN_BUILD)/build.ninja
 	meson setup --reconfigure $(ASAN_BUILD) -Dtests=enabled >/dev/null
 	ninja -C $(ASAN_BUILD) virtsnapd
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite live --no-suite once-asan
+	scripts/skip-report $(BUILD)
 	$(MAKE) --no-print-directory check-asan
 	tests/fuzz/build-and-run.sh 5
 
@@ -86,7 +87,9 @@ ASAN_UNIT_TARGETS = $(subst _,-,$(patsubst tests/unit/test_%.c,tests/unit/unit-%
 check-asan:
 	ninja -C $(ASAN_BUILD) virtsnapd $(ASAN_UNIT_TARGETS)
 	$(ASAN_ENV) meson test -C $(ASAN_BUILD) --no-rebuild --suite unit --print-errorlogs --num-processes 2
+	scripts/skip-report $(ASAN_BUILD)
 	$(ASAN_ENV) meson test -C $(BUILD) --suite api --suite e2e --print-errorlogs --num-processes 2
+	scripts/skip-report $(BUILD)
 
 # ASan's quarantine holds freed memory, so the load test's resident-memory
 # bound is lifted there (LeakSanitizer checks leaks instead).
