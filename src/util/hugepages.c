@@ -8,8 +8,12 @@
 bool vs_hugepages_mounted(void)
 {
     g_autofree char *mounts = NULL;
-    if (!g_file_get_contents("/proc/mounts", &mounts, NULL, NULL))
-        return false;
+    return g_file_get_contents("/proc/mounts", &mounts, NULL, NULL) &&
+           vs_hugepages_mounted_in(mounts);
+}
+
+bool vs_hugepages_mounted_in(const char *mounts)
+{
     g_auto(GStrv) lines = g_strsplit(mounts, "\n", -1);
     for (char **l = lines; *l; l++) {
         char type[32] = "";

@@ -7,6 +7,8 @@
 
 /* Whether a hugetlbfs file system is mounted (libvirt needs one). */
 bool vs_hugepages_mounted(void);
+/* The same from a /proc/mounts text (for tests). */
+bool vs_hugepages_mounted_in(const char *mounts);
 /* Bytes of free default-size huge pages (HugePages_Free x Hugepagesize). */
 guint64 vs_hugepages_free_bytes(void);
 /* The same figures from a /proc/meminfo text (for tests). */

@@ -27,6 +27,21 @@ static void test_free_bytes_from_meminfo(void **state)
     assert_true(vs_hugepages_free_bytes_in("") == 0);
 }
 
+static void test_mounted_from_mounts(void **state)
+{
+    (void)state;
+    const char *with = "sysfs /sys sysfs rw,nosuid 0 0\n"
+                       "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n";
+    assert_true(vs_hugepages_mounted_in(with));
+    const char *without = "sysfs /sys sysfs rw,nosuid 0 0\n"
+                          "/dev/vda / ext4 rw,relatime 0 0\n";
+    assert_false(vs_hugepages_mounted_in(without));
+    /* the type field, not a path or an option that says so */
+    assert_false(vs_hugepages_mounted_in("none /mnt/hugetlbfs tmpfs rw 0 0\n"));
+    assert_false(vs_hugepages_mounted_in("none /mnt tmpfs rw,hugetlbfs 0 0\n"));
+    assert_false(vs_hugepages_mounted_in(""));
+}
+
 static void test_mounted_matches_proc_mounts(void **state)
 {
     (void)state;
@@ -40,6 +55,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_free_bytes_from_meminfo),
+        cmocka_unit_test(test_mounted_from_mounts),
         cmocka_unit_test(test_mounted_matches_proc_mounts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
