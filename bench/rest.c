@@ -253,6 +253,7 @@ typedef struct {
     double *lat;
     size_t n, cap;
     long requests, all; /* counted, and all answered (warm-up included) */
+    long failed;        /* requests the connection broke under (counted apart, sent again) */
     pthread_barrier_t *barrier;
 } Worker;
 
@@ -273,6 +274,7 @@ static void *worker_run(void *data)
             break;
         bool during = w->reverting ? atomic_load(w->reverting) : true;
         if (!try_request(&c, req, req_len, false, &r)) {
+            w->failed++;
             conn_close(&c);
             conn_open(&c);
             continue;
@@ -340,6 +342,8 @@ static double cpu_seconds(long pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+static double pct(const double *v, size_t n, double p);
+
 /* CONNS connections GET PATH for SECS seconds (after 0.3 s of warm-up).
  * With REVERT_VM, another thread reverts it to REVERT_SNAP over and over and
  * only requests begun while a revert is in flight are counted. With
@@ -395,11 +399,30 @@ static void load(const char *key, const char *path, int conns, double secs, cons
     snprintf(k, sizeof k, "%s.rps", key);
     sample(k, (double)total / secs);
     snprintf(k, sizeof k, "%s.lat", key);
+    size_t n_run = 0;
+    long failed = 0;
+    for (int i = 0; i < conns; i++)
+        n_run += ws[i].n;
+    double *run = malloc((n_run ? n_run : 1) * sizeof *run);
+    n_run = 0;
     for (int i = 0; i < conns; i++) {
-        for (size_t j = 0; j < ws[i].n; j++)
+        for (size_t j = 0; j < ws[i].n; j++) {
             sample(k, ws[i].lat[j]);
+            run[n_run++] = ws[i].lat[j];
+        }
+        failed += ws[i].failed;
         free(ws[i].lat);
     }
+    /* This run's own p99 (the pooled one hides how far runs differ) and
+     * the requests a broken connection lost. */
+    qsort(run, n_run, sizeof *run, cmp_double);
+    if (n_run) {
+        snprintf(k, sizeof k, "%s.p99run", key);
+        sample(k, pct(run, n_run, 99));
+    }
+    free(run);
+    snprintf(k, sizeof k, "%s.failed", key);
+    sample(k, (double)failed);
     if (revert_vm) {
         snprintf(k, sizeof k, "%s.reverts", key);
         sample(k, rv.count);

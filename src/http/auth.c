@@ -54,6 +54,7 @@
  * is the origin's own (port included), and never leaves it but to us. */
 typedef struct {
     char *user;
+    char *account;    /* the account as NSS names it (account_key): "Alice" is "alice" */
     char *key;
     char *peer;       /* the client's address at the login (PAM_RHOST), or NULL */
     gint64 created;   /* monotonic µs of the login */
@@ -108,6 +109,7 @@ static struct {
 static void session_free(Session *s)
 {
     g_free(s->user);
+    g_free(s->account);
     g_free(s->key);
     g_free(s->peer);
     g_free(s);
@@ -703,11 +705,12 @@ char *vs_auth_check(const char *authorization, const char *cookie, const char *s
     return session;
 }
 
-/* Makes room for a new session of USER: drops USER's least recently used
- * once USER has MAX_SESSIONS_PER_USER; sweeps expired sessions once the
- * table is full, then drops the least recently used while it still is
- * (logins by scripts that never log out). */
-static void sessions_prune(const char *user, gint64 now)
+/* Makes room for a new session of ACCOUNT (account_key's): drops the
+ * account's least recently used once it has MAX_SESSIONS_PER_USER, however
+ * each login spelled its name; sweeps expired sessions once the table is
+ * full, then drops the least recently used while it still is (logins by
+ * scripts that never log out). */
+static void sessions_prune(const char *account, gint64 now)
 {
     GHashTableIter it;
     gpointer key, value;
@@ -722,7 +725,7 @@ static void sessions_prune(const char *user, gint64 now)
             g_hash_table_iter_remove(&it);
             continue;
         }
-        if (strcmp(s->user, user) == 0 && ++mine && s->last_used < oldest_mine_used) {
+        if (strcmp(s->account, account) == 0 && ++mine && s->last_used < oldest_mine_used) {
             oldest_mine_used = s->last_used;
             oldest_mine = key;
         }
@@ -747,13 +750,14 @@ char *vs_auth_login(const char *user, const char *password, const char *peer, ch
     char *id = vs_random_hex(32);
     Session *s = g_new0(Session, 1);
     s->user = g_strdup(user);
+    s->account = account_key(user);
     s->key = vs_random_hex(32);
     s->peer = peer && strcmp(peer, "?") != 0 ? g_strdup(peer) : NULL;
     *key = g_strdup(s->key);
     s->created = s->last_used = s->checked = g_get_monotonic_time();
     s->locked = password_locked(user);
     g_mutex_lock(&auth.lock);
-    sessions_prune(user, s->last_used);
+    sessions_prune(s->account, s->last_used);
     g_hash_table_insert(auth.sessions, g_strdup(id), s);
     g_mutex_unlock(&auth.lock);
     g_autofree char *logged = vs_log_word(user);

@@ -103,6 +103,7 @@ void vs_janitor_stop(void)
     vs_hv_set_gone_hook(NULL);
     g_mutex_lock(&pool_lock);
     GThreadPool *stopping = g_steal_pointer(&pool);
+    sweep_all_queued = false; /* (a sweep still queued goes with the pool) */
     g_mutex_unlock(&pool_lock);
     if (stopping)
         g_thread_pool_free(stopping, TRUE, TRUE);

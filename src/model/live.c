@@ -907,26 +907,42 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
      * a guest resumed before its RAM is protected runs on from the disks'
      * instant, and the RAM saved later would not be theirs. */
     double t_resumed = -1;
-    int unread = 0; /* looks in a row at a status libvirt did not give */
-    for (int i = 1; t_resumed < 0 && unread < 100; i++) {
+    gint64 since = g_get_monotonic_time(), looked = 0, unread_since = 0;
+    bool warned = false, unknown = false, stuck = false;
+    while (t_resumed < 0 && !unknown && !stuck) {
         if (t.meter)
             t_resumed = vs_pause_meter_wait_resumed(t.meter, 10000);
         else
             g_usleep(1000);
         if (t_resumed < 0 && domain_state(dom) == VIR_DOMAIN_RUNNING)
             t_resumed = now_ms(); /* no event loop: seen by polling */
-        if (t_resumed < 0 && i % 10 == 0) {
+        gint64 now = g_get_monotonic_time();
+        if (t_resumed < 0 && now - looked >= G_USEC_PER_SEC / 10) {
+            looked = now;
             g_autofree char *early = migration_status(dom, NULL, NULL);
-            unread = early ? 0 : unread + 1; /* (~10 s unread: the connection is gone) */
             if (early && !migration_running(early))
-                break;
+                break; /* failed before RAM was protected: resumed below */
+            unread_since = early ? 0 : unread_since ? unread_since : now;
+            /* not known for 10 s (the connection is gone): not resumed here */
+            unknown = unread_since && now - unread_since >= 10 * G_USEC_PER_SEC;
         }
-        if (t_resumed < 0 && i == 1000) /* ~10 s */
+        if (t_resumed < 0 && !warned && now - since >= 10 * G_USEC_PER_SEC) {
             vs_warn("VM '%s': QEMU has not started the guest again 10 s into the memory "
                     "copy's start; it stays paused until QEMU has its memory", vm);
+            warned = true;
+        }
+        stuck = t_resumed < 0 && now - since >= (gint64)3600 * G_USEC_PER_SEC;
     }
     double qemu_pause = vs_pause_meter_finish(t.meter, NULL);
     t.meter = NULL;
+    if (stuck || unknown) { /* the snapshot fails; the cleanup resumes the guest once the copy ends */
+        g_set_error(error, VS_ERROR, unknown ? VS_ERR_UNAVAILABLE : VS_ERR_FAILED,
+                    "VM '%s': %s", vm,
+                    unknown ? "the memory copy's state could not be read for 10 s"
+                            : "QEMU has not protected the guest's memory in an hour");
+        take_cleanup(&t, false);
+        return NULL;
+    }
     if (t_resumed < 0 || domain_state(dom) == VIR_DOMAIN_PAUSED) {
         vs_warn("VM '%s': QEMU did not resume the guest after starting the memory copy; "
                 "resuming it", vm);

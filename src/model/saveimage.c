@@ -134,8 +134,12 @@ bool vs_save_image_set_xml(const char *path, const char *xml, GError **error)
     size_t xml_len = strlen(xml) + 1, cookie_len = cookie ? strlen(cookie) + 1 : 0;
     size_t room = cookie ? h.cookie_offset : h.data_len; /* for the XML, before the cookie */
     if (ok && strcmp(data, xml) == 0) {
+        ok = fdatasync(fd) == 0; /* (a write killed before its sync: synced now) */
+        if (!ok)
+            g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot sync %s: %s", path,
+                        g_strerror(errno));
         close(fd);
-        return true; /* already there */
+        return ok; /* already there */
     }
     size_t moved_to = h.data_len - cookie_len; /* (where a cookie moved goes) */
     bool move = ok && cookie && xml_len > room;

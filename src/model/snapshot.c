@@ -930,9 +930,11 @@ static bool create_locked(VsTask *task, VsSnapshotJob *job, GError **error)
      * client's, made since the name was found free (libvirt refused the
      * name before doing anything), and stays. One our call made, whose
      * reply broke off (settled: made by that call), goes as one returned
-     * would when its display name cannot be recorded. */
+     * would when its display name cannot be recorded: only under a libvirt
+     * name of virtsnapd's own making, which no other client would give. */
+    bool own_name = strcmp(internal, job->name) != 0;
     g_autoptr(virDomainSnapshot) reply_lost =
-        made && !ok && !snap ? look_up_again(job, internal) : NULL;
+        made && !ok && !snap && own_name ? look_up_again(job, internal) : NULL;
     virDomainSnapshotPtr undo = snap ? snap : reply_lost; /* never one found otherwise */
     if (undo && !ok) {
         g_autoptr(GError) undo_error = NULL;
@@ -1139,10 +1141,10 @@ static bool delete_leaves_first(virDomainPtr dom, virDomainSnapshotPtr top, unsi
             g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot delete snapshot '%s'", name);
             ok = false;
         } else {
-            bool deleted = delete_one(all[i], flags, error);
-            ok = deleted;
+            bool gone = delete_one(all[i], flags, error);
+            ok = gone;
             if (forget_uuid)
-                forget_if_gone(dom, forget_uuid, name, deleted);
+                forget_if_gone(dom, forget_uuid, name, gone);
         }
     }
     for (int i = 0; i < n_all; i++)

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -98,9 +100,10 @@ static void region_make(Region *r, const bool touched[PIECES])
     }
 }
 
-/* Whether this kernel collapses a touched piece of this process's own at
- * all (madvise MADV_COLLAPSE, Linux 6.1): what tells a kernel that cannot
- * from a vs_thp_collapse that fails. */
+/* Whether this kernel lets this process collapse a touched piece of its own
+ * by the call vs_thp_collapse makes (process_madvise MADV_COLLAPSE, Linux
+ * 6.1; before 6.13 it wants CAP_SYS_NICE even for the caller itself): what
+ * tells a kernel or a process that cannot from a vs_thp_collapse that fails. */
 static bool kernel_collapses(void)
 {
     size_t piece = (size_t)vs_thp_size();
@@ -109,7 +112,13 @@ static bool kernel_collapses(void)
         return false;
     char *at = (char *)(((uintptr_t)raw + piece - 1) & ~(uintptr_t)(piece - 1));
     at[0] = 1;
-    bool ok = madvise(at, piece, 25 /* MADV_COLLAPSE */) == 0;
+    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    struct iovec range = {.iov_base = at, .iov_len = piece};
+    bool ok = pidfd >= 0 &&
+              syscall(SYS_process_madvise, pidfd, &range, 1, 25 /* MADV_COLLAPSE */, 0) ==
+                  (long)piece;
+    if (pidfd >= 0)
+        close(pidfd);
     munmap(raw, 3 * piece);
     return ok;
 }
