@@ -193,6 +193,14 @@ wait_daemon() { # ID → prints its URL
 }
 
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$(cat "$WORK/$1.pid")/status"; }
+# The peak since the last reading: VmHWM, which writing 5 to clear_refs sets
+# back to the current VmRSS (Linux 4.0); where it cannot, the peak since
+# start, still an upper bound.
+peak_mib() {
+    pid=$(cat "$WORK/$1.pid")
+    awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"
+    echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
+}
 
 say "starting virtsnapd on test:///default and on the embedded QEMU driver"
 start_daemon T "$WORK/t" --connect test:///default
@@ -232,7 +240,11 @@ direct_cmd() { # IN OUT LOG COMMAND...
     die "vsbench-direct failed at: $*"
 }
 dcmd() { direct_cmd "$D_IN" "$D_OUT" "$WORK/direct.log" "$@"; }
-sample_rss() { echo "S rss.$1 $(rss_mib T)" | collect; dcmd rss "$1" | collect; } # KEY
+sample_rss() { # KEY
+    echo "S rss.$1 $(rss_mib T)" | collect
+    echo "S rss.peak.$1 $(peak_mib T)" | collect
+    dcmd rss "$1" | collect
+}
 
 say "test:///default: growing one VM to $SIZES snapshots, through the API and directly"
 # Phase A, on one VM grown size by size: how long the creates take through
@@ -305,7 +317,11 @@ if [ "$QUICK" = 0 ] && command -v libvirtd >/dev/null && [ "$(id -u)" = 0 ]; the
     start_daemon L "$WORK/l" --connect "test+unix:///default?socket=$WORK/lvd/libvirt-sock"
     L_URL=$(wait_daemon L)
     rest_l() { "$BIN/vsbench-rest" "$L_URL" "$WORK/l/token" "$@"; }
-    sample_rss_l() { echo "S rss.lvd.$1 $(rss_mib L)" | collect; echo "S rss.libvirtd.$1 $(rss_mib LVD)" | collect; }
+    sample_rss_l() {
+        echo "S rss.lvd.$1 $(rss_mib L)" | collect
+        echo "S rss.lvd.peak.$1 $(peak_mib L)" | collect
+        echo "S rss.libvirtd.$1 $(rss_mib LVD)" | collect
+    }
     rest_l vm "s$LARGEST" 64 >/dev/null
     rest_l tree "s$LARGEST" 0 "$LARGEST" "lvd.build" >/dev/null
     sample_rss_l "$LARGEST"
