@@ -199,7 +199,7 @@ rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$(cat "$WORK/$1.pid
 peak_mib() {
     pid=$(cat "$WORK/$1.pid")
     awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"
-    echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
+    { echo 5 >"/proc/$pid/clear_refs"; } 2>/dev/null || true
 }
 
 say "starting virtsnapd on test:///default and on the embedded QEMU driver"

@@ -524,9 +524,13 @@ static void remember(const char *digest)
 static char *account_key(const char *user)
 {
     struct passwd pw, *found = NULL;
-    char buf[4096];
-    if (getpwnam_r(user, &pw, buf, sizeof buf, &found) == 0 && found && found->pw_name)
-        return g_strdup(found->pw_name);
+    int rc = ERANGE;
+    for (gsize size = 4096; rc == ERANGE && size <= 1024 * 1024; size *= 4) {
+        g_autofree char *buf = g_malloc(size); /* (an entry with many fields: ERANGE) */
+        rc = getpwnam_r(user, &pw, buf, size, &found);
+        if (rc == 0 && found && found->pw_name)
+            return g_strdup(found->pw_name);
+    }
     return g_strdup(user);
 }
 

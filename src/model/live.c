@@ -697,7 +697,8 @@ static void take_cleanup(Take *t, bool keep)
         t->fd = -1;
         return;
     }
-    if (t->migrating && !wait_copy_end(t->dom, (gint64)3600 * G_USEC_PER_SEC))
+    bool copy_over = !t->migrating || wait_copy_end(t->dom, (gint64)3600 * G_USEC_PER_SEC);
+    if (!copy_over)
         vs_warn("VM '%s': the memory copy to %s still runs or QEMU cannot be asked",
                 virDomainGetName(t->dom), t->ram_path);
     if (t->fd_in_qemu && !t->migrating)
@@ -722,8 +723,16 @@ static void take_cleanup(Take *t, bool keep)
                     virDomainGetName(t->dom), t->tag, err ? ": " : " (QEMU still runs)",
                     err ? err->message : "");
     }
-    if (t->paused_by_us && domain_state(t->dom) == VIR_DOMAIN_PAUSED)
-        virDomainResume(t->dom);
+    /* Never while the copy may run: a guest resumed before QEMU protected
+     * its RAM would make the memory saved later not the disks'. */
+    if (t->paused_by_us && domain_state(t->dom) == VIR_DOMAIN_PAUSED) {
+        if (copy_over)
+            virDomainResume(t->dom);
+        else
+            vs_error("VM '%s' is left paused: its memory copy may still run (resume it once "
+                     "QEMU's migration has ended, or power it off)",
+                     virDomainGetName(t->dom));
+    }
     if (t->fd >= 0) {
         close(t->fd);
         t->fd = -1;
@@ -908,14 +917,16 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
      * instant, and the RAM saved later would not be theirs. */
     double t_resumed = -1;
     gint64 since = g_get_monotonic_time(), looked = 0, unread_since = 0;
-    bool warned = false, unknown = false, stuck = false;
-    while (t_resumed < 0 && !unknown && !stuck) {
+    bool warned = false, unknown = false, stuck = false, ended = false;
+    while (t_resumed < 0 && !unknown && !stuck && !ended) {
         if (t.meter)
-            t_resumed = vs_pause_meter_wait_resumed(t.meter, 10000);
+            t_resumed = vs_pause_meter_wait_resumed(t.meter, warned ? 100000 : 10000);
         else
-            g_usleep(1000);
-        if (t_resumed < 0 && domain_state(dom) == VIR_DOMAIN_RUNNING)
+            g_usleep(warned ? 100000 : 1000); /* (after 10 s, looked at less often) */
+        int state = t_resumed < 0 ? domain_state(dom) : VIR_DOMAIN_RUNNING;
+        if (t_resumed < 0 && state == VIR_DOMAIN_RUNNING)
             t_resumed = now_ms(); /* no event loop: seen by polling */
+        ended = state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED; /* QEMU is gone */
         gint64 now = g_get_monotonic_time();
         if (t_resumed < 0 && now - looked >= G_USEC_PER_SEC / 10) {
             looked = now;
@@ -935,14 +946,21 @@ virDomainSnapshotPtr vs_live_take(virDomainPtr dom, const char *internal, const 
     }
     double qemu_pause = vs_pause_meter_finish(t.meter, NULL);
     t.meter = NULL;
-    if (stuck || unknown) { /* the snapshot fails; the cleanup resumes the guest once the copy ends */
-        g_set_error(error, VS_ERROR, unknown ? VS_ERR_UNAVAILABLE : VS_ERR_FAILED,
-                    "VM '%s': %s", vm,
-                    unknown ? "the memory copy's state could not be read for 10 s"
-                            : "QEMU has not protected the guest's memory in an hour");
+    if (stuck || unknown || ended) {
+        /* The snapshot fails; the cleanup resumes the guest only once the
+         * copy is seen to have ended, else leaves it paused, said. */
+        g_set_error(error, VS_ERROR, unknown ? VS_ERR_UNAVAILABLE : VS_ERR_FAILED, "VM '%s': %s",
+                    vm,
+                    ended     ? "QEMU ended during the memory copy's start"
+                    : unknown ? "the memory copy's state could not be read for 10 s"
+                              : "QEMU has not protected the guest's memory in an hour");
         take_cleanup(&t, false);
         return NULL;
     }
+    /* (the copy ended meanwhile: QEMU may have started the guest after the
+     * last look at its state) */
+    if (t_resumed < 0 && domain_state(dom) == VIR_DOMAIN_RUNNING)
+        t_resumed = now_ms();
     if (t_resumed < 0 || domain_state(dom) == VIR_DOMAIN_PAUSED) {
         vs_warn("VM '%s': QEMU did not resume the guest after starting the memory copy; "
                 "resuming it", vm);

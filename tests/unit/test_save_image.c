@@ -153,7 +153,7 @@ static void test_killed_at_each_step(void **state)
     /* a shorter XML's replacement killed half-way: repaired the same way */
     g_autofree char *old_xml = domain_xml("vm", 6000);
     g_autofree char *path = new_image("killed-short.ram", old_xml);
-    g_autofree char *new_xml = domain_xml("v", 3000);
+    g_autofree char *new_xml = domain_xml("v", 5000); /* (past half its room: torn) */
     killed_at(path, new_xml, "save-image-xml-half");
     g_autoptr(GError) error = NULL;
     assert_true(vs_save_image_set_xml(path, new_xml, &error));

@@ -136,7 +136,7 @@ static void collapse_and_check(Region *r, const bool touched[PIECES], double fil
     if (!ok && done.collapsed == 0) { /* this kernel will not collapse (older than 6.1, or refused) */
         if (kernel_collapses())
             fail_msg("vs_thp_collapse collapsed nothing (%" G_GUINT64_FORMAT " failed), where "
-                     "madvise(MADV_COLLAPSE) on a piece of this process's own does",
+                     "process_madvise(MADV_COLLAPSE) on a piece of this process's own does",
                      done.failed);
         print_message("skipped: the kernel collapsed nothing (%" G_GUINT64_FORMAT " failed)\n",
                       done.failed);
