@@ -95,18 +95,31 @@ static char *read_area(int fd, const char *path, SaveHeader *h, GError **error)
     return data;
 }
 
-char *vs_save_image_read(const char *path, char **cookie, GError **error)
+/* PATH opened with FLAGS into *FD, and its header and data area read
+ * (read_area); NULL with ERROR, nothing left open, if either fails. */
+static char *open_area(const char *path, int flags, int *fd, SaveHeader *h, GError **error)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    *fd = open(path, flags | O_CLOEXEC);
+    if (*fd < 0) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot open %s: %s", path, g_strerror(errno));
         return NULL;
     }
+    char *data = read_area(*fd, path, h, error);
+    if (!data) {
+        close(*fd);
+        *fd = -1;
+    }
+    return data;
+}
+
+char *vs_save_image_read(const char *path, char **cookie, GError **error)
+{
+    int fd = -1;
     SaveHeader h;
-    g_autofree char *data = read_area(fd, path, &h, error);
-    close(fd);
+    g_autofree char *data = open_area(path, O_RDONLY, &fd, &h, error);
     if (!data)
         return NULL;
+    close(fd);
     /* libvirt: the XML is what lies before the cookie, the cookie the rest */
     *cookie = h.cookie_offset ? g_strdup(data + h.cookie_offset) : NULL;
     return g_strndup(data, h.cookie_offset ? h.cookie_offset : h.data_len);
@@ -122,18 +135,16 @@ char *vs_save_image_read(const char *path, char **cookie, GError **error)
  * XML again repairs. */
 bool vs_save_image_set_xml(const char *path, const char *xml, GError **error)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot open %s: %s", path, g_strerror(errno));
-        return false;
-    }
+    int fd = -1;
     SaveHeader h;
-    g_autofree char *data = read_area(fd, path, &h, error);
-    bool ok = data != NULL;
-    const char *cookie = ok && h.cookie_offset ? data + h.cookie_offset : NULL;
+    g_autofree char *data = open_area(path, O_RDWR, &fd, &h, error);
+    if (!data)
+        return false;
+    bool ok = true;
+    const char *cookie = h.cookie_offset ? data + h.cookie_offset : NULL;
     size_t xml_len = strlen(xml) + 1, cookie_len = cookie ? strlen(cookie) + 1 : 0;
     size_t room = cookie ? h.cookie_offset : h.data_len; /* for the XML, before the cookie */
-    if (ok && strcmp(data, xml) == 0) {
+    if (strcmp(data, xml) == 0) {
         ok = fdatasync(fd) == 0; /* (a write killed before its sync: synced now) */
         if (!ok)
             g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot sync %s: %s", path,
@@ -142,9 +153,8 @@ bool vs_save_image_set_xml(const char *path, const char *xml, GError **error)
         return ok; /* already there */
     }
     size_t moved_to = h.data_len - cookie_len; /* (where a cookie moved goes) */
-    bool move = ok && cookie && xml_len > room;
-    if (ok && (move ? moved_to < h.cookie_offset + cookie_len || moved_to < xml_len
-                    : xml_len > room)) {
+    bool move = cookie && xml_len > room;
+    if (move ? moved_to < h.cookie_offset + cookie_len || moved_to < xml_len : xml_len > room) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "the new definition does not fit in %s",
                     path);
         ok = false;
@@ -168,7 +178,7 @@ bool vs_save_image_set_xml(const char *path, const char *xml, GError **error)
         if (!ok)
             g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot write %s: %s", path,
                         g_strerror(errno));
-    } else if (data && !(error && *error)) {
+    } else if (!(error && *error)) {
         g_set_error(error, VS_ERROR, VS_ERR_FAILED, "cannot write %s: %s", path,
                     g_strerror(errno));
     }

@@ -525,6 +525,28 @@ static long disk_counter(const char *image, const char *tag)
                   (guint32)p[3] << 24);
 }
 
+/* Reverts "dirty" (its serial log SERIAL, its disk IMAGE) to TAG, taken with
+ * the guest's counter in [LO, HI] (WHAT says how), and checks that the disk
+ * and the RAM of TAG are from the same instant: the first count after the
+ * revert is the disk's plus 1 or 2 (the guest increments, prints, then
+ * writes to its disk; one more if the first line after the revert came out
+ * broken). */
+static void expect_same_instant(const char *serial, const char *image, const char *tag, long lo,
+                                long hi, const char *what)
+{
+    long on_disk = disk_counter(image, tag);
+    long ahead = vs_guest_wait_count(serial, vs_file_size(serial), hi + 15, 60);
+    gsize offset = vs_file_size(serial);
+    vs_guest_revert(e2e.d, "dirty", tag);
+    long first = vs_guest_wait_resume(serial, offset, lo, hi + 3, 30);
+    printf("# '%s' taken %s with the counter in [%ld, %ld]; on its disk %ld; after the revert "
+           "(from %ld) the counter resumed at %ld\n",
+           tag, what, lo, hi, on_disk, ahead, first);
+    if (first - on_disk < 1 || first - on_disk > 3)
+        fail_msg("disk (%ld) and RAM (resumed at %ld) are not from the same instant", on_disk,
+                 first);
+}
+
 /* (3) disks and RAM from the same instant. The e2e guest (guest/guest.S)
  * keeps its counter in RAM only, so this uses the VM "dirty" (start_dirty),
  * whose guest also writes it to its disk. The VM stays for (4). */
@@ -547,22 +569,10 @@ static void test_disk_ram_instant(void **state)
     /* Its memory (~64 MiB of data) takes a while to copy: the task showed how
      * far it was on the way (5: the copy's start, 95: its end). */
     assert_true(mid > 5 && mid < 100);
-    long on_disk = disk_counter(image, "d1");
-    long ahead = vs_guest_wait_count(serial, vs_file_size(serial), hi + 15, 60);
-    gsize offset = vs_file_size(serial);
-    vs_guest_revert(e2e.d, "dirty", "d1");
-    /* the first count after the revert: the guest increments, prints, then
-     * writes to its disk, so the disk holds the first one minus 1 or 2 (one
-     * more if the first line after the revert came out broken) */
-    long first = vs_guest_wait_resume(serial, offset, lo, hi + 3, 30);
-    printf("# 'd1' taken with the counter in [%ld, %ld]; on its disk %ld; after the revert "
-           "(from %ld) the counter resumed at %ld\n",
-           lo, hi, on_disk, ahead, first);
-    if (first - on_disk < 1 || first - on_disk > 3)
-        fail_msg("disk (%ld) and RAM (resumed at %ld) are not from the same instant", on_disk,
-                 first);
+    expect_same_instant(serial, image, "d1", lo, hi, "live");
 
     /* a paused VM reverts to a live snapshot too, and runs from it */
+    gsize offset = vs_file_size(serial);
     vs_guest_wait_count(serial, offset, hi + 15, 60);
     vs_guest_vm_action(e2e.d, "dirty", "suspend", "paused");
     offset = vs_file_size(serial);
@@ -632,17 +642,8 @@ static void test_slow_copy_start(void **state)
     json_t *d3 = vs_guest_snapshot_get(e2e.d, "dirty", "d3");
     double paused_ms = json_number_value(json_object_get(d3, "downtime_ms"));
     json_decref(d3);
-    long on_disk = disk_counter(image, "d3");
-    vs_guest_wait_count(serial, vs_file_size(serial), hi + 15, 60);
-    gsize offset = vs_file_size(serial);
-    vs_guest_revert(e2e.d, "dirty", "d3");
-    long first = vs_guest_wait_resume(serial, offset, lo, hi + 3, 30);
-    printf("# 'd3' taken with QEMU held 12 s: guest paused %.0f ms, counter in [%ld, %ld], on "
-           "its disk %ld, after the revert resumed at %ld\n",
-           paused_ms, lo, hi, on_disk, first);
-    if (first - on_disk < 1 || first - on_disk > 3)
-        fail_msg("disk (%ld) and RAM (resumed at %ld) are not from the same instant", on_disk,
-                 first);
+    printf("# 'd3': the guest was paused %.0f ms\n", paused_ms);
+    expect_same_instant(serial, image, "d3", lo, hi, "with QEMU held 12 s");
     assert_true(paused_ms >= 11000); /* paused until QEMU let it go, not resumed at 10 s */
     vs_guest_revert(e2e.d, "dirty", "d1");
     g_autoptr(VsTestResponse) gone = vs_expect(e2e.d, 204, "DELETE", NULL, "/vms/dirty/snapshots/d3");
